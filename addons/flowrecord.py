@@ -1,0 +1,112 @@
+"""Per-flow decision state and the actions that change a flow (structured denials).
+
+Scanners return findings; addons hand them to `report()`, which applies the policy mode,
+remembers them for the audit event and, when one blocks, answers the flow with a
+machine-readable denial. Only this module turns a finding into a response.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mitmproxy import dns, flow, http, tcp
+from mitmproxy.net.dns import response_codes
+
+from egress.findings import Finding
+from egress.policy.compiled import CompiledPolicy
+from egress.runtime import Runtime
+from egress.verdict import Verdict, decide, denial_body, reason_header, under_mode
+
+KEY = "bottle-egress"
+
+
+@dataclass(slots=True)
+class FlowRecord:
+    policy: CompiledPolicy
+    findings: list[Finding] = field(default_factory=list)
+    blocked: Finding | None = None
+    # Raw values scanners matched in this flow: scrubbed from every artefact we write.
+    sensitive: set[str] = field(default_factory=set)
+    started: float = field(default_factory=time.perf_counter)
+    audited: bool = False
+    passthrough: bool = False
+
+    @property
+    def verdict(self) -> Verdict:
+        return decide(self.findings)
+
+    def as_metadata(self) -> dict[str, Any]:
+        """A serialisable summary (flow files cannot hold Python objects)."""
+        return {
+            "verdict": self.verdict.decision,
+            "policy": self.policy.digest,
+            "findings": [f.as_audit() for f in self.findings],
+        }
+
+
+def record_of(f: flow.Flow, runtime: Runtime) -> FlowRecord:
+    """The flow's record, created on first use with a snapshot of the current policy."""
+    rec = f.metadata.get(KEY)
+    if not isinstance(rec, FlowRecord):
+        rec = FlowRecord(policy=runtime.policy)
+        f.metadata[KEY] = rec
+    return rec
+
+
+def existing_record(f: flow.Flow) -> FlowRecord | None:
+    rec = f.metadata.get(KEY)
+    return rec if isinstance(rec, FlowRecord) else None
+
+
+def report(f: flow.Flow, runtime: Runtime, findings: Iterable[Finding],
+           sensitive: Iterable[str] = ()) -> FlowRecord:
+    """Record findings under the policy mode; block the flow on the first blocking one."""
+    rec = record_of(f, runtime)
+    rec.sensitive.update(sensitive)
+    mode = rec.policy.policy.mode
+    for finding in findings:
+        finding = under_mode(finding, mode)
+        rec.findings.append(finding)
+        if finding.action == "block" and rec.blocked is None:
+            rec.blocked = finding
+            deny(f, finding, runtime.bottle_id)
+    return rec
+
+
+def fail(f: flow.Flow, runtime: Runtime, finding: Finding) -> None:
+    """Record a fail-closed finding: it blocks whatever the policy mode says."""
+    rec = record_of(f, runtime)
+    rec.findings.append(finding)
+    if rec.blocked is None:
+        rec.blocked = finding
+    deny(f, finding, runtime.bottle_id)
+
+
+def denial_response(finding: Finding, flow_id: str, bottle_id: str) -> http.Response:
+    return http.Response.make(
+        finding.status,
+        denial_body(finding, flow_id, bottle_id),
+        {
+            "Content-Type": "application/json",
+            "X-Bottle-Block-Reason": reason_header(finding),
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def deny(f: flow.Flow, finding: Finding, bottle_id: str) -> None:
+    """Stop the flow: a structured denial for HTTP, NXDOMAIN for DNS, a kill for raw TCP."""
+    if isinstance(f, http.HTTPFlow):
+        if f.websocket is not None and f.response is not None and f.response.status_code == 101:
+            # Already upgraded: there is no HTTP answer left to give; end the connection.
+            if f.killable:
+                f.kill()
+            return
+        f.response = denial_response(finding, f.id, bottle_id)
+    elif isinstance(f, dns.DNSFlow):
+        f.response = f.request.fail(response_codes.NXDOMAIN)
+    elif isinstance(f, tcp.TCPFlow) and f.killable:
+        f.kill()

@@ -1,0 +1,188 @@
+"""Making, exporting and destroying a bottle's CA (EC P-256, hours-long, optional name constraints).
+
+On disk, in the bottle's private state directory (0700):
+- `mitmproxy-ca.pem` (0600): private key + certificate, the file format mitmproxy reads;
+- `bottle-ca.pem`: the certificate alone;
+- `ca-bundle.pem`: system roots + the certificate, for clients (`SSL_CERT_FILE`, ...).
+Only the last two ever leave the egress side. `destroy()` overwrites and removes the key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from ca.bundle import merged_bundle
+
+KEY_FILE = "mitmproxy-ca.pem"
+CERT_FILE = "bottle-ca.pem"
+BUNDLE_FILE = "ca-bundle.pem"
+# Clock skew allowance: a container's clock may trail the host's by a little.
+BACKDATE = dt.timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class CAFiles:
+    directory: Path
+
+    @property
+    def key(self) -> Path:
+        return self.directory / KEY_FILE
+
+    @property
+    def cert(self) -> Path:
+        return self.directory / CERT_FILE
+
+    @property
+    def bundle(self) -> Path:
+        return self.directory / BUNDLE_FILE
+
+
+def _private_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+
+
+def _write(path: Path, data: bytes, mode: int) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.chmod(tmp, mode)
+    tmp.replace(path)
+
+
+def _subtrees(hosts: Iterable[str]) -> list[x509.GeneralName]:
+    out: list[x509.GeneralName] = []
+    for host in dict.fromkeys(hosts):
+        name = host[2:] if host.startswith("*.") else host
+        try:
+            ip = ipaddress.ip_address(name)
+        except ValueError:
+            out.append(x509.DNSName(name))
+        else:
+            out.append(x509.IPAddress(ipaddress.ip_network(ip)))
+    return out
+
+
+class BottleCA:
+    def __init__(self, bottle_id: str, files: CAFiles, cert: x509.Certificate,
+                 key: ec.EllipticCurvePrivateKey) -> None:
+        self.bottle_id = bottle_id
+        self.files = files
+        self.cert = cert
+        self._key: ec.EllipticCurvePrivateKey | None = key
+        # One leaf key per bottle, kept in memory only; leaves never use the CA's key.
+        self._leaf_key = ec.generate_private_key(ec.SECP256R1())
+        self._ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+
+    @classmethod
+    def create(cls, directory: str | Path, bottle_id: str, *, validity_hours: int = 24,
+               permitted_hosts: Sequence[str] = ()) -> BottleCA:
+        """Make a fresh CA in `directory` (created 0700). `permitted_hosts` adds name constraints."""
+        files = CAFiles(Path(directory))
+        _private_dir(files.directory)
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = dt.datetime.now(dt.UTC)
+        name = x509.Name([
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "bottle-egress"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "ephemeral per-bottle CA"),
+            x509.NameAttribute(NameOID.COMMON_NAME, f"bottle-egress CA {bottle_id}"[:64]),
+        ])
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - BACKDATE)
+            .not_valid_after(now + dt.timedelta(hours=validity_hours))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(
+                digital_signature=False, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+                encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+                           critical=False)
+        )
+        if permitted_hosts:
+            builder = builder.add_extension(
+                x509.NameConstraints(permitted_subtrees=_subtrees(permitted_hosts),
+                                     excluded_subtrees=None), critical=True)
+        cert = builder.sign(key, hashes.SHA256())
+        pem_cert = cert.public_bytes(serialization.Encoding.PEM)
+        pem_key = key.private_bytes(serialization.Encoding.PEM,
+                                    serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())
+        _write(files.key, pem_key + pem_cert, 0o600)
+        _write(files.cert, pem_cert, 0o644)
+        _write(files.bundle, merged_bundle(pem_cert), 0o644)
+        return cls(bottle_id, files, cert, key)
+
+    @property
+    def key(self) -> ec.EllipticCurvePrivateKey:
+        if self._key is None:
+            raise RuntimeError("the bottle CA has been destroyed")
+        return self._key
+
+    @property
+    def cert_pem(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.PEM)
+
+    @property
+    def leaf_key(self) -> ec.EllipticCurvePrivateKey:
+        return self._leaf_key
+
+    def issue_leaf(self, common_name: str | None, sans: Sequence[x509.GeneralName]) -> x509.Certificate:
+        """A server certificate for `sans`, valid no longer than the CA, with SAN, AKI and SKI."""
+        if not sans:
+            raise ValueError("a leaf certificate needs at least one subject alternative name")
+        subject = (x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+                   if common_name and len(common_name) < 64 else x509.Name([]))
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(self.cert.subject)
+            .public_key(self._leaf_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(self.cert.not_valid_before_utc)
+            .not_valid_after(self.cert.not_valid_after_utc)
+            .add_extension(x509.SubjectAlternativeName(list(sans)),
+                           critical=len(subject) == 0)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(self._leaf_key.public_key()),
+                           critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(self._ski),
+                           critical=False)
+        )
+        return builder.sign(self.key, hashes.SHA256())
+
+    def destroy(self) -> None:
+        """Overwrite and delete the private key file, drop the in-memory keys, remove exports."""
+        path = self.files.key
+        try:
+            size = path.stat().st_size
+            with open(path, "r+b", buffering=0) as f:
+                f.write(b"\0" * size)
+                os.fsync(f.fileno())
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        for p in (self.files.cert, self.files.bundle,
+                  self.files.directory / "mitmproxy-dhparam.pem"):
+            p.unlink(missing_ok=True)
+        self._key = None

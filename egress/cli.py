@@ -1,0 +1,202 @@
+"""`bottle` command line. User errors print one clear message and exit non-zero; no tracebacks."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from egress.chain import AddonLoadError, load_addon_file
+from egress.envvars import as_shell
+from egress.master import (
+    ConfigError,
+    ProxyConfig,
+    ProxyInfo,
+    check_bottle_id,
+    check_upstream,
+    parse_listen,
+    serve,
+)
+from egress.policy import PolicyError, compile_policy, default_policy_path, load_policy
+from egress.policy.model import Policy
+from egress.replay import Replayer, ReplayError, format_json, format_table, read_flows
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _setup_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("bottle-egress %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    logging.getLogger("mitmproxy").setLevel(logging.INFO if verbose else logging.WARNING)
+    logging.getLogger("egress").setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+# -- bottle egress run -----------------------------------------------------------------------
+
+def cmd_egress_run(args: argparse.Namespace) -> int:
+    _setup_logging(args.verbose)
+    policy_path = Path(args.policy) if args.policy else default_policy_path()
+    host, port = parse_listen(args.listen)
+    extra = []
+    for path in args.addon or []:
+        extra.extend(load_addon_file(path))
+    cfg = ProxyConfig(
+        policy_path=policy_path,
+        listen_host=host,
+        listen_port=port,
+        upstream=check_upstream(args.upstream) if args.upstream else None,
+        upstream_ca=Path(args.upstream_ca) if args.upstream_ca else None,
+        state_dir=Path(args.state_dir) if args.state_dir else None,
+        audit_log=Path(args.audit_log) if args.audit_log else None,
+        extra_addons=extra,
+    )
+    if args.bottle_id:
+        cfg.bottle_id = check_bottle_id(args.bottle_id)
+
+    def ready(info: ProxyInfo) -> None:
+        sys.stdout.write(as_shell(info.environment))
+        sys.stdout.flush()
+        log = logging.getLogger("egress")
+        log.info("bottle %s: proxy listening on %s (policy %s%s)", cfg.bottle_id, info.proxy_url,
+                 policy_path, f", upstream {cfg.upstream}" if cfg.upstream else ", direct egress")
+        log.info("CA bundle for clients: %s; audit log: %s", info.environment["SSL_CERT_FILE"],
+                 info.audit_log)
+        log.info("Ctrl-C stops the proxy and destroys the bottle CA")
+
+    return asyncio.run(serve(cfg, ready))
+
+
+# -- bottle policy ---------------------------------------------------------------------------
+
+def _summary(policy: Policy) -> str:
+    h = policy.hosts
+    return (f"mode {policy.mode}, {len(h.allow)} allow / {len(h.deny)} deny rules, "
+            f"{len(h.passthrough)} passthrough hosts")
+
+
+def cmd_policy_check(args: argparse.Namespace) -> int:
+    status = EXIT_OK
+    for path in args.files:
+        try:
+            policy = load_policy(path)
+            compile_policy(policy, path)
+        except PolicyError as e:
+            print(e, file=sys.stderr)
+            status = EXIT_FINDINGS
+        else:
+            print(f"{path}: OK ({_summary(policy)})")
+    return status
+
+
+def cmd_policy_schema(args: argparse.Namespace) -> int:
+    print(json.dumps(Policy.model_json_schema(), indent=2))
+    return EXIT_OK
+
+
+# -- bottle replay ---------------------------------------------------------------------------
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    policy_path = args.policy or str(default_policy_path())
+    compiled = compile_policy(load_policy(policy_path), policy_path)
+    replayer = Replayer(compiled)
+    results = replayer.run(read_flows(args.flows))
+    lines = format_json(results) if args.format == "json" else format_table(results)
+    out = sys.stdout
+    for line in lines:
+        out.write(line + "\n")
+    out.flush()
+    return EXIT_OK
+
+
+# -- parser ----------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bottle", description="Egress security for AI coding agent bottles.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    egress = sub.add_parser("egress", help="the inspecting egress proxy")
+    egress_sub = egress.add_subparsers(dest="egress_command", metavar="SUBCOMMAND")
+    egress_sub.required = True
+    run = egress_sub.add_parser(
+        "run", help="run the intercepting proxy with a fresh per-bottle CA",
+        description="Start the intercepting forward proxy. Prints the client environment as "
+        "`export NAME=value` lines on stdout once listening; logs go to stderr. Ctrl-C stops it "
+        "and destroys the bottle CA.")
+    run.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT",
+                     help="where to listen (default 127.0.0.1:8080; port 0 picks a free port)")
+    run.add_argument("--policy", metavar="FILE", help="policy file (default: built-in default)")
+    run.add_argument("--upstream", metavar="URL",
+                     help="next-hop forward proxy, e.g. http://127.0.0.1:8888 (pipelock)")
+    run.add_argument("--upstream-ca", metavar="FILE",
+                     help="extra CA (PEM) to trust when verifying origins: private PKI, tests")
+    run.add_argument("--bottle-id", metavar="ID", help="bottle id (default: local-<random>)")
+    run.add_argument("--state-dir", metavar="DIR",
+                     help="private state directory for the CA (default: a 0700 runtime dir)")
+    run.add_argument("--audit-log", metavar="FILE", help="JSONL audit log path")
+    run.add_argument("--addon", action="append", metavar="FILE.py",
+                     help="extra mitmproxy addon script (module-level `addons` list); its "
+                     "hooks fail closed like the built-in ones")
+    run.add_argument("-v", "--verbose", action="store_true", help="log mitmproxy's own events")
+    run.set_defaults(handler=cmd_egress_run)
+
+    policy = sub.add_parser("policy", help="check and describe policy files")
+    policy_sub = policy.add_subparsers(dest="policy_command", metavar="SUBCOMMAND")
+    policy_sub.required = True
+    check = policy_sub.add_parser("check", help="validate policy files (exit 0 OK, 1 invalid)")
+    check.add_argument("files", nargs="+", metavar="FILE")
+    check.set_defaults(handler=cmd_policy_check)
+    schema = policy_sub.add_parser("schema", help="print the policy JSON Schema (for editors)")
+    schema.set_defaults(handler=cmd_policy_schema)
+
+    replay = sub.add_parser(
+        "replay", help="run the addon chain offline over mitmproxy flow files",
+        description="Judge recorded flows with the same addon chain as the live proxy, no "
+        "network. Prints one verdict per flow, in input order.")
+    replay.add_argument("flows", nargs="+", metavar="FLOWS.mitm")
+    replay.add_argument("--policy", metavar="FILE", help="policy file (default: built-in default)")
+    replay.add_argument("--format", choices=("json", "table"), default="table")
+    replay.set_defaults(handler=cmd_replay)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except PolicyError as e:
+        print(e, file=sys.stderr)
+        return EXIT_USAGE
+    except (ConfigError, AddonLoadError, ReplayError) as e:
+        print(f"bottle: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as e:  # an internal error: say where, not what data it was handling
+        frames = traceback.extract_tb(e.__traceback__)
+        where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+        print(f"bottle: internal error {type(e).__name__}{where}; rerun with BOTTLE_DEBUG=1 for "
+              "a traceback and please report it", file=sys.stderr)
+        if os.environ.get("BOTTLE_DEBUG"):
+            traceback.print_exc()
+        return 70
+
+
+if __name__ == "__main__":
+    sys.exit(main())

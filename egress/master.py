@@ -1,0 +1,282 @@
+"""The embedded mitmproxy: a lean addon set, the bottle CA, the guarded chain, hot reload.
+
+`DumpMaster` loads ~30 default addons and each one costs CPU on every hook. This master
+loads only what an inspecting forward proxy needs: the proxy server, protocol detection,
+TLS (with the bottle CA), h2c stripping, then the bottle's own chain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from mitmproxy import options
+from mitmproxy.addons import disable_h2c, next_layer, proxyserver
+from mitmproxy.master import Master
+
+from ca import BottleCA
+from ca.bundle import merged_bundle
+from egress.audit import AuditLog, utc_now
+from egress.chain import build_chain
+from egress.envvars import DEFAULT_NO_PROXY, client_environment
+from egress.policy.compiled import CompiledPolicy
+from egress.policy.store import PolicyStore
+from egress.redact import KnownSecrets
+from egress.runtime import Runtime
+from egress.tls import BottleTlsConfig
+
+log = logging.getLogger("egress")
+
+BOTTLE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
+class ConfigError(Exception):
+    """A user error in how the proxy was asked to run (shown without a traceback)."""
+
+
+@dataclass
+class ProxyConfig:
+    policy_path: Path
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8080
+    upstream: str | None = None
+    upstream_ca: Path | None = None
+    bottle_id: str = field(default_factory=lambda: f"local-{secrets.token_hex(3)}")
+    state_dir: Path | None = None
+    audit_log: Path | None = None
+    extra_addons: Sequence[Any] = ()
+    no_proxy: str = DEFAULT_NO_PROXY
+
+
+@dataclass
+class ProxyInfo:
+    """What a started proxy tells its caller: where it listens and what clients need."""
+
+    proxy_url: str
+    listen: tuple[str, int]
+    environment: dict[str, str]
+    state_dir: Path
+    audit_log: Path | None
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"--listen {value!r}: expected HOST:PORT, e.g. 127.0.0.1:8080 "
+                          "(port 0 picks a free port)")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def check_upstream(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or not parts.port:
+        raise ConfigError(f"--upstream {url!r}: expected http://HOST:PORT (pipelock listens on :8888)")
+    if parts.path not in ("", "/") or parts.query or parts.username:
+        raise ConfigError(f"--upstream {url!r}: give only scheme, host and port")
+    return f"{parts.scheme}://{parts.hostname}:{parts.port}"
+
+
+def check_bottle_id(value: str) -> str:
+    if not BOTTLE_ID.match(value):
+        raise ConfigError(f"--bottle-id {value!r}: use letters, digits, '.', '_' or '-' "
+                          "(at most 63 characters, starting with a letter or digit)")
+    return value
+
+
+def default_state_root() -> Path:
+    runtime_dir = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime_dir and Path(runtime_dir).is_dir():
+        return Path(runtime_dir) / "bottle-egress"
+    return Path(tempfile.gettempdir()) / f"bottle-egress-{os.getuid()}"
+
+
+def default_audit_path(bottle_id: str) -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "bottle-egress" / "audit" / f"{bottle_id}.jsonl"
+
+
+def private_dir(path: Path) -> None:
+    """Create `path` (and a missing parent) 0700, refusing one that someone else owns."""
+    for p in (path.parent, path):
+        if p.exists():
+            st = p.lstat()
+            if p.is_symlink() or not p.is_dir():
+                raise ConfigError(f"state directory {p} is not a plain directory")
+            if st.st_uid != os.getuid():
+                raise ConfigError(f"state directory {p} belongs to another user")
+        else:
+            p.mkdir(mode=0o700)
+    os.chmod(path, 0o700)
+
+
+class Ready:
+    """Reports the bound address once mitmproxy listens (port 0 resolves here)."""
+
+    name = "bottle-ready"
+
+    def __init__(self, on_ready: Callable[[tuple[str, int]], None], on_fail: Callable[[], None]) -> None:
+        self.on_ready = on_ready
+        self.on_fail = on_fail
+        self.proxyserver: proxyserver.Proxyserver | None = None
+
+    def running(self) -> None:
+        assert self.proxyserver is not None
+        addrs = self.proxyserver.listen_addrs()
+        if not addrs:
+            self.on_fail()
+            return
+        host, port = addrs[0][0], addrs[0][1]
+        self.on_ready((host, port))
+
+
+class EgressMaster(Master):
+    def __init__(self, opts: options.Options, tls: BottleTlsConfig, chain: Sequence[Any],
+                 ready: Ready) -> None:
+        super().__init__(opts)
+        ps = proxyserver.Proxyserver()
+        ready.proxyserver = ps
+        self.addons.add(ps, next_layer.NextLayer(), tls, disable_h2c.DisableH2C(), *chain, ready)
+
+
+def mitmproxy_options(cfg: ProxyConfig, compiled: CompiledPolicy, state_dir: Path,
+                      upstream_trust: Path | None) -> dict[str, Any]:
+    mode = f"upstream:{cfg.upstream}" if cfg.upstream else "regular"
+    opts: dict[str, Any] = {
+        "mode": [mode],
+        "listen_host": cfg.listen_host,
+        "listen_port": cfg.listen_port,
+        # Decide before any upstream contact: nothing is resolved or dialled at CONNECT.
+        "connection_strategy": "lazy",
+        "upstream_cert": False,
+        "confdir": str(state_dir),
+        "body_size_limit": str(compiled.policy.limits.max_body_bytes),
+        "ssl_insecure": False,
+        "http2": True,
+        "websocket": True,
+        "rawtcp": True,
+    }
+    if upstream_trust is not None:
+        opts["ssl_verify_upstream_trusted_ca"] = str(upstream_trust)
+    return opts
+
+
+def _name_constraint_hosts(compiled: CompiledPolicy) -> list[str]:
+    if not compiled.policy.ca.name_constraints:
+        return []
+    return [h for rule in compiled.policy.hosts.allow for h in rule.hosts]
+
+
+async def serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None],
+                stop: asyncio.Event | None = None) -> int:
+    """Run the proxy until `stop` is set or SIGINT/SIGTERM. Returns an exit status."""
+    store = PolicyStore.open(cfg.policy_path)
+    compiled = store.current
+    created_state = cfg.state_dir is None
+    state_dir = cfg.state_dir or default_state_root() / cfg.bottle_id
+    private_dir(state_dir)
+
+    known = KnownSecrets()
+    audit_path = cfg.audit_log or default_audit_path(cfg.bottle_id)
+    audit_cfg = compiled.policy.audit
+    audit = AuditLog(audit_path, known, max_bytes=audit_cfg.max_bytes, backups=audit_cfg.backups)
+
+    ca = BottleCA.create(state_dir, cfg.bottle_id,
+                         validity_hours=compiled.policy.ca.validity_hours,
+                         permitted_hosts=_name_constraint_hosts(compiled))
+    upstream_trust: Path | None = None
+    if cfg.upstream_ca is not None:
+        try:
+            extra = cfg.upstream_ca.read_bytes()
+        except OSError as e:
+            ca.destroy()
+            raise ConfigError(f"--upstream-ca {cfg.upstream_ca}: {e.strerror}") from None
+        if b"-----BEGIN CERTIFICATE-----" not in extra:
+            ca.destroy()
+            raise ConfigError(f"--upstream-ca {cfg.upstream_ca}: no PEM certificate in file")
+        upstream_trust = state_dir / "upstream-trust.pem"
+        upstream_trust.write_bytes(merged_bundle(extra))
+
+    runtime = Runtime(cfg.bottle_id, store, audit, known, state_dir)
+    _, chain = build_chain(runtime, cfg.extra_addons, upstream=cfg.upstream is not None)
+
+    stop = stop or asyncio.Event()
+    failed_to_listen = False
+
+    def ready(addr: tuple[str, int]) -> None:
+        host = addr[0] if ":" not in addr[0] else f"[{addr[0]}]"
+        url = f"http://{host}:{addr[1]}"
+        env = client_environment(url, ca.files.bundle, ca.files.cert, cfg.bottle_id, cfg.no_proxy)
+        audit.write({"time": utc_now(), "event": "start", "bottle": cfg.bottle_id,
+                     "listen": f"{host}:{addr[1]}", "policy": compiled.digest,
+                     "policy_file": str(cfg.policy_path), "upstream": cfg.upstream,
+                     "mode": compiled.policy.mode})
+        on_ready(ProxyInfo(url, addr, env, state_dir, audit_path))
+
+    def fail() -> None:
+        nonlocal failed_to_listen
+        failed_to_listen = True
+        stop.set()
+
+    def on_policy(new: CompiledPolicy) -> None:
+        master.options.update(body_size_limit=str(new.policy.limits.max_body_bytes))
+        audit.configure(new.policy.audit.max_bytes, new.policy.audit.backups)
+        if new.policy.ca.name_constraints or compiled.policy.ca.name_constraints:
+            log.warning("ca.name_constraints is fixed when the bottle starts; restart the "
+                        "proxy for a changed host list to reach the CA")
+        audit.write({"event": "policy-reload", "bottle": cfg.bottle_id, "policy": new.digest})
+
+    def on_reload(result: Any) -> None:
+        if not result.ok:
+            audit.write({"event": "policy-reload-failed", "bottle": cfg.bottle_id,
+                         "policy": store.current.digest, "rejected": result.digest,
+                         "problems": [str(p) for p in (result.error.problems if result.error else [])]})
+
+    opts = options.Options()
+    master = EgressMaster(opts, BottleTlsConfig(ca), chain, Ready(ready, fail))
+    opts.update(**mitmproxy_options(cfg, compiled, state_dir, upstream_trust))
+    store.subscribe(on_policy)
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+    watcher = asyncio.create_task(store.watch(on_reload))
+    runner = asyncio.create_task(master.run())
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait([runner, stopper], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        master.shutdown()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(runner, timeout=5)
+        watcher.cancel()
+        stopper.cancel()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+        ca.destroy()
+        if upstream_trust is not None:
+            upstream_trust.unlink(missing_ok=True)
+        if created_state:
+            shutil.rmtree(state_dir, ignore_errors=True)
+        audit.write({"event": "stop", "bottle": cfg.bottle_id})
+        audit.close()
+    if failed_to_listen:
+        print(f"bottle egress: could not listen on {cfg.listen_host}:{cfg.listen_port} "
+              "(see the error above)", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,187 @@
+"""Reading policy YAML into a `Policy`, with errors that name file, line and field.
+
+ruamel.yaml keeps the line of every key and list item, so a pydantic error location
+(`hosts.allow[0].methods[1]`) maps back to the line a reviewer has to fix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import types
+import typing
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from egress.policy.compiled import SEMANTIC_CHECKS
+from egress.policy.model import Policy
+
+MAX_POLICY_BYTES = 4 * 1024**2
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    file: str
+    line: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class PolicyError(Exception):
+    """An invalid policy. `str()` lists every problem, one per line; no traceback needed."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def _plain(node: Any) -> Any:
+    """ruamel's round-trip types -> plain dict/list/str/int, so pydantic sees ordinary data."""
+    if isinstance(node, dict):
+        return {str(k) if not isinstance(k, (int, bool)) else k: _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, str):
+        return str(node)
+    return node
+
+
+def _line_of(root: Any, loc: Sequence[int | str]) -> int | None:
+    """1-based line of the deepest node of `loc` that exists in the YAML tree."""
+    node, line = root, getattr(getattr(root, "lc", None), "line", None)
+    for part in loc:
+        if isinstance(node, CommentedMap) and part in node:
+            with contextlib.suppress(KeyError, TypeError, AttributeError):
+                line = node.lc.key(part)[0]
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
+            with contextlib.suppress(KeyError, TypeError, AttributeError):
+                line = node.lc.item(part)[0]
+            node = node[part]
+        else:
+            break
+    return None if line is None else line + 1
+
+
+def _field_path(loc: Sequence[int | str]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _model_at(model: type[BaseModel], loc: Sequence[int | str]) -> type[BaseModel] | None:
+    """The pydantic model that owns the field at `loc` (to list allowed keys)."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = current.model_fields.get(str(part))
+        if field is None:
+            return None
+        current = _inner_model(field.annotation)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _inner_model(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _inner_model(typing.get_args(annotation)[0])
+    if origin in (list, tuple, dict, typing.Union, types.UnionType) or origin is not None:
+        for arg in typing.get_args(annotation):
+            found = _inner_model(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def _message(err: Any, loc: Sequence[int | str]) -> str:
+    kind = err.get("type", "")
+    if kind == "extra_forbidden":
+        owner = _model_at(Policy, loc[:-1])
+        allowed = ", ".join(owner.model_fields) if owner else ""
+        return f"unknown field {loc[-1]!r}" + (f"; allowed fields: {allowed}" if allowed else "")
+    if kind == "missing":
+        return "required field is missing"
+    msg = str(err.get("msg", "invalid value"))
+    # pydantic prefixes messages from our validators with "Value error, "
+    return msg.removeprefix("Value error, ")
+
+
+def parse_policy(text: str, source: str = "<policy>") -> Policy:
+    """Parse and validate policy text. Raises `PolicyError` naming `source`, line and field."""
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    try:
+        tree = yaml.load(text)
+    except MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = (e.problem or e.context or "invalid YAML").strip()
+        raise PolicyError([Problem(source, line, "", f"YAML syntax error: {problem}")]) from None
+    except YAMLError as e:
+        raise PolicyError([Problem(source, None, "", f"YAML error: {type(e).__name__}")]) from None
+    if tree is None:
+        tree = CommentedMap()
+    if not isinstance(tree, dict):
+        raise PolicyError([Problem(source, 1, "", "a policy must be a mapping of sections "
+                                   f"({', '.join(Policy.model_fields)})")])
+    try:
+        policy = Policy.model_validate(_plain(tree))
+    except ValidationError as e:
+        problems = []
+        for err in e.errors(include_url=False, include_input=False):
+            loc = tuple(err["loc"])
+            problems.append(Problem(source, _line_of(tree, loc), _field_path(loc), _message(err, loc)))
+        raise PolicyError(problems) from None
+    semantic = [
+        Problem(source, _line_of(tree, loc), _field_path(loc), msg)
+        for check in SEMANTIC_CHECKS
+        for loc, msg in check(policy)
+    ]
+    if semantic:
+        raise PolicyError(semantic)
+    return policy
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Read and validate a policy file; every failure is a `PolicyError` naming the file."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        if size > MAX_POLICY_BYTES:
+            raise PolicyError([Problem(str(p), None, "", f"file is {size} bytes; the limit is "
+                                       f"{MAX_POLICY_BYTES}")])
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PolicyError([Problem(str(p), None, "", "file not found")]) from None
+    except IsADirectoryError:
+        raise PolicyError([Problem(str(p), None, "", "is a directory, not a policy file")]) from None
+    except PermissionError:
+        raise PolicyError([Problem(str(p), None, "", "permission denied")]) from None
+    except UnicodeDecodeError as e:
+        raise PolicyError([Problem(str(p), None, "", f"not UTF-8 text (byte {e.start})")]) from None
+    return parse_policy(text, str(p))

@@ -1,0 +1,203 @@
+"""Replay: the live addon chain run offline over mitmproxy flow files, one verdict per flow.
+
+Hooks are invoked in the order the live proxy would invoke them. A flow that carries a
+recorded response is judged on its request first (with the response hidden, as it would
+be live) and then on the response. Per-bottle scanner state (tool pins, hostname budgets)
+lives in the addons, so it carries across the flows of one run in file order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mitmproxy import dns, flow, http, io, tcp
+from mitmproxy.exceptions import FlowReadException
+from mitmproxy.net.dns import types as dns_types
+
+from addons.audit import safe_path
+from addons.flowrecord import KEY, FlowRecord, existing_record
+from egress.audit import AuditLog
+from egress.chain import build_chain
+from egress.findings import Finding
+from egress.policy.compiled import CompiledPolicy
+from egress.redact import KnownSecrets
+from egress.runtime import FixedPolicy, Runtime
+
+
+class ReplayError(Exception):
+    """A flow file that cannot be read (shown to the user without a traceback)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayResult:
+    id: str
+    type: str
+    method: str | None
+    url: str | None
+    verdict: str
+    findings: tuple[Finding, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        """The stable output contract of `bottle replay --format json`."""
+        return {
+            "id": self.id, "type": self.type, "method": self.method, "url": self.url,
+            "verdict": self.verdict, "findings": [f.as_contract() for f in self.findings],
+        }
+
+
+def read_flows(paths: Sequence[str | Path]) -> Iterator[flow.Flow]:
+    for path in paths:
+        p = Path(path)
+        try:
+            handle = p.open("rb")
+        except OSError as e:
+            raise ReplayError(f"{p}: {e.strerror}") from None
+        with handle:
+            try:
+                yield from io.FlowReader(handle).stream()
+            except FlowReadException as e:
+                raise ReplayError(f"{p}: not a mitmproxy flow file ({e})") from None
+
+
+class Replayer:
+    """One replay run: one runtime, one chain, state carried across its flows."""
+
+    def __init__(self, policy: CompiledPolicy, bottle_id: str = "replay",
+                 secrets: KnownSecrets | None = None, audit: AuditLog | None = None,
+                 extra_addons: Sequence[Any] = ()) -> None:
+        known = secrets or KnownSecrets()
+        self.runtime = Runtime(bottle_id, FixedPolicy(policy), audit or AuditLog(None, known),
+                               known, live=False)
+        _, self.chain = build_chain(self.runtime, extra_addons)
+        self._hooks: dict[str, list[Any]] = {}
+
+    def _call(self, hook: str, *args: Any) -> None:
+        fns = self._hooks.get(hook)
+        if fns is None:
+            fns = [fn for a in self.chain if (fn := getattr(a, hook, None)) is not None]
+            self._hooks[hook] = fns
+        for fn in fns:
+            fn(*args)
+
+    def judge(self, f: flow.Flow) -> ReplayResult:
+        f.metadata.pop(KEY, None)
+        method: str | None
+        url: str | None
+        if isinstance(f, http.HTTPFlow):
+            kind = self._http(f)
+            method, url = f.request.method, self._safe_url(f)
+        elif isinstance(f, dns.DNSFlow):
+            kind = "dns"
+            self._dns(f)
+            q = f.request.questions[0] if f.request.questions else None
+            method = dns_types.to_str(q.type) if q else None
+            url = q.name if q else None
+        elif isinstance(f, tcp.TCPFlow):
+            kind = "tcp"
+            self._tcp(f)
+            addr = f.server_conn.address
+            method, url = None, f"tcp://{addr[0]}:{addr[1]}" if addr else None
+        else:
+            kind, method, url = type(f).__name__.lower(), None, None
+        rec = existing_record(f)
+        findings = tuple(rec.findings) if rec else ()
+        verdict = rec.verdict.decision if rec else "allow"
+        return ReplayResult(f.id, kind, method, url, verdict, findings)
+
+    def run(self, flows: Iterable[flow.Flow]) -> Iterator[ReplayResult]:
+        for f in flows:
+            yield self.judge(f)
+
+    # -- per flow type --------------------------------------------------------------------
+
+    def _blocked(self, f: flow.Flow) -> bool:
+        rec = existing_record(f)
+        return rec is not None and rec.blocked is not None
+
+    def _http(self, f: http.HTTPFlow) -> str:
+        recorded, websocket, error = f.response, f.websocket, f.error
+        f.response, f.websocket, f.error = None, None, None
+        f.live = False
+        if f.request.method == "CONNECT":
+            f.response = None
+            self._call("http_connect", f)
+            if not self._blocked(f):
+                self._call("http_connected", f)
+            else:
+                self._call("http_connect_error", f)
+            return "http"
+        self._call("requestheaders", f)
+        if not self._blocked(f):
+            self._call("request", f)
+        if self._blocked(f):
+            self._call("response", f)
+            return "websocket" if websocket is not None else "http"
+        if recorded is not None:
+            f.response = recorded
+            self._call("responseheaders", f)
+            if websocket is not None and recorded.status_code == 101:
+                messages = list(websocket.messages)
+                websocket.messages = []
+                f.websocket = websocket
+                self._call("response", f)
+                self._call("websocket_start", f)
+                for message in messages:
+                    if self._blocked(f):
+                        break
+                    websocket.messages.append(message)
+                    self._call("websocket_message", f)
+                self._call("websocket_end", f)
+                return "websocket"
+            self._call("response", f)
+        elif error is not None:
+            f.error = error
+            self._call("error", f)
+        else:
+            self._call("response", f)
+        return "http"
+
+    def _dns(self, f: dns.DNSFlow) -> None:
+        recorded = f.response
+        f.response = None
+        self._call("dns_request", f)
+        if not self._blocked(f) and recorded is not None:
+            f.response = recorded
+        self._call("dns_response", f)
+
+    def _tcp(self, f: tcp.TCPFlow) -> None:
+        messages = list(f.messages)
+        f.messages = []
+        self._call("tcp_start", f)
+        for message in messages:
+            if self._blocked(f):
+                break
+            f.messages.append(message)
+            self._call("tcp_message", f)
+        self._call("tcp_end", f)
+
+    def _safe_url(self, f: http.HTTPFlow) -> str:
+        req = f.request
+        if req.method == "CONNECT":
+            return f"{req.host}:{req.port}"
+        rec: FlowRecord | None = existing_record(f)
+        default_port = {"http": 80, "https": 443}.get(req.scheme)
+        port = "" if req.port == default_port else f":{req.port}"
+        url = f"{req.scheme}://{req.host}{port}{safe_path(req.path)}"
+        return self.runtime.secrets.scrub(url, rec.sensitive if rec else ())
+
+
+def format_table(results: Iterable[ReplayResult]) -> Iterator[str]:
+    yield f"{'#':>4}  {'verdict':<7}  {'type':<9}  {'method':<7}  {'url':<60}  findings"
+    for i, r in enumerate(results, 1):
+        url = (r.url or "")[:60]
+        found = ", ".join(f"{f.scanner}/{f.rule}({f.action})" for f in r.findings) or "-"
+        yield f"{i:>4}  {r.verdict:<7}  {r.type:<9}  {(r.method or ''):<7}  {url:<60}  {found}"
+
+
+def format_json(results: Iterable[ReplayResult]) -> Iterator[str]:
+    for r in results:
+        yield json.dumps(r.as_json(), separators=(",", ":"))

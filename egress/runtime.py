@@ -1,0 +1,38 @@
+"""What every addon of one bottle shares: its id, policy holder, audit log and known secrets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from egress.audit import AuditLog
+from egress.policy.compiled import CompiledPolicy
+from egress.redact import KnownSecrets
+
+
+class PolicyHolder(Protocol):
+    """Anything with a `current` compiled policy: the hot-reloading store, or a fixed one."""
+
+    @property
+    def current(self) -> CompiledPolicy: ...
+
+
+@dataclass
+class FixedPolicy:
+    current: CompiledPolicy
+
+
+@dataclass
+class Runtime:
+    bottle_id: str
+    policies: PolicyHolder
+    audit: AuditLog
+    secrets: KnownSecrets = field(default_factory=KnownSecrets)
+    state_dir: Path | None = None
+    # False under `bottle replay`: no network, no clock-based side effects beyond the run.
+    live: bool = True
+
+    @property
+    def policy(self) -> CompiledPolicy:
+        return self.policies.current

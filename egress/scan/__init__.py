@@ -1,0 +1,1 @@
+"""Pure scanners: bytes/str in, `Finding`s out. Nothing here imports mitmproxy."""

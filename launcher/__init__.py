@@ -1,0 +1,1 @@
+"""Docker wiring for bottles (`bottle start --inspect`). Never inspects traffic itself."""

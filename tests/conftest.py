@@ -1,0 +1,87 @@
+"""Shared fixtures: a test PKI, a recording resolver, a TLS origin and the real proxy."""
+
+from __future__ import annotations
+
+import random
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.dns import DNSFixture
+from tests.support.origin import Origin
+from tests.support.pki import ServerCert, TestPKI
+from tests.support.prereq import require_binary, require_root
+from tests.support.proxy import EgressProcess
+
+# Names the recording resolver answers with 127.0.0.1; the origin's certificate covers them.
+TEST_NAMES = ["allowed.test", "api.allowed.test", "denied.test", "other.test", "pinned.test",
+              "cdn.test", "upstream-only.test", "localhost"]
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
+    return TestPKI(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="session")
+def origin_cert(pki: TestPKI) -> ServerCert:
+    return pki.server_cert("origin", [*TEST_NAMES, "127.0.0.1"])
+
+
+@pytest.fixture
+def origin(origin_cert: ServerCert) -> Iterator[Origin]:
+    with Origin(origin_cert) as o:
+        yield o
+
+
+@pytest.fixture(scope="session")
+def dns_server() -> Iterator[DNSFixture]:
+    require_root("the test resolver listens on port 53 of a loopback address")
+    require_binary("unshare", "util-linux")
+    address = f"127.0.{random.randint(1, 250)}.{random.randint(2, 250)}"
+    with DNSFixture(address, 53, {"test": "127.0.0.1"}) as d:
+        yield d
+
+
+@pytest.fixture
+def dns(dns_server: DNSFixture) -> DNSFixture:
+    with dns_server.resolver._lock:
+        dns_server.resolver.queries.clear()
+    return dns_server
+
+
+PolicyWriter = Callable[[str], Path]
+
+
+@pytest.fixture
+def write_policy(tmp_path: Path) -> PolicyWriter:
+    def write(text: str, name: str = "policy.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text))
+        return path
+    return write
+
+
+EgressFactory = Callable[..., EgressProcess]
+
+
+@pytest.fixture
+def egress(tmp_path: Path, pki: TestPKI, dns: DNSFixture) -> Iterator[EgressFactory]:
+    """Start the real proxy (trusting the origin's test CA, resolving via the test resolver)."""
+    started: list[EgressProcess] = []
+
+    def start(policy: Path, *args: str, trust_origin: bool = True) -> EgressProcess:
+        extra = ["--policy", str(policy), "--state-dir", str(tmp_path / f"state{len(started)}")]
+        if trust_origin:
+            extra += ["--upstream-ca", str(pki.ca_path)]
+        workdir = tmp_path / f"proc{len(started)}"
+        workdir.mkdir()
+        proc = EgressProcess([*extra, *args], workdir, dns=dns)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()
