@@ -1,0 +1,87 @@
+"""Unicode normalisation shared by every text scanner (DLP, MCP, injection, hostnames).
+
+Evasions it undoes, each with a regression test in tests/test_normalize.py:
+- invisible and format characters inserted inside a token (zero-width space/joiners, word
+  joiner, BOM, soft hyphen, bidi embeddings/overrides/isolates, Unicode tag characters,
+  variation selectors, Mongolian vowel separator, Hangul fillers, combining grapheme joiner);
+- compatibility forms (fullwidth `ｇｈｐ＿`, ligatures, circled/math letters) via NFKC;
+- Latin look-alikes from Cyrillic, Greek and other scripts (`ghр_` with a Cyrillic `р`).
+
+ASCII text takes a fast path and is returned unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_INVISIBLE_RANGES = (
+    (0x00AD, 0x00AD),  # soft hyphen
+    (0x034F, 0x034F),  # combining grapheme joiner
+    (0x061C, 0x061C),  # Arabic letter mark
+    (0x115F, 0x1160),  # Hangul fillers
+    (0x17B4, 0x17B5),  # Khmer inherent vowels
+    (0x180B, 0x180F),  # Mongolian variation selectors and vowel separator
+    (0x200B, 0x200F),  # zero-width space/non-joiner/joiner, LRM, RLM
+    (0x202A, 0x202E),  # bidi embeddings and overrides
+    (0x2060, 0x206F),  # word joiner, invisible operators, bidi isolates, deprecated formats
+    (0x3164, 0x3164),  # Hangul filler
+    (0xFE00, 0xFE0F),  # variation selectors
+    (0xFEFF, 0xFEFF),  # BOM / zero-width no-break space
+    (0xFFA0, 0xFFA0),  # halfwidth Hangul filler
+    (0xFFF9, 0xFFFB),  # interlinear annotation controls
+    (0x1D173, 0x1D17A),  # musical symbol formatting
+    (0xE0000, 0xE007F),  # tag characters ("ASCII smuggling")
+    (0xE0100, 0xE01EF),  # variation selectors supplement
+)
+
+_INVISIBLE_RE = re.compile(
+    "[" + "".join(f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in _INVISIBLE_RANGES) + "]"
+)
+
+# Look-alikes NFKC leaves alone, folded to the Latin letter they imitate.
+_CONFUSABLES = {
+    # Cyrillic
+    "а": "a", "в": "b", "е": "e", "ё": "e", "һ": "h", "і": "i", "ї": "i", "ј": "j", "к": "k",
+    "м": "m", "н": "h", "о": "o", "р": "p", "с": "c", "т": "t", "у": "y", "х": "x", "ѕ": "s",
+    "ԁ": "d", "ԛ": "q", "ԝ": "w", "ɡ": "g", "ӏ": "l", "ү": "y", "ս": "u", "օ": "o",
+    "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P", "С": "C",
+    "Т": "T", "Х": "X", "У": "Y", "Ѕ": "S", "І": "I", "Ј": "J", "Ԛ": "Q", "Ԝ": "W", "Ү": "Y",
+    # Greek
+    "α": "a", "β": "b", "γ": "y", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o",
+    "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "ω": "w",
+    "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N",
+    "Ο": "O", "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X",
+    # Latin extensions and symbols that read as ASCII letters
+    "ı": "i", "ȷ": "j", "ſ": "s", "ɑ": "a", "ɩ": "i", "ʏ": "y", "ᴀ": "A", "ᴄ": "c", "ᴏ": "o",
+    "ᴜ": "u", "ᴠ": "v", "ᴡ": "w", "ᴢ": "z", "ℓ": "l", "∕": "/", "⁄": "/", "‐": "-", "‑": "-",
+    "‒": "-", "–": "-", "—": "-", "−": "-", "˗": "-", "＿": "_",
+}
+_CONFUSABLE_TABLE = str.maketrans(_CONFUSABLES)
+
+
+def strip_invisible(text: str) -> str:
+    return _INVISIBLE_RE.sub("", text)
+
+
+def invisible_to_space(text: str) -> str:
+    """For prose scanners: an invisible character between words still separates them."""
+    return _INVISIBLE_RE.sub(" ", text)
+
+
+def has_invisible(text: str) -> bool:
+    return not text.isascii() and _INVISIBLE_RE.search(text) is not None
+
+
+def fold_confusables(text: str) -> str:
+    return text.translate(_CONFUSABLE_TABLE)
+
+
+def normalize(text: str) -> str:
+    """Invisible characters removed, NFKC, look-alikes folded. ASCII is returned as is."""
+    if text.isascii():
+        return text
+    text = strip_invisible(text)
+    text = unicodedata.normalize("NFKC", text)
+    # NFKC can produce new invisible characters (rare) and leaves look-alikes alone.
+    return fold_confusables(strip_invisible(text))
