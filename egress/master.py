@@ -210,6 +210,9 @@ async def serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None],
         upstream_trust.write_bytes(merged_bundle(extra))
 
     runtime = Runtime(cfg.bottle_id, store, audit, known, state_dir)
+    if cfg.upstream:
+        parts = urlsplit(cfg.upstream)
+        runtime.upstream = (parts.hostname or "", parts.port or 0)
     _, chain = build_chain(runtime, cfg.extra_addons, upstream=cfg.upstream is not None)
 
     stop = stop or asyncio.Event()

@@ -32,6 +32,8 @@ class Runtime:
     state_dir: Path | None = None
     # False under `bottle replay`: no network, no clock-based side effects beyond the run.
     live: bool = True
+    # The next-hop forward proxy (host, port), when traffic is chained through one.
+    upstream: tuple[str, int] | None = None
 
     @property
     def policy(self) -> CompiledPolicy:

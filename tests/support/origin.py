@@ -52,6 +52,7 @@ class Origin:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out as separate writes
 
             def log_message(self, fmt: str, *args: Any) -> None:
                 pass
