@@ -30,7 +30,7 @@ from mitmproxy.master import Master
 from ca import BottleCA
 from ca.bundle import merged_bundle
 from egress.audit import AuditLog, utc_now
-from egress.chain import build_chain
+from egress.chain import Chain, build_chain
 from egress.envvars import DEFAULT_NO_PROXY, client_environment
 from egress.policy.compiled import CompiledPolicy
 from egress.policy.store import PolicyStore
@@ -143,12 +143,12 @@ class Ready:
 
 
 class EgressMaster(Master):
-    def __init__(self, opts: options.Options, tls: BottleTlsConfig, chain: Sequence[Any],
+    def __init__(self, opts: options.Options, tls: BottleTlsConfig, chain: Chain,
                  ready: Ready) -> None:
         super().__init__(opts)
         ps = proxyserver.Proxyserver()
         ready.proxyserver = ps
-        self.addons.add(ps, next_layer.NextLayer(), tls, disable_h2c.DisableH2C(), *chain, ready)
+        self.addons.add(ps, next_layer.NextLayer(), tls, disable_h2c.DisableH2C(), chain, ready)
 
 
 def mitmproxy_options(cfg: ProxyConfig, compiled: CompiledPolicy, state_dir: Path,
