@@ -74,14 +74,16 @@ def _dispatcher(fns: list[Callable[..., Any]]) -> Callable[..., Any]:
     return run
 
 
-def build_chain(runtime: Runtime, extra: Sequence[Any] = (),
-                upstream: bool = False) -> tuple[FailClosed, Chain]:
-    """The guarded chain: inspection addons, user addons, upstream stamping, then audit."""
+def build_chain(runtime: Runtime, extra: Sequence[Any] = (), upstream: bool = False,
+                recorder: Any | None = None) -> tuple[FailClosed, Chain]:
+    """The guarded chain: inspection addons, user addons, upstream stamping, audit, recording."""
     failclosed = FailClosed(runtime)
     members: list[Any] = [*inspection_addons(runtime), *extra]
     if upstream:
         members.append(Upstream(runtime))
     members.append(Audit(runtime))
+    if recorder is not None:
+        members.append(recorder)
     return failclosed, Chain(guard_all(members, failclosed))
 
 

@@ -27,6 +27,7 @@ from mitmproxy import options
 from mitmproxy.addons import disable_h2c, next_layer, proxyserver
 from mitmproxy.master import Master
 
+from addons.record import DEFAULT_MAX_BODY, Recorder
 from ca import BottleCA
 from ca.bundle import merged_bundle
 from egress.audit import AuditLog, utc_now
@@ -59,6 +60,8 @@ class ProxyConfig:
     audit_log: Path | None = None
     extra_addons: Sequence[Any] = ()
     no_proxy: str = DEFAULT_NO_PROXY
+    record: Path | None = None
+    record_max_body: int = DEFAULT_MAX_BODY
 
 
 @dataclass
@@ -213,7 +216,9 @@ async def serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None],
     if cfg.upstream:
         parts = urlsplit(cfg.upstream)
         runtime.upstream = (parts.hostname or "", parts.port or 0)
-    _, chain = build_chain(runtime, cfg.extra_addons, upstream=cfg.upstream is not None)
+    recorder = Recorder(runtime, cfg.record, cfg.record_max_body) if cfg.record else None
+    _, chain = build_chain(runtime, cfg.extra_addons, upstream=cfg.upstream is not None,
+                           recorder=recorder)
 
     stop = stop or asyncio.Event()
     failed_to_listen = False

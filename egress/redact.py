@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import threading
 import urllib.parse
@@ -43,6 +44,11 @@ def encoded_forms(value: str) -> set[str]:
     hexed = binascii.hexlify(raw).decode()
     forms.update({hexed, hexed.upper()})
     return {f for f in forms if len(f) >= MIN_SECRET_LEN}
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_forms(value: str) -> tuple[str, ...]:
+    return tuple(sorted(encoded_forms(value) - {value}, key=len, reverse=True))
 
 
 class KnownSecrets:
@@ -81,11 +87,17 @@ class KnownSecrets:
         return len(self._names)
 
     def scrub(self, text: str, extra: Iterable[str] = ()) -> str:
-        """Replace every known value (any encoding) and every `extra` value in `text`."""
+        """Replace every known value and every `extra` value (each in any encoding) in `text`."""
         forms = self._forms
         for value in extra:
-            if value and value in text:
+            if not value:
+                continue
+            if value in text:
                 text = text.replace(value, "[REDACTED]")
+            if len(value) >= MIN_SECRET_LEN:
+                for form in _cached_forms(value):
+                    if form in text:
+                        text = text.replace(form, "[REDACTED]")
         for form, name in forms:
             if form in text:
                 text = text.replace(form, f"[REDACTED:{name}]")

@@ -52,7 +52,7 @@ def dns(dns_server: DNSFixture) -> DNSFixture:
     return dns_server
 
 
-PolicyWriter = Callable[[str], Path]
+PolicyWriter = Callable[..., Path]
 
 
 @pytest.fixture

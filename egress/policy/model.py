@@ -191,7 +191,11 @@ class Policy(StrictModel):
     version: Literal[1] = Field(1, description="Policy format version.")
     mode: Literal["enforce", "audit"] = Field(
         "enforce", description="`audit` logs what would be blocked and changes nothing.")
-    hosts: HostsSection = Field(default_factory=HostsSection)  # type: ignore[arg-type]
-    limits: LimitsSection = Field(default_factory=LimitsSection)  # type: ignore[arg-type]
-    ca: CASection = Field(default_factory=CASection)  # type: ignore[arg-type]
-    audit: AuditSection = Field(default_factory=AuditSection)  # type: ignore[arg-type]
+    hosts: HostsSection = Field(default_factory=HostsSection,  # type: ignore[arg-type]
+                                description="Destinations: allow/deny rules, passthrough hosts.")
+    limits: LimitsSection = Field(default_factory=LimitsSection,  # type: ignore[arg-type]
+                                  description="Body size and decoding limits.")
+    ca: CASection = Field(default_factory=CASection,  # type: ignore[arg-type]
+                          description="The bottle's ephemeral CA.")
+    audit: AuditSection = Field(default_factory=AuditSection,  # type: ignore[arg-type]
+                                description="Audit log rotation and verbosity.")
