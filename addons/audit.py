@@ -49,6 +49,8 @@ class Audit:
         base.update(event)
         base["verdict"] = rec.verdict.decision
         base["findings"] = [x.as_audit() for x in rec.findings]
+        if rec.injected:
+            base["credentials"] = list(rec.injected)
         base["policy"] = rec.policy.digest
         base["latency_ms"] = round((time.perf_counter() - rec.started) * 1000, 3)
         self.runtime.audit.write(base, rec.sensitive)

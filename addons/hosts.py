@@ -17,16 +17,21 @@ from egress.hostmatch import normalize_host
 from egress.runtime import Runtime
 
 
+def header_host(flow: http.HTTPFlow) -> str | None:
+    """The normalised host of the Host header (`:authority` in HTTP/2), port removed."""
+    header = flow.request.host_header
+    if not header:
+        return None
+    return normalize_host(header.rsplit(":", 1)[0] if not header.endswith("]") else header)
+
+
 def request_hosts(flow: http.HTTPFlow) -> list[str]:
     """Every name this request could be routed by: connection target, Host header, TLS SNI."""
     target = normalize_host(flow.request.host)
     names = [target]
-    header = flow.request.host_header
-    if header:
-        host = header if header.endswith("]") else header.rsplit(":", 1)[0]
-        host = normalize_host(host)
-        if host and host != target:
-            names.append(host)
+    host = header_host(flow)
+    if host and host != target:
+        names.append(host)
     sni = flow.client_conn.sni
     if sni:
         sni = normalize_host(sni)

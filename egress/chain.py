@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from addons.audit import Audit
+from addons.credentials import Credentials
 from addons.guard import CONNECTION_HOOKS, FLOW_HOOKS, LIFECYCLE_HOOKS, FailClosed, Guarded, guard_all
 from addons.hosts import Hosts
 from addons.limits import Limits
@@ -21,9 +22,14 @@ class AddonLoadError(Exception):
     pass
 
 
-def inspection_addons(runtime: Runtime) -> list[Any]:
-    """Scanners in decision order. Cheap, connection-level checks first."""
-    return [Hosts(runtime), Limits(runtime)]
+def inspection_addons(runtime: Runtime, failclosed: FailClosed | None = None) -> list[Any]:
+    """Scanners in decision order. Cheap, connection-level checks first.
+
+    `Credentials` comes after every scanner that reads request content (they judge what the
+    agent sent, placeholders and all, never the real values it adds) and before anything that
+    forwards; on the way back it restores and scrubs before the audit sees the flow."""
+    failclosed = failclosed or FailClosed(runtime)
+    return [Hosts(runtime), Limits(runtime), Credentials(runtime, failclosed)]
 
 
 class Chain:
@@ -78,7 +84,7 @@ def build_chain(runtime: Runtime, extra: Sequence[Any] = (), upstream: bool = Fa
                 recorder: Any | None = None) -> tuple[FailClosed, Chain]:
     """The guarded chain: inspection addons, user addons, upstream stamping, audit, recording."""
     failclosed = FailClosed(runtime)
-    members: list[Any] = [*inspection_addons(runtime), *extra]
+    members: list[Any] = [*inspection_addons(runtime, failclosed), *extra]
     if upstream:
         members.append(Upstream(runtime))
     members.append(Audit(runtime))

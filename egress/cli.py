@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from egress.chain import AddonLoadError, load_addon_file
+from egress.credentials import check_sources
 from egress.diff import diff, render
 from egress.docs import policy_reference
 from egress.envvars import as_shell
@@ -34,6 +35,7 @@ from egress.policy import (
     default_policy_path,
     load_policy,
 )
+from egress.policy.loader import located
 from egress.policy.model import Policy, parse_size
 from egress.policytest import format_results, run_tests
 from egress.replay import Replayer, ReplayError, format_json, format_table, read_flows
@@ -95,6 +97,9 @@ def cmd_egress_run(args: argparse.Namespace) -> int:
                  policy_path, f", upstream {cfg.upstream}" if cfg.upstream else ", direct egress")
         log.info("CA bundle for clients: %s; audit log: %s", info.environment["SSL_CERT_FILE"],
                  info.audit_log)
+        if info.credentials:
+            log.info("credential placeholders exported in %s (real values stay in the proxy)",
+                     ", ".join(info.credentials))
         log.info("Ctrl-C stops the proxy and destroys the bottle CA")
 
     return asyncio.run(serve(cfg, ready))
@@ -105,7 +110,7 @@ def cmd_egress_run(args: argparse.Namespace) -> int:
 def _summary(policy: Policy) -> str:
     h = policy.hosts
     return (f"mode {policy.mode}, {len(h.allow)} allow / {len(h.deny)} deny rules, "
-            f"{len(h.passthrough)} passthrough hosts")
+            f"{len(h.passthrough)} passthrough hosts, {len(policy.credentials)} credentials")
 
 
 def cmd_policy_check(args: argparse.Namespace) -> int:
@@ -114,6 +119,11 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
         try:
             policy = load_policy(path)
             compile_policy(policy, path)
+            # Credential sources must resolve where the check runs (commands are not run).
+            unresolved = check_sources(policy.credentials)
+            if unresolved:
+                raise located(path, Path(path).read_bytes(), [
+                    (e.loc, f"credential {e.name!r}: {e.message}") for e in unresolved])
         except PolicyError as e:
             print(e, file=sys.stderr)
             status = EXIT_FINDINGS

@@ -7,7 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from egress.policy.model import Policy
+from egress.envvars import CLIENT_VARS
+from egress.hostmatch import path_has_prefix
+from egress.policy.model import Credential, Policy
 from egress.scan.hosts import HostPolicy
 
 # A semantic check sees a schema-valid policy and returns (field location, message) pairs;
@@ -43,7 +45,53 @@ def _check_passthrough(policy: Policy) -> list[tuple[tuple[int | str, ...], str]
     return out
 
 
-SEMANTIC_CHECKS: list[SemanticCheck] = [_check_name_constraints, _check_passthrough]
+def _paths_overlap(a: Credential, b: Credential) -> bool:
+    if a.path is None or b.path is None:
+        return True
+    return path_has_prefix(a.path, b.path) or path_has_prefix(b.path, a.path)
+
+
+def _check_credentials(policy: Policy) -> list[tuple[tuple[int | str, ...], str]]:
+    out: list[tuple[tuple[int | str, ...], str]] = []
+    hosts = HostPolicy(policy.hosts)
+    names: dict[str, int] = {}
+    envs: dict[str, int] = {}
+    for i, cred in enumerate(policy.credentials):
+        if cred.name in names:
+            out.append((("credentials", i, "name"),
+                        f"credential name {cred.name!r} is already used by credentials[{names[cred.name]}]"))
+        names.setdefault(cred.name, i)
+        env = cred.placeholder.env
+        if env in CLIENT_VARS:
+            out.append((("credentials", i, "placeholder", "env"),
+                        f"{env} is set by the proxy itself; choose another variable"))
+        elif env in envs and policy.credentials[envs[env]].source != cred.source:
+            out.append((("credentials", i, "placeholder", "env"),
+                        f"{env} already carries the placeholder of credentials[{envs[env]}], whose "
+                        "source differs; credentials may share a placeholder only with their source"))
+        envs.setdefault(env, i)
+        if hosts.check_host(cred.host) is not None:
+            out.append((("credentials", i, "host"),
+                        f"{cred.host} is not allowed by hosts.allow, so this credential could "
+                        "never be used; allow the host too"))
+        elif hosts.is_passthrough(cred.host):
+            out.append((("credentials", i, "host"),
+                        f"{cred.host} is a passthrough host: its TLS is not intercepted, so no "
+                        "credential can be injected; remove it from hosts.passthrough"))
+        for j, other in enumerate(policy.credentials[:i]):
+            same_slot = (cred.target_header is not None and cred.target_header == other.target_header) \
+                or (cred.query is not None and cred.query == other.query)
+            if cred.host == other.host and same_slot and _paths_overlap(cred, other):
+                where = f"the {cred.target_header} header" if cred.target_header else \
+                    f"the {cred.query} query parameter"
+                out.append((("credentials", i),
+                            f"credentials[{j}] ({other.name}) already puts a credential in {where} "
+                            f"of requests to {cred.host}; give them disjoint `path` prefixes"))
+    return out
+
+
+SEMANTIC_CHECKS: list[SemanticCheck] = [_check_name_constraints, _check_passthrough,
+                                        _check_credentials]
 
 
 @dataclass(frozen=True)

@@ -172,6 +172,17 @@ def parse_yaml_model[M: BaseModel](text: str, source: str, model: type[M], check
     return value
 
 
+def located(source: str, text: str | bytes, found: Sequence[tuple[Sequence[int | str], str]]) -> PolicyError:
+    """A `PolicyError` for problems found after parsing (e.g. a credential source that cannot be
+    read), each located at the line of its field in `text`."""
+    try:
+        tree = YAML(typ="rt").load(text.decode("utf-8") if isinstance(text, bytes) else text)
+    except (YAMLError, UnicodeDecodeError):
+        tree = None
+    return PolicyError([Problem(source, _line_of(tree, loc) if tree is not None else None,
+                                _field_path(loc), message) for loc, message in found])
+
+
 def parse_policy(text: str, source: str = "<policy>") -> Policy:
     """Parse and validate policy text. Raises `PolicyError` naming `source`, line and field."""
     return parse_yaml_model(text, source, Policy, SEMANTIC_CHECKS, what="policy")
