@@ -27,7 +27,7 @@ from egress.credentials import (
 )
 from egress.decompress import DecodeError, decode_body, encodings
 from egress.findings import Finding
-from egress.policy.model import normalize_host
+from egress.hostmatch import normalize_host
 from egress.runtime import Runtime
 
 STREAMED_TYPES = ("text/event-stream",)

@@ -1,6 +1,7 @@
 """Added time to first event of a streamed SSE response: credential injection + scrubbing
-(`bottle egress run` with a `credentials:` policy) versus plain mitmproxy streaming (a Master
-with mitmproxy's own proxy, TLS and a stream-everything addon, none of ours), same run.
+(`bottle egress run` with a `credentials:` policy) versus plain mitmproxy streaming (the same
+core addons and options as `benchmarks/proxy_overhead.py`, plus one addon that streams every
+response, none of ours), same run.
 
 Both proxies run as subprocesses; the TLS origin (checks the credential, echoes it in the first
 event) and the client run here. Requests alternate between the proxies on one keep-alive
@@ -12,7 +13,6 @@ tunnel each, so drift hits both alike. Prints JSON.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import secrets
@@ -23,12 +23,17 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.proxy_overhead import serve_plain, wait_port  # noqa: E402
+from tests.support.origin import Origin, Reply, SeenRequest  # noqa: E402
+from tests.support.pki import TestPKI  # noqa: E402
+
 HOST = "localhost"
 TARGET_P50_MS = 2.0
 
@@ -37,8 +42,6 @@ version: 1
 hosts:
   allow:
     - hosts: [localhost]
-audit:
-  log_allowed: true
 credentials:
   - name: bench
     host: localhost
@@ -48,91 +51,31 @@ credentials:
 """
 
 
-# -- the origin --------------------------------------------------------------------------------
+def sse_route(token: str):
+    """Checks the Bearer token; answers three SSE events, the first echoing the token."""
 
-def start_origin(cert: Path, key: Path, token: str) -> int:
-    """A TLS origin in a thread: checks the Bearer token, answers with three SSE events (the
-    first echoes the token it received) over chunked encoding, keep-alive."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cert, key)
-    ready: list[int] = []
-    started = threading.Event()
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                lines = head.decode("latin-1").split("\r\n")
-                auth = next((ln.split(":", 1)[1].strip() for ln in lines[1:]
-                             if ln.lower().startswith("authorization:")), "")
-                if auth != f"Bearer {token}":
-                    writer.write(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n")
-                    await writer.drain()
-                    continue
-                events = [f'data: {{"echo": "{auth[7:]}"}}\n\n'.encode(), b"data: two\n\n",
-                          b"data: [DONE]\n\n"]
-                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-                             b"cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n")
-                for event in events:
-                    writer.write(b"%x\r\n%s\r\n" % (len(event), event))
-                    await writer.drain()
-                writer.write(b"0\r\n\r\n")
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-
-    def run() -> None:
-        async def main() -> None:
-            server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=ctx)
-            ready.append(server.sockets[0].getsockname()[1])
-            started.set()
-            await server.serve_forever()
-        asyncio.run(main())
-
-    threading.Thread(target=run, daemon=True).start()
-    started.wait(10)
-    return ready[0]
+    def route(req: SeenRequest) -> Reply:
+        auth = next((v for k, v in req.headers.items() if k.lower() == "authorization"), "")
+        if auth != f"Bearer {token}":
+            return Reply(401)
+        events = [f'data: {{"echo": "{token}"}}\n\n'.encode(), b"data: two\n\n", b"data: [DONE]\n\n"]
+        return Reply(200, {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"},
+                     chunks=events)
+    return route
 
 
-# -- the baseline proxy (subprocess mode) -----------------------------------------------------
+class StreamAll:
+    """The baseline's streaming: every response body is passed through as it arrives."""
 
-def run_baseline_proxy(confdir: str, upstream_ca: str) -> None:
-    from mitmproxy import http, options
-    from mitmproxy.addons import next_layer, proxyserver, tlsconfig
-    from mitmproxy.master import Master
-
-    class StreamAll:
-        def responseheaders(self, flow: http.HTTPFlow) -> None:
-            if flow.response is not None:
-                flow.response.stream = True
-
-    class Announce:
-        def __init__(self, ps: proxyserver.Proxyserver) -> None:
-            self.ps = ps
-
-        def running(self) -> None:
-            port = self.ps.listen_addrs()[0][1]
-            print(f"export HTTPS_PROXY=http://127.0.0.1:{port}", flush=True)
-            print(f"export SSL_CERT_FILE={confdir}/mitmproxy-ca-cert.pem", flush=True)
-            print("export BOTTLE_ID=baseline", flush=True)
-
-    async def main() -> None:
-        opts = options.Options()
-        master = Master(opts)
-        ps = proxyserver.Proxyserver()
-        master.addons.add(ps, next_layer.NextLayer(), tlsconfig.TlsConfig(), StreamAll(), Announce(ps))
-        opts.update(mode=["regular"], listen_host="127.0.0.1", listen_port=0, confdir=confdir,
-                    connection_strategy="lazy", ssl_verify_upstream_trusted_ca=upstream_ca)
-        await master.run()
-
-    asyncio.run(main())
+    def responseheaders(self, flow: Any) -> None:
+        if flow.response is not None:
+            flow.response.stream = True
 
 
 # -- client ------------------------------------------------------------------------------------
 
-def start_proxy(cmd: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], dict[str, str]]:
+def start_bottle(cmd: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    """`bottle egress run`, and the environment it prints (proxy URL, bundle, placeholder)."""
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             text=True, env=env)
     assert proc.stdout is not None
@@ -144,15 +87,14 @@ def start_proxy(cmd: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[s
             out[k] = v
             if k == "BOTTLE_ID":
                 return proc, out
-    raise RuntimeError(f"proxy did not start: {cmd}")
+    raise RuntimeError("bottle egress run did not start")
 
 
 class Tunnel:
     """One CONNECT tunnel through a proxy with TLS to the origin, HTTP/1.1 keep-alive."""
 
-    def __init__(self, proxy_url: str, cafile: str, origin_port: int) -> None:
-        host, port = proxy_url.removeprefix("http://").rsplit(":", 1)
-        raw = socket.create_connection((host, int(port)))
+    def __init__(self, proxy_port: int, cafile: str, origin_port: int) -> None:
+        raw = socket.create_connection(("127.0.0.1", proxy_port))
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         target = f"{HOST}:{origin_port}"
         raw.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
@@ -199,47 +141,52 @@ def summary(samples: list[float]) -> dict[str, float]:
 
 
 def bench(requests: int, warmup: int) -> dict[str, Any]:
-    sys.path.insert(0, str(REPO))
-    from tests.support.pki import TestPKI
+    from ca import BottleCA
+    from ca.bundle import merged_bundle
 
     token = "bench-real-" + secrets.token_hex(20)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         pki = TestPKI(tmp / "pki")
         cert = pki.server_cert("origin", [HOST])
-        origin_port = start_origin(cert.cert_path, cert.key_path, token)
+        trust = tmp / "trust.pem"
+        trust.write_bytes(merged_bundle(pki.ca_path.read_bytes()))
+        plain_ca = BottleCA.create(tmp / "plain", "plain-mitmproxy")  # same CA key type for both
         policy = tmp / "policy.yaml"
         policy.write_text(POLICY)
         env = {**os.environ, "PYTHONPATH": str(REPO), "BENCH_REAL_TOKEN": token}
-        ours, ours_env = start_proxy(
-            [sys.executable, "-m", "egress.cli", "egress", "run", "--listen", "127.0.0.1:0",
-             "--policy", str(policy), "--upstream-ca", str(pki.ca_path),
-             "--state-dir", str(tmp / "state"), "--audit-log", str(tmp / "audit.jsonl")], env)
-        (tmp / "mitm").mkdir()
-        base, base_env = start_proxy(
-            [sys.executable, "-m", "benchmarks.credential_injection", "--baseline-proxy",
-             str(tmp / "mitm"), str(pki.ca_path)], env)
-        try:
-            placeholder = ours_env["BENCH_TOKEN"]
-            t_ours = Tunnel(ours_env["HTTPS_PROXY"], ours_env["SSL_CERT_FILE"], origin_port)
-            t_base = Tunnel(base_env["HTTPS_PROXY"], base_env["SSL_CERT_FILE"], origin_port)
-            s_ours: list[float] = []
-            s_base: list[float] = []
-            for i in range(warmup + requests):
-                e_base, first_base = t_base.request(token)
-                e_ours, first_ours = t_ours.request(placeholder)
-                if i == 0:
-                    # injected (the origin accepted the placeholder) and scrubbed (echo)
-                    assert token.encode() in first_base, first_base
-                    assert placeholder.encode() in first_ours and token.encode() not in first_ours
-                if i >= warmup:
-                    s_base.append(e_base)
-                    s_ours.append(e_ours)
-            audit_text = (tmp / "audit.jsonl").read_text()
-        finally:
-            for proc in (ours, base):
-                proc.terminate()
-                proc.wait(10)
+        with Origin(cert, {"/v1/stream": sse_route(token)}, host="127.0.0.1") as origin:
+            ours, ours_env = start_bottle(
+                [sys.executable, "-m", "egress.cli", "egress", "run", "--listen", "127.0.0.1:0",
+                 "--policy", str(policy), "--upstream-ca", str(pki.ca_path),
+                 "--state-dir", str(tmp / "state"), "--audit-log", str(tmp / "audit.jsonl")], env)
+            base = subprocess.Popen(
+                [sys.executable, "-m", "benchmarks.credential_injection", "--serve-plain",
+                 str(tmp / "plain"), str(trust)],
+                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+            try:
+                placeholder = ours_env["BENCH_TOKEN"]
+                ours_port = int(ours_env["HTTPS_PROXY"].rsplit(":", 1)[1])
+                t_ours = Tunnel(ours_port, ours_env["SSL_CERT_FILE"], origin.port)
+                t_base = Tunnel(wait_port(base), str(plain_ca.files.cert), origin.port)
+                s_ours: list[float] = []
+                s_base: list[float] = []
+                for i in range(warmup + requests):
+                    origin.seen.clear()
+                    e_base, first_base = t_base.request(token)
+                    e_ours, first_ours = t_ours.request(placeholder)
+                    if i == 0:
+                        # injected (the origin accepted the placeholder) and scrubbed (the echo)
+                        assert token.encode() in first_base, first_base
+                        assert placeholder.encode() in first_ours and token.encode() not in first_ours
+                    if i >= warmup:
+                        s_base.append(e_base)
+                        s_ours.append(e_ours)
+                audit_text = (tmp / "audit.jsonl").read_text()
+            finally:
+                for proc in (ours, base):
+                    proc.terminate()
+                    proc.wait(10)
     b, o = summary(s_base), summary(s_ours)
     added = {k: round(o[k] - b[k], 3) for k in ("p50", "p90", "p99", "mean")}
     return {
@@ -256,14 +203,14 @@ def bench(requests: int, warmup: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--warmup", type=int, default=30)
-    parser.add_argument("--baseline-proxy", nargs=2, metavar=("CONFDIR", "UPSTREAM_CA"),
-                        help=argparse.SUPPRESS)
+    parser.add_argument("--serve-plain", nargs=2, metavar=("CONFDIR", "TRUST"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.baseline_proxy:
-        run_baseline_proxy(*args.baseline_proxy)
+    if args.serve_plain:
+        confdir, trust = args.serve_plain
+        serve_plain(confdir, trust, [StreamAll()])
         return
     print(json.dumps(bench(args.requests, args.warmup), indent=2))
 

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,8 +103,9 @@ def wait_port(proc: subprocess.Popen[str]) -> int:
     raise RuntimeError("proxy did not start")
 
 
-def serve_plain(confdir: str, trust: str) -> None:
-    """Plain mitmproxy: the same core addons and options, none of ours."""
+def serve_plain(confdir: str, trust: str, extra: Sequence[Any] = ()) -> None:
+    """Plain mitmproxy: the same core addons and options, none of ours (`extra`: a baseline's
+    own mitmproxy addons, e.g. streaming)."""
     from mitmproxy import options
     from mitmproxy.addons import disable_h2c, next_layer, proxyserver, tlsconfig
     from mitmproxy.master import Master
@@ -112,7 +114,8 @@ def serve_plain(confdir: str, trust: str) -> None:
         opts = options.Options()
         master = Master(opts)
         ps = proxyserver.Proxyserver()
-        master.addons.add(ps, next_layer.NextLayer(), tlsconfig.TlsConfig(), disable_h2c.DisableH2C())
+        master.addons.add(ps, next_layer.NextLayer(), tlsconfig.TlsConfig(), disable_h2c.DisableH2C(),
+                          *extra)
         opts.update(mode=["regular"], listen_host="127.0.0.1", listen_port=0,
                     connection_strategy="lazy", upstream_cert=False, confdir=confdir,
                     ssl_verify_upstream_trusted_ca=trust, body_size_limit=str(32 * 1024**2))

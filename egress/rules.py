@@ -8,6 +8,7 @@ import importlib
 RULE_MODULES = {
     "hosts": "egress.scan.hosts",
     "limits": "addons.limits",
+    "credentials": "egress.credentials",
     "error": "addons.guard",
 }
 

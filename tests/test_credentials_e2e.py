@@ -86,7 +86,9 @@ def real(tmp_path: Path) -> Secrets:
 def proxy(egress: EgressFactory, write_policy: PolicyWriter, real: Secrets,
           tmp_path: Path) -> Iterator[EgressProcess]:
     policy = write_policy(POLICY.format(git_file=real.git_file, llm_file=real.llm_file))
-    proc = egress(policy, "--addon", str(RECORDER),
+    # Two recorders: `--record` (which also scrubs known secrets) and a plain one that keeps
+    # flows as the chain left them, so the placeholder restore is checked on its own.
+    proc = egress(policy, "--addon", str(RECORDER), "--record", str(tmp_path / "recorded.mitm"),
                   env={"REAL_API_TOKEN": real.api, "BOTTLE_TEST_FLOWS": str(tmp_path / "flows.mitm")})
     yield proc
 
@@ -110,7 +112,8 @@ class Artefacts:
         for path in [*self.tmp.rglob("*.jsonl*"), *self.tmp.rglob("*.mitm"), *extra_files]:
             if path.is_file():
                 blobs[str(path)] = path.read_bytes()
-        assert any(name.endswith(".mitm") for name in blobs), "no flow file was recorded"
+        recorded = [name for name in blobs if name.endswith(".mitm")]
+        assert len(recorded) == 2 and all(blobs[n] for n in recorded), "flows were not recorded"
         for value in values:
             for form in encoded_forms(value):
                 for name, blob in blobs.items():
