@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
 
 from mitmproxy import http
 
@@ -175,23 +174,24 @@ class DLP:
                           decoder if decoder.layers else None)
         stopped = False
 
-        def on_chunk(chunk: bytes) -> Any:
+        # An empty bytes chunk would go out as HTTP/1's last chunk: return no chunks instead.
+        def on_chunk(chunk: bytes) -> list[bytes]:
             nonlocal stopped
             if stopped:
-                return b""
+                return []
             try:
                 out, matches = gate.push(chunk) if chunk else gate.finish()
             except DecodeError as e:
                 stopped = self._stop(flow, rec, [_limits_finding(e, "request.body(stream)")], [])
-                return b""
+                return []
             if matches:
                 # Bytes already forwarded cannot be rewritten: redaction blocks in a stream.
                 findings = [_unredactable(m.finding) if m.action == "redact" else m.finding
                             for m in matches]
                 stopped = self._stop(flow, rec, findings, _sensitive(matches))
                 if stopped:
-                    return b""
-            return out
+                    return []
+            return [out] if out else []
 
         flow.request.stream = guarded_stream(flow, self.failclosed, self.name, on_chunk)
         flow.metadata[_STREAMED] = True

@@ -54,6 +54,10 @@ EXTRA_RULES = {
 }
 
 DEFAULT_MAX_LENGTH = 512
+# A secret split across parts (JSON values, headers, fields) is looked for in runs of up to
+# this many consecutive parts, each shorter than SPLIT_PART_MAX characters.
+SPLIT_PARTS = 4
+SPLIT_PART_MAX = 256
 _COMMON_WORDS = v.COMMON_PASSWORDS | {"true", "false", "null", "none", "nil", "undefined", "key"}
 _NUMBERISH = re.compile(r"^[\d.:/+-]+$")
 _LOWER_WORDS = re.compile(r"^[a-z]+(?:[._/-][a-z]+)*$")
@@ -330,23 +334,41 @@ class DLPEngine:
 
     def scan_parts(self, parts: Sequence[tuple[str, str]], ctx: ScanContext = ScanContext(),
                    join: bool = True, joined_where: str | None = None) -> list[Match]:
-        """Several located texts (headers, form fields, JSON values) in one pass, each on its
-        own line; with `join`, their concatenation too, for a secret split across them."""
+        """Several located texts (headers, form fields, query parameters) in one pass, each on
+        its own line; with `join`, runs of consecutive parts glued together too, for a
+        secret split across them."""
         parts = [(w, t) for w, t in parts if t]
         if not parts:
             return []
         text, starts = _join(t for _, t in parts)
-        where_at = _locator(starts, [w for w, _ in parts])
-        matches = self._resolve(self._hits(text, ctx), text, where_at, ctx)
-        if join and len(parts) > 1:
-            glued, gstarts = _join((t for _, t in parts), sep="")
+        matches = self._resolve(self._hits(text, ctx), text, _locator(starts, [w for w, _ in parts]), ctx)
+        if join:
             label = joined_where or "+".join(dict.fromkeys(w for w, _ in parts))
-            found = {(m.rule, m.value) for m in matches}
-            glued_at = _locator(gstarts, [w for w, _ in parts], joined=label)
-            for m in self._resolve(self._hits(glued, ctx), glued, glued_at, ctx):
-                if (m.rule, m.value) not in found:
-                    matches.append(m)
+            matches = _merge(matches, self._split(parts, ctx, label))
         return matches
+
+    def _split(self, parts: Sequence[tuple[str, str]], ctx: ScanContext, where: str) -> list[Match]:
+        """Secrets split across consecutive short parts: each run of up to `SPLIT_PARTS`
+        parts is glued and scanned on its own line. Skipped when the prefilter finds no
+        rule or known secret that could match the parts glued together."""
+        texts = [t for _, t in parts]
+        if len(texts) < 2:
+            return []
+        glued = "".join(texts)
+        if not self.prefilter.scan(glued, want_runs=False).rules and not any(
+                k.find(glued) for k in self._known(ctx)):
+            return []
+        chains = []
+        for i, first in enumerate(texts):
+            if len(first) >= SPLIT_PART_MAX:
+                continue
+            chain, j = [first], i + 1
+            while j < len(texts) and j - i < SPLIT_PARTS and len(texts[j]) < SPLIT_PART_MAX:
+                chain.append(texts[j])
+                j += 1
+            if len(chain) > 1:
+                chains.append("".join(chain))
+        return self.scan("\n".join(chains), where, ctx) if chains else []
 
     def scan_body(self, body: bytes, content_type: str | None, where: str = "request.body",
                   ctx: ScanContext = ScanContext(), _depth: int = 0) -> list[Match]:
@@ -360,48 +382,42 @@ class DLPEngine:
         if media == "application/x-www-form-urlencoded":
             form = body.decode("utf-8", "surrogateescape")
             pairs = urllib.parse.parse_qsl(form, keep_blank_values=True)
-            return self.scan_parts([(f"{where}.form[{k}]", f"{k}={val}") for k, val in pairs], ctx,
-                                   joined_where=f"{where}.form(joined)") or self.scan(form, where, ctx)
+            found = self.scan_parts([(f"{where}.form[{k}]", f"{k}={val}") for k, val in pairs], ctx,
+                                    join=False) or self.scan(form, where, ctx)
+            values = [(f"{where}.form[{k}]", val) for k, val in pairs]
+            return _merge(found, self._split(values, ctx, f"{where}.form(joined)"))
         text = _text_of(body)
         if text is None:
             return self.scan(printable_runs(body), f"{where}(binary)", ctx)
         matches = self.scan(text, where, ctx)
-        if media.endswith("json") or media.endswith("+json") or text.lstrip()[:1] in ("{", "["):
-            values = _json_strings(text)
-            if values is not None and len(values) > 1:
-                found = {(m.rule, m.value) for m in matches}
-                glued = "".join(values)
-                for m in self.scan(glued, f"{where}.json(values joined)", ctx):
-                    if (m.rule, m.value) not in found:
-                        matches.append(m)
+        if media.endswith("json") or text.lstrip()[:1] in ("{", "["):
+            values = _json_values(text)
+            if values:
+                split = self._split([(where, v) for v in values], ctx, f"{where}.json(values joined)")
+                matches = _merge(matches, split)
         return matches
 
     def scan_url(self, path: str, ctx: ScanContext = ScanContext(),
                  where: str = "request.url") -> list[Match]:
         """A request target: each path segment and each query key and value."""
         raw_path, _, query = path.partition("?")
-        segments = [s for s in raw_path.split("/") if s]
-        parts = [(f"{where}.path", urllib.parse.unquote(s)) for s in segments]
-        parts += [(f"{where}.query[{k}]", f"{k}={val}")
-                  for k, val in urllib.parse.parse_qsl(query, keep_blank_values=True)]
-        matches = self.scan_parts(parts, ctx, joined_where=f"{where}(joined)")
-        found = {(m.rule, m.value) for m in matches}
+        segments = [(f"{where}.path", urllib.parse.unquote(s)) for s in raw_path.split("/") if s]
+        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+        parts = segments + [(f"{where}.query[{k}]", f"{k}={val}") for k, val in pairs]
+        matches = self.scan_parts(parts, ctx, join=False)
+        values = segments + [(f"{where}.query[{k}]", val) for k, val in pairs]
+        matches = _merge(matches, self._split(values, ctx, f"{where}(joined)"))
         # The raw target too: encodings parse_qsl undid once may be nested.
-        matches += [m for m in self.scan(path, where, ctx) if (m.rule, m.value) not in found]
-        return matches
+        return _merge(matches, self.scan(path, where, ctx))
 
     def scan_headers(self, headers: Iterable[tuple[str, str]], ctx: ScanContext = ScanContext(),
                      where: str = "request.header") -> list[Match]:
-        parts = [(f"{where}[{name.lower()}]", f"{name}: {value}") for name, value in headers]
-        values = [(w, t.split(": ", 1)[1]) for w, t in parts]
+        """Each header as `name: value`, and consecutive values glued (a split secret)."""
+        fields = list(headers)
+        parts = [(f"{where}[{name.lower()}]", f"{name}: {value}") for name, value in fields]
         matches = self.scan_parts(parts, ctx, join=False)
-        if len(values) > 1:
-            found = {(m.rule, m.value) for m in matches}
-            glued, starts = _join((t for _, t in values), sep="")
-            at = _locator(starts, [w for w, _ in values], joined=f"{where}(joined)")
-            matches += [m for m in self._resolve(self._hits(glued, ctx), glued, at, ctx)
-                        if (m.rule, m.value) not in found]
-        return matches
+        values = [(f"{where}[{name.lower()}]", value) for name, value in fields]
+        return _merge(matches, self._split(values, ctx, f"{where}(joined)"))
 
     def stream(self, where: str, ctx: ScanContext = ScanContext(),
                window: int | None = None) -> StreamScanner:
@@ -517,16 +533,8 @@ class DLPEngine:
                                       depth + 1)
             if "filename" not in headers.get("content-disposition", ""):
                 fields.append((label, content.decode("utf-8", "replace")))
-        found = {(m.rule, m.value) for m in matches}
-        matches += [m for m in self.scan_parts(head_parts, ctx, join=False)
-                    if (m.rule, m.value) not in found]
-        found = {(m.rule, m.value) for m in matches}
-        if len(fields) > 1:
-            glued, starts = _join((t for _, t in fields), sep="")
-            at = _locator(starts, [w for w, _ in fields], joined=f"{where}.parts(joined)")
-            matches += [m for m in self._resolve(self._hits(glued, ctx), glued, at, ctx)
-                        if (m.rule, m.value) not in found]
-        return matches
+        matches = _merge(matches, self.scan_parts(head_parts, ctx, join=False))
+        return _merge(matches, self._split(fields, ctx, f"{where}.parts(joined)"))
 
 
 def _known_matcher_for(values: Iterable[tuple[str, str]], backend: str | None) -> KnownMatcher | None:
@@ -674,8 +682,8 @@ def _media_type(content_type: str | None) -> tuple[str, dict[str, str]]:
     return media.strip().lower(), params
 
 
-def _json_strings(text: str) -> list[str] | None:
-    """Every string (keys and values) of a JSON document, in document order."""
+def _json_values(text: str) -> list[str] | None:
+    """Every string value of a JSON document, in document order (keys are in the raw text)."""
     try:
         doc = json.loads(text)
     except (ValueError, RecursionError):
@@ -687,11 +695,19 @@ def _json_strings(text: str) -> list[str] | None:
         if isinstance(node, str):
             out.append(node)
         elif isinstance(node, dict):
-            for k, val in reversed(list(node.items())):
-                stack.append(val)
-                stack.append(k)
+            stack.extend(reversed(node.values()))
         elif isinstance(node, list):
             stack.extend(reversed(node))
+    return out
+
+
+def _merge(matches: list[Match], more: list[Match]) -> list[Match]:
+    """`matches` plus those of `more` that are not the same secret again (a glued part may
+    extend a token found on its own by the characters that followed it)."""
+    out = list(matches)
+    for m in more:
+        if not any(o.rule == m.rule and (o.value in m.value or m.value in o.value) for o in out):
+            out.append(m)
     return out
 
 

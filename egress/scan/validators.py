@@ -76,7 +76,7 @@ def github_checksum(token: str) -> bool | None:
     A valid checksum confirms the token; an invalid one leaves the decision to entropy,
     because generated test tokens and fixtures rarely carry one.
     """
-    body = token[4:]
+    body = token[4:40]
     if len(body) != 36:
         return None
     n = zlib.crc32(body[:30].encode())
