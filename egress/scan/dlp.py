@@ -94,7 +94,10 @@ class Rule:
         return "secret" in self.regex.groupindex
 
     def source(self) -> RuleSource:
-        return RuleSource(self.regex.pattern, self.anchors, self.prefilter)
+        # Generic rules' anchors are words (`token`, `secret`) that say nothing about a split.
+        generic = "generic_value" in self.checks or "password_value" in self.checks
+        return RuleSource(self.regex.pattern, self.anchors, self.prefilter,
+                          split_anchors=() if generic else tuple(a for a in self.anchors if len(a) >= 3))
 
     def accepts(self, value: str, match: re.Match[str]) -> tuple[bool, bool]:
         """(flag it, confirmed by a validator)."""
@@ -302,6 +305,7 @@ class DLPEngine:
         self.decode = DecodeConfig(d.url, d.base64, d.base32, d.hex, d.json_escapes,
                                    d.quoted_printable, d.max_depth, d.budget, d.min_printable)
         self.prefilter: Prefilter = make_prefilter([r.source() for r in self.rules], backend)
+
         self.backend = self.prefilter.name
         self.known_values = tuple(known_values)
         self.overlap = max(r.max_length for r in self.rules) + 64
@@ -347,16 +351,21 @@ class DLPEngine:
             matches = _merge(matches, self._split(parts, ctx, label))
         return matches
 
+    def _may_split(self, text: str, ctx: ScanContext) -> bool:
+        """Whether a secret could be split across the parts of `text`: one of the
+        distinctive anchors (token prefixes, not generic words) occurs, or a known secret
+        could (its first 8 characters occur)."""
+        if self.prefilter.has_split_anchor(text):
+            return True
+        known = ctx.known.values() if ctx.known is not None else ()
+        return any(value[:8] in text for _, value in (*self.known_values, *known))
+
     def _split(self, parts: Sequence[tuple[str, str]], ctx: ScanContext, where: str) -> list[Match]:
         """Secrets split across consecutive short parts: each run of up to `SPLIT_PARTS`
         parts is glued and scanned on its own line. Skipped when the prefilter finds no
-        rule or known secret that could match the parts glued together."""
+        distinctive anchor or known-secret prefix in the parts (see `_may_split`)."""
         texts = [t for _, t in parts]
-        if len(texts) < 2:
-            return []
-        glued = "".join(texts)
-        if not self.prefilter.scan(glued, want_runs=False).rules and not any(
-                k.find(glued) for k in self._known(ctx)):
+        if len(texts) < 2 or not self._may_split("\n".join(texts), ctx):
             return []
         chains = []
         for i, first in enumerate(texts):
@@ -384,16 +393,16 @@ class DLPEngine:
             pairs = urllib.parse.parse_qsl(form, keep_blank_values=True)
             found = self.scan_parts([(f"{where}.form[{k}]", f"{k}={val}") for k, val in pairs], ctx,
                                     join=False) or self.scan(form, where, ctx)
-            values = [(f"{where}.form[{k}]", val) for k, val in pairs]
-            return _merge(found, self._split(values, ctx, f"{where}.form(joined)"))
+            fields = [(f"{where}.form[{k}]", val) for k, val in pairs]
+            return _merge(found, self._split(fields, ctx, f"{where}.form(joined)"))
         text = _text_of(body)
         if text is None:
             return self.scan(printable_runs(body), f"{where}(binary)", ctx)
         matches = self.scan(text, where, ctx)
-        if media.endswith("json") or text.lstrip()[:1] in ("{", "["):
-            values = _json_values(text)
-            if values:
-                split = self._split([(where, v) for v in values], ctx, f"{where}.json(values joined)")
+        if (media.endswith("json") or text.lstrip()[:1] in ("{", "[")) and self._may_split(text, ctx):
+            strings = _json_values(text)
+            if strings:
+                split = self._split([(where, v) for v in strings], ctx, f"{where}.json(values joined)")
                 matches = _merge(matches, split)
         return matches
 
@@ -683,7 +692,8 @@ def _media_type(content_type: str | None) -> tuple[str, dict[str, str]]:
 
 
 def _json_values(text: str) -> list[str] | None:
-    """Every string value of a JSON document, in document order (keys are in the raw text)."""
+    """Every string value of a JSON document, in document order (keys are in the raw text,
+    and would only sit between the parts of a split value)."""
     try:
         doc = json.loads(text)
     except (ValueError, RecursionError):

@@ -35,6 +35,8 @@ class RuleSource:
     anchors: tuple[str, ...]
     # A simpler hyperscan expression matching a superset, for regexes it compiles slowly.
     prefilter: str | None = None
+    # Anchors distinctive enough that seeing one means a secret may be split around it.
+    split_anchors: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -47,6 +49,8 @@ class Prefilter(Protocol):
     name: str
 
     def scan(self, text: str, want_runs: bool) -> Prefiltered: ...
+
+    def has_split_anchor(self, text: str) -> bool: ...
 
 
 class KnownMatcher(Protocol):
@@ -65,8 +69,8 @@ _RUN_SHAPES: tuple[tuple[str, bytes], ...] = (
     ("base64", rb"[A-Za-z0-9+/_-]{16,}={0,2}[^A-Za-z0-9+/=_-]"),
     ("base32", rb"[A-Z2-7]{16,}={0,6}[^A-Za-z0-9=]"),
     ("base32", rb"[a-z2-7]{16,}={0,6}[^A-Za-z0-9=]"),
-    ("hex", rb"(?:\\x|0x|%)?[0-9a-fA-F]{2}(?:(?:[:, -]|, |\\x|0x|%|,0x|, 0x| 0x)?[0-9a-fA-F]{2}){7,}"
-            rb"[^0-9a-fA-F]"),
+    # Hex of printable text: every byte's high nibble is 2-7, which random ids rarely show.
+    ("hex", rb"(?:(?:\\x|0x|%)?[2-7][0-9a-fA-F](?:[:, -]|, )?){8,}[^0-9a-fA-F]"),
 )
 
 
@@ -107,6 +111,11 @@ class HyperscanPrefilter:
                 self.always.append(i)
         self.rules_db = hyperscan.Database()
         self.rules_db.compile(expressions=exprs, ids=ids, elements=len(exprs), flags=flags)
+        split = sorted({a for src in sources for a in src.split_anchors})
+        self.split_db = hyperscan.Database()
+        self.split_db.compile(
+            expressions=[_literal(a.encode()) for a in split], ids=list(range(len(split))),
+            elements=len(split), flags=[single | hyperscan.HS_FLAG_CASELESS] * len(split))
         self.run_kinds = [kind for kind, _ in _RUN_SHAPES]
         self.runs_db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
         self.runs_db.compile(
@@ -136,6 +145,20 @@ class HyperscanPrefilter:
             self.runs_db.scan(data, match_event_handler=on_run)
             result.runs = {k: sorted(_outermost(s)) for k, s in ends.items()}
         return result
+
+
+    def has_split_anchor(self, text: str) -> bool:
+        seen: list[int] = []
+
+        def on(aid: int, start: int, end: int, flags: int, ctx: Any) -> bool:
+            seen.append(aid)
+            return True  # one is enough: stop scanning
+
+        try:
+            self.split_db.scan(text.encode("ascii", "replace"), match_event_handler=on)
+        except hyperscan.ScanTerminated:
+            pass
+        return bool(seen)
 
 
 def _outermost(spans: dict[int, int]) -> list[tuple[int, int]]:
@@ -175,6 +198,11 @@ class AhoCorasickPrefilter:
         for anchor, ids in by_anchor.items():
             self.automaton.add_word(anchor, tuple(ids))
         self.automaton.make_automaton()
+        self.split_anchors = {a.lower() for src in sources for a in src.split_anchors}
+
+    def has_split_anchor(self, text: str) -> bool:
+        folded = _fold(text)
+        return any(a in folded for a in self.split_anchors)
 
     def scan(self, text: str, want_runs: bool) -> Prefiltered:
         found = set(self.always)
