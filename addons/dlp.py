@@ -109,7 +109,7 @@ class DLP:
         placed: set[int] = set()
 
         def rewrite(text: str) -> str:
-            placed.update(i for i, m in enumerate(matches) if m.fragment and m.fragment in text)
+            placed.update(i for i, m in enumerate(matches) if any(f and f in text for f in m.fragments))
             return DLPEngine.redact(text, matches)[0]
 
         req.path = rewrite(req.path)

@@ -25,13 +25,20 @@ from collections.abc import Callable
 from egress.policy.model import DLPSection
 from egress.scan.dlp import DLPEngine, load_catalogue
 
-WORDS = ("the of and to in is for on with as by at from this that function return value user "
-         "name request response config file path data error status message model tool result "
-         "content text id type session cache build test update create delete list index query "
-         "param header body json api version project repo branch commit author date time").split()
-CODE = ["def handler(event, context):", "    return {'statusCode': 200, 'body': json.dumps(x)}",
-        "for (let i = 0; i < items.length; i++) {", "import os, sys, re", "SELECT * FROM users WHERE id = $1;",
-        "if err != nil { return fmt.Errorf(\"open %s: %w\", path, err) }", "const total = a + b * 2;"]
+WORDS = [
+    "the", "of", "and", "to", "in", "is", "for", "on", "with", "as", "by", "at", "from", "this",
+    "that", "function", "return", "value", "user", "name", "request", "response", "config", "file",
+    "path", "data", "error", "status", "message", "model", "tool", "result", "content", "text", "id",
+    "type", "session", "cache", "build", "test", "update", "create", "delete", "list", "index",
+    "query", "param", "header", "body", "json", "api", "version", "project", "repo", "branch",
+    "commit", "author", "date", "time",
+]
+CODE = [
+    "def handler(event, context):", "    return {'statusCode': 200, 'body': json.dumps(x)}",
+    "for (let i = 0; i < items.length; i++) {", "import os, sys, re",
+    "SELECT * FROM users WHERE id = $1;",
+    "if err != nil { return fmt.Errorf(\"open %s: %w\", path, err) }", "const total = a + b * 2;",
+]
 
 
 def clean_json_body(rng: random.Random, size: int = 10_000) -> bytes:

@@ -98,8 +98,8 @@ def _as_text(data: bytes, config: DecodeConfig) -> str | None:
 
 B64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 B32_RUN = re.compile(r"(?:[A-Z2-7]{16,}|[a-z2-7]{16,})={0,6}")
-# Hex of printable text: every byte's high nibble is 2-7 (random ids rarely are).
-HEX_RUN = re.compile(r"(?:(?:\\x|0x|%)?[2-7][0-9a-fA-F](?:[:, -]|, )?){8,}")
+# Hex of printable text: every byte is 20-7f or tab/CR/LF (random ids rarely are).
+HEX_RUN = re.compile(r"(?:(?:\\x|0x|%)?(?:[2-7][0-9a-fA-F]|0[9aAdD])(?:[:, -]|, )?){8,}")
 _HEX_JUNK = re.compile(r"\\x|0x|[:, %-]")
 _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\x([0-9a-fA-F]{2})|\\([\\/\"'])")
 _QP_ESCAPE = re.compile(r"=[0-9A-F]{2}|=\r?\n")
@@ -151,7 +151,7 @@ def _b32_decode(run: str, config: DecodeConfig) -> str | None:
     return None
 
 
-_NOT_PRINTABLE_HIGH = str.maketrans("", "", "234567")
+_NOT_PRINTABLE_HIGH = str.maketrans("", "", "2345670")
 
 
 def _hex_decode(run: str, config: DecodeConfig) -> str | None:

@@ -224,15 +224,15 @@ def rule_reference() -> dict[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class Match:
-    """One secret found. `value` is the secret and `fragment` the text it was found as (the
-    encoded form when a decoding layer found it): both are sensitive, never log them."""
+    """One secret found. `value` is the secret and `fragments` the texts it was found as (the
+    encoded form when a decoding layer found it): all sensitive, never log them."""
 
     rule: str
     where: str
     action: Action
     reason: str
     value: str
-    fragment: str
+    fragments: tuple[str, ...]
     layers: tuple[str, ...] = ()
     confirmed: bool = False
 
@@ -242,8 +242,8 @@ class Match:
                        evidence=preview(self.value))
 
     @property
-    def sensitive(self) -> tuple[str, str]:
-        return (self.value, self.fragment)
+    def sensitive(self) -> tuple[str, ...]:
+        return (self.value, *self.fragments)
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,10 +439,14 @@ class DLPEngine:
         """`text` with every match's fragment replaced by `[REDACTED:<rule>]`; also returns
         the matches whose fragment was not found in `text` (they cannot be redacted here)."""
         missing = []
-        for m in sorted(matches, key=lambda m: -len(m.fragment)):
-            if m.fragment and m.fragment in text:
-                text = text.replace(m.fragment, f"[REDACTED:{m.rule}]")
-            elif f"[REDACTED:{m.rule}]" not in text:
+        pieces = sorted(((f, m) for m in matches for f in m.fragments if f), key=lambda p: -len(p[0]))
+        placed: set[int] = set()
+        for fragment, m in pieces:
+            if fragment in text:
+                text = text.replace(fragment, f"[REDACTED:{m.rule}]")
+                placed.add(id(m))
+        for m in matches:
+            if id(m) not in placed:
                 missing.append(m)
         return text, missing
 
@@ -484,7 +488,13 @@ class DLPEngine:
                     start, end = origin or m.span()
                     hits.append(_Hit(rule.id, value, start, end, layers, confirmed))
         for matcher in known:
-            for name, form, start, end in matcher.find(text):
+            # One value has several forms that overlap (a base64 form and its aligned
+            # core): report the longest at each place.
+            taken: list[tuple[int, int]] = []
+            for name, form, start, end in sorted(matcher.find(text), key=lambda f: f[2] - f[3]):
+                if any(s <= start and end <= e for s, e in taken):
+                    continue
+                taken.append((start, end))
                 s, e = origin or (start, end)
                 hits.append(_Hit(KNOWN_SECRET, form, s, e, layers, True, note=name))
         if depth >= self.decode.max_depth or not self.decode.any:
@@ -496,21 +506,21 @@ class DLPEngine:
     def _resolve(self, scanned: tuple[list[_Hit], str], original: str,
                  where_at: Any, ctx: ScanContext) -> list[Match]:
         hits, norm = scanned
-        out: list[Match] = []
-        seen: set[tuple[str, str]] = set()
+        # One match per secret, with every text it was found as (all need redacting).
+        first: dict[tuple[str, str], tuple[_Hit, list[str]]] = {}
         for h in hits:
-            key = (h.rule, h.value)
-            if key in seen:
-                continue
-            seen.add(key)
-            where = where_at(h.start, h.end)
             fragment = norm[h.start:h.end]
             if fragment not in original:
                 fragment = h.value if h.value in original else fragment
-            out.append(self._match(h, where, fragment, ctx))
-        return out
+            # A known secret is one finding per name, whatever forms it was found in.
+            entry = first.setdefault((h.rule, h.note or h.value), (h, []))
+            for text in (fragment, h.value):
+                if text not in entry[1]:
+                    entry[1].append(text)
+        return [self._match(h, where_at(h.start, h.end), tuple(frags), ctx)
+                for h, frags in first.values()]
 
-    def _match(self, h: _Hit, where: str, fragment: str, ctx: ScanContext) -> Match:
+    def _match(self, h: _Hit, where: str, fragments: tuple[str, ...], ctx: ScanContext) -> Match:
         via = f" ({' > '.join(h.layers)} encoded)" if h.layers else ""
         if h.rule == KNOWN_SECRET:
             reason = f"known secret {h.note!r}{via}"
@@ -525,7 +535,7 @@ class DLPEngine:
             if s.covers(h.rule, where, ctx):
                 action, reason = "audit", f"{reason}; suppressed by {s.label}: {s.reason}"
                 break
-        return Match(h.rule, where, action, reason, h.value, fragment, h.layers, h.confirmed)
+        return Match(h.rule, where, action, reason, h.value, fragments, h.layers, h.confirmed)
 
     def _scan_multipart(self, body: bytes, boundary: str, where: str, ctx: ScanContext,
                         depth: int) -> list[Match]:

@@ -13,6 +13,7 @@ Two backends with the same answers:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -69,8 +70,8 @@ _RUN_SHAPES: tuple[tuple[str, bytes], ...] = (
     ("base64", rb"[A-Za-z0-9+/_-]{16,}={0,2}[^A-Za-z0-9+/=_-]"),
     ("base32", rb"[A-Z2-7]{16,}={0,6}[^A-Za-z0-9=]"),
     ("base32", rb"[a-z2-7]{16,}={0,6}[^A-Za-z0-9=]"),
-    # Hex of printable text: every byte's high nibble is 2-7, which random ids rarely show.
-    ("hex", rb"(?:(?:\\x|0x|%)?[2-7][0-9a-fA-F](?:[:, -]|, )?){8,}[^0-9a-fA-F]"),
+    # Hex of printable text: every byte is 20-7f or tab/CR/LF, which random ids rarely are.
+    ("hex", rb"(?:(?:\\x|0x|%)?(?:[2-7][0-9a-fA-F]|0[9aAdD])(?:[:, -]|, )?){8,}[^0-9a-fA-F]"),
 )
 
 
@@ -154,10 +155,8 @@ class HyperscanPrefilter:
             seen.append(aid)
             return True  # one is enough: stop scanning
 
-        try:
+        with contextlib.suppress(hyperscan.ScanTerminated):
             self.split_db.scan(text.encode("ascii", "replace"), match_event_handler=on)
-        except hyperscan.ScanTerminated:
-            pass
         return bool(seen)
 
 
