@@ -310,3 +310,17 @@ def test_replay_server_messages_are_scanned_too() -> None:
     assert flow.websocket is not None
     flow.websocket.messages = [websocket.WebSocketMessage(1, False, b64(RAW).encode())]
     assert _replayer().judge(flow).verdict == "block"
+
+
+def test_default_policy_lets_the_agents_model_key_reach_its_provider_only() -> None:
+    from egress.policy import default_policy_path, load_policy
+    engine = compile_policy(load_policy(default_policy_path()), "default").dlp
+    key = ("sk-ant-api03-aB3dE5gH7jK9mN1pQ3sT5vX7zA2cE4gI6kM8oQ0sU2wY4aC6eG8iK0mO2qS4uW6yA8cE0gI2kM"
+           "4oQ6sU8wY0a1b2c3d4AA")
+    home = engine.scan_headers([("x-api-key", key)], ScanContext(host="api.anthropic.com"))
+    assert home and {m.action for m in home} == {"audit"}
+    away = engine.scan_headers([("x-api-key", key)], ScanContext(host="evil.test"))
+    assert {m.action for m in away} == {"block"}
+    body = engine.scan_body(json.dumps({"k": key}).encode(), "application/json",
+                            ctx=ScanContext(host="api.anthropic.com"))
+    assert "block" in {m.action for m in body}

@@ -78,7 +78,7 @@ def _check_dlp(policy: Policy) -> list[tuple[tuple[int | str, ...], str]]:
     for rule in policy.dlp.actions:
         if rule not in known:
             out.append((("dlp", "actions", rule),
-                        f"unknown DLP rule {rule!r} (ids: egress/data/dlp_rules.yaml)"))
+                        f"unknown DLP rule {rule!r} (list them with `bottle dlp rules`)"))
     for i, sup in enumerate(policy.dlp.suppress):
         for j, rule in enumerate(sup.rules):
             if rule != "*" and rule not in known:

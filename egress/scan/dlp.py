@@ -18,7 +18,11 @@ Nothing here imports mitmproxy: the adapter is `addons/dlp.py`.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import bisect
 import json
+import quopri
 import re
 import urllib.parse
 from collections.abc import Iterable, Sequence
@@ -38,7 +42,7 @@ from egress.hostmatch import HostSet, normalize_path, path_has_prefix
 from egress.policy.model import DLPSection, normalize_host
 from egress.redact import MIN_SECRET_LEN, KnownSecrets, preview, secret_forms
 from egress.scan import validators as v
-from egress.scan.decode import Budget, DecodeConfig, candidates
+from egress.scan.decode import Budget, DecodeConfig, candidates, printable_ratio
 from egress.scan.matcher import KnownMatcher, Prefilter, RuleSource, make_known_matcher, make_prefilter
 from egress.scan.normalize import normalize
 
@@ -384,7 +388,8 @@ class DLPEngine:
         """A message body, taken apart by media type: JSON, form, multipart, text, binary."""
         if not body:
             return []
-        body = body[: self.section.max_scan_bytes]
+        if len(body) > self.section.max_scan_bytes:
+            return self._scan_large(body, where, ctx)
         media, params = _media_type(content_type)
         if media.startswith("multipart/") and params.get("boundary") and _depth < 3:
             return self._scan_multipart(body, params["boundary"], where, ctx, _depth)
@@ -405,6 +410,12 @@ class DLPEngine:
                 split = self._split([(where, v) for v in strings], ctx, f"{where}.json(values joined)")
                 matches = _merge(matches, split)
         return matches
+
+    def _scan_large(self, body: bytes, where: str, ctx: ScanContext) -> list[Match]:
+        """A body too large to take apart: scanned as a stream, piece by piece."""
+        scanner = self.stream(f"{where}(large)", ctx)
+        step = max(self.section.max_scan_bytes // 4, 64 * 1024)
+        return [m for i in range(0, len(body), step) for m in scanner.feed(body[i:i + step])]
 
     def scan_url(self, path: str, ctx: ScanContext = ScanContext(),
                  where: str = "request.url") -> list[Match]:
@@ -654,8 +665,6 @@ def _join(texts: Iterable[str], sep: str = "\n") -> tuple[str, list[int]]:
 
 
 def _locator(starts: list[int], labels: list[str], joined: str | None = None) -> Any:
-    import bisect
-
     def where(start: int, end: int) -> str:
         first = max(bisect.bisect_right(starts, start) - 1, 0)
         last = max(bisect.bisect_right(starts, max(end - 1, start)) - 1, 0)
@@ -680,14 +689,9 @@ def _text_of(body: bytes) -> str | None:
         # A stream window may end inside a character; anything else is binary.
         if e.start >= len(body) - 3 and e.reason == "unexpected end of data":
             return body[: e.start].decode("utf-8", "replace")
-        if body.count(b"\0") == 0 and v_printable(body) >= 0.95:
+        if b"\0" not in body and printable_ratio(body) >= 0.95:
             return body.decode("utf-8", "replace")
         return None
-
-
-def v_printable(data: bytes) -> float:
-    from egress.scan.decode import printable_ratio
-    return printable_ratio(data)
 
 
 def _media_type(content_type: str | None) -> tuple[str, dict[str, str]]:
@@ -754,9 +758,6 @@ def _disposition_param(header: str, name: str) -> str | None:
 
 
 def _transfer_decode(content: bytes, encoding: str) -> bytes:
-    import base64
-    import binascii
-    import quopri
     if encoding == "base64":
         try:
             return base64.b64decode(b"".join(content.split()))
