@@ -169,9 +169,11 @@ def jwt(token: str) -> bool:
 _PEM_HEADER = re.compile(r"^[A-Za-z-]+:.*$", re.MULTILINE)
 
 
-def pem_private_key(block: str) -> bool:
+def pem_private_key(block: str) -> bool | None:
     """The body between BEGIN and END (or to the end of a truncated block) is base64 that
-    decodes to DER (a SEQUENCE), an OpenSSH key, or an OpenPGP packet."""
+    decodes to DER (a SEQUENCE), an OpenSSH key, or an OpenPGP packet: confirmed. A long,
+    random-looking base64 body of another shape still counts (None); an empty, short or
+    repetitive body (a header in code or docs) does not."""
     text = block.replace("\\r", "\n").replace("\\n", "\n")
     _head, _, rest = text.partition("-----")
     kind = rest.partition("-----")[0]
@@ -189,10 +191,14 @@ def pem_private_key(block: str) -> bool:
     except (ValueError, binascii.Error):
         return False
     if "OPENSSH" in kind:
-        return der.startswith(b"openssh-key-v1\0")
-    if "PGP" in kind:
-        return bool(der) and der[0] & 0x80 != 0
-    return der[:1] == b"\x30"
+        structured = der.startswith(b"openssh-key-v1\0")
+    elif "PGP" in kind:
+        structured = bool(der) and der[0] & 0x80 != 0
+    else:
+        structured = der[:1] == b"\x30"
+    if structured:
+        return True
+    return None if len(compact) >= 128 and shannon_entropy(compact) >= 4.5 else False
 
 
 # Access key id prefixes: IAM user, role, STS temporary, and the other principal kinds.
@@ -200,12 +206,12 @@ AWS_KEY_PREFIXES = ("AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AIPA", "ANP
                     "APKA", "AROA", "ASCA", "A3T")
 
 
-def aws_key_id(value: str) -> bool:
-    """A known prefix, base32 alphabet after it, and not the documentation's example id."""
-    if not value.startswith(AWS_KEY_PREFIXES) or value.endswith("EXAMPLE"):
+def aws_key_id(value: str) -> bool | None:
+    """A known prefix and not the documentation's example id; the base32 alphabet AWS uses
+    after the prefix confirms it (fixtures often use any digit, so that alone decides nothing)."""
+    if not value.startswith(AWS_KEY_PREFIXES) or value.endswith("EXAMPLE") or len(value) != 20:
         return False
-    rest = value[4:]
-    return len(value) == 20 and all(c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567" for c in rest)
+    return True if all(c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567" for c in value[4:]) else None
 
 
 def base58check(value: str) -> bool:
