@@ -27,7 +27,7 @@ LAYERS = ("url", "base64", "base32", "hex", "json_escapes", "quoted_printable")
 MIN_RUN = 16
 
 _PRINTABLE = bytes(range(0x20, 0x7F)) + b"\t\n\r"
-_PRINTABLE_RUN = re.compile(rb"[\x20-\x7e\t]{12,}")
+_PRINTABLE_RUN = re.compile(rb"[\x20-\x7e\t\r\n]{8,}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,14 +82,18 @@ def printable_ratio(data: bytes) -> float:
     return 1.0 - len(data.translate(None, _PRINTABLE)) / len(data)
 
 
+def printable_runs(data: bytes) -> str:
+    """The printable ASCII runs (8+ bytes) of binary data, one per line."""
+    return "\n".join(r.decode("ascii") for r in _PRINTABLE_RUN.findall(data))
+
+
 def _as_text(data: bytes, config: DecodeConfig) -> str | None:
     """Printable decoded bytes as text; binary with printable runs as those runs."""
     if len(data) < 8:
         return None
     if printable_ratio(data) >= config.min_printable:
         return data.decode("utf-8", "replace")
-    runs = _PRINTABLE_RUN.findall(data)
-    return "\n".join(r.decode("ascii") for r in runs) if runs else None
+    return printable_runs(data) or None
 
 
 # -- run finders ---------------------------------------------------------------------------

@@ -42,7 +42,7 @@ from egress.hostmatch import HostSet, normalize_path, path_has_prefix
 from egress.policy.model import DLPSection, normalize_host
 from egress.redact import MIN_SECRET_LEN, KnownSecrets, preview, secret_forms
 from egress.scan import validators as v
-from egress.scan.decode import Budget, DecodeConfig, candidates, printable_ratio
+from egress.scan.decode import Budget, DecodeConfig, candidates, printable_ratio, printable_runs
 from egress.scan.matcher import KnownMatcher, Prefilter, RuleSource, make_known_matcher, make_prefilter
 from egress.scan.normalize import normalize
 
@@ -309,7 +309,6 @@ class DLPEngine:
         self.decode = DecodeConfig(d.url, d.base64, d.base32, d.hex, d.json_escapes,
                                    d.quoted_printable, d.max_depth, d.budget, d.min_printable)
         self.prefilter: Prefilter = make_prefilter([r.source() for r in self.rules], backend)
-
         self.backend = self.prefilter.name
         self.known_values = tuple(known_values)
         self.overlap = max(r.max_length for r in self.rules) + 64
@@ -672,14 +671,6 @@ def _locator(starts: list[int], labels: list[str], joined: str | None = None) ->
             return labels[first]
         return joined
     return where
-
-
-_PRINTABLE_RUNS = re.compile(rb"[\x20-\x7e\t\r\n]{8,}")
-
-
-def printable_runs(data: bytes) -> str:
-    """The printable ASCII runs of binary data, one per line."""
-    return "\n".join(r.decode("ascii") for r in _PRINTABLE_RUNS.findall(data))
 
 
 def _text_of(body: bytes) -> str | None:
