@@ -176,6 +176,10 @@ def test_redact_replaces_every_fragment() -> None:
     out, missing = DLPEngine.redact(text, matches)
     assert not missing and SECRET not in out and b64(RAW) not in out
     assert out.count("[REDACTED:github-token]") == 2
+    # an encoded copy is redacted as the token it was found in, not the whole text around it
+    text = f'{{"note": "keep this", "url": "https://x.test/?t={urllib.parse.quote(SECRET, safe="")}"}}'
+    out, missing = DLPEngine.redact(text, ENGINE.scan(text, "body"))
+    assert not missing and "keep this" in out and "x.test" in out and "%67" not in out
 
 
 # -- policy ----------------------------------------------------------------------------

@@ -107,7 +107,10 @@ HEX_RUN = re.compile(r"(?:(?:\\x|0x|%)?(?:[2-7][0-9a-fA-F]|0[9aAdD])(?:[:, -]|, 
 _HEX_JUNK = re.compile(r"\\x|0x|[:, %-]")
 _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\x([0-9a-fA-F]{2})|\\([\\/\"'])")
 _QP_ESCAPE = re.compile(r"=[0-9A-F]{2}|=\r?\n")
-_PCT = re.compile(r"%[0-9A-Fa-f]{2}")
+# A token holding escapes, up to the delimiters around it: only it is decoded and, when it
+# hides a secret, redacted.
+_PCT_TOKEN = re.compile(r"""[^\s"'<>&=?;,]*%[0-9A-Fa-f]{2}[^\s"'<>&?;,]*""")
+_ESCAPED_TOKEN = re.compile(r"""[^\s"'<>,;]*\\(?:u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|/)[^\s"'<>,;]*""")
 
 
 def _b64_decode(run: str, config: DecodeConfig) -> str | None:
@@ -198,14 +201,16 @@ def candidates(text: str, config: DecodeConfig, budget: Budget,
             return runs[layer]
         return [m.span() for m in pattern.finditer(text)]
 
-    if config.url and "%" in text and _PCT.search(text):
-        out = urllib.parse.unquote(text, errors="surrogateescape")
-        if out != text and budget.take(len(out)):
-            yield Decoded(out, 0, len(text), "url")
+    if config.url and "%" in text:
+        for m in _PCT_TOKEN.finditer(text):
+            out = urllib.parse.unquote(m.group(), errors="surrogateescape")
+            if out != m.group() and budget.take(len(out)):
+                yield Decoded(out, m.start(), m.end(), "url")
     if config.json_escapes and "\\" in text and ("\\u" in text or "\\x" in text or "\\/" in text):
-        out = _json_unescape(text)
-        if out != text and budget.take(len(out)):
-            yield Decoded(out, 0, len(text), "json")
+        for m in _ESCAPED_TOKEN.finditer(text):
+            out = _json_unescape(m.group())
+            if out != m.group() and budget.take(len(out)):
+                yield Decoded(out, m.start(), m.end(), "json")
     if config.quoted_printable and "=" in text and len(_QP_ESCAPE.findall(text, 0, 1 << 20)) >= 2:
         raw = quopri.decodestring(text.encode("utf-8", "surrogateescape"))
         out = raw.decode("utf-8", "replace")
