@@ -152,10 +152,13 @@ def _password_value(value: str, match: re.Match[str], rule: Rule) -> bool:
     return value != user and v.shannon_entropy(value) >= 2.0
 
 
+_NOT_SECRET_INFIXES = ("csrf", "xsrf", "nonce", "cursor", "pagination", "authenticity", "tokens")
+
+
 def _secret_key_name(value: str, match: re.Match[str], rule: Rule) -> bool:
     key = match.groupdict().get("key") or ""
     parts = {p.lower() for p in _KEY_PARTS.findall(key)}
-    return not parts & _NOT_SECRET_NAMES
+    return not parts & _NOT_SECRET_NAMES and not any(x in key.lower() for x in _NOT_SECRET_INFIXES)
 
 
 def _letter_digit(value: str, match: re.Match[str], rule: Rule) -> bool:
