@@ -11,6 +11,7 @@ from typing import Any
 
 from addons.audit import Audit
 from addons.credentials import Credentials
+from addons.dlp import DLP
 from addons.guard import CONNECTION_HOOKS, FLOW_HOOKS, LIFECYCLE_HOOKS, FailClosed, Guarded, guard_all
 from addons.hosts import Hosts
 from addons.limits import Limits
@@ -25,11 +26,12 @@ class AddonLoadError(Exception):
 def inspection_addons(runtime: Runtime, failclosed: FailClosed | None = None) -> list[Any]:
     """Scanners in decision order. Cheap, connection-level checks first.
 
-    `Credentials` comes after every scanner that reads request content (they judge what the
-    agent sent, placeholders and all, never the real values it adds) and before anything that
-    forwards; on the way back it restores and scrubs before the audit sees the flow."""
+    `Credentials` comes after every scanner that reads request content (DLP included: they
+    judge what the agent sent, placeholders and all, never the real values it adds) and
+    before anything that forwards; on the way back it restores and scrubs before the audit
+    sees the flow."""
     failclosed = failclosed or FailClosed(runtime)
-    return [Hosts(runtime), Limits(runtime), Credentials(runtime, failclosed)]
+    return [Hosts(runtime), Limits(runtime), DLP(runtime, failclosed), Credentials(runtime, failclosed)]
 
 
 class Chain:

@@ -201,6 +201,36 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- bottle dlp ------------------------------------------------------------------------------
+
+def cmd_dlp_rules(args: argparse.Namespace) -> int:
+    from egress.scan.dlp import EXTRA_RULES, load_catalogue
+
+    rows = [{"id": r.id, "severity": r.severity, "description": r.description,
+             **({"notes": r.notes} if r.notes else {})} for r in load_catalogue()]
+    rows += [{"id": k, "severity": "critical" if k == "known-secret" else "low", "description": v}
+             for k, v in EXTRA_RULES.items()]
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            print(f"{row['id']:<36} {row['severity']:<9} {row['description']}")
+    return EXIT_OK
+
+
+def cmd_dlp_scan(args: argparse.Namespace) -> int:
+    """Scan files (or stdin) with the policy's DLP engine; findings as JSON lines, no values."""
+    policy_path = args.policy or str(default_policy_path())
+    engine = compile_policy(load_policy(policy_path), policy_path).dlp
+    status = EXIT_OK
+    for name in args.files or ["-"]:
+        data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+        for match in engine.scan_body(data, args.content_type, where=name):
+            status = EXIT_FINDINGS
+            print(json.dumps(match.finding.as_audit(), separators=(",", ":")))
+    return status
+
+
 # -- parser ----------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -263,6 +293,23 @@ def build_parser() -> argparse.ArgumentParser:
     pdocs = policy_sub.add_parser("docs", help="print the generated policy reference (Markdown)")
     pdocs.add_argument("--output", metavar="FILE")
     pdocs.set_defaults(handler=cmd_policy_docs)
+
+    dlp = sub.add_parser("dlp", help="the secret-leak (DLP) rules")
+    dlp_sub = dlp.add_subparsers(dest="dlp_command", metavar="SUBCOMMAND")
+    dlp_sub.required = True
+    rules = dlp_sub.add_parser("rules", help="list every DLP rule id (for dlp.actions and dlp.suppress)")
+    rules.add_argument("--format", choices=("json", "table"), default="table")
+    rules.set_defaults(handler=cmd_dlp_rules)
+    scan = dlp_sub.add_parser(
+        "scan", help="scan files or stdin for secrets (exit 1 when something is found)",
+        description="Runs the DLP engine of a policy over files, as the proxy would over a "
+        "request body. Prints one JSON finding per line: rule, location and a redacted preview, "
+        "never the value.")
+    scan.add_argument("files", nargs="*", metavar="FILE", help="files to scan (default: stdin)")
+    scan.add_argument("--policy", metavar="FILE", help="policy file (default: built-in default)")
+    scan.add_argument("--content-type", default="text/plain", metavar="TYPE",
+                      help="media type to parse the input as (default text/plain)")
+    scan.set_defaults(handler=cmd_dlp_scan)
 
     replay = sub.add_parser(
         "replay", help="run the addon chain offline over mitmproxy flow files",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
@@ -378,6 +378,113 @@ class Credential(StrictModel):
         if self.header is not None:
             return split_header_template(self.header)[0].lower()
         return "authorization" if self.basic is not None else None
+DLPAction = Literal["block", "redact", "audit"]
+
+
+class DLPSuppression(StrictModel):
+    """Findings of some rules that are expected where they occur (a key sent to its own API)."""
+
+    rules: list[str] = Field(
+        ..., min_length=1,
+        description="Rule ids this suppression covers (see the DLP rule reference), or `*`.")
+    hosts: list[HostPattern] | None = Field(
+        None, description="Destination hosts it applies to (default: all), same patterns as "
+        "`hosts.allow`.")
+    paths: list[str] | None = Field(
+        None, description="Path prefixes it applies to (default: all), segment-aware.")
+    locations: list[str] | None = Field(
+        None, description="Where in the request it applies, as prefixes of a finding's location: "
+        "`request.header`, `request.header[authorization]`, `request.url`, `request.body`, "
+        "`websocket` (default: everywhere).")
+    reason: str = Field(
+        ..., description="Why this is not a leak. Required: it is written to the audit log with "
+        "every finding it suppresses.")
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a suppression needs a non-empty reason")
+        return value.strip()
+
+    @field_validator("paths")
+    @classmethod
+    def _paths(cls, value: list[str] | None) -> list[str] | None:
+        for p in value or ():
+            if not p.startswith("/"):
+                raise ValueError(f"path prefix {p!r} must start with '/'")
+        return value
+
+
+class KnownSecretSource(StrictModel):
+    """A secret value the proxy must never let leave, named by where to read it."""
+
+    name: str = Field(..., min_length=1, description="Name reported in findings (never the value).")
+    env: str | None = Field(None, description="Environment variable of the proxy that holds it.")
+    file: str | None = Field(None, description="File that holds it (surrounding whitespace ignored).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _source(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            raise ValueError("a known secret is a mapping with `name:` and `env:` or `file:`; "
+                             "never write the secret itself into the policy")
+        if isinstance(data, dict):
+            literal = [k for k in ("value", "secret", "literal", "token", "password") if k in data]
+            if literal:
+                raise ValueError(f"`{literal[0]}:` would put the secret itself into the policy file; "
+                                 "name where it lives instead, with `env: VARIABLE` or `file: PATH`")
+            if ("env" in data) == ("file" in data):
+                raise ValueError("give exactly one source: `env: VARIABLE` or `file: PATH`")
+        return data
+
+
+class DLPDecodeSection(StrictModel):
+    """Which encodings are unwrapped before matching, and how far."""
+
+    url: bool = Field(True, description="Percent-encoding, nested.")
+    base64: bool = Field(True, description="Standard and URL-safe base64, padded or not, any alignment.")
+    base32: bool = Field(True, description="RFC 4648 base32.")
+    hex: bool = Field(True, description="Hex, plain or delimited (`:` `-` space `\\x` `0x`).")
+    json_escapes: bool = Field(True, description="JSON/JavaScript string escapes (`\\u0067`, `\\x67`).")
+    quoted_printable: bool = Field(True, description="Quoted-printable (`=67`).")
+    max_depth: int = Field(3, ge=0, le=6, description="Layers unwrapped inside each other.")
+    budget: Size = Field(
+        4 * 1024**2, description="Decoded characters one scan may produce; past it decoding stops "
+        "and a `decode-budget-exhausted` finding is reported.")
+    min_printable: float = Field(
+        0.85, ge=0.5, le=1.0, description="Share of printable bytes a decoded value needs to be "
+        "scanned as text (binary is reduced to its printable runs).")
+
+
+class DLPSection(StrictModel):
+    """Secret-leak detection in requests and WebSocket messages (rules: DLP rule reference)."""
+
+    enabled: bool = Field(True, description="Scan at all.")
+    default_action: DLPAction = Field(
+        "block", description="Action of every rule not listed in `actions`.")
+    actions: dict[str, DLPAction] = Field(
+        default_factory=dict,
+        description="Per-rule action: `block` (403), `redact` (replace the value with "
+        "`[REDACTED:<rule>]` and forward), `audit` (log only).")
+    suppress: list[DLPSuppression] = Field(
+        default_factory=list, description="Findings that are expected, scoped by rule, host, path "
+        "and location; each needs a `reason`.")
+    known_secrets: list[KnownSecretSource] = Field(
+        default_factory=list,
+        description="Secret values matched exactly (raw, base64, base32, hex, URL-encoded) and "
+        "reported as rule `known-secret`. Read from the environment or a file at load; a missing "
+        "source rejects the policy.")
+    max_scan_bytes: Size = Field(
+        32 * 1024**2, description="Largest body scanned whole; larger bodies are scanned as a "
+        "stream.")
+    stream_threshold: Size = Field(
+        1024**2, description="Request bodies larger than this (or chunked without a length) are "
+        "scanned while they stream, holding back an overlap, instead of being buffered.")
+    websocket_window: Size = Field(
+        4096, description="Bytes of earlier WebSocket messages kept to catch a secret split across "
+        "messages.")
+    decode: DLPDecodeSection = Field(default_factory=DLPDecodeSection)  # type: ignore[arg-type]
 
 
 class Policy(StrictModel):
@@ -397,3 +504,5 @@ class Policy(StrictModel):
     credentials: list[Credential] = Field(
         default_factory=list,
         description="Credentials the proxy injects; the agent only holds placeholders.")
+    dlp: DLPSection = Field(default_factory=DLPSection,  # type: ignore[arg-type]
+                            description="Secret detection: rule actions, suppressions, known secrets.")
