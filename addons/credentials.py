@@ -44,6 +44,21 @@ def destination(flow: http.HTTPFlow) -> str | None:
                          header_host(flow))
 
 
+def overwritten_headers(flow: http.HTTPFlow, table: CredentialTable) -> frozenset[str]:
+    """Lower-case names of the headers this request's credentials will overwrite (policy
+    `on_mismatch: override`): whatever the agent put there never leaves the bottle, so other
+    scanners need not judge it."""
+    if not table:
+        return frozenset()
+    dest = destination(flow)
+    if dest is None:
+        return frozenset()
+    req = flow.request
+    return frozenset(
+        c.spec.target_header.lower() for c in table.for_host(dest)
+        if c.spec.target_header and c.spec.on_mismatch == "override" and c.applies(req.scheme, req.path))
+
+
 def _exfiltration(cred: ActiveCredential, where: str, host: str) -> Finding:
     return Finding(
         "credentials", "placeholder-exfiltration", "block", where,

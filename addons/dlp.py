@@ -20,6 +20,7 @@ from dataclasses import replace
 
 from mitmproxy import http
 
+from addons.credentials import overwritten_headers
 from addons.flowrecord import FlowRecord, record_of, report
 from addons.guard import FailClosed, guarded_stream
 from egress.decompress import DecodeError, StreamDecoder, decode_body
@@ -68,7 +69,8 @@ class DLP:
             for name, value in engine.known_values:
                 self.runtime.secrets.add(name, value)
             self._synced = rec.policy
-        ctx = ScanContext(flow.request.pretty_host, flow.request.path, self.runtime.secrets)
+        ctx = ScanContext(flow.request.pretty_host, flow.request.path, self.runtime.secrets,
+                          self.runtime.credentials.placeholder_set())
         return rec, engine if engine.enabled else None, ctx
 
     def _apply(self, flow: http.HTTPFlow, rec: FlowRecord, matches: list[Match],
@@ -97,8 +99,10 @@ class DLP:
         req = flow.request
         matches = engine.scan_url(req.path, ctx)
         found = {(m.rule, m.value) for m in matches}
-        matches += [m for m in engine.scan_headers(req.headers.items(multi=True), ctx)
-                    if (m.rule, m.value) not in found]
+        # Headers a credential will overwrite never leave as the agent wrote them.
+        skip = overwritten_headers(flow, self.runtime.credentials.table)
+        headers = [(k, v) for k, v in req.headers.items(multi=True) if k.lower() not in skip]
+        matches += [m for m in engine.scan_headers(headers, ctx) if (m.rule, m.value) not in found]
         self._apply(flow, rec, matches, lambda ms: self._redact_head(flow, ms))
         if rec.blocked is None and self._streams(req, engine):
             self._stream(flow, rec, engine, ctx)

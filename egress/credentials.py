@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import os
 import re
 import secrets
@@ -440,6 +441,10 @@ class CredentialTable:
     def __bool__(self) -> bool:
         return bool(self.credentials)
 
+    @functools.cached_property
+    def placeholder_values(self) -> frozenset[str]:
+        return frozenset(c.placeholder for c in self.credentials)
+
     def for_host(self, host: str) -> tuple[ActiveCredential, ...]:
         return self.by_host.get(host, ())
 
@@ -504,6 +509,10 @@ class CredentialRegistry:
     def placeholders(self) -> dict[str, str]:
         """Credential name -> placeholder, for the credentials in force."""
         return {c.name: c.placeholder for c in self.table.credentials}
+
+    def placeholder_set(self) -> frozenset[str]:
+        """Every placeholder in force: values that look like secrets but are not."""
+        return self.table.placeholder_values
 
     def values(self) -> dict[str, str]:
         """Credential name -> current real value (for DLP's known secrets)."""

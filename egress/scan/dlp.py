@@ -258,6 +258,9 @@ class ScanContext:
     host: str | None = None
     path: str | None = None
     known: KnownSecrets | None = None
+    # Values that look like secrets but are not: the bottle's own credential placeholders
+    # (credential injection polices where those may go).
+    benign: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -480,7 +483,13 @@ class DLPEngine:
         norm = normalize(text)
         hits: list[_Hit] = []
         budget = Budget(self.decode.budget)
-        self._scan_layer(norm, 0, None, (), budget, self._known(ctx), hits)
+        scanned = norm
+        for placeholder in ctx.benign:
+            # Blank the bottle's own placeholders out (same length, so positions hold): glued
+            # to a neighbouring header or field they would otherwise read as a longer token.
+            if placeholder in scanned:
+                scanned = scanned.replace(placeholder, " " * len(placeholder))
+        self._scan_layer(scanned, 0, None, (), budget, self._known(ctx), hits)
         if budget.exhausted:
             hits.append(_Hit(BUDGET_RULE, "", 0, 0, (), False))
         return hits, norm
@@ -519,6 +528,8 @@ class DLPEngine:
         # One match per secret, with every text it was found as (all need redacting).
         first: dict[tuple[str, str], tuple[_Hit, list[str]]] = {}
         for h in hits:
+            if ctx.benign and _benign(h, ctx.benign):
+                continue
             fragment = norm[h.start:h.end]
             if fragment not in original:
                 fragment = h.value if h.value in original else fragment
@@ -564,6 +575,16 @@ class DLPEngine:
                 fields.append((label, content.decode("utf-8", "replace")))
         matches = _merge(matches, self.scan_parts(head_parts, ctx, join=False))
         return _merge(matches, self._split(fields, ctx, f"{where}.parts(joined)"))
+
+
+def _benign(hit: _Hit, benign: frozenset[str]) -> bool:
+    """A hit on one of the bottle's own placeholders, bare or as a Basic-auth password."""
+    if hit.value in benign:
+        return True
+    if hit.rule == "basic-auth-credentials":
+        password = v.basic_auth_password(hit.value)
+        return password is not None and password in benign
+    return False
 
 
 def _known_matcher_for(values: Iterable[tuple[str, str]], backend: str | None) -> KnownMatcher | None:

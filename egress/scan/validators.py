@@ -235,6 +235,16 @@ def wif_key(value: str) -> bool:
     return base58check(value) and value[:1] in ("5", "K", "L", "9", "c")
 
 
+def basic_auth_password(value: str) -> str | None:
+    """The password of a Basic-auth value (base64 of `user:password`), or None."""
+    try:
+        raw = base64.b64decode(value + "=" * (-len(value) % 4), validate=True).decode()
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+    _, sep, password = raw.partition(":")
+    return password if sep else None
+
+
 def basic_auth(value: str) -> bool:
     """`Authorization: Basic` credentials: base64 of `user:password` with a real password."""
     try:
