@@ -13,6 +13,7 @@ from addons.audit import Audit
 from addons.credentials import Credentials
 from addons.dlp import DLP
 from addons.guard import CONNECTION_HOOKS, FLOW_HOOKS, LIFECYCLE_HOOKS, FailClosed, Guarded, guard_all
+from addons.hostnames import Hostnames
 from addons.hosts import Hosts
 from addons.limits import Limits
 from addons.upstream import Upstream
@@ -31,7 +32,8 @@ def inspection_addons(runtime: Runtime, failclosed: FailClosed | None = None) ->
     before anything that forwards; on the way back it restores and scrubs before the audit
     sees the flow."""
     failclosed = failclosed or FailClosed(runtime)
-    return [Hosts(runtime), Limits(runtime), DLP(runtime, failclosed), Credentials(runtime, failclosed)]
+    return [Hosts(runtime), Hostnames(runtime), Limits(runtime), DLP(runtime, failclosed),
+            Credentials(runtime, failclosed)]
 
 
 class Chain:

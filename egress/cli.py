@@ -15,6 +15,7 @@ from pathlib import Path
 from egress.chain import AddonLoadError, load_addon_file
 from egress.credentials import check_sources
 from egress.diff import diff, render
+from egress.dns import DnsConfigError, client_instructions, parse_hostport
 from egress.docs import policy_reference
 from egress.envvars import as_shell
 from egress.explain import explain
@@ -85,7 +86,11 @@ def cmd_egress_run(args: argparse.Namespace) -> int:
         extra_addons=extra,
         record=Path(args.record) if args.record else None,
         record_max_body=_size(args.record_max_body, "--record-max-body"),
+        dns_listen=_dns_address(args.dns_listen, "--dns-listen") if args.dns_listen else None,
+        dns_upstream=_dns_address(args.dns_upstream, "--dns-upstream") if args.dns_upstream else None,
     )
+    if args.dns_upstream and not args.dns_listen:
+        raise ConfigError("--dns-upstream needs --dns-listen")
     if args.bottle_id:
         cfg.bottle_id = check_bottle_id(args.bottle_id)
 
@@ -100,9 +105,19 @@ def cmd_egress_run(args: argparse.Namespace) -> int:
         if info.credentials:
             log.info("credential placeholders exported in %s (real values stay in the proxy)",
                      ", ".join(info.credentials))
+        if info.dns is not None and info.dns_upstream is not None:
+            for line in client_instructions(info.dns, info.dns_upstream):
+                log.info("%s", line)
         log.info("Ctrl-C stops the proxy and destroys the bottle CA")
 
     return asyncio.run(serve(cfg, ready))
+
+
+def _dns_address(value: str, flag: str) -> tuple[str, int]:
+    try:
+        return parse_hostport(value, 53, flag)
+    except DnsConfigError as e:
+        raise ConfigError(str(e)) from None
 
 
 # -- bottle policy ---------------------------------------------------------------------------
@@ -265,6 +280,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write the bottle's flows to a mitmproxy flow file, secrets redacted")
     run.add_argument("--record-max-body", metavar="SIZE", default="1MiB",
                      help="truncate recorded bodies above SIZE (default 1MiB)")
+    run.add_argument("--dns-listen", metavar="HOST:PORT",
+                     help="also run the DNS guard here (UDP and TCP), the bottle's only "
+                     "resolver: allowed names are forwarded, everything else gets NXDOMAIN")
+    run.add_argument("--dns-upstream", metavar="HOST:PORT",
+                     help="resolver the DNS guard forwards to (default: the first nameserver "
+                     "of /etc/resolv.conf; port defaults to 53)")
     run.add_argument("-v", "--verbose", action="store_true", help="log mitmproxy's own events")
     run.set_defaults(handler=cmd_egress_run)
 

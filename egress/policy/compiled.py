@@ -17,6 +17,8 @@ from egress.scan.hosts import HostPolicy
 
 if TYPE_CHECKING:
     from egress.scan.dlp import DLPEngine
+    from egress.scan.dns import DnsPolicy
+    from egress.scan.hostnames import HostnamePolicy
 
 # A semantic check sees a schema-valid policy and returns (field location, message) pairs;
 # the loader turns them into file:line problems. Later sections append their own.
@@ -153,6 +155,8 @@ class CompiledPolicy:
     digest: str
     hosts: HostPolicy
     dlp: DLPEngine
+    hostnames: HostnamePolicy
+    dns: DnsPolicy
 
     @property
     def mode(self) -> str:
@@ -162,8 +166,11 @@ class CompiledPolicy:
 def compile_policy(policy: Policy, source: str, text: str | bytes = b"") -> CompiledPolicy:
     from egress.policy.loader import PolicyError, Problem
     from egress.scan.dlp import DLPEngine
+    from egress.scan.dns import DnsPolicy
+    from egress.scan.hostnames import HostnamePolicy
 
     raw = text.encode() if isinstance(text, str) else text
+    hosts = HostPolicy(policy.hosts)
     known: list[tuple[str, str]] = []
     for i, secret in enumerate(policy.dlp.known_secrets):
         try:
@@ -174,8 +181,10 @@ def compile_policy(policy: Policy, source: str, text: str | bytes = b"") -> Comp
         policy=policy,
         source=source,
         digest=hashlib.sha256(raw or policy.model_dump_json().encode()).hexdigest()[:16],
-        hosts=HostPolicy(policy.hosts),
+        hosts=hosts,
         dlp=DLPEngine(policy.dlp, known_values=known),
+        hostnames=HostnamePolicy(policy.hostnames),
+        dns=DnsPolicy(policy.dns, hosts),
     )
 
 
