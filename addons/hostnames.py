@@ -143,7 +143,7 @@ class Hostnames:
             return
         names = {
             "connect": self._connect.get(client_id, ""),
-            "sni": _bare(f.client_conn.sni),
+            "sni": _bare(f.client_conn.sni) if f.client_conn.tls else "",
             "host": _bare(f.request.host),
             "host-header": _bare(f.request.host_header),
         }
