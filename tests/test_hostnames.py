@@ -19,6 +19,7 @@ from egress.scan.hostnames import (
     VolumeBudget,
     wordiness,
 )
+from tests.support.prereq import missing
 
 REPO = Path(__file__).resolve().parents[1]
 CORPORA = REPO.parent / "shared" / "corpora" / "dev" / "hostnames"
@@ -34,7 +35,7 @@ def scorer() -> HostnameScorer:
 def corpus(name: str) -> list[str]:
     path = CORPORA / name
     if not path.is_file():
-        pytest.skip(f"development corpus {path} not present")
+        missing(f"development corpus {path}", "place ../shared/corpora/dev beside the repository")
     with path.open(newline="") as f:
         return [row["qname"] for row in csv.DictReader(f)]
 
