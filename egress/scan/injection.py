@@ -1,0 +1,587 @@
+"""Prompt-injection patterns in text a model will read: MCP tool results, resources, prompts,
+sampling requests, server notifications, and (with the tool-only rules added) tool definitions.
+
+Every rule has a stable id, a family, a confidence level and a description (`RULES`). Text is
+matched after the normalisation passes below, each undoing one evasion class:
+
+- invisible characters removed, and separately turned into spaces (`ig\u200bnore` / `ignore\u200ball`);
+- NFKC, Latin look-alikes folded, accents folded, case folded (`ＩＧＮＯＲＥ`, `ignоre`, `précédentes`);
+- leetspeak folded (`1gn0r3 4ll pr3v10us`);
+- whitespace-collapsed matching: letters split by spaces, dots or dashes (`i g n o r e`);
+- HTML entities and percent-escapes decoded;
+- base64 and hex segments, and Unicode tag characters ("ASCII smuggling"), decoded and rescanned.
+
+Non-Latin patterns (Chinese, Japanese, Korean, Russian) run on the text before look-alike
+folding, which would otherwise turn Cyrillic words into Latin noise.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import html
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import unquote
+
+from egress.scan.normalize import (
+    decode_tag_characters,
+    fold_accents,
+    fold_leet,
+    invisible_to_space,
+    normalize,
+    strip_invisible,
+)
+
+Where = Literal["content", "tool"]
+Sensitivity = Literal["low", "medium", "high"]
+# Confidence levels a sensitivity enables: 1 = high-confidence rules only.
+LEVELS: dict[Sensitivity, int] = {"low": 1, "medium": 2, "high": 3}
+
+MAX_DECODE_DEPTH = 2
+MAX_SEGMENTS = 16
+MAX_SEGMENT_CHARS = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    family: str
+    level: int
+    description: str
+    pattern: re.Pattern[str]
+    # "content": text coming back to the model (results); "tool": definitions (tools/prompts/
+    # resources lists, server instructions). Most rules apply to both.
+    where: frozenset[str]
+    # Latin-script rules run on the folded views, the others on the unfolded one.
+    latin: bool = True
+    # Directives lose their force when negated ("never share your password") or when what
+    # follows names a place a human puts a credential ("... in the Authorization header").
+    negatable: bool = False
+    unless_after: re.Pattern[str] | None = None
+
+    def accepts(self, view: str, m: re.Match[str]) -> bool:
+        if self.negatable and _NEGATION_BEFORE.search(view, max(0, m.start() - 28), m.start()):
+            return False
+        return not (self.unless_after is not None
+                    and self.unless_after.match(view, m.end(), m.end() + 60))
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    rule: Rule
+    view: str
+    snippet: str
+
+
+def _rx(*parts: str) -> re.Pattern[str]:
+    return re.compile("".join(parts), re.DOTALL)
+
+
+_NEGATION_BEFORE = re.compile(r"\b(?:never|not|don't|dont|do not|avoid|cannot|can't)\b[^.;!?\n]{0,20}$")
+# What follows a credential in documentation written for humans.
+_HUMAN_PLACE = _rx(r"\W{0,3}(?:[\w'-]+\W{1,3}){0,4}?(?:header|field|dashboard|settings|form|input|text ?box|"
+                   r"config(?:uration)?(?: file)?|environment|\.env\b(?!\.(?:example|sample|template|dist|defaults?)\b)|flag|option|cli|command line|terminal|"
+                   r"page|console|portal|ui|button|panel|tab|menu|keychain|password manager|vault|with `|"
+                   r"using `|via `|manually)")
+
+
+BOTH = frozenset({"content", "tool"})
+CONTENT = frozenset({"content"})
+TOOL = frozenset({"tool"})
+
+# Building blocks. Text is case-folded and whitespace-collapsed before matching.
+W = r"(?:[\w'’-]+\W{1,3})"  # one filler word and the separator after it
+_OVERRIDE_VERB = (r"(?:ignore|ignoring|disregard|disregarding|forget|forgetting|skip|bypass|override|"
+                  r"overrule|neglect|discard|abandon|dismiss|drop|set aside|throw out|pay no attention to|"
+                  r"stop following|do not follow|don't follow|dont follow|do not obey|don't obey|"
+                  r"no longer follow|cancel|void|erase|delete|clear|wipe|reset)")
+_STRONG_NOUN = (r"(?:instructions?|prompts?|directives?|guidelines|guardrails|programming|"
+                r"system prompt|system message|safety (?:rules|guidelines|filters|measures)|"
+                r"content polic(?:y|ies)|training|conditioning|everything (?:above|before|else))")
+_WEAK_NOUN = (r"(?:rules|context|messages?|commands?|text|content|polic(?:y|ies)|restrictions|"
+              r"constraints|orders|requests?|tasks?|limitations|filters)")
+_TEMPORAL = (r"(?:previous(?:ly)?|prior|preceding|above|earlier|former|foregoing|original|initial|"
+             r"old|existing|current|given|provided|system|developer|safety|your|my|these|those|"
+             r"all (?:of )?(?:the|your) (?:previous|prior|above|earlier))")
+_ANY_QUAL = r"(?:all|any|every|the|your|my|these|those|of the|" + _TEMPORAL[3:]
+
+_SENSITIVE = (r"(?:api[ _-]?keys?|access[ _-]?keys?|secret[ _-]?keys?|private[ _-]?keys?|ssh[ _-]?keys?|"
+              r"keys?|tokens?|passwords?|passphrases?|passwd|credentials?|secrets?|cookies?|session ids?|"
+              r"auth(?:entication|orization)? (?:headers?|tokens?|codes?)|bearer tokens?|otp|2fa codes?|"
+              r"seed phrases?|mnemonics?|wallet|env(?:ironment)? (?:vars?|variables)|env vars?|\.env|"
+              r"dotenv|config(?:uration)? files?|ssh|gpg|pgp|keychain|credential store|vault|"
+              r"[a-z0-9]+_(?:token|key|secret|password|pat)s?)")
+_CONTEXT_DATA = (r"(?:system prompt|system message|system instructions|developer (?:message|prompt|"
+                 r"instructions)|(?:your|the|hidden|original|initial|full|internal) instructions|"
+                 r"chain[ -]of[ -]thought(?: reasoning)?|(?:internal|hidden|private) (?:reasoning|state|"
+                 r"context|notes|thoughts|instructions)|reasoning (?:trace|steps)|"
+                 r"conversation(?: history| context| log| state| so far)?|chat (?:history|log|context)|"
+                 r"message history|previous messages|prior messages|(?:full|entire|whole) context|"
+                 r"context window|tool (?:outputs|results|responses)|other tools'? (?:outputs|results)|"
+                 r"response contents|user(?:'s)? (?:data|files|messages|emails|personal information)|"
+                 r"personal (?:data|information)|pii|all (?:collected |gathered |extracted )?(?:data|"
+                 r"information|results|outputs|responses|contents|files|messages)|"
+                 r"(?:collected|gathered|extracted|harvested|captured|scraped|stolen) (?:data|information|"
+                 r"results|contents|files|content|credentials|secrets)|(?:every|each) (?:message|request|"
+                 r"response|prompt|query|input|output|result|file|email|conversation))")
+_URLISH = r"(?:https?://|ftp://|wss?://|[\w.-]+@[\w-]+\.[\w.]+|\b[\w-]+\.(?:com|net|org|io|dev|site|xyz|ru|cn|tk|top|me|co|app)\b|webhook|callback url|endpoint|server|url|remote|external)"
+_CRED_PATH = (r"(?:~/?\.ssh(?!/[\w.-]*\.pub\b)|\.ssh/(?![\w.-]*\.pub\b)|id_(?:rsa|dsa|ecdsa|ed25519)(?!\.pub)\b|authorized_keys|known_hosts|"
+              r"~/?\.aws|\.aws/credentials|\.aws/config|~/?\.gnupg|\.config/gcloud|application_default_credentials|"
+              r"~/?\.kube/config|\.kube/config|\.docker/config\.json|\.netrc|\.npmrc|\.pypirc|\.git-credentials|"
+              r"\.pgpass|\.bash_history|\.zsh_history|/etc/shadow|/etc/passwd|/etc/sudoers|"
+              r"(?:^|[\s/'\"`(])\.env(?!\.(?:example|sample|template|dist|defaults?)\b)(?:\.[a-z]+)?\b|\.envrc|mcp\.json|claude_desktop_config\.json|"
+              r"\.cursor/|\.claude/|\.codex/|credentials\.json|secrets?\.(?:json|ya?ml|toml)|"
+              r"service[-_]account.*\.json|wallet\.dat|keychain|login\.keychain|\.password-store|"
+              r"/proc/self/environ|printenv|environment variables|env vars)")
+_READ_VERB = (r"(?:read|cat|open|get|fetch|retrieve|access|include|including|send|upload|copy|extract|"
+              r"collect|gather|print|output|return|attach|paste|load|grab|dump|exfiltrate|leak|pass|provide|"
+              r"list|show|display|reveal|post|forward|share|steal|harvest|obtain|look up|check|scan|search|"
+              r"find|contents? of|insert|embed|append|add)")
+_SEND_VERB = (r"(?:send|sending|post|posting|forward|forwarding|upload|uploading|transmit|transmitting|"
+              r"exfiltrate|exfiltrating|transfer|transferring|relay|relaying|submit|submitting|deliver|"
+              r"leak|leaking|pipe|email|e-mail|mail|copy|copying|report|sync|beam|smuggle|push|pushing|"
+              r"write|writing|attach|include|embed|append)")
+_NEG = (r"(?:do not|don't|dont|never|must not|mustn't|should not|shouldn't|shall not|cannot|can't|"
+        r"without|avoid|no need to|refrain from|under no circumstances)")
+_TELL = (r"(?:tell(?:ing)?|inform(?:ing)?|notify(?:ing)?|alert(?:ing)?|mention(?:ing)?|reveal(?:ing)?|"
+         r"show(?:ing)?|disclose|disclosing|let(?:ting)?|report(?:ing)?|warn(?:ing)?|explain(?:ing)?|"
+         r"display(?:ing)?|acknowledge|admit|confirm|indicate|log(?:ging)?|surface)")
+_AUDIENCE = r"(?:user|users|human|humans|operator|caller|developer|person|people|anyone|anybody|owner|client|them|him|her|requester)"
+
+_SECRET = (r"(?:api[ _-]?keys?|access[ _-]?keys?|secret[ _-]?keys?|private[ _-]?keys?|ssh[ _-]?keys?|"
+           r"access tokens?|auth(?:entication)? tokens?|bearer tokens?|session tokens?|refresh tokens?|"
+           r"passwords?|passphrases?|credentials|secrets|session cookies|cookies|seed phrases?|mnemonics?|"
+           r"env(?:ironment)? (?:vars?|variables)|env vars?|\.env\b(?!\.(?:example|sample|template|dist|defaults?)\b)|[a-z0-9]+_(?:token|key|secret|password))")
+
+_RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
+    # -- instruction override ---------------------------------------------------------------
+    ("instruction-override", "instruction-override", 1,
+     "Tells the model to ignore, forget or override its previous instructions.",
+     rf"\b{_OVERRIDE_VERB}\W+{W}{{0,4}}?(?:{_ANY_QUAL}\W+{W}{{0,3}}?{_STRONG_NOUN}|"
+     rf"{_TEMPORAL}\W+{W}{{0,3}}?{_WEAK_NOUN}\b|{_STRONG_NOUN}\W+{W}{{0,3}}?(?:above|before|earlier|"
+     rf"previously|so far|you (?:were|have been) given))\b", BOTH, True),
+    ("instruction-override", "instruction-override", 1,
+     "Tells the model to ignore everything said before.",
+     r"\b(?:ignore|disregard|forget|discard)\W+(?:all |everything |anything |what(?:ever)? (?:was |is |you were )?"
+     r"(?:said |written |told |stated |mentioned )?)?(?:the )?(?:above|before this|preceding|previous(?:ly)?"
+     r"(?: said| stated| written)?|prior)(?:\s*[.,;:!)\]>]|\s+and\b|\s*$|\s+(?:this|it|that|now))", BOTH, True),
+    ("instruction-override", "instruction-override", 1,
+     "Announces replacement instructions.",
+     r"(?:\b(?:new|updated|real|actual|true|revised|secret|hidden|override|overriding|priority|emergency)"
+     r" (?:system )?(?:instructions?|directives?|orders|task|objective|prompt|rules|mission)\s*(?:[:\-=]|"
+     r"(?:are|is|follow|below|apply)\b)|\byour (?:new|real|actual|true|only|primary) (?:task|instructions?|"
+     r"job|goal|objective|mission|purpose|role|directive) (?:is|are|now)\b)", BOTH, True),
+    ("instruction-override", "instruction-override", 1,
+     "Redirects the model from now on.",
+     r"\b(?:from now on|from this point (?:on|forward)|henceforth|for the rest of (?:this|the) "
+     r"(?:conversation|session|chat))\W+(?:you|your|the (?:assistant|model|ai)|always|never|do not|"
+     r"ignore|respond|answer|act|only)\b", BOTH, True),
+    ("instruction-override", "instruction-override", 1,
+     "Tells the model it is no longer bound by its rules.",
+     r"\byou (?:are|'re) (?:no longer|not) (?:bound|restricted|limited|required to follow|constrained|"
+     r"obligated)\b|\b(?:without|no) (?:any )?(?:restrictions|filters|limitations|content polic(?:y|ies)|"
+     r"safety (?:rules|guidelines|filters))\b.{0,40}\b(?:answer|respond|proceed|reply|comply|output)"
+     r"|\b(?:proceed|answer|respond|reply) without (?:any )?(?:filters|restrictions|limitations|"
+     r"safety|censorship)\b", BOTH, True),
+    ("instruction-override", "instruction-override", 2,
+     "Asks the model to stop and do something else instead.",
+     r"\b(?:stop|cease|halt|abort) (?:what you(?:'re| are) doing|your current task|the current task|"
+     r"everything)\b.{0,60}\b(?:instead|and (?:now )?(?:do|execute|run|follow|call|send|read))\b"
+     r"|\binstead(?:,)? (?:you (?:must|should|will)|do the following|follow these)\b", BOTH, True),
+    ("instruction-override", "instruction-override", 1,
+     "Instruction override in Chinese.",
+     r"(?:忽略|忽视|无视|不要理会|不要理睬|别理会|忘记|忘掉|跳过|抛弃|放弃|不要遵守|不再遵守|绕过)"
+     r".{0,12}(?:之前|以前|先前|此前|上面|上述|前面|以上|所有|全部|原来|原有|原先|系统)"
+     r".{0,8}(?:指示|指令|规则|提示|说明|要求|命令|约束|限制|设定|设置)", BOTH, False),
+    ("instruction-override", "instruction-override", 1,
+     "Instruction override in Japanese.",
+     r"(?:以前|前|上記|これまで|上|すべて|全て|元|システム)の(?:指示|命令|ルール|指令|プロンプト|制約)"
+     r".{0,6}(?:を)?(?:無視|忘れ|破棄|従わな)", BOTH, False),
+    ("instruction-override", "instruction-override", 1,
+     "Instruction override in Korean.",
+     r"(?:이전|위의|앞의|모든|기존|시스템)\s*(?:의\s*)?(?:지시|명령|규칙|지침|프롬프트|지시사항)\S*\s*"
+     r"(?:을|를)?\s*(?:무시|잊어|따르지)", BOTH, False),
+    ("instruction-override", "instruction-override", 1,
+     "Instruction override in Russian.",
+     r"(?:игнорируй|игнорируйте|игнорировать|забудь|забудьте|не обращай(?:те)? внимания на|отбрось|"
+     r"отбросьте|пренебреги|не следуй|не выполняй)\W+(?:\w+\W+){0,3}?(?:все|всё|предыдущие|прежние|"
+     r"вышеуказанные|вышеизложенные|предшествующие|старые|системные|свои|твои|ваши)\W+(?:\w+\W+){0,2}?"
+     r"(?:инструкции|указания|правила|команды|директивы|ограничения|промпт)", BOTH, False),
+    ("instruction-override", "instruction-override", 1,
+     "Instruction override in French.",
+     r"\b(?:ignore[zr]?|ignorant|oublie[zr]?|abandonne[zr]?|rejete[zr]?|rejette|neglige[zr]?|"
+     r"ne (?:tenez|tiens) (?:pas|plus) compte d|fais abstraction d|faites abstraction d|ecarte[zr]?|"
+     r"n'obeis(?:sez)? plus a|ne suivez plus|ne suis plus)\W*(?:\w+\W+){0,3}?(?:(?:instructions?|regles|"
+     r"directives|consignes|indications|ordres|prompts?|restrictions)\W+(?:\w+\W+){0,2}?(?:precedentes?|"
+     r"anterieures?|ci-dessus|au-dessus|d'avant|initiales?|originales?|du systeme|systeme)|"
+     r"(?:precedentes?|anterieures?)\W+(?:instructions?|regles|directives|consignes))", BOTH, True),
+    ("instruction-override", "instruction-override", 1,
+     "Instruction override in German.",
+     r"\b(?:ignoriere|ignorieren sie|ignoriert|vergiss|vergessen sie|vergesst|missachte|missachten sie|"
+     r"verwirf|verwerfe|verwerfen sie|ubergehe|ubergehen sie|befolge nicht|befolgen sie nicht|"
+     r"beachte nicht|beachten sie nicht)\W+(?:\w+\W+){0,3}?(?:vorherigen?|bisherigen?|obigen?|"
+     r"vorangegangenen?|fruheren?|alten|ursprunglichen?|vorigen?|system)\w*\W+(?:\w+\W+){0,2}?"
+     r"(?:anweisungen|regeln|vorgaben|richtlinien|instruktionen|befehle|anordnungen|einschrankungen|"
+     r"prompts?|aufgaben)", BOTH, True),
+    ("instruction-override", "instruction-override", 1,
+     "Instruction override in Spanish or Portuguese.",
+     r"\b(?:ignora|ignore|ignoren|olvida|olvide|olviden|desecha|deseche|descarta|descarte|omite|omita|"
+     r"haz caso omiso de|no sigas|no obedezcas|esqueca|esqueça|esquece|desconsidere|desconsidera|"
+     r"despreza|despreze)\W+(?:\w+\W+){0,3}?(?:instrucciones|instruccion|reglas|directivas|directrices|"
+     r"restricciones|indicaciones|ordenes|instrucoes|instrucao|regras|diretrizes|diretivas|comandos)"
+     r"\W+(?:\w+\W+){0,2}?(?:anteriores|previas|previos|precedentes|de antes|de arriba|originales|"
+     r"del sistema|acima|originais|do sistema)", BOTH, True),
+    ("instruction-override", "instruction-override", 1,
+     "Instruction override in Italian.",
+     r"\b(?:ignora|ignorate|dimentica|dimenticate|trascura|trascurate|non seguire|scarta)\W+(?:\w+\W+){0,3}?"
+     r"(?:istruzioni|regole|direttive|indicazioni)\W+(?:\w+\W+){0,2}?(?:precedenti|sopra|di prima|"
+     r"originali|del sistema)", BOTH, True),
+    # -- role / system impersonation --------------------------------------------------------
+    ("role-impersonation", "role-impersonation", 1,
+     "Puts the model into another persona or an unrestricted mode.",
+     r"\byou (?:are|'re) now (?:in )?(?:a |an |the )?(?:\w+ ){0,2}?(?:mode|dan|jailbroken|jailbreak|"
+     r"unrestricted|unfiltered|uncensored|evil|rogue|different (?:ai|assistant|model)|new (?:ai|assistant|"
+     r"model)|root|admin|administrator|superuser|god)\b|\b(?:enter|entering|switch to|activate|enable)"
+     r" (?:developer|dan|jailbreak|god|debug|admin|unrestricted|unfiltered|sudo) mode\b|"
+     r"\bdo anything now\b|\bact as (?:an? )?(?:unrestricted|unfiltered|uncensored|jailbroken|evil|"
+     r"rogue) (?:ai|assistant|model)\b", BOTH, True),
+    ("role-impersonation", "role-impersonation", 1,
+     "Claims to be a message from the system, developer or operator.",
+     r"\b(?:this is|message from|note from|instructions? from|directive from|notice from|order from|"
+     r"update from|a message from)\W+(?:the |your )?(?:system administrator|system|developers?|admin|"
+     r"administrator|operator|creators?|anthropic|openai|security team|it department)\b.{0,80}\b(?:you|"
+     r"your|ignore|must|now|assistant|model|ai|agent|immediately)\b", BOTH, True),
+    ("role-impersonation", "role-impersonation", 1,
+     "Opens a line as the system, developer or assistant role addressing the model.",
+     r"(?:^|\n)\s*[\[(<*#]*\s*(?:system|developer|admin|administrator|assistant|operator)"
+     r"(?: message| prompt| note| override| instruction| notice| alert)?\s*[\])>*]*\s*:\s*.{0,100}?"
+     r"\b(?:you (?:must|should|will|are|need)|ignore|disregard|forget|from now on|new instructions|"
+     r"your (?:new |real )?(?:task|instructions)|override|do not tell|reveal|send|execute|call the)\b",
+     BOTH, True),
+    ("role-impersonation", "role-impersonation", 1,
+     "Instruction-carrying pseudo tags (<system_prompt>, <override>, <admin_message>, ...).",
+     r"<\s*/?\s*(?:(?:system|hidden|secret|true|real|internal|admin|developer|override|new|updated|"
+     r"private|actual|priority|sudo|root|jailbreak)[_\- ]?(?:instructions?|prompts?|messages?|"
+     r"directives?|commands?|rules|orders|notes?)|system[_\- ]?(?:instruction|override|prompt)|"
+     r"override|overrides|jailbreak|sudo|admin_message|im_start|im_end)\s*>", BOTH, True),
+    ("role-impersonation", "role-impersonation", 2,
+     "Asks the model to pretend or role-play as something without its rules.",
+     r"\b(?:pretend|imagine|act as if|behave as if) (?:that )?(?:you (?:are|have|were)|to be)\b.{0,60}\b"
+     r"(?:no (?:rules|restrictions|limits|filters|guidelines)|unrestricted|without (?:rules|restrictions|"
+     r"limits|filters)|jailbroken|admin|root|system)\b", BOTH, True),
+    # -- fake delimiters --------------------------------------------------------------------
+    ("fake-delimiter", "fake-delimiter", 1,
+     "Chat-template control tokens (<|im_start|>, [INST], <<SYS>>, ...).",
+     r"<\|\s*(?:im_start|im_end|im_sep|system|user|assistant|endoftext|eot_id|start_header_id|"
+     r"end_header_id|begin_of_text|end_of_text|end|channel|message|start|tool|ipython|fim_\w+)\s*\|>"
+     r"|\[/?inst\]|<</?sys>>|\[/?system\]|\[/?(?:sys|system)_?(?:prompt|message)\]|<\s*/?\s*(?:"
+     r"start_of_turn|end_of_turn)\s*>|<\s*/?\s*(?:function_results|function_calls|tool_result|"
+     r"tool_results|tool_call|tool_response)\s*>", BOTH, True),
+    ("fake-delimiter", "fake-delimiter", 1,
+     "Conversation-turn markers that fake a new user, system or assistant turn.",
+     r"(?:^|\n)\s*(?:#{2,}\s*)?(?:human|assistant|system|user|ai|model)\s*:\s*\n?.{0,10}"
+     r"(?:ignore|disregard|forget|new instructions|you (?:must|are now)|reveal|send|print|output)\b"
+     r"|\n\n(?:human|assistant)\s*:", BOTH, True),
+    ("fake-delimiter", "fake-delimiter", 1,
+     "Banner lines that fake the end of the context or the start of new instructions.",
+     r"(?:-{2,}|={2,}|#{2,}|\*{3,}|_{3,}|~{3,}|\+{3,}|\[{1,2}|<{2,}|/{2,})\s*(?:(?:end|begin|start|new|"
+     r"override|updated|real|true|hidden|secret|actual|important|priority|urgent)\s+(?:of\s+)?(?:the\s+)?"
+     r"(?:context|instructions?|rules|prompt|system(?:\s+(?:message|prompt))?|user\s+(?:input|message|"
+     r"data)|conversation|guidelines|directives|document|data|tool\s+(?:output|result|response)|"
+     r"untrusted\s+(?:content|data|input))|system\s+(?:message|prompt|instructions?|override|notice|alert)|"
+     r"admin(?:istrator)?\s+(?:message|instructions?|override|notice)|developer\s+(?:message|"
+     r"instructions?|mode|override)|(?:end|close)\s+of\s+(?:tool|function)\s+(?:output|result|response))"
+     r"\s*(?:-{2,}|={2,}|#{2,}|\*{3,}|_{3,}|~{3,}|\+{3,}|\]{1,2}|>{2,}|/{2,})", BOTH, True),
+    ("fake-delimiter", "fake-delimiter", 1,
+     "Claims the tool output or document has ended and instructions follow.",
+     r"\b(?:end of (?:the )?(?:tool|function|search|api) (?:output|result|response)s?|(?:tool|function) "
+     r"(?:output|result|response) (?:ends|ended|is over|complete)|end of (?:untrusted|external|retrieved) "
+     r"(?:content|data|text))\b.{0,120}\b(?:you|your|ignore|now|instructions?|assistant|model|must|please)\b",
+     BOTH, True),
+    # -- credential solicitation / credential paths -----------------------------------------
+    ("credential-solicitation", "credential-solicitation", 1,
+     "Asks the model to reveal, send or output secrets or its system prompt.",
+     rf"\b(?:reveal|revealing|output|print|show|display|dump|leak|disclose|expose|share|give me|send me|"
+     rf"tell me|provide me(?: with)?|return|repeat|recite|write out|list|paste|include|type out|spell out|"
+     rf"hand over|give|send|forward|email|post)\W+(?:\w+\W+){{0,2}}?(?:(?:all|any|every|the|your|its|"
+     rf"their|my|our|user'?s?|admin|stored|saved|current|full|complete|real|actual|raw|entire|available)"
+     rf"\W+){{1,3}}(?:\w+\W+){{0,1}}?(?:{_SECRET}|system prompt|system message|system instructions|"
+     rf"initial (?:prompt|instructions)|original (?:prompt|instructions)|hidden (?:prompt|instructions)|"
+     rf"instructions you (?:were|have been) given|(?:text|words|content|instructions|everything) above)\b"
+     rf"(?!\W+(?:documentation|docs|page|settings|section|field|parameter|header|format|length|rotation|"
+     rf"expir\w*|scopes?|permissions|name|id|type|policy|management|guide|tab|menu|button|form|prefix))",
+     BOTH, True),
+    ("credential-solicitation", "credential-solicitation", 1,
+     "Asks for credentials on behalf of the assistant or to verify identity.",
+     rf"\b(?:(?:assistant|ai|model|agent|you) (?:must|should|needs? to|has to|have to) (?:ask|request|"
+     rf"obtain|collect|get)(?: the user| the human)?(?: for)? (?:their |the |your )?{_SENSITIVE}|"
+     rf"(?:to (?:verify|confirm|validate|authenticate) (?:your|the user'?s?) (?:identity|account|session)),?"
+     rf" (?:please )?(?:provide|enter|send|reply with|include|share) (?:your |the )?{_SENSITIVE})\b",
+     BOTH, True),
+    ("credential-path", "credential-path", 1,
+     "Directs the model to read or send credential files (~/.ssh, .env, cloud credentials, mcp.json).",
+     rf"\b{_READ_VERB}\b\W+(?:(?! to | into | in )[^\n]){{0,60}}?\W?{_CRED_PATH}", BOTH, True),
+    ("credential-path", "credential-path", 1,
+     "Asks for the contents of secret files or the environment.",
+     r"\b(?:contents?|content|dump|copy|value|values|output) of (?:the |your |all |my )?(?:\w+ ){0,2}?"
+     r"(?:\.env\b(?!\.(?:example|sample|template|dist|defaults?)\b)|env(?:ironment)? (?:file|variables|vars)|env vars|ssh (?:keys?|director(?:y|ies)|"
+     r"folder)|private keys?|credentials? (?:files?|store)|secrets? files?|keychain|wallet|"
+     r"aws credentials|kube ?config|mcp\.json|config(?:uration)? files?)", BOTH, True),
+    ("credential-path", "credential-path", 1,
+     "Harvests secrets, environment or configuration on the model's behalf.",
+     rf"\b(?:collect|gather|retrieve|harvest|extract|dump|obtain|fetch|grab|steal|exfiltrate|"
+     rf"read|access|scrape|enumerate|copy)\W+(?:(?!to\b|into\b|in\b)\w+\W+){{0,3}}?(?:(?:all|any|every|the|your|their|"
+     rf"user'?s?|stored|saved|available|local)\W+){{0,2}}(?:env(?:ironment)? (?:vars?|variables?)|env vars?|"
+     rf"\.env\b(?!\.(?:example|sample|template|dist|defaults?)\b)|dotenv|config(?:uration)? files|credential store|credentials|secrets|passwords|"
+     rf"api (?:keys|tokens)|access tokens|private keys|ssh keys?|keychain|vault|cookies|session tokens)\b",
+     BOTH, True),
+    # -- covert actions ---------------------------------------------------------------------
+    ("covert-action", "covert-action", 1,
+     "Tells the model to hide what it does from the user.",
+     rf"\b{_NEG}\W+(?:\w+\W+){{0,2}}?{_TELL}\W+(?:(?:this|that|it|anything|any(?:thing)? of this|"
+     rf"about (?:this|it|any)|to)\W+)?(?:\w+\W+){{0,1}}?(?:the\s+)?{_AUDIENCE}\b"
+     r"(?!\W+(?:interface|agent|id|name|experience|input|profile|settings|account|guide))", BOTH, True),
+    ("covert-action", "covert-action", 1,
+     "Asks for secrecy or silent side effects.",
+     rf"\b(?:keep (?:this|it|these|the \w+) (?:secret|hidden|confidential|private|quiet) from|"
+     rf"(?:hide|conceal) (?:\w+ ){{0,3}}?from (?:the )?{_AUDIENCE}|"
+     rf"(?:the )?{_AUDIENCE} (?:must|should|will|shall|need) (?:not|never) (?:know|see|find out|notice|"
+     rf"learn|be (?:told|informed|aware|notified))|without (?:the )?{_AUDIENCE}(?:'s)? (?:knowing|knowledge|"
+     rf"noticing|consent|awareness|seeing)|(?:silently|secretly|quietly|covertly|invisibly|discreetly|"
+     rf"stealthily) (?:\w+ )?(?:send|sends|upload|forward|read|copy|exfiltrate|execute|run|call|invoke|"
+     rf"delete|modify|write|add|include|append|collect|transmit|post|attach|grant|change|install))\b",
+     BOTH, True),
+    # -- instructions to call tools ---------------------------------------------------------
+    ("tool-call-directive", "tool-call-directive", 1,
+     "Tells the model to call MCP protocol methods directly.",
+     r"\b(?:call|calling|invoke|invoking|use|using|execute|executing|run|running|trigger|send|issue|"
+     r"make)\s+(?:a\s+|the\s+)?(?:tools|resources|prompts|sampling)/[a-z_]+\b", CONTENT, True),
+    ("tool-call-directive", "tool-call-directive", 1,
+     "Tells the model to call a named tool now, first or next.",
+     r"\b(?:you must|you should|you need to|you have to|now|next|then|immediately|first|afterwards|"
+     r"please|be sure to|make sure to|always|do not forget to|remember to)\W+(?:\w+\W+){0,3}?(?:call|"
+     r"invoke|use|run|execute|trigger)\s+(?:the\s+)?[`'\"]?[a-z][a-z0-9]*(?:[_\-.][a-z0-9]+)+[`'\"]?"
+     r"\s+(?:tool|function|command|method|action)\b"
+     r"|\b(?:call|invoke|use|run|execute)\s+(?:the\s+)?[`'\"]?(?:send_email|send_message|write_file|"
+     r"delete_file|shell_exec|execute_command|run_command|run_shell|exec_command|bash|shell|"
+     r"http_request|fetch_url|post_message|transfer_funds|create_pull_request|push_files|"
+     r"read_file|run_terminal_cmd)[`'\"]?\s+(?:tool|function)?\s*(?:with|to|and|on)\b", CONTENT, True),
+    # -- exfiltration to URLs ---------------------------------------------------------------
+    ("exfiltration-directive", "exfiltration-directive", 1,
+     "Tells the model to send secrets or conversation data to a URL or address.",
+     rf"\b{_SEND_VERB}\W+(?:[^\n]{{0,50}}?)\b(?:{_SENSITIVE}|{_CONTEXT_DATA}|user data|user info\w*)\b"
+     rf"[^\n]{{0,60}}?\b(?:to|via|into|at|through|using|on|in)\W+(?:[^\n]{{0,30}}?){_URLISH}", BOTH, True),
+    ("exfiltration-directive", "exfiltration-directive", 1,
+     "Exfiltration verbs aimed at an external destination.",
+     rf"\b(?:exfiltrate|exfiltrating|leak|leaking|smuggle|siphon|relay|relaying)\W+[^\n]{{0,80}}?"
+     rf"\b(?:to|via|into|through)\W+[^\n]{{0,20}}?{_URLISH}", BOTH, True),
+    ("exfiltration-directive", "exfiltration-directive", 2,
+     "Asks the model to put conversation data into a URL, image link or request.",
+     rf"\b(?:append|add|include|insert|put|embed|encode|place)\W+(?:[^\n]{{0,40}}?)(?:{_SENSITIVE}|"
+     rf"{_CONTEXT_DATA})\W+(?:[^\n]{{0,30}}?)(?:in|into|to|as)\W+(?:the |a |this )?(?:url|link|query|"
+     rf"query string|parameter|image (?:url|link|src)|markdown image|request|webhook)\b"
+     r"|!\[[^\]]{0,40}\]\(https?://[^)\s]{0,200}[?&][\w-]+=(?:\{|<|\$|\[)[^)]{0,80}\)", BOTH, True),
+    # -- encoded instructions ---------------------------------------------------------------
+    ("encoded-instructions", "encoded-instructions", 1,
+     "Asks the model to decode something and act on it.",
+     r"\b(?:decode|decoding|decoded|deobfuscate|base64[- ]decode|unescape|rot13)\b[^\n]{0,50}?"
+     r"\b(?:and |then )?(?:follow|execute|run|process|perform|obey|apply|do|carry out|act on|"
+     r"comply|implement)\b|\b(?:follow|execute|run|process|perform|obey|act on|carry out)\b[^\n]{0,40}?"
+     r"\b(?:after|once|when) (?:you )?(?:decod|decrypt|deobfuscat)\w*", BOTH, True),
+    # -- tool-definition-only rules -----------------------------------------------------------
+    ("hidden-tag", "hidden-instructions", 1,
+     "Instruction tags aimed at the model (<IMPORTANT>, <system>, <secret>) inside a tool definition.",
+     r"<\s*(?:important|critical|secret|hidden|sudo|admin|system|override|instructions?|note to (?:the )?"
+     r"(?:ai|model|assistant|llm)|ai[_ ]instructions?|llm[_ ]instructions?|assistant[_ ]instructions?)"
+     r"\s*>", TOOL, True),
+    ("hidden-tag", "hidden-instructions", 1,
+     "Addresses the AI model directly from inside a tool definition.",
+     r"\b(?:note|attention|important|message|instructions?) (?:to|for) (?:the |any )?(?:ai|llm|model|"
+     r"assistant|agent|language model|claude|gpt|chatgpt|copilot)\b\s*[:\-]", TOOL, True),
+    ("prompt-harvest", "prompt-harvest", 1,
+     "Asks for the system prompt, reasoning or conversation to be collected or returned.",
+     rf"\b{_CONTEXT_DATA}\b[^\n]{{0,40}}?\b(?:must|should|shall|needs? to|has to|have to|is to|are to|"
+     rf"will|to)\s+(?:always\s+)?(?:also\s+)?(?:be\s+)?(?:included|collected|forwarded|extracted|sent|"
+     rf"returned|added|appended|attached|passed|provided|shared|copied|leaked|exported|uploaded|posted|"
+     rf"submitted|embedded|inserted|put|written|logged|transmitted|relayed)\b"
+     rf"|\b(?:include|collect|forward|extract|send|append|attach|pass|provide|share|copy|insert|embed|"
+     rf"put|submit|post|upload|output|print|reveal|repeat|dump|leak|transmit|relay|add|write)\s+"
+     rf"(?:(?:all|the|your|any|full|entire|complete|whole|current|of)\s+){{0,3}}(?:{_CONTEXT_DATA})\b"
+     rf"(?!\s+(?:id|ids|identifier|name|title|topic)\b)", BOTH, True),
+    ("tool-shadowing", "tool-shadowing", 1,
+     "Tells the model to prefer this tool over, or to ignore, other tools.",
+     r"\buse (?:this|it|me)(?: tool| one| function| server)? (?:instead of|in place of|rather than|"
+     r"over|exclusively|only)\b|\b(?:always|only|exclusively) use (?:this|it|me)\b|\buse (?:this|it)"
+     r"(?: tool| one| function)?\W+(?:always|exclusively)\b|\b(?:ignore|disregard|do not use|don't use|"
+     r"never use|avoid(?: using)?|stop using|disable|bypass)\W+(?:any |all |the |every )?(?:other|another|"
+     r"existing|built-in|builtin|default|standard|native|original|previous|regular)\W+(?:\w+\W+){0,2}?"
+     r"(?:tools?|functions?|servers?|plugins?|readers?|clients?|search|commands?)\b|\bin place of "
+     r"(?:the |any |all )?(?:\w+ ){0,2}(?:tools?|functions?|server)\b", TOOL, True),
+    ("tool-shadowing", "tool-shadowing", 1,
+     "Claims to replace or override other tools, or rewires their behaviour.",
+     r"\b(?:replaces|supersedes|overrides|overrules|shadows|intercepts|hijacks|takes precedence over|"
+     r"must be used instead of|should be used instead of)\W+(?:the |all |any |every )?(?:default|built-in|"
+     r"builtin|standard|native|existing|original|other|them|previous|regular)\b(?:\W+\w+){0,3}?"
+     r"(?:\W+(?:tools?|functions?|readers?|clients?|search|servers?|commands?|all|implementations?)\b|"
+     r"\W*$|\W+for all\b)|\b(?:supersedes|overrides|replaces) (?:them|all)\b"
+     r"|\bwhen(?:ever)? (?:the |any |a |another )?[`'\"]?[\w\-.]+[`'\"]? (?:tool|function) is "
+     r"(?:called|used|invoked|run)\b[^\n]{0,60}\b(?:you must|always|make sure|instead|first|also|must)\b"
+     r"|\b(?:side effects?|affects|changes the behaviou?r of|modif(?:y|ies) the behaviou?r of) "
+     r"(?:on |of )?(?:the )?(?:also present |other )?[`'\"]?[\w\-.]+[`'\"]? (?:tool|function)\b"
+     r"|\ball (?:emails|messages|requests|payments|transfers|commits) (?:must|should|have to) "
+     r"(?:be )?(?:sent|redirected|forwarded|addressed|routed) to\b", TOOL, True),
+]
+
+
+_NEGATABLE = {"instruction-override", "credential-solicitation", "credential-path",
+              "exfiltration-directive", "prompt-harvest", "tool-call-directive", "tool-shadowing"}
+_UNLESS_AFTER = {"credential-solicitation": _HUMAN_PLACE, "credential-path": _HUMAN_PLACE}
+
+
+def _compile(specs: list[tuple[str, str, int, str, str, frozenset[str], bool]]) -> tuple[Rule, ...]:
+    return tuple(Rule(rid, fam, level, desc, _rx(rx), where, latin, rid in _NEGATABLE,
+                      _UNLESS_AFTER.get(rid))
+                 for rid, fam, level, desc, rx, where, latin in specs)
+
+
+RULE_TABLE: tuple[Rule, ...] = _compile(_RULE_SPECS)
+
+# Stable ids and what they catch, for the reference docs.
+RULES: dict[str, str] = {}
+for _rule in RULE_TABLE:
+    RULES.setdefault(_rule.id, _rule.description)
+
+# Whitespace-collapsed forms of the most common overrides: letters only, separators removed.
+_COMPACT = re.compile(
+    r"(?:ignore|disregard|forget|override|bypass)(?:all|any|the|your|every)*(?:previous|prior|above|"
+    r"preceding|earlier|former|original|system)(?:instructions?|prompts?|rules|directives|guidelines|"
+    r"context|messages)|(?:newinstructions|systemprompt|developermode|jailbreak|doanythingnow)(?:is|are|"
+    r"follow|enabled|activated)|youarenow(?:in)?(?:developer|dan|jailbreak|unrestricted|admin|god)mode|"
+    r"(?:reveal|output|print|send|leak)(?:me)?(?:the|your|all)+(?:systemprompt|apikeys?|passwords?|"
+    r"secrets|credentials|tokens)|(?:do|must)not(?:tell|inform|notify)theuser")
+# Letters separated by spaces, dots, dashes or underscores, four or more in a row.
+_SPLIT_LETTERS = re.compile(r"(?:\b\w[\s.\-_*·|/\\]{1,3}){4,}\w\b")
+_BASE64 = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{20,}={0,2}(?![A-Za-z0-9+/=_-])")
+_HEX = re.compile(r"(?<![0-9a-fA-F])(?:[0-9a-fA-F]{2}){12,}(?![0-9a-fA-F])")
+_WS = re.compile(r"\s+")
+_ENTITY = re.compile(r"&(?:#\d{2,7}|#x[0-9a-f]{2,6}|[a-z]{2,8});", re.IGNORECASE)
+_PERCENT = re.compile(r"%[0-9a-fA-F]{2}")
+_LONG_WORD = re.compile(r"[a-z]{24,}")
+
+
+def _fold(text: str) -> str:
+    return _WS.sub(" ", fold_accents(text).casefold())
+
+
+def _printable_text(raw: bytes) -> str | None:
+    """Decoded bytes that read as text (the only kind worth rescanning)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if len(text) < 8:
+        return None
+    printable = sum(1 for c in text if c.isprintable() or c in "\n\r\t")
+    if printable < 0.9 * len(text) or not any(c.isalpha() for c in text):
+        return None
+    return text
+
+
+def decoded_segments(text: str) -> Iterator[tuple[str, str]]:
+    """(encoding, decoded text) for base64 and hex segments that decode to readable text."""
+    seen = 0
+    for m in _HEX.finditer(text):
+        if seen >= MAX_SEGMENTS:
+            return
+        seg = m.group(0)[:MAX_SEGMENT_CHARS]
+        decoded = _printable_text(binascii.unhexlify(seg[: len(seg) // 2 * 2]))
+        if decoded is not None:
+            seen += 1
+            yield "hex", decoded
+    for m in _BASE64.finditer(text):
+        if seen >= MAX_SEGMENTS:
+            return
+        seg = m.group(0)[:MAX_SEGMENT_CHARS]
+        if seg.isdigit() or seg.isalpha() and (seg.islower() or seg.isupper()):
+            continue  # identifiers and numbers, not base64
+        core = seg.rstrip("=")
+        padded = core + "=" * (-len(core) % 4)
+        try:
+            raw = base64.b64decode(padded, altchars=b"-_" if ("-" in core or "_" in core) else None,
+                                   validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        decoded = _printable_text(raw)
+        if decoded is not None:
+            seen += 1
+            yield "base64", decoded
+
+
+def views(text: str) -> Iterator[tuple[str, str, bool]]:
+    """(view name, text to match, latin-folded) for every normalisation pass worth running."""
+    raw = _WS.sub(" ", unicodedata.normalize("NFKC", strip_invisible(text)).casefold())
+    folded = _fold(normalize(text))
+    yield "text", folded, True
+    if not text.isascii():
+        yield "unfolded", raw, False
+        spaced = invisible_to_space(text)
+        if spaced != text:
+            yield "invisible-as-space", _fold(normalize(spaced)), True
+    leet = fold_leet(folded)
+    if leet != folded:
+        yield "leetspeak", leet, True
+    if "&" in folded and _ENTITY.search(folded):
+        yield "html-entities", _fold(normalize(html.unescape(text))), True
+    if "%" in folded and _PERCENT.search(folded):
+        yield "percent-decoded", _fold(normalize(unquote(text))), True
+
+
+class InjectionScanner:
+    """The rules of one sensitivity and one kind of text, compiled once per policy load."""
+
+    def __init__(self, sensitivity: Sensitivity = "medium", where: Where = "content") -> None:
+        level = LEVELS[sensitivity]
+        self.sensitivity = sensitivity
+        self.where = where
+        chosen = [r for r in RULE_TABLE if r.level <= level and where in r.where]
+        self._latin = tuple(r for r in chosen if r.latin)
+        self._other = tuple(r for r in chosen if not r.latin)
+        self._compact_rule = next(r for r in RULE_TABLE if r.id == "instruction-override")
+
+    def scan(self, text: str, _depth: int = 0) -> Hit | None:
+        """The first rule hit in `text` under any normalisation pass, or None."""
+        if not text or text.isspace():
+            return None
+        for name, view, latin in views(text):
+            for rule in self._latin if latin else self._other:
+                for m in rule.pattern.finditer(view):
+                    if rule.accepts(view, m):
+                        return Hit(rule, name, m.group(0))
+            if name == "text":
+                hit = self._compact(view)
+                if hit is not None:
+                    return hit
+        hidden = decode_tag_characters(text)
+        if hidden:
+            found = self.scan(hidden, _depth + 1)
+            if found is not None:
+                return Hit(found.rule, "tag-characters", found.snippet)
+        if _depth < MAX_DECODE_DEPTH:
+            for encoding, decoded in decoded_segments(text):
+                found = self.scan(decoded, _depth + 1)
+                if found is not None:
+                    return Hit(found.rule, f"{encoding}:{found.view}", found.snippet)
+        return None
+
+    def _compact(self, folded: str) -> Hit | None:
+        if not _SPLIT_LETTERS.search(folded) and not _LONG_WORD.search(folded):
+            return None
+        compact = "".join(c for c in folded if c.isalnum())
+        m = _COMPACT.search(compact)
+        if m is None:
+            return None
+        return Hit(self._compact_rule, "whitespace-collapsed", m.group(0))
