@@ -44,6 +44,7 @@ LEVELS: dict[Sensitivity, int] = {"low": 1, "medium": 2, "high": 3}
 MAX_DECODE_DEPTH = 2
 MAX_SEGMENTS = 16
 MAX_SEGMENT_CHARS = 64 * 1024
+ANCHOR_WINDOW = 240
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +63,38 @@ class Rule:
     # follows names a place a human puts a credential ("... in the Authorization header").
     negatable: bool = False
     unless_after: re.Pattern[str] | None = None
+    unless_before: re.Pattern[str] | None = None
+    # A rarer sub-pattern every match contains: the full pattern only runs around its hits.
+    anchor: re.Pattern[str] | None = None
+
+    def first(self, view: str) -> re.Match[str] | None:
+        """The first accepted match in `view`."""
+        for lo, hi in self._spans(view):
+            for m in self.pattern.finditer(view, lo, hi):
+                if self.accepts(view, m):
+                    return m
+        return None
+
+    def _spans(self, view: str) -> Iterator[tuple[int, int]]:
+        if self.anchor is None:
+            yield 0, len(view)
+            return
+        lo = hi = -1
+        for a in self.anchor.finditer(view):
+            start, end = max(0, a.start() - ANCHOR_WINDOW), a.end() + ANCHOR_WINDOW
+            if start > hi:
+                if hi >= 0:
+                    yield lo, hi
+                lo = start
+            hi = max(hi, end)
+        if hi >= 0:
+            yield lo, hi
 
     def accepts(self, view: str, m: re.Match[str]) -> bool:
         if self.negatable and _NEGATION_BEFORE.search(view, max(0, m.start() - 28), m.start()):
+            return False
+        if self.unless_before is not None and self.unless_before.search(
+                view, max(0, m.start() - 60), m.start()):
             return False
         return not (self.unless_after is not None
                     and self.unless_after.match(view, m.end(), m.end() + 60))
@@ -95,11 +125,11 @@ TOOL = frozenset({"tool"})
 
 # Building blocks. Text is case-folded and whitespace-collapsed before matching.
 W = r"(?:[\w'’-]+\W{1,3})"  # one filler word and the separator after it
-_OVERRIDE_VERB = (r"(?:ignore|ignoring|disregard|disregarding|forget|forgetting|skip|bypass|override|"
-                  r"overrule|neglect|discard|abandon|dismiss|drop|set aside|throw out|pay no attention to|"
+_OVERRIDE_VERB = (r"(?:ignore|ignoring|disregard|disregarding|forget|forgetting|bypass|override|"
+                  r"overrule|neglect|discard|abandon|dismiss|set aside|throw out|pay no attention to|"
                   r"stop following|do not follow|don't follow|dont follow|do not obey|don't obey|"
-                  r"no longer follow|cancel|void|erase|delete|clear|wipe|reset)")
-_STRONG_NOUN = (r"(?:instructions?|prompts?|directives?|guidelines|guardrails|programming|"
+                  r"no longer follow)")
+_STRONG_NOUN = (r"(?:instructions?|prompts?|directives?|directions|guidelines|guardrails|programming|"
                 r"system prompt|system message|safety (?:rules|guidelines|filters|measures)|"
                 r"content polic(?:y|ies)|training|conditioning|everything (?:above|before|else))")
 _WEAK_NOUN = (r"(?:rules|context|messages?|commands?|text|content|polic(?:y|ies)|restrictions|"
@@ -122,12 +152,12 @@ _CONTEXT_DATA = (r"(?:system prompt|system message|system instructions|developer
                  r"conversation(?: history| context| log| state| so far)?|chat (?:history|log|context)|"
                  r"message history|previous messages|prior messages|(?:full|entire|whole) context|"
                  r"context window|tool (?:outputs|results|responses)|other tools'? (?:outputs|results)|"
-                 r"response contents|user(?:'s)? (?:data|files|messages|emails|personal information)|"
-                 r"personal (?:data|information)|pii|all (?:collected |gathered |extracted )?(?:data|"
+                 r"response contents|user(?:'s)? (?:files|messages|emails)|all (?:collected |gathered |extracted )?(?:data|"
                  r"information|results|outputs|responses|contents|files|messages)|"
                  r"(?:collected|gathered|extracted|harvested|captured|scraped|stolen) (?:data|information|"
-                 r"results|contents|files|content|credentials|secrets)|(?:every|each) (?:message|request|"
-                 r"response|prompt|query|input|output|result|file|email|conversation))")
+                 r"results|contents|files|content|credentials|secrets)|(?:every|each|all)(?: of)?(?: the)?"
+                 r"(?: user'?s?| incoming| outgoing| private| previous)? (?:messages?|requests?|responses?|"
+                 r"prompts?|quer(?:y|ies)|inputs?|outputs?|results?|files?|emails?|conversations?))")
 _URLISH = r"(?:https?://|ftp://|wss?://|[\w.-]+@[\w-]+\.[\w.]+|\b[\w-]+\.(?:com|net|org|io|dev|site|xyz|ru|cn|tk|top|me|co|app)\b|webhook|callback url|endpoint|server|url|remote|external)"
 _CRED_PATH = (r"(?:~/?\.ssh(?!/[\w.-]*\.pub\b)|\.ssh/(?![\w.-]*\.pub\b)|id_(?:rsa|dsa|ecdsa|ed25519)(?!\.pub)\b|authorized_keys|known_hosts|"
               r"~/?\.aws|\.aws/credentials|\.aws/config|~/?\.gnupg|\.config/gcloud|application_default_credentials|"
@@ -136,9 +166,9 @@ _CRED_PATH = (r"(?:~/?\.ssh(?!/[\w.-]*\.pub\b)|\.ssh/(?![\w.-]*\.pub\b)|id_(?:rs
               r"(?:^|[\s/'\"`(])\.env(?!\.(?:example|sample|template|dist|defaults?)\b)(?:\.[a-z]+)?\b|\.envrc|mcp\.json|claude_desktop_config\.json|"
               r"\.cursor/|\.claude/|\.codex/|credentials\.json|secrets?\.(?:json|ya?ml|toml)|"
               r"service[-_]account.*\.json|wallet\.dat|keychain|login\.keychain|\.password-store|"
-              r"/proc/self/environ|printenv|environment variables|env vars)")
+              r"/proc/self/environ)")
 _READ_VERB = (r"(?:read|cat|open|get|fetch|retrieve|access|include|including|send|upload|copy|extract|"
-              r"collect|gather|print|output|return|attach|paste|load|grab|dump|exfiltrate|leak|pass|provide|"
+              r"collect|gather|print|output|return|attach|paste|load|grab|dump|exfiltrate|leak|provide|"
               r"list|show|display|reveal|post|forward|share|steal|harvest|obtain|look up|check|scan|search|"
               r"find|contents? of|insert|embed|append|add)")
 _SEND_VERB = (r"(?:send|sending|post|posting|forward|forwarding|upload|uploading|transmit|transmitting|"
@@ -150,12 +180,12 @@ _NEG = (r"(?:do not|don't|dont|never|must not|mustn't|should not|shouldn't|shall
 _TELL = (r"(?:tell(?:ing)?|inform(?:ing)?|notify(?:ing)?|alert(?:ing)?|mention(?:ing)?|reveal(?:ing)?|"
          r"show(?:ing)?|disclose|disclosing|let(?:ting)?|report(?:ing)?|warn(?:ing)?|explain(?:ing)?|"
          r"display(?:ing)?|acknowledge|admit|confirm|indicate|log(?:ging)?|surface)")
-_AUDIENCE = r"(?:user|users|human|humans|operator|caller|developer|person|people|anyone|anybody|owner|client|them|him|her|requester)"
+_AUDIENCE = r"(?:user|human|operator|caller|developer|person|anyone|anybody|owner|client|them|him|her|requester)"
 
 _SECRET = (r"(?:api[ _-]?keys?|access[ _-]?keys?|secret[ _-]?keys?|private[ _-]?keys?|ssh[ _-]?keys?|"
            r"access tokens?|auth(?:entication)? tokens?|bearer tokens?|session tokens?|refresh tokens?|"
            r"passwords?|passphrases?|credentials|secrets|session cookies|cookies|seed phrases?|mnemonics?|"
-           r"env(?:ironment)? (?:vars?|variables)|env vars?|\.env\b(?!\.(?:example|sample|template|dist|defaults?)\b)|[a-z0-9]+_(?:token|key|secret|password))")
+           r"\.env\b(?!\.(?:example|sample|template|dist|defaults?)\b)|[a-z0-9]+_(?:token|key|secret|password))")
 
 _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
     # -- instruction override ---------------------------------------------------------------
@@ -182,7 +212,7 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
      r"ignore|respond|answer|act|only)\b", BOTH, True),
     ("instruction-override", "instruction-override", 1,
      "Tells the model it is no longer bound by its rules.",
-     r"\byou (?:are|'re) (?:no longer|not) (?:bound|restricted|limited|required to follow|constrained|"
+     r"\byou(?: are|'re|’re) (?:no longer|not) (?:bound|restricted|limited|required to follow|constrained|"
      r"obligated)\b|\b(?:without|no) (?:any )?(?:restrictions|filters|limitations|content polic(?:y|ies)|"
      r"safety (?:rules|guidelines|filters))\b.{0,40}\b(?:answer|respond|proceed|reply|comply|output)"
      r"|\b(?:proceed|answer|respond|reply) without (?:any )?(?:filters|restrictions|limitations|"
@@ -243,7 +273,9 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
     # -- role / system impersonation --------------------------------------------------------
     ("role-impersonation", "role-impersonation", 1,
      "Puts the model into another persona or an unrestricted mode.",
-     r"\byou (?:are|'re) now (?:in )?(?:a |an |the )?(?:\w+ ){0,2}?(?:mode|dan|jailbroken|jailbreak|"
+     r"\byou(?: are|'re|’re) now\b[^.\n]{0,30}?\b(?:unrestricted|unfiltered|uncensored|jailbroken|jailbreak|"
+     r"developer mode|dan\b|god mode|admin mode|root\b|free (?:of|from) (?:all )?(?:rules|restrictions))|"
+     r"\byou(?: are|'re|’re) now (?:in )?(?:a |an |the )?(?:\w+ ){0,2}?(?:mode|dan|jailbroken|jailbreak|"
      r"unrestricted|unfiltered|uncensored|evil|rogue|different (?:ai|assistant|model)|new (?:ai|assistant|"
      r"model)|root|admin|administrator|superuser|god)\b|\b(?:enter|entering|switch to|activate|enable)"
      r" (?:developer|dan|jailbreak|god|debug|admin|unrestricted|unfiltered|sudo) mode\b|"
@@ -252,7 +284,7 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
     ("role-impersonation", "role-impersonation", 1,
      "Claims to be a message from the system, developer or operator.",
      r"\b(?:this is|message from|note from|instructions? from|directive from|notice from|order from|"
-     r"update from|a message from)\W+(?:the |your )?(?:system administrator|system|developers?|admin|"
+     r"update from|a message from|reminder from|request from|word from|on behalf of)\W+(?:the |your )?(?:system administrator|system|developers?|admin|"
      r"administrator|operator|creators?|anthropic|openai|security team|it department)\b.{0,80}\b(?:you|"
      r"your|ignore|must|now|assistant|model|ai|agent|immediately)\b", BOTH, True),
     ("role-impersonation", "role-impersonation", 1,
@@ -268,6 +300,15 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
      r"private|actual|priority|sudo|root|jailbreak)[_\- ]?(?:instructions?|prompts?|messages?|"
      r"directives?|commands?|rules|orders|notes?)|system[_\- ]?(?:instruction|override|prompt)|"
      r"override|overrides|jailbreak|sudo|admin_message|im_start|im_end)\s*>", BOTH, True),
+    ("role-impersonation", "role-impersonation", 2,
+     "Addresses AI agents reading the content and gives them a directive.",
+     r"(?:\b(?:to|for|attention|hey|dear|calling all|note to|message to)\W+(?:all |any |the |every )?"
+     r"(?:ai|llms?|(?:large )?language models?|(?:ai )?assistants?|ai agents?|agents|chatbots?|gpt|claude|"
+     r"copilot|bots)\b|\b(?:ai|llms?|language models?|assistants?|agents?|chatbots?)\s+(?:reading|"
+     r"processing|parsing|summari[sz]ing|browsing|visiting|crawling|scraping)\b)[^\n]{0,140}?\b(?:ignore|"
+     r"disregard|forget|e-?mail|send|forward|reveal|upload|post|delete|execute|do not tell|don't tell|"
+     r"instead|secretly|silently|private key|password|api key|token|credentials|advertise|recommend our|"
+     r"exfiltrate|transfer)\b", CONTENT, True),
     ("role-impersonation", "role-impersonation", 2,
      "Asks the model to pretend or role-play as something without its rules.",
      r"\b(?:pretend|imagine|act as if|behave as if) (?:that )?(?:you (?:are|have|were)|to be)\b.{0,60}\b"
@@ -288,7 +329,7 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
      r"|\n\n(?:human|assistant)\s*:", BOTH, True),
     ("fake-delimiter", "fake-delimiter", 1,
      "Banner lines that fake the end of the context or the start of new instructions.",
-     r"(?:-{2,}|={2,}|#{2,}|\*{3,}|_{3,}|~{3,}|\+{3,}|\[{1,2}|<{2,}|/{2,})\s*(?:(?:end|begin|start|new|"
+     r"[-=#*_~+\[</][-=#*_~+\[</]?[-=#*_~+]*\s*(?:(?:end|begin|start|new|"
      r"override|updated|real|true|hidden|secret|actual|important|priority|urgent)\s+(?:of\s+)?(?:the\s+)?"
      r"(?:context|instructions?|rules|prompt|system(?:\s+(?:message|prompt))?|user\s+(?:input|message|"
      r"data)|conversation|guidelines|directives|document|data|tool\s+(?:output|result|response)|"
@@ -306,6 +347,8 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
     ("credential-solicitation", "credential-solicitation", 1,
      "Asks the model to reveal, send or output secrets or its system prompt.",
      rf"\b(?:reveal|revealing|output|print|show|display|dump|leak|disclose|expose|share|give me|send me|"
+     rf"reply with|respond with|answer with|begin (?:your (?:reply|response|answer) )?with|"
+     rf"start (?:your (?:reply|response|answer) )?with|end (?:your (?:reply|response|answer) )?with|"
      rf"tell me|provide me(?: with)?|return|repeat|recite|write out|list|paste|include|type out|spell out|"
      rf"hand over|give|send|forward|email|post)\W+(?:\w+\W+){{0,2}}?(?:(?:all|any|every|the|your|its|"
      rf"their|my|our|user'?s?|admin|stored|saved|current|full|complete|real|actual|raw|entire|available)"
@@ -328,13 +371,13 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
     ("credential-path", "credential-path", 1,
      "Asks for the contents of secret files or the environment.",
      r"\b(?:contents?|content|dump|copy|value|values|output) of (?:the |your |all |my )?(?:\w+ ){0,2}?"
-     r"(?:\.env\b(?!\.(?:example|sample|template|dist|defaults?)\b)|env(?:ironment)? (?:file|variables|vars)|env vars|ssh (?:keys?|director(?:y|ies)|"
+     r"(?:\.env\b(?!\.(?:example|sample|template|dist|defaults?)\b)|env(?:ironment)? file|ssh (?:keys?|director(?:y|ies)|"
      r"folder)|private keys?|credentials? (?:files?|store)|secrets? files?|keychain|wallet|"
      r"aws credentials|kube ?config|mcp\.json|config(?:uration)? files?)", BOTH, True),
     ("credential-path", "credential-path", 1,
      "Harvests secrets, environment or configuration on the model's behalf.",
      rf"\b(?:collect|gather|retrieve|harvest|extract|dump|obtain|fetch|grab|steal|exfiltrate|"
-     rf"read|access|scrape|enumerate|copy)\W+(?:(?!to\b|into\b|in\b)\w+\W+){{0,3}}?(?:(?:all|any|every|the|your|their|"
+     rf"read|access(?! to\b)|scrape|enumerate|copy(?! of\b))\s+(?:(?!to\b|into\b|in\b)[\w'-]+\W{{0,2}}\s+){{0,3}}?(?:(?:all|any|every|the|your|their|"
      rf"user'?s?|stored|saved|available|local)\W+){{0,2}}(?:env(?:ironment)? (?:vars?|variables?)|env vars?|"
      rf"\.env\b(?!\.(?:example|sample|template|dist|defaults?)\b)|dotenv|config(?:uration)? files|credential store|credentials|secrets|passwords|"
      rf"api (?:keys|tokens)|access tokens|private keys|ssh keys?|keychain|vault|cookies|session tokens)\b",
@@ -373,7 +416,8 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
     # -- exfiltration to URLs ---------------------------------------------------------------
     ("exfiltration-directive", "exfiltration-directive", 1,
      "Tells the model to send secrets or conversation data to a URL or address.",
-     rf"\b{_SEND_VERB}\W+(?:[^\n]{{0,50}}?)\b(?:{_SENSITIVE}|{_CONTEXT_DATA}|user data|user info\w*)\b"
+     rf"\b{_SEND_VERB}\W+(?:[^\n]{{0,50}}?)\b(?:{_SENSITIVE}|{_CONTEXT_DATA}|user(?:'s)? data|user info\w*|"
+     rf"personal (?:data|information)|pii)\b"
      rf"[^\n]{{0,60}}?\b(?:to|via|into|at|through|using|on|in)\W+(?:[^\n]{{0,30}}?){_URLISH}", BOTH, True),
     ("exfiltration-directive", "exfiltration-directive", 1,
      "Exfiltration verbs aimed at an external destination.",
@@ -388,10 +432,12 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
     # -- encoded instructions ---------------------------------------------------------------
     ("encoded-instructions", "encoded-instructions", 1,
      "Asks the model to decode something and act on it.",
-     r"\b(?:decode|decoding|decoded|deobfuscate|base64[- ]decode|unescape|rot13)\b[^\n]{0,50}?"
-     r"\b(?:and |then )?(?:follow|execute|run|process|perform|obey|apply|do|carry out|act on|"
-     r"comply|implement)\b|\b(?:follow|execute|run|process|perform|obey|act on|carry out)\b[^\n]{0,40}?"
-     r"\b(?:after|once|when) (?:you )?(?:decod|decrypt|deobfuscat)\w*", BOTH, True),
+     r"\b(?:decode|deobfuscate|base64[- ]decode|unescape|rot13|decrypt)\b[^\n.]{0,40}?\b(?:and|then|,)\s+"
+     r"(?:then\s+)?(?:follow|execute|run|process|perform|obey|apply|carry out|act on|comply with|implement|"
+     r"do what)\b|\b(?:after|once|when) (?:you )?(?:have )?(?:decod|decrypt|deobfuscat)\w*[^\n.]{0,20}?"
+     r"\b(?:follow|execute|run|process|perform|obey|apply|carry out|act on)\b|\b(?:follow|execute|run|"
+     r"obey|act on|carry out)\b[^\n]{0,40}?\b(?:after|once|when) (?:you )?(?:have )?(?:decod|decrypt|"
+     r"deobfuscat)\w*", BOTH, True),
     # -- tool-definition-only rules -----------------------------------------------------------
     ("hidden-tag", "hidden-instructions", 1,
      "Instruction tags aimed at the model (<IMPORTANT>, <system>, <secret>) inside a tool definition.",
@@ -440,11 +486,30 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
 _NEGATABLE = {"instruction-override", "credential-solicitation", "credential-path",
               "exfiltration-directive", "prompt-harvest", "tool-call-directive", "tool-shadowing"}
 _UNLESS_AFTER = {"credential-solicitation": _HUMAN_PLACE, "credential-path": _HUMAN_PLACE}
+# Error messages quote the operation that failed ("ENOENT ..., open '/home/u/.env'").
+_ERROR_BEFORE = re.compile(r"(?:enoent|eacces|eperm|errno|no such file|permission denied|failed to|"
+                           r"could not|unable to|cannot|can't|error:?)[^\n]{0,40}$")
+# Docstrings and comments describe what code does in the imperative ("Retrieve all credentials").
+_DOC_LINE_BEFORE = re.compile(r"(?:^|\n)\s*(?:\"{3}|'{3}|#+|//+|/?\*+|--|;+)\s*[^\n]{0,40}$")
+_UNLESS_BEFORE = {"credential-path": _ERROR_BEFORE,
+                  "Harvests secrets, environment or configuration on the model's behalf.": _DOC_LINE_BEFORE}
+
+
+# Rare parts of the costliest rules (keyed by description): verbs are common, these are not.
+_ANCHORS = {
+    "Directs the model to read or send credential files (~/.ssh, .env, cloud credentials, mcp.json).":
+        _rx(_CRED_PATH),
+    "Exfiltration verbs aimed at an external destination.":
+        _rx(r"exfiltrat|leak|smuggle|siphon|relay"),
+    "Asks for the contents of secret files or the environment.":
+        _rx(r"(?:contents?|dump|copy|values?|output) of"),
+}
 
 
 def _compile(specs: list[tuple[str, str, int, str, str, frozenset[str], bool]]) -> tuple[Rule, ...]:
     return tuple(Rule(rid, fam, level, desc, _rx(rx), where, latin, rid in _NEGATABLE,
-                      _UNLESS_AFTER.get(rid))
+                      _UNLESS_AFTER.get(rid), _UNLESS_BEFORE.get(desc) or _UNLESS_BEFORE.get(rid),
+                      _ANCHORS.get(desc))
                  for rid, fam, level, desc, rx, where, latin in specs)
 
 
@@ -467,14 +532,22 @@ _COMPACT = re.compile(
 _SPLIT_LETTERS = re.compile(r"(?:\b\w[\s.\-_*·|/\\]{1,3}){4,}\w\b")
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{20,}={0,2}(?![A-Za-z0-9+/=_-])")
 _HEX = re.compile(r"(?<![0-9a-fA-F])(?:[0-9a-fA-F]{2}){12,}(?![0-9a-fA-F])")
-_WS = re.compile(r"\s+")
+# Spaces and tabs collapse to one space; line breaks survive (line-start rules need them).
+_WS = re.compile(r"[^\S\n]+")
+_BLANK_LINES = re.compile(r" ?\n[\s]*")
 _ENTITY = re.compile(r"&(?:#\d{2,7}|#x[0-9a-f]{2,6}|[a-z]{2,8});", re.IGNORECASE)
 _PERCENT = re.compile(r"%[0-9a-fA-F]{2}")
 _LONG_WORD = re.compile(r"[a-z]{24,}")
+# A letter, then digits or symbols, then a letter: `1gn0r3`, `pr3v10us`, `@ll`.
+_LEET_WORD = re.compile(r"(?:^|\s)[a-z0-9@$!|+]*[a-z][0-9@$!|+]+[a-z][a-z0-9@$!|+]*(?=\s|$)")
+
+
+def _collapse(text: str) -> str:
+    return _BLANK_LINES.sub("\n", _WS.sub(" ", text))
 
 
 def _fold(text: str) -> str:
-    return _WS.sub(" ", fold_accents(text).casefold())
+    return _collapse(fold_accents(text).casefold())
 
 
 def _printable_text(raw: bytes) -> str | None:
@@ -523,7 +596,7 @@ def decoded_segments(text: str) -> Iterator[tuple[str, str]]:
 
 def views(text: str) -> Iterator[tuple[str, str, bool]]:
     """(view name, text to match, latin-folded) for every normalisation pass worth running."""
-    raw = _WS.sub(" ", unicodedata.normalize("NFKC", strip_invisible(text)).casefold())
+    raw = _collapse(unicodedata.normalize("NFKC", strip_invisible(text)).casefold())
     folded = _fold(normalize(text))
     yield "text", folded, True
     if not text.isascii():
@@ -531,8 +604,8 @@ def views(text: str) -> Iterator[tuple[str, str, bool]]:
         spaced = invisible_to_space(text)
         if spaced != text:
             yield "invisible-as-space", _fold(normalize(spaced)), True
-    leet = fold_leet(folded)
-    if leet != folded:
+    if _LEET_WORD.search(folded):
+        leet = "\n".join(fold_leet(line) for line in folded.split("\n") if _LEET_WORD.search(line))
         yield "leetspeak", leet, True
     if "&" in folded and _ENTITY.search(folded):
         yield "html-entities", _fold(normalize(html.unescape(text))), True
@@ -558,9 +631,9 @@ class InjectionScanner:
             return None
         for name, view, latin in views(text):
             for rule in self._latin if latin else self._other:
-                for m in rule.pattern.finditer(view):
-                    if rule.accepts(view, m):
-                        return Hit(rule, name, m.group(0))
+                m = rule.first(view)
+                if m is not None:
+                    return Hit(rule, name, m.group(0))
             if name == "text":
                 hit = self._compact(view)
                 if hit is not None:
