@@ -114,7 +114,8 @@ def _rx(*parts: str) -> re.Pattern[str]:
 _NEGATION_BEFORE = re.compile(r"\b(?:never|not|don't|dont|do not|avoid|cannot|can't)\b[^.;!?\n]{0,20}$")
 # What follows a credential in documentation written for humans.
 _HUMAN_PLACE = _rx(r"\W{0,3}(?:[\w'-]+\W{1,3}){0,4}?(?:header|field|dashboard|settings|form|input|text ?box|"
-                   r"config(?:uration)?(?: file)?|environment|\.env\b(?!\.(?:example|sample|template|dist|defaults?)\b)|flag|option|cli|command line|terminal|"
+                   r"config(?:uration)?(?: file)?|environment|\.env\b(?!\.(?:example|sample|template|dist|"
+                   r"defaults?)\b)|flag|option|cli|command line|terminal|"
                    r"page|console|portal|ui|button|panel|tab|menu|keychain|password manager|vault|with `|"
                    r"using `|via `|manually)")
 
@@ -152,16 +153,21 @@ _CONTEXT_DATA = (r"(?:system prompt|system message|system instructions|developer
                  r"conversation(?: history| context| log| state| so far)?|chat (?:history|log|context)|"
                  r"message history|previous messages|prior messages|(?:full|entire|whole) context|"
                  r"context window|tool (?:outputs|results|responses)|other tools'? (?:outputs|results)|"
-                 r"response contents|user(?:'s)? (?:files|messages|emails)|all (?:collected |gathered |extracted )?(?:data|"
+                 r"response contents|user(?:'s)? (?:files|messages|emails)|all (?:collected |gathered |"
+                 r"extracted )?(?:data|"
                  r"information|results|outputs|responses|contents|files|messages)|"
                  r"(?:collected|gathered|extracted|harvested|captured|scraped|stolen) (?:data|information|"
                  r"results|contents|files|content|credentials|secrets)|(?:every|each|all)(?: of)?(?: the)?"
                  r"(?: user'?s?| incoming| outgoing| private| previous)? (?:messages?|requests?|responses?|"
                  r"prompts?|quer(?:y|ies)|inputs?|outputs?|results?|files?|emails?|conversations?))")
-_URLISH = r"(?:https?://|ftp://|wss?://|[\w.-]+@[\w-]+\.[\w.]+|\b[\w-]+\.(?:com|net|org|io|dev|site|xyz|ru|cn|tk|top|me|co|app)\b|webhook|callback url|endpoint|server|url|remote|external)"
-_CRED_PATH = (r"(?:~/?\.ssh(?!/[\w.-]*\.pub\b)|\.ssh/(?![\w.-]*\.pub\b)|id_(?:rsa|dsa|ecdsa|ed25519)(?!\.pub)\b|authorized_keys|known_hosts|"
-              r"~/?\.aws|\.aws/credentials|\.aws/config|~/?\.gnupg|\.config/gcloud|application_default_credentials|"
-              r"~/?\.kube/config|\.kube/config|\.docker/config\.json|\.netrc|\.npmrc|\.pypirc|\.git-credentials|"
+_URLISH = (r"(?:https?://|ftp://|wss?://|[\w.-]+@[\w-]+\.[\w.]+|\b[\w-]+\.(?:com|net|org|io|dev|site|xyz|ru|"
+           r"cn|tk|top|me|co|app)\b|webhook|callback url|endpoint|server|url|remote|external)")
+_CRED_PATH = (r"(?:~/?\.ssh(?!/[\w.-]*\.pub\b)|\.ssh/(?![\w.-]*\.pub\b)|id_(?:rsa|dsa|ecdsa|"
+              r"ed25519)(?!\.pub)\b|authorized_keys|known_hosts|"
+              r"~/?\.aws|\.aws/credentials|\.aws/config|~/?\.gnupg|\.config/gcloud|"
+              r"application_default_credentials|"
+              r"~/?\.kube/config|\.kube/config|\.docker/config\.json|\.netrc|\.npmrc|\.pypirc|"
+              r"\.git-credentials|"
               r"\.pgpass|\.bash_history|\.zsh_history|/etc/shadow|/etc/passwd|/etc/sudoers|"
               r"(?:^|[\s/'\"`(])\.env(?!\.(?:example|sample|template|dist|defaults?)\b)(?:\.[a-z]+)?\b|\.envrc|mcp\.json|claude_desktop_config\.json|"
               r"\.cursor/|\.claude/|\.codex/|credentials\.json|secrets?\.(?:json|ya?ml|toml)|"
@@ -180,12 +186,14 @@ _NEG = (r"(?:do not|don't|dont|never|must not|mustn't|should not|shouldn't|shall
 _TELL = (r"(?:tell(?:ing)?|inform(?:ing)?|notify(?:ing)?|alert(?:ing)?|mention(?:ing)?|reveal(?:ing)?|"
          r"show(?:ing)?|disclose|disclosing|let(?:ting)?|report(?:ing)?|warn(?:ing)?|explain(?:ing)?|"
          r"display(?:ing)?|acknowledge|admit|confirm|indicate|log(?:ging)?|surface)")
-_AUDIENCE = r"(?:user|human|operator|caller|developer|person|anyone|anybody|owner|client|them|him|her|requester)"
+_AUDIENCE = (r"(?:user|human|operator|caller|developer|person|anyone|anybody|owner|client|them|him|her|"
+             r"requester)")
 
 _SECRET = (r"(?:api[ _-]?keys?|access[ _-]?keys?|secret[ _-]?keys?|private[ _-]?keys?|ssh[ _-]?keys?|"
            r"access tokens?|auth(?:entication)? tokens?|bearer tokens?|session tokens?|refresh tokens?|"
            r"passwords?|passphrases?|credentials|secrets|session cookies|cookies|seed phrases?|mnemonics?|"
-           r"\.env\b(?!\.(?:example|sample|template|dist|defaults?)\b)|[a-z0-9]+_(?:token|key|secret|password))")
+           r"\.env\b(?!\.(?:example|sample|template|dist|defaults?)\b)|[a-z0-9]+_(?:token|key|secret|"
+           r"password))")
 
 _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
     # -- instruction override ---------------------------------------------------------------
@@ -196,9 +204,11 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
      rf"previously|so far|you (?:were|have been) given))\b", BOTH, True),
     ("instruction-override", "instruction-override", 1,
      "Tells the model to ignore everything said before.",
-     r"\b(?:ignore|disregard|forget|discard)\W+(?:all |everything |anything |what(?:ever)? (?:was |is |you were )?"
+     r"\b(?:ignore|disregard|forget|discard)\W+(?:all |everything |anything |what(?:ever)? (?:was |is |"
+     r"you were )?"
      r"(?:said |written |told |stated |mentioned )?)?(?:the )?(?:above|before this|preceding|previous(?:ly)?"
-     r"(?: said| stated| written)?|prior)(?:\s*[.,;:!)\]>]|\s+and\b|\s*$|\s+(?:this|it|that|now))", BOTH, True),
+     r"(?: said| stated| written)?|prior)(?:\s*[.,;:!)\]>]|\s+and\b|\s*$|\s+(?:this|it|that|now))",
+     BOTH, True),
     ("instruction-override", "instruction-override", 1,
      "Announces replacement instructions.",
      r"(?:\b(?:new|updated|real|actual|true|revised|secret|hidden|override|overriding|priority|emergency)"
@@ -284,7 +294,8 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
     ("role-impersonation", "role-impersonation", 1,
      "Claims to be a message from the system, developer or operator.",
      r"\b(?:this is|message from|note from|instructions? from|directive from|notice from|order from|"
-     r"update from|a message from|reminder from|request from|word from|on behalf of)\W+(?:the |your )?(?:system administrator|system|developers?|admin|"
+     r"update from|a message from|reminder from|request from|word from|on behalf of)\W+(?:the |"
+     r"your )?(?:system administrator|system|developers?|admin|"
      r"administrator|operator|creators?|anthropic|openai|security team|it department)\b.{0,80}\b(?:you|"
      r"your|ignore|must|now|assistant|model|ai|agent|immediately)\b", BOTH, True),
     ("role-impersonation", "role-impersonation", 1,
@@ -371,16 +382,19 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
     ("credential-path", "credential-path", 1,
      "Asks for the contents of secret files or the environment.",
      r"\b(?:contents?|content|dump|copy|value|values|output) of (?:the |your |all |my )?(?:\w+ ){0,2}?"
-     r"(?:\.env\b(?!\.(?:example|sample|template|dist|defaults?)\b)|env(?:ironment)? file|ssh (?:keys?|director(?:y|ies)|"
+     r"(?:\.env\b(?!\.(?:example|sample|template|dist|defaults?)\b)|env(?:ironment)? file|ssh (?:keys?|"
+     r"director(?:y|ies)|"
      r"folder)|private keys?|credentials? (?:files?|store)|secrets? files?|keychain|wallet|"
      r"aws credentials|kube ?config|mcp\.json|config(?:uration)? files?)", BOTH, True),
     ("credential-path", "credential-path", 1,
      "Harvests secrets, environment or configuration on the model's behalf.",
-     rf"\b(?:collect|gather|retrieve|harvest|extract|dump|obtain|fetch|grab|steal|exfiltrate|"
-     rf"read|access(?! to\b)|scrape|enumerate|copy(?! of\b))\s+(?:(?!to\b|into\b|in\b)[\w'-]+\W{{0,2}}\s+){{0,3}}?(?:(?:all|any|every|the|your|their|"
-     rf"user'?s?|stored|saved|available|local)\W+){{0,2}}(?:env(?:ironment)? (?:vars?|variables?)|env vars?|"
-     rf"\.env\b(?!\.(?:example|sample|template|dist|defaults?)\b)|dotenv|config(?:uration)? files|credential store|credentials|secrets|passwords|"
-     rf"api (?:keys|tokens)|access tokens|private keys|ssh keys?|keychain|vault|cookies|session tokens)\b",
+     r"\b(?:collect|gather|retrieve|harvest|extract|dump|obtain|fetch|grab|steal|exfiltrate|"
+     r"read|access(?! to\b)|scrape|enumerate|copy(?! of\b))\s+(?:(?!to\b|into\b|"
+     r"in\b)[\w'-]+\W{0,2}\s+){0,3}?(?:(?:all|any|every|the|your|their|"
+     r"user'?s?|stored|saved|available|local)\W+){0,2}(?:env(?:ironment)? (?:vars?|variables?)|env vars?|"
+     r"\.env\b(?!\.(?:example|sample|template|dist|defaults?)\b)|dotenv|config(?:uration)? files|"
+     r"credential store|credentials|secrets|passwords|"
+     r"api (?:keys|tokens)|access tokens|private keys|ssh keys?|keychain|vault|cookies|session tokens)\b",
      BOTH, True),
     # -- covert actions ---------------------------------------------------------------------
     ("covert-action", "covert-action", 1,
@@ -579,7 +593,7 @@ def decoded_segments(text: str) -> Iterator[tuple[str, str]]:
         if seen >= MAX_SEGMENTS:
             return
         seg = m.group(0)[:MAX_SEGMENT_CHARS]
-        if seg.isdigit() or seg.isalpha() and (seg.islower() or seg.isupper()):
+        if seg.isdigit() or (seg.isalpha() and (seg.islower() or seg.isupper())):
             continue  # identifiers and numbers, not base64
         core = seg.rstrip("=")
         padded = core + "=" * (-len(core) % 4)
