@@ -11,6 +11,7 @@ from addons.audit import Audit
 from addons.guard import FailClosed, Guarded, guard_all
 from addons.hosts import Hosts
 from addons.limits import Limits
+from addons.mcp import Mcp
 from addons.upstream import Upstream
 from egress.runtime import Runtime
 
@@ -19,16 +20,17 @@ class AddonLoadError(Exception):
     pass
 
 
-def inspection_addons(runtime: Runtime) -> list[Any]:
+def inspection_addons(runtime: Runtime, failclosed: FailClosed | None = None) -> list[Any]:
     """Scanners in decision order. Cheap, connection-level checks first."""
-    return [Hosts(runtime), Limits(runtime)]
+    failclosed = failclosed or FailClosed(runtime)
+    return [Hosts(runtime), Limits(runtime), Mcp(runtime, failclosed)]
 
 
 def build_chain(runtime: Runtime, extra: Sequence[Any] = (),
                 upstream: bool = False) -> tuple[FailClosed, list[Guarded]]:
     """The guarded chain: inspection addons, user addons, upstream stamping, then audit."""
     failclosed = FailClosed(runtime)
-    chain: list[Any] = [*inspection_addons(runtime), *extra]
+    chain: list[Any] = [*inspection_addons(runtime, failclosed), *extra]
     if upstream:
         chain.append(Upstream(runtime))
     chain.append(Audit(runtime))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from egress.policy.model import Policy
 from egress.scan.hosts import HostPolicy
+from egress.scan.mcp import McpPolicy
 
 # A semantic check sees a schema-valid policy and returns (field location, message) pairs;
 # the loader turns them into file:line problems. Later sections append their own.
@@ -55,6 +56,7 @@ class CompiledPolicy:
     source: str
     digest: str
     hosts: HostPolicy
+    mcp: McpPolicy
 
     @property
     def mode(self) -> str:
@@ -68,6 +70,7 @@ def compile_policy(policy: Policy, source: str, text: str | bytes = b"") -> Comp
         source=source,
         digest=hashlib.sha256(raw or policy.model_dump_json().encode()).hexdigest()[:16],
         hosts=HostPolicy(policy.hosts),
+        mcp=McpPolicy(policy.mcp),
     )
 
 
