@@ -248,7 +248,7 @@ class Mcp:
             if st is not None and st.answered:
                 return
             if st is not None and st.stream is not None:
-                if not resp.stream:  # replay: the recorded stream is inspected whole
+                if not self.runtime.live:  # replay: the recorded stream is inspected whole
                     resp.content = b"".join([*st.stream.feed(resp.content or b""), *st.stream.feed(b"")])
                 return
             self._json_response(flow, st)
@@ -413,8 +413,10 @@ class StreamInspector:
         if self.closed:
             return []
         if not chunk:
+            # The end settles an event terminated by a lone CR; an unterminated one is dropped.
+            out = [data for ev in self.decoder.feed(b"") if (data := self._event(ev))]
             self.decoder.rest()
-            return self._finish()
+            return out + self._finish()
         try:
             events = self.decoder.feed(chunk)
         except EventTooLarge as e:

@@ -936,7 +936,9 @@ class McpInspector:
             self._inspect_listing(policy, ex, msg, d, lists)
             return
         if isinstance(result.get("instructions"), str):
+            # Server instructions join the system prompt: judged like a tool definition.
             self._inspect_instructions(policy, ex, msg, d, result["instructions"])
+            result = {k: v for k, v in result.items() if k != "instructions"}
         self._inspect_text(policy, result, "response.result", msg, d)
 
     def _inspect_text(self, policy: McpPolicy, obj: Any, where: str, msg: Message,
@@ -1025,16 +1027,17 @@ class McpInspector:
                                     f"in {c.what}", c.evidence))
                     remove = remove or poison_action == "strip"
                 if is_tool:
+                    # Calls to a stripped tool are refused; a changed one has its own rule.
+                    if remove:
+                        self._stripped.setdefault(ex.server, set()).add(name)
+                    else:
+                        self._stripped.get(ex.server, set()).discard(name)
                     remove = self._check_pin(policy, server, ex, item, name, where, d, first_listing,
                                              rug_action) or remove
                 if remove:
                     changed = True
-                    if is_tool:
-                        self._stripped.setdefault(ex.server, set()).add(name)
                 else:
                     kept.append(item)
-                    if is_tool:
-                        self._stripped.get(ex.server, set()).discard(name)
             new_result[key] = kept
         if d.blocking is not None:
             d.replacement = blocked_error(msg.id, d.blocking)
