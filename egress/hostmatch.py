@@ -6,7 +6,19 @@ import posixpath
 import re
 from collections.abc import Iterable
 
-from egress.policy.model import normalize_host
+
+def normalize_host(host: str) -> str:
+    """Lower-case, strip a trailing dot, IDNA-encode: the form every host comparison uses.
+
+    It lives here rather than in the policy model so that matching code needs no policy package
+    (whose compiled form imports the matchers back)."""
+    host = host.strip().rstrip(".").lower()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return host
 
 _UNRESERVED_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 

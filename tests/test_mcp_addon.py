@@ -58,7 +58,7 @@ def post(body: Any, session: str | None = "s1", **headers: str) -> http.HTTPFlow
     if session:
         h["mcp-session-id"] = session
     req = tutils.treq(host="mcp.test", port=443, scheme="https", method="POST", path="/mcp",
-                      authority="mcp.test", headers=http.Headers(**h),
+                      authority="mcp.test", headers=http.Headers(**h),  # type: ignore[arg-type]
                       content=json.dumps(body).encode())
     f = tflow.tflow(req=req, resp=False)
     f.client_conn.sni = "mcp.test"
@@ -220,6 +220,7 @@ def test_unanswered_requests_get_errors_when_a_malformed_event_was_dropped() -> 
     assert callable(stream)
     assert stream(b"data: {broken json\n\n") == []
     end = stream(b"")
+    assert isinstance(end, list)
     assert len(end) == 1 and json.loads(end[0].split(b"data: ", 1)[1])["id"] == 4
     assert rules(f) == ["malformed-message"]
 

@@ -6,10 +6,13 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from egress.policy.model import Policy
-from egress.scan.hosts import HostPolicy
-from egress.scan.mcp import McpPolicy
+
+if TYPE_CHECKING:
+    from egress.scan.hosts import HostPolicy
+    from egress.scan.mcp import McpPolicy
 
 # A semantic check sees a schema-valid policy and returns (field location, message) pairs;
 # the loader turns them into file:line problems. Later sections append their own.
@@ -29,6 +32,8 @@ def _check_name_constraints(policy: Policy) -> list[tuple[tuple[int | str, ...],
 
 
 def _check_passthrough(policy: Policy) -> list[tuple[tuple[int | str, ...], str]]:
+    from egress.scan.hosts import HostPolicy
+
     host_wide = HostPolicy(policy.hosts)
     out: list[tuple[tuple[int | str, ...], str]] = []
     for i, host in enumerate(policy.hosts.passthrough):
@@ -64,6 +69,10 @@ class CompiledPolicy:
 
 
 def compile_policy(policy: Policy, source: str, text: str | bytes = b"") -> CompiledPolicy:
+    # Imported here: scanners import the policy model, whose package imports this module.
+    from egress.scan.hosts import HostPolicy
+    from egress.scan.mcp import McpPolicy
+
     raw = text.encode() if isinstance(text, str) else text
     return CompiledPolicy(
         policy=policy,

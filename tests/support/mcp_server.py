@@ -119,7 +119,7 @@ def run_client(url: str, proxy: str | None, verify: str,
         async with httpx2.AsyncClient(proxy=proxy, verify=verify, timeout=timeout,
                                       trust_env=False) as http_client:
             transport = streamable_http_client(url, http_client=http_client)
-            async with Client(transport, mode=mode, read_timeout_seconds=timeout,  # type: ignore[arg-type]
+            async with Client(transport, mode=mode, read_timeout_seconds=timeout,
                               cache=None) as client:
                 return await asyncio.wait_for(body(client), timeout)
 
