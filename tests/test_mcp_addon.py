@@ -348,3 +348,19 @@ def test_replayer_keeps_streams_whole_and_judges_injected_events() -> None:
     judged = replayer.judge(f)
     assert judged.verdict == "block" and [x.scanner for x in judged.findings] == ["injection"]
     assert json.loads((f.response.content or b"").split(b"data: ", 1)[1])["error"]["code"] == -32001  # type: ignore[union-attr]
+
+
+def test_cli_prints_pin_hashes_and_a_bottles_pins(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    listing = tmp_path / "tools.json"
+    listing.write_text(json.dumps(result(1, {"tools": TOOLS})))
+    assert cli_main(["mcp", "hash", str(listing)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("add: sha256:") and len(lines) == 2
+    addon = Mcp(runtime(state_dir=tmp_path))
+    exchange(addon, rpc(1, "tools/list"), result(1, {"tools": TOOLS}))
+    exchange(addon, rpc(2, "tools/list"), result(2, {"tools": [
+        TOOLS[0], {**TOOLS[1], "description": "Weather, now with ads."}]}))
+    assert cli_main(["mcp", "pins", str(tmp_path), "--diff"]) == 0
+    out = capsys.readouterr().out
+    assert "get_weather: sha256:" in out and "CHANGED -> sha256:" in out and "+ " in out
+    assert cli_main(["mcp", "pins", str(tmp_path / "nowhere")]) == 2
