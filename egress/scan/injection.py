@@ -22,10 +22,12 @@ import binascii
 import html
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import unquote
+
+import ahocorasick
 
 from egress.scan.normalize import (
     decode_tag_characters,
@@ -66,9 +68,14 @@ class Rule:
     unless_before: re.Pattern[str] | None = None
     # A rarer sub-pattern every match contains: the full pattern only runs around its hits.
     anchor: re.Pattern[str] | None = None
+    # Substrings one of which every match contains: absent all, the pattern is not run.
+    keys: tuple[str, ...] = ()
 
-    def first(self, view: str) -> re.Match[str] | None:
-        """The first accepted match in `view`."""
+    def first(self, view: str, present: frozenset[str] | None = None) -> re.Match[str] | None:
+        """The first accepted match in `view`; `present` is the set of keys found in it."""
+        if self.keys and not (any(k in present for k in self.keys) if present is not None
+                              else any(k in view for k in self.keys)):
+            return None
         for lo, hi in self._spans(view):
             for m in self.pattern.finditer(view, lo, hi):
                 if self.accepts(view, m):
@@ -520,14 +527,136 @@ _ANCHORS = {
 }
 
 
+_OVERRIDE_KEYS = ("ignor", "disregard", "forget", "bypass", "overrid", "overrul", "neglect", "discard",
+                  "abandon", "dismiss", "set aside", "throw out", "attention", "follow", "obey")
+_SECRET_KEYS = ("key", "token", "passw", "passphrase", "credential", "secret", "cookie", "seed",
+                "mnemonic", ".env", "prompt", "instruction", "system message", "above")
+# Keyword gates (keyed by description): a cheap substring test that skips a rule on text that
+# cannot match it, which is most text. Every match of a rule contains one of its keys; the
+# corpus tests hold the gates to that.
+_KEYS: dict[str, tuple[str, ...]] = {
+    "Tells the model to ignore, forget or override its previous instructions.": _OVERRIDE_KEYS,
+    "Tells the model to ignore everything said before.": ("ignor", "disregard", "forget", "discard"),
+    "Announces replacement instructions.": (
+        "instruction", "directive", "orders", "task", "objective", "prompt", "rules", "mission", "job",
+        "goal", "purpose", "role"),
+    "Redirects the model from now on.": ("from now on", "from this point", "henceforth", "for the rest"),
+    "Tells the model it is no longer bound by its rules.": (
+        "no longer", "not ", "restriction", "filter", "limitation", "polic", "safety", "without"),
+    "Asks the model to stop and do something else instead.": ("stop", "cease", "halt", "abort", "instead"),
+    "Instruction override in Chinese.": (
+        "忽略", "忽视", "无视", "不要理", "别理会", "忘记", "忘掉", "跳过", "抛弃", "放弃", "遵守", "绕过"),
+    "Instruction override in Japanese.": ("無視", "忘れ", "破棄", "従わな"),
+    "Instruction override in Korean.": ("무시", "잊어", "따르지"),
+    "Instruction override in Russian.": (
+        "игнор", "забуд", "не обраща", "отбрось", "пренебреги", "не следуй", "не выполняй"),
+    "Instruction override in French.": (
+        "ignor", "oubli", "abandonn", "rejet", "neglig", "compte", "abstraction", "ecart", "obeis",
+        "suiv", "suis"),
+    "Instruction override in German.": (
+        "ignorier", "vergiss", "vergess", "vergesst", "missacht", "verwirf", "verwerf", "ubergeh",
+        "befolg", "beachte"),
+    "Instruction override in Spanish or Portuguese.": (
+        "ignor", "olvid", "desech", "descart", "omit", "omiso", "no sigas", "obedezcas", "esque",
+        "desconsider", "desprez"),
+    "Instruction override in Italian.": ("ignor", "dimentic", "trascur", "non seguire", "scarta"),
+    "Puts the model into another persona or an unrestricted mode.": ("now", "mode", "act as"),
+    "Claims to be a message from the system, developer or operator.": ("this is", "from", "on behalf of"),
+    "Opens a line as the system, developer or assistant role addressing the model.": (
+        "system", "developer", "admin", "assistant", "operator"),
+    "Instruction-carrying pseudo tags (<system_prompt>, <override>, <admin_message>, ...).": ("<",),
+    "Addresses AI agents reading the content and gives them a directive.": (
+        "ai", "llm", "language model", "assistant", "agent", "model", "chatbot", "gpt", "claude",
+        "copilot", "bot"),
+    "Asks the model to pretend or role-play as something without its rules.": (
+        "pretend", "imagine", "act as if", "behave as if"),
+    "Chat-template control tokens (<|im_start|>, [INST], <<SYS>>, ...).": (
+        "<|", "inst]", "sys", "_of_turn", "function_", "tool_"),
+    "Conversation-turn markers that fake a new user, system or assistant turn.": (
+        "human", "assistant", "system", "user", "ai", "model"),
+    "Banner lines that fake the end of the context or the start of new instructions.": (
+        "context", "instruction", "rules", "prompt", "system", "user", "conversation", "guideline",
+        "directive", "document", "data", "tool", "untrusted", "admin", "developer"),
+    "Claims the tool output or document has ended and instructions follow.": (
+        "end of", "output", "result", "response"),
+    "Asks the model to reveal, send or output secrets or its system prompt.": _SECRET_KEYS,
+    "Asks for credentials on behalf of the assistant or to verify identity.": _SECRET_KEYS,
+    "Directs the model to read or send credential files (~/.ssh, .env, cloud credentials, mcp.json).": (
+        ".ssh", "id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "authorized_keys", "known_hosts", ".aws",
+        ".gnupg", "gcloud", "application_default_credentials", ".kube", ".docker", ".netrc", ".npmrc",
+        ".pypirc", ".git-credentials", ".pgpass", "_history", "/etc/shadow", "/etc/passwd",
+        "/etc/sudoers", ".env", "mcp.json", "claude_desktop_config", ".cursor/", ".claude/", ".codex/",
+        "credentials.json", "secret.", "secrets.", "service-account", "service_account", "wallet.dat",
+        "keychain", ".password-store", "/proc/self/environ"),
+    "Asks for the contents of secret files or the environment.": (
+        "content", "dump", "copy", "value", "output"),
+    "Harvests secrets, environment or configuration on the model's behalf.": (
+        "env", "config", "credential", "secret", "password", "api ", "token", "private key", "ssh",
+        "keychain", "vault", "cookie"),
+    "Tells the model to hide what it does from the user.": (
+        "do not", "don't", "dont", "never", "must not", "mustn't", "should not", "shouldn't",
+        "shall not", "cannot", "can't", "without", "avoid", "no need to", "refrain from",
+        "under no circumstances"),
+    "Asks for secrecy or silent side effects.": (
+        "keep", "hide", "conceal", " not ", " never ", "without", "silently", "secretly", "quietly",
+        "covertly", "invisibly", "discreetly", "stealthily"),
+    "Tells the model to call MCP protocol methods directly.": (
+        "tools/", "resources/", "prompts/", "sampling/"),
+    "Tells the model to call a named tool now, first or next.": (
+        "tool", "function", "command", "method", "action", "send_", "write_file", "delete_file", "shell",
+        "exec", "run_", "bash", "http_request", "fetch_url", "post_message", "transfer_funds",
+        "create_pull_request", "push_files", "read_file"),
+    "Tells the model to send secrets or conversation data to a URL or address.": (
+        "http", "ftp", "ws:", "wss:", "@", ".com", ".net", ".org", ".io", ".dev", ".site", ".xyz", ".ru",
+        ".cn", ".tk", ".top", ".me", ".co", ".app", "webhook", "callback", "endpoint", "server", "url",
+        "remote", "external"),
+    "Exfiltration verbs aimed at an external destination.": (
+        "exfiltrat", "leak", "smuggle", "siphon", "relay"),
+    "Asks the model to put conversation data into a URL, image link or request.": (
+        "url", "link", "query", "parameter", "image", "request", "webhook", "!["),
+    "Asks the model to decode something and act on it.": (
+        "decod", "deobfusc", "base64", "unescape", "rot13", "decrypt"),
+    "Instruction tags aimed at the model (<IMPORTANT>, <system>, <secret>) inside a tool definition.": ("<",),
+    "Addresses the AI model directly from inside a tool definition.": (
+        "note", "attention", "important", "message", "instruction"),
+    "Asks for the system prompt, reasoning or conversation to be collected or returned.": (
+        "prompt", "system", "developer", "instruction", "chain", "reasoning", "internal", "hidden",
+        "private", "conversation", "chat", "message", "context", "tool", "response", "user", "all ",
+        "collected", "gathered", "extracted", "harvested", "captured", "scraped", "stolen", "every",
+        "each"),
+    "Tells the model to prefer this tool over, or to ignore, other tools.": (
+        "use this", "use it", "use me", "always", "only", "exclusively", "ignore", "disregard",
+        "do not use", "don't use", "never use", "avoid", "stop using", "disable", "bypass", "in place of"),
+    "Claims to replace or override other tools, or rewires their behaviour.": (
+        "replace", "supersede", "override", "overrule", "shadow", "intercept", "hijack", "precedence",
+        "instead", "when", "side effect", "affects", "behavio", "all "),
+}
+
+
 def _compile(specs: list[tuple[str, str, int, str, str, frozenset[str], bool]]) -> tuple[Rule, ...]:
     return tuple(Rule(rid, fam, level, desc, _rx(rx), where, latin, rid in _NEGATABLE,
                       _UNLESS_AFTER.get(rid), _UNLESS_BEFORE.get(desc) or _UNLESS_BEFORE.get(rid),
-                      _ANCHORS.get(desc))
+                      _ANCHORS.get(desc), _KEYS[desc])
                  for rid, fam, level, desc, rx, where, latin in specs)
 
 
 RULE_TABLE: tuple[Rule, ...] = _compile(_RULE_SPECS)
+
+
+def _key_automaton(rules: Iterable[Rule]) -> Any:
+    automaton = ahocorasick.Automaton()
+    for key in {k for r in rules for k in r.keys}:
+        automaton.add_word(key, key)
+    automaton.make_automaton()
+    return automaton
+
+
+_KEY_AUTOMATON = _key_automaton(RULE_TABLE)
+
+
+def present_keys(view: str) -> frozenset[str]:
+    """Every rule key occurring in `view`, in one pass."""
+    return frozenset(key for _, key in _KEY_AUTOMATON.iter(view)) if view else frozenset()
 
 # Stable ids and what they catch, for the reference docs.
 RULES: dict[str, str] = {}
@@ -553,6 +682,7 @@ _ENTITY = re.compile(r"&(?:#\d{2,7}|#x[0-9a-f]{2,6}|[a-z]{2,8});", re.IGNORECASE
 _PERCENT = re.compile(r"%[0-9a-fA-F]{2}")
 _LONG_WORD = re.compile(r"[a-z]{24,}")
 # A letter, then digits or symbols, then a letter: `1gn0r3`, `pr3v10us`, `@ll`.
+_LEET_CHAR = re.compile(r"[0-9@$!|+]")
 _LEET_WORD = re.compile(r"(?:^|\s)[a-z0-9@$!|+]*[a-z][0-9@$!|+]+[a-z][a-z0-9@$!|+]*(?=\s|$)")
 
 
@@ -618,7 +748,7 @@ def views(text: str) -> Iterator[tuple[str, str, bool]]:
         spaced = invisible_to_space(text)
         if spaced != text:
             yield "invisible-as-space", _fold(normalize(spaced)), True
-    if _LEET_WORD.search(folded):
+    if _LEET_CHAR.search(folded) and _LEET_WORD.search(folded):
         leet = "\n".join(fold_leet(line) for line in folded.split("\n") if _LEET_WORD.search(line))
         yield "leetspeak", leet, True
     if "&" in folded and _ENTITY.search(folded):
@@ -644,8 +774,9 @@ class InjectionScanner:
         if not text or text.isspace():
             return None
         for name, view, latin in views(text):
+            present = present_keys(view)
             for rule in self._latin if latin else self._other:
-                m = rule.first(view)
+                m = rule.first(view, present)
                 if m is not None:
                     return Hit(rule, name, m.group(0))
             if name == "text":

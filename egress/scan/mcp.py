@@ -978,8 +978,8 @@ class McpInspector:
             d.replacement = blocked_error(msg.id, d.blocking)
 
     def _definition_checks(self, policy: McpPolicy, item: dict[str, Any], *, is_tool: bool,
-                           exempt: bool) -> list[DefinitionCheck]:
-        key = (id(policy), tool_hash(item) + ("/exempt" if exempt else ""))
+                           exempt: bool, digest: str | None = None) -> list[DefinitionCheck]:
+        key = (id(policy), (digest or tool_hash(item)) + ("/exempt" if exempt else ""))
         cached = self._checks.get(key)
         if cached is not None:
             self._checks.move_to_end(key)
@@ -1010,6 +1010,7 @@ class McpInspector:
                 raw_name = item.get("name")
                 name = raw_name if isinstance(raw_name, str) else f"#{i}"
                 where = f"response.result.{key}[{i}]"
+                digest = tool_hash(item)
                 remove = False
                 is_tool = key == "tools"
                 if is_tool:
@@ -1020,7 +1021,7 @@ class McpInspector:
                                         f"{'denied' if verdict == 'tool-denied' else 'not allowed'} "
                                         f"for {ex.server} by {server.label}"))
                         remove = tool_action == "block"
-                for c in self._definition_checks(policy, item, is_tool=is_tool,
+                for c in self._definition_checks(policy, item, is_tool=is_tool, digest=digest,
                                                  exempt=is_tool and server.exempt_name(name)):
                     self._add(d, _f("mcp", c.rule, poison_action, f"{where}.{c.path}",
                                     f"{item_kind} {name!r} of {ex.server} carries {_REASONS[c.rule]} "
@@ -1032,7 +1033,7 @@ class McpInspector:
                         self._stripped.setdefault(ex.server, set()).add(name)
                     else:
                         self._stripped.get(ex.server, set()).discard(name)
-                    remove = self._check_pin(policy, server, ex, item, name, where, d, first_listing,
+                    remove = self._check_pin(server, ex, item, digest, name, where, d, first_listing,
                                              rug_action) or remove
                 if remove:
                     changed = True
@@ -1044,10 +1045,9 @@ class McpInspector:
         elif changed:
             d.replacement = {**msg.obj, "result": new_result}
 
-    def _check_pin(self, policy: McpPolicy, server: ServerPolicy, ex: Exchange, tool: dict[str, Any],
+    def _check_pin(self, server: ServerPolicy, ex: Exchange, tool: dict[str, Any], digest: str,
                    name: str, where: str, d: Decision, first_listing: bool, action: Action) -> bool:
         """Rug-pull check of one listed tool; True when it should be stripped."""
-        digest = tool_hash(tool)
         approved = server.pins.get(name)
         pinned = self.pins.get(ex.server, name)
         if approved is not None:
