@@ -120,11 +120,12 @@ def _rx(*parts: str) -> re.Pattern[str]:
 
 _NEGATION_BEFORE = re.compile(r"\b(?:never|not|don't|dont|do not|avoid|cannot|can't)\b[^.;!?\n]{0,20}$")
 # What follows a credential in documentation written for humans.
-_HUMAN_PLACE = _rx(r"\W{0,3}(?:[\w'-]+\W{1,3}){0,4}?(?:header|field|dashboard|settings|form|input|text ?box|"
+_HUMAN_PLACE = _rx(r"\W{0,3}(?:(?:in|into|inside|under|on|at|via|with|using|to|by)\W+(?:[\w'-]+\W{1,3}){0,3}?"
+                   r"(?:header|field|dashboard|settings|form|input|text ?box|click\w*|icon|toggle|"
                    r"config(?:uration)?(?: file)?|environment|\.env\b(?!\.(?:example|sample|template|dist|"
                    r"defaults?)\b)|flag|option|cli|command line|terminal|"
                    r"page|console|portal|ui|button|panel|tab|menu|keychain|password manager|vault|with `|"
-                   r"using `|via `|manually)")
+                   r"using `|via `)|\W{0,3}manually)")
 
 
 BOTH = frozenset({"content", "tool"})
@@ -159,6 +160,8 @@ _CONTEXT_DATA = (r"(?:system prompt|system message|system instructions|developer
                  r"context|notes|thoughts|instructions)|reasoning (?:trace|steps)|"
                  r"conversation(?: history| context| log| state| so far)?|chat (?:history|log|context)|"
                  r"message history|previous messages|prior messages|(?:full|entire|whole) context|"
+                 r"(?:chat|conversation|session|call|meeting) transcripts?|transcripts? of (?:the|this) "
+                 r"(?:chat|conversation|session)|"
                  r"context window|tool (?:outputs|results|responses)|other tools'? (?:outputs|results)|"
                  r"response contents|user(?:'s)? (?:files|messages|emails)|all (?:collected |gathered |"
                  r"extracted )?(?:data|"
@@ -214,14 +217,24 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
      r"\b(?:ignore|disregard|forget|discard)\W+(?:all |everything |anything |what(?:ever)? (?:was |is |"
      r"you were )?"
      r"(?:said |written |told |stated |mentioned )?)?(?:the )?(?:above|before this|preceding|previous(?:ly)?"
-     r"(?: said| stated| written)?|prior)(?:\s*[.,;:!)\]>]|\s+and\b|\s*$|\s+(?:this|it|that|now))",
+     r"(?: said| stated| written)?|prior)(?:\s*[.,;:!)\]>]|\s+and\b|\s*$|\s+(?:this|it|that|now)|"
+     r"\s+(?:line|point|message|sentence|paragraph|note|section))",
+     BOTH, True),
+    ("instruction-override", "instruction-override", 1,
+     "Tells the model to forget what it was told.",
+     r"\b(?:ignore|disregard|forget|discard)\W+(?:all |everything |anything )?(?:of )?what(?:ever)? you "
+     r"(?:were|have been|'ve been|are being) (?:told|given|instructed|taught|asked)|\b(?:ignore|disregard|"
+     r"forget)\W+(?:everything|anything|all|what(?:ever)?) (?:(?:that )?(?:was|is|you|has been) )?"
+     r"(?:said|told|written|stated|mentioned|given|instructed) (?:earlier|before|previously|above|so far)\b",
      BOTH, True),
     ("instruction-override", "instruction-override", 1,
      "Announces replacement instructions.",
      r"(?:\b(?:new|updated|real|actual|true|revised|secret|hidden|override|overriding|priority|emergency)"
      r" (?:system )?(?:instructions?|directives?|orders|task|objective|prompt|rules|mission)\s*(?:[:\-=]|"
      r"(?:are|is|follow|below|apply)\b)|\byour (?:new|real|actual|true|only|primary) (?:task|instructions?|"
-     r"job|goal|objective|mission|purpose|role|directive) (?:is|are|now)\b)", BOTH, True),
+     r"job|goal|objective|mission|purpose|role|directive) (?:is|are|now)\b|\byour (?:instructions|rules|"
+     r"guidelines|directives|system prompt|programming|orders) (?:have|has) (?:just )?(?:been )?(?:updated|"
+     r"changed|revised|replaced|overridden|modified|superseded)\b)", BOTH, True),
     ("instruction-override", "instruction-override", 1,
      "Redirects the model from now on.",
      r"\b(?:from now on|from this point (?:on|forward)|henceforth|for the rest of (?:this|the) "
@@ -322,7 +335,8 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
      "Addresses AI agents reading the content and gives them a directive.",
      r"(?:\b(?:to|for|attention|hey|dear|calling all|note to|message to)\W+(?:all |any |the |every )?"
      r"(?:ai|llms?|(?:large )?language models?|(?:ai )?assistants?|ai agents?|agents|chatbots?|gpt|claude|"
-     r"copilot|bots)\b|\b(?:ai|llms?|language models?|assistants?|agents?|chatbots?)\s+(?:reading|"
+     r"copilot|bots|chatgpt|gemini|llama|mistral|other models|ai models|models)\b|\b(?:ai|llms?|"
+     r"language models?|assistants?|agents?|chatbots?)\s+(?:reading|"
      r"processing|parsing|summari[sz]ing|browsing|visiting|crawling|scraping)\b)[^\n]{0,140}?\b(?:ignore|"
      r"disregard|forget|e-?mail|send|forward|reveal|upload|post|delete|execute|do not tell|don't tell|"
      r"instead|secretly|silently|private key|password|api key|token|credentials|advertise|recommend our|"
@@ -342,7 +356,8 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
      r"tool_results|tool_call|tool_response)\s*>", BOTH, True),
     ("fake-delimiter", "fake-delimiter", 1,
      "Conversation-turn markers that fake a new user, system or assistant turn.",
-     r"(?:^|\n)\s*(?:#{2,}\s*)?(?:human|assistant|system|user|ai|model)\s*:\s*\n?.{0,10}"
+     r"(?:^|\n)\s*(?:#{2,}\s*)?(?:human|assistant|system|user|ai|model|instructions?|response|input)\s*:"
+     r"\s*\n?.{0,10}"
      r"(?:ignore|disregard|forget|new instructions|you (?:must|are now)|reveal|send|print|output)\b"
      r"|\n\n(?:human|assistant)\s*:", BOTH, True),
     ("fake-delimiter", "fake-delimiter", 1,
@@ -385,7 +400,7 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
      BOTH, True),
     ("credential-path", "credential-path", 1,
      "Directs the model to read or send credential files (~/.ssh, .env, cloud credentials, mcp.json).",
-     rf"\b{_READ_VERB}\b\W+(?:(?! to | into | in )[^\n]){{0,60}}?\W?{_CRED_PATH}", BOTH, True),
+     rf"(?<![-/])\b{_READ_VERB}\b\W+(?:(?! to | into | in )[^\n]){{0,60}}?\W?{_CRED_PATH}", BOTH, True),
     ("credential-path", "credential-path", 1,
      "Asks for the contents of secret files or the environment.",
      r"\b(?:contents?|content|dump|copy|value|values|output) of (?:the |your |all |my )?(?:\w+ ){0,2}?"
@@ -537,6 +552,7 @@ _SECRET_KEYS = ("key", "token", "passw", "passphrase", "credential", "secret", "
 _KEYS: dict[str, tuple[str, ...]] = {
     "Tells the model to ignore, forget or override its previous instructions.": _OVERRIDE_KEYS,
     "Tells the model to ignore everything said before.": ("ignor", "disregard", "forget", "discard"),
+    "Tells the model to forget what it was told.": ("ignor", "disregard", "forget", "discard"),
     "Announces replacement instructions.": (
         "instruction", "directive", "orders", "task", "objective", "prompt", "rules", "mission", "job",
         "goal", "purpose", "role"),
@@ -573,7 +589,7 @@ _KEYS: dict[str, tuple[str, ...]] = {
     "Chat-template control tokens (<|im_start|>, [INST], <<SYS>>, ...).": (
         "<|", "inst]", "sys", "_of_turn", "function_", "tool_"),
     "Conversation-turn markers that fake a new user, system or assistant turn.": (
-        "human", "assistant", "system", "user", "ai", "model"),
+        "human", "assistant", "system", "user", "ai", "model", "instruction", "response", "input"),
     "Banner lines that fake the end of the context or the start of new instructions.": (
         "context", "instruction", "rules", "prompt", "system", "user", "conversation", "guideline",
         "directive", "document", "data", "tool", "untrusted", "admin", "developer"),
