@@ -116,7 +116,7 @@ class Mcp:
         if not policy.enabled:
             return
         req = flow.request
-        server, scope, associated = self._locate(flow)
+        server, scope, associated, legacy = self._locate(flow)
         if req.method == "GET":
             if associated and "text/event-stream" in req.headers.get("accept", ""):
                 flow.metadata[KEY] = McpFlow(self._exchange(flow, server, scope, True))
@@ -154,6 +154,16 @@ class Mcp:
         if not any(f.action == "block" for f in recorded):
             return
         blocking = next(f for f in recorded if f.action == "block")
+        if legacy:
+            # Answers travel on the session's event stream: send stand-ins whose answers the
+            # stream inspector replaces with the errors.
+            forward = self.inspector.divert(st.exchange, decisions)
+            if forward:
+                req.content = dumps(forward if parsed.batch else forward[0])
+                return
+            st.answered = True
+            flow.response = http.Response.make(202, b"", {"Cache-Control": "no-store"})
+            return
         replies = [blocked_error(d.message.id, d.blocking or blocking)
                    for d in decisions if d.message.kind == "request"]
         self.inspector.answered_locally(st.exchange, st.request_ids)
@@ -188,20 +198,21 @@ class Mcp:
                             "the Mcp-Method/Mcp-Name headers do not match the JSON-RPC body")]
         return []
 
-    def _locate(self, flow: http.HTTPFlow) -> tuple[str, str, bool]:
-        """(server key, pairing scope, is this a known MCP session or endpoint)."""
+    def _locate(self, flow: http.HTTPFlow) -> tuple[str, str, bool, bool]:
+        """(server key, pairing scope, is this a known MCP session or endpoint, is it one of
+        the HTTP+SSE transport, whose answers come on the event stream)."""
         req = flow.request
         server = server_of(req)
         session_id = req.headers.get("mcp-session-id")
         if session_id:
-            return server, f"{server}#{session_id}", True
-        legacy_id = parse_qs(urlsplit(req.path).query).get("sessionId", [None])[0]
+            return server, f"{server}#{session_id}", True, False
+        legacy_id = _legacy_session_id(req.path)
         if legacy_id:
             stream_server = self.legacy.get((_origin(req), legacy_id))
             if stream_server is not None:
-                return stream_server, f"{stream_server}#{legacy_id}", True
+                return stream_server, f"{stream_server}#{legacy_id}", True, True
         known = server in self.inspector.servers or "mcp-protocol-version" in req.headers
-        return server, f"flow:{flow.id}", known
+        return server, f"flow:{flow.id}", known, False
 
     def _exchange(self, flow: http.HTTPFlow, server: str, scope: str, strict: bool) -> Exchange:
         return Exchange(server, scope, flow.request.pretty_host, flow.request.path, strict)
@@ -293,8 +304,8 @@ class Mcp:
                     flow.response = self._errors_response(flow, st, finding)
             return
         decisions = self.inspector.server_messages(policy, st.exchange, parsed.messages)
-        recorded = note(flow, self.runtime, [f for d in decisions for f in d.findings])
-        if not _enforced(rec) or not any(d.changed for d in decisions) or not recorded:
+        note(flow, self.runtime, [f for d in decisions for f in d.findings])
+        if not _enforced(rec) or not any(d.changed for d in decisions):
             return
         kept = _apply(decisions)
         if parsed.batch:
@@ -342,8 +353,8 @@ class Mcp:
             decisions = self.inspector.client_messages(policy, st.exchange, parsed.messages)
         else:
             decisions = self.inspector.server_messages(policy, st.exchange, parsed.messages)
-        recorded = note(flow, self.runtime, [f for d in decisions for f in d.findings])
-        if not _enforced(rec) or not any(d.changed for d in decisions) or not recorded:
+        note(flow, self.runtime, [f for d in decisions for f in d.findings])
+        if not _enforced(rec) or not any(d.changed for d in decisions):
             return
         kept = _apply(decisions)
         if message.from_client:
@@ -377,6 +388,13 @@ class Mcp:
         self.legacy.move_to_end((origin, session_id))
         while len(self.legacy) > MAX_LEGACY_SESSIONS:
             self.legacy.popitem(last=False)
+
+
+def _legacy_session_id(url: str) -> str | None:
+    """The session of the HTTP+SSE transport: `sessionId` (TypeScript SDK) or `session_id` (Python)."""
+    query = parse_qs(urlsplit(url).query)
+    found = query.get("sessionId") or query.get("session_id")
+    return found[0] if found else None
 
 
 def _enforced(rec: FlowRecord) -> bool:
@@ -463,8 +481,8 @@ class StreamInspector:
                 return b""
             return ev.raw
         decisions = self.addon.inspector.server_messages(self.policy, self.st.exchange, parsed.messages)
-        recorded = note(self.flow, self.addon.runtime, [f for d in decisions for f in d.findings])
-        if not recorded or not _enforced(self.rec) or not any(d.changed for d in decisions):
+        note(self.flow, self.addon.runtime, [f for d in decisions for f in d.findings])
+        if not _enforced(self.rec) or not any(d.changed for d in decisions):
             return ev.raw
         kept = _apply(decisions)
         if not kept:
@@ -473,7 +491,7 @@ class StreamInspector:
 
     def _legacy_endpoint(self, data: str) -> None:
         """HTTP+SSE transport: the `endpoint` event names where the client POSTs its messages."""
-        session_id = parse_qs(urlsplit(data.strip()).query).get("sessionId", [None])[0]
+        session_id = _legacy_session_id(data.strip())
         if not session_id:
             return
         req = self.flow.request

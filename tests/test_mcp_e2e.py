@@ -186,3 +186,36 @@ def test_denied_arguments_never_reach_the_server(
     assert "credential directories stay in the bottle" in run_client(
         f"https://allowed.test:{mcp_origin.port}/mcp", proc.url, proc.env["SSL_CERT_FILE"], body)
     assert all(name != "read_file" for name, _ in mcp_origin.calls)
+
+
+def test_the_older_http_sse_transport_is_inspected_too(
+        egress: EgressFactory, write_policy: PolicyWriter, origin_cert: ServerCert) -> None:
+    """GET /sse carries every answer; requests are POSTed to the endpoint the stream names.
+    A blocked request travels on as a stand-in whose answer is replaced on the stream."""
+    proc = egress(write_policy(POLICY))
+    with McpOrigin(origin_cert, poisoned=True, legacy_sse=True) as origin:
+        progress: list[float] = []
+
+        async def body(client: Client) -> Any:
+            names = [t.name for t in (await client.list_tools()).tools]
+
+            async def on_progress(value: float, total: float | None, message: str | None) -> None:
+                progress.append(value)
+
+            counted = await client.call_tool("countdown", {"n": 2},
+                                             progress_callback=on_progress)  # type: ignore[arg-type]
+            errors = []
+            for name, args in (("read_file", {"path": "~/.ssh/id_rsa"}), ("fetch_page", {"url": "x"})):
+                try:
+                    await client.call_tool(name, args)
+                except MCPError as e:
+                    errors.append(str(e))
+            return names, getattr(counted.content[0], "text", None), errors
+
+        origin.page_text = INJECTED_RESULT
+        names, counted, errors = run_client(f"https://allowed.test:{origin.port}/sse", proc.url,
+                                            proc.env["SSL_CERT_FILE"], body)
+    assert "add" in names and "add_with_notes" not in names
+    assert counted == "liftoff" and progress == [1.0, 2.0]
+    assert "mcp/argument-denied" in errors[0] and "injection/" in errors[1]
+    assert all(name != "read_file" for name, _ in origin.calls)

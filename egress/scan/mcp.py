@@ -74,6 +74,9 @@ PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
 
 MAX_PENDING = 4096
+# Method of the stand-in a blocked request becomes on the HTTP+SSE transport: no server has it,
+# so each answers with a "method not found" error carrying the id, which the proxy replaces.
+STAND_IN_METHOD = "bottle-egress/blocked"
 MAX_SESSIONS = 4096
 
 Kind = Literal["request", "notification", "response", "error"]
@@ -686,6 +689,9 @@ class Session:
     client_answered: _Bounded = field(default_factory=lambda: _Bounded(MAX_PENDING))
     server_pending: _Bounded = field(default_factory=lambda: _Bounded(MAX_PENDING))
     server_answered: _Bounded = field(default_factory=lambda: _Bounded(MAX_PENDING))
+    # Blocked requests sent on as a harmless stand-in (HTTP+SSE transport): id -> the finding
+    # whose error replaces the server's answer on the event stream.
+    held: _Bounded = field(default_factory=lambda: _Bounded(MAX_PENDING))
 
 
 class SessionTable:
@@ -878,6 +884,20 @@ class McpInspector:
             for msg_id in ids:
                 session.client_pending.pop(id_key(msg_id), None)
 
+    def divert(self, ex: Exchange, decisions: Sequence[Decision]) -> list[dict[str, Any]]:
+        """For transports that answer on another channel (HTTP+SSE): the messages to send on
+        instead, with each blocked request replaced by a stand-in with the same id that no
+        server executes, whose answer is then replaced by the blocking error."""
+        session = self.sessions.get(ex.scope, ex.server)
+        out = []
+        for d in decisions:
+            if d.blocking is None:
+                out.append(d.message.obj)
+            elif d.message.kind == "request":
+                session.held.put(id_key(d.message.id), d.blocking)
+                out.append({"jsonrpc": "2.0", "id": d.message.id, "method": STAND_IN_METHOD})
+        return out
+
     # -- server -> client -------------------------------------------------------------------
 
     def server_messages(self, policy: McpPolicy, ex: Exchange,
@@ -890,7 +910,10 @@ class McpInspector:
             if msg.kind in ("response", "error"):
                 method = self._pair(policy, session.client_pending, session.client_answered, msg, d,
                                     "response")
-                if msg.kind == "response":
+                held = session.held.pop(id_key(msg.id), None) if msg.id is not None else None
+                if held is not None:
+                    d.replacement = blocked_error(msg.id, held)
+                elif msg.kind == "response":
                     self._inspect_result(policy, ex, method, msg, d)
             elif msg.kind == "request":
                 session.server_pending.put(id_key(msg.id), msg.method)

@@ -12,6 +12,7 @@ from typing import Any
 import httpx2
 import uvicorn
 from mcp import Client
+from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
@@ -31,7 +32,8 @@ class McpOrigin:
     """An MCP server with a few tools; `description` of `get_weather` and the result of
     `fetch_page` can be changed between sessions to act out a rug pull or an injection."""
 
-    def __init__(self, cert: ServerCert, *, poisoned: bool = False, json_response: bool = False) -> None:
+    def __init__(self, cert: ServerCert, *, poisoned: bool = False, json_response: bool = False,
+                 legacy_sse: bool = False) -> None:
         self.weather_description = "Get the current weather for a city."
         self.page_text = "Example Domain. This domain is for use in illustrative examples."
         self.calls: list[tuple[str, dict[str, Any]]] = []
@@ -80,9 +82,10 @@ class McpOrigin:
             server.add_tool(add_with_notes, name="add_with_notes", description=POISONED_DESCRIPTION)
 
         self.server = server
-        app = server.streamable_http_app(
-            json_response=json_response,
-            transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False))
+        security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
+        # The older HTTP+SSE transport: GET /sse for events, POST /messages/?session_id=... for requests.
+        app = (server.sse_app(transport_security=security) if legacy_sse else
+               server.streamable_http_app(json_response=json_response, transport_security=security))
         config = uvicorn.Config(app, host="127.0.0.1", port=0, ssl_certfile=str(cert.cert_path),
                                 ssl_keyfile=str(cert.key_path), log_level="warning",
                                 lifespan="on")
@@ -115,10 +118,18 @@ def run_client(url: str, proxy: str | None, verify: str,
                timeout: float = 30.0) -> Any:
     """Run `body` with a connected SDK client going through `proxy`; bounded in time."""
 
+    def http_client(headers: dict[str, str] | None = None, timeout: Any = timeout,
+                    auth: httpx2.Auth | None = None) -> httpx2.AsyncClient:
+        return httpx2.AsyncClient(proxy=proxy, verify=verify, timeout=timeout, headers=headers,
+                                  auth=auth, trust_env=False)
+
     async def main() -> Any:
-        async with httpx2.AsyncClient(proxy=proxy, verify=verify, timeout=timeout,
-                                      trust_env=False) as http_client:
-            transport = streamable_http_client(url, http_client=http_client)
+        if url.endswith("/sse"):
+            transport: Any = sse_client(url, httpx_client_factory=http_client, timeout=timeout)
+            async with Client(transport, mode="legacy", read_timeout_seconds=timeout, cache=None) as client:
+                return await asyncio.wait_for(body(client), timeout)
+        async with http_client() as hc:
+            transport = streamable_http_client(url, http_client=hc)
             async with Client(transport, mode=mode, read_timeout_seconds=timeout,
                               cache=None) as client:
                 return await asyncio.wait_for(body(client), timeout)
