@@ -131,7 +131,8 @@ BASELINE = textwrap.dedent("""
         m.addons.add(ps, next_layer.NextLayer(), tlsconfig.TlsConfig(), disable_h2c.DisableH2C(),
                      Stream(), Ready(ps))
         opts.update(listen_host="127.0.0.1", listen_port=0, confdir=sys.argv[1],
-                    ssl_verify_upstream_trusted_ca=sys.argv[2], connection_strategy="lazy")
+                    ssl_verify_upstream_trusted_ca=sys.argv[2], connection_strategy="lazy",
+                    upstream_cert=False)  # as the egress proxy runs
         await m.run()
 
     asyncio.run(main())

@@ -677,7 +677,8 @@ def present_keys(view: str) -> frozenset[str]:
 # Stable ids and what they catch, for the reference docs.
 RULES: dict[str, str] = {}
 for _rule in RULE_TABLE:
-    RULES.setdefault(_rule.id, _rule.description)
+    if "content" in _rule.where:  # tool-only rules are reported as `mcp/poison-<family>`
+        RULES.setdefault(_rule.id, _rule.description)
 
 # Whitespace-collapsed forms of the most common overrides: letters only, separators removed.
 _COMPACT = re.compile(
