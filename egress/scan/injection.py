@@ -138,7 +138,8 @@ _OVERRIDE_VERB = (r"(?:ignore|ignoring|disregard|disregarding|forget|forgetting|
                   r"overrule|neglect|discard|abandon|dismiss|set aside|throw out|pay no attention to|"
                   r"stop following|do not follow|don't follow|dont follow|do not obey|don't obey|"
                   r"no longer follow)")
-_STRONG_NOUN = (r"(?:instructions?|prompts?|directives?|directions|guidelines|guardrails|programming|"
+_STRONG_NOUN = (r"(?:instructions?|prompts?|directives?|directions|guidelines|guidance|guardrails|"
+                r"programming|"
                 r"system prompt|system message|safety (?:rules|guidelines|filters|measures)|"
                 r"content polic(?:y|ies)|training|conditioning|everything (?:above|before|else))")
 _WEAK_NOUN = (r"(?:rules|context|messages?|commands?|text|content|polic(?:y|ies)|restrictions|"
@@ -239,7 +240,8 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
      "Redirects the model from now on.",
      r"\b(?:from now on|from this point (?:on|forward)|henceforth|for the rest of (?:this|the) "
      r"(?:conversation|session|chat))\W+(?:you|your|the (?:assistant|model|ai)|always|never|do not|"
-     r"ignore|respond|answer|act|only)\b", BOTH, True),
+     r"ignore|respond|answer|act|only|reply|write|include|send|add|use|output|print|say|start|begin|"
+     r"call|treat|end|append|prefix|sign)\b", BOTH, True),
     ("instruction-override", "instruction-override", 1,
      "Tells the model it is no longer bound by its rules.",
      r"\byou(?: are|'re|’re) (?:no longer|not) (?:bound|restricted|limited|required to follow|constrained|"
@@ -303,6 +305,10 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
     # -- role / system impersonation --------------------------------------------------------
     ("role-impersonation", "role-impersonation", 1,
      "Puts the model into another persona or an unrestricted mode.",
+     r"\b(?:(?:sudo|god|developer|dan|jailbreak|admin|unrestricted|debug|root|unfiltered) mode (?:is )?"
+     r"(?:enabled|activated|engaged|unlocked|on)|(?:the )?(?:assistant|model|ai|agent|bot) (?:is|"
+     r"has been) now "
+     r"(?:in )?(?:unrestricted|unfiltered|uncensored|jailbroken|free|root|admin|god mode|developer mode))\b|"
      r"\byou(?: are|'re|’re) now\b[^.\n]{0,30}?\b(?:unrestricted|unfiltered|uncensored|jailbroken|jailbreak|"
      r"developer mode|dan\b|god mode|admin mode|root\b|free (?:of|from) (?:all )?(?:rules|restrictions))|"
      r"\byou(?: are|'re|’re) now (?:in )?(?:a |an |the )?(?:\w+ ){0,2}?(?:mode|dan|jailbroken|jailbreak|"
@@ -340,7 +346,9 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
      r"processing|parsing|summari[sz]ing|browsing|visiting|crawling|scraping)\b)[^\n]{0,140}?\b(?:ignore|"
      r"disregard|forget|e-?mail|send|forward|reveal|upload|post|delete|execute|do not tell|don't tell|"
      r"instead|secretly|silently|private key|password|api key|token|credentials|advertise|recommend our|"
-     r"exfiltrate|transfer)\b", CONTENT, True),
+     r"exfiltrate|transfer|reply|respond|answer|always|from now on|every (?:message|response|answer|"
+     r"reply))\b",
+     CONTENT, True),
     ("role-impersonation", "role-impersonation", 2,
      "Asks the model to pretend or role-play as something without its rules.",
      r"\b(?:pretend|imagine|act as if|behave as if) (?:that )?(?:you (?:are|have|were)|to be)\b.{0,60}\b"
@@ -356,7 +364,7 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
      r"tool_results|tool_call|tool_response)\s*>", BOTH, True),
     ("fake-delimiter", "fake-delimiter", 1,
      "Conversation-turn markers that fake a new user, system or assistant turn.",
-     r"(?:^|\n)\s*(?:#{2,}\s*)?(?:human|assistant|system|user|ai|model|instructions?|response|input)\s*:"
+     r"(?:^|\n)\s*(?:#{2,}\s*)?(?:human|assistant|system|user|ai|model|instructions?)\s*:"
      r"\s*\n?.{0,10}"
      r"(?:ignore|disregard|forget|new instructions|you (?:must|are now)|reveal|send|print|output)\b"
      r"|\n\n(?:human|assistant)\s*:", BOTH, True),
@@ -383,12 +391,13 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
      rf"reply with|respond with|answer with|begin (?:your (?:reply|response|answer) )?with|"
      rf"start (?:your (?:reply|response|answer) )?with|end (?:your (?:reply|response|answer) )?with|"
      rf"tell me|provide me(?: with)?|return|repeat|recite|write out|list|paste|include|type out|spell out|"
-     rf"hand over|give|send|forward|email|post)\W+(?:\w+\W+){{0,2}}?(?:(?:all|any|every|the|your|its|"
-     rf"their|my|our|user'?s?|admin|stored|saved|current|full|complete|real|actual|raw|entire|available)"
-     rf"\W+){{1,3}}(?:\w+\W+){{0,1}}?(?:{_SECRET}|system prompt|system message|system instructions|"
+     rf"hand over|give|send|forward|email|post)[^\w\n]+(?:\w+[^\w\n]+){{0,2}}?(?:(?:all|any|every|the|your|"
+     rf"its|"
+     rf"their|user'?s?|admin|stored|saved|current|full|complete|real|actual|raw|entire|available)"
+     rf"[^\w\n]+){{1,3}}(?:\w+[^\w\n]+){{0,1}}?(?:{_SECRET}|system prompt|system message|system instructions|"
      rf"initial (?:prompt|instructions)|original (?:prompt|instructions)|hidden (?:prompt|instructions)|"
      rf"instructions you (?:were|have been) given|(?:text|words|content|instructions|everything) above)\b"
-     rf"(?!\W+(?:documentation|docs|page|settings|section|field|parameter|header|format|length|rotation|"
+     rf"(?![^\w\n]+(?:documentation|docs|page|settings|section|field|parameter|header|format|length|rotation|"
      rf"expir\w*|scopes?|permissions|name|id|type|policy|management|guide|tab|menu|button|form|prefix))",
      BOTH, True),
     ("credential-solicitation", "credential-solicitation", 1,
@@ -400,7 +409,8 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
      BOTH, True),
     ("credential-path", "credential-path", 1,
      "Directs the model to read or send credential files (~/.ssh, .env, cloud credentials, mcp.json).",
-     rf"(?<![-/])\b{_READ_VERB}\b\W+(?:(?! to | into | in )[^\n]){{0,60}}?\W?{_CRED_PATH}", BOTH, True),
+     rf"(?<![-/])\b{_READ_VERB}\b(?!\s*\()\W+(?:(?! to | into | in )[^\n]){{0,60}}?\W?{_CRED_PATH}",
+     BOTH, True),
     ("credential-path", "credential-path", 1,
      "Asks for the contents of secret files or the environment.",
      r"\b(?:contents?|content|dump|copy|value|values|output) of (?:the |your |all |my )?(?:\w+ ){0,2}?"
@@ -432,6 +442,7 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
      rf"learn|be (?:told|informed|aware|notified))|without (?:the )?{_AUDIENCE}(?:'s)? (?:knowing|knowledge|"
      rf"noticing|consent|awareness|seeing)|(?:silently|secretly|quietly|covertly|invisibly|discreetly|"
      rf"stealthily) (?:\w+ )?(?:send|sends|upload|forward|read|copy|exfiltrate|execute|run|call|invoke|"
+     rf"log|record|store|save|mirror|sync|"
      rf"delete|modify|write|add|include|append|collect|transmit|post|attach|grant|change|install))\b",
      BOTH, True),
     # -- instructions to call tools ---------------------------------------------------------
@@ -452,7 +463,8 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
     # -- exfiltration to URLs ---------------------------------------------------------------
     ("exfiltration-directive", "exfiltration-directive", 1,
      "Tells the model to send secrets or conversation data to a URL or address.",
-     rf"\b{_SEND_VERB}\W+(?:[^\n]{{0,50}}?)\b(?:{_SENSITIVE}|{_CONTEXT_DATA}|user(?:'s)? data|user info\w*|"
+     rf"\b{_SEND_VERB}\W+(?:(?!\b(?:ask\w*|told|tell\w*|request\w*)\b)[^\n]){{0,50}}?\b(?:{_SENSITIVE}|"
+     rf"{_CONTEXT_DATA}|user(?:'s)? data|user info\w*|"
      rf"personal (?:data|information)|pii)\b"
      rf"[^\n]{{0,60}}?\b(?:to|via|into|at|through|using|on|in)\W+(?:[^\n]{{0,30}}?){_URLISH}", BOTH, True),
     ("exfiltration-directive", "exfiltration-directive", 1,
@@ -492,7 +504,8 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
      rf"submitted|embedded|inserted|put|written|logged|transmitted|relayed)\b"
      rf"|\b(?:include|collect|forward|extract|send|append|attach|pass|provide|share|copy|insert|embed|"
      rf"put|submit|post|upload|output|print|reveal|repeat|dump|leak|transmit|relay|add|write)\s+"
-     rf"(?:(?:all|the|your|any|full|entire|complete|whole|current|of)\s+){{0,3}}(?:{_CONTEXT_DATA})\b"
+     rf"(?:(?:all|the|your|its|their|any|full|entire|complete|whole|current|of)\s+){{0,3}}"
+     rf"(?:{_CONTEXT_DATA})\b"
      rf"(?!\s+(?:id|ids|identifier|name|title|topic)\b)", BOTH, True),
     ("tool-shadowing", "tool-shadowing", 1,
      "Tells the model to prefer this tool over, or to ignore, other tools.",
@@ -527,7 +540,13 @@ _ERROR_BEFORE = re.compile(r"(?:enoent|eacces|eperm|errno|no such file|permissio
                            r"could not|unable to|cannot|can't|error:?)[^\n]{0,40}$")
 # Docstrings and comments describe what code does in the imperative ("Retrieve all credentials").
 _DOC_LINE_BEFORE = re.compile(r"(?:^|\n)\s*(?:\"{3}|'{3}|#+|//+|/?\*+|--|;+)\s*[^\n]{0,40}$")
-_UNLESS_BEFORE = {"credential-path": _ERROR_BEFORE,
+# Reported speech ("a phishing email asking employees to send their passwords").
+_NARRATIVE_BEFORE = re.compile(r"\b(?:ask(?:s|ed|ing)?|told|tell(?:s|ing)|request(?:s|ed|ing)|urg(?:es|ed|"
+                               r"ing)|"
+                               r"trick(?:s|ed|ing)?|lur(?:es|ed|ing)|persuad\w*|convinc\w*|phish\w*)\b"
+                               r"[^.\n]{0,40}\bto\s*$")
+_UNLESS_BEFORE = {"credential-solicitation": _NARRATIVE_BEFORE, "exfiltration-directive": _NARRATIVE_BEFORE,
+                  "credential-path": _ERROR_BEFORE,
                   "Harvests secrets, environment or configuration on the model's behalf.": _DOC_LINE_BEFORE}
 
 
@@ -589,7 +608,7 @@ _KEYS: dict[str, tuple[str, ...]] = {
     "Chat-template control tokens (<|im_start|>, [INST], <<SYS>>, ...).": (
         "<|", "inst]", "sys", "_of_turn", "function_", "tool_"),
     "Conversation-turn markers that fake a new user, system or assistant turn.": (
-        "human", "assistant", "system", "user", "ai", "model", "instruction", "response", "input"),
+        "human", "assistant", "system", "user", "ai", "model", "instruction"),
     "Banner lines that fake the end of the context or the start of new instructions.": (
         "context", "instruction", "rules", "prompt", "system", "user", "conversation", "guideline",
         "directive", "document", "data", "tool", "untrusted", "admin", "developer"),
