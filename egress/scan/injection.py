@@ -222,7 +222,16 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
      r"\s+(?:line|point|message|sentence|paragraph|note|section))",
      BOTH, True),
     ("instruction-override", "instruction-override", 1,
+     "Turns the model against the user's request.",
+     r"\b(?:ignore|disregard|forget|skip)\W+(?:the |your )?user(?:'s)?(?: (?:query|request|question|"
+     r"message|instructions?|task|prompt|input|intent))?(?:\s*[.,;:!]|\s+and\b|\s*$)|\b(?:do|follow) what "
+     r"(?:this|the) (?:comment|document|page|file|text|note|message|email) says\b|\bnot what the user "
+     r"(?:said|asked|wants|requested)\b", BOTH, True),
+    ("instruction-override", "instruction-override", 1,
      "Tells the model to forget what it was told.",
+     r"\b(?:ignore|disregard|forget|discard)\W+(?:all |any )?(?:the |your )?(?:\w+ )?(?:rules|instructions|"
+     r"guidelines|directions|orders|prompt|guidance) (?:that )?you (?:were|have been|'ve been) (?:given|told|"
+     r"taught|provided)|"
      r"\b(?:ignore|disregard|forget|discard)\W+(?:all |everything |anything )?(?:of )?what(?:ever)? you "
      r"(?:were|have been|'ve been|are being) (?:told|given|instructed|taught|asked)|\b(?:ignore|disregard|"
      r"forget)\W+(?:everything|anything|all|what(?:ever)?) (?:(?:that )?(?:was|is|you|has been) )?"
@@ -233,7 +242,9 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
      r"(?:\b(?:new|updated|real|actual|true|revised|secret|hidden|override|overriding|priority|emergency)"
      r" (?:system )?(?:instructions?|directives?|orders|task|objective|prompt|rules|mission)\s*(?:[:\-=]|"
      r"(?:are|is|follow|below|apply)\b)|\byour (?:new|real|actual|true|only|primary) (?:task|instructions?|"
-     r"job|goal|objective|mission|purpose|role|directive) (?:is|are|now)\b|\byour (?:instructions|rules|"
+     r"job|goal|objective|mission|purpose|role|directive) (?:is|are|now)\b|\byour (?:task|job|goal|objective|"
+     r"mission|purpose|role|directive|instructions?) (?:now|from now on|instead) (?:is|are)\b|"
+     r"\byour (?:instructions|rules|"
      r"guidelines|directives|system prompt|programming|orders) (?:have|has) (?:just )?(?:been )?(?:updated|"
      r"changed|revised|replaced|overridden|modified|superseded)\b)", BOTH, True),
     ("instruction-override", "instruction-override", 1,
@@ -315,7 +326,8 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
      r"unrestricted|unfiltered|uncensored|evil|rogue|different (?:ai|assistant|model)|new (?:ai|assistant|"
      r"model)|root|admin|administrator|superuser|god)\b|\b(?:enter|entering|switch to|activate|enable)"
      r" (?:developer|dan|jailbreak|god|debug|admin|unrestricted|unfiltered|sudo) mode\b|"
-     r"\bdo anything now\b|\bact as (?:an? )?(?:unrestricted|unfiltered|uncensored|jailbroken|evil|"
+     r"\bdo anything now\b|\byou(?: are|'re|’re) (?:now )?(?:called |named )?[a-z]*(?:gpt|dan)\b(?! model)|"
+     r"\bact as (?:an? )?(?:unrestricted|unfiltered|uncensored|jailbroken|evil|"
      r"rogue) (?:ai|assistant|model)\b", BOTH, True),
     ("role-impersonation", "role-impersonation", 1,
      "Claims to be a message from the system, developer or operator.",
@@ -329,7 +341,8 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
      r"(?:^|\n)\s*[\[(<*#]*\s*(?:system|developer|admin|administrator|assistant|operator)"
      r"(?: message| prompt| note| override| instruction| notice| alert)?\s*[\])>*]*\s*:\s*.{0,100}?"
      r"\b(?:you (?:must|should|will|are|need)|ignore|disregard|forget|from now on|new instructions|"
-     r"your (?:new |real )?(?:task|instructions)|override|do not tell|reveal|send|execute|call the)\b",
+     r"your (?:new |real )?(?:task|instructions)|override|do not tell|reveal|send|execute|call the|"
+     r"private key|password|api key|credentials|\.ssh|\.env|let me read)\b",
      BOTH, True),
     ("role-impersonation", "role-impersonation", 1,
      "Instruction-carrying pseudo tags (<system_prompt>, <override>, <admin_message>, ...).",
@@ -340,15 +353,16 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
     ("role-impersonation", "role-impersonation", 2,
      "Addresses AI agents reading the content and gives them a directive.",
      r"(?:\b(?:to|for|attention|hey|dear|calling all|note to|message to)\W+(?:all |any |the |every )?"
+     r"(?:automated |autonomous |ai |coding |llm |language )?"
      r"(?:ai|llms?|(?:large )?language models?|(?:ai )?assistants?|ai agents?|agents|chatbots?|gpt|claude|"
      r"copilot|bots|chatgpt|gemini|llama|mistral|other models|ai models|models)\b|\b(?:ai|llms?|"
      r"language models?|assistants?|agents?|chatbots?)\s+(?:reading|"
-     r"processing|parsing|summari[sz]ing|browsing|visiting|crawling|scraping)\b)[^\n]{0,140}?\b(?:ignore|"
+     r"processing|parsing|summari[sz]ing|browsing|visiting|crawling|scraping)\b)(?:[^\n]|"
+     r"\n(?!\n)){0,140}?\b(?:ignore|"
      r"disregard|forget|e-?mail|send|forward|reveal|upload|post|delete|execute|do not tell|don't tell|"
      r"instead|secretly|silently|private key|password|api key|token|credentials|advertise|recommend our|"
-     r"exfiltrate|transfer|reply|respond|answer|always|from now on|every (?:message|response|answer|"
-     r"reply))\b",
-     CONTENT, True),
+     r"exfiltrate|transfer|reply|respond|answer|always|from now on|every (?:message|response|answer|reply)|"
+     r"add|mention|run|push|rename|change|modify|install|disable)\b", CONTENT, True),
     ("role-impersonation", "role-impersonation", 2,
      "Asks the model to pretend or role-play as something without its rules.",
      r"\b(?:pretend|imagine|act as if|behave as if) (?:that )?(?:you (?:are|have|were)|to be)\b.{0,60}\b"
@@ -426,7 +440,9 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
      r"user'?s?|stored|saved|available|local)\W+){0,2}(?:env(?:ironment)? (?:vars?|variables?)|env vars?|"
      r"\.env\b(?!\.(?:example|sample|template|dist|defaults?)\b)|dotenv|config(?:uration)? files|"
      r"credential store|credentials|secrets|passwords|"
-     r"api (?:keys|tokens)|access tokens|private keys|ssh keys?|keychain|vault|cookies|session tokens)\b",
+     r"api (?:keys|tokens)|access tokens|(?:ssh )?private keys?|ssh keys?|keychain|vault|cookies|"
+     r"session tokens)\b"
+     r"(?!'s|\s+names?\b)",
      BOTH, True),
     # -- covert actions ---------------------------------------------------------------------
     ("covert-action", "covert-action", 1,
@@ -438,13 +454,23 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
      "Asks for secrecy or silent side effects.",
      rf"\b(?:keep (?:this|it|these|the \w+) (?:secret|hidden|confidential|private|quiet) from|"
      rf"(?:hide|conceal) (?:\w+ ){{0,3}}?from (?:the )?{_AUDIENCE}|"
-     rf"(?:the )?{_AUDIENCE} (?:must|should|will|shall|need) (?:not|never) (?:know|see|find out|notice|"
+     rf"(?:the )?{_AUDIENCE} (?:can't|cannot|can not|won't|will not|doesn't|does not|must not|should not|"
+     rf"shall not|need not|must never|should never|will never) (?:know|see|find out|notice|"
      rf"learn|be (?:told|informed|aware|notified))|without (?:the )?{_AUDIENCE}(?:'s)? (?:knowing|knowledge|"
      rf"noticing|consent|awareness|seeing)|(?:silently|secretly|quietly|covertly|invisibly|discreetly|"
      rf"stealthily) (?:\w+ )?(?:send|sends|upload|forward|read|copy|exfiltrate|execute|run|call|invoke|"
      rf"log|record|store|save|mirror|sync|"
      rf"delete|modify|write|add|include|append|collect|transmit|post|attach|grant|change|install))\b",
      BOTH, True),
+    ("covert-action", "covert-action", 1,
+     "Turns the model against the user: weakening their security, secret instructions, altered answers.",
+     r"\b(?:convince|persuade|trick|manipulate|pressure|get) the user (?:in)?to (?:disable|turn off|remove|"
+     r"share|send|reveal|give|install|run|click|enter|approve|grant|transfer|pay)\b|\b(?:never|do not|don't|"
+     r"must not) (?:disclose|reveal|mention|share|repeat|show) (?:these|this|the|my|our) (?:instructions?|"
+     r"note|prompt|directives?|hidden text)\b|\b(?:always|also) (?:append|add|include|insert|prepend|"
+     r"mention|say|recommend|promote)\b[^\n]{0,60}\b(?:to|in|at the end of|at the start of) (?:your|every|"
+     r"all|"
+     r"each) (?:answers?|responses?|replies|messages|outputs?)\b", BOTH, True),
     # -- instructions to call tools ---------------------------------------------------------
     ("tool-call-directive", "tool-call-directive", 1,
      "Tells the model to call MCP protocol methods directly.",
@@ -509,8 +535,9 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
      rf"(?!\s+(?:id|ids|identifier|name|title|topic)\b)", BOTH, True),
     ("tool-shadowing", "tool-shadowing", 1,
      "Tells the model to prefer this tool over, or to ignore, other tools.",
-     r"\buse (?:this|it|me)(?: tool| one| function| server)? (?:instead of|in place of|rather than|"
-     r"over|exclusively|only)\b|\b(?:always|only|exclusively) use (?:this|it|me)\b|\buse (?:this|it)"
+     r"\buse (?:this|it|me)(?: tool| one| function| server)? (?:(?:instead of|in place of|rather than|"
+     r"over)(?!\s+\w+ing\b)|exclusively|only)\b|\b(?:always|only|exclusively) use (?:this|it|me)\b|"
+     r"\buse (?:this|it)"
      r"(?: tool| one| function)?\W+(?:always|exclusively)\b|\b(?:ignore|disregard|do not use|don't use|"
      r"never use|avoid(?: using)?|stop using|disable|bypass)\W+(?:any |all |the |every )?(?:other|another|"
      r"existing|built-in|builtin|default|standard|native|original|previous|regular)\W+(?:\w+\W+){0,2}?"
@@ -527,6 +554,10 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
      r"(?:called|used|invoked|run)\b[^\n]{0,60}\b(?:you must|always|make sure|instead|first|also|must)\b"
      r"|\b(?:side effects?|affects|changes the behaviou?r of|modif(?:y|ies) the behaviou?r of) "
      r"(?:on |of )?(?:the )?(?:also present |other )?[`'\"]?[\w\-.]+[`'\"]? (?:tool|function)\b"
+     r"|\broute (?:all |every |any )?[\w ]{0,30}? through (?:this|me|it)\b"
+     r"|\bwhen(?:ever)? (?:the |a |an )?[`'\"]?[\w\-.]+[`'\"]? (?:tool|function|server) is "
+     r"(?:available|present|installed|enabled|loaded)\b[^\n]{0,80}\b(?:instead|through this|use this|always|"
+     r"never)\b"
      r"|\ball (?:emails|messages|requests|payments|transfers|commits) (?:must|should|have to) "
      r"(?:be )?(?:sent|redirected|forwarded|addressed|routed) to\b", TOOL, True),
 ]
@@ -536,8 +567,9 @@ _NEGATABLE = {"instruction-override", "credential-solicitation", "credential-pat
               "exfiltration-directive", "prompt-harvest", "tool-call-directive", "tool-shadowing"}
 _UNLESS_AFTER = {"credential-solicitation": _HUMAN_PLACE, "credential-path": _HUMAN_PLACE}
 # Error messages quote the operation that failed ("ENOENT ..., open '/home/u/.env'").
-_ERROR_BEFORE = re.compile(r"(?:enoent|eacces|eperm|errno|no such file|permission denied|failed to|"
-                           r"could not|unable to|cannot|can't|error:?)[^\n]{0,40}$")
+_ERROR_BEFORE = re.compile(r"(?:enoent|eacces|eperm|errno|no such file|permission denied|error:?|"
+                           r"(?:failed to|could not|couldn't|unable to|cannot|can't) (?:open|read|access|"
+                           r"find|stat|load|write|locate))[^\n]{0,40}$")
 # Docstrings and comments describe what code does in the imperative ("Retrieve all credentials").
 _DOC_LINE_BEFORE = re.compile(r"(?:^|\n)\s*(?:\"{3}|'{3}|#+|//+|/?\*+|--|;+)\s*[^\n]{0,40}$")
 # Reported speech ("a phishing email asking employees to send their passwords").
@@ -572,6 +604,10 @@ _KEYS: dict[str, tuple[str, ...]] = {
     "Tells the model to ignore, forget or override its previous instructions.": _OVERRIDE_KEYS,
     "Tells the model to ignore everything said before.": ("ignor", "disregard", "forget", "discard"),
     "Tells the model to forget what it was told.": ("ignor", "disregard", "forget", "discard"),
+    "Turns the model against the user's request.": (
+        "ignor", "disregard", "forget", "skip", "says", "not what"),
+    "Turns the model against the user: weakening their security, secret instructions, altered answers.": (
+        "the user", "disclose", "reveal", "mention", "share", "repeat", "show", "always", "also"),
     "Announces replacement instructions.": (
         "instruction", "directive", "orders", "task", "objective", "prompt", "rules", "mission", "job",
         "goal", "purpose", "role"),
@@ -595,14 +631,15 @@ _KEYS: dict[str, tuple[str, ...]] = {
         "ignor", "olvid", "desech", "descart", "omit", "omiso", "no sigas", "obedezcas", "esque",
         "desconsider", "desprez"),
     "Instruction override in Italian.": ("ignor", "dimentic", "trascur", "non seguire", "scarta"),
-    "Puts the model into another persona or an unrestricted mode.": ("now", "mode", "act as"),
+    "Puts the model into another persona or an unrestricted mode.": (
+        "now", "mode", "act as", "gpt", "dan", "assistant", "model", "ai", "agent", "bot"),
     "Claims to be a message from the system, developer or operator.": ("this is", "from", "on behalf of"),
     "Opens a line as the system, developer or assistant role addressing the model.": (
         "system", "developer", "admin", "assistant", "operator"),
     "Instruction-carrying pseudo tags (<system_prompt>, <override>, <admin_message>, ...).": ("<",),
     "Addresses AI agents reading the content and gives them a directive.": (
         "ai", "llm", "language model", "assistant", "agent", "model", "chatbot", "gpt", "claude",
-        "copilot", "bot"),
+        "copilot", "bot", "gemini", "llama", "mistral"),
     "Asks the model to pretend or role-play as something without its rules.": (
         "pretend", "imagine", "act as if", "behave as if"),
     "Chat-template control tokens (<|im_start|>, [INST], <<SYS>>, ...).": (
@@ -633,7 +670,8 @@ _KEYS: dict[str, tuple[str, ...]] = {
         "shall not", "cannot", "can't", "without", "avoid", "no need to", "refrain from",
         "under no circumstances"),
     "Asks for secrecy or silent side effects.": (
-        "keep", "hide", "conceal", " not ", " never ", "without", "silently", "secretly", "quietly",
+        "keep", "hide", "conceal", " not ", " never ", "can't", "cannot", "won't", "doesn't", "without",
+        "silently", "secretly", "quietly",
         "covertly", "invisibly", "discreetly", "stealthily"),
     "Tells the model to call MCP protocol methods directly.": (
         "tools/", "resources/", "prompts/", "sampling/"),
@@ -664,7 +702,7 @@ _KEYS: dict[str, tuple[str, ...]] = {
         "do not use", "don't use", "never use", "avoid", "stop using", "disable", "bypass", "in place of"),
     "Claims to replace or override other tools, or rewires their behaviour.": (
         "replace", "supersede", "override", "overrule", "shadow", "intercept", "hijack", "precedence",
-        "instead", "when", "side effect", "affects", "behavio", "all "),
+        "instead", "when", "side effect", "affects", "behavio", "all ", "route"),
 }
 
 
