@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import hashlib
+import itertools
 import json
 import posixpath
 import re
@@ -637,10 +638,15 @@ class ServerPolicy:
 _NO_SERVER = ServerPolicy("default", HostSet([]), None, None, (), (), {})
 
 
+_POLICY_SERIALS = itertools.count()
+
+
 class McpPolicy:
     """Compiled `mcp:` section, built once per policy load."""
 
     def __init__(self, section: McpSection) -> None:
+        # Identifies this compiled policy in caches (an id() can be reused after a reload).
+        self.serial = next(_POLICY_SERIALS)
         self.section = section
         self.enabled = section.enabled
         self.actions = section.actions
@@ -810,7 +816,7 @@ class McpInspector:
         self.argument_scanners = list(argument_scanners)
         self.servers: set[str] = set()
         self._stripped: dict[str, set[str]] = {}
-        # (policy id, definition hash) -> poisoning checks: a re-listed tool is not re-scanned.
+        # (policy serial, definition hash) -> poisoning checks: a re-listed tool is not re-scanned.
         self._checks: OrderedDict[tuple[int, str], list[DefinitionCheck]] = OrderedDict()
 
     # -- client -> server ------------------------------------------------------------------
@@ -828,7 +834,7 @@ class McpInspector:
                 if msg.method == "tools/call":
                     self._check_call(policy, server, ex, msg, d)
             elif msg.kind in ("response", "error"):
-                self._pair(policy, session.server_pending, session.server_answered, msg, d,
+                self._pair(policy, ex, session.server_pending, session.server_answered, msg, d,
                            "request.body")
             out.append(d)
         return out
@@ -901,13 +907,17 @@ class McpInspector:
     def server_messages(self, policy: McpPolicy, ex: Exchange,
                         messages: Sequence[Message]) -> list[Decision]:
         session = self.sessions.get(ex.scope, ex.server)
-        self.servers.add(ex.server)
+        if ex.strict:
+            self.servers.add(ex.server)
         out = []
         for msg in messages:
             d = Decision(msg)
+            if not ex.strict and not _mcp_like(msg):
+                out.append(d)  # JSON-RPC of another protocol (e.g. a blockchain node): not ours
+                continue
             if msg.kind in ("response", "error"):
-                method = self._pair(policy, session.client_pending, session.client_answered, msg, d,
-                                    "response")
+                method = self._pair(policy, ex, session.client_pending, session.client_answered, msg,
+                                    d, "response")
                 held = session.held.pop(id_key(msg.id), None) if msg.id is not None else None
                 if held is not None:
                     d.replacement = blocked_error(msg.id, held)
@@ -925,8 +935,8 @@ class McpInspector:
         return _f("mcp", "malformed-message", policy.action("protocol"), where,
                   f"malformed JSON-RPC on an MCP session: {problem}")
 
-    def _pair(self, policy: McpPolicy, pending: _Bounded, answered: _Bounded, msg: Message,
-              d: Decision, where: str) -> str | None:
+    def _pair(self, policy: McpPolicy, ex: Exchange, pending: _Bounded, answered: _Bounded,
+              msg: Message, d: Decision, where: str) -> str | None:
         if msg.id is None:  # an error about a request that could not be parsed
             return None
         key = id_key(msg.id)
@@ -934,6 +944,8 @@ class McpInspector:
         if method is not None or key in pending:
             answered.put(key, method)
             return method  # type: ignore[no-any-return]
+        if not ex.strict:
+            return None  # outside a known MCP session there is nothing to pair with
         action = policy.action("protocol")
         if key in answered:
             self._add(d, _f("mcp", "duplicate-response-id", action, f"{where}.id",
@@ -1000,7 +1012,7 @@ class McpInspector:
 
     def _definition_checks(self, policy: McpPolicy, item: dict[str, Any], *, is_tool: bool,
                            exempt: bool, digest: str | None = None) -> list[DefinitionCheck]:
-        key = (id(policy), (digest or tool_hash(item)) + ("/exempt" if exempt else ""))
+        key = (policy.serial, (digest or tool_hash(item)) + ("/exempt" if exempt else ""))
         cached = self._checks.get(key)
         if cached is not None:
             self._checks.move_to_end(key)
@@ -1110,6 +1122,18 @@ class McpInspector:
 
     def stripped(self, server: str) -> frozenset[str]:
         return frozenset(self._stripped.get(server, ()))
+
+
+_MCP_RESULT_KEYS = frozenset({"content", "contents", "structuredContent", "tools", "prompts",
+                              "resources", "resourceTemplates", "messages", "instructions",
+                              "protocolVersion", "serverInfo"})
+
+
+def _mcp_like(msg: Message) -> bool:
+    """Outside a known MCP session, only messages shaped like MCP are inspected."""
+    if msg.method is not None:
+        return is_mcp_method(msg.method)
+    return isinstance(msg.result, dict) and not _MCP_RESULT_KEYS.isdisjoint(msg.result)
 
 
 def scan_tool(tool: dict[str, Any], policy: McpPolicy | None = None) -> list[Finding]:
