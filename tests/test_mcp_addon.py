@@ -369,7 +369,7 @@ def test_cli_prints_pin_hashes_and_a_bottles_pins(tmp_path: Path, capsys: pytest
 def test_other_json_rpc_apis_are_left_alone() -> None:
     addon = Mcp(runtime())
     req = tutils.treq(host="eth.test", method="POST", path="/", headers=http.Headers(
-        content_type="application/json"),  # type: ignore[arg-type]
+        content_type="application/json"),
         content=b'{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}')
     f = tflow.tflow(req=req)
     addon.request(f)
