@@ -248,11 +248,17 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
      r"guidelines|directives|system prompt|programming|orders) (?:have|has) (?:just )?(?:been )?(?:updated|"
      r"changed|revised|replaced|overridden|modified|superseded)\b)", BOTH, True),
     ("instruction-override", "instruction-override", 1,
+     "Tells the model whose instructions to obey now.",
+     r"\b(?:obey|follow|listen to|comply with)\s+only\b|\bobey\b[^.\n]{0,40}\b(?:instructions|commands|"
+     r"orders|"
+     r"directives)\b|\b(?:must|will|shall) (?:now|from now on)\s+(?:obey|follow|listen to|comply with)\b",
+     BOTH, True),
+    ("instruction-override", "instruction-override", 1,
      "Redirects the model from now on.",
      r"\b(?:from now on|from this point (?:on|forward)|henceforth|for the rest of (?:this|the) "
      r"(?:conversation|session|chat))\W+(?:you|your|the (?:assistant|model|ai)|always|never|do not|"
      r"ignore|respond|answer|act|only|reply|write|include|send|add|use|output|print|say|start|begin|"
-     r"call|treat|end|append|prefix|sign)\b", BOTH, True),
+     r"call|treat|end|append|prefix|sign|prefer|recommend|favou?r|trust|rely|rank|promote)\b", BOTH, True),
     ("instruction-override", "instruction-override", 1,
      "Tells the model it is no longer bound by its rules.",
      r"\byou(?: are|'re|’re) (?:no longer|not) (?:bound|restricted|limited|required to follow|constrained|"
@@ -415,6 +421,14 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
      rf"expir\w*|scopes?|permissions|name|id|type|policy|management|guide|tab|menu|button|form|prefix))",
      BOTH, True),
     ("credential-solicitation", "credential-solicitation", 1,
+     "Asks the model to dump its context or hidden messages.",
+     r"\b(?:output|print|reveal|dump|repeat|show|list|return|display|recite)\s+(?:me\s+)?(?:everything|"
+     r"all(?: of)?"
+     r"(?: the)? (?:text|content|messages))\s+(?:in|from|of|above in)\s+(?:your|the)\s+(?:context|memory|"
+     r"prompt|"
+     r"instructions|context window|conversation|system message)|\b(?:hidden|internal|private) system "
+     r"(?:messages?|prompts?|instructions)\b", BOTH, True),
+    ("credential-solicitation", "credential-solicitation", 1,
      "Asks for credentials on behalf of the assistant or to verify identity.",
      rf"\b(?:(?:assistant|ai|model|agent|you) (?:must|should|needs? to|has to|have to) (?:ask|request|"
      rf"obtain|collect|get)(?: the user| the human)?(?: for)? (?:their |the |your )?{_SENSITIVE}|"
@@ -449,10 +463,14 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
      "Tells the model to hide what it does from the user.",
      rf"\b{_NEG}\W+(?:\w+\W+){{0,2}}?{_TELL}\W+(?:(?:this|that|it|anything|any(?:thing)? of this|"
      rf"about (?:this|it|any)|to)\W+)?(?:\w+\W+){{0,1}}?(?:the\s+)?{_AUDIENCE}\b"
-     r"(?!\W+(?:interface|agent|id|name|experience|input|profile|settings|account|guide))", BOTH, True),
+     r"(?!\W+(?:interface|agent|id|name|experience|input|profile|settings|account|guide))"
+     r"(?!\W+(?:[\w'-]+\W+){0,3}?(?:errors?|error (?:codes|messages|details)|stack ?traces?|exceptions?|"
+     r"technical details|implementation details|jargon|debug\w*|raw (?:json|output|logs|errors)|internal "
+     r"(?:ids?|codes|errors))\b)", BOTH, True),
     ("covert-action", "covert-action", 1,
      "Asks for secrecy or silent side effects.",
-     rf"\b(?:keep (?:this|it|these|the \w+) (?:secret|hidden|confidential|private|quiet) from|"
+     rf"\b(?:keep (?:this|it|these|that|the|your|my)(?: \w+){{0,2}} (?:secret|hidden|confidential|private|"
+     rf"quiet) from|"
      rf"(?:hide|conceal) (?:\w+ ){{0,3}}?from (?:the )?{_AUDIENCE}|"
      rf"(?:the )?{_AUDIENCE} (?:can't|cannot|can not|won't|will not|doesn't|does not|must not|should not|"
      rf"shall not|need not|must never|should never|will never) (?:know|see|find out|notice|"
@@ -520,8 +538,9 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
      r"\s*>", TOOL, True),
     ("hidden-tag", "hidden-instructions", 1,
      "Addresses the AI model directly from inside a tool definition.",
-     r"\b(?:note|attention|important|message|instructions?) (?:to|for) (?:the |any )?(?:ai|llm|model|"
-     r"assistant|agent|language model|claude|gpt|chatgpt|copilot)\b\s*[:\-]", TOOL, True),
+     r"\b(?:(?:note|attention|important|message|instructions?) (?:to|for) (?:the |any )?|attention\W+)"
+     r"(?:ai|llm|model|assistant|agent|language model|claude|gpt|chatgpt|copilot)s?\b\s*[:\-,!]",
+     TOOL, True),
     ("prompt-harvest", "prompt-harvest", 1,
      "Asks for the system prompt, reasoning or conversation to be collected or returned.",
      rf"\b{_CONTEXT_DATA}\b[^\n]{{0,40}}?\b(?:must|should|shall|needs? to|has to|have to|is to|are to|"
@@ -546,8 +565,9 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
     ("tool-shadowing", "tool-shadowing", 1,
      "Claims to replace or override other tools, or rewires their behaviour.",
      r"\b(?:replaces|supersedes|overrides|overrules|shadows|intercepts|hijacks|takes precedence over|"
-     r"must be used instead of|should be used instead of)\W+(?:the |all |any |every )?(?:default|built-in|"
-     r"builtin|standard|native|existing|original|other|them|previous|regular)\b(?:\W+\w+){0,3}?"
+     r"(?:must|should|is to) (?:always |only )?be used (?:instead of|in place of|rather than|"
+     r"over))\W+(?:the |all |any |every )?(?:default|built-in|"
+     r"builtin|standard|native|existing|original|other|them|previous|regular|any)\b(?:\W+\w+){0,3}?"
      r"(?:\W+(?:tools?|functions?|readers?|clients?|search|servers?|commands?|all|implementations?)\b|"
      r"\W*$|\W+for all\b)|\b(?:supersedes|overrides|replaces) (?:them|all)\b"
      r"|\bwhen(?:ever)? (?:the |any |a |another )?[`'\"]?[\w\-.]+[`'\"]? (?:tool|function) is "
@@ -612,6 +632,7 @@ _KEYS: dict[str, tuple[str, ...]] = {
         "instruction", "directive", "orders", "task", "objective", "prompt", "rules", "mission", "job",
         "goal", "purpose", "role"),
     "Redirects the model from now on.": ("from now on", "from this point", "henceforth", "for the rest"),
+    "Tells the model whose instructions to obey now.": ("obey", " only", "from now on", " now "),
     "Tells the model it is no longer bound by its rules.": (
         "no longer", "not ", "restriction", "filter", "limitation", "polic", "safety", "without"),
     "Asks the model to stop and do something else instead.": ("stop", "cease", "halt", "abort", "instead"),
@@ -653,6 +674,8 @@ _KEYS: dict[str, tuple[str, ...]] = {
         "end of", "output", "result", "response"),
     "Asks the model to reveal, send or output secrets or its system prompt.": _SECRET_KEYS,
     "Asks for credentials on behalf of the assistant or to verify identity.": _SECRET_KEYS,
+    "Asks the model to dump its context or hidden messages.": (
+        "everything", "all", "hidden", "internal", "private"),
     "Directs the model to read or send credential files (~/.ssh, .env, cloud credentials, mcp.json).": (
         ".ssh", "id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "authorized_keys", "known_hosts", ".aws",
         ".gnupg", "gcloud", "application_default_credentials", ".kube", ".docker", ".netrc", ".npmrc",
@@ -745,6 +768,11 @@ _COMPACT = re.compile(
     r"follow|enabled|activated)|youarenow(?:in)?(?:developer|dan|jailbreak|unrestricted|admin|god)mode|"
     r"(?:reveal|output|print|send|leak)(?:me)?(?:the|your|all)+(?:systemprompt|apikeys?|passwords?|"
     r"secrets|credentials|tokens)|(?:do|must)not(?:tell|inform|notify)theuser")
+_COMPACT_OVERRIDE = re.compile(
+    r"(?:ignore|disregard|forget|override|bypass)(?:all|any|the|your|every)*(?:previous|prior|above|"
+    r"preceding|earlier|former|original|system)(?:instructions?|prompts?|rules|directives|guidelines)")
+# Words cut by hyphens or underscores inside them ("ig-nore", "IGNORE_ALL").
+_WORD_SPLIT = re.compile(r"[a-z]{2}[-_·.][a-z]{2,}[-_·.][a-z]")
 # Letters separated by spaces, dots, dashes or underscores, four or more in a row.
 _SPLIT_LETTERS = re.compile(r"(?:\b\w[\s.\-_*·|/\\]{1,3}){4,}\w\b")
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{20,}={0,2}(?![A-Za-z0-9+/=_-])")
@@ -870,10 +898,12 @@ class InjectionScanner:
         return None
 
     def _compact(self, folded: str) -> Hit | None:
-        if not _SPLIT_LETTERS.search(folded) and not _LONG_WORD.search(folded):
-            return None
-        compact = "".join(c for c in folded if c.isalnum())
-        m = _COMPACT.search(compact)
+        """Letters only: `i g n o r e`, `ig-nore pre-vi-ous`, `IGNORE_ALL_PREVIOUS` all read alike."""
+        compact = "".join(c for c in folded[:MAX_SEGMENT_CHARS] if c.isalnum())
+        # Joined words can meet by accident ("system prompt is"): the whole set of compact
+        # forms needs a sign of letter-splitting; the override phrase alone is never innocent.
+        split = _SPLIT_LETTERS.search(folded) or _LONG_WORD.search(folded) or _WORD_SPLIT.search(folded)
+        m = (_COMPACT if split else _COMPACT_OVERRIDE).search(compact)
         if m is None:
             return None
         return Hit(self._compact_rule, "whitespace-collapsed", m.group(0))
