@@ -304,16 +304,21 @@ class Mcp:
                     flow.response = self._errors_response(flow, st, finding)
             return
         decisions = self.inspector.server_messages(policy, st.exchange, parsed.messages)
+        new = self.outcome(flow, rec, decisions, parsed.batch)
+        if new is not None:
+            resp.status_code, resp.content = (resp.status_code, new) if new else (202, b"")
+
+    def outcome(self, flow: http.HTTPFlow, rec: FlowRecord, decisions: list[Decision],
+                 batch: bool) -> bytes | None:
+        """Record the findings; the body to send instead of the server's (b"" when nothing is
+        left to send), or None to send it unchanged."""
         note(flow, self.runtime, [f for d in decisions for f in d.findings])
         if not _enforced(rec) or not any(d.changed for d in decisions):
-            return
+            return None
         kept = _apply(decisions)
-        if parsed.batch:
-            resp.content = dumps(kept)
-        elif kept:
-            resp.content = dumps(kept[0])
-        else:
-            resp.status_code, resp.content = 202, b""
+        if not kept:
+            return b""
+        return dumps(kept if batch else kept[0])
 
     def _errors_response(self, flow: http.HTTPFlow, st: McpFlow, finding: Finding) -> http.Response:
         """Answers for every request of this exchange, so the client is not left waiting."""
@@ -349,28 +354,27 @@ class Mcp:
                 return
             st = McpFlow(self._exchange(flow, server_of(flow.request), f"flow:{flow.id}", True))
             flow.metadata[KEY] = st
-        if message.from_client:
-            decisions = self.inspector.client_messages(policy, st.exchange, parsed.messages)
-        else:
+        if not message.from_client:
             decisions = self.inspector.server_messages(policy, st.exchange, parsed.messages)
+            new = self.outcome(flow, rec, decisions, parsed.batch)
+            if new == b"":
+                message.drop()
+            elif new is not None:
+                message.content = new
+            return
+        decisions = self.inspector.client_messages(policy, st.exchange, parsed.messages)
         note(flow, self.runtime, [f for d in decisions for f in d.findings])
         if not _enforced(rec) or not any(d.changed for d in decisions):
             return
-        kept = _apply(decisions)
-        if message.from_client:
-            # Blocked requests never reach the server; their errors go back to the client.
-            forward = [d.message.obj for d in decisions if not d.changed]
-            answers = [d.replacement for d in decisions if d.replacement is not None]
-            if forward:
-                message.content = dumps(forward if parsed.batch else forward[0])
-            else:
-                message.drop()
-            for answer in answers:
-                self._inject_to_client(flow, dumps(answer))
-        elif kept:
-            message.content = dumps(kept if parsed.batch else kept[0])
+        # Blocked requests never reach the server; their errors go back to the client.
+        forward = [d.message.obj for d in decisions if not d.changed]
+        if forward:
+            message.content = dumps(forward if parsed.batch else forward[0])
         else:
             message.drop()
+        for d in decisions:
+            if d.replacement is not None:
+                self._inject_to_client(flow, dumps(d.replacement))
 
     def websocket_end(self, flow: http.HTTPFlow) -> None:
         self.error(flow)
@@ -481,13 +485,10 @@ class StreamInspector:
                 return b""
             return ev.raw
         decisions = self.addon.inspector.server_messages(self.policy, self.st.exchange, parsed.messages)
-        note(self.flow, self.addon.runtime, [f for d in decisions for f in d.findings])
-        if not _enforced(self.rec) or not any(d.changed for d in decisions):
+        new = self.addon.outcome(self.flow, self.rec, decisions, parsed.batch)
+        if new is None:
             return ev.raw
-        kept = _apply(decisions)
-        if not kept:
-            return b""
-        return event_bytes(dumps(kept if parsed.batch else kept[0]).decode(), ev)
+        return event_bytes(new.decode(), ev) if new else b""
 
     def _legacy_endpoint(self, data: str) -> None:
         """HTTP+SSE transport: the `endpoint` event names where the client POSTs its messages."""

@@ -195,12 +195,12 @@ def error_message(msg_id: Any, code: int, text: str, data: dict[str, Any] | None
     return {"jsonrpc": "2.0", "id": msg_id, "error": err}
 
 
-def blocked_error(msg_id: Any, finding: Finding, hint: str = "") -> dict[str, Any]:
+def blocked_error(msg_id: Any, finding: Finding) -> dict[str, Any]:
     """The JSON-RPC error a blocked message becomes: same id, so the client never hangs."""
     return error_message(
         msg_id, BLOCKED_CODE, f"Blocked by bottle-egress ({finding.scanner}/{finding.rule}): "
         f"{finding.reason}", {"scanner": finding.scanner, "rule": finding.rule,
-                              "where": finding.where, **({"hint": hint} if hint else {})})
+                              "where": finding.where})
 
 
 # -- SSE framing ------------------------------------------------------------------------------
@@ -718,9 +718,6 @@ class SessionTable:
     def drop(self, scope: str) -> None:
         self._sessions.pop(scope, None)
 
-    def __len__(self) -> int:
-        return len(self._sessions)
-
 
 # -- pins -----------------------------------------------------------------------------------
 
@@ -1119,9 +1116,6 @@ class McpInspector:
         d.findings.append(finding)
         if finding.action == "block" and d.blocking is None:
             d.blocking = finding
-
-    def stripped(self, server: str) -> frozenset[str]:
-        return frozenset(self._stripped.get(server, ()))
 
 
 _MCP_RESULT_KEYS = frozenset({"content", "contents", "structuredContent", "tools", "prompts",
