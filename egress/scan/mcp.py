@@ -23,8 +23,8 @@ from typing import Any, Literal, Protocol
 from urllib.parse import unquote, urlsplit
 
 from egress.findings import Action, Finding
-from egress.hostmatch import HostSet, path_has_prefix
-from egress.policy.model import McpArgumentRule, McpSection, McpServerRule, normalize_host
+from egress.hostmatch import HostSet, normalize_host, path_has_prefix
+from egress.policy.model import McpArgumentRule, McpSection, McpServerRule
 from egress.redact import preview
 from egress.scan.injection import Hit, InjectionScanner
 from egress.scan.normalize import normalize
