@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -31,6 +32,7 @@ from egress.decompress import DecodeError, decode_body, encodings
 from egress.findings import Finding
 from egress.mcp_pins import ToolPins
 from egress.runtime import Runtime
+from egress.scan.dlp import ScanContext
 from egress.scan.mcp import (
     INVALID_REQUEST,
     PARSE_ERROR,
@@ -58,14 +60,25 @@ KEY = "bottle-egress-mcp"
 MAX_LEGACY_SESSIONS = 1024
 
 
-def argument_scanners(runtime: Runtime) -> list[ArgumentScanner]:
-    """Secret scanners run over every `tools/call` argument string.
+def dlp_arguments(flow: http.HTTPFlow, rec: FlowRecord, runtime: Runtime,
+                  sensitive: list[str]) -> ArgumentScanner | None:
+    """The DLP engine over `tools/call` arguments, for this flow's destination and policy.
 
-    This is the DLP call point: the DLP engine's scanner, given `(where, text)` pairs, returns
-    findings, and a blocking one turns the call into a JSON-RPC error (same id) instead of an
-    HTTP 403 the MCP client would not understand. Empty until `egress.scan.dlp` is wired here.
-    """
-    return []
+    Only blocking matches are returned: MCP turns them into a JSON-RPC error (same id) the
+    client understands, where DLP alone would answer with an HTTP 403. Everything else (redact,
+    audit) is left to the DLP addon, which scans the whole body next; matched values go to
+    `sensitive` so that the audit log scrubs them."""
+    engine = rec.policy.dlp
+    if not engine.enabled:
+        return None
+    ctx = ScanContext(flow.request.pretty_host, flow.request.path, runtime.secrets,
+                      runtime.credentials.placeholder_set())
+
+    def scan(parts: Sequence[tuple[str, str]]) -> list[Finding]:
+        matches = [m for m in engine.scan_parts(parts, ctx) if m.action == "block"]
+        sensitive.extend(v for m in matches for v in m.sensitive if v)
+        return [m.finding for m in matches]
+    return scan
 
 
 def server_of(req: http.Request) -> str:
@@ -101,8 +114,7 @@ class Mcp:
     def __init__(self, runtime: Runtime, failclosed: FailClosed | None = None) -> None:
         self.runtime = runtime
         self.failclosed = failclosed or FailClosed(runtime)
-        self.inspector = McpInspector(ToolPins.in_state_dir(runtime.state_dir),
-                                      argument_scanners(runtime))
+        self.inspector = McpInspector(ToolPins.in_state_dir(runtime.state_dir))
         # (origin, sessionId) of the legacy HTTP+SSE transport -> the stream's server key.
         self.legacy: OrderedDict[tuple[str, str], str] = OrderedDict()
 
@@ -148,9 +160,12 @@ class Mcp:
                      [m.id for m in parsed.messages if m.kind == "request"])
         flow.metadata[KEY] = st
         req.headers["accept-encoding"] = "identity"
-        decisions = self.inspector.client_messages(policy, st.exchange, parsed.messages)
+        sensitive: list[str] = []
+        decisions = self.inspector.client_messages(
+            policy, st.exchange, parsed.messages, dlp_arguments(flow, rec, self.runtime, sensitive))
         extra = self._header_mismatch(req, parsed.messages, policy)
-        recorded = note(flow, self.runtime, [*extra, *(f for d in decisions for f in d.findings)])
+        recorded = note(flow, self.runtime, [*extra, *(f for d in decisions for f in d.findings)],
+                        sensitive)
         if not any(f.action == "block" for f in recorded):
             return
         blocking = next(f for f in recorded if f.action == "block")
@@ -362,8 +377,10 @@ class Mcp:
             elif new is not None:
                 message.content = new
             return
-        decisions = self.inspector.client_messages(policy, st.exchange, parsed.messages)
-        note(flow, self.runtime, [f for d in decisions for f in d.findings])
+        sensitive: list[str] = []
+        decisions = self.inspector.client_messages(
+            policy, st.exchange, parsed.messages, dlp_arguments(flow, rec, self.runtime, sensitive))
+        note(flow, self.runtime, [f for d in decisions for f in d.findings], sensitive)
         if not _enforced(rec) or not any(d.changed for d in decisions):
             return
         # Blocked requests never reach the server; their errors go back to the client.

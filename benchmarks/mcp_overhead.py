@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import shutil
@@ -28,7 +27,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -37,6 +35,10 @@ from typing import Any
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.proxy_overhead import serve_plain, wait_port  # noqa: E402
+
 RESULT_TEXT = ("The build finished. " * 100)[:2000]
 
 
@@ -108,35 +110,13 @@ class SseOrigin:
 
 # -- the proxies ------------------------------------------------------------------------------
 
-BASELINE = textwrap.dedent("""
-    import asyncio, sys
-    from mitmproxy import options
-    from mitmproxy.addons import disable_h2c, next_layer, proxyserver, tlsconfig
-    from mitmproxy.master import Master
+class StreamEventStreams:
+    """The baseline's streaming: event streams pass through as they arrive."""
 
-    class Stream:
-        def responseheaders(self, flow):
-            if "text/event-stream" in flow.response.headers.get("content-type", ""):
-                flow.response.stream = True
-
-    class Ready:
-        def __init__(self, ps): self.ps = ps
-        def running(self):
-            print(self.ps.listen_addrs()[0][1], flush=True)
-
-    async def main():
-        opts = options.Options()
-        m = Master(opts)
-        ps = proxyserver.Proxyserver()
-        m.addons.add(ps, next_layer.NextLayer(), tlsconfig.TlsConfig(), disable_h2c.DisableH2C(),
-                     Stream(), Ready(ps))
-        opts.update(listen_host="127.0.0.1", listen_port=0, confdir=sys.argv[1],
-                    ssl_verify_upstream_trusted_ca=sys.argv[2], connection_strategy="lazy",
-                    upstream_cert=False)  # as the egress proxy runs
-        await m.run()
-
-    asyncio.run(main())
-""")
+    def responseheaders(self, flow: Any) -> None:
+        if flow.response is not None and "text/event-stream" in flow.response.headers.get(
+                "content-type", ""):
+            flow.response.stream = True
 
 
 class Proxy:
@@ -155,13 +135,17 @@ class Proxy:
 
 
 def start_baseline(workdir: Path, origin_ca: Path) -> tuple[Proxy, str, str]:
-    confdir = workdir / "baseline"
-    confdir.mkdir()
-    p = Proxy([sys.executable, "-c", BASELINE, str(confdir), str(origin_ca)], dict(os.environ))
-    assert p.proc.stdout is not None
-    port = int(p.proc.stdout.readline())
-    # mitmproxy writes its CA on start; the client trusts it
-    return p, f"http://127.0.0.1:{port}", str(confdir / "mitmproxy-ca-cert.pem")
+    """Plain mitmproxy with the same core addons, options and CA key type as the bottle
+    (`benchmarks.proxy_overhead.serve_plain`), plus streaming; none of our addons."""
+    from ca import BottleCA
+    from ca.bundle import merged_bundle
+
+    trust = workdir / "trust.pem"
+    trust.write_bytes(merged_bundle(origin_ca.read_bytes()))
+    plain_ca = BottleCA.create(workdir / "plain", "plain-mitmproxy")
+    p = Proxy([sys.executable, "-m", "benchmarks.mcp_overhead", "--serve-plain",
+               str(workdir / "plain"), str(trust)], dict(os.environ, PYTHONPATH=str(REPO)))
+    return p, f"http://127.0.0.1:{wait_port(p.proc)}", str(plain_ca.files.cert)
 
 
 def start_egress(workdir: Path, origin_ca: Path) -> tuple[Proxy, str, str]:
@@ -182,74 +166,83 @@ def start_egress(workdir: Path, origin_ca: Path) -> tuple[Proxy, str, str]:
     return p, found["HTTPS_PROXY"], found["SSL_CERT_FILE"]
 
 
-def fetch_stream(port: int, proxy: str, bundle: str) -> tuple[float, list[float]]:
-    """(time to first event, per-event latencies) of one streamed tools/call, in seconds."""
+def fetch_stream(client: httpx.Client, port: int) -> tuple[float, list[float]]:
+    """(time from the request to the first event, per-event latencies) of one streamed
+    tools/call on a kept-alive client, in seconds."""
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
             "params": {"name": "build", "arguments": {"target": "all"}}}
     latencies: list[float] = []
     first = float("nan")
-    with httpx.Client(proxy=proxy, verify=bundle, timeout=60, trust_env=False) as client:
-        started = time.time()
-        with client.stream("POST", f"https://localhost:{port}/mcp", json=body,
-                           headers={"accept": "application/json, text/event-stream"}) as resp:
-            buf = b""
-            for chunk in resp.iter_raw():
-                now = time.time()
-                buf += chunk
-                while b"\n\n" in buf:
-                    event, buf = buf.split(b"\n\n", 1)
-                    doc = json.loads(event.partition(b"data: ")[2])
-                    sent = (doc.get("params") or doc.get("result") or {}).get("sent")
-                    if sent is None:
-                        continue
-                    if not latencies:
-                        first = now - started
-                    latencies.append(now - sent)
+    started = time.time()
+    with client.stream("POST", f"https://localhost:{port}/mcp", json=body,
+                       headers={"accept": "application/json, text/event-stream"}) as resp:
+        buf = b""
+        for chunk in resp.iter_raw():
+            now = time.time()
+            buf += chunk
+            while b"\n\n" in buf:
+                event, buf = buf.split(b"\n\n", 1)
+                doc = json.loads(event.partition(b"data: ")[2])
+                sent = (doc.get("params") or doc.get("result") or {}).get("sent")
+                if sent is None:
+                    continue
+                if not latencies:
+                    first = now - started
+                latencies.append(now - sent)
     return first, latencies
 
 
-def bench_sse(events: int, runs: int, interval: float) -> dict[str, Any]:
-    sys.path.insert(0, str(REPO))
+def bench_sse(events: int, runs: int, interval: float, first_runs: int) -> dict[str, Any]:
     from tests.support.pki import TestPKI
 
     workdir = Path(tempfile.mkdtemp(prefix="mcp-bench-"))
     pki = TestPKI(workdir / "pki")
     cert = pki.server_cert("origin", ["localhost", "127.0.0.1"])
-    origin = SseOrigin(cert.cert_path, cert.key_path, events, interval)
+    long = SseOrigin(cert.cert_path, cert.key_path, events, interval)
+    short = SseOrigin(cert.cert_path, cert.key_path, 2, interval)
     base, base_url, base_ca = start_baseline(workdir, pki.ca_path)
     ours, ours_url, ours_ca = start_egress(workdir, pki.ca_path)
     data: dict[str, dict[str, list[float]]] = {"baseline": {"ttfe": [], "lat": []},
                                                "egress": {"ttfe": [], "lat": []}}
+    clients = {"baseline": httpx.Client(proxy=base_url, verify=base_ca, timeout=60, trust_env=False),
+               "egress": httpx.Client(proxy=ours_url, verify=ours_ca, timeout=60, trust_env=False)}
     try:
-        for _, url, ca in (("baseline", base_url, base_ca), ("egress", ours_url, ours_ca)):
-            fetch_stream(origin.port, url, ca)  # warm-up: TLS, certificate generation
+        for client in clients.values():  # warm-up: tunnels, TLS, certificate generation
+            fetch_stream(client, long.port)
+            fetch_stream(client, short.port)
         for _ in range(runs):
-            for name, url, ca in (("baseline", base_url, base_ca), ("egress", ours_url, ours_ca)):
-                ttfe, lat = fetch_stream(origin.port, url, ca)
+            for name, client in clients.items():
+                _, lat = fetch_stream(client, long.port)
                 assert len(lat) == events, f"{name}: {len(lat)} of {events} events arrived"
-                data[name]["ttfe"].append(ttfe)
                 data[name]["lat"].extend(lat)
+        for _ in range(first_runs):
+            for name, client in clients.items():
+                ttfe, _ = fetch_stream(client, short.port)
+                data[name]["ttfe"].append(ttfe)
     finally:
+        for client in clients.values():
+            client.close()
         base.stop()
         ours.stop()
-        origin.close()
+        long.close()
+        short.close()
         shutil.rmtree(workdir, ignore_errors=True)
 
     def ms(v: float) -> float:
         return round(v * 1000, 3)
 
     out: dict[str, Any] = {"events_per_stream": events, "streams_per_proxy": runs,
-                           "event_interval_ms": interval * 1000}
+                           "event_interval_ms": interval * 1000, "first_event_requests": first_runs}
     for name in ("baseline", "egress"):
         out[name] = {"event_latency_p50_ms": ms(pct(data[name]["lat"], 0.5)),
                      "event_latency_p95_ms": ms(pct(data[name]["lat"], 0.95)),
-                     "time_to_first_event_p50_ms": ms(pct(data[name]["ttfe"], 0.5))}
-    out["added_per_event_p50_ms"] = round(out["egress"]["event_latency_p50_ms"]
-                                          - out["baseline"]["event_latency_p50_ms"], 3)
-    out["added_per_event_p95_ms"] = round(out["egress"]["event_latency_p95_ms"]
-                                          - out["baseline"]["event_latency_p95_ms"], 3)
-    out["added_time_to_first_event_p50_ms"] = round(out["egress"]["time_to_first_event_p50_ms"]
-                                                    - out["baseline"]["time_to_first_event_p50_ms"], 3)
+                     "time_to_first_event_p50_ms": ms(pct(data[name]["ttfe"], 0.5)),
+                     "time_to_first_event_p95_ms": ms(pct(data[name]["ttfe"], 0.95))}
+    for key, field in (("added_per_event_p50_ms", "event_latency_p50_ms"),
+                       ("added_per_event_p95_ms", "event_latency_p95_ms"),
+                       ("added_time_to_first_event_p50_ms", "time_to_first_event_p50_ms"),
+                       ("added_time_to_first_event_p95_ms", "time_to_first_event_p95_ms")):
+        out[key] = round(out["egress"][field] - out["baseline"][field], 3)
     return out
 
 
@@ -338,19 +331,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=150)
     parser.add_argument("--runs", type=int, default=4)
     parser.add_argument("--interval-ms", type=float, default=5.0)
+    parser.add_argument("--first-event-requests", type=int, default=60)
     parser.add_argument("--skip-proxy", action="store_true", help="only the in-process figures")
+    parser.add_argument("--serve-plain", nargs=2, metavar=("CONFDIR", "TRUST"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(REPO))
+    if args.serve_plain:
+        confdir, trust = args.serve_plain
+        serve_plain(confdir, trust, [StreamEventStreams()])
+        return 0
     out: dict[str, Any] = {"benchmark": "mcp_overhead", "python": sys.version.split()[0],
                            "cpus": os.cpu_count()}
     out["tools_list"] = bench_tools_list()
     out["event_inspection"] = bench_event_inspection()
     if not args.skip_proxy:
-        out["sse"] = bench_sse(args.events, args.runs, args.interval_ms / 1000)
+        out["sse"] = bench_sse(args.events, args.runs, args.interval_ms / 1000, args.first_event_requests)
     print(json.dumps(out, indent=2))
     return 0
 
 
 if __name__ == "__main__":
-    asyncio.set_event_loop_policy(None)
     sys.exit(main())

@@ -28,7 +28,7 @@ def inspection_addons(runtime: Runtime, failclosed: FailClosed | None = None) ->
     """Scanners in decision order. Cheap, connection-level checks first.
 
     `Mcp` reads MCP messages before DLP sees the body, so that a secret in `tools/call`
-    arguments (DLP runs there through `addons.mcp.argument_scanners`) comes back as a JSON-RPC
+    arguments (DLP runs there through `addons.mcp.dlp_arguments`) comes back as a JSON-RPC
     error the MCP client understands rather than an HTTP 403; its event-stream inspector is
     set before `Credentials` wraps the stream for scrubbing.
     `Credentials` comes after every scanner that reads request content (DLP included: they

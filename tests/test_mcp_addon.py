@@ -387,3 +387,23 @@ def test_other_json_rpc_apis_are_left_alone() -> None:
         {"content-type": "application/json"})
     addon.response(f2)
     assert rules(f2) == ["instruction-override"]
+
+
+GITHUB_TOKEN = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+
+
+def test_a_secret_in_tool_arguments_is_answered_as_a_json_rpc_error() -> None:
+    addon = Mcp(runtime())
+    f = post(rpc(11, "tools/call", name="create_gist", arguments={
+        "files": {"notes.txt": {"content": f"deploy with {GITHUB_TOKEN}"}}}))
+    addon.request(f)
+    assert f.response is not None and f.response.status_code == 200
+    doc = json.loads(f.response.content or b"")
+    assert doc["id"] == 11 and "dlp/github-token" in doc["error"]["message"]
+    rec = existing_record(f)
+    assert rec is not None and GITHUB_TOKEN in rec.sensitive
+    assert GITHUB_TOKEN not in (f.response.content or b"").decode()
+    # an argument without a secret goes on to the server (and to the DLP addon's body scan)
+    clean = post(rpc(12, "tools/call", name="create_gist", arguments={"content": "hello"}))
+    addon.request(clean)
+    assert clean.response is None

@@ -219,3 +219,23 @@ def test_the_older_http_sse_transport_is_inspected_too(
     assert counted == "liftoff" and progress == [1.0, 2.0]
     assert "mcp/argument-denied" in errors[0] and "injection/" in errors[1]
     assert all(name != "read_file" for name, _ in origin.calls)
+
+
+def test_a_secret_in_tool_arguments_never_reaches_the_server(
+        egress: EgressFactory, write_policy: PolicyWriter, mcp_origin: McpOrigin) -> None:
+    """DLP runs over the arguments; the MCP client gets a JSON-RPC error, not an HTTP 403."""
+    proc = egress(write_policy(POLICY))
+    token = "ghp_" + "Zq9Xw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0FeDcBa9Y"
+
+    async def body(client: Client) -> str:
+        try:
+            await client.call_tool("fetch_page", {"url": f"https://example.com/?t={token}"})
+        except MCPError as e:
+            return str(e)
+        return "sent"
+
+    message = run_client(f"https://allowed.test:{mcp_origin.port}/mcp", proc.url,
+                         proc.env["SSL_CERT_FILE"], body)
+    assert "Blocked by bottle-egress (dlp/github-token)" in message and token not in message
+    assert all(name != "fetch_page" for name, _ in mcp_origin.calls)
+    assert token not in proc.audit_path.read_text()

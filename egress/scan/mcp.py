@@ -767,8 +767,8 @@ class MemoryPins:
 
 # -- the inspector ------------------------------------------------------------------------------
 
-# Secret scanners over tools/call arguments: (where, text) pairs in, findings out. The DLP engine
-# plugs in here; MCP turns its blocking findings into JSON-RPC errors instead of HTTP 403s.
+# A secret scanner over tools/call arguments: (where, text) pairs in, findings out. The adapter
+# passes the DLP engine here, so that a secret in a call becomes a JSON-RPC error, not an HTTP 403.
 ArgumentScanner = Callable[[Sequence[tuple[str, str]]], list[Finding]]
 
 
@@ -806,11 +806,9 @@ def _f(scanner: Literal["mcp", "injection"], rule: str, action: Action, where: s
 class McpInspector:
     """Per-bottle MCP state (sessions, pins, stripped tools) and the decisions built on it."""
 
-    def __init__(self, pins: PinStore | None = None,
-                 argument_scanners: Sequence[ArgumentScanner] = ()) -> None:
+    def __init__(self, pins: PinStore | None = None) -> None:
         self.sessions = SessionTable()
         self.pins: PinStore = pins or MemoryPins()
-        self.argument_scanners = list(argument_scanners)
         self.servers: set[str] = set()
         self._stripped: dict[str, set[str]] = {}
         # (policy serial, definition hash) -> poisoning checks: a re-listed tool is not re-scanned.
@@ -818,8 +816,8 @@ class McpInspector:
 
     # -- client -> server ------------------------------------------------------------------
 
-    def client_messages(self, policy: McpPolicy, ex: Exchange,
-                        messages: Sequence[Message]) -> list[Decision]:
+    def client_messages(self, policy: McpPolicy, ex: Exchange, messages: Sequence[Message],
+                        scan_arguments: ArgumentScanner | None = None) -> list[Decision]:
         session = self.sessions.get(ex.scope, ex.server)
         self.servers.add(ex.server)
         server = policy.server_for(ex.host, ex.path)
@@ -829,7 +827,7 @@ class McpInspector:
             if msg.kind == "request":
                 session.client_pending.put(id_key(msg.id), msg.method)
                 if msg.method == "tools/call":
-                    self._check_call(policy, server, ex, msg, d)
+                    self._check_call(policy, server, ex, msg, d, scan_arguments)
             elif msg.kind in ("response", "error"):
                 self._pair(policy, ex, session.server_pending, session.server_answered, msg, d,
                            "request.body")
@@ -837,7 +835,7 @@ class McpInspector:
         return out
 
     def _check_call(self, policy: McpPolicy, server: ServerPolicy, ex: Exchange, msg: Message,
-                    d: Decision) -> None:
+                    d: Decision, scan_arguments: ArgumentScanner | None) -> None:
         params = msg.params if isinstance(msg.params, dict) else {}
         tool = params.get("name")
         action = policy.action("tool_policy")
@@ -870,11 +868,9 @@ class McpInspector:
                                     rule.reason or f"argument {path!r} of {tool!r} is {why} "
                                     f"({rule.label})", preview(value)))
                     break
-        if self.argument_scanners and strings:
-            located = [(f"request.params.arguments.{p}", v) for p, v in strings]
-            for scan in self.argument_scanners:
-                for finding in scan(located):
-                    self._add(d, finding)
+        if scan_arguments is not None and strings:
+            for finding in scan_arguments([(f"request.params.arguments.{p}", v) for p, v in strings]):
+                self._add(d, finding)
         if d.blocking is not None:
             d.replacement = blocked_error(msg.id, d.blocking)
 
