@@ -407,3 +407,21 @@ def test_a_secret_in_tool_arguments_is_answered_as_a_json_rpc_error() -> None:
     clean = post(rpc(12, "tools/call", name="create_gist", arguments={"content": "hello"}))
     addon.request(clean)
     assert clean.response is None
+
+
+def test_recorded_mcp_flows_keep_no_live_state_and_replay(tmp_path: Path) -> None:
+    from addons.record import Recorder
+
+    rt = runtime()
+    addon = Mcp(rt)
+    f = exchange(addon, rpc(1, "tools/list"), [result(1, {"tools": [*TOOLS, POISONED]})], sse=True)
+    assert "bottle-egress-mcp" in f.metadata
+    recorder = Recorder(rt, tmp_path / "rec.mitm")
+    recorder.response(f)
+    recorder.done()
+    assert "bottle-egress-mcp" in f.metadata  # the live flow keeps its state
+    with (tmp_path / "rec.mitm").open("rb") as fh:
+        (copy,) = list(io.FlowReader(fh).stream())
+    assert not any(k.startswith("bottle-egress-mcp") for k in copy.metadata)
+    judged = Replayer(compile_policy(parse_policy(textwrap.dedent(POLICY), "p"), "p")).judge(copy)
+    assert judged.verdict == "allow"  # the recording holds the stripped listing already
