@@ -81,7 +81,8 @@ def test_own_tool_sets(name: str, label: bool) -> None:
 def test_real_prose_and_code_as_benign_tool_outputs() -> None:
     site = Path(glob.glob(str(ROOT / ".venv" / "lib" / "python3*" / "site-packages"))[0])
     rng = random.Random(5)
-    files = sorted(site.glob("*.dist-info/METADATA"))
+    # Package READMEs, except this project's own (it quotes injections on purpose).
+    files = [f for f in sorted(site.glob("*.dist-info/METADATA")) if "bottle_egress" not in f.parent.name]
     files += rng.sample(sorted(site.glob("**/*.py")), 200)
     chunks = []
     for f in files:

@@ -70,6 +70,8 @@ class Rule:
     anchor: re.Pattern[str] | None = None
     # Substrings one of which every match contains: absent all, the pattern is not run.
     keys: tuple[str, ...] = ()
+    # Reported speech about a third party ("attackers could read ...") is not a directive.
+    narrated: bool = False
 
     def first(self, view: str, present: frozenset[str] | None = None) -> re.Match[str] | None:
         """The first accepted match in `view`; `present` is the set of keys found in it."""
@@ -102,6 +104,8 @@ class Rule:
             return False
         if self.unless_before is not None and self.unless_before.search(
                 view, max(0, m.start() - 60), m.start()):
+            return False
+        if self.narrated and _THIRD_PARTY_BEFORE.search(view, max(0, m.start() - 50), m.start()):
             return False
         return not (self.unless_after is not None
                     and self.unless_after.match(view, m.end(), m.end() + 60))
@@ -155,7 +159,8 @@ _SENSITIVE = (r"(?:api[ _-]?keys?|access[ _-]?keys?|secret[ _-]?keys?|private[ _
               r"seed phrases?|mnemonics?|wallet|env(?:ironment)? (?:vars?|variables)|env vars?|\.env|"
               r"dotenv|config(?:uration)? files?|ssh|gpg|pgp|keychain|credential store|vault|"
               r"[a-z0-9]+_(?:token|key|secret|password|pat)s?)")
-_CONTEXT_DATA = (r"(?:system prompt|system message|system instructions|developer (?:message|prompt|"
+# What the model holds that a tool has no business receiving.
+_CONTEXT_CORE = (r"system prompt|system message|system instructions|developer (?:message|prompt|"
                  r"instructions)|(?:your|the|hidden|original|initial|full|internal) instructions|"
                  r"chain[ -]of[ -]thought(?: reasoning)?|(?:internal|hidden|private) (?:reasoning|state|"
                  r"context|notes|thoughts|instructions)|reasoning (?:trace|steps)|"
@@ -164,9 +169,11 @@ _CONTEXT_DATA = (r"(?:system prompt|system message|system instructions|developer
                  r"(?:chat|conversation|session|call|meeting) transcripts?|transcripts? of (?:the|this) "
                  r"(?:chat|conversation|session)|"
                  r"context window|tool (?:outputs|results|responses)|other tools'? (?:outputs|results)|"
-                 r"response contents|user(?:'s)? (?:files|messages|emails)|all (?:collected |gathered |"
-                 r"extracted )?(?:data|"
+                 r"response contents|user(?:'s)? (?:files|messages|emails)")
+# ... and, when it goes to an outside address, anything gathered wholesale.
+_CONTEXT_DATA = (rf"(?:{_CONTEXT_CORE}|all (?:collected |gathered |extracted )?(?:data|"
                  r"information|results|outputs|responses|contents|files|messages)|"
+                 r"all (?:\w+ ){0,2}(?:queries|results|messages|responses|conversations?|searches|prompts)|"
                  r"(?:collected|gathered|extracted|harvested|captured|scraped|stolen) (?:data|information|"
                  r"results|contents|files|content|credentials|secrets)|(?:every|each|all)(?: of)?(?: the)?"
                  r"(?: user'?s?| incoming| outgoing| private| previous)? (?:messages?|requests?|responses?|"
@@ -186,8 +193,8 @@ _CRED_PATH = (r"(?:~/?\.ssh(?!/[\w.-]*\.pub\b)|\.ssh/(?![\w.-]*\.pub\b)|id_(?:rs
               r"/proc/self/environ)")
 _READ_VERB = (r"(?:read|cat|open|get|fetch|retrieve|access|include|including|send|upload|copy|extract|"
               r"collect|gather|print|output|return|attach|paste|load|grab|dump|exfiltrate|leak|provide|"
-              r"list|show|display|reveal|post|forward|share|steal|harvest|obtain|look up|check|scan|search|"
-              r"find|contents? of|insert|embed|append|add)")
+              r"list|show|display|reveal|post|forward|share|steal|harvest|obtain|contents? of|insert|embed|"
+              r"append|add|uploading|sending|reading|attaching|copying|forwarding|posting|dumping)")
 _SEND_VERB = (r"(?:send|sending|post|posting|forward|forwarding|upload|uploading|transmit|transmitting|"
               r"exfiltrate|exfiltrating|transfer|transferring|relay|relaying|submit|submitting|deliver|"
               r"leak|leaking|pipe|email|e-mail|mail|copy|copying|report|sync|beam|smuggle|push|pushing|"
@@ -240,13 +247,26 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
     ("instruction-override", "instruction-override", 1,
      "Announces replacement instructions.",
      r"(?:\b(?:new|updated|real|actual|true|revised|secret|hidden|override|overriding|priority|emergency)"
-     r" (?:system )?(?:instructions?|directives?|orders|task|objective|prompt|rules|mission)\s*(?:[:\-=]|"
+     r" (?:system )?(?:instructions?|directives?|orders|task|objective|prompt|rules|mission|message|note)"
+     r"\s*(?:[:\-=]|"
      r"(?:are|is|follow|below|apply)\b)|\byour (?:new|real|actual|true|only|primary) (?:task|instructions?|"
      r"job|goal|objective|mission|purpose|role|directive) (?:is|are|now)\b|\byour (?:task|job|goal|objective|"
      r"mission|purpose|role|directive|instructions?) (?:now|from now on|instead) (?:is|are)\b|"
      r"\byour (?:instructions|rules|"
      r"guidelines|directives|system prompt|programming|orders) (?:have|has) (?:just )?(?:been )?(?:updated|"
      r"changed|revised|replaced|overridden|modified|superseded)\b)", BOTH, True),
+    ("instruction-override", "instruction-override", 1,
+     "Claims precedence over the model's instructions or the user.",
+     r"\b(?:supersede|override|replace|take precedence over|overrule)s? (?:all |any )?(?:the )?(?:previous|"
+     r"prior|"
+     r"earlier|other|existing|original|system) (?:ones|instructions|rules|directives|guidelines|prompts?)\b"
+     r"|\bprioriti[sz]e\b[^\n]{0,40}\binstructions\b[^\n]{0,40}\bover (?:the user|your|any)"
+     r"|\binstructions (?:in|from) (?:this|these|tool results?|the tool|documents?)\b[^\n]{0,20}\b(?:take "
+     r"precedence|override|supersede)"
+     r"|\b(?:do not|don't) (?:summari[sz]e|translate|read|answer|process|analy[sz]e) (?:this|the) (?:page|"
+     r"document|text|email|file|message)\b[^\n]{0,30}\binstead\b"
+     r"|\b(?:ignore|disregard|forget)\W+(?:whatever|what|anything) the user (?:asked|said|wants|requested|"
+     r"typed|wrote)\b", BOTH, True),
     ("instruction-override", "instruction-override", 1,
      "Tells the model whose instructions to obey now.",
      r"\b(?:obey|follow|listen to|comply with)\s+only\b|\bobey\b[^.\n]{0,40}\b(?:instructions|commands|"
@@ -297,13 +317,15 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
      r"n'obeis(?:sez)? plus a|ne suivez plus|ne suis plus)\W*(?:\w+\W+){0,3}?(?:(?:instructions?|regles|"
      r"directives|consignes|indications|ordres|prompts?|restrictions)\W+(?:\w+\W+){0,2}?(?:precedentes?|"
      r"anterieures?|ci-dessus|au-dessus|d'avant|initiales?|originales?|du systeme|systeme)|"
-     r"(?:precedentes?|anterieures?)\W+(?:instructions?|regles|directives|consignes))", BOTH, True),
+     r"(?:precedentes?|anterieures?)\W+(?:instructions?|regles|directives|consignes)|(?:vos|tes) "
+     r"(?:instructions?|regles|directives|consignes))", BOTH, True),
     ("instruction-override", "instruction-override", 1,
      "Instruction override in German.",
      r"\b(?:ignoriere|ignorieren sie|ignoriert|vergiss|vergessen sie|vergesst|missachte|missachten sie|"
      r"verwirf|verwerfe|verwerfen sie|ubergehe|ubergehen sie|befolge nicht|befolgen sie nicht|"
      r"beachte nicht|beachten sie nicht)\W+(?:\w+\W+){0,3}?(?:vorherigen?|bisherigen?|obigen?|"
-     r"vorangegangenen?|fruheren?|alten|ursprunglichen?|vorigen?|system)\w*\W+(?:\w+\W+){0,2}?"
+     r"vorangegangenen?|fruheren?|alten|ursprunglichen?|vorigen?|system|deine|ihre|"
+     r"eure)\w*\W+(?:\w+\W+){0,2}?"
      r"(?:anweisungen|regeln|vorgaben|richtlinien|instruktionen|befehle|anordnungen|einschrankungen|"
      r"prompts?|aufgaben)", BOTH, True),
     ("instruction-override", "instruction-override", 1,
@@ -319,6 +341,28 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
      r"\b(?:ignora|ignorate|dimentica|dimenticate|trascura|trascurate|non seguire|scarta)\W+(?:\w+\W+){0,3}?"
      r"(?:istruzioni|regole|direttive|indicazioni)\W+(?:\w+\W+){0,2}?(?:precedenti|sopra|di prima|"
      r"originali|del sistema)", BOTH, True),
+    ("role-impersonation", "role-impersonation", 1,
+     "Persona or mode switch in French, German, Spanish, Portuguese or Italian.",
+     r"\b(?:vous etes|tu es) (?:maintenant|desormais) (?:en mode|un |une |sans)|\b(?:du bist|sie sind) "
+     r"(?:jetzt|nun|ab sofort) (?:ein|im|eine|ohne)|\b(?:ahora|desde ahora) (?:eres|estas en|es) (?:un|una|"
+     r"el modo|modo|sin)|\b(?:agora|a partir de agora) (?:voce e|es|esta em) (?:um|uma|modo|o modo|sem)|"
+     r"\b(?:ora|adesso) (?:sei|sei in) (?:un|una|modalita|modo|senza)|\bmode (?:developpeur|developer|dan|"
+     r"sans restriction)|entwicklermodus|modo (?:desarrollador|desenvolvedor|sviluppatore)", BOTH, True),
+    ("role-impersonation", "role-impersonation", 1,
+     "Persona or mode switch in Chinese or Russian.",
+     r"现在你是|从现在起你|你现在是|开发者模式|теперь ты|отныне ты|режиме? разработчика", BOTH, False),
+    ("credential-solicitation", "credential-solicitation", 1,
+     "Asks for the system prompt or secrets in French, German, Spanish, Portuguese or Italian.",
+     r"\b(?:revele[zr]?|affiche[zr]?|montre[zr]?|donne[zr]?|envoye[zr]?|zeige|zeigen sie|gib|geben sie|"
+     r"verrate|sende|muestra|revela|dame|envia|mostra|rivela|invia|dammi)\b[^\n.]{0,40}\b(?:prompt "
+     r"systeme|systemprompt|system-prompt|prompt del sistema|prompt do sistema|prompt di sistema|mot de "
+     r"passe|passwort|kennwort|contrasena|senha|cle api|api-schlussel|clave api|chave api|chiave api|"
+     r"jeton|token)", BOTH, True),
+    ("credential-solicitation", "credential-solicitation", 1,
+     "Asks for the system prompt or secrets in Chinese or Russian.",
+     r"(?:显示|告诉我|输出|发送|泄露|给我)[^\n。]{0,12}(?:系统提示|密码|API密钥|密钥|令牌)|(?:покажи|выведи|"
+     r"раскрой|отправь|скажи)[^\n.]{0,30}(?:системн\w+ (?:промпт|подсказк\w+|инструкци\w+)|парол\w+|"
+     r"токен\w*|ключ\w*)", BOTH, False),
     # -- role / system impersonation --------------------------------------------------------
     ("role-impersonation", "role-impersonation", 1,
      "Puts the model into another persona or an unrestricted mode.",
@@ -344,11 +388,12 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
      r"your|ignore|must|now|assistant|model|ai|agent|immediately)\b", BOTH, True),
     ("role-impersonation", "role-impersonation", 1,
      "Opens a line as the system, developer or assistant role addressing the model.",
-     r"(?:^|\n)\s*[\[(<*#]*\s*(?:system|developer|admin|administrator|assistant|operator)"
+     r"(?:^|\n)\s*[\[(<*#!\-]*\s*(?:system|developer|admin|administrator|assistant|operator)"
      r"(?: message| prompt| note| override| instruction| notice| alert)?\s*[\])>*]*\s*:\s*.{0,100}?"
      r"\b(?:you (?:must|should|will|are|need)|ignore|disregard|forget|from now on|new instructions|"
      r"your (?:new |real )?(?:task|instructions)|override|do not tell|reveal|send|execute|call the|"
-     r"private key|password|api key|credentials|\.ssh|\.env|let me read)\b",
+     r"private key|password|api key|credentials|\.ssh|\.env|let me read|you run|critical that you|"
+     r"confirmation)\b",
      BOTH, True),
     ("role-impersonation", "role-impersonation", 1,
      "Instruction-carrying pseudo tags (<system_prompt>, <override>, <admin_message>, ...).",
@@ -360,15 +405,18 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
      "Addresses AI agents reading the content and gives them a directive.",
      r"(?:\b(?:to|for|attention|hey|dear|calling all|note to|message to)\W+(?:all |any |the |every )?"
      r"(?:automated |autonomous |ai |coding |llm |language )?"
-     r"(?:ai|llms?|(?:large )?language models?|(?:ai )?assistants?|ai agents?|agents|chatbots?|gpt|claude|"
-     r"copilot|bots|chatgpt|gemini|llama|mistral|other models|ai models|models)\b|\b(?:ai|llms?|"
+     r"(?:ai|llms?|(?:large )?language models?|(?:ai )?assistants?|ai agents?|agents|the agent|chatbots?|"
+     r"gpt|claude|"
+     r"copilot|bots|chatgpt|gemini|llama|mistral|other models|ai models|models)\b|\bif you(?:'re| are) "
+     r"(?:an? )?(?:ai|llm|language model|assistant|agent|bot|model|reading this)\b|\b(?:ai|llms?|"
      r"language models?|assistants?|agents?|chatbots?)\s+(?:reading|"
      r"processing|parsing|summari[sz]ing|browsing|visiting|crawling|scraping)\b)(?:[^\n]|"
      r"\n(?!\n)){0,140}?\b(?:ignore|"
      r"disregard|forget|e-?mail|send|forward|reveal|upload|post|delete|execute|do not tell|don't tell|"
      r"instead|secretly|silently|private key|password|api key|token|credentials|advertise|recommend our|"
      r"exfiltrate|transfer|reply|respond|answer|always|from now on|every (?:message|response|answer|reply)|"
-     r"add|mention|run|push|rename|change|modify|install|disable)\b", CONTENT, True),
+     r"add|mention|run|push|rename|change|modify|install|disable|stop|prioriti[sz]e|grant|copy)\b",
+     CONTENT, True),
     ("role-impersonation", "role-impersonation", 2,
      "Asks the model to pretend or role-play as something without its rules.",
      r"\b(?:pretend|imagine|act as if|behave as if) (?:that )?(?:you (?:are|have|were)|to be)\b.{0,60}\b"
@@ -402,7 +450,8 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
      "Claims the tool output or document has ended and instructions follow.",
      r"\b(?:end of (?:the )?(?:tool|function|search|api) (?:output|result|response)s?|(?:tool|function) "
      r"(?:output|result|response) (?:ends|ended|is over|complete)|end of (?:untrusted|external|retrieved) "
-     r"(?:content|data|text))\b.{0,120}\b(?:you|your|ignore|now|instructions?|assistant|model|must|please)\b",
+     r"(?:content|data|text))\b.{0,120}\b(?:you|your|ignore|now|instructions?|assistant|model|must|please|"
+     r"system|refuse)\b",
      BOTH, True),
     # -- credential solicitation / credential paths -----------------------------------------
     ("credential-solicitation", "credential-solicitation", 1,
@@ -420,6 +469,12 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
      rf"(?![^\w\n]+(?:documentation|docs|page|settings|section|field|parameter|header|format|length|rotation|"
      rf"expir\w*|scopes?|permissions|name|id|type|policy|management|guide|tab|menu|button|form|prefix))",
      BOTH, True),
+    ("credential-solicitation", "credential-solicitation", 1,
+     "Asks for secrets to ride along in a reply or confirmation.",
+     r"\b(?:reply|replying|respond|responding|answer|answering|confirm|output|print|return|"
+     r"send)\b[^\n.]{0,60}\b"
+     r"(?:including|with|plus|along with|containing)\b[^\n.]{0,20}\b(?:api (?:keys?|tokens?)|access tokens?|"
+     r"passwords?|credentials|secrets|private keys?|system prompt|session cookies?)\b", BOTH, True),
     ("credential-solicitation", "credential-solicitation", 1,
      "Asks the model to dump its context or hidden messages.",
      r"\b(?:output|print|reveal|dump|repeat|show|list|return|display|recite)\s+(?:me\s+)?(?:everything|"
@@ -454,7 +509,7 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
      r"user'?s?|stored|saved|available|local)\W+){0,2}(?:env(?:ironment)? (?:vars?|variables?)|env vars?|"
      r"\.env\b(?!\.(?:example|sample|template|dist|defaults?)\b)|dotenv|config(?:uration)? files|"
      r"credential store|credentials|secrets|passwords|"
-     r"api (?:keys|tokens)|access tokens|(?:ssh )?private keys?|ssh keys?|keychain|vault|cookies|"
+     r"api (?:keys|tokens)|access tokens|(?:ssh )?private keys?|ssh keys?|keychain|cookies|"
      r"session tokens)\b"
      r"(?!'s|\s+names?\b)",
      BOTH, True),
@@ -485,7 +540,12 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
      r"\b(?:convince|persuade|trick|manipulate|pressure|get) the user (?:in)?to (?:disable|turn off|remove|"
      r"share|send|reveal|give|install|run|click|enter|approve|grant|transfer|pay)\b|\b(?:never|do not|don't|"
      r"must not) (?:disclose|reveal|mention|share|repeat|show) (?:these|this|the|my|our) (?:instructions?|"
-     r"note|prompt|directives?|hidden text)\b|\b(?:always|also) (?:append|add|include|insert|prepend|"
+     r"note|prompt|directives?|hidden text|override|change|step|behaviou?r|rule|modification|redirect\w*)\b|"
+     r"\b(?:do not|don't|never) ask (?:the user |anyone )?for (?:confirmation|permission|approval|consent)\b|"
+     r"\b(?:always|just|simply) (?:report|return|say|claim|tell the user) (?:success|that (?:it|everything) "
+     r"(?:passed|succeeded|is fine|worked)|it (?:passed|succeeded|worked))\b|"
+     r"\b(?:tell|ask|instruct|get) the user to (?:download|install|run|execute|visit|open)\b[^\n]{0,80}"
+     r"(?:https?://|\.exe\b|\.sh\b|\.msi\b|\.apk\b)|\b(?:always|also) (?:append|add|include|insert|prepend|"
      r"mention|say|recommend|promote)\b[^\n]{0,60}\b(?:to|in|at the end of|at the start of) (?:your|every|"
      r"all|"
      r"each) (?:answers?|responses?|replies|messages|outputs?)\b", BOTH, True),
@@ -550,8 +610,22 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
      rf"|\b(?:include|collect|forward|extract|send|append|attach|pass|provide|share|copy|insert|embed|"
      rf"put|submit|post|upload|output|print|reveal|repeat|dump|leak|transmit|relay|add|write)\s+"
      rf"(?:(?:all|the|your|its|their|any|full|entire|complete|whole|current|of)\s+){{0,3}}"
-     rf"(?:{_CONTEXT_DATA})\b"
+     rf"(?:{_CONTEXT_CORE})\b"
      rf"(?!\s+(?:id|ids|identifier|name|title|topic)\b)", BOTH, True),
+    ("prompt-harvest", "prompt-harvest", 1,
+     "Routes the conversation, secrets or credential files into a tool parameter.",
+     r"\b(?:pass|put|copy|include|append|add|insert|send|set|fill|place|store|write|upload|uploading|attach|"
+     r"forward|embed|log)\b[^\n]{0,60}?\b(?:conversation|messages?|chat|history|transcript|passwords?|"
+     r"credentials?|tokens?|secrets?|api keys?|private keys?|cookies|system prompt|\.aws|\.ssh|\.env|"
+     r"\.netrc|it|them)\b[^\n]{0,60}?\b(?:as|in|into|to|inside|under) (?:the |a |its )?['\"`]?[\w-]+['\"`]? "
+     r"(?:argument|parameter|param|field|property|input)\b", TOOL, True),
+    ("credential-path", "credential-path", 1,
+     "Harvests secrets or context before each call (pre-call data harvest).",
+     r"\b(?:before|prior to|ahead of|in preparation for) (?:calling|using|invoking|running|executing|each "
+     r"(?:call|use)|every (?:call|use)|you (?:call|use|invoke|run))\b[^\n]{0,80}?\b(?:read|collect|gather|"
+     r"retrieve|access|fetch|obtain|get|extract|copy|dump|grab|include|look up)\b[^\n]{0,60}?(?:env|config|"
+     r"secret|credential|token|key|prompt|ssh|password|vault|history|conversation|cookie|\.aws|\.ssh|\.env)",
+     BOTH, True),
     ("tool-shadowing", "tool-shadowing", 1,
      "Tells the model to prefer this tool over, or to ignore, other tools.",
      r"\buse (?:this|it|me)(?: tool| one| function| server)? (?:(?:instead of|in place of|rather than|"
@@ -571,7 +645,11 @@ _RULE_SPECS: list[tuple[str, str, int, str, str, frozenset[str], bool]] = [
      r"(?:\W+(?:tools?|functions?|readers?|clients?|search|servers?|commands?|all|implementations?)\b|"
      r"\W*$|\W+for all\b)|\b(?:supersedes|overrides|replaces) (?:them|all)\b"
      r"|\bwhen(?:ever)? (?:the |any |a |another )?[`'\"]?[\w\-.]+[`'\"]? (?:tool|function) is "
-     r"(?:called|used|invoked|run)\b[^\n]{0,60}\b(?:you must|always|make sure|instead|first|also|must)\b"
+     r"(?:called|used|invoked|run)\b[^\n]{0,60}\b(?:you must|always|make sure|instead|first|also|must|"
+     r"replace|change|set|redirect|modify|swap|send|bcc|cc|add)\b"
+     r"|\bignore (?:all |any )?(?:errors|warnings|results|output|findings|issues) (?:reported |"
+     r"returned )?(?:by|"
+     r"from) (?:the |any |all )?other (?:tools|linters|checkers|servers|scanners)\b"
      r"|\b(?:side effects?|affects|changes the behaviou?r of|modif(?:y|ies) the behaviou?r of) "
      r"(?:on |of )?(?:the )?(?:also present |other )?[`'\"]?[\w\-.]+[`'\"]? (?:tool|function)\b"
      r"|\broute (?:all |every |any )?[\w ]{0,30}? through (?:this|me|it)\b"
@@ -597,6 +675,12 @@ _NARRATIVE_BEFORE = re.compile(r"\b(?:ask(?:s|ed|ing)?|told|tell(?:s|ing)|reques
                                r"ing)|"
                                r"trick(?:s|ed|ing)?|lur(?:es|ed|ing)|persuad\w*|convinc\w*|phish\w*)\b"
                                r"[^.\n]{0,40}\bto\s*$")
+# A third party does it ("attackers to read ...", "Alice will send the credentials ...").
+_THIRD_PARTY_BEFORE = re.compile(
+    r"(?:\b(?:attackers?|hackers?|malware|adversar\w*|threat actors?|criminals?|scammers?)\b[^.\n]{0,30}"
+    r"|\b(?!you\b|i\b|we\b|assistant\b|model\b|ai\b|agent\b|bot\b|llm\b)[a-z]+ (?:will|would|can|could|did|"
+    r"does|has|had|may|might)\s*)$")
+_NARRATED = {"credential-solicitation", "exfiltration-directive", "credential-path"}
 _UNLESS_BEFORE = {"credential-solicitation": _NARRATIVE_BEFORE, "exfiltration-directive": _NARRATIVE_BEFORE,
                   "credential-path": _ERROR_BEFORE,
                   "Harvests secrets, environment or configuration on the model's behalf.": _DOC_LINE_BEFORE}
@@ -627,7 +711,22 @@ _KEYS: dict[str, tuple[str, ...]] = {
     "Turns the model against the user's request.": (
         "ignor", "disregard", "forget", "skip", "says", "not what"),
     "Turns the model against the user: weakening their security, secret instructions, altered answers.": (
-        "the user", "disclose", "reveal", "mention", "share", "repeat", "show", "always", "also"),
+        "the user", "disclose", "reveal", "mention", "share", "repeat", "show", "always", "also", "ask",
+        "just", "simply"),
+    "Claims precedence over the model's instructions or the user.": (
+        "supersede", "override", "replace", "precedence", "overrule", "prioriti", "do not", "don't",
+        "the user"),
+    "Persona or mode switch in French, German, Spanish, Portuguese or Italian.": (
+        "maintenant", "desormais", "jetzt", "nun ", "ab sofort", "ahora", "agora", "ora ", "adesso",
+        "mode", "modus", "modo"),
+    "Persona or mode switch in Chinese or Russian.": (
+        "现在你", "从现在起", "你现在", "开发者模式", "теперь", "отныне", "режим"),
+    "Asks for the system prompt or secrets in French, German, Spanish, Portuguese or Italian.": (
+        "prompt", "passe", "passwort", "kennwort", "contrasena", "senha", "api", "jeton", "token"),
+    "Asks for the system prompt or secrets in Chinese or Russian.": (
+        "系统提示", "密码", "密钥", "令牌", "промпт", "подсказ", "инструкц", "парол", "токен", "ключ"),
+    "Asks for secrets to ride along in a reply or confirmation.": (
+        "api", "token", "passw", "credential", "secret", "private key", "system prompt", "cookie"),
     "Announces replacement instructions.": (
         "instruction", "directive", "orders", "task", "objective", "prompt", "rules", "mission", "job",
         "goal", "purpose", "role"),
@@ -660,7 +759,7 @@ _KEYS: dict[str, tuple[str, ...]] = {
     "Instruction-carrying pseudo tags (<system_prompt>, <override>, <admin_message>, ...).": ("<",),
     "Addresses AI agents reading the content and gives them a directive.": (
         "ai", "llm", "language model", "assistant", "agent", "model", "chatbot", "gpt", "claude",
-        "copilot", "bot", "gemini", "llama", "mistral"),
+        "copilot", "bot", "gemini", "llama", "mistral", "reading this"),
     "Asks the model to pretend or role-play as something without its rules.": (
         "pretend", "imagine", "act as if", "behave as if"),
     "Chat-template control tokens (<|im_start|>, [INST], <<SYS>>, ...).": (
@@ -715,6 +814,10 @@ _KEYS: dict[str, tuple[str, ...]] = {
     "Instruction tags aimed at the model (<IMPORTANT>, <system>, <secret>) inside a tool definition.": ("<",),
     "Addresses the AI model directly from inside a tool definition.": (
         "note", "attention", "important", "message", "instruction"),
+    "Routes the conversation, secrets or credential files into a tool parameter.": (
+        "argument", "parameter", "param", "field", "property", "input"),
+    "Harvests secrets or context before each call (pre-call data harvest).": (
+        "before", "prior to", "ahead of", "in preparation"),
     "Asks for the system prompt, reasoning or conversation to be collected or returned.": (
         "prompt", "system", "developer", "instruction", "chain", "reasoning", "internal", "hidden",
         "private", "conversation", "chat", "message", "context", "tool", "response", "user", "all ",
@@ -725,14 +828,15 @@ _KEYS: dict[str, tuple[str, ...]] = {
         "do not use", "don't use", "never use", "avoid", "stop using", "disable", "bypass", "in place of"),
     "Claims to replace or override other tools, or rewires their behaviour.": (
         "replace", "supersede", "override", "overrule", "shadow", "intercept", "hijack", "precedence",
-        "instead", "when", "side effect", "affects", "behavio", "all ", "route"),
+        "instead", "when", "side effect", "affects", "behavio", "all ", "route", "in place", "used",
+        "ignore"),
 }
 
 
 def _compile(specs: list[tuple[str, str, int, str, str, frozenset[str], bool]]) -> tuple[Rule, ...]:
     return tuple(Rule(rid, fam, level, desc, _rx(rx), where, latin, rid in _NEGATABLE,
                       _UNLESS_AFTER.get(rid), _UNLESS_BEFORE.get(desc) or _UNLESS_BEFORE.get(rid),
-                      _ANCHORS.get(desc), _KEYS[desc])
+                      _ANCHORS.get(desc), _KEYS[desc], rid in _NARRATED)
                  for rid, fam, level, desc, rx, where, latin in specs)
 
 
