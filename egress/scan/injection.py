@@ -858,11 +858,26 @@ def present_keys(view: str) -> frozenset[str]:
     """Every rule key occurring in `view`, in one pass."""
     return frozenset(key for _, key in _KEY_AUTOMATON.iter(view)) if view else frozenset()
 
-# Stable ids and what they catch, for the reference docs.
-RULES: dict[str, str] = {}
-for _rule in RULE_TABLE:
-    if "content" in _rule.where:  # tool-only rules are reported as `mcp/poison-<family>`
-        RULES.setdefault(_rule.id, _rule.description)
+# Stable ids and what they catch, for the reference docs (tool-only rules are reported as
+# `mcp/poison-<family>`).
+RULES: dict[str, str] = {
+    "instruction-override": "Tells the model to ignore, forget or replace its instructions, or claims "
+    "precedence over them (English, Chinese, Japanese, Korean, Russian, French, German, Spanish, "
+    "Portuguese, Italian).",
+    "role-impersonation": "Impersonates the system, the developer or another persona, switches the model "
+    "into an unrestricted mode, or addresses AI agents with directives.",
+    "fake-delimiter": "Chat-template tokens, fake conversation turns and banners that fake the end of "
+    "the context or of a tool's output.",
+    "credential-solicitation": "Asks the model to reveal or send secrets, its system prompt or its "
+    "context.",
+    "credential-path": "Directs the model to credential files, the environment or stored secrets.",
+    "covert-action": "Tells the model to hide what it does from the user, or to act against the user.",
+    "tool-call-directive": "Tells the model to call MCP methods or named tools.",
+    "exfiltration-directive": "Tells the model to send data to an outside address, URL or image link.",
+    "encoded-instructions": "Asks the model to decode something and act on it.",
+    "prompt-harvest": "Asks for the system prompt, reasoning or conversation to be collected or returned.",
+}
+
 
 # Whitespace-collapsed forms of the most common overrides: letters only, separators removed.
 _COMPACT = re.compile(
