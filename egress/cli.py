@@ -29,6 +29,7 @@ from egress.master import (
     parse_listen,
     serve,
 )
+from egress.mcp_pins import PINS_FILE, ToolPins
 from egress.policy import (
     CompiledPolicy,
     PolicyError,
@@ -40,6 +41,7 @@ from egress.policy.loader import located
 from egress.policy.model import Policy, parse_size
 from egress.policytest import format_results, run_tests
 from egress.replay import Replayer, ReplayError, format_json, format_table, read_flows
+from egress.scan.mcp import definition_diff, tool_hash
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -246,6 +248,48 @@ def cmd_dlp_scan(args: argparse.Namespace) -> int:
     return status
 
 
+# -- bottle mcp ------------------------------------------------------------------------------
+
+def _tools_in(doc: object) -> list[dict[str, object]]:
+    """Tool definitions in a document: one tool, a list of tools, a tools/list result or response."""
+    if isinstance(doc, dict) and isinstance(doc.get("result"), dict):
+        doc = doc["result"]
+    if isinstance(doc, dict) and isinstance(doc.get("tools"), list):
+        doc = doc["tools"]
+    items = doc if isinstance(doc, list) else [doc]
+    return [t for t in items if isinstance(t, dict) and isinstance(t.get("name"), str)]
+
+
+def cmd_mcp_hash(args: argparse.Namespace) -> int:
+    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+    try:
+        tools = _tools_in(json.loads(text))
+    except ValueError as e:
+        raise ConfigError(f"{args.file}: not JSON ({e})") from None
+    if not tools:
+        raise ConfigError(f"{args.file}: no tool definition (an object with a `name`) found")
+    for tool in tools:
+        print(f"{tool['name']}: {tool_hash(tool)}")
+    return EXIT_OK
+
+
+def cmd_mcp_pins(args: argparse.Namespace) -> int:
+    path = Path(args.state_dir) / PINS_FILE
+    if not path.is_file():
+        raise ConfigError(f"{path}: no MCP pins yet (the proxy writes them on a server's first tools/list)")
+    pins = ToolPins(path)
+    doc = pins.as_document()
+    for server, entry in doc["servers"].items():
+        print(server)
+        for name, pin in entry["pinned"].items():
+            changed = entry["changed"].get(name)
+            print(f"  {name}: {pin['hash']}" + ("  CHANGED -> " + changed["hash"] if changed else ""))
+            if changed and args.diff:
+                for line in definition_diff(pin["definition"], changed["definition"]).splitlines():
+                    print(f"      {line}")
+    return EXIT_OK
+
+
 # -- parser ----------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -343,6 +387,19 @@ def build_parser() -> argparse.ArgumentParser:
                         help="diff mode: print only flows whose verdict or findings change "
                         "between --policy (old) and NEW_POLICY, with the rule that caused it")
     replay.set_defaults(handler=cmd_replay)
+
+    mcp = sub.add_parser("mcp", help="MCP tool pins: hashes to approve, what a bottle has pinned")
+    mcp_sub = mcp.add_subparsers(dest="mcp_command", metavar="SUBCOMMAND")
+    mcp_sub.required = True
+    hash_ = mcp_sub.add_parser(
+        "hash", help="print the pin hash of tool definitions (a tool, a list, or a tools/list "
+        "result), for `mcp.servers[].pins`")
+    hash_.add_argument("file", nargs="?", default="-", metavar="FILE.json", help="default: stdin")
+    hash_.set_defaults(handler=cmd_mcp_hash)
+    pins = mcp_sub.add_parser("pins", help="list the tools a bottle pinned and those that changed")
+    pins.add_argument("state_dir", metavar="STATE_DIR", help="the bottle's --state-dir")
+    pins.add_argument("--diff", action="store_true", help="show how each changed tool differs")
+    pins.set_defaults(handler=cmd_mcp_pins)
     return parser
 
 

@@ -11,6 +11,8 @@ RULE_MODULES = {
     "limits": "addons.limits",
     "dlp": "addons.dlp",
     "credentials": "egress.credentials",
+    "mcp": "egress.scan.mcp",
+    "injection": "egress.scan.injection",
     "error": "addons.guard",
 }
 

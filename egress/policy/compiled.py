@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from egress.scan.dlp import DLPEngine
     from egress.scan.dns import DnsPolicy
     from egress.scan.hostnames import HostnamePolicy
+    from egress.scan.mcp import McpPolicy
 
 # A semantic check sees a schema-valid policy and returns (field location, message) pairs;
 # the loader turns them into file:line problems. Later sections append their own.
@@ -38,6 +39,8 @@ def _check_name_constraints(policy: Policy) -> list[tuple[tuple[int | str, ...],
 
 
 def _check_passthrough(policy: Policy) -> list[tuple[tuple[int | str, ...], str]]:
+    from egress.scan.hosts import HostPolicy
+
     host_wide = HostPolicy(policy.hosts)
     out: list[tuple[tuple[int | str, ...], str]] = []
     for i, host in enumerate(policy.hosts.passthrough):
@@ -157,6 +160,7 @@ class CompiledPolicy:
     dlp: DLPEngine
     hostnames: HostnamePolicy
     dns: DnsPolicy
+    mcp: McpPolicy
 
     @property
     def mode(self) -> str:
@@ -168,6 +172,7 @@ def compile_policy(policy: Policy, source: str, text: str | bytes = b"") -> Comp
     from egress.scan.dlp import DLPEngine
     from egress.scan.dns import DnsPolicy
     from egress.scan.hostnames import HostnamePolicy
+    from egress.scan.mcp import McpPolicy
 
     raw = text.encode() if isinstance(text, str) else text
     hosts = HostPolicy(policy.hosts)
@@ -185,6 +190,7 @@ def compile_policy(policy: Policy, source: str, text: str | bytes = b"") -> Comp
         dlp=DLPEngine(policy.dlp, known_values=known),
         hostnames=HostnamePolicy(policy.hostnames),
         dns=DnsPolicy(policy.dns, hosts),
+        mcp=McpPolicy(policy.mcp),
     )
 
 

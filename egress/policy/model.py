@@ -617,6 +617,131 @@ class DnsSection(StrictModel):
         default_factory=list, description="Names that may resolve to private, loopback or "
         "link-local addresses; for any other name such an answer is dropped (DNS rebinding).")
     rate_limit: DnsRateLimit = Field(default_factory=DnsRateLimit)  # type: ignore[arg-type]
+_PIN = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+def _check_regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as e:
+        raise ValueError(f"{value!r} is not a valid regular expression ({e})") from None
+    return value
+
+
+def _check_glob(value: str) -> str:
+    if not value or any(c.isspace() for c in value.strip(" ")) or value != value.strip():
+        raise ValueError(f"{value!r} is not a tool-name pattern: use a name or a glob like 'read_*'")
+    return value
+
+
+ToolGlob = Annotated[str, BeforeValidator(_check_glob)]
+Regex = Annotated[str, BeforeValidator(_check_regex)]
+
+
+class McpArgumentRule(StrictModel):
+    """`tools/call` arguments that must not be sent: paths under a directory, or a pattern."""
+
+    name: str | None = Field(None, description="Label shown in audit events and denials.")
+    tools: list[ToolGlob] = Field(
+        default_factory=lambda: ["*"],
+        description="Tool names this rule covers (globs, default every tool).")
+    arguments: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description="Argument names this rule covers (globs over dotted paths such as `path` or "
+        "`options.file`; default every argument, at any depth).")
+    deny_paths: list[str] = Field(
+        default_factory=list,
+        description="File paths that must not appear in the covered arguments, as a whole value or "
+        "inside a command line: the path and everything under it. `~` stands for any home "
+        "directory (`~`, `$HOME`, `/home/<user>`, `/root`, `/Users/<user>`); `..` is resolved and "
+        "`file://` URLs are read as paths.")
+    deny_patterns: list[Regex] = Field(
+        default_factory=list,
+        description="Regular expressions (Python syntax, case-insensitive) that must not match a "
+        "covered argument.")
+    reason: str | None = Field(None, description="Why; shown to the agent in the JSON-RPC error.")
+
+    @field_validator("deny_paths")
+    @classmethod
+    def _paths(cls, value: list[str]) -> list[str]:
+        for p in value:
+            if not (p.startswith(("/", "~")) or p.startswith("$HOME")):
+                raise ValueError(f"deny path {p!r} must be absolute or start with '~'")
+        return value
+
+
+class McpServerRule(StrictModel):
+    """What the bottle may do with one MCP server (matched by host and endpoint path)."""
+
+    name: str | None = Field(None, description="Label shown in audit events.")
+    hosts: list[HostPattern] = Field(..., min_length=1, description="Hosts of the MCP server.")
+    paths: list[str] | None = Field(
+        None, description="Endpoint path prefixes (default: any path on these hosts).")
+    allow_tools: list[ToolGlob] | None = Field(
+        None,
+        description="Only these tools may be listed and called (globs). Default: every tool. A "
+        "tool allowed by name here is exempt from the name-mimicry check.")
+    deny_tools: list[ToolGlob] = Field(
+        default_factory=list, description="Tools that are removed from listings and never called.")
+    arguments: list[McpArgumentRule] = Field(
+        default_factory=list, description="Argument rules for this server (added to `mcp.arguments`).")
+    pins: dict[str, str] = Field(
+        default_factory=dict,
+        description="Approved tool definitions: tool name -> `sha256:<hex>` of its canonical JSON "
+        "(as printed in `mcp/tool-changed` audit events and by `bottle mcp hash`). A pinned tool "
+        "whose definition hashes differently is stripped and its calls blocked; a changed tool is "
+        "released by pinning its new hash here.")
+
+    @field_validator("pins")
+    @classmethod
+    def _pins(cls, value: dict[str, str]) -> dict[str, str]:
+        for tool, pin in value.items():
+            if not _PIN.match(pin):
+                raise ValueError(f"pin for tool {tool!r} must look like 'sha256:' followed by 64 "
+                                 "lower-case hex digits")
+        return value
+
+    @field_validator("paths")
+    @classmethod
+    def _paths(cls, value: list[str] | None) -> list[str] | None:
+        for p in value or []:
+            if not p.startswith("/"):
+                raise ValueError(f"path prefix {p!r} must start with '/'")
+        return value
+
+
+class McpActions(StrictModel):
+    """What each kind of MCP finding does. `audit` only logs."""
+
+    poisoning: Literal["strip", "block", "audit"] = Field(
+        "strip", description="A poisoned tool, prompt or resource in a listing: `strip` removes it "
+        "from the list, `block` answers the whole listing with a JSON-RPC error.")
+    rug_pull: Literal["strip", "block", "audit"] = Field(
+        "strip", description="A tool whose definition changed since it was pinned: `strip` removes "
+        "it from the list and blocks calls to it until a reviewer pins the new hash; `block` "
+        "answers the whole listing with an error.")
+    injection: Literal["block", "audit"] = Field(
+        "block", description="Prompt injection in a tool result, resource, prompt, sampling request "
+        "or notification: `block` replaces the message with a JSON-RPC error (same id).")
+    tool_policy: Literal["block", "audit"] = Field(
+        "block", description="A call to a denied or unlisted tool, or a denied argument.")
+    protocol: Literal["block", "audit"] = Field(
+        "block", description="Malformed JSON-RPC on an MCP session, a response to an id that was "
+        "never sent or that was already answered.")
+
+
+class McpSection(StrictModel):
+    """MCP inspection of intercepted traffic (Streamable HTTP, HTTP+SSE, WebSocket)."""
+
+    enabled: bool = Field(True, description="Inspect MCP messages at all.")
+    actions: McpActions = Field(default_factory=McpActions)  # type: ignore[arg-type]
+    injection_sensitivity: Literal["low", "medium", "high"] = Field(
+        "medium", description="`low` uses only high-confidence injection rules, `high` adds the "
+        "low-confidence ones.")
+    arguments: list[McpArgumentRule] = Field(
+        default_factory=list, description="Argument rules for every MCP server.")
+    servers: list[McpServerRule] = Field(
+        default_factory=list, description="Per-server tool policy; the first matching rule applies.")
 
 
 class Policy(StrictModel):
@@ -643,3 +768,5 @@ class Policy(StrictModel):
                                         "budget, fronting, exceptions.")
     dns: DnsSection = Field(default_factory=DnsSection,  # type: ignore[arg-type]
                             description="The DNS guard (`--dns-listen`).")
+    mcp: McpSection = Field(default_factory=McpSection,  # type: ignore[arg-type]
+                            description="MCP inspection: actions per check, tool policy, pins.")
