@@ -15,8 +15,10 @@ engine (`egress.scan.dlp`) and applies what it finds: block, redact or audit.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from mitmproxy import http
 
@@ -50,6 +52,9 @@ def _sensitive(matches: list[Match]) -> list[str]:
     return [s for m in matches for s in m.sensitive if s]
 
 
+HEAD_CACHE = 256
+
+
 class DLP:
     name = "dlp"
 
@@ -57,6 +62,10 @@ class DLP:
         self.runtime = runtime
         self.failclosed = failclosed or FailClosed(runtime)
         self._synced: CompiledPolicy | None = None
+        # Header sets already scanned under the current engine: keep-alive clients send the
+        # same headers request after request, and scanning them again finds nothing new.
+        self._heads: OrderedDict[tuple[Any, ...], list[Match]] = OrderedDict()
+        self._heads_engine: DLPEngine | None = None
 
     # -- shared ----------------------------------------------------------------------------
 
@@ -69,7 +78,7 @@ class DLP:
             for name, value in engine.known_values:
                 self.runtime.secrets.add(name, value)
             self._synced = rec.policy
-        ctx = ScanContext(flow.request.pretty_host, flow.request.path, self.runtime.secrets,
+        ctx = ScanContext(flow.request.host, flow.request.path, self.runtime.secrets,
                           self.runtime.credentials.placeholder_set())
         return rec, engine if engine.enabled else None, ctx
 
@@ -102,10 +111,27 @@ class DLP:
         # Headers a credential will overwrite never leave as the agent wrote them.
         skip = overwritten_headers(flow, self.runtime.credentials.table)
         headers = [(k, v) for k, v in req.headers.items(multi=True) if k.lower() not in skip]
-        matches += [m for m in engine.scan_headers(headers, ctx) if (m.rule, m.value) not in found]
+        matches += [m for m in self._scan_head(engine, headers, ctx) if (m.rule, m.value) not in found]
         self._apply(flow, rec, matches, lambda ms: self._redact_head(flow, ms))
         if rec.blocked is None and self._streams(req, engine):
             self._stream(flow, rec, engine, ctx)
+
+    def _scan_head(self, engine: DLPEngine, headers: list[tuple[str, str]],
+                   ctx: ScanContext) -> list[Match]:
+        if self._heads_engine is not engine:
+            self._heads.clear()
+            self._heads_engine = engine
+        known = ctx.known.version if ctx.known is not None else 0
+        key = (ctx.host, ctx.path if engine.path_scoped else None, known, ctx.benign, tuple(headers))
+        cached = self._heads.get(key)
+        if cached is not None:
+            self._heads.move_to_end(key)
+            return cached
+        matches = engine.scan_headers(headers, ctx)
+        self._heads[key] = matches
+        if len(self._heads) > HEAD_CACHE:
+            self._heads.popitem(last=False)
+        return matches
 
     @staticmethod
     def _redact_head(flow: http.HTTPFlow, matches: list[Match]) -> list[Match]:
