@@ -52,7 +52,7 @@ def _sensitive(matches: list[Match]) -> list[str]:
     return [s for m in matches for s in m.sensitive if s]
 
 
-HEAD_CACHE = 256
+SCAN_CACHE = 1024  # scans of URLs and header sets kept per policy
 
 
 class DLP:
@@ -62,10 +62,8 @@ class DLP:
         self.runtime = runtime
         self.failclosed = failclosed or FailClosed(runtime)
         self._synced: CompiledPolicy | None = None
-        # Header sets already scanned under the current engine: keep-alive clients send the
-        # same headers request after request, and scanning them again finds nothing new.
-        self._heads: OrderedDict[tuple[Any, ...], list[Match]] = OrderedDict()
-        self._heads_engine: DLPEngine | None = None
+        self._cache: OrderedDict[tuple[Any, ...], tuple[Match, ...]] = OrderedDict()
+        self._cache_engine: DLPEngine | None = None
 
     # -- shared ----------------------------------------------------------------------------
 
@@ -106,32 +104,45 @@ class DLP:
         if engine is None:
             return
         req = flow.request
-        matches = engine.scan_url(req.path, ctx)
+        cache = self._cache_for(engine, ctx)
+        matches = list(cache("url", req.path, lambda: engine.scan_url(req.path, ctx)))
         found = {(m.rule, m.value) for m in matches}
         # Headers a credential will overwrite never leave as the agent wrote them.
         skip = overwritten_headers(flow, self.runtime.credentials.table)
-        headers = [(k, v) for k, v in req.headers.items(multi=True) if k.lower() not in skip]
-        matches += [m for m in self._scan_head(engine, headers, ctx) if (m.rule, m.value) not in found]
+        headers = tuple((k, v) for k, v in req.headers.items(multi=True) if k.lower() not in skip)
+        head = cache("head", headers, lambda: engine.scan_headers(headers, ctx))
+        matches += [m for m in head if (m.rule, m.value) not in found]
         self._apply(flow, rec, matches, lambda ms: self._redact_head(flow, ms))
         if rec.blocked is None and self._streams(req, engine):
             self._stream(flow, rec, engine, ctx)
 
-    def _scan_head(self, engine: DLPEngine, headers: list[tuple[str, str]],
-                   ctx: ScanContext) -> list[Match]:
-        if self._heads_engine is not engine:
-            self._heads.clear()
-            self._heads_engine = engine
+    def _cache_for(self, engine: DLPEngine, ctx: ScanContext) -> Callable[
+            [str, object, Callable[[], list[Match]]], tuple[Match, ...]]:
+        """A lookup in the scan cache for this engine and context.
+
+        Keep-alive clients send the same header set request after request, and API clients
+        hit the same URL again and again (`POST /v1/messages`): scanning the same text again
+        under the same policy, known secrets and destination finds nothing new. The cache is
+        per compiled policy (a reload starts afresh) and keyed by everything a finding
+        depends on."""
+        if self._cache_engine is not engine:
+            self._cache.clear()
+            self._cache_engine = engine
         known = ctx.known.version if ctx.known is not None else 0
-        key = (ctx.host, ctx.path if engine.path_scoped else None, known, ctx.benign, tuple(headers))
-        cached = self._heads.get(key)
-        if cached is not None:
-            self._heads.move_to_end(key)
-            return cached
-        matches = engine.scan_headers(headers, ctx)
-        self._heads[key] = matches
-        if len(self._heads) > HEAD_CACHE:
-            self._heads.popitem(last=False)
-        return matches
+        scope = (ctx.host, ctx.path if engine.path_scoped else None, known, ctx.benign)
+
+        def lookup(kind: str, text: object, scan: Callable[[], list[Match]]) -> tuple[Match, ...]:
+            key = (kind, text, scope)
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+                return cached
+            result = tuple(scan())
+            self._cache[key] = result
+            if len(self._cache) > SCAN_CACHE:
+                self._cache.popitem(last=False)
+            return result
+        return lookup
 
     @staticmethod
     def _redact_head(flow: http.HTTPFlow, matches: list[Match]) -> list[Match]:
