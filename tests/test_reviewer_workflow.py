@@ -11,6 +11,7 @@ from typing import Any
 from mitmproxy import http, io
 
 from egress.docs import policy_reference
+from egress.redact import encoded_forms
 from tests.conftest import EgressFactory, PolicyWriter
 from tests.support.origin import Origin, Reply
 
@@ -135,3 +136,55 @@ def test_generated_reference_is_current() -> None:
                              "run `bottle policy docs --output docs/policy-reference.md`")
     for rule in ("hosts/host-not-allowed", "limits/body-too-large", "error/addon-exception"):
         assert rule in current
+
+
+def test_recorded_flows_hold_neither_secrets_nor_injected_credentials(
+        tmp_path: Path, egress: EgressFactory, write_policy: PolicyWriter, origin: Origin) -> None:
+    real = "realtok-" + "Qm9vdHN0cmFwVG9rZW5WYWx1ZTQ0NTU"
+    leaked = "ghp_" + "R8xk2LmQ7vN4pW9sT3yU6zA1bC5dE0fG2hJ4"  # a GitHub token shape (DLP rule)
+    record = tmp_path / "session.mitm"
+    policy = write_policy("""
+        hosts:
+          allow:
+            - hosts: [allowed.test, other.test]
+        dlp:
+          actions: {github-token: redact}
+        credentials:
+          - name: api
+            host: allowed.test
+            header: "Authorization: Bearer {secret}"
+            source: {env: REAL_TOKEN}
+            placeholder: {env: API_TOKEN}
+    """)
+    proc = egress(policy, "--record", str(record), env={"REAL_TOKEN": real})
+    placeholder = proc.env["API_TOKEN"]
+    base = f"https://allowed.test:{origin.port}"
+    ok = curl(proc, "-H", f"Authorization: Bearer {placeholder}", f"{base}/with-credential")
+    assert ok.returncode == 0
+    redacted = curl(proc, "-X", "POST", "-d", f"note={leaked}", f"https://other.test:{origin.port}/paste")
+    assert redacted.returncode == 0
+    laundered = curl(proc, "-o", "/dev/null", "-w", "%{http_code}", "-H",
+                     f"Authorization: Bearer {placeholder}", f"https://other.test:{origin.port}/x")
+    assert laundered.stdout == "403"  # the placeholder may only go to its own host
+    proc.stop()
+
+    # what really left: the origin saw the real credential and a redacted body
+    seen = {k.lower(): v for k, v in origin.seen[0].headers.items()}
+    assert seen["authorization"] == f"Bearer {real}"
+    assert len(origin.seen) == 2
+    assert origin.seen[1].body == b"note=[REDACTED:github-token]"
+    blob = record.read_bytes()
+    assert blob
+    for secret in (real, leaked):
+        for form in encoded_forms(secret):
+            assert form.encode() not in blob, "a secret reached the recorded flow file"
+    flows = read(record)
+    assert flows[0].request.headers["authorization"] == f"Bearer {placeholder}"
+    # the recording replays, and a stricter policy's diff is computed from it
+    strict = write_policy(NEW, "strict.yaml")
+    res = cli("replay", str(record), "--policy", str(policy), "--against", str(strict), "--format", "json")
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["summary"]["flows"] == len(flows) and doc["summary"]["newly_blocked"] >= 1
+    for secret in (real, leaked):
+        assert secret not in res.stdout and secret not in proc.stderr()
