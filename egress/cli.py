@@ -26,6 +26,7 @@ from egress.master import (
 from egress.policy import PolicyError, compile_policy, default_policy_path, load_policy
 from egress.policy.model import Policy
 from egress.replay import Replayer, ReplayError, format_json, format_table, read_flows
+from launcher.cli import add_commands as add_launcher_commands
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -169,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--policy", metavar="FILE", help="policy file (default: built-in default)")
     replay.add_argument("--format", choices=("json", "table"), default="table")
     replay.set_defaults(handler=cmd_replay)
+
+    add_launcher_commands(sub)  # start, stop, ls, logs, doctor, image
     return parser
 
 
