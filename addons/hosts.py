@@ -85,6 +85,12 @@ class Hosts:
         address = data.server.address
         if address is None:
             return
+        upstream = self.runtime.upstream
+        if upstream is not None and (normalize_host(address[0]), address[1]) == (
+                normalize_host(upstream[0]), upstream[1]):
+            # The configured next-hop proxy: the flow's own target was checked at CONNECT
+            # and at each request; this connection only carries the tunnel to it.
+            return
         policy = self.runtime.policy
         finding = policy.hosts.check_host(address[0])
         if finding is not None and finding.action == "block" and policy.mode == "enforce":

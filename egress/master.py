@@ -209,7 +209,11 @@ async def serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None],
         upstream_trust = state_dir / "upstream-trust.pem"
         upstream_trust.write_bytes(merged_bundle(extra))
 
-    runtime = Runtime(cfg.bottle_id, store, audit, known, state_dir)
+    upstream_addr = None
+    if cfg.upstream:
+        parts = urlsplit(cfg.upstream)
+        upstream_addr = (parts.hostname or "", parts.port or 0)
+    runtime = Runtime(cfg.bottle_id, store, audit, known, state_dir, upstream=upstream_addr)
     _, chain = build_chain(runtime, cfg.extra_addons, upstream=cfg.upstream is not None)
 
     stop = stop or asyncio.Event()

@@ -30,6 +30,8 @@ class Runtime:
     audit: AuditLog
     secrets: KnownSecrets = field(default_factory=KnownSecrets)
     state_dir: Path | None = None
+    # The next-hop proxy (host, port) in upstream mode: mitmproxy dials it for every flow.
+    upstream: tuple[str, int] | None = None
     # False under `bottle replay`: no network, no clock-based side effects beyond the run.
     live: bool = True
 

@@ -1,0 +1,339 @@
+"""`bottle start --inspect` end to end with a real Docker engine.
+
+One test bottle: agent -> its egress container (TLS inspection, policy) -> squid (standing in
+for pipelock) -> a TLS origin with its own test CA. Everything is checked from inside the
+agent container, the way an agent would try it. Tests run in file order; the last one stops
+the bottle and checks nothing of it remains.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from launcher.bottle import Names, dns_guard_available
+from tests.support.docker_env import (
+    OutsideWorld,
+    bottle_cli,
+    build_test_images,
+    docker_client,
+    outside_world,
+    run_in,
+)
+from tests.support.pki import TestPKI
+
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
+
+NAME = "e2e-inspect"
+POLICY = """\
+version: 1
+hosts:
+  allow:
+    - name: test-origin
+      hosts: [allowed.test, "*.allowed.test"]
+"""
+HAS_DLP = importlib.util.find_spec("addons.dlp") is not None
+HAS_CREDENTIALS = importlib.util.find_spec("addons.credentials") is not None
+
+
+@pytest.fixture(scope="module")
+def client() -> Any:
+    return docker_client()
+
+
+@pytest.fixture(scope="module")
+def images(client: Any) -> dict[str, str]:
+    return build_test_images(client)
+
+
+@pytest.fixture(scope="module")
+def world(client: Any, images: dict[str, str], pki: TestPKI) -> Iterator[OutsideWorld]:
+    cert = pki.server_cert("docker-origin", ["allowed.test", "api.allowed.test", "denied.test",
+                                             "other.test"])
+    with outside_world(client, images, cert) as w:
+        yield w
+
+
+@pytest.fixture(scope="module")
+def bottle(client: Any, images: dict[str, str], world: OutsideWorld, pki: TestPKI,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    policy = tmp_path_factory.mktemp("launcher") / "policy.yaml"
+    policy.write_text(POLICY)
+    bottle_cli("stop", NAME)
+    res = bottle_cli("start", "--inspect", "--name", NAME, "--image", images["agent"],
+                     "--egress-image", images["egress"], "--policy", str(policy),
+                     "--upstream", world.squid_url, "--upstream-network", world.network,
+                     "--upstream-ca", str(pki.ca_path), "--env", "AGENT_MARKER=1", "--json",
+                     "--", "sleep", "infinity")
+    assert res.returncode == 0, res.stderr
+    info = json.loads(res.stdout)
+    names = Names(NAME)
+    yield {"info": info, "agent": client.containers.get(names.agent),
+           "egress": client.containers.get(names.egress), "names": names}
+    bottle_cli("stop", NAME)
+
+
+def curl(agent: Any, *args: str) -> tuple[int, str]:
+    quoted = " ".join(f"'{a}'" for a in args)
+    return run_in(agent, f"curl -sS --max-time 20 {quoted} 2>&1")
+
+
+def test_allowed_https_host_answers_through_egress_and_upstream(bottle, world: OutsideWorld):
+    code, out = curl(bottle["agent"], "https://allowed.test/hello")
+    assert code == 0, out
+    assert out == "hello from origin\n"
+    # it went agent -> egress -> squid -> origin: squid logged the tunnel, the origin the request
+    assert "CONNECT allowed.test:443" in world.squid_log()
+    assert any(r["path"] == "/hello" and r["host"] == "allowed.test"
+               for r in world.origin_requests())
+
+
+def test_agent_environment_is_the_egress_one(bottle):
+    env = dict(line.split("=", 1) for line in
+               run_in(bottle["agent"], "env")[1].splitlines() if "=" in line)
+    ip = bottle["info"]["egress_ip"]
+    assert env["HTTPS_PROXY"] == env["https_proxy"] == f"http://{ip}:8080"
+    for var in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO",
+                "PIP_CERT", "AWS_CA_BUNDLE", "CARGO_HTTP_CAINFO"):
+        assert env[var] == "/etc/bottle-ca/ca-bundle.pem"
+    assert env["NODE_EXTRA_CA_CERTS"] == "/etc/bottle-ca/bottle-ca.pem"
+    assert env["BOTTLE_ID"] == NAME and env["AGENT_MARKER"] == "1"
+    # the system store was extended too: a client ignoring the variables still trusts the CA
+    code, out = run_in(bottle["agent"], "env -u SSL_CERT_FILE -u CURL_CA_BUNDLE "
+                       "curl -sS --max-time 20 https://allowed.test/hello 2>&1")
+    assert code == 0 and out == "hello from origin\n", out
+
+
+def test_agent_container_is_locked_down(bottle, client):
+    agent = bottle["agent"]
+    agent.reload()
+    host = agent.attrs["HostConfig"]
+    assert host["CapDrop"] == ["ALL"] and not host["CapAdd"]
+    assert "no-new-privileges" in host["SecurityOpt"]
+    assert not host["PortBindings"] and not host["Privileged"]
+    assert list(agent.attrs["NetworkSettings"]["Networks"]) == [bottle["names"].internal_net]
+    net = client.networks.get(bottle["names"].internal_net)
+    assert net.attrs["Internal"] is True
+    mounts = {m["Destination"]: m for m in agent.attrs["Mounts"]}
+    assert mounts["/etc/bottle-ca"]["RW"] is False
+    code, out = run_in(agent, "echo x > /etc/bottle-ca/ca-bundle.pem")
+    assert code != 0 and "Read-only" in out
+
+
+def test_denied_host_gets_structured_403_and_is_never_contacted(bottle, world: OutsideWorld):
+    code, out = curl(bottle["agent"], "-v", "https://denied.test/secret")
+    assert code != 0
+    assert "403" in out
+    assert "X-Bottle-Block-Reason: hosts/host-not-allowed" in out
+    assert "denied.test" not in world.squid_log()
+    assert all(r["host"] != "denied.test" for r in world.origin_requests())
+
+
+def test_direct_connections_ignoring_the_proxy_fail(bottle, world: OutsideWorld, client):
+    """No route out: not to the origin, not to the upstream, not to the host itself."""
+    seen: list[str] = []
+    listener = socket.create_server(("0.0.0.0", 0))
+    port = listener.getsockname()[1]
+    listener.settimeout(0.5)
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, addr = listener.accept()
+            except TimeoutError:
+                continue
+            seen.append(addr[0])
+            conn.close()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        # Every address the host has on a Docker bridge, the internal network's gateway first.
+        gateways = set()
+        for net in client.networks.list():
+            for cfg in (net.attrs.get("IPAM") or {}).get("Config") or []:
+                if cfg.get("Gateway"):
+                    gateways.add(cfg["Gateway"])
+        targets = [f"https://{world.origin_ip}/", f"http://{world.squid_ip}:3128/",
+                   *(f"http://{gw}:{port}/" for gw in sorted(gateways))]
+        for url in targets:
+            code, out = curl(bottle["agent"], "--noproxy", "*", "--max-time", "3", url)
+            assert code != 0, f"{url} reachable directly: {out}"
+        assert seen == [], f"the host listener was reached from the bottle: {seen}"
+    finally:
+        stop.set()
+        thread.join(2)
+        listener.close()
+    assert all(r["path"] != "/" or r["host"] != world.origin_ip for r in world.origin_requests())
+
+
+def test_agent_resolver_is_only_the_egress(bottle, client):
+    """CVE-2024-29018: Docker's embedded DNS on internal networks forwarded queries through the
+    host in some engine versions. The agent's only upstream resolver is the egress container's
+    DNS guard; a name the host resolves does not resolve in the bottle through any other way."""
+    agent = bottle["agent"]
+    assert agent.attrs["HostConfig"]["Dns"] == [bottle["info"]["egress_ip"]]
+    host_name = "deb.debian.org"
+    try:
+        socket.getaddrinfo(host_name, 443)
+    except OSError:
+        pytest.skip(f"this host cannot resolve {host_name}: nothing to compare with")
+    code, out = run_in(agent, f"getent hosts {host_name}")
+    assert code != 0, f"{host_name} resolved inside the bottle: {out}"
+    # asking Docker's embedded resolver (or any address) directly changes nothing
+    probe = ("import socket,sys\n"
+             "q=bytes.fromhex('abcd01000001000000000000')+b''.join(bytes([len(p)])+p.encode()"
+             " for p in sys.argv[1].split('.'))+bytes.fromhex('0000010001')\n"
+             "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.settimeout(3)\n"
+             "s.sendto(q,('127.0.0.11',53))\n"
+             "try:\n r=s.recv(512);print('rcode',r[3]&15,'answers',int.from_bytes(r[6:8],'big'))\n"
+             "except OSError as e: print('no answer',e)\n")
+    code, out = run_in(agent, f"python3 -c \"{probe}\" {host_name}")
+    assert "answers 0" in out or "no answer" in out, out
+
+
+@pytest.mark.skipif(not dns_guard_available(),
+                    reason="needs the DNS guard (`bottle egress run --dns-listen`, issue 4)")
+def test_exfiltration_shaped_name_gets_nxdomain_and_is_never_forwarded(bottle):
+    agent = bottle["agent"]
+    name = "aGVsbG8gd29ybGQgc2VjcmV0IGRhdGEgZXhmaWw.x7f3k9q2.allowed.test"
+    code, out = run_in(agent, f"getent hosts {name}")
+    assert code != 0, out
+    events = [json.loads(line) for line in bottle_cli("logs", NAME, "--audit", "--json")
+              .stdout.splitlines() if line.strip()]
+    assert any(name in json.dumps(e) and e.get("verdict") == "block" for e in events), events
+    # TODO(hostnames merge): assert a recording upstream resolver (--dns-upstream) never saw it.
+
+
+@pytest.mark.skipif(not HAS_DLP, reason="needs DLP (issue 3)")
+def test_secret_in_post_body_is_blocked(bottle, world: OutsideWorld):
+    secret = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+    code, out = curl(bottle["agent"], "-i", "-X", "POST", "--data", f"token={secret}",
+                     "https://allowed.test/upload")
+    assert "403" in out and "X-Bottle-Block-Reason: dlp/" in out, out
+    assert all(secret not in r["body"] for r in world.origin_requests())
+
+
+@pytest.mark.skipif(not HAS_CREDENTIALS, reason="needs credential injection (issue 6)")
+def test_credential_placeholder_is_swapped_on_the_way_to_its_host(bottle, world: OutsideWorld):
+    pytest.fail("wire the credential row once the credentials branch is merged")
+
+
+def test_ca_private_key_is_nowhere_in_the_agent(bottle, client):
+    egress, agent = bottle["egress"], bottle["agent"]
+    code, key_pem = run_in(egress, "cat /run/bottle/state/mitmproxy-ca.pem", user="10001")
+    assert code == 0 and "PRIVATE KEY" in key_pem
+    key_lines = [ln for ln in key_pem.split("-----END")[0].splitlines()
+                 if ln and not ln.startswith("-----")]
+    # the key lives on the egress container's tmpfs only
+    code, mounts = run_in(egress, "grep ' /run/bottle ' /proc/mounts")
+    assert mounts.split()[2] == "tmpfs", mounts
+    # the CA volume holds only the public files
+    code, listing = run_in(agent, "ls /etc/bottle-ca; grep -l 'PRIVATE KEY' /etc/bottle-ca/* || true")
+    assert sorted(listing.split()) == ["bottle-ca.pem", "ca-bundle.pem"], listing
+    # no regular file in the agent's whole filesystem holds a line of the key
+    walker = ("import os,sys\n"
+              "needles=[n.encode() for n in sys.argv[1:]]\n"
+              "for root,dirs,files in os.walk('/'):\n"
+              " if root=='/': dirs[:]=[d for d in dirs if d not in ('proc','sys','dev')]\n"
+              " for f in files:\n"
+              "  p=os.path.join(root,f)\n"
+              "  try:\n"
+              "   if not os.path.isfile(p) or os.path.islink(p): continue\n"
+              "   data=open(p,'rb').read()\n"
+              "  except OSError: continue\n"
+              "  if any(n in data for n in needles): print('FOUND',p)\n"
+              "print('scanned')\n")
+    res = agent.exec_run(["python3", "-c", walker, *key_lines[:2]])
+    out = res.output.decode()
+    assert "scanned" in out and "FOUND" not in out, out
+
+
+def test_doctor_reports_trust_per_runtime(bottle):
+    res = bottle_cli("doctor", NAME, "--url", "https://allowed.test/", "--json")
+    assert res.returncode == 0, res.stdout + res.stderr
+    results = {r["runtime"]: r["status"] for r in json.loads(res.stdout)}
+    for runtime in ("curl", "openssl", "python-urllib", "python-requests", "git"):
+        assert results.get(runtime) == "trusts", results
+
+
+def test_ls_and_audit_logs(bottle):
+    ls = bottle_cli("ls", "--json")
+    rows = {r["name"]: r for r in json.loads(ls.stdout)}
+    assert rows[NAME]["state"] == "running" and rows[NAME]["inspect"] is True
+    audit = bottle_cli("logs", NAME, "--audit", "--json")
+    events = [json.loads(line) for line in audit.stdout.splitlines() if line.strip()]
+    assert any(e.get("host") == "denied.test" and e.get("verdict") == "block" for e in events)
+    assert any(e.get("host") == "allowed.test" and e.get("verdict") == "allow" for e in events)
+    pretty = bottle_cli("logs", NAME, "--audit")
+    assert "block" in pretty.stdout and "denied.test" in pretty.stdout
+
+
+def test_clear_errors_without_tracebacks(bottle, images, tmp_path: Path):
+    again = bottle_cli("start", "--inspect", "--name", NAME, "--image", images["agent"],
+                       "--egress-image", images["egress"], "--upstream", "none")
+    assert again.returncode != 0 and "already running" in again.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nhosts:\n  allow:\n    - name: x\n      hostz: [a.test]\n")
+    invalid = bottle_cli("start", "--inspect", "--name", "e2e-bad", "--policy", str(bad),
+                         "--upstream", "none", "--image", images["agent"])
+    assert invalid.returncode == 2 and "bad.yaml" in invalid.stderr and ":5" in invalid.stderr
+    no_image = bottle_cli("start", "--inspect", "--name", "e2e-noimg", "--upstream", "none",
+                          "--image", "bottle-agent:does-not-exist")
+    assert no_image.returncode != 0 and "bottle image build" in no_image.stderr
+    no_engine = bottle_cli("ls", env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    assert no_engine.returncode != 0 and "cannot reach the Docker engine" in no_engine.stderr
+    no_pipelock = bottle_cli("start", "--inspect", "--name", "e2e-nopl", "--image", images["agent"],
+                             "--pipelock-image", "pipelock:absent")
+    assert no_pipelock.returncode != 0 and "docker pull pipelock:absent" in no_pipelock.stderr
+    for res in (again, invalid, no_image, no_engine, no_pipelock):
+        assert "Traceback" not in res.stderr
+    assert not bottle_cli("ls", "--json").stdout.count("e2e-bad")
+
+
+def test_failed_start_rolls_back(images, client):
+    res = bottle_cli("start", "--inspect", "--name", "e2e-rollback", "--image", images["agent"],
+                     "--egress-image", images["egress"], "--upstream", "none",
+                     "--upstream-network", "no-such-network-e2e")
+    assert res.returncode != 0 and "no-such-network-e2e" in res.stderr
+    flt = {"label": ["io.bottle-egress.bottle=e2e-rollback"]}
+    assert not client.containers.list(all=True, filters=flt)
+    assert not client.networks.list(filters=flt)
+    assert not client.volumes.list(filters=flt)
+
+
+def test_start_cleans_leftovers_of_a_crashed_run(images, client):
+    first = bottle_cli("start", "--inspect", "--name", "e2e-crash", "--image", images["agent"],
+                       "--egress-image", images["egress"], "--upstream", "none", "--",
+                       "sleep", "infinity")
+    assert first.returncode == 0, first.stderr
+    client.containers.get(Names("e2e-crash").agent).remove(force=True)  # the agent "crashed"
+    second = bottle_cli("start", "--inspect", "--name", "e2e-crash", "--image", images["agent"],
+                        "--egress-image", images["egress"], "--upstream", "none", "--",
+                        "sleep", "infinity")
+    assert second.returncode == 0, second.stderr
+    assert "removed leftovers" in second.stderr
+    stop = bottle_cli("stop", "e2e-crash")
+    assert stop.returncode == 0 and "stopped" in stop.stdout
+    assert bottle_cli("stop", "e2e-crash").stdout.strip() == "bottle e2e-crash: nothing to stop"
+
+
+def test_stop_removes_every_container_network_and_ca_file(bottle, client):
+    names = bottle["names"]
+    res = bottle_cli("stop", NAME)
+    assert res.returncode == 0, res.stderr
+    flt = {"label": [f"io.bottle-egress.bottle={NAME}"]}
+    assert not client.containers.list(all=True, filters=flt)
+    assert not client.networks.list(filters=flt)
+    assert not client.volumes.list(filters=flt)
+    assert not [v for v in client.volumes.list() if v.name == names.ca_volume]
+    for cname in (names.agent, names.egress):
+        assert not client.containers.list(all=True, filters={"name": f"^{cname}$"})
