@@ -17,6 +17,7 @@ import io
 import logging
 import re
 import shlex
+import shutil
 import tarfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -28,6 +29,7 @@ from urllib.parse import urlsplit
 import docker.errors
 
 from egress.envvars import client_environment
+from egress.master import default_state_root
 from egress.policy import PolicyError, compile_policy, default_policy_path, load_policy
 from launcher.defaults import AGENT, BUILD_COMMAND, DEFAULT_PIPELOCK_IMAGE, EGRESS
 from launcher.engine import LABEL_BOTTLE, LABEL_ROLE, bottle_filter, image_exists, labels
@@ -84,6 +86,25 @@ class Names:
     @property
     def ca_volume(self) -> str:
         return f"bottle-{self.bottle}-ca"
+
+
+def host_dir(bottle: str) -> Path:
+    """Host-side files of a bottle (only its resolv.conf: nothing secret)."""
+    return default_state_root() / "launcher" / bottle
+
+
+def engine_is_local(client: Any) -> bool:
+    """Bind mounts of files this process writes only work when the engine shares our disk."""
+    return str(client.api.base_url).startswith("http+docker://localhost")
+
+
+def write_resolv_conf(bottle: str, nameserver: str) -> Path:
+    directory = host_dir(bottle)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = directory / "resolv.conf"
+    path.write_text(f"nameserver {nameserver}\noptions timeout:2 attempts:2\n")
+    path.chmod(0o644)
+    return path
 
 
 @dataclass
@@ -326,6 +347,7 @@ def remove_bottle(client: Any, name: str) -> Removed:
         with contextlib.suppress(docker.errors.NotFound):
             v.remove(force=True)
             done.volumes.append(v.name)
+    shutil.rmtree(host_dir(name), ignore_errors=True)
     return done
 
 
@@ -546,7 +568,17 @@ def start(client: Any, opts: StartOptions, on_step: Callable[[str], None] | None
                                     f"http://{egress_ip}:{PROXY_PORT}", opts.env)
             mounts.append(docker.types.Mount(AGENT_CA_DIR, names.ca_volume, type="volume",
                                              read_only=True))
+            # The agent's one resolver is the DNS guard, by two independent means: Docker's
+            # embedded DNS (127.0.0.11) forwards only to `dns` (and, on engines fixed for
+            # CVE-2024-29018, never through the host); and where the engine shares this disk,
+            # a read-only resolv.conf names the guard directly, so resolution does not depend
+            # on how a given engine version forwards from internal networks.
             dns = [egress_ip]
+            if engine_is_local(client):
+                resolv = write_resolv_conf(opts.name, egress_ip)
+                rb.add(lambda: shutil.rmtree(host_dir(opts.name), ignore_errors=True))
+                mounts.append(docker.types.Mount("/etc/resolv.conf", str(resolv), type="bind",
+                                                 read_only=True))
         elif pipelock is not None:
             ip = container_ip(client, names.pipelock, names.internal_net)
             url = f"http://{ip}:{PIPELOCK_PORT}"

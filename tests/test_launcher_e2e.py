@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from launcher.bottle import Names, dns_guard_available
+from launcher.bottle import Names, dns_guard_available, host_dir
 from tests.support.docker_env import (
     OutsideWorld,
     bottle_cli,
@@ -164,9 +164,14 @@ def test_direct_connections_ignoring_the_proxy_fail(bottle, world: OutsideWorld,
                     gateways.add(cfg["Gateway"])
         targets = [f"https://{world.origin_ip}/", f"http://{world.squid_ip}:3128/",
                    *(f"http://{gw}:{port}/" for gw in sorted(gateways))]
-        for url in targets:
-            code, out = curl(bottle["agent"], "--noproxy", "*", "--max-time", "3", url)
-            assert code != 0, f"{url} reachable directly: {out}"
+        # all at once: each attempt can only time out
+        script = " ".join(f"(curl -s --noproxy '*' --max-time 3 -o /dev/null {url}; "
+                          f"echo \"$? {url}\") &" for url in targets) + " wait"
+        _, out = run_in(bottle["agent"], script)
+        results = dict(reversed(line.split(" ", 1)) for line in out.splitlines() if " " in line)
+        assert set(results) == set(targets), out
+        for url, code in results.items():
+            assert code != "0", f"{url} reachable directly"
         assert seen == [], f"the host listener was reached from the bottle: {seen}"
     finally:
         stop.set()
@@ -180,7 +185,13 @@ def test_agent_resolver_is_only_the_egress(bottle, client):
     host in some engine versions. The agent's only upstream resolver is the egress container's
     DNS guard; a name the host resolves does not resolve in the bottle through any other way."""
     agent = bottle["agent"]
-    assert agent.attrs["HostConfig"]["Dns"] == [bottle["info"]["egress_ip"]]
+    egress_ip = bottle["info"]["egress_ip"]
+    assert agent.attrs["HostConfig"]["Dns"] == [egress_ip]
+    code, conf = run_in(agent, "cat /etc/resolv.conf")
+    assert [ln.split() for ln in conf.splitlines() if ln.startswith("nameserver")] == [
+        ["nameserver", egress_ip]], conf
+    code, out = run_in(agent, "echo nameserver 8.8.8.8 > /etc/resolv.conf")
+    assert code != 0 and "Read-only" in out
     host_name = "deb.debian.org"
     try:
         socket.getaddrinfo(host_name, 443)
@@ -216,7 +227,7 @@ def test_exfiltration_shaped_name_gets_nxdomain_and_is_never_forwarded(bottle):
 @pytest.mark.skipif(not HAS_DLP, reason="needs DLP (issue 3)")
 def test_secret_in_post_body_is_blocked(bottle, world: OutsideWorld):
     secret = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
-    code, out = curl(bottle["agent"], "-i", "-X", "POST", "--data", f"token={secret}",
+    _, out = curl(bottle["agent"], "-i", "-X", "POST", "--data", f"token={secret}",
                      "https://allowed.test/upload")
     assert "403" in out and "X-Bottle-Block-Reason: dlp/" in out, out
     assert all(secret not in r["body"] for r in world.origin_requests())
@@ -337,3 +348,4 @@ def test_stop_removes_every_container_network_and_ca_file(bottle, client):
     assert not [v for v in client.volumes.list() if v.name == names.ca_volume]
     for cname in (names.agent, names.egress):
         assert not client.containers.list(all=True, filters={"name": f"^{cname}$"})
+    assert not host_dir(NAME).exists()
