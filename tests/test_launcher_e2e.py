@@ -168,7 +168,8 @@ def test_direct_connections_ignoring_the_proxy_fail(bottle, world: OutsideWorld,
         script = " ".join(f"(curl -s --noproxy '*' --max-time 3 -o /dev/null {url}; "
                           f"echo \"$? {url}\") &" for url in targets) + " wait"
         _, out = run_in(bottle["agent"], script)
-        results = dict(reversed(line.split(" ", 1)) for line in out.splitlines() if " " in line)
+        results = {url: code for code, url in
+                   (line.split(" ", 1) for line in out.splitlines() if " " in line)}
         assert set(results) == set(targets), out
         for url, code in results.items():
             assert code != "0", f"{url} reachable directly"
