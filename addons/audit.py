@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 from mitmproxy import connection, dns, flow, http, tcp
 from mitmproxy.net.dns import types as dns_types
@@ -19,8 +19,8 @@ def safe_path(path: str) -> str:
     base, sep, query = path.partition("?")
     if not sep:
         return base
-    keys = [k for k, _ in parse_qsl(query, keep_blank_values=True)] or ["…"]
-    return base + "?" + "&".join(f"{k}=…" for k in keys)
+    keys = [part.partition("=")[0] for part in query.split("&") if part]
+    return base + "?" + "&".join(f"{unquote_plus(k)}=…" for k in keys or ["…"])
 
 
 def _peer(client: connection.Client) -> str | None:
@@ -49,6 +49,8 @@ class Audit:
         base.update(event)
         base["verdict"] = rec.verdict.decision
         base["findings"] = [x.as_audit() for x in rec.findings]
+        if rec.injected:
+            base["credentials"] = list(rec.injected)
         base["policy"] = rec.policy.digest
         base["latency_ms"] = round((time.perf_counter() - rec.started) * 1000, 3)
         self.runtime.audit.write(base, rec.sensitive)

@@ -33,6 +33,8 @@ class FlowRecord:
     started: float = field(default_factory=time.perf_counter)
     audited: bool = False
     passthrough: bool = False
+    # Names of the credentials injected into this flow's request (never their values).
+    injected: list[str] = field(default_factory=list)
 
     @property
     def verdict(self) -> Verdict:
@@ -44,6 +46,7 @@ class FlowRecord:
             "verdict": self.verdict.decision,
             "policy": self.policy.digest,
             "findings": [f.as_audit() for f in self.findings],
+            **({"credentials": list(self.injected)} if self.injected else {}),
         }
 
 

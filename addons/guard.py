@@ -29,6 +29,12 @@ from egress.runtime import Runtime
 
 log = logging.getLogger("egress.guard")
 
+RULES = {
+    "addon-exception": "An addon hook raised; the flow was blocked (fail closed).",
+    "connection-failed-closed": "An earlier TLS or connection hook of this connection failed; "
+    "its requests are blocked.",
+}
+
 # Hooks whose first argument is a flow.
 FLOW_HOOKS = (
     "requestheaders", "request", "responseheaders", "response", "error",

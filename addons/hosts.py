@@ -13,20 +13,31 @@ from mitmproxy.tls import ClientHelloData
 
 from addons.flowrecord import record_of, report
 from egress.findings import Finding
-from egress.policy.model import normalize_host
+from egress.hostmatch import normalize_host
 from egress.runtime import Runtime
+
+
+def header_host(flow: http.HTTPFlow) -> str | None:
+    """The normalised host of the Host header (`:authority` in HTTP/2), port removed."""
+    header = flow.request.host_header
+    if not header:
+        return None
+    return normalize_host(header.rsplit(":", 1)[0] if not header.endswith("]") else header)
 
 
 def request_hosts(flow: http.HTTPFlow) -> list[str]:
     """Every name this request could be routed by: connection target, Host header, TLS SNI."""
-    names = [normalize_host(flow.request.host)]
-    header = flow.request.host_header
-    if header:
-        host = header.rsplit(":", 1)[0] if not header.endswith("]") else header
-        names.append(normalize_host(host))
-    if flow.client_conn.sni:
-        names.append(normalize_host(flow.client_conn.sni))
-    return list(dict.fromkeys(n for n in names if n))
+    target = normalize_host(flow.request.host)
+    names = [target]
+    host = header_host(flow)
+    if host and host != target:
+        names.append(host)
+    sni = flow.client_conn.sni
+    if sni:
+        sni = normalize_host(sni)
+        if sni not in names:
+            names.append(sni)
+    return names
 
 
 class Hosts:
@@ -83,14 +94,8 @@ class Hosts:
         # Last line of defence: whatever path a flow took, never dial a host the policy
         # cannot allow.
         address = data.server.address
-        if address is None:
-            return
-        upstream = self.runtime.upstream
-        if upstream is not None and (normalize_host(address[0]), address[1]) == (
-                normalize_host(upstream[0]), upstream[1]):
-            # The configured next-hop proxy: the flow's own target was checked at CONNECT
-            # and at each request; this connection only carries the tunnel to it.
-            return
+        if address is None or address == self.runtime.upstream:
+            return  # the configured next-hop proxy: what travels through it was decided
         policy = self.runtime.policy
         finding = policy.hosts.check_host(address[0])
         if finding is not None and finding.action == "block" and policy.mode == "enforce":

@@ -71,7 +71,8 @@ class AuditLog:
         return self.secrets.scrub(line, extra)
 
     def write(self, event: dict[str, Any], sensitive: Iterable[str] = ()) -> None:
-        event.setdefault("time", utc_now())
+        if "time" not in event:
+            event["time"] = utc_now()
         line = self.serialize(event, sensitive) + "\n"
         with self._lock:
             if self._file is not None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
-from collections.abc import Sequence
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from addons.audit import Audit
-from addons.guard import FailClosed, Guarded, guard_all
+from addons.credentials import Credentials
+from addons.dlp import DLP
+from addons.guard import CONNECTION_HOOKS, FLOW_HOOKS, LIFECYCLE_HOOKS, FailClosed, Guarded, guard_all
 from addons.hosts import Hosts
 from addons.limits import Limits
 from addons.upstream import Upstream
@@ -19,20 +23,76 @@ class AddonLoadError(Exception):
     pass
 
 
-def inspection_addons(runtime: Runtime) -> list[Any]:
-    """Scanners in decision order. Cheap, connection-level checks first."""
-    return [Hosts(runtime), Limits(runtime)]
+def inspection_addons(runtime: Runtime, failclosed: FailClosed | None = None) -> list[Any]:
+    """Scanners in decision order. Cheap, connection-level checks first.
+
+    `Credentials` comes after every scanner that reads request content (DLP included: they
+    judge what the agent sent, placeholders and all, never the real values it adds) and
+    before anything that forwards; on the way back it restores and scrubs before the audit
+    sees the flow."""
+    failclosed = failclosed or FailClosed(runtime)
+    return [Hosts(runtime), Limits(runtime), DLP(runtime, failclosed), Credentials(runtime, failclosed)]
 
 
-def build_chain(runtime: Runtime, extra: Sequence[Any] = (),
-                upstream: bool = False) -> tuple[FailClosed, list[Guarded]]:
-    """The guarded chain: inspection addons, user addons, upstream stamping, then audit."""
+class Chain:
+    """The bottle's addons as one mitmproxy addon that calls them in order.
+
+    mitmproxy dispatches every event to every registered addon through a coroutine per
+    addon; registering the chain once and dispatching from precomputed per-hook lists keeps
+    our cost per request to the hooks that exist. Replay dispatches through the same object,
+    so offline verdicts come from exactly the live code path.
+    """
+
+    name = "bottle-chain"
+
+    def __init__(self, addons: Sequence[Guarded]) -> None:
+        self.members = list(addons)
+        self._hooks: dict[str, list[Callable[..., Any]]] = {}
+        for hook in (*FLOW_HOOKS, *CONNECTION_HOOKS, *LIFECYCLE_HOOKS):
+            fns = [fn for a in self.members if (fn := getattr(a, hook, None)) is not None]
+            if not fns:
+                continue
+            self._hooks[hook] = fns
+            setattr(self, hook, _dispatcher(fns))
+
+    def dispatch(self, hook: str, *args: Any) -> None:
+        """Synchronous dispatch (replay). Async hooks are run to completion."""
+        for fn in self._hooks.get(hook, ()):
+            result = fn(*args)
+            if inspect.isawaitable(result):
+                asyncio.run(_await(result))
+
+
+async def _await(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
+
+
+def _dispatcher(fns: list[Callable[..., Any]]) -> Callable[..., Any]:
+    if any(inspect.iscoroutinefunction(fn) for fn in fns):
+        async def run_async(*args: Any) -> None:
+            for fn in fns:
+                result = fn(*args)
+                if inspect.isawaitable(result):
+                    await result
+        return run_async
+
+    def run(*args: Any) -> None:
+        for fn in fns:
+            fn(*args)
+    return run
+
+
+def build_chain(runtime: Runtime, extra: Sequence[Any] = (), upstream: bool = False,
+                recorder: Any | None = None) -> tuple[FailClosed, Chain]:
+    """The guarded chain: inspection addons, user addons, upstream stamping, audit, recording."""
     failclosed = FailClosed(runtime)
-    chain: list[Any] = [*inspection_addons(runtime), *extra]
+    members: list[Any] = [*inspection_addons(runtime, failclosed), *extra]
     if upstream:
-        chain.append(Upstream(runtime))
-    chain.append(Audit(runtime))
-    return failclosed, guard_all(chain, failclosed)
+        members.append(Upstream(runtime))
+    members.append(Audit(runtime))
+    if recorder is not None:
+        members.append(recorder)
+    return failclosed, Chain(guard_all(members, failclosed))
 
 
 def load_addon_file(path: str | Path) -> list[Any]:

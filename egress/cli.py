@@ -13,7 +13,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from egress.chain import AddonLoadError, load_addon_file
+from egress.credentials import check_sources
+from egress.diff import diff, render
+from egress.docs import policy_reference
 from egress.envvars import as_shell
+from egress.explain import explain
+from egress.flowbuild import FlowSpecError
 from egress.master import (
     ConfigError,
     ProxyConfig,
@@ -23,8 +28,16 @@ from egress.master import (
     parse_listen,
     serve,
 )
-from egress.policy import PolicyError, compile_policy, default_policy_path, load_policy
-from egress.policy.model import Policy
+from egress.policy import (
+    CompiledPolicy,
+    PolicyError,
+    compile_policy,
+    default_policy_path,
+    load_policy,
+)
+from egress.policy.loader import located
+from egress.policy.model import Policy, parse_size
+from egress.policytest import format_results, run_tests
 from egress.replay import Replayer, ReplayError, format_json, format_table, read_flows
 from launcher.cli import add_commands as add_launcher_commands
 
@@ -45,6 +58,16 @@ def _setup_logging(verbose: bool) -> None:
 
 # -- bottle egress run -----------------------------------------------------------------------
 
+def _size(value: str, flag: str) -> int:
+    try:
+        size = parse_size(value)
+    except ValueError as e:
+        raise ConfigError(f"{flag}: {e}") from None
+    if not isinstance(size, int) or size < 0:
+        raise ConfigError(f"{flag}: {value!r} is not a size")
+    return size
+
+
 def cmd_egress_run(args: argparse.Namespace) -> int:
     _setup_logging(args.verbose)
     policy_path = Path(args.policy) if args.policy else default_policy_path()
@@ -61,6 +84,8 @@ def cmd_egress_run(args: argparse.Namespace) -> int:
         state_dir=Path(args.state_dir) if args.state_dir else None,
         audit_log=Path(args.audit_log) if args.audit_log else None,
         extra_addons=extra,
+        record=Path(args.record) if args.record else None,
+        record_max_body=_size(args.record_max_body, "--record-max-body"),
     )
     if args.bottle_id:
         cfg.bottle_id = check_bottle_id(args.bottle_id)
@@ -73,6 +98,9 @@ def cmd_egress_run(args: argparse.Namespace) -> int:
                  policy_path, f", upstream {cfg.upstream}" if cfg.upstream else ", direct egress")
         log.info("CA bundle for clients: %s; audit log: %s", info.environment["SSL_CERT_FILE"],
                  info.audit_log)
+        if info.credentials:
+            log.info("credential placeholders exported in %s (real values stay in the proxy)",
+                     ", ".join(info.credentials))
         log.info("Ctrl-C stops the proxy and destroys the bottle CA")
 
     return asyncio.run(serve(cfg, ready))
@@ -83,7 +111,7 @@ def cmd_egress_run(args: argparse.Namespace) -> int:
 def _summary(policy: Policy) -> str:
     h = policy.hosts
     return (f"mode {policy.mode}, {len(h.allow)} allow / {len(h.deny)} deny rules, "
-            f"{len(h.passthrough)} passthrough hosts")
+            f"{len(h.passthrough)} passthrough hosts, {len(policy.credentials)} credentials")
 
 
 def cmd_policy_check(args: argparse.Namespace) -> int:
@@ -92,6 +120,11 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
         try:
             policy = load_policy(path)
             compile_policy(policy, path)
+            # Credential sources must resolve where the check runs (commands are not run).
+            unresolved = check_sources(policy.credentials)
+            if unresolved:
+                raise located(path, Path(path).read_bytes(), [
+                    (e.loc, f"credential {e.name!r}: {e.message}") for e in unresolved])
         except PolicyError as e:
             print(e, file=sys.stderr)
             status = EXIT_FINDINGS
@@ -105,11 +138,60 @@ def cmd_policy_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _compiled(path: str) -> CompiledPolicy:
+    return compile_policy(load_policy(path), path)
+
+
+def cmd_policy_test(args: argparse.Namespace) -> int:
+    policy = _compiled(args.policy)
+    rows = []
+    for tests in args.tests:
+        rows += [(Path(tests), r) for r in run_tests(policy, Path(tests))]
+    for line in format_results(rows):
+        print(line)
+    return EXIT_OK if all(r.passed for _, r in rows) else EXIT_FINDINGS
+
+
+def _headers(values: list[str] | None) -> dict[str, str]:
+    out = {}
+    for value in values or []:
+        name, sep, val = value.partition(":")
+        if not sep or not name.strip():
+            raise ConfigError(f"--header {value!r}: expected 'Name: value'")
+        out[name.strip()] = val.strip()
+    return out
+
+
+def cmd_policy_explain(args: argparse.Namespace) -> int:
+    policy = _compiled(args.policy)
+    try:
+        lines = list(explain(policy, args.method, args.url, _headers(args.header),
+                             (args.body or "").encode()))
+    except FlowSpecError as e:
+        raise ConfigError(f"--url: {e}") from None
+    print("\n".join(lines))
+    return EXIT_OK
+
+
+def cmd_policy_docs(args: argparse.Namespace) -> int:
+    text = "\n".join(policy_reference()) + "\n"
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
 # -- bottle replay ---------------------------------------------------------------------------
 
 def cmd_replay(args: argparse.Namespace) -> int:
     policy_path = args.policy or str(default_policy_path())
-    compiled = compile_policy(load_policy(policy_path), policy_path)
+    compiled = _compiled(policy_path)
+    if args.against:
+        for line in render(diff(args.flows, compiled, _compiled(args.against)), args.format):
+            sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+        return EXIT_OK
     replayer = Replayer(compiled)
     results = replayer.run(read_flows(args.flows))
     lines = format_json(results) if args.format == "json" else format_table(results)
@@ -118,6 +200,36 @@ def cmd_replay(args: argparse.Namespace) -> int:
         out.write(line + "\n")
     out.flush()
     return EXIT_OK
+
+
+# -- bottle dlp ------------------------------------------------------------------------------
+
+def cmd_dlp_rules(args: argparse.Namespace) -> int:
+    from egress.scan.dlp import EXTRA_RULES, load_catalogue
+
+    rows = [{"id": r.id, "severity": r.severity, "description": r.description,
+             **({"notes": r.notes} if r.notes else {})} for r in load_catalogue()]
+    rows += [{"id": k, "severity": "critical" if k == "known-secret" else "low", "description": v}
+             for k, v in EXTRA_RULES.items()]
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            print(f"{row['id']:<36} {row['severity']:<9} {row['description']}")
+    return EXIT_OK
+
+
+def cmd_dlp_scan(args: argparse.Namespace) -> int:
+    """Scan files (or stdin) with the policy's DLP engine; findings as JSON lines, no values."""
+    policy_path = args.policy or str(default_policy_path())
+    engine = compile_policy(load_policy(policy_path), policy_path).dlp
+    status = EXIT_OK
+    for name in args.files or ["-"]:
+        data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+        for match in engine.scan_body(data, args.content_type, where=name):
+            status = EXIT_FINDINGS
+            print(json.dumps(match.finding.as_audit(), separators=(",", ":")))
+    return status
 
 
 # -- parser ----------------------------------------------------------------------------------
@@ -150,6 +262,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--addon", action="append", metavar="FILE.py",
                      help="extra mitmproxy addon script (module-level `addons` list); its "
                      "hooks fail closed like the built-in ones")
+    run.add_argument("--record", metavar="FILE.mitm",
+                     help="write the bottle's flows to a mitmproxy flow file, secrets redacted")
+    run.add_argument("--record-max-body", metavar="SIZE", default="1MiB",
+                     help="truncate recorded bodies above SIZE (default 1MiB)")
     run.add_argument("-v", "--verbose", action="store_true", help="log mitmproxy's own events")
     run.set_defaults(handler=cmd_egress_run)
 
@@ -161,6 +277,40 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=cmd_policy_check)
     schema = policy_sub.add_parser("schema", help="print the policy JSON Schema (for editors)")
     schema.set_defaults(handler=cmd_policy_schema)
+    ptest = policy_sub.add_parser(
+        "test", help="check a policy against expectation files (exit 1 on any failure)",
+        description="Run the cases of each TESTS file (YAML: cases with a flow file, an inline "
+        "request or inline MCP messages, and the expected verdict and rule ids) through replay.")
+    ptest.add_argument("policy", metavar="POLICY")
+    ptest.add_argument("tests", nargs="+", metavar="TESTS.yaml")
+    ptest.set_defaults(handler=cmd_policy_test)
+    pexplain = policy_sub.add_parser("explain", help="show which rule decides a request, and why")
+    pexplain.add_argument("policy", metavar="POLICY")
+    pexplain.add_argument("--url", required=True)
+    pexplain.add_argument("--method", default="GET")
+    pexplain.add_argument("--header", action="append", metavar="'NAME: VALUE'")
+    pexplain.add_argument("--body", metavar="TEXT")
+    pexplain.set_defaults(handler=cmd_policy_explain)
+    pdocs = policy_sub.add_parser("docs", help="print the generated policy reference (Markdown)")
+    pdocs.add_argument("--output", metavar="FILE")
+    pdocs.set_defaults(handler=cmd_policy_docs)
+
+    dlp = sub.add_parser("dlp", help="the secret-leak (DLP) rules")
+    dlp_sub = dlp.add_subparsers(dest="dlp_command", metavar="SUBCOMMAND")
+    dlp_sub.required = True
+    rules = dlp_sub.add_parser("rules", help="list every DLP rule id (for dlp.actions and dlp.suppress)")
+    rules.add_argument("--format", choices=("json", "table"), default="table")
+    rules.set_defaults(handler=cmd_dlp_rules)
+    scan = dlp_sub.add_parser(
+        "scan", help="scan files or stdin for secrets (exit 1 when something is found)",
+        description="Runs the DLP engine of a policy over files, as the proxy would over a "
+        "request body. Prints one JSON finding per line: rule, location and a redacted preview, "
+        "never the value.")
+    scan.add_argument("files", nargs="*", metavar="FILE", help="files to scan (default: stdin)")
+    scan.add_argument("--policy", metavar="FILE", help="policy file (default: built-in default)")
+    scan.add_argument("--content-type", default="text/plain", metavar="TYPE",
+                      help="media type to parse the input as (default text/plain)")
+    scan.set_defaults(handler=cmd_dlp_scan)
 
     replay = sub.add_parser(
         "replay", help="run the addon chain offline over mitmproxy flow files",
@@ -169,6 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("flows", nargs="+", metavar="FLOWS.mitm")
     replay.add_argument("--policy", metavar="FILE", help="policy file (default: built-in default)")
     replay.add_argument("--format", choices=("json", "table"), default="table")
+    replay.add_argument("--against", metavar="NEW_POLICY",
+                        help="diff mode: print only flows whose verdict or findings change "
+                        "between --policy (old) and NEW_POLICY, with the rule that caused it")
     replay.set_defaults(handler=cmd_replay)
 
     add_launcher_commands(sub)  # start, stop, ls, logs, doctor, image

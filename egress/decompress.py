@@ -139,3 +139,59 @@ def decode_body(data: bytes, content_encoding: str | None, *, max_out: int,
         except (zlib.error, brotli.error, zstandard.ZstdError, EOFError, ValueError) as e:
             raise DecodeError("corrupt", f"invalid {encoding} data ({type(e).__name__})") from None
     return data
+
+
+class StreamDecoder:
+    """Undoes a `Content-Encoding` incrementally, for bodies scanned while they stream. The
+    same budget as `decode_body`: past `max_out` or the ratio, `feed` raises `DecodeError`."""
+
+    def __init__(self, content_encoding: str | None, *, max_out: int, max_ratio: int = 200) -> None:
+        self.layers = encodings(content_encoding)
+        for encoding in self.layers:
+            if encoding not in SUPPORTED:
+                raise DecodeError("unsupported", f"unsupported content encoding {encoding!r}")
+        self._stages = [self._stage(e) for e in reversed(self.layers)]
+        self.max_out = max_out
+        self.max_ratio = max_ratio
+        self._in = 0
+        self._out = 0
+
+    @staticmethod
+    def _stage(encoding: str) -> object:
+        if encoding in ("gzip", "x-gzip"):
+            return zlib.decompressobj(31)
+        if encoding == "deflate":
+            return zlib.decompressobj(15)
+        if encoding == "br":
+            return brotli.Decompressor()
+        return zstandard.ZstdDecompressor().decompressobj()
+
+    def _run(self, stage: object, data: bytes) -> bytes:
+        if isinstance(stage, brotli.Decompressor):
+            return bytes(stage.process(data))
+        return stage.decompress(data)  # type: ignore[attr-defined, no-any-return]
+
+    def feed(self, chunk: bytes) -> bytes:
+        self._in += len(chunk)
+        data = chunk
+        try:
+            for stage in self._stages:
+                data = self._run(stage, data)
+        except (zlib.error, brotli.error, zstandard.ZstdError, EOFError, ValueError) as e:
+            raise DecodeError("corrupt", f"invalid compressed body ({type(e).__name__})") from None
+        self._out += len(data)
+        if self._out > self.max_out:
+            raise DecodeError("too-large", f"decoded body exceeds {self.max_out} bytes")
+        if self._out > RATIO_FLOOR and self._out > max(self._in, 1) * self.max_ratio:
+            raise DecodeError("bomb", f"compression ratio exceeds {self.max_ratio}:1 (decompression bomb)")
+        return data
+
+    def flush(self) -> bytes:
+        data = b""
+        for stage in self._stages:
+            if data:
+                data = self._run(stage, data)
+            flush = getattr(stage, "flush", None)
+            if callable(flush):
+                data += bytes(flush())
+        return data

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping
 from pathlib import Path
 
 # Variables pointing at the merged bundle (system roots + bottle CA): these *replace* the
@@ -22,10 +23,16 @@ EXTRA_CA_VARS = (
     "DENO_CERT",  # Deno
 )
 DEFAULT_NO_PROXY = "localhost,127.0.0.1,::1"
+PROXY_VARS = ("HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "https_proxy", "http_proxy", "no_proxy")
+# Every variable the proxy itself sets: credential placeholders may not take these names.
+CLIENT_VARS = frozenset((*PROXY_VARS, *BUNDLE_VARS, *EXTRA_CA_VARS, "BOTTLE_ID"))
 
 
 def client_environment(proxy_url: str, bundle: Path, ca_cert: Path, bottle_id: str,
-                       no_proxy: str = DEFAULT_NO_PROXY) -> dict[str, str]:
+                       no_proxy: str = DEFAULT_NO_PROXY,
+                       placeholders: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The agent's environment. `placeholders` maps a variable to a credential placeholder.
+    `BOTTLE_ID` comes last: readers stop at it."""
     env = {
         "HTTPS_PROXY": proxy_url,
         "HTTP_PROXY": proxy_url,
@@ -37,6 +44,7 @@ def client_environment(proxy_url: str, bundle: Path, ca_cert: Path, bottle_id: s
     }
     env.update({name: str(bundle) for name in BUNDLE_VARS})
     env.update({name: str(ca_cert) for name in EXTRA_CA_VARS})
+    env.update(placeholders or {})
     env["BOTTLE_ID"] = bottle_id
     return env
 

@@ -6,8 +6,6 @@ import posixpath
 import re
 from collections.abc import Iterable
 
-from egress.policy.model import normalize_host
-
 _UNRESERVED_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 
 
@@ -59,6 +57,8 @@ def _unescape_unreserved(m: re.Match[str]) -> str:
 def normalize_path(raw: str) -> str:
     """The path a prefix rule is matched against: no query, dot segments resolved, no `//`."""
     path = raw.split("?", 1)[0].split("#", 1)[0] or "/"
+    if path.startswith("/") and "%" not in path and "/." not in path and "//" not in path:
+        return path  # already normal: the common case, kept cheap
     if not path.startswith("/"):
         # absolute-form or authority-form targets are normalised by mitmproxy; anything
         # else is matched as a path under the root
@@ -80,5 +80,16 @@ def path_has_prefix(path: str, prefix: str) -> bool:
     return path.startswith(prefix) and path[len(prefix)] == "/"
 
 
-def canonical_host(host: str) -> str:
-    return normalize_host(host)
+def normalize_host(host: str) -> str:
+    """Lower-case, strip a trailing dot and brackets, IDNA-encode: the form every host
+    comparison uses."""
+    if host.isascii():
+        host = host.strip().rstrip(".").lower()
+        return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    host = host.strip().rstrip(".").lower()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return host

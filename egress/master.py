@@ -17,6 +17,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,12 +28,15 @@ from mitmproxy import options
 from mitmproxy.addons import disable_h2c, next_layer, proxyserver
 from mitmproxy.master import Master
 
+from addons.record import DEFAULT_MAX_BODY, Recorder
 from ca import BottleCA
 from ca.bundle import merged_bundle
 from egress.audit import AuditLog, utc_now
-from egress.chain import build_chain
+from egress.chain import Chain, build_chain
+from egress.credentials import CredentialError, CredentialRegistry
 from egress.envvars import DEFAULT_NO_PROXY, client_environment
 from egress.policy.compiled import CompiledPolicy
+from egress.policy.loader import located
 from egress.policy.store import PolicyStore
 from egress.redact import KnownSecrets
 from egress.runtime import Runtime
@@ -59,6 +63,8 @@ class ProxyConfig:
     audit_log: Path | None = None
     extra_addons: Sequence[Any] = ()
     no_proxy: str = DEFAULT_NO_PROXY
+    record: Path | None = None
+    record_max_body: int = DEFAULT_MAX_BODY
 
 
 @dataclass
@@ -70,6 +76,8 @@ class ProxyInfo:
     environment: dict[str, str]
     state_dir: Path
     audit_log: Path | None
+    # Environment variables in `environment` that carry credential placeholders.
+    credentials: list[str] = field(default_factory=list)
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -143,12 +151,12 @@ class Ready:
 
 
 class EgressMaster(Master):
-    def __init__(self, opts: options.Options, tls: BottleTlsConfig, chain: Sequence[Any],
+    def __init__(self, opts: options.Options, tls: BottleTlsConfig, chain: Chain,
                  ready: Ready) -> None:
         super().__init__(opts)
         ps = proxyserver.Proxyserver()
         ready.proxyserver = ps
-        self.addons.add(ps, next_layer.NextLayer(), tls, disable_h2c.DisableH2C(), *chain, ready)
+        self.addons.add(ps, next_layer.NextLayer(), tls, disable_h2c.DisableH2C(), chain, ready)
 
 
 def mitmproxy_options(cfg: ProxyConfig, compiled: CompiledPolicy, state_dir: Path,
@@ -179,6 +187,40 @@ def _name_constraint_hosts(compiled: CompiledPolicy) -> list[str]:
     return [h for rule in compiled.policy.hosts.allow for h in rule.hosts]
 
 
+def load_credentials(registry: CredentialRegistry, compiled: CompiledPolicy, raw: bytes) -> None:
+    """Resolve the policy's credential sources into `registry`, or raise a `PolicyError` that
+    names the credential, file and line (never the value); the registry is then unchanged."""
+    try:
+        registry.load(compiled.policy.credentials)
+    except CredentialError as e:
+        raise located(compiled.source, raw, [(e.loc, f"credential {e.name!r}: {e.message}")]) from None
+
+
+async def refresh_credentials(runtime: Runtime) -> None:
+    """Re-read `file`/`command` sources whose `ttl` ran out (in a worker thread: a command may
+    take a while). A failure keeps the old value, is retried, and is logged by name only."""
+    registry = runtime.credentials
+    while True:
+        due = registry.next_due()
+        delay = 30.0 if due is None else min(30.0, max(0.2, due - time.monotonic()))
+        await asyncio.sleep(delay)
+        if not registry.due():
+            continue
+        try:
+            results = await asyncio.to_thread(registry.refresh)
+        except Exception as e:  # a bug here must not end refreshing for the bottle's lifetime
+            log.error("credential refresh raised %s; retrying in 30 s", type(e).__name__)
+            await asyncio.sleep(30)
+            continue
+        for result in results:
+            if result.error is not None:
+                log.error("credential %r: refresh failed (%s); keeping the current value",
+                          result.name, result.error)
+            runtime.audit.write({"event": "credential-refresh", "bottle": runtime.bottle_id,
+                                 "credential": result.name, "ok": result.error is None,
+                                 "rotated": result.rotated, "error": result.error})
+
+
 async def serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None],
                 stop: asyncio.Event | None = None) -> int:
     """Run the proxy until `stop` is set or SIGINT/SIGTERM. Returns an exit status."""
@@ -192,6 +234,14 @@ async def serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None],
     audit_path = cfg.audit_log or default_audit_path(cfg.bottle_id)
     audit_cfg = compiled.policy.audit
     audit = AuditLog(audit_path, known, max_bytes=audit_cfg.max_bytes, backups=audit_cfg.backups)
+    runtime = Runtime(cfg.bottle_id, store, audit, known, state_dir)
+    try:
+        load_credentials(runtime.credentials, compiled, cfg.policy_path.read_bytes())
+    except BaseException:
+        audit.close()
+        if created_state:
+            shutil.rmtree(state_dir, ignore_errors=True)
+        raise
 
     ca = BottleCA.create(state_dir, cfg.bottle_id,
                          validity_hours=compiled.policy.ca.validity_hours,
@@ -209,12 +259,12 @@ async def serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None],
         upstream_trust = state_dir / "upstream-trust.pem"
         upstream_trust.write_bytes(merged_bundle(extra))
 
-    upstream_addr = None
     if cfg.upstream:
         parts = urlsplit(cfg.upstream)
-        upstream_addr = (parts.hostname or "", parts.port or 0)
-    runtime = Runtime(cfg.bottle_id, store, audit, known, state_dir, upstream=upstream_addr)
-    _, chain = build_chain(runtime, cfg.extra_addons, upstream=cfg.upstream is not None)
+        runtime.upstream = (parts.hostname or "", parts.port or 0)
+    recorder = Recorder(runtime, cfg.record, cfg.record_max_body) if cfg.record else None
+    _, chain = build_chain(runtime, cfg.extra_addons, upstream=cfg.upstream is not None,
+                           recorder=recorder)
 
     stop = stop or asyncio.Event()
     failed_to_listen = False
@@ -222,19 +272,27 @@ async def serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None],
     def ready(addr: tuple[str, int]) -> None:
         host = addr[0] if ":" not in addr[0] else f"[{addr[0]}]"
         url = f"http://{host}:{addr[1]}"
-        env = client_environment(url, ca.files.bundle, ca.files.cert, cfg.bottle_id, cfg.no_proxy)
+        env = client_environment(url, ca.files.bundle, ca.files.cert, cfg.bottle_id, cfg.no_proxy,
+                                 exported)
         audit.write({"time": utc_now(), "event": "start", "bottle": cfg.bottle_id,
                      "listen": f"{host}:{addr[1]}", "policy": compiled.digest,
                      "policy_file": str(cfg.policy_path), "upstream": cfg.upstream,
-                     "mode": compiled.policy.mode})
-        on_ready(ProxyInfo(url, addr, env, state_dir, audit_path))
+                     "mode": compiled.policy.mode,
+                     "credentials": sorted(runtime.credentials.placeholders())})
+        on_ready(ProxyInfo(url, addr, env, state_dir, audit_path, sorted(exported)))
 
     def fail() -> None:
         nonlocal failed_to_listen
         failed_to_listen = True
         stop.set()
 
+    exported = runtime.credentials.environment()
+
     def on_policy(new: CompiledPolicy) -> None:
+        late = {c.placeholder.env for c in new.policy.credentials} - set(exported)
+        if late:
+            log.warning("credentials added by a reload cannot reach the running agent's "
+                        "environment (%s); restart the bottle to export them", ", ".join(sorted(late)))
         master.options.update(body_size_limit=str(new.policy.limits.max_body_bytes))
         audit.configure(new.policy.audit.max_bytes, new.policy.audit.backups)
         if new.policy.ca.name_constraints or compiled.policy.ca.name_constraints:
@@ -252,6 +310,7 @@ async def serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None],
     master = EgressMaster(opts, BottleTlsConfig(ca), chain, Ready(ready, fail))
     opts.update(**mitmproxy_options(cfg, compiled, state_dir, upstream_trust))
     store.subscribe(on_policy)
+    store.add_gate(lambda new, raw: load_credentials(runtime.credentials, new, raw))
 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -259,6 +318,7 @@ async def serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None],
             loop.add_signal_handler(sig, stop.set)
 
     watcher = asyncio.create_task(store.watch(on_reload))
+    refresher = asyncio.create_task(refresh_credentials(runtime))
     runner = asyncio.create_task(master.run())
     stopper = asyncio.create_task(stop.wait())
     try:
@@ -268,6 +328,7 @@ async def serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None],
         with contextlib.suppress(Exception):
             await asyncio.wait_for(runner, timeout=5)
         watcher.cancel()
+        refresher.cancel()
         stopper.cancel()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import threading
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 MIN_SECRET_LEN = 8
 
@@ -31,18 +32,70 @@ def preview(value: str | bytes) -> str:
     return f"{text[:keep]}…[{len(text)} chars, sha256:{fingerprint(value)}]"
 
 
-def encoded_forms(value: str) -> set[str]:
-    """The textual shapes a value commonly takes on the wire."""
+_STD_TO_URL = str.maketrans("+/", "-_")
+
+
+def _aligned_cores(raw: bytes, bits: int, encode: Callable[[bytes], bytes]) -> list[str]:
+    """The part of the encoding of `raw` that does not depend on what surrounds it, for each
+    byte alignment `raw` can have inside a longer encoded blob (3 for base64, 5 for base32)."""
+    group = 3 if bits == 6 else 5
+    cores = []
+    for shift in range(group):
+        enc = encode(b"\0" * shift + raw).decode()
+        lo = -(-8 * shift // bits)
+        hi = 8 * (shift + len(raw)) // bits
+        cores.append(enc[lo:hi])
+    return cores
+
+
+def secret_forms(value: str) -> dict[str, bool]:
+    """Every textual shape `value` commonly takes on the wire -> whether it is matched
+    case-insensitively (hex and base32 digits may come in either case)."""
     raw = value.encode("utf-8", "surrogateescape")
-    forms = {value, urllib.parse.quote(value, safe=""), urllib.parse.quote_plus(value)}
-    for b64 in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
-        text = b64.decode()
-        forms.add(text)
-        forms.add(text.rstrip("="))
-    forms.add(base64.b32encode(raw).decode().rstrip("="))
-    hexed = binascii.hexlify(raw).decode()
-    forms.update({hexed, hexed.upper()})
-    return {f for f in forms if len(f) >= MIN_SECRET_LEN}
+    forms: dict[str, bool] = {}
+
+    def add(form: str, any_case: bool = False) -> None:
+        if len(form) >= MIN_SECRET_LEN and form not in forms:
+            forms[form] = any_case
+
+    add(value)
+    add(urllib.parse.quote(value, safe=""))
+    add(urllib.parse.quote_plus(value))
+    add("".join(f"%{b:02X}" for b in raw), True)
+    for full in (base64.b64encode(raw).decode(),):
+        for text in (full, full.translate(_STD_TO_URL)):
+            add(text)
+            add(text.rstrip("="))
+    for core in _aligned_cores(raw, 6, base64.b64encode):
+        add(core)
+        add(core.translate(_STD_TO_URL))
+    add(base64.b32encode(raw).decode().rstrip("="), True)
+    for core in _aligned_cores(raw, 5, base64.b32encode):
+        add(core, True)
+    pairs = [f"{b:02x}" for b in raw]
+    add(binascii.hexlify(raw).decode(), True)
+    for sep in (":", "-", " ", ","):
+        add(sep.join(pairs), True)
+    add("".join("\\x" + p for p in pairs), True)
+    add(", ".join("0x" + p for p in pairs), True)
+    add(",".join("0x" + p for p in pairs), True)
+    add(" ".join("0x" + p for p in pairs), True)
+    return forms
+
+
+def encoded_forms(value: str) -> set[str]:
+    """The case-sensitive strings `scrub()` replaces for `value` (both cases of hex)."""
+    out: set[str] = set()
+    for form, any_case in secret_forms(value).items():
+        out.add(form)
+        if any_case:
+            out.update((form.lower(), form.upper()))
+    return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_forms(value: str) -> tuple[str, ...]:
+    return tuple(sorted(encoded_forms(value) - {value}, key=len, reverse=True))
 
 
 class KnownSecrets:
@@ -53,11 +106,15 @@ class KnownSecrets:
         self._names: dict[str, str] = {}
         # encoded form -> name, longest first so a longer form is replaced before its prefix
         self._forms: list[tuple[str, str]] = []
+        # Bumped on every change, so matchers built from `values()` know when to rebuild.
+        self.version = 0
 
     def add(self, name: str, value: str) -> None:
         if len(value) < MIN_SECRET_LEN:
             raise ValueError(f"known secret {name!r} is shorter than {MIN_SECRET_LEN} chars")
         with self._lock:
+            if self._names.get(value) == name:
+                return
             self._names[value] = name
             self._rebuild()
 
@@ -72,6 +129,7 @@ class KnownSecrets:
             for form in encoded_forms(value):
                 forms[form] = name
         self._forms = sorted(forms.items(), key=lambda kv: -len(kv[0]))
+        self.version += 1
 
     def values(self) -> list[tuple[str, str]]:
         with self._lock:
@@ -81,11 +139,17 @@ class KnownSecrets:
         return len(self._names)
 
     def scrub(self, text: str, extra: Iterable[str] = ()) -> str:
-        """Replace every known value (any encoding) and every `extra` value in `text`."""
+        """Replace every known value and every `extra` value (each in any encoding) in `text`."""
         forms = self._forms
         for value in extra:
-            if value and value in text:
+            if not value:
+                continue
+            if value in text:
                 text = text.replace(value, "[REDACTED]")
+            if len(value) >= MIN_SECRET_LEN:
+                for form in _cached_forms(value):
+                    if form in text:
+                        text = text.replace(form, "[REDACTED]")
         for form, name in forms:
             if form in text:
                 text = text.replace(form, f"[REDACTED:{name}]")

@@ -73,15 +73,7 @@ class Replayer:
         self.runtime = Runtime(bottle_id, FixedPolicy(policy), audit or AuditLog(None, known),
                                known, live=False)
         _, self.chain = build_chain(self.runtime, extra_addons)
-        self._hooks: dict[str, list[Any]] = {}
-
-    def _call(self, hook: str, *args: Any) -> None:
-        fns = self._hooks.get(hook)
-        if fns is None:
-            fns = [fn for a in self.chain if (fn := getattr(a, hook, None)) is not None]
-            self._hooks[hook] = fns
-        for fn in fns:
-            fn(*args)
+        self._call = self.chain.dispatch
 
     def judge(self, f: flow.Flow) -> ReplayResult:
         f.metadata.pop(KEY, None)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Protocol
 
 from egress.audit import AuditLog
+from egress.credentials import CredentialRegistry
 from egress.policy.compiled import CompiledPolicy
 from egress.redact import KnownSecrets
 
@@ -30,10 +31,16 @@ class Runtime:
     audit: AuditLog
     secrets: KnownSecrets = field(default_factory=KnownSecrets)
     state_dir: Path | None = None
-    # The next-hop proxy (host, port) in upstream mode: mitmproxy dials it for every flow.
-    upstream: tuple[str, int] | None = None
     # False under `bottle replay`: no network, no clock-based side effects beyond the run.
     live: bool = True
+    # The next-hop forward proxy (host, port), when traffic is chained through one.
+    upstream: tuple[str, int] | None = None
+    # Injected credentials: placeholders and real values (empty under replay). The DNS guard
+    # and DLP read it; its real values are also registered in `secrets`.
+    credentials: CredentialRegistry = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.credentials = CredentialRegistry(self.secrets)
 
     @property
     def policy(self) -> CompiledPolicy:

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 import docker.errors
 
-from egress.envvars import client_environment
+from egress.envvars import CLIENT_VARS, DEFAULT_NO_PROXY, client_environment
 from egress.master import default_state_root
 from egress.policy import PolicyError, compile_policy, default_policy_path, load_policy
 from launcher.defaults import AGENT, BUILD_COMMAND, DEFAULT_PIPELOCK_IMAGE, EGRESS
@@ -189,13 +189,11 @@ def agent_environment(egress_env: dict[str, str], proxy_url: str, user_env: dict
     the proxy and CA variables rewritten for the agent's side (its proxy address, its mount of
     the CA volume). Other printed variables — credential placeholders — pass through as they
     are; the agent never sees a real credential because the egress never prints one."""
-    bottle_id = egress_env.get("BOTTLE_ID", "")
-    managed = client_environment(proxy_url, Path(AGENT_BUNDLE), Path(AGENT_CERT), bottle_id,
-                                 *([no_proxy] if no_proxy else []))
-    env = dict(user_env)
-    env.update({k: v for k, v in egress_env.items() if k not in managed})
-    env.update(managed)
-    return env
+    placeholders = {k: v for k, v in egress_env.items() if k not in CLIENT_VARS}
+    managed = client_environment(proxy_url, Path(AGENT_BUNDLE), Path(AGENT_CERT),
+                                 egress_env.get("BOTTLE_ID", ""), no_proxy or DEFAULT_NO_PROXY,
+                                 placeholders)
+    return {**{k: v for k, v in user_env.items() if k not in managed}, **managed}
 
 
 def resolve_upstream(opts: StartOptions, client: Any) -> str:

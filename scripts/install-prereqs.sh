@@ -3,7 +3,7 @@
 # for pipelock, a Docker engine and debootstrap for the launcher's images. Run as root.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(curl git openssl squid util-linux iproute2 procps ca-certificates docker.io debootstrap)
+pkgs=(curl git openssl squid nginx-light util-linux iproute2 procps ca-certificates docker.io debootstrap)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -11,4 +11,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # squid's package starts a system instance on some machines; the tests run their own.
-if command -v service >/dev/null 2>&1; then service squid stop >/dev/null 2>&1 || true; fi
+if command -v service >/dev/null 2>&1; then
+  service squid stop >/dev/null 2>&1 || true
+  service nginx stop >/dev/null 2>&1 || true
+fi

@@ -39,8 +39,11 @@ want="$(sha256sum pyproject.toml | cut -c1-16)$extras"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   [ "$quiet" = 1 ] || echo "installing bottle-egress$extras into .venv ..." >&2
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".$extras" 2>&1 \
-    | grep -v -e '^WARNING: Location' -e '^$' >&2 || true
-  .venv/bin/python -c 'import egress, mitmproxy' || { echo "installation failed" >&2; exit 1; }
+  if ! .venv/bin/python -m pip install --disable-pip-version-check -e ".$extras" >.venv/install.log 2>&1 \
+      || ! .venv/bin/python -c 'import egress, mitmproxy' >>.venv/install.log 2>&1; then
+    tail -30 .venv/install.log >&2
+    echo "installation failed (full log: .venv/install.log)" >&2
+    exit 1
+  fi
   echo "$want" > "$stamp"
 fi

@@ -52,7 +52,7 @@ def dns(dns_server: DNSFixture) -> DNSFixture:
     return dns_server
 
 
-PolicyWriter = Callable[[str], Path]
+PolicyWriter = Callable[..., Path]
 
 
 @pytest.fixture
@@ -72,13 +72,14 @@ def egress(tmp_path: Path, pki: TestPKI, dns: DNSFixture) -> Iterator[EgressFact
     """Start the real proxy (trusting the origin's test CA, resolving via the test resolver)."""
     started: list[EgressProcess] = []
 
-    def start(policy: Path, *args: str, trust_origin: bool = True) -> EgressProcess:
+    def start(policy: Path, *args: str, trust_origin: bool = True,
+              env: dict[str, str] | None = None) -> EgressProcess:
         extra = ["--policy", str(policy), "--state-dir", str(tmp_path / f"state{len(started)}")]
         if trust_origin:
             extra += ["--upstream-ca", str(pki.ca_path)]
         workdir = tmp_path / f"proc{len(started)}"
         workdir.mkdir()
-        proc = EgressProcess([*extra, *args], workdir, dns=dns)
+        proc = EgressProcess([*extra, *args], workdir, dns=dns, extra_env=env)
         started.append(proc)
         return proc
 

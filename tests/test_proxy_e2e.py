@@ -12,6 +12,7 @@ import requests
 
 from tests.conftest import EgressFactory, PolicyWriter
 from tests.support.dns import DNSFixture
+from tests.support.nginx import Nginx
 from tests.support.origin import Origin, echo
 
 ALLOW_ALLOWED = """
@@ -107,3 +108,13 @@ def test_http2_to_the_client(egress: EgressFactory, write_policy: PolicyWriter, 
     res = curl(proc, f"https://allowed.test:{origin.port}/h2", "--http2", "-w",
                "\n%{http_version} %{http_code}")
     assert res.stdout.splitlines()[-1] == "2 200", res.stderr
+
+
+def test_http2_to_the_origin_when_the_client_speaks_it(
+        egress: EgressFactory, write_policy: PolicyWriter, origin_cert) -> None:
+    with Nginx(origin_cert) as nginx:
+        proc = egress(write_policy(ALLOW_ALLOWED))
+        h2 = curl(proc, f"https://allowed.test:{nginx.port}/", "--http2")
+        assert h2.stdout.strip() == "protocol=HTTP/2.0", h2.stderr
+        h1 = curl(proc, f"https://allowed.test:{nginx.port}/", "--http1.1")
+        assert h1.stdout.strip() == "protocol=HTTP/1.1", h1.stderr

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from egress.policy.model import Policy
+from egress.envvars import CLIENT_VARS
+from egress.hostmatch import path_has_prefix
+from egress.policy.model import Credential, KnownSecretSource, Policy
+from egress.redact import MIN_SECRET_LEN
 from egress.scan.hosts import HostPolicy
+
+if TYPE_CHECKING:
+    from egress.scan.dlp import DLPEngine
 
 # A semantic check sees a schema-valid policy and returns (field location, message) pairs;
 # the loader turns them into file:line problems. Later sections append their own.
@@ -43,7 +51,96 @@ def _check_passthrough(policy: Policy) -> list[tuple[tuple[int | str, ...], str]
     return out
 
 
-SEMANTIC_CHECKS: list[SemanticCheck] = [_check_name_constraints, _check_passthrough]
+def _paths_overlap(a: Credential, b: Credential) -> bool:
+    if a.path is None or b.path is None:
+        return True
+    return path_has_prefix(a.path, b.path) or path_has_prefix(b.path, a.path)
+
+
+def _check_credentials(policy: Policy) -> list[tuple[tuple[int | str, ...], str]]:
+    out: list[tuple[tuple[int | str, ...], str]] = []
+    hosts = HostPolicy(policy.hosts)
+    names: dict[str, int] = {}
+    envs: dict[str, int] = {}
+    for i, cred in enumerate(policy.credentials):
+        if cred.name in names:
+            out.append((("credentials", i, "name"),
+                        f"credential name {cred.name!r} is already used by credentials[{names[cred.name]}]"))
+        names.setdefault(cred.name, i)
+        env = cred.placeholder.env
+        if env in CLIENT_VARS:
+            out.append((("credentials", i, "placeholder", "env"),
+                        f"{env} is set by the proxy itself; choose another variable"))
+        elif env in envs and policy.credentials[envs[env]].source != cred.source:
+            out.append((("credentials", i, "placeholder", "env"),
+                        f"{env} already carries the placeholder of credentials[{envs[env]}], whose "
+                        "source differs; credentials may share a placeholder only with their source"))
+        envs.setdefault(env, i)
+        if hosts.check_host(cred.host) is not None:
+            out.append((("credentials", i, "host"),
+                        f"{cred.host} is not allowed by hosts.allow, so this credential could "
+                        "never be used; allow the host too"))
+        elif hosts.is_passthrough(cred.host):
+            out.append((("credentials", i, "host"),
+                        f"{cred.host} is a passthrough host: its TLS is not intercepted, so no "
+                        "credential can be injected; remove it from hosts.passthrough"))
+        for j, other in enumerate(policy.credentials[:i]):
+            same_slot = (cred.target_header is not None and cred.target_header == other.target_header) \
+                or (cred.query is not None and cred.query == other.query)
+            if cred.host == other.host and same_slot and _paths_overlap(cred, other):
+                where = f"the {cred.target_header} header" if cred.target_header else \
+                    f"the {cred.query} query parameter"
+                out.append((("credentials", i),
+                            f"credentials[{j}] ({other.name}) already puts a credential in {where} "
+                            f"of requests to {cred.host}; give them disjoint `path` prefixes"))
+    return out
+
+
+def read_known_secret(source: KnownSecretSource) -> str:
+    """The value a `dlp.known_secrets` entry names. Raises ValueError saying what is wrong
+    (never quoting the value)."""
+    if source.env is not None:
+        value = os.environ.get(source.env)
+        if value is None:
+            raise ValueError(f"environment variable {source.env} is not set")
+    else:
+        assert source.file is not None
+        try:
+            value = Path(source.file).expanduser().read_text(encoding="utf-8").strip()
+        except OSError as e:
+            raise ValueError(f"cannot read {source.file}: {e.strerror}") from None
+        except UnicodeDecodeError:
+            raise ValueError(f"{source.file} is not UTF-8 text") from None
+    if len(value) < MIN_SECRET_LEN:
+        raise ValueError(f"the value is shorter than {MIN_SECRET_LEN} characters: too short to "
+                         "match without false positives")
+    return value
+
+
+def _check_dlp(policy: Policy) -> list[tuple[tuple[int | str, ...], str]]:
+    from egress.scan.dlp import rule_reference
+
+    known = rule_reference()
+    out: list[tuple[tuple[int | str, ...], str]] = []
+    for rule in policy.dlp.actions:
+        if rule not in known:
+            out.append((("dlp", "actions", rule),
+                        f"unknown DLP rule {rule!r} (list them with `bottle dlp rules`)"))
+    for i, sup in enumerate(policy.dlp.suppress):
+        for j, rule in enumerate(sup.rules):
+            if rule != "*" and rule not in known:
+                out.append((("dlp", "suppress", i, "rules", j), f"unknown DLP rule {rule!r}"))
+    for i, source in enumerate(policy.dlp.known_secrets):
+        try:
+            read_known_secret(source)
+        except ValueError as e:
+            out.append((("dlp", "known_secrets", i, "env" if source.env else "file"),
+                        f"known secret {source.name!r}: {e}"))
+    return out
+
+
+SEMANTIC_CHECKS: list[SemanticCheck] = [_check_name_constraints, _check_passthrough,
+                                        _check_credentials, _check_dlp]
 
 
 @dataclass(frozen=True)
@@ -55,6 +152,7 @@ class CompiledPolicy:
     source: str
     digest: str
     hosts: HostPolicy
+    dlp: DLPEngine
 
     @property
     def mode(self) -> str:
@@ -62,12 +160,22 @@ class CompiledPolicy:
 
 
 def compile_policy(policy: Policy, source: str, text: str | bytes = b"") -> CompiledPolicy:
+    from egress.policy.loader import PolicyError, Problem
+    from egress.scan.dlp import DLPEngine
+
     raw = text.encode() if isinstance(text, str) else text
+    known: list[tuple[str, str]] = []
+    for i, secret in enumerate(policy.dlp.known_secrets):
+        try:
+            known.append((secret.name, read_known_secret(secret)))
+        except ValueError as e:  # the source vanished between validation and compilation
+            raise PolicyError([Problem(source, None, f"dlp.known_secrets[{i}]", str(e))]) from None
     return CompiledPolicy(
         policy=policy,
         source=source,
         digest=hashlib.sha256(raw or policy.model_dump_json().encode()).hexdigest()[:16],
         hosts=HostPolicy(policy.hosts),
+        dlp=DLPEngine(policy.dlp, known_values=known),
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,10 +118,10 @@ def _inner_model(annotation: Any) -> Any:
     return None
 
 
-def _message(err: Any, loc: Sequence[int | str]) -> str:
+def _message(err: Any, loc: Sequence[int | str], model: type[BaseModel]) -> str:
     kind = err.get("type", "")
     if kind == "extra_forbidden":
-        owner = _model_at(Policy, loc[:-1])
+        owner = _model_at(model, loc[:-1])
         allowed = ", ".join(owner.model_fields) if owner else ""
         return f"unknown field {loc[-1]!r}" + (f"; allowed fields: {allowed}" if allowed else "")
     if kind == "missing":
@@ -131,8 +131,12 @@ def _message(err: Any, loc: Sequence[int | str]) -> str:
     return msg.removeprefix("Value error, ")
 
 
-def parse_policy(text: str, source: str = "<policy>") -> Policy:
-    """Parse and validate policy text. Raises `PolicyError` naming `source`, line and field."""
+Check = Callable[[Any], list[tuple[tuple[int | str, ...], str]]]
+
+
+def parse_yaml_model[M: BaseModel](text: str, source: str, model: type[M], checks: Sequence[Check] = (),
+                                   what: str = "document") -> M:
+    """Parse YAML into `model`. Every problem becomes a `Problem` with source, line and field."""
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
     try:
@@ -147,41 +151,61 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
     if tree is None:
         tree = CommentedMap()
     if not isinstance(tree, dict):
-        raise PolicyError([Problem(source, 1, "", "a policy must be a mapping of sections "
-                                   f"({', '.join(Policy.model_fields)})")])
+        raise PolicyError([Problem(source, 1, "", f"a {what} must be a mapping of "
+                                   f"{', '.join(model.model_fields)}")])
     try:
-        policy = Policy.model_validate(_plain(tree))
+        value = model.model_validate(_plain(tree))
     except ValidationError as e:
         problems = []
         for err in e.errors(include_url=False, include_input=False):
             loc = tuple(err["loc"])
-            problems.append(Problem(source, _line_of(tree, loc), _field_path(loc), _message(err, loc)))
+            problems.append(Problem(source, _line_of(tree, loc), _field_path(loc),
+                                    _message(err, loc, model)))
         raise PolicyError(problems) from None
     semantic = [
         Problem(source, _line_of(tree, loc), _field_path(loc), msg)
-        for check in SEMANTIC_CHECKS
-        for loc, msg in check(policy)
+        for check in checks
+        for loc, msg in check(value)
     ]
     if semantic:
         raise PolicyError(semantic)
-    return policy
+    return value
 
 
-def load_policy(path: str | Path) -> Policy:
-    """Read and validate a policy file; every failure is a `PolicyError` naming the file."""
+def located(source: str, text: str | bytes, found: Sequence[tuple[Sequence[int | str], str]]) -> PolicyError:
+    """A `PolicyError` for problems found after parsing (e.g. a credential source that cannot be
+    read), each located at the line of its field in `text`."""
+    try:
+        tree = YAML(typ="rt").load(text.decode("utf-8") if isinstance(text, bytes) else text)
+    except (YAMLError, UnicodeDecodeError):
+        tree = None
+    return PolicyError([Problem(source, _line_of(tree, loc) if tree is not None else None,
+                                _field_path(loc), message) for loc, message in found])
+
+
+def parse_policy(text: str, source: str = "<policy>") -> Policy:
+    """Parse and validate policy text. Raises `PolicyError` naming `source`, line and field."""
+    return parse_yaml_model(text, source, Policy, SEMANTIC_CHECKS, what="policy")
+
+
+def read_text(path: str | Path, limit: int = MAX_POLICY_BYTES) -> str:
+    """A UTF-8 text file; every failure is a `PolicyError` naming the file."""
     p = Path(path)
     try:
         size = p.stat().st_size
-        if size > MAX_POLICY_BYTES:
-            raise PolicyError([Problem(str(p), None, "", f"file is {size} bytes; the limit is "
-                                       f"{MAX_POLICY_BYTES}")])
-        text = p.read_text(encoding="utf-8")
+        if size > limit:
+            raise PolicyError([Problem(str(p), None, "", f"file is {size} bytes; the limit is {limit}")])
+        return p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise PolicyError([Problem(str(p), None, "", "file not found")]) from None
     except IsADirectoryError:
-        raise PolicyError([Problem(str(p), None, "", "is a directory, not a policy file")]) from None
+        raise PolicyError([Problem(str(p), None, "", "is a directory, not a file")]) from None
     except PermissionError:
         raise PolicyError([Problem(str(p), None, "", "permission denied")]) from None
     except UnicodeDecodeError as e:
         raise PolicyError([Problem(str(p), None, "", f"not UTF-8 text (byte {e.start})")]) from None
-    return parse_policy(text, str(p))
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Read and validate a policy file; every failure is a `PolicyError` naming the file."""
+    return parse_policy(read_text(path), str(path))

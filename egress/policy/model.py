@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from egress.hostmatch import normalize_host
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT")
 
@@ -33,17 +35,6 @@ def parse_size(value: object) -> object:
 
 
 Size = Annotated[int, BeforeValidator(parse_size), Field(ge=0)]
-
-
-def normalize_host(host: str) -> str:
-    """Lower-case, strip a trailing dot, IDNA-encode: the form every host comparison uses."""
-    host = host.strip().rstrip(".").lower()
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    try:
-        return host.encode("idna").decode("ascii")
-    except UnicodeError:
-        return host
 
 
 def check_host_pattern(pattern: str) -> str:
@@ -194,13 +185,324 @@ class AuditSection(StrictModel):
     log_allowed: bool = Field(True, description="Also log allowed requests (not only findings).")
 
 
+# -- credentials ---------------------------------------------------------------------------
+
+_CREDENTIAL_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_HEADER_TEMPLATE = re.compile(r"^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*$")
+SECRET_SLOT = "{secret}"
+# Headers that frame or route a message: a credential must never be spliced into them.
+FORBIDDEN_CREDENTIAL_HEADERS = frozenset({
+    "host", "content-length", "transfer-encoding", "connection", "te", "upgrade", "trailer",
+    "keep-alive", "proxy-authorization", "proxy-connection", "expect",
+})
+LITERAL_SECRET = ("a secret is never written in a policy file: give its source as `env: NAME`, "
+                  "`file: PATH` or `command: [ARGV...]`")
+
+
+def split_header_template(template: str) -> tuple[str, str]:
+    """`"Authorization: Bearer {secret}"` -> ("Authorization", "Bearer {secret}")."""
+    m = _HEADER_TEMPLATE.match(template)
+    if m is None:
+        raise ValueError("header template must look like 'Name: value with {secret}', e.g. "
+                         "'Authorization: Bearer {secret}'")
+    return m.group(1), m.group(2)
+
+
+class SecretSource(StrictModel):
+    """Where the proxy reads a credential's real value. Exactly one of `env`, `file`, `command`."""
+
+    env: str | None = Field(None, description="Environment variable of the egress proxy.")
+    file: str | None = Field(
+        None, description="File holding the value (surrounding whitespace is stripped).")
+    command: list[str] | None = Field(
+        None, min_length=1,
+        description="Command (argv, no shell) whose standard output is the value; run when the "
+        "proxy starts, and again every `ttl` seconds if given.")
+    ttl: int | None = Field(
+        None, ge=1, le=7 * 24 * 3600,
+        description="Seconds after which a `file` or `command` value is read again (token "
+        "rotation). Without it the value is read once.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_literal(cls, data: object) -> object:
+        # A literal value must be refused with a message that never repeats it.
+        if not isinstance(data, dict):
+            raise ValueError(LITERAL_SECRET)
+        for key in ("value", "secret", "literal", "token", "password", "key"):
+            if key in data:
+                raise ValueError(LITERAL_SECRET)
+        return data
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SecretSource:
+        given = [k for k in ("env", "file", "command") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of `env`, `file` or `command`")
+        if self.env is not None and not _ENV_NAME.match(self.env):
+            raise ValueError("`env` must be an environment variable name")
+        if self.ttl is not None and self.env is not None:
+            raise ValueError("`ttl` applies to `file` and `command` sources (an environment "
+                             "variable cannot change while the proxy runs)")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return "env" if self.env is not None else "file" if self.file is not None else "command"
+
+
+class PlaceholderSpec(StrictModel):
+    """The stand-in value the agent holds instead of the real credential."""
+
+    env: str = Field(
+        ..., description="Environment variable the agent gets the placeholder in (printed by "
+        "`bottle egress run` as `export NAME=placeholder`).")
+    shape: Literal["bottle", "like-secret"] = Field(
+        "bottle",
+        description="`bottle`: `bottle-<name>-<random>`. `like-secret`: same length and "
+        "alphabet as the real value, keeping its public prefix (`ghp_`, `sk-ant-api03-`, ...), "
+        "so client-side format checks pass.")
+    prefix: str | None = Field(
+        None, max_length=24,
+        description="Public prefix a `like-secret` placeholder keeps when the real value starts "
+        "with it (default: a table of well-known token prefixes).")
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: str) -> str:
+        if not _ENV_NAME.match(value):
+            raise ValueError(f"{value!r} is not an environment variable name")
+        return value
+
+
+class BasicAuthSpec(StrictModel):
+    """HTTP Basic authentication with the secret as password (git over HTTPS, npm, ...)."""
+
+    user: str = Field(..., min_length=1, max_length=256,
+                      description="User name sent with the secret (e.g. `x-access-token`).")
+
+    @field_validator("user")
+    @classmethod
+    def _user(cls, value: str) -> str:
+        if ":" in value or any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError("a Basic auth user name cannot contain ':' or control characters")
+        return value
+
+
+class Credential(StrictModel):
+    """A real credential the proxy holds and adds to requests for one destination.
+
+    The agent holds a per-bottle placeholder. On a request whose TLS-verified destination is
+    `host` (CONNECT target, SNI and Host agree) the proxy puts the real value in; the
+    placeholder seen going anywhere else is blocked as an exfiltration attempt.
+    """
+
+    name: str = Field(..., description="Credential name: lower-case letters, digits and '-'; "
+                      "appears in placeholders, audit events and denials.")
+    host: HostPattern = Field(..., description="The one host (exact name) that receives it.")
+    path: str | None = Field(
+        None, description="Path prefix (segment-aware) the credential is limited to.")
+    allow_http: bool = Field(
+        False, description="Also inject into plain-HTTP requests (default: HTTPS only).")
+    header: str | None = Field(
+        None, description="Header template, e.g. `Authorization: Bearer {secret}`, "
+        "`x-api-key: {secret}`, `PRIVATE-TOKEN: {secret}`.")
+    basic: BasicAuthSpec | None = Field(
+        None, description="HTTP Basic auth: `user` plus the secret as password.")
+    query: str | None = Field(
+        None, min_length=1, description="Query parameter that carries the secret.")
+    source: SecretSource = Field(..., description="Where the proxy reads the real value.")
+    on_mismatch: Literal["override", "block"] = Field(
+        "override",
+        description="When the agent sends a different credential for this destination: "
+        "`override` replaces it with the real one, `block` refuses the request.")
+    add_if_missing: bool = Field(
+        True, description="Add the credential when the agent sent none (otherwise only "
+        "replace the placeholder where the agent put it).")
+    placeholder: PlaceholderSpec = Field(..., description="What the agent holds instead.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _CREDENTIAL_NAME.match(value):
+            raise ValueError(f"{value!r}: use lower-case letters, digits and '-' (at most 40)")
+        return value
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if value.startswith("*"):
+            raise ValueError("a credential goes to one exact host; wildcards are not allowed")
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            return value
+        raise ValueError("a credential host must be a name: the TLS SNI it is checked against "
+                         "carries names, not addresses")
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        if value is not None and (not value.startswith("/") or "?" in value or "#" in value):
+            raise ValueError("path prefix must start with '/' and hold no query or fragment")
+        return value
+
+    @field_validator("header")
+    @classmethod
+    def _header(cls, value: str | None) -> str | None:
+        # Messages never quote the template: a pasted literal secret would land in the error.
+        if value is None:
+            return None
+        if any(c in value for c in "\r\n\0"):
+            raise ValueError("header template cannot contain line breaks")
+        name, body = split_header_template(value)
+        if name.lower() in FORBIDDEN_CREDENTIAL_HEADERS:
+            raise ValueError(f"a credential cannot be put in the {name} header")
+        if body.count(SECRET_SLOT) != 1:
+            raise ValueError("header template must contain {secret} exactly once, where the "
+                             "value goes (" + LITERAL_SECRET + ")")
+        return value
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Credential:
+        ways = [k for k in ("header", "basic", "query") if getattr(self, k) is not None]
+        if len(ways) != 1:
+            raise ValueError("give exactly one of `header`, `basic` or `query` (how the secret "
+                             "is sent)")
+        return self
+
+    @property
+    def target_header(self) -> str | None:
+        """Lower-case name of the header the credential travels in (None for `query`)."""
+        if self.header is not None:
+            return split_header_template(self.header)[0].lower()
+        return "authorization" if self.basic is not None else None
+DLPAction = Literal["block", "redact", "audit"]
+
+
+class DLPSuppression(StrictModel):
+    """Findings of some rules that are expected where they occur (a key sent to its own API)."""
+
+    rules: list[str] = Field(
+        ..., min_length=1,
+        description="Rule ids this suppression covers (see the DLP rule reference), or `*`.")
+    hosts: list[HostPattern] | None = Field(
+        None, description="Destination hosts it applies to (default: all), same patterns as "
+        "`hosts.allow`.")
+    paths: list[str] | None = Field(
+        None, description="Path prefixes it applies to (default: all), segment-aware.")
+    locations: list[str] | None = Field(
+        None, description="Where in the request it applies, as prefixes of a finding's location: "
+        "`request.header`, `request.header[authorization]`, `request.url`, `request.body`, "
+        "`websocket` (default: everywhere).")
+    reason: str = Field(
+        ..., description="Why this is not a leak. Required: it is written to the audit log with "
+        "every finding it suppresses.")
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a suppression needs a non-empty reason")
+        return value.strip()
+
+    @field_validator("paths")
+    @classmethod
+    def _paths(cls, value: list[str] | None) -> list[str] | None:
+        for p in value or ():
+            if not p.startswith("/"):
+                raise ValueError(f"path prefix {p!r} must start with '/'")
+        return value
+
+
+class KnownSecretSource(StrictModel):
+    """A secret value the proxy must never let leave, named by where to read it."""
+
+    name: str = Field(..., min_length=1, description="Name reported in findings (never the value).")
+    env: str | None = Field(None, description="Environment variable of the proxy that holds it.")
+    file: str | None = Field(None, description="File that holds it (surrounding whitespace ignored).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _source(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            raise ValueError("a known secret is a mapping with `name:` and `env:` or `file:`; "
+                             "never write the secret itself into the policy")
+        if isinstance(data, dict):
+            literal = [k for k in ("value", "secret", "literal", "token", "password") if k in data]
+            if literal:
+                raise ValueError(f"`{literal[0]}:` would put the secret itself into the policy file; "
+                                 "name where it lives instead, with `env: VARIABLE` or `file: PATH`")
+            if ("env" in data) == ("file" in data):
+                raise ValueError("give exactly one source: `env: VARIABLE` or `file: PATH`")
+        return data
+
+
+class DLPDecodeSection(StrictModel):
+    """Which encodings are unwrapped before matching, and how far."""
+
+    url: bool = Field(True, description="Percent-encoding, nested.")
+    base64: bool = Field(True, description="Standard and URL-safe base64, padded or not, any alignment.")
+    base32: bool = Field(True, description="RFC 4648 base32.")
+    hex: bool = Field(True, description="Hex, plain or delimited (`:` `-` space `\\x` `0x`).")
+    json_escapes: bool = Field(True, description="JSON/JavaScript string escapes (`\\u0067`, `\\x67`).")
+    quoted_printable: bool = Field(True, description="Quoted-printable (`=67`).")
+    max_depth: int = Field(3, ge=0, le=6, description="Layers unwrapped inside each other.")
+    budget: Size = Field(
+        4 * 1024**2, description="Decoded characters one scan may produce; past it decoding stops "
+        "and a `decode-budget-exhausted` finding is reported.")
+    min_printable: float = Field(
+        0.85, ge=0.5, le=1.0, description="Share of printable bytes a decoded value needs to be "
+        "scanned as text (binary is reduced to its printable runs).")
+
+
+class DLPSection(StrictModel):
+    """Secret-leak detection in requests and WebSocket messages (rules: DLP rule reference)."""
+
+    enabled: bool = Field(True, description="Scan at all.")
+    default_action: DLPAction = Field(
+        "block", description="Action of every rule not listed in `actions`.")
+    actions: dict[str, DLPAction] = Field(
+        default_factory=dict,
+        description="Per-rule action: `block` (403), `redact` (replace the value with "
+        "`[REDACTED:<rule>]` and forward), `audit` (log only).")
+    suppress: list[DLPSuppression] = Field(
+        default_factory=list, description="Findings that are expected, scoped by rule, host, path "
+        "and location; each needs a `reason`.")
+    known_secrets: list[KnownSecretSource] = Field(
+        default_factory=list,
+        description="Secret values matched exactly (raw, base64, base32, hex, URL-encoded) and "
+        "reported as rule `known-secret`. Read from the environment or a file at load; a missing "
+        "source rejects the policy.")
+    max_scan_bytes: Size = Field(
+        32 * 1024**2, description="Largest body scanned whole; larger bodies are scanned as a "
+        "stream.")
+    stream_threshold: Size = Field(
+        1024**2, description="Request bodies larger than this (or chunked without a length) are "
+        "scanned while they stream, holding back an overlap, instead of being buffered.")
+    websocket_window: Size = Field(
+        4096, description="Bytes of earlier WebSocket messages kept to catch a secret split across "
+        "messages.")
+    decode: DLPDecodeSection = Field(default_factory=DLPDecodeSection)  # type: ignore[arg-type]
+
+
 class Policy(StrictModel):
     """A bottle's egress policy."""
 
     version: Literal[1] = Field(1, description="Policy format version.")
     mode: Literal["enforce", "audit"] = Field(
         "enforce", description="`audit` logs what would be blocked and changes nothing.")
-    hosts: HostsSection = Field(default_factory=HostsSection)  # type: ignore[arg-type]
-    limits: LimitsSection = Field(default_factory=LimitsSection)  # type: ignore[arg-type]
-    ca: CASection = Field(default_factory=CASection)  # type: ignore[arg-type]
-    audit: AuditSection = Field(default_factory=AuditSection)  # type: ignore[arg-type]
+    hosts: HostsSection = Field(default_factory=HostsSection,  # type: ignore[arg-type]
+                                description="Destinations: allow/deny rules, passthrough hosts.")
+    limits: LimitsSection = Field(default_factory=LimitsSection,  # type: ignore[arg-type]
+                                  description="Body size and decoding limits.")
+    ca: CASection = Field(default_factory=CASection,  # type: ignore[arg-type]
+                          description="The bottle's ephemeral CA.")
+    audit: AuditSection = Field(default_factory=AuditSection,  # type: ignore[arg-type]
+                                description="Audit log rotation and verbosity.")
+    credentials: list[Credential] = Field(
+        default_factory=list,
+        description="Credentials the proxy injects; the agent only holds placeholders.")
+    dlp: DLPSection = Field(default_factory=DLPSection,  # type: ignore[arg-type]
+                            description="Secret detection: rule actions, suppressions, known secrets.")

@@ -43,11 +43,17 @@ def _read(path: Path) -> tuple[CompiledPolicy, bytes]:
     return compile_policy(policy, str(path), raw), raw
 
 
+# A gate sees a compiled policy (and its file's bytes, to locate problems) before it takes
+# effect, and may reject it by raising `PolicyError`: e.g. a credential source that fails.
+Gate = Callable[[CompiledPolicy, bytes], None]
+
+
 class PolicyStore:
     def __init__(self, path: Path, current: CompiledPolicy, raw: bytes) -> None:
         self.path = path
         self.current = current
         self._listeners: list[Callable[[CompiledPolicy], None]] = []
+        self._gates: list[Gate] = []
         self._signature = self._stat()
         self._last_bad: str | None = None
         self._raw_digest = hashlib.sha256(raw).hexdigest()
@@ -60,6 +66,9 @@ class PolicyStore:
 
     def subscribe(self, listener: Callable[[CompiledPolicy], None]) -> None:
         self._listeners.append(listener)
+
+    def add_gate(self, gate: Gate) -> None:
+        self._gates.append(gate)
 
     def _stat(self) -> tuple[int, int, int] | None:
         try:
@@ -83,6 +92,8 @@ class PolicyStore:
             return None
         try:
             compiled, raw = _read(self.path)
+            for gate in self._gates:
+                gate(compiled, raw)
         except PolicyError as e:
             if digest != self._last_bad:
                 self._last_bad = digest

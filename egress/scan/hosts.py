@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from egress.findings import Finding
-from egress.hostmatch import HostSet, normalize_path, path_has_prefix
-from egress.policy.model import DenyRule, HostRule, HostsSection, normalize_host
+from egress.hostmatch import HostSet, normalize_host, normalize_path, path_has_prefix
+from egress.policy.model import DenyRule, HostRule, HostsSection
 
 RULES = {
     "host-not-allowed": "No allow rule covers this host.",

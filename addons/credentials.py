@@ -1,0 +1,274 @@
+"""Credential injection adapter: real values in on the way out, placeholders back on the way in.
+
+Per request, by destination: when the names a request is routed by agree (CONNECT target,
+TLS SNI, Host) and equal a credential's host, the placeholder is replaced by the real value
+(or the credential added); a placeholder anywhere else is blocked as exfiltration. Responses
+from a credential's host are scrubbed of the real value (streamed SSE included). Once a
+request has been sent, its kept copy gets the placeholder back, so what flow files and later
+hooks see never holds a real value. The logic lives in `egress.credentials`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from mitmproxy import http
+
+from addons.flowrecord import FlowRecord, existing_record, record_of, report
+from addons.guard import FailClosed, guarded_stream
+from addons.hosts import header_host, request_hosts
+from egress.credentials import (
+    ActiveCredential,
+    CredentialTable,
+    StreamScrubber,
+    misplaced,
+    scrub_bytes,
+    verified_host,
+)
+from egress.decompress import DecodeError, decode_body, encodings
+from egress.findings import Finding
+from egress.hostmatch import normalize_host
+from egress.runtime import Runtime
+
+STREAMED_TYPES = ("text/event-stream",)
+
+
+def destination(flow: http.HTTPFlow) -> str | None:
+    """The request's host if CONNECT target (server address), request host, Host header and,
+    for HTTPS, SNI all name it; else None."""
+    req = flow.request
+    address = flow.server_conn.address
+    sni = flow.client_conn.sni
+    return verified_host(req.scheme, normalize_host(address[0]) if address else None,
+                         normalize_host(req.host), normalize_host(sni) if sni else None,
+                         header_host(flow))
+
+
+def overwritten_headers(flow: http.HTTPFlow, table: CredentialTable) -> frozenset[str]:
+    """Lower-case names of the headers this request's credentials will overwrite (policy
+    `on_mismatch: override`): whatever the agent put there never leaves the bottle, so other
+    scanners need not judge it."""
+    if not table:
+        return frozenset()
+    dest = destination(flow)
+    if dest is None:
+        return frozenset()
+    req = flow.request
+    return frozenset(
+        c.spec.target_header.lower() for c in table.for_host(dest)
+        if c.spec.target_header and c.spec.on_mismatch == "override" and c.applies(req.scheme, req.path))
+
+
+def _exfiltration(cred: ActiveCredential, where: str, host: str) -> Finding:
+    return Finding(
+        "credentials", "placeholder-exfiltration", "block", where,
+        f"the placeholder of credential {cred.name!r} was sent in {where} to {host}; it may only "
+        f"go to {cred.spec.host} in a request's headers (possible exfiltration attempt)")
+
+
+def _headers(pairs: list[tuple[str, str]]) -> http.Headers:
+    return http.Headers([(k.encode("utf-8", "surrogateescape"), v.encode("utf-8", "surrogateescape"))
+                         for k, v in pairs])
+
+
+class Credentials:
+    name = "credentials"
+
+    def __init__(self, runtime: Runtime, failclosed: FailClosed) -> None:
+        self.runtime = runtime
+        self.failclosed = failclosed  # told when a scrubbing stream fails
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def http_connect(self, flow: http.HTTPFlow) -> None:
+        if flow.response or flow.error:
+            return
+        hit = self.runtime.credentials.table.find_in_name(flow.request.host)
+        if hit is not None:
+            report(flow, self.runtime, [_exfiltration(hit, "connect", "a CONNECT target")])
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response or flow.error:
+            return
+        table = self.runtime.credentials.table
+        if not table:
+            return
+        rec = record_of(flow, self.runtime)
+        if rec.blocked is not None:
+            return
+        req = flow.request
+        dest = destination(flow)
+        matched = [c for c in table.for_host(dest) if c.applies(req.scheme, req.path)] if dest else []
+        headers = list(req.headers.items(multi=True))
+        query = list(req.query.items(multi=True))
+        found = misplaced(table, {c.name for c in matched}, headers, req.path.split("?", 1)[0],
+                          query, self._request_body(req, rec))
+        if found is not None:
+            cred, where = found
+            report(flow, self.runtime, [_exfiltration(cred, where, f"{req.scheme}://{req.pretty_host}")])
+            if rec.blocked is not None:
+                return
+        new_headers, new_query = headers, query
+        for cred in matched:
+            rewrite = cred.apply(new_headers, new_query, [c.value for c in matched if c is not cred])
+            if rewrite.outcome == "mismatch":
+                report(flow, self.runtime, [Finding(
+                    "credentials", "credential-mismatch", "block", self._slot(cred),
+                    f"a different credential than {cred.name!r} was sent to {cred.spec.host}")])
+                if rec.blocked is not None:
+                    return
+                continue
+            if rewrite.outcome == "overridden":
+                report(flow, self.runtime, [Finding(
+                    "credentials", "credential-overridden", "audit", self._slot(cred),
+                    f"the agent's own credential for {cred.spec.host} was replaced by {cred.name!r}")])
+            if rewrite.changed:
+                rec.injected.append(cred.name)
+            new_headers, new_query = rewrite.headers, rewrite.query
+        if new_headers != headers:
+            req.headers = _headers(new_headers)
+        if new_query != query:
+            req.query = new_query
+
+    @staticmethod
+    def _slot(cred: ActiveCredential) -> str:
+        target = cred.spec.target_header
+        return f"request.headers.{target}" if target else f"request.query.{cred.spec.query}"
+
+    def _request_body(self, req: http.Request, rec: FlowRecord) -> bytes:
+        raw = req.raw_content or b""
+        if not raw or not encodings(req.headers.get("content-encoding")):
+            return raw
+        limits = rec.policy.policy.limits
+        try:
+            return decode_body(raw, req.headers.get("content-encoding"),
+                               max_out=limits.max_decompressed_bytes,
+                               max_ratio=limits.max_compression_ratio)
+        except DecodeError:
+            return raw  # undecodable bodies are the size/DLP scanners' to judge
+
+    # -- after the request left: restore, scrub ------------------------------------------------
+
+    def _restore(self, flow: http.HTTPFlow, table: CredentialTable) -> None:
+        """Put the placeholder back into the kept copy of a request that carried a real value."""
+        rec = existing_record(flow)
+        if rec is None or not rec.injected:
+            return  # (idempotent: `response` calls it again for flows with no responseheaders)
+        req = flow.request
+        headers = list(req.headers.items(multi=True))
+        query = list(req.query.items(multi=True))
+        new_headers, new_query = headers, query
+        for cred in table.credentials:
+            if cred.name in rec.injected:
+                new_headers, new_query = cred.restore(new_headers, new_query)
+        if new_headers != headers:
+            req.headers = _headers(new_headers)
+        if new_query != query:
+            req.query = new_query
+
+    def _scope(self, flow: http.HTTPFlow, table: CredentialTable) -> list[tuple[bytes, bytes]]:
+        """Scrub pairs of every credential whose host this flow was routed by."""
+        pairs: list[tuple[bytes, bytes]] = []
+        for host in request_hosts(flow):
+            for cred in table.for_host(host):
+                pairs.extend(cred.scrub)
+        pairs.sort(key=lambda kv: -len(kv[0]))
+        return pairs
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        if flow.response is None:
+            return
+        table = self.runtime.credentials.table
+        if not table:
+            return
+        self._restore(flow, table)
+        pairs = self._scope(flow, table)
+        if not pairs:
+            return
+        resp = flow.response
+        fields = list(resp.headers.fields)
+        scrubbed = [(k, scrub_bytes(v, pairs)) for k, v in fields]
+        if scrubbed != fields:
+            resp.headers = http.Headers(scrubbed)
+        content_type = resp.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if content_type in STREAMED_TYPES and not encodings(resp.headers.get("content-encoding")):
+            resp.stream = guarded_stream(flow, self.failclosed, self.name,
+                                         self._stream(pairs, resp.stream))
+
+    @staticmethod
+    def _stream(pairs: list[tuple[bytes, bytes]],
+                inner: object) -> Callable[[bytes], Iterable[bytes] | bytes]:
+        scrubber = StreamScrubber(pairs)
+
+        def run(chunk: bytes) -> Iterable[bytes] | bytes:
+            if callable(inner):
+                got = inner(chunk)
+                chunks = [got] if isinstance(got, bytes) else list(got)
+            else:
+                chunks = [chunk]
+            out = [scrubber.feed(c) for c in chunks if c]
+            if chunk == b"":
+                # End of the message: whatever was held back goes out now.
+                return b"".join(out) + scrubber.flush()
+            # Mid-stream, an empty chunk would end the response: send nothing instead.
+            return [c for c in out if c]
+        return run
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        resp = flow.response
+        if resp is None or resp.stream:
+            return
+        table = self.runtime.credentials.table
+        if not table:
+            return
+        self._restore(flow, table)
+        rec = existing_record(flow)
+        if rec is not None and rec.blocked is not None:
+            return  # our own denial: nothing of the origin's in it
+        pairs = self._scope(flow, table)
+        raw = resp.raw_content
+        if not pairs or not raw:
+            return
+        encoding = resp.headers.get("content-encoding")
+        body = raw
+        if encodings(encoding):
+            limits = record_of(flow, self.runtime).policy.policy.limits
+            try:
+                body = decode_body(raw, encoding, max_out=limits.max_decompressed_bytes,
+                                   max_ratio=limits.max_compression_ratio)
+            except DecodeError as e:
+                report(flow, self.runtime, [Finding(
+                    "credentials", "response-not-scrubbable", "block", "response.body",
+                    f"the response from a credential's host could not be decoded ({e.kind}) to "
+                    "remove the credential from it", status=502)])
+                return
+        scrubbed = scrub_bytes(body, pairs)
+        if scrubbed != body:
+            resp.content = scrubbed
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        table = self.runtime.credentials.table
+        if table:
+            self._restore(flow, table)
+
+    # -- WebSocket -------------------------------------------------------------------------------
+
+    def websocket_message(self, flow: http.HTTPFlow) -> None:
+        if flow.websocket is None or not flow.websocket.messages:
+            return
+        table = self.runtime.credentials.table
+        if not table:
+            return
+        message = flow.websocket.messages[-1]
+        if message.from_client:
+            hit = table.find(message.content)
+            if hit is not None:
+                message.drop()
+                report(flow, self.runtime, [_exfiltration(hit, "websocket.message",
+                                                          flow.request.pretty_host)])
+            return
+        pairs = self._scope(flow, table)
+        if pairs:
+            scrubbed = scrub_bytes(message.content, pairs)
+            if scrubbed != message.content:
+                message.content = scrubbed

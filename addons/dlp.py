@@ -1,0 +1,249 @@
+"""DLP adapter: hands every part of a request (and every WebSocket message) to the DLP
+engine (`egress.scan.dlp`) and applies what it finds: block, redact or audit.
+
+- `requestheaders`: the URL (path segments, each query key and value) and every header
+  (each alone and all values joined). A body larger than `dlp.stream_threshold`, or chunked
+  without a length, is then scanned while it streams: each chunk is held back until the
+  data after it has been scanned (overlap >= the longest rule), and on a hit nothing more
+  is forwarded and the flow is killed. mitmproxy connects upstream right after this hook
+  for a streamed body, so the host allowlist (earlier in the chain) has decided already.
+- `request`: a buffered body, content-decoded within the policy's limits (a bomb or an
+  undecodable body is blocked as `limits/...`), taken apart by media type.
+- `websocket_message`: both directions, with a window over earlier messages; a blocked
+  message is dropped and the connection closed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from mitmproxy import http
+
+from addons.credentials import overwritten_headers
+from addons.flowrecord import FlowRecord, record_of, report
+from addons.guard import FailClosed, guarded_stream
+from egress.decompress import DecodeError, StreamDecoder, decode_body
+from egress.findings import Finding
+from egress.policy.compiled import CompiledPolicy
+from egress.runtime import Runtime
+from egress.scan.dlp import DLPEngine, Match, ScanContext, StreamGate, rule_reference
+from egress.verdict import under_mode
+
+RULES = rule_reference()
+
+_STREAMED = "bottle-egress-dlp-stream"
+_WEBSOCKET = "bottle-egress-dlp-websocket"
+
+
+def _limits_finding(err: DecodeError, where: str) -> Finding:
+    rule = "decompressed-too-large" if err.kind in ("too-large", "bomb") else "undecodable-body"
+    return Finding("limits", rule, "block", where, str(err),
+                   status=413 if rule == "decompressed-too-large" else 400)
+
+
+def _unredactable(f: Finding) -> Finding:
+    return replace(f, action="block", reason=f"{f.reason}; cannot be redacted here, blocked")
+
+
+def _sensitive(matches: list[Match]) -> list[str]:
+    return [s for m in matches for s in m.sensitive if s]
+
+
+class DLP:
+    name = "dlp"
+
+    def __init__(self, runtime: Runtime, failclosed: FailClosed | None = None) -> None:
+        self.runtime = runtime
+        self.failclosed = failclosed or FailClosed(runtime)
+        self._synced: CompiledPolicy | None = None
+
+    # -- shared ----------------------------------------------------------------------------
+
+    def _engine(self, flow: http.HTTPFlow) -> tuple[FlowRecord, DLPEngine | None, ScanContext]:
+        rec = record_of(flow, self.runtime)
+        engine = rec.policy.dlp
+        if rec.policy is not self._synced:
+            # The policy's known secrets join the runtime registry, so the audit log scrubs
+            # them like every other known value.
+            for name, value in engine.known_values:
+                self.runtime.secrets.add(name, value)
+            self._synced = rec.policy
+        ctx = ScanContext(flow.request.pretty_host, flow.request.path, self.runtime.secrets,
+                          self.runtime.credentials.placeholder_set())
+        return rec, engine if engine.enabled else None, ctx
+
+    def _apply(self, flow: http.HTTPFlow, rec: FlowRecord, matches: list[Match],
+               rewrite: Callable[[list[Match]], list[Match]] | None) -> None:
+        """Report `matches`; redact the `redact` ones through `rewrite` (which returns those
+        it could not place), and block what cannot be redacted."""
+        if not matches:
+            return
+        findings = [m.finding for m in matches]
+        redacts = [m for m in matches if m.action == "redact"]
+        if redacts and rec.policy.mode == "enforce" and not any(m.action == "block" for m in matches):
+            failed = rewrite(redacts) if rewrite is not None else redacts
+            if failed:
+                stuck = {(m.rule, m.where) for m in failed}
+                findings = [_unredactable(f) if (f.rule, f.where) in stuck else f for f in findings]
+        report(flow, self.runtime, findings, _sensitive(matches))
+
+    # -- request head ----------------------------------------------------------------------
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        if flow.response or flow.error:
+            return
+        rec, engine, ctx = self._engine(flow)
+        if engine is None:
+            return
+        req = flow.request
+        matches = engine.scan_url(req.path, ctx)
+        found = {(m.rule, m.value) for m in matches}
+        # Headers a credential will overwrite never leave as the agent wrote them.
+        skip = overwritten_headers(flow, self.runtime.credentials.table)
+        headers = [(k, v) for k, v in req.headers.items(multi=True) if k.lower() not in skip]
+        matches += [m for m in engine.scan_headers(headers, ctx) if (m.rule, m.value) not in found]
+        self._apply(flow, rec, matches, lambda ms: self._redact_head(flow, ms))
+        if rec.blocked is None and self._streams(req, engine):
+            self._stream(flow, rec, engine, ctx)
+
+    @staticmethod
+    def _redact_head(flow: http.HTTPFlow, matches: list[Match]) -> list[Match]:
+        req = flow.request
+        placed: set[int] = set()
+
+        def rewrite(text: str) -> str:
+            placed.update(i for i, m in enumerate(matches) if any(f and f in text for f in m.fragments))
+            return DLPEngine.redact(text, matches)[0]
+
+        req.path = rewrite(req.path)
+        fields = [(k, rewrite(val)) for k, val in req.headers.items(multi=True)]
+        req.headers.clear()
+        for k, val in fields:
+            req.headers.add(k, val)
+        return [m for i, m in enumerate(matches) if i not in placed]
+
+    # -- buffered body ---------------------------------------------------------------------
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response or flow.error or flow.metadata.get(_STREAMED):
+            return
+        raw = flow.request.raw_content
+        if not raw:
+            return
+        rec, engine, ctx = self._engine(flow)
+        if engine is None:
+            return
+        limits = rec.policy.policy.limits
+        try:
+            body = decode_body(raw, flow.request.headers.get("content-encoding"),
+                               max_out=limits.max_decompressed_bytes, max_ratio=limits.max_compression_ratio)
+        except DecodeError as e:
+            report(flow, self.runtime, [_limits_finding(e, "request.body")])
+            return
+        matches = engine.scan_body(body, flow.request.headers.get("content-type"), "request.body", ctx)
+        self._apply(flow, rec, matches, lambda ms: self._redact_body(flow, body, ms))
+
+    @staticmethod
+    def _redact_body(flow: http.HTTPFlow, body: bytes, matches: list[Match]) -> list[Match]:
+        text, missing = DLPEngine.redact(body.decode("utf-8", "surrogateescape"), matches)
+        if missing:
+            return missing
+        # Setting `content` re-applies the content encoding and fixes Content-Length.
+        flow.request.content = text.encode("utf-8", "surrogateescape")
+        return []
+
+    # -- streamed body ---------------------------------------------------------------------
+
+    @staticmethod
+    def _streams(req: http.Request, engine: DLPEngine) -> bool:
+        length = req.headers.get("content-length")
+        if length is not None:
+            try:
+                return int(length) > engine.section.stream_threshold
+            except ValueError:
+                return False
+        return "chunked" in req.headers.get("transfer-encoding", "").lower()
+
+    def _stream(self, flow: http.HTTPFlow, rec: FlowRecord, engine: DLPEngine, ctx: ScanContext) -> None:
+        limits = rec.policy.policy.limits
+        try:
+            decoder = StreamDecoder(flow.request.headers.get("content-encoding"),
+                                    max_out=limits.max_decompressed_bytes,
+                                    max_ratio=limits.max_compression_ratio)
+        except DecodeError as e:
+            report(flow, self.runtime, [_limits_finding(e, "request.body")])
+            return
+        gate = StreamGate(engine.stream("request.body(stream)", ctx), engine.overlap,
+                          decoder if decoder.layers else None)
+        stopped = False
+
+        # An empty bytes chunk would go out as HTTP/1's last chunk: return no chunks instead.
+        def on_chunk(chunk: bytes) -> list[bytes]:
+            nonlocal stopped
+            if stopped:
+                return []
+            try:
+                out, matches = gate.push(chunk) if chunk else gate.finish()
+            except DecodeError as e:
+                stopped = self._stop(flow, rec, [_limits_finding(e, "request.body(stream)")], [])
+                return []
+            if matches:
+                # Bytes already forwarded cannot be rewritten: redaction blocks in a stream.
+                findings = [_unredactable(m.finding) if m.action == "redact" else m.finding
+                            for m in matches]
+                stopped = self._stop(flow, rec, findings, _sensitive(matches))
+                if stopped:
+                    return []
+            return [out] if out else []
+
+        flow.request.stream = guarded_stream(flow, self.failclosed, self.name, on_chunk)
+        flow.metadata[_STREAMED] = True
+
+    def _stop(self, flow: http.HTTPFlow, rec: FlowRecord, findings: list[Finding],
+              sensitive: list[str]) -> bool:
+        """Record findings mid-stream; on a block, kill the flow. mitmproxy is already
+        streaming, so no denial response can be set: the connection is cut instead."""
+        rec.sensitive.update(sensitive)
+        mode = rec.policy.policy.mode
+        for f in findings:
+            f = f if f.scanner == "limits" else under_mode(f, mode)
+            rec.findings.append(f)
+            if f.action == "block" and rec.blocked is None:
+                rec.blocked = f
+        if rec.blocked is not None:
+            if flow.killable:
+                flow.kill()
+            return True
+        return False
+
+    # -- WebSocket -------------------------------------------------------------------------
+
+    def websocket_message(self, flow: http.HTTPFlow) -> None:
+        assert flow.websocket is not None
+        rec, engine, ctx = self._engine(flow)
+        if engine is None or rec.blocked is not None or not flow.websocket.messages:
+            return
+        message = flow.websocket.messages[-1]
+        side = "client" if message.from_client else "server"
+        scanners = flow.metadata.setdefault(_WEBSOCKET, {})
+        if side not in scanners:
+            scanners[side] = engine.stream(f"websocket.{side}", ctx, engine.section.websocket_window)
+        matches = scanners[side].feed(message.content)
+        if not matches:
+            return
+
+        def rewrite(ms: list[Match]) -> list[Match]:
+            if not message.is_text:
+                return ms
+            text, missing = DLPEngine.redact(message.text, ms)
+            if not missing:
+                message.text = text
+            return missing
+
+        blocking = rec.policy.mode == "enforce" and any(m.action == "block" for m in matches)
+        if blocking:
+            message.drop()
+        self._apply(flow, rec, matches, rewrite)
+        if rec.blocked is not None and not message.dropped:
+            message.drop()

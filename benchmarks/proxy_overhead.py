@@ -1,0 +1,212 @@
+"""Proxy overhead: direct vs plain mitmproxy vs the bottle chain, in one run, printing JSON.
+
+For each of keep-alive GETs (one tunnel, one TLS session, many requests) and new-connection
+GETs (CONNECT + TLS handshake per request), it measures requests/s seen by a sequential
+client and the proxy process's CPU time per request (from /proc, so client and origin CPU
+are excluded). Plain mitmproxy runs the same core addons and options as the bottle proxy
+(lazy connections, an EC P-256 CA) but none of our addons; the chain runs
+`policies/default.yaml` plus one allow rule for the benchmark origin.
+
+    .venv/bin/python benchmarks/proxy_overhead.py [--requests 2000] [--connections 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import json
+import os
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.support.origin import Origin  # noqa: E402
+from tests.support.pki import TestPKI  # noqa: E402
+
+HOST = "localhost"
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+
+
+def tunnel(proxy: tuple[str, int] | None, port: int, ctx: ssl.SSLContext) -> http.client.HTTPSConnection:
+    if proxy is None:
+        conn = http.client.HTTPSConnection(HOST, port, context=ctx, timeout=30)
+    else:
+        conn = http.client.HTTPSConnection(proxy[0], proxy[1], context=ctx, timeout=30)
+        conn.set_tunnel(HOST, port)
+    return conn
+
+
+def keepalive(proxy: tuple[str, int] | None, port: int, ctx: ssl.SSLContext, n: int) -> float:
+    conn = tunnel(proxy, port, ctx)
+    start = time.perf_counter()
+    for _ in range(n):
+        conn.request("GET", "/small")
+        resp = conn.getresponse()
+        resp.read()
+        assert resp.status == 200, resp.status
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return elapsed
+
+
+def new_connections(proxy: tuple[str, int] | None, port: int, ctx: ssl.SSLContext, n: int) -> float:
+    start = time.perf_counter()
+    for _ in range(n):
+        conn = tunnel(proxy, port, ctx)
+        conn.request("GET", "/small", headers={"Connection": "close"})
+        resp = conn.getresponse()
+        resp.read()
+        assert resp.status == 200, resp.status
+        conn.close()
+    return time.perf_counter() - start
+
+
+def measure(name: str, proxy: tuple[str, int] | None, pid: int | None, port: int,
+            ctx: ssl.SSLContext, requests: int, connections: int) -> dict[str, Any]:
+    keepalive(proxy, port, ctx, 50)  # warm up: leaf minted, code paths hot
+    new_connections(proxy, port, ctx, 10)
+    out: dict[str, Any] = {"name": name}
+    runs = (("keepalive", keepalive, requests), ("new_connection", new_connections, connections))
+    for label, fn, n in runs:
+        cpu0 = cpu_seconds(pid) if pid else 0.0
+        elapsed = fn(proxy, port, ctx, n)
+        cpu = (cpu_seconds(pid) - cpu0) if pid else None
+        out[label] = {
+            "requests": n,
+            "req_per_s": round(n / elapsed, 1),
+            "proxy_cpu_ms_per_req": round(cpu * 1000 / n, 4) if cpu is not None else None,
+        }
+    return out
+
+
+def wait_port(proc: subprocess.Popen[str]) -> int:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("PORT "):
+            return int(line.split()[1])
+        if line.startswith("export HTTPS_PROXY="):
+            return int(line.strip().rsplit(":", 1)[1])
+    raise RuntimeError("proxy did not start")
+
+
+def serve_plain(confdir: str, trust: str, extra: Sequence[Any] = ()) -> None:
+    """Plain mitmproxy: the same core addons and options, none of ours (`extra`: a baseline's
+    own mitmproxy addons, e.g. streaming)."""
+    from mitmproxy import options
+    from mitmproxy.addons import disable_h2c, next_layer, proxyserver, tlsconfig
+    from mitmproxy.master import Master
+
+    async def main() -> None:
+        opts = options.Options()
+        master = Master(opts)
+        ps = proxyserver.Proxyserver()
+        master.addons.add(ps, next_layer.NextLayer(), tlsconfig.TlsConfig(), disable_h2c.DisableH2C(),
+                          *extra)
+        opts.update(mode=["regular"], listen_host="127.0.0.1", listen_port=0,
+                    connection_strategy="lazy", upstream_cert=False, confdir=confdir,
+                    ssl_verify_upstream_trusted_ca=trust, body_size_limit=str(32 * 1024**2))
+
+        class Ready:
+            def running(self) -> None:
+                print(f"PORT {ps.listen_addrs()[0][1]}", flush=True)
+
+        master.addons.add(Ready())
+        await master.run()
+
+    asyncio.run(main())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--connections", type=int, default=300)
+    parser.add_argument("--serve-plain", nargs=2, metavar=("CONFDIR", "TRUST"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_plain:
+        serve_plain(*args.serve_plain)
+        return
+
+    from ca import BottleCA
+    from ca.bundle import merged_bundle
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-proxy-"))
+    pki = TestPKI(tmp / "pki")
+    cert = pki.server_cert("origin", [HOST, "127.0.0.1"])
+    trust = tmp / "trust.pem"
+    trust.write_bytes(merged_bundle(pki.ca_path.read_bytes()))
+    policy = tmp / "policy.yaml"
+    policy.write_text((REPO / "policies/default.yaml").read_text().replace(
+        "  allow:\n", f"  allow:\n    - name: benchmark-origin\n      hosts: [{HOST}]\n", 1))
+    plain_ca = BottleCA.create(tmp / "plain", "plain-mitmproxy")  # same CA key type for both
+
+    results: list[dict[str, Any]] = []
+    with Origin(cert, host="127.0.0.1") as origin:
+        from tests.support.origin import Reply
+        origin.routes["/small"] = lambda r: Reply(200, {"Content-Type": "text/plain"}, b"ok\n")
+        origin.seen = _NoRecord()
+        direct_ctx = ssl.create_default_context(cafile=str(pki.ca_path))
+        results.append(measure("direct", None, None, origin.port, direct_ctx, args.requests,
+                               args.connections))
+
+        env = dict(os.environ, PYTHONPATH=str(REPO))
+        plain = subprocess.Popen([sys.executable, __file__, "--serve-plain", str(tmp / "plain"), str(trust)],
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+        try:
+            port = wait_port(plain)
+            ctx = ssl.create_default_context(cafile=str(plain_ca.files.cert))
+            results.append(measure("plain_mitmproxy", ("127.0.0.1", port), plain.pid, origin.port, ctx,
+                                   args.requests, args.connections))
+        finally:
+            plain.terminate()
+            plain.wait()
+
+        chain = subprocess.Popen(
+            [sys.executable, "-m", "egress.cli", "egress", "run", "--listen", "127.0.0.1:0",
+             "--policy", str(policy), "--upstream-ca", str(pki.ca_path), "--state-dir",
+             str(tmp / "chain"), "--audit-log", str(tmp / "audit.jsonl")],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=REPO)
+        try:
+            port = wait_port(chain)
+            ctx = ssl.create_default_context(cafile=str(tmp / "chain" / "bottle-ca.pem"))
+            results.append(measure("bottle_chain", ("127.0.0.1", port), chain.pid, origin.port, ctx,
+                                   args.requests, args.connections))
+        finally:
+            chain.terminate()
+            chain.wait()
+
+    by = {r["name"]: r for r in results}
+    ratios = {}
+    for label in ("keepalive", "new_connection"):
+        p, c = by["plain_mitmproxy"][label], by["bottle_chain"][label]
+        ratios[label] = {
+            "chain_vs_plain_cpu_per_req": round(c["proxy_cpu_ms_per_req"] / p["proxy_cpu_ms_per_req"], 3),
+            "chain_vs_plain_req_per_s": round(c["req_per_s"] / p["req_per_s"], 3),
+            "chain_vs_direct_req_per_s": round(c["req_per_s"] / by["direct"][label]["req_per_s"], 3),
+        }
+    print(json.dumps({"benchmark": "proxy_overhead", "cpus": os.cpu_count(),
+                      "python": sys.version.split()[0], "results": results, "ratios": ratios}, indent=2))
+
+
+class _NoRecord(list):  # type: ignore[type-arg]
+    """The origin keeps no request log during a benchmark."""
+
+    def append(self, item: object) -> None:
+        pass
+
+
+if __name__ == "__main__":
+    main()

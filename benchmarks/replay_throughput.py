@@ -1,0 +1,83 @@
+"""Replay throughput: flows per second through `bottle replay`'s chain, on one core, as JSON.
+
+Baseline in the same run: reading the same flow file with mitmproxy's FlowReader and doing
+nothing else, so the figure separates our chain's cost from flow deserialisation.
+
+    .venv/bin/python benchmarks/replay_throughput.py [--flows 5000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io as stdio
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from egress.policy import compile_policy, load_policy  # noqa: E402
+from egress.replay import Replayer, format_json, read_flows  # noqa: E402
+from tests.support.flows import http_flow, write_flows  # noqa: E402
+
+SAMPLE = [
+    ("GET", "https://api.github.com/repos/octo/hello/pulls?state=open&page=2", b"", 200),
+    ("POST", "https://api.anthropic.com/v1/messages", b'{"model":"claude","max_tokens":64,'
+     b'"messages":[{"role":"user","content":"summarise the diff"}]}', 200),
+    ("GET", "https://pypi.org/simple/requests/", b"", 200),
+    ("GET", "https://evil.example/collect?d=aGVsbG8", b"", None),
+    ("POST", "https://gist.github.com/gists", b'{"files":{"a.txt":{"content":"x"}}}', None),
+]
+
+
+def build(path: Path, n: int) -> None:
+    flows = []
+    for i in range(n):
+        method, url, body, status = SAMPLE[i % len(SAMPLE)]
+        flows.append(http_flow(method, url, {"User-Agent": "bench", "Accept": "*/*"}, body, status,
+                               b'{"ok":true}', {"Content-Type": "application/json"}))
+    write_flows(path, flows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--flows", type=int, default=5000)
+    parser.add_argument("--policy", default=str(REPO / "policies/default.yaml"))
+    args = parser.parse_args()
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
+
+    path = Path(tempfile.mkdtemp(prefix="bench-replay-")) / "flows.mitm"
+    build(path, args.flows)
+    compiled = compile_policy(load_policy(args.policy), args.policy)
+
+    start = time.perf_counter()
+    count = sum(1 for _ in read_flows([path]))
+    read_only = time.perf_counter() - start
+
+    sink = stdio.StringIO()
+    start = time.perf_counter()
+    verdicts: dict[str, int] = {}
+    for line in format_json(Replayer(compiled).run(read_flows([path]))):
+        sink.write(line + "\n")
+        verdict = json.loads(line)["verdict"]
+        verdicts[verdict] = verdicts.get(verdict, 0) + 1
+    replay = time.perf_counter() - start
+
+    print(json.dumps({
+        "benchmark": "replay_throughput",
+        "flows": count,
+        "file_bytes": path.stat().st_size,
+        "baseline_read_only_flows_per_s": round(count / read_only, 1),
+        "replay_flows_per_s": round(count / replay, 1),
+        "chain_us_per_flow": round((replay - read_only) / count * 1e6, 1),
+        "verdicts": verdicts,
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()

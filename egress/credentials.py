@@ -1,0 +1,664 @@
+"""Credential injection, on plain data: secret sources, placeholders, header rewriting, scrubbing.
+
+The agent holds a per-bottle placeholder; the proxy holds the real value and puts it into
+requests whose verified destination is the credential's host. This module knows nothing of
+mitmproxy (`addons.credentials` is the adapter). It never puts a real value into an
+exception, a log line or a `repr`: errors name the credential and the source, not the value.
+
+`CredentialRegistry` (one per bottle, on `Runtime.credentials`) is what other parts read:
+the current placeholders and real values, and `find()` to spot a placeholder in any text
+(the DNS guard and DLP use it).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import os
+import re
+import secrets
+import shutil
+import string
+import subprocess
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from egress.hostmatch import normalize_path, path_has_prefix
+from egress.policy.model import SECRET_SLOT, Credential, SecretSource, split_header_template
+from egress.redact import MIN_SECRET_LEN, KnownSecrets
+
+COMMAND_TIMEOUT = 30.0
+MAX_SECRET_BYTES = 16 * 1024
+# A failed refresh is retried this soon (or after the TTL, if shorter).
+RETRY_SECONDS = 60.0
+
+RULES = {
+    "placeholder-exfiltration": "A credential placeholder was sent somewhere other than its "
+    "credential's verified destination: another host, a path the credential is not for, plain "
+    "HTTP, a query string, a body, a WebSocket message or a CONNECT target.",
+    "credential-mismatch": "The agent sent a different credential to a credential's host and "
+    "the credential's `on_mismatch` is `block`.",
+    "credential-overridden": "The agent sent a different credential to a credential's host; "
+    "the proxy replaced it with the real one (`on_mismatch: override`).",
+    "response-not-scrubbable": "A response from a credential's host could not be decoded to "
+    "remove the real value from it; it was blocked.",
+}
+
+
+class CredentialError(Exception):
+    """A credential whose real value cannot be had. The message names the credential and its
+    source, never the value."""
+
+    def __init__(self, index: int, name: str, field_name: str, message: str) -> None:
+        self.index, self.name, self.field, self.message = index, name, field_name, message
+        super().__init__(f"credential {name!r}: {message}")
+
+    @property
+    def loc(self) -> tuple[int | str, ...]:
+        """Where in the policy file the problem is (for file:line errors)."""
+        return ("credentials", self.index, *self.field.split("."))
+
+
+# -- reading secret sources ----------------------------------------------------------------
+
+class SourceError(Exception):
+    """Why a source gave no usable value (no value in the message)."""
+
+
+def clean_value(raw: bytes) -> str:
+    """Surrounding whitespace stripped; one line of printable text, at least 8 characters."""
+    if len(raw) > MAX_SECRET_BYTES:
+        raise SourceError(f"value is longer than {MAX_SECRET_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise SourceError("value is not UTF-8 text") from None
+    if not text:
+        raise SourceError("value is empty")
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise SourceError("value contains line breaks or control characters")
+    if len(text) < MIN_SECRET_LEN:
+        raise SourceError(f"value is shorter than {MIN_SECRET_LEN} characters")
+    return text
+
+
+def read_source(source: SecretSource, environ: Mapping[str, str] | None = None,
+                run_commands: bool = True) -> str | None:
+    """The real value. Raises `SourceError`. With `run_commands=False` a command source is
+    only checked to be runnable and None is returned."""
+    if source.env is not None:
+        env = os.environ if environ is None else environ
+        if source.env not in env:
+            raise SourceError(f"environment variable {source.env} is not set")
+        return clean_value(env[source.env].encode("utf-8", "surrogateescape"))
+    if source.file is not None:
+        try:
+            with open(source.file, "rb") as handle:
+                raw = handle.read(MAX_SECRET_BYTES + 1)
+        except OSError as e:
+            raise SourceError(f"cannot read {source.file}: {e.strerror or type(e).__name__}") from None
+        return clean_value(raw)
+    assert source.command is not None
+    argv = source.command
+    if not run_commands:
+        if not (os.sep in argv[0] and os.access(argv[0], os.X_OK)) and not shutil.which(argv[0]):
+            raise SourceError(f"command {argv[0]!r} not found")
+        return None
+    try:
+        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
+                              timeout=COMMAND_TIMEOUT, check=False)
+    except FileNotFoundError:
+        raise SourceError(f"command {argv[0]!r} not found") from None
+    except PermissionError:
+        raise SourceError(f"command {argv[0]!r} is not executable") from None
+    except subprocess.TimeoutExpired:
+        raise SourceError(f"command {argv[0]!r} did not finish within {COMMAND_TIMEOUT:g} s") from None
+    except OSError as e:
+        raise SourceError(f"command {argv[0]!r} failed to start: {e.strerror}") from None
+    if done.returncode != 0:
+        # Its output is not shown: a failing token helper may well print the token.
+        raise SourceError(f"command {argv[0]!r} exited with status {done.returncode}")
+    return clean_value(done.stdout)
+
+
+# -- placeholders ---------------------------------------------------------------------------
+
+# Public prefixes of common token formats, longest first: a `like-secret` placeholder keeps them.
+KNOWN_PREFIXES = tuple(sorted((
+    "sk-ant-api03-", "sk-ant-oat01-", "sk-ant-admin01-", "sk-ant-", "sk-proj-", "sk-svcacct-",
+    "sk-", "github_pat_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "glpat-", "npm_", "xoxb-",
+    "xoxp-", "hf_",
+), key=len, reverse=True))
+_BASE62 = string.digits + string.ascii_letters
+_ALPHABETS = (string.digits, "0123456789abcdef", "0123456789ABCDEF",
+              string.digits + string.ascii_lowercase, _BASE62, _BASE62 + "-_", _BASE62 + "+/")
+MIN_RANDOM_CHARS = 16
+
+
+def public_prefix(value: str, configured: str | None) -> str:
+    if configured is not None and value.startswith(configured):
+        return configured
+    return next((p for p in KNOWN_PREFIXES if value.startswith(p)), "")
+
+
+def make_placeholder(cred: Credential, value: str) -> str:
+    """A fresh placeholder for one bottle. Raises `SourceError` if the shape cannot be met."""
+    if cred.placeholder.shape == "bottle":
+        return f"bottle-{cred.name}-{secrets.token_hex(12)}"
+    prefix = public_prefix(value, cred.placeholder.prefix)
+    body = value[len(prefix):]
+    if len(body) < MIN_RANDOM_CHARS:
+        raise SourceError(f"shape like-secret needs at least {MIN_RANDOM_CHARS} characters after "
+                          "the public prefix; use shape: bottle")
+    used = set(body)
+    alphabet = next((a for a in _ALPHABETS if used <= set(a)), None) or "".join(sorted(set(_BASE62) | used))
+    while True:
+        candidate = prefix + "".join(secrets.choice(alphabet) for _ in body)
+        if candidate != value:
+            return candidate
+
+
+# -- the shapes a value takes on the wire ---------------------------------------------------
+
+def _b64_cores(raw: bytes, alphabet: Literal["std", "url"]) -> list[str]:
+    """The base64 characters that depend only on `raw`, for each of the three alignments it
+    can have inside a longer encoded text (e.g. `user:token` in Basic auth)."""
+    out = []
+    for k in range(3):
+        encoded = base64.b64encode(b"\0" * k + raw) if alphabet == "std" \
+            else base64.urlsafe_b64encode(b"\0" * k + raw)
+        text = encoded.decode()
+        start = -(-8 * k // 6)
+        end = 8 * (k + len(raw)) // 6
+        out.append(text[start:end])
+    return out
+
+
+def _forms(value: str) -> list[str]:
+    """Encodings, in a fixed order, so that form i of a secret pairs with form i of its
+    placeholder."""
+    raw = value.encode("utf-8")
+    hexed = binascii.hexlify(raw).decode()
+    return [
+        value,
+        urllib.parse.quote(value, safe=""),
+        urllib.parse.quote_plus(value),
+        base64.b64encode(raw).decode(),
+        base64.urlsafe_b64encode(raw).decode(),
+        *_b64_cores(raw, "std"),
+        *_b64_cores(raw, "url"),
+        hexed,
+        hexed.upper(),
+    ]
+
+
+def scrub_pairs(value: str, placeholder: str) -> list[tuple[bytes, bytes]]:
+    """(form of the real value, same form of the placeholder), longest first, deduplicated.
+    Replacing each keeps raw, URL-encoded and base64 text decodable to the placeholder where
+    lengths allow; in every case the real value is gone."""
+    pairs: dict[bytes, bytes] = {}
+    for real, stand_in in zip(_forms(value), _forms(placeholder), strict=True):
+        if len(real) >= MIN_SECRET_LEN:
+            pairs.setdefault(real.encode(), stand_in.encode())
+    return sorted(pairs.items(), key=lambda kv: -len(kv[0]))
+
+
+def detection_forms(placeholder: str) -> list[bytes]:
+    return sorted({f.encode() for f in _forms(placeholder) if len(f) >= MIN_SECRET_LEN},
+                  key=len, reverse=True)
+
+
+def scrub_bytes(data: bytes, pairs: Sequence[tuple[bytes, bytes]]) -> bytes:
+    for real, stand_in in pairs:
+        if real in data:
+            data = data.replace(real, stand_in)
+    return data
+
+
+class StreamScrubber:
+    """Scrubs a byte stream chunk by chunk, with the same result as scrubbing it whole. A value
+    split across chunks is still replaced: the tail that could begin one (or that a value
+    straddles) is held back, unscrubbed, until the next chunk decides it. Only that tail is
+    held, so an SSE event that ends a chunk goes out at once."""
+
+    __slots__ = ("_forms", "_held", "_longest", "pairs")
+
+    def __init__(self, pairs: Sequence[tuple[bytes, bytes]]) -> None:
+        self.pairs = list(pairs)
+        self._held = b""
+        self._longest = max((len(r) for r, _ in self.pairs), default=0)
+        self._forms = [r for r, _ in self.pairs]
+
+    def feed(self, chunk: bytes) -> bytes:
+        buf = self._held + chunk if self._held else chunk
+        cut = self._cut(buf)
+        self._held = buf[cut:]
+        return scrub_bytes(buf[:cut], self.pairs)
+
+    def flush(self) -> bytes:
+        out, self._held = self._held, b""
+        return scrub_bytes(out, self.pairs)
+
+    def _cut(self, buf: bytes) -> int:
+        """Where to split `buf` so that no occurrence, complete or not, of any form crosses the
+        split: the start of the longest tail that is a proper prefix of a form, moved back over
+        any complete occurrence that straddles it."""
+        best = len(buf)
+        lowest = max(0, len(buf) - self._longest + 1)
+        for form in self._forms:
+            first = form[:1]
+            i = buf.find(first, lowest)
+            while i != -1 and i < best:
+                if form.startswith(buf[i:]):
+                    best = i
+                    break
+                i = buf.find(first, i + 1)
+        moved = best < len(buf)
+        while moved:
+            moved = False
+            for form in self._forms:
+                i = buf.find(form, max(0, best - len(form) + 1))
+                if i != -1 and i < best:
+                    best, moved = i, True
+        return best
+
+
+# -- where a value sits in a request --------------------------------------------------------
+
+_BASIC = re.compile(r"^(basic)([ \t]+)([A-Za-z0-9+/=_-]+)[ \t]*$", re.IGNORECASE)
+
+
+def decode_basic(value: str) -> str | None:
+    """The `user:password` text of a Basic Authorization value, or None."""
+    m = _BASIC.match(value)
+    if m is None:
+        return None
+    try:
+        return base64.b64decode(m.group(3) + "=" * (-len(m.group(3)) % 4), validate=False) \
+            .decode("utf-8", "surrogateescape")
+    except (binascii.Error, ValueError):
+        return None
+
+
+def encode_basic(userinfo: str) -> str:
+    return "Basic " + base64.b64encode(userinfo.encode("utf-8", "surrogateescape")).decode()
+
+
+def header_texts(value: str) -> list[str]:
+    """A header value as sent, plus its decoded Basic userinfo if it is one."""
+    decoded = decode_basic(value)
+    return [value] if decoded is None else [value, decoded]
+
+
+def replace_in_header(value: str, old: str, new: str) -> str:
+    """`old` -> `new` in a header value, also inside Basic userinfo."""
+    decoded = decode_basic(value)
+    if decoded is not None and old in decoded:
+        m = _BASIC.match(value)
+        assert m is not None
+        return encode_basic(decoded.replace(old, new)).replace("Basic", m.group(1), 1)
+    return value.replace(old, new) if old in value else value
+
+
+def header_carries(value: str, secret: str) -> bool:
+    return any(secret in text for text in header_texts(value))
+
+
+Pairs = list[tuple[str, str]]
+Outcome = Literal["unchanged", "replaced", "added", "overridden", "mismatch"]
+
+
+@dataclass(frozen=True, slots=True)
+class Rewrite:
+    """A request's headers and query after one credential was applied."""
+
+    headers: Pairs
+    query: Pairs
+    outcome: Outcome
+
+    @property
+    def changed(self) -> bool:
+        return self.outcome in ("replaced", "added", "overridden")
+
+
+# -- the credentials of one bottle ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class ActiveCredential:
+    """One credential with its placeholder and current real value. `repr` shows neither."""
+
+    index: int
+    spec: Credential
+    placeholder: str = field(repr=False)
+    value: str = field(repr=False)
+    # Earlier values (rotated by a refresh): still scrubbed from responses.
+    retired: tuple[str, ...] = field(default=(), repr=False)
+    next_refresh: float | None = None
+    detect: tuple[bytes, ...] = field(default=(), repr=False)
+    scrub: tuple[tuple[bytes, bytes], ...] = field(default=(), repr=False)
+
+    @classmethod
+    def build(cls, index: int, spec: Credential, placeholder: str, value: str,
+              retired: Iterable[str] = (), now: float | None = None) -> ActiveCredential:
+        ttl = spec.source.ttl
+        kept = tuple(v for v in dict.fromkeys(retired) if v != value)[-4:]
+        pairs = scrub_pairs(value, placeholder)
+        for old in kept:
+            pairs.extend(scrub_pairs(old, placeholder))
+        pairs.sort(key=lambda kv: -len(kv[0]))
+        return cls(index, spec, placeholder, value, kept,
+                   None if ttl is None else (now if now is not None else time.monotonic()) + ttl,
+                   tuple(detection_forms(placeholder)), tuple(pairs))
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def applies(self, scheme: str, path: str) -> bool:
+        if scheme != "https" and not (scheme == "http" and self.spec.allow_http):
+            return False
+        return self.spec.path is None or path_has_prefix(normalize_path(path), self.spec.path)
+
+    def rendered(self) -> tuple[str, str]:
+        """(header name, value) the credential is sent as (header and basic kinds)."""
+        if self.spec.basic is not None:
+            return "Authorization", encode_basic(f"{self.spec.basic.user}:{self.value}")
+        assert self.spec.header is not None
+        name, template = split_header_template(self.spec.header)
+        return name, template.replace(SECRET_SLOT, self.value)
+
+    def apply(self, headers: Pairs, query: Pairs, siblings: Collection[str] = ()) -> Rewrite:
+        """Put the real value in: replace the placeholder wherever it is in the headers (and in
+        the credential's own query parameter), add the credential if absent, and report an
+        agent-supplied different credential as `mismatch` (or override it). `siblings` are the
+        real values of the other credentials applied to this request: a slot holding one of
+        them is theirs, not a different credential."""
+        ph, real = self.placeholder, self.value
+        out_headers = [(k, replace_in_header(v, ph, real)) for k, v in headers]
+        replaced = out_headers != headers
+        out_query = query
+        target = self.spec.target_header
+        if target is not None:
+            present = [v for k, v in out_headers if k.lower() == target]
+            if not present:
+                if not self.spec.add_if_missing:
+                    return Rewrite(out_headers, query, "replaced" if replaced else "unchanged")
+                return Rewrite([*out_headers, self.rendered()], query, "added")
+            if all(any(header_carries(v, r) for r in (real, *siblings)) for v in present):
+                return Rewrite(out_headers, query, "replaced" if replaced else "unchanged")
+            if self.spec.on_mismatch == "block":
+                return Rewrite(headers, query, "mismatch")
+            name, value = self.rendered()
+            kept = [(k, v) for k, v in out_headers if k.lower() != target]
+            return Rewrite([*kept, (name, value)], query, "overridden")
+        param = self.spec.query
+        assert param is not None
+        values = [v for k, v in query if k == param]
+        if not values:
+            if not self.spec.add_if_missing:
+                return Rewrite(out_headers, query, "replaced" if replaced else "unchanged")
+            return Rewrite(out_headers, [*query, (param, real)], "added")
+        if all(v in (ph, real, *siblings) for v in values):
+            out_query = [(k, real if k == param and v == ph else v) for k, v in query]
+            changed = replaced or out_query != query
+            return Rewrite(out_headers, out_query, "replaced" if changed else "unchanged")
+        if self.spec.on_mismatch == "block":
+            return Rewrite(headers, query, "mismatch")
+        out_query = [(k, v) for k, v in query if k != param] + [(param, real)]
+        return Rewrite(out_headers, out_query, "overridden")
+
+    def restore(self, headers: Pairs, query: Pairs) -> tuple[Pairs, Pairs]:
+        """The reverse of `apply` for what is kept of a sent request: real -> placeholder."""
+        values = (self.value, *self.retired)
+        out_h = headers
+        for real in values:
+            out_h = [(k, replace_in_header(v, real, self.placeholder)) for k, v in out_h]
+        out_q = [(k, self.placeholder if v in values else v) for k, v in query]
+        return out_h, out_q
+
+
+@dataclass(frozen=True)
+class CredentialTable:
+    """An immutable snapshot of a bottle's credentials; swapped whole on reload or refresh."""
+
+    credentials: tuple[ActiveCredential, ...] = ()
+    by_host: Mapping[str, tuple[ActiveCredential, ...]] = field(default_factory=dict)
+    _detect: tuple[tuple[bytes, ActiveCredential], ...] = field(default=(), repr=False)
+
+    @classmethod
+    def of(cls, creds: Sequence[ActiveCredential]) -> CredentialTable:
+        by_host: dict[str, list[ActiveCredential]] = {}
+        for c in creds:
+            by_host.setdefault(c.spec.host, []).append(c)
+        detect = sorted(((form, c) for c in creds for form in c.detect), key=lambda x: -len(x[0]))
+        return cls(tuple(creds), {h: tuple(v) for h, v in by_host.items()}, tuple(detect))
+
+    def __bool__(self) -> bool:
+        return bool(self.credentials)
+
+    @functools.cached_property
+    def placeholder_values(self) -> frozenset[str]:
+        return frozenset(c.placeholder for c in self.credentials)
+
+    def for_host(self, host: str) -> tuple[ActiveCredential, ...]:
+        return self.by_host.get(host, ())
+
+    def find(self, data: bytes) -> ActiveCredential | None:
+        """The credential whose placeholder (raw, URL-encoded, base64 or hex) is in `data`."""
+        for form, cred in self._detect:
+            if form in data:
+                return cred
+        return None
+
+    def find_text(self, text: str) -> ActiveCredential | None:
+        return self.find(text.encode("utf-8", "surrogateescape"))
+
+    def find_in_name(self, name: str) -> ActiveCredential | None:
+        """Like `find`, ignoring case: for host names (DNS folds case)."""
+        folded = name.lower().encode("utf-8", "surrogateescape")
+        for form, cred in self._detect:
+            if form.lower() in folded:
+                return cred
+        return None
+
+
+def verified_host(scheme: str, connect_host: str | None, request_host: str, sni: str | None,
+                  host_header: str | None) -> str | None:
+    """The destination when every name the request is routed by agrees (CONNECT target or
+    server address, request host, Host/:authority and, for HTTPS, the TLS SNI the upstream
+    certificate is verified against); None otherwise. All names already normalised."""
+    names = [request_host, host_header]
+    if connect_host is not None:
+        names.append(connect_host)
+    if scheme == "https":
+        names.append(sni)
+    first = names[0]
+    if not first or any(n != first for n in names):
+        return None
+    return first
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshResult:
+    name: str
+    error: str | None = None
+    rotated: bool = False
+
+
+Resolver = Callable[[SecretSource], str | None]
+
+
+class CredentialRegistry:
+    """The credentials of one running bottle: placeholders stable for its lifetime (per
+    credential name, across policy reloads), values read from their sources, registered as
+    known secrets so every artefact scrubs them and DLP blocks them elsewhere."""
+
+    def __init__(self, known: KnownSecrets | None = None) -> None:
+        self.known = known if known is not None else KnownSecrets()
+        self.table = CredentialTable()
+        self._placeholders: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    # -- read side (hot path, other scanners) ----------------------------------------------
+
+    def placeholders(self) -> dict[str, str]:
+        """Credential name -> placeholder, for the credentials in force."""
+        return {c.name: c.placeholder for c in self.table.credentials}
+
+    def placeholder_set(self) -> frozenset[str]:
+        """Every placeholder in force: values that look like secrets but are not."""
+        return self.table.placeholder_values
+
+    def values(self) -> dict[str, str]:
+        """Credential name -> current real value (for DLP's known secrets)."""
+        return {c.name: c.value for c in self.table.credentials}
+
+    def environment(self) -> dict[str, str]:
+        """Agent environment variable -> placeholder."""
+        return {c.spec.placeholder.env: c.placeholder for c in self.table.credentials}
+
+    def find(self, data: str | bytes) -> str | None:
+        """Name of the credential whose placeholder appears in `data` (any common encoding)."""
+        raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
+        hit = self.table.find(raw)
+        return hit.name if hit is not None else None
+
+    def find_in_name(self, name: str) -> str | None:
+        """Name of the credential whose placeholder appears in a host name, ignoring case."""
+        hit = self.table.find_in_name(name)
+        return hit.name if hit is not None else None
+
+    # -- write side --------------------------------------------------------------------------
+
+    def load(self, specs: Sequence[Credential], resolve: Resolver = read_source) -> None:
+        """Bring the registry in line with a policy's `credentials:`. All or nothing: a source
+        that fails raises `CredentialError` and nothing changes. Unchanged sources are not
+        read again; placeholders are kept per name."""
+        current = {c.name: c for c in self.table.credentials}
+        built: list[ActiveCredential] = []
+        shared: dict[str, str] = {}  # agent variable -> placeholder (entries may share one)
+        for i, spec in enumerate(specs):
+            old = current.get(spec.name)
+            env = spec.placeholder.env
+            if old is not None and old.spec.source == spec.source:
+                built.append(replace(old, index=i, spec=spec))
+                shared.setdefault(env, old.placeholder)
+                continue
+            value = self._resolve(i, spec, resolve)
+            placeholder = self._placeholders.get(spec.name) or shared.get(env)
+            if placeholder is None:
+                try:
+                    placeholder = make_placeholder(spec, value)
+                except SourceError as e:
+                    raise CredentialError(i, spec.name, "placeholder.shape", str(e)) from None
+            shared.setdefault(env, placeholder)
+            retired = (old.value, *old.retired) if old is not None else ()
+            built.append(ActiveCredential.build(i, spec, placeholder, value, retired))
+        with self._lock:
+            for cred in built:
+                self._register(cred)
+                self._placeholders.setdefault(cred.name, cred.placeholder)
+            self.table = CredentialTable.of(built)
+
+    def due(self, now: float | None = None) -> list[ActiveCredential]:
+        now = time.monotonic() if now is None else now
+        return [c for c in self.table.credentials
+                if c.next_refresh is not None and c.next_refresh <= now]
+
+    def refresh(self, now: float | None = None, resolve: Resolver = read_source) -> list[RefreshResult]:
+        """Read again every source whose TTL ran out. A failure keeps the old value (and is
+        retried soon); it is reported by name, never by value. Sources are read outside the
+        lock (a command may take a while); a value is applied only if a reload did not change
+        that credential's source meanwhile."""
+        now = time.monotonic() if now is None else now
+        results: list[RefreshResult] = []
+        fresh: dict[str, tuple[SecretSource, str | None]] = {}
+        for cred in self.due(now):
+            try:
+                value: str | None = self._resolve(cred.index, cred.spec, resolve)
+            except CredentialError as e:
+                value = None
+                results.append(RefreshResult(cred.name, e.message))
+            else:
+                results.append(RefreshResult(cred.name, None, value != cred.value))
+            fresh[cred.name] = (cred.spec.source, value)
+        if not fresh:
+            return results
+        with self._lock:
+            table: list[ActiveCredential] = []
+            for c in self.table.credentials:
+                source, value = fresh.get(c.name, (None, None))
+                if source != c.spec.source:
+                    table.append(c)
+                elif value is None:
+                    retry = min(c.spec.source.ttl or RETRY_SECONDS, RETRY_SECONDS)
+                    table.append(replace(c, next_refresh=now + retry))
+                else:
+                    retired = (*c.retired, c.value) if value != c.value else c.retired
+                    c = ActiveCredential.build(c.index, c.spec, c.placeholder, value, retired, now)
+                    self._register(c)
+                    table.append(c)
+            self.table = CredentialTable.of(table)
+        return results
+
+    def next_due(self) -> float | None:
+        times = [c.next_refresh for c in self.table.credentials if c.next_refresh is not None]
+        return min(times) if times else None
+
+    def _resolve(self, index: int, spec: Credential, resolve: Resolver) -> str:
+        try:
+            value = resolve(spec.source)
+        except SourceError as e:
+            raise CredentialError(index, spec.name, f"source.{spec.source.kind}", str(e)) from None
+        if value is None:
+            raise CredentialError(index, spec.name, f"source.{spec.source.kind}", "no value")
+        return value
+
+    def _register(self, cred: ActiveCredential) -> None:
+        self.known.add(f"credentials/{cred.name}", cred.value)
+
+
+def check_sources(specs: Sequence[Credential],
+                  environ: Mapping[str, str] | None = None) -> list[CredentialError]:
+    """For `bottle policy check`: every env and file source resolves (commands are only looked
+    up, not run). Values are read and dropped."""
+    problems = []
+    for i, spec in enumerate(specs):
+        try:
+            value = read_source(spec.source, environ, run_commands=False)
+            if value is not None:
+                make_placeholder(spec, value)
+        except SourceError as e:
+            problems.append(CredentialError(i, spec.name, f"source.{spec.source.kind}", str(e)))
+    return problems
+
+
+def misplaced(table: CredentialTable, matched: Collection[str], headers: Pairs, path: str,
+              query: Pairs, body: bytes) -> tuple[ActiveCredential, str] | None:
+    """The first placeholder found where it must not go, and where: in a header unless its
+    credential (or one sharing its placeholder) is `matched` for this request, in the path, in
+    a query parameter other than its own credential's, in the body."""
+    allowed = {c.placeholder for c in table.credentials if c.name in matched}
+    for k, v in headers:
+        for text in header_texts(v):
+            hit = table.find_text(text)
+            if hit is not None and hit.placeholder not in allowed:
+                return hit, f"request.headers.{k.lower()}"
+    hit = table.find_text(path)
+    if hit is not None:
+        return hit, "request.path"
+    for k, v in query:
+        hit = table.find_text(v) or table.find_text(k)
+        own = any(c.spec.query == k and c.placeholder == hit.placeholder and c.name in matched
+                  for c in table.credentials) if hit is not None else False
+        if hit is not None and not own:
+            return hit, "request.query"
+    hit = table.find(body) if body else None
+    if hit is not None:
+        return hit, "request.body"
+    return None

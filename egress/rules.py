@@ -1,0 +1,21 @@
+"""Every rule id, by scanner: the source of the generated reference and of `bottle policy docs`."""
+
+from __future__ import annotations
+
+import importlib
+
+# scanner name -> module defining RULES (rule id -> one-line description)
+RULE_MODULES = {
+    "hosts": "egress.scan.hosts",
+    "limits": "addons.limits",
+    "credentials": "egress.credentials",
+    "error": "addons.guard",
+}
+
+
+def all_rules() -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for scanner, module in RULE_MODULES.items():
+        rules = getattr(importlib.import_module(module), "RULES", {})
+        out[scanner] = dict(rules)
+    return out

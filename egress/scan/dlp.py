@@ -1,0 +1,780 @@
+"""The DLP engine: finds secrets in text, wherever and however they are encoded.
+
+Pipeline for one text (`DLPEngine.scan`):
+1. Unicode normalisation (`egress.scan.normalize`): invisible characters, NFKC, look-alikes.
+2. One prefilter pass over the text (`egress.scan.matcher`): hyperscan tells which rules can
+   match and where the encoded runs are; the pyahocorasick fallback does the same from the
+   rules' literal anchors. Only the rules it names run their Python regex.
+3. Each regex match passes its rule's validator (checksum, decode) and value gates
+   (entropy, placeholder, identifier), and every known secret is matched exactly.
+4. Each decodable part of the text (`egress.scan.decode`) is decoded and scanned again, up
+   to `max_depth` layers and within one shared budget.
+5. Findings get the policy's action, unless a suppression covers them.
+
+The structure of a request (headers, query, JSON, forms, multipart, binary) is taken apart
+by `scan_parts` and `scan_body`; streams and WebSocket messages go through `StreamScanner`.
+Nothing here imports mitmproxy: the adapter is `addons/dlp.py`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import bisect
+import json
+import quopri
+import re
+import urllib.parse
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from email.parser import BytesHeaderParser
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from egress.findings import Action, Finding
+from egress.hostmatch import HostSet, normalize_host, normalize_path, path_has_prefix
+from egress.policy.model import DLPSection
+from egress.redact import MIN_SECRET_LEN, KnownSecrets, preview, secret_forms
+from egress.scan import validators as v
+from egress.scan.decode import Budget, DecodeConfig, candidates, printable_ratio, printable_runs
+from egress.scan.matcher import KnownMatcher, Prefilter, RuleSource, make_known_matcher, make_prefilter
+from egress.scan.normalize import normalize
+
+CATALOGUE = Path(__file__).resolve().parents[1] / "data" / "dlp_rules.yaml"
+
+KNOWN_SECRET = "known-secret"
+BUDGET_RULE = "decode-budget-exhausted"
+EXTRA_RULES = {
+    KNOWN_SECRET: "A value the proxy knows is secret (policy `dlp.known_secrets`, injected "
+    "credentials) in raw, base64, base32, hex or URL-encoded form.",
+    BUDGET_RULE: "Decoding stopped at `dlp.decode.budget` decoded characters; parts of the "
+    "message were scanned only in their encoded form.",
+}
+
+DEFAULT_MAX_LENGTH = 512
+# A secret split across parts (JSON values, headers, fields) is looked for in runs of up to
+# this many consecutive parts, each shorter than SPLIT_PART_MAX characters.
+SPLIT_PARTS = 4
+SPLIT_PART_MAX = 256
+_COMMON_WORDS = v.COMMON_PASSWORDS | {"true", "false", "null", "none", "nil", "undefined", "key"}
+_NUMBERISH = re.compile(r"^[\d.:/+-]+$")
+_LOWER_WORDS = re.compile(r"^[a-z]+(?:[._/-][a-z]+)*$")
+_KEY_PARTS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+_NOT_SECRET_NAMES = frozenset((
+    "page", "cursor", "csrf", "xsrf", "nonce", "continuation", "next", "prev", "previous", "max",
+    "min", "num", "count", "limit", "length", "size", "type", "name", "id", "ids", "url", "uri",
+    "path", "file", "endpoint", "expires", "expiry", "expiration", "ttl", "format", "mode",
+    "enabled", "header", "field", "param", "label", "hint", "policy", "usage", "budget",
+    "authenticity", "lifetime", "kind", "version", "hash", "algorithm", "alg", "scope", "scopes",
+    "env", "var", "public",
+))
+_VERSION = re.compile(r"\d+\.\d+\.\d+")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    description: str
+    severity: str
+    anchors: tuple[str, ...]
+    regex: re.Pattern[str]
+    validator: str | None = None
+    prefilter: str | None = None
+    entropy: float = 0.0
+    checks: tuple[str, ...] = ()
+    max_length: int = DEFAULT_MAX_LENGTH
+    notes: str | None = None
+    examples: tuple[str, ...] = ()
+    near_misses: tuple[str, ...] = ()
+
+    @property
+    def has_secret_group(self) -> bool:
+        return "secret" in self.regex.groupindex
+
+    def source(self) -> RuleSource:
+        # Generic rules' anchors are words (`token`, `secret`) that say nothing about a split.
+        generic = "generic_value" in self.checks or "password_value" in self.checks
+        return RuleSource(self.regex.pattern, self.anchors, self.prefilter,
+                          split_anchors=() if generic else tuple(a for a in self.anchors if len(a) >= 3))
+
+    def accepts(self, value: str, match: re.Match[str]) -> tuple[bool, bool]:
+        """(flag it, confirmed by a validator)."""
+        confirmed = False
+        if self.validator is not None:
+            verdict = v.VALIDATORS[self.validator](value)
+            if verdict is False:
+                return False, False
+            confirmed = verdict is True
+        if self.validator != "pem_private_key" and v.is_placeholder(value):
+            return False, False
+        if not confirmed and self.entropy and v.shannon_entropy(_body(value)) < self.entropy:
+            return False, False
+        for check in self.checks:
+            if not _CHECKS[check](value, match, self):
+                return False, False
+        return True, confirmed
+
+
+def _body(value: str) -> str:
+    """A token without its fixed prefix (`ghp_`, `sk-ant-api03-`): what entropy is about."""
+    m = re.match(r"^[A-Za-z0-9]{1,12}(?:[_.-][A-Za-z0-9]{1,8}){0,2}[_.-]", value)
+    return value[m.end():] if m and len(value) - m.end() >= 8 else value
+
+
+def _generic_value(value: str, match: re.Match[str], rule: Rule) -> bool:
+    if len(value) < 8 or v.is_identifier(value) or value.lower() in _COMMON_WORDS:
+        return False
+    if value.startswith(("$", "%", "{", "<", "@", "#", "http://", "https://", "/", "./", "../", "~/")):
+        return False
+    if _NUMBERISH.match(value) or _LOWER_WORDS.match(value) or _VERSION.search(value):
+        return False
+    letters = any(c.isalpha() for c in value)
+    other = any(c.isdigit() for c in value) or not value.isalnum() or (
+        value != value.lower() and value != value.upper())
+    if not (letters and other):
+        return False
+    need = max(rule.entropy, 3.3 if len(value) >= 20 else rule.entropy)
+    return v.shannon_entropy(value) >= need
+
+
+def _password_value(value: str, match: re.Match[str], rule: Rule) -> bool:
+    if len(value) < 6 or value.lower() in v.COMMON_PASSWORDS:
+        return False
+    if value.startswith(("$", "%", "{{", "<", "*")) or "${" in value:
+        return False
+    user = match.groupdict().get("user")
+    return value != user and v.shannon_entropy(value) >= 2.0
+
+
+_NOT_SECRET_INFIXES = ("csrf", "xsrf", "nonce", "cursor", "pagination", "authenticity", "tokens")
+
+
+def _secret_key_name(value: str, match: re.Match[str], rule: Rule) -> bool:
+    key = match.groupdict().get("key") or ""
+    parts = {p.lower() for p in _KEY_PARTS.findall(key)}
+    return not parts & _NOT_SECRET_NAMES and not any(x in key.lower() for x in _NOT_SECRET_INFIXES)
+
+
+def _letter_digit(value: str, match: re.Match[str], rule: Rule) -> bool:
+    return v.has_letter_and_digit(_body(value))
+
+
+def _not_identifier(value: str, match: re.Match[str], rule: Rule) -> bool:
+    return not v.is_identifier(_body(value))
+
+
+_CHECKS = {
+    "generic_value": _generic_value,
+    "password_value": _password_value,
+    "secret_key_name": _secret_key_name,
+    "letter_digit": _letter_digit,
+    "not_identifier": _not_identifier,
+}
+
+
+class CatalogueError(Exception):
+    pass
+
+
+def parse_catalogue(text: str, source: str = "<catalogue>") -> tuple[Rule, ...]:
+    doc = YAML(typ="safe").load(text)
+    rules: list[Rule] = []
+    seen: set[str] = set()
+    for i, item in enumerate(doc.get("rules", [])):
+        rid = item.get("id")
+        where = f"{source}: rules[{i}] ({rid})"
+        if not rid or rid in seen or rid in EXTRA_RULES:
+            raise CatalogueError(f"{where}: missing or duplicate id")
+        seen.add(rid)
+        try:
+            regex = re.compile(item["regex"])
+        except (KeyError, re.error) as e:
+            raise CatalogueError(f"{where}: bad regex: {e}") from None
+        validator = item.get("validator")
+        if validator is not None and validator not in v.VALIDATORS:
+            raise CatalogueError(f"{where}: unknown validator {validator!r}")
+        checks = tuple(item.get("checks") or ())
+        unknown = [c for c in checks if c not in _CHECKS]
+        if unknown:
+            raise CatalogueError(f"{where}: unknown checks {unknown}")
+        examples = tuple(item.get("examples") or ())
+        near = tuple(item.get("near_misses") or ())
+        if not examples or not near:
+            raise CatalogueError(f"{where}: needs at least one example and one near miss")
+        rules.append(Rule(
+            id=rid, description=item["description"], severity=item.get("severity", "high"),
+            anchors=tuple(a.lower() for a in item.get("anchors") or ()), regex=regex,
+            validator=validator, prefilter=item.get("prefilter"),
+            entropy=float(item.get("entropy", 0.0)), checks=checks,
+            max_length=int(item.get("max_length", DEFAULT_MAX_LENGTH)), notes=item.get("notes"),
+            examples=examples, near_misses=near))
+    return tuple(rules)
+
+
+@cache
+def load_catalogue(path: Path = CATALOGUE) -> tuple[Rule, ...]:
+    return parse_catalogue(path.read_text(encoding="utf-8"), str(path))
+
+
+def rule_reference() -> dict[str, str]:
+    """Every DLP rule id with its description: the stable ids docs and policies name."""
+    return {**{r.id: r.description for r in load_catalogue()}, **EXTRA_RULES}
+
+
+# -- results -------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One secret found. `value` is the secret and `fragments` the texts it was found as (the
+    encoded form when a decoding layer found it): all sensitive, never log them."""
+
+    rule: str
+    where: str
+    action: Action
+    reason: str
+    value: str
+    fragments: tuple[str, ...]
+    layers: tuple[str, ...] = ()
+    confirmed: bool = False
+
+    @property
+    def finding(self) -> Finding:
+        return Finding("dlp", self.rule, self.action, self.where, self.reason,
+                       evidence=preview(self.value))
+
+    @property
+    def sensitive(self) -> tuple[str, ...]:
+        return (self.value, *self.fragments)
+
+
+@dataclass(frozen=True, slots=True)
+class ScanContext:
+    """Where a request is going (suppressions are scoped by it) and which values are known
+    secrets at this moment."""
+
+    host: str | None = None
+    path: str | None = None
+    known: KnownSecrets | None = None
+    # Values that look like secrets but are not: the bottle's own credential placeholders
+    # (credential injection polices where those may go).
+    benign: frozenset[str] = frozenset()
+
+
+@dataclass(slots=True)
+class _Hit:
+    rule: str
+    value: str
+    start: int
+    end: int
+    layers: tuple[str, ...]
+    confirmed: bool
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Suppression:
+    rules: frozenset[str]
+    hosts: HostSet | None
+    paths: tuple[str, ...] | None
+    locations: tuple[str, ...] | None
+    reason: str
+    label: str
+
+    def covers(self, rule: str, where: str, ctx: ScanContext) -> bool:
+        if "*" not in self.rules and rule not in self.rules:
+            return False
+        if self.hosts is not None and (ctx.host is None or normalize_host(ctx.host) not in self.hosts):
+            return False
+        if self.paths is not None:
+            if ctx.path is None:
+                return False
+            path = normalize_path(ctx.path)
+            if not any(path_has_prefix(path, p) for p in self.paths):
+                return False
+        return self.locations is None or where.lower().startswith(self.locations)
+
+
+# -- the engine ----------------------------------------------------------------------------
+
+class DLPEngine:
+    """One compiled `dlp:` policy section over the rule catalogue. Built once per policy load
+    (`CompiledPolicy.dlp`); scanning is read-only and safe to share."""
+
+    def __init__(self, section: DLPSection | None = None, rules: Sequence[Rule] | None = None,
+                 known_values: Sequence[tuple[str, str]] = (), backend: str | None = None) -> None:
+        self.section = section or DLPSection.model_validate({})
+        self.rules = tuple(rules if rules is not None else load_catalogue())
+        self.by_id = {r.id: r for r in self.rules}
+        d = self.section.decode
+        self.decode = DecodeConfig(d.url, d.base64, d.base32, d.hex, d.json_escapes,
+                                   d.quoted_printable, d.max_depth, d.budget, d.min_printable)
+        self.prefilter: Prefilter = make_prefilter([r.source() for r in self.rules], backend)
+        self.backend = self.prefilter.name
+        self.known_values = tuple(known_values)
+        self.overlap = max(r.max_length for r in self.rules) + 64
+        self._actions = dict(self.section.actions)
+        self._suppressions = tuple(
+            _Suppression(
+                rules=frozenset(s.rules),
+                hosts=HostSet(s.hosts) if s.hosts is not None else None,
+                paths=tuple(s.paths) if s.paths is not None else None,
+                locations=tuple(x.lower() for x in s.locations) if s.locations is not None else None,
+                reason=s.reason, label=f"dlp.suppress[{i}]")
+            for i, s in enumerate(self.section.suppress))
+        self._known_cache: tuple[int, int, KnownMatcher] | None = None
+        self._own_known = _known_matcher_for(self.known_values, backend)
+
+    @property
+    def enabled(self) -> bool:
+        return self.section.enabled
+
+    # -- public API ------------------------------------------------------------------------
+
+    def scan(self, text: str, where: str, ctx: ScanContext = ScanContext()) -> list[Match]:
+        """Secrets in one text, in any supported encoding. `where` names the location."""
+        return self._resolve(self._hits(text, ctx), text, lambda _s, _e: where, ctx)
+
+    def scan_text(self, text: str, where: str, ctx: ScanContext = ScanContext()) -> list[Finding]:
+        """`scan()` as findings, for scanners that only need the verdict. Pass each match's
+        `sensitive` values to the audit log when calling `scan()` instead."""
+        return [m.finding for m in self.scan(text, where, ctx)]
+
+    def scan_parts(self, parts: Sequence[tuple[str, str]], ctx: ScanContext = ScanContext(),
+                   join: bool = True, joined_where: str | None = None) -> list[Match]:
+        """Several located texts (headers, form fields, query parameters) in one pass, each on
+        its own line; with `join`, runs of consecutive parts glued together too, for a
+        secret split across them."""
+        parts = [(w, t) for w, t in parts if t]
+        if not parts:
+            return []
+        text, starts = _join(t for _, t in parts)
+        matches = self._resolve(self._hits(text, ctx), text, _locator(starts, [w for w, _ in parts]), ctx)
+        if join:
+            label = joined_where or "+".join(dict.fromkeys(w for w, _ in parts))
+            matches = _merge(matches, self._split(parts, ctx, label))
+        return matches
+
+    def _may_split(self, text: str, ctx: ScanContext) -> bool:
+        """Whether a secret could be split across the parts of `text`: one of the
+        distinctive anchors (token prefixes, not generic words) occurs, or a known secret
+        could (its first 8 characters occur)."""
+        if self.prefilter.has_split_anchor(text):
+            return True
+        known = ctx.known.values() if ctx.known is not None else ()
+        return any(value[:8] in text for _, value in (*self.known_values, *known))
+
+    def _split(self, parts: Sequence[tuple[str, str]], ctx: ScanContext, where: str) -> list[Match]:
+        """Secrets split across consecutive short parts: each run of up to `SPLIT_PARTS`
+        parts is glued and scanned on its own line. Skipped when the prefilter finds no
+        distinctive anchor or known-secret prefix in the parts (see `_may_split`)."""
+        texts = [t for _, t in parts]
+        if len(texts) < 2 or not self._may_split("\n".join(texts), ctx):
+            return []
+        chains = []
+        for i, first in enumerate(texts):
+            if len(first) >= SPLIT_PART_MAX:
+                continue
+            chain, j = [first], i + 1
+            while j < len(texts) and j - i < SPLIT_PARTS and len(texts[j]) < SPLIT_PART_MAX:
+                chain.append(texts[j])
+                j += 1
+            if len(chain) > 1:
+                chains.append("".join(chain))
+        return self.scan("\n".join(chains), where, ctx) if chains else []
+
+    def scan_body(self, body: bytes, content_type: str | None, where: str = "request.body",
+                  ctx: ScanContext = ScanContext(), _depth: int = 0) -> list[Match]:
+        """A message body, taken apart by media type: JSON, form, multipart, text, binary."""
+        if not body:
+            return []
+        if len(body) > self.section.max_scan_bytes:
+            return self._scan_large(body, where, ctx)
+        media, params = _media_type(content_type)
+        if media.startswith("multipart/") and params.get("boundary") and _depth < 3:
+            return self._scan_multipart(body, params["boundary"], where, ctx, _depth)
+        if media == "application/x-www-form-urlencoded":
+            form = body.decode("utf-8", "surrogateescape")
+            pairs = urllib.parse.parse_qsl(form, keep_blank_values=True)
+            found = self.scan_parts([(f"{where}.form[{k}]", f"{k}={val}") for k, val in pairs], ctx,
+                                    join=False) or self.scan(form, where, ctx)
+            fields = [(f"{where}.form[{k}]", val) for k, val in pairs]
+            return _merge(found, self._split(fields, ctx, f"{where}.form(joined)"))
+        text = _text_of(body)
+        if text is None:
+            return self.scan(printable_runs(body), f"{where}(binary)", ctx)
+        matches = self.scan(text, where, ctx)
+        if (media.endswith("json") or text.lstrip()[:1] in ("{", "[")) and self._may_split(text, ctx):
+            strings = _json_values(text)
+            if strings:
+                split = self._split([(where, v) for v in strings], ctx, f"{where}.json(values joined)")
+                matches = _merge(matches, split)
+        return matches
+
+    def _scan_large(self, body: bytes, where: str, ctx: ScanContext) -> list[Match]:
+        """A body too large to take apart: scanned as a stream, piece by piece."""
+        scanner = self.stream(f"{where}(large)", ctx)
+        step = max(self.section.max_scan_bytes // 4, 64 * 1024)
+        return [m for i in range(0, len(body), step) for m in scanner.feed(body[i:i + step])]
+
+    def scan_url(self, path: str, ctx: ScanContext = ScanContext(),
+                 where: str = "request.url") -> list[Match]:
+        """A request target: each path segment and each query key and value."""
+        raw_path, _, query = path.partition("?")
+        segments = [(f"{where}.path", urllib.parse.unquote(s)) for s in raw_path.split("/") if s]
+        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+        parts = segments + [(f"{where}.query[{k}]", f"{k}={val}") for k, val in pairs]
+        matches = self.scan_parts(parts, ctx, join=False)
+        values = segments + [(f"{where}.query[{k}]", val) for k, val in pairs]
+        matches = _merge(matches, self._split(values, ctx, f"{where}(joined)"))
+        # The raw target too: encodings parse_qsl undid once may be nested.
+        return _merge(matches, self.scan(path, where, ctx))
+
+    def scan_headers(self, headers: Iterable[tuple[str, str]], ctx: ScanContext = ScanContext(),
+                     where: str = "request.header") -> list[Match]:
+        """Each header as `name: value`, and consecutive values glued (a split secret)."""
+        fields = list(headers)
+        parts = [(f"{where}[{name.lower()}]", f"{name}: {value}") for name, value in fields]
+        matches = self.scan_parts(parts, ctx, join=False)
+        values = [(f"{where}[{name.lower()}]", value) for name, value in fields]
+        return _merge(matches, self._split(values, ctx, f"{where}(joined)"))
+
+    def stream(self, where: str, ctx: ScanContext = ScanContext(),
+               window: int | None = None) -> StreamScanner:
+        return StreamScanner(self, where, ctx, window or self.overlap)
+
+    # -- redaction -------------------------------------------------------------------------
+
+    @staticmethod
+    def redact(text: str, matches: Iterable[Match]) -> tuple[str, list[Match]]:
+        """`text` with every match's fragment replaced by `[REDACTED:<rule>]`; also returns
+        the matches whose fragment was not found in `text` (they cannot be redacted here)."""
+        missing = []
+        pieces = sorted(((f, m) for m in matches for f in m.fragments if f), key=lambda p: -len(p[0]))
+        placed: set[int] = set()
+        for fragment, m in pieces:
+            if fragment in text:
+                text = text.replace(fragment, f"[REDACTED:{m.rule}]")
+                placed.add(id(m))
+        for m in matches:
+            if id(m) not in placed:
+                missing.append(m)
+        return text, missing
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _known(self, ctx: ScanContext) -> list[KnownMatcher]:
+        out = [self._own_known] if self._own_known is not None else []
+        known = ctx.known
+        if known is not None and len(known):
+            cached = self._known_cache
+            if cached is None or cached[0] != id(known) or cached[1] != known.version:
+                matcher = _known_matcher_for(known.values(), self.backend)
+                cached = (id(known), known.version, matcher) if matcher else None
+                self._known_cache = cached
+            if cached is not None:
+                out.append(cached[2])
+        return out
+
+    def _hits(self, text: str, ctx: ScanContext) -> tuple[list[_Hit], str]:
+        """Raw hits in `text` (normalised) and the normalised text itself."""
+        norm = normalize(text)
+        hits: list[_Hit] = []
+        budget = Budget(self.decode.budget)
+        scanned = norm
+        for placeholder in ctx.benign:
+            # Blank the bottle's own placeholders out (same length, so positions hold): glued
+            # to a neighbouring header or field they would otherwise read as a longer token.
+            if placeholder in scanned:
+                scanned = scanned.replace(placeholder, " " * len(placeholder))
+        self._scan_layer(scanned, 0, None, (), budget, self._known(ctx), hits)
+        if budget.exhausted:
+            hits.append(_Hit(BUDGET_RULE, "", 0, 0, (), False))
+        return hits, norm
+
+    def _scan_layer(self, text: str, depth: int, origin: tuple[int, int] | None,
+                    layers: tuple[str, ...], budget: Budget, known: list[KnownMatcher],
+                    hits: list[_Hit]) -> None:
+        found = self.prefilter.scan(text, want_runs=depth < self.decode.max_depth and self.decode.any)
+        for index in found.rules:
+            rule = self.rules[index]
+            for m in rule.regex.finditer(text):
+                value = (m.group("secret") if rule.has_secret_group else None) or m.group(0)
+                ok, confirmed = rule.accepts(value, m)
+                if ok:
+                    start, end = origin or m.span()
+                    hits.append(_Hit(rule.id, value, start, end, layers, confirmed))
+        for matcher in known:
+            # One value has several forms that overlap (a base64 form and its aligned
+            # core): report the longest at each place.
+            taken: list[tuple[int, int]] = []
+            for name, form, start, end in sorted(matcher.find(text), key=lambda f: f[2] - f[3]):
+                if any(s <= start and end <= e for s, e in taken):
+                    continue
+                taken.append((start, end))
+                s, e = origin or (start, end)
+                hits.append(_Hit(KNOWN_SECRET, form, s, e, layers, True, note=name))
+        if depth >= self.decode.max_depth or not self.decode.any:
+            return
+        for d in candidates(text, self.decode, budget, found.runs):
+            span = origin or (d.start, d.end)
+            self._scan_layer(d.text, depth + 1, span, (*layers, d.layer), budget, known, hits)
+
+    def _resolve(self, scanned: tuple[list[_Hit], str], original: str,
+                 where_at: Any, ctx: ScanContext) -> list[Match]:
+        hits, norm = scanned
+        # One match per secret, with every text it was found as (all need redacting).
+        first: dict[tuple[str, str], tuple[_Hit, list[str]]] = {}
+        for h in hits:
+            if ctx.benign and _benign(h, ctx.benign):
+                continue
+            fragment = norm[h.start:h.end]
+            if fragment not in original:
+                fragment = h.value if h.value in original else fragment
+            # A known secret is one finding per name, whatever forms it was found in.
+            entry = first.setdefault((h.rule, h.note or h.value), (h, []))
+            for text in (fragment, h.value):
+                if text not in entry[1]:
+                    entry[1].append(text)
+        return [self._match(h, where_at(h.start, h.end), tuple(frags), ctx)
+                for h, frags in first.values()]
+
+    def _match(self, h: _Hit, where: str, fragments: tuple[str, ...], ctx: ScanContext) -> Match:
+        via = f" ({' > '.join(h.layers)} encoded)" if h.layers else ""
+        if h.rule == KNOWN_SECRET:
+            reason = f"known secret {h.note!r}{via}"
+        elif h.rule == BUDGET_RULE:
+            reason = EXTRA_RULES[BUDGET_RULE]
+        else:
+            rule = self.by_id[h.rule]
+            reason = rule.description.rstrip(".") + via + (" [verified]" if h.confirmed else "")
+        action: Action = self._actions.get(
+            h.rule, "audit" if h.rule == BUDGET_RULE else self.section.default_action)
+        for s in self._suppressions:
+            if s.covers(h.rule, where, ctx):
+                action, reason = "audit", f"{reason}; suppressed by {s.label}: {s.reason}"
+                break
+        return Match(h.rule, where, action, reason, h.value, fragments, h.layers, h.confirmed)
+
+    def _scan_multipart(self, body: bytes, boundary: str, where: str, ctx: ScanContext,
+                        depth: int) -> list[Match]:
+        matches: list[Match] = []
+        fields: list[tuple[str, str]] = []
+        head_parts: list[tuple[str, str]] = []
+        for i, (headers, content) in enumerate(_multipart(body, boundary.encode("latin-1"))):
+            name = _disposition_param(headers.get("content-disposition", ""), "name") or str(i)
+            label = f"{where}.part[{name}]"
+            head_parts += [(f"{label}.header[{k}]", f"{k}: {val}") for k, val in headers.items()]
+            encoding = headers.get("content-transfer-encoding", "").strip().lower()
+            content = _transfer_decode(content, encoding)
+            matches += self.scan_body(content, headers.get("content-type", "text/plain"), label, ctx,
+                                      depth + 1)
+            if "filename" not in headers.get("content-disposition", ""):
+                fields.append((label, content.decode("utf-8", "replace")))
+        matches = _merge(matches, self.scan_parts(head_parts, ctx, join=False))
+        return _merge(matches, self._split(fields, ctx, f"{where}.parts(joined)"))
+
+
+def _benign(hit: _Hit, benign: frozenset[str]) -> bool:
+    """A hit on one of the bottle's own placeholders, bare or as a Basic-auth password."""
+    if hit.value in benign:
+        return True
+    if hit.rule == "basic-auth-credentials":
+        password = v.basic_auth_password(hit.value)
+        return password is not None and password in benign
+    return False
+
+
+def _known_matcher_for(values: Iterable[tuple[str, str]], backend: str | None) -> KnownMatcher | None:
+    forms: list[tuple[str, str, bool]] = []
+    for name, value in values:
+        if len(value) < MIN_SECRET_LEN:
+            continue
+        forms += [(name, form, any_case) for form, any_case in secret_forms(value).items()]
+    return make_known_matcher(forms, backend) if forms else None
+
+
+# -- streams -------------------------------------------------------------------------------
+
+class StreamScanner:
+    """Scans data that arrives in pieces (a streamed body, WebSocket messages): each piece is
+    scanned together with the last `window` bytes before it, so a secret split across pieces
+    is whole in one scan. Each secret is reported once."""
+
+    def __init__(self, engine: DLPEngine, where: str, ctx: ScanContext, window: int) -> None:
+        self.engine = engine
+        self.where = where
+        self.ctx = ctx
+        self.window = window
+        self._tail = b""
+        self._seen: set[tuple[str, str]] = set()
+
+    def feed(self, data: bytes) -> list[Match]:
+        if not data:
+            return []
+        joined = self._tail + data
+        self._tail = joined[-self.window:]
+        text = _text_of(joined)
+        if text is None:
+            text = printable_runs(joined)
+        out = []
+        for m in self.engine.scan(text, self.where, self.ctx):
+            if (m.rule, m.value) not in self._seen:
+                self._seen.add((m.rule, m.value))
+                out.append(m)
+        return out
+
+
+@dataclass
+class StreamGate:
+    """Holds back the last `overlap` bytes of a streamed body until the data after them has
+    been scanned, so nothing is forwarded before the scan that could see a secret in it.
+
+    `decoder` undoes a content encoding incrementally; with one, whole wire chunks are held
+    until the decoded data they produced is `overlap` bytes behind the scanned frontier."""
+
+    scanner: StreamScanner
+    overlap: int
+    decoder: Any = None
+    _held: list[tuple[bytes, int]] = field(default_factory=list)
+    _decoded: int = 0
+
+    def push(self, chunk: bytes) -> tuple[bytes, list[Match]]:
+        decoded = self.decoder.feed(chunk) if self.decoder is not None else chunk
+        matches = self.scanner.feed(decoded)
+        self._decoded += len(decoded)
+        self._held.append((chunk, self._decoded))
+        return self._release(self._decoded - self.overlap), matches
+
+    def finish(self) -> tuple[bytes, list[Match]]:
+        matches: list[Match] = []
+        if self.decoder is not None:
+            tail = self.decoder.flush()
+            matches = self.scanner.feed(tail)
+            self._decoded += len(tail)
+        return self._release(None), matches
+
+    def _release(self, frontier: int | None) -> bytes:
+        out = []
+        while self._held:
+            chunk, end = self._held[0]
+            if frontier is not None and end > frontier:
+                if self.decoder is None and frontier > end - len(chunk):
+                    cut = frontier - (end - len(chunk))
+                    out.append(chunk[:cut])
+                    self._held[0] = (chunk[cut:], end)
+                break
+            out.append(chunk)
+            self._held.pop(0)
+        return b"".join(out)
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+def _join(texts: Iterable[str], sep: str = "\n") -> tuple[str, list[int]]:
+    starts: list[int] = []
+    pieces: list[str] = []
+    pos = 0
+    for t in texts:
+        starts.append(pos)
+        pieces.append(t)
+        pos += len(t) + len(sep)
+    return sep.join(pieces), starts
+
+
+def _locator(starts: list[int], labels: list[str], joined: str | None = None) -> Any:
+    def where(start: int, end: int) -> str:
+        first = max(bisect.bisect_right(starts, start) - 1, 0)
+        last = max(bisect.bisect_right(starts, max(end - 1, start)) - 1, 0)
+        if first == last or joined is None:
+            return labels[first]
+        return joined
+    return where
+
+
+def _text_of(body: bytes) -> str | None:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        # A stream window may end inside a character; anything else is binary.
+        if e.start >= len(body) - 3 and e.reason == "unexpected end of data":
+            return body[: e.start].decode("utf-8", "replace")
+        if b"\0" not in body and printable_ratio(body) >= 0.95:
+            return body.decode("utf-8", "replace")
+        return None
+
+
+def _media_type(content_type: str | None) -> tuple[str, dict[str, str]]:
+    if not content_type:
+        return "", {}
+    media, *rest = content_type.split(";")
+    params = {}
+    for p in rest:
+        k, _, val = p.partition("=")
+        params[k.strip().lower()] = val.strip().strip('"')
+    return media.strip().lower(), params
+
+
+def _json_values(text: str) -> list[str] | None:
+    """Every string value of a JSON document, in document order (keys are in the raw text,
+    and would only sit between the parts of a split value)."""
+    try:
+        doc = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    out: list[str] = []
+    stack: list[Any] = [doc]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            out.append(node)
+        elif isinstance(node, dict):
+            stack.extend(reversed(node.values()))
+        elif isinstance(node, list):
+            stack.extend(reversed(node))
+    return out
+
+
+def _merge(matches: list[Match], more: list[Match]) -> list[Match]:
+    """`matches` plus those of `more` that are not the same secret again (a glued part may
+    extend a token found on its own by the characters that followed it)."""
+    out = list(matches)
+    for m in more:
+        if not any(o.rule == m.rule and (o.value in m.value or m.value in o.value) for o in out):
+            out.append(m)
+    return out
+
+
+def _multipart(body: bytes, boundary: bytes) -> list[tuple[dict[str, str], bytes]]:
+    parts = []
+    delimiter = b"--" + boundary
+    for chunk in body.split(delimiter)[1:]:
+        if chunk.startswith(b"--"):
+            break
+        chunk = chunk.removeprefix(b"\r\n").removeprefix(b"\n")
+        head, sep, content = chunk.partition(b"\r\n\r\n")
+        if not sep:
+            head, sep, content = chunk.partition(b"\n\n")
+        content = content.removesuffix(b"\r\n").removesuffix(b"\n")
+        msg = BytesHeaderParser().parsebytes(head + b"\r\n\r\n")
+        headers = {k.lower(): str(val) for k, val in msg.items()}
+        parts.append((headers, content))
+    return parts
+
+
+def _disposition_param(header: str, name: str) -> str | None:
+    m = re.search(rf'(?:^|;)\s*{name}\*?="?([^";]*)"?', header, re.IGNORECASE)
+    return m.group(1) if m else None
+
+
+def _transfer_decode(content: bytes, encoding: str) -> bytes:
+    if encoding == "base64":
+        try:
+            return base64.b64decode(b"".join(content.split()))
+        except (binascii.Error, ValueError):
+            return content
+    if encoding == "quoted-printable":
+        return quopri.decodestring(content)
+    return content

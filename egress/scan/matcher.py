@@ -1,0 +1,300 @@
+"""The DLP prefilter: one pass over a text says which rules can match and where its encoded
+runs are, so the Python regexes run only where they may find something.
+
+Two backends with the same answers:
+- `hyperscan` (default where its wheel installs): every rule's own regex compiled in
+  prefilter mode (a superset of its matches) plus the run shapes of the decoders, scanned
+  in one SIMD pass. Rules whose regex hyperscan cannot take fall back to their anchors.
+- `aho-corasick` (pyahocorasick): the rules' case-folded literal anchors; rules without
+  anchors always run, and decoder runs are found by the decoders' own regexes.
+
+`KnownMatcher` does the same for the exact encoded forms of known secret values.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, Protocol
+
+import ahocorasick
+
+hyperscan: Any
+try:
+    import hyperscan
+except ImportError:  # pragma: no cover - exercised where no wheel exists
+    hyperscan = None
+
+BACKENDS = ("hyperscan", "aho-corasick")
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSource:
+    regex: str
+    anchors: tuple[str, ...]
+    # A simpler hyperscan expression matching a superset, for regexes it compiles slowly.
+    prefilter: str | None = None
+    # Anchors distinctive enough that seeing one means a secret may be split around it.
+    split_anchors: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Prefiltered:
+    rules: list[int]
+    runs: dict[str, list[tuple[int, int]]] | None = None
+
+
+class Prefilter(Protocol):
+    name: str
+
+    def scan(self, text: str, want_runs: bool) -> Prefiltered: ...
+
+    def has_split_anchor(self, text: str) -> bool: ...
+
+
+class KnownMatcher(Protocol):
+    def find(self, text: str) -> list[tuple[str, str, int, int]]: ...
+
+
+def default_backend() -> str:
+    return "hyperscan" if hyperscan is not None else "aho-corasick"
+
+
+# -- hyperscan -----------------------------------------------------------------------------
+
+# Encoded runs, each followed by one character outside its alphabet (the scan appends a
+# newline so a run at the very end has one too). SOM_LEFTMOST gives each run's start.
+_RUN_SHAPES: tuple[tuple[str, bytes], ...] = (
+    ("base64", rb"[A-Za-z0-9+/_-]{16,}={0,2}[^A-Za-z0-9+/=_-]"),
+    ("base32", rb"[A-Z2-7]{16,}={0,6}[^A-Za-z0-9=]"),
+    ("base32", rb"[a-z2-7]{16,}={0,6}[^A-Za-z0-9=]"),
+    # Hex of printable text: every byte is 20-7f or tab/CR/LF, which random ids rarely are.
+    ("hex", rb"(?:(?:\\x|0x|%)?(?:[2-7][0-9a-fA-F]|0[9aAdD])(?:[:, -]|, )?){8,}[^0-9a-fA-F]"),
+)
+
+
+def _literal(text: bytes) -> bytes:
+    return b"".join(bytes([c]) if chr(c).isalnum() else b"\\x%02x" % c for c in text)
+
+
+def _compiles(expression: bytes, flags: int) -> bool:
+    db = hyperscan.Database()
+    try:
+        db.compile(expressions=[expression], ids=[0], elements=1, flags=[flags])
+    except hyperscan.error:
+        return False
+    return True
+
+
+class HyperscanPrefilter:
+    name = "hyperscan"
+
+    def __init__(self, sources: Sequence[RuleSource]) -> None:
+        exprs: list[bytes] = []
+        ids: list[int] = []
+        flags: list[int] = []
+        self.always: list[int] = []
+        single = hyperscan.HS_FLAG_SINGLEMATCH
+        for i, src in enumerate(sources):
+            expr = (src.prefilter or src.regex).encode()
+            if _compiles(expr, single | hyperscan.HS_FLAG_PREFILTER):
+                exprs.append(expr)
+                ids.append(i)
+                flags.append(single | hyperscan.HS_FLAG_PREFILTER)
+            elif src.anchors:
+                for anchor in src.anchors:
+                    exprs.append(_literal(anchor.encode()))
+                    ids.append(i)
+                    flags.append(single | hyperscan.HS_FLAG_CASELESS)
+            else:
+                self.always.append(i)
+        self.rules_db = hyperscan.Database()
+        self.rules_db.compile(expressions=exprs, ids=ids, elements=len(exprs), flags=flags)
+        split = sorted({a for src in sources for a in src.split_anchors})
+        self.split_db = hyperscan.Database()
+        self.split_db.compile(
+            expressions=[_literal(a.encode()) for a in split], ids=list(range(len(split))),
+            elements=len(split), flags=[single | hyperscan.HS_FLAG_CASELESS] * len(split))
+        self.run_kinds = [kind for kind, _ in _RUN_SHAPES]
+        self.runs_db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        self.runs_db.compile(
+            expressions=[shape for _, shape in _RUN_SHAPES], ids=list(range(len(_RUN_SHAPES))),
+            elements=len(_RUN_SHAPES), flags=[hyperscan.HS_FLAG_SOM_LEFTMOST] * len(_RUN_SHAPES))
+
+    def scan(self, text: str, want_runs: bool) -> Prefiltered:
+        # One byte per character keeps offsets equal to string indices; no rule needs
+        # anything but ASCII.
+        data = text.encode("ascii", "replace") + b"\n"
+        found = set(self.always)
+
+        def on_rule(rid: int, start: int, end: int, flags: int, ctx: Any) -> None:
+            found.add(rid)
+
+        self.rules_db.scan(data, match_event_handler=on_rule)
+        result = Prefiltered(sorted(found))
+        if want_runs:
+            ends: dict[str, dict[int, int]] = {"base64": {}, "base32": {}, "hex": {}}
+            kinds = self.run_kinds
+
+            def on_run(kid: int, start: int, end: int, flags: int, ctx: Any) -> None:
+                spans = ends[kinds[kid]]
+                if spans.get(start, -1) < end - 1:
+                    spans[start] = end - 1
+
+            self.runs_db.scan(data, match_event_handler=on_run)
+            result.runs = {k: sorted(_outermost(s)) for k, s in ends.items()}
+        return result
+
+
+    def has_split_anchor(self, text: str) -> bool:
+        seen: list[int] = []
+
+        def on(aid: int, start: int, end: int, flags: int, ctx: Any) -> bool:
+            seen.append(aid)
+            return True  # one is enough: stop scanning
+
+        with contextlib.suppress(hyperscan.ScanTerminated):
+            self.split_db.scan(text.encode("ascii", "replace"), match_event_handler=on)
+        return bool(seen)
+
+
+def _outermost(spans: dict[int, int]) -> list[tuple[int, int]]:
+    """Drop runs that lie inside an earlier, longer one."""
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(spans.items()):
+        if out and start < out[-1][1]:
+            if end > out[-1][1]:
+                out[-1] = (out[-1][0], end)
+            continue
+        out.append((start, end))
+    return out
+
+
+# -- pyahocorasick -------------------------------------------------------------------------
+
+def _fold(text: str) -> str:
+    """Lower-case without changing any offset (str.lower can lengthen some characters)."""
+    low = text.lower()
+    if len(low) == len(text):
+        return low
+    return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+
+
+class AhoCorasickPrefilter:
+    name = "aho-corasick"
+
+    def __init__(self, sources: Sequence[RuleSource]) -> None:
+        by_anchor: dict[str, list[int]] = {}
+        self.always: list[int] = []
+        for i, src in enumerate(sources):
+            if not src.anchors:
+                self.always.append(i)
+            for anchor in src.anchors:
+                by_anchor.setdefault(anchor.lower(), []).append(i)
+        self.automaton = ahocorasick.Automaton()
+        for anchor, ids in by_anchor.items():
+            self.automaton.add_word(anchor, tuple(ids))
+        self.automaton.make_automaton()
+        self.split_anchors = {a.lower() for src in sources for a in src.split_anchors}
+
+    def has_split_anchor(self, text: str) -> bool:
+        folded = _fold(text)
+        return any(a in folded for a in self.split_anchors)
+
+    def scan(self, text: str, want_runs: bool) -> Prefiltered:
+        found = set(self.always)
+        for _, ids in self.automaton.iter(_fold(text)):
+            found.update(ids)
+        return Prefiltered(sorted(found))
+
+
+@cache
+def _prefilter(sources: tuple[RuleSource, ...], backend: str) -> Prefilter:
+    if backend == "hyperscan":
+        if hyperscan is None:
+            raise ValueError("the hyperscan backend is not installed")
+        return HyperscanPrefilter(sources)
+    if backend == "aho-corasick":
+        return AhoCorasickPrefilter(sources)
+    raise ValueError(f"unknown DLP matcher backend {backend!r}; one of {', '.join(BACKENDS)}")
+
+
+def make_prefilter(sources: Sequence[RuleSource], backend: str | None = None) -> Prefilter:
+    """Compiled once per rule set and backend, then shared by every policy that uses it."""
+    return _prefilter(tuple(sources), backend or default_backend())
+
+
+# -- known secrets -------------------------------------------------------------------------
+
+@dataclass
+class _Forms:
+    names: list[str] = field(default_factory=list)
+    forms: list[str] = field(default_factory=list)
+    any_case: list[bool] = field(default_factory=list)
+
+    def occurrences(self, text: str, ids: set[int], folded: str | None) -> list[tuple[str, str, int, int]]:
+        out = []
+        for i in sorted(ids):
+            form = self.forms[i]
+            hay, needle = (folded, form.lower()) if self.any_case[i] and folded is not None else (text, form)
+            pos = hay.find(needle)
+            while pos != -1:
+                out.append((self.names[i], text[pos:pos + len(form)], pos, pos + len(form)))
+                pos = hay.find(needle, pos + 1)
+        return out
+
+
+class HyperscanKnownMatcher:
+    def __init__(self, forms: Sequence[tuple[str, str, bool]]) -> None:
+        self.table = _Forms()
+        exprs, flags = [], []
+        for name, form, any_case in forms:
+            self.table.names.append(name)
+            self.table.forms.append(form)
+            self.table.any_case.append(any_case)
+            exprs.append(_literal(form.encode("utf-8", "surrogateescape")))
+            flags.append(hyperscan.HS_FLAG_SINGLEMATCH | (hyperscan.HS_FLAG_CASELESS if any_case else 0))
+        self.db = hyperscan.Database()
+        self.db.compile(expressions=exprs, ids=list(range(len(exprs))), elements=len(exprs), flags=flags)
+
+    def find(self, text: str) -> list[tuple[str, str, int, int]]:
+        ids: set[int] = set()
+
+        def on(fid: int, start: int, end: int, flags: int, ctx: Any) -> None:
+            ids.add(fid)
+
+        self.db.scan(text.encode("utf-8", "surrogateescape"), match_event_handler=on)
+        if not ids:
+            return []
+        folded = _fold(text) if any(self.table.any_case[i] for i in ids) else None
+        return self.table.occurrences(text, ids, folded)
+
+
+class AhoCorasickKnownMatcher:
+    def __init__(self, forms: Sequence[tuple[str, str, bool]]) -> None:
+        self.table = _Forms()
+        by_form: dict[str, list[int]] = {}
+        for i, (name, form, any_case) in enumerate(forms):
+            self.table.names.append(name)
+            self.table.forms.append(form)
+            self.table.any_case.append(any_case)
+            by_form.setdefault(form.lower(), []).append(i)
+        self.automaton = ahocorasick.Automaton()
+        for form, ids in by_form.items():
+            self.automaton.add_word(form, tuple(ids))
+        self.automaton.make_automaton()
+
+    def find(self, text: str) -> list[tuple[str, str, int, int]]:
+        folded = _fold(text)
+        ids: set[int] = set()
+        for _, found in self.automaton.iter(folded):
+            ids.update(found)
+        return self.table.occurrences(text, ids, folded) if ids else []
+
+
+def make_known_matcher(forms: Sequence[tuple[str, str, bool]], backend: str | None = None) -> KnownMatcher:
+    if (backend or default_backend()) == "hyperscan" and hyperscan is not None:
+        return HyperscanKnownMatcher(forms)
+    return AhoCorasickKnownMatcher(forms)

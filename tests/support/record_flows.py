@@ -1,0 +1,38 @@
+"""A flow-recording addon for tests (`bottle egress run --addon`): every finished HTTP flow is
+appended to the file named by BOTTLE_TEST_FLOWS, the way a recorder would keep them."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from mitmproxy import http, io
+
+from addons.flowrecord import KEY, existing_record
+
+
+class RecordFlows:
+    name = "record-flows"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def _write(self, flow: http.HTTPFlow) -> None:
+        rec = existing_record(flow)
+        saved: Any = flow.metadata.pop(KEY, None)
+        if rec is not None:
+            flow.metadata[KEY] = rec.as_metadata()  # flow files hold plain data only
+        try:
+            with open(self.path, "ab") as handle:
+                io.FlowWriter(handle).add(flow)
+        finally:
+            flow.metadata[KEY] = saved
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        self._write(flow)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self._write(flow)
+
+
+addons = [RecordFlows(os.environ["BOTTLE_TEST_FLOWS"])]

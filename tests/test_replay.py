@@ -1,0 +1,87 @@
+"""`bottle replay`: the same chain offline, one verdict per flow, stable JSON contract."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from egress.policy import compile_policy, parse_policy
+from egress.replay import Replayer
+from tests.support.flows import http_flow, write_flows
+
+REPO = Path(__file__).resolve().parents[1]
+SECRET = "ghp_ReplaySecretValue0123456789abcdefXYZ"
+
+POLICY = """
+hosts:
+  allow:
+    - hosts: [api.github.com]
+      methods: [GET]
+    - hosts: [pypi.org]
+limits:
+  max_body_bytes: 1KiB
+"""
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "egress.cli", *args], cwd=REPO,
+                          capture_output=True, text=True, check=False)
+
+
+def test_replay_json_contract_in_input_order(tmp_path: Path) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text(POLICY)
+    flows = write_flows(tmp_path / "a.mitm", [
+        http_flow("GET", f"https://api.github.com/user?token={SECRET}", status=200,
+                  response_body=b"{}"),
+        http_flow("POST", "https://api.github.com/gists", body=b"x"),
+        http_flow("GET", "https://evil.example/steal"),
+        http_flow("PUT", "https://pypi.org/upload", body=b"y" * 5000),
+    ])
+    more = write_flows(tmp_path / "b.mitm", [http_flow("GET", "https://pypi.org/simple/", status=200)])
+    res = run_cli("replay", str(flows), str(more), "--policy", str(policy), "--format", "json")
+    assert res.returncode == 0, res.stderr
+    rows = [json.loads(line) for line in res.stdout.splitlines()]
+    assert [r["verdict"] for r in rows] == ["allow", "block", "block", "block", "allow"]
+    assert all(set(r) == {"id", "type", "method", "url", "verdict", "findings"} for r in rows)
+    assert rows[1]["findings"] == [{"scanner": "hosts", "rule": "request-not-allowed",
+                                    "action": "block", "where": "request"}]
+    assert rows[2]["findings"][0]["rule"] == "host-not-allowed"
+    assert rows[3]["findings"][0] == {"scanner": "limits", "rule": "body-too-large",
+                                      "action": "block", "where": "request.body"}
+    assert rows[0]["type"] == "http" and rows[0]["method"] == "GET"
+    assert SECRET not in res.stdout  # query values never printed
+    table = run_cli("replay", str(flows), "--policy", str(policy))
+    assert table.returncode == 0 and "host-not-allowed" in table.stdout
+
+
+def test_audit_mode_degrades_blocks_to_audit() -> None:
+    compiled = compile_policy(parse_policy("mode: audit\n" + POLICY), "p")
+    [result] = Replayer(compiled).run([http_flow("GET", "https://evil.example/")])
+    assert result.verdict == "allow"
+    assert result.findings[0].action == "audit" and result.findings[0].rule == "host-not-allowed"
+
+
+def test_replay_of_a_missing_or_bad_file_is_a_clear_error(tmp_path: Path) -> None:
+    res = run_cli("replay", str(tmp_path / "nope.mitm"))
+    assert res.returncode == 2 and "nope.mitm" in res.stderr and "Traceback" not in res.stderr
+    junk = tmp_path / "junk.mitm"
+    junk.write_bytes(b"this is not a flow file")
+    res = run_cli("replay", str(junk))
+    assert res.returncode == 2 and "junk.mitm" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_replay_runs_the_same_fail_closed_guard() -> None:
+    class Exploding:
+        name = "exploding"
+
+        def request(self, flow: object) -> None:
+            raise RuntimeError("bug")
+
+    compiled = compile_policy(parse_policy(POLICY), "p")
+    [result] = Replayer(compiled, extra_addons=[Exploding()]).run(
+        [http_flow("GET", "https://api.github.com/")])
+    assert result.verdict == "block"
+    assert [(f.scanner, f.rule) for f in result.findings] == [("error", "addon-exception")]
