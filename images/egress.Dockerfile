@@ -31,10 +31,11 @@ COPY --from=build /opt/bottle /opt/bottle
 # The built-in default policy, where egress.policy looks for it outside a source checkout.
 COPY policies/default.yaml /usr/share/bottle-egress/policies/default.yaml
 # An unprivileged user; /run/bottle (the CA's tmpfs) and /export (the public CA files'
-# volume) belong to it. The launcher mounts both; the image only prepares their owners.
+# volume) belong to it, as do /etc/bottle (policy) and /var/lib/bottle (flow recordings).
+# The launcher mounts the first two; the image only prepares their owners.
 RUN set -eu; \
-    mkdir -p /run/bottle /export /etc/bottle; \
-    chown 10001:10001 /run/bottle /export /etc/bottle; \
+    mkdir -p /run/bottle /export /etc/bottle /var/lib/bottle; \
+    chown 10001:10001 /run/bottle /export /etc/bottle /var/lib/bottle; \
     chmod 0700 /run/bottle
 ENV PATH=/opt/bottle/bin:$PATH HOME=/run/bottle PYTHONDONTWRITEBYTECODE=1
 USER 10001:10001

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import re
 import shlex
 import shutil
@@ -31,6 +32,7 @@ import docker.errors
 from egress.envvars import CLIENT_VARS, DEFAULT_NO_PROXY, client_environment
 from egress.master import default_state_root
 from egress.policy import PolicyError, compile_policy, default_policy_path, load_policy
+from egress.policy.model import Policy
 from launcher.defaults import AGENT, BUILD_COMMAND, DEFAULT_PIPELOCK_IMAGE, EGRESS
 from launcher.engine import LABEL_BOTTLE, LABEL_ROLE, bottle_filter, image_exists, labels
 from launcher.errors import LauncherError
@@ -44,6 +46,8 @@ EGRESS_UID = "10001"
 # Inside the egress container: the CA's tmpfs, the policy and trust files, the public export.
 STATE_DIR = "/run/bottle/state"
 AUDIT_LOG = "/run/bottle/audit.jsonl"
+# On the container's own disk, not the tmpfs: it must outlive the proxy's graceful stop.
+RECORD_FILE = "/var/lib/bottle/flows.mitm"
 CONFIG_DIR = "/etc/bottle"
 EXPORT_DIR = "/export"
 # Inside the agent container: where the CA volume is mounted (read-only).
@@ -123,9 +127,9 @@ class StartOptions:
     egress_image: str = f"{EGRESS}:latest"
     pipelock_image: str = DEFAULT_PIPELOCK_IMAGE
     cap_add: Sequence[str] = ()
-    # Real credential values for the egress container (never the agent): NAME -> value.
-    egress_env: dict[str, str] = field(default_factory=dict)
     dns_upstream: str | None = None
+    # Flow recording (`bottle egress run --record`): copied out here by `bottle stop`.
+    record: Path | None = None
 
 
 @dataclass
@@ -146,17 +150,50 @@ def check_name(name: str) -> str:
     return name
 
 
-def check_policy(path: Path) -> str | None:
-    """The same validation as `bottle policy check`, before any container exists. Returns
-    a host the policy allows (for `bottle doctor`'s probe), if it names one exactly."""
+def check_policy(path: Path) -> Policy:
+    """The same validation as `bottle policy check` (credential and known-secret sources
+    included: they must resolve in this shell), before any container exists."""
     try:
-        policy = compile_policy(load_policy(path), str(path)).policy
+        return compile_policy(load_policy(path), str(path)).policy
     except PolicyError as e:
         raise LauncherError(f"policy {path} is invalid:\n{e}",
                             f"fix the lines above; `bottle policy check {path}` rechecks it",
                             exit_code=2) from None
+
+
+def probe_host(policy: Policy) -> str | None:
+    """A host the policy allows by exact name (for `bottle doctor`'s probe), if any."""
     exact = (h for rule in policy.hosts.allow for h in rule.hosts if "*" not in h)
     return next(exact, None)
+
+
+@dataclass
+class SecretInputs:
+    """What the egress container needs to read the policy's real secrets: the environment
+    variables (taken from this shell) and the files (copied in, readable by its user only).
+    None of it ever reaches the agent container."""
+
+    env: dict[str, str] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)
+
+
+def secret_inputs(policy: Policy) -> SecretInputs:
+    out = SecretInputs()
+    sources: list[tuple[str | None, str | None, str]] = [
+        (c.source.env, c.source.file, f"credential {c.name}") for c in policy.credentials]
+    sources += [(k.env, k.file, f"known secret {k.name}") for k in policy.dlp.known_secrets]
+    for env, file, what in sources:
+        if env is not None:
+            if env not in os.environ:
+                raise LauncherError(f"{what} reads ${env}, which is not set in this shell",
+                                    f"export {env}=... before `bottle start`", exit_code=2)
+            out.env[env] = os.environ[env]
+        if file is not None:
+            try:
+                out.files[file] = Path(file).read_bytes()
+            except OSError as e:
+                raise LauncherError(f"{what} reads {file}: {e.strerror}", exit_code=2) from None
+    return out
 
 
 def parse_env(items: Sequence[str]) -> dict[str, str]:
@@ -321,9 +358,28 @@ class Removed:
     containers: list[str] = field(default_factory=list)
     networks: list[str] = field(default_factory=list)
     volumes: list[str] = field(default_factory=list)
+    recording: Path | None = None
 
     def empty(self) -> bool:
         return not (self.containers or self.networks or self.volumes)
+
+
+def save_recording(egress: Any, target: Path) -> Path | None:
+    """Stop the proxy gracefully (it closes the flow file), then copy the file out."""
+    with contextlib.suppress(docker.errors.APIError):
+        egress.stop(timeout=10)
+    try:
+        stream, _ = egress.get_archive(RECORD_FILE)
+    except docker.errors.NotFound:
+        return None
+    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+        member = tar.next()
+        f = tar.extractfile(member) if member is not None else None
+        if f is None:
+            return None
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(f.read())
+    return target
 
 
 def remove_bottle(client: Any, name: str) -> Removed:
@@ -333,6 +389,9 @@ def remove_bottle(client: Any, name: str) -> Removed:
     then the networks and the CA volume (the public certificate and bundle)."""
     done = Removed()
     flt = bottle_filter(name)
+    for c in client.containers.list(all=True, filters=flt):
+        if c.labels.get("io.bottle-egress.record") and c.status == "running":
+            done.recording = save_recording(c, Path(c.labels["io.bottle-egress.record"]))
     for c in client.containers.list(all=True, filters=flt):
         with contextlib.suppress(docker.errors.NotFound):
             c.remove(force=True, v=True)
@@ -379,6 +438,8 @@ def egress_command(opts: StartOptions, upstream: str, policy_in_container: str |
                    upstream_ca_in_container: str | None, dns_guard: bool) -> list[str]:
     cmd = ["egress", "run", "--listen", f"0.0.0.0:{PROXY_PORT}", "--bottle-id", opts.name,
            "--state-dir", STATE_DIR, "--audit-log", AUDIT_LOG]
+    if opts.record is not None:
+        cmd += ["--record", RECORD_FILE]
     if policy_in_container:
         cmd += ["--policy", policy_in_container]
     if upstream_ca_in_container:
@@ -442,18 +503,21 @@ def _start_pipelock(client: Any, opts: StartOptions, names: Names, rb: Rollback,
 
 
 def _start_egress(client: Any, opts: StartOptions, names: Names, rb: Rollback,
-                  upstream: str) -> tuple[Any, dict[str, str]]:
+                  upstream: str, secrets: SecretInputs) -> tuple[Any, dict[str, str]]:
     ca_volume = client.volumes.create(names.ca_volume, labels=labels(opts.name, "ca"))
     rb.add(lambda: ca_volume.remove(force=True))
     policy_in = f"{CONFIG_DIR}/policy.yaml" if opts.policy else None
     upstream_ca_in = f"{CONFIG_DIR}/upstream-ca.pem" if opts.upstream_ca else None
     dns_guard = dns_guard_available()
-    env = dict(opts.egress_env)
+    env = dict(secrets.env)
+    egress_labels = labels(opts.name, "egress")
+    if opts.record is not None:
+        egress_labels["io.bottle-egress.record"] = str(opts.record.resolve())
     c = client.containers.create(
         opts.egress_image,
         egress_command(opts, upstream, policy_in, upstream_ca_in, dns_guard),
         name=names.egress, network=names.egress_net, detach=True,
-        labels=labels(opts.name, "egress"), environment=env,
+        labels=egress_labels, environment=env,
         user=f"{EGRESS_UID}:{EGRESS_UID}",
         cap_drop=["ALL"], security_opt=["no-new-privileges"],
         # The DNS guard binds port 53 without any capability.
@@ -475,6 +539,8 @@ def _start_egress(client: Any, opts: StartOptions, names: Names, rb: Rollback,
         if local is not None and inside is not None:
             c.put_archive(CONFIG_DIR, _tar_one(Path(inside).name, local.read_bytes(), 0o644,
                                                int(EGRESS_UID)))
+    for path, data in secrets.files.items():  # same path as on the host, the egress user's only
+        c.put_archive("/", _tar_one(path.lstrip("/"), data, 0o400, int(EGRESS_UID)))
     c.start()
     exports = wait_for_exports(c)
     # Only the public files leave the tmpfs: into the CA volume, for the agent to mount.
@@ -506,7 +572,11 @@ def start(client: Any, opts: StartOptions, on_step: Callable[[str], None] | None
     if opts.policy is not None and not opts.inspect:
         raise LauncherError("--policy needs --inspect (the policy is the egress proxy's)",
                             exit_code=2)
-    probe_host = check_policy(opts.policy or default_policy_path()) if opts.inspect else None
+    policy = check_policy(opts.policy or default_policy_path()) if opts.inspect else None
+    secrets = secret_inputs(policy) if policy is not None else SecretInputs()
+    probe = probe_host(policy) if policy is not None else None
+    if opts.record is not None and not opts.inspect:
+        raise LauncherError("--record needs --inspect (the egress proxy records)", exit_code=2)
     if opts.upstream_ca is not None and not opts.upstream_ca.is_file():
         raise LauncherError(f"--upstream-ca {opts.upstream_ca}: no such file", exit_code=2)
     if opts.workdir is not None and not opts.workdir.is_dir():
@@ -555,7 +625,7 @@ def start(client: Any, opts: StartOptions, on_step: Callable[[str], None] | None
         exports: dict[str, str] = {}
         egress_ip: str | None = None
         if opts.inspect:
-            egress, exports = _start_egress(client, opts, names, rb, upstream)
+            egress, exports = _start_egress(client, opts, names, rb, upstream, secrets)
             egress_ip = container_ip(client, names.egress, names.internal_net)
             step(f"egress proxy ready at {egress_ip}:{PROXY_PORT}")
 
@@ -593,8 +663,8 @@ def start(client: Any, opts: StartOptions, on_step: Callable[[str], None] | None
         agent_labels.update({"io.bottle-egress.image": opts.image,
                              "io.bottle-egress.inspect": "1" if opts.inspect else "0",
                              "io.bottle-egress.upstream": upstream})
-        if probe_host:
-            agent_labels["io.bottle-egress.probe-host"] = probe_host
+        if probe:
+            agent_labels["io.bottle-egress.probe-host"] = probe
         agent = client.containers.create(
             opts.image, list(opts.command) or None, name=names.agent, network=names.internal_net,
             detach=True, environment=env, labels=agent_labels, mounts=mounts, dns=dns,

@@ -46,11 +46,6 @@ def cmd_start(args: argparse.Namespace) -> int:
     command = list(args.cmd or [])
     if command and command[0] == "--":
         command = command[1:]
-    egress_env: dict[str, str] = {}
-    for name in args.egress_env or []:
-        if name not in os.environ:
-            raise LauncherError(f"--egress-env {name}: not set in this shell", exit_code=2)
-        egress_env[name] = os.environ[name]
     opts = StartOptions(
         name=args.name, image=args.image, inspect=args.inspect,
         policy=Path(args.policy) if args.policy else None,
@@ -58,7 +53,8 @@ def cmd_start(args: argparse.Namespace) -> int:
         upstream_ca=Path(args.upstream_ca) if args.upstream_ca else None,
         env=parse_env(args.env or []), workdir=Path(args.workdir) if args.workdir else None,
         command=command, egress_image=args.egress_image, pipelock_image=args.pipelock_image,
-        cap_add=args.cap_add or [], egress_env=egress_env, dns_upstream=args.dns_upstream)
+        cap_add=args.cap_add or [], dns_upstream=args.dns_upstream,
+        record=Path(args.record) if args.record else None)
     client = _client()
     info = start(client, opts, on_step=lambda msg: print(f"bottle: {msg}", file=sys.stderr))
     if args.json:
@@ -86,6 +82,8 @@ def cmd_stop(args: argparse.Namespace) -> int:
             print(f"bottle {name} stopped: removed {len(removed.containers)} containers, "
                   f"{len(removed.networks)} networks, {len(removed.volumes)} volumes "
                   "(the CA key went with the egress container's memory)")
+            if removed.recording is not None:
+                print(f"bottle {name}: flows recorded to {removed.recording}")
     return 0
 
 
@@ -208,7 +206,8 @@ def add_commands(sub: Any) -> None:
         "with a fresh CA (its key never leaves that container's memory) and applies the policy; "
         "then the upstream (pipelock) forwards.",
         usage="bottle start [--inspect] [--name N] [--image IMG] [--policy FILE] "
-        "[--upstream pipelock|none|http://HOST:PORT] [--env K=V] [--workdir DIR] [-- CMD ...]")
+        "[--upstream pipelock|none|http://HOST:PORT] [--env K=V] [--workdir DIR] "
+        "[--record FILE] [-- CMD ...]")
     start.add_argument("--inspect", action="store_true",
                        help="route the agent through a TLS-inspecting egress container")
     start.add_argument("--name", default="bottle", help="bottle name (default: bottle)")
@@ -224,9 +223,6 @@ def add_commands(sub: Any) -> None:
     start.add_argument("--upstream-ca", metavar="FILE",
                        help="extra CA (PEM) the egress trusts for origins: private PKI, tests")
     start.add_argument("--env", action="append", metavar="K=V", help="agent environment variable")
-    start.add_argument("--egress-env", action="append", metavar="NAME",
-                       help="pass this shell variable to the egress container only (a real "
-                       "credential for injection; the agent gets a placeholder)")
     start.add_argument("--workdir", metavar="DIR", help="host directory mounted at /workspace")
     start.add_argument("--cap-add", action="append", metavar="CAP",
                        help="capability the agent needs (all are dropped by default)")
@@ -240,6 +236,9 @@ def add_commands(sub: Any) -> None:
     start.add_argument("--dns-upstream", metavar="HOST:PORT",
                        help="resolver the DNS guard forwards allowed names to (default: the egress "
                        "container's own resolver)")
+    start.add_argument("--record", metavar="FILE.mitm",
+                       help="record the bottle's flows (secrets redacted); `bottle stop` writes "
+                       "them to FILE.mitm")
     start.add_argument("--json", action="store_true", help="print the result as JSON")
     start.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD",
                        help="agent command (default: the image's)")

@@ -8,7 +8,6 @@ the bottle and checks nothing of it remains.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import socket
 import threading
@@ -28,6 +27,7 @@ from tests.support.docker_env import (
     run_in,
 )
 from tests.support.pki import TestPKI
+from tests.test_dlp_e2e import SECRET as DLP_SECRET
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
@@ -38,9 +38,15 @@ hosts:
   allow:
     - name: test-origin
       hosts: [allowed.test, "*.allowed.test"]
+credentials:
+  - name: test-token
+    host: api.allowed.test
+    header: "Authorization: Bearer {secret}"
+    source: {env: BOTTLE_E2E_REAL_TOKEN}
+    placeholder: {env: TEST_TOKEN}
 """
-HAS_DLP = importlib.util.find_spec("addons.dlp") is not None
-HAS_CREDENTIALS = importlib.util.find_spec("addons.credentials") is not None
+# The real credential: in the launching shell and the egress container, never in the agent.
+REAL_TOKEN = "real-e2e-token-7f3a9c21d4b86e05"
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +77,7 @@ def bottle(client: Any, images: dict[str, str], world: OutsideWorld, pki: TestPK
                      "--egress-image", images["egress"], "--policy", str(policy),
                      "--upstream", world.squid_url, "--upstream-network", world.network,
                      "--upstream-ca", str(pki.ca_path), "--env", "AGENT_MARKER=1", "--json",
-                     "--", "sleep", "infinity")
+                     "--", "sleep", "infinity", env={"BOTTLE_E2E_REAL_TOKEN": REAL_TOKEN})
     assert res.returncode == 0, res.stderr
     info = json.loads(res.stdout)
     names = Names(NAME)
@@ -225,18 +231,40 @@ def test_exfiltration_shaped_name_gets_nxdomain_and_is_never_forwarded(bottle):
     # TODO(hostnames merge): assert a recording upstream resolver (--dns-upstream) never saw it.
 
 
-@pytest.mark.skipif(not HAS_DLP, reason="needs DLP (issue 3)")
 def test_secret_in_post_body_is_blocked(bottle, world: OutsideWorld):
-    secret = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
-    _, out = curl(bottle["agent"], "-i", "-X", "POST", "--data", f"token={secret}",
-                     "https://allowed.test/upload")
-    assert "403" in out and "X-Bottle-Block-Reason: dlp/" in out, out
-    assert all(secret not in r["body"] for r in world.origin_requests())
+    _, out = curl(bottle["agent"], "-i", "-X", "POST", "--data", f"note={DLP_SECRET}",
+                  "https://allowed.test/upload")
+    assert " 403" in out and "x-bottle-block-reason: dlp/github-token" in out.lower(), out
+    assert all(DLP_SECRET not in r["body"] for r in world.origin_requests())
+    assert all(r["path"] != "/upload" for r in world.origin_requests())
 
 
-@pytest.mark.skipif(not HAS_CREDENTIALS, reason="needs credential injection (issue 6)")
-def test_credential_placeholder_is_swapped_on_the_way_to_its_host(bottle, world: OutsideWorld):
-    pytest.fail("wire the credential row once the credentials branch is merged")
+def test_credential_placeholder_is_swapped_on_the_way_to_its_host(bottle, world: OutsideWorld,
+                                                                  client):
+    agent, egress = bottle["agent"], bottle["egress"]
+    env = dict(e.split("=", 1) for e in agent.attrs["Config"]["Env"])
+    placeholder = env["TEST_TOKEN"]
+    assert placeholder and placeholder != REAL_TOKEN
+    assert REAL_TOKEN not in json.dumps(agent.attrs)  # not in the agent's config at all
+    assert f"BOTTLE_E2E_REAL_TOKEN={REAL_TOKEN}" in egress.attrs["Config"]["Env"]
+    # the agent sends its placeholder; the origin receives the real value
+    code, out = run_in(agent, 'curl -sS --max-time 20 -H "Authorization: Bearer $TEST_TOKEN" '
+                       "https://api.allowed.test/whoami")
+    assert code == 0, out
+    seen = [r for r in world.origin_requests() if r["path"] == "/whoami"]
+    headers = {k.lower(): v for k, v in seen[-1]["headers"].items()} if seen else {}
+    assert headers.get("authorization") == f"Bearer {REAL_TOKEN}", seen
+    # the origin echoed the header back: the agent sees it scrubbed to the placeholder
+    assert REAL_TOKEN not in out and placeholder in out, out
+    # the placeholder to any other host is an exfiltration attempt
+    code, out = run_in(agent, 'curl -sS -i --max-time 20 -H "X-Token: $TEST_TOKEN" '
+                       "https://allowed.test/elsewhere")
+    assert " 403" in out and "credentials/placeholder-exfiltration" in out, out
+    assert all(r["path"] != "/elsewhere" for r in world.origin_requests())
+    # and the real value is nowhere in the agent's filesystem or environment
+    code, out = run_in(agent, f"grep -rl '{REAL_TOKEN}' /etc /root /tmp /workspace 2>/dev/null; "
+                       "env | grep -c BOTTLE_E2E_REAL_TOKEN")
+    assert out.strip() == "0", out
 
 
 def test_ca_private_key_is_nowhere_in_the_agent(bottle, client):
@@ -336,6 +364,28 @@ def test_start_cleans_leftovers_of_a_crashed_run(images, client):
     stop = bottle_cli("stop", "e2e-crash")
     assert stop.returncode == 0 and "stopped" in stop.stdout
     assert bottle_cli("stop", "e2e-crash").stdout.strip() == "bottle e2e-crash: nothing to stop"
+
+
+def test_record_flows_then_replay_them(images, client, world: OutsideWorld, pki: TestPKI,
+                                      tmp_path: Path):
+    flows = tmp_path / "flows.mitm"
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY.split("credentials:")[0])
+    start = bottle_cli("start", "--inspect", "--name", "e2e-record", "--image", images["agent"],
+                       "--egress-image", images["egress"], "--policy", str(policy),
+                       "--upstream", "none", "--upstream-network", world.network,
+                       "--upstream-ca", str(pki.ca_path), "--record", str(flows), "--",
+                       "sleep", "infinity")
+    assert start.returncode == 0, start.stderr
+    agent = client.containers.get(Names("e2e-record").agent)
+    assert curl(agent, "https://allowed.test/recorded")[1] != ""
+    curl(agent, "https://denied.test/never")
+    stop = bottle_cli("stop", "e2e-record")
+    assert stop.returncode == 0 and f"flows recorded to {flows}" in stop.stdout, stop.stdout
+    replay = bottle_cli("replay", str(flows), "--policy", str(policy), "--format", "json")
+    verdicts = [json.loads(line) for line in replay.stdout.splitlines() if line.strip()]
+    assert any(v["url"].startswith("https://allowed.test/recorded") and v["verdict"] == "allow"
+               for v in verdicts), replay.stdout + replay.stderr
 
 
 def test_stop_removes_every_container_network_and_ca_file(bottle, client):

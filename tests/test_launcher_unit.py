@@ -17,6 +17,7 @@ from launcher.bottle import (
     egress_command,
     parse_env,
     parse_exports,
+    probe_host,
 )
 from launcher.cli import _pretty_event
 from launcher.doctor import parse_probe_output
@@ -75,7 +76,7 @@ def test_env_and_policy_errors_say_what_to_do(tmp_path: Path):
     assert "p.yaml:5" in str(err.value) and "bottle policy check" in str(err.value)
     good = tmp_path / "good.yaml"
     good.write_text("version: 1\nhosts:\n  allow:\n    - name: x\n      hosts: ['*.a.test', b.test]\n")
-    assert check_policy(good) == "b.test"
+    assert probe_host(check_policy(good)) == "b.test"
 
 
 def test_wheelhouse_platform_tags_cover_manylinux():
