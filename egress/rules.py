@@ -8,6 +8,7 @@ import importlib
 RULE_MODULES = {
     "hosts": "egress.scan.hosts",
     "limits": "addons.limits",
+    "dlp": "addons.dlp",
     "credentials": "egress.credentials",
     "error": "addons.guard",
 }

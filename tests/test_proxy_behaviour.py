@@ -44,7 +44,8 @@ def events(proc: Any) -> list[dict[str, Any]]:
 def test_exception_in_an_addon_blocks_the_flow(egress: EgressFactory, write_policy: PolicyWriter,
                                                origin: Origin) -> None:
     proc = egress(write_policy(ALLOW), "--addon", str(REPO / "tests/support/failing_addon.py"))
-    res = curl(proc, f"https://allowed.test:{origin.port}/x", "-i", "-H", f"x-secret-probe: {SECRET}")
+    probe = "probe-value-quoted-by-the-exception"
+    res = curl(proc, f"https://allowed.test:{origin.port}/x", "-i", "-H", f"x-secret-probe: {probe}")
     last = res.stdout[res.stdout.rfind("HTTP/"):]  # after the proxy's answer to CONNECT
     assert last.split()[1] == "502"
     body = json.loads(res.stdout[res.stdout.rfind("\n{") + 1:])
@@ -55,7 +56,7 @@ def test_exception_in_an_addon_blocks_the_flow(egress: EgressFactory, write_poli
     assert ev[0]["findings"][0]["scanner"] == "error"
     time.sleep(0.2)
     assert "ValueError" in proc.stderr() and "exploding.request" in proc.stderr()
-    assert SECRET not in proc.stderr() and SECRET not in proc.audit_path.read_text()
+    assert probe not in proc.stderr() and probe not in proc.audit_path.read_text()
 
 
 def test_body_over_limit_is_refused_and_audited(egress: EgressFactory, write_policy: PolicyWriter,
@@ -100,7 +101,8 @@ def test_hot_reload_applies_valid_edits_and_keeps_the_old_policy_on_invalid_ones
 def test_audit_log_never_contains_a_secret(egress: EgressFactory, write_policy: PolicyWriter,
                                            origin_cert: Any) -> None:
     with Origin(origin_cert, {"/echo": echo}) as o:
-        proc = egress(write_policy(ALLOW))
+        # DLP in audit mode: the secret really leaves, so only the log's hygiene stands between
+        proc = egress(write_policy(ALLOW + "    dlp:\n      default_action: audit\n"))
         r = requests.post(f"https://allowed.test:{o.port}/echo?token={SECRET}&page=2",
                           headers={"Authorization": f"Bearer {SECRET}"}, data=f"key={SECRET}",
                           proxies={"https": proc.url}, verify=proc.env["SSL_CERT_FILE"], timeout=20)
@@ -109,6 +111,7 @@ def test_audit_log_never_contains_a_secret(egress: EgressFactory, write_policy: 
         text = proc.audit_path.read_text()
         assert '"path":"/echo?token=…&page=…"' in text
         assert SECRET not in text and SECRET not in proc.stderr()
+        assert '"rule":"github-token"' in text  # DLP saw it, and logged only a preview
 
 
 def test_upstream_proxy_sees_only_connect_and_the_agent_header(

@@ -34,7 +34,7 @@ def test_replay_json_contract_in_input_order(tmp_path: Path) -> None:
     policy = tmp_path / "p.yaml"
     policy.write_text(POLICY)
     flows = write_flows(tmp_path / "a.mitm", [
-        http_flow("GET", f"https://api.github.com/user?token={SECRET}", status=200,
+        http_flow("GET", "https://api.github.com/user?session=opaque-session-value-1234", status=200,
                   response_body=b"{}"),
         http_flow("POST", "https://api.github.com/gists", body=b"x"),
         http_flow("GET", "https://evil.example/steal"),
@@ -52,7 +52,7 @@ def test_replay_json_contract_in_input_order(tmp_path: Path) -> None:
     assert rows[3]["findings"][0] == {"scanner": "limits", "rule": "body-too-large",
                                       "action": "block", "where": "request.body"}
     assert rows[0]["type"] == "http" and rows[0]["method"] == "GET"
-    assert SECRET not in res.stdout  # query values never printed
+    assert "opaque-session-value" not in res.stdout  # query values never printed
     table = run_cli("replay", str(flows), "--policy", str(policy))
     assert table.returncode == 0 and "host-not-allowed" in table.stdout
 
