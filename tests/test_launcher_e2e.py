@@ -45,6 +45,10 @@ credentials:
     source: {env: BOTTLE_E2E_REAL_TOKEN}
     placeholder: {env: TEST_TOKEN}
 """
+HAS_DNS_GUARD = dns_guard_available()
+if HAS_DNS_GUARD:
+    # The origin answers at a private address: let the guard pass that answer for its names.
+    POLICY += 'dns:\n  private_answers: [allowed.test, "*.allowed.test"]\n'
 # The real credential: in the launching shell and the egress container, never in the agent.
 REAL_TOKEN = "real-e2e-token-7f3a9c21d4b86e05"
 
@@ -77,6 +81,7 @@ def bottle(client: Any, images: dict[str, str], world: OutsideWorld, pki: TestPK
                      "--egress-image", images["egress"], "--policy", str(policy),
                      "--upstream", world.squid_url, "--upstream-network", world.network,
                      "--upstream-ca", str(pki.ca_path), "--env", "AGENT_MARKER=1", "--json",
+                     "--dns-upstream", f"{world.resolver_ip}:53",
                      "--", "sleep", "infinity", env={"BOTTLE_E2E_REAL_TOKEN": REAL_TOKEN})
     assert res.returncode == 0, res.stderr
     info = json.loads(res.stdout)
@@ -218,17 +223,28 @@ def test_agent_resolver_is_only_the_egress(bottle, client):
     assert "answers 0" in out or "no answer" in out, out
 
 
-@pytest.mark.skipif(not dns_guard_available(),
+@pytest.mark.skipif(not HAS_DNS_GUARD,
                     reason="needs the DNS guard (`bottle egress run --dns-listen`, issue 4)")
-def test_exfiltration_shaped_name_gets_nxdomain_and_is_never_forwarded(bottle):
+def test_dns_goes_through_the_guard_and_exfiltration_names_never_leave(bottle,
+                                                                        world: OutsideWorld):
     agent = bottle["agent"]
-    name = "aGVsbG8gd29ybGQgc2VjcmV0IGRhdGEgZXhmaWw.x7f3k9q2.allowed.test"
-    code, out = run_in(agent, f"getent hosts {name}")
+    # an allowed name resolves, through the guard, at the upstream resolver
+    code, out = run_in(agent, "getent hosts allowed.test")
+    assert code == 0 and world.origin_ip in out, out
+    assert "allowed.test" in world.resolver_queries()
+    # an exfiltration-shaped name under an allowed domain: NXDOMAIN, never forwarded
+    exfil = "aGVsbG8gd29ybGQgc2VjcmV0IGRhdGEgZXhmaWw.x7f3k9q2.allowed.test"
+    code, out = run_in(agent, f"getent hosts {exfil}")
     assert code != 0, out
+    # a name the policy does not allow at all: the same
+    code, out = run_in(agent, "getent hosts denied.test")
+    assert code != 0, out
+    queried = world.resolver_queries()
+    assert exfil not in queried and "denied.test" not in queried, queried
     events = [json.loads(line) for line in bottle_cli("logs", NAME, "--audit", "--json")
               .stdout.splitlines() if line.strip()]
-    assert any(name in json.dumps(e) and e.get("verdict") == "block" for e in events), events
-    # TODO(hostnames merge): assert a recording upstream resolver (--dns-upstream) never saw it.
+    blocked = [e for e in events if e.get("event") == "dns" and e.get("verdict") == "block"]
+    assert any(exfil in json.dumps(e) for e in blocked), blocked
 
 
 def test_secret_in_post_body_is_blocked(bottle, world: OutsideWorld):

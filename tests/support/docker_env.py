@@ -82,6 +82,17 @@ class OutsideWorld:
     squid: Any
     origin_ip: str
     squid_ip: str
+    resolver: Any  # the recording upstream resolver for the DNS guard
+    resolver_ip: str
+
+    def resolver_queries(self) -> list[str]:
+        out = []
+        for line in self.resolver.logs(stdout=True, stderr=False).decode().splitlines():
+            with contextlib.suppress(json.JSONDecodeError):
+                doc = json.loads(line)
+                if "query" in doc:
+                    out.append(doc["query"])
+        return out
 
     @property
     def squid_url(self) -> str:
@@ -123,22 +134,34 @@ def outside_world(client: Any, images: dict[str, str], cert: ServerCert) -> Iter
         created.append(squid)
         origin.start()
         squid.start()
+        origin.reload()
+        origin_ip = origin.attrs["NetworkSettings"]["Networks"][net.name]["IPAddress"]
+        resolver = client.containers.create(
+            images["egress"], ["/srv/dns_recorder.py", "test", origin_ip],
+            entrypoint=["/opt/bottle/bin/python"], user="0", name=f"bottle-e2e-dns-{tag}",
+            labels=labels, detach=True, network=net.name)
+        created.append(resolver)
+        resolver.put_archive("/srv", tar_files({
+            "dns_recorder.py": (REPO / "tests/support/dns_recorder.py").read_bytes()}))
+        resolver.start()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             squid.reload()
             squid_ready = "Accepting HTTP Socket connections" in run_in(
                 squid, "cat /var/log/squid/cache.log 2>/dev/null")[1]
-            if squid_ready and b"listening" in origin.logs():
+            if squid_ready and b"listening" in origin.logs() and b"listening" in resolver.logs():
                 break
-            if squid.status == "exited" or origin.status == "exited":
+            resolver.reload()
+            if "exited" in (squid.status, origin.status, resolver.status):
                 raise RuntimeError(f"test upstream failed:\n{squid.logs().decode()}\n"
-                                   f"{origin.logs().decode()}")
+                                   f"{origin.logs().decode()}\n{resolver.logs().decode()}")
             time.sleep(0.2)
-        origin.reload()
         squid.reload()
-        yield OutsideWorld(net.name, origin, squid,
-                           origin.attrs["NetworkSettings"]["Networks"][net.name]["IPAddress"],
-                           squid.attrs["NetworkSettings"]["Networks"][net.name]["IPAddress"])
+        resolver.reload()
+        yield OutsideWorld(net.name, origin, squid, origin_ip,
+                           squid.attrs["NetworkSettings"]["Networks"][net.name]["IPAddress"],
+                           resolver,
+                           resolver.attrs["NetworkSettings"]["Networks"][net.name]["IPAddress"])
     finally:
         for c in created:
             with contextlib.suppress(Exception):
