@@ -10,6 +10,7 @@ ARG BASE=python:3.13-slim
 
 FROM ${BASE} AS build
 ARG WHEELHOUSE=
+LABEL io.bottle-egress.build-stage=bottle-egress
 COPY . /src
 # The venv has no pip of its own: the build stage's pip (or the wheelhouse's pip wheel, run
 # straight from the .whl file) installs into it, so the final image carries no installer.

@@ -14,6 +14,7 @@ with a hash of everything that went into it, so a rerun with unchanged inputs bu
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -52,6 +53,8 @@ BASE_PACKAGES = ("python3", "ca-certificates")
 TRIM = ("var/lib/apt/lists/*", "var/cache/apt/*", "usr/share/doc/*", "usr/share/man/*",
         "usr/share/info/*", "usr/share/locale/*", "var/log/*", "etc/hostname")
 BASE_RECIPE_VERSION = "1"
+# Set on the build stage of multi-stage Dockerfiles, so old stages can be pruned.
+STAGE_LABEL = "io.bottle-egress.build-stage"
 
 
 # Sources of the egress image: a change in any of them makes a new tag.
@@ -272,6 +275,18 @@ def image_tag(kind: str, base_id: str, wheels: Path | None = None) -> str:
     return f"{spec.name}:{inputs_digest(spec.inputs, extra)}"
 
 
+def prune_older(client: Any, repo: str, keep: str) -> None:
+    """Drop earlier builds of `repo` (each source change makes a new tag) and their build
+    stages; an image a container still uses stays."""
+    for image in client.images.list(name=repo):
+        for old in image.tags:
+            if old not in (keep, f"{repo}:latest"):
+                with contextlib.suppress(docker.errors.APIError):
+                    client.images.remove(old)
+    with contextlib.suppress(docker.errors.APIError):
+        client.images.prune(filters={"dangling": True, "label": f"{STAGE_LABEL}={repo}"})
+
+
 def build_image(client: Any, kind: str, base: str, wheels: Path | None = None,
                 report: BuildReport | None = None) -> str:
     """Build one image unless an image with the same inputs exists; also tag it :latest."""
@@ -298,6 +313,8 @@ def build_image(client: Any, kind: str, base: str, wheels: Path | None = None,
                                 f"make sure the base image {base} is present (docker pull {base}, "
                                 f"or `{OFFLINE_BUILD_COMMAND}`)") from None
     client.images.get(tag).tag(spec.name, "latest")
+    if not cached:
+        prune_older(client, spec.name, tag)
     if report:
         report.add(kind, tag, time.monotonic() - started, cached)
     return tag
