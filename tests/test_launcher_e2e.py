@@ -409,6 +409,25 @@ def test_record_flows_then_replay_them(images, client, world: OutsideWorld, pki:
                for v in verdicts), replay.stdout + replay.stderr
 
 
+def test_without_inspect_and_upstream_the_bottle_is_sealed(images, client, world: OutsideWorld):
+    start = bottle_cli("start", "--name", "e2e-sealed", "--upstream", "none", "--image",
+                       images["agent"], "--", "sleep", "infinity")
+    assert start.returncode == 0, start.stderr
+    try:
+        agent = client.containers.get(Names("e2e-sealed").agent)
+        roles = {c.labels["io.bottle-egress.role"] for c in client.containers.list(
+            filters={"label": ["io.bottle-egress.bottle=e2e-sealed"]})}
+        assert roles == {"agent"}
+        env = dict(e.split("=", 1) for e in agent.attrs["Config"]["Env"])
+        assert "HTTPS_PROXY" not in env and "SSL_CERT_FILE" not in env
+        code, out = curl(agent, "--max-time", "3", f"https://{world.origin_ip}/")
+        assert code != 0, out
+        doctor = bottle_cli("doctor", "e2e-sealed")
+        assert doctor.returncode != 0 and "without --inspect" in doctor.stderr
+    finally:
+        bottle_cli("stop", "e2e-sealed")
+
+
 def test_stop_removes_every_container_network_and_ca_file(bottle, client):
     names = bottle["names"]
     res = bottle_cli("stop", NAME)

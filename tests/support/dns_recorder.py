@@ -1,8 +1,9 @@
-"""A recording upstream resolver for containers (dnslib; runs in the bottle-egress image).
+"""The recording resolver of `tests/support/dns.py`, run inside a container of the test
+network (the bottle-egress image has dnslib): `python3 -m tests.support.dns_recorder ZONE IP`.
 
-`python3 dns_recorder.py ZONE IP`: answers A for ZONE and every name under it with IP,
-NXDOMAIN for the rest, and prints each query as a JSON line, so a test can prove from
-`docker logs` which names reached the upstream resolver and which never did.
+It answers A for ZONE and every name under it with IP, NXDOMAIN for the rest, and prints
+each query as a JSON line, so a test proves from `docker logs` which names reached the
+upstream resolver and which never did.
 """
 
 from __future__ import annotations
@@ -12,27 +13,20 @@ import sys
 import time
 from typing import Any
 
-from dnslib import QTYPE, RCODE, RR, A, DNSRecord
-from dnslib.server import BaseResolver, DNSLogger, DNSServer
+from dnslib import DNSRecord
+from dnslib.server import DNSLogger, DNSServer
+
+from tests.support.dns import RecordingResolver
 
 
-class Recorder(BaseResolver):  # type: ignore[misc]
-    def __init__(self, zone: str, ip: str) -> None:
-        self.zone, self.ip = zone.lower().rstrip("."), ip
-
+class PrintingResolver(RecordingResolver):
     def resolve(self, request: DNSRecord, handler: Any) -> DNSRecord:
-        name = str(request.q.qname).rstrip(".").lower()
-        print(json.dumps({"query": name, "type": QTYPE[request.q.qtype]}), flush=True)
-        reply = request.reply()
-        if name != self.zone and not name.endswith("." + self.zone):
-            reply.header.rcode = RCODE.NXDOMAIN
-        elif request.q.qtype == QTYPE.A:
-            reply.add_answer(RR(request.q.qname, QTYPE.A, rdata=A(self.ip), ttl=5))
-        return reply
+        print(json.dumps({"query": str(request.q.qname).rstrip(".").lower()}), flush=True)
+        return super().resolve(request, handler)
 
 
 def main() -> None:
-    resolver = Recorder(sys.argv[1], sys.argv[2])
+    resolver = PrintingResolver({sys.argv[1]: sys.argv[2]})
     quiet = DNSLogger(logf=lambda _: None)
     for tcp in (False, True):
         DNSServer(resolver, address="0.0.0.0", port=53, tcp=tcp, logger=quiet).start_thread()

@@ -137,15 +137,19 @@ def outside_world(client: Any, images: dict[str, str], cert: ServerCert) -> Iter
         origin.reload()
         origin_ip = origin.attrs["NetworkSettings"]["Networks"][net.name]["IPAddress"]
         resolver = client.containers.create(
-            images["egress"], ["/srv/dns_recorder.py", "test", origin_ip],
+            images["egress"], ["-m", "tests.support.dns_recorder", "test", origin_ip],
             entrypoint=["/opt/bottle/bin/python"], user="0", name=f"bottle-e2e-dns-{tag}",
-            labels=labels, detach=True, network=net.name)
+            labels=labels, detach=True, network=net.name, working_dir="/srv")
         created.append(resolver)
         resolver.put_archive("/srv", tar_files({
-            "dns_recorder.py": (REPO / "tests/support/dns_recorder.py").read_bytes()}))
+            f"tests/{name}": (REPO / "tests" / name).read_bytes()
+            for name in ("__init__.py", "support/__init__.py", "support/dns.py",
+                         "support/dns_recorder.py")}))
         resolver.start()
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        while True:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the test origin, squid or resolver did not come up in 30 s")
             squid.reload()
             squid_ready = "Accepting HTTP Socket connections" in run_in(
                 squid, "cat /var/log/squid/cache.log 2>/dev/null")[1]
