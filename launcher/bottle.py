@@ -31,10 +31,10 @@ import docker.errors
 
 from egress.envvars import CLIENT_VARS, DEFAULT_NO_PROXY, client_environment
 from egress.master import default_state_root
-from egress.policy import PolicyError, compile_policy, default_policy_path, load_policy
+from egress.policy import PolicyError, compile_policy, load_policy
 from egress.policy.model import Policy
-from launcher.defaults import AGENT, BUILD_COMMAND, DEFAULT_PIPELOCK_IMAGE, EGRESS
-from launcher.engine import LABEL_BOTTLE, LABEL_ROLE, bottle_filter, image_exists, labels
+from launcher.defaults import AGENT, DEFAULT_PIPELOCK_IMAGE, EGRESS
+from launcher.engine import LABEL_BOTTLE, LABEL_ROLE, bottle_filter, image_exists
 from launcher.errors import LauncherError
 
 log = logging.getLogger("launcher")
@@ -150,15 +150,34 @@ def check_name(name: str) -> str:
     return name
 
 
+def _policy_error(path: Path, e: PolicyError) -> LauncherError:
+    return LauncherError(f"policy {path} is invalid:\n{e}",
+                         f"fix the lines above; `bottle policy check {path}` rechecks it",
+                         exit_code=2)
+
+
+def load_checked(path: Path) -> Policy:
+    """Parse and validate the policy file (fast: no scanner is compiled)."""
+    try:
+        return load_policy(path)
+    except PolicyError as e:
+        raise _policy_error(path, e) from None
+
+
+def compile_checked(policy: Policy, path: Path) -> None:
+    """The rest of `bottle policy check`: compile the scanners, resolve secret sources."""
+    try:
+        compile_policy(policy, str(path))
+    except PolicyError as e:
+        raise _policy_error(path, e) from None
+
+
 def check_policy(path: Path) -> Policy:
     """The same validation as `bottle policy check` (credential and known-secret sources
     included: they must resolve in this shell), before any container exists."""
-    try:
-        return compile_policy(load_policy(path), str(path)).policy
-    except PolicyError as e:
-        raise LauncherError(f"policy {path} is invalid:\n{e}",
-                            f"fix the lines above; `bottle policy check {path}` rechecks it",
-                            exit_code=2) from None
+    policy = load_checked(path)
+    compile_checked(policy, path)
+    return policy
 
 
 def probe_host(policy: Policy) -> str | None:
@@ -406,290 +425,6 @@ def remove_bottle(client: Any, name: str) -> Removed:
             done.volumes.append(v.name)
     shutil.rmtree(host_dir(name), ignore_errors=True)
     return done
-
-
-def _check_free(client: Any, names: Names) -> None:
-    """Refuse names that belong to something that is not one of our bottles."""
-    for cname in (names.agent, names.egress, names.pipelock):
-        with contextlib.suppress(docker.errors.NotFound):
-            c = client.containers.get(cname)
-            if c.labels.get(LABEL_BOTTLE) != names.bottle:
-                raise LauncherError(f"a container named {cname} exists and is not part of "
-                                    f"bottle {names.bottle}",
-                                    f"pick another --name, or remove it: docker rm -f {cname}")
-    for nname in (names.internal_net, names.egress_net):
-        for n in client.networks.list(names=[nname]):
-            if n.name == nname and (n.attrs.get("Labels") or {}).get(LABEL_BOTTLE) != names.bottle:
-                raise LauncherError(f"a network named {nname} exists and is not part of bottle "
-                                    f"{names.bottle}",
-                                    f"pick another --name, or remove it: docker network rm {nname}")
-
-
-# -- starting --------------------------------------------------------------------------------
-
-def _require_image(client: Any, ref: str, what: str) -> None:
-    if not image_exists(client, ref):
-        raise LauncherError(f"the {what} image {ref} is not present",
-                            f"build it: `{BUILD_COMMAND}` (offline: `sudo {BUILD_COMMAND} --offline`),"
-                            f" or pass another image")
-
-
-def egress_command(opts: StartOptions, upstream: str, policy_in_container: str | None,
-                   upstream_ca_in_container: str | None, dns_guard: bool) -> list[str]:
-    cmd = ["egress", "run", "--listen", f"0.0.0.0:{PROXY_PORT}", "--bottle-id", opts.name,
-           "--state-dir", STATE_DIR, "--audit-log", AUDIT_LOG]
-    if opts.record is not None:
-        cmd += ["--record", RECORD_FILE]
-    if policy_in_container:
-        cmd += ["--policy", policy_in_container]
-    if upstream_ca_in_container:
-        cmd += ["--upstream-ca", upstream_ca_in_container]
-    if upstream == "pipelock":
-        cmd += ["--upstream", f"http://{Names(opts.name).pipelock}:{PIPELOCK_PORT}"]
-    elif upstream != "none":
-        cmd += ["--upstream", upstream]
-    if dns_guard:
-        # The guard forwards what it allows to the egress container's own resolver (Docker's
-        # embedded DNS on the egress-side network), unless told otherwise.
-        cmd += ["--dns-listen", f"0.0.0.0:{DNS_PORT}",
-                "--dns-upstream", opts.dns_upstream or "127.0.0.11:53"]
-    return cmd
-
-
-def dns_guard_available() -> bool:
-    """Whether this checkout's `bottle egress run` has the DNS guard (--dns-listen)."""
-    from egress.cli import build_parser
-
-    parser = build_parser()
-    for action in parser._subparsers._group_actions if parser._subparsers else []:
-        egress = getattr(action, "choices", {}).get("egress")
-        if egress is None:
-            continue
-        for sub in egress._subparsers._group_actions:
-            run = sub.choices.get("run")
-            if run is not None:
-                return any("--dns-listen" in a.option_strings for a in run._actions)
-    return False
-
-
-def wait_for_exports(container: Any, timeout: float = READY_TIMEOUT) -> dict[str, str]:
-    """Wait until the egress printed its client environment (the BOTTLE_ID line closes it)."""
-    deadline = time.monotonic() + timeout
-    delay = 0.02
-    while time.monotonic() < deadline:
-        out = container.logs(stdout=True, stderr=False).decode(errors="replace")
-        env = parse_exports(out)
-        if "BOTTLE_ID" in env:
-            return env
-        container.reload()
-        if container.status in ("exited", "dead"):
-            err = container.logs(stdout=False, stderr=True).decode(errors="replace")
-            raise LauncherError("the egress container stopped before it was ready:\n"
-                                + "\n".join(err.strip().splitlines()[-10:]))
-        time.sleep(delay)
-        delay = min(delay * 1.5, 0.2)
-    raise LauncherError(f"the egress container was not ready within {timeout:.0f} s",
-                        f"see `docker logs {container.name}`")
-
-
-def _start_pipelock(client: Any, opts: StartOptions, names: Names, rb: Rollback,
-                    network: str) -> Any:
-    c = client.containers.create(
-        opts.pipelock_image, name=names.pipelock, network=network,
-        labels=labels(opts.name, "pipelock"), detach=True,
-        security_opt=["no-new-privileges"], cap_drop=["ALL"])
-    rb.add(lambda: c.remove(force=True))
-    return c
-
-
-def _start_egress(client: Any, opts: StartOptions, names: Names, rb: Rollback,
-                  upstream: str, secrets: SecretInputs) -> tuple[Any, dict[str, str]]:
-    ca_volume = client.volumes.create(names.ca_volume, labels=labels(opts.name, "ca"))
-    rb.add(lambda: ca_volume.remove(force=True))
-    policy_in = f"{CONFIG_DIR}/policy.yaml" if opts.policy else None
-    upstream_ca_in = f"{CONFIG_DIR}/upstream-ca.pem" if opts.upstream_ca else None
-    dns_guard = dns_guard_available()
-    env = dict(secrets.env)
-    egress_labels = labels(opts.name, "egress")
-    if opts.record is not None:
-        egress_labels["io.bottle-egress.record"] = str(opts.record.resolve())
-    c = client.containers.create(
-        opts.egress_image,
-        egress_command(opts, upstream, policy_in, upstream_ca_in, dns_guard),
-        name=names.egress, network=names.egress_net, detach=True,
-        labels=egress_labels, environment=env,
-        user=f"{EGRESS_UID}:{EGRESS_UID}",
-        cap_drop=["ALL"], security_opt=["no-new-privileges"],
-        # The DNS guard binds port 53 without any capability.
-        sysctls={"net.ipv4.ip_unprivileged_port_start": str(DNS_PORT)},
-        # The CA key lives only here: memory-backed, private to the egress user.
-        tmpfs={"/run/bottle": f"uid={EGRESS_UID},gid={EGRESS_UID},mode=0700,size=64m",
-               "/tmp": "size=64m"},
-        mounts=[docker.types.Mount(EXPORT_DIR, names.ca_volume, type="volume")],
-    )
-    rb.add(lambda: c.remove(force=True))
-    client.networks.get(names.internal_net).connect(c)
-    if opts.upstream_network:
-        try:
-            client.networks.get(opts.upstream_network).connect(c)
-        except docker.errors.NotFound:
-            raise LauncherError(f"--upstream-network {opts.upstream_network}: no such network",
-                                "docker network ls") from None
-    for local, inside in ((opts.policy, policy_in), (opts.upstream_ca, upstream_ca_in)):
-        if local is not None and inside is not None:
-            c.put_archive(CONFIG_DIR, _tar_one(Path(inside).name, local.read_bytes(), 0o644,
-                                               int(EGRESS_UID)))
-    for path, data in secrets.files.items():  # same path as on the host, the egress user's only
-        c.put_archive("/", _tar_one(path.lstrip("/"), data, 0o400, int(EGRESS_UID)))
-    c.start()
-    exports = wait_for_exports(c)
-    # Only the public files leave the tmpfs: into the CA volume, for the agent to mount.
-    exec_checked(c, ["cp", exports["SSL_CERT_FILE"], exports["NODE_EXTRA_CA_CERTS"], EXPORT_DIR],
-                 user=EGRESS_UID)
-    exports["_ca_cert_pem"] = exec_checked(c, ["cat", exports["NODE_EXTRA_CA_CERTS"]],
-                                           user=EGRESS_UID).decode()
-    return c, exports
-
-
-def _install_system_trust(agent: Any, ca_pem: str) -> str | None:
-    """Append the bottle CA to the image's system store (before start); returns its path."""
-    for store in SYSTEM_STORES:
-        data = read_file(agent, store)
-        if data is None:
-            continue
-        if not data.endswith(b"\n"):
-            data += b"\n"
-        data += ca_pem.encode()
-        directory, _, filename = store.rpartition("/")
-        agent.put_archive(directory, _tar_one(filename, data))
-        return store
-    return None
-
-
-def start(client: Any, opts: StartOptions, on_step: Callable[[str], None] | None = None) -> BottleInfo:
-    step = on_step or (lambda _msg: None)
-    names = Names(check_name(opts.name))
-    if opts.policy is not None and not opts.inspect:
-        raise LauncherError("--policy needs --inspect (the policy is the egress proxy's)",
-                            exit_code=2)
-    policy = check_policy(opts.policy or default_policy_path()) if opts.inspect else None
-    secrets = secret_inputs(policy) if policy is not None else SecretInputs()
-    probe = probe_host(policy) if policy is not None else None
-    if opts.record is not None and not opts.inspect:
-        raise LauncherError("--record needs --inspect (the egress proxy records)", exit_code=2)
-    if opts.upstream_ca is not None and not opts.upstream_ca.is_file():
-        raise LauncherError(f"--upstream-ca {opts.upstream_ca}: no such file", exit_code=2)
-    if opts.workdir is not None and not opts.workdir.is_dir():
-        raise LauncherError(f"--workdir {opts.workdir}: no such directory", exit_code=2)
-    upstream = resolve_upstream(opts, client)
-    _require_image(client, opts.image, "agent")
-    if opts.inspect:
-        _require_image(client, opts.egress_image, "egress")
-
-    running = [c for c in client.containers.list(filters=bottle_filter(opts.name))
-               if c.labels.get(LABEL_ROLE) == "agent"]
-    if running:
-        raise LauncherError(f"bottle {opts.name} is already running",
-                            f"`bottle stop {opts.name}` first, or pick another --name")
-    leftovers = remove_bottle(client, opts.name)
-    if not leftovers.empty():
-        step(f"removed leftovers of an earlier run of {opts.name}: "
-             f"{', '.join(leftovers.containers + leftovers.networks + leftovers.volumes)}")
-    _check_free(client, names)
-
-    rb = Rollback()
-    try:
-        # internal: no route out. inhibit_ipv4: the host takes no address on this bridge, so
-        # the agent cannot reach services listening on the host's wildcard address either
-        # (a plain internal network lets it, through the gateway address).
-        internal = client.networks.create(
-            names.internal_net, driver="bridge", internal=True,
-            options={"com.docker.network.bridge.inhibit_ipv4": "true"},
-            labels=labels(opts.name, "internal"))
-        rb.add(internal.remove)
-        needs_egress_side = opts.inspect or upstream == "pipelock"
-        if needs_egress_side:
-            outside = client.networks.create(names.egress_net, driver="bridge",
-                                             labels=labels(opts.name, "egress-side"))
-            rb.add(outside.remove)
-
-        pipelock = None
-        if upstream == "pipelock":
-            pipelock = _start_pipelock(client, opts, names, rb, names.egress_net)
-            if not opts.inspect:
-                internal.connect(pipelock)
-            pipelock.start()
-            step(f"pipelock {opts.pipelock_image} started")
-
-        egress = None
-        exports: dict[str, str] = {}
-        egress_ip: str | None = None
-        if opts.inspect:
-            egress, exports = _start_egress(client, opts, names, rb, upstream, secrets)
-            egress_ip = container_ip(client, names.egress, names.internal_net)
-            step(f"egress proxy ready at {egress_ip}:{PROXY_PORT}")
-
-        env: dict[str, str]
-        mounts = []
-        if egress_ip is not None:
-            env = agent_environment({k: v for k, v in exports.items() if not k.startswith("_")},
-                                    f"http://{egress_ip}:{PROXY_PORT}", opts.env)
-            mounts.append(docker.types.Mount(AGENT_CA_DIR, names.ca_volume, type="volume",
-                                             read_only=True))
-            # The agent's one resolver is the DNS guard, by two independent means: Docker's
-            # embedded DNS (127.0.0.11) forwards only to `dns` (and, on engines fixed for
-            # CVE-2024-29018, never through the host); and where the engine shares this disk,
-            # a read-only resolv.conf names the guard directly, so resolution does not depend
-            # on how a given engine version forwards from internal networks.
-            dns = [egress_ip]
-            if engine_is_local(client):
-                resolv = write_resolv_conf(opts.name, egress_ip)
-                rb.add(lambda: shutil.rmtree(host_dir(opts.name), ignore_errors=True))
-                mounts.append(docker.types.Mount("/etc/resolv.conf", str(resolv), type="bind",
-                                                 read_only=True))
-        elif pipelock is not None:
-            ip = container_ip(client, names.pipelock, names.internal_net)
-            url = f"http://{ip}:{PIPELOCK_PORT}"
-            env = {**opts.env, "HTTPS_PROXY": url, "HTTP_PROXY": url, "https_proxy": url,
-                   "http_proxy": url, "BOTTLE_ID": opts.name}
-            dns = [ip]  # pipelock serves no DNS: lookups fail rather than leave through the host
-        else:
-            env = {**opts.env, "BOTTLE_ID": opts.name}
-            dns = ["192.0.2.1"]  # TEST-NET-1, unroutable from an internal network
-        if opts.workdir is not None:
-            mounts.append(docker.types.Mount("/workspace", str(opts.workdir.resolve()), type="bind"))
-
-        agent_labels = labels(opts.name, "agent")
-        agent_labels.update({"io.bottle-egress.image": opts.image,
-                             "io.bottle-egress.inspect": "1" if opts.inspect else "0",
-                             "io.bottle-egress.upstream": upstream})
-        if probe:
-            agent_labels["io.bottle-egress.probe-host"] = probe
-        agent = client.containers.create(
-            opts.image, list(opts.command) or None, name=names.agent, network=names.internal_net,
-            detach=True, environment=env, labels=agent_labels, mounts=mounts, dns=dns,
-            cap_drop=["ALL"], cap_add=list(opts.cap_add) or None,
-            security_opt=["no-new-privileges"], hostname=opts.name,
-            working_dir="/workspace" if opts.workdir is not None else None)
-        rb.add(lambda: agent.remove(force=True))
-        if egress_ip is not None:
-            store = _install_system_trust(agent, exports["_ca_cert_pem"])
-            if store:
-                step(f"bottle CA added to the agent's system store {store}")
-        agent.start()
-        step(f"agent {names.agent} started from {opts.image}")
-    except LauncherError:
-        rb.run()
-        raise
-    except docker.errors.APIError as e:
-        rb.run()
-        raise LauncherError(f"starting bottle {opts.name} failed: {e.explanation or e}",
-                            "nothing was left behind; fix the cause and rerun") from None
-    except BaseException:
-        rb.run()
-        raise
-    return BottleInfo(opts.name, names.agent, names.egress if egress else None, egress_ip,
-                      upstream, env)
 
 
 def find_container(client: Any, name: str, role: str) -> Any:

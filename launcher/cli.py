@@ -41,7 +41,8 @@ def _client() -> Any:
 # -- start / stop / ls -----------------------------------------------------------------------
 
 def cmd_start(args: argparse.Namespace) -> int:
-    from launcher.bottle import StartOptions, parse_env, start
+    from launcher.bottle import StartOptions, parse_env
+    from launcher.start import start
 
     command = list(args.cmd or [])
     if command and command[0] == "--":

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from launcher.bottle import Names, dns_guard_available, host_dir
+from launcher.bottle import Names, host_dir
+from launcher.start import dns_guard_available
 from tests.support.docker_env import (
     OutsideWorld,
     bottle_cli,

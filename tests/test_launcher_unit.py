@@ -14,7 +14,6 @@ from launcher.bottle import (
     agent_environment,
     check_name,
     check_policy,
-    egress_command,
     parse_env,
     parse_exports,
     probe_host,
@@ -23,6 +22,7 @@ from launcher.cli import _pretty_event
 from launcher.doctor import parse_probe_output
 from launcher.errors import LauncherError
 from launcher.images import Platform, debian_mirror
+from launcher.start import egress_command
 
 EGRESS_OUTPUT = """\
 export HTTPS_PROXY=http://0.0.0.0:8080
