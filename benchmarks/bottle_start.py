@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import threading
@@ -73,6 +74,7 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=8)
     args = ap.parse_args()
 
+    load_before = round(os.getloadavg()[0], 2)
     client = docker_client()
     images = build_test_images(client)
     tmp = Path(tempfile.mkdtemp(prefix="bottle-bench-"))
@@ -150,6 +152,8 @@ def main() -> None:
     print(json.dumps({
         "benchmark": "bottle_start",
         "runs": args.runs,
+        # 2 shared cores: CPU-bound steps (the CLI's imports, the egress boot) stretch with load
+        "load_average_before_after": [load_before, round(os.getloadavg()[0], 2)],
         "start_to_first_https_request": summary(starts),
         "start_command_returns": summary(cli_times),
         "baseline_plain_docker_run_to_first_request": summary(baselines),

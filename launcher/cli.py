@@ -1,7 +1,8 @@
 """`bottle start|stop|ls|logs|doctor|image` — the launcher's part of the `bottle` CLI.
 
-`egress.cli` adds these subcommands to its parser. Docker is imported only when one of them
-runs, so `bottle egress run` starts no slower for their sake. Every failure is a
+`egress.cli` adds these subcommands to its parser, and `egress.main` (the `bottle` entry point)
+runs them through `main` here without importing the proxy engine. Docker is imported only when
+one of them runs, so `bottle egress run` starts no slower for their sake. Every failure is a
 `LauncherError` printed as message + fix; none shows a traceback.
 """
 
@@ -12,7 +13,8 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable
+import traceback
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from typing import Any
 from launcher.errors import LauncherError
 
 Handler = Callable[[argparse.Namespace], int]
+COMMANDS = frozenset({"start", "stop", "ls", "logs", "doctor", "image"})
 
 
 def _guarded(fn: Handler) -> Handler:
@@ -287,3 +290,28 @@ def add_commands(sub: Any) -> None:
     build.add_argument("--base", metavar="IMAGE", help="base image (needs python3 >= 3.12)")
     build.add_argument("--json", action="store_true")
     build.set_defaults(handler=_guarded(cmd_image_build))
+
+
+def main(argv: Sequence[str]) -> int:
+    """The launcher's commands alone (`egress.main` sends them here): the same parser entries
+    as in `bottle --help`, without importing the proxy engine."""
+    parser = argparse.ArgumentParser(prog="bottle")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    add_commands(sub)
+    args = parser.parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as e:  # an internal error: say where, not what data it was handling
+        frames = traceback.extract_tb(e.__traceback__)
+        where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+        print(f"bottle: internal error {type(e).__name__}{where}; rerun with BOTTLE_DEBUG=1 for "
+              "a traceback and please report it", file=sys.stderr)
+        if os.environ.get("BOTTLE_DEBUG"):
+            traceback.print_exc()
+        return 70

@@ -12,6 +12,7 @@ agent container is created meanwhile too.
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import time
 from collections.abc import Callable
@@ -87,19 +88,9 @@ def egress_command(opts: StartOptions, upstream: str, policy_in_container: str |
 
 
 def dns_guard_available() -> bool:
-    """Whether this checkout's `bottle egress run` has the DNS guard (--dns-listen)."""
-    from egress.cli import build_parser
-
-    parser = build_parser()
-    for action in parser._subparsers._group_actions if parser._subparsers else []:
-        egress = getattr(action, "choices", {}).get("egress")
-        if egress is None:
-            continue
-        for sub in egress._subparsers._group_actions:
-            run = sub.choices.get("run")
-            if run is not None:
-                return any("--dns-listen" in a.option_strings for a in run._actions)
-    return False
+    """Whether this installation's `bottle egress run` has the DNS guard (`--dns-listen`,
+    in `egress/dns.py`); the egress image is built from the same sources."""
+    return importlib.util.find_spec("egress.dns") is not None
 
 
 def wait_for_exports(container: Any, timeout: float = READY_TIMEOUT) -> dict[str, str]:

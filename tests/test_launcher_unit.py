@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,7 @@ from launcher.bottle import (
     parse_exports,
     probe_host,
 )
-from launcher.cli import _pretty_event
+from launcher.cli import COMMANDS, _pretty_event
 from launcher.doctor import parse_probe_output
 from launcher.errors import LauncherError
 from launcher.images import Platform, debian_mirror
@@ -103,3 +105,15 @@ def test_pretty_audit_line():
             '"host":"denied.test","findings":[{"rule":"host-not-allowed"}]}')
     assert _pretty_event(line, color=False) == "10:00:00  block     CONNECT denied.test  [host-not-allowed]"
     assert _pretty_event("not json", color=False) == "not json"
+
+
+def test_entry_point_runs_launcher_commands_without_the_proxy_engine():
+    code = ("import sys\nfrom egress.main import main\ntry:\n    main(['stop', '--help'])\n"
+            "except SystemExit:\n    pass\nprint('engine loaded' if 'mitmproxy' in sys.modules else 'lean')")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert "usage: bottle stop" in res.stdout and res.stdout.strip().endswith("lean"), res.stdout
+    full = subprocess.run([sys.executable, "-m", "egress.main", "--help"], capture_output=True,
+                          text=True, check=True, cwd=Path(__file__).resolve().parents[1])
+    for command in ("egress", "policy", "replay", *sorted(COMMANDS)):
+        assert command in full.stdout

@@ -55,7 +55,7 @@ def bottle_cli(*args: str, timeout: float = 120, env: dict[str, str] | None = No
     full_env = dict(os.environ)
     full_env["PYTHONPATH"] = str(REPO)
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "egress.cli", *args], cwd=REPO, env=full_env,
+    return subprocess.run([sys.executable, "-m", "egress.main", *args], cwd=REPO, env=full_env,
                           capture_output=True, text=True, timeout=timeout, check=False)
 
 
