@@ -68,15 +68,29 @@ def report(f: flow.Flow, runtime: Runtime, findings: Iterable[Finding],
            sensitive: Iterable[str] = ()) -> FlowRecord:
     """Record findings under the policy mode; block the flow on the first blocking one."""
     rec = record_of(f, runtime)
+    before = rec.blocked
+    note(f, runtime, findings, sensitive)
+    if before is None and rec.blocked is not None:
+        deny(f, rec.blocked, runtime.bottle_id)
+    return rec
+
+
+def note(f: flow.Flow, runtime: Runtime, findings: Iterable[Finding],
+         sensitive: Iterable[str] = ()) -> list[Finding]:
+    """Record findings under the policy mode without touching the flow: for addons that act on
+    a part of a message (an MCP JSON-RPC message inside a body or an event stream). Returns
+    the findings as recorded (blocking ones degraded to `audit` in audit mode)."""
+    rec = record_of(f, runtime)
     rec.sensitive.update(sensitive)
     mode = rec.policy.policy.mode
+    out = []
     for finding in findings:
         finding = under_mode(finding, mode)
         rec.findings.append(finding)
+        out.append(finding)
         if finding.action == "block" and rec.blocked is None:
             rec.blocked = finding
-            deny(f, finding, runtime.bottle_id)
-    return rec
+    return out
 
 
 def fail(f: flow.Flow, runtime: Runtime, finding: Finding) -> None:

@@ -33,6 +33,8 @@ RULES = {
     "addon-exception": "An addon hook raised; the flow was blocked (fail closed).",
     "connection-failed-closed": "An earlier TLS or connection hook of this connection failed; "
     "its requests are blocked.",
+    "dns-guard-exception": "The DNS guard failed on a query; it was answered SERVFAIL and not "
+    "forwarded (fail closed).",
 }
 
 # Hooks whose first argument is a flow.

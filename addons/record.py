@@ -71,13 +71,13 @@ class Recorder:
             return
         f.metadata[RECORDED] = True
         rec = existing_record(f)
-        # The live record holds compiled policy objects: keep it out of the copy.
-        live = f.metadata.pop(KEY, None)
+        # Addons keep live state under `bottle-egress*` keys (the record holds compiled policy
+        # objects, MCP and DLP their stream inspectors): none of it belongs in the copy.
+        live = {k: f.metadata.pop(k) for k in list(f.metadata) if k.startswith(KEY)}
         try:
             copy = f.copy()
         finally:
-            if live is not None:
-                f.metadata[KEY] = live
+            f.metadata.update(live)
         copy.metadata.pop(RECORDED, None)
         copy.metadata[KEY] = rec.as_metadata() if rec else {}
         self._scrub(copy, rec)

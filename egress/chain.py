@@ -13,8 +13,10 @@ from addons.audit import Audit
 from addons.credentials import Credentials
 from addons.dlp import DLP
 from addons.guard import CONNECTION_HOOKS, FLOW_HOOKS, LIFECYCLE_HOOKS, FailClosed, Guarded, guard_all
+from addons.hostnames import Hostnames
 from addons.hosts import Hosts
 from addons.limits import Limits
+from addons.mcp import Mcp
 from addons.upstream import Upstream
 from egress.runtime import Runtime
 
@@ -26,12 +28,17 @@ class AddonLoadError(Exception):
 def inspection_addons(runtime: Runtime, failclosed: FailClosed | None = None) -> list[Any]:
     """Scanners in decision order. Cheap, connection-level checks first.
 
+    `Mcp` reads MCP messages before DLP sees the body, so that a secret in `tools/call`
+    arguments (DLP runs there through `addons.mcp.dlp_arguments`) comes back as a JSON-RPC
+    error the MCP client understands rather than an HTTP 403; its event-stream inspector is
+    set before `Credentials` wraps the stream for scrubbing.
     `Credentials` comes after every scanner that reads request content (DLP included: they
     judge what the agent sent, placeholders and all, never the real values it adds) and
     before anything that forwards; on the way back it restores and scrubs before the audit
     sees the flow."""
     failclosed = failclosed or FailClosed(runtime)
-    return [Hosts(runtime), Limits(runtime), DLP(runtime, failclosed), Credentials(runtime, failclosed)]
+    return [Hosts(runtime), Hostnames(runtime), Limits(runtime), Mcp(runtime, failclosed),
+            DLP(runtime, failclosed), Credentials(runtime, failclosed)]
 
 
 class Chain:

@@ -15,6 +15,7 @@ from pathlib import Path
 from egress.chain import AddonLoadError, load_addon_file
 from egress.credentials import check_sources
 from egress.diff import diff, render
+from egress.dns import DnsConfigError, client_instructions, parse_hostport
 from egress.docs import policy_reference
 from egress.envvars import as_shell
 from egress.explain import explain
@@ -28,6 +29,7 @@ from egress.master import (
     parse_listen,
     serve,
 )
+from egress.mcp_pins import PINS_FILE, ToolPins
 from egress.policy import (
     CompiledPolicy,
     PolicyError,
@@ -39,6 +41,7 @@ from egress.policy.loader import located
 from egress.policy.model import Policy, parse_size
 from egress.policytest import format_results, run_tests
 from egress.replay import Replayer, ReplayError, format_json, format_table, read_flows
+from egress.scan.mcp import definition_diff, tool_hash
 from launcher.cli import add_commands as add_launcher_commands
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
@@ -86,7 +89,11 @@ def cmd_egress_run(args: argparse.Namespace) -> int:
         extra_addons=extra,
         record=Path(args.record) if args.record else None,
         record_max_body=_size(args.record_max_body, "--record-max-body"),
+        dns_listen=_dns_address(args.dns_listen, "--dns-listen") if args.dns_listen else None,
+        dns_upstream=_dns_address(args.dns_upstream, "--dns-upstream") if args.dns_upstream else None,
     )
+    if args.dns_upstream and not args.dns_listen:
+        raise ConfigError("--dns-upstream needs --dns-listen")
     if args.bottle_id:
         cfg.bottle_id = check_bottle_id(args.bottle_id)
 
@@ -101,9 +108,19 @@ def cmd_egress_run(args: argparse.Namespace) -> int:
         if info.credentials:
             log.info("credential placeholders exported in %s (real values stay in the proxy)",
                      ", ".join(info.credentials))
+        if info.dns is not None and info.dns_upstream is not None:
+            for line in client_instructions(info.dns, info.dns_upstream):
+                log.info("%s", line)
         log.info("Ctrl-C stops the proxy and destroys the bottle CA")
 
     return asyncio.run(serve(cfg, ready))
+
+
+def _dns_address(value: str, flag: str) -> tuple[str, int]:
+    try:
+        return parse_hostport(value, 53, flag)
+    except DnsConfigError as e:
+        raise ConfigError(str(e)) from None
 
 
 # -- bottle policy ---------------------------------------------------------------------------
@@ -232,6 +249,48 @@ def cmd_dlp_scan(args: argparse.Namespace) -> int:
     return status
 
 
+# -- bottle mcp ------------------------------------------------------------------------------
+
+def _tools_in(doc: object) -> list[dict[str, object]]:
+    """Tool definitions in a document: one tool, a list of tools, a tools/list result or response."""
+    if isinstance(doc, dict) and isinstance(doc.get("result"), dict):
+        doc = doc["result"]
+    if isinstance(doc, dict) and isinstance(doc.get("tools"), list):
+        doc = doc["tools"]
+    items = doc if isinstance(doc, list) else [doc]
+    return [t for t in items if isinstance(t, dict) and isinstance(t.get("name"), str)]
+
+
+def cmd_mcp_hash(args: argparse.Namespace) -> int:
+    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+    try:
+        tools = _tools_in(json.loads(text))
+    except ValueError as e:
+        raise ConfigError(f"{args.file}: not JSON ({e})") from None
+    if not tools:
+        raise ConfigError(f"{args.file}: no tool definition (an object with a `name`) found")
+    for tool in tools:
+        print(f"{tool['name']}: {tool_hash(tool)}")
+    return EXIT_OK
+
+
+def cmd_mcp_pins(args: argparse.Namespace) -> int:
+    path = Path(args.state_dir) / PINS_FILE
+    if not path.is_file():
+        raise ConfigError(f"{path}: no MCP pins yet (the proxy writes them on a server's first tools/list)")
+    pins = ToolPins(path)
+    doc = pins.as_document()
+    for server, entry in doc["servers"].items():
+        print(server)
+        for name, pin in entry["pinned"].items():
+            changed = entry["changed"].get(name)
+            print(f"  {name}: {pin['hash']}" + ("  CHANGED -> " + changed["hash"] if changed else ""))
+            if changed and args.diff:
+                for line in definition_diff(pin["definition"], changed["definition"]).splitlines():
+                    print(f"      {line}")
+    return EXIT_OK
+
+
 # -- parser ----------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -266,6 +325,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write the bottle's flows to a mitmproxy flow file, secrets redacted")
     run.add_argument("--record-max-body", metavar="SIZE", default="1MiB",
                      help="truncate recorded bodies above SIZE (default 1MiB)")
+    run.add_argument("--dns-listen", metavar="HOST:PORT",
+                     help="also run the DNS guard here (UDP and TCP), the bottle's only "
+                     "resolver: allowed names are forwarded, everything else gets NXDOMAIN")
+    run.add_argument("--dns-upstream", metavar="HOST:PORT",
+                     help="resolver the DNS guard forwards to (default: the first nameserver "
+                     "of /etc/resolv.conf; port defaults to 53)")
     run.add_argument("-v", "--verbose", action="store_true", help="log mitmproxy's own events")
     run.set_defaults(handler=cmd_egress_run)
 
@@ -323,6 +388,19 @@ def build_parser() -> argparse.ArgumentParser:
                         help="diff mode: print only flows whose verdict or findings change "
                         "between --policy (old) and NEW_POLICY, with the rule that caused it")
     replay.set_defaults(handler=cmd_replay)
+
+    mcp = sub.add_parser("mcp", help="MCP tool pins: hashes to approve, what a bottle has pinned")
+    mcp_sub = mcp.add_subparsers(dest="mcp_command", metavar="SUBCOMMAND")
+    mcp_sub.required = True
+    hash_ = mcp_sub.add_parser(
+        "hash", help="print the pin hash of tool definitions (a tool, a list, or a tools/list "
+        "result), for `mcp.servers[].pins`")
+    hash_.add_argument("file", nargs="?", default="-", metavar="FILE.json", help="default: stdin")
+    hash_.set_defaults(handler=cmd_mcp_hash)
+    pins = mcp_sub.add_parser("pins", help="list the tools a bottle pinned and those that changed")
+    pins.add_argument("state_dir", metavar="STATE_DIR", help="the bottle's --state-dir")
+    pins.add_argument("--diff", action="store_true", help="show how each changed tool differs")
+    pins.set_defaults(handler=cmd_mcp_pins)
 
     add_launcher_commands(sub)  # start, stop, ls, logs, doctor, image
     return parser

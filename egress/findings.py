@@ -37,6 +37,9 @@ class Finding:
     # HTTP status a block answers with (403 policy, 413 size, 502 internal failure).
     status: int = 403
     hint: str | None = None
+    # Longer, human-readable context for reviewers (e.g. the diff of a changed MCP tool);
+    # logged, never sent to the agent.
+    detail: str | None = None
 
     def as_contract(self) -> dict[str, str]:
         """The stable shape `bottle replay --format json` prints."""
@@ -48,4 +51,6 @@ class Finding:
                "where": self.where, "reason": self.reason}
         if self.evidence:
             out["evidence"] = self.evidence
+        if self.detail:
+            out["detail"] = self.detail
         return out

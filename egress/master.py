@@ -34,6 +34,7 @@ from ca.bundle import merged_bundle
 from egress.audit import AuditLog, utc_now
 from egress.chain import Chain, build_chain
 from egress.credentials import CredentialError, CredentialRegistry
+from egress.dns import DnsConfigError, DnsGuard, system_resolver
 from egress.envvars import DEFAULT_NO_PROXY, client_environment
 from egress.policy.compiled import CompiledPolicy
 from egress.policy.loader import located
@@ -65,6 +66,9 @@ class ProxyConfig:
     no_proxy: str = DEFAULT_NO_PROXY
     record: Path | None = None
     record_max_body: int = DEFAULT_MAX_BODY
+    # The DNS guard (`--dns-listen`), and its upstream (default: the host's resolver).
+    dns_listen: tuple[str, int] | None = None
+    dns_upstream: tuple[str, int] | None = None
 
 
 @dataclass
@@ -78,6 +82,8 @@ class ProxyInfo:
     audit_log: Path | None
     # Environment variables in `environment` that carry credential placeholders.
     credentials: list[str] = field(default_factory=list)
+    dns: tuple[str, int] | None = None
+    dns_upstream: tuple[str, int] | None = None
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -279,7 +285,9 @@ async def serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None],
                      "policy_file": str(cfg.policy_path), "upstream": cfg.upstream,
                      "mode": compiled.policy.mode,
                      "credentials": sorted(runtime.credentials.placeholders())})
-        on_ready(ProxyInfo(url, addr, env, state_dir, audit_path, sorted(exported)))
+        on_ready(ProxyInfo(url, addr, env, state_dir, audit_path, sorted(exported),
+                           dns=guard.address if guard else None,
+                           dns_upstream=guard.upstream if guard else None))
 
     def fail() -> None:
         nonlocal failed_to_listen
@@ -312,6 +320,20 @@ async def serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None],
     store.subscribe(on_policy)
     store.add_gate(lambda new, raw: load_credentials(runtime.credentials, new, raw))
 
+    guard: DnsGuard | None = None
+    if cfg.dns_listen is not None:
+        try:
+            guard = DnsGuard(runtime, cfg.dns_listen, cfg.dns_upstream or system_resolver())
+            await guard.start()
+        except DnsConfigError as e:
+            if recorder is not None:
+                recorder.done()
+            ca.destroy()
+            if created_state:
+                shutil.rmtree(state_dir, ignore_errors=True)
+            audit.close()
+            raise ConfigError(str(e)) from None
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -324,6 +346,8 @@ async def serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None],
     try:
         await asyncio.wait([runner, stopper], return_when=asyncio.FIRST_COMPLETED)
     finally:
+        if guard is not None:
+            await guard.close()
         master.shutdown()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(runner, timeout=5)

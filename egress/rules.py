@@ -7,9 +7,12 @@ import importlib
 # scanner name -> module defining RULES (rule id -> one-line description)
 RULE_MODULES = {
     "hosts": "egress.scan.hosts",
+    "hostnames": "egress.scan.hostnames",
     "limits": "addons.limits",
     "dlp": "addons.dlp",
     "credentials": "egress.credentials",
+    "mcp": "egress.scan.mcp",
+    "injection": "egress.scan.injection",
     "error": "addons.guard",
 }
 

@@ -10,6 +10,7 @@ from egress.audit import AuditLog
 from egress.credentials import CredentialRegistry
 from egress.policy.compiled import CompiledPolicy
 from egress.redact import KnownSecrets
+from egress.scan.hostnames import VolumeBudget
 
 
 class PolicyHolder(Protocol):
@@ -38,6 +39,9 @@ class Runtime:
     # Injected credentials: placeholders and real values (empty under replay). The DNS guard
     # and DLP read it; its real values are also registered in `secrets`.
     credentials: CredentialRegistry = field(init=False)
+    # Per-bottle hostname volume budget, shared by the proxy and the DNS guard; it lives
+    # here, not in the compiled policy, so a policy reload keeps its counts.
+    hostname_budget: VolumeBudget = field(default_factory=VolumeBudget)
 
     def __post_init__(self) -> None:
         self.credentials = CredentialRegistry(self.secrets)

@@ -17,6 +17,9 @@ from egress.scan.hosts import HostPolicy
 
 if TYPE_CHECKING:
     from egress.scan.dlp import DLPEngine
+    from egress.scan.dns import DnsPolicy
+    from egress.scan.hostnames import HostnamePolicy
+    from egress.scan.mcp import McpPolicy
 
 # A semantic check sees a schema-valid policy and returns (field location, message) pairs;
 # the loader turns them into file:line problems. Later sections append their own.
@@ -36,6 +39,8 @@ def _check_name_constraints(policy: Policy) -> list[tuple[tuple[int | str, ...],
 
 
 def _check_passthrough(policy: Policy) -> list[tuple[tuple[int | str, ...], str]]:
+    from egress.scan.hosts import HostPolicy
+
     host_wide = HostPolicy(policy.hosts)
     out: list[tuple[tuple[int | str, ...], str]] = []
     for i, host in enumerate(policy.hosts.passthrough):
@@ -153,6 +158,9 @@ class CompiledPolicy:
     digest: str
     hosts: HostPolicy
     dlp: DLPEngine
+    hostnames: HostnamePolicy
+    dns: DnsPolicy
+    mcp: McpPolicy
 
     @property
     def mode(self) -> str:
@@ -162,8 +170,12 @@ class CompiledPolicy:
 def compile_policy(policy: Policy, source: str, text: str | bytes = b"") -> CompiledPolicy:
     from egress.policy.loader import PolicyError, Problem
     from egress.scan.dlp import DLPEngine
+    from egress.scan.dns import DnsPolicy
+    from egress.scan.hostnames import HostnamePolicy
+    from egress.scan.mcp import McpPolicy
 
     raw = text.encode() if isinstance(text, str) else text
+    hosts = HostPolicy(policy.hosts)
     known: list[tuple[str, str]] = []
     for i, secret in enumerate(policy.dlp.known_secrets):
         try:
@@ -174,8 +186,11 @@ def compile_policy(policy: Policy, source: str, text: str | bytes = b"") -> Comp
         policy=policy,
         source=source,
         digest=hashlib.sha256(raw or policy.model_dump_json().encode()).hexdigest()[:16],
-        hosts=HostPolicy(policy.hosts),
+        hosts=hosts,
         dlp=DLPEngine(policy.dlp, known_values=known),
+        hostnames=HostnamePolicy(policy.hostnames),
+        dns=DnsPolicy(policy.dns, hosts),
+        mcp=McpPolicy(policy.mcp),
     )
 
 

@@ -487,6 +487,263 @@ class DLPSection(StrictModel):
     decode: DLPDecodeSection = Field(default_factory=DLPDecodeSection)  # type: ignore[arg-type]
 
 
+def check_domain(value: object) -> str:
+    """A plain DNS name (no wildcard, scheme, port or IP) in canonical form."""
+    if not isinstance(value, str):
+        raise ValueError("a domain must be a string")
+    host = normalize_host(value)
+    if "*" in host or "/" in host or ":" in host:
+        raise ValueError(f"{value!r} is not a domain: give a plain name like 'cloudfront.net'")
+    if not host or not all(_LABEL.match(label) for label in host.split(".")):
+        raise ValueError(f"{value!r} is not a valid domain name")
+    return host
+
+
+Domain = Annotated[str, BeforeValidator(check_domain)]
+
+
+class HostnameException(StrictModel):
+    """A zone whose names are neither scored nor budgeted (e.g. a CDN whose names are hashes)."""
+
+    domain: Domain | None = Field(
+        None, description="Registered domain (eTLD+1 per the Public Suffix List) matched exactly: "
+        "`example.com` covers every name whose registered domain is example.com.")
+    suffix: Domain | None = Field(
+        None, description="This name and every name under it, e.g. `cdn.example.net`, or a "
+        "public suffix such as `cloudfront.net` to cover all of its customers.")
+    reason: str = Field(..., min_length=1, description="Why these names may look encoded "
+                        "(required; shown in audit events).")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> HostnameException:
+        if (self.domain is None) == (self.suffix is None):
+            raise ValueError("give exactly one of `domain:` or `suffix:`")
+        target = self.domain or self.suffix or ""
+        if "." not in target:
+            raise ValueError(f"{target!r} is a whole top-level domain; name a zone under it")
+        return self
+
+
+class HostnameBudget(StrictModel):
+    """Per-bottle volume budget, per registered domain, over a sliding window. Tunnels need
+    many unique names under one domain; ordinary traffic does not."""
+
+    window_seconds: int = Field(600, ge=1, le=86400, description="Sliding window length.")
+    max_names: int = Field(300, ge=1, description="Distinct subdomain names per registered "
+                           "domain per window.")
+    max_encoded_names: int = Field(
+        10, ge=1, description="Distinct encoded-looking names (at least `encoded_bits` of "
+        "estimated information) per registered domain per window.")
+    max_bytes: Size = Field(256, description="Estimated bytes of encoded information carried by "
+                            "encoded-looking names per registered domain per window.")
+    encoded_bits: float = Field(48.0, gt=0, description="Estimated bits of information from "
+                                "which a name counts as encoded-looking.")
+    action: Literal["block", "audit"] = Field(
+        "block", description="What happens to new names under a domain over its budget.")
+
+
+class HostnamesSection(StrictModel):
+    """Hostname exfiltration: names that carry encoded data (DNS, CONNECT, SNI, Host)."""
+
+    action: Literal["block", "audit"] = Field(
+        "block", description="What happens to a name whose score reaches `block_score`.")
+    block_score: float = Field(100.0, gt=0, description="Score at which a name counts as encoded "
+                               "data (see the README's scoring table).")
+    fronting: Literal["block", "audit", "off"] = Field(
+        "block", description="A request whose CONNECT target, TLS SNI and Host header disagree "
+        "(domain fronting).")
+    budget: HostnameBudget = Field(default_factory=HostnameBudget)  # type: ignore[arg-type]
+    exceptions: list[HostnameException] = Field(
+        default_factory=list, description="Trusted zones, each with a reason.")
+
+
+DNS_QTYPES = ("A", "AAAA", "CNAME", "HTTPS", "SVCB", "SRV", "MX", "CAA", "NS", "SOA", "PTR",
+              "TXT", "NULL", "ANY", "DS", "DNSKEY", "NAPTR", "TLSA", "SSHFP", "HINFO", "RRSIG",
+              "NSEC", "NSEC3", "CDS", "CDNSKEY", "OPENPGPKEY", "URI", "LOC", "SPF")
+REFUSED_QTYPES = ("AXFR", "IXFR", "MAILA", "MAILB")
+
+
+def check_qtype(value: object) -> str:
+    name = str(value).strip().upper()
+    if name in REFUSED_QTYPES:
+        raise ValueError(f"{name} is always refused (zone transfers and obsolete mail queries)")
+    if name not in DNS_QTYPES:
+        raise ValueError(f"{value!r} is not a supported query type; one of {', '.join(DNS_QTYPES)}")
+    return name
+
+
+QType = Annotated[str, BeforeValidator(check_qtype)]
+
+
+class QTypeException(StrictModel):
+    """Lets named hosts use an otherwise restricted query type (e.g. TXT for a verification)."""
+
+    qtype: QType = Field(..., description="The query type, e.g. TXT.")
+    hosts: list[HostPattern] = Field(..., min_length=1, description="Names it is allowed for.")
+    reason: str = Field(..., min_length=1, description="Why (required).")
+
+
+class DnsRateLimit(StrictModel):
+    queries_per_second: float = Field(100.0, gt=0, description="Sustained queries per second "
+                                      "per client address.")
+    burst: int = Field(200, ge=1, description="Queries a client may send at once.")
+
+
+class DnsSection(StrictModel):
+    """The DNS guard (`bottle egress run --dns-listen`): the bottle's only resolver.
+
+    A name is *allowed for DNS* when a `hosts.allow` rule covers it (any method or path) and
+    no host-wide `hosts.deny` rule denies it, or when `dns.allow` lists it; it must also pass
+    the hostname scorer and budget. Everything else is answered with `blocked_rcode` and
+    never forwarded.
+    """
+
+    blocked_rcode: Literal["nxdomain", "refused"] = Field(
+        "nxdomain", description="Answer to a blocked query.")
+    allow: list[HostPattern] = Field(
+        default_factory=list, description="Extra names the bottle may resolve but not reach "
+        "over HTTP (e.g. `*.in-addr.arpa` for reverse lookups).")
+    qtypes: list[QType] = Field(
+        default_factory=lambda: ["A", "AAAA", "CNAME", "HTTPS", "SVCB", "SRV", "MX", "CAA",
+                                 "NS", "SOA", "PTR"],
+        description="Query types forwarded. TXT, NULL and ANY (tunnels' favourites) are not "
+        "in the default; AXFR/IXFR are always refused.")
+    qtype_exceptions: list[QTypeException] = Field(
+        default_factory=list, description="Restricted query types allowed for named hosts.")
+    cname_targets: Literal["scored", "allowed", "any"] = Field(
+        "scored", description="CNAME chains in answers: `scored` drops an answer whose CNAME "
+        "target looks encoded, `allowed` also requires every target to be allowed for DNS.")
+    private_answers: list[HostPattern] = Field(
+        default_factory=list, description="Names that may resolve to private, loopback or "
+        "link-local addresses; for any other name such an answer is dropped (DNS rebinding).")
+    rate_limit: DnsRateLimit = Field(default_factory=DnsRateLimit)  # type: ignore[arg-type]
+_PIN = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+def _check_regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as e:
+        raise ValueError(f"{value!r} is not a valid regular expression ({e})") from None
+    return value
+
+
+def _check_glob(value: str) -> str:
+    if not value or any(c.isspace() for c in value.strip(" ")) or value != value.strip():
+        raise ValueError(f"{value!r} is not a tool-name pattern: use a name or a glob like 'read_*'")
+    return value
+
+
+ToolGlob = Annotated[str, BeforeValidator(_check_glob)]
+Regex = Annotated[str, BeforeValidator(_check_regex)]
+
+
+class McpArgumentRule(StrictModel):
+    """`tools/call` arguments that must not be sent: paths under a directory, or a pattern."""
+
+    name: str | None = Field(None, description="Label shown in audit events and denials.")
+    tools: list[ToolGlob] = Field(
+        default_factory=lambda: ["*"],
+        description="Tool names this rule covers (globs, default every tool).")
+    arguments: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description="Argument names this rule covers (globs over dotted paths such as `path` or "
+        "`options.file`; default every argument, at any depth).")
+    deny_paths: list[str] = Field(
+        default_factory=list,
+        description="File paths that must not appear in the covered arguments, as a whole value or "
+        "inside a command line: the path and everything under it. `~` stands for any home "
+        "directory (`~`, `$HOME`, `/home/<user>`, `/root`, `/Users/<user>`); `..` is resolved and "
+        "`file://` URLs are read as paths.")
+    deny_patterns: list[Regex] = Field(
+        default_factory=list,
+        description="Regular expressions (Python syntax, case-insensitive) that must not match a "
+        "covered argument.")
+    reason: str | None = Field(None, description="Why; shown to the agent in the JSON-RPC error.")
+
+    @field_validator("deny_paths")
+    @classmethod
+    def _paths(cls, value: list[str]) -> list[str]:
+        for p in value:
+            if not (p.startswith(("/", "~")) or p.startswith("$HOME")):
+                raise ValueError(f"deny path {p!r} must be absolute or start with '~'")
+        return value
+
+
+class McpServerRule(StrictModel):
+    """What the bottle may do with one MCP server (matched by host and endpoint path)."""
+
+    name: str | None = Field(None, description="Label shown in audit events.")
+    hosts: list[HostPattern] = Field(..., min_length=1, description="Hosts of the MCP server.")
+    paths: list[str] | None = Field(
+        None, description="Endpoint path prefixes (default: any path on these hosts).")
+    allow_tools: list[ToolGlob] | None = Field(
+        None,
+        description="Only these tools may be listed and called (globs). Default: every tool. A "
+        "tool allowed by name here is exempt from the name-mimicry check.")
+    deny_tools: list[ToolGlob] = Field(
+        default_factory=list, description="Tools that are removed from listings and never called.")
+    arguments: list[McpArgumentRule] = Field(
+        default_factory=list, description="Argument rules for this server (added to `mcp.arguments`).")
+    pins: dict[str, str] = Field(
+        default_factory=dict,
+        description="Approved tool definitions: tool name -> `sha256:<hex>` of its canonical JSON "
+        "(as printed in `mcp/tool-changed` audit events and by `bottle mcp hash`). A pinned tool "
+        "whose definition hashes differently is stripped and its calls blocked; a changed tool is "
+        "released by pinning its new hash here.")
+
+    @field_validator("pins")
+    @classmethod
+    def _pins(cls, value: dict[str, str]) -> dict[str, str]:
+        for tool, pin in value.items():
+            if not _PIN.match(pin):
+                raise ValueError(f"pin for tool {tool!r} must look like 'sha256:' followed by 64 "
+                                 "lower-case hex digits")
+        return value
+
+    @field_validator("paths")
+    @classmethod
+    def _paths(cls, value: list[str] | None) -> list[str] | None:
+        for p in value or []:
+            if not p.startswith("/"):
+                raise ValueError(f"path prefix {p!r} must start with '/'")
+        return value
+
+
+class McpActions(StrictModel):
+    """What each kind of MCP finding does. `audit` only logs."""
+
+    poisoning: Literal["strip", "block", "audit"] = Field(
+        "strip", description="A poisoned tool, prompt or resource in a listing: `strip` removes it "
+        "from the list, `block` answers the whole listing with a JSON-RPC error.")
+    rug_pull: Literal["strip", "block", "audit"] = Field(
+        "strip", description="A tool whose definition changed since it was pinned: `strip` removes "
+        "it from the list and blocks calls to it until a reviewer pins the new hash; `block` "
+        "answers the whole listing with an error.")
+    injection: Literal["block", "audit"] = Field(
+        "block", description="Prompt injection in a tool result, resource, prompt, sampling request "
+        "or notification: `block` replaces the message with a JSON-RPC error (same id).")
+    tool_policy: Literal["block", "audit"] = Field(
+        "block", description="A call to a denied or unlisted tool, or a denied argument.")
+    protocol: Literal["block", "audit"] = Field(
+        "block", description="Malformed JSON-RPC on an MCP session, a response to an id that was "
+        "never sent or that was already answered.")
+
+
+class McpSection(StrictModel):
+    """MCP inspection of intercepted traffic (Streamable HTTP, HTTP+SSE, WebSocket)."""
+
+    enabled: bool = Field(True, description="Inspect MCP messages at all.")
+    actions: McpActions = Field(default_factory=McpActions)  # type: ignore[arg-type]
+    injection_sensitivity: Literal["low", "medium", "high"] = Field(
+        "medium", description="`low` uses only high-confidence injection rules, `high` adds the "
+        "low-confidence ones.")
+    arguments: list[McpArgumentRule] = Field(
+        default_factory=list, description="Argument rules for every MCP server.")
+    servers: list[McpServerRule] = Field(
+        default_factory=list, description="Per-server tool policy; the first matching rule applies.")
+
+
 class Policy(StrictModel):
     """A bottle's egress policy."""
 
@@ -506,3 +763,10 @@ class Policy(StrictModel):
         description="Credentials the proxy injects; the agent only holds placeholders.")
     dlp: DLPSection = Field(default_factory=DLPSection,  # type: ignore[arg-type]
                             description="Secret detection: rule actions, suppressions, known secrets.")
+    hostnames: HostnamesSection = Field(default_factory=HostnamesSection,  # type: ignore[arg-type]
+                                        description="Hostname exfiltration: scoring, volume "
+                                        "budget, fronting, exceptions.")
+    dns: DnsSection = Field(default_factory=DnsSection,  # type: ignore[arg-type]
+                            description="The DNS guard (`--dns-listen`).")
+    mcp: McpSection = Field(default_factory=McpSection,  # type: ignore[arg-type]
+                            description="MCP inspection: actions per check, tool policy, pins.")

@@ -85,3 +85,40 @@ def normalize(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     # NFKC can produce new invisible characters (rare) and leaves look-alikes alone.
     return fold_confusables(strip_invisible(text))
+
+
+# -- folds for prose scanners (MCP tool poisoning, prompt injection) -------------------------
+# Secret scanners must not use these: they change characters a token is made of.
+
+_LEET_TABLE = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a",
+                             "$": "s", "!": "i", "|": "l", "+": "t"})
+# A digit or symbol between letters, or leading into letters: the shape of `1gn0r3` or `@ll`.
+_LEET_SHAPE = re.compile(r"[a-z][0-9@$!|+]|[0-9@$!|+][a-z]", re.IGNORECASE)
+
+
+def fold_leet(text: str) -> str:
+    """`1gn0r3 4ll pr3v10us` -> `ignore all previous`. Only words that mix letters with
+    digits or symbols are folded, so numbers, versions and prices stay as they are."""
+    if not _LEET_SHAPE.search(text):
+        return text
+    return re.sub(r"\S+", lambda m: m.group(0).translate(_LEET_TABLE)
+                  if _LEET_SHAPE.search(m.group(0)) else m.group(0), text)
+
+
+def fold_accents(text: str) -> str:
+    """`précédentes` -> `precedentes`, `Ａnweisungen` stays NFKC's job. Non-Latin scripts keep
+    their letters; only combining marks are dropped."""
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFKD", text)
+    return unicodedata.normalize(
+        "NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
+
+
+def decode_tag_characters(text: str) -> str | None:
+    """Unicode tag characters U+E0020-U+E007E spell ASCII invisibly ("ASCII smuggling");
+    return the hidden ASCII they spell, or None when there is none."""
+    if text.isascii():
+        return None
+    hidden = "".join(chr(ord(c) - 0xE0000) for c in text if 0xE0020 <= ord(c) <= 0xE007E)
+    return hidden or None
