@@ -1,4 +1,5 @@
-"""One bottle's Docker resources: create them (rolling back on failure), list and remove them.
+"""One bottle's Docker resources: their names and labels, what the agent gets, listing and
+removing them (`launcher/start.py` creates them).
 
 Topology of `bottle start --inspect`:
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import logging
 import os
 import re
 import shlex
@@ -35,8 +35,6 @@ from egress.policy.model import Policy
 from launcher.defaults import AGENT, DEFAULT_PIPELOCK_IMAGE, EGRESS
 from launcher.engine import LABEL_BOTTLE, LABEL_ROLE, bottle_filter, image_exists
 from launcher.errors import LauncherError
-
-log = logging.getLogger("launcher")
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,40}$")
 PROXY_PORT = 8080
