@@ -15,8 +15,10 @@ engine (`egress.scan.dlp`) and applies what it finds: block, redact or audit.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from mitmproxy import http
 
@@ -50,6 +52,9 @@ def _sensitive(matches: list[Match]) -> list[str]:
     return [s for m in matches for s in m.sensitive if s]
 
 
+SCAN_CACHE = 1024  # scans of URLs and header sets kept per policy
+
+
 class DLP:
     name = "dlp"
 
@@ -57,6 +62,8 @@ class DLP:
         self.runtime = runtime
         self.failclosed = failclosed or FailClosed(runtime)
         self._synced: CompiledPolicy | None = None
+        self._cache: OrderedDict[tuple[Any, ...], tuple[Match, ...]] = OrderedDict()
+        self._cache_engine: DLPEngine | None = None
 
     # -- shared ----------------------------------------------------------------------------
 
@@ -69,7 +76,7 @@ class DLP:
             for name, value in engine.known_values:
                 self.runtime.secrets.add(name, value)
             self._synced = rec.policy
-        ctx = ScanContext(flow.request.pretty_host, flow.request.path, self.runtime.secrets,
+        ctx = ScanContext(flow.request.host, flow.request.path, self.runtime.secrets,
                           self.runtime.credentials.placeholder_set())
         return rec, engine if engine.enabled else None, ctx
 
@@ -97,15 +104,45 @@ class DLP:
         if engine is None:
             return
         req = flow.request
-        matches = engine.scan_url(req.path, ctx)
+        cache = self._cache_for(engine, ctx)
+        matches = list(cache("url", req.path, lambda: engine.scan_url(req.path, ctx)))
         found = {(m.rule, m.value) for m in matches}
         # Headers a credential will overwrite never leave as the agent wrote them.
         skip = overwritten_headers(flow, self.runtime.credentials.table)
-        headers = [(k, v) for k, v in req.headers.items(multi=True) if k.lower() not in skip]
-        matches += [m for m in engine.scan_headers(headers, ctx) if (m.rule, m.value) not in found]
+        headers = tuple((k, v) for k, v in req.headers.items(multi=True) if k.lower() not in skip)
+        head = cache("head", headers, lambda: engine.scan_headers(headers, ctx))
+        matches += [m for m in head if (m.rule, m.value) not in found]
         self._apply(flow, rec, matches, lambda ms: self._redact_head(flow, ms))
         if rec.blocked is None and self._streams(req, engine):
             self._stream(flow, rec, engine, ctx)
+
+    def _cache_for(self, engine: DLPEngine, ctx: ScanContext) -> Callable[
+            [str, object, Callable[[], list[Match]]], tuple[Match, ...]]:
+        """A lookup in the scan cache for this engine and context.
+
+        Keep-alive clients send the same header set request after request, and API clients
+        hit the same URL again and again (`POST /v1/messages`): scanning the same text again
+        under the same policy, known secrets and destination finds nothing new. The cache is
+        per compiled policy (a reload starts afresh) and keyed by everything a finding
+        depends on."""
+        if self._cache_engine is not engine:
+            self._cache.clear()
+            self._cache_engine = engine
+        known = ctx.known.version if ctx.known is not None else 0
+        scope = (ctx.host, ctx.path if engine.path_scoped else None, known, ctx.benign)
+
+        def lookup(kind: str, text: object, scan: Callable[[], list[Match]]) -> tuple[Match, ...]:
+            key = (kind, text, scope)
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+                return cached
+            result = tuple(scan())
+            self._cache[key] = result
+            if len(self._cache) > SCAN_CACHE:
+                self._cache.popitem(last=False)
+            return result
+        return lookup
 
     @staticmethod
     def _redact_head(flow: http.HTTPFlow, matches: list[Match]) -> list[Match]:

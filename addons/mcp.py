@@ -85,7 +85,9 @@ def server_of(req: http.Request) -> str:
     """An MCP server's identity: scheme, host, port and endpoint path (no query)."""
     default = {"http": 80, "https": 443}.get(req.scheme)
     port = "" if req.port == default else f":{req.port}"
-    return f"{req.scheme}://{req.pretty_host.lower()}{port}{urlsplit(req.path).path or '/'}"
+    # The connection target, not the Host header: that is what the pins and sessions belong
+    # to (a Host header naming another host is the hostnames scanner's domain-fronting case).
+    return f"{req.scheme}://{req.host.lower()}{port}{req.path.partition('?')[0] or '/'}"
 
 
 def _origin(req: http.Request) -> str:
@@ -128,6 +130,8 @@ class Mcp:
         if not policy.enabled:
             return
         req = flow.request
+        if req.method == "GET" and "text/event-stream" not in req.headers.get("accept", ""):
+            return  # only a GET that opens an event stream can carry MCP
         server, scope, associated, legacy = self._locate(flow)
         if req.method == "GET":
             if associated and "text/event-stream" in req.headers.get("accept", ""):
@@ -230,7 +234,7 @@ class Mcp:
         return server, f"flow:{flow.id}", known, False
 
     def _exchange(self, flow: http.HTTPFlow, server: str, scope: str, strict: bool) -> Exchange:
-        return Exchange(server, scope, flow.request.pretty_host, flow.request.path, strict)
+        return Exchange(server, scope, flow.request.host, flow.request.path, strict)
 
     # -- responses ------------------------------------------------------------------------------
 

@@ -325,6 +325,9 @@ class DLPEngine:
                 reason=s.reason, label=f"dlp.suppress[{i}]")
             for i, s in enumerate(self.section.suppress))
         self._known_cache: tuple[int, int, KnownMatcher] | None = None
+        # Whether a finding can depend on the request path (then scan results of a header
+        # set cannot be reused across paths).
+        self.path_scoped = any(s.paths is not None for s in self._suppressions)
         self._own_known = _known_matcher_for(self.known_values, backend)
 
     @property
@@ -429,7 +432,8 @@ class DLPEngine:
         matches = self.scan_parts(parts, ctx, join=False)
         values = segments + [(f"{where}.query[{k}]", val) for k, val in pairs]
         matches = _merge(matches, self._split(values, ctx, f"{where}(joined)"))
-        # The raw target too: encodings parse_qsl undid once may be nested.
+        # The raw target too: encodings parse_qsl undid once may be nested, and a secret
+        # with a '/' in it (AWS secret keys, base64) spans path segments.
         return _merge(matches, self.scan(path, where, ctx))
 
     def scan_headers(self, headers: Iterable[tuple[str, str]], ctx: ScanContext = ScanContext(),
