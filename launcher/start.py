@@ -12,7 +12,6 @@ agent container is created meanwhile too.
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import time
 from collections.abc import Callable
@@ -66,7 +65,7 @@ from launcher.errors import LauncherError
 
 
 def egress_command(opts: StartOptions, upstream: str, policy_in_container: str | None,
-                   upstream_ca_in_container: str | None, dns_guard: bool) -> list[str]:
+                   upstream_ca_in_container: str | None) -> list[str]:
     cmd = ["egress", "run", "--listen", f"0.0.0.0:{PROXY_PORT}", "--bottle-id", opts.name,
            "--state-dir", STATE_DIR, "--audit-log", AUDIT_LOG]
     if opts.record is not None:
@@ -79,18 +78,11 @@ def egress_command(opts: StartOptions, upstream: str, policy_in_container: str |
         cmd += ["--upstream", f"http://{Names(opts.name).pipelock}:{PIPELOCK_PORT}"]
     elif upstream != "none":
         cmd += ["--upstream", upstream]
-    if dns_guard:
-        # The guard forwards what it allows to the egress container's own resolver (Docker's
-        # embedded DNS on the egress-side network), unless told otherwise.
-        cmd += ["--dns-listen", f"0.0.0.0:{DNS_PORT}",
-                "--dns-upstream", opts.dns_upstream or "127.0.0.11:53"]
+    # The DNS guard, the agent's only resolver, forwards what it allows to the egress
+    # container's own resolver (Docker's embedded DNS on the egress-side network) by default.
+    cmd += ["--dns-listen", f"0.0.0.0:{DNS_PORT}",
+            "--dns-upstream", opts.dns_upstream or "127.0.0.11:53"]
     return cmd
-
-
-def dns_guard_available() -> bool:
-    """Whether this installation's `bottle egress run` has the DNS guard (`--dns-listen`,
-    in `egress/dns.py`); the egress image is built from the same sources."""
-    return importlib.util.find_spec("egress.dns") is not None
 
 
 def wait_for_exports(container: Any, timeout: float = READY_TIMEOUT) -> dict[str, str]:
@@ -230,7 +222,7 @@ class Launch:
             egress_labels["io.bottle-egress.record"] = str(opts.record.resolve())
         c = self.client.containers.create(
             opts.egress_image,
-            egress_command(opts, self.upstream, policy_in, upstream_ca_in, dns_guard_available()),
+            egress_command(opts, self.upstream, policy_in, upstream_ca_in),
             name=names.egress, network=names.egress_net, detach=True,
             labels=egress_labels, environment=dict(self.secrets.env),
             user=f"{EGRESS_UID}:{EGRESS_UID}",

@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 from launcher.bottle import Names, host_dir
-from launcher.start import dns_guard_available
 from tests.support.docker_env import (
     OutsideWorld,
     bottle_cli,
@@ -28,6 +27,7 @@ from tests.support.docker_env import (
     run_in,
 )
 from tests.support.pki import TestPKI
+from tests.support.prereq import missing
 from tests.test_dlp_e2e import SECRET as DLP_SECRET
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
@@ -45,11 +45,9 @@ credentials:
     header: "Authorization: Bearer {secret}"
     source: {env: BOTTLE_E2E_REAL_TOKEN}
     placeholder: {env: TEST_TOKEN}
+dns:
+  private_answers: [allowed.test, "*.allowed.test"]   # the test origin's address is private
 """
-HAS_DNS_GUARD = dns_guard_available()
-if HAS_DNS_GUARD:
-    # The origin answers at a private address: let the guard pass that answer for its names.
-    POLICY += 'dns:\n  private_answers: [allowed.test, "*.allowed.test"]\n'
 # The real credential: in the launching shell and the egress container, never in the agent.
 REAL_TOKEN = "real-e2e-token-7f3a9c21d4b86e05"
 
@@ -209,7 +207,8 @@ def test_agent_resolver_is_only_the_egress(bottle, client):
     try:
         socket.getaddrinfo(host_name, 443)
     except OSError:
-        pytest.skip(f"this host cannot resolve {host_name}: nothing to compare with")
+        missing(f"a host resolver that answers {host_name} (the Debian mirror)",
+                "check /etc/resolv.conf")
     code, out = run_in(agent, f"getent hosts {host_name}")
     assert code != 0, f"{host_name} resolved inside the bottle: {out}"
     # asking Docker's embedded resolver (or any address) directly changes nothing
@@ -224,8 +223,6 @@ def test_agent_resolver_is_only_the_egress(bottle, client):
     assert "answers 0" in out or "no answer" in out, out
 
 
-@pytest.mark.skipif(not HAS_DNS_GUARD,
-                    reason="needs the DNS guard (`bottle egress run --dns-listen`, issue 4)")
 def test_dns_goes_through_the_guard_and_exfiltration_names_never_leave(bottle,
                                                                         world: OutsideWorld):
     agent = bottle["agent"]

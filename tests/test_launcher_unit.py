@@ -51,13 +51,13 @@ def test_agent_environment_rewrites_proxy_and_ca_and_keeps_placeholders():
 def test_egress_command_names_every_in_container_path():
     opts = StartOptions(name="demo", inspect=True)
     cmd = egress_command(opts, "http://squid:3128", "/etc/bottle/policy.yaml",
-                         "/etc/bottle/upstream-ca.pem", dns_guard=True)
+                         "/etc/bottle/upstream-ca.pem")
     assert cmd[:4] == ["egress", "run", "--listen", "0.0.0.0:8080"]
     assert cmd[cmd.index("--upstream") + 1] == "http://squid:3128"
     assert cmd[cmd.index("--state-dir") + 1].startswith("/run/bottle/")
     assert cmd[cmd.index("--dns-listen") + 1] == "0.0.0.0:53"
-    assert "--upstream" not in egress_command(opts, "none", None, None, dns_guard=False)
-    pipelock = egress_command(opts, "pipelock", None, None, dns_guard=False)
+    assert "--upstream" not in egress_command(opts, "none", None, None)
+    pipelock = egress_command(opts, "pipelock", None, None)
     assert pipelock[pipelock.index("--upstream") + 1] == f"http://{Names('demo').pipelock}:8888"
 
 
