@@ -42,6 +42,7 @@ from egress.policy.model import Policy, parse_size
 from egress.policytest import format_results, run_tests
 from egress.replay import Replayer, ReplayError, format_json, format_table, read_flows
 from egress.scan.mcp import definition_diff, tool_hash
+from launcher.cli import add_commands as add_launcher_commands
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -400,6 +401,8 @@ def build_parser() -> argparse.ArgumentParser:
     pins.add_argument("state_dir", metavar="STATE_DIR", help="the bottle's --state-dir")
     pins.add_argument("--diff", action="store_true", help="show how each changed tool differs")
     pins.set_defaults(handler=cmd_mcp_pins)
+
+    add_launcher_commands(sub)  # start, stop, ls, logs, doctor, image
     return parser
 
 

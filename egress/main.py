@@ -1,0 +1,25 @@
+"""The `bottle` entry point. Launcher commands (`start`, `stop`, `ls`, `logs`, `doctor`,
+`image`) run without importing the proxy engine (mitmproxy and the scanners take ~0.5 s to
+import, a sixth of `bottle start`'s budget); everything else is `egress.cli`."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from launcher.cli import COMMANDS
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in COMMANDS:
+        from launcher.cli import main as launcher_main
+
+        return launcher_main(args)
+    from egress.cli import main as egress_main
+
+    return egress_main(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,440 @@
+"""`bottle start --inspect` end to end with a real Docker engine.
+
+One test bottle: agent -> its egress container (TLS inspection, policy) -> squid (standing in
+for pipelock) -> a TLS origin with its own test CA. Everything is checked from inside the
+agent container, the way an agent would try it. Tests run in file order; the last one stops
+the bottle and checks nothing of it remains.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from launcher.bottle import Names, host_dir
+from tests.support.docker_env import (
+    OutsideWorld,
+    bottle_cli,
+    build_test_images,
+    docker_client,
+    outside_world,
+    run_in,
+)
+from tests.support.pki import TestPKI
+from tests.support.prereq import missing
+from tests.test_dlp_e2e import SECRET as DLP_SECRET
+
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
+
+NAME = "e2e-inspect"
+POLICY = """\
+version: 1
+hosts:
+  allow:
+    - name: test-origin
+      hosts: [allowed.test, "*.allowed.test"]
+credentials:
+  - name: test-token
+    host: api.allowed.test
+    header: "Authorization: Bearer {secret}"
+    source: {env: BOTTLE_E2E_REAL_TOKEN}
+    placeholder: {env: TEST_TOKEN}
+dns:
+  private_answers: [allowed.test, "*.allowed.test"]   # the test origin's address is private
+"""
+# The real credential: in the launching shell and the egress container, never in the agent.
+REAL_TOKEN = "real-e2e-token-7f3a9c21d4b86e05"
+
+
+@pytest.fixture(scope="module")
+def client() -> Any:
+    return docker_client()
+
+
+@pytest.fixture(scope="module")
+def images(client: Any) -> dict[str, str]:
+    return build_test_images(client)
+
+
+@pytest.fixture(scope="module")
+def world(client: Any, images: dict[str, str], pki: TestPKI) -> Iterator[OutsideWorld]:
+    cert = pki.server_cert("docker-origin", ["allowed.test", "api.allowed.test", "denied.test",
+                                             "other.test"])
+    with outside_world(client, images, cert) as w:
+        yield w
+
+
+@pytest.fixture(scope="module")
+def bottle(client: Any, images: dict[str, str], world: OutsideWorld, pki: TestPKI,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    policy = tmp_path_factory.mktemp("launcher") / "policy.yaml"
+    policy.write_text(POLICY)
+    bottle_cli("stop", NAME)
+    res = bottle_cli("start", "--inspect", "--name", NAME, "--image", images["agent"],
+                     "--egress-image", images["egress"], "--policy", str(policy),
+                     "--upstream", world.squid_url, "--upstream-network", world.network,
+                     "--upstream-ca", str(pki.ca_path), "--env", "AGENT_MARKER=1", "--json",
+                     "--dns-upstream", f"{world.resolver_ip}:53",
+                     "--", "sleep", "infinity", env={"BOTTLE_E2E_REAL_TOKEN": REAL_TOKEN})
+    assert res.returncode == 0, res.stderr
+    info = json.loads(res.stdout)
+    names = Names(NAME)
+    yield {"info": info, "agent": client.containers.get(names.agent),
+           "egress": client.containers.get(names.egress), "names": names}
+    bottle_cli("stop", NAME)
+
+
+def curl(agent: Any, *args: str) -> tuple[int, str]:
+    quoted = " ".join(f"'{a}'" for a in args)
+    return run_in(agent, f"curl -sS --max-time 20 {quoted} 2>&1")
+
+
+def test_allowed_https_host_answers_through_egress_and_upstream(bottle, world: OutsideWorld):
+    code, out = curl(bottle["agent"], "https://allowed.test/hello")
+    assert code == 0, out
+    assert out == "hello from origin\n"
+    # it went agent -> egress -> squid -> origin: squid logged the tunnel, the origin the request
+    assert "CONNECT allowed.test:443" in world.squid_log()
+    assert any(r["path"] == "/hello" and r["host"] == "allowed.test"
+               for r in world.origin_requests())
+
+
+def test_agent_environment_is_the_egress_one(bottle):
+    env = dict(line.split("=", 1) for line in
+               run_in(bottle["agent"], "env")[1].splitlines() if "=" in line)
+    ip = bottle["info"]["egress_ip"]
+    assert env["HTTPS_PROXY"] == env["https_proxy"] == f"http://{ip}:8080"
+    for var in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO",
+                "PIP_CERT", "AWS_CA_BUNDLE", "CARGO_HTTP_CAINFO"):
+        assert env[var] == "/etc/bottle-ca/ca-bundle.pem"
+    assert env["NODE_EXTRA_CA_CERTS"] == "/etc/bottle-ca/bottle-ca.pem"
+    assert env["BOTTLE_ID"] == NAME and env["AGENT_MARKER"] == "1"
+    # the system store was extended too: a client ignoring the variables still trusts the CA
+    code, out = run_in(bottle["agent"], "env -u SSL_CERT_FILE -u CURL_CA_BUNDLE "
+                       "curl -sS --max-time 20 https://allowed.test/hello 2>&1")
+    assert code == 0 and out == "hello from origin\n", out
+
+
+def test_agent_container_is_locked_down(bottle, client):
+    agent = bottle["agent"]
+    agent.reload()
+    host = agent.attrs["HostConfig"]
+    assert host["CapDrop"] == ["ALL"] and not host["CapAdd"]
+    assert "no-new-privileges" in host["SecurityOpt"]
+    assert not host["PortBindings"] and not host["Privileged"]
+    assert list(agent.attrs["NetworkSettings"]["Networks"]) == [bottle["names"].internal_net]
+    net = client.networks.get(bottle["names"].internal_net)
+    assert net.attrs["Internal"] is True
+    mounts = {m["Destination"]: m for m in agent.attrs["Mounts"]}
+    assert mounts["/etc/bottle-ca"]["RW"] is False
+    code, out = run_in(agent, "echo x > /etc/bottle-ca/ca-bundle.pem")
+    assert code != 0 and "Read-only" in out
+
+
+def test_denied_host_gets_structured_403_and_is_never_contacted(bottle, world: OutsideWorld):
+    code, out = curl(bottle["agent"], "-v", "https://denied.test/secret")
+    assert code != 0
+    assert "403" in out
+    assert "X-Bottle-Block-Reason: hosts/host-not-allowed" in out
+    assert "denied.test" not in world.squid_log()
+    assert all(r["host"] != "denied.test" for r in world.origin_requests())
+
+
+def test_direct_connections_ignoring_the_proxy_fail(bottle, world: OutsideWorld, client):
+    """No route out: not to the origin, not to the upstream, not to the host itself."""
+    seen: list[str] = []
+    listener = socket.create_server(("0.0.0.0", 0))
+    port = listener.getsockname()[1]
+    listener.settimeout(0.5)
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, addr = listener.accept()
+            except TimeoutError:
+                continue
+            seen.append(addr[0])
+            conn.close()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        # Every address the host has on a Docker bridge, the internal network's gateway first.
+        gateways = set()
+        for net in client.networks.list():
+            for cfg in (net.attrs.get("IPAM") or {}).get("Config") or []:
+                if cfg.get("Gateway"):
+                    gateways.add(cfg["Gateway"])
+        targets = [f"https://{world.origin_ip}/", f"http://{world.squid_ip}:3128/",
+                   *(f"http://{gw}:{port}/" for gw in sorted(gateways))]
+        # all at once: each attempt can only time out
+        script = " ".join(f"(curl -s --noproxy '*' --max-time 3 -o /dev/null {url}; "
+                          f"echo \"$? {url}\") &" for url in targets) + " wait"
+        _, out = run_in(bottle["agent"], script)
+        results = {url: code for code, url in
+                   (line.split(" ", 1) for line in out.splitlines() if " " in line)}
+        assert set(results) == set(targets), out
+        for url, code in results.items():
+            assert code != "0", f"{url} reachable directly"
+        assert seen == [], f"the host listener was reached from the bottle: {seen}"
+    finally:
+        stop.set()
+        thread.join(2)
+        listener.close()
+    assert all(r["path"] != "/" or r["host"] != world.origin_ip for r in world.origin_requests())
+
+
+def test_agent_resolver_is_only_the_egress(bottle, client):
+    """CVE-2024-29018: Docker's embedded DNS on internal networks forwarded queries through the
+    host in some engine versions. The agent's only upstream resolver is the egress container's
+    DNS guard; a name the host resolves does not resolve in the bottle through any other way."""
+    agent = bottle["agent"]
+    egress_ip = bottle["info"]["egress_ip"]
+    assert agent.attrs["HostConfig"]["Dns"] == [egress_ip]
+    code, conf = run_in(agent, "cat /etc/resolv.conf")
+    assert [ln.split() for ln in conf.splitlines() if ln.startswith("nameserver")] == [
+        ["nameserver", egress_ip]], conf
+    code, out = run_in(agent, "echo nameserver 8.8.8.8 > /etc/resolv.conf")
+    assert code != 0 and "Read-only" in out
+    host_name = "deb.debian.org"
+    try:
+        socket.getaddrinfo(host_name, 443)
+    except OSError:
+        missing(f"a host resolver that answers {host_name} (the Debian mirror)",
+                "check /etc/resolv.conf")
+    code, out = run_in(agent, f"getent hosts {host_name}")
+    assert code != 0, f"{host_name} resolved inside the bottle: {out}"
+    # asking Docker's embedded resolver (or any address) directly changes nothing
+    probe = ("import socket,sys\n"
+             "q=bytes.fromhex('abcd01000001000000000000')+b''.join(bytes([len(p)])+p.encode()"
+             " for p in sys.argv[1].split('.'))+bytes.fromhex('0000010001')\n"
+             "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.settimeout(3)\n"
+             "s.sendto(q,('127.0.0.11',53))\n"
+             "try:\n r=s.recv(512);print('rcode',r[3]&15,'answers',int.from_bytes(r[6:8],'big'))\n"
+             "except OSError as e: print('no answer',e)\n")
+    code, out = run_in(agent, f"python3 -c \"{probe}\" {host_name}")
+    assert "answers 0" in out or "no answer" in out, out
+
+
+def test_dns_goes_through_the_guard_and_exfiltration_names_never_leave(bottle,
+                                                                        world: OutsideWorld):
+    agent = bottle["agent"]
+    # an allowed name resolves, through the guard, at the upstream resolver
+    code, out = run_in(agent, "getent hosts allowed.test")
+    assert code == 0 and world.origin_ip in out, out
+    assert "allowed.test" in world.resolver_queries()
+    # an exfiltration-shaped name under an allowed domain: NXDOMAIN, never forwarded
+    exfil = "aGVsbG8gd29ybGQgc2VjcmV0IGRhdGEgZXhmaWw.x7f3k9q2.allowed.test"
+    code, out = run_in(agent, f"getent hosts {exfil}")
+    assert code != 0, out
+    # a name the policy does not allow at all: the same
+    code, out = run_in(agent, "getent hosts denied.test")
+    assert code != 0, out
+    queried = world.resolver_queries()
+    assert exfil not in queried and "denied.test" not in queried, queried
+    events = [json.loads(line) for line in bottle_cli("logs", NAME, "--audit", "--json")
+              .stdout.splitlines() if line.strip()]
+    blocked = [e for e in events if e.get("event") == "dns" and e.get("verdict") == "block"]
+    # decided by the hostname scanner; the encoded labels are scrubbed from the audit log
+    exfil_events = [e for e in blocked if any(f.get("rule") == "encoded-hostname"
+                                              for f in e["findings"])]
+    assert exfil_events, [(e.get("host"), e.get("findings")) for e in blocked]
+    assert all(e["host"].endswith(".allowed.test") for e in exfil_events)
+    assert exfil.split(".")[0] not in json.dumps(events)
+
+
+def test_secret_in_post_body_is_blocked(bottle, world: OutsideWorld):
+    _, out = curl(bottle["agent"], "-i", "-X", "POST", "--data", f"note={DLP_SECRET}",
+                  "https://allowed.test/upload")
+    assert " 403" in out and "x-bottle-block-reason: dlp/github-token" in out.lower(), out
+    assert all(DLP_SECRET not in r["body"] for r in world.origin_requests())
+    assert all(r["path"] != "/upload" for r in world.origin_requests())
+
+
+def test_credential_placeholder_is_swapped_on_the_way_to_its_host(bottle, world: OutsideWorld,
+                                                                  client):
+    agent, egress = bottle["agent"], bottle["egress"]
+    env = dict(e.split("=", 1) for e in agent.attrs["Config"]["Env"])
+    placeholder = env["TEST_TOKEN"]
+    assert placeholder and placeholder != REAL_TOKEN
+    assert REAL_TOKEN not in json.dumps(agent.attrs)  # not in the agent's config at all
+    assert f"BOTTLE_E2E_REAL_TOKEN={REAL_TOKEN}" in egress.attrs["Config"]["Env"]
+    # the agent sends its placeholder; the origin receives the real value
+    code, out = run_in(agent, 'curl -sS --max-time 20 -H "Authorization: Bearer $TEST_TOKEN" '
+                       "https://api.allowed.test/whoami")
+    assert code == 0, out
+    seen = [r for r in world.origin_requests() if r["path"] == "/whoami"]
+    headers = {k.lower(): v for k, v in seen[-1]["headers"].items()} if seen else {}
+    assert headers.get("authorization") == f"Bearer {REAL_TOKEN}", seen
+    # the origin echoed the header back: the agent sees it scrubbed to the placeholder
+    assert REAL_TOKEN not in out and placeholder in out, out
+    # the placeholder to any other host is an exfiltration attempt
+    code, out = run_in(agent, 'curl -sS -i --max-time 20 -H "X-Token: $TEST_TOKEN" '
+                       "https://allowed.test/elsewhere")
+    assert " 403" in out and "credentials/placeholder-exfiltration" in out, out
+    assert all(r["path"] != "/elsewhere" for r in world.origin_requests())
+    # and the real value is nowhere in the agent's filesystem or environment
+    code, out = run_in(agent, f"grep -rl '{REAL_TOKEN}' /etc /root /tmp /workspace 2>/dev/null; "
+                       "env | grep -c BOTTLE_E2E_REAL_TOKEN")
+    assert out.strip() == "0", out
+
+
+def test_ca_private_key_is_nowhere_in_the_agent(bottle, client):
+    egress, agent = bottle["egress"], bottle["agent"]
+    code, key_pem = run_in(egress, "cat /run/bottle/state/mitmproxy-ca.pem", user="10001")
+    assert code == 0 and "PRIVATE KEY" in key_pem
+    key_lines = [ln for ln in key_pem.split("-----END")[0].splitlines()
+                 if ln and not ln.startswith("-----")]
+    # the key lives on the egress container's tmpfs only
+    code, mounts = run_in(egress, "grep ' /run/bottle ' /proc/mounts")
+    assert mounts.split()[2] == "tmpfs", mounts
+    # the CA volume holds only the public files
+    code, listing = run_in(agent, "ls /etc/bottle-ca; grep -l 'PRIVATE KEY' /etc/bottle-ca/* || true")
+    assert sorted(listing.split()) == ["bottle-ca.pem", "ca-bundle.pem"], listing
+    # no regular file in the agent's whole filesystem holds a line of the key
+    walker = ("import os,sys\n"
+              "needles=[n.encode() for n in sys.argv[1:]]\n"
+              "for root,dirs,files in os.walk('/'):\n"
+              " if root=='/': dirs[:]=[d for d in dirs if d not in ('proc','sys','dev')]\n"
+              " for f in files:\n"
+              "  p=os.path.join(root,f)\n"
+              "  try:\n"
+              "   if not os.path.isfile(p) or os.path.islink(p): continue\n"
+              "   data=open(p,'rb').read()\n"
+              "  except OSError: continue\n"
+              "  if any(n in data for n in needles): print('FOUND',p)\n"
+              "print('scanned')\n")
+    res = agent.exec_run(["python3", "-c", walker, *key_lines[:2]])
+    out = res.output.decode()
+    assert "scanned" in out and "FOUND" not in out, out
+
+
+def test_doctor_reports_trust_per_runtime(bottle):
+    res = bottle_cli("doctor", NAME, "--url", "https://allowed.test/", "--json")
+    assert res.returncode == 0, res.stdout + res.stderr
+    results = {r["runtime"]: r["status"] for r in json.loads(res.stdout)}
+    for runtime in ("curl", "openssl", "python-urllib", "python-requests", "git"):
+        assert results.get(runtime) == "trusts", results
+
+
+def test_ls_and_audit_logs(bottle):
+    ls = bottle_cli("ls", "--json")
+    rows = {r["name"]: r for r in json.loads(ls.stdout)}
+    assert rows[NAME]["state"] == "running" and rows[NAME]["inspect"] is True
+    audit = bottle_cli("logs", NAME, "--audit", "--json")
+    events = [json.loads(line) for line in audit.stdout.splitlines() if line.strip()]
+    assert any(e.get("host") == "denied.test" and e.get("verdict") == "block" for e in events)
+    assert any(e.get("host") == "allowed.test" and e.get("verdict") == "allow" for e in events)
+    pretty = bottle_cli("logs", NAME, "--audit")
+    assert "block" in pretty.stdout and "denied.test" in pretty.stdout
+
+
+def test_clear_errors_without_tracebacks(bottle, images, tmp_path: Path):
+    again = bottle_cli("start", "--inspect", "--name", NAME, "--image", images["agent"],
+                       "--egress-image", images["egress"], "--upstream", "none")
+    assert again.returncode != 0 and "already running" in again.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nhosts:\n  allow:\n    - name: x\n      hostz: [a.test]\n")
+    invalid = bottle_cli("start", "--inspect", "--name", "e2e-bad", "--policy", str(bad),
+                         "--upstream", "none", "--image", images["agent"])
+    assert invalid.returncode == 2 and "bad.yaml" in invalid.stderr and ":5" in invalid.stderr
+    no_image = bottle_cli("start", "--inspect", "--name", "e2e-noimg", "--upstream", "none",
+                          "--image", "bottle-agent:does-not-exist")
+    assert no_image.returncode != 0 and "bottle image build" in no_image.stderr
+    no_engine = bottle_cli("ls", env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    assert no_engine.returncode != 0 and "cannot reach the Docker engine" in no_engine.stderr
+    no_pipelock = bottle_cli("start", "--inspect", "--name", "e2e-nopl", "--image", images["agent"],
+                             "--pipelock-image", "pipelock:absent")
+    assert no_pipelock.returncode != 0 and "docker pull pipelock:absent" in no_pipelock.stderr
+    for res in (again, invalid, no_image, no_engine, no_pipelock):
+        assert "Traceback" not in res.stderr
+    assert not bottle_cli("ls", "--json").stdout.count("e2e-bad")
+
+
+def test_failed_start_rolls_back(images, client):
+    res = bottle_cli("start", "--inspect", "--name", "e2e-rollback", "--image", images["agent"],
+                     "--egress-image", images["egress"], "--upstream", "none",
+                     "--upstream-network", "no-such-network-e2e")
+    assert res.returncode != 0 and "no-such-network-e2e" in res.stderr
+    flt = {"label": ["io.bottle-egress.bottle=e2e-rollback"]}
+    assert not client.containers.list(all=True, filters=flt)
+    assert not client.networks.list(filters=flt)
+    assert not client.volumes.list(filters=flt)
+
+
+def test_start_cleans_leftovers_of_a_crashed_run(images, client):
+    first = bottle_cli("start", "--inspect", "--name", "e2e-crash", "--image", images["agent"],
+                       "--egress-image", images["egress"], "--upstream", "none", "--",
+                       "sleep", "infinity")
+    assert first.returncode == 0, first.stderr
+    client.containers.get(Names("e2e-crash").agent).remove(force=True)  # the agent "crashed"
+    second = bottle_cli("start", "--inspect", "--name", "e2e-crash", "--image", images["agent"],
+                        "--egress-image", images["egress"], "--upstream", "none", "--",
+                        "sleep", "infinity")
+    assert second.returncode == 0, second.stderr
+    assert "removed leftovers" in second.stderr
+    stop = bottle_cli("stop", "e2e-crash")
+    assert stop.returncode == 0 and "stopped" in stop.stdout
+    assert bottle_cli("stop", "e2e-crash").stdout.strip() == "bottle e2e-crash: nothing to stop"
+
+
+def test_record_flows_then_replay_them(images, client, world: OutsideWorld, pki: TestPKI,
+                                      tmp_path: Path):
+    flows = tmp_path / "flows.mitm"
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY.split("credentials:")[0])
+    start = bottle_cli("start", "--inspect", "--name", "e2e-record", "--image", images["agent"],
+                       "--egress-image", images["egress"], "--policy", str(policy),
+                       "--upstream", "none", "--upstream-network", world.network,
+                       "--upstream-ca", str(pki.ca_path), "--record", str(flows), "--",
+                       "sleep", "infinity")
+    assert start.returncode == 0, start.stderr
+    agent = client.containers.get(Names("e2e-record").agent)
+    assert curl(agent, "https://allowed.test/recorded")[1] != ""
+    curl(agent, "https://denied.test/never")
+    stop = bottle_cli("stop", "e2e-record")
+    assert stop.returncode == 0 and f"flows recorded to {flows}" in stop.stdout, stop.stdout
+    replay = bottle_cli("replay", str(flows), "--policy", str(policy), "--format", "json")
+    verdicts = [json.loads(line) for line in replay.stdout.splitlines() if line.strip()]
+    assert any(v["url"].startswith("https://allowed.test/recorded") and v["verdict"] == "allow"
+               for v in verdicts), replay.stdout + replay.stderr
+
+
+def test_without_inspect_and_upstream_the_bottle_is_sealed(images, client, world: OutsideWorld):
+    start = bottle_cli("start", "--name", "e2e-sealed", "--upstream", "none", "--image",
+                       images["agent"], "--", "sleep", "infinity")
+    assert start.returncode == 0, start.stderr
+    try:
+        agent = client.containers.get(Names("e2e-sealed").agent)
+        roles = {c.labels["io.bottle-egress.role"] for c in client.containers.list(
+            filters={"label": ["io.bottle-egress.bottle=e2e-sealed"]})}
+        assert roles == {"agent"}
+        env = dict(e.split("=", 1) for e in agent.attrs["Config"]["Env"])
+        assert "HTTPS_PROXY" not in env and "SSL_CERT_FILE" not in env
+        code, out = curl(agent, "--max-time", "3", f"https://{world.origin_ip}/")
+        assert code != 0, out
+        doctor = bottle_cli("doctor", "e2e-sealed")
+        assert doctor.returncode != 0 and "without --inspect" in doctor.stderr
+    finally:
+        bottle_cli("stop", "e2e-sealed")
+
+
+def test_stop_removes_every_container_network_and_ca_file(bottle, client):
+    names = bottle["names"]
+    res = bottle_cli("stop", NAME)
+    assert res.returncode == 0, res.stderr
+    flt = {"label": [f"io.bottle-egress.bottle={NAME}"]}
+    assert not client.containers.list(all=True, filters=flt)
+    assert not client.networks.list(filters=flt)
+    assert not client.volumes.list(filters=flt)
+    assert not [v for v in client.volumes.list() if v.name == names.ca_volume]
+    for cname in (names.agent, names.egress):
+        assert not client.containers.list(all=True, filters={"name": f"^{cname}$"})
+    assert not host_dir(NAME).exists()
