@@ -37,6 +37,8 @@ class Audit:
         if rec.audited:
             return
         rec.audited = True
+        if not self.runtime.audit.active:
+            return
         if not rec.findings and not rec.policy.policy.audit.log_allowed:
             return
         base: dict[str, Any] = {

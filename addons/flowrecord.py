@@ -14,6 +14,7 @@ from typing import Any
 
 from mitmproxy import dns, flow, http, tcp
 from mitmproxy.net.dns import response_codes
+from mitmproxy.net.http import status_codes
 
 from egress.findings import Finding
 from egress.policy.compiled import CompiledPolicy
@@ -103,15 +104,17 @@ def fail(f: flow.Flow, runtime: Runtime, finding: Finding) -> None:
 
 
 def denial_response(finding: Finding, flow_id: str, bottle_id: str) -> http.Response:
-    return http.Response.make(
-        finding.status,
-        denial_body(finding, flow_id, bottle_id),
-        {
-            "Content-Type": "application/json",
-            "X-Bottle-Block-Reason": reason_header(finding),
-            "Cache-Control": "no-store",
-        },
-    )
+    body = denial_body(finding, flow_id, bottle_id)
+    now = time.time()
+    headers = http.Headers([
+        (b"Content-Type", b"application/json"),
+        (b"X-Bottle-Block-Reason", reason_header(finding).encode("ascii")),
+        (b"Cache-Control", b"no-store"),
+        (b"Content-Length", str(len(body)).encode("ascii")),
+    ])
+    return http.Response(b"HTTP/1.1", finding.status,
+                         status_codes.RESPONSES.get(finding.status, "").encode("ascii"),
+                         headers, body, None, now, now)
 
 
 def deny(f: flow.Flow, finding: Finding, bottle_id: str) -> None:

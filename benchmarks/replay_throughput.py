@@ -20,7 +20,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from egress.policy import compile_policy, load_policy  # noqa: E402
+from egress.diff import Summary, diff  # noqa: E402
+from egress.policy import compile_policy, load_policy, parse_policy  # noqa: E402
 from egress.replay import Replayer, format_json, read_flows  # noqa: E402
 from tests.support.flows import http_flow, write_flows  # noqa: E402
 
@@ -68,6 +69,17 @@ def main() -> None:
         verdicts[verdict] = verdicts.get(verdict, 0) + 1
     replay = time.perf_counter() - start
 
+    # Diff mode: every flow judged under two policies (the default, and the default with
+    # package uploads denied), each judgement a full replay of that flow.
+    stricter = compile_policy(parse_policy(Path(args.policy).read_text().replace(
+        "  deny:\n", "  deny:\n    - hosts: [api.anthropic.com]\n      methods: [POST]\n", 1)),
+        "stricter")
+    start = time.perf_counter()
+    summary = Summary()
+    for change in diff([path], compiled, stricter):
+        summary.add(change)
+    diff_time = time.perf_counter() - start
+
     print(json.dumps({
         "benchmark": "replay_throughput",
         "flows": count,
@@ -76,6 +88,8 @@ def main() -> None:
         "replay_flows_per_s": round(count / replay, 1),
         "chain_us_per_flow": round((replay - read_only) / count * 1e6, 1),
         "verdicts": verdicts,
+        "diff_flows_per_s": round(count / diff_time, 1),
+        "diff_summary": summary.as_json(),
     }, indent=2))
 
 

@@ -70,7 +70,14 @@ class AuditLog:
         line = json.dumps(event, ensure_ascii=False, separators=(",", ":"), default=str)
         return self.secrets.scrub(line, extra)
 
+    @property
+    def active(self) -> bool:
+        """False for a log that writes nowhere (replay): events need not even be built."""
+        return self._file is not None or self._stream is not None
+
     def write(self, event: dict[str, Any], sensitive: Iterable[str] = ()) -> None:
+        if not self.active:
+            return
         if "time" not in event:
             event["time"] = utc_now()
         line = self.serialize(event, sensitive) + "\n"

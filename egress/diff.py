@@ -10,7 +10,7 @@ from typing import Any
 
 from egress.findings import Finding
 from egress.policy.compiled import CompiledPolicy
-from egress.replay import Replayer, ReplayResult, read_flows
+from egress.replay import Replayer, ReplayResult, Snapshot, read_flows
 
 
 def _key(f: Finding) -> str:
@@ -57,9 +57,12 @@ def _cause(old: ReplayResult, new: ReplayResult, added: list[str], removed: list
 
 def diff(paths: Sequence[str | Path], old: CompiledPolicy, new: CompiledPolicy) -> Iterator[Change | None]:
     """Yields a `Change` for each flow whose verdict or findings differ, `None` for the rest."""
-    before = Replayer(old, bottle_id="diff-old").run(read_flows(paths))
-    after = Replayer(new, bottle_id="diff-new").run(read_flows(paths))
-    for i, (o, n) in enumerate(zip(before, after, strict=True), 1):
+    first, second = Replayer(old, bottle_id="diff-old"), Replayer(new, bottle_id="diff-new")
+    for i, f in enumerate(read_flows(paths), 1):
+        snapshot = Snapshot(f)
+        o = first.judge(f)
+        snapshot.restore(f)
+        n = second.judge(f)
         old_keys = {_key(f) for f in o.findings}
         new_keys = {_key(f) for f in n.findings}
         if o.verdict == n.verdict and old_keys == new_keys:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -76,8 +77,9 @@ def denial_body(finding: Finding, flow_id: str, bottle_id: str) -> bytes:
     return json.dumps(doc, separators=(",", ":")).encode() + b"\n"
 
 
+_UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
+
+
 def reason_header(finding: Finding) -> str:
     """Value of `X-Bottle-Block-Reason`: printable ASCII, bounded, single line."""
-    text = f"{finding.scanner}/{finding.rule}: {finding.reason}"
-    text = "".join(c if 32 <= ord(c) < 127 else "?" for c in text)
-    return text[:300]
+    return _UNPRINTABLE.sub("?", f"{finding.scanner}/{finding.rule}: {finding.reason}"[:300])

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from egress.policy import compile_policy, parse_policy
-from egress.replay import Replayer
+from egress.replay import Replayer, read_flows
 from tests.support.flows import http_flow, write_flows
 
 REPO = Path(__file__).resolve().parents[1]
@@ -85,3 +85,31 @@ def test_replay_runs_the_same_fail_closed_guard() -> None:
         [http_flow("GET", "https://api.github.com/")])
     assert result.verdict == "block"
     assert [(f.scanner, f.rule) for f in result.findings] == [("error", "addon-exception")]
+
+
+def test_diff_judges_each_flow_as_an_independent_replay_would(tmp_path: Path) -> None:
+    """Diff judges one read of each flow twice (restoring it in between); the verdicts must be
+    those of two separate replays, even where the first judgement rewrote the flow."""
+    from egress.diff import diff
+
+    token = "ghp_" + "R8xk2LmQ7vN4pW9sT3yU6zA1bC5dE0fG2hJ4"
+    flows = write_flows(tmp_path / "m.mitm", [
+        http_flow("POST", "https://api.github.com/notes", {"Content-Type": "text/plain"},
+                  f"see {token} here".encode(), 200, b"ok"),
+        http_flow("GET", f"https://api.github.com/q?t={token}", status=200),
+        http_flow("GET", "https://evil.example/"),
+        http_flow("POST", "https://pypi.org/legacy/", body=b"x" * 3000, status=200),
+    ])
+    a = compile_policy(parse_policy(POLICY.replace("methods: [GET]", "methods: [GET, POST]")
+                                    + "dlp:\n  actions: {github-token: redact}\n"), "a")
+    b = compile_policy(parse_policy(POLICY), "b")
+    independent = [(x.verdict, y.verdict, [f.rule for f in x.findings], [f.rule for f in y.findings])
+                   for x, y in zip(Replayer(a).run(read_flows([flows])),
+                                   Replayer(b).run(read_flows([flows])), strict=True)]
+    changes = list(diff([flows], a, b))
+    assert len(changes) == len(independent)
+    for change, (va, vb, _, _) in zip(changes, independent, strict=True):
+        if va == vb and change is None:
+            continue
+        assert change is not None and (change.old_verdict, change.new_verdict) == (va, vb)
+    assert independent[0][0] == "allow" and independent[0][1] == "block"  # redacted vs blocked

@@ -1,0 +1,64 @@
+"""The fast flow-file reader yields exactly what mitmproxy's reader yields, and fails cleanly."""
+
+from __future__ import annotations
+
+import contextlib
+import io as stdio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from mitmproxy import io
+from mitmproxy.io import tnetstring
+
+from egress import flowfile
+from egress.flowbuild import http_flow, write_flows
+
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.binary(max_size=40),
+                    st.text(max_size=40), st.floats(allow_nan=False, allow_infinity=False))
+VALUES = st.recursive(SCALARS, lambda inner: st.one_of(
+    st.lists(inner, max_size=5), st.dictionaries(st.one_of(st.text(max_size=8), st.binary(max_size=8)),
+                                                 inner, max_size=5)), max_leaves=30)
+
+
+@given(VALUES)
+@settings(max_examples=300, deadline=None)
+def test_parser_matches_mitmproxy_tnetstring(value: Any) -> None:
+    data = tnetstring.dumps(value)
+    assert flowfile.loads(data) == tnetstring.loads(data)
+
+
+@given(st.binary(max_size=64))
+@settings(max_examples=300, deadline=None)
+def test_garbage_raises_read_error_only(data: bytes) -> None:
+    with contextlib.suppress(flowfile.ReadError, ValueError):
+        flowfile.loads(data)
+
+
+def test_flows_equal_mitmproxys(tmp_path: Path) -> None:
+    flows = [http_flow("GET", "https://api.github.com/x?y=1", {"A": "b"}, b"", 200, b"ok"),
+             http_flow("POST", "http://h.test:8080/p", {}, b"\x00\xffbody", None)]
+    path = write_flows(tmp_path / "f.mitm", flows)
+    with path.open("rb") as fh:
+        expected = [f.get_state() for f in io.FlowReader(fh).stream()]
+    got = [f.get_state() for f in flowfile.read_flows([path])]
+    assert got == expected and len(got) == 2
+
+
+@pytest.mark.parametrize("blob", [b"12:abc", b"5:hello,", b"notaflow", b"999999999999999999999:x",
+                                  b"3:abc}"])
+def test_bad_files_name_the_file(tmp_path: Path, blob: bytes) -> None:
+    path = tmp_path / "bad.mitm"
+    path.write_bytes(blob)
+    with pytest.raises(flowfile.ReadError) as e:
+        list(flowfile.read_flows([path]))
+    assert "bad.mitm" in str(e.value)
+
+
+def test_empty_file_has_no_flows(tmp_path: Path) -> None:
+    path = tmp_path / "empty.mitm"
+    path.write_bytes(b"")
+    assert list(flowfile.read_flows([path])) == []
+    assert list(flowfile.stream(stdio.BufferedReader(stdio.BytesIO(b"")), "x")) == []
