@@ -6,9 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import sys
-import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from egress.docs import policy_reference
 from egress.envvars import as_shell
 from egress.explain import explain
 from egress.flowbuild import FlowSpecError
+from egress.internal_error import report_internal_error
 from egress.master import (
     ConfigError,
     ProxyConfig,
@@ -423,13 +422,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return EXIT_OK
     except Exception as e:  # an internal error: say where, not what data it was handling
-        frames = traceback.extract_tb(e.__traceback__)
-        where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
-        print(f"bottle: internal error {type(e).__name__}{where}; rerun with BOTTLE_DEBUG=1 for "
-              "a traceback and please report it", file=sys.stderr)
-        if os.environ.get("BOTTLE_DEBUG"):
-            traceback.print_exc()
-        return 70
+        return report_internal_error(e)
 
 
 if __name__ == "__main__":

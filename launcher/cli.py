@@ -13,12 +13,12 @@ import contextlib
 import json
 import os
 import sys
-import traceback
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from egress.internal_error import report_internal_error
 from launcher.errors import LauncherError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -308,10 +308,4 @@ def main(argv: Sequence[str]) -> int:
     except BrokenPipeError:
         return 0
     except Exception as e:  # an internal error: say where, not what data it was handling
-        frames = traceback.extract_tb(e.__traceback__)
-        where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
-        print(f"bottle: internal error {type(e).__name__}{where}; rerun with BOTTLE_DEBUG=1 for "
-              "a traceback and please report it", file=sys.stderr)
-        if os.environ.get("BOTTLE_DEBUG"):
-            traceback.print_exc()
-        return 70
+        return report_internal_error(e)

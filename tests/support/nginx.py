@@ -6,11 +6,11 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from tests.support.pki import ServerCert
 from tests.support.prereq import require_binary
+from tests.support.wait import wait_listening
 
 
 class Nginx:
@@ -48,16 +48,8 @@ http {{
     def __enter__(self) -> Nginx:
         self.proc = subprocess.Popen([self.binary, "-p", str(self.dir), "-c", str(self.dir / "nginx.conf")],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return self
-            except OSError:
-                if self.proc.poll() is not None:
-                    raise RuntimeError((self.dir / "error.log").read_text()) from None
-                time.sleep(0.1)
-        raise RuntimeError("nginx did not start")
+        wait_listening(self.proc, self.port, "nginx", lambda: (self.dir / "error.log").read_text())
+        return self
 
     def __exit__(self, *exc: object) -> None:
         if self.proc is not None:

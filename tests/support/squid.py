@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from tests.support.prereq import require_binary
+from tests.support.wait import wait_listening
 
 
 def _free_port() -> int:
@@ -55,17 +56,10 @@ shutdown_lifetime 0 seconds
     def __enter__(self) -> Squid:
         self.proc = subprocess.Popen([self.binary, "-N", "-f", str(self.conf)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return self
-            except OSError:
-                if self.proc.poll() is not None:
-                    err = self.proc.stderr.read().decode() if self.proc.stderr else ""
-                    raise RuntimeError(f"squid exited: {err}") from None
-                time.sleep(0.2)
-        raise RuntimeError("squid did not start")
+        proc = self.proc
+        wait_listening(proc, self.port, "squid",
+                       lambda: proc.stderr.read().decode() if proc.stderr else "")
+        return self
 
     def __exit__(self, *exc: object) -> None:
         if self.proc is not None:
