@@ -7,6 +7,7 @@ machine-readable denial. Only this module turns a finding into a response.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -103,18 +104,36 @@ def fail(f: flow.Flow, runtime: Runtime, finding: Finding) -> None:
     deny(f, finding, runtime.bottle_id)
 
 
+_TEMPLATES: dict[int, http.Response] = {}
+
+
+def _template(status: int) -> http.Response:
+    """A validated response per status, built once: mitmproxy type-checks every field of a
+    new response, which cost more than the rest of a denial together."""
+    template = _TEMPLATES.get(status)
+    if template is None:
+        reason = status_codes.RESPONSES.get(status, "").encode("ascii")
+        template = http.Response(b"HTTP/1.1", status, reason, http.Headers(), b"", None, 0.0, 0.0)
+        _TEMPLATES[status] = template
+    return template
+
+
 def denial_response(finding: Finding, flow_id: str, bottle_id: str) -> http.Response:
     body = denial_body(finding, flow_id, bottle_id)
     now = time.time()
-    headers = http.Headers([
+    template = _template(finding.status)
+    data = copy.copy(template.data)
+    data.headers = http.Headers([
         (b"Content-Type", b"application/json"),
         (b"X-Bottle-Block-Reason", reason_header(finding).encode("ascii")),
         (b"Cache-Control", b"no-store"),
         (b"Content-Length", str(len(body)).encode("ascii")),
     ])
-    return http.Response(b"HTTP/1.1", finding.status,
-                         status_codes.RESPONSES.get(finding.status, "").encode("ascii"),
-                         headers, body, None, now, now)
+    data.content = body
+    data.timestamp_start = data.timestamp_end = now
+    response = copy.copy(template)
+    response.data = data
+    return response
 
 
 def deny(f: flow.Flow, finding: Finding, bottle_id: str) -> None:
