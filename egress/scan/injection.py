@@ -963,10 +963,11 @@ def decoded_segments(text: str) -> Iterator[tuple[str, str]]:
             yield "base64", decoded
 
 
-def views(text: str) -> Iterator[tuple[str, str, bool]]:
-    """(view name, text to match, latin-folded) for every normalisation pass worth running."""
+def views(text: str, folded: str | None = None) -> Iterator[tuple[str, str, bool]]:
+    """(view name, text to match, latin-folded) for every normalisation pass worth running;
+    `folded` is `fold_view(text)` when the caller has it already."""
     raw = _collapse(unicodedata.normalize("NFKC", strip_invisible(text)).casefold())
-    folded = _fold(normalize(text))
+    folded = _fold(normalize(text)) if folded is None else folded
     yield "text", folded, True
     if not text.isascii():
         yield "unfolded", raw, False
@@ -1011,10 +1012,12 @@ class InjectionScanner:
 
     def scan(self, text: str) -> Hit | None:
         """The first rule hit in `text`, else a score over the threshold, or None."""
-        hit = self.scan_rules(text)
-        if hit is not None or self._threshold is None or not text or text.isspace():
-            return hit
+        if not text or text.isspace():
+            return None
         folded = fold_view(text)
+        hit = self.scan_rules(text, folded=folded)
+        if hit is not None or self._threshold is None:
+            return hit
         scored = injection_score.best_window(self._model, folded)
         if scored is None or scored.probability < self._threshold:
             return None
@@ -1024,11 +1027,11 @@ class InjectionScanner:
         """The best window's score (for reports and tests), whatever the threshold."""
         return injection_score.best_window(self._model, fold_view(text))
 
-    def scan_rules(self, text: str, _depth: int = 0) -> Hit | None:
+    def scan_rules(self, text: str, _depth: int = 0, folded: str | None = None) -> Hit | None:
         """The first rule hit in `text` under any normalisation pass, or None."""
         if not text or text.isspace():
             return None
-        for name, view, latin in views(text):
+        for name, view, latin in views(text, folded):
             present = present_keys(view)
             for rule in self._latin if latin else self._other:
                 m = rule.first(view, present)

@@ -8,8 +8,8 @@ the folded text); a logistic model adds them up with weights fitted on the tunin
 `tests/data/mcp-eval/` (`tests/data/mcp-eval/train.py`; weights in `injection_weights.json`).
 
 Features are counted per window of text, not over a whole document, so traces scattered
-through a long README do not add up to an injection; the best window decides. One combined
-regular expression finds every feature in a single pass.
+through a long README do not add up to an injection; the best window decides, and only a
+window holding a directive scores at all.
 """
 
 from __future__ import annotations
@@ -65,7 +65,8 @@ FEATURES: dict[str, str] = {
                        r"i'?m sorry|i apologi[sz]e|as an ai|free of all|any request)\b",
     "mode-switch": r"\b(?:test|debug|maintenance|developer|admin|diagnostic|god|sudo|unrestricted|safe|"
                    r"training|evaluation) ?mode\b|\bsafe_?mode\b",
-    "secrecy": r"\b(?:do not|don't|never|without) (?:tell\w*|inform\w*|mention\w*|reveal\w*|notify\w*|alert\w*|"
+    "secrecy": r"\b(?:do not|don't|never|without) (?:tell\w*|inform\w*|mention\w*|reveal\w*|notify\w*|"
+               r"alert\w*|"
                r"let\w*|ask\w*|show\w*|disclos\w*) (?:\w+ ){0,2}(?:user|human|anyone|them|him|her|me)\b|"
                r"\b(?:secretly|silently|quietly|covertly|discreetly|without (?:the user|them|anyone) "
                r"(?:knowing|noticing))\b",
@@ -100,7 +101,8 @@ FEATURES: dict[str, str] = {
     "harm": r"\b(?:offensive|discriminatory|toxic|hateful|harmful|illegal|malware|phishing|explicit)\b",
     "bracket-payload": r"<[^<>\n]{2,40}>\s*$|\"[^\"\n]{3,60}\"\s*$",
     "user-ref": r"\bthe user\b",
-    "self-ref": r"\b(?:(?:above|before|after|below) this (?:message|line|text|note)|this (?:conversation|chat|"
+    "self-ref": r"\b(?:(?:above|before|after|below) this (?:message|line|text|note)|this "
+                r"(?:conversation|chat|"
                 r"session)|context window|(?:previous|earlier|prior|preceding) (?:messages?|conversation|"
                 r"context|text|sentence|output)|your (?:instructions|configuration|system prompt|settings|"
                 r"rules|programming|training|guidelines|initial|original|creators?|developers?|memory|"
@@ -129,8 +131,9 @@ DIRECTIVES = frozenset({
     "markdown-exfil", "exfil-send"})
 CONJUNCTIONS = ("ai+directive", "directive+exfil", "directive+secret", "override+instructions",
                 "directive+self", "directive+output")
-_COMBINED = re.compile("|".join(f"(?P<f{i}>{rx})" for i, rx in enumerate(FEATURES.values())))
-_NAMES = list(FEATURES)
+# One pattern per feature: features overlap ("you must" is both second person and a directive),
+# and one alternation would report only the first at each position.
+_PATTERNS = tuple((name, re.compile(rx)) for name, rx in FEATURES.items())
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,11 +154,9 @@ def load_models(path: Path = WEIGHTS_FILE) -> dict[str, Model]:
 
 def feature_hits(text: str) -> list[tuple[int, int, str]]:
     """(start, end, feature) for every feature match in folded `text`."""
-    out = []
-    for m in _COMBINED.finditer(text, 0, MAX_SCORED_CHARS):
-        name = m.lastgroup
-        if name is not None:
-            out.append((m.start(), m.end(), _NAMES[int(name[1:])]))
+    out = [(m.start(), m.end(), name) for name, rx in _PATTERNS
+           for m in rx.finditer(text, 0, MAX_SCORED_CHARS)]
+    out.sort()
     return out
 
 
@@ -199,9 +200,10 @@ class Scored:
 
 def best_window(model: Model, text: str) -> Scored | None:
     """The highest-scoring window of `text` (already folded), or None when nothing matched."""
-    hits = feature_hits(text)
-    if not hits:
+    # Most text holds no directive at all: those few patterns run first, the rest only then.
+    if not any(rx.search(text, 0, MAX_SCORED_CHARS) for name, rx in _PATTERNS if name in DIRECTIVES):
         return None
+    hits = feature_hits(text)
     best: Scored | None = None
     # Windows start at a hit and hold the hits within WINDOW characters of it.
     positions = [h[0] for h in hits]
