@@ -41,9 +41,10 @@ def test_splits_share_no_item() -> None:
     for kind in KINDS:
         tune = {json.dumps(i.get("text") or i.get("tool"), sort_keys=True) for i in load("tune", kind)}
         held = {json.dumps(i.get("text") or i.get("tool"), sort_keys=True) for i in load("heldout", kind)}
-        # Groups are disjoint; an identical text can still come from two groups (the same
-        # README shipped by two packages): rare, never a template or payload.
-        assert tune and held and len(tune & held) <= len(held) // 50, (kind, len(tune & held))
+        # Groups are disjoint; a benign text can still come from two groups (the same README in
+        # two nested copies of an npm package): rare, and never an attack.
+        bound = 0 if KINDS[kind] else len(held) // 20
+        assert tune and held and len(tune & held) <= bound, (kind, len(tune & held))
 
 
 def test_score_alone_flags_a_paraphrase_no_rule_names() -> None:
