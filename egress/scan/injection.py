@@ -29,6 +29,7 @@ from urllib.parse import unquote
 
 import ahocorasick
 
+from egress.scan import injection_score
 from egress.scan.normalize import (
     decode_tag_characters,
     fold_accents,
@@ -876,6 +877,9 @@ RULES: dict[str, str] = {
     "exfiltration-directive": "Tells the model to send data to an outside address, URL or image link.",
     "encoded-instructions": "Asks the model to decode something and act on it.",
     "prompt-harvest": "Asks for the system prompt, reasoning or conversation to be collected or returned.",
+    "directive-score": "A weighted score of weaker signals in one window of text (directives addressed "
+    "to the model, references to its instructions, persona or output, secrecy, secrets, outside "
+    "addresses, fake roles and delimiters) over the sensitivity's threshold; medium and high only.",
 }
 
 
@@ -959,10 +963,11 @@ def decoded_segments(text: str) -> Iterator[tuple[str, str]]:
             yield "base64", decoded
 
 
-def views(text: str) -> Iterator[tuple[str, str, bool]]:
-    """(view name, text to match, latin-folded) for every normalisation pass worth running."""
+def views(text: str, folded: str | None = None) -> Iterator[tuple[str, str, bool]]:
+    """(view name, text to match, latin-folded) for every normalisation pass worth running;
+    `folded` is `fold_view(text)` when the caller has it already."""
     raw = _collapse(unicodedata.normalize("NFKC", strip_invisible(text)).casefold())
-    folded = _fold(normalize(text))
+    folded = _fold(normalize(text)) if folded is None else folded
     yield "text", folded, True
     if not text.isascii():
         yield "unfolded", raw, False
@@ -978,6 +983,19 @@ def views(text: str) -> Iterator[tuple[str, str, bool]]:
         yield "percent-decoded", _fold(normalize(unquote(text))), True
 
 
+def fold_view(text: str) -> str:
+    """The main view rules and the score match: normalised, folded, whitespace collapsed."""
+    return _fold(normalize(text))
+
+
+# The weighted score of weak signals (`injection_score`), reported like a rule.
+SCORE_RULE = Rule("directive-score", "directive-score", 2,
+                  "Several weaker signals together: directives to the model, references to its "
+                  "instructions, persona or output, secrecy, secrets, outside addresses, fake roles.",
+                  re.compile(r"(?!)"), BOTH)
+_MODELS = injection_score.load_models()
+
+
 class InjectionScanner:
     """The rules of one sensitivity and one kind of text, compiled once per policy load."""
 
@@ -989,12 +1007,31 @@ class InjectionScanner:
         self._latin = tuple(r for r in chosen if r.latin)
         self._other = tuple(r for r in chosen if not r.latin)
         self._compact_rule = next(r for r in RULE_TABLE if r.id == "instruction-override")
+        self._model = _MODELS[where]
+        self._threshold = self._model.thresholds.get(sensitivity)
 
-    def scan(self, text: str, _depth: int = 0) -> Hit | None:
+    def scan(self, text: str) -> Hit | None:
+        """The first rule hit in `text`, else a score over the threshold, or None."""
+        if not text or text.isspace():
+            return None
+        folded = fold_view(text)
+        hit = self.scan_rules(text, folded=folded)
+        if hit is not None or self._threshold is None:
+            return hit
+        scored = injection_score.best_window(self._model, folded)
+        if scored is None or scored.probability < self._threshold:
+            return None
+        return Hit(SCORE_RULE, "text", folded[scored.start:min(scored.end, scored.start + 160)])
+
+    def score(self, text: str) -> injection_score.Scored | None:
+        """The best window's score (for reports and tests), whatever the threshold."""
+        return injection_score.best_window(self._model, fold_view(text))
+
+    def scan_rules(self, text: str, _depth: int = 0, folded: str | None = None) -> Hit | None:
         """The first rule hit in `text` under any normalisation pass, or None."""
         if not text or text.isspace():
             return None
-        for name, view, latin in views(text):
+        for name, view, latin in views(text, folded):
             present = present_keys(view)
             for rule in self._latin if latin else self._other:
                 m = rule.first(view, present)
@@ -1006,12 +1043,12 @@ class InjectionScanner:
                     return hit
         hidden = decode_tag_characters(text)
         if hidden:
-            found = self.scan(hidden, _depth + 1)
+            found = self.scan_rules(hidden, _depth + 1)
             if found is not None:
                 return Hit(found.rule, "tag-characters", found.snippet)
         if _depth < MAX_DECODE_DEPTH:
             for encoding, decoded in decoded_segments(text):
-                found = self.scan(decoded, _depth + 1)
+                found = self.scan_rules(decoded, _depth + 1)
                 if found is not None:
                     return Hit(found.rule, f"{encoding}:{found.view}", found.snippet)
         return None

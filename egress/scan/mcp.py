@@ -49,6 +49,8 @@ RULES: dict[str, str] = {
     "poison-hidden-instructions": "A definition carries <IMPORTANT>-style tags or notes to the model.",
     "poison-prompt-harvest": "A definition asks for the system prompt, reasoning or conversation.",
     "poison-tool-shadowing": "A definition tells the model to prefer it over, or rewire, other tools.",
+    "poison-directive-score": "A definition scores over the threshold on weaker signals together "
+    "(directives to the model, references to its instructions, secrecy, secrets, outside addresses).",
     "poison-invisible-text": "A definition contains invisible or bidirectional-control characters.",
     "poison-name-mimicry": "A tool is named like a shell binary (bash, curl, ssh, rm...).",
     "poison-exfil-parameter": "A tool parameter is shaped to receive secrets or the conversation.",
@@ -452,6 +454,7 @@ _REASONS = {
     "poison-hidden-instructions": "hidden instruction tags or notes addressed to the model",
     "poison-prompt-harvest": "a request for the system prompt, reasoning or conversation",
     "poison-tool-shadowing": "instructions to prefer it over, or rewire, other tools",
+    "poison-directive-score": "text that reads as directives to the model (weighted score)",
     "poison-invisible-text": "invisible or bidirectional-control characters",
     "poison-name-mimicry": "a name that mimics a shell binary",
     "poison-exfil-parameter": "a parameter shaped to receive secrets or the conversation",
