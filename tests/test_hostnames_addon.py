@@ -44,6 +44,10 @@ def runtime(policy: str = POLICY, live: bool = True) -> tuple[Runtime, list[dict
     events: list[dict[str, Any]] = []
 
     class Sink(AuditLog):
+        @property
+        def active(self) -> bool:
+            return True
+
         def write(self, event: dict[str, Any], sensitive: Any = ()) -> None:
             events.append(json.loads(self.serialize(event, sensitive)))
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 WINDOW = 1200
 MAX_SCORED_CHARS = 256 * 1024
-WEIGHTS_FILE = Path(__file__).with_name("injection_weights.json")
+WEIGHTS_FILE = Path(__file__).resolve().parent.parent / "data" / "injection_weights.json"
 
 # name -> pattern over case-folded, whitespace-collapsed text (line breaks kept).
 FEATURES: dict[str, str] = {

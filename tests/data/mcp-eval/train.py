@@ -1,6 +1,6 @@
 """Fits the weights of `egress/scan/injection_score.py` (development time; pure Python).
 
-    .venv/bin/python tests/data/mcp-eval/train.py      # writes egress/scan/injection_weights.json
+    .venv/bin/python tests/data/mcp-eval/train.py      # writes egress/data/injection_weights.json
 
 Training data, never the held-out split: the `tune` split here, this project's own sets in
 `tests/data/mcp/`, and installed package READMEs as extra benign text. A logistic regression
