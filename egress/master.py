@@ -16,7 +16,6 @@ import secrets
 import shutil
 import signal
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from egress.chain import Chain, build_chain
 from egress.credentials import CredentialError, CredentialRegistry
 from egress.dns import DnsConfigError, DnsGuard, system_resolver
 from egress.envvars import DEFAULT_NO_PROXY, client_environment
+from egress.paths import default_audit_path, default_state_root
 from egress.policy.compiled import CompiledPolicy
 from egress.policy.loader import located
 from egress.policy.store import PolicyStore
@@ -108,18 +108,6 @@ def check_bottle_id(value: str) -> str:
         raise ConfigError(f"--bottle-id {value!r}: use letters, digits, '.', '_' or '-' "
                           "(at most 63 characters, starting with a letter or digit)")
     return value
-
-
-def default_state_root() -> Path:
-    runtime_dir = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime_dir and Path(runtime_dir).is_dir():
-        return Path(runtime_dir) / "bottle-egress"
-    return Path(tempfile.gettempdir()) / f"bottle-egress-{os.getuid()}"
-
-
-def default_audit_path(bottle_id: str) -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "bottle-egress" / "audit" / f"{bottle_id}.jsonl"
 
 
 def private_dir(path: Path) -> None:
