@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import linecache
 import logging
 import os
 import re
@@ -215,6 +217,16 @@ async def refresh_credentials(runtime: Runtime) -> None:
                                  "rotated": result.rotated, "error": result.error})
 
 
+def settle() -> None:
+    """Once listening: what start-up built lives as long as the proxy, so the collector stops
+    walking it (gc.freeze: each full collection would otherwise traverse every module's
+    objects), and source lines cached while importing (pyparsing reads its whole source
+    for stack inspection, ~0.5 MB) are dropped; a traceback reloads what it needs."""
+    gc.collect()
+    gc.freeze()
+    linecache.clearcache()
+
+
 async def serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None],
                 stop: asyncio.Event | None = None) -> int:
     """Run the proxy until `stop` is set or SIGINT/SIGTERM. Returns an exit status."""
@@ -276,6 +288,7 @@ async def serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None],
         on_ready(ProxyInfo(url, addr, env, state_dir, audit_path, sorted(exported),
                            dns=guard.address if guard else None,
                            dns_upstream=guard.upstream if guard else None))
+        settle()
 
     def fail() -> None:
         nonlocal failed_to_listen

@@ -28,7 +28,6 @@ import re
 import urllib.parse
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from email.parser import BytesHeaderParser
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -785,6 +784,8 @@ def _merge(matches: list[Match], more: list[Match]) -> list[Match]:
 
 
 def _multipart(body: bytes, boundary: bytes) -> list[tuple[dict[str, str], bytes]]:
+    from email.parser import BytesHeaderParser  # only multipart bodies need the email package
+
     parts = []
     delimiter = b"--" + boundary
     for chunk in body.split(delimiter)[1:]:
