@@ -56,9 +56,10 @@ class _DeferredBody(Loader):
 class _Finder(MetaPathFinder):
     def find_spec(self, fullname: str, path: Sequence[str] | None,
                   target: ModuleType | None = None) -> ModuleSpec | None:
-        if fullname != PACKAGE:
+        # Stays on sys.meta_path (removing itself here would make the import system skip
+        # the next finder): one string comparison per import, once per module.
+        if fullname != PACKAGE or PACKAGE in sys.modules:
             return None
-        sys.meta_path.remove(self)  # one package, once
         spec = PathFinder.find_spec(fullname, path)
         if spec is None or spec.loader is None or spec.submodule_search_locations is None:
             return spec
