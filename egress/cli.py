@@ -12,12 +12,9 @@ from pathlib import Path
 
 from egress.chain import AddonLoadError, load_addon_file
 from egress.credentials import check_sources
-from egress.diff import diff, render
 from egress.dns import DnsConfigError, client_instructions, parse_hostport
-from egress.docs import policy_reference
 from egress.envvars import as_shell
-from egress.explain import explain
-from egress.flowbuild import FlowSpecError
+from egress.errors import ReplayError
 from egress.internal_error import report_internal_error
 from egress.master import (
     ConfigError,
@@ -38,8 +35,6 @@ from egress.policy import (
 )
 from egress.policy.loader import located
 from egress.policy.model import Policy, parse_size
-from egress.policytest import format_results, run_tests
-from egress.replay import Replayer, ReplayError, format_json, format_table, read_flows
 from egress.scan.mcp import definition_diff, tool_hash
 from launcher.cli import add_commands as add_launcher_commands
 
@@ -115,6 +110,22 @@ def cmd_egress_run(args: argparse.Namespace) -> int:
     return asyncio.run(serve(cfg, ready))
 
 
+def cmd_egress_precompile(args: argparse.Namespace) -> int:
+    from egress import derived_cache
+    from egress.scan.dlp import CATALOGUE, parse_catalogue
+
+    policy_path = args.policy or str(default_policy_path())
+    directory = Path(args.cache_dir) if args.cache_dir else derived_cache.user_dir()
+    if directory is None:
+        raise ConfigError("BOTTLE_EGRESS_CACHE=off: give --cache-dir DIR")
+    with derived_cache.only(directory):
+        parse_catalogue(CATALOGUE.read_text(encoding="utf-8"), str(CATALOGUE))
+        compile_policy(load_policy(policy_path), policy_path)
+    written = sorted(p.name for p in directory.glob("*.bin"))
+    print(f"{directory}: {', '.join(written) or 'nothing written (not writable?)'}")
+    return EXIT_OK if written else EXIT_USAGE
+
+
 def _dns_address(value: str, flag: str) -> tuple[str, int]:
     try:
         return parse_hostport(value, 53, flag)
@@ -159,6 +170,8 @@ def _compiled(path: str) -> CompiledPolicy:
 
 
 def cmd_policy_test(args: argparse.Namespace) -> int:
+    from egress.policytest import format_results, run_tests
+
     policy = _compiled(args.policy)
     rows = []
     for tests in args.tests:
@@ -179,6 +192,9 @@ def _headers(values: list[str] | None) -> dict[str, str]:
 
 
 def cmd_policy_explain(args: argparse.Namespace) -> int:
+    from egress.explain import explain
+    from egress.flowbuild import FlowSpecError
+
     policy = _compiled(args.policy)
     try:
         lines = list(explain(policy, args.method, args.url, _headers(args.header),
@@ -190,6 +206,8 @@ def cmd_policy_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_policy_docs(args: argparse.Namespace) -> int:
+    from egress.docs import policy_reference
+
     text = "\n".join(policy_reference()) + "\n"
     if args.output:
         Path(args.output).write_text(text)
@@ -201,6 +219,9 @@ def cmd_policy_docs(args: argparse.Namespace) -> int:
 # -- bottle replay ---------------------------------------------------------------------------
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    from egress.diff import diff, render
+    from egress.replay import Replayer, format_json, format_table, read_flows
+
     policy_path = args.policy or str(default_policy_path())
     compiled = _compiled(policy_path)
     if args.against:
@@ -332,6 +353,16 @@ def build_parser() -> argparse.ArgumentParser:
                      "of /etc/resolv.conf; port defaults to 53)")
     run.add_argument("-v", "--verbose", action="store_true", help="log mitmproxy's own events")
     run.set_defaults(handler=cmd_egress_run)
+    pre = egress_sub.add_parser(
+        "precompile", help="compile the DLP rule databases into a cache (faster proxy starts)",
+        description="Compile what every proxy start derives from the shipped DLP rules (hyperscan "
+        "databases, the parsed rule catalogue) and store it in the cache directory, where `bottle "
+        "egress run` finds it. The egress image runs this at build time. Entries are keyed by a "
+        "hash of their inputs and checked on every load; a missing or damaged one is recompiled.")
+    pre.add_argument("--cache-dir", metavar="DIR",
+                     help="where to write (default: the user cache, ~/.cache/bottle-egress)")
+    pre.add_argument("--policy", metavar="FILE", help="policy file (default: built-in default)")
+    pre.set_defaults(handler=cmd_egress_precompile)
 
     policy = sub.add_parser("policy", help="check and describe policy files")
     policy_sub = policy.add_subparsers(dest="policy_command", metavar="SUBCOMMAND")

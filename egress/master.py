@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import linecache
 import logging
 import os
 import re
@@ -16,7 +18,6 @@ import secrets
 import shutil
 import signal
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from egress.chain import Chain, build_chain
 from egress.credentials import CredentialError, CredentialRegistry
 from egress.dns import DnsConfigError, DnsGuard, system_resolver
 from egress.envvars import DEFAULT_NO_PROXY, client_environment
+from egress.paths import default_audit_path, default_state_root
 from egress.policy.compiled import CompiledPolicy
 from egress.policy.loader import located
 from egress.policy.store import PolicyStore
@@ -108,18 +110,6 @@ def check_bottle_id(value: str) -> str:
         raise ConfigError(f"--bottle-id {value!r}: use letters, digits, '.', '_' or '-' "
                           "(at most 63 characters, starting with a letter or digit)")
     return value
-
-
-def default_state_root() -> Path:
-    runtime_dir = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime_dir and Path(runtime_dir).is_dir():
-        return Path(runtime_dir) / "bottle-egress"
-    return Path(tempfile.gettempdir()) / f"bottle-egress-{os.getuid()}"
-
-
-def default_audit_path(bottle_id: str) -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "bottle-egress" / "audit" / f"{bottle_id}.jsonl"
 
 
 def private_dir(path: Path) -> None:
@@ -227,6 +217,16 @@ async def refresh_credentials(runtime: Runtime) -> None:
                                  "rotated": result.rotated, "error": result.error})
 
 
+def settle() -> None:
+    """Once listening: what start-up built lives as long as the proxy, so the collector stops
+    walking it (gc.freeze: each full collection would otherwise traverse every module's
+    objects), and source lines cached while importing (pyparsing reads its whole source
+    for stack inspection, ~0.5 MB) are dropped; a traceback reloads what it needs."""
+    gc.collect()
+    gc.freeze()
+    linecache.clearcache()
+
+
 async def serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None],
                 stop: asyncio.Event | None = None) -> int:
     """Run the proxy until `stop` is set or SIGINT/SIGTERM. Returns an exit status."""
@@ -288,6 +288,7 @@ async def serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None],
         on_ready(ProxyInfo(url, addr, env, state_dir, audit_path, sorted(exported),
                            dns=guard.address if guard else None,
                            dns_upstream=guard.upstream if guard else None))
+        settle()
 
     def fail() -> None:
         nonlocal failed_to_listen

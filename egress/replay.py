@@ -23,14 +23,11 @@ from addons.flowrecord import KEY, FlowRecord, existing_record
 from egress import flowfile
 from egress.audit import AuditLog
 from egress.chain import build_chain
+from egress.errors import ReplayError
 from egress.findings import Finding
 from egress.policy.compiled import CompiledPolicy
 from egress.redact import KnownSecrets
 from egress.runtime import FixedPolicy, Runtime
-
-
-class ReplayError(Exception):
-    """A flow file that cannot be read (shown to the user without a traceback)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,12 +25,20 @@ RUN set -eu; \
         --disable-pip-version-check /src; \
     fi; \
     /opt/bottle/bin/python -m compileall -q /opt/bottle/lib; \
-    /opt/bottle/bin/python -c 'import egress.cli, mitmproxy'
+    BOTTLE_EGRESS_CACHE=off /opt/bottle/bin/python -c 'import egress.cli, mitmproxy'
 
 FROM ${BASE}
 COPY --from=build /opt/bottle /opt/bottle
 # The built-in default policy, where egress.policy looks for it outside a source checkout.
 COPY policies/default.yaml /usr/share/bottle-egress/policies/default.yaml
+# The DLP rule databases, compiled once here instead of at every start of every bottle
+# (~0.45 s each). Loaded only after their hash checks out; recompiled in memory when missing,
+# damaged or built for another CPU. No user cache at run time: $HOME is the CA's tmpfs.
+ENV BOTTLE_EGRESS_CACHE=off
+RUN set -eu; \
+    /opt/bottle/bin/bottle egress precompile --cache-dir /usr/share/bottle-egress/cache \
+      --policy /usr/share/bottle-egress/policies/default.yaml; \
+    chmod -R a+rX,go-w /usr/share/bottle-egress/cache
 # An unprivileged user; /run/bottle (the CA's tmpfs) and /export (the public CA files'
 # volume) belong to it, as do /etc/bottle (policy) and /var/lib/bottle (flow recordings).
 # The launcher mounts the first two; the image only prepares their owners.
@@ -38,7 +46,12 @@ RUN set -eu; \
     mkdir -p /run/bottle /export /etc/bottle /var/lib/bottle; \
     chown 10001:10001 /run/bottle /export /etc/bottle /var/lib/bottle; \
     chmod 0700 /run/bottle
-ENV PATH=/opt/bottle/bin:$PATH HOME=/run/bottle PYTHONDONTWRITEBYTECODE=1
+# MALLOC_ARENA_MAX: the proxy runs Python code on one thread (the GIL), so glibc's extra
+# per-thread arenas (DNS lookups run in executor threads) only add resident memory.
+# PYDANTIC_DISABLE_PLUGINS: no third-party code joins the policy models (and no scan of
+# every installed package's entry points at start).
+ENV PATH=/opt/bottle/bin:$PATH HOME=/run/bottle PYTHONDONTWRITEBYTECODE=1 MALLOC_ARENA_MAX=2 \
+    PYDANTIC_DISABLE_PLUGINS=__all__
 USER 10001:10001
 LABEL io.bottle-egress.image=egress
 ENTRYPOINT ["/opt/bottle/bin/bottle"]

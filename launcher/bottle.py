@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 import docker.errors
 
 from egress.envvars import CLIENT_VARS, DEFAULT_NO_PROXY, client_environment
+from egress.paths import default_state_root
 from egress.policy import PolicyError, compile_policy, load_policy
 from egress.policy.model import Policy
 from launcher.defaults import AGENT, DEFAULT_PIPELOCK_IMAGE, EGRESS
@@ -91,8 +92,6 @@ class Names:
 
 def host_dir(bottle: str) -> Path:
     """Host-side files of a bottle (only its resolv.conf: nothing secret)."""
-    from egress.master import default_state_root  # imports mitmproxy: only when needed
-
     return default_state_root() / "launcher" / bottle
 
 

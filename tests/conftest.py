@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import atexit
+import os
 import random
+import shutil
+import tempfile
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+# Compiled rule databases go to a cache of this run's own (inherited by every proxy the tests
+# start), never to the user's ~/.cache: set before anything imports the scanners.
+if "BOTTLE_EGRESS_CACHE" not in os.environ:
+    os.environ["BOTTLE_EGRESS_CACHE"] = tempfile.mkdtemp(prefix="bottle-egress-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["BOTTLE_EGRESS_CACHE"], True)
 
 from tests.support.dns import DNSFixture
 from tests.support.origin import Origin

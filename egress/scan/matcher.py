@@ -21,6 +21,8 @@ from typing import Any, Protocol
 
 import ahocorasick
 
+from egress import derived_cache
+
 hyperscan: Any
 try:
     import hyperscan
@@ -88,40 +90,151 @@ def _compiles(expression: bytes, flags: int) -> bool:
     return True
 
 
+# Bump when the way rule sources become hyperscan expressions changes: cached databases
+# (egress/derived_cache.py) of an older recipe are then never found.
+_RECIPE = 1
+
+
+@dataclass(slots=True)
+class _Plan:
+    """What the rules database is compiled from: each rule's own regex in prefilter mode,
+    or its anchors when hyperscan cannot take the regex, or nothing (`always` runs)."""
+
+    exprs: list[bytes]
+    ids: list[int]
+    flags: list[int]
+    always: list[int]
+    split: list[str]
+
+
+def _split_anchors(sources: Sequence[RuleSource]) -> list[str]:
+    return sorted({a for src in sources for a in src.split_anchors})
+
+
+def _plan(sources: Sequence[RuleSource]) -> _Plan:
+    plan = _Plan([], [], [], [], _split_anchors(sources))
+    single = hyperscan.HS_FLAG_SINGLEMATCH
+    for i, src in enumerate(sources):
+        expr = (src.prefilter or src.regex).encode()
+        if _compiles(expr, single | hyperscan.HS_FLAG_PREFILTER):
+            plan.exprs.append(expr)
+            plan.ids.append(i)
+            plan.flags.append(single | hyperscan.HS_FLAG_PREFILTER)
+        elif src.anchors:
+            for anchor in src.anchors:
+                plan.exprs.append(_literal(anchor.encode()))
+                plan.ids.append(i)
+                plan.flags.append(single | hyperscan.HS_FLAG_CASELESS)
+        else:
+            plan.always.append(i)
+    return plan
+
+
+def _plan_fits(plan: _Plan, sources: Sequence[RuleSource]) -> bool:
+    """Whether a plan read from the cache is one `_plan(sources)` could have made: every rule
+    is covered by its own regex, by all of its anchors, or runs always. A plan that fails
+    this is recompiled, so a bad cache entry can cost time but never drop a rule."""
+    if not len(plan.exprs) == len(plan.ids) == len(plan.flags):
+        return False
+    single = hyperscan.HS_FLAG_SINGLEMATCH
+    by_rule: dict[int, set[tuple[bytes, int]]] = {}
+    for expr, rid, flag in zip(plan.exprs, plan.ids, plan.flags, strict=True):
+        by_rule.setdefault(rid, set()).add((expr, flag))
+    if not set(by_rule) | set(plan.always) <= set(range(len(sources))):
+        return False
+    for i, src in enumerate(sources):
+        got = by_rule.get(i)
+        if got is None:
+            if i not in plan.always:
+                return False
+            continue
+        own = {((src.prefilter or src.regex).encode(), single | hyperscan.HS_FLAG_PREFILTER)}
+        anchors = {(_literal(a.encode()), single | hyperscan.HS_FLAG_CASELESS) for a in src.anchors}
+        if got != own and (not anchors or got != anchors):
+            return False
+    return plan.split == _split_anchors(sources)
+
+
+def _database(exprs: Sequence[bytes], ids: Sequence[int], flags: Sequence[int]) -> Any:
+    db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    db.compile(expressions=list(exprs), ids=list(ids), elements=len(exprs), flags=list(flags))
+    return db
+
+
+def _loaded(blob: bytes) -> Any:
+    db = hyperscan.loadb(blob, hyperscan.HS_MODE_BLOCK)
+    db.scratch = hyperscan.Scratch(db)  # compile() allocates one; loadb() does not
+    return db
+
+
+def _meta_plan(meta: dict[str, object]) -> _Plan | None:
+    exprs, ids, flags, always, split = (meta.get(k) for k in ("exprs", "ids", "flags", "always",
+                                                               "split"))
+    if not all(isinstance(v, list) for v in (exprs, ids, flags, always, split)):
+        return None
+    assert isinstance(exprs, list) and isinstance(ids, list) and isinstance(flags, list)
+    assert isinstance(always, list) and isinstance(split, list)
+    lists = (exprs, split), (ids, flags, always)
+    if not all(isinstance(x, str) for v in lists[0] for x in v):
+        return None
+    if not all(type(x) is int for v in lists[1] for x in v):
+        return None
+    try:
+        return _Plan([e.encode("latin-1") for e in exprs], ids, flags, always, split)
+    except UnicodeError:
+        return None
+
+
 class HyperscanPrefilter:
     name = "hyperscan"
 
     def __init__(self, sources: Sequence[RuleSource]) -> None:
-        exprs: list[bytes] = []
-        ids: list[int] = []
-        flags: list[int] = []
-        self.always: list[int] = []
-        single = hyperscan.HS_FLAG_SINGLEMATCH
-        for i, src in enumerate(sources):
-            expr = (src.prefilter or src.regex).encode()
-            if _compiles(expr, single | hyperscan.HS_FLAG_PREFILTER):
-                exprs.append(expr)
-                ids.append(i)
-                flags.append(single | hyperscan.HS_FLAG_PREFILTER)
-            elif src.anchors:
-                for anchor in src.anchors:
-                    exprs.append(_literal(anchor.encode()))
-                    ids.append(i)
-                    flags.append(single | hyperscan.HS_FLAG_CASELESS)
-            else:
-                self.always.append(i)
-        self.rules_db = hyperscan.Database()
-        self.rules_db.compile(expressions=exprs, ids=ids, elements=len(exprs), flags=flags)
-        split = sorted({a for src in sources for a in src.split_anchors})
-        self.split_db = hyperscan.Database()
-        self.split_db.compile(
-            expressions=[_literal(a.encode()) for a in split], ids=list(range(len(split))),
-            elements=len(split), flags=[single | hyperscan.HS_FLAG_CASELESS] * len(split))
         self.run_kinds = [kind for kind, _ in _RUN_SHAPES]
-        self.runs_db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-        self.runs_db.compile(
-            expressions=[shape for _, shape in _RUN_SHAPES], ids=list(range(len(_RUN_SHAPES))),
-            elements=len(_RUN_SHAPES), flags=[hyperscan.HS_FLAG_SOM_LEFTMOST] * len(_RUN_SHAPES))
+        key = derived_cache.key_of(
+            "dlp-prefilter", _RECIPE, hyperscan.__version__,
+            [[s.regex, s.prefilter, s.anchors, s.split_anchors] for s in sources],
+            [[kind, shape] for kind, shape in _RUN_SHAPES],
+            [hyperscan.HS_FLAG_SINGLEMATCH, hyperscan.HS_FLAG_PREFILTER,
+             hyperscan.HS_FLAG_CASELESS, hyperscan.HS_FLAG_SOM_LEFTMOST])
+        self.from_cache = self._load(key, sources)
+        if not self.from_cache:
+            self._compile(sources)
+            derived_cache.store(key, self._pack())
+
+    def _compile(self, sources: Sequence[RuleSource]) -> None:
+        plan = self.plan = _plan(sources)
+        self.always = plan.always
+        self.rules_db = _database(plan.exprs, plan.ids, plan.flags)
+        self.split_db = _database(
+            [_literal(a.encode()) for a in plan.split], list(range(len(plan.split))),
+            [hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_CASELESS] * len(plan.split))
+        self.runs_db = _database([shape for _, shape in _RUN_SHAPES], list(range(len(_RUN_SHAPES))),
+                                 [hyperscan.HS_FLAG_SOM_LEFTMOST] * len(_RUN_SHAPES))
+
+    def _pack(self) -> bytes:
+        plan = self.plan
+        meta: dict[str, object] = {
+            "exprs": [e.decode("latin-1") for e in plan.exprs], "ids": plan.ids,
+            "flags": plan.flags, "always": plan.always, "split": plan.split}
+        return derived_cache.pack(meta, [hyperscan.dumpb(db) for db in
+                                         (self.rules_db, self.split_db, self.runs_db)])
+
+    def _load(self, key: str, sources: Sequence[RuleSource]) -> bool:
+        payload = derived_cache.load(key)
+        unpacked = derived_cache.unpack(payload) if payload is not None else None
+        if unpacked is None:
+            return False
+        meta, blobs = unpacked
+        plan = _meta_plan(meta)
+        if plan is None or len(blobs) != 3 or not _plan_fits(plan, sources):
+            return False
+        try:
+            rules_db, split_db, runs_db = (_loaded(b) for b in blobs)
+        except hyperscan.error:  # corrupt, another hyperscan build, another CPU's features
+            return False
+        self.plan, self.always = plan, plan.always
+        self.rules_db, self.split_db, self.runs_db = rules_db, split_db, runs_db
+        return True
 
     def scan(self, text: str, want_runs: bool) -> Prefiltered:
         # One byte per character keeps offsets equal to string indices; no rule needs

@@ -8,7 +8,6 @@ same id) or drop it. Nothing here touches a flow, the network or the disk.
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import hashlib
 import itertools
@@ -321,6 +320,8 @@ def tool_hash(tool: Any) -> str:
 
 def definition_diff(old: Any, new: Any, max_lines: int = 60) -> str:
     """A unified diff of two definitions, pretty-printed with sorted keys."""
+    import difflib  # only when a pinned tool changed: not on every start
+
     a = json.dumps(_canonical_value(old), sort_keys=True, indent=1, ensure_ascii=False).splitlines()
     b = json.dumps(_canonical_value(new), sort_keys=True, indent=1, ensure_ascii=False).splitlines()
     lines = list(difflib.unified_diff(a, b, "pinned", "now", n=1, lineterm=""))
