@@ -230,11 +230,18 @@ class HostnameException:
     suffix: str | None = None   # this name and every name under it
 
 
+SCORE_MEMO = 8192  # names remembered per scorer; a name's score never changes
+
+
 class HostnameScorer:
-    """Scores names; immutable once built (one per compiled policy)."""
+    """Scores names; its rules are fixed once built (one per compiled policy)."""
 
     def __init__(self, exceptions: Iterable[HostnameException] = ()) -> None:
         self.full, self.icann = public_suffix_lists()
+        # Scores are pure functions of the name: a client opening many connections to the
+        # same hosts (and replay, where every flow is a new connection) scores each name
+        # once. Cleared rather than evicted when full: safe to share across threads.
+        self._memo: dict[str, HostnameScore] = {}
         self._by_domain: dict[str, str] = {}
         self._by_suffix: dict[str, str] = {}
         for e in exceptions:
@@ -286,6 +293,17 @@ class HostnameScorer:
         return registered, name[: len(name) - suffix_len].rstrip(".")
 
     def score(self, name: str) -> HostnameScore:
+        known = self._memo.get(name)
+        if known is not None:
+            return known
+        scored = self.score_uncached(name)
+        if len(self._memo) >= SCORE_MEMO:
+            self._memo.clear()
+        self._memo[name] = scored
+        return scored
+
+    def score_uncached(self, name: str) -> HostnameScore:
+        """The score computed afresh (benchmarks measure this)."""
         registered, sub = self.split(name)
         lower = name.rstrip(".").lower()
         exempt = self.exception_for(lower, registered)
