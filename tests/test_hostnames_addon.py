@@ -23,6 +23,7 @@ from addons.flowrecord import existing_record
 from addons.hostnames import Hostnames
 from egress.audit import AuditLog
 from egress.chain import inspection_addons
+from egress.flowbuild import write_flows
 from egress.policy import compile_policy, parse_policy
 from egress.redact import KnownSecrets
 from egress.replay import Replayer
@@ -263,11 +264,7 @@ def test_replay_judges_http_and_dns_flows(tmp_path: Path) -> None:
         https_flow("api.allowed.test", header=ENCODED, sni=ENCODED),
         https_flow("api.allowed.test", sni="cdn.allowed.test"),
     ]
-    path = tmp_path / "flows.mitm"
-    with path.open("wb") as fh:
-        writer = io.FlowWriter(fh)
-        for f in flows:
-            writer.add(f)
+    path = write_flows(tmp_path / "flows.mitm", flows)
     policy = tmp_path / "policy.yaml"
     policy.write_text(textwrap.dedent(POLICY))
     compiled = compile_policy(parse_policy(policy.read_text()), str(policy))

@@ -16,6 +16,7 @@ from addons.flowrecord import existing_record
 from addons.mcp import Mcp
 from egress.audit import AuditLog
 from egress.cli import main as cli_main
+from egress.flowbuild import write_flows
 from egress.mcp_pins import PINS_FILE, ToolPins
 from egress.policy import compile_policy, parse_policy
 from egress.redact import KnownSecrets
@@ -323,11 +324,7 @@ def test_replay_judges_a_rug_pull_across_two_flows_of_one_file(tmp_path: Path,
              _recorded(rpc(2, "tools/list"), result(2, {"tools": changed}), sse=True),
              _recorded(rpc(3, "tools/call", name="get_weather", arguments={"city": "x"}),
                        result(3, {"content": []}))]
-    path = tmp_path / "mcp.flows"
-    with path.open("wb") as fh:
-        writer = io.FlowWriter(fh)
-        for f in flows:
-            writer.add(f)
+    path = write_flows(tmp_path / "mcp.flows", flows)
     policy = tmp_path / "policy.yaml"
     policy.write_text(textwrap.dedent(POLICY))
     assert cli_main(["replay", "--policy", str(policy), "--format", "json", str(path)]) == 0
