@@ -7,13 +7,14 @@ machine-readable denial. Only this module turns a finding into a response.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mitmproxy import dns, flow, http, tcp
+from mitmproxy import ctx, dns, flow, http, tcp
 from mitmproxy.net.dns import response_codes
 from mitmproxy.net.http import status_codes
 
@@ -137,15 +138,34 @@ def denial_response(finding: Finding, flow_id: str, bottle_id: str) -> http.Resp
 
 
 def deny(f: flow.Flow, finding: Finding, bottle_id: str) -> None:
-    """Stop the flow: a structured denial for HTTP, NXDOMAIN for DNS, a kill for raw TCP."""
+    """Stop the flow: a structured denial for HTTP, NXDOMAIN for DNS, no connection for raw TCP.
+
+    An upgraded WebSocket cannot be answered or killed in transit (mitmproxy relays it until
+    either side closes), so from here on every message of the flow, both ways, is dropped
+    (`addons.guard` does that before any addon sees it) and the client is sent the denial
+    as a text message, so the agent learns why rather than waiting for an answer."""
     if isinstance(f, http.HTTPFlow):
         if f.websocket is not None and f.response is not None and f.response.status_code == 101:
-            # Already upgraded: there is no HTTP answer left to give; end the connection.
-            if f.killable:
-                f.kill()
+            _notify_websocket_client(f, denial_body(finding, f.id, bottle_id))
             return
         f.response = denial_response(finding, f.id, bottle_id)
     elif isinstance(f, dns.DNSFlow):
         f.response = f.request.fail(response_codes.NXDOMAIN)
-    elif isinstance(f, tcp.TCPFlow) and f.killable:
-        f.kill()
+    elif isinstance(f, tcp.TCPFlow):
+        # Checked when mitmproxy is about to dial: a tunnel denied at `tcp_start` never connects.
+        f.server_conn.error = f"blocked by egress policy: {finding.scanner}/{finding.rule}"
+        if f.killable:
+            f.kill()
+
+
+def _notify_websocket_client(f: http.HTTPFlow, body: bytes) -> None:
+    master = getattr(ctx, "master", None)
+    if master is None:  # replay: no connection to tell
+        return
+    with contextlib.suppress(Exception):
+        master.commands.call("inject.websocket", f, True, body.rstrip(b"\n"), True)
+
+
+def blocked(f: flow.Flow) -> bool:
+    rec = f.metadata.get(KEY)
+    return isinstance(rec, FlowRecord) and rec.blocked is not None

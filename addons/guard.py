@@ -22,7 +22,7 @@ from mitmproxy.net.dns import response_codes
 from mitmproxy.proxy import server_hooks
 from mitmproxy.tls import ClientHelloData, TlsData
 
-from addons.flowrecord import fail, record_of
+from addons.flowrecord import blocked, fail, record_of
 from egress.audit import utc_now
 from egress.findings import Finding
 from egress.runtime import Runtime
@@ -119,22 +119,20 @@ class FailClosed:
                 return
             if hook == "websocket_message" and f.websocket and f.websocket.messages:
                 f.websocket.messages[-1].drop()
+            # An upgraded WebSocket gets the denial as a message; later ones are all dropped.
             fail(f, self.runtime, finding)
-            if f.websocket is not None and f.killable:
-                f.kill()
         elif isinstance(f, dns.DNSFlow):
-            record_of(f, self.runtime).findings.append(finding)
+            rec = record_of(f, self.runtime)
+            rec.findings.append(finding)
+            rec.blocked = rec.blocked or finding
             f.response = f.request.fail(response_codes.SERVFAIL)
         elif isinstance(f, tcp.TCPFlow):
             if hook == "tcp_message" and f.messages:
                 f.messages[-1].content = b""
-            record_of(f, self.runtime).findings.append(finding)
-            if f.killable:
-                f.kill()
+            # No connection if it was not made yet; every later message dropped if it was.
+            fail(f, self.runtime, finding)
         else:
-            record_of(f, self.runtime).findings.append(finding)
-            if f.killable:
-                f.kill()
+            fail(f, self.runtime, finding)
 
     def on_stream_error(self, f: http.HTTPFlow, addon: str, exc: BaseException) -> None:
         """A streaming callable failed: record it; the caller forwards nothing more.
@@ -166,6 +164,15 @@ def _peer(client: connection.Client | None) -> str | None:
     return f"{client.peername[0]}:{client.peername[1]}"
 
 
+def _drop_last_message(f: flow.Flow) -> None:
+    if isinstance(f, http.HTTPFlow) and f.websocket is not None and f.websocket.messages:
+        message = f.websocket.messages[-1]
+        if not message.injected and not message.dropped:
+            message.drop()
+    elif isinstance(f, tcp.TCPFlow) and f.messages:
+        f.messages[-1].content = b""
+
+
 def _wrap(failclosed: FailClosed, addon: str, hook: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     first_http_hook = hook in ("requestheaders", "http_connect", "tcp_start", "websocket_start")
 
@@ -178,6 +185,21 @@ def _wrap(failclosed: FailClosed, addon: str, hook: str, fn: Callable[..., Any])
                 failclosed.on_error(addon, hook, args, exc)
                 return None
         return run_async
+
+    if hook in ("websocket_message", "tcp_message"):
+        @functools.wraps(fn)
+        def run_message(*args: Any) -> Any:
+            f = args[0] if args else None
+            if isinstance(f, flow.Flow) and blocked(f):
+                # A blocked flow forwards nothing more, in either direction.
+                _drop_last_message(f)
+                return None
+            try:
+                return fn(*args)
+            except Exception as exc:
+                failclosed.on_error(addon, hook, args, exc)
+                return None
+        return run_message
 
     @functools.wraps(fn)
     def run(*args: Any) -> Any:

@@ -152,3 +152,72 @@ def test_passthrough_host_is_not_intercepted_but_still_policed(
     assert "403" in denied.stderr
     ev = [e for e in events(proc) if e.get("passthrough")]
     assert ev and ev[0]["host"] == "pinned.test" and ev[0]["verdict"] == "allow"
+
+
+class RawServer:
+    """A plain TCP server (neither TLS nor HTTP) that records connections and echoes."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.connections = 0
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+
+        def serve() -> None:
+            while True:
+                try:
+                    conn, _ = self.sock.accept()
+                except OSError:
+                    return
+                self.connections += 1
+                with conn:
+                    data = conn.recv(1024)
+                    conn.sendall(b"echo " + data)
+
+        threading.Thread(target=serve, daemon=True).start()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _raw_tunnel(proc: Any, port: int, payload: bytes) -> bytes:
+    import socket
+
+    host, pport = proc.url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(pport)), timeout=10) as s:
+        s.sendall(f"CONNECT allowed.test:{port} HTTP/1.1\r\nHost: allowed.test:{port}\r\n\r\n".encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += s.recv(1024)
+        assert b" 200" in head.split(b"\r\n")[0]
+        s.sendall(payload)
+        out = b""
+        try:
+            while chunk := s.recv(1024):
+                out += chunk
+                if b"echo" in out:
+                    break
+        except OSError:
+            pass
+        return out
+
+
+def test_non_http_tunnels_are_refused_unless_allowed(egress: EgressFactory,
+                                                    write_policy: PolicyWriter) -> None:
+    raw = RawServer()
+    try:
+        proc = egress(write_policy(ALLOW))
+        assert _raw_tunnel(proc, raw.port, b"SSH-2.0-OpenSSH_9.2\r\n") == b""
+        time.sleep(0.3)
+        assert raw.connections == 0  # never dialled
+        proc.stop()
+        blocked = [e for e in events(proc) if e.get("event") == "tcp"]
+        assert blocked and blocked[0]["findings"][0]["rule"] == "non-http-tunnel"
+
+        open_proc = egress(write_policy(ALLOW + "      non_http: allow\n", "open.yaml"))
+        assert _raw_tunnel(open_proc, raw.port, b"SSH-2.0-OpenSSH_9.2\r\n").startswith(b"echo SSH")
+        assert raw.connections == 1
+    finally:
+        raw.close()
