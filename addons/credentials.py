@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 
 from mitmproxy import http
 
-from addons.flowrecord import FlowRecord, existing_record, record_of, report
+from addons.flowrecord import FlowRecord, decoded_request_body, existing_record, record_of, report
 from addons.guard import FailClosed, guarded_stream
 from addons.hosts import header_host, request_hosts
 from egress.credentials import (
@@ -102,7 +102,7 @@ class Credentials:
         headers = list(req.headers.items(multi=True))
         query = list(req.query.items(multi=True))
         found = misplaced(table, {c.name for c in matched}, headers, req.path.split("?", 1)[0],
-                          query, self._request_body(req, rec))
+                          query, self._request_body(flow, rec))
         if found is not None:
             cred, where = found
             report(flow, self.runtime, [_exfiltration(cred, where, f"{req.scheme}://{req.pretty_host}")])
@@ -135,17 +135,12 @@ class Credentials:
         target = cred.spec.target_header
         return f"request.headers.{target}" if target else f"request.query.{cred.spec.query}"
 
-    def _request_body(self, req: http.Request, rec: FlowRecord) -> bytes:
-        raw = req.raw_content or b""
-        if not raw or not encodings(req.headers.get("content-encoding")):
-            return raw
-        limits = rec.policy.policy.limits
+    @staticmethod
+    def _request_body(flow: http.HTTPFlow, rec: FlowRecord) -> bytes:
         try:
-            return decode_body(raw, req.headers.get("content-encoding"),
-                               max_out=limits.max_decompressed_bytes,
-                               max_ratio=limits.max_compression_ratio)
+            return decoded_request_body(flow, rec)
         except DecodeError:
-            return raw  # undecodable bodies are the size/DLP scanners' to judge
+            return flow.request.raw_content or b""  # undecodable: the size/DLP scanners judge it
 
     # -- after the request left: restore, scrub ------------------------------------------------
 

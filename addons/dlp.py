@@ -23,9 +23,9 @@ from typing import Any
 from mitmproxy import http
 
 from addons.credentials import overwritten_headers
-from addons.flowrecord import FlowRecord, record_of, report
+from addons.flowrecord import FlowRecord, decoded_request_body, record_of, report
 from addons.guard import FailClosed, guarded_stream
-from egress.decompress import DecodeError, StreamDecoder, decode_body
+from egress.decompress import DecodeError, StreamDecoder
 from egress.findings import Finding
 from egress.policy.compiled import CompiledPolicy
 from egress.runtime import Runtime
@@ -171,10 +171,8 @@ class DLP:
         rec, engine, ctx = self._engine(flow)
         if engine is None:
             return
-        limits = rec.policy.policy.limits
         try:
-            body = decode_body(raw, flow.request.headers.get("content-encoding"),
-                               max_out=limits.max_decompressed_bytes, max_ratio=limits.max_compression_ratio)
+            body = decoded_request_body(flow, rec)
         except DecodeError as e:
             report(flow, self.runtime, [_limits_finding(e, "request.body")])
             return

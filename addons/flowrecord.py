@@ -18,6 +18,7 @@ from mitmproxy import ctx, dns, flow, http, tcp
 from mitmproxy.net.dns import response_codes
 from mitmproxy.net.http import status_codes
 
+from egress.decompress import DecodeError, decode_body, encodings
 from egress.findings import Finding
 from egress.policy.compiled import CompiledPolicy
 from egress.runtime import Runtime
@@ -38,6 +39,9 @@ class FlowRecord:
     passthrough: bool = False
     # Names of the credentials injected into this flow's request (never their values).
     injected: list[str] = field(default_factory=list)
+    # The request body with its content encodings undone, for the raw body it came from
+    # (several scanners read it; it is decoded once).
+    decoded_body: tuple[bytes, bytes | DecodeError] | None = None
 
     @property
     def verdict(self) -> Verdict:
@@ -60,6 +64,29 @@ def record_of(f: flow.Flow, runtime: Runtime) -> FlowRecord:
         rec = FlowRecord(policy=runtime.policy)
         f.metadata[KEY] = rec
     return rec
+
+
+def decoded_request_body(f: http.HTTPFlow, rec: FlowRecord) -> bytes:
+    """The request body with `Content-Encoding` undone within the policy's limits, decoded
+    once per raw body however many scanners ask. Raises `DecodeError` (over-limit, bomb,
+    corrupt, unsupported) every time it is asked for an undecodable body."""
+    raw = f.request.raw_content or b""
+    cached = rec.decoded_body
+    if cached is None or cached[0] is not raw:
+        encoding = f.request.headers.get("content-encoding")
+        if not raw or not encodings(encoding):
+            cached = (raw, raw)
+        else:
+            limits = rec.policy.policy.limits
+            try:
+                cached = (raw, decode_body(raw, encoding, max_out=limits.max_decompressed_bytes,
+                                           max_ratio=limits.max_compression_ratio))
+            except DecodeError as e:
+                cached = (raw, e)
+        rec.decoded_body = cached
+    if isinstance(cached[1], DecodeError):
+        raise cached[1]
+    return cached[1]
 
 
 def existing_record(f: flow.Flow) -> FlowRecord | None:

@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from mitmproxy import ctx, http
 
-from addons.flowrecord import FlowRecord, note, record_of
+from addons.flowrecord import FlowRecord, decoded_request_body, note, record_of
 from addons.guard import FailClosed, guarded_stream
 from egress.decompress import DecodeError, decode_body, encodings
 from egress.findings import Finding
@@ -145,9 +145,7 @@ class Mcp:
         if not raw or not (associated or looks_like_jsonrpc(raw) or req.headers.get("content-encoding")):
             return
         try:
-            body = decode_body(raw, req.headers.get("content-encoding"),
-                               max_out=rec.policy.policy.limits.max_decompressed_bytes,
-                               max_ratio=rec.policy.policy.limits.max_compression_ratio)
+            body = decoded_request_body(flow, rec)
         except DecodeError:
             body = b""
         if not associated and not looks_like_jsonrpc(body):
