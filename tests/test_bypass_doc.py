@@ -26,7 +26,7 @@ def table_rows() -> list[list[str]]:
 
 
 @cache
-def test_functions(path: str) -> frozenset[str]:
+def defined_tests(path: str) -> frozenset[str]:
     """Names of test functions (and `Class::method`) defined in a test module."""
     tree = ast.parse((REPO / path).read_text())
     names: set[str] = set()
@@ -50,7 +50,7 @@ def test_every_row_names_an_existing_test() -> None:
         for path, name in refs:
             if not (REPO / path).is_file():
                 problems.append(f"{cells[0]}: {path} does not exist")
-            elif name not in test_functions(path):
+            elif name not in defined_tests(path):
                 problems.append(f"{cells[0]}: {path}::{name} does not exist")
     assert not problems, "\n".join(problems)
 
