@@ -516,3 +516,26 @@ def test_cli_rejects_bad_dns_flags(tmp_path: Path) -> None:
                              cwd=REPO, capture_output=True, text=True, timeout=60,
                              env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
         assert res.returncode == 2 and message in res.stderr, res.stderr
+
+
+# -- pure parts: SVCB hints, the texts a name stands for ---------------------------------------
+
+def test_svcb_hints() -> None:
+    from egress.scan.dns import svcb_hints
+    record = (b"\x00\x01" + b"\x03svc\x07example\x00"
+              + b"\x00\x04\x00\x08" + bytes([10, 0, 0, 1, 93, 184, 216, 34])
+              + b"\x00\x06\x00\x10" + bytes(15) + b"\x01")
+    assert svcb_hints(record) == ("10.0.0.1", "93.184.216.34", "::1")
+    assert svcb_hints(b"\x00\x00\x00") == ()  # alias mode, no parameters
+    for bad in (b"\x00", b"\x00\x01\x05ab", b"\x00\x01\xc0\x0c", b"\x00\x01\x00\x00\x04\x00",
+                b"\x00\x01\x00\x00\x04\x00\x03\x0a\x00\x00", b"\x00\x01\x00\x00\x04\x00\x08\x0a"):
+        with pytest.raises(ValueError):
+            svcb_hints(bad)
+
+
+def test_name_texts_glue_runs_of_data_labels_only() -> None:
+    from egress.scan.name_secrets import name_texts
+    assert name_texts("a.b.c.d.e.example.com", "a.b.c.d.e") == [
+        "a.b.c.d.e.example.com", "ab", "abc", "abcd", "bc", "bcd", "bcde", "cd", "cde", "de"]
+    assert name_texts("www.example.com", "www") == ["www.example.com"]
+    assert name_texts("example.com.", "") == ["example.com"]
