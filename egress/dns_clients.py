@@ -43,13 +43,14 @@ class TokenBuckets:
 
     def note_drop(self, client: str, now: float) -> int | None:
         """Count a drop; return the count to report when a report is due."""
-        count, last = self._dropped.get(client, (0, 0.0))
+        count, last = self._dropped.pop(client, (0, 0.0))
         count += 1
-        if now - last >= RATE_REPORT_SECONDS:
-            self._dropped[client] = (0, now)
-            return count
-        self._dropped[client] = (count, last)
-        return None
+        due = now - last >= RATE_REPORT_SECONDS
+        # re-inserted last: the oldest-reported client is forgotten first when full
+        self._dropped[client] = (0, now) if due else (count, last)
+        if len(self._dropped) > MAX_CLIENTS_TRACKED:
+            del self._dropped[next(iter(self._dropped))]
+        return count if due else None
 
 
 @dataclass(eq=False, slots=True)

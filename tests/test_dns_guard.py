@@ -539,3 +539,14 @@ def test_name_texts_glue_runs_of_data_labels_only() -> None:
         "a.b.c.d.e.example.com", "ab", "abc", "abcd", "bc", "bcd", "bcde", "cd", "cde", "de"]
     assert name_texts("www.example.com", "www") == ["www.example.com"]
     assert name_texts("example.com.", "") == ["example.com"]
+
+
+def test_drop_reports_are_counted_and_bounded() -> None:
+    from egress.dns_clients import MAX_CLIENTS_TRACKED, TokenBuckets
+    buckets = TokenBuckets()
+    assert buckets.note_drop("a", 100.0) == 1       # the first drop is reported
+    assert buckets.note_drop("a", 101.0) is None    # then at most once per 10 s ...
+    assert buckets.note_drop("a", 111.0) == 2       # ... with the drops since
+    for i in range(MAX_CLIENTS_TRACKED + 50):
+        buckets.note_drop(f"10.0.{i // 250}.{i % 250}", 200.0)
+    assert len(buckets._dropped) == MAX_CLIENTS_TRACKED
