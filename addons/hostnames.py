@@ -28,8 +28,9 @@ from egress.findings import Finding
 from egress.hostmatch import normalize_host
 from egress.policy.compiled import CompiledPolicy
 from egress.runtime import Runtime
-from egress.scan.dns import Answer, judge_answer, judge_query
+from egress.scan.dns import Answer, judge_answer, judge_query, svcb_hints
 from egress.scan.hostnames import HostnameJudgement, fronting_finding
+from egress.scan.name_secrets import NameSecretScanner
 
 
 def _bare(host: str | None) -> str:
@@ -52,6 +53,7 @@ class Hostnames:
         self._connect: dict[str, str] = {}
         self._condemned: dict[str, Finding] = {}
         self._clean: dict[str, tuple[CompiledPolicy, set[str]]] = {}
+        self._names = NameSecretScanner()
 
     # -- shared -------------------------------------------------------------------------
 
@@ -194,10 +196,11 @@ class Hostnames:
         policy = rec.policy
         findings: list[Finding] = []
         sensitive: list[str] = []
+        secrets_in = self._names.finder(policy.dlp, self.runtime.secrets, self.runtime.credentials)
         for q in f.request.questions:
             judged = judge_query(policy.dns, policy.hostnames, self.runtime.hostname_budget,
                                  q.name, dns_types.to_str(q.type), dns_classes.to_str(q.class_),
-                                 self._now(f), self.runtime.credentials.find_in_name)
+                                 self._now(f), secrets_in)
             findings.extend(judged.findings)
             sensitive.extend(judged.sensitive)
             if judged.hostname is not None and judged.hostname.charge.first:
@@ -213,8 +216,18 @@ class Hostnames:
         q = f.request.question
         if q is None:
             return
-        answers = [Answer(dns_types.to_str(rr.type), rr.name, _rdata(rr))
-                   for rr in f.response.answers]
+        try:
+            answers = [Answer(dns_types.to_str(rr.type), rr.name, _rdata(rr), section,
+                              svcb_hints(rr.data) if rr.type in _SVCB_TYPES else ())
+                       for section, records in (("answer", f.response.answers),
+                                                ("authority", f.response.authorities),
+                                                ("additional", f.response.additionals))
+                       for rr in records]
+        except ValueError:
+            self._deny_dns(f, [Finding("hostnames", "dns-upstream", "block", "dns.upstream",
+                                       "an SVCB/HTTPS record of the answer could not be parsed")],
+                           ())
+            return
         findings = judge_answer(policy.dns, policy.hostnames, q.name, answers)
         if findings:
             self._deny_dns(f, findings, ())
@@ -224,6 +237,9 @@ class Hostnames:
         rec = report(f, self.runtime, findings, sensitive)
         if rec.blocked is not None and rec.policy.dns.rcode == "refused":
             f.response = f.request.fail(response_codes.REFUSED)
+
+
+_SVCB_TYPES = (dns_types.SVCB, dns_types.HTTPS)
 
 
 def _rdata(rr: dns.ResourceRecord) -> str:

@@ -1,11 +1,18 @@
-"""Hostname scoring throughput and DNS guard latency. Prints one JSON document.
+"""Hostname scoring throughput, DNS query judgement cost, the volume budget's false
+positives and DNS guard latency. Prints one JSON document.
 
     .venv/bin/python -m benchmarks.hostname_scoring [--names N] [--queries N]
 
 1. Scoring: names scored per second on one core, uncached (every name scored from scratch,
    no memoisation), over the development corpora, the benign corpus and synthetic tunnel
    names; baseline in the same run: the Public Suffix List split alone.
-2. DNS guard: a local upstream resolver on loopback (a minimal asyncio responder, own
+2. Query judgement (`egress.scan.dns.judge_query`), CPU time per query over distinct benign
+   names: baseline without the secret scan of names, then with it uncached (every name new)
+   and memoised (the same names again, as resolvers ask them).
+3. Volume budget on the benign corpus: the share of names refused when a bottle asks for N
+   distinct names of one registered domain (random samples, A and AAAA each) within one
+   window, and when the whole corpus falls into one window.
+4. DNS guard: a local upstream resolver on loopback (a minimal asyncio responder, own
    process), the guard (own process, audit log on, default policy shape), and this process
    as the client. Sequential queries alternate between the upstream directly and through
    the guard, so both see the same machine state; added latency = guard - direct at p50 and
@@ -61,7 +68,7 @@ def bench_scoring(limit: int) -> dict[str, Any]:
 
     scorer = HostnameScorer()
     rnd = random.Random(1)
-    benign = [ln for ln in BENIGN.read_text().splitlines() if ln and not ln.startswith("#")]
+    benign = _benign()
     sets = {
         "plain (dev corpus)": _corpus("plain-names.csv"),
         "dns2tcp (dev corpus)": _corpus("dns2tcp-names.csv"),
@@ -93,6 +100,95 @@ def bench_scoring(limit: int) -> dict[str, Any]:
     result["names"] = {k: len(v) for k, v in sets.items()}
     result["clock"] = "process CPU time, best of 3, one core"
     return result
+
+
+def _benign() -> list[str]:
+    return [ln for ln in BENIGN.read_text().splitlines() if ln and not ln.startswith("#")]
+
+
+def bench_query_path(limit: int) -> dict[str, Any]:
+    from egress.credentials import CredentialRegistry
+    from egress.policy import compile_policy, parse_policy
+    from egress.redact import KnownSecrets
+    from egress.scan.dns import judge_query
+    from egress.scan.hostnames import VolumeBudget
+    from egress.scan.name_secrets import NameSecretScanner
+
+    names = _benign()
+    random.Random(2).shuffle(names)
+    names = names[:limit]
+    policy = compile_policy(parse_policy("hosts:\n  allow:\n    - hosts: ['*']\n"), "bench")
+    known = KnownSecrets()
+    known.add("bench", "bench-known-secret-value-0001")
+    credentials = CredentialRegistry(known)
+    for n in names:  # score once: the scorer memoises, the guard sees repeat names
+        policy.hostnames.scorer.score(n)
+
+    def run(scanner: NameSecretScanner | None, fresh: bool) -> float:
+        best = float("inf")
+        for _ in range(3):
+            budget = VolumeBudget()
+            if fresh and scanner is not None:
+                scanner = NameSecretScanner()
+            t = time.process_time()
+            for n in names:
+                find = scanner.finder(policy.dlp, known, credentials) if scanner else None
+                judge_query(policy.dns, policy.hostnames, budget, n, "A", "IN", 0.0, find)
+            best = min(best, time.process_time() - t)
+        return best / len(names) * 1e6
+
+    baseline = run(None, False)
+    uncached = run(NameSecretScanner(), True)
+    memo = NameSecretScanner(size=len(names) + 1)
+    run(memo, False)  # fill the memo
+    cached = run(memo, False)
+    return {
+        "names": len(names),
+        "us_per_query": {"baseline (allowlist, scorer, budget)": round(baseline, 1),
+                         "with name secrets, every name new": round(uncached, 1),
+                         "with name secrets, names asked again": round(cached, 1)},
+        "clock": "process CPU time, best of 3",
+    }
+
+
+def bench_budget(sessions: int = 5) -> dict[str, Any]:
+    from egress.policy import compile_policy, parse_policy
+    from egress.scan.hostnames import VolumeBudget
+
+    policy = compile_policy(parse_policy(""), "bench")
+    hostnames, qbits = policy.hostnames, policy.dns.qtype_bits
+    names = _benign()
+    by_domain: dict[str, list[str]] = {}
+    for n in names:
+        scored = hostnames.scorer.score(n)
+        if scored.subdomain and scored.exempt is None:
+            by_domain.setdefault(scored.registered, []).append(n)
+
+    def refused(session: list[str]) -> int:
+        budget = VolumeBudget()
+        return sum(any(f.action == "block" for qtype in ("A", "AAAA")
+                       for f in hostnames.judge(n, budget, 0.0, "dns", qtype, qbits).findings)
+                   for n in session)
+
+    rnd = random.Random(7)
+    out: dict[str, Any] = {}
+    for size in (10, 20, 50, 100):
+        asked = blocked = 0
+        for domain in sorted(by_domain):
+            pool = by_domain[domain]
+            if len(pool) < size:
+                continue
+            for _ in range(sessions):
+                sample = rnd.sample(pool, size)
+                asked += size
+                blocked += refused(sample)
+        out[f"{size} names of one domain in a window"] = f"{blocked / asked:.1%} of {asked} refused"
+    whole = sum(refused(pool) for pool in by_domain.values())
+    out["whole corpus in one window"] = f"{whole / len(names):.1%} of {len(names)} refused"
+    out["limits"] = {"max_names": hostnames.limits.max_names,
+                     "max_encoded_names": hostnames.limits.max_encoded_names,
+                     "max_bytes": hostnames.limits.max_bytes}
+    return out
 
 
 # -- DNS guard ---------------------------------------------------------------------------------
@@ -254,6 +350,7 @@ def main() -> int:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # scoring: one core
     scoring = bench_scoring(args.names)
+    query_path = bench_query_path(min(args.names, 5000))
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
     doc = {
@@ -261,6 +358,8 @@ def main() -> int:
         "python": platform.python_version(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "scoring": scoring,
+        "query_judgement": query_path,
+        "budget_on_benign_corpus": bench_budget(),
         "dns_guard": bench_guard(args.queries),
     }
     print(json.dumps(doc, indent=2))

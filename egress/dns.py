@@ -6,19 +6,23 @@ query and shares the bottle's hostname volume budget with the HTTP side.
 
 Per query, in order:
 1. per-client rate limit (token bucket per source address; excess is dropped silently,
-   reported at most once per client per `RATE_REPORT_SECONDS`);
+   reported at most once per client per `RATE_REPORT_SECONDS`). Over TCP, connections are
+   capped per client (`dns.tcp`), closed after `dns.tcp.idle_seconds` without a query, and
+   a full guard closes the longest-idle connection of the client holding the most;
 2. strict parsing: one standard query, one question, no answer/authority records, at most
    an OPT record, labels of printable ASCII, at most `MAX_QUERY_BYTES`. Anything else is
    answered FORMERR (or dropped when not even a header can be read) and never forwarded;
-3. `egress.scan.dns.judge_query`: zone transfers (REFUSED), a credential placeholder in the
-   name, class, query type, allowed for DNS, hostname score and volume budget. A blocked
-   query is answered NXDOMAIN (or `dns.blocked_rcode: refused`) and audited;
+3. `egress.scan.dns.judge_query`: zone transfers (REFUSED), secrets in the name (credential
+   placeholders, DLP rules, known secrets), class, query type, allowed for DNS, hostname
+   score and volume budget. A blocked query is answered NXDOMAIN (or `dns.blocked_rcode:
+   refused`) and audited, the name's data part and any secret scrubbed from the event;
 4. forwarding a *fresh* query (new random id, only the question, RD, and an OPT record
    without options: client EDNS options such as client-subnet or cookies can carry data)
    to the upstream resolver over the client's transport;
-5. `egress.scan.dns.judge_answer` on the upstream answer (rebinding, CNAME targets); a
-   dropped answer becomes the blocked rcode; otherwise the upstream bytes go back with the
-   client's id.
+5. `egress.scan.dns.judge_answer` on every record of the upstream answer (rebinding in
+   A/AAAA records and SVCB/HTTPS address hints of all three sections, CNAME targets); a
+   dropped answer becomes the blocked rcode, an unparseable one SERVFAIL; otherwise the
+   upstream bytes go back with the client's id.
 """
 
 from __future__ import annotations
@@ -29,18 +33,19 @@ import logging
 import secrets
 import struct
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dnslib import CLASS, QTYPE, RCODE, DNSRecord
+from dnslib import CLASS, QTYPE, RCODE, DNSBuffer, DNSRecord
 
 from egress.audit import utc_now
+from egress.dns_clients import TcpConnection, TcpConnections, TokenBuckets
 from egress.findings import Finding
 from egress.runtime import Runtime
-from egress.scan.dns import Answer, judge_answer, judge_query
+from egress.scan.dns import Answer, judge_answer, judge_query, svcb_hints
+from egress.scan.name_secrets import NameSecretScanner
 from egress.verdict import under_mode
 
 log = logging.getLogger("egress.dns")
@@ -48,14 +53,12 @@ log = logging.getLogger("egress.dns")
 MAX_QUERY_BYTES = 512          # a query carries one question of at most 255 bytes and an OPT
 EDNS_UDP_SIZE = 1232           # the payload size we offer upstream (DNS flag day 2020)
 UPSTREAM_TIMEOUT = 3.0
-TCP_IDLE_TIMEOUT = 10.0
-MAX_TCP_CLIENTS = 256
 MAX_IN_FLIGHT = 2048           # UDP queries being answered at once; more are dropped
-MAX_CLIENTS_TRACKED = 10_000   # rate-limit buckets kept (oldest forgotten first)
-RATE_REPORT_SECONDS = 10.0
 
 OPCODE_QUERY = 0
 TYPE_OPT = 41
+TYPE_SVCB = 64
+TYPE_HTTPS = 65
 RCODES = {"nxdomain": RCODE.NXDOMAIN, "refused": RCODE.REFUSED}
 
 
@@ -184,48 +187,31 @@ def parse_query(data: bytes) -> Parsed | str:
     return Parsed(record, name, labels, str(qtype), str(qclass), edns)
 
 
+_SECTIONS = (("answer", "rr"), ("authority", "auth"), ("additional", "ar"))
+
+
 def _answers(record: DNSRecord) -> list[Answer]:
+    """Every record of an upstream answer, all three sections (raises ValueError for a
+    malformed SVCB/HTTPS record: the answer is then treated as unparseable)."""
     out = []
-    for rr in record.rr:
-        rtype = str(QTYPE.get(rr.rtype, f"TYPE{rr.rtype}"))
-        value = str(rr.rdata) if rtype in ("A", "AAAA", "CNAME") else ""
-        out.append(Answer(rtype, str(rr.rname), value))
+    for section, attr in _SECTIONS:
+        for rr in getattr(record, attr):
+            if rr.rtype == TYPE_OPT:
+                continue
+            rtype = str(QTYPE.get(rr.rtype, f"TYPE{rr.rtype}"))
+            owner = str(rr.rname)
+            if rtype in ("A", "AAAA", "CNAME"):
+                out.append(Answer(rtype, owner, str(rr.rdata), section))
+            elif rr.rtype in (TYPE_SVCB, TYPE_HTTPS):
+                buffer = DNSBuffer()
+                rr.rdata.pack(buffer)
+                out.append(Answer(rtype, owner, "", section, svcb_hints(bytes(buffer.data))))
+            else:
+                out.append(Answer(rtype, owner, "", section))
     return out
 
 
 # -- the guard -----------------------------------------------------------------------------
-
-class _TokenBuckets:
-    def __init__(self) -> None:
-        self._buckets: OrderedDict[str, list[float]] = OrderedDict()
-        self._dropped: dict[str, tuple[int, float]] = {}
-
-    def take(self, client: str, rate: float, burst: int, now: float) -> bool:
-        bucket = self._buckets.get(client)
-        if bucket is None:
-            bucket = [float(burst), now]
-            self._buckets[client] = bucket
-            if len(self._buckets) > MAX_CLIENTS_TRACKED:
-                self._buckets.popitem(last=False)
-        else:
-            self._buckets.move_to_end(client)
-            bucket[0] = min(float(burst), bucket[0] + (now - bucket[1]) * rate)
-            bucket[1] = now
-        if bucket[0] >= 1.0:
-            bucket[0] -= 1.0
-            return True
-        return False
-
-    def note_drop(self, client: str, now: float) -> int | None:
-        """Count a drop; return the count to report when a report is due."""
-        count, last = self._dropped.get(client, (0, 0.0))
-        count += 1
-        if now - last >= RATE_REPORT_SECONDS:
-            self._dropped[client] = (0, now)
-            return count
-        self._dropped[client] = (count, last)
-        return None
-
 
 class _UpstreamUdp(asyncio.DatagramProtocol):
     """One connected socket to the upstream resolver; replies matched by id and question."""
@@ -274,12 +260,14 @@ class DnsGuard:
         self.upstream = upstream
         self.clock = clock
         self.address: tuple[str, int] | None = None
-        self._buckets = _TokenBuckets()
+        self._buckets = TokenBuckets()
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
         self._up: _UpstreamUdp | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._tcp_clients = 0
+        self._tcp_conns = TcpConnections()
+        self._tcp_reports = TokenBuckets()
+        self._names = NameSecretScanner()
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -339,32 +327,53 @@ class DnsGuard:
             self._udp.sendto(reply, addr)
 
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._tcp_clients >= MAX_TCP_CLIENTS:
-            writer.close()
-            return
-        self._tcp_clients += 1
         peer = writer.get_extra_info("peername") or ("?", 0)
+        client = (str(peer[0]), int(peer[1]))
+        dns = self.runtime.policy.dns
+        admitted, why = self._tcp_conns.admit(client[0], dns.tcp_per_client, self.clock())
+        if why is not None:
+            self._report_tcp_limit(client, why)
+        if not admitted:
+            writer.transport.abort()
+            return
+        conn = TcpConnection(client[0], writer, self.clock())
+        self._tcp_conns.add(conn)
         try:
             while True:
-                head = await asyncio.wait_for(reader.readexactly(2), TCP_IDLE_TIMEOUT)
+                # Idle: waiting for the next query. Only an idle connection may be closed
+                # to make room for another; the time to send one query is bounded too.
+                idle = self.runtime.policy.dns.tcp_idle
+                conn.idle_since = self.clock()
+                head = await asyncio.wait_for(reader.readexactly(2), idle)
+                conn.idle_since = None
                 (length,) = struct.unpack("!H", head)
                 if length > MAX_QUERY_BYTES:
-                    self._audit_malformed((peer[0], peer[1]), "tcp",
+                    self._audit_malformed(client, "tcp",
                                           f"query of {length} bytes exceeds {MAX_QUERY_BYTES}")
                     return
-                data = await asyncio.wait_for(reader.readexactly(length), TCP_IDLE_TIMEOUT)
-                reply = await self.handle(data, (peer[0], peer[1]), "tcp")
+                data = await asyncio.wait_for(reader.readexactly(length), idle)
+                reply = await self.handle(data, client, "tcp")
                 if reply is None:
                     return
                 writer.write(struct.pack("!H", len(reply)) + reply)
-                await writer.drain()
+                await asyncio.wait_for(writer.drain(), idle)
         except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
-            self._tcp_clients -= 1
+            self._tcp_conns.remove(conn)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+    def _report_tcp_limit(self, client: tuple[str, int], why: str) -> None:
+        count = self._tcp_reports.note_drop(client[0], self.clock())
+        if count is None:
+            return
+        self._audit({"event": "dns", "client": client[0], "transport": "tcp",
+                     "verdict": "block", "dropped": count,
+                     "findings": [Finding("hostnames", "dns-tcp-limit", "block", "dns",
+                                          f"{why} ({count} since the last report)").as_audit()]},
+                    time.perf_counter())
 
     # -- one query ----------------------------------------------------------------------------
 
@@ -403,13 +412,15 @@ class DnsGuard:
             return _error_reply(data, RCODE.FORMERR)
         judged = judge_query(policy.dns, policy.hostnames, self.runtime.hostname_budget,
                              parsed.name, parsed.qtype, parsed.qclass, now,
-                             self.runtime.credentials.find_in_name)
+                             self._names.finder(policy.dlp, self.runtime.secrets,
+                                                self.runtime.credentials))
         if judged.hostname is not None and judged.hostname.charge.first:
             self._audit_budget(judged.hostname.score.registered, judged.hostname.charge, policy)
         findings = [under_mode(f, policy.policy.mode) for f in judged.findings]
         blocking = next((f for f in findings if f.action == "block"), None)
         event: dict[str, Any] = {"event": "dns", "client": client[0], "transport": transport,
-                                 "host": parsed.name, "qtype": parsed.qtype}
+                                 "host": judged.logged_name(parsed.name),
+                                 "qtype": parsed.qtype}
         if blocking is not None:
             rcode = RCODE.REFUSED if blocking.rule == "dns-zone-transfer" \
                 else RCODES[policy.dns.rcode]
@@ -427,8 +438,9 @@ class DnsGuard:
                          "policy": policy.digest}, started, judged.sensitive)
             return _reply(parsed.record, RCODE.SERVFAIL)
         try:
-            upstream_record = DNSRecord.parse(answer)
-        except Exception:
+            upstream_record: DNSRecord | None = DNSRecord.parse(answer)
+            records = _answers(upstream_record)
+        except Exception:  # dnslib raises DNSError, BufferError, ...; svcb_hints ValueError
             upstream_record = None
         if upstream_record is None:
             finding = Finding("hostnames", "dns-upstream", "block", "dns.upstream",
@@ -439,7 +451,7 @@ class DnsGuard:
             return _reply(parsed.record, RCODE.SERVFAIL)
         answer_findings = [under_mode(f, policy.policy.mode)
                            for f in judge_answer(policy.dns, policy.hostnames, parsed.name,
-                                                 _answers(upstream_record))]
+                                                 records)]
         findings.extend(answer_findings)
         if any(f.action == "block" for f in answer_findings):
             rcode = RCODES[policy.dns.rcode]

@@ -516,3 +516,37 @@ def test_cli_rejects_bad_dns_flags(tmp_path: Path) -> None:
                              cwd=REPO, capture_output=True, text=True, timeout=60,
                              env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
         assert res.returncode == 2 and message in res.stderr, res.stderr
+
+
+# -- pure parts: SVCB hints, the texts a name stands for ---------------------------------------
+
+def test_svcb_hints() -> None:
+    from egress.scan.dns import svcb_hints
+    record = (b"\x00\x01" + b"\x03svc\x07example\x00"
+              + b"\x00\x04\x00\x08" + bytes([10, 0, 0, 1, 93, 184, 216, 34])
+              + b"\x00\x06\x00\x10" + bytes(15) + b"\x01")
+    assert svcb_hints(record) == ("10.0.0.1", "93.184.216.34", "::1")
+    assert svcb_hints(b"\x00\x00\x00") == ()  # alias mode, no parameters
+    for bad in (b"\x00", b"\x00\x01\x05ab", b"\x00\x01\xc0\x0c", b"\x00\x01\x00\x00\x04\x00",
+                b"\x00\x01\x00\x00\x04\x00\x03\x0a\x00\x00", b"\x00\x01\x00\x00\x04\x00\x08\x0a"):
+        with pytest.raises(ValueError):
+            svcb_hints(bad)
+
+
+def test_name_texts_glue_runs_of_data_labels_only() -> None:
+    from egress.scan.name_secrets import name_texts
+    assert name_texts("a.b.c.d.e.example.com", "a.b.c.d.e") == [
+        "a.b.c.d.e.example.com", "ab", "abc", "abcd", "bc", "bcd", "bcde", "cd", "cde", "de"]
+    assert name_texts("www.example.com", "www") == ["www.example.com"]
+    assert name_texts("example.com.", "") == ["example.com"]
+
+
+def test_drop_reports_are_counted_and_bounded() -> None:
+    from egress.dns_clients import MAX_CLIENTS_TRACKED, TokenBuckets
+    buckets = TokenBuckets()
+    assert buckets.note_drop("a", 100.0) == 1       # the first drop is reported
+    assert buckets.note_drop("a", 101.0) is None    # then at most once per 10 s ...
+    assert buckets.note_drop("a", 111.0) == 2       # ... with the drops since
+    for i in range(MAX_CLIENTS_TRACKED + 50):
+        buckets.note_drop(f"10.0.{i // 250}.{i % 250}", 200.0)
+    assert len(buckets._dropped) == MAX_CLIENTS_TRACKED

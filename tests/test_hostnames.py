@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import math
 import random
 import textwrap
 from collections.abc import Callable, Iterator
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from egress.policy import PolicyError, compile_policy, parse_policy
+from egress.scan.hostname_budget import ALPHABET_CHOICE_BITS, label_information
 from egress.scan.hostnames import (
     BudgetLimits,
     HostnameException,
@@ -181,17 +183,47 @@ def test_budget_blocks_new_names_after_the_limit_and_reports_once(scorer: Hostna
     assert not later.over and budget.usage("example.com")[1] == 1
 
 
-def test_budget_counts_bytes_and_words_are_cheap(scorer: HostnameScorer) -> None:
-    limits = BudgetLimits(window_seconds=600, max_names=50, max_encoded_names=1000, max_bytes=64)
+@pytest.mark.parametrize(("label", "alphabet"), [
+    ("12345678901234", 10), ("deadbeef", 16), ("DEADBEEF", 16), ("www", 26), ("WWW", 26),
+    ("mfrg2zd7", 32), ("node12", 36), ("us-east-1", 38), ("AbC", 62), ("Ab_C-9", 64),
+    ("a+b", 94),
+])
+def test_label_information_is_length_times_alphabet(label: str, alphabet: int) -> None:
+    assert label_information(label) == pytest.approx(len(label) * math.log2(alphabet))
+
+
+def test_budget_charges_every_new_label(scorer: HostnameScorer) -> None:
+    limits = BudgetLimits(window_seconds=600, max_names=1000, max_encoded_names=1000, max_bytes=64)
+    budget = VolumeBudget()
+    # 14 random digits score 46.5 bits: under encoded_bits, once charged nothing (18.2)
+    per_name = 14 * math.log2(10) + ALPHABET_CHOICE_BITS
+    fits = int(64 * 8 // per_name)
+    over = [budget.charge(scorer.score(f"{i:014d}.example.com"), limits, 0).over
+            for i in range(fits + 3)]
+    assert over.index(True) == fits
+    assert budget.usage("example.com")[1] == 0  # none of them looked encoded
+
+    # a label seen before carries only which known label it is
     budget = VolumeBudget()
     words = ["www", "api", "static", "download", "mirror", "assets", "images", "media"]
-    assert not any(budget.charge(scorer.score(f"{w}.example.com"), limits, 0).over for w in words)
-    assert budget.usage("example.com") == (8, 0, 0)
-    over = [budget.charge(scorer.score(f"{i:02d}{'5f3a9c' * 5}.example.com"), limits, 0).over
-            for i in range(6)]
-    assert over.index(True) == 4  # 4 x ~16 bytes fit in 64
+    for w in words:
+        assert not budget.charge(scorer.score(f"{w}.example.org"), limits, 0).over
+    charged = sum(label_information(w) + ALPHABET_CHOICE_BITS for w in words)
+    assert budget.usage("example.org") == (8, 0, int(charged / 8))
+    budget.charge(scorer.score("www.api.example.org"), limits, 0)
+    assert budget.usage("example.org")[2] == int((charged + 2 * math.log2(8)) / 8)
+    # another case of a known name is a new name: the zone's owner sees the case
+    assert budget.charge(scorer.score("WWW.example.org"), limits, 0).new
+    # a new query type of a known name is charged what choosing a type tells
+    before = budget.usage("example.org")[2]
+    assert budget.charge(scorer.score("www.example.org"), limits, 0, "AAAA", 80.0).new
+    assert budget.usage("example.org")[2] == before + 10
+    assert not budget.charge(scorer.score("www.example.org"), limits, 0, "AAAA", 80.0).new
+
     # distinct names alone also trip it
-    many = [budget.charge(scorer.score(f"host{i}.example.org"), limits, 0).over for i in range(60)]
+    limits = BudgetLimits(window_seconds=600, max_names=50, max_encoded_names=1000,
+                          max_bytes=10_000)
+    many = [budget.charge(scorer.score(f"host{i}.example.net"), limits, 0).over for i in range(60)]
     assert many.index(True) == 50
 
 

@@ -316,3 +316,57 @@ def test_a_credential_placeholder_in_a_name_is_exfiltration() -> None:
     addon.tls_clienthello(_clienthello(client, f"{placeholder.upper()}.allowed.test",
                                        f"{placeholder.upper()}.allowed.test"))
     assert addon._condemned[client.id].rule == "placeholder-exfiltration"
+
+
+def _svcb(ipv4: list[str] = (), ipv6: list[str] = ()) -> bytes:  # type: ignore[assignment]
+    """SVCB/HTTPS record data: priority 1, target ".", alpn=h2 and the address hints."""
+    data = b"\x00\x01\x00" + b"\x00\x01\x00\x03\x02h2"
+    if ipv4:
+        packed = b"".join(ipaddress.IPv4Address(a).packed for a in ipv4)
+        data += (4).to_bytes(2, "big") + len(packed).to_bytes(2, "big") + packed
+    if ipv6:
+        packed = b"".join(ipaddress.IPv6Address(a).packed for a in ipv6)
+        data += (6).to_bytes(2, "big") + len(packed).to_bytes(2, "big") + packed
+    return data
+
+
+def test_replayed_dns_answers_are_checked_in_hints_and_every_section() -> None:
+    rt, _ = runtime()
+    addon = Hostnames(rt)
+
+    def answered(name: str, qtype: int, answers: list[dns.ResourceRecord],
+                 additionals: list[dns.ResourceRecord] = ()) -> dns.DNSFlow:  # type: ignore[assignment]
+        f = dns_flow(name, qtype)
+        f.response = f.request.succeed(answers)
+        f.response.additionals = list(additionals)
+        addon.dns_response(f)
+        return f
+
+    def https(name: str, data: bytes) -> dns.ResourceRecord:
+        return dns.ResourceRecord(name, dns_types.HTTPS, 1, 60, data)
+
+    hint = answered("svc.allowed.test", dns_types.HTTPS,
+                    [https("svc.allowed.test", _svcb(["169.254.169.254"]))])
+    assert rules(hint) == ["dns-rebinding"]
+    glue = answered("mx.allowed.test", dns_types.MX, [],
+                    [dns.ResourceRecord.A("mail.allowed.test", ipaddress.IPv4Address("10.9.9.9"))])
+    assert rules(glue) == ["dns-rebinding"]
+    public = answered("pub.allowed.test", dns_types.HTTPS,
+                      [https("pub.allowed.test", _svcb(["93.184.216.34"], ["2606:4700::1"]))])
+    assert rules(public) == []
+    broken = answered("bad.allowed.test", dns_types.HTTPS,
+                      [https("bad.allowed.test", b"\x00\x01\x00\x00\x04\x00\x03\x0a\x00\x00")])
+    assert rules(broken) == ["dns-upstream"]
+
+
+def test_replayed_dns_names_are_scanned_for_secrets() -> None:
+    rt, _ = runtime()
+    addon = Hostnames(rt)
+    key = "AKIAY54DFF4BDIFIBW6L"
+    f = dns_flow(f"{key[:8].lower()}.{key[8:].lower()}.allowed.test")
+    addon.dns_request(f)
+    assert "aws-access-key-id" in rules(f)
+    assert f.response is not None and f.response.response_code == response_codes.NXDOMAIN
+    rec = existing_record(f)
+    # the data part is scrubbed from every artefact of the flow
+    assert rec is not None and f"{key[:8].lower()}.{key[8:].lower()}" in rec.sensitive

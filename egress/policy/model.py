@@ -534,8 +534,11 @@ class HostnameBudget(StrictModel):
     max_encoded_names: int = Field(
         10, ge=1, description="Distinct encoded-looking names (at least `encoded_bits` of "
         "estimated information) per registered domain per window.")
-    max_bytes: Size = Field(256, description="Estimated bytes of encoded information carried by "
-                            "encoded-looking names per registered domain per window.")
+    max_bytes: Size = Field(1024, description="Bytes of information names may carry per "
+                            "registered domain per window: every new label is charged its length "
+                            "times log2 of its alphabet (+3.8 bits), a repeated label log2 of the "
+                            "distinct labels, each new query type of a name log2 of the forwarded "
+                            "types (README: \"Volume budget\").")
     encoded_bits: float = Field(48.0, gt=0, description="Estimated bits of information from "
                                 "which a name counts as encoded-looking.")
     action: Literal["block", "audit"] = Field(
@@ -589,6 +592,19 @@ class DnsRateLimit(StrictModel):
     burst: int = Field(200, ge=1, description="Queries a client may send at once.")
 
 
+class DnsTcp(StrictModel):
+    """DNS over TCP, held per client address: one client cannot use up the guard."""
+
+    max_connections_per_client: int = Field(
+        8, ge=1, le=256, description="Open TCP connections per client address. A client at its "
+        "cap that opens another loses its longest-idle connection (or, when none is idle, the "
+        "new one is closed); when the guard is full (256), the longest-idle connection of the "
+        "client holding the most is closed.")
+    idle_seconds: float = Field(
+        5.0, gt=0, le=120, description="A TCP connection that sends no complete query for this "
+        "long is closed.")
+
+
 class DnsSection(StrictModel):
     """The DNS guard (`bottle egress run --dns-listen`): the bottle's only resolver.
 
@@ -617,6 +633,7 @@ class DnsSection(StrictModel):
         default_factory=list, description="Names that may resolve to private, loopback or "
         "link-local addresses; for any other name such an answer is dropped (DNS rebinding).")
     rate_limit: DnsRateLimit = Field(default_factory=DnsRateLimit)  # type: ignore[arg-type]
+    tcp: DnsTcp = Field(default_factory=DnsTcp)  # type: ignore[arg-type]
 _PIN = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 

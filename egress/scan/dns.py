@@ -3,21 +3,27 @@
 
 A query is forwarded only when every check passes:
 1. not a zone transfer (AXFR/IXFR, and the obsolete MAILA/MAILB): always refused;
-2. class IN;
-3. its type is in `dns.qtypes`, or a `dns.qtype_exceptions` entry covers the name;
-4. the name is *allowed for DNS*: a `hosts.allow` rule covers it (any method or path) and
+2. no secret in the name: credential placeholders, the DLP rules and known secrets, in
+   any case, split over labels or encoded (`egress.scan.name_secrets`);
+3. class IN;
+4. its type is in `dns.qtypes`, or a `dns.qtype_exceptions` entry covers the name;
+5. the name is *allowed for DNS*: a `hosts.allow` rule covers it (any method or path) and
    no host-wide deny rule denies it, or `dns.allow` lists it;
-5. the hostname scorer and the bottle's volume budget pass it.
+6. the hostname scorer and the bottle's volume budget pass it (the budget charges the
+   information of new labels and of the query type, `egress.scan.hostname_budget`).
 
-An answer is passed back only when no address record gives the name a non-global address
+An answer is passed back only when no address in it gives a name a non-global address
 (private, loopback, link-local, CGNAT, ...: DNS rebinding) unless `dns.private_answers`
-covers the name, and no CNAME target looks encoded (or, with `cname_targets: allowed`, is
-not allowed for DNS).
+covers the name: A/AAAA records and SVCB/HTTPS `ipv4hint`/`ipv6hint`, in the answer,
+authority and additional sections alike (glue and hints reach clients too). No CNAME
+target may look encoded (or, with `cname_targets: allowed`, be not allowed for DNS).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import math
+import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -28,6 +34,7 @@ from egress.policy.model import REFUSED_QTYPES, DnsSection
 from egress.scan.hostnames import RULES as HOSTNAME_RULES
 from egress.scan.hostnames import HostnameJudgement, HostnamePolicy, VolumeBudget
 from egress.scan.hosts import HostPolicy
+from egress.scan.name_secrets import NOTHING, NameSecrets
 
 # Rule ids and descriptions live with the scanner's (`egress.scan.hostnames.RULES`).
 RULES = {rule: text for rule, text in HOSTNAME_RULES.items() if rule.startswith("dns-")}
@@ -50,23 +57,86 @@ def non_global(address: str) -> bool:
     return not ip.is_global or ip.is_multicast
 
 
+SVCB_IPV4HINT = 4
+SVCB_IPV6HINT = 6
+
+
+def svcb_hints(rdata: bytes) -> tuple[str, ...]:
+    """The `ipv4hint` and `ipv6hint` addresses of SVCB/HTTPS record data (RFC 9460).
+    Raises ValueError for data that is not a well-formed SVCB record."""
+    if len(rdata) < 3:
+        raise ValueError("SVCB record shorter than its priority and target")
+    pos = 2  # SvcPriority
+    while True:  # TargetName: uncompressed labels
+        if pos >= len(rdata):
+            raise ValueError("SVCB target name runs past the record")
+        n = rdata[pos]
+        pos += 1
+        if n == 0:
+            break
+        if n > 63:
+            raise ValueError("SVCB target name is compressed or has an oversize label")
+        pos += n
+    hints: list[str] = []
+    while pos < len(rdata):
+        if pos + 4 > len(rdata):
+            raise ValueError("SVCB parameter header runs past the record")
+        key, length = struct.unpack_from("!HH", rdata, pos)
+        pos += 4
+        value = rdata[pos:pos + length]
+        if len(value) != length:
+            raise ValueError("SVCB parameter value runs past the record")
+        pos += length
+        size = 4 if key == SVCB_IPV4HINT else 16 if key == SVCB_IPV6HINT else 0
+        if size:
+            if not value or length % size:
+                raise ValueError(f"SVCB address hint of {length} bytes")
+            hints.extend(str(ipaddress.ip_address(value[i:i + size]))
+                         for i in range(0, length, size))
+    return tuple(hints)
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """One answer record, reduced to what the checks need."""
+    """One record of an upstream answer, reduced to what the checks need."""
 
     rtype: str
     owner: str
     value: str  # an address for A/AAAA, a name for CNAME, anything else otherwise
+    section: str = "answer"  # answer | authority | additional
+    hints: tuple[str, ...] = ()  # SVCB/HTTPS ipv4hint and ipv6hint addresses
+
+    def addresses(self) -> tuple[str, ...]:
+        if self.rtype in ("A", "AAAA"):
+            return (self.value,)
+        return self.hints
 
 
 @dataclass(frozen=True, slots=True)
 class QueryJudgement:
     findings: tuple[Finding, ...]
     hostname: HostnameJudgement | None
+    secrets: NameSecrets = NOTHING
+
+    def logged_name(self, name: str) -> str:
+        """The name as audit events show it: with a secret in it, its data part is replaced
+        here (scrubbing alone could leave part of it, e.g. a label beside the secret)."""
+        if not self.secrets.findings:
+            return name
+        if self.hostname is None or not self.hostname.score.subdomain:
+            return "[REDACTED]"
+        return f"[REDACTED].{self.hostname.score.registered}"
 
     @property
     def sensitive(self) -> tuple[str, ...]:
-        return self.hostname.sensitive if self.hostname is not None else ()
+        """Values to scrub from artefacts: the data part of a flagged name and every secret
+        found in it."""
+        flagged = self.hostname.sensitive if self.hostname is not None else ()
+        if not self.secrets.findings:
+            return flagged
+        part = self.hostname.score.subdomain if self.hostname is not None else ""
+        return tuple(dict.fromkeys((*flagged, *(p for p in (part,) if p),
+                                    *self.secrets.sensitive)))
 
 
 class DnsPolicy:
@@ -85,6 +155,12 @@ class DnsPolicy:
         self.cname_targets = section.cname_targets
         self.rate = section.rate_limit.queries_per_second
         self.burst = section.rate_limit.burst
+        # What asking for one of the forwarded query types tells the zone's owner: the
+        # volume budget charges it for every new (name, type) pair.
+        forwarded = set(self.qtypes) | set(self.qtype_exceptions)
+        self.qtype_bits = math.log2(len(forwarded)) if len(forwarded) > 1 else 0.0
+        self.tcp_per_client = section.tcp.max_connections_per_client
+        self.tcp_idle = float(section.tcp.idle_seconds)
 
     def allowed(self, name: str) -> Finding | None:
         """None if the name is allowed for DNS; otherwise the hosts finding that says why not."""
@@ -104,21 +180,20 @@ class DnsPolicy:
 
 def judge_query(dns: DnsPolicy, hostnames: HostnamePolicy, budget: VolumeBudget | None,
                 qname: str, qtype: str, qclass: str, now: float,
-                placeholder_in: Callable[[str], str | None] | None = None) -> QueryJudgement:
+                secrets_in: Callable[[str, str], NameSecrets] | None = None) -> QueryJudgement:
     """Every finding about one question, in the order the guard checks them.
 
-    `placeholder_in` names the credential whose placeholder a name carries (the bottle's
-    `CredentialRegistry.find_in_name`): a placeholder in a query is exfiltration."""
+    `secrets_in(name, data part)` finds secrets in a name (credential placeholders, DLP
+    rules, known secrets: `egress.scan.name_secrets`); a secret in a query is exfiltration."""
     findings: list[Finding] = []
     if qtype in REFUSED_QTYPES:
         return QueryJudgement((Finding("hostnames", "dns-zone-transfer", "block", "dns",
                                        f"{qtype} queries are always refused"),), None)
-    credential = placeholder_in(qname) if placeholder_in is not None else None
-    if credential is not None:
-        findings.append(Finding(
-            "credentials", "placeholder-exfiltration", "block", "dns",
-            f"the placeholder of credential {credential!r} was sent in a DNS query name "
-            "(possible exfiltration attempt)"))
+    # the scorer's split (memoised: `hostnames.judge` below finds it again) names the
+    # labels the zone's owner chooses, where a split secret can hide
+    secrets = secrets_in(qname, hostnames.scorer.score(qname).subdomain) \
+        if secrets_in is not None else NOTHING
+    findings.extend(secrets.findings)
     if qclass != "IN":
         findings.append(Finding("hostnames", "dns-class", "block", "dns",
                                 f"class {qclass} queries are not forwarded"))
@@ -128,9 +203,9 @@ def judge_query(dns: DnsPolicy, hostnames: HostnamePolicy, budget: VolumeBudget 
     denied = dns.allowed(qname)
     if denied is not None:
         findings.append(denied)
-    judged = hostnames.judge(qname, budget, now, "dns")
+    judged = hostnames.judge(qname, budget, now, "dns", qtype, dns.qtype_bits)
     findings.extend(judged.findings)
-    return QueryJudgement(tuple(findings), judged)
+    return QueryJudgement(tuple(findings), judged, secrets)
 
 
 def judge_answer(dns: DnsPolicy, hostnames: HostnamePolicy, qname: str,
@@ -140,15 +215,18 @@ def judge_answer(dns: DnsPolicy, hostnames: HostnamePolicy, qname: str,
     host = normalize_host(qname)
     private_ok = host in dns.private_answers
     for rr in answers:
-        if rr.rtype in ("A", "AAAA"):
-            if non_global(rr.value) and not private_ok \
-                    and normalize_host(rr.owner) not in dns.private_answers:
-                findings.append(Finding(
-                    "hostnames", "dns-rebinding", "block", "dns.answer",
-                    f"answer gives {host} the non-global address {rr.value} "
-                    "(dns.private_answers does not cover it)"))
-                break
-        elif rr.rtype == "CNAME" and dns.cname_targets != "any":
+        bad = next((a for a in rr.addresses() if non_global(a)), None)
+        if bad is not None and not private_ok \
+                and normalize_host(rr.owner) not in dns.private_answers:
+            owner = normalize_host(rr.owner)
+            via = "" if rr.rtype in ("A", "AAAA") else " as an address hint"
+            record = f"{rr.section}-section {rr.rtype} record of {owner or '.'}"
+            findings.append(Finding(
+                "hostnames", "dns-rebinding", "block", "dns.answer",
+                f"answer to {host} carries the non-global address {bad}{via} ({record}; "
+                "dns.private_answers does not cover it)"))
+            break
+        if rr.rtype == "CNAME" and rr.section == "answer" and dns.cname_targets != "any":
             target = normalize_host(rr.value)
             scored = hostnames.scorer.score(target)
             if scored.blocked(hostnames.block_score):

@@ -17,11 +17,11 @@ a single name cannot show:
    base32 5, base36 5.17, mixed-case 5.95, base64 punctuation 6).
 3. Combine into a score with named reasons: encoded bits, encoded-looking labels
    (chunks), characters no hostname has, mixed case, label count, subdomain length.
-4. `VolumeBudget` (per bottle, survives policy reloads) counts distinct names, distinct
-   encoded-looking names and bytes of encoded information per registered domain over a
-   sliding window. Tunnels need many unique names under one domain; ordinary traffic
-   does not. Over budget, new names under that domain are blocked; the trip is reported
-   once per episode.
+4. `VolumeBudget` (`egress/scan/hostname_budget.py`; per bottle, survives policy reloads)
+   counts distinct names, distinct encoded-looking names and the bytes of information new
+   labels carry per registered domain over a sliding window. Tunnels need many unique
+   names under one domain; ordinary traffic does not. Over budget, new names under that
+   domain are blocked; the trip is reported once per episode.
 
 Everything here is table-tested against `tests/test_hostnames.py` and measured by
 `benchmarks/hostname_scoring.py`.
@@ -32,9 +32,8 @@ from __future__ import annotations
 import math
 import re
 import threading
-from collections import OrderedDict, deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from publicsuffixlist import PublicSuffixList
 
@@ -42,12 +41,19 @@ from egress.findings import Finding
 from egress.policy.model import HostnamesSection
 from egress.redact import preview
 from egress.scan.hostname_bigrams import BIGRAM_LOG2
+from egress.scan.hostname_budget import DEFAULT_ENCODED_BITS, UNCHARGED
+
+# The budget lived here; its names stay importable from this module.
+from egress.scan.hostname_budget import BudgetCharge as BudgetCharge
+from egress.scan.hostname_budget import BudgetLimits as BudgetLimits
+from egress.scan.hostname_budget import VolumeBudget as VolumeBudget
 
 RULES = {
     "encoded-hostname": "A name's subdomain labels look like encoded data: its score reached "
     "hostnames.block_score.",
-    "volume-budget": "Too many distinct names, encoded-looking names or bytes of encoded "
-    "information under one registered domain within hostnames.budget.window_seconds (a tunnel).",
+    "volume-budget": "Too many distinct names, encoded-looking names or bytes of information "
+    "(new labels, new query types) under one registered domain within "
+    "hostnames.budget.window_seconds (a tunnel).",
     "domain-fronting": "The CONNECT target, TLS SNI and Host header of one request name "
     "different hosts.",
     # the DNS guard's own checks (egress/scan/dns.py, egress/dns.py)
@@ -58,8 +64,11 @@ RULES = {
     "dns-qtype": "The query type is not in dns.qtypes (TXT, NULL and ANY are not by default) "
     "and no dns.qtype_exceptions entry covers the name.",
     "dns-rate-limit": "The client exceeded dns.rate_limit.",
-    "dns-rebinding": "The answer gave the name a private, loopback, link-local or otherwise "
-    "non-global address, and dns.private_answers does not cover it.",
+    "dns-tcp-limit": "A client reached dns.tcp.max_connections_per_client (its longest-idle "
+    "TCP connection was closed, or the new one when none was idle), or the guard was full.",
+    "dns-rebinding": "The answer gave a name a private, loopback, link-local or otherwise "
+    "non-global address (an A/AAAA record or an SVCB/HTTPS address hint, in any section), and "
+    "dns.private_answers does not cover it.",
     "dns-cname-target": "The answer's CNAME chain leads to a name that looks encoded (or, with "
     "dns.cname_targets: allowed, is not allowed for DNS).",
     "dns-upstream": "The upstream resolver did not answer, or answered something else.",
@@ -86,7 +95,6 @@ HIGH_ENTROPY = 4.0         # bits/char; reported for labels of >= 20 characters
 HIGH_ENTROPY_POINTS = 5.0
 DEFAULT_BLOCK_SCORE = 100.0
 MAX_WORD_NUMBER_RUNS = 4   # letter/digit runs in a token still read as words and numbers
-DEFAULT_ENCODED_BITS = 48.0  # a name with this many bits counts as encoded-looking for the budget
 
 _HEX = frozenset("0123456789abcdef")
 _BASE32 = frozenset("abcdefghijklmnopqrstuvwxyz234567")
@@ -395,123 +403,6 @@ def _is_reverse_lookup(lower: str, labels: list[str]) -> bool:
     return False
 
 
-# -- the per-bottle volume budget ------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class BudgetLimits:
-    window_seconds: float = 600.0
-    max_names: int = 300
-    max_encoded_names: int = 10
-    max_bytes: int = 256
-    encoded_bits: float = DEFAULT_ENCODED_BITS
-
-
-@dataclass(frozen=True, slots=True)
-class BudgetCharge:
-    """What charging one name did. `over`: the name is refused by the budget. `first`: the
-    first refusal of this episode (report it once)."""
-
-    over: bool
-    first: bool
-    names: int
-    encoded_names: int
-    bytes: int
-    new: bool
-
-    def describe(self, registered: str, limits: BudgetLimits) -> str:
-        return (f"{self.names} names, {self.encoded_names} encoded-looking, ~{self.bytes} bytes of "
-                f"encoded information under {registered} in {limits.window_seconds:.0f}s exceed the "
-                f"budget ({limits.max_names} names, {limits.max_encoded_names} encoded, "
-                f"{limits.max_bytes} bytes)")
-
-
-UNCHARGED = BudgetCharge(False, False, 0, 0, 0, False)
-
-
-@dataclass(slots=True)
-class _Usage:
-    entries: deque[tuple[float, str, float, bool]] = field(default_factory=deque)
-    seen: dict[str, bool] = field(default_factory=dict)
-    names: int = 0
-    encoded: int = 0
-    bits: float = 0.0
-    over: bool = False
-
-
-class VolumeBudget:
-    """Distinct names per registered domain over a sliding window, for one bottle.
-
-    Owned by the runtime, not the compiled policy, so a reload keeps the counts; the limits
-    come from whichever policy is current at each charge. Every new name counts, refused
-    ones included: a tunnel that keeps trying stays over budget. A name seen earlier in the
-    window keeps the answer it got. Thread-safe; memory is bounded by `max_domains` and
-    `max_entries` (oldest dropped first).
-    """
-
-    def __init__(self, max_domains: int = 20_000, max_entries: int = 50_000) -> None:
-        self._lock = threading.Lock()
-        self._domains: OrderedDict[str, _Usage] = OrderedDict()
-        self.max_domains = max_domains
-        self.max_entries = max_entries
-
-    def charge(self, scored: HostnameScore, limits: BudgetLimits, now: float) -> BudgetCharge:
-        if scored.exempt is not None or not scored.subdomain:
-            return UNCHARGED
-        key = scored.registered
-        name = scored.name
-        with self._lock:
-            usage = self._domains.get(key)
-            if usage is None:
-                usage = _Usage()
-                self._domains[key] = usage
-                if len(self._domains) > self.max_domains:
-                    self._domains.popitem(last=False)
-            else:
-                self._domains.move_to_end(key)
-            self._expire(usage, now - limits.window_seconds)
-            known = usage.seen.get(name)
-            if known is not None:
-                return BudgetCharge(not known, False, usage.names, usage.encoded,
-                                    int(usage.bits / 8), False)
-            encoded = scored.bits >= limits.encoded_bits
-            bits = scored.bits if encoded else 0.0  # words and numbers carry no budgeted bytes
-            usage.entries.append((now, name, bits, encoded))
-            usage.names += 1
-            usage.encoded += encoded
-            usage.bits += bits
-            if len(usage.entries) > self.max_entries:
-                self._drop(usage, usage.entries.popleft())
-            over = (usage.names > limits.max_names or usage.encoded > limits.max_encoded_names
-                    or usage.bits / 8 > limits.max_bytes)
-            first = over and not usage.over
-            usage.over = over
-            usage.seen[name] = not over
-            return BudgetCharge(over, first, usage.names, usage.encoded, int(usage.bits / 8), True)
-
-    def _expire(self, usage: _Usage, cutoff: float) -> None:
-        entries = usage.entries
-        while entries and entries[0][0] <= cutoff:
-            self._drop(usage, entries.popleft())
-
-    @staticmethod
-    def _drop(usage: _Usage, entry: tuple[float, str, float, bool]) -> None:
-        _, name, bits, encoded = entry
-        usage.names -= 1
-        usage.encoded -= encoded
-        usage.bits = max(0.0, usage.bits - bits)
-        usage.seen.pop(name, None)
-
-    def usage(self, registered: str) -> tuple[int, int, int]:
-        """(names, encoded names, bytes) currently charged to a registered domain."""
-        with self._lock:
-            u = self._domains.get(registered)
-            return (u.names, u.encoded, int(u.bits / 8)) if u else (0, 0, 0)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._domains.clear()
-
-
 # -- the compiled `hostnames:` section -------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
@@ -547,7 +438,10 @@ class HostnamePolicy:
         self.scorer = HostnameScorer(
             HostnameException(e.reason, e.domain, e.suffix) for e in section.exceptions)
 
-    def judge(self, name: str, budget: VolumeBudget | None, now: float, where: str) -> HostnameJudgement:
+    def judge(self, name: str, budget: VolumeBudget | None, now: float, where: str,
+              qtype: str | None = None, qtype_bits: float = 0.0) -> HostnameJudgement:
+        """Score `name` and charge it to `budget`; a DNS query also names its type and what
+        the choice of a type is worth (`DnsPolicy.qtype_bits`)."""
         scored = self.scorer.score(name)
         if scored.exempt is not None or not scored.subdomain:
             return HostnameJudgement(scored, UNCHARGED, ())
@@ -557,7 +451,8 @@ class HostnamePolicy:
                 "hostnames", "encoded-hostname", self.action, where,
                 f"name under {scored.registered} looks like encoded data: {scored.summary()}",
                 evidence=preview(scored.subdomain)))
-        charge = budget.charge(scored, self.limits, now) if budget is not None else UNCHARGED
+        charge = budget.charge(scored, self.limits, now, qtype, qtype_bits) \
+            if budget is not None else UNCHARGED
         if charge.over:
             findings.append(Finding("hostnames", "volume-budget", self.budget_action, where,
                                     charge.describe(scored.registered, self.limits),
