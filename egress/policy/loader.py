@@ -10,7 +10,7 @@ import contextlib
 import types
 import typing
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from egress.policy.compiled import SEMANTIC_CHECKS
 from egress.policy.model import Policy
+from egress.policy.redaction import redact_text
 from egress.policy.yamlbounds import YAMLLimitError, bounded_yaml
 
 MAX_POLICY_BYTES = 1024**2
@@ -36,12 +37,17 @@ class Problem:
         where = f"{self.file}:{self.line}" if self.line else self.file
         return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
 
+    def redacted(self) -> Problem:
+        return replace(self, field=redact_text(self.field), message=redact_text(self.message))
+
 
 class PolicyError(Exception):
-    """An invalid policy. `str()` lists every problem, one per line; no traceback needed."""
+    """An invalid policy. `str()` lists every problem, one per line; no traceback needed.
+    Problems are redacted as they are made (`egress.policy.redaction`): a secret written
+    into a policy is never echoed."""
 
     def __init__(self, problems: Sequence[Problem]) -> None:
-        self.problems = list(problems)
+        self.problems = [p.redacted() for p in problems]
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
