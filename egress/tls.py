@@ -34,7 +34,7 @@ CERTSTORE_OPTIONS = frozenset(("certs", "confdir", "key_size", "cert_passphrase"
                                "emudhra_old"))
 
 
-def _dhparams() -> certs.DHParams:
+def dhparams() -> certs.DHParams:
     """mitmproxy's default DH parameters (public), which OpenSSL only loads from a file."""
     fd, name = tempfile.mkstemp(prefix="bottle-dhparam-", suffix=".pem")
     try:
@@ -48,7 +48,7 @@ def _dhparams() -> certs.DHParams:
 class BottleCertStore(certs.CertStore):
     def __init__(self, ca: BottleCA) -> None:
         super().__init__(ca.key, certs.Cert(ca.cert), None, certs.dummy_crl(ca.key, ca.cert),
-                         _dhparams())
+                         dhparams())
         self.ca = ca
         self._leaves: OrderedDict[tuple[str | None, tuple[x509.GeneralName, ...]],
                                   certs.CertStoreEntry] = OrderedDict()

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ca import BottleCA
-from tests.conftest import EgressFactory, PolicyWriter
+from tests.conftest import EgressFactory, PolicyWriter, a_private_key_pem, private_key_files
 from tests.support.origin import Origin
 from tests.support.prereq import missing, require_binary
 
@@ -37,16 +37,12 @@ def test_ca_is_short_lived_ec_p256_with_ca_extensions(tmp_path: Path) -> None:
     assert "bottle-7" in cert.subject.rfc4514_string()
 
 
-def _files_with_private_keys(root: Path) -> list[Path]:
-    return [p for p in root.rglob("*") if p.is_file() and b"PRIVATE KEY" in p.read_bytes()]
-
-
 def test_key_is_private_and_destroyed(tmp_path: Path) -> None:
     state = tmp_path / "state"
     ca = BottleCA.create(state, "b")
     assert stat.S_IMODE(os.stat(state).st_mode) == 0o700
     # the key is in memory only: no file anywhere under the state directory holds it
-    assert _files_with_private_keys(tmp_path) == []
+    assert private_key_files(tmp_path) == []
     assert sorted(p.name for p in state.iterdir()) == ["bottle-ca.pem", "ca-bundle.pem"]
     # the bundle carries the system roots too, not only the bottle CA
     assert ca.files.bundle.read_bytes().count(b"BEGIN CERTIFICATE") > 10
@@ -61,11 +57,12 @@ def test_a_stale_key_file_is_shredded_when_a_ca_is_made(tmp_path: Path) -> None:
     state = tmp_path / "state"
     state.mkdir()
     stale = state / "mitmproxy-ca.pem"
-    stale.write_bytes(b"-----BEGIN PRIVATE KEY-----\nstale\n-----END PRIVATE KEY-----\n")
+    stale.write_bytes(a_private_key_pem())
+    assert private_key_files(tmp_path) == [stale]  # the detector sees a real key
     (state / "mitmproxy-ca.p12").write_bytes(b"pkcs12 key")
     ca = BottleCA.create(state, "b")
     assert not stale.exists() and not (state / "mitmproxy-ca.p12").exists()
-    assert _files_with_private_keys(tmp_path) == []
+    assert private_key_files(tmp_path) == []
     ca.destroy()
 
 
@@ -179,7 +176,7 @@ def test_stop_destroys_the_key_and_state(egress: EgressFactory, write_policy: Po
     proc = egress(write_policy("hosts:\n  allow:\n    - hosts: [allowed.test]\n"))
     assert stat.S_IMODE(os.stat(proc.state_dir).st_mode) == 0o700
     # a running proxy keeps its CA key in memory only (mitmproxy gets the key object)
-    assert _files_with_private_keys(proc.state_dir) == []
+    assert private_key_files(proc.state_dir) == []
     assert not (proc.state_dir / "mitmproxy-ca.pem").exists()
     assert proc.stop() == 0
     assert not (proc.state_dir / "ca-bundle.pem").exists()

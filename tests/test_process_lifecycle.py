@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import EgressFactory, PolicyWriter
+from tests.conftest import EgressFactory, PolicyWriter, a_private_key_pem, private_key_files
 from tests.support.origin import Origin
 
 POLICY = "hosts:\n  allow:\n    - hosts: [allowed.test]\n"
@@ -31,17 +31,6 @@ def _status(proc: Any, url: str) -> str:
     return code if code != "000" else connect
 
 
-def _private_key_files(root: Path) -> list[Path]:
-    found = []
-    for p in root.rglob("*"):
-        try:
-            if p.is_file() and not p.is_symlink() and b"PRIVATE KEY" in p.read_bytes():
-                found.append(p)
-        except OSError:
-            continue
-    return found
-
-
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1,
                                  signal.SIGUSR2, signal.SIGALRM], ids=lambda s: s.name)
 def test_a_stop_signal_ends_the_proxy_cleanly(egress: EgressFactory, write_policy: PolicyWriter,
@@ -55,7 +44,7 @@ def test_a_stop_signal_ends_the_proxy_cleanly(egress: EgressFactory, write_polic
     last = _events(proc)[-1]
     assert last["event"] == "stop" and last["signal"] == sig.name
     assert not (state / "bottle-ca.pem").exists() and not (state / "ca-bundle.pem").exists()
-    assert _private_key_files(tmp_path) == []
+    assert private_key_files(tmp_path) == []
     time.sleep(0.2)
     assert "Traceback" not in proc.stderr()
 
@@ -102,15 +91,16 @@ def test_sigkill_leaves_no_key_and_the_next_start_clears_stale_ones(
     proc = egress(policy, "--state-dir", str(state))
     # the CA is in use (the client trusts it, TLS is intercepted) and on disk nowhere
     assert _status(proc, f"https://allowed.test:{origin.port}/") == "200"
-    assert _private_key_files(tmp_path) == []
+    assert private_key_files(tmp_path) == []
     proc.proc.kill()
     proc.proc.wait(10)
-    assert _private_key_files(tmp_path) == []
+    assert private_key_files(tmp_path) == []
     # What an older version (its key in mitmproxy-ca.pem) would have left after a SIGKILL:
     # the next start on that state directory shreds it.
     stale = state / "mitmproxy-ca.pem"
-    stale.write_bytes(b"-----BEGIN PRIVATE KEY-----\nstale\n-----END PRIVATE KEY-----\n")
+    stale.write_bytes(a_private_key_pem())
+    assert private_key_files(tmp_path) == [stale]  # the detector sees a real key
     again = egress(policy, "--state-dir", str(state))
-    assert not stale.exists() and _private_key_files(tmp_path) == []
+    assert not stale.exists() and private_key_files(tmp_path) == []
     assert _status(again, f"https://allowed.test:{origin.port}/") == "200"
     assert again.stop() == 0
