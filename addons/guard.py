@@ -20,7 +20,6 @@ it is blocked at its first hook.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import inspect
 import logging
@@ -224,17 +223,19 @@ def _close(client: connection.Client, conn: connection.Connection, cancel: bool)
     is written right after the failed hook returns. `cancel` also ends the task reading the
     connection, as mitmproxy's own close does; it is never done for a server connection,
     whose hooks run in that very task (cancelling it would hang the client's request)."""
-    master = getattr(ctx, "master", None)
-    server = master.addons.get("proxyserver") if master is not None else None
-    handler = getattr(server, "connections", {}).get(client.id) if server is not None else None
-    io = getattr(handler, "transports", {}).get(conn) if handler is not None else None
-    if io is None:
-        return  # not open (yet, or any more), or no live proxy (replay)
-    with contextlib.suppress(Exception):
+    try:
+        master = getattr(ctx, "master", None)
+        server = master.addons.get("proxyserver") if master is not None else None
+        handler = getattr(server, "connections", {}).get(client.id) if server is not None else None
+        io = getattr(handler, "transports", {}).get(conn) if handler is not None else None
+        if io is None:
+            return  # not open (yet, or any more), or no live proxy (replay)
         if io.writer is not None and not io.writer.is_closing():
             io.writer.close()
-    if cancel and io.handler is not None and io.handler is not asyncio.current_task():
-        io.handler.cancel("fail closed")
+        if cancel and io.handler is not None and io.handler is not asyncio.current_task():
+            io.handler.cancel("fail closed")
+    except Exception as e:  # never let failing closed fail: the poisoning still holds
+        log.error("could not close a failed connection (%s)", type(e).__name__)
 
 
 def _peer(client: connection.Client | None) -> str | None:
