@@ -11,7 +11,7 @@ import contextlib
 import copy
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mitmproxy import ctx, dns, flow, http, tcp
@@ -115,12 +115,25 @@ def note(f: flow.Flow, runtime: Runtime, findings: Iterable[Finding],
     mode = rec.policy.policy.mode
     out = []
     for finding in findings:
-        finding = under_mode(finding, mode)
+        finding = under_mode(_located_safely(finding, runtime, rec), mode)
         rec.findings.append(finding)
         out.append(finding)
         if finding.action == "block" and rec.blocked is None:
             rec.blocked = finding
     return out
+
+
+def _located_safely(finding: Finding, runtime: Runtime, rec: FlowRecord) -> Finding:
+    """A location names where a value was found, and that place can be the value itself (a
+    secret used as a header name, a hostname label): it is scrubbed like a value, in any
+    letter case, before it reaches a denial, the audit log, a flow file or replay output."""
+    if not rec.sensitive and not len(runtime.secrets):
+        return finding
+    where = runtime.secrets.scrub(finding.where, rec.sensitive)
+    reason = runtime.secrets.scrub(finding.reason, rec.sensitive)
+    if where == finding.where and reason == finding.reason:
+        return finding
+    return replace(finding, where=where, reason=reason)
 
 
 def fail(f: flow.Flow, runtime: Runtime, finding: Finding) -> None:

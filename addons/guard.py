@@ -5,10 +5,21 @@ an inspecting proxy means "uninspected traffic leaves". `Guarded` wraps every ho
 addon so that an exception instead blocks the flow (502 with a JSON reason), kills the
 connection where there is no response to give, and is written to the audit log. The
 exception's message is never logged: it may quote the data that was being inspected.
+
+"Exception" means any `BaseException`: a hook that raises `KeyboardInterrupt`, `SystemExit`
+or `GeneratorExit` fails its flow like any other error instead of ending the proxy or
+hanging the request (only a real cancellation of an async hook is passed on, after the flow
+is failed).
+
+A connection or TLS hook that fails closes the connection it was about (for a server
+connection: before mitmproxy writes the request to it, which with lazy connections happens
+after every request hook has run), and poisons its client connection: every later flow on
+it is blocked at its first hook.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import logging
@@ -17,9 +28,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from mitmproxy import connection, dns, flow, http, tcp
+from mitmproxy import connection, ctx, dns, flow, http, tcp
 from mitmproxy.net.dns import response_codes
-from mitmproxy.proxy import server_hooks
+from mitmproxy.proxy import layer, server_hooks
+from mitmproxy.proxy.layers.modes import Socks5AuthData
 from mitmproxy.tls import ClientHelloData, TlsData
 
 from addons.flowrecord import blocked, fail, record_of
@@ -52,9 +64,19 @@ CONNECTION_HOOKS = (
     "server_disconnected", "server_connect_error",
     "tls_clienthello", "tls_start_client", "tls_start_server", "tls_established_client",
     "tls_established_server", "tls_failed_client", "tls_failed_server",
+    "next_layer", "quic_start_client", "quic_start_server", "socks5_auth",
 )
+# Of those, the ones about the server side of a connection: a failure closes that server
+# connection (the client gets mitmproxy's 502 for a request in flight); a failure in the
+# others closes the client connection.
+SERVER_SIDE_HOOKS = frozenset((
+    "server_connect", "server_connected", "server_disconnected", "server_connect_error",
+    "tls_start_server", "tls_established_server", "tls_failed_server", "quic_start_server",
+))
 # Lifecycle hooks are not wrapped: a failure there must stop start-up loudly.
 LIFECYCLE_HOOKS = ("load", "configure", "running", "done", "update")
+# mitmproxy hooks no addon of the chain is called for: mitmproxy's own log records.
+UNFORWARDED_HOOKS = ("add_log",)
 
 
 def _where(exc: BaseException) -> str:
@@ -76,37 +98,72 @@ def error_finding(addon: str, hook: str, exc: BaseException) -> Finding:
 class FailClosed:
     """Shared fail-closed state of one proxy: connections poisoned by a failed TLS hook."""
 
+    # Connection ids remembered (oldest forgotten first): far more than a proxy has open.
+    MAX_POISONED = 65536
+
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.poisoned: set[str] = set()
+        self.poisoned: dict[str, None] = {}
+
+    def poison(self, client: connection.Client) -> None:
+        self.poisoned[client.id] = None
+        if len(self.poisoned) > self.MAX_POISONED:
+            del self.poisoned[next(iter(self.poisoned))]
 
     def on_error(self, addon: str, hook: str, args: tuple[Any, ...], exc: BaseException) -> None:
         finding = error_finding(addon, hook, exc)
         target = args[0] if args else None
-        fid = getattr(target, "id", None)
+        fid = getattr(target, "id", None) if isinstance(target, flow.Flow) else None
         log.error("%s.%s raised %s at %s; %s blocked (fail closed)", addon, hook,
                   type(exc).__name__, _where(exc), f"flow {fid}" if fid else "connection")
         if isinstance(target, flow.Flow):
             self._fail_flow(target, hook, finding)
             return
-        client = None
-        if isinstance(target, (ClientHelloData, TlsData)):
-            client = target.context.client
-            if isinstance(target, TlsData):
-                target.conn.error = "blocked: internal error (fail closed)"
-        elif isinstance(target, server_hooks.ServerConnectionHookData):
-            client = target.client
-            target.server.error = "blocked: internal error (fail closed)"
-        elif isinstance(target, connection.Client):
-            client = target
-            target.error = "blocked: internal error (fail closed)"
-        if client is not None:
-            self.poisoned.add(client.id)
+        client = self._fail_connection(hook, target)
         self.runtime.audit.write({
             "time": utc_now(), "event": "error", "bottle": self.runtime.bottle_id,
             "client": _peer(client), "verdict": "block",
             "findings": [finding.as_audit()],
         })
+
+    def _fail_connection(self, hook: str, target: Any) -> connection.Client | None:
+        """Undo whatever the failed hook may have half-done, close the connection it was
+        about and poison its client connection. Returns that client."""
+        error = "blocked: internal error (fail closed)"
+        client: connection.Client | None = None
+        conn: connection.Connection | None = None
+        if isinstance(target, ClientHelloData):
+            client = conn = target.context.client
+            # never the passthrough (or early server contact) a failed hook may have asked for
+            target.ignore_connection = False
+            target.establish_server_tls_first = False
+        elif isinstance(target, TlsData):
+            client, conn = target.context.client, target.conn
+            if hook in ("tls_start_client", "tls_start_server", "quic_start_client",
+                        "quic_start_server"):
+                # mitmproxy closes a connection whose start hook leaves no TLS context
+                target.ssl_conn = None
+        elif isinstance(target, server_hooks.ServerConnectionHookData):
+            client, conn = target.client, target.server
+        elif isinstance(target, connection.Client):
+            client = conn = target
+        elif isinstance(target, layer.NextLayer):
+            client = conn = target.context.client
+            target.layer = None
+        elif isinstance(target, Socks5AuthData):
+            client = conn = target.client_conn
+            target.valid = False
+        if client is None:
+            return None
+        self.poison(client)
+        if hook in SERVER_SIDE_HOOKS:
+            if conn is not None and conn is not client:
+                conn.error = error  # `server_connect`: mitmproxy then never dials
+                _close(client, conn, cancel=False)
+        else:
+            client.error = client.error or error  # `client_connected`: mitmproxy hangs up
+            _close(client, client, cancel=True)
+        return client
 
     def _fail_flow(self, f: flow.Flow, hook: str, finding: Finding) -> None:
         if isinstance(f, http.HTTPFlow):
@@ -158,6 +215,29 @@ class FailClosed:
                 status=502))
 
 
+def _close(client: connection.Client, conn: connection.Connection, cancel: bool) -> None:
+    """Close `conn` (the client connection or one of its server connections) now.
+
+    Closing the writer makes mitmproxy drop everything it would still send on it (its send
+    path skips a closing writer), so this holds even for a server connection whose request
+    is written right after the failed hook returns. `cancel` also ends the task reading the
+    connection, as mitmproxy's own close does; it is never done for a server connection,
+    whose hooks run in that very task (cancelling it would hang the client's request)."""
+    try:
+        master = getattr(ctx, "master", None)
+        server = master.addons.get("proxyserver") if master is not None else None
+        handler = getattr(server, "connections", {}).get(client.id) if server is not None else None
+        io = getattr(handler, "transports", {}).get(conn) if handler is not None else None
+        if io is None:
+            return  # not open (yet, or any more), or no live proxy (replay)
+        if io.writer is not None and not io.writer.is_closing():
+            io.writer.close()
+        if cancel and io.handler is not None and io.handler is not asyncio.current_task():
+            io.handler.cancel("fail closed")
+    except Exception as e:  # never let failing closed fail: the poisoning still holds
+        log.error("could not close a failed connection (%s)", type(e).__name__)
+
+
 def _peer(client: connection.Client | None) -> str | None:
     if client is None or not client.peername:
         return None
@@ -181,8 +261,10 @@ def _wrap(failclosed: FailClosed, addon: str, hook: str, fn: Callable[..., Any])
         async def run_async(*args: Any) -> Any:
             try:
                 return await fn(*args)
-            except Exception as exc:
+            except BaseException as exc:
                 failclosed.on_error(addon, hook, args, exc)
+                if isinstance(exc, asyncio.CancelledError) and _being_cancelled():
+                    raise  # a real cancellation (shutdown) goes on once the flow is failed
                 return None
         return run_async
 
@@ -196,7 +278,7 @@ def _wrap(failclosed: FailClosed, addon: str, hook: str, fn: Callable[..., Any])
                 return None
             try:
                 return fn(*args)
-            except Exception as exc:
+            except BaseException as exc:
                 failclosed.on_error(addon, hook, args, exc)
                 return None
         return run_message
@@ -207,10 +289,15 @@ def _wrap(failclosed: FailClosed, addon: str, hook: str, fn: Callable[..., Any])
             failclosed.check_poisoned(args[0])
         try:
             return fn(*args)
-        except Exception as exc:
+        except BaseException as exc:
             failclosed.on_error(addon, hook, args, exc)
             return None
     return run
+
+
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 class Guarded:
@@ -249,7 +336,7 @@ def guarded_stream(f: http.HTTPFlow, failclosed: FailClosed, addon: str,
             return []
         try:
             return fn(chunk)
-        except Exception as exc:
+        except BaseException as exc:
             broken = True
             failclosed.on_stream_error(f, addon, exc)
             return []

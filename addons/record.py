@@ -1,15 +1,19 @@
 """Recording: the bottle's traffic as mitmproxy flow files, with every known secret removed.
 
 Each finished flow is copied, scrubbed (injected credentials, known secrets and every value a
-scanner matched in it, in raw and encoded forms), its bodies decoded (bounded) so scrubbing
-sees plain bytes, truncated above a size limit with a marker, and its verdict attached as
-plain metadata. The files open in mitmproxy/mitmweb and replay with `bottle replay`.
+scanner matched in it, in raw and encoded forms and any letter case), its bodies decoded
+(bounded) so scrubbing sees plain bytes, truncated above a size limit with a marker, and its
+verdict attached as plain metadata. Then every other text of the serialised flow is scrubbed
+too (header names, authority, SNI, server address, metadata, ...): a secret can travel as a
+name or a hostname label, and the file must not keep it in any field, including fields a
+future mitmproxy adds. The files open in mitmproxy/mitmweb and replay with `bottle replay`.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from mitmproxy import dns, flow, http, tcp
 
@@ -39,9 +43,9 @@ class Recorder:
         self._file = os.fdopen(fd, "wb")
         # Imported here: mitmproxy.io pulls in flow filters and pyparsing (~0.05 s of every
         # proxy start), and only a recording proxy writes flows.
-        from mitmproxy.io import FlowWriter
+        from mitmproxy.io import tnetstring
 
-        self._writer = FlowWriter(self._file)
+        self._dump = tnetstring.dump
 
     # -- hooks: write each flow once, when it is finished ---------------------------------
 
@@ -85,7 +89,8 @@ class Recorder:
         copy.metadata.pop(RECORDED, None)
         copy.metadata[KEY] = rec.as_metadata() if rec else {}
         self._scrub(copy, rec)
-        self._writer.add(copy)
+        # What mitmproxy's FlowWriter writes, with every remaining text scrubbed on the way.
+        self._dump(self._scrub_state(copy.get_state(), rec), self._file)
         self._file.flush()
 
     def _text(self, text: str, rec: FlowRecord | None) -> str:
@@ -95,11 +100,20 @@ class Recorder:
         text = data.decode("utf-8", "surrogateescape")
         return self._text(text, rec).encode("utf-8", "surrogateescape")
 
+    def _scrub_state(self, state: Any, rec: FlowRecord | None) -> Any:
+        """Every str and bytes in a flow's serialised state, scrubbed. Bodies (`content`)
+        were scrubbed already, after decoding, by `_scrub`."""
+        if isinstance(state, dict):
+            return {k: v if k == "content" else self._scrub_state(v, rec) for k, v in state.items()}
+        if isinstance(state, (list, tuple)):
+            return type(state)(self._scrub_state(v, rec) for v in state)
+        if isinstance(state, str):
+            return self._text(state, rec)
+        if isinstance(state, bytes):
+            return self._bytes(state, rec)
+        return state
+
     def _message(self, m: http.Message, rec: FlowRecord | None) -> None:
-        for name, value in list(m.headers.items(multi=True)):
-            clean = self._text(value, rec)
-            if clean != value:
-                m.headers.set_all(name, [self._text(v, rec) for v in m.headers.get_all(name)])
         raw = m.raw_content
         if raw:
             encoding = m.headers.get("content-encoding")

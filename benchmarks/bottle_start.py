@@ -16,8 +16,10 @@ Targets: start < 3 s, idle RSS < 80 MB. Run as root with a Docker engine:
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import statistics
 import tempfile
 import threading
@@ -79,6 +81,7 @@ def main() -> None:
     client = docker_client()
     images = build_test_images(client)
     tmp = Path(tempfile.mkdtemp(prefix="bottle-bench-"))
+    atexit.register(shutil.rmtree, tmp, True)  # the test PKI's keys
     pki = TestPKI(tmp)
     cert = pki.server_cert("origin", ["allowed.test"])
     policy = tmp / "policy.yaml"

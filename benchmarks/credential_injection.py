@@ -30,7 +30,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.proxy_overhead import serve_plain, wait_port  # noqa: E402
+from benchmarks.proxy_overhead import serve_plain, start_plain, wait_port  # noqa: E402
 from tests.support.origin import Origin, Reply, SeenRequest  # noqa: E402
 from tests.support.pki import TestPKI  # noqa: E402
 
@@ -160,10 +160,9 @@ def bench(requests: int, warmup: int) -> dict[str, Any]:
                 [sys.executable, "-m", "egress.cli", "egress", "run", "--listen", "127.0.0.1:0",
                  "--policy", str(policy), "--upstream-ca", str(pki.ca_path),
                  "--state-dir", str(tmp / "state"), "--audit-log", str(tmp / "audit.jsonl")], env)
-            base = subprocess.Popen(
+            base = start_plain(
                 [sys.executable, "-m", "benchmarks.credential_injection", "--serve-plain",
-                 str(tmp / "plain"), str(trust)],
-                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+                 str(tmp / "plain"), str(trust)], plain_ca, env, cwd=REPO)
             try:
                 placeholder = ours_env["BENCH_TOKEN"]
                 ours_port = int(ours_env["HTTPS_PROXY"].rsplit(":", 1)[1])

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import base64
 import csv
 import json
@@ -30,6 +31,7 @@ import multiprocessing
 import os
 import platform
 import random
+import shutil
 import socket
 import statistics
 import struct
@@ -262,6 +264,7 @@ def bench_guard(queries: int) -> dict[str, Any]:
     up.start()
     upstream_port = q.get(timeout=30)
     tmp = tempfile.mkdtemp(prefix="bottle-dns-bench-")
+    atexit.register(shutil.rmtree, tmp, True)
     guard = ctx.Process(target=_guard_main, args=(upstream_port, q, tmp), daemon=True)
     guard.start()
     guard_port = q.get(timeout=60)

@@ -37,7 +37,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.proxy_overhead import serve_plain, wait_port  # noqa: E402
+from benchmarks.proxy_overhead import serve_plain, start_plain, wait_port  # noqa: E402
 
 RESULT_TEXT = ("The build finished. " * 100)[:2000]
 
@@ -120,7 +120,10 @@ class StreamEventStreams:
 
 
 class Proxy:
-    def __init__(self, cmd: list[str], env: dict[str, str]) -> None:
+    def __init__(self, cmd: list[str], env: dict[str, str], plain_ca: Any = None) -> None:
+        if plain_ca is not None:
+            self.proc = start_plain(cmd, plain_ca, env, cwd=REPO)
+            return
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      text=True, env=env, cwd=REPO)
 
@@ -144,7 +147,7 @@ def start_baseline(workdir: Path, origin_ca: Path) -> tuple[Proxy, str, str]:
     trust.write_bytes(merged_bundle(origin_ca.read_bytes()))
     plain_ca = BottleCA.create(workdir / "plain", "plain-mitmproxy")
     p = Proxy([sys.executable, "-m", "benchmarks.mcp_overhead", "--serve-plain",
-               str(workdir / "plain"), str(trust)], dict(os.environ, PYTHONPATH=str(REPO)))
+               str(workdir / "plain"), str(trust)], dict(os.environ, PYTHONPATH=str(REPO)), plain_ca)
     return p, f"http://127.0.0.1:{wait_port(p.proc)}", str(plain_ca.files.cert)
 
 

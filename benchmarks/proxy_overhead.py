@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import http.client
 import json
 import os
+import shutil
 import ssl
 import subprocess
 import sys
@@ -103,18 +105,57 @@ def wait_port(proc: subprocess.Popen[str]) -> int:
     raise RuntimeError("proxy did not start")
 
 
+def ca_for_plain(ca: Any) -> bytes:
+    """A `BottleCA`'s key and certificate (PEM) for a plain mitmproxy baseline, which reads
+    them from its stdin: no CA key file is ever written (`serve_plain`)."""
+    from cryptography.hazmat.primitives import serialization
+
+    key = ca.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                               serialization.NoEncryption())
+    return bytes(key) + bytes(ca.cert_pem)
+
+
+def start_plain(cmd: list[str], ca: Any, env: dict[str, str],
+                cwd: Path | None = None) -> subprocess.Popen[str]:
+    """Start a `--serve-plain` baseline and hand it the CA through a pipe."""
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, env=env, cwd=cwd)
+    assert proc.stdin is not None
+    proc.stdin.write(ca_for_plain(ca).decode())
+    proc.stdin.close()
+    return proc
+
+
 def serve_plain(confdir: str, trust: str, extra: Sequence[Any] = ()) -> None:
     """Plain mitmproxy: the same core addons and options, none of ours (`extra`: a baseline's
-    own mitmproxy addons, e.g. streaming)."""
-    from mitmproxy import options
+    own mitmproxy addons, e.g. streaming). Its CA (key and certificate, PEM) comes on stdin
+    and stays in memory, as the bottle's does: mitmproxy would otherwise read a key file from
+    `confdir`, or create one there."""
+    from cryptography import x509
+    from mitmproxy import certs, options
     from mitmproxy.addons import disable_h2c, next_layer, proxyserver, tlsconfig
     from mitmproxy.master import Master
+
+    from egress.tls import CERTSTORE_OPTIONS, dhparams
+
+    pem = sys.stdin.buffer.read()
+    key = certs.load_pem_private_key(pem, None)
+    cert = x509.load_pem_x509_certificate(pem)
+    store = certs.CertStore(key, certs.Cert(cert), None, certs.dummy_crl(key, cert), dhparams())
+
+    class InMemoryCA(tlsconfig.TlsConfig):
+        def configure(self, updated: Any) -> None:
+            super().configure({o for o in updated if o not in CERTSTORE_OPTIONS})
+            self.certstore = store
+
+        def running(self) -> None:
+            self.certstore = store
 
     async def main() -> None:
         opts = options.Options()
         master = Master(opts)
         ps = proxyserver.Proxyserver()
-        master.addons.add(ps, next_layer.NextLayer(), tlsconfig.TlsConfig(), disable_h2c.DisableH2C(),
+        master.addons.add(ps, next_layer.NextLayer(), InMemoryCA(), disable_h2c.DisableH2C(),
                           *extra)
         opts.update(mode=["regular"], listen_host="127.0.0.1", listen_port=0,
                     connection_strategy="lazy", upstream_cert=False, confdir=confdir,
@@ -144,6 +185,7 @@ def main() -> None:
     from ca.bundle import merged_bundle
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-proxy-"))
+    atexit.register(shutil.rmtree, tmp, True)  # the test PKI's keys and the proxies' state
     pki = TestPKI(tmp / "pki")
     cert = pki.server_cert("origin", [HOST, "127.0.0.1"])
     trust = tmp / "trust.pem"
@@ -163,8 +205,8 @@ def main() -> None:
                                args.connections))
 
         env = dict(os.environ, PYTHONPATH=str(REPO))
-        plain = subprocess.Popen([sys.executable, __file__, "--serve-plain", str(tmp / "plain"), str(trust)],
-                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+        plain = start_plain([sys.executable, __file__, "--serve-plain", str(tmp / "plain"), str(trust)],
+                            plain_ca, env)
         try:
             port = wait_port(plain)
             ctx = ssl.create_default_context(cafile=str(plain_ca.files.cert))

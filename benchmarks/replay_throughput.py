@@ -10,9 +10,11 @@ pinned to one core, so other load on a shared machine does not count against it.
 from __future__ import annotations
 
 import argparse
+import atexit
 import io as stdio
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -54,6 +56,7 @@ def main() -> None:
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
 
     path = Path(tempfile.mkdtemp(prefix="bench-replay-")) / "flows.mitm"
+    atexit.register(shutil.rmtree, path.parent, True)
     build(path, args.flows)
     compiled = compile_policy(load_policy(args.policy), args.policy)
 

@@ -1,10 +1,14 @@
 """Making, exporting and destroying a bottle's CA (EC P-256, hours-long, optional name constraints).
 
-On disk, in the bottle's private state directory (0700):
-- `mitmproxy-ca.pem` (0600): private key + certificate, the file format mitmproxy reads;
+The private key exists only in the proxy's memory: it is never written to any file, so no
+way the process can end (SIGKILL, OOM kill, a crash, power loss) leaves it on disk, and
+mitmproxy is handed the key object directly (`egress.tls`). On disk, in the bottle's
+private state directory (0700), there are only public files:
 - `bottle-ca.pem`: the certificate alone;
 - `ca-bundle.pem`: system roots + the certificate, for clients (`SSL_CERT_FILE`, ...).
-Only the last two ever leave the egress side. `destroy()` overwrites and removes the key.
+`destroy()` drops the keys and removes the exports; `shred_stale()` overwrites and removes a
+key file an older version (which kept the key in `mitmproxy-ca.pem`) or a plain mitmproxy
+may have left in a state directory.
 """
 
 from __future__ import annotations
@@ -23,9 +27,12 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ca.bundle import merged_bundle
 
-KEY_FILE = "mitmproxy-ca.pem"
 CERT_FILE = "bottle-ca.pem"
 BUNDLE_FILE = "ca-bundle.pem"
+# Files that hold (or held, in earlier versions) a CA private key in a state directory: what
+# `bottle egress run` and older versions wrote, and what mitmproxy writes into a confdir.
+STALE_KEY_FILES = ("mitmproxy-ca.pem", "mitmproxy-ca.pem.tmp", "mitmproxy-ca.p12",
+                   "mitmproxy-ca-cert.p12")
 # Clock skew allowance: a container's clock may trail the host's by a little.
 BACKDATE = dt.timedelta(minutes=5)
 
@@ -33,10 +40,6 @@ BACKDATE = dt.timedelta(minutes=5)
 @dataclass(frozen=True, slots=True)
 class CAFiles:
     directory: Path
-
-    @property
-    def key(self) -> Path:
-        return self.directory / KEY_FILE
 
     @property
     def cert(self) -> Path:
@@ -59,6 +62,30 @@ def _write(path: Path, data: bytes, mode: int) -> None:
         f.write(data)
     os.chmod(tmp, mode)
     tmp.replace(path)
+
+
+def _shred(path: Path) -> bool:
+    """Overwrite a file with zeros, then unlink it. True if there was one."""
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return False
+    if path.is_file() and not path.is_symlink():
+        try:
+            with open(path, "r+b", buffering=0) as f:
+                f.write(b"\0" * st.st_size)
+                os.fsync(f.fileno())
+        except OSError:
+            pass  # not ours to write (read-only): removing it is still what matters
+    path.unlink(missing_ok=True)
+    return True
+
+
+def shred_stale(directory: str | Path) -> list[str]:
+    """Overwrite and remove CA key files left in `directory` by an older version or a plain
+    mitmproxy. Returns the names removed."""
+    d = Path(directory)
+    return [name for name in STALE_KEY_FILES if _shred(d / name)]
 
 
 def _subtrees(hosts: Iterable[str]) -> list[x509.GeneralName]:
@@ -88,9 +115,11 @@ class BottleCA:
     @classmethod
     def create(cls, directory: str | Path, bottle_id: str, *, validity_hours: int = 24,
                permitted_hosts: Sequence[str] = ()) -> BottleCA:
-        """Make a fresh CA in `directory` (created 0700). `permitted_hosts` adds name constraints."""
+        """Make a fresh CA; its public files go to `directory` (created 0700), its key nowhere.
+        `permitted_hosts` adds name constraints."""
         files = CAFiles(Path(directory))
         _private_dir(files.directory)
+        shred_stale(files.directory)
         key = ec.generate_private_key(ec.SECP256R1())
         now = dt.datetime.now(dt.UTC)
         name = x509.Name([
@@ -120,10 +149,6 @@ class BottleCA:
                                      excluded_subtrees=None), critical=True)
         cert = builder.sign(key, hashes.SHA256())
         pem_cert = cert.public_bytes(serialization.Encoding.PEM)
-        pem_key = key.private_bytes(serialization.Encoding.PEM,
-                                    serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption())
-        _write(files.key, pem_key + pem_cert, 0o600)
         _write(files.cert, pem_cert, 0o644)
         _write(files.bundle, merged_bundle(pem_cert), 0o644)
         return cls(bottle_id, files, cert, key)
@@ -172,17 +197,9 @@ class BottleCA:
         return builder.sign(self.key, hashes.SHA256())
 
     def destroy(self) -> None:
-        """Overwrite and delete the private key file, drop the in-memory keys, remove exports."""
-        path = self.files.key
-        try:
-            size = path.stat().st_size
-            with open(path, "r+b", buffering=0) as f:
-                f.write(b"\0" * size)
-                os.fsync(f.fileno())
-            path.unlink()
-        except FileNotFoundError:
-            pass
+        """Drop the in-memory keys and remove the exported files (and any stale key file)."""
+        self._key = None
         for p in (self.files.cert, self.files.bundle,
                   self.files.directory / "mitmproxy-dhparam.pem"):
             p.unlink(missing_ok=True)
-        self._key = None
+        shred_stale(self.files.directory)

@@ -282,9 +282,13 @@ def _tools_in(doc: object) -> list[dict[str, object]]:
 
 
 def cmd_mcp_hash(args: argparse.Namespace) -> int:
-    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+    raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
     try:
-        tools = _tools_in(json.loads(text))
+        tools = _tools_in(json.loads(raw.decode("utf-8")))
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{args.file}: not UTF-8 text (byte {e.start})") from None
+    except RecursionError:
+        raise ConfigError(f"{args.file}: JSON nested too deeply") from None
     except ValueError as e:
         raise ConfigError(f"{args.file}: not JSON ({e})") from None
     if not tools:
@@ -452,6 +456,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except OSError as e:
+        if e.filename is None:
+            return report_internal_error(e)
+        # a file named on the command line (or in a policy) that cannot be read or written
+        print(f"bottle: {e.filename}: {e.strerror or type(e).__name__}", file=sys.stderr)
+        return EXIT_USAGE
     except Exception as e:  # an internal error: say where, not what data it was handling
         return report_internal_error(e)
 

@@ -19,11 +19,15 @@ def http_flow(method: str, url: str, headers: dict[str, str] | None = None, body
               status: int | None = None, response_body: bytes = b"",
               response_headers: dict[str, str] | None = None) -> http.HTTPFlow:
     """A finished-looking HTTP flow as the proxy would have seen it for `url`."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        explicit_port = parts.port
+    except ValueError as e:  # a bad IPv6 literal, a port out of range
+        raise FlowSpecError(f"{url!r} is not a valid URL ({e})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise FlowSpecError(f"{url!r} is not an http(s) URL")
     now = time.time()
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    port = explicit_port or (443 if parts.scheme == "https" else 80)
     client = connection.Client(peername=("127.0.0.1", 40000), sockname=("127.0.0.1", 8080),
                                timestamp_start=now)
     client.sni = parts.hostname if parts.scheme == "https" else None

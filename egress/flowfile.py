@@ -10,6 +10,7 @@ Files that are not tnetstring streams (HAR) go to mitmproxy's reader.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -19,6 +20,8 @@ from mitmproxy.exceptions import FlowReadException
 from mitmproxy.io import compat
 
 MAX_PREFIX = 20  # digits of a length prefix, with room to spare
+# Largest record read from a stream whose size is unknown (a pipe).
+MAX_RECORD = 1024**3
 
 _COMMA, _SEMI, _HASH, _CARET, _BANG, _TILDE, _RBRACKET, _RBRACE = b",;#^!~]}"
 
@@ -80,6 +83,15 @@ def loads(buf: bytes) -> Any:
     return value
 
 
+def _remaining(fh: BinaryIO) -> int | None:
+    """Bytes left in `fh` if it is a regular file (a length prefix can be checked against it
+    before anything is allocated), else None."""
+    try:
+        return os.fstat(fh.fileno()).st_size - fh.tell()
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def _records(fh: BinaryIO) -> Iterator[dict[Any, Any]]:
     while True:
         prefix = b""
@@ -93,6 +105,11 @@ def _records(fh: BinaryIO) -> Iterator[dict[Any, Any]]:
             if len(prefix) > MAX_PREFIX or not (ch.isdigit() or ch == b":"):
                 raise ReadError("not a flow file (bad length prefix)")
         length = int(prefix[:-1])
+        # A length prefix is attacker-controlled: never allocate what the file cannot hold.
+        left = _remaining(fh)
+        if length > (left - 1 if left is not None else MAX_RECORD):
+            raise ReadError(f"a record claims {length} bytes; the file is shorter (truncated "
+                            "or not a flow file)")
         body = fh.read(length + 1)
         if len(body) != length + 1:
             raise ReadError("truncated flow")
@@ -110,12 +127,15 @@ def stream(fh: BinaryIO, name: str) -> Iterator[flow.Flow]:
             yield from io.FlowReader(fh).stream()
         except FlowReadException as e:
             raise ReadError(str(e)) from None
+        except Exception as e:  # a HAR file that is JSON but not HAR-shaped
+            raise ReadError(f"unreadable flow ({type(e).__name__})") from None
         return
     for state in _records(fh):
         try:
-            yield flow.Flow.from_state(compat.migrate_flow(state))
-        except (KeyError, ValueError, TypeError) as e:
+            f = flow.Flow.from_state(compat.migrate_flow(state))
+        except Exception as e:  # a malformed state fails in many ways inside mitmproxy
             raise ReadError(f"unreadable flow ({type(e).__name__})") from None
+        yield f
 
 
 def read_flows(paths: Sequence[str | Path]) -> Iterator[flow.Flow]:

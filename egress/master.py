@@ -227,9 +227,75 @@ def settle() -> None:
     linecache.clearcache()
 
 
+# Signals that stop the proxy the clean way (a `stop` audit event, the CA destroyed, its state
+# removed): every catchable one whose default action would end the process without that.
+# SIGHUP reloads the policy (the daemon convention). SIGPIPE stays ignored, as Python sets it:
+# a closed socket is an error on that socket, never a reason to stop. Faults (SIGSEGV, SIGBUS,
+# ...) and SIGKILL cannot be handled; the CA key, kept in memory only, dies with the process.
+STOP_SIGNALS = tuple(
+    sig for name in ("SIGINT", "SIGTERM", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM",
+                     "SIGVTALRM", "SIGPROF", "SIGXCPU", "SIGXFSZ", "SIGIO", "SIGPWR", "SIGSTKFLT")
+    if (sig := getattr(signal, name, None)) is not None)
+RELOAD_SIGNALS = (signal.SIGHUP,)
+
+
+class ProcessSignals:
+    """The proxy's signal handlers, on the event loop: stop signals set `stop` (and remember
+    which one arrived), SIGHUP sets `reload`."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+        self.loop = loop
+        self.stop = stop
+        self.reload = asyncio.Event()
+        self.received: str | None = None
+        self.installed: list[signal.Signals] = []
+        for sig in STOP_SIGNALS:
+            self._install(sig, self._on_stop, sig)
+        for sig in RELOAD_SIGNALS:
+            self._install(sig, self.reload.set)
+
+    def _install(self, sig: signal.Signals, callback: Callable[..., None], *args: Any) -> None:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, OSError):
+            self.loop.add_signal_handler(sig, callback, *args)
+            self.installed.append(sig)
+
+    def _on_stop(self, sig: signal.Signals) -> None:
+        if self.received is None:
+            self.received = sig.name
+            log.warning("%s: stopping the proxy and destroying the bottle CA", sig.name)
+        self.stop.set()
+
+    def remove(self) -> None:
+        for sig in self.installed:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                self.loop.remove_signal_handler(sig)
+        self.installed.clear()
+
+
+def no_core_dumps() -> None:
+    """A core file would hold the CA key the proxy keeps in memory only."""
+    with contextlib.suppress(ImportError, ValueError, OSError):
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
 async def serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None],
                 stop: asyncio.Event | None = None) -> int:
-    """Run the proxy until `stop` is set or SIGINT/SIGTERM. Returns an exit status."""
+    """Run the proxy until `stop` is set or a stop signal arrives (`STOP_SIGNALS`; SIGHUP
+    reloads the policy). Returns an exit status."""
+    no_core_dumps()
+    stop = stop or asyncio.Event()
+    # Installed first: a signal during start-up then stops the proxy the clean way too.
+    signals = ProcessSignals(asyncio.get_running_loop(), stop)
+    try:
+        return await _serve(cfg, on_ready, stop, signals)
+    finally:
+        signals.remove()
+
+
+async def _serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None], stop: asyncio.Event,
+                 signals: ProcessSignals) -> int:
     store = PolicyStore.open(cfg.policy_path)
     compiled = store.current
     created_state = cfg.state_dir is None
@@ -253,26 +319,39 @@ async def serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None],
                          validity_hours=compiled.policy.ca.validity_hours,
                          permitted_hosts=_name_constraint_hosts(compiled))
     upstream_trust: Path | None = None
-    if cfg.upstream_ca is not None:
-        try:
-            extra = cfg.upstream_ca.read_bytes()
-        except OSError as e:
-            ca.destroy()
-            raise ConfigError(f"--upstream-ca {cfg.upstream_ca}: {e.strerror}") from None
-        if b"-----BEGIN CERTIFICATE-----" not in extra:
-            ca.destroy()
-            raise ConfigError(f"--upstream-ca {cfg.upstream_ca}: no PEM certificate in file")
-        upstream_trust = state_dir / "upstream-trust.pem"
-        upstream_trust.write_bytes(merged_bundle(extra))
+    recorder: Recorder | None = None
+    guard: DnsGuard | None = None
 
-    if cfg.upstream:
-        parts = urlsplit(cfg.upstream)
-        runtime.upstream = (parts.hostname or "", parts.port or 0)
-    recorder = Recorder(runtime, cfg.record, cfg.record_max_body) if cfg.record else None
-    _, chain = build_chain(runtime, cfg.extra_addons, upstream=cfg.upstream is not None,
-                           recorder=recorder)
+    def teardown() -> None:
+        """What every way out of here must undo (the in-memory key dies with the process)."""
+        ca.destroy()
+        if upstream_trust is not None:
+            upstream_trust.unlink(missing_ok=True)
+        if created_state:
+            shutil.rmtree(state_dir, ignore_errors=True)
 
-    stop = stop or asyncio.Event()
+    try:
+        if cfg.upstream_ca is not None:
+            try:
+                extra = cfg.upstream_ca.read_bytes()
+            except OSError as e:
+                raise ConfigError(f"--upstream-ca {cfg.upstream_ca}: {e.strerror}") from None
+            if b"-----BEGIN CERTIFICATE-----" not in extra:
+                raise ConfigError(f"--upstream-ca {cfg.upstream_ca}: no PEM certificate in file")
+            upstream_trust = state_dir / "upstream-trust.pem"
+            upstream_trust.write_bytes(merged_bundle(extra))
+
+        if cfg.upstream:
+            parts = urlsplit(cfg.upstream)
+            runtime.upstream = (parts.hostname or "", parts.port or 0)
+        recorder = Recorder(runtime, cfg.record, cfg.record_max_body) if cfg.record else None
+        _, chain = build_chain(runtime, cfg.extra_addons, upstream=cfg.upstream is not None,
+                               recorder=recorder)
+    except BaseException:
+        teardown()
+        audit.close()
+        raise
+
     failed_to_listen = False
 
     def ready(addr: tuple[str, int]) -> None:
@@ -321,26 +400,20 @@ async def serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None],
     store.subscribe(on_policy)
     store.add_gate(lambda new, raw: load_credentials(runtime.credentials, new, raw))
 
-    guard: DnsGuard | None = None
     if cfg.dns_listen is not None:
         try:
             guard = DnsGuard(runtime, cfg.dns_listen, cfg.dns_upstream or system_resolver())
             await guard.start()
-        except DnsConfigError as e:
+        except BaseException as e:
             if recorder is not None:
                 recorder.done()
-            ca.destroy()
-            if created_state:
-                shutil.rmtree(state_dir, ignore_errors=True)
+            teardown()
             audit.close()
-            raise ConfigError(str(e)) from None
+            if isinstance(e, DnsConfigError):
+                raise ConfigError(str(e)) from None
+            raise
 
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-
-    watcher = asyncio.create_task(store.watch(on_reload))
+    watcher = asyncio.create_task(store.watch(on_reload, signals.reload))
     refresher = asyncio.create_task(refresh_credentials(runtime))
     runner = asyncio.create_task(master.run())
     stopper = asyncio.create_task(stop.wait())
@@ -355,15 +428,9 @@ async def serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None],
         watcher.cancel()
         refresher.cancel()
         stopper.cancel()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(sig)
-        ca.destroy()
-        if upstream_trust is not None:
-            upstream_trust.unlink(missing_ok=True)
-        if created_state:
-            shutil.rmtree(state_dir, ignore_errors=True)
-        audit.write({"event": "stop", "bottle": cfg.bottle_id})
+        teardown()
+        audit.write({"event": "stop", "bottle": cfg.bottle_id,
+                     **({"signal": signals.received} if signals.received else {})})
         audit.close()
     if failed_to_listen:
         print(f"bottle egress: could not listen on {cfg.listen_host}:{cfg.listen_port} "

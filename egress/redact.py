@@ -13,6 +13,7 @@ import base64
 import binascii
 import functools
 import hashlib
+import re
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterable
@@ -94,8 +95,25 @@ def encoded_forms(value: str) -> set[str]:
 
 
 @functools.lru_cache(maxsize=4096)
-def _cached_forms(value: str) -> tuple[str, ...]:
-    return tuple(sorted(encoded_forms(value) - {value}, key=len, reverse=True))
+def _cached_forms(value: str) -> tuple[tuple[str, str], ...]:
+    """`value` and its encoded forms, longest first, each with its lower-case form."""
+    forms = {value} | (encoded_forms(value) if len(value) >= MIN_SECRET_LEN else set())
+    return tuple((f, f.lower()) for f in sorted(forms, key=len, reverse=True))
+
+
+@functools.lru_cache(maxsize=8192)
+def _any_case(form: str) -> re.Pattern[str]:
+    return re.compile(re.escape(form), re.IGNORECASE)
+
+
+def _replace(text: str, folded: str, form: str, lowered: str, marker: str) -> tuple[str, str]:
+    """Replace `form` in `text` in any letter case: a value can reach an artefact lower-cased
+    (an HTTP/2 header name, a hostname, a location built from either). `folded` is
+    `text.lower()`, kept in step so most forms cost one substring test."""
+    if lowered not in folded:
+        return text, folded
+    text = _any_case(form).sub(marker, text)
+    return text, text.lower()
 
 
 class KnownSecrets:
@@ -104,8 +122,9 @@ class KnownSecrets:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._names: dict[str, str] = {}
-        # encoded form -> name, longest first so a longer form is replaced before its prefix
-        self._forms: list[tuple[str, str]] = []
+        # (encoded form, its lower case, name), longest first so a longer form is replaced
+        # before its prefix
+        self._forms: list[tuple[str, str, str]] = []
         # Bumped on every change, so matchers built from `values()` know when to rebuild.
         self.version = 0
 
@@ -128,7 +147,8 @@ class KnownSecrets:
         for value, name in self._names.items():
             for form in encoded_forms(value):
                 forms[form] = name
-        self._forms = sorted(forms.items(), key=lambda kv: -len(kv[0]))
+        self._forms = [(form, form.lower(), name)
+                       for form, name in sorted(forms.items(), key=lambda kv: -len(kv[0]))]
         self.version += 1
 
     def values(self) -> list[tuple[str, str]]:
@@ -139,18 +159,15 @@ class KnownSecrets:
         return len(self._names)
 
     def scrub(self, text: str, extra: Iterable[str] = ()) -> str:
-        """Replace every known value and every `extra` value (each in any encoding) in `text`."""
+        """Replace every known value and every `extra` value (each in any encoding and any
+        letter case) in `text`."""
         forms = self._forms
+        folded = text.lower()
         for value in extra:
             if not value:
                 continue
-            if value in text:
-                text = text.replace(value, "[REDACTED]")
-            if len(value) >= MIN_SECRET_LEN:
-                for form in _cached_forms(value):
-                    if form in text:
-                        text = text.replace(form, "[REDACTED]")
-        for form, name in forms:
-            if form in text:
-                text = text.replace(form, f"[REDACTED:{name}]")
+            for form, lowered in _cached_forms(value):
+                text, folded = _replace(text, folded, form, lowered, "[REDACTED]")
+        for form, lowered, name in forms:
+            text, folded = _replace(text, folded, form, lowered, f"[REDACTED:{name}]")
         return text

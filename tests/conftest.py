@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import os
 import random
+import re
 import shutil
 import tempfile
 import textwrap
@@ -30,9 +31,52 @@ TEST_NAMES = ["allowed.test", "api.allowed.test", "denied.test", "other.test", "
               "cdn.test", "upstream-only.test", "localhost"]
 
 
+# A PEM private key block (not merely the words, which the DLP rule cache holds too).
+PEM_PRIVATE_KEY = re.compile(rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----\r?\n[A-Za-z0-9+/=\r\n]{40,}"
+                             rb"-----END [A-Z0-9 ]*PRIVATE KEY-----")
+
+
+def a_private_key_pem() -> bytes:
+    """A real key, PEM: what a stale key file left by an older version would hold."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    return ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption())
+
+
+def private_key_files(root: Path) -> list[Path]:
+    """Files under `root` that hold a PEM private key."""
+    found = []
+    for p in root.rglob("*"):
+        try:
+            if p.is_file() and not p.is_symlink() and PEM_PRIVATE_KEY.search(p.read_bytes()):
+                found.append(p)
+        except OSError:
+            continue
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_private_key_left_behind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """After the whole session (set up first, so torn down last), no private key is left in
+    the temporary directories the suite made: the bottle CA's key never touches disk, and
+    the test PKI removes its own."""
+    yield
+    roots = [tmp_path_factory.getbasetemp(), Path(os.environ["BOTTLE_EGRESS_CACHE"])]
+    left = [p for root in roots if root.is_dir() for p in private_key_files(root)]
+    if left:
+        pytest.fail("private keys left behind by the test session: "
+                    + ", ".join(str(p) for p in left[:10]), pytrace=False)
+
+
 @pytest.fixture(scope="session")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
-    return TestPKI(tmp_path_factory.mktemp("pki"))
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestPKI]:
+    directory = tmp_path_factory.mktemp("pki")
+    yield TestPKI(directory)
+    for key in directory.glob("*.key"):
+        key.unlink()
 
 
 @pytest.fixture(scope="session")

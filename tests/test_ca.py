@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ca import BottleCA
-from tests.conftest import EgressFactory, PolicyWriter
+from tests.conftest import EgressFactory, PolicyWriter, a_private_key_pem, private_key_files
 from tests.support.origin import Origin
 from tests.support.prereq import missing, require_binary
 
@@ -41,16 +41,29 @@ def test_key_is_private_and_destroyed(tmp_path: Path) -> None:
     state = tmp_path / "state"
     ca = BottleCA.create(state, "b")
     assert stat.S_IMODE(os.stat(state).st_mode) == 0o700
-    assert stat.S_IMODE(os.stat(ca.files.key).st_mode) == 0o600
-    assert b"PRIVATE KEY" in ca.files.key.read_bytes()
-    assert b"PRIVATE KEY" not in ca.files.bundle.read_bytes()
-    assert b"PRIVATE KEY" not in ca.files.cert.read_bytes()
+    # the key is in memory only: no file anywhere under the state directory holds it
+    assert private_key_files(tmp_path) == []
+    assert sorted(p.name for p in state.iterdir()) == ["bottle-ca.pem", "ca-bundle.pem"]
     # the bundle carries the system roots too, not only the bottle CA
     assert ca.files.bundle.read_bytes().count(b"BEGIN CERTIFICATE") > 10
     ca.destroy()
-    assert not ca.files.key.exists() and not ca.files.bundle.exists()
+    assert not ca.files.cert.exists() and not ca.files.bundle.exists()
     with pytest.raises(RuntimeError):
         ca.issue_leaf("x.test", [x509.DNSName("x.test")])
+
+
+def test_a_stale_key_file_is_shredded_when_a_ca_is_made(tmp_path: Path) -> None:
+    """What an older version (key in `mitmproxy-ca.pem`) or a plain mitmproxy left behind."""
+    state = tmp_path / "state"
+    state.mkdir()
+    stale = state / "mitmproxy-ca.pem"
+    stale.write_bytes(a_private_key_pem())
+    assert private_key_files(tmp_path) == [stale]  # the detector sees a real key
+    (state / "mitmproxy-ca.p12").write_bytes(b"pkcs12 key")
+    ca = BottleCA.create(state, "b")
+    assert not stale.exists() and not (state / "mitmproxy-ca.p12").exists()
+    assert private_key_files(tmp_path) == []
+    ca.destroy()
 
 
 def test_leaf_has_san_aki_ski_and_never_outlives_ca(tmp_path: Path) -> None:
@@ -161,10 +174,10 @@ def test_name_constrained_proxy_still_serves_allowed_hosts(
 
 def test_stop_destroys_the_key_and_state(egress: EgressFactory, write_policy: PolicyWriter) -> None:
     proc = egress(write_policy("hosts:\n  allow:\n    - hosts: [allowed.test]\n"))
-    key = proc.state_dir / "mitmproxy-ca.pem"
-    assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(proc.state_dir).st_mode) == 0o700
+    # a running proxy keeps its CA key in memory only (mitmproxy gets the key object)
+    assert private_key_files(proc.state_dir) == []
+    assert not (proc.state_dir / "mitmproxy-ca.pem").exists()
     assert proc.stop() == 0
-    assert not key.exists()
     assert not (proc.state_dir / "ca-bundle.pem").exists()
     assert "Traceback" not in proc.stderr()

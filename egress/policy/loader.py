@@ -10,19 +10,20 @@ import contextlib
 import types
 import typing
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from egress.policy.compiled import SEMANTIC_CHECKS
 from egress.policy.model import Policy
+from egress.policy.redaction import redact_text
+from egress.policy.yamlbounds import YAMLLimitError, bounded_yaml
 
-MAX_POLICY_BYTES = 4 * 1024**2
+MAX_POLICY_BYTES = 1024**2
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,12 +37,17 @@ class Problem:
         where = f"{self.file}:{self.line}" if self.line else self.file
         return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
 
+    def redacted(self) -> Problem:
+        return replace(self, field=redact_text(self.field), message=redact_text(self.message))
+
 
 class PolicyError(Exception):
-    """An invalid policy. `str()` lists every problem, one per line; no traceback needed."""
+    """An invalid policy. `str()` lists every problem, one per line; no traceback needed.
+    Problems are redacted as they are made (`egress.policy.redaction`): a secret written
+    into a policy is never echoed."""
 
     def __init__(self, problems: Sequence[Problem]) -> None:
-        self.problems = list(problems)
+        self.problems = [p.redacted() for p in problems]
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
@@ -136,11 +142,17 @@ Check = Callable[[Any], list[tuple[tuple[int | str, ...], str]]]
 
 def parse_yaml_model[M: BaseModel](text: str, source: str, model: type[M], checks: Sequence[Check] = (),
                                    what: str = "document") -> M:
-    """Parse YAML into `model`. Every problem becomes a `Problem` with source, line and field."""
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = False
+    """Parse YAML into `model`. Every problem becomes a `Problem` with source, line and field.
+    Size, nesting and alias expansion are bounded (`egress.policy.yamlbounds`)."""
+    if len(text) > MAX_POLICY_BYTES:
+        raise PolicyError([Problem(source, None, "", f"{len(text)} characters; the limit is "
+                                   f"{MAX_POLICY_BYTES}")])
     try:
-        tree = yaml.load(text)
+        tree = bounded_yaml().load(text)
+    except YAMLLimitError as e:
+        raise PolicyError([Problem(source, e.line, "", f"YAML too complex: {e.message}")]) from None
+    except RecursionError:
+        raise PolicyError([Problem(source, None, "", "YAML too complex: nested too deeply")]) from None
     except MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -176,8 +188,8 @@ def located(source: str, text: str | bytes, found: Sequence[tuple[Sequence[int |
     """A `PolicyError` for problems found after parsing (e.g. a credential source that cannot be
     read), each located at the line of its field in `text`."""
     try:
-        tree = YAML(typ="rt").load(text.decode("utf-8") if isinstance(text, bytes) else text)
-    except (YAMLError, UnicodeDecodeError):
+        tree = bounded_yaml().load(text.decode("utf-8") if isinstance(text, bytes) else text)
+    except (YAMLError, UnicodeDecodeError, YAMLLimitError, RecursionError):
         tree = None
     return PolicyError([Problem(source, _line_of(tree, loc) if tree is not None else None,
                                 _field_path(loc), message) for loc, message in found])
