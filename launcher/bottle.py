@@ -45,7 +45,10 @@ DNS_PORT = 53
 EGRESS_UID = "10001"
 # Inside the egress container: the CA's tmpfs, the policy and trust files, the public export.
 STATE_DIR = "/run/bottle/state"
-AUDIT_LOG = "/run/bottle/audit.jsonl"
+# On the container's own disk, not the CA's 64 MiB tmpfs: the policy's rotation budget
+# (`audit.max_bytes` times `backups` + 1, 300 MiB by default) does not fit there, and a tmpfs
+# would spend it from the egress container's memory limit. Its events hold no secret.
+AUDIT_LOG = "/var/lib/bottle/audit.jsonl"
 # On the container's own disk, not the tmpfs: it must outlive the proxy's graceful stop.
 RECORD_FILE = "/var/lib/bottle/flows.mitm"
 CONFIG_DIR = "/etc/bottle"
@@ -455,7 +458,7 @@ def find_container(client: Any, name: str, role: str) -> Any:
 
 
 def read_audit(client: Any, name: str) -> Iterator[str]:
-    """The bottle's audit log lines (JSONL), from the egress container's tmpfs."""
+    """The bottle's audit log lines (JSONL), from the egress container."""
     egress = find_container(client, name, "egress")
     if egress.status != "running":
         raise LauncherError(f"the egress container of {name} is not running ({egress.status})")

@@ -91,9 +91,12 @@ def world(client: Any, images: dict[str, str], pki: TestPKI) -> Iterator[Outside
 
 @pytest.fixture(scope="module")
 def workdir() -> Iterator[Path]:
-    """The project directory of the user who ran sudo: theirs, as a real one would be."""
+    """The project directory of the user who ran sudo: theirs, as a real one would be. Open to
+    everyone, so that any agent, whatever its uid, can write in it: the test shows what a
+    file written by the agent becomes on the host, not what permissions stop."""
     path = Path(tempfile.mkdtemp(prefix="bottle-e2e-work-"))
     os.chown(path, SUDO_UID, SUDO_UID)
+    path.chmod(0o777)
     yield path
     shutil.rmtree(path, ignore_errors=True)
 
@@ -484,6 +487,10 @@ def test_ls_and_audit_logs(bottle):
     assert any(e.get("host") == "allowed.test" and e.get("verdict") == "allow" for e in events)
     pretty = bottle_cli("logs", NAME, "--audit")
     assert "block" in pretty.stdout and "denied.test" in pretty.stdout
+    # on the egress container's disk: the CA's small tmpfs, counted against its memory limit,
+    # cannot hold the policy's rotation budget
+    code, fs = run_in(bottle["egress"], "stat -f -c %T /var/lib/bottle/audit.jsonl", user="10001")
+    assert code == 0 and fs.strip() not in ("tmpfs", ""), fs
 
 
 def test_clear_errors_without_tracebacks(bottle, images, tmp_path: Path):
