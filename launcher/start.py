@@ -65,7 +65,7 @@ from launcher.defaults import BUILD_COMMAND
 from launcher.egress_policy import EgressFiles, egress_files, secrets_archive
 from launcher.engine import LABEL_BOTTLE, LABEL_ROLE, bottle_filter, image_exists, labels
 from launcher.errors import LauncherError
-from launcher.workdir import WORKSPACE, seal_workdir
+from launcher.workdir import WORKSPACE, create_helper, seal_workdir
 
 
 def egress_command(opts: StartOptions, upstream: str, policy_in_container: str | None,
@@ -119,11 +119,18 @@ class AgentSpec:
 
 @dataclass
 class Created:
-    """An agent container created before start, with its image's system trust store."""
+    """An agent container created before start, with its image's system trust store and,
+    with a workdir, the helper that remounts it once the agent runs."""
 
     container: Any
     env: dict[str, str]
     store: tuple[str, bytes] | None
+    helper: Any = None
+
+    def remove(self) -> None:
+        for c in (self.helper, self.container):
+            if c is not None:
+                c.remove(force=True)
 
 
 class Launch:
@@ -325,6 +332,11 @@ class Launch:
                                   read_file(c, "/etc/group"))
         if account is not None:
             c.put_archive("/", account)
+        helper = None
+        if opts.workdir is not None:
+            helper = create_helper(self.client, c, opts.egress_image,
+                                   labels(opts.name, "workdir-helper"))
+            self.rb.add(lambda: helper.remove(force=True))
         store = None
         if opts.inspect:
             for path in SYSTEM_STORES:
@@ -332,7 +344,7 @@ class Launch:
                 if data is not None:
                     store = (path, data)
                     break
-        return Created(c, env, store)
+        return Created(c, env, store, helper)
 
     def _install_trust(self, agent: Created, ca_pem: str) -> None:
         """Append the bottle CA to the image's system store, before the agent starts."""
@@ -391,7 +403,7 @@ class Launch:
 
         agent = early.result() if early is not None else None
         if agent is not None and agent.env != env:  # the egress printed more than expected
-            agent.container.remove(force=True)
+            agent.remove()
             agent = None
         if agent is None:
             agent = self._create_agent(spec, env)
@@ -399,9 +411,8 @@ class Launch:
             self._install_trust(agent, ca_pem)
         agent.container.start()
         self.step(f"agent {names.agent} started from {opts.image}")
-        if opts.workdir is not None:
-            seal_workdir(self.client, agent.container, opts.egress_image,
-                         labels(opts.name, "workdir-helper"))
+        if agent.helper is not None:
+            seal_workdir(agent.helper, agent.container)
             self.step(f"{WORKSPACE} remounted nosuid,nodev")
         return BottleInfo(opts.name, names.agent, names.egress if egress else None, egress_ip,
                           self.upstream, env)

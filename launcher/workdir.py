@@ -57,21 +57,27 @@ os._exit(0)
 """
 
 
-def seal_workdir(client: Any, agent: Any, helper_image: str, labels: dict[str, str]) -> None:
-    """Remount the running agent's workdir `nosuid,nodev`; a LauncherError when that fails
-    while the agent still runs."""
-    helper = client.containers.create(
+def create_helper(client: Any, agent: Any, helper_image: str, labels: dict[str, str]) -> Any:
+    """The helper for `agent`, created with it (off the start's critical path); it may only
+    start once the agent runs."""
+    return client.containers.create(
         helper_image, ["-I", "-S", "-c", REMOUNT_SCRIPT, WORKSPACE], entrypoint=[PYTHON],
         user="0", network_mode="none", pid_mode=f"container:{agent.id}", labels=labels,
         cap_drop=["ALL"], cap_add=["SYS_ADMIN", "SYS_CHROOT", "SYS_PTRACE"],
         security_opt=["no-new-privileges", "apparmor=unconfined"], read_only=True,
         mem_limit=64 * 1024**2, pids_limit=16, detach=True)
+
+
+def seal_workdir(helper: Any, agent: Any) -> None:
+    """Run the helper against the running agent, then remove it; a LauncherError when the
+    remount fails while the agent still runs (an agent that already exited has nothing left
+    to protect)."""
     try:
         try:
             helper.start()
         except docker.errors.APIError as e:
             agent.reload()
-            if agent.status != "running":  # nothing left to protect: the agent has exited
+            if agent.status != "running":
                 return
             raise LauncherError(f"could not remount the workdir nosuid,nodev: "
                                 f"{e.explanation or e}") from None
