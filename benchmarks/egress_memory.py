@@ -111,6 +111,8 @@ def main() -> None:
     name = run_name("bench-mem")
     report: dict[str, Any] = {"benchmark": "egress_memory", "load_average_before":
                               round(os.getloadavg()[0], 2)}
+    # The bottle is stopped before the outside world goes: its egress container is attached
+    # to the world's network, which cannot be removed while it is.
     try:
         with outside_world(client, images, pki.server_cert("origin", ["allowed.test"])) as world:
             extra = ["--egress-memory", args.egress_memory] if args.egress_memory else []
@@ -141,6 +143,7 @@ def main() -> None:
                 report["downloads"] = phase(agent, egress, pid, (
                     f"seq {args.parallel} | xargs -P {args.parallel} -I{{}} curl -s -o /dev/null "
                     f"-w '%{{http_code}} ' https://allowed.test/bytes/{size}; echo; echo rc=$?"))
+            bottle_cli("stop", name)
     finally:
         bottle_cli("stop", name)
         release_test_images(client, images)
