@@ -19,6 +19,7 @@ Run as root with a Docker engine:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import tempfile
@@ -111,42 +112,41 @@ def main() -> None:
     name = run_name("bench-mem")
     report: dict[str, Any] = {"benchmark": "egress_memory", "load_average_before":
                               round(os.getloadavg()[0], 2)}
-    # The bottle is stopped before the outside world goes: its egress container is attached
-    # to the world's network, which cannot be removed while it is.
-    try:
-        with outside_world(client, images, pki.server_cert("origin", ["allowed.test"])) as world:
-            extra = ["--egress-memory", args.egress_memory] if args.egress_memory else []
-            res = bottle_cli("start", "--inspect", "--name", name, "--image", images["agent"],
-                             "--egress-image", images["egress"], "--policy", str(policy),
-                             "--upstream", "none", "--upstream-network", world.network,
-                             "--upstream-ca", str(pki.ca_path), *extra, "--json", "--",
-                             "sleep", "infinity")
-            if res.returncode != 0:
-                raise RuntimeError(res.stderr)
-            agent = client.containers.get(f"bottle-{name}-agent")
-            egress = client.containers.get(f"bottle-{name}-egress")
-            report["egress_limit_mb"] = round(egress.attrs["HostConfig"]["Memory"] / 2**20)
-            pid = egress.attrs["State"]["Pid"]
-            size = args.size * 2**20
-            report["idle"] = phase(agent, egress, pid, "curl -sf -o /dev/null "
-                                   "https://allowed.test/hello && sleep 2; echo rc=$?")
-            report["burst"] = phase(agent, egress, pid, (
-                f"seq {args.requests} | xargs -P {args.concurrency} -I{{}} "
-                "curl -sf -o /dev/null https://allowed.test/echo/{}; echo rc=$?"))
-            if "uploads" not in args.skip:
-                report["uploads"] = phase(agent, egress, pid, (
-                    f"head -c {size} /dev/zero | tr '\\0' a > /tmp/up; "
-                    f"seq {args.parallel} | xargs -P {args.parallel} -I{{}} curl -s -o /dev/null "
-                    "-w '%{http_code} ' --data-binary @/tmp/up https://allowed.test/sink; "
-                    "echo; echo rc=$?"))
-            if "downloads" not in args.skip and egress.status == "running":
-                report["downloads"] = phase(agent, egress, pid, (
-                    f"seq {args.parallel} | xargs -P {args.parallel} -I{{}} curl -s -o /dev/null "
-                    f"-w '%{{http_code}} ' https://allowed.test/bytes/{size}; echo; echo rc=$?"))
-            bottle_cli("stop", name)
-    finally:
-        bottle_cli("stop", name)
-        release_test_images(client, images)
+    # Undone in reverse: the bottle is stopped before the outside world goes (its egress
+    # container is attached to the world's network, which cannot be removed while it is).
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(release_test_images, client, images)
+        world = cleanup.enter_context(
+            outside_world(client, images, pki.server_cert("origin", ["allowed.test"])))
+        cleanup.callback(bottle_cli, "stop", name)
+        extra = ["--egress-memory", args.egress_memory] if args.egress_memory else []
+        res = bottle_cli("start", "--inspect", "--name", name, "--image", images["agent"],
+                         "--egress-image", images["egress"], "--policy", str(policy),
+                         "--upstream", "none", "--upstream-network", world.network,
+                         "--upstream-ca", str(pki.ca_path), *extra, "--json", "--",
+                         "sleep", "infinity")
+        if res.returncode != 0:
+            raise RuntimeError(res.stderr)
+        agent = client.containers.get(f"bottle-{name}-agent")
+        egress = client.containers.get(f"bottle-{name}-egress")
+        report["egress_limit_mb"] = round(egress.attrs["HostConfig"]["Memory"] / 2**20)
+        pid = egress.attrs["State"]["Pid"]
+        size = args.size * 2**20
+        report["idle"] = phase(agent, egress, pid, "curl -sf -o /dev/null "
+                               "https://allowed.test/hello && sleep 2; echo rc=$?")
+        report["burst"] = phase(agent, egress, pid, (
+            f"seq {args.requests} | xargs -P {args.concurrency} -I{{}} "
+            "curl -sf -o /dev/null https://allowed.test/echo/{}; echo rc=$?"))
+        if "uploads" not in args.skip:
+            report["uploads"] = phase(agent, egress, pid, (
+                f"head -c {size} /dev/zero | tr '\\0' a > /tmp/up; "
+                f"seq {args.parallel} | xargs -P {args.parallel} -I{{}} curl -s -o /dev/null "
+                "-w '%{http_code} ' --data-binary @/tmp/up https://allowed.test/sink; "
+                "echo; echo rc=$?"))
+        if "downloads" not in args.skip and egress.status == "running":
+            report["downloads"] = phase(agent, egress, pid, (
+                f"seq {args.parallel} | xargs -P {args.parallel} -I{{}} curl -s -o /dev/null "
+                f"-w '%{{http_code}} ' https://allowed.test/bytes/{size}; echo; echo rc=$?"))
     report["parallel"], report["size_mib"] = args.parallel, args.size
     print(json.dumps(report, indent=2))
 
