@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import json
 import os
 import shutil
@@ -33,6 +34,8 @@ from tests.support.docker_env import (
     build_test_images,
     docker_client,
     outside_world,
+    release_test_images,
+    run_name,
     tar_files,
 )
 from tests.support.pki import TestPKI
@@ -86,11 +89,13 @@ def main() -> None:
     cert = pki.server_cert("origin", ["allowed.test"])
     policy = tmp / "policy.yaml"
     policy.write_text(POLICY)
-    name = "bench"
+    name = run_name("bench")
     starts, cli_times, baselines = [], [], []
     idle_all: list[float] = []
     memory: dict[str, float] = {}
-    with outside_world(client, images, cert) as world:
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(release_test_images, client, images)
+        world = cleanup.enter_context(outside_world(client, images, cert))
         for run in range(args.runs):
             # Baseline: the agent image, straight on the origin's network, through squid only.
             t0 = time.time()

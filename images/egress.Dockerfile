@@ -42,10 +42,12 @@ RUN set -eu; \
 # An unprivileged user; /run/bottle (the CA's tmpfs) and /export (the public CA files'
 # volume) belong to it, as do /etc/bottle (policy) and /var/lib/bottle (flow recordings).
 # The launcher mounts the first two; the image only prepares their owners.
+# No setuid or setgid file either: nothing in this container ever changes user.
 RUN set -eu; \
     mkdir -p /run/bottle /export /etc/bottle /var/lib/bottle; \
     chown 10001:10001 /run/bottle /export /etc/bottle /var/lib/bottle; \
-    chmod 0700 /run/bottle
+    chmod 0700 /run/bottle; \
+    find / -xdev -type f -perm /6000 -exec chmod ug-s {} +
 # MALLOC_ARENA_MAX: the proxy runs Python code on one thread (the GIL), so glibc's extra
 # per-thread arenas (DNS lookups run in executor threads) only add resident memory.
 # PYDANTIC_DISABLE_PLUGINS: no third-party code joins the policy models (and no scan of

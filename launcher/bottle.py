@@ -34,8 +34,10 @@ from egress.paths import default_state_root
 from egress.policy import PolicyError, compile_policy, load_policy
 from egress.policy.model import Policy
 from launcher.defaults import AGENT, DEFAULT_PIPELOCK_IMAGE, EGRESS
+from launcher.egress_policy import read_secret_file
 from launcher.engine import LABEL_BOTTLE, LABEL_ROLE, bottle_filter, image_exists
 from launcher.errors import LauncherError
+from launcher.limits import AGENT_DEFAULTS, EGRESS_DEFAULTS, Limits, limits_of
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,40}$")
 PROXY_PORT = 8080
@@ -43,7 +45,10 @@ DNS_PORT = 53
 EGRESS_UID = "10001"
 # Inside the egress container: the CA's tmpfs, the policy and trust files, the public export.
 STATE_DIR = "/run/bottle/state"
-AUDIT_LOG = "/run/bottle/audit.jsonl"
+# On the container's own disk, not the CA's 64 MiB tmpfs: the policy's rotation budget
+# (`audit.max_bytes` times `backups` + 1, 300 MiB by default) does not fit there, and a tmpfs
+# would spend it from the egress container's memory limit. Its events hold no secret.
+AUDIT_LOG = "/var/lib/bottle/audit.jsonl"
 # On the container's own disk, not the tmpfs: it must outlive the proxy's graceful stop.
 RECORD_FILE = "/var/lib/bottle/flows.mitm"
 CONFIG_DIR = "/etc/bottle"
@@ -128,6 +133,10 @@ class StartOptions:
     dns_upstream: str | None = None
     # Flow recording (`bottle egress run --record`): copied out here by `bottle stop`.
     record: Path | None = None
+    # "UID[:GID]" for the agent; None: chosen by `launcher.agent_user`.
+    user: str | None = None
+    limits: Limits = AGENT_DEFAULTS
+    egress_limits: Limits = EGRESS_DEFAULTS
 
 
 @dataclass
@@ -187,8 +196,8 @@ def probe_host(policy: Policy) -> str | None:
 @dataclass
 class SecretInputs:
     """What the egress container needs to read the policy's real secrets: the environment
-    variables (taken from this shell) and the files (copied in, readable by its user only).
-    None of it ever reaches the agent container."""
+    variables (taken from this shell) and the files (by their path in the policy; copied in,
+    readable by its user only: `launcher.egress_policy`). None of it ever reaches the agent."""
 
     env: dict[str, str] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
@@ -207,7 +216,7 @@ def secret_inputs(policy: Policy) -> SecretInputs:
             out.env[env] = os.environ[env]
         if file is not None:
             try:
-                out.files[file] = Path(file).read_bytes()
+                out.files[file] = read_secret_file(file)
             except OSError as e:
                 raise LauncherError(f"{what} reads {file}: {e.strerror}", exit_code=2) from None
     return out
@@ -354,6 +363,15 @@ class BottleSummary:
     inspect: bool
     upstream: str
     containers: list[str]
+    # As the engine enforces them (None: the container has none, or does not exist).
+    agent_limits: Limits | None = None
+    egress_limits: Limits | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        out = {k: v for k, v in self.__dict__.items() if not k.endswith("_limits")}
+        out["limits"] = {"agent": self.agent_limits.as_json() if self.agent_limits else None,
+                         "egress": self.egress_limits.as_json() if self.egress_limits else None}
+        return out
 
 
 def list_bottles(client: Any) -> list[BottleSummary]:
@@ -362,11 +380,15 @@ def list_bottles(client: Any) -> list[BottleSummary]:
         name = c.labels.get(LABEL_BOTTLE, "?")
         s = by_name.setdefault(name, BottleSummary(name, "incomplete", "-", False, "-", []))
         s.containers.append(c.name)
-        if c.labels.get(LABEL_ROLE) == "agent":
+        role = c.labels.get(LABEL_ROLE)
+        if role == "agent":
             s.state = c.status
             s.image = c.labels.get("io.bottle-egress.image", "-")
             s.inspect = c.labels.get("io.bottle-egress.inspect") == "1"
             s.upstream = c.labels.get("io.bottle-egress.upstream", "-")
+            s.agent_limits = limits_of(c.attrs.get("HostConfig") or {})
+        elif role == "egress":
+            s.egress_limits = limits_of(c.attrs.get("HostConfig") or {})
     return sorted(by_name.values(), key=lambda s: s.name)
 
 
@@ -436,7 +458,7 @@ def find_container(client: Any, name: str, role: str) -> Any:
 
 
 def read_audit(client: Any, name: str) -> Iterator[str]:
-    """The bottle's audit log lines (JSONL), from the egress container's tmpfs."""
+    """The bottle's audit log lines (JSONL), from the egress container."""
     egress = find_container(client, name, "egress")
     if egress.status != "running":
         raise LauncherError(f"the egress container of {name} is not running ({egress.status})")

@@ -45,6 +45,7 @@ def _client() -> Any:
 
 def cmd_start(args: argparse.Namespace) -> int:
     from launcher.bottle import StartOptions, parse_env
+    from launcher.limits import AGENT_DEFAULTS, EGRESS_DEFAULTS, limits_from_flags
     from launcher.start import start
 
     command = list(args.cmd or [])
@@ -58,7 +59,11 @@ def cmd_start(args: argparse.Namespace) -> int:
         env=parse_env(args.env or []), workdir=Path(args.workdir) if args.workdir else None,
         command=command, egress_image=args.egress_image, pipelock_image=args.pipelock_image,
         cap_add=args.cap_add or [], dns_upstream=args.dns_upstream,
-        record=Path(args.record) if args.record else None)
+        record=Path(args.record) if args.record else None, user=args.user,
+        limits=limits_from_flags({"memory": args.memory, "pids": args.pids, "cpus": args.cpus},
+                                 "", AGENT_DEFAULTS),
+        egress_limits=limits_from_flags({"memory": args.egress_memory, "pids": args.egress_pids,
+                                         "cpus": args.egress_cpus}, "egress-", EGRESS_DEFAULTS))
     client = _client()
     info = start(client, opts, on_step=lambda msg: print(f"bottle: {msg}", file=sys.stderr))
     if args.json:
@@ -96,13 +101,18 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
     rows = list_bottles(_client())
     if args.json:
-        print(json.dumps([r.__dict__ for r in rows]))
+        print(json.dumps([r.as_json() for r in rows]))
         return 0
     if not rows:
         print("no bottles")
         return 0
-    table = [("NAME", "STATE", "INSPECT", "UPSTREAM", "IMAGE")]
-    table += [(r.name, r.state, "yes" if r.inspect else "no", r.upstream, r.image) for r in rows]
+
+    def limits(value: Any) -> str:
+        return value.describe() if value is not None else "-"
+
+    table = [("NAME", "STATE", "INSPECT", "UPSTREAM", "IMAGE", "AGENT LIMITS", "EGRESS LIMITS")]
+    table += [(r.name, r.state, "yes" if r.inspect else "no", r.upstream, r.image,
+               limits(r.agent_limits), limits(r.egress_limits)) for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
@@ -169,12 +179,12 @@ def cmd_logs(args: argparse.Namespace) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     from launcher.doctor import format_report, run_doctor
 
-    results = run_doctor(_client(), args.name, args.url)
+    report = run_doctor(_client(), args.name, args.url)
     if args.json:
-        print(json.dumps([r.__dict__ for r in results]))
+        print(json.dumps(report.as_json()))
     else:
-        print(format_report(results))
-    return 0 if all(r.status != "fails" for r in results) else 1
+        print(format_report(report))
+    return 1 if report.failed() else 0
 
 
 # -- image build -----------------------------------------------------------------------------
@@ -202,6 +212,7 @@ def cmd_image_build(args: argparse.Namespace) -> int:
 def add_commands(sub: Any) -> None:
     """Add the launcher's subcommands to `bottle`'s subparsers."""
     from launcher.defaults import AGENT, DEFAULT_PIPELOCK_IMAGE, EGRESS
+    from launcher.limits import AGENT_DEFAULTS, EGRESS_DEFAULTS, format_cpus, format_size
 
     start = sub.add_parser(
         "start", help="start an agent container (a bottle) behind its own egress chain",
@@ -210,8 +221,9 @@ def add_commands(sub: Any) -> None:
         "with a fresh CA (its key never leaves that container's memory) and applies the policy; "
         "then the upstream (pipelock) forwards.",
         usage="bottle start [--inspect] [--name N] [--image IMG] [--policy FILE] "
-        "[--upstream pipelock|none|http://HOST:PORT] [--env K=V] [--workdir DIR] "
-        "[--record FILE] [-- CMD ...]")
+        "[--upstream pipelock|none|http://HOST:PORT] [--env K=V] [--workdir DIR] [--user UID:GID] "
+        "[--memory SIZE] [--pids N] [--cpus N] [--egress-memory SIZE] [--egress-pids N] "
+        "[--egress-cpus N] [--record FILE] [-- CMD ...]")
     start.add_argument("--inspect", action="store_true",
                        help="route the agent through a TLS-inspecting egress container")
     start.add_argument("--name", default="bottle", help="bottle name (default: bottle)")
@@ -227,9 +239,29 @@ def add_commands(sub: Any) -> None:
     start.add_argument("--upstream-ca", metavar="FILE",
                        help="extra CA (PEM) the egress trusts for origins: private PKI, tests")
     start.add_argument("--env", action="append", metavar="K=V", help="agent environment variable")
-    start.add_argument("--workdir", metavar="DIR", help="host directory mounted at /workspace")
+    start.add_argument("--workdir", metavar="DIR",
+                       help="host directory mounted at /workspace (nosuid, nodev)")
+    start.add_argument("--user", metavar="UID[:GID]",
+                       help="the agent's uid and gid, never 0 (default: the user who ran sudo, "
+                       "the user running bottle start, the owner of --workdir when root runs "
+                       "it, else 1000)")
     start.add_argument("--cap-add", action="append", metavar="CAP",
-                       help="capability the agent needs (all are dropped by default)")
+                       help="capability for the agent's bounding set (all are dropped; its "
+                       "unprivileged user gains none of them)")
+
+    def cpus(value: float | None) -> str:
+        return "all" if value is None else format_cpus(value)
+
+    for prefix, defaults, what in (("", AGENT_DEFAULTS, "the agent"),
+                                   ("egress-", EGRESS_DEFAULTS, "the egress container")):
+        start.add_argument(f"--{prefix}memory", metavar="SIZE",
+                           help=f"memory limit of {what}, swap included (512m, 4g; default "
+                           f"{format_size(defaults.memory).replace(' ', '')})")
+        start.add_argument(f"--{prefix}pids", metavar="N",
+                           help=f"process and thread limit of {what} (default {defaults.pids})")
+        start.add_argument(f"--{prefix}cpus", metavar="N",
+                           help=f"CPUs {what} may use, e.g. 1.5, or all (default "
+                           f"{cpus(defaults.cpus)})")
     start.add_argument("--egress-image",
                        default=os.environ.get("BOTTLE_EGRESS_IMAGE", f"{EGRESS}:latest"),
                        help=f"egress image (default: $BOTTLE_EGRESS_IMAGE or {EGRESS}:latest)")
@@ -264,11 +296,14 @@ def add_commands(sub: Any) -> None:
     logs.set_defaults(handler=_guarded(cmd_logs))
 
     doctor = sub.add_parser(
-        "doctor", help="probe which runtimes in a bottle trust its CA",
-        description="Runs trust probes inside the agent container for the runtimes it finds "
-        "(curl, OpenSSL, Python urllib/requests/httpx, Node, git, pip, Java, Go) and reports which "
-        "trust the bottle CA and which need a setting. The probes need no network beyond the "
-        "egress proxy: it answers TLS itself before contacting any origin.")
+        "doctor", help="check a bottle's isolation, and which runtimes in it trust its CA",
+        description="Reports, as read inside the containers, the agent's uid and gid, its "
+        "capabilities, no-new-privileges, seccomp mode and workdir mount flags, and the memory, "
+        "process and CPU limits of the agent and egress containers. With --inspect bottles it "
+        "also runs trust probes inside the agent for the runtimes it finds (curl, OpenSSL, "
+        "Python urllib/requests/httpx, Node, git, pip, Java, Go) and reports which trust the "
+        "bottle CA and which need a setting. The probes need no network beyond the egress "
+        "proxy: it answers TLS itself before contacting any origin. Exits 1 when a check fails.")
     doctor.add_argument("name", metavar="NAME")
     doctor.add_argument("--url", help="HTTPS URL to probe (default: https://<first allowed host>/)")
     doctor.add_argument("--json", action="store_true")

@@ -1,7 +1,10 @@
-"""`bottle doctor`: which runtimes inside a bottle trust its CA, and what the others need.
+"""`bottle doctor`: how the bottle is isolated, which runtimes inside it trust its CA, and
+what the others need.
 
-A probe makes one HTTPS request through the egress proxy with the runtime's own client and
-its default settings (plus the environment the launcher gave the agent). The proxy completes
+Isolation (every bottle): the checks of `launcher/isolation.py`, read from inside the agent
+and egress containers. Trust (bottles started with --inspect): a probe makes one HTTPS
+request through the egress proxy with the runtime's own client and its default settings
+(plus the environment the launcher gave the agent). The proxy completes
 the client's TLS handshake before it contacts any origin (lazy upstream connections), so the
 result says only whether the client trusts the bottle CA: any HTTP answer, even a 502, means
 it does; a certificate verification error means it does not. Nothing else is judged.
@@ -9,11 +12,13 @@ it does; a certificate verification error means it does not. Nothing else is jud
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from launcher.bottle import AGENT_CERT, find_container
+from launcher.bottle import AGENT_CERT, EGRESS_UID, find_container
 from launcher.errors import LauncherError
+from launcher.isolation import Check, agent_checks, limits_check, read_inside
+from launcher.limits import limits_of
 
 # POSIX sh, run inside the agent container (its user, its environment). Prints one line per
 # runtime found: NAME<TAB>trusts|fails|inconclusive<TAB>detail.
@@ -161,17 +166,61 @@ def default_probe_url(agent: Any) -> str:
     return f"https://{host}/"
 
 
-def run_doctor(client: Any, name: str, url: str | None = None) -> list[ProbeResult]:
+@dataclass
+class DoctorReport:
+    isolation: list[Check]
+    trust: list[ProbeResult] = field(default_factory=list)
+    note: str = ""  # why there are no trust probes
+
+    def failed(self) -> bool:
+        return any(c.status == "fails" for c in self.isolation) or any(
+            r.status == "fails" for r in self.trust)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"isolation": [c.__dict__ for c in self.isolation],
+                "trust": [r.__dict__ for r in self.trust], "note": self.note}
+
+
+def isolation_checks(client: Any, name: str, agent: Any, inspect: bool) -> list[Check]:
+    inside = read_inside(agent)
+    if inside is None:
+        checks = [Check("isolation", "inconclusive",
+                        f"cannot run sh in {agent.name}: the checks need a POSIX shell")]
+    else:
+        checks = agent_checks(inside, limits_of(agent.attrs.get("HostConfig") or {}))
+    if not inspect:
+        checks.append(Check("egress limits", "note", "no egress container (started without "
+                            "--inspect)"))
+        return checks
+    egress = find_container(client, name, "egress")
+    seen = read_inside(egress, user=EGRESS_UID) if egress.status == "running" else None
+    if seen is None:
+        checks.append(Check("egress limits", "fails", f"the egress container {egress.name} is "
+                            f"not running ({egress.status})"))
+    else:
+        checks.append(limits_check("egress limits", seen,
+                                   limits_of(egress.attrs.get("HostConfig") or {})))
+    return checks
+
+
+def run_doctor(client: Any, name: str, url: str | None = None) -> DoctorReport:
     agent = find_container(client, name, "agent")
     if agent.status != "running":
         raise LauncherError(f"the agent container of {name} is not running ({agent.status})",
                             f"bottle stop {name} && bottle start ... --name {name}")
-    if agent.labels.get("io.bottle-egress.inspect") != "1":
-        raise LauncherError(f"bottle {name} was started without --inspect: it has no bottle CA "
-                            "to trust")
-    target = url or default_probe_url(agent)
-    if not target.startswith("https://"):
-        raise LauncherError(f"--url {target}: give an https:// URL", exit_code=2)
+    if url is not None and not url.startswith("https://"):
+        raise LauncherError(f"--url {url}: give an https:// URL", exit_code=2)
+    inspect = agent.labels.get("io.bottle-egress.inspect") == "1"
+    report = DoctorReport(isolation_checks(client, name, agent, inspect))
+    if not inspect:
+        report.note = (f"no trust probes: bottle {name} was started without --inspect, so it "
+                       "has no bottle CA to trust")
+        return report
+    report.trust = probe_trust(agent, url or default_probe_url(agent))
+    return report
+
+
+def probe_trust(agent: Any, target: str) -> list[ProbeResult]:
     res = agent.exec_run(["sh", "-c", PROBE_SCRIPT, "bottle-doctor", target], demux=True)
     out, err = res.output
     results = parse_probe_output((out or b"").decode(errors="replace"))
@@ -182,11 +231,17 @@ def run_doctor(client: Any, name: str, url: str | None = None) -> list[ProbeResu
     return results
 
 
-def format_report(results: list[ProbeResult]) -> str:
-    width = max(len(r.runtime) for r in results)
-    lines = []
-    for r in results:
-        lines.append(f"{r.runtime.ljust(width)}  {r.status:12}  {r.detail}")
-        if r.fix:
-            lines.append(f"{'':{width}}  {'':12}  fix: {r.fix}")
+def format_report(report: DoctorReport) -> str:
+    rows = [(c.name, c.status, c.detail, "") for c in report.isolation]
+    rows += [(r.runtime, r.status, r.detail, r.fix) for r in report.trust]
+    width = max(len(r[0]) for r in rows)
+    lines = ["isolation"]
+    for i, (name, status, detail, fix) in enumerate(rows):
+        if i == len(report.isolation):
+            lines.append("trust in the bottle CA")
+        lines.append(f"  {name.ljust(width)}  {status:12}  {detail}")
+        if fix:
+            lines.append(f"  {'':{width}}  {'':12}  fix: {fix}")
+    if report.note:
+        lines.append(report.note)
     return "\n".join(lines)

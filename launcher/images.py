@@ -288,8 +288,9 @@ def prune_older(client: Any, repo: str, keep: str) -> None:
 
 
 def build_image(client: Any, kind: str, base: str, wheels: Path | None = None,
-                report: BuildReport | None = None) -> str:
-    """Build one image unless an image with the same inputs exists; also tag it :latest."""
+                report: BuildReport | None = None, prune: bool = True) -> str:
+    """Build one image unless an image with the same inputs exists; also tag it :latest.
+    `prune`: drop earlier builds (not while other checkouts share the engine: tests)."""
     spec = KINDS[kind]
     started = time.monotonic()
     base_id = client.images.get(base).id
@@ -313,7 +314,7 @@ def build_image(client: Any, kind: str, base: str, wheels: Path | None = None,
                                 f"make sure the base image {base} is present (docker pull {base}, "
                                 f"or `{OFFLINE_BUILD_COMMAND}`)") from None
     client.images.get(tag).tag(spec.name, "latest")
-    if not cached:
+    if not cached and prune:
         prune_older(client, spec.name, tag)
     if report:
         report.add(kind, tag, time.monotonic() - started, cached)
@@ -321,7 +322,7 @@ def build_image(client: Any, kind: str, base: str, wheels: Path | None = None,
 
 
 def build(client: Any, kinds: Sequence[str], offline: bool, base: str | None = None,
-          report: BuildReport | None = None) -> dict[str, str]:
+          report: BuildReport | None = None, prune: bool = True) -> dict[str, str]:
     """Build `kinds` ("egress", "agent", "squid"); returns kind -> image tag."""
     report = report or BuildReport()
     if offline and base is None:
@@ -339,5 +340,5 @@ def build(client: Any, kinds: Sequence[str], offline: bool, base: str | None = N
             cached = wheelhouse_path(platform).joinpath(".complete").exists()
             wheels = wheelhouse(platform)
             report.add("wheelhouse", str(wheels.relative_to(REPO)), time.monotonic() - started, cached)
-        tags[kind] = build_image(client, kind, kind_base, wheels, report)
+        tags[kind] = build_image(client, kind, kind_base, wheels, report, prune)
     return tags

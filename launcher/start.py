@@ -24,6 +24,8 @@ import docker.errors
 import docker.types
 
 from egress.policy import default_policy_path
+from launcher import seccomp
+from launcher.agent_user import account_archive, choose_agent_user, workdir_problem
 from launcher.bottle import (
     AGENT_CA_DIR,
     AUDIT_LOG,
@@ -60,8 +62,10 @@ from launcher.bottle import (
     write_resolv_conf,
 )
 from launcher.defaults import BUILD_COMMAND
+from launcher.egress_policy import EgressFiles, egress_files, secrets_archive
 from launcher.engine import LABEL_BOTTLE, LABEL_ROLE, bottle_filter, image_exists, labels
 from launcher.errors import LauncherError
+from launcher.workdir import WORKSPACE, create_helper, seal_workdir
 
 
 def egress_command(opts: StartOptions, upstream: str, policy_in_container: str | None,
@@ -115,11 +119,18 @@ class AgentSpec:
 
 @dataclass
 class Created:
-    """An agent container created before start, with its image's system trust store."""
+    """An agent container created before start, with its image's system trust store and,
+    with a workdir, the helper that remounts it once the agent runs."""
 
     container: Any
     env: dict[str, str]
     store: tuple[str, bytes] | None
+    helper: Any = None
+
+    def remove(self) -> None:
+        for c in (self.helper, self.container):
+            if c is not None:
+                c.remove(force=True)
 
 
 class Launch:
@@ -147,9 +158,10 @@ class Launch:
             raise LauncherError(f"--upstream-ca {opts.upstream_ca}: no such file", exit_code=2)
         if opts.workdir is not None and not opts.workdir.is_dir():
             raise LauncherError(f"--workdir {opts.workdir}: no such directory", exit_code=2)
+        self.agent_user = choose_agent_user(opts.user, opts.workdir)
         self.upstream = resolve_upstream(opts, self.client)
         self._require_image(opts.image, "agent")
-        if opts.inspect:
+        if opts.inspect or opts.workdir is not None:  # the workdir's remount runs from it too
             self._require_image(opts.egress_image, "egress")
         running = [c for c in self.client.containers.list(filters=bottle_filter(opts.name))
                    if c.labels.get(LABEL_ROLE) == "agent"]
@@ -161,6 +173,15 @@ class Launch:
             self.step(f"removed leftovers of an earlier run of {opts.name}: "
                       f"{', '.join(leftovers.containers + leftovers.networks + leftovers.volumes)}")
         self._check_free()
+        user = self.agent_user
+        self.step(f"the agent runs as uid {user.uid}, gid {user.gid} ({user.reason})")
+        if opts.workdir is not None:
+            problem = workdir_problem(user, opts.workdir)
+            if problem:
+                self.step(f"warning: {problem}")
+        if opts.cap_add:
+            self.step("warning: --cap-add reaches only the bounding set of the agent's "
+                      "unprivileged user; no process in the bottle gains those capabilities")
 
     def _require_image(self, ref: str, what: str) -> None:
         if not image_exists(self.client, ref):
@@ -216,6 +237,8 @@ class Launch:
         ca_volume = self.client.volumes.create(names.ca_volume, labels=labels(opts.name, "ca"))
         self.rb.add(lambda: ca_volume.remove(force=True))
         policy_in = f"{CONFIG_DIR}/policy.yaml" if opts.policy else None
+        files = (egress_files(self.policy_path.read_text(encoding="utf-8"), self.secrets.files)
+                 if opts.policy else EgressFiles(b"", {}))
         upstream_ca_in = f"{CONFIG_DIR}/upstream-ca.pem" if opts.upstream_ca else None
         egress_labels = labels(opts.name, "egress")
         if opts.record is not None:
@@ -227,6 +250,7 @@ class Launch:
             labels=egress_labels, environment=dict(self.secrets.env),
             user=f"{EGRESS_UID}:{EGRESS_UID}",
             cap_drop=["ALL"], security_opt=["no-new-privileges"],
+            **opts.egress_limits.docker_kwargs(),
             # The DNS guard binds port 53 without any capability.
             sysctls={"net.ipv4.ip_unprivileged_port_start": str(DNS_PORT)},
             # The CA key lives only here: memory-backed, private to the egress user.
@@ -240,12 +264,15 @@ class Launch:
             except docker.errors.NotFound:
                 raise LauncherError(f"--upstream-network {opts.upstream_network}: no such network",
                                     "docker network ls") from None
-        for local, inside in ((opts.policy, policy_in), (opts.upstream_ca, upstream_ca_in)):
-            if local is not None and inside is not None:
-                c.put_archive(CONFIG_DIR, _tar_one(Path(inside).name, local.read_bytes(), 0o644,
-                                                   int(EGRESS_UID)))
-        for path, data in self.secrets.files.items():  # same path as on the host, 0400
-            c.put_archive("/", _tar_one(path.lstrip("/"), data, 0o400, int(EGRESS_UID)))
+        if policy_in is not None:  # its `file:` sources name the copies made below
+            c.put_archive(CONFIG_DIR, _tar_one(Path(policy_in).name, files.policy, 0o644,
+                                               int(EGRESS_UID)))
+        if opts.upstream_ca is not None and upstream_ca_in is not None:
+            c.put_archive(CONFIG_DIR, _tar_one(Path(upstream_ca_in).name,
+                                               opts.upstream_ca.read_bytes(), 0o644,
+                                               int(EGRESS_UID)))
+        if files.secrets:
+            c.put_archive("/", secrets_archive(files.secrets, int(EGRESS_UID)))
         c.start()
         internal.result().connect(c)  # while it boots: it listens on every interface
         return c
@@ -281,7 +308,7 @@ class Launch:
         else:
             dns = ["192.0.2.1"]  # TEST-NET-1, unroutable from an internal network
         if opts.workdir is not None:
-            mounts.append(docker.types.Mount("/workspace", str(opts.workdir.resolve()), type="bind"))
+            mounts.append(docker.types.Mount(WORKSPACE, str(opts.workdir.resolve()), type="bind"))
         agent_labels = labels(opts.name, "agent")
         agent_labels.update({"io.bottle-egress.image": opts.image,
                              "io.bottle-egress.inspect": "1" if opts.inspect else "0",
@@ -297,9 +324,19 @@ class Launch:
             opts.image, list(opts.command) or None, name=self.names.agent,
             network=self.names.internal_net, detach=True, environment=env, labels=spec.labels,
             mounts=spec.mounts, dns=spec.dns, cap_drop=["ALL"], cap_add=list(opts.cap_add) or None,
-            security_opt=["no-new-privileges"], hostname=opts.name,
-            working_dir="/workspace" if opts.workdir is not None else None)
+            user=self.agent_user.spec, security_opt=["no-new-privileges", seccomp.security_opt()],
+            hostname=opts.name, working_dir=WORKSPACE if opts.workdir is not None else None,
+            **opts.limits.docker_kwargs())
         self.rb.add(lambda: c.remove(force=True))
+        account = account_archive(self.agent_user, read_file(c, "/etc/passwd"),
+                                  read_file(c, "/etc/group"))
+        if account is not None:
+            c.put_archive("/", account)
+        helper = None
+        if opts.workdir is not None:
+            helper = create_helper(self.client, c, opts.egress_image,
+                                   labels(opts.name, "workdir-helper"))
+            self.rb.add(lambda: helper.remove(force=True))
         store = None
         if opts.inspect:
             for path in SYSTEM_STORES:
@@ -307,7 +344,7 @@ class Launch:
                 if data is not None:
                     store = (path, data)
                     break
-        return Created(c, env, store)
+        return Created(c, env, store, helper)
 
     def _install_trust(self, agent: Created, ca_pem: str) -> None:
         """Append the bottle CA to the image's system store, before the agent starts."""
@@ -366,7 +403,7 @@ class Launch:
 
         agent = early.result() if early is not None else None
         if agent is not None and agent.env != env:  # the egress printed more than expected
-            agent.container.remove(force=True)
+            agent.remove()
             agent = None
         if agent is None:
             agent = self._create_agent(spec, env)
@@ -374,6 +411,9 @@ class Launch:
             self._install_trust(agent, ca_pem)
         agent.container.start()
         self.step(f"agent {names.agent} started from {opts.image}")
+        if agent.helper is not None:
+            seal_workdir(agent.helper, agent.container)
+            self.step(f"{WORKSPACE} remounted nosuid,nodev")
         return BottleInfo(opts.name, names.agent, names.egress if egress else None, egress_ip,
                           self.upstream, env)
 

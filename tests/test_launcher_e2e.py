@@ -4,12 +4,18 @@ One test bottle: agent -> its egress container (TLS inspection, policy) -> squid
 for pipelock) -> a TLS origin with its own test CA. Everything is checked from inside the
 agent container, the way an agent would try it. Tests run in file order; the last one stops
 the bottle and checks nothing of it remains.
+
+Every bottle name carries this run's id (`run_name`), so runs sharing one engine never touch
+each other's containers.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import socket
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,13 +24,16 @@ from typing import Any
 import pytest
 
 from launcher.bottle import Names, host_dir
+from launcher.limits import GiB, MiB
 from tests.support.docker_env import (
     OutsideWorld,
     bottle_cli,
     build_test_images,
     docker_client,
     outside_world,
+    release_test_images,
     run_in,
+    run_name,
 )
 from tests.support.pki import TestPKI
 from tests.support.prereq import missing
@@ -32,7 +41,11 @@ from tests.test_dlp_e2e import SECRET as DLP_SECRET
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
-NAME = "e2e-inspect"
+NAME = run_name("e2e-inspect")
+# The main bottle is started by root "through sudo" from this user, so the agent runs as it.
+SUDO_UID = 4321
+# A known secret read from a file under /tmp (the egress container has a tmpfs there).
+KNOWN_SECRET = "known-e2e-secret-Zq81xVb0c3Lm9TgR"
 POLICY = """\
 version: 1
 hosts:
@@ -45,6 +58,10 @@ credentials:
     header: "Authorization: Bearer {secret}"
     source: {env: BOTTLE_E2E_REAL_TOKEN}
     placeholder: {env: TEST_TOKEN}
+dlp:
+  known_secrets:
+    - name: e2e-known
+      file: KNOWN_SECRET_FILE
 dns:
   private_answers: [allowed.test, "*.allowed.test"]   # the test origin's address is private
 """
@@ -58,8 +75,10 @@ def client() -> Any:
 
 
 @pytest.fixture(scope="module")
-def images(client: Any) -> dict[str, str]:
-    return build_test_images(client)
+def images(client: Any) -> Iterator[dict[str, str]]:
+    built = build_test_images(client)
+    yield built
+    release_test_images(client, built)
 
 
 @pytest.fixture(scope="module")
@@ -71,23 +90,50 @@ def world(client: Any, images: dict[str, str], pki: TestPKI) -> Iterator[Outside
 
 
 @pytest.fixture(scope="module")
+def workdir() -> Iterator[Path]:
+    """The project directory of the user who ran sudo: theirs, as a real one would be. Open to
+    everyone, so that any agent, whatever its uid, can write in it: the test shows what a
+    file written by the agent becomes on the host, not what permissions stop."""
+    path = Path(tempfile.mkdtemp(prefix="bottle-e2e-work-"))
+    os.chown(path, SUDO_UID, SUDO_UID)
+    path.chmod(0o777)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def known_secret_file() -> Iterator[Path]:
+    directory = Path(tempfile.mkdtemp(prefix="bottle-e2e-secret-", dir="/tmp"))
+    path = directory / "known.txt"
+    path.write_text(KNOWN_SECRET + "\n")
+    path.chmod(0o600)
+    yield path
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
 def bottle(client: Any, images: dict[str, str], world: OutsideWorld, pki: TestPKI,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+           tmp_path_factory: pytest.TempPathFactory, workdir: Path,
+           known_secret_file: Path) -> Iterator[dict[str, Any]]:
     policy = tmp_path_factory.mktemp("launcher") / "policy.yaml"
-    policy.write_text(POLICY)
-    bottle_cli("stop", NAME)
+    policy.write_text(POLICY.replace("KNOWN_SECRET_FILE", str(known_secret_file)))
     res = bottle_cli("start", "--inspect", "--name", NAME, "--image", images["agent"],
                      "--egress-image", images["egress"], "--policy", str(policy),
                      "--upstream", world.squid_url, "--upstream-network", world.network,
                      "--upstream-ca", str(pki.ca_path), "--env", "AGENT_MARKER=1", "--json",
-                     "--dns-upstream", f"{world.resolver_ip}:53",
-                     "--", "sleep", "infinity", env={"BOTTLE_E2E_REAL_TOKEN": REAL_TOKEN})
-    assert res.returncode == 0, res.stderr
-    info = json.loads(res.stdout)
-    names = Names(NAME)
-    yield {"info": info, "agent": client.containers.get(names.agent),
-           "egress": client.containers.get(names.egress), "names": names}
-    bottle_cli("stop", NAME)
+                     "--dns-upstream", f"{world.resolver_ip}:53", "--workdir", str(workdir),
+                     "--", "sleep", "infinity",
+                     env={"BOTTLE_E2E_REAL_TOKEN": REAL_TOKEN, "SUDO_UID": str(SUDO_UID),
+                          "SUDO_GID": str(SUDO_UID)})
+    try:
+        assert res.returncode == 0, res.stderr
+        info = json.loads(res.stdout)
+        names = Names(NAME)
+        yield {"info": info, "agent": client.containers.get(names.agent),
+               "egress": client.containers.get(names.egress), "names": names,
+               "stderr": res.stderr}
+    finally:
+        bottle_cli("stop", NAME)
 
 
 def curl(agent: Any, *args: str) -> tuple[int, str]:
@@ -135,6 +181,96 @@ def test_agent_container_is_locked_down(bottle, client):
     assert mounts["/etc/bottle-ca"]["RW"] is False
     code, out = run_in(agent, "echo x > /etc/bottle-ca/ca-bundle.pem")
     assert code != 0 and "Read-only" in out
+    # what the agent's first process really runs with, as the kernel reports it
+    _, status = run_in(agent, "cat /proc/1/status")
+    fields = {k: v.split() for k, _, v in (ln.partition(":") for ln in status.splitlines())}
+    assert fields["Uid"] == [str(SUDO_UID)] * 4 and fields["Gid"] == [str(SUDO_UID)] * 4
+    assert fields["CapEff"] == fields["CapPrm"] == fields["CapBnd"] == ["0000000000000000"]
+    assert fields["NoNewPrivs"] == ["1"] and fields["Seccomp"] == ["2"]
+    # no file of the agent image keeps a setuid or setgid bit
+    code, out = run_in(agent, "find / -xdev -type f -perm /6000 2>/dev/null", user="0")
+    assert out.strip() == "", out
+    # the seccomp profile refuses what Docker's default refuses: a user namespace, a mount
+    code, out = run_in(agent, "unshare -U true; python3 -c 'import os; os.unshare(0x10000000)'")
+    assert "Operation not permitted" in out and code != 0, out
+
+
+def test_setuid_file_planted_in_workdir_is_neither_setuid_nor_roots_on_the_host(bottle,
+                                                                            workdir: Path):
+    """18.1: a setuid program the agent writes to the workdir is a setuid program on the host.
+    The agent is the user who ran sudo (not root), cannot set the bits at all, and the workdir
+    is mounted nosuid,nodev; a setuid-root file already in the project elevates nothing."""
+    agent = bottle["agent"]
+    assert f"the agent runs as uid {SUDO_UID}, gid {SUDO_UID}" in bottle["stderr"]
+    _, mountinfo = run_in(agent, "cat /proc/self/mountinfo")
+    workspace = [ln.split() for ln in mountinfo.splitlines() if ln.split()[4] == "/workspace"]
+    assert len(workspace) == 1, mountinfo
+    assert {"rw", "nosuid", "nodev"} <= set(workspace[0][5].split(",")), workspace
+    # every way of making a setuid or setgid file in the workdir
+    plant = (
+        "cd /workspace; id -u > whoami; "
+        "cp /bin/dash dash-copy; chmod 4755 dash-copy; echo chmod=$?; "
+        "chmod u+s,g+s dash-copy; echo chmod-symbolic=$?; "
+        "install -m 6755 /bin/dash installed; echo install=$?; "
+        "python3 -c \"import os; os.close(os.open('created', os.O_CREAT | os.O_WRONLY, 0o4755))\"; "
+        "echo open=$?; "
+        "python3 -c \"import os; os.mknod('node', 0o104755)\"; echo mknod=$?; "
+        "python3 -c \"import os; open('static','wb').write(open('/bin/true','rb').read()); "
+        "os.chmod('static', 0o2755)\"; echo pychmod=$?")
+    code, out = run_in(agent, plant)
+    for step in ("chmod", "chmod-symbolic", "install", "open", "mknod", "pychmod"):
+        assert f"{step}=0" not in out, out
+    assert out.count("Operation not permitted") >= 6, out
+    files = sorted(workdir.iterdir())
+    assert {p.name for p in files} >= {"whoami", "dash-copy", "static"}, files
+    assert (workdir / "whoami").read_text().strip() == str(SUDO_UID)
+    for path in files:
+        st = path.lstat()
+        assert st.st_uid == SUDO_UID and st.st_gid == SUDO_UID, (path, st.st_uid, st.st_gid)
+        assert not st.st_mode & 0o6000, (path, oct(st.st_mode))
+    # a setuid-root shell that is already in the project runs as the agent, not as root
+    rootsh = workdir / "rootsh"
+    shutil.copy("/bin/dash", rootsh)
+    os.chown(rootsh, 0, 0)
+    rootsh.chmod(0o4755)
+    code, out = run_in(agent, "/workspace/rootsh -p -c 'id -u; id -un'")
+    assert code == 0 and out.split()[0] == str(SUDO_UID), out
+    rootsh.unlink()
+
+
+def test_known_secret_file_under_tmp_reaches_the_egress(bottle, world: OutsideWorld,
+                                                       known_secret_file: Path):
+    """18.10: a `file:` known secret under /tmp; the egress container's /tmp tmpfs hid its
+    copy and `bottle start` failed. It is copied to a path no mount covers, and enforced."""
+    assert str(known_secret_file).startswith("/tmp/")
+    egress = bottle["egress"]
+    code, policy = run_in(egress, "cat /etc/bottle/policy.yaml", user="10001")
+    assert str(known_secret_file) not in policy and "/etc/bottle/secrets/" in policy, policy
+    code, listing = run_in(egress, "stat -c '%a %u %n' /etc/bottle/secrets /etc/bottle/secrets/*",
+                           user="10001")
+    assert code == 0 and listing.split()[:2] == ["700", "10001"], listing
+    assert all(line.split()[:2] == ["400", "10001"] for line in listing.splitlines()[1:]), listing
+    _, out = curl(bottle["agent"], "-i", "-X", "POST", "--data", f"note={KNOWN_SECRET}",
+                  "https://allowed.test/known")
+    assert " 403" in out and "dlp/known-secret" in out.lower(), out
+    assert all(r["path"] != "/known" for r in world.origin_requests())
+    code, out = run_in(bottle["agent"], f"grep -rl '{KNOWN_SECRET}' /etc /tmp /workspace "
+                       "/home 2>/dev/null; echo done", user="0")
+    assert out.strip() == "done", out
+
+
+def test_default_limits_of_agent_and_egress(bottle):
+    """18.8 and 18.7: both containers get memory, process and CPU limits by default."""
+    for container, memory, pids, nano in ((bottle["agent"], 4 * GiB, 1024, 0),
+                                          (bottle["egress"], 2 * GiB, 128, 10**9)):
+        container.reload()
+        host = container.attrs["HostConfig"]
+        assert (host["Memory"], host["MemorySwap"], host["PidsLimit"], host["NanoCpus"]) == (
+            memory, memory, pids, nano), container.name
+        user = "10001" if container is bottle["egress"] else ""
+        _, out = run_in(container, "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || "
+                        "cat /sys/fs/cgroup/pids.max", user=user)
+        assert out.strip() == str(pids), out
 
 
 def test_denied_host_gets_structured_403_and_is_never_contacted(bottle, world: OutsideWorld):
@@ -281,8 +417,8 @@ def test_credential_placeholder_is_swapped_on_the_way_to_its_host(bottle, world:
     assert " 403" in out and "credentials/placeholder-exfiltration" in out, out
     assert all(r["path"] != "/elsewhere" for r in world.origin_requests())
     # and the real value is nowhere in the agent's filesystem or environment
-    code, out = run_in(agent, f"grep -rl '{REAL_TOKEN}' /etc /root /tmp /workspace 2>/dev/null; "
-                       "env | grep -c BOTTLE_E2E_REAL_TOKEN")
+    code, out = run_in(agent, f"grep -rl '{REAL_TOKEN}' /etc /root /home /tmp /workspace "
+                       "2>/dev/null; env | grep -c BOTTLE_E2E_REAL_TOKEN", user="0")
     assert out.strip() == "0", out
 
 
@@ -301,24 +437,45 @@ def test_ca_private_key_is_nowhere_in_the_agent(bottle, client):
     assert sorted(listing.split()) == ["bottle-ca.pem", "ca-bundle.pem"], listing
 
 
-def test_doctor_reports_trust_per_runtime(bottle):
+def test_doctor_reports_isolation_and_trust_per_runtime(bottle):
     res = bottle_cli("doctor", NAME, "--url", "https://allowed.test/", "--json")
     assert res.returncode == 0, res.stdout + res.stderr
-    results = {r["runtime"]: r["status"] for r in json.loads(res.stdout)}
+    report = json.loads(res.stdout)
+    results = {r["runtime"]: r["status"] for r in report["trust"]}
     for runtime in ("curl", "openssl", "python-urllib", "python-requests", "git"):
         assert results.get(runtime) == "trusts", results
+    checks = {c["name"]: c for c in report["isolation"]}
+    assert all(c["status"] == "ok" for c in checks.values()), checks
+    assert checks["agent user"]["detail"] == f"uid {SUDO_UID}, gid {SUDO_UID}"
+    assert checks["capabilities"]["detail"] == "effective none; bounding none"
+    assert checks["no-new-privileges"]["detail"] == "NoNewPrivs 1"
+    assert checks["seccomp"]["detail"] == "mode 2 (filter)"
+    assert {"nosuid", "nodev"} <= set(checks["workdir"]["detail"].split()[1].split(","))
+    assert checks["agent limits"]["detail"] == "memory 4 GiB, 1024 pids, all CPUs"
+    assert checks["egress limits"]["detail"] == "memory 2 GiB, 128 pids, 1 CPU"
+    pretty = bottle_cli("doctor", NAME, "--url", "https://allowed.test/")
+    assert "isolation" in pretty.stdout and "trust in the bottle CA" in pretty.stdout
 
 
 def test_ls_and_audit_logs(bottle):
     ls = bottle_cli("ls", "--json")
     rows = {r["name"]: r for r in json.loads(ls.stdout)}
     assert rows[NAME]["state"] == "running" and rows[NAME]["inspect"] is True
+    assert rows[NAME]["limits"] == {
+        "agent": {"memory_bytes": 4 * GiB, "pids": 1024, "cpus": None},
+        "egress": {"memory_bytes": 2 * GiB, "pids": 128, "cpus": 1.0}}
+    table = bottle_cli("ls").stdout
+    assert "AGENT LIMITS" in table and "memory 4 GiB, 1024 pids, all CPUs" in table, table
     audit = bottle_cli("logs", NAME, "--audit", "--json")
     events = [json.loads(line) for line in audit.stdout.splitlines() if line.strip()]
     assert any(e.get("host") == "denied.test" and e.get("verdict") == "block" for e in events)
     assert any(e.get("host") == "allowed.test" and e.get("verdict") == "allow" for e in events)
     pretty = bottle_cli("logs", NAME, "--audit")
     assert "block" in pretty.stdout and "denied.test" in pretty.stdout
+    # on the egress container's disk: the CA's small tmpfs, counted against its memory limit,
+    # cannot hold the policy's rotation budget
+    code, fs = run_in(bottle["egress"], "stat -f -c %T /var/lib/bottle/audit.jsonl", user="10001")
+    assert code == 0 and fs.strip() not in ("tmpfs", ""), fs
 
 
 def test_clear_errors_without_tracebacks(bottle, images, tmp_path: Path):
@@ -327,64 +484,146 @@ def test_clear_errors_without_tracebacks(bottle, images, tmp_path: Path):
     assert again.returncode != 0 and "already running" in again.stderr
     bad = tmp_path / "bad.yaml"
     bad.write_text("version: 1\nhosts:\n  allow:\n    - name: x\n      hostz: [a.test]\n")
-    invalid = bottle_cli("start", "--inspect", "--name", "e2e-bad", "--policy", str(bad),
-                         "--upstream", "none", "--image", images["agent"])
+    invalid = bottle_cli("start", "--inspect", "--name", run_name("e2e-bad"), "--policy",
+                         str(bad), "--upstream", "none", "--image", images["agent"])
     assert invalid.returncode == 2 and "bad.yaml" in invalid.stderr and ":5" in invalid.stderr
-    no_image = bottle_cli("start", "--inspect", "--name", "e2e-noimg", "--upstream", "none",
-                          "--image", "bottle-agent:does-not-exist")
+    no_image = bottle_cli("start", "--inspect", "--name", run_name("e2e-noimg"), "--upstream",
+                          "none", "--image", "bottle-agent:does-not-exist")
     assert no_image.returncode != 0 and "bottle image build" in no_image.stderr
     no_engine = bottle_cli("ls", env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
     assert no_engine.returncode != 0 and "cannot reach the Docker engine" in no_engine.stderr
-    no_pipelock = bottle_cli("start", "--inspect", "--name", "e2e-nopl", "--image", images["agent"],
-                             "--pipelock-image", "pipelock:absent")
+    no_pipelock = bottle_cli("start", "--inspect", "--name", run_name("e2e-nopl"), "--image",
+                             images["agent"], "--pipelock-image", "pipelock:absent")
     assert no_pipelock.returncode != 0 and "docker pull pipelock:absent" in no_pipelock.stderr
-    for res in (again, invalid, no_image, no_engine, no_pipelock):
+    as_root = bottle_cli("start", "--name", run_name("e2e-root"), "--upstream", "none",
+                         "--image", images["agent"], "--user", "0:0")
+    assert as_root.returncode == 2 and "never runs as root" in as_root.stderr
+    bad_limit = bottle_cli("start", "--name", run_name("e2e-limit"), "--upstream", "none",
+                           "--image", images["agent"], "--memory", "lots")
+    assert bad_limit.returncode == 2 and "--memory 'lots'" in bad_limit.stderr
+    for res in (again, invalid, no_image, no_engine, no_pipelock, as_root, bad_limit):
         assert "Traceback" not in res.stderr
-    assert not bottle_cli("ls", "--json").stdout.count("e2e-bad")
+    assert not bottle_cli("ls", "--json").stdout.count(run_name("e2e-bad"))
 
 
 def test_failed_start_rolls_back(images, client):
-    res = bottle_cli("start", "--inspect", "--name", "e2e-rollback", "--image", images["agent"],
+    name = run_name("e2e-rollback")
+    res = bottle_cli("start", "--inspect", "--name", name, "--image", images["agent"],
                      "--egress-image", images["egress"], "--upstream", "none",
                      "--upstream-network", "no-such-network-e2e")
     assert res.returncode != 0 and "no-such-network-e2e" in res.stderr
-    flt = {"label": ["io.bottle-egress.bottle=e2e-rollback"]}
+    flt = {"label": [f"io.bottle-egress.bottle={name}"]}
     assert not client.containers.list(all=True, filters=flt)
     assert not client.networks.list(filters=flt)
     assert not client.volumes.list(filters=flt)
 
 
 def test_start_cleans_leftovers_of_a_crashed_run(images, client):
-    first = bottle_cli("start", "--inspect", "--name", "e2e-crash", "--image", images["agent"],
+    name = run_name("e2e-crash")
+    first = bottle_cli("start", "--inspect", "--name", name, "--image", images["agent"],
                        "--egress-image", images["egress"], "--upstream", "none", "--",
                        "sleep", "infinity")
     assert first.returncode == 0, first.stderr
-    client.containers.get(Names("e2e-crash").agent).remove(force=True)  # the agent "crashed"
-    second = bottle_cli("start", "--inspect", "--name", "e2e-crash", "--image", images["agent"],
+    client.containers.get(Names(name).agent).remove(force=True)  # the agent "crashed"
+    second = bottle_cli("start", "--inspect", "--name", name, "--image", images["agent"],
                         "--egress-image", images["egress"], "--upstream", "none", "--",
                         "sleep", "infinity")
     assert second.returncode == 0, second.stderr
     assert "removed leftovers" in second.stderr
-    stop = bottle_cli("stop", "e2e-crash")
+    stop = bottle_cli("stop", name)
     assert stop.returncode == 0 and "stopped" in stop.stdout
-    assert bottle_cli("stop", "e2e-crash").stdout.strip() == "bottle e2e-crash: nothing to stop"
+    assert bottle_cli("stop", name).stdout.strip() == f"bottle {name}: nothing to stop"
+
+
+def test_limits_are_enforced_in_agent_and_egress(images, client):
+    """18.8: a fork loop in the agent stops at its process limit; 18.7: the egress container
+    has memory, process and CPU limits too. Both as the flags set them, in the cgroups."""
+    name = run_name("e2e-limits")
+    start = bottle_cli("start", "--inspect", "--name", name, "--image", images["agent"],
+                       "--egress-image", images["egress"], "--upstream", "none",
+                       "--memory", "512m", "--pids", "64", "--cpus", "0.5",
+                       "--egress-memory", "300m", "--egress-pids", "48", "--egress-cpus", "0.25",
+                       "--", "sleep", "infinity", env={"SUDO_UID": None, "SUDO_GID": None})
+    try:
+        assert start.returncode == 0, start.stderr
+        agent = client.containers.get(Names(name).agent)
+        egress = client.containers.get(Names(name).egress)
+        cgroup = ("for f in memory/memory.limit_in_bytes pids/pids.max cpu/cpu.cfs_quota_us "
+                  "cpu/cpu.cfs_period_us memory.max pids.max cpu.max; do "
+                  "[ -r /sys/fs/cgroup/$f ] && echo $f $(cat /sys/fs/cgroup/$f); done")
+        for container, user, memory, pids, cpus in ((agent, "", 512 * MiB, 64, 0.5),
+                                                    (egress, "10001", 300 * MiB, 48, 0.25)):
+            host = container.attrs["HostConfig"]
+            assert (host["Memory"], host["PidsLimit"], host["NanoCpus"]) == (
+                memory, pids, int(cpus * 1e9)), container.name
+            _, out = run_in(container, cgroup, user=user)
+            seen = dict(line.split(" ", 1) for line in out.strip().splitlines())
+            if "pids.max" in seen:  # cgroup v2
+                assert seen["memory.max"] == str(memory) and seen["pids.max"] == str(pids)
+                quota, period = seen["cpu.max"].split()
+            else:
+                assert seen["memory/memory.limit_in_bytes"] == str(memory), seen
+                assert seen["pids/pids.max"] == str(pids), seen
+                quota, period = seen["cpu/cpu.cfs_quota_us"], seen["cpu/cpu.cfs_period_us"]
+            assert int(quota) / int(period) == cpus, seen
+        # a fork loop: processes until the kernel refuses one
+        fork_loop = ("import os, signal, time\n"
+                     "children = []\n"
+                     "try:\n"
+                     "    while len(children) < 10000:\n"
+                     "        pid = os.fork()\n"
+                     "        if pid == 0:\n"
+                     "            time.sleep(60)\n"
+                     "            os._exit(0)\n"
+                     "        children.append(pid)\n"
+                     "except OSError as e:\n"
+                     "    print('refused', len(children), e.errno, flush=True)\n"
+                     "for pid in children:\n"
+                     "    os.kill(pid, signal.SIGKILL)\n"
+                     "    os.waitpid(pid, 0)\n")
+        res = agent.exec_run(["python3", "-c", fork_loop])
+        out = res.output.decode()
+        assert out.startswith("refused "), out
+        _, forked, errno = out.split()
+        assert int(forked) < 64 and errno == "11", out  # EAGAIN, at the pids limit
+        # the egress container's memory limit holds: an allocation past it is killed
+        res = egress.exec_run(["/opt/bottle/bin/python", "-c",
+                               "b = bytearray(600 * 1024 * 1024); print('allocated')"],
+                              user="10001")
+        assert res.exit_code != 0 and b"allocated" not in res.output, res.output
+        # the agent's default user when root starts it directly, without --workdir: 1000
+        _, ids = run_in(agent, "id -u; id -g")
+        assert ids.split() == ["1000", "1000"], ids
+        # shown by ls and doctor
+        rows = {r["name"]: r for r in json.loads(bottle_cli("ls", "--json").stdout)}
+        assert rows[name]["limits"] == {
+            "agent": {"memory_bytes": 512 * MiB, "pids": 64, "cpus": 0.5},
+            "egress": {"memory_bytes": 300 * MiB, "pids": 48, "cpus": 0.25}}, rows[name]
+        doctor = bottle_cli("doctor", name, "--url", "https://allowed.test/", "--json")
+        checks = {c["name"]: c for c in json.loads(doctor.stdout)["isolation"]}
+        assert checks["agent limits"] == {"name": "agent limits", "status": "ok",
+                                          "detail": "memory 512 MiB, 64 pids, 0.5 CPUs"}
+        assert checks["egress limits"]["detail"] == "memory 300 MiB, 48 pids, 0.25 CPUs"
+    finally:
+        bottle_cli("stop", name)
 
 
 def test_record_flows_then_replay_them(images, client, world: OutsideWorld, pki: TestPKI,
                                       tmp_path: Path):
+    name = run_name("e2e-record")
     flows = tmp_path / "flows.mitm"
     policy = tmp_path / "policy.yaml"
     policy.write_text(POLICY.split("credentials:")[0])
-    start = bottle_cli("start", "--inspect", "--name", "e2e-record", "--image", images["agent"],
+    start = bottle_cli("start", "--inspect", "--name", name, "--image", images["agent"],
                        "--egress-image", images["egress"], "--policy", str(policy),
                        "--upstream", "none", "--upstream-network", world.network,
                        "--upstream-ca", str(pki.ca_path), "--record", str(flows), "--",
                        "sleep", "infinity")
     assert start.returncode == 0, start.stderr
-    agent = client.containers.get(Names("e2e-record").agent)
+    agent = client.containers.get(Names(name).agent)
     assert curl(agent, "https://allowed.test/recorded")[1] != ""
     curl(agent, "https://denied.test/never")
-    stop = bottle_cli("stop", "e2e-record")
+    stop = bottle_cli("stop", name)
     assert stop.returncode == 0 and f"flows recorded to {flows}" in stop.stdout, stop.stdout
     replay = bottle_cli("replay", str(flows), "--policy", str(policy), "--format", "json")
     verdicts = [json.loads(line) for line in replay.stdout.splitlines() if line.strip()]
@@ -393,22 +632,28 @@ def test_record_flows_then_replay_them(images, client, world: OutsideWorld, pki:
 
 
 def test_without_inspect_and_upstream_the_bottle_is_sealed(images, client, world: OutsideWorld):
-    start = bottle_cli("start", "--name", "e2e-sealed", "--upstream", "none", "--image",
+    name = run_name("e2e-sealed")
+    start = bottle_cli("start", "--name", name, "--upstream", "none", "--image",
                        images["agent"], "--", "sleep", "infinity")
     assert start.returncode == 0, start.stderr
     try:
-        agent = client.containers.get(Names("e2e-sealed").agent)
+        agent = client.containers.get(Names(name).agent)
         roles = {c.labels["io.bottle-egress.role"] for c in client.containers.list(
-            filters={"label": ["io.bottle-egress.bottle=e2e-sealed"]})}
+            filters={"label": [f"io.bottle-egress.bottle={name}"]})}
         assert roles == {"agent"}
         env = dict(e.split("=", 1) for e in agent.attrs["Config"]["Env"])
         assert "HTTPS_PROXY" not in env and "SSL_CERT_FILE" not in env
         code, out = curl(agent, "--max-time", "3", f"https://{world.origin_ip}/")
         assert code != 0, out
-        doctor = bottle_cli("doctor", "e2e-sealed")
-        assert doctor.returncode != 0 and "without --inspect" in doctor.stderr
+        # isolation is checked for every bottle; trust probes need the bottle CA
+        doctor = bottle_cli("doctor", name, "--json")
+        assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+        report = json.loads(doctor.stdout)
+        assert report["trust"] == [] and "without --inspect" in report["note"]
+        checks = {c["name"]: c["status"] for c in report["isolation"]}
+        assert checks["seccomp"] == checks["agent user"] == checks["agent limits"] == "ok"
     finally:
-        bottle_cli("stop", "e2e-sealed")
+        bottle_cli("stop", name)
 
 
 def test_stop_removes_every_container_network_and_ca_file(bottle, client):

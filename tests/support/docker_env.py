@@ -3,6 +3,11 @@
 The outside world of a test bottle is one Docker network holding a TLS origin (answering as
 allowed.test, denied.test, ...) and a squid forward proxy playing pipelock's part. The bottle's
 egress container joins it through `--upstream-network`; the agent never does.
+
+Hermetic on a shared engine: every object a test run creates carries this run's id
+(`RUN_ID`) in its name or label (bottles: `run_name()`), and clean-up only ever touches those.
+The images are pinned under this run's own tags, so another checkout building and pruning its
+own `bottle-egress` cannot take them away mid-run.
 """
 
 from __future__ import annotations
@@ -27,6 +32,13 @@ from tests.support.prereq import missing, require_binary, require_root
 REPO = Path(__file__).resolve().parents[2]
 ORIGIN_NAMES = ["allowed.test", "api.allowed.test", "denied.test", "other.test"]
 TEST_LABEL = "io.bottle-egress.test"
+RUN_ID = secrets.token_hex(3)
+PINNED_REPO = "bottle-test-{kind}"
+
+
+def run_name(prefix: str) -> str:
+    """A bottle name unique to this test run (bottle names are at most 41 characters)."""
+    return f"{prefix}-{RUN_ID}"
 
 
 def docker_client() -> Any:
@@ -41,20 +53,38 @@ def docker_client() -> Any:
 
 
 def build_test_images(client: Any) -> dict[str, str]:
-    """The offline images (cached by content hash: fast when nothing changed)."""
+    """The offline images (cached by content hash: fast when nothing changed), each pinned
+    as `bottle-test-<kind>:<RUN_ID>` for this run; `release_test_images` drops the pins."""
     from launcher.images import base_tag, build
 
     if not client.images.list(name=base_tag().split(":")[0]) or os.geteuid() != 0:
         require_root("debootstrap builds the offline base image")
         require_binary("debootstrap")
-    return build(client, ["egress", "agent", "squid"], offline=True)
+    built = build(client, ["egress", "agent", "squid"], offline=True, prune=False)
+    pinned = {}
+    for kind, tag in built.items():
+        repo = PINNED_REPO.format(kind=kind)
+        client.images.get(tag).tag(repo, RUN_ID)
+        pinned[kind] = f"{repo}:{RUN_ID}"
+    return pinned
 
 
-def bottle_cli(*args: str, timeout: float = 120, env: dict[str, str] | None = None
+def release_test_images(client: Any, images: dict[str, str]) -> None:
+    for ref in images.values():
+        with contextlib.suppress(Exception):
+            client.images.remove(ref, noprune=True)
+
+
+def bottle_cli(*args: str, timeout: float = 120, env: dict[str, str | None] | None = None
                ) -> subprocess.CompletedProcess[str]:
+    """`bottle ARGS` in a new process; `env` adds variables (None: removes one)."""
     full_env = dict(os.environ)
     full_env["PYTHONPATH"] = str(REPO)
-    full_env.update(env or {})
+    for key, value in (env or {}).items():
+        if value is None:
+            full_env.pop(key, None)
+        else:
+            full_env[key] = value
     return subprocess.run([sys.executable, "-m", "egress.main", *args], cwd=REPO, env=full_env,
                           capture_output=True, text=True, timeout=timeout, check=False)
 
@@ -114,7 +144,7 @@ class OutsideWorld:
 
 @contextlib.contextmanager
 def outside_world(client: Any, images: dict[str, str], cert: ServerCert) -> Iterator[OutsideWorld]:
-    tag = secrets.token_hex(3)
+    tag = f"{RUN_ID}-{secrets.token_hex(2)}"
     labels = {TEST_LABEL: tag}
     net = client.networks.create(f"bottle-e2e-outside-{tag}", driver="bridge", labels=labels)
     created: list[Any] = []

@@ -1,7 +1,9 @@
 """A TLS test origin for containers: stdlib only, one JSON line per request on stdout.
 
 Run as `python3 origin_server.py CERT KEY PORT`. It answers `/` with a greeting and every
-other path with an echo of the request; tests read what it saw from `docker logs`.
+other path with an echo of the request; tests read what it saw from `docker logs`. For
+memory measurements: `GET /bytes/N` answers N bytes, `/sink` reads the body and logs only its
+size.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def _handle(self) -> None:
+        if self.path.startswith(("/bytes/", "/sink")):
+            self._bulk()
+            return
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         seen = {"method": self.command, "path": self.path, "host": self.headers.get("Host", ""),
@@ -32,6 +37,23 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(reply)
+
+    def _bulk(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        received = 0
+        while received < length:
+            received += len(self.rfile.read(min(1 << 20, length - received)))
+        size = int(self.path.split("/")[2]) if self.path.startswith("/bytes/") else 0
+        print(json.dumps({"bulk": f"{self.command} {self.path}", "body_bytes": received}),
+              flush=True)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(size))
+        self.end_headers()
+        chunk = bytes(range(256)) * 4096  # 1 MiB
+        while size > 0:
+            self.wfile.write(chunk[:size])
+            size -= len(chunk)
 
     do_GET = do_POST = do_PUT = do_HEAD = _handle
 
