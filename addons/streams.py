@@ -30,6 +30,7 @@ from egress.decompress import DecodeError, StreamDecoder, encodings
 from egress.findings import Finding, Scanner
 from egress.runtime import Runtime
 
+
 class Stop(Exception):
     """Raised by a stage when the response cannot go on: `finding` is recorded (it blocks),
     `last` still goes to the client, then the connection is cut."""

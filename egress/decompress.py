@@ -150,7 +150,7 @@ class _Brotli(_Stage):
 
 # RFC 9659: a zstd content encoding needs no window over 8 MiB. A frame may ask the decoder for
 # up to 128 MiB otherwise, per stream, which is memory nobody counted.
-_ZSTD_OPTIONS = {zstd.DecompressionParameter.window_log_max: 23}
+_ZSTD_OPTIONS: dict[int, int] = {int(zstd.DecompressionParameter.window_log_max): 23}
 
 
 class _Zstd(_Stage):

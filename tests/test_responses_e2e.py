@@ -22,7 +22,13 @@ from mcp import Client, MCPError
 
 from egress.redact import encoded_forms
 from tests.conftest import EgressFactory, PolicyWriter
-from tests.support.mcp_server import INJECTED_RESULT, McpOrigin, false_encoding, gzip_event_streams, run_client
+from tests.support.mcp_server import (
+    INJECTED_RESULT,
+    McpOrigin,
+    false_encoding,
+    gzip_event_streams,
+    run_client,
+)
 from tests.support.origin import Origin, Reply, SeenRequest
 from tests.support.pki import ServerCert, TestPKI
 from tests.support.proxy import REPO, EgressProcess
