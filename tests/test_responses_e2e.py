@@ -289,3 +289,25 @@ def test_a_poisoned_listing_under_another_content_type_is_still_inspected(
     assert "mcp/poison-credential-path" in rules(proxy)
     assert plain.text == "hello from origin\n"  # other text passes untouched
     assert_nowhere(["POISON-CANARY"], artefacts(proxy, tmp_path))
+
+
+def test_the_json_response_transport_is_inspected(
+        egress: EgressFactory, write_policy: PolicyWriter, origin_cert: ServerCert) -> None:
+    """Streamable HTTP with `application/json` answers (no event streams): the official server
+    and client; the poisoned tool is stripped, the injected result blocked."""
+    proc = egress(write_policy(PLAIN))
+    with McpOrigin(origin_cert, poisoned=True, json_response=True) as o:
+        o.page_text = INJECTED_RESULT
+
+        async def body(c: Client) -> Any:
+            names = [t.name for t in (await c.list_tools()).tools]
+            try:
+                await c.call_tool("fetch_page", {"url": "https://example.com"})
+            except MCPError as e:
+                return names, str(e)
+            return names, "no error"
+
+        names, error = run_client(f"https://allowed.test:{o.port}/mcp", proc.url,
+                                  proc.env["SSL_CERT_FILE"], body)
+    assert "add" in names and "add_with_notes" not in names
+    assert error.startswith("Blocked by bottle-egress (injection/")
