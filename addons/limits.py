@@ -60,11 +60,10 @@ class Limits:
         if rec.blocked is not None or flow.websocket is not None:
             return
         limits = rec.policy.policy.limits
-        if not streams_response(flow, limits.response_stream_threshold):
-            return
-        event_stream = "text/event-stream" in flow.response.headers.get("content-type", "").lower()
-        ResponseStream(flow, self.runtime, self.failclosed,
-                       None if event_stream else limits.max_body_bytes)
+        streamed = streams_response(flow, limits.response_stream_threshold)
+        if streamed:
+            ResponseStream(flow, self.runtime, self.failclosed,
+                           None if streamed == "event-stream" else limits.max_body_bytes)
 
     def response(self, flow: http.HTTPFlow) -> None:
         if flow.response is None:

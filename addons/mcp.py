@@ -241,13 +241,13 @@ class Mcp:
         if resp is None or flow.error:
             return
         st = _state(flow)
-        if st is not None and st.answered:
+        event_stream = _is_event_stream(resp)
+        if (st is None and not event_stream) or (st is not None and st.answered):
             return
         rec = record_of(flow, self.runtime)
         if not rec.policy.mcp.enabled or rec.blocked is not None:
             return
-        event_stream = _is_event_stream(resp)
-        if st is None and event_stream:
+        if st is None:
             # Not an MCP request, but event streams are inspected by content all the same.
             st = McpFlow(self._loose_exchange(flow))
             flow.metadata[KEY] = st
@@ -269,7 +269,8 @@ class Mcp:
             if resp is None or flow.websocket is not None:
                 return
             if st is None:
-                if not (_is_event_stream(resp) or _json_rpc_by_content(resp)):
+                # (an event stream got its state in `responseheaders`, replay included)
+                if not _json_rpc_by_content(resp):
                     return
                 st = McpFlow(self._loose_exchange(flow))
             if st.answered or st.body is not None:
@@ -440,10 +441,9 @@ def _json_rpc_by_content(resp: http.Response) -> bool:
     """A buffered answer to a request not known as MCP that is JSON-RPC all the same, whatever
     its type says (only unencoded bodies: decoding every response to look would cost every
     request; an MCP client's own requests are always recognised, see `Mcp.request`)."""
-    if encodings(resp.headers.get("content-encoding")):
-        return False
     raw = resp.raw_content or b""
-    return raw.lstrip()[:1] in (b"{", b"[") and looks_like_jsonrpc(raw)
+    return (looks_like_jsonrpc(raw) and raw.lstrip()[:1] in (b"{", b"[")
+            and not encodings(resp.headers.get("content-encoding")))
 
 
 def _enforced(rec: FlowRecord) -> bool:

@@ -171,22 +171,28 @@ class ResponseStream:
         cut(self.flow)
 
 
-def streams_response(flow: http.HTTPFlow, threshold: int) -> bool:
-    """Whether the response is streamed rather than buffered: an event stream, a body of
-    unknown length (chunked, or read until the connection closes), or one over `threshold`."""
+def streams_response(flow: http.HTTPFlow, threshold: int) -> str:
+    """Whether the response is streamed rather than buffered, and why ("" if not): an event
+    stream, a body of unknown length (chunked, or read until the connection closes), or one
+    over `threshold`."""
     resp = flow.response
     assert resp is not None
-    if "text/event-stream" in resp.headers.get("content-type", "").lower():
-        return True
     if flow.request.method == "HEAD" or resp.status_code < 200 or resp.status_code in (204, 304):
-        return False  # no body
-    length = resp.headers.get("content-length")
+        return ""  # no body
+    # One pass over the raw fields: this runs for every response.
+    length = None
+    for name, value in resp.headers.fields:
+        name = name.lower()
+        if name == b"content-type" and b"text/event-stream" in value.lower():
+            return "event-stream"
+        if name == b"content-length":
+            length = value
     if length is None:
-        return True
+        return "unknown length"
     try:
-        return int(length) > threshold
+        return "large" if int(length) > threshold else ""
     except ValueError:
-        return True
+        return "unknown length"
 
 
 def is_encoded(resp: http.Response) -> bool:
