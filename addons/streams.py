@@ -19,7 +19,7 @@ addons that must read the body add a stage to it (MCP inspection, credential scr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 from mitmproxy import http
@@ -96,11 +96,11 @@ class ResponseStream:
         content encoding cannot be undone (the caller answers the flow: nothing was sent)."""
         resp = self.flow.response
         assert resp is not None
-        if self.decoder is None:
-            limits = self.rec.policy.policy.limits
-            self.decoder = StreamDecoder(self.encoding, max_out=limits.max_decompressed_bytes,
-                                         max_ratio=limits.max_compression_ratio)
-            if self.decoder.layers:
+        if not self.stages:
+            if encodings(self.encoding):
+                limits = self.rec.policy.policy.limits
+                self.decoder = StreamDecoder(self.encoding, max_out=limits.max_decompressed_bytes,
+                                             max_ratio=limits.max_compression_ratio)
                 resp.headers.pop("content-encoding", None)
             # A stage may change the body: its length is no longer known.
             if "content-length" in resp.headers:
@@ -126,11 +126,14 @@ class ResponseStream:
                         "limits", "body-too-large", "block", "response.body",
                         f"response.body exceeds the {self.max_raw}-byte limit", status=502))
                     return
-            if self.decoder is None:
+            if not self.stages:
                 if chunk:
                     yield chunk
                 return
-            pieces = self.decoder.feed(chunk) if chunk else self.decoder.finish()
+            if self.decoder is not None:
+                pieces: Iterable[bytes] = self.decoder.feed(chunk) if chunk else self.decoder.finish()
+            else:
+                pieces = (chunk,) if chunk else ()
             for piece in pieces:
                 yield from self._through(piece)
             if not chunk:
