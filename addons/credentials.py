@@ -3,20 +3,20 @@
 Per request, by destination: when the names a request is routed by agree (CONNECT target,
 TLS SNI, Host) and equal a credential's host, the placeholder is replaced by the real value
 (or the credential added); a placeholder anywhere else is blocked as exfiltration. Responses
-from a credential's host are scrubbed of the real value (streamed SSE included). Once a
+from a credential's host are scrubbed of the real value (streamed ones included: a scrubbing
+stage of the response pipeline, `addons.streams`). Once a
 request has been sent, its kept copy gets the placeholder back, so what flow files and later
 hooks see never holds a real value. The logic lives in `egress.credentials`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-
 from mitmproxy import http
 
 from addons.flowrecord import FlowRecord, decoded_request_body, existing_record, record_of, report
-from addons.guard import FailClosed, guarded_stream
+from addons.guard import FailClosed
 from addons.hosts import header_host, request_hosts
+from addons.streams import response_stream
 from egress.credentials import (
     ActiveCredential,
     CredentialTable,
@@ -29,8 +29,6 @@ from egress.decompress import DecodeError, decode_body, encodings
 from egress.findings import Finding
 from egress.hostmatch import normalize_host
 from egress.runtime import Runtime
-
-STREAMED_TYPES = ("text/event-stream",)
 
 
 def destination(flow: http.HTTPFlow) -> str | None:
@@ -64,6 +62,31 @@ def _exfiltration(cred: ActiveCredential, where: str, host: str) -> Finding:
         "credentials", "placeholder-exfiltration", "block", where,
         f"the placeholder of credential {cred.name!r} was sent in {where} to {host}; it may only "
         f"go to {cred.spec.host} in a request's headers (possible exfiltration attempt)")
+
+
+def _not_scrubbable(e: DecodeError) -> Finding:
+    return Finding("credentials", "response-not-scrubbable", "block", "response.body",
+                   f"the response from a credential's host could not be decoded ({e.kind}) to "
+                   "remove the credential from it", status=502)
+
+
+class _Scrubbing:
+    """The scrubbing stage of a streamed response (`addons.streams`): a value split across
+    pieces is still replaced (`StreamScrubber` holds back the tail that could begin one)."""
+
+    def __init__(self, pairs: list[tuple[bytes, bytes]]) -> None:
+        self.scrubber = StreamScrubber(pairs)
+
+    def feed(self, data: bytes) -> list[bytes]:
+        out = self.scrubber.feed(data)
+        return [out] if out else []
+
+    def end(self) -> list[bytes]:
+        out = self.scrubber.flush()
+        return [out] if out else []
+
+    def fail(self, finding: Finding) -> list[bytes]:
+        return []  # what is held back is the server's: it stays unsent
 
 
 def _headers(pairs: list[tuple[str, str]]) -> http.Headers:
@@ -185,29 +208,14 @@ class Credentials:
         scrubbed = [(k, scrub_bytes(v, pairs)) for k, v in fields]
         if scrubbed != fields:
             resp.headers = http.Headers(scrubbed)
-        content_type = resp.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        if content_type in STREAMED_TYPES and not encodings(resp.headers.get("content-encoding")):
-            resp.stream = guarded_stream(flow, self.failclosed, self.name,
-                                         self._stream(pairs, resp.stream))
-
-    @staticmethod
-    def _stream(pairs: list[tuple[bytes, bytes]],
-                inner: object) -> Callable[[bytes], Iterable[bytes] | bytes]:
-        scrubber = StreamScrubber(pairs)
-
-        def run(chunk: bytes) -> Iterable[bytes] | bytes:
-            if callable(inner):
-                got = inner(chunk)
-                chunks = [got] if isinstance(got, bytes) else list(got)
-            else:
-                chunks = [chunk]
-            out = [scrubber.feed(c) for c in chunks if c]
-            if chunk == b"":
-                # End of the message: whatever was held back goes out now.
-                return b"".join(out) + scrubber.flush()
-            # Mid-stream, an empty chunk would end the response: send nothing instead.
-            return [c for c in out if c]
-        return run
+        stream = response_stream(flow)
+        rec = existing_record(flow)
+        if stream is None or (rec is not None and rec.blocked is not None):
+            return  # buffered: scrubbed whole in `response`
+        try:
+            stream.add(self.name, _Scrubbing(pairs))
+        except DecodeError as e:
+            report(flow, self.runtime, [_not_scrubbable(e)])
 
     def response(self, flow: http.HTTPFlow) -> None:
         resp = flow.response
@@ -232,10 +240,7 @@ class Credentials:
                 body = decode_body(raw, encoding, max_out=limits.max_decompressed_bytes,
                                    max_ratio=limits.max_compression_ratio)
             except DecodeError as e:
-                report(flow, self.runtime, [Finding(
-                    "credentials", "response-not-scrubbable", "block", "response.body",
-                    f"the response from a credential's host could not be decoded ({e.kind}) to "
-                    "remove the credential from it", status=502)])
+                report(flow, self.runtime, [_not_scrubbable(e)])
                 return
         scrubbed = scrub_bytes(body, pairs)
         if scrubbed != body:

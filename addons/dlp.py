@@ -9,6 +9,9 @@ engine (`egress.scan.dlp`) and applies what it finds: block, redact or audit.
   for a streamed body, so the host allowlist (earlier in the chain) has decided already.
 - `request`: a buffered body, content-decoded within the policy's limits (a bomb or an
   undecodable body is blocked as `limits/...`), taken apart by media type.
+- A streamed body is decoded in bounded pieces as it passes (`egress.decompress`): a bomb
+  is stopped at `limits.max_compression_ratio` or `max_decompressed_bytes`, and the
+  connections cut.
 - `websocket_message`: both directions, with a window over earlier messages; a blocked
   message is dropped and the connection closed.
 """
@@ -23,8 +26,9 @@ from typing import Any
 from mitmproxy import http
 
 from addons.credentials import overwritten_headers
-from addons.flowrecord import FlowRecord, decoded_request_body, record_of, report
+from addons.flowrecord import FlowRecord, cut, decoded_request_body, record_of, report
 from addons.guard import FailClosed, guarded_stream
+from addons.streams import decode_finding
 from egress.decompress import DecodeError, StreamDecoder
 from egress.findings import Finding
 from egress.policy.compiled import CompiledPolicy
@@ -39,9 +43,7 @@ _WEBSOCKET = "bottle-egress-dlp-websocket"
 
 
 def _limits_finding(err: DecodeError, where: str) -> Finding:
-    rule = "decompressed-too-large" if err.kind in ("too-large", "bomb") else "undecodable-body"
-    return Finding("limits", rule, "block", where, str(err),
-                   status=413 if rule == "decompressed-too-large" else 400)
+    return decode_finding(err, where, status=413 if err.kind in ("too-large", "bomb") else 400)
 
 
 def _unredactable(f: Finding) -> Finding:
@@ -218,6 +220,7 @@ class DLP:
             nonlocal stopped
             if stopped:
                 return []
+            rec.request_sent = True
             try:
                 out, matches = gate.push(chunk) if chunk else gate.finish()
             except DecodeError as e:
@@ -237,8 +240,10 @@ class DLP:
 
     def _stop(self, flow: http.HTTPFlow, rec: FlowRecord, findings: list[Finding],
               sensitive: list[str]) -> bool:
-        """Record findings mid-stream; on a block, kill the flow. mitmproxy is already
-        streaming, so no denial response can be set: the connection is cut instead."""
+        """Record findings mid-stream; on a block, cut the flow. mitmproxy is already
+        streaming, so no denial response can be set: the connection is cut instead, the
+        server's too (so the origin sees an aborted request, never a truncated one ended
+        properly)."""
         rec.sensitive.update(sensitive)
         mode = rec.policy.policy.mode
         for f in findings:
@@ -247,8 +252,7 @@ class DLP:
             if f.action == "block" and rec.blocked is None:
                 rec.blocked = f
         if rec.blocked is not None:
-            if flow.killable:
-                flow.kill()
+            cut(flow)
             return True
         return False
 

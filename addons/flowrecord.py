@@ -42,6 +42,14 @@ class FlowRecord:
     # The request body with its content encodings undone, for the raw body it came from
     # (several scanners read it; it is decoded once).
     decoded_body: tuple[bytes, bytes | DecodeError] | None = None
+    # Bytes of the body already went out (a streamed request or response past its first
+    # chunk): a block can no longer be answered, only cut (`cut`).
+    request_sent: bool = False
+    response_sent: bool = False
+    # An answer given when only the server's response head had arrived, and its body: put
+    # back by `settle_answer` should mitmproxy have read the server's body into it.
+    owned: tuple[http.Response, bytes] | None = None
+    cut: bool = False
 
     @property
     def verdict(self) -> Verdict:
@@ -188,7 +196,7 @@ def deny(f: flow.Flow, finding: Finding, bottle_id: str) -> None:
         if f.websocket is not None and f.response is not None and f.response.status_code == 101:
             _notify_websocket_client(f, denial_body(finding, f.id, bottle_id))
             return
-        f.response = denial_response(finding, f.id, bottle_id)
+        answer(f, denial_response(finding, f.id, bottle_id))
     elif isinstance(f, dns.DNSFlow):
         f.response = f.request.fail(response_codes.NXDOMAIN)
     elif isinstance(f, tcp.TCPFlow):
@@ -196,6 +204,116 @@ def deny(f: flow.Flow, finding: Finding, bottle_id: str) -> None:
         f.server_conn.error = f"blocked by egress policy: {finding.scanner}/{finding.rule}"
         if f.killable:
             f.kill()
+
+
+def answer(f: http.HTTPFlow, response: http.Response) -> None:
+    """Give the client `response` instead of the server's, whatever stage the flow is at.
+
+    - Before the request went out: mitmproxy sends `response` once it has read the request
+      (a request that was to be streamed is read whole instead).
+    - Once bytes of a streamed request or response went out: nothing can be answered any
+      more; the connection is cut (`cut`).
+    - With only the server's response head in (`responseheaders`): mitmproxy would read the
+      server's body into `response` and send that. `response` is streamed instead, with a
+      stream that sends its own body and throws the server's away (`_OwnedBody`).
+    - With the whole response in: `response` simply replaces it."""
+    rec = existing_record(f)
+    if f.response is None:
+        if f.request.stream:
+            if rec is not None and rec.request_sent:
+                cut(f)
+                return
+            f.request.stream = False
+        f.response = response
+        return
+    if f.response.data.content is None:
+        if rec is not None and rec.response_sent:
+            cut(f)
+            return
+        body = response.raw_content or b""
+        response.headers["content-length"] = str(len(body))
+        http1 = f.client_conn.alpn in (None, b"", b"http/1.1", b"http/1.0")
+        if http1:
+            response.headers["connection"] = "close"
+        limit = rec.policy.policy.limits.max_body_bytes if rec is not None else 0
+        response.stream = _OwnedBody(f, body, http1, limit)
+        if rec is not None:
+            rec.owned = (response, body)
+    f.response = response
+
+
+class _OwnedBody:
+    """The stream of an answer given at `responseheaders`: the answer's body goes out on the
+    first call, every byte of the server's body is dropped.
+
+    Over HTTP/1 the client has all it needs then (Content-Length, `Connection: close`), so the
+    server connection is closed at once rather than drained. Over HTTP/2 the stream ends
+    when the server's body does (only then can mitmproxy end it); a server body longer
+    than `limits.max_body_bytes` is not drained, the stream is reset instead."""
+
+    def __init__(self, f: http.HTTPFlow, body: bytes, http1: bool, limit: int) -> None:
+        self.flow = f
+        self.body = body
+        self.http1 = http1
+        self.limit = limit
+        self.sent = False
+        self.dropped = 0
+
+    def __call__(self, chunk: bytes) -> list[bytes]:
+        if not self.sent:
+            self.sent = True
+            if self.http1 and chunk:
+                close_server(self.flow)
+            return [self.body] if self.body else []
+        self.dropped += len(chunk)
+        if self.dropped > self.limit and chunk:
+            close_server(self.flow)
+        return []
+
+
+def settle_answer(f: http.HTTPFlow) -> None:
+    """In `response`: put back the body of an answer given at `responseheaders`. A server
+    response that ended with its head (no body) was never streamed: mitmproxy stored its
+    empty body in the answer, and would send that."""
+    rec = existing_record(f)
+    if rec is None or rec.owned is None:
+        return
+    response, body = rec.owned
+    if f.response is response and response.raw_content != body:
+        response.raw_content = body
+
+
+def cut(f: http.HTTPFlow) -> None:
+    """Stop a flow whose bytes are already on their way: kill it and close its server
+    connection now. mitmproxy cannot kill a flow in transit (it only looks at the next hook),
+    so without closing, a streamed request would still be ended properly at the origin and
+    a streamed response would keep the client waiting for the server's end."""
+    rec = existing_record(f)
+    if rec is not None:
+        rec.cut = True
+    if f.killable:
+        f.kill()
+    close_server(f)
+
+
+def keep_cut(f: http.HTTPFlow) -> None:
+    """In `error`: a flow we cut stays killed. Closing its server connection makes mitmproxy
+    report "server closed connection" in its place, and answer the client with its own HTML
+    502; killed, the client's connection is simply cut (never any server byte)."""
+    rec = existing_record(f)
+    if rec is not None and rec.cut and f.error is not None and f.error.msg != flow.Error.KILLED_MESSAGE:
+        f.error = flow.Error(flow.Error.KILLED_MESSAGE)
+
+
+def close_server(f: http.HTTPFlow) -> None:
+    """Close the flow's server connection (live only; replay has none)."""
+    master = getattr(ctx, "master", None)
+    if master is None:
+        return
+    proxyserver = master.addons.get("proxyserver")
+    handler = getattr(proxyserver, "connections", {}).get(f.client_conn.id)
+    if handler is not None and f.server_conn in handler.transports:
+        handler.close_connection(f.server_conn)
 
 
 def _notify_websocket_client(f: http.HTTPFlow, body: bytes) -> None:

@@ -34,7 +34,7 @@ from mitmproxy.proxy import layer, server_hooks
 from mitmproxy.proxy.layers.modes import Socks5AuthData
 from mitmproxy.tls import ClientHelloData, TlsData
 
-from addons.flowrecord import blocked, fail, record_of
+from addons.flowrecord import blocked, cut, fail, record_of
 from egress.audit import utc_now
 from egress.findings import Finding
 from egress.runtime import Runtime
@@ -204,8 +204,7 @@ class FailClosed:
         rec.findings.append(finding)
         if rec.blocked is None:
             rec.blocked = finding
-        if f.killable:
-            f.kill()
+        cut(f)
 
     def check_poisoned(self, f: flow.Flow) -> None:
         if self.poisoned and f.client_conn.id in self.poisoned:

@@ -26,10 +26,12 @@ from urllib.parse import parse_qs, urlsplit
 
 from mitmproxy import ctx, http
 
-from addons.flowrecord import FlowRecord, decoded_request_body, note, record_of
-from addons.guard import FailClosed, guarded_stream
+from addons.flowrecord import FlowRecord, answer, decoded_request_body, note, record_of
+from addons.guard import FailClosed
+from addons.mcp_body import McpBody, errors_document
+from addons.streams import Stop, decode_finding, response_stream
 from egress.decompress import DecodeError, decode_body, encodings
-from egress.findings import Finding
+from egress.findings import Finding, Scanner
 from egress.mcp_pins import ToolPins
 from egress.runtime import Runtime
 from egress.scan.dlp import ScanContext
@@ -38,18 +40,13 @@ from egress.scan.mcp import (
     PARSE_ERROR,
     ArgumentScanner,
     Decision,
-    EventTooLarge,
     Exchange,
     Malformed,
     McpInspector,
     McpPolicy,
-    SseDecoder,
-    SseEvent,
     blocked_error,
     dumps,
     error_message,
-    event_bytes,
-    id_key,
     looks_like_jsonrpc,
     parse,
 )
@@ -102,7 +99,7 @@ class McpFlow:
     exchange: Exchange
     request_ids: list[Any] = field(default_factory=list)
     answered: bool = False  # the proxy answered the client itself
-    stream: StreamInspector | None = None
+    body: McpBody | None = None  # the inspection stage of a streamed response
 
 
 def _state(flow: http.HTTPFlow) -> McpFlow | None:
@@ -134,9 +131,10 @@ class Mcp:
             return  # only a GET that opens an event stream can carry MCP
         server, scope, associated, legacy = self._locate(flow)
         if req.method == "GET":
-            if associated and "text/event-stream" in req.headers.get("accept", ""):
-                flow.metadata[KEY] = McpFlow(self._exchange(flow, server, scope, True))
-                req.headers["accept-encoding"] = "identity"
+            # Whatever type the answer claims, it is read as MCP by content (strictly on a
+            # known session); an honest server is asked not to compress it.
+            flow.metadata[KEY] = McpFlow(self._exchange(flow, server, scope, associated))
+            req.headers["accept-encoding"] = "identity"
             return
         if req.method == "DELETE" and "mcp-session-id" in req.headers:
             self.inspector.sessions.drop(scope)
@@ -237,49 +235,47 @@ class Mcp:
     # -- responses ------------------------------------------------------------------------------
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
+        """A streamed response of an MCP exchange (or any event stream) gets the inspection
+        stage; a buffered one is judged whole in `response`."""
         resp = flow.response
         if resp is None or flow.error:
             return
         st = _state(flow)
-        if st is not None and st.answered:
+        event_stream = _is_event_stream(resp)
+        if (st is None and not event_stream) or (st is not None and st.answered):
             return
         rec = record_of(flow, self.runtime)
         if not rec.policy.mcp.enabled or rec.blocked is not None:
             return
-        if "text/event-stream" not in resp.headers.get("content-type", "").lower():
-            return
         if st is None:
-            # Not an MCP request, but streams are inspected by content all the same.
-            server = server_of(flow.request)
-            st = McpFlow(Exchange(server, f"flow:{flow.id}", flow.request.pretty_host,
-                                  flow.request.path, strict=False))
+            # Not an MCP request, but event streams are inspected by content all the same.
+            st = McpFlow(self._loose_exchange(flow))
             flow.metadata[KEY] = st
-        if encodings(resp.headers.get("content-encoding")):
-            if st.exchange.strict:
-                finding = Finding("mcp", "undecodable-stream", rec.policy.mcp.action("protocol"),
-                                  "response.headers", "an MCP event stream is content-encoded and "
-                                  "cannot be inspected")
-                if note(flow, self.runtime, [finding])[0].action == "block":
-                    flow.response = self._errors_response(flow, st, finding)
-                    st.answered = True
+        stream = response_stream(flow)
+        if st is None or stream is None:
             return
-        st.stream = StreamInspector(self, flow, st)
-        if self.runtime.live:
-            resp.stream = guarded_stream(flow, self.failclosed, self.name, st.stream.feed)
+        st.body = McpBody(self, flow, st.exchange, st.request_ids, event_stream)
+        try:
+            stream.add(self.name, st.body)
+        except DecodeError as e:  # an encoding nobody can undo: nothing was sent yet
+            self._refuse_response(flow, st, decode_finding(e, "response.headers", undecodable=UNDECODABLE))
+            return
+        stream.undecodable = UNDECODABLE
 
     def response(self, flow: http.HTTPFlow) -> None:
         st = _state(flow)
         resp = flow.response
         try:
-            if resp is None or (st is None and not self._maybe_json_rpc(flow)):
+            if resp is None or flow.websocket is not None:
                 return
-            if st is not None and st.answered:
-                return
-            if st is not None and st.stream is not None:
-                if not self.runtime.live:  # replay: the recorded stream is inspected whole
-                    resp.content = b"".join([*st.stream.feed(resp.content or b""), *st.stream.feed(b"")])
-                return
-            self._json_response(flow, st)
+            if st is None:
+                # (an event stream got its state in `responseheaders`, replay included)
+                if not _json_rpc_by_content(resp):
+                    return
+                st = McpFlow(self._loose_exchange(flow))
+            if st.answered or st.body is not None:
+                return  # answered by the proxy, or inspected while it streamed
+            self._whole_response(flow, st)
         finally:
             if st is not None and st.exchange.scope.startswith("flow:"):
                 self.inspector.sessions.drop(st.exchange.scope)
@@ -289,41 +285,53 @@ class Mcp:
         if st is not None and st.exchange.scope.startswith("flow:"):
             self.inspector.sessions.drop(st.exchange.scope)
 
-    def _maybe_json_rpc(self, flow: http.HTTPFlow) -> bool:
-        resp = flow.response
-        return (resp is not None and "json" in resp.headers.get("content-type", "").lower()
-                and looks_like_jsonrpc(resp.raw_content or b""))
+    def _loose_exchange(self, flow: http.HTTPFlow) -> Exchange:
+        return Exchange(server_of(flow.request), f"flow:{flow.id}", flow.request.pretty_host,
+                        flow.request.path, strict=False)
 
-    def _json_response(self, flow: http.HTTPFlow, st: McpFlow | None) -> None:
+    def _whole_response(self, flow: http.HTTPFlow, st: McpFlow) -> None:
+        """A buffered response (or any response, in replay): decoded within the limits, then
+        the same inspection as a streamed one."""
         resp = flow.response
         assert resp is not None
         rec = record_of(flow, self.runtime)
-        policy = rec.policy.mcp
-        if not policy.enabled or rec.blocked is not None:
-            return
-        if "json" not in resp.headers.get("content-type", "").lower():
+        if not rec.policy.mcp.enabled or rec.blocked is not None:
             return
         raw = resp.raw_content or b""
-        if not raw.strip():
+        if not raw:
             return
-        if st is None:
-            st = McpFlow(Exchange(server_of(flow.request), f"flow:{flow.id}",
-                                  flow.request.pretty_host, flow.request.path, strict=False))
+        limits = rec.policy.policy.limits
         try:
             body = decode_body(raw, resp.headers.get("content-encoding"),
-                               max_out=rec.policy.policy.limits.max_decompressed_bytes,
-                               max_ratio=rec.policy.policy.limits.max_compression_ratio)
-            parsed = parse(body)
-        except (Malformed, DecodeError) as e:
-            if st.exchange.strict:
-                finding = self.inspector.malformed(policy, "response.body", str(e))
-                if note(flow, self.runtime, [finding])[0].action == "block":
-                    flow.response = self._errors_response(flow, st, finding)
+                               max_out=limits.max_decompressed_bytes,
+                               max_ratio=limits.max_compression_ratio)
+        except DecodeError as e:
+            self._refuse_response(flow, st, decode_finding(e, "response.body", undecodable=UNDECODABLE))
             return
-        decisions = self.inspector.server_messages(policy, st.exchange, parsed.messages)
-        new = self.outcome(flow, rec, decisions, parsed.batch)
-        if new is not None:
-            resp.status_code, resp.content = (resp.status_code, new) if new else (202, b"")
+        inspected = McpBody(self, flow, st.exchange, st.request_ids, _is_event_stream(resp))
+        try:
+            new = b"".join([*inspected.feed(body), *inspected.end()])
+        except Stop as e:
+            self._refuse_response(flow, st, e.finding)
+            return
+        if new == body and inspected.status is None:
+            return
+        resp.content = new
+        if inspected.status is not None:
+            resp.status_code = inspected.status
+
+    def _refuse_response(self, flow: http.HTTPFlow, st: McpFlow, finding: Finding) -> None:
+        """The response cannot be inspected: it is blocked whatever the mode (fail closed), and
+        every request of the exchange gets its error."""
+        rec = record_of(flow, self.runtime)
+        rec.findings.append(finding)
+        if rec.blocked is None:
+            rec.blocked = finding
+        st.answered = True
+        body = errors_document(st.request_ids, finding)
+        answer(flow, http.Response.make(200 if st.request_ids else 502, body,
+                                        {"Content-Type": "application/json",
+                                         "Cache-Control": "no-store"}))
 
     def outcome(self, flow: http.HTTPFlow, rec: FlowRecord, decisions: list[Decision],
                  batch: bool) -> bytes | None:
@@ -337,14 +345,16 @@ class Mcp:
             return b""
         return dumps(kept if batch else kept[0])
 
-    def _errors_response(self, flow: http.HTTPFlow, st: McpFlow, finding: Finding) -> http.Response:
-        """Answers for every request of this exchange, so the client is not left waiting."""
-        errors = [blocked_error(i, finding) for i in st.request_ids]
-        body = dumps(errors if len(errors) != 1 else errors[0]) if errors else dumps(
-            error_message(None, INVALID_REQUEST, f"Blocked by bottle-egress ({finding.scanner}/"
-                          f"{finding.rule}): {finding.reason}"))
-        return http.Response.make(200 if errors else 502, body,
-                                  {"Content-Type": "application/json", "Cache-Control": "no-store"})
+    def legacy_endpoint(self, flow: http.HTTPFlow, exchange: Exchange, data: str) -> None:
+        """HTTP+SSE transport: the `endpoint` event names where the client POSTs its messages."""
+        session_id = _legacy_session_id(data.strip())
+        if not session_id:
+            return
+        server = exchange.server
+        self.legacy_session(_origin(flow.request), session_id, server)
+        exchange.scope = f"{server}#{session_id}"
+        exchange.strict = True
+        self.inspector.servers.add(server)
 
     # -- WebSocket ------------------------------------------------------------------------------
 
@@ -420,6 +430,22 @@ def _legacy_session_id(url: str) -> str | None:
     return found[0] if found else None
 
 
+UNDECODABLE: tuple[Scanner, str] = ("mcp", "undecodable-stream")
+
+
+def _is_event_stream(resp: http.Response) -> bool:
+    return "text/event-stream" in resp.headers.get("content-type", "").lower()
+
+
+def _json_rpc_by_content(resp: http.Response) -> bool:
+    """A buffered answer to a request not known as MCP that is JSON-RPC all the same, whatever
+    its type says (only unencoded bodies: decoding every response to look would cost every
+    request; an MCP client's own requests are always recognised, see `Mcp.request`)."""
+    raw = resp.raw_content or b""
+    return (looks_like_jsonrpc(raw) and raw.lstrip()[:1] in (b"{", b"[")
+            and not encodings(resp.headers.get("content-encoding")))
+
+
 def _enforced(rec: FlowRecord) -> bool:
     return rec.policy.policy.mode == "enforce"
 
@@ -432,91 +458,3 @@ def _apply(decisions: list[Decision]) -> list[Any]:
             continue
         out.append(d.replacement if d.replacement is not None else d.message.obj)
     return out
-
-
-class StreamInspector:
-    """Inspects one event stream event by event as it passes (`flow.response.stream`)."""
-
-    def __init__(self, addon: Mcp, flow: http.HTTPFlow, st: McpFlow) -> None:
-        self.addon = addon
-        self.flow = flow
-        self.st = st
-        rec = record_of(flow, addon.runtime)
-        self.rec = rec
-        self.policy = rec.policy.mcp
-        self.decoder = SseDecoder(rec.policy.policy.limits.max_body_bytes)
-        self.lost = False  # a message was dropped unanswerable: answer what is left at the end
-        self.closed = False
-
-    def feed(self, chunk: bytes) -> list[bytes]:
-        """Called by mitmproxy per network chunk and once with b"" at the end. Never returns
-        b"" mid-stream (that would end a chunked response): an empty list means "nothing yet"."""
-        if self.closed:
-            return []
-        if not chunk:
-            # The end settles an event terminated by a lone CR; an unterminated one is dropped.
-            out = [data for ev in self.decoder.feed(b"") if (data := self._event(ev))]
-            self.decoder.rest()
-            return out + self._finish()
-        try:
-            events = self.decoder.feed(chunk)
-        except EventTooLarge as e:
-            finding = Finding("mcp", "oversized-event", "block", "response.stream", str(e), status=502)
-            note(self.flow, self.addon.runtime, [finding])
-            self.closed = True
-            return self._finish(finding)
-        out = []
-        for ev in events:
-            data = self._event(ev)
-            if data:
-                out.append(data)
-        return out
-
-    def _finish(self, finding: Finding | None = None) -> list[bytes]:
-        self.closed = True
-        if not (self.lost or finding) or not _enforced(self.rec):
-            return []
-        session = self.addon.inspector.sessions.find(self.st.exchange.scope)
-        pending = [i for i in self.st.request_ids
-                   if session is not None and id_key(i) in session.client_pending]
-        blocking = finding or self.rec.blocked
-        if blocking is None:
-            return []
-        return [event_bytes(dumps(blocked_error(i, blocking)).decode()) for i in pending]
-
-    def _event(self, ev: SseEvent) -> bytes:
-        if ev.event == "endpoint" and ev.data:
-            self._legacy_endpoint(ev.data)
-            return ev.raw
-        if not ev.is_message or ev.data is None or not ev.data.strip():
-            return ev.raw
-        strict = self.st.exchange.strict
-        if not strict and not looks_like_jsonrpc(ev.data):
-            return ev.raw
-        try:
-            parsed = parse(ev.data)
-        except Malformed as e:
-            if not strict:
-                return ev.raw
-            finding = self.addon.inspector.malformed(self.policy, "response.event", str(e))
-            if note(self.flow, self.addon.runtime, [finding])[0].action == "block":
-                self.lost = True
-                return b""
-            return ev.raw
-        decisions = self.addon.inspector.server_messages(self.policy, self.st.exchange, parsed.messages)
-        new = self.addon.outcome(self.flow, self.rec, decisions, parsed.batch)
-        if new is None:
-            return ev.raw
-        return event_bytes(new.decode(), ev) if new else b""
-
-    def _legacy_endpoint(self, data: str) -> None:
-        """HTTP+SSE transport: the `endpoint` event names where the client POSTs its messages."""
-        session_id = _legacy_session_id(data.strip())
-        if not session_id:
-            return
-        req = self.flow.request
-        server = self.st.exchange.server
-        self.addon.legacy_session(_origin(req), session_id, server)
-        self.st.exchange.scope = f"{server}#{session_id}"
-        self.st.exchange.strict = True
-        self.addon.inspector.servers.add(server)

@@ -30,14 +30,16 @@ def inspection_addons(runtime: Runtime, failclosed: FailClosed | None = None) ->
 
     `Mcp` reads MCP messages before DLP sees the body, so that a secret in `tools/call`
     arguments (DLP runs there through `addons.mcp.dlp_arguments`) comes back as a JSON-RPC
-    error the MCP client understands rather than an HTTP 403; its event-stream inspector is
-    set before `Credentials` wraps the stream for scrubbing.
+    error the MCP client understands rather than an HTTP 403.
+    `Limits` decides in `responseheaders` whether a response streams, and installs its
+    pipeline; `Mcp` then adds its inspection stage, and `Credentials` its scrubbing stage after
+    it (so what MCP lets through is scrubbed too).
     `Credentials` comes after every scanner that reads request content (DLP included: they
     judge what the agent sent, placeholders and all, never the real values it adds) and
     before anything that forwards; on the way back it restores and scrubs before the audit
     sees the flow."""
     failclosed = failclosed or FailClosed(runtime)
-    return [Hosts(runtime), Hostnames(runtime), Limits(runtime), Mcp(runtime, failclosed),
+    return [Hosts(runtime), Hostnames(runtime), Limits(runtime, failclosed), Mcp(runtime, failclosed),
             DLP(runtime, failclosed), Credentials(runtime, failclosed)]
 
 

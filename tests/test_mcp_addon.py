@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import textwrap
 from pathlib import Path
@@ -13,6 +14,7 @@ from mitmproxy.test import tflow, tutils
 from wsproto.frame_protocol import Opcode
 
 from addons.flowrecord import existing_record
+from addons.limits import Limits
 from addons.mcp import Mcp
 from egress.audit import AuditLog
 from egress.cli import main as cli_main
@@ -70,6 +72,18 @@ def respond(f: http.HTTPFlow, body: bytes, ctype: str) -> None:
     f.response = http.Response.make(200, body, {"content-type": ctype})
 
 
+def headers(addon: Mcp, f: http.HTTPFlow) -> Any:
+    """`responseheaders` as the chain runs it (`Limits` decides on streaming first); the
+    response's stream callable, whose lazy output is returned as lists."""
+    Limits(addon.runtime).responseheaders(f)
+    addon.responseheaders(f)
+    assert f.response is not None
+    stream = f.response.stream
+    if not callable(stream):
+        return stream
+    return lambda chunk: list(stream(chunk))
+
+
 def exchange(addon: Mcp, body: Any, reply: Any, *, sse: bool = False) -> http.HTTPFlow:
     f = post(body)
     addon.request(f)
@@ -79,9 +93,9 @@ def exchange(addon: Mcp, body: Any, reply: Any, *, sse: bool = False) -> http.HT
                 "text/event-stream")
     else:
         respond(f, json.dumps(reply).encode(), "application/json")
-    addon.responseheaders(f)
-    if sse and f.response is not None and callable(f.response.stream):
-        f.response.content = b"".join(f.response.stream(f.response.content or b"") + f.response.stream(b""))
+    stream = headers(addon, f)
+    if sse and f.response is not None and callable(stream):
+        f.response.content = b"".join(stream(f.response.content or b"") + stream(b""))
         f.response.stream = False
     addon.response(f)
     return f
@@ -188,8 +202,7 @@ def test_the_stream_is_inspected_event_by_event_without_buffering() -> None:
     f = post(rpc(3, "tools/call", name="countdown", arguments={"n": 2}))
     addon.request(f)
     f.response = http.Response.make(200, b"", {"content-type": "text/event-stream"})
-    addon.responseheaders(f)
-    stream = f.response.stream
+    stream = headers(addon, f)
     assert callable(stream)
     progress = b'data: {"jsonrpc":"2.0","method":"notifications/progress","params":{"progress":1}}\n\n'
     injected = (b'id: 9\ndata: {"jsonrpc":"2.0","method":"notifications/message","params":'
@@ -216,8 +229,7 @@ def test_unanswered_requests_get_errors_when_a_malformed_event_was_dropped() -> 
     f = post(rpc(4, "tools/call", name="add", arguments={}))
     addon.request(f)
     f.response = http.Response.make(200, b"", {"content-type": "text/event-stream"})
-    addon.responseheaders(f)
-    stream = f.response.stream
+    stream = headers(addon, f)
     assert callable(stream)
     assert stream(b"data: {broken json\n\n") == []
     end = stream(b"")
@@ -239,23 +251,43 @@ def test_non_mcp_event_streams_pass_untouched() -> None:
     f = tflow.tflow(req=req)
     addon.request(f)
     f.response = http.Response.make(200, b"", {"content-type": "text/event-stream"})
-    addon.responseheaders(f)
-    stream = f.response.stream
+    stream = headers(addon, f)
     assert callable(stream)
     ev = b'event: content_block_delta\ndata: {"type":"content_block_delta","delta":{"text":"hi"}}\n\n'
     assert stream(ev) == [ev] and stream(b"not an event yet") == [] and stream(b"") == []
     assert rules(f) == []
 
 
-def test_compressed_mcp_stream_is_refused() -> None:
+def test_a_compressed_mcp_stream_is_decoded_and_inspected() -> None:
     addon = Mcp(runtime())
     f = post(rpc(1, "tools/list"))
     addon.request(f)
     f.response = http.Response.make(200, b"", {"content-type": "text/event-stream",
                                                "content-encoding": "gzip"})
-    addon.responseheaders(f)
+    stream = headers(addon, f)
+    assert "content-encoding" not in f.response.headers  # the client gets it decoded
+    listing = b"data: " + json.dumps(result(1, {"tools": [*TOOLS, POISONED]})).encode() + b"\n\n"
+    wire = gzip.compress(listing)
+    out = stream(wire[:10]) + stream(wire[10:]) + stream(b"")
+    doc = json.loads(b"".join(out).split(b"data: ", 1)[1])
+    assert [t["name"] for t in doc["result"]["tools"]] == ["add", "get_weather"]
+    assert "poison-credential-path" in rules(f)
+
+
+def test_an_mcp_stream_with_an_unknown_encoding_is_answered_with_errors() -> None:
+    addon = Mcp(runtime())
+    f = post(rpc(1, "tools/list"))
+    addon.request(f)
+    server_response = http.Response.make(200, b"", {"content-type": "text/event-stream"})
+    server_response.headers["content-encoding"] = "compress"
+    server_response.data.content = None  # only the head has arrived
+    f.response = server_response
+    stream = headers(addon, f)
     assert rules(f) == ["undecodable-stream"]
-    assert json.loads(f.response.content or b"")["id"] == 1
+    assert f.response is not server_response
+    # the answer owns the response: its body goes out, the server's is dropped
+    sent = stream(b"data: poisoned\n\n") + stream(b"more") + stream(b"")
+    assert json.loads(b"".join(sent))["id"] == 1 and b"poisoned" not in b"".join(sent)
 
 
 # -- WebSocket --------------------------------------------------------------------------------

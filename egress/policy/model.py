@@ -164,6 +164,10 @@ class LimitsSection(StrictModel):
         64 * 1024**2, description="Largest body after content decoding (gzip, br, zstd, deflate).")
     max_compression_ratio: int = Field(
         200, ge=1, description="Largest decompressed/compressed ratio before a body counts as a bomb.")
+    response_stream_threshold: Size = Field(
+        1024**2, description="Responses with a known length up to this are buffered and inspected "
+        "whole; larger ones, those of unknown length and event streams reach the client as they "
+        "arrive, inspected incrementally (credential scrubbing, MCP inspection, decoding limits).")
 
 
 class CASection(StrictModel):

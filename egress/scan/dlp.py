@@ -678,19 +678,22 @@ class StreamGate:
     _decoded: int = 0
 
     def push(self, chunk: bytes) -> tuple[bytes, list[Match]]:
-        decoded = self.decoder.feed(chunk) if self.decoder is not None else chunk
-        matches = self.scanner.feed(decoded)
-        self._decoded += len(decoded)
+        matches = self._scan(self.decoder.feed(chunk) if self.decoder is not None else [chunk])
         self._held.append((chunk, self._decoded))
         return self._release(self._decoded - self.overlap), matches
 
     def finish(self) -> tuple[bytes, list[Match]]:
-        matches: list[Match] = []
-        if self.decoder is not None:
-            tail = self.decoder.flush()
-            matches = self.scanner.feed(tail)
-            self._decoded += len(tail)
+        matches = self._scan(self.decoder.finish()) if self.decoder is not None else []
         return self._release(None), matches
+
+    def _scan(self, pieces: Iterable[bytes]) -> list[Match]:
+        """Scan decoded data piece by piece as the decoder produces it (each piece is bounded,
+        so a small chunk that expands hugely never sits in memory whole)."""
+        matches: list[Match] = []
+        for piece in pieces:
+            matches += self.scanner.feed(piece)
+            self._decoded += len(piece)
+        return matches
 
     def _release(self, frontier: int | None) -> bytes:
         out = []

@@ -34,7 +34,9 @@ RULES: dict[str, str] = {
     "unknown-response-id": "A response answers a request id that was never sent on this session.",
     "duplicate-response-id": "A response answers a request id that was already answered.",
     "oversized-event": "An SSE event on an MCP stream exceeds limits.max_body_bytes.",
-    "undecodable-stream": "An MCP event stream uses a content encoding that cannot be inspected.",
+    "undecodable-stream": "An MCP response (event stream or JSON body) has a content encoding that "
+    "cannot be decoded (corrupt, truncated or unsupported); blocked, its requests answered with "
+    "errors.",
     "header-mismatch": "The Mcp-Method / Mcp-Name headers disagree with the JSON-RPC body.",
     # tool poisoning (definitions in tools/list, prompts/list, resources/list, server instructions)
     "poison-instruction-override": "A definition tells the model to ignore its instructions.",

@@ -29,7 +29,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     # When set, the body is sent chunked, each chunk flushed as soon as it is produced
-    # (server-sent events); `body` is then ignored.
+    # (server-sent events); `body` is then ignored. With a Content-Length header, the chunks
+    # are written as they are, without chunked framing.
     chunks: Iterable[bytes] | None = None
 
 
@@ -74,14 +75,26 @@ class Origin:
                 self.send_response(reply.status)
                 for k, v in reply.headers.items():
                     self.send_header(k, v)
+                if reply.chunks is not None and "Content-Length" in reply.headers:
+                    self.end_headers()
+                    try:
+                        for chunk in reply.chunks:
+                            self.wfile.write(chunk)
+                            self.wfile.flush()
+                    except OSError:
+                        self.close_connection = True
+                    return
                 if reply.chunks is not None:
                     self.send_header("Transfer-Encoding", "chunked")
                     self.end_headers()
-                    for chunk in reply.chunks:
-                        self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    try:
+                        for chunk in reply.chunks:
+                            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                            self.wfile.flush()
+                        self.wfile.write(b"0\r\n\r\n")
                         self.wfile.flush()
-                    self.wfile.write(b"0\r\n\r\n")
-                    self.wfile.flush()
+                    except OSError:  # the proxy cut the connection
+                        self.close_connection = True
                     return
                 if "Content-Length" not in reply.headers:
                     self.send_header("Content-Length", str(len(reply.body)))

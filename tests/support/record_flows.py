@@ -19,14 +19,18 @@ class RecordFlows:
 
     def _write(self, flow: http.HTTPFlow) -> None:
         rec = existing_record(flow)
-        saved: Any = flow.metadata.pop(KEY, None)
+        # Live state of the addons (`bottle-egress*` keys) is not data: flow files hold plain
+        # data only, as the product's recorder (addons/record.py) keeps them.
+        saved: dict[str, Any] = {k: flow.metadata.pop(k) for k in list(flow.metadata)
+                                 if k.startswith(KEY)}
         if rec is not None:
-            flow.metadata[KEY] = rec.as_metadata()  # flow files hold plain data only
+            flow.metadata[KEY] = rec.as_metadata()
         try:
             with open(self.path, "ab") as handle:
                 io.FlowWriter(handle).add(flow)
         finally:
-            flow.metadata[KEY] = saved
+            flow.metadata.pop(KEY, None)
+            flow.metadata.update(saved)
 
     def response(self, flow: http.HTTPFlow) -> None:
         self._write(flow)
