@@ -18,6 +18,10 @@ RULES = {
     "decompressed-too-large": "A body decoded past limits.max_decompressed_bytes or the "
     "allowed compression ratio (a decompression bomb).",
     "undecodable-body": "A body's content encoding could not be decoded.",
+    # Judged by `addons.trailers`.
+    "trailers": "A request, or a response from an HTTP/1 origin or to an HTTP/1 client, carried "
+    "trailer fields: no scanner reads them and they are never forwarded; the message is "
+    "refused (a JSON 400 or 502; cut off if its body already left), in audit mode too.",
 }
 
 

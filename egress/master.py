@@ -29,9 +29,12 @@ from mitmproxy import options
 from mitmproxy.addons import disable_h2c, next_layer, proxyserver
 from mitmproxy.master import Master
 
+from addons import trailers
 from addons.record import DEFAULT_MAX_BODY, Recorder
+from addons.timeouts import ConnectionTimeouts
 from ca import BottleCA
 from ca.bundle import merged_bundle
+from egress.addresses import parse_network
 from egress.audit import AuditLog, utc_now
 from egress.chain import Chain, build_chain
 from egress.credentials import CredentialError, CredentialRegistry
@@ -71,6 +74,9 @@ class ProxyConfig:
     # The DNS guard (`--dns-listen`), and its upstream (default: the host's resolver).
     dns_listen: tuple[str, int] | None = None
     dns_upstream: tuple[str, int] | None = None
+    # `--allow-private` / `--any-port`: development and test relaxations (never in a bottle).
+    allow_private: tuple[str, ...] = ()
+    any_port: bool = False
 
 
 @dataclass
@@ -148,11 +154,14 @@ class Ready:
 
 class EgressMaster(Master):
     def __init__(self, opts: options.Options, tls: BottleTlsConfig, chain: Chain,
-                 ready: Ready) -> None:
+                 ready: Ready, runtime: Runtime) -> None:
         super().__init__(opts)
         ps = proxyserver.Proxyserver()
         ready.proxyserver = ps
-        self.addons.add(ps, next_layer.NextLayer(), tls, disable_h2c.DisableH2C(), chain, ready)
+        # HTTP/1 trailers crash mitmproxy's HTTP/1 layer: take them off for `Trailers` to refuse.
+        trailers.install()
+        self.addons.add(ps, next_layer.NextLayer(), tls, disable_h2c.DisableH2C(), chain,
+                        ConnectionTimeouts(runtime, ps), ready)
 
 
 def mitmproxy_options(cfg: ProxyConfig, compiled: CompiledPolicy, state_dir: Path,
@@ -240,7 +249,9 @@ async def serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None],
     audit_path = cfg.audit_log or default_audit_path(cfg.bottle_id)
     audit_cfg = compiled.policy.audit
     audit = AuditLog(audit_path, known, max_bytes=audit_cfg.max_bytes, backups=audit_cfg.backups)
-    runtime = Runtime(cfg.bottle_id, store, audit, known, state_dir)
+    runtime = Runtime(cfg.bottle_id, store, audit, known, state_dir,
+                      extra_private=tuple(parse_network(n) for n in cfg.allow_private),
+                      any_port=cfg.any_port)
     try:
         load_credentials(runtime.credentials, compiled, cfg.policy_path.read_bytes())
     except BaseException:
@@ -284,7 +295,9 @@ async def serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None],
                      "listen": f"{host}:{addr[1]}", "policy": compiled.digest,
                      "policy_file": str(cfg.policy_path), "upstream": cfg.upstream,
                      "mode": compiled.policy.mode,
-                     "credentials": sorted(runtime.credentials.placeholders())})
+                     "credentials": sorted(runtime.credentials.placeholders()),
+                     **({"allow_private": list(cfg.allow_private)} if cfg.allow_private else {}),
+                     **({"any_port": True} if cfg.any_port else {})})
         on_ready(ProxyInfo(url, addr, env, state_dir, audit_path, sorted(exported),
                            dns=guard.address if guard else None,
                            dns_upstream=guard.upstream if guard else None))
@@ -316,7 +329,7 @@ async def serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None],
                          "problems": [str(p) for p in (result.error.problems if result.error else [])]})
 
     opts = options.Options()
-    master = EgressMaster(opts, BottleTlsConfig(ca), chain, Ready(ready, fail))
+    master = EgressMaster(opts, BottleTlsConfig(ca), chain, Ready(ready, fail), runtime)
     opts.update(**mitmproxy_options(cfg, compiled, state_dir, upstream_trust))
     store.subscribe(on_policy)
     store.add_gate(lambda new, raw: load_credentials(runtime.credentials, new, raw))
