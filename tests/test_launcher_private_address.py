@@ -129,7 +129,7 @@ def test_private_destinations_are_refused_even_in_audit_mode(
         }
         for what, url in targets.items():
             _, out = curl(bottle["agent"], "-v", url)
-            assert "X-Bottle-Block-Reason: hosts/private-address" in out, (what, url, out)
+            assert "x-bottle-block-reason: hosts/private-address" in out.lower(), (what, url, out)
     finally:
         listener.close()
     assert listener.seen == [], f"the host was reached through the proxy: {listener.seen}"
@@ -150,8 +150,8 @@ dns:
   private_answers: [allowed.test, "*.allowed.test"]
 """)
     code, out = curl(bottle["agent"], "https://allowed.test/listed")
-    assert code == 0 and out == "hello from origin\n", out
+    assert code == 0 and '"path": "/listed"' in out, out
     assert any(r["path"] == "/listed" for r in world.origin_requests())
     # the egress container's own loopback stays closed: only the listed network opened
     _, out = curl(bottle["agent"], "-v", "http://127.0.0.1:53/")
-    assert "X-Bottle-Block-Reason: hosts/" in out and "200 OK" not in out, out
+    assert "x-bottle-block-reason: hosts/" in out.lower() and "200 OK" not in out, out
