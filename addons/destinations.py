@@ -113,6 +113,9 @@ class Destinations:
             data.server.error = f"cannot resolve {host}: {e.strerror or type(e).__name__}"
             return
         allowed, finding = judge_addresses(host, infos, self.runtime.addresses(policy), "connect")
+        if not infos:
+            data.server.error = f"cannot resolve {host}: no address"
+            return
         if finding is not None:
             data.server.error = f"blocked by egress policy: {finding.reason}"
             self.runtime.audit.write({

@@ -25,8 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mitmproxy import connection, http, tcp
-from mitmproxy.addons.proxyserver import Proxyserver
+from mitmproxy import connection, ctx, http, tcp
 from mitmproxy.proxy import events
 
 from egress.audit import utc_now
@@ -40,41 +39,60 @@ class _Watch:
     idle_since: float = field(default_factory=time.monotonic)
     head_started: float | None = None
     timer: asyncio.TimerHandle | None = None
+    first_bytes: Callable[[events.Event], Awaitable[None]] | None = None
 
 
 class ConnectionTimeouts:
     name = "connection-timeouts"
 
-    def __init__(self, runtime: Runtime, proxyserver: Proxyserver) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.proxyserver = proxyserver
         self._watches: dict[str, _Watch] = {}
+
+    @staticmethod
+    def _handler(client: connection.Client) -> Any:
+        """mitmproxy's handler of this client connection (None outside the live proxy)."""
+        master = getattr(ctx, "master", None)
+        server = master.addons.get("proxyserver") if master is not None else None
+        connections = getattr(server, "connections", None)
+        return connections.get(client.id) if connections is not None else None
 
     # -- connection lifecycle ---------------------------------------------------------------
 
     def client_connected(self, client: connection.Client) -> None:
-        handler = self.proxyserver.connections.get(client.id)
+        handler = self._handler(client)
         if handler is None or client.transport_protocol != "tcp":
             return
         watch = _Watch(handler)
         self._watches[client.id] = watch
         original: Callable[[events.Event], Awaitable[None]] = handler.server_event
 
-        async def server_event(event: events.Event) -> None:
+        async def first_bytes(event: events.Event) -> None:
             # The first bytes from the client on an idle connection start its head timer.
-            if (watch.head_started is None and not watch.flows
-                    and isinstance(event, events.DataReceived) and event.connection is client):
-                watch.head_started = time.monotonic()
-                self._schedule(client.id, watch)
+            if isinstance(event, events.DataReceived) and event.connection is client:
+                _unwatch_events(handler)
+                if watch.head_started is None and not watch.flows:
+                    watch.head_started = time.monotonic()
+                    self._schedule(client.id, watch)
             await original(event)
 
-        handler.server_event = server_event  # type: ignore[method-assign]  # this connection only
-        self._schedule(client.id, watch)
+        watch.first_bytes = first_bytes
+        self._idle(client.id, watch)
 
     def client_disconnected(self, client: connection.Client) -> None:
         watch = self._watches.pop(client.id, None)
-        if watch is not None and watch.timer is not None:
-            watch.timer.cancel()
+        if watch is not None:
+            _unwatch_events(watch.handler)
+            if watch.timer is not None:
+                watch.timer.cancel()
+
+    def _idle(self, client_id: str, watch: _Watch) -> None:
+        watch.idle_since = time.monotonic()
+        watch.head_started = None
+        # Events are looked at only while idle, until the first bytes: one wrapped call per
+        # request, not one per event.
+        watch.handler.server_event = watch.first_bytes
+        self._schedule(client_id, watch)
 
     # -- what is in progress ----------------------------------------------------------------
 
@@ -83,6 +101,7 @@ class ConnectionTimeouts:
         if watch is None:
             return
         watch.flows.add(f.id)
+        _unwatch_events(watch.handler)
         if watch.timer is not None:
             watch.timer.cancel()
             watch.timer = None
@@ -93,9 +112,7 @@ class ConnectionTimeouts:
             return
         watch.flows.discard(f.id)
         if not watch.flows:
-            watch.idle_since = time.monotonic()
-            watch.head_started = None
-            self._schedule(f.client_conn.id, watch)
+            self._idle(f.client_conn.id, watch)
 
     def http_connect(self, f: http.HTTPFlow) -> None:
         self._busy(f)
@@ -169,3 +186,8 @@ class ConnectionTimeouts:
         if io is not None and io.handler is not None:
             with contextlib.suppress(Exception):
                 io.handler.cancel(f"{kind} timeout")
+
+
+def _unwatch_events(handler: Any) -> None:
+    """Back to the handler's own `server_event` (the watching one is an instance attribute)."""
+    handler.__dict__.pop("server_event", None)

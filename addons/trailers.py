@@ -116,8 +116,9 @@ class Trailers:
         client = flow.client_conn
         # Trailers already read: the whole request came in with its head. Declared ones: refused
         # before the body arrives. Either way nothing has been sent upstream yet.
-        count = len(_take(client)) or sum(
-            len(v.split(",")) for v in flow.request.headers.get_all("trailer"))
+        count = len(_take(client)) if _SEEN else 0
+        if not count and "trailer" in flow.request.headers:
+            count = sum(len(v.split(",")) for v in flow.request.headers.get_all("trailer"))
         if count:
             _STREAMING.discard(client)
             flow.request.stream = False  # a denial and a streamed body cannot go together
@@ -128,20 +129,20 @@ class Trailers:
             _STREAMING.discard(client)
 
     def request(self, flow: http.HTTPFlow) -> None:
-        names = _take(flow.client_conn) or _names(flow.request.trailers)
+        names = (_take(flow.client_conn) if _SEEN else []) or _names(flow.request.trailers)
         if names:
             flow.request.trailers = None  # sent after this hook when the body was streamed
             self._refuse(flow, "request.trailers", len(names), 400, gone=bool(flow.request.stream))
 
     def error(self, flow: http.HTTPFlow) -> None:
-        names = _take(flow.client_conn)
+        names = _take(flow.client_conn) if _SEEN else []
         if names:
             self._refuse(flow, "request.trailers", len(names), 400, gone=True)
 
     def response(self, flow: http.HTTPFlow) -> None:
         if flow.response is None:
             return
-        names = _take(flow.server_conn)
+        names = _take(flow.server_conn) if _SEEN else []
         if not names and not (flow.request.is_http2 and flow.response.is_http2):
             names = _names(flow.response.trailers)
         if names:

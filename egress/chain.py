@@ -19,6 +19,7 @@ from addons.hostnames import Hostnames
 from addons.hosts import Hosts
 from addons.limits import Limits
 from addons.mcp import Mcp
+from addons.timeouts import ConnectionTimeouts
 from addons.trailers import Trailers
 from addons.upstream import Upstream
 from egress.runtime import Runtime
@@ -99,7 +100,8 @@ def _dispatcher(fns: list[Callable[..., Any]]) -> Callable[..., Any]:
 
 def build_chain(runtime: Runtime, extra: Sequence[Any] = (), upstream: bool = False,
                 recorder: Any | None = None) -> tuple[FailClosed, Chain]:
-    """The guarded chain: inspection addons, user addons, upstream stamping, audit, recording."""
+    """The guarded chain: inspection addons, user addons, upstream stamping, audit, recording,
+    and (live) connection timeouts."""
     failclosed = FailClosed(runtime)
     members: list[Any] = [*inspection_addons(runtime, failclosed), *extra]
     if upstream:
@@ -107,6 +109,9 @@ def build_chain(runtime: Runtime, extra: Sequence[Any] = (), upstream: bool = Fa
     members.append(Audit(runtime))
     if recorder is not None:
         members.append(recorder)
+    if runtime.live:
+        # In the chain rather than beside it: mitmproxy calls every addon on every event.
+        members.append(ConnectionTimeouts(runtime))
     return failclosed, Chain(guard_all(members, failclosed))
 
 

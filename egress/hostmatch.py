@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 from collections.abc import Callable, Iterable
@@ -149,10 +150,12 @@ def path_has_prefix(path: str, prefix: str) -> bool:
     return path.startswith(prefix) and path[len(prefix)] == "/"
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_host(host: str) -> str:
     """Lower-case, strip a trailing dot and brackets, IDNA-encode, and write an IP address in
     its one canonical spelling (`2130706433`, `127.1` and `[::ffff:127.0.0.1]` are all
-    `127.0.0.1`): the form every host comparison uses, policy patterns and requests alike."""
+    `127.0.0.1`): the form every host comparison uses, policy patterns and requests alike.
+    Cached: each request compares the same few names several times."""
     if host.isascii():
         host = host.strip().rstrip(".").lower()
         if host.startswith("[") and host.endswith("]"):

@@ -31,7 +31,6 @@ from mitmproxy.master import Master
 
 from addons import trailers
 from addons.record import DEFAULT_MAX_BODY, Recorder
-from addons.timeouts import ConnectionTimeouts
 from ca import BottleCA
 from ca.bundle import merged_bundle
 from egress.addresses import parse_network
@@ -154,14 +153,13 @@ class Ready:
 
 class EgressMaster(Master):
     def __init__(self, opts: options.Options, tls: BottleTlsConfig, chain: Chain,
-                 ready: Ready, runtime: Runtime) -> None:
+                 ready: Ready) -> None:
         super().__init__(opts)
         ps = proxyserver.Proxyserver()
         ready.proxyserver = ps
         # HTTP/1 trailers crash mitmproxy's HTTP/1 layer: take them off for `Trailers` to refuse.
         trailers.install()
-        self.addons.add(ps, next_layer.NextLayer(), tls, disable_h2c.DisableH2C(), chain,
-                        ConnectionTimeouts(runtime, ps), ready)
+        self.addons.add(ps, next_layer.NextLayer(), tls, disable_h2c.DisableH2C(), chain, ready)
 
 
 def mitmproxy_options(cfg: ProxyConfig, compiled: CompiledPolicy, state_dir: Path,
@@ -329,7 +327,7 @@ async def serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None],
                          "problems": [str(p) for p in (result.error.problems if result.error else [])]})
 
     opts = options.Options()
-    master = EgressMaster(opts, BottleTlsConfig(ca), chain, Ready(ready, fail), runtime)
+    master = EgressMaster(opts, BottleTlsConfig(ca), chain, Ready(ready, fail))
     opts.update(**mitmproxy_options(cfg, compiled, state_dir, upstream_trust))
     store.subscribe(on_policy)
     store.add_gate(lambda new, raw: load_credentials(runtime.credentials, new, raw))

@@ -12,6 +12,7 @@ ambiguous. The checks run on every request and cost a few string operations.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -49,11 +50,12 @@ class Destination:
         return host if self.port is None else f"{host}:{self.port}"
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_authority(text: str) -> Destination:
     """`host[:port]` as written in a Host header or a request target's authority.
 
     Raises `AmbiguousName` for user info, a list of hosts, an unbracketed IPv6 address, a
-    bad port or characters no host name has."""
+    bad port or characters no host name has. Cached (keep-alive requests repeat their Host)."""
     value = text.strip(" \t")
     if not value:
         raise AmbiguousName("an empty host")

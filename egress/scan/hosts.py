@@ -106,6 +106,10 @@ class _Rule:
             return False
         if self.methods is not None and method not in self.methods:
             return False
+        if self.paths is None:
+            return True
+        if len(forms) == 1:  # the common case: one reading of the path
+            return self.covers_path(forms[0])
         if every:
             return all(self.covers_path(f) for f in forms)
         return any(self.covers_path(f) for f in forms)
