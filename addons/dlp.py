@@ -26,7 +26,7 @@ from typing import Any
 from mitmproxy import http
 
 from addons.credentials import overwritten_headers
-from addons.flowrecord import FlowRecord, cut, decoded_request_body, record_of, report
+from addons.flowrecord import FlowRecord, cut, decoded_request_body, note, record_of, report
 from addons.guard import FailClosed, guarded_stream
 from addons.streams import decode_finding
 from egress.decompress import DecodeError, StreamDecoder
@@ -100,14 +100,23 @@ class DLP:
     # -- request head ----------------------------------------------------------------------
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
-        if flow.response or flow.error:
+        if flow.error:
             return
         rec, engine, ctx = self._engine(flow)
         if engine is None:
             return
         req = flow.request
         cache = self._cache_for(engine, ctx)
-        matches = list(cache("url", req.path, lambda: engine.scan_url(req.path, ctx)))
+        # The method and the request target's authority are locations like any other.
+        # They are judged even when an earlier scanner refused the request (a secret in a
+        # method or authority is what got it refused), so the value stays out of artefacts.
+        line = (req.method, req.authority)
+        matches = list(cache("line", line, lambda: self._scan_line(engine, *line, ctx)))
+        if flow.response:
+            if matches:
+                note(flow, self.runtime, [m.finding for m in matches], _sensitive(matches))
+            return
+        matches += cache("url", req.path, lambda: engine.scan_url(req.path, ctx))
         found = {(m.rule, m.value) for m in matches}
         # Headers a credential will overwrite never leave as the agent wrote them.
         skip = overwritten_headers(flow, self.runtime.credentials.table)
@@ -117,6 +126,11 @@ class DLP:
         self._apply(flow, rec, matches, lambda ms: self._redact_head(flow, ms))
         if rec.blocked is None and self._streams(req, engine):
             self._stream(flow, rec, engine, ctx)
+
+    @staticmethod
+    def _scan_line(engine: DLPEngine, method: str, authority: str, ctx: ScanContext) -> list[Match]:
+        matches = engine.scan(method, "request.method", ctx)
+        return matches + engine.scan(authority, "request.authority", ctx) if authority else matches
 
     def _cache_for(self, engine: DLPEngine, ctx: ScanContext) -> Callable[
             [str, object, Callable[[], list[Match]]], tuple[Match, ...]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -142,6 +142,25 @@ def _located_safely(finding: Finding, runtime: Runtime, rec: FlowRecord) -> Find
     if where == finding.where and reason == finding.reason:
         return finding
     return replace(finding, where=where, reason=reason)
+
+
+def judge(f: flow.Flow, runtime: Runtime, hard_rules: Collection[str], findings: Iterable[Finding],
+          sensitive: Iterable[str] = ()) -> None:
+    """`report` for a scanner with rules about malformed or dangerous requests (`hard_rules`,
+    rule ids): those block whatever the policy mode, like `fail`; the others go through the
+    policy mode like every finding."""
+    findings = list(findings)
+    hard = [x for x in findings if x.rule in hard_rules and x.action == "block"]
+    rec = record_of(f, runtime)
+    rec.sensitive.update(sensitive)
+    for finding in hard:
+        if rec.blocked is None:
+            fail(f, runtime, finding)
+        else:
+            rec.findings.append(finding)
+    soft = [x for x in findings if x not in hard]
+    if soft:
+        report(f, runtime, soft)
 
 
 def fail(f: flow.Flow, runtime: Runtime, finding: Finding) -> None:

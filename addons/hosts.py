@@ -2,7 +2,11 @@
 
 Decisions happen before any upstream contact: with mitmproxy's `lazy` connection strategy
 nothing is resolved or dialled until a request has passed `requestheaders`, and
-`server_connect` re-checks the destination as a last line of defence.
+`server_connect` re-checks the destination as a last line of defence. Destinations are
+(host, port): a CONNECT to an allowed host on a port no rule lists is refused. An IP literal
+in any spelling is judged in its canonical form, and refused when it is not a public address
+that the policy does not list (`hosts.allow_private`); names are judged once resolved, by
+`addons.destinations`. A method that is not a method token is refused before anything else.
 """
 
 from __future__ import annotations
@@ -11,18 +15,27 @@ from mitmproxy import http, tcp
 from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 from mitmproxy.tls import ClientHelloData
 
-from addons.flowrecord import record_of, report
+from addons.flowrecord import judge, record_of, report
+from egress.addresses import parse_ip
 from egress.findings import Finding
 from egress.hostmatch import normalize_host
+from egress.policy.compiled import CompiledPolicy
+from egress.redact import MIN_SECRET_LEN
 from egress.runtime import Runtime
+from egress.scan.authority import AmbiguousName, ambiguity, method_problem, parse_authority
+from egress.scan.hosts import FAIL_CLOSED_RULES
 
 
 def header_host(flow: http.HTTPFlow) -> str | None:
-    """The normalised host of the Host header (`:authority` in HTTP/2), port removed."""
+    """The normalised host of the Host header (`:authority` in HTTP/2), port removed; None
+    when there is none or it does not name exactly one host."""
     header = flow.request.host_header
     if not header:
         return None
-    return normalize_host(header.rsplit(":", 1)[0] if not header.endswith("]") else header)
+    try:
+        return parse_authority(header).host
+    except AmbiguousName:
+        return None
 
 
 def request_hosts(flow: http.HTTPFlow) -> list[str]:
@@ -46,14 +59,26 @@ class Hosts:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
+    def _literal(self, policy: CompiledPolicy, host: str, where: str) -> Finding | None:
+        """`hosts/private-address` for an IP-literal destination the proxy may not dial."""
+        if parse_ip(host) is None:
+            return None  # a name: judged once resolved (`addons.destinations`)
+        return policy.hosts.check_address(host, self.runtime.addresses(policy), where)
+
+    def _port(self, port: int) -> int | None:
+        # `--any-port` (development and tests): every allow rule covers every port.
+        return None if self.runtime.any_port else port
+
     def http_connect(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error:
             return
         rec = record_of(flow, self.runtime)
-        finding = rec.policy.hosts.check_host(flow.request.host)
-        if finding is not None:
-            report(flow, self.runtime, [finding])
-        elif rec.policy.hosts.is_passthrough(flow.request.host):
+        host, port = flow.request.host, flow.request.port
+        address = self._literal(rec.policy, host, "connect")
+        finding = rec.policy.hosts.check_host(host, self._port(port))
+        judge(flow, self.runtime, FAIL_CLOSED_RULES, [x for x in (address, finding) if x is not None])
+        if rec.blocked is None and finding is None and \
+                rec.policy.hosts.is_passthrough(host, self._port(port)):
             rec.passthrough = True
 
     def tls_clienthello(self, data: ClientHelloData) -> None:
@@ -61,7 +86,7 @@ class Hosts:
         if address is None:
             return
         hosts = self.runtime.policy.hosts
-        if not hosts.is_passthrough(address[0]):
+        if not hosts.is_passthrough(address[0], self._port(address[1])):
             return
         sni = data.client_hello.sni
         # Only the CONNECT target decides passthrough; an SNI naming another host means
@@ -73,12 +98,35 @@ class Hosts:
         if flow.response or flow.error:
             return
         rec = record_of(flow, self.runtime)
-        method, path = flow.request.method, flow.request.path
+        req = flow.request
+        # The method as sent: mitmproxy's `Request.method` upper-cases it for us.
+        method = req.data.method.decode("utf-8", "surrogateescape")
+        problem = method_problem(method)
+        if problem is not None:
+            # Whatever stands where the method belongs is data: kept out of every artefact
+            # (when it is long enough to be a secret; scrubbing `get` would maul the log).
+            sensitive = [method] if len(method) >= MIN_SECRET_LEN else []
+            judge(flow, self.runtime, FAIL_CLOSED_RULES, [Finding(
+                "hosts", "invalid-method", "block", "request.method", problem, status=400)],
+                sensitive)
+            return
+        ambiguous = ambiguity(req.authority or None, req.headers.get_all("host"))
+        if ambiguous is not None:
+            judge(flow, self.runtime, FAIL_CLOSED_RULES, [Finding(
+                "hosts", ambiguous.rule, "block", "request", ambiguous.reason, status=400)])
+            return
+        hosts = rec.policy.hosts
         findings: list[Finding] = []
+        address = self._literal(rec.policy, req.host, "request")
+        if address is not None:
+            findings.append(address)
+        port = self._port(req.port)
         for host in request_hosts(flow):
-            findings.extend(rec.policy.hosts.check_request(host, method, path))
+            for finding in hosts.check_request(host, method, req.path, port):
+                if finding not in findings:
+                    findings.append(finding)
         if findings:
-            report(flow, self.runtime, findings)
+            judge(flow, self.runtime, FAIL_CLOSED_RULES, findings)
 
     def tcp_start(self, flow: tcp.TCPFlow) -> None:
         rec = record_of(flow, self.runtime)
@@ -92,11 +140,15 @@ class Hosts:
 
     def server_connect(self, data: ServerConnectionHookData) -> None:
         # Last line of defence: whatever path a flow took, never dial a host the policy
-        # cannot allow.
+        # cannot allow. (Resolved names are judged by `addons.destinations`.)
         address = data.server.address
         if address is None or address == self.runtime.upstream:
             return  # the configured next-hop proxy: what travels through it was decided
         policy = self.runtime.policy
-        finding = policy.hosts.check_host(address[0])
+        literal = self._literal(policy, address[0], "connect")
+        if literal is not None:
+            data.server.error = f"blocked by egress policy: {literal.reason}"
+            return
+        finding = policy.hosts.check_host(address[0], self._port(address[1]))
         if finding is not None and finding.action == "block" and policy.mode == "enforce":
             data.server.error = f"blocked by egress policy: {finding.reason}"

@@ -29,6 +29,10 @@ RULES = {
     "size while being decoded (a decompression bomb); decoding stopped there.",
     "undecodable-body": "A body's content encoding could not be decoded (corrupt, truncated or "
     "unsupported).",
+    # Judged by `addons.trailers`.
+    "trailers": "A request, or a response from an HTTP/1 origin or to an HTTP/1 client, carried "
+    "trailer fields: no scanner reads them and they are never forwarded; the message is "
+    "refused (a JSON 400 or 502; cut off if its body already left), in audit mode too.",
 }
 
 

@@ -130,10 +130,26 @@ class Recorder:
             for name, value in list(m.trailers.items(multi=True)):
                 m.trailers.set_all(name, [self._text(value, rec)])
 
+    def _connections(self, f: flow.Flow, rec: FlowRecord | None) -> None:
+        """The names the connections carry (SNI, CONNECT target): the same names as the
+        request's, and as much data."""
+        if f.client_conn.sni:
+            f.client_conn.sni = self._text(f.client_conn.sni, rec)
+        server = f.server_conn
+        if server.sni:
+            server.sni = self._text(server.sni, rec)
+        if server.address:
+            server.address = (self._text(str(server.address[0]), rec), server.address[1])
+
     def _scrub(self, f: flow.Flow, rec: FlowRecord | None) -> None:
         if isinstance(f, http.HTTPFlow):
             f.request.path = self._text(f.request.path, rec)
             f.request.host = self._text(f.request.host, rec)
+            # The request line's other parts: a refused method or authority can be data.
+            f.request.method = self._text(f.request.method, rec)
+            if f.request.authority:
+                f.request.authority = self._text(f.request.authority, rec)
+            self._connections(f, rec)
             self._message(f.request, rec)
             if f.response is not None:
                 self._message(f.response, rec)

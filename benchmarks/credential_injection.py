@@ -42,6 +42,8 @@ version: 1
 hosts:
   allow:
     - hosts: [localhost]
+      ports: ["*"]          # the benchmark origin listens on a free port of loopback
+  allow_private: [127.0.0.1]
 credentials:
   - name: bench
     host: localhost

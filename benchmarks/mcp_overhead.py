@@ -153,7 +153,8 @@ def start_baseline(workdir: Path, origin_ca: Path) -> tuple[Proxy, str, str]:
 
 def start_egress(workdir: Path, origin_ca: Path) -> tuple[Proxy, str, str]:
     policy = workdir / "policy.yaml"
-    policy.write_text("version: 1\nhosts:\n  allow:\n    - hosts: [localhost]\n")
+    policy.write_text("version: 1\nhosts:\n  allow:\n    - hosts: [localhost]\n      ports: ['*']\n"
+                      "  allow_private: [127.0.0.1]\n")
     env = dict(os.environ, PYTHONPATH=str(REPO))
     p = Proxy([sys.executable, "-m", "egress.cli", "egress", "run", "--listen", "127.0.0.1:0",
                "--policy", str(policy), "--state-dir", str(workdir / "egress"),

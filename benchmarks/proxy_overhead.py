@@ -191,8 +191,10 @@ def main() -> None:
     trust = tmp / "trust.pem"
     trust.write_bytes(merged_bundle(pki.ca_path.read_bytes()))
     policy = tmp / "policy.yaml"
+    # The benchmark origin listens on a free port of loopback: the rule lists both.
     policy.write_text((REPO / "policies/default.yaml").read_text().replace(
-        "  allow:\n", f"  allow:\n    - name: benchmark-origin\n      hosts: [{HOST}]\n", 1))
+        "  allow:\n", f"  allow_private: [127.0.0.1]\n  allow:\n    - name: benchmark-origin\n"
+        f"      hosts: [{HOST}]\n      ports: ['*']\n", 1))
     plain_ca = BottleCA.create(tmp / "plain", "plain-mitmproxy")  # same CA key type for both
 
     results: list[dict[str, Any]] = []

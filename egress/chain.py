@@ -10,13 +10,17 @@ from pathlib import Path
 from typing import Any
 
 from addons.audit import Audit
+from addons.authority import Authority
 from addons.credentials import Credentials
+from addons.destinations import Destinations
 from addons.dlp import DLP
 from addons.guard import CONNECTION_HOOKS, FLOW_HOOKS, LIFECYCLE_HOOKS, FailClosed, Guarded, guard_all
 from addons.hostnames import Hostnames
 from addons.hosts import Hosts
 from addons.limits import Limits
 from addons.mcp import Mcp
+from addons.timeouts import ConnectionTimeouts
+from addons.trailers import Trailers
 from addons.upstream import Upstream
 from egress.runtime import Runtime
 
@@ -39,8 +43,13 @@ def inspection_addons(runtime: Runtime, failclosed: FailClosed | None = None) ->
     before anything that forwards; on the way back it restores and scrubs before the audit
     sees the flow."""
     failclosed = failclosed or FailClosed(runtime)
-    return [Hosts(runtime), Hostnames(runtime), Limits(runtime, failclosed), Mcp(runtime, failclosed),
-            DLP(runtime, failclosed), Credentials(runtime, failclosed)]
+    # `Authority` follows `Hostnames` so that a fronted request is still reported as domain
+    # fronting; `Destinations` resolves names (live only) before anything starts streaming a
+    # request body upstream; `Trailers` comes last, to see whether one chose to.
+    destinations = [Destinations(runtime)] if runtime.live else []
+    return [Hosts(runtime), Hostnames(runtime), Authority(runtime), *destinations, Limits(runtime, failclosed),
+            Mcp(runtime, failclosed), DLP(runtime, failclosed), Credentials(runtime, failclosed),
+            Trailers(runtime)]
 
 
 class Chain:
@@ -93,7 +102,8 @@ def _dispatcher(fns: list[Callable[..., Any]]) -> Callable[..., Any]:
 
 def build_chain(runtime: Runtime, extra: Sequence[Any] = (), upstream: bool = False,
                 recorder: Any | None = None) -> tuple[FailClosed, Chain]:
-    """The guarded chain: inspection addons, user addons, upstream stamping, audit, recording."""
+    """The guarded chain: inspection addons, user addons, upstream stamping, audit, recording,
+    and (live) connection timeouts."""
     failclosed = FailClosed(runtime)
     members: list[Any] = [*inspection_addons(runtime, failclosed), *extra]
     if upstream:
@@ -101,6 +111,9 @@ def build_chain(runtime: Runtime, extra: Sequence[Any] = (), upstream: bool = Fa
     members.append(Audit(runtime))
     if recorder is not None:
         members.append(recorder)
+    if runtime.live:
+        # In the chain rather than beside it: mitmproxy calls every addon on every event.
+        members.append(ConnectionTimeouts(runtime))
     return failclosed, Chain(guard_all(members, failclosed))
 
 

@@ -85,6 +85,8 @@ def cmd_egress_run(args: argparse.Namespace) -> int:
         record_max_body=_size(args.record_max_body, "--record-max-body"),
         dns_listen=_dns_address(args.dns_listen, "--dns-listen") if args.dns_listen else None,
         dns_upstream=_dns_address(args.dns_upstream, "--dns-upstream") if args.dns_upstream else None,
+        allow_private=tuple(_private_network(v) for v in args.allow_private or []),
+        any_port=args.any_port,
     )
     if args.dns_upstream and not args.dns_listen:
         raise ConfigError("--dns-upstream needs --dns-listen")
@@ -99,6 +101,9 @@ def cmd_egress_run(args: argparse.Namespace) -> int:
                  policy_path, f", upstream {cfg.upstream}" if cfg.upstream else ", direct egress")
         log.info("CA bundle for clients: %s; audit log: %s", info.environment["SSL_CERT_FILE"],
                  info.audit_log)
+        if cfg.allow_private or cfg.any_port:
+            log.warning("development settings: %s", ", ".join(
+                [f"--allow-private {n}" for n in cfg.allow_private] + ["--any-port"] * cfg.any_port))
         if info.credentials:
             log.info("credential placeholders exported in %s (real values stay in the proxy)",
                      ", ".join(info.credentials))
@@ -108,6 +113,15 @@ def cmd_egress_run(args: argparse.Namespace) -> int:
         log.info("Ctrl-C stops the proxy and destroys the bottle CA")
 
     return asyncio.run(serve(cfg, ready))
+
+
+def _private_network(value: str) -> str:
+    from egress.addresses import parse_network
+
+    try:
+        return str(parse_network(value))
+    except ValueError as e:
+        raise ConfigError(f"--allow-private: {e}") from None
 
 
 def cmd_egress_precompile(args: argparse.Namespace) -> int:
@@ -355,6 +369,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dns-upstream", metavar="HOST:PORT",
                      help="resolver the DNS guard forwards to (default: the first nameserver "
                      "of /etc/resolv.conf; port defaults to 53)")
+    run.add_argument("--allow-private", action="append", metavar="CIDR",
+                     help="development and tests, never in a bottle: also let the proxy dial this "
+                     "non-public network (added to the policy's hosts.allow_private; repeatable; "
+                     "recorded in the audit log's start event)")
+    run.add_argument("--any-port", action="store_true",
+                     help="development and tests, never in a bottle: allow rules cover every "
+                     "destination port, not only their `ports:` (recorded in the start event)")
     run.add_argument("-v", "--verbose", action="store_true", help="log mitmproxy's own events")
     run.set_defaults(handler=cmd_egress_run)
     pre = egress_sub.add_parser(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from egress.flowbuild import http_flow
-from egress.hostmatch import normalize_path
+from egress.hostmatch import MalformedPath, normalize_host, path_forms
 from egress.policy.compiled import CompiledPolicy
 from egress.replay import Replayer
 
@@ -13,11 +13,15 @@ from egress.replay import Replayer
 def explain(policy: CompiledPolicy, method: str, url: str, headers: dict[str, str] | None = None,
             body: bytes = b"") -> Iterator[str]:
     f = http_flow(method, url, headers, body)
-    host, path = f.request.host, f.request.path
-    decision, rule = policy.hosts.explain(host, method, path)
+    host, path, port = f.request.host, f.request.path, f.request.port
+    decision, rule = policy.hosts.explain(host, method, path, port)
     yield f"{method.upper()} {url}"
     yield f"  policy: {policy.source} (digest {policy.digest}, mode {policy.policy.mode})"
-    yield f"  path as matched: {normalize_path(path)}"
+    try:
+        forms = " or ".join(path_forms(path))
+    except MalformedPath as e:
+        forms = f"(refused: {e})"
+    yield f"  destination: {normalize_host(host)} port {port}; path as matched: {forms}"
     yield f"  hosts: {decision} by {rule}"
     result = Replayer(policy, bottle_id="explain").judge(f)
     if result.findings:

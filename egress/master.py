@@ -29,9 +29,11 @@ from mitmproxy import options
 from mitmproxy.addons import disable_h2c, next_layer, proxyserver
 from mitmproxy.master import Master
 
+from addons import trailers
 from addons.record import DEFAULT_MAX_BODY, Recorder
 from ca import BottleCA
 from ca.bundle import merged_bundle
+from egress.addresses import parse_network
 from egress.audit import AuditLog, utc_now
 from egress.chain import Chain, build_chain
 from egress.credentials import CredentialError, CredentialRegistry
@@ -71,6 +73,9 @@ class ProxyConfig:
     # The DNS guard (`--dns-listen`), and its upstream (default: the host's resolver).
     dns_listen: tuple[str, int] | None = None
     dns_upstream: tuple[str, int] | None = None
+    # `--allow-private` / `--any-port`: development and test relaxations (never in a bottle).
+    allow_private: tuple[str, ...] = ()
+    any_port: bool = False
 
 
 @dataclass
@@ -152,6 +157,8 @@ class EgressMaster(Master):
         super().__init__(opts)
         ps = proxyserver.Proxyserver()
         ready.proxyserver = ps
+        # HTTP/1 trailers crash mitmproxy's HTTP/1 layer: take them off for `Trailers` to refuse.
+        trailers.install()
         self.addons.add(ps, next_layer.NextLayer(), tls, disable_h2c.DisableH2C(), chain, ready)
 
 
@@ -306,7 +313,9 @@ async def _serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None], stop: 
     audit_path = cfg.audit_log or default_audit_path(cfg.bottle_id)
     audit_cfg = compiled.policy.audit
     audit = AuditLog(audit_path, known, max_bytes=audit_cfg.max_bytes, backups=audit_cfg.backups)
-    runtime = Runtime(cfg.bottle_id, store, audit, known, state_dir)
+    runtime = Runtime(cfg.bottle_id, store, audit, known, state_dir,
+                      extra_private=tuple(parse_network(n) for n in cfg.allow_private),
+                      any_port=cfg.any_port)
     try:
         load_credentials(runtime.credentials, compiled, cfg.policy_path.read_bytes())
     except BaseException:
@@ -363,7 +372,9 @@ async def _serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None], stop: 
                      "listen": f"{host}:{addr[1]}", "policy": compiled.digest,
                      "policy_file": str(cfg.policy_path), "upstream": cfg.upstream,
                      "mode": compiled.policy.mode,
-                     "credentials": sorted(runtime.credentials.placeholders())})
+                     "credentials": sorted(runtime.credentials.placeholders()),
+                     **({"allow_private": list(cfg.allow_private)} if cfg.allow_private else {}),
+                     **({"any_port": True} if cfg.any_port else {})})
         on_ready(ProxyInfo(url, addr, env, state_dir, audit_path, sorted(exported),
                            dns=guard.address if guard else None,
                            dns_upstream=guard.upstream if guard else None))

@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from egress.addresses import AddressPolicy, IPNetwork
 from egress.audit import AuditLog
 from egress.credentials import CredentialRegistry
+from egress.localnet import LocalNetworks
 from egress.policy.compiled import CompiledPolicy
 from egress.redact import KnownSecrets
 from egress.scan.hostnames import VolumeBudget
@@ -42,6 +44,14 @@ class Runtime:
     # Per-bottle hostname volume budget, shared by the proxy and the DNS guard; it lives
     # here, not in the compiled policy, so a policy reload keeps its counts.
     hostname_budget: VolumeBudget = field(default_factory=VolumeBudget)
+    # `--allow-private` / `--any-port` (development and tests, never in a bottle): more
+    # non-public networks the proxy may dial, and allow rules that cover every port.
+    extra_private: tuple[IPNetwork, ...] = ()
+    any_port: bool = False
+    # The proxy host's own addresses and networks, refused as destinations (read lazily).
+    local: LocalNetworks = field(default_factory=LocalNetworks)
+    _addresses: tuple[CompiledPolicy, tuple[IPNetwork, ...], AddressPolicy] | None = field(
+        default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.credentials = CredentialRegistry(self.secrets)
@@ -49,3 +59,14 @@ class Runtime:
     @property
     def policy(self) -> CompiledPolicy:
         return self.policies.current
+
+    def addresses(self, policy: CompiledPolicy) -> AddressPolicy:
+        """The non-public addresses `policy` (plus `--allow-private`) lets the proxy dial, and
+        the proxy host's own networks, refused (live only: replay judges without them)."""
+        local = self.local.current() if self.live else ()
+        cached = self._addresses
+        if cached is None or cached[0] is not policy or cached[1] is not local:
+            allowed = (*policy.hosts.private_networks, *self.extra_private)
+            cached = (policy, local, AddressPolicy(allowed, local))
+            self._addresses = cached
+        return cached[2]

@@ -119,18 +119,28 @@ def write_policy(tmp_path: Path) -> PolicyWriter:
 
 
 EgressFactory = Callable[..., EgressProcess]
+# `bottle egress run` flags that let the proxy reach the suite's loopback origins.
+LOCAL_ORIGIN_FLAGS = ["--allow-private", "127.0.0.1", "--any-port"]
 
 
 @pytest.fixture
 def egress(tmp_path: Path, pki: TestPKI, dns: DNSFixture) -> Iterator[EgressFactory]:
-    """Start the real proxy (trusting the origin's test CA, resolving via the test resolver)."""
+    """Start the real proxy (trusting the origin's test CA, resolving via the test resolver).
+
+    The test origins listen on 127.0.0.1 (the test resolver's answer for every name) on free
+    ports, which the proxy refuses by default (a non-public address; a port other than 80 or
+    443). `local_origin=True` (the default) starts it with the documented development flags
+    `--allow-private 127.0.0.1 --any-port`, so that a test's policy means what it says about
+    hosts, methods and paths; tests of those two defences pass `local_origin=False`."""
     started: list[EgressProcess] = []
 
-    def start(policy: Path, *args: str, trust_origin: bool = True,
+    def start(policy: Path, *args: str, trust_origin: bool = True, local_origin: bool = True,
               env: dict[str, str] | None = None) -> EgressProcess:
         extra = ["--policy", str(policy), "--state-dir", str(tmp_path / f"state{len(started)}")]
         if trust_origin:
             extra += ["--upstream-ca", str(pki.ca_path)]
+        if local_origin:
+            extra += LOCAL_ORIGIN_FLAGS
         workdir = tmp_path / f"proc{len(started)}"
         workdir.mkdir()
         proc = EgressProcess([*extra, *args], workdir, dns=dns, extra_env=env)

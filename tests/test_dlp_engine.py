@@ -272,7 +272,7 @@ def test_stream_gate_with_gzip_and_clean_passthrough() -> None:
 
 # -- the adapter under replay ----------------------------------------------------------
 
-def _replayer(policy: str = "version: 1\nhosts: {allow: [{hosts: ['*']}]}\n") -> Replayer:
+def _replayer(policy: str = "version: 1\nhosts: {allow: [{hosts: ['*'], ports: ['*']}]}\n") -> Replayer:
     return Replayer(compile_policy(parse_policy(policy), "p"))
 
 

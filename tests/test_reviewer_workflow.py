@@ -17,16 +17,20 @@ from tests.support.origin import Origin, Reply
 
 REPO = Path(__file__).resolve().parents[1]
 
+# Recorded flows keep the test origin's port, which replay judges: the rules list it.
 OLD = """
     hosts:
       allow:
         - hosts: [allowed.test, other.test]
+          ports: ["*"]
 """
 NEW = """
     hosts:
       allow:
         - hosts: [allowed.test]
+          ports: ["*"]
         - hosts: [other.test]
+          ports: ["*"]
           methods: [GET]
 """
 
@@ -147,6 +151,7 @@ def test_recorded_flows_hold_neither_secrets_nor_injected_credentials(
         hosts:
           allow:
             - hosts: [allowed.test, other.test]
+              ports: ["*"]
         dlp:
           actions: {github-token: redact}
         credentials:

@@ -56,6 +56,24 @@ def _check_passthrough(policy: Policy) -> list[tuple[tuple[int | str, ...], str]
     return out
 
 
+def _check_private_literals(policy: Policy) -> list[tuple[tuple[int | str, ...], str]]:
+    """An allow rule naming a non-public address that `allow_private` does not cover could
+    never be reached: say so when the policy loads rather than refuse requests later."""
+    from egress.addresses import AddressPolicy, parse_ip, parse_network
+
+    addresses = AddressPolicy([parse_network(n) for n in policy.hosts.allow_private])
+    out: list[tuple[tuple[int | str, ...], str]] = []
+    for i, rule in enumerate(policy.hosts.allow):
+        for j, host in enumerate(rule.hosts):
+            ip = parse_ip(host)
+            refusal = addresses.refusal(ip) if ip is not None else None
+            if refusal is not None:
+                out.append((("hosts", "allow", i, "hosts", j),
+                            f"{host} is not a public address ({refusal.kind}): the proxy refuses "
+                            "to dial it unless hosts.allow_private covers it; add it there too"))
+    return out
+
+
 def _paths_overlap(a: Credential, b: Credential) -> bool:
     if a.path is None or b.path is None:
         return True
@@ -145,7 +163,7 @@ def _check_dlp(policy: Policy) -> list[tuple[tuple[int | str, ...], str]]:
 
 
 SEMANTIC_CHECKS: list[SemanticCheck] = [_check_name_constraints, _check_passthrough,
-                                        _check_credentials, _check_dlp]
+                                        _check_private_literals, _check_credentials, _check_dlp]
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,8 @@ def check_host_pattern(pattern: str) -> str:
             raise ValueError(f"{raw!r}: an IP address cannot take a wildcard")
         return host
     if ":" in host:
-        raise ValueError(f"{raw!r}: ports are not part of a host pattern")
+        raise ValueError(f"{raw!r}: a host pattern carries no port; list ports in the rule's "
+                         "`ports:` (default 80 and 443)")
     labels = host.split(".")
     if not all(_LABEL.match(label) for label in labels):
         raise ValueError(f"{raw!r} is not a valid host name")
@@ -72,6 +73,52 @@ def check_host_pattern(pattern: str) -> str:
 
 
 HostPattern = Annotated[str, BeforeValidator(check_host_pattern)]
+
+_PORT_RANGE = re.compile(r"^\s*(\d{1,5})\s*-\s*(\d{1,5})\s*$")
+
+
+def check_port(value: object) -> int | str:
+    """A port (`8443`), an inclusive range (`"8000-8999"`) or `"*"` (every port)."""
+    if isinstance(value, bool):
+        raise ValueError("a port must be a number, a range like '8000-8999', or '*'")
+    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
+        port = int(value)
+        if not 1 <= port <= 65535:
+            raise ValueError(f"{value!r} is not a port (1-65535)")
+        return port
+    if isinstance(value, str):
+        if value.strip() == "*":
+            return "*"
+        m = _PORT_RANGE.match(value)
+        if m:
+            low, high = int(m.group(1)), int(m.group(2))
+            if not 1 <= low <= high <= 65535:
+                raise ValueError(f"{value!r} is not a port range (1-65535, low end first)")
+            return f"{low}-{high}"
+    raise ValueError(f"{value!r} is not a port: give a number, a range like '8000-8999', or '*'")
+
+
+PortSpec = Annotated[int | str, BeforeValidator(check_port)]
+
+
+def _web_ports() -> list[int | str]:
+    return [80, 443]
+
+
+def _every_port() -> list[int | str]:
+    return ["*"]
+
+
+def check_private_network(value: object) -> str:
+    """A CIDR or single address the proxy may dial although it is not public."""
+    from egress.addresses import parse_network
+
+    if not isinstance(value, str):
+        raise ValueError("give a CIDR like '10.0.0.0/8' or an address like '127.0.0.1' (as a string)")
+    return str(parse_network(value))
+
+
+PrivateNetwork = Annotated[str, BeforeValidator(check_private_network)]
 
 
 class StrictModel(BaseModel):
@@ -93,8 +140,19 @@ class HostRule(StrictModel):
     paths: list[str] | None = Field(
         None,
         description="Path prefixes this rule covers (default: all), matched on whole path "
-        "segments after normalisation: `/repos` covers `/repos` and `/repos/x`, not `/reposx`.",
+        "segments of the canonical path (percent-decoding repeated, `\\` read as `/`, "
+        "`;params` removed, `.`/`..` resolved): `/repos` covers `/repos` and `/repos/x`, not "
+        "`/reposx`. When origins could read a path in more than one way, an allow rule must "
+        "cover every reading and a deny rule matches any.",
     )
+    ports: list[PortSpec] = Field(
+        default_factory=_web_ports,
+        description="Destination ports this rule covers: numbers, ranges like `\"8000-8999\"`, "
+        "or `\"*\"`. Allow rules default to 80 and 443; any other port needs to be listed.",
+    )
+    ignore_case: bool = Field(
+        False, description="Match `paths` without regard to letter case (allow rules: off by "
+        "default).")
 
     @field_validator("methods")
     @classmethod
@@ -130,6 +188,13 @@ class HostRule(StrictModel):
 class DenyRule(HostRule):
     """Requests that must not leave even though an allow rule covers them."""
 
+    ports: list[PortSpec] = Field(
+        default_factory=_every_port,
+        description="Destination ports this rule covers (default: every port).")
+    ignore_case: bool = Field(
+        True, description="Match `paths` without regard to letter case (deny rules: on by "
+        "default, since an origin on a case-insensitive file system serves `/ADMIN` as `/admin`).")
+
     action: Literal["block", "audit"] = Field(
         "block", description="`block` stops matching requests; `audit` only logs them.")
     reason: str | None = Field(None, description="Why; shown to the agent in the denial.")
@@ -153,6 +218,15 @@ class HostsSection(StrictModel):
         description="Tunnels to intercepted hosts that carry neither TLS nor HTTP cannot be "
         "inspected: `block` (default) refuses them.",
     )
+    allow_private: list[PrivateNetwork] = Field(
+        default_factory=list,
+        description="Non-public addresses the proxy may dial (CIDRs or single addresses). By "
+        "default it refuses, after resolving a name and before every connection, loopback, "
+        "private, link-local (169.254.169.254 included), CGNAT, multicast and reserved "
+        "addresses and the proxy host's own addresses and networks (`hosts/private-address`), "
+        "in audit mode too. An allowed host that lives on a private network needs its "
+        "address here as well.",
+    )
 
 
 class LimitsSection(StrictModel):
@@ -168,6 +242,16 @@ class LimitsSection(StrictModel):
         1024**2, description="Responses with a known length up to this are buffered and inspected "
         "whole; larger ones, those of unknown length and event streams reach the client as they "
         "arrive, inspected incrementally (credential scrubbing, MCP inspection, decoding limits).")
+    idle_timeout_seconds: float = Field(
+        60.0, gt=0, le=86400,
+        description="A client connection with no request in progress (an idle tunnel or "
+        "keep-alive connection) is closed when no complete request head arrives within this "
+        "time.")
+    header_timeout_seconds: float = Field(
+        30.0, gt=0, le=3600,
+        description="Once a client starts sending on an idle connection (TLS handshake "
+        "included), its request head must be complete within this time, or the connection "
+        "is closed.")
 
 
 class CASection(StrictModel):
@@ -558,7 +642,9 @@ class HostnamesSection(StrictModel):
                                "data (see the README's scoring table).")
     fronting: Literal["block", "audit", "off"] = Field(
         "block", description="A request whose CONNECT target, TLS SNI and Host header disagree "
-        "(domain fronting).")
+        "(domain fronting), judged already at the TLS handshake. `audit` and `off` change only "
+        "this finding: a request whose names disagree is still refused, as "
+        "`hosts/authority-mismatch`.")
     budget: HostnameBudget = Field(default_factory=HostnameBudget)  # type: ignore[arg-type]
     exceptions: list[HostnameException] = Field(
         default_factory=list, description="Trusted zones, each with a reason.")
