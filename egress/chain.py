@@ -48,8 +48,8 @@ def inspection_addons(runtime: Runtime, failclosed: FailClosed | None = None) ->
     # request body upstream; `Trailers` comes last, to see whether one chose to.
     destinations = [Destinations(runtime)] if runtime.live else []
     return [Hosts(runtime), Hostnames(runtime), Authority(runtime), *destinations,
-            Limits(runtime, failclosed), Mcp(runtime, failclosed), DLP(runtime, failclosed), Credentials(runtime, failclosed),
-            Trailers(runtime)]
+            Limits(runtime, failclosed), Mcp(runtime, failclosed), DLP(runtime, failclosed),
+            Credentials(runtime, failclosed), Trailers(runtime)]
 
 
 class Chain:
