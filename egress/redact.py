@@ -163,9 +163,9 @@ class KnownSecrets:
         letter case) in `text`."""
         forms = self._forms
         folded = text.lower()
-        for value in extra:
-            if not value:
-                continue
+        # Longest first: a value that contains a shorter one must go whole, not leave the part
+        # of it the shorter one did not cover.
+        for value in sorted({v for v in extra if v}, key=len, reverse=True):
             for form, lowered in _cached_forms(value):
                 text, folded = _replace(text, folded, form, lowered, "[REDACTED]")
         for form, lowered, name in forms:

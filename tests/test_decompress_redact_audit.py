@@ -78,6 +78,15 @@ def test_known_secrets_scrub_every_encoding() -> None:
         known.add("short", "abc")
 
 
+def test_a_matched_value_containing_a_shorter_one_is_scrubbed_whole() -> None:
+    # Scanners hand over the values they matched as a set: whatever its order, a longer
+    # value must not lose only the part a shorter value inside it covers.
+    short, long = "AKIAQWERTYUIOPASDFGH", "AKIAQWERTYUIOPASDFGH.tail-of-the-label-9f8e7d"
+    for extra in ([short, long], [long, short]):
+        out = KnownSecrets().scrub(f"host x.{long}.allowed.test", extra)
+        assert "tail-of-the-label" not in out and short not in out, out
+
+
 def test_audit_log_scrubs_and_rotates(tmp_path: Path) -> None:
     known = KnownSecrets()
     known.add("token", "tok_very_secret_value_123")
