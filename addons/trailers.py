@@ -12,8 +12,10 @@ that (and HTTP/2 trailers, which mitmproxy does parse) into refusals:
   chunked bodies) is aborted on both sides — the trailers end it as a protocol error, so
   the origin never sees it complete — and audited;
 - a buffered request with trailers (HTTP/1 or HTTP/2) gets a JSON 400;
-- a response with trailers gets a JSON 502, or, if it was streamed, is cut off — except an
-  HTTP/2 response to an HTTP/2 client (gRPC ends every call with trailers), which passes.
+- a response that declares trailers (`Trailer` header) gets a JSON 502 before any of its body
+  leaves; one with undeclared trailers gets a JSON 502, or, if it was streamed, is cut off —
+  except an HTTP/2 response to an HTTP/2 client (gRPC ends every call with trailers), which
+  passes.
 
 Refusals hold in audit mode too. Runs last among the inspection addons: it must see whether
 an earlier one chose to stream the request body.
@@ -139,8 +141,19 @@ class Trailers:
         if names:
             self._refuse(flow, "request.trailers", len(names), 400, gone=True)
 
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        # A response that declares trailers is refused before any of its body leaves, streamed
+        # or not: afterwards only a cut would be left (gRPC's HTTP/2 end to end excepted).
+        response = flow.response
+        if response is None or "trailer" not in response.headers:
+            return
+        if flow.request.is_http2 and response.is_http2:
+            return
+        count = sum(len(v.split(",")) for v in response.headers.get_all("trailer"))
+        self._refuse(flow, "response.trailers", count, 502)
+
     def response(self, flow: http.HTTPFlow) -> None:
-        if flow.response is None:
+        if flow.response is None or record_of(flow, self.runtime).blocked is not None:
             return
         names = _take(flow.server_conn) if _SEEN else []
         if not names and not (flow.request.is_http2 and flow.response.is_http2):
