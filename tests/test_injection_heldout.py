@@ -11,8 +11,8 @@ import json
 
 import pytest
 
-from egress.scan import injection_score
 from egress.scan.injection import InjectionScanner
+from egress.scan.injection import scorer as injection_score
 from tests.support.mcp_eval import KINDS, load, measure
 
 # kind -> (minimum share flagged for attacks, maximum share flagged for benign items)
@@ -60,7 +60,7 @@ def test_score_alone_flags_a_paraphrase_no_rule_names() -> None:
 
 
 def test_score_needs_a_directive_and_is_bounded() -> None:
-    model = injection_score.load_models()["content"]
+    model = injection_score.models()["content"]
     # References to a system prompt without any directive: documentation, not an injection.
     text = "the system prompt of our chatbot lives in prompts/system.txt and sets the bot's tone."
     assert injection_score.best_window(model, text) is None

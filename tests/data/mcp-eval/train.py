@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 
 from egress.policy.model import McpSection  # noqa: E402
-from egress.scan import injection_score as score  # noqa: E402
+from egress.scan.injection import scorer as score  # noqa: E402
 from egress.scan.injection import fold_view  # noqa: E402
 from egress.scan.mcp import McpPolicy, visible_strings  # noqa: E402
 from tests.support.mcp_eval import load  # noqa: E402

@@ -15,6 +15,7 @@ window holding a directive scores at all.
 from __future__ import annotations
 
 import bisect
+import functools
 import json
 import math
 import re
@@ -23,7 +24,7 @@ from pathlib import Path
 
 WINDOW = 1200
 MAX_SCORED_CHARS = 256 * 1024
-WEIGHTS_FILE = Path(__file__).resolve().parent.parent / "data" / "injection_weights.json"
+WEIGHTS_FILE = Path(__file__).resolve().parents[2] / "data" / "injection_weights.json"
 
 # name -> pattern over case-folded, whitespace-collapsed text (line breaks kept).
 FEATURES: dict[str, str] = {
@@ -142,6 +143,12 @@ class Model:
     weights: dict[str, float]
     # Score thresholds (probabilities) per sensitivity; a missing level disables scoring.
     thresholds: dict[str, float]
+
+
+@functools.cache
+def models() -> dict[str, Model]:
+    """The shipped models, read once on first use (never at import)."""
+    return load_models(WEIGHTS_FILE)
 
 
 def load_models(path: Path = WEIGHTS_FILE) -> dict[str, Model]:

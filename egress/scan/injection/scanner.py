@@ -1,0 +1,83 @@
+"""The injection scanner: phrase rules under every normalisation view, hidden segments decoded
+and rescanned, then the weighted score of weaker signals."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from egress.scan.injection import scorer
+from egress.scan.injection.rule import RULE_TABLE, Hit, Rule, present_keys
+from egress.scan.injection.text import compact_override, decoded_segments, fold_view, views
+from egress.scan.injection.vocab import BOTH
+from egress.scan.normalize import decode_tag_characters
+
+Where = Literal["content", "tool"]
+Sensitivity = Literal["low", "medium", "high"]
+# Confidence levels a sensitivity enables: 1 = high-confidence rules only.
+LEVELS: dict[Sensitivity, int] = {"low": 1, "medium": 2, "high": 3}
+MAX_DECODE_DEPTH = 2
+
+# The weighted score of weak signals (`scorer`), reported like a rule.
+SCORE_RULE = Rule("directive-score", "directive-score", 2,
+                  "Several weaker signals together: directives to the model, references to its "
+                  "instructions, persona or output, secrecy, secrets, outside addresses, fake roles.",
+                  re.compile(r"(?!)"), BOTH)
+
+
+class InjectionScanner:
+    """The rules of one sensitivity and one kind of text, compiled once per policy load."""
+
+    def __init__(self, sensitivity: Sensitivity = "medium", where: Where = "content") -> None:
+        level = LEVELS[sensitivity]
+        self.sensitivity = sensitivity
+        self.where = where
+        chosen = [r for r in RULE_TABLE if r.level <= level and where in r.where]
+        self._latin = tuple(r for r in chosen if r.latin)
+        self._other = tuple(r for r in chosen if not r.latin)
+        self._compact_rule = next(r for r in RULE_TABLE if r.id == "instruction-override")
+        self._model = scorer.models()[where]
+        self._threshold = self._model.thresholds.get(sensitivity)
+
+    def scan(self, text: str) -> Hit | None:
+        """The first rule hit in `text`, else a score over the threshold, or None."""
+        if not text or text.isspace():
+            return None
+        folded = fold_view(text)
+        hit = self.scan_rules(text, folded=folded)
+        if hit is not None or self._threshold is None:
+            return hit
+        scored = scorer.best_window(self._model, folded)
+        if scored is None or scored.probability < self._threshold:
+            return None
+        return Hit(SCORE_RULE, "text", folded[scored.start:min(scored.end, scored.start + 160)])
+
+    def score(self, text: str) -> scorer.Scored | None:
+        """The best window's score (for reports and tests), whatever the threshold."""
+        return scorer.best_window(self._model, fold_view(text))
+
+    def scan_rules(self, text: str, _depth: int = 0, folded: str | None = None) -> Hit | None:
+        """The first rule hit in `text` under any normalisation pass, or None."""
+        if not text or text.isspace():
+            return None
+        for name, view, latin in views(text, folded):
+            present = present_keys(view)
+            for rule in self._latin if latin else self._other:
+                m = rule.first(view, present)
+                if m is not None:
+                    return Hit(rule, name, m.group(0))
+            if name == "text":
+                compact = compact_override(view)
+                if compact is not None:
+                    return Hit(self._compact_rule, "whitespace-collapsed", compact)
+        hidden = decode_tag_characters(text)
+        if hidden:
+            found = self.scan_rules(hidden, _depth + 1)
+            if found is not None:
+                return Hit(found.rule, "tag-characters", found.snippet)
+        if _depth < MAX_DECODE_DEPTH:
+            for encoding, decoded in decoded_segments(text):
+                found = self.scan_rules(decoded, _depth + 1)
+                if found is not None:
+                    return Hit(found.rule, f"{encoding}:{found.view}", found.snippet)
+        return None
