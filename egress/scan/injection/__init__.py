@@ -9,6 +9,7 @@ the MCP inspector calls). Importing the package reads no file.
 
 from __future__ import annotations
 
+from egress.scan.injection.families import RULES as FAMILY_RULES
 from egress.scan.injection.rule import RULE_TABLE, Hit, Rule
 from egress.scan.injection.scanner import (
     LEVELS,
@@ -21,26 +22,7 @@ from egress.scan.injection.text import decoded_segments, fold_view, views
 
 # Stable ids and what they catch, for the reference docs (tool-only rules are reported as
 # `mcp/poison-<family>`).
-RULES: dict[str, str] = {
-    "instruction-override": "Tells the model to ignore, forget or replace its instructions, or claims "
-    "precedence over them (English, Chinese, Japanese, Korean, Russian, French, German, Spanish, "
-    "Portuguese, Italian).",
-    "role-impersonation": "Impersonates the system, the developer or another persona, switches the model "
-    "into an unrestricted mode, or addresses AI agents with directives.",
-    "fake-delimiter": "Chat-template tokens, fake conversation turns and banners that fake the end of "
-    "the context or of a tool's output.",
-    "credential-solicitation": "Asks the model to reveal or send secrets, its system prompt or its "
-    "context.",
-    "credential-path": "Directs the model to credential files, the environment or stored secrets.",
-    "covert-action": "Tells the model to hide what it does from the user, or to act against the user.",
-    "tool-call-directive": "Tells the model to call MCP methods or named tools.",
-    "exfiltration-directive": "Tells the model to send data to an outside address, URL or image link.",
-    "encoded-instructions": "Asks the model to decode something and act on it.",
-    "prompt-harvest": "Asks for the system prompt, reasoning or conversation to be collected or returned.",
-    "directive-score": "A weighted score of weaker signals in one window of text (directives addressed "
-    "to the model, references to its instructions, persona or output, secrecy, secrets, outside "
-    "addresses, fake roles and delimiters) over the sensitivity's threshold; medium and high only.",
-}
+RULES = FAMILY_RULES
 
 __all__ = [
     "LEVELS", "RULES", "RULE_TABLE", "SCORE_RULE", "Hit", "InjectionScanner", "Rule", "Sensitivity",

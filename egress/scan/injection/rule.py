@@ -97,6 +97,8 @@ class Hit:
     rule: Rule
     view: str
     snippet: str
+    # For `hidden-instruction`: the family of what was hidden; for act families: what was seen.
+    detail: str | None = None
 
 
 def compile_specs(specs: Iterable[Spec]) -> tuple[Rule, ...]:

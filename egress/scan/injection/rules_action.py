@@ -119,11 +119,11 @@ SPECS: list[Spec] = [
      r"all|"
      r"each) (?:answers?|responses?|replies|messages|outputs?)\b", BOTH, True),
     # -- instructions to call tools ---------------------------------------------------------
-    ("tool-call-directive", "tool-call-directive", 1,
+    ("tool-call-request", "tool-call-request", 1,
      "Tells the model to call MCP protocol methods directly.",
      r"\b(?:call|calling|invoke|invoking|use|using|execute|executing|run|running|trigger|send|issue|"
      r"make)\s+(?:a\s+|the\s+)?(?:tools|resources|prompts|sampling)/[a-z_]+\b", CONTENT, True),
-    ("tool-call-directive", "tool-call-directive", 1,
+    ("tool-call-request", "tool-call-request", 1,
      "Tells the model to call a named tool now, first or next.",
      r"\b(?:you must|you should|you need to|you have to|now|next|then|immediately|first|afterwards|"
      r"please|be sure to|make sure to|always|do not forget to|remember to)\W+(?:\w+\W+){0,3}?(?:call|"
@@ -134,17 +134,17 @@ SPECS: list[Spec] = [
      r"http_request|fetch_url|post_message|transfer_funds|create_pull_request|push_files|"
      r"read_file|run_terminal_cmd)[`'\"]?\s+(?:tool|function)?\s*(?:with|to|and|on)\b", CONTENT, True),
     # -- exfiltration to URLs ---------------------------------------------------------------
-    ("exfiltration-directive", "exfiltration-directive", 1,
+    ("exfiltration-request", "exfiltration-request", 1,
      "Tells the model to send secrets or conversation data to a URL or address.",
      rf"\b{SEND_VERB}\W+(?:(?!\b(?:ask\w*|told|tell\w*|request\w*)\b)[^\n]){{0,50}}?\b(?:{SENSITIVE}|"
      rf"{CONTEXT_DATA}|user(?:'s)? data|user info\w*|"
      rf"personal (?:data|information)|pii)\b"
      rf"[^\n]{{0,60}}?\b(?:to|via|into|at|through|using|on|in)\W+(?:[^\n]{{0,30}}?){URLISH}", BOTH, True),
-    ("exfiltration-directive", "exfiltration-directive", 1,
+    ("exfiltration-request", "exfiltration-request", 1,
      "Exfiltration verbs aimed at an external destination.",
      rf"\b(?:exfiltrate|exfiltrating|leak|leaking|smuggle|siphon|relay|relaying)\W+[^\n]{{0,80}}?"
      rf"\b(?:to|via|into|through)\W+[^\n]{{0,20}}?{URLISH}", BOTH, True),
-    ("exfiltration-directive", "exfiltration-directive", 2,
+    ("exfiltration-request", "exfiltration-request", 2,
      "Asks the model to put conversation data into a URL, image link or request.",
      rf"\b(?:append|add|include|insert|put|embed|encode|place)\W+(?:[^\n]{{0,40}}?)(?:{SENSITIVE}|"
      rf"{CONTEXT_DATA})\W+(?:[^\n]{{0,30}}?)(?:in|into|to|as)\W+(?:the |a |this )?(?:url|link|query|"

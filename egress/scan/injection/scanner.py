@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from egress.scan.injection import scorer
+from egress.scan.injection import act, scorer
+from egress.scan.injection.families import ACT_RULES
 from egress.scan.injection.rule import RULE_TABLE, Hit, Rule, present_keys
 from egress.scan.injection.text import compact_override, decoded_segments, fold_view, views
 from egress.scan.injection.vocab import BOTH
@@ -36,6 +37,7 @@ class InjectionScanner:
         self._latin = tuple(r for r in chosen if r.latin)
         self._other = tuple(r for r in chosen if not r.latin)
         self._compact_rule = next(r for r in RULE_TABLE if r.id == "instruction-override")
+        self._act_level = level
         self._model = scorer.models()[where]
         self._threshold = self._model.thresholds.get(sensitivity)
 
@@ -61,6 +63,10 @@ class InjectionScanner:
         if not text or text.isspace():
             return None
         for name, view, latin in views(text, folded):
+            if latin:
+                found = self._act(view, name)
+                if found is not None:
+                    return found
             present = present_keys(view)
             for rule in self._latin if latin else self._other:
                 m = rule.first(view, present)
@@ -74,10 +80,30 @@ class InjectionScanner:
         if hidden:
             found = self.scan_rules(hidden, _depth + 1)
             if found is not None:
-                return Hit(found.rule, "tag-characters", found.snippet)
+                return _hidden(found, "tag-characters")
         if _depth < MAX_DECODE_DEPTH:
             for encoding, decoded in decoded_segments(text):
                 found = self.scan_rules(decoded, _depth + 1)
                 if found is not None:
-                    return Hit(found.rule, f"{encoding}:{found.view}", found.snippet)
+                    return _hidden(found, f"{encoding}:{found.view}")
         return None
+
+    def _act(self, view: str, name: str) -> Hit | None:
+        """An act-directing instruction in one view; hidden ones are reported as such."""
+        found = act.detect(view)
+        if found is None:
+            return None
+        rule = ACT_RULES[found.family]
+        if rule.level > self._act_level:
+            return None
+        hit = Hit(rule, name, view[found.start:min(found.end, found.start + 160)], found.why)
+        if name == "invisible-as-space" or act.in_hidden_region(view, found.start, found.end):
+            return _hidden(hit, name)
+        return hit
+
+
+def _hidden(found: Hit, view: str) -> Hit:
+    """`found` was hidden from the human reader (decoded, tag characters, invisible, comment)."""
+    if found.rule.id == "hidden-instruction":
+        return Hit(found.rule, view, found.snippet, found.detail)
+    return Hit(ACT_RULES["hidden-instruction"], view, found.snippet, found.rule.id)

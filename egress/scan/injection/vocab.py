@@ -103,7 +103,7 @@ SECRET = (r"(?:api[ _-]?keys?|access[ _-]?keys?|secret[ _-]?keys?|private[ _-]?k
            r"password))")
 
 NEGATABLE = {"instruction-override", "credential-solicitation", "credential-path",
-              "exfiltration-directive", "prompt-harvest", "tool-call-directive", "tool-shadowing"}
+              "exfiltration-request", "prompt-harvest", "tool-call-request", "tool-shadowing"}
 UNLESS_AFTER = {"credential-solicitation": HUMAN_PLACE, "credential-path": HUMAN_PLACE}
 # Error messages quote the operation that failed ("ENOENT ..., open '/home/u/.env'").
 ERROR_BEFORE = re.compile(r"(?:enoent|eacces|eperm|errno|no such file|permission denied|error:?|"
@@ -121,7 +121,7 @@ THIRD_PARTY_BEFORE = re.compile(
     r"(?:\b(?:attackers?|hackers?|malware|adversar\w*|threat actors?|criminals?|scammers?)\b[^.\n]{0,30}"
     r"|\b(?!you\b|i\b|we\b|assistant\b|model\b|ai\b|agent\b|bot\b|llm\b)[a-z]+ (?:will|would|can|could|did|"
     r"does|has|had|may|might)\s*)$")
-NARRATED = {"credential-solicitation", "exfiltration-directive", "credential-path"}
-UNLESS_BEFORE = {"credential-solicitation": NARRATIVE_BEFORE, "exfiltration-directive": NARRATIVE_BEFORE,
+NARRATED = {"credential-solicitation", "exfiltration-request", "credential-path"}
+UNLESS_BEFORE = {"credential-solicitation": NARRATIVE_BEFORE, "exfiltration-request": NARRATIVE_BEFORE,
                   "credential-path": ERROR_BEFORE,
                   "Harvests secrets, environment or configuration on the model's behalf.": DOC_LINE_BEFORE}
