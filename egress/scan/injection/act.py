@@ -159,17 +159,18 @@ def exfiltration(view: str) -> ActHit | None:
             break
         if _in_code(view, m.start(), spans):
             continue
-        data = _near(DATA, view, m.end(), m.end() + 160)
-        if data is None:
-            # "Your API key must be sent to ..." names the data before the verb.
-            data = _near(DATA, view, m.start() - 100, m.start())
-            if data is None:
-                continue
         dest = _near(DESTINATION, view, m.end(), m.end() + 260)
         if dest is None:
             continue
-        concrete = ADDRESS.match(view, dest.start()) is not None
-        sensitive = _near(_SENSITIVE_DATA, view, data.start(), data.end() + 1) is not None
+        address = _near(ADDRESS, view, m.end(), m.end() + 260)
+        # The object: between the verb and the destination, or before the verb ("... must be sent").
+        obj_lo, obj_hi = m.end(), max(dest.start(), address.start() if address else 0)
+        data = _near(DATA, view, obj_lo, obj_hi + 1) or _near(DATA, view, m.start() - 100, m.start())
+        if data is None:
+            continue
+        sensitive = bool(_near(_SENSITIVE_DATA, view, obj_lo, obj_hi + 1)
+                         or _near(_SENSITIVE_DATA, view, m.start() - 100, m.start()))
+        concrete = address is not None
         directed = _directed(view, m) or bool(_near(PASSIVE, view, m.start() - 80, m.end()))
         agent = _addressed(view, m.start() - 200, m.end() + 200)
         if NEGATION_BEFORE.search(view, max(0, m.start() - 28), m.start()):

@@ -58,6 +58,8 @@ ADDRESSEE = re.compile(
     rf"scanning|indexing|viewing) (?:this|these|the following)\b|"
     rf"\bthe (?:assistant|agent|ai|model|llm|bot|copilot)(?:'s)? (?:should|must|needs? to|is required to|"
     rf"will|shall|is expected to|has to|is to|may|can now)\b|"
+    rf"\bon behalf of (?:the|your) user\b|\bthe user (?:has )?(?:already )?(?:approved|authori[sz]ed|confirmed|"
+    rf"consented|agreed to|requested|asked for|wants|expects) (?:it|this|that|you to)\b|"
     rf"\bfor (?:the )?(?:{_AI})\s*[:\-]|\bas (?:an? |the )?(?:{_AI})(?: (?:handling|processing|reading|"
     rf"working on) \w+)?,")
 # A fake system, developer or maintainer voice.
@@ -146,7 +148,7 @@ TOOL_CALL = re.compile(
     r"|[\"'](?:assistant_action|next_action|required_action|agent_action|ai_action|tool_to_call|call_tool)[\"']"
     r"\s*:|[\"'](?:tool|tool_name|function_name)[\"']\s*:\s*[\"'][a-z][\w.-]*[\"'][^\n}]{0,200}[\"'](?:arguments|args|"
     r"parameters|input)[\"']\s*:"
-    r"|\b(?:a |the )?call to [`'\"]?[a-z][\w-]*[`'\"]?[^.\n]{0,120}?\b(?:is|are|must be|should be) (?:expected|"
+    r"|\b(?:a |the )?call to [`'\"]?[a-z][\w-]*[`'\"]?[^\n]{0,160}?\b(?:is|are|must be|should be) (?:expected|"
     r"required|needed|mandatory|made|performed|issued)\b")
 # Creative or unrelated work asked of the model, or changes to the form of its answer.
 HIJACK = re.compile(
