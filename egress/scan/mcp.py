@@ -37,15 +37,20 @@ RULES: dict[str, str] = {
     "undecodable-stream": "An MCP event stream uses a content encoding that cannot be inspected.",
     "header-mismatch": "The Mcp-Method / Mcp-Name headers disagree with the JSON-RPC body.",
     # tool poisoning (definitions in tools/list, prompts/list, resources/list, server instructions)
+    "poison-code-insertion": "A definition asks the model to add or run code that sends data out, runs "
+    "downloaded code, opens a shell, persists or destroys.",
+    "poison-exfiltration-request": "A definition tells the model to send data to an outside address.",
+    "poison-tool-call-request": "A definition tells the model to call a tool or fetch an outside address.",
+    "poison-task-hijack": "A definition tells the model to answer something else or change its answers.",
+    "poison-hidden-instruction": "A definition carries <IMPORTANT>-style tags, notes to the model, or "
+    "instructions hidden in comments or invisible characters.",
     "poison-instruction-override": "A definition tells the model to ignore its instructions.",
     "poison-role-impersonation": "A definition impersonates the system or a privileged role.",
     "poison-fake-delimiter": "A definition contains chat-template delimiters.",
     "poison-credential-solicitation": "A definition asks for secrets or the system prompt.",
     "poison-credential-path": "A definition directs the model to credential files or the environment.",
     "poison-covert-action": "A definition tells the model to hide what it does from the user.",
-    "poison-exfiltration-request": "A definition tells the model to send data to an outside address.",
     "poison-encoded-instructions": "A definition hides instructions in an encoded blob.",
-    "poison-hidden-instructions": "A definition carries <IMPORTANT>-style tags or notes to the model.",
     "poison-prompt-harvest": "A definition asks for the system prompt, reasoning or conversation.",
     "poison-tool-shadowing": "A definition tells the model to prefer it over, or rewire, other tools.",
     "poison-directive-score": "A definition scores over the threshold on weaker signals together "
@@ -438,24 +443,27 @@ class DefinitionCheck:
 def _family_rule(hit: Hit) -> str:
     if hit.view.startswith(("base64", "hex")):
         return "poison-encoded-instructions"
-    if hit.view == "tag-characters":
+    if hit.view in ("tag-characters", "invisible-as-space"):
         return "poison-invisible-text"
     return f"poison-{hit.rule.family}"
 
 
 _REASONS = {
+    "poison-code-insertion": "a request to add or run code that must never come from a tool",
+    "poison-exfiltration-request": "instructions to send data to an outside address",
+    "poison-tool-call-request": "instructions to call a tool or fetch an outside address",
+    "poison-task-hijack": "instructions to answer something else or change the model's answers",
+    "poison-hidden-instruction": "hidden instruction tags, notes to the model or hidden text",
     "poison-instruction-override": "instructions to ignore the model's instructions",
     "poison-role-impersonation": "text impersonating the system or a privileged role",
     "poison-fake-delimiter": "chat-template delimiters",
     "poison-credential-solicitation": "a request for secrets or the system prompt",
     "poison-credential-path": "directions to credential files or the environment",
     "poison-covert-action": "instructions to hide actions from the user",
-    "poison-exfiltration-request": "instructions to send data to an outside address",
     "poison-encoded-instructions": "instructions hidden in an encoded blob",
-    "poison-hidden-instructions": "hidden instruction tags or notes addressed to the model",
     "poison-prompt-harvest": "a request for the system prompt, reasoning or conversation",
     "poison-tool-shadowing": "instructions to prefer it over, or rewire, other tools",
-    "poison-directive-score": "text that reads as directives to the model (weighted score)",
+    "poison-directive-score": "text that reads as directives to the model (learned score)",
     "poison-invisible-text": "invisible or bidirectional-control characters",
     "poison-name-mimicry": "a name that mimics a shell binary",
     "poison-exfil-parameter": "a parameter shaped to receive secrets or the conversation",

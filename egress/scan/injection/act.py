@@ -73,11 +73,16 @@ class ActHit:
     why: str
 
 
+_COORDINATED = re.compile(r"(?:^|\n|[.!?;:]\s)[^.!?\n]{0,100}\b(?:and|then|and then)\s+$")
+
+
 def imperative_at(view: str, pos: int) -> bool:
-    """True when the verb at `pos` is used as a directive (clause start, modal, request frame)."""
+    """True when the verb at `pos` is used as a directive (clause start, modal, request frame),
+    or joined by "and"/"then" to a clause that opens a sentence ("grab X and post it to ...")."""
     if NEGATION_BEFORE.search(view, max(0, pos - 28), pos):
         return False
-    return BEFORE_VERB.search(view, max(0, pos - 90), pos) is not None
+    return (BEFORE_VERB.search(view, max(0, pos - 90), pos) is not None
+            or _COORDINATED.search(view, max(0, pos - 120), pos) is not None)
 
 
 def _near(rx: re.Pattern[str], view: str, lo: int, hi: int) -> re.Match[str] | None:
@@ -202,7 +207,7 @@ def tool_call(view: str) -> ActHit | None:
             continue
         bare_use = text.startswith("use") and not re.search(r"\b(?:tool|function|action|plugin|endpoint)\b", text)
         args = _near(re.compile(r"\s(?:with|using|passing|on|to|for)\b|\("), view, m.end(), m.end() + 3)
-        if bare_use and not args:
+        if bare_use and not agent:
             continue
         if not tagged and not (agent or (_directed(view, m) and args and _near(ADDRESS, view, m.end(),
                                                                             m.end() + 160))):

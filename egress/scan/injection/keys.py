@@ -105,6 +105,8 @@ KEYS: dict[str, tuple[str, ...]] = {
         "/etc/sudoers", ".env", "mcp.json", "claude_desktop_config", ".cursor/", ".claude/", ".codex/",
         "credentials.json", "secret.", "secrets.", "service-account", "service_account", "wallet.dat",
         "keychain", ".password-store", "/proc/self/environ"),
+    "Directs the model to send or print the environment file (.env) or the MCP configuration.": (
+        ".env", "mcp.json", "claude_desktop_config"),
     "Asks for the contents of secret files or the environment.": (
         "content", "dump", "copy", "value", "output"),
     "Harvests secrets, environment or configuration on the model's behalf.": (

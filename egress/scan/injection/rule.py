@@ -21,6 +21,7 @@ from egress.scan.injection.vocab import (
     THIRD_PARTY_BEFORE,
     UNLESS_AFTER,
     UNLESS_BEFORE,
+    quoted_report,
     rx,
 )
 
@@ -51,14 +52,16 @@ class Rule:
     # Reported speech about a third party ("attackers could read ...") is not a directive.
     narrated: bool = False
 
-    def first(self, view: str, present: frozenset[str] | None = None) -> re.Match[str] | None:
-        """The first accepted match in `view`; `present` is the set of keys found in it."""
+    def first(self, view: str, present: frozenset[str] | None = None,
+              reports_exempt: bool = True) -> re.Match[str] | None:
+        """The first accepted match in `view`; `present` is the set of keys found in it. With
+        `reports_exempt`, matches inside a quotation reported as such are passed over."""
         if self.keys and not (any(k in present for k in self.keys) if present is not None
                               else any(k in view for k in self.keys)):
             return None
         for lo, hi in self._spans(view):
             for m in self.pattern.finditer(view, lo, hi):
-                if self.accepts(view, m):
+                if self.accepts(view, m) and not (reports_exempt and quoted_report(view, m.start(), m.end())):
                     return m
         return None
 

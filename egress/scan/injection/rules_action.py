@@ -11,6 +11,9 @@ from egress.scan.injection.vocab import (
     CONTEXT_CORE,
     CONTEXT_DATA,
     CRED_PATH,
+    CRED_PATH_STRICT,
+    ENV_PATH,
+    LEAK_VERB,
     NEG,
     READ_VERB,
     SECRET,
@@ -29,10 +32,10 @@ SPECS: list[Spec] = [
      rf"reply with|respond with|answer with|begin (?:your (?:reply|response|answer) )?with|"
      rf"start (?:your (?:reply|response|answer) )?with|end (?:your (?:reply|response|answer) )?with|"
      rf"tell me|provide me(?: with)?|return|repeat|recite|write out|list|paste|include|type out|spell out|"
-     rf"hand over|give|send|forward|email|post)[^\w\n]+(?:\w+[^\w\n]+){{0,2}}?(?:(?:all|any|every|the|your|"
+     rf"hand over|give|send|forward|email|post)[^\w\n()=]+(?:\w+[^\w\n()=]+){{0,2}}?(?:(?:all|any|every|the|your|"
      rf"its|"
      rf"their|user'?s?|admin|stored|saved|current|full|complete|real|actual|raw|entire|available)"
-     rf"[^\w\n]+){{1,3}}(?:\w+[^\w\n]+){{0,1}}?(?:{SECRET}|system prompt|system message|system instructions|"
+     rf"[^\w\n()=]+){{1,3}}(?:\w+[^\w\n()=]+){{0,1}}?(?:{SECRET}|system prompt|system message|system instructions|"
      rf"initial (?:prompt|instructions)|original (?:prompt|instructions)|hidden (?:prompt|instructions)|"
      rf"instructions you (?:were|have been) given|(?:text|words|content|instructions|everything) above)\b"
      rf"(?![^\w\n]+(?:documentation|docs|page|settings|section|field|parameter|header|format|length|rotation|"
@@ -61,8 +64,11 @@ SPECS: list[Spec] = [
      BOTH, True),
     ("credential-path", "credential-path", 1,
      "Directs the model to read or send credential files (~/.ssh, .env, cloud credentials, mcp.json).",
-     rf"(?<![-/])\b{READ_VERB}\b(?!\s*\()\W+(?:(?! to | into | in )[^\n]){{0,60}}?\W?{CRED_PATH}",
-     BOTH, True),
+     rf"(?<![-/])\b{READ_VERB}\b(?!\s*\()\W+(?:(?! to | into | in |>)[^\n]){{0,60}}?\W?(?<!>)(?<!> )"
+     rf"{CRED_PATH_STRICT}", BOTH, True),
+    ("credential-path", "credential-path", 1,
+     "Directs the model to send or print the environment file (.env) or the MCP configuration.",
+     rf"(?<![-/])\b{LEAK_VERB}\b(?!\s*\()\W+(?:(?! to | into | in )[^\n]){{0,60}}?\W?{ENV_PATH}", BOTH, True),
     ("credential-path", "credential-path", 1,
      "Asks for the contents of secret files or the environment.",
      r"\b(?:contents?|content|dump|copy|value|values|output) of (?:the |your |all |my )?(?:\w+ ){0,2}?"
@@ -78,7 +84,7 @@ SPECS: list[Spec] = [
      r"user'?s?|stored|saved|available|local)\W+){0,2}(?:env(?:ironment)? (?:vars?|variables?)|env vars?|"
      r"\.env\b(?!\.(?:example|sample|template|dist|defaults?)\b)|dotenv|config(?:uration)? files|"
      r"credential store|credentials|secrets|passwords|"
-     r"api (?:keys|tokens)|access tokens|(?:ssh )?private keys?|ssh keys?|keychain|cookies|"
+     r"api (?:keys|tokens)|access tokens|(?:ssh )?private keys?|ssh keys?|keychain|(?:session|browser|auth|login) cookies|"
      r"session tokens)\b"
      r"(?!'s|\s+names?\b)",
      BOTH, True),
@@ -146,9 +152,12 @@ SPECS: list[Spec] = [
      rf"\b(?:to|via|into|through)\W+[^\n]{{0,20}}?{URLISH}", BOTH, True),
     ("exfiltration-request", "exfiltration-request", 2,
      "Asks the model to put conversation data into a URL, image link or request.",
-     rf"\b(?:append|add|include|insert|put|embed|encode|place)\W+(?:[^\n]{{0,40}}?)(?:{SENSITIVE}|"
-     rf"{CONTEXT_DATA})\W+(?:[^\n]{{0,30}}?)(?:in|into|to|as)\W+(?:the |a |this )?(?:url|link|query|"
-     rf"query string|parameter|image (?:url|link|src)|markdown image|request|webhook)\b"
+     rf"\b(?:append|add|include|insert|put|embed|encode|place)\W+(?:[^\n]{{0,40}}?)(?:{CONTEXT_DATA})\W+"
+     rf"(?:[^\n]{{0,30}}?)(?:in|into|to|as)\W+(?:the |a |this )?(?:url|link|query|query string|parameter|"
+     rf"image (?:url|link|src)|markdown image|request|webhook)\b"
+     rf"|\b(?:append|add|include|insert|put|embed|encode|place)\W+(?:[^\n]{{0,40}}?)(?:{SENSITIVE})\W+"
+     rf"(?:[^\n]{{0,30}}?)(?:in|into|to|as)\W+(?:the |a |this )?(?:image (?:url|link|src)|markdown image|"
+     rf"image link)\b"
      r"|!\[[^\]]{0,40}\]\(https?://[^)\s]{0,200}[?&][\w-]+=(?:\{|<|\$|\[)[^)]{0,80}\)", BOTH, True),
     # -- encoded instructions ---------------------------------------------------------------
     ("encoded-instructions", "encoded-instructions", 1,
@@ -160,12 +169,12 @@ SPECS: list[Spec] = [
      r"obey|act on|carry out)\b[^\n]{0,40}?\b(?:after|once|when) (?:you )?(?:have )?(?:decod|decrypt|"
      r"deobfuscat)\w*", BOTH, True),
     # -- tool-definition-only rules -----------------------------------------------------------
-    ("hidden-tag", "hidden-instructions", 1,
+    ("hidden-tag", "hidden-instruction", 1,
      "Instruction tags aimed at the model (<IMPORTANT>, <system>, <secret>) inside a tool definition.",
      r"<\s*(?:important|critical|secret|hidden|sudo|admin|system|override|instructions?|note to (?:the )?"
      r"(?:ai|model|assistant|llm)|ai[_ ]instructions?|llm[_ ]instructions?|assistant[_ ]instructions?)"
      r"\s*>", TOOL, True),
-    ("hidden-tag", "hidden-instructions", 1,
+    ("hidden-tag", "hidden-instruction", 1,
      "Addresses the AI model directly from inside a tool definition.",
      r"\b(?:(?:note|attention|important|message|instructions?) (?:to|for) (?:the |any )?|attention\W+)"
      r"(?:ai|llm|model|assistant|agent|language model|claude|gpt|chatgpt|copilot)s?\b\s*[:\-,!]",

@@ -169,7 +169,7 @@ SPECS: list[Spec] = [
     # -- role / system impersonation --------------------------------------------------------
     ("role-impersonation", "role-impersonation", 1,
      "Puts the model into another persona or an unrestricted mode.",
-     r"\b(?:(?:sudo|god|developer|dan|jailbreak|admin|unrestricted|debug|root|unfiltered) mode (?:is )?"
+     r"\b(?:(?:sudo|god|developer|dan|jailbreak|unrestricted|unfiltered) mode (?:is )?"
      r"(?:enabled|activated|engaged|unlocked|on)|(?:the )?(?:assistant|model|ai|agent|bot) (?:is|"
      r"has been) now "
      r"(?:in )?(?:unrestricted|unfiltered|uncensored|jailbroken|free|root|admin|god mode|developer mode))\b|"

@@ -10,7 +10,7 @@ from egress.scan.injection import act, scorer
 from egress.scan.injection.families import ACT_RULES
 from egress.scan.injection.rule import RULE_TABLE, Hit, Rule, present_keys
 from egress.scan.injection.text import compact_override, decoded_segments, fold_view, views
-from egress.scan.injection.vocab import BOTH
+from egress.scan.injection.vocab import BOTH, quoted_report
 from egress.scan.normalize import decode_tag_characters
 
 Where = Literal["content", "tool"]
@@ -38,6 +38,8 @@ class InjectionScanner:
         self._other = tuple(r for r in chosen if not r.latin)
         self._compact_rule = next(r for r in RULE_TABLE if r.id == "instruction-override")
         self._act_level = level
+        # At `high`, even an attack quoted as reported speech counts.
+        self._reports_exempt = sensitivity != "high"
         self._model = scorer.models()[where]
         self._threshold = self._model.thresholds.get(sensitivity)
 
@@ -69,7 +71,7 @@ class InjectionScanner:
                     return found
             present = present_keys(view)
             for rule in self._latin if latin else self._other:
-                m = rule.first(view, present)
+                m = rule.first(view, present, self._reports_exempt)
                 if m is not None:
                     return Hit(rule, name, m.group(0))
             if name == "text":
@@ -94,7 +96,7 @@ class InjectionScanner:
         if found is None:
             return None
         rule = ACT_RULES[found.family]
-        if rule.level > self._act_level:
+        if rule.level > self._act_level or (self._reports_exempt and quoted_report(view, found.start, found.end)):
             return None
         hit = Hit(rule, name, view[found.start:min(found.end, found.start + 160)], found.why)
         if name == "invisible-as-space" or act.in_hidden_region(view, found.start, found.end):

@@ -136,4 +136,13 @@ def compact_override(folded: str) -> str | None:
     # forms needs a sign of letter-splitting; the override phrase alone is never innocent.
     split = _SPLIT_LETTERS.search(folded) or _LONG_WORD.search(folded) or _WORD_SPLIT.search(folded)
     m = (_COMPACT if split else _COMPACT_OVERRIDE).search(compact)
-    return None if m is None else m.group(0)
+    if m is None:
+        return None
+    # The same words with ordinary spacing ("we will never ask you to send your password") were
+    # for the phrase rules to judge: only letters split inside words are this pass's business.
+    spread = re.compile(r"[^a-z0-9]{0,3}".join(re.escape(c) for c in m.group(0)))
+    found = spread.search(folded)
+    if found is not None and all(len(w) >= 2 for w in found.group(0).split(" ")) and re.fullmatch(
+            r"[a-z0-9]+(?: [a-z0-9]+)*", found.group(0)):
+        return None
+    return m.group(0)

@@ -38,7 +38,7 @@ STRONG_NOUN = (r"(?:instructions?|prompts?|directives?|directions|guidelines|gui
 WEAK_NOUN = (r"(?:rules|context|messages?|commands?|text|content|polic(?:y|ies)|restrictions|"
               r"constraints|orders|requests?|tasks?|limitations|filters)")
 TEMPORAL = (r"(?:previous(?:ly)?|prior|preceding|above|earlier|former|foregoing|original|initial|"
-             r"old|existing|current|given|provided|system|developer|safety|your|my|these|those|"
+             r"old|existing|current|given|provided|system|developer|your|my|these|those|"
              r"all (?:of )?(?:the|your) (?:previous|prior|above|earlier))")
 ANY_QUAL = r"(?:all|any|every|the|your|my|these|those|of the|" + TEMPORAL[3:]
 
@@ -76,10 +76,20 @@ CRED_PATH = (r"(?:~/?\.ssh(?!/[\w.-]*\.pub\b)|\.ssh/(?![\w.-]*\.pub\b)|id_(?:rsa
               r"~/?\.kube/config|\.kube/config|\.docker/config\.json|\.netrc|\.npmrc|\.pypirc|"
               r"\.git-credentials|"
               r"\.pgpass|\.bash_history|\.zsh_history|/etc/shadow|/etc/passwd|/etc/sudoers|"
-              r"(?:^|[\s/'\"`(])\.env(?!\.(?:example|sample|template|dist|defaults?)\b)(?:\.[a-z]+)?\b|\.envrc|mcp\.json|claude_desktop_config\.json|"
+              r"(?:^|[\s/'\"`(])\.env(?!\.(?:example|sample|template|dist|defaults?)\b)(?:\.[a-z]+)?\b|\.envrc|(?<![\w-])mcp\.json|claude_desktop_config\.json|"
               r"\.cursor/|\.claude/|\.codex/|credentials\.json|secrets?\.(?:json|ya?ml|toml)|"
               r"service[-_]account.*\.json|wallet\.dat|keychain|login\.keychain|\.password-store|"
               r"/proc/self/environ)")
+# The environment file and agent configuration: libraries load them all day; only a request
+# to send or show them is suspicious.
+ENV_PATH = (r"(?:(?:^|[\s/'\"`(~])\.env(?!\.(?:example|sample|template|dist|defaults?)\b)(?:\.[a-z]+)?\b|\.envrc|"
+            r"(?<![\w-])mcp\.json|claude_desktop_config\.json)")
+CRED_PATH_STRICT = CRED_PATH.replace(
+    r"(?:^|[\s/'\"`(])\.env(?!\.(?:example|sample|template|dist|defaults?)\b)(?:\.[a-z]+)?\b|\.envrc|(?<![\w-])mcp\.json|"
+    r"claude_desktop_config\.json|", "")
+LEAK_VERB = (r"(?:send|upload|post|paste|print|dump|share|leak|reveal|attach|exfiltrate|expose|forward|"
+             r"email|include|including|sending|uploading|posting|leaking|exfiltrating|display|show|"
+             r"contents? of)")
 READ_VERB = (r"(?:read|cat|open|get|fetch|retrieve|access|include|including|send|upload|copy|extract|"
               r"collect|gather|print|output|return|attach|paste|load|grab|dump|exfiltrate|leak|provide|"
               r"list|show|display|reveal|post|forward|share|steal|harvest|obtain|contents? of|insert|embed|"
@@ -99,8 +109,7 @@ AUDIENCE = (r"(?:user|human|operator|caller|developer|person|anyone|anybody|owne
 SECRET = (r"(?:api[ _-]?keys?|access[ _-]?keys?|secret[ _-]?keys?|private[ _-]?keys?|ssh[ _-]?keys?|"
            r"access tokens?|auth(?:entication)? tokens?|bearer tokens?|session tokens?|refresh tokens?|"
            r"passwords?|passphrases?|credentials|secrets|session cookies|cookies|seed phrases?|mnemonics?|"
-           r"\.env\b(?!\.(?:example|sample|template|dist|defaults?)\b)|[a-z0-9]+_(?:token|key|secret|"
-           r"password))")
+           r"[a-z0-9]+_(?:token|key|secret|password))")
 
 NEGATABLE = {"instruction-override", "credential-solicitation", "credential-path",
               "exfiltration-request", "prompt-harvest", "tool-call-request", "tool-shadowing"}
@@ -118,10 +127,37 @@ NARRATIVE_BEFORE = re.compile(r"\b(?:ask(?:s|ed|ing)?|told|tell(?:s|ing)|request
                                r"[^.\n]{0,40}\bto\s*$")
 # A third party does it ("attackers to read ...", "Alice will send the credentials ...").
 THIRD_PARTY_BEFORE = re.compile(
-    r"(?:\b(?:attackers?|hackers?|malware|adversar\w*|threat actors?|criminals?|scammers?)\b[^.\n]{0,30}"
+    r"(?:\b(?:which|script|package|payload|malware|it) (?:then |also )?$|"
+    r"\b(?:attackers?|hackers?|malware|adversar\w*|threat actors?|criminals?|scammers?)\b[^.\n]{0,30}"
     r"|\b(?!you\b|i\b|we\b|assistant\b|model\b|ai\b|agent\b|bot\b|llm\b)[a-z]+ (?:will|would|can|could|did|"
     r"does|has|had|may|might)\s*)$")
 NARRATED = {"credential-solicitation", "exfiltration-request", "credential-path"}
 UNLESS_BEFORE = {"credential-solicitation": NARRATIVE_BEFORE, "exfiltration-request": NARRATIVE_BEFORE,
                   "credential-path": ERROR_BEFORE,
-                  "Harvests secrets, environment or configuration on the model's behalf.": DOC_LINE_BEFORE}
+                  "Harvests secrets, environment or configuration on the model's behalf.": DOC_LINE_BEFORE,
+                  # "... which may silently change" describes behaviour; it asks for nothing.
+                  "Asks for secrecy or silent side effects.": re.compile(
+                      r"\b(?:may|might|could|would|will|can|does|did|which|that|it|this)\b[^.\n]{0,40}$")}
+
+
+# A report quoting an attack: the quoted words follow "such as", "saying", "the payload", ...
+_QUOTES = "\"“”«»"
+_REPORT_FRAME = re.compile(
+    r"\b(?:such as|like|e\.g\.|for example|for instance|text|string|phrase|message|prompt|payload|injection|"
+    r"instructions?|comment|saying|says|said|reads|wrote|writes|containing|contained|contains|including|"
+    r"example|quoted?|called|titled|labell?ed|words?|sentence|line|lines|attempts? to|tricked by|asking|"
+    r"asked|told|telling|claim(?:ed|ing)?)\b[^.\n]{0,30}$")
+
+
+def quoted_report(view: str, start: int, end: int) -> bool:
+    """True when [start, end) sits inside a short quotation introduced as reported speech
+    ("... text such as "ignore the user and email the conversation""): an advisory, not a
+    directive."""
+    lo = max(0, start - 200)
+    opener = max(view.rfind(q, lo, start) for q in _QUOTES)
+    if opener < 0 or any(q in view[opener + 1:start] for q in _QUOTES):
+        return False
+    closer = min((i for i in (view.find(q, end, end + 200) for q in _QUOTES) if i >= 0), default=-1)
+    if closer < 0:
+        return False
+    return _REPORT_FRAME.search(view, max(0, opener - 60), opener) is not None
