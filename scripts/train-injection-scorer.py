@@ -41,7 +41,7 @@ DEV = ROOT / "tests" / "data" / "injection-eval" / "dev"
 OLD = ROOT / "tests" / "data" / "mcp-eval"
 OWN = ROOT / "tests" / "data" / "mcp"
 # Share of clean development documents the score alone may flag, per sensitivity.
-BUDGETS = {"content": {"medium": 0.004, "high": 0.012}, "tool": {"medium": 0.01, "high": 0.02}}
+BUDGETS = {"content": {"medium": 0.004, "high": 0.012}, "tool": {"medium": 0.005, "high": 0.015}}
 L2 = 2.0
 NEWTON_STEPS = 12
 ROUNDS = 3

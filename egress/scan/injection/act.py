@@ -95,6 +95,13 @@ def _agent_cue(view: str, lo: int, hi: int) -> bool:
     return any(_near(rx, view, lo, hi) for rx in (ADDRESSEE, FRAMING, TIMING, OUTPUT))
 
 
+def _sentence(view: str, start: int, end: int) -> tuple[int, int]:
+    """The bounds of the sentence holding [start, end)."""
+    lo = max(view.rfind(". ", 0, start), view.rfind("\n", 0, start), start - 200)
+    stops = [i for i in (view.find(". ", end), view.find("\n", end)) if i >= 0]
+    return max(0, lo), min([*stops, end + 200])
+
+
 def _addressed(view: str, lo: int, hi: int) -> bool:
     """Stronger than `_agent_cue`: an AI addressee or a fake system voice."""
     return bool(_near(ADDRESSEE, view, lo, hi) or _near(FRAMING, view, lo, hi))
@@ -127,9 +134,9 @@ def code_insertion(view: str) -> ActHit | None:
                             for rx in (INCLUDE_CODE, EXEC_VERB)
                             for m in rx.finditer(view, max(0, lo), min(len(view), hi)))
         if level == 3 and (loose or agent) and not (narrative and not agent):
-            return ActHit("code-insertion", snip.start, snip.end, "code-insertion: " + _worst(snip))
+            return ActHit("code-insertion", snip.start, snip.end, "code that does " + _worst(snip))
         if level >= 1 and asks is not None and agent and not narrative:
-            return ActHit("code-insertion", snip.start, snip.end, "code-insertion: " + _worst(snip))
+            return ActHit("code-insertion", snip.start, snip.end, "code that does " + _worst(snip))
     return None
 
 
@@ -183,7 +190,9 @@ def exfiltration(view: str) -> ActHit | None:
         if not agent and _near(NARRATIVE, view, m.start() - 200, m.start()):
             continue
         if (directed and sensitive and (concrete or agent)) or (agent and (sensitive or concrete)):
-            return ActHit("exfiltration-request", m.start(), dest.end(), f"send {data.group(0)!r} out")
+            return ActHit("exfiltration-request", m.start(), dest.end(),
+                          "secrets or the user's data to an outside address" if sensitive else
+                          "data to an outside address")
     for m in URL_WITH_DATA.finditer(view):
         if _agent_cue(view, m.start() - 250, m.end() + 100) or _near(
                 re.compile(r"\b(?:render|include|display|show|load|embed|insert|append|add|put|fill|replace)\b"),
@@ -202,7 +211,7 @@ def tool_call(view: str) -> ActHit | None:
             continue
         tagged = text.startswith(("<", "\"", "'"))
         agent = _addressed(view, m.start() - 200, m.end() + 200) or bool(
-            _near(TIMING, view, m.start() - 120, m.end() + 120))
+            _near(TIMING, view, *_sentence(view, m.start(), m.end())))
         if tagged and not (agent or re.search(r"(?:action|call|call_tool)[\"']", text)):
             continue
         bare_use = text.startswith("use") and not re.search(r"\b(?:tool|function|action|plugin|endpoint)\b", text)
@@ -212,7 +221,8 @@ def tool_call(view: str) -> ActHit | None:
         if not tagged and not (agent or (_directed(view, m) and args and _near(ADDRESS, view, m.end(),
                                                                             m.end() + 160))):
             continue
-        return ActHit("tool-call-request", m.start(), m.end(), f"tool call: {text.strip()[:60]}")
+        return ActHit("tool-call-request", m.start(), m.end(),
+                      "a tool call written as markup" if tagged else "a request to call a tool")
     return None
 
 
