@@ -248,7 +248,23 @@ def task_hijack(view: str) -> ActHit | None:
     return None
 
 
-DETECTORS = (code_insertion, exfiltration, tool_call, fetch, task_hijack)
+def hidden_directive(view: str) -> ActHit | None:
+    """A directive to the agent inside an HTML comment, a hidden element, a link title or an
+    image's alt text: no reader sees it, only the model does."""
+    for n, region in enumerate(_HIDDEN_REGION.finditer(view)):
+        if n > MAX_CANDIDATES:
+            break
+        lo, hi = region.span()
+        mechanism = any(_near(rx, view, lo, hi) for rx in (HIJACK, TOOL_CALL, EXEC_VERB, INCLUDE_CODE))
+        send = _near(SEND_VERB, view, lo, hi)
+        addressed = _agent_cue(view, lo, hi)
+        if (mechanism or send) and addressed or (send and _near(DATA, view, send.end(), hi)
+                                                 and _directed(view, send)):
+            return ActHit("hidden-instruction", lo, hi, "a directive in text the reader does not see")
+    return None
+
+
+DETECTORS = (code_insertion, exfiltration, tool_call, fetch, task_hijack, hidden_directive)
 
 
 def detect(view: str) -> ActHit | None:

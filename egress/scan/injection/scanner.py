@@ -11,7 +11,7 @@ from egress.scan.injection.families import ACT_RULES
 from egress.scan.injection.rule import RULE_TABLE, Hit, Rule, present_keys
 from egress.scan.injection.text import compact_override, decoded_segments, fold_view, views
 from egress.scan.injection.vocab import BOTH, quoted_report
-from egress.scan.normalize import decode_tag_characters
+from egress.scan.normalize import decode_tag_characters, invisible_to_space, strip_invisible
 
 Where = Literal["content", "tool"]
 Sensitivity = Literal["low", "medium", "high"]
@@ -52,9 +52,16 @@ class InjectionScanner:
         if hit is not None or self._threshold is None:
             return hit
         scored = scorer.best_window(self._model, folded)
-        if scored is None or scored.probability < self._threshold:
-            return None
-        return Hit(SCORE_RULE, "text", folded[scored.start:min(scored.end, scored.start + 160)])
+        if scored is not None and scored.probability >= self._threshold:
+            return Hit(SCORE_RULE, "text", folded[scored.start:min(scored.end, scored.start + 160)])
+        # Words joined by invisible characters read as one word in the main view.
+        if not text.isascii() and strip_invisible(text) != text:
+            spaced = fold_view(invisible_to_space(text))
+            scored = scorer.best_window(self._model, spaced)
+            if scored is not None and scored.probability >= self._threshold:
+                return _hidden(Hit(SCORE_RULE, "invisible-as-space",
+                                   spaced[scored.start:min(scored.end, scored.start + 160)]), "invisible-as-space")
+        return None
 
     def score(self, text: str) -> scorer.Scored | None:
         """The best window's score (for reports and tests), whatever the threshold."""
