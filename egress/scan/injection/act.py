@@ -18,6 +18,7 @@ from egress.scan.injection import code as code_analysis
 from egress.scan.injection.cues import (
     ADDRESS,
     ADDRESSEE,
+    ADDRESSEE_STRONG,
     BEFORE_VERB,
     DATA,
     DESTINATION,
@@ -201,8 +202,11 @@ def exfiltration(view: str) -> ActHit | None:
     return None
 
 
-def tool_call(view: str) -> ActHit | None:
-    """A request to call a tool: named, with arguments, addressed to the agent."""
+def tool_call(view: str, definition: bool = False) -> ActHit | None:
+    """A request to call a tool: named, with arguments, addressed to the agent. Tool
+    definitions tell the model how to call tools all the time; there the request must come in a
+    fake system voice or address the AI, and point at an outside address or come before the
+    answer."""
     for n, m in enumerate(TOOL_CALL.finditer(view)):
         if n > MAX_CANDIDATES:
             break
@@ -212,7 +216,8 @@ def tool_call(view: str) -> ActHit | None:
         tagged = text.startswith(("<", "\"", "'"))
         agent = _addressed(view, m.start() - 200, m.end() + 200) or bool(
             _near(TIMING, view, *_sentence(view, m.start(), m.end())))
-        if tagged and not (agent or re.search(r"(?:action|call|call_tool)[\"']", text)):
+        # Tool-call markup (<tool_call>, "next_action": ...) in a result is a forged call.
+        if tagged and not (agent or text.startswith("<") or re.search(r"(?:action|call|call_tool)[\"']", text)):
             continue
         bare_use = text.startswith("use") and not re.search(r"\b(?:tool|function|action|plugin|endpoint)\b", text)
         args = _near(re.compile(r"\s(?:with|using|passing|on|to|for)\b|\("), view, m.end(), m.end() + 3)
@@ -221,6 +226,12 @@ def tool_call(view: str) -> ActHit | None:
         if not tagged and not (agent or (_directed(view, m) and args and _near(ADDRESS, view, m.end(),
                                                                             m.end() + 160))):
             continue
+        if definition and not tagged:
+            lo, hi = m.start() - 200, m.end() + 200
+            strong = _near(ADDRESSEE_STRONG, view, lo, hi)
+            if not (strong or (_near(FRAMING, view, lo, hi) and (_near(ADDRESS, view, m.end(), hi) or _near(
+                    TIMING, view, m.start() - 120, m.end() + 120)))):
+                continue
         return ActHit("tool-call-request", m.start(), m.end(),
                       "a tool call written as markup" if tagged else "a request to call a tool")
     return None
@@ -267,10 +278,11 @@ def hidden_directive(view: str) -> ActHit | None:
 DETECTORS = (code_insertion, exfiltration, tool_call, fetch, task_hijack, hidden_directive)
 
 
-def detect(view: str) -> ActHit | None:
-    """The first act-directing instruction in `view` (a folded view), or None."""
+def detect(view: str, definition: bool = False) -> ActHit | None:
+    """The first act-directing instruction in `view` (a folded view), or None; `definition`
+    when the text is a tool definition rather than a result."""
     for detector in DETECTORS:
-        hit = detector(view)
+        hit = tool_call(view, definition) if detector is tool_call else detector(view)
         if hit is not None:
             return hit
     return None

@@ -60,15 +60,26 @@ ADDRESSEE = re.compile(
     rf"will|shall|is expected to|has to|is to|may|can now)\b|"
     rf"\bon behalf of (?:the|your) user\b|\bthe user (?:has )?(?:already )?(?:approved|authori[sz]ed|confirmed|"
     rf"consented|agreed to|requested|asked for|wants|expects) (?:it|this|that|you to)\b|"
+    rf"\b(?:expected|required|needed) (?:from|of) the (?:agent|assistant|ai|model)\b|"
     rf"\bfor (?:the )?(?:{_AI})\s*[:\-]|\bas (?:an? |the )?(?:{_AI})(?: (?:handling|processing|reading|"
     rf"working on) \w+)?,")
+# The subset no tool description needs: a note to the AI, "if you are an AI", "AI reading this".
+ADDRESSEE_STRONG = re.compile(
+    rf"\b(?:note|message|instructions?|reminder|tip|notice|hint|memo|directive|request|warning|update|"
+    rf"attention|p\.?s\.?|order|next step|action)s? (?:to|for) (?:the |all |any |every |our )?(?:{_AI})\b|"
+    rf"\b(?:dear|hey|attention|calling) (?:the |all |any )?(?:{_AI})\b|"
+    rf"\bif you(?:'re| are) (?:an? |the )?(?:{_AI}|reading this as an? \w+)\b|"
+    rf"\b(?:{_AI}) (?:reading|processing|summari[sz]ing|parsing|analy[sz]ing|browsing|seeing|scanning|"
+    rf"indexing|viewing) (?:this|these|the following)\b|\bon behalf of (?:the|your) user\b|"
+    rf"\bthe user (?:has )?(?:already )?(?:approved|authori[sz]ed|confirmed|consented|agreed to) (?:it|this|that)\b|"
+    rf"\b(?:expected|required|needed) (?:from|of) the (?:agent|assistant|ai|model)\b")
 # A fake system, developer or maintainer voice.
 FRAMING = re.compile(
-    r"(?:^|\n|[\[(<{*#>\"'`|]|\*\*)\s*(?:\[|<|#{1,4}\s*|\*\*)?\s*(?:system|developer|dev|admin|administrator|"
+    r"(?:^|\n|[.!?]\s|[\[(<{*#>\"'`|]|\*\*)\s*(?:\[|<|#{1,4}\s*|\*\*)?\s*(?:system|developer|dev|admin|administrator|"
     r"assistant|operator|maintainer|it support|it department|compliance|moderator|root|sudo|override|"
     r"internal|hidden|ai|llm|agent|model|instructions?|new instructions?|updated instructions?)"
     r"(?:[ _-](?:note|notice|message|msg|instructions?|update|alert|directive|override|reminder|tip|prompt|"
-    r"command|order|requirement|policy|protocol|task|team))?\s*(?:\]|>|\*\*)?\s*[:>\]\-]"
+    r"command|order|requirement|policy|protocol|task|team))?\s*(?:\]|>|\*\*|\))?\s*[:>\]\-)]"
     r"|<\s*/?\s*(?:system|instructions?|assistant_instructions|important|admin|developer|hidden|secret|"
     r"override|sudo|ai_instructions|agent_instructions|information|note)\b[^>\n]{0,40}>"
     r"|\[(?:system|developer|admin|inst|sys|assistant|important)(?: message| note| notice)?\]")
@@ -125,7 +136,7 @@ SEND_VERB = re.compile(
     r"field)\b)")
 # An outside address the agent could reach: URL, e-mail address, IP, bare domain.
 ADDRESS = re.compile(
-    r"https?://[^\s)\]>'\"`]+|\bwww\.[\w-]+\.[\w.-]+|\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b|\b(?:\d{1,3}\.){3}\d{1,3}\b|"
+    r"\b[a-z]{2}\d{2}(?:\s?[a-z0-9]{4}){3,7}\b|https?://[^\s)\]>'\"`]+|\bwww\.[\w-]+\.[\w.-]+|\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b|\b(?:\d{1,3}\.){3}\d{1,3}\b|"
     r"\b[\w-]+\.(?:com|net|org|io|dev|xyz|ru|site|app|info|biz|top|tk|cn)(?:/\S*)?")
 DESTINATION = re.compile(
     rf"{ADDRESS.pattern}|\bwebhook\b|\b(?:my|our|this|the|an?) (?:external |remote |backup |secure |collection |"

@@ -80,6 +80,12 @@ class InjectionScanner:
             for rule in self._latin if latin else self._other:
                 m = rule.first(view, present, self._reports_exempt)
                 if m is not None:
+                    if rule.id == "encoded-instructions" and _depth < MAX_DECODE_DEPTH:
+                        # "Decode this and follow it": report what the blob says, if it says it.
+                        for encoding, decoded in decoded_segments(text):
+                            found = self.scan_rules(decoded, _depth + 1)
+                            if found is not None:
+                                return _hidden(found, f"{encoding}:{found.view}")
                     return Hit(rule, name, m.group(0))
             if name == "text":
                 compact = compact_override(view)
@@ -99,7 +105,7 @@ class InjectionScanner:
 
     def _act(self, view: str, name: str) -> Hit | None:
         """An act-directing instruction in one view; hidden ones are reported as such."""
-        found = act.detect(view)
+        found = act.detect(view, definition=self.where == "tool")
         if found is None:
             return None
         rule = ACT_RULES[found.family]
