@@ -349,20 +349,27 @@ def result_texts_10kb() -> dict[str, str]:
 
 
 def bench_result_scan(n: int = 60) -> dict[str, Any]:
-    """In-process cost of the injection scan of one 10 KB tool result, by kind of text."""
-    from egress.scan.injection import InjectionScanner
+    """In-process cost of the injection scan of one 10 KB tool result, by kind of text: the
+    whole scan, and the learned score's share (its windows and model, on the folded view the
+    rules already computed)."""
+    from egress.scan.injection import InjectionScanner, fold_view
 
     out: dict[str, Any] = {}
     for level in ("medium", "high"):
         scanner = InjectionScanner(level, "content")
         for kind, text in result_texts_10kb().items():
-            times = []
+            times, score_times = [], []
             for i in range(n):
                 sample = text[: len(text) - (i % 7)]  # defeat any memoisation of identical text
                 t = time.process_time()
                 scanner.scan(sample)
                 times.append(time.process_time() - t)
+                folded = fold_view(sample)
+                t = time.process_time()
+                scanner.score_folded(folded)
+                score_times.append(time.process_time() - t)
             out[f"{level}_{kind}_10kb_ms_p50"] = round(pct(times, 0.5) * 1000, 3)
+            out[f"{level}_{kind}_10kb_score_ms_p50"] = round(pct(score_times, 0.5) * 1000, 3)
     return out
 
 

@@ -21,7 +21,7 @@ WEIGHTS = REPO / "egress" / "data" / "injection_weights.json"
 # of clean items flagged at most. Measured when the weights were last fitted, less a margin.
 DEV_FLOORS = {
     "medium": ({"code-insertion": 0.93, "exfiltration-request": 0.94, "tool-call-request": 0.95,
-                "hidden-instruction": 0.87, "task-hijack": 0.68}, 0.008),
+                "hidden-instruction": 0.87, "task-hijack": 0.66}, 0.008),
     "high": ({"code-insertion": 0.94, "exfiltration-request": 0.95, "tool-call-request": 0.96,
               "hidden-instruction": 0.9, "task-hijack": 0.78}, 0.016),
 }

@@ -58,7 +58,7 @@ CLASSES: dict[str, tuple[str, ...]] = {
     "ignore": ("ignore", "disregard", "forget", "bypass", "override", "no longer", "ignoring"),
     "instruction": ("instructions", "instruction", "prompt", "system prompt", "rules", "guidelines",
                     "previous instructions", "task", "new task", "your task", "original task"),
-    "v-exec": ("run", "execute", "launch", "install", "paste", "type", "eval", "source"),
+    "v-exec": ("run", "execute", "launch", "install", "paste", "eval"),
     "v-include": ("add", "include", "insert", "append", "prepend", "merge", "incorporate", "integrate",
                   "embed", "inject", "upgrade", "apply"),
     "v-send": ("send", "post", "upload", "forward", "email", "e-mail", "transmit", "submit", "share",
@@ -67,7 +67,7 @@ CLASSES: dict[str, tuple[str, ...]] = {
     "v-call": ("call", "invoke", "trigger", "use"),
     "v-create": ("write", "compose", "generate", "create", "produce", "draft", "tell", "give", "list",
                  "recommend", "promote", "advertise", "mention", "say", "state", "claim", "print",
-                 "output", "repeat", "describe", "explain", "name"),
+                 "output", "repeat", "describe", "explain"),
     "v-transform": ("translate", "encode", "convert", "rewrite", "reverse", "summarize", "summarise",
                     "answer", "respond", "reply", "classify", "compute", "calculate", "solve", "spell"),
     "creative": ("poem", "story", "joke", "song", "haiku", "limerick", "essay", "recipe", "riddle",
@@ -169,7 +169,7 @@ def keyword_hits(view: str) -> list[KeywordHit]:
             if c.isalnum() or c == "_":
                 continue
         directive = False
-        if verb:
+        if verb and not (end_idx + 1 < n and text[end_idx + 1] in "\"'_"):  # not a JSON key
             before = text[max(0, start - 3):start].rstrip(" ")
             directive = not before or before[-1] in _CLAUSE_START or start - last_frame_end <= 12
         if frame:

@@ -65,7 +65,11 @@ class InjectionScanner:
 
     def score(self, text: str) -> scorer.Scored | None:
         """The best window's score (for reports and tests), whatever the threshold."""
-        return scorer.best_window(self._model, fold_view(text))
+        return self.score_folded(fold_view(text))
+
+    def score_folded(self, folded: str) -> scorer.Scored | None:
+        """The best window's score of an already folded view (what `scan` adds to the rules)."""
+        return scorer.best_window(self._model, folded)
 
     def scan_rules(self, text: str, _depth: int = 0, folded: str | None = None) -> Hit | None:
         """The first rule hit in `text` under any normalisation pass, or None."""
