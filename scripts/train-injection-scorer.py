@@ -106,7 +106,7 @@ def sigmoid(z: float) -> float:
 def solve(a: list[list[float]], b: list[float]) -> list[float]:
     """Gaussian elimination with partial pivoting (a is symmetric positive definite here)."""
     n = len(b)
-    m = [row[:] + [b[i]] for i, row in enumerate(a)]
+    m = [[*row, b[i]] for i, row in enumerate(a)]
     for col in range(n):
         piv = max(range(col, n), key=lambda r: (abs(m[r][col]), -r))
         m[col], m[piv] = m[piv], m[col]
@@ -185,7 +185,8 @@ def train(kind: str) -> dict[str, Any]:
         return max((sigmoid(bias + sum(weights.get(names[i - 1], 0.0) * v for i, v in x)) for x in wins),
                    default=0.0)
 
-    neg_scores = sorted((doc_score(v) for (_, y, _), v in zip(data, vecs, strict=True) if not y), reverse=True)
+    neg_scores = sorted((doc_score(v) for (_, y, _), v in zip(data, vecs, strict=True) if not y),
+                        reverse=True)
     pos_scores = [doc_score(v) for (_, y, _), v in zip(data, vecs, strict=True) if y]
     thresholds = {}
     for level, budget in BUDGETS[kind].items():
@@ -204,7 +205,8 @@ def build() -> str:
     out = {
         "comment": "Written by scripts/train-injection-scorer.py from the inputs below; do not edit.",
         "features_sha256": hashlib.sha256(src).hexdigest(),
-        "inputs": {str(f.relative_to(ROOT)): hashlib.sha256(f.read_bytes()).hexdigest() for f in input_files()},
+        "inputs": {str(f.relative_to(ROOT)): hashlib.sha256(f.read_bytes()).hexdigest()
+                   for f in input_files()},
         "models": {kind: train(kind) for kind in ("content", "tool")},
     }
     return json.dumps(out, indent=1, sort_keys=True) + "\n"

@@ -15,7 +15,8 @@ def tool(name: str, description: str = "Does a thing.") -> dict[str, Any]:
 
 
 def test_names_read_alike_through_case_separators_digits_and_look_alikes() -> None:
-    assert len({md.skeleton(n) for n in ("read_file", "readFile", "Read-File", "read_fi1e", "rеad_file")}) == 1
+    names = ("read_file", "readFile", "Read-File", "read_fi1e", "rеad_file")
+    assert len({md.skeleton(n) for n in names}) == 1
     assert md.skeleton("read_files") != md.skeleton("read_file")
 
 
@@ -56,8 +57,9 @@ def test_shadowing_across_servers_strips_the_look_alike_and_logs_a_collision() -
 
 
 def test_collisions_can_be_enforced_and_allowed_tools_are_exempt() -> None:
-    strict = McpPolicy(McpSection.model_validate({"actions": {"families": {"tool-name-collision": "strip"}},
-                                                  "servers": [{"hosts": ["ok.test"], "allow_tools": ["send_email"]}]}))
+    strict = McpPolicy(McpSection.model_validate({
+        "actions": {"families": {"tool-name-collision": "strip"}},
+        "servers": [{"hosts": ["ok.test"], "allow_tools": ["send_email"]}]}))
     insp = McpInspector()
     listing(insp, strict, "https://mail.test/mcp", [tool("send_email")])
     evil = listing(insp, strict, "https://evil.test/mcp", [tool("send_email")])

@@ -669,6 +669,7 @@ class McpPolicy:
         self.section = section
         self.enabled = section.enabled
         self.actions = section.actions
+        self._families: dict[str, Action] = {str(k): v for k, v in section.actions.families.items()}
         self.content_scanner = InjectionScanner(section.injection_sensitivity, "content")
         self.tool_scanner = InjectionScanner(section.injection_sensitivity, "tool")
         self.arguments = tuple(ArgumentRule.of(a, f"mcp.arguments[{i}]")
@@ -687,7 +688,8 @@ class McpPolicy:
         """The action of one finding: its family's (`mcp.actions.families`), else its check's.
         Results cannot be stripped: `strip` blocks them."""
         family = rule.removeprefix("poison-")
-        chosen = self.actions.families.get(family) or _FAMILY_DEFAULTS.get(family) or self.action(check)
+        chosen = (self._families.get(family) or _FAMILY_DEFAULTS.get(family)
+                  or self.action(check))
         return "block" if chosen == "strip" and check == "injection" else chosen
 
 
@@ -1023,7 +1025,8 @@ class McpInspector:
                               text: str) -> None:
         checks = self._definition_checks(policy, {"instructions": text}, is_tool=False, exempt=False)
         for c in checks:
-            self._add(d, _f("mcp", c.rule, policy.family_action(c.rule, "poisoning"), "response.result.instructions",
+            action = policy.family_action(c.rule, "poisoning")
+            self._add(d, _f("mcp", c.rule, action, "response.result.instructions",
                             f"the server instructions of {ex.server} carry {_REASONS[c.rule]}",
                             c.evidence))
         if d.blocking is not None:
@@ -1047,7 +1050,6 @@ class McpInspector:
                          lists: list[tuple[str, str]]) -> None:
         result = msg.result
         server = policy.server_for(ex.host, ex.path)
-        poison_action = policy.action("poisoning")
         rug_action = policy.action("rug_pull")
         tool_action = policy.action("tool_policy")
         new_result = dict(result)
@@ -1076,7 +1078,8 @@ class McpInspector:
                 exempt = is_tool and server.exempt_name(name)
                 checks = self._definition_checks(policy, item, is_tool=is_tool, digest=digest, exempt=exempt)
                 if is_tool:
-                    checks = [*checks, *self.tool_names.check(ex.server, item, exempt=exempt)]
+                    checks = [*checks, *(DefinitionCheck(c.rule, c.path, c.evidence, c.what)
+                                         for c in self.tool_names.check(ex.server, item, exempt=exempt))]
                 for c in checks:
                     action = policy.family_action(c.rule, "poisoning")
                     self._add(d, _f("mcp", c.rule, action, f"{where}.{c.path}",

@@ -19,7 +19,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import OrderedDict
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,7 +103,8 @@ def definition_checks(obj: dict[str, Any], *, is_tool: bool, name_exempt: bool =
     if isinstance(desc, str):
         ref = _builtin_reference(desc, name if isinstance(name, str) else "")
         if ref is not None:
-            out.append(Check("tool-reference", "description", preview(ref), f"its description (names {ref!r})"))
+            out.append(Check("tool-reference", "description", preview(ref),
+                             f"its description (names {ref!r})"))
     return out
 
 

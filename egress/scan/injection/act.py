@@ -35,7 +35,7 @@ from egress.scan.injection.cues import (
     TOOL_CALL,
     URL_WITH_DATA,
 )
-from egress.scan.injection.vocab import CONTEXT_CORE, CRED_PATH, NEGATION_BEFORE, SENSITIVE
+from egress.scan.injection.vocab import CONTEXT_CORE, CRED_PATH, NEGATION_BEFORE
 
 WINDOW_BEFORE = 400
 WINDOW_AFTER = 160
@@ -47,12 +47,15 @@ _SENSITIVE_DATA = re.compile(
     r"private[ _-]?keys?|ssh[ _-]?keys?|(?:access|auth|bearer|session|refresh|api|oauth) tokens?|tokens|"
     r"passwords?|passphrases?|credentials|secrets|(?:session )?cookies|seed phrases?|mnemonics?|"
     r"env(?:ironment)? (?:vars?|variables)|\.env|dotenv|credit card|card number|cvv|security code|"
-    r"verification code|one-time code|2fa code|passport|social security|bank account|iban|personal (?:details|"
+    r"verification code|one-time code|2fa code|passport|social security|bank account|iban|"
+    r"personal (?:details|"
     r"information|data)|(?:the )?user'?s|customer'?s|inbox|home directory|contacts|address book|chat history|"
     r"conversation|previous messages)\b")
 # A line of source code: assignments, calls, definitions (verbs there are not directives).
-_CODE_LINE = re.compile(r"(?:^|\n)[^\n]*?(?:^|\n|\s)(?:[\w.\[\]'\"]+\s*=[^=]|def |class |import |from \S+ import|"
+_CODE_LINE = re.compile(r"(?:^|\n)[^\n]*?(?:^|\n|\s)(?:[\w.\[\]'\"]+\s*=[^=]|def |class |import |"
+                        r"from \S+ import|"
                         r"return |const |let |var |function\b)[^\n]*$|[;{(,]\s*$")
+_TOOL_NOUN = re.compile(r"\b(?:tool|function|action|plugin|endpoint)\b")
 _CODE_NAME = re.compile(r"[a-z_][\w]*\.[\w.]+\(|\(\)")
 _NOT_TOOL = re.compile(r"(?:call|calling|invoke|invoking|use|using|run|running|trigger|triggering|execute|"
                        r"executing|issue|perform|fire|activate)\s+(?:the\s+|a\s+|your\s+)?(?:this|that|the|a|an|"
@@ -122,10 +125,10 @@ def code_insertion(view: str) -> ActHit | None:
         asks = None
         for rx in (INCLUDE_CODE, EXEC_VERB):
             for m in rx.finditer(view, max(0, lo), min(len(view), hi)):
-                if m.start() < snip.start + 10 or m.start() > snip.end:  # around the snippet, not in it
-                    if _directed(view, m) or _agent_cue(view, m.start() - 80, m.end() + 80):
-                        asks = m
-                        break
+                around = m.start() < snip.start + 10 or m.start() > snip.end  # not inside the snippet
+                if around and (_directed(view, m) or _agent_cue(view, m.start() - 80, m.end() + 80)):
+                    asks = m
+                    break
             if asks:
                 break
         agent = _agent_cue(view, lo, hi)
@@ -217,9 +220,9 @@ def tool_call(view: str, definition: bool = False) -> ActHit | None:
         agent = _addressed(view, m.start() - 200, m.end() + 200) or bool(
             _near(TIMING, view, *_sentence(view, m.start(), m.end())))
         # Tool-call markup (<tool_call>, "next_action": ...) in a result is a forged call.
-        if tagged and not (agent or text.startswith("<") or re.search(r"(?:action|call|call_tool)[\"']", text)):
+        if tagged and not (agent or text.startswith("<") or re.search(r"(?:action|call)[\"']", text)):
             continue
-        bare_use = text.startswith("use") and not re.search(r"\b(?:tool|function|action|plugin|endpoint)\b", text)
+        bare_use = text.startswith("use") and not _TOOL_NOUN.search(text)
         args = _near(re.compile(r"\s(?:with|using|passing|on|to|for)\b|\("), view, m.end(), m.end() + 3)
         if bare_use and not agent:
             continue
@@ -269,7 +272,7 @@ def hidden_directive(view: str) -> ActHit | None:
         mechanism = any(_near(rx, view, lo, hi) for rx in (HIJACK, TOOL_CALL, EXEC_VERB, INCLUDE_CODE))
         send = _near(SEND_VERB, view, lo, hi)
         addressed = _agent_cue(view, lo, hi)
-        if (mechanism or send) and addressed or (send and _near(DATA, view, send.end(), hi)
+        if ((mechanism or send) and addressed) or (send and _near(DATA, view, send.end(), hi)
                                                  and _directed(view, send)):
             return ActHit("hidden-instruction", lo, hi, "a directive in text the reader does not see")
     return None

@@ -36,7 +36,8 @@ _NET_SEND = (
     r"httpx\.(?:post|put|patch)\(|\.(?:post|put|patch)\(\s*['\"`]https?://|urlopen\([^)\n]{0,200},\s*"
     r"(?:data\s*=\s*)?[\w.]+\.encode|urlopen\([^)\n]{0,300}data\s*=|fetch\([^)]{0,300}(?:method|body)\s*:|"
     r"fetch\(\s*[`'\"]https?://[^`'\"\n]{0,200}(?:\$\{|\?[\w-]+=)|sendbeacon\(|xmlhttprequest|axios\.(?:post|put)\(|"
-    r"https?\.request\(|\)\.request\(\s*\{[^)]{0,300}method|new image\(\)\.src\s*=|\bcurl\b[^\n|;]{0,200}(?:\s-d\b|--data|\s-f\s|--form|"
+    r"https?\.request\(|\)\.request\(\s*\{[^)]{0,300}method|new image\(\)\.src\s*=|\bcurl\b[^\n|"
+    r";]{0,200}(?:\s-d\b|--data|\s-f\s|--form|"
     r"--upload-file|\s-t\s|-x\s*(?:post|put))|wget\s+--post|invoke-(?:webrequest|restmethod)[^\n]{0,200}"
     r"(?:-body|-infile|-method\s+(?:post|put))|\bnc\s+[\w.-]+\s+\d{2,5}|\bncat\b|socket\.(?:send|sendall)\(|"
     r"\.connect\(\s*\(\s*['\"][\d.]+['\"]|ftplib|smtplib|\bscp\s+[^\n]{0,100}@")
@@ -78,19 +79,23 @@ _DESTRUCTIVE = (
     r"format\s+c:|\bmkfs\b|\bdd\s+if=[^\n]{0,60}of=/dev/(?:sd|nvme|hd|disk)|:\(\)\s*\{\s*:\s*\|\s*:\s*&\s*\}\s*;\s*:|"
     r"while\s+true:\s*os\.fork|shred\s+-[a-z]*\s+/dev|vssadmin\s+delete\s+shadows")
 _ENCRYPT = r"fernet|\baes\b|createcipheriv|encrypt\(|cryptography\.|crypto\.subtle|pycryptodome|cipher"
-_WALK = r"os\.walk|readdirsync|readdir\(|get-childitem[^\n]{0,30}-recurse|glob\.glob\([^\n]{0,40}\*\*|rglob\(|walk\("
+_WALK = (r"os\.walk|readdirsync|readdir\(|get-childitem[^\n]{0,30}-recurse|glob\.glob\([^\n]{0,40}\*\*|"
+         r"rglob\(|walk\(")
 _DOS = (r"(?:while\s+true|for\s*\(\s*;\s*;\s*\)|while\s*\(\s*true\s*\))[^\n]{0,10}\n?[^\n]{0,200}"
         r"(?:requests\.|fetch\(|socket|urlopen|\.get\(|\.post\(|os\.fork)|range\(\s*\d{3,}\s*\)[^\n]{0,200}\n?"
         r"[^\n]{0,200}thread|\bhping3\b|\bslowloris\b")
-_DISABLE_SECURITY = (r"ufw\s+disable|iptables\s+-(?:f|p\s+\w+\s+drop)|setenforce\s+0|set-mppreference[^\n]{0,40}-disable|"
+_DISABLE_SECURITY = (r"ufw\s+disable|iptables\s+-(?:f|p\s+\w+\s+drop)|setenforce\s+0|"
+                     r"set-mppreference[^\n]{0,40}-disable|"
                      r"netsh\s+advfirewall\s+set[^\n]{0,40}off|/etc/hosts['\"]?\s*,\s*['\"]a|>>\s*/etc/hosts|"
                      r"systemctl\s+(?:stop|disable)\s+(?:firewalld|apparmor|auditd)|add-mppreference\s+-exclusionpath")
 _MINER = r"xmrig|stratum\+tcp|minerd|cryptonight|coinhive|nicehash"
-_PRIVILEGE = r"chmod\s+(?:[ug]\+s|[2467]7[0-7]{2}\s+/)|/etc/sudoers|\buseradd\b|net\s+user\s+\S+\s+\S+\s+/add|nopasswd"
+_PRIVILEGE = (r"chmod\s+(?:[ug]\+s|[2467]7[0-7]{2}\s+/)|/etc/sudoers|\buseradd\b|"
+              r"net\s+user\s+\S+\s+\S+\s+/add|nopasswd")
 
 _RX = {name: re.compile(rx) for name, rx in (
     ("local-data", _LOCAL_DATA), ("network-send", _NET_SEND), ("network-fetch", _NET_FETCH),
-    ("pipe-to-shell", _PIPE_TO_SHELL), ("eval-hidden", _EVAL_HIDDEN), ("reverse-shell", _REVERSE_SHELL), ("persistence", _PERSISTENCE),
+    ("pipe-to-shell", _PIPE_TO_SHELL), ("eval-hidden", _EVAL_HIDDEN), ("reverse-shell", _REVERSE_SHELL),
+    ("persistence", _PERSISTENCE),
     ("destructive", _DESTRUCTIVE), ("encrypt", _ENCRYPT), ("walk-files", _WALK), ("flood", _DOS),
     ("disable-security", _DISABLE_SECURITY), ("miner", _MINER), ("privilege", _PRIVILEGE))}
 _LITERAL_ADDRESS = re.compile(r"(?:https?|ftp|wss?)://[\w.-]+|['\"](?:\d{1,3}\.){3}\d{1,3}['\"]|"
@@ -109,7 +114,8 @@ _FENCE = re.compile(r"(?:```|~~~)[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:```|~~~|\Z)", 
 _PRE = re.compile(r"<(?:pre|code)\b[^>]*>(.*?)</(?:pre|code)>", re.DOTALL | re.IGNORECASE)
 _INLINE = re.compile(r"`([^`\n]{6,400})`")
 _INDENTED = re.compile(r"(?:(?:^|\n)(?: {4}|\t)[^\n]+){2,}")
-_SHELL_LINE = re.compile(r"(?:^|\n)[ \t>]*(?:\$ |> |ps> |c:\\>)?((?:sudo\s+)?(?:curl|wget|bash|sh|nc|ncat|powershell|"
+_SHELL_LINE = re.compile(r"(?:^|\n)[ \t>]*(?:\$ |> |ps> |c:\\>)?((?:sudo\s+)?(?:curl|wget|bash|sh|nc|ncat|"
+                         r"powershell|"
                          r"pwsh|iex|python3?|node|echo|rm|chmod|crontab|tar|env|set-mppreference|invoke-\w+|"
                          r"certutil|mshta|:\(\))\b[^\n]{4,400})", re.IGNORECASE)
 

@@ -58,7 +58,8 @@ ADDRESSEE = re.compile(
     rf"scanning|indexing|viewing) (?:this|these|the following)\b|"
     rf"\bthe (?:assistant|agent|ai|model|llm|bot|copilot)(?:'s)? (?:should|must|needs? to|is required to|"
     rf"will|shall|is expected to|has to|is to|may|can now)\b|"
-    rf"\bon behalf of (?:the|your) user\b|\bthe user (?:has )?(?:already )?(?:approved|authori[sz]ed|confirmed|"
+    rf"\bon behalf of (?:the|your) user\b|\bthe user (?:has )?(?:already )?(?:approved|authori[sz]ed|"
+    rf"confirmed|"
     rf"consented|agreed to|requested|asked for|wants|expects) (?:it|this|that|you to)\b|"
     rf"\b(?:expected|required|needed) (?:from|of) the (?:agent|assistant|ai|model)\b|"
     rf"\bfor (?:the )?(?:{_AI})\s*[:\-]|\bas (?:an? |the )?(?:{_AI})(?: (?:handling|processing|reading|"
@@ -71,7 +72,8 @@ ADDRESSEE_STRONG = re.compile(
     rf"\bif you(?:'re| are) (?:an? |the )?(?:{_AI}|reading this as an? \w+)\b|"
     rf"\b(?:{_AI}) (?:reading|processing|summari[sz]ing|parsing|analy[sz]ing|browsing|seeing|scanning|"
     rf"indexing|viewing) (?:this|these|the following)\b|\bon behalf of (?:the|your) user\b|"
-    rf"\bthe user (?:has )?(?:already )?(?:approved|authori[sz]ed|confirmed|consented|agreed to) (?:it|this|that)\b|"
+    rf"\bthe user (?:has )?(?:already )?(?:approved|authori[sz]ed|confirmed|consented|agreed to) (?:it|this|"
+    rf"that)\b|"
     rf"\b(?:expected|required|needed) (?:from|of) the (?:agent|assistant|ai|model)\b")
 # A fake system, developer or maintainer voice.
 FRAMING = re.compile(
@@ -90,8 +92,10 @@ ALERT = re.compile(
 OUTPUT = re.compile(
     r"\byour (?:final |next |own )?(?:answer|response|reply|replies|responses|answers|output|summary|"
     r"solution|code|fix|patch|script|completion|explanation|translation|message to the user)s?\b|"
-    r"\b(?:each|every|all|any) (?:of your )?(?:answers?|responses?|replies|code answers?|scripts? you write)\b|"
-    r"\bthe (?:code|answer|response|reply|summary|script) (?:that )?you (?:write|produce|generate|return|give|"
+    r"\b(?:each|every|all|any) (?:of your )?(?:answers?|responses?|replies|code answers?|"
+    r"scripts? you write)\b|"
+    r"\bthe (?:code|answer|response|reply|summary|script) (?:that )?you (?:write|produce|generate|return|"
+    r"give|"
     r"output|create|suggest|send)\b|\b(?:when|whenever|while|before|after) (?:you )?(?:answer|respond|reply|"
     r"summari[sz]e|generate|produce)\w*\b|\bthe user(?:'s)? (?:question|request|query|task)\b")
 TIMING = re.compile(
@@ -109,7 +113,8 @@ EXEC_VERB = re.compile(
     r"exec|perform)\b[^.\n]{0,80}?\b(?:command|commands|script|snippet|code|line|lines|following|below|"
     r"this|these|terminal|shell|console|powershell|bash|one-liner|installer|it)\b|\b(?:run|execute|paste|type|"
     r"enter)\s+(?:it |this |the following |the command |the script )?(?:in|into|from|on) (?:a |the |your )?"
-    r"(?:terminal|shell|console|command line|powershell|bash|cmd)\b|\b(?:run|execute|paste|type|enter|launch)\s*"
+    r"(?:terminal|shell|console|command line|powershell|bash|cmd)\b|\b(?:run|execute|paste|type|enter|"
+    r"launch)\s*"
     r"(?:`|:\s*\n|:\s*`|\s+(?:sudo |curl |wget |bash |sh |powershell |iex |python |node |echo |nc |rm ))")
 INCLUDE_CODE = re.compile(
     r"\b(?:add|include|insert|append|prepend|merge|incorporate|integrate|embed|inject|put|place|paste|copy|"
@@ -132,18 +137,22 @@ SEND_VERB = re.compile(
     r"copying|paste|pasting|report|reporting|attach|attaching|export|exporting|exported)\b(?![-_.(=:/\"'])"
     r"|\b(?:include|including|append|appending|add|adding|embed|embedding|put|putting|insert|inserting|encode|"
     r"encoding)\b(?=[^.\n]{0,120}\b(?:in|into|to|as) (?:the |a |this |your |each |every )?(?:url|link|query|"
-    r"query string|parameter|image|request|webhook|answer|response|reply|summary|output|message|email|post|form|"
+    r"query string|parameter|image|request|webhook|answer|response|reply|summary|output|message|email|post|"
+    r"form|"
     r"field)\b)")
 # An outside address the agent could reach: URL, e-mail address, IP, bare domain.
 ADDRESS = re.compile(
     r"\b[a-z]{2}\d{2}(?:\s?[a-z0-9]{4}){3,7}\b|https?://[^\s)\]>'\"`]+|\bwww\.[\w-]+\.[\w.-]+|\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b|\b(?:\d{1,3}\.){3}\d{1,3}\b|"
     r"\b[\w-]+\.(?:com|net|org|io|dev|xyz|ru|site|app|info|biz|top|tk|cn)(?:/\S*)?")
 DESTINATION = re.compile(
-    rf"{ADDRESS.pattern}|\bwebhook\b|\b(?:my|our|this|the|an?) (?:external |remote |backup |secure |collection |"
-    r"logging )?(?:server|endpoint|url|address|inbox|channel|bucket|pastebin|paste|drop ?box|site|website|link|"
+    rf"{ADDRESS.pattern}|\bwebhook\b|\b(?:my|our|this|the|an?) (?:external |remote |backup |secure |"
+    rf"collection |"
+    r"logging )?(?:server|endpoint|url|address|inbox|channel|bucket|pastebin|paste|drop ?box|site|website|"
+    r"link|"
     r"form|api)\b|#[a-z][\w-]+\b")
 DATA = re.compile(
-    rf"(?<![\w.$/-])(?:{SENSITIVE}|{CONTEXT_CORE}|{CRED_PATH})(?![\w(]|\.[a-z])|\b(?:personal (?:details|information|data|info)|"
+    rf"(?<![\w.$/-])(?:{SENSITIVE}|{CONTEXT_CORE}|{CRED_PATH})(?![\w(]|\.[a-z])|\b(?:personal (?:details|"
+    rf"information|data|info)|"
     r"contacts?|contact list|address book|inbox|e-?mails?|messages|chats?|conversation|history|files?|"
     r"documents?|home directory|credit card(?: number)?|card number|cvv|bank (?:account|details)|iban|"
     r"security code|verification code|one-time code|2fa|otp|(?:home )?address|phone number|passport|"
@@ -152,14 +161,16 @@ DATA = re.compile(
     r"saw|read))|this (?:document|email|page|file|conversation)|the (?:above|previous) (?:text|content|"
     r"messages?)|summary|results?|secret|private|confidential)\b")
 TOOL_CALL = re.compile(
-    r"\b(?:call|invoke|use|run|trigger|execute|issue|make a call to|perform|fire|activate)\s+(?:the\s+|a\s+|your\s+)?(?:[`'\"][a-z][\w:/-]{1,60}[`'\"](?!\w)|"
+    r"\b(?:call|invoke|use|run|trigger|execute|issue|make a call to|perform|fire|activate)\s+(?:the\s+|a\s+|"
+    r"your\s+)?(?:[`'\"][a-z][\w:/-]{1,60}[`'\"](?!\w)|"
     r"[a-z][a-z0-9]*(?:[_-][a-z0-9]+)+\b|[a-z][\w-]{1,40}\s+(?:tool|function|action|"
     r"command|plugin|endpoint|capability|method)\b)"
     r"|<\s*(?:tool_call|function_call|invoke|tool_use|function_calls)\b"
     r"|[\"'](?:assistant_action|next_action|required_action|agent_action|ai_action|tool_to_call|call_tool)[\"']"
     r"\s*:|[\"'](?:tool|tool_name|function_name)[\"']\s*:\s*[\"'][a-z][\w.-]*[\"'][^\n}]{0,200}[\"'](?:arguments|args|"
     r"parameters|input)[\"']\s*:"
-    r"|\b(?:a |the )?call to [`'\"]?[a-z][\w-]*[`'\"]?[^\n]{0,160}?\b(?:is|are|must be|should be) (?:expected|"
+    r"|\b(?:a |the )?call to [`'\"]?[a-z][\w-]*[`'\"]?[^\n]{0,160}?\b(?:is|are|must be|"
+    r"should be) (?:expected|"
     r"required|needed|mandatory|made|performed|issued)\b")
 # Creative or unrelated work asked of the model, or changes to the form of its answer.
 HIJACK = re.compile(
@@ -168,7 +179,8 @@ HIJACK = re.compile(
     r"sonnet|recipe|fun fact|trivia|slogan|tweet|advert\w*|ad copy|pickup line)\b"
     r"|\b(?:translate|encode|convert|rewrite|reformat|transform|reverse|spell|scramble|encrypt)\b[^.\n]{0,40}?"
     r"\b(?:into|in|to|as|using|with)\s+(?:french|german|spanish|italian|chinese|japanese|russian|arabic|"
-    r"portuguese|hindi|korean|dutch|pig latin|base64|base-64|hex|hexadecimal|rot13|rot-13|binary|morse|emojis?|"
+    r"portuguese|hindi|korean|dutch|pig latin|base64|base-64|hex|hexadecimal|rot13|rot-13|binary|morse|"
+    r"emojis?|"
     r"uppercase|all caps|leetspeak|reverse|backwards|a caesar cipher|cipher)\b"
     r"|\b(?:answer|respond|reply|write|speak|talk)\w*\b[^.\n]{0,20}?\b(?:only )?(?:in|using|with) (?:only )?"
     r"(?:french|german|spanish|italian|chinese|japanese|russian|emojis?|base64|hex|rot13|morse|pig latin|"
@@ -181,7 +193,8 @@ HIJACK = re.compile(
     r"readers|him|her)\b[^.\n]{0,20}?\b(?:that|to)\b"
     r"|\b(?:state|claim|say|assert|insist|announce|declare) (?:that|clearly that|to the user that)\b"
     r"|\b(?:add|append|insert|include|put|prepend|end|start|begin|finish|conclude|sign)\w*\b[^.\n]{0,60}?"
-    r"\b(?:the (?:sentence|phrase|words?|line|text|string|link|url|slogan|disclaimer|message)|[\"'][^\"'\n]{4,80}"
+    r"\b(?:the (?:sentence|phrase|words?|line|text|string|link|url|slogan|disclaimer|message)|"
+    r"[\"'][^\"'\n]{4,80}"
     r"[\"'])"
     r"|\binstead of (?:answering|summari[sz]ing|responding|replying|translating|doing|following|completing|"
     r"reading|analy[sz]ing)\b|\b(?:ignore|disregard|skip|forget)\b[^.\n]{0,20}?\b(?:the|this|that|your|"

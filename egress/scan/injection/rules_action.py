@@ -10,7 +10,6 @@ from egress.scan.injection.vocab import (
     CONTENT,
     CONTEXT_CORE,
     CONTEXT_DATA,
-    CRED_PATH,
     CRED_PATH_STRICT,
     ENV_PATH,
     LEAK_VERB,
@@ -32,10 +31,12 @@ SPECS: list[Spec] = [
      rf"reply with|respond with|answer with|begin (?:your (?:reply|response|answer) )?with|"
      rf"start (?:your (?:reply|response|answer) )?with|end (?:your (?:reply|response|answer) )?with|"
      rf"tell me|provide me(?: with)?|return|repeat|recite|write out|list|paste|include|type out|spell out|"
-     rf"hand over|give|send|forward|email|post)[^\w\n()=]+(?:\w+[^\w\n()=]+){{0,2}}?(?:(?:all|any|every|the|your|"
+     rf"hand over|give|send|forward|email|post)[^\w\n()=]+(?:\w+[^\w\n()=]+){{0,2}}?(?:(?:all|any|every|the|"
+     rf"your|"
      rf"its|"
      rf"their|user'?s?|admin|stored|saved|current|full|complete|real|actual|raw|entire|available)"
-     rf"[^\w\n()=]+){{1,3}}(?:\w+[^\w\n()=]+){{0,1}}?(?:{SECRET}|system prompt|system message|system instructions|"
+     rf"[^\w\n()=]+){{1,3}}(?:\w+[^\w\n()=]+){{0,1}}?(?:{SECRET}|system prompt|system message|"
+     rf"system instructions|"
      rf"initial (?:prompt|instructions)|original (?:prompt|instructions)|hidden (?:prompt|instructions)|"
      rf"instructions you (?:were|have been) given|(?:text|words|content|instructions|everything) above)\b"
      rf"(?![^\w\n]+(?:documentation|docs|page|settings|section|field|parameter|header|format|length|rotation|"
@@ -84,7 +85,8 @@ SPECS: list[Spec] = [
      r"user'?s?|stored|saved|available|local)\W+){0,2}(?:env(?:ironment)? (?:vars?|variables?)|env vars?|"
      r"\.env\b(?!\.(?:example|sample|template|dist|defaults?)\b)|dotenv|config(?:uration)? files|"
      r"credential store|credentials|secrets|passwords|"
-     r"api (?:keys|tokens)|access tokens|(?:ssh )?private keys?|ssh keys?|keychain|(?:session|browser|auth|login) cookies|"
+     r"api (?:keys|tokens)|access tokens|(?:ssh )?private keys?|ssh keys?|keychain|(?:session|browser|auth|"
+     r"login) cookies|"
      r"session tokens)\b"
      r"(?!'s|\s+names?\b)",
      BOTH, True),
@@ -221,7 +223,8 @@ SPECS: list[Spec] = [
      r"over))\W+(?:the |all |any |every )?(?:default|built-in|"
      r"builtin|standard|native|existing|original|other|them|previous|regular|any)\b(?:\W+\w+){0,3}?"
      r"(?:\W+(?:tools?|functions?|readers?|clients?|search|servers?|commands?|all|implementations?)\b|"
-     r"\W*$|\W+for all\b)|\b(?:supersedes|overrides|replaces) (?:them|all)(?:\W+\w+)?\W+(?:tools?|functions?|servers?|"
+     r"\W*$|\W+for all\b)|\b(?:supersedes|overrides|replaces) (?:them|all)(?:\W+\w+)?\W+(?:tools?|functions?|"
+     r"servers?|"
      r"commands?)\b|\b(?:supersedes|overrides|replaces) (?:them|all)\W*$"
      r"|\bwhen(?:ever)? (?:the |any |a |another )?[`'\"]?[\w\-.]+[`'\"]? (?:tool|function) is "
      r"(?:called|used|invoked|run)\b[^\n]{0,60}\b(?:you must|always|make sure|instead|first|also|must|"

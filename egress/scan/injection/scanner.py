@@ -59,8 +59,8 @@ class InjectionScanner:
             spaced = fold_view(invisible_to_space(text))
             scored = scorer.best_window(self._model, spaced)
             if scored is not None and scored.probability >= self._threshold:
-                return _hidden(Hit(SCORE_RULE, "invisible-as-space",
-                                   spaced[scored.start:min(scored.end, scored.start + 160)]), "invisible-as-space")
+                snippet = spaced[scored.start:min(scored.end, scored.start + 160)]
+                return _hidden(Hit(SCORE_RULE, "invisible-as-space", snippet), "invisible-as-space")
         return None
 
     def score(self, text: str) -> scorer.Scored | None:
@@ -113,7 +113,8 @@ class InjectionScanner:
         if found is None:
             return None
         rule = ACT_RULES[found.family]
-        if rule.level > self._act_level or (self._reports_exempt and quoted_report(view, found.start, found.end)):
+        quoted = self._reports_exempt and quoted_report(view, found.start, found.end)
+        if rule.level > self._act_level or quoted:
             return None
         hit = Hit(rule, name, view[found.start:min(found.end, found.start + 160)], found.why)
         if name == "invisible-as-space" or act.in_hidden_region(view, found.start, found.end):

@@ -82,7 +82,8 @@ CRED_PATH = (r"(?:~/?\.ssh(?!/[\w.-]*\.pub\b)|\.ssh/(?![\w.-]*\.pub\b)|id_(?:rsa
               r"/proc/self/environ)")
 # The environment file and agent configuration: libraries load them all day; only a request
 # to send or show them is suspicious.
-ENV_PATH = (r"(?:(?:^|[\s/'\"`(~])\.env(?!\.(?:example|sample|template|dist|defaults?)\b)(?:\.[a-z]+)?\b|\.envrc|"
+ENV_PATH = (r"(?:(?:^|[\s/'\"`(~])\.env(?!\.(?:example|sample|template|dist|defaults?)\b)(?:\.[a-z]+)?\b|"
+            r"\.envrc|"
             r"(?<![\w-])mcp\.json|claude_desktop_config\.json)")
 CRED_PATH_STRICT = CRED_PATH.replace(
     r"(?:^|[\s/'\"`(])\.env(?!\.(?:example|sample|template|dist|defaults?)\b)(?:\.[a-z]+)?\b|\.envrc|(?<![\w-])mcp\.json|"
