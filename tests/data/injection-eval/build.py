@@ -58,6 +58,16 @@ BENIGN_WHEELS = [
 ]
 
 
+# Wheels downloaded but left out of the sets: their licences are not permissive (GPL, LGPL, MPL).
+NON_PERMISSIVE = {"ansible-core", "paramiko", "pynput", "semgrep", "hypothesis"}
+
+
+def permissive(item: dict[str, Any]) -> bool:
+    """False for an item whose text or carrier comes from a wheel in NON_PERMISSIVE."""
+    group = str(item.get("group") or item.get("carrier") or "")
+    return not (group.startswith("wheel:") and group[6:].split("#")[0] in NON_PERMISSIVE)
+
+
 def split_of(key: str) -> str:
     return "test" if int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % 10 < TEST_SHARE else "dev"
 
@@ -401,6 +411,7 @@ def poisoned_tools(split: str, tools: list[dict[str, Any]], rng: random.Random,
 # -- main ----------------------------------------------------------------------------------------
 
 def write(path: Path, items: list[dict[str, Any]]) -> None:
+    items = [i for i in items if permissive(i)]
     path.parent.mkdir(parents=True, exist_ok=True)
     with gzip.GzipFile(path, "wb", mtime=0) as gz:
         gz.write("".join(json.dumps(i, ensure_ascii=False, sort_keys=True) + "\n" for i in items).encode())
@@ -413,7 +424,8 @@ def main() -> None:
     sources: dict[str, Any] = {"python": PYTHON_VERSION, "wheels": {}}
     for w in sorted((root / "benign").glob("*.whl")):
         dist = w.name.split("-")[0].lower().replace("_", "-")
-        sources["wheels"][w.name] = hashlib.sha256(w.read_bytes()).hexdigest()
+        if dist not in NON_PERMISSIVE:
+            sources["wheels"][w.name] = hashlib.sha256(w.read_bytes()).hexdigest()
         for kind, text in wheel_texts(w):
             benign_all += [(f"wheel:{dist}", kind, c) for c in chunks(text, rng)]
     for group, kind, text in stdlib_texts():
