@@ -66,3 +66,14 @@ def test_collisions_can_be_enforced_and_allowed_tools_are_exempt() -> None:
     assert [(f.rule, f.action) for f in evil.findings] == [("tool-name-collision", "strip")]
     allowed = listing(insp, strict, "https://ok.test/mcp", [tool("send_email")])
     assert not [f for f in allowed.findings if f.rule == "tool-name-collision"]
+
+
+def test_policy_families_are_the_scanners_families() -> None:
+    from typing import get_args
+
+    from egress.policy.model import InjectionFamily
+    from egress.scan.injection import RULES
+    from egress.scan.mcp import RULES as MCP_RULES
+
+    poison = {r.removeprefix("poison-") for r in MCP_RULES if r.startswith("poison-")}
+    assert set(get_args(InjectionFamily)) == set(RULES) | poison | set(md.RULES)
