@@ -330,6 +330,53 @@ def bench_event_inspection(n: int = 400) -> dict[str, Any]:
             "result_event_2kb_us_p95": round(pct(results, 0.95) * 1e6, 1)}
 
 
+def result_texts_10kb() -> dict[str, str]:
+    """Realistic 10 KB tool results: documentation prose, source code, a JSON listing, and a long
+    e-mail thread. Built from the running interpreter's standard library, so fixed per version."""
+    import email.mime.text
+    import inspect
+    import json as json_module
+    import textwrap
+
+    doc = "\n\n".join(inspect.getdoc(m) or "" for m in (json_module, textwrap, email.mime.text, argparse))
+    code = inspect.getsource(textwrap)
+    listing = json.dumps([{"name": f"item-{i}", "path": f"src/module_{i}.py", "size": 1000 + i,
+                           "description": "A source file of the project, reviewed last week."}
+                          for i in range(80)], indent=1)
+    mail = "".join(f"> On Monday, Alex wrote:\n> Can you check the build for release {i}? "
+                   f"The tests in module {i} failed twice.\nThanks, I re-ran them and they pass now. "
+                   "The flaky one is the network test; I opened an issue for it.\n\n" for i in range(60))
+
+    def ten_kb(text: str) -> str:
+        return (text * (10240 // max(1, len(text)) + 1))[:10240]
+    return {"docs": ten_kb(doc), "code": ten_kb(code), "json": ten_kb(listing), "email": ten_kb(mail)}
+
+
+def bench_result_scan(n: int = 60) -> dict[str, Any]:
+    """In-process cost of the injection scan of one 10 KB tool result, by kind of text: the
+    whole scan, and the learned score's share (its windows and model, on the folded view the
+    rules already computed)."""
+    from egress.scan.injection import InjectionScanner, fold_view
+
+    out: dict[str, Any] = {}
+    for level in ("medium", "high"):
+        scanner = InjectionScanner(level, "content")
+        for kind, text in result_texts_10kb().items():
+            times, score_times = [], []
+            for i in range(n):
+                sample = text[: len(text) - (i % 7)]  # defeat any memoisation of identical text
+                t = time.process_time()
+                scanner.scan(sample)
+                times.append(time.process_time() - t)
+                folded = fold_view(sample)
+                t = time.process_time()
+                scanner.score_folded(folded)
+                score_times.append(time.process_time() - t)
+            out[f"{level}_{kind}_10kb_ms_p50"] = round(pct(times, 0.5) * 1000, 3)
+            out[f"{level}_{kind}_10kb_score_ms_p50"] = round(pct(score_times, 0.5) * 1000, 3)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=150)
@@ -347,6 +394,7 @@ def main(argv: list[str] | None = None) -> int:
                            "cpus": os.cpu_count()}
     out["tools_list"] = bench_tools_list()
     out["event_inspection"] = bench_event_inspection()
+    out["result_scan"] = bench_result_scan()
     if not args.skip_proxy:
         out["sse"] = bench_sse(args.events, args.runs, args.interval_ms / 1000, args.first_event_requests)
     print(json.dumps(out, indent=2))

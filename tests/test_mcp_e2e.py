@@ -68,7 +68,7 @@ def test_clean_server_works_end_to_end_with_streamed_progress(
     assert "add_with_notes" not in names
     assert ("add", {"a": 2, "b": 3}) in mcp_origin.calls
     rules = {r for _, r, _ in audit_findings(proc)}
-    assert rules <= {"poison-credential-path", "poison-exfil-parameter", "poison-hidden-instructions",
+    assert rules <= {"poison-credential-path", "poison-exfil-parameter", "poison-hidden-instruction",
                      "poison-covert-action"}
 
 

@@ -817,6 +817,17 @@ class McpServerRule(StrictModel):
         return value
 
 
+# The families injection and definition findings are reported under (`injection/<family>`,
+# `mcp/poison-<family>`, `mcp/<family>`); a test keeps this list equal to the scanners' registries.
+InjectionFamily = Literal[
+    "code-insertion", "exfiltration-request", "tool-call-request", "task-hijack", "hidden-instruction",
+    "instruction-override", "role-impersonation", "fake-delimiter", "credential-solicitation",
+    "credential-path", "covert-action", "encoded-instructions", "prompt-harvest", "directive-score",
+    "tool-shadowing", "tool-name-collision", "tool-reference", "invisible-text", "name-mimicry",
+    "exfil-parameter",
+]
+
+
 class McpActions(StrictModel):
     """What each kind of MCP finding does. `audit` only logs."""
 
@@ -835,6 +846,11 @@ class McpActions(StrictModel):
     protocol: Literal["block", "audit"] = Field(
         "block", description="Malformed JSON-RPC on an MCP session, a response to an id that was "
         "never sent or that was already answered.")
+    families: dict[InjectionFamily, Literal["strip", "block", "audit"]] = Field(
+        default_factory=dict,
+        description="Action per finding family, over `injection` for results and `poisoning` for "
+        "definitions (e.g. `{task-hijack: audit, code-insertion: block}`); `strip` applies to "
+        "definitions, a result is blocked. `tool-name-collision` is `audit` unless set here.")
 
 
 class McpSection(StrictModel):

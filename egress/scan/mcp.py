@@ -25,6 +25,7 @@ from egress.findings import Action, Finding
 from egress.hostmatch import HostSet, normalize_host, path_has_prefix
 from egress.policy.model import McpArgumentRule, McpSection, McpServerRule
 from egress.redact import preview
+from egress.scan import mcp_definitions
 from egress.scan.injection import Hit, InjectionScanner
 from egress.scan.normalize import normalize
 
@@ -39,15 +40,20 @@ RULES: dict[str, str] = {
     "errors.",
     "header-mismatch": "The Mcp-Method / Mcp-Name headers disagree with the JSON-RPC body.",
     # tool poisoning (definitions in tools/list, prompts/list, resources/list, server instructions)
+    "poison-code-insertion": "A definition asks the model to add or run code that sends data out, runs "
+    "downloaded code, opens a shell, persists or destroys.",
+    "poison-exfiltration-request": "A definition tells the model to send data to an outside address.",
+    "poison-tool-call-request": "A definition tells the model to call a tool or fetch an outside address.",
+    "poison-task-hijack": "A definition tells the model to answer something else or change its answers.",
+    "poison-hidden-instruction": "A definition carries <IMPORTANT>-style tags, notes to the model, or "
+    "instructions hidden in comments or invisible characters.",
     "poison-instruction-override": "A definition tells the model to ignore its instructions.",
     "poison-role-impersonation": "A definition impersonates the system or a privileged role.",
     "poison-fake-delimiter": "A definition contains chat-template delimiters.",
     "poison-credential-solicitation": "A definition asks for secrets or the system prompt.",
     "poison-credential-path": "A definition directs the model to credential files or the environment.",
     "poison-covert-action": "A definition tells the model to hide what it does from the user.",
-    "poison-exfiltration-directive": "A definition tells the model to send data to an outside address.",
     "poison-encoded-instructions": "A definition hides instructions in an encoded blob.",
-    "poison-hidden-instructions": "A definition carries <IMPORTANT>-style tags or notes to the model.",
     "poison-prompt-harvest": "A definition asks for the system prompt, reasoning or conversation.",
     "poison-tool-shadowing": "A definition tells the model to prefer it over, or rewire, other tools.",
     "poison-directive-score": "A definition scores over the threshold on weaker signals together "
@@ -65,6 +71,7 @@ RULES: dict[str, str] = {
     "tool-not-allowed": "A tool outside the server's allow list was listed or called.",
     "call-to-stripped-tool": "A call to a tool that was removed from the listing as poisoned.",
     "argument-denied": "A tools/call argument matched a deny_paths or deny_patterns rule.",
+    **mcp_definitions.RULES,
 }
 
 MCP_PREFIXES = ("tools/", "resources/", "prompts/", "sampling/", "notifications/", "completion/",
@@ -440,27 +447,31 @@ class DefinitionCheck:
 def _family_rule(hit: Hit) -> str:
     if hit.view.startswith(("base64", "hex")):
         return "poison-encoded-instructions"
-    if hit.view == "tag-characters":
+    if hit.view in ("tag-characters", "invisible-as-space"):
         return "poison-invisible-text"
     return f"poison-{hit.rule.family}"
 
 
 _REASONS = {
+    "poison-code-insertion": "a request to add or run code that must never come from a tool",
+    "poison-exfiltration-request": "instructions to send data to an outside address",
+    "poison-tool-call-request": "instructions to call a tool or fetch an outside address",
+    "poison-task-hijack": "instructions to answer something else or change the model's answers",
+    "poison-hidden-instruction": "hidden instruction tags, notes to the model or hidden text",
     "poison-instruction-override": "instructions to ignore the model's instructions",
     "poison-role-impersonation": "text impersonating the system or a privileged role",
     "poison-fake-delimiter": "chat-template delimiters",
     "poison-credential-solicitation": "a request for secrets or the system prompt",
     "poison-credential-path": "directions to credential files or the environment",
     "poison-covert-action": "instructions to hide actions from the user",
-    "poison-exfiltration-directive": "instructions to send data to an outside address",
     "poison-encoded-instructions": "instructions hidden in an encoded blob",
-    "poison-hidden-instructions": "hidden instruction tags or notes addressed to the model",
     "poison-prompt-harvest": "a request for the system prompt, reasoning or conversation",
     "poison-tool-shadowing": "instructions to prefer it over, or rewire, other tools",
-    "poison-directive-score": "text that reads as directives to the model (weighted score)",
+    "poison-directive-score": "text that reads as directives to the model (learned score)",
     "poison-invisible-text": "invisible or bidirectional-control characters",
     "poison-name-mimicry": "a name that mimics a shell binary",
     "poison-exfil-parameter": "a parameter shaped to receive secrets or the conversation",
+    **mcp_definitions.REASONS,
 }
 
 
@@ -491,6 +502,8 @@ def check_definition(obj: dict[str, Any], scanner: InjectionScanner, *, is_tool:
         where = next((p for p, t in strings if scanner.scan(t) is not None), "definition")
         out.append(DefinitionCheck(_family_rule(hit), where.removesuffix("#key"), preview(hit.snippet),
                                    where.removesuffix("#key")))
+    out += [DefinitionCheck(c.rule, c.path, c.evidence, c.what)
+            for c in mcp_definitions.definition_checks(obj, is_tool=is_tool, name_exempt=name_exempt)]
     return out
 
 
@@ -645,6 +658,8 @@ _NO_SERVER = ServerPolicy("default", HostSet([]), None, None, (), (), {})
 
 
 _POLICY_SERIALS = itertools.count()
+# Families whose findings are only logged unless the policy says otherwise.
+_FAMILY_DEFAULTS: dict[str, Action] = {"tool-name-collision": "audit"}
 
 
 class McpPolicy:
@@ -656,6 +671,7 @@ class McpPolicy:
         self.section = section
         self.enabled = section.enabled
         self.actions = section.actions
+        self._families: dict[str, Action] = {str(k): v for k, v in section.actions.families.items()}
         self.content_scanner = InjectionScanner(section.injection_sensitivity, "content")
         self.tool_scanner = InjectionScanner(section.injection_sensitivity, "tool")
         self.arguments = tuple(ArgumentRule.of(a, f"mcp.arguments[{i}]")
@@ -669,6 +685,14 @@ class McpPolicy:
 
     def action(self, check: CheckName) -> Action:
         return getattr(self.actions, check)  # type: ignore[no-any-return]
+
+    def family_action(self, rule: str, check: CheckName) -> Action:
+        """The action of one finding: its family's (`mcp.actions.families`), else its check's.
+        Results cannot be stripped: `strip` blocks them."""
+        family = rule.removeprefix("poison-")
+        chosen = (self._families.get(family) or _FAMILY_DEFAULTS.get(family)
+                  or self.action(check))
+        return "block" if chosen == "strip" and check == "injection" else chosen
 
 
 # -- sessions and pairing ---------------------------------------------------------------------
@@ -819,6 +843,8 @@ class McpInspector:
         self._stripped: dict[str, set[str]] = {}
         # (policy serial, definition hash) -> poisoning checks: a re-listed tool is not re-scanned.
         self._checks: OrderedDict[tuple[int, str], list[DefinitionCheck]] = OrderedDict()
+        # Tool names by server, for name shadowing across servers.
+        self.tool_names = mcp_definitions.ToolRegistry()
 
     # -- client -> server ------------------------------------------------------------------
 
@@ -988,10 +1014,8 @@ class McpInspector:
         path = next((p for p, t in strings if scanner.scan(t) is not None), where)
         what = {"response.result": "the result", "request.params": f"the {msg.method} request",
                 "notification.params": f"the {msg.method} notification"}.get(where, where)
-        finding = _f("injection", hit.rule.id, policy.action("injection"), path,
-                     f"prompt injection ({hit.rule.family}) in {what}"
-                     + (f", found after {hit.view} decoding" if hit.view != "text" else ""),
-                     preview(hit.snippet))
+        finding = _f("injection", hit.rule.id, policy.family_action(hit.rule.id, "injection"), path,
+                     f"prompt injection ({explain(hit)}) in {what}", preview(hit.snippet))
         self._add(d, finding)
         if d.blocking is not None:
             if msg.kind == "response":
@@ -1003,7 +1027,8 @@ class McpInspector:
                               text: str) -> None:
         checks = self._definition_checks(policy, {"instructions": text}, is_tool=False, exempt=False)
         for c in checks:
-            self._add(d, _f("mcp", c.rule, policy.action("poisoning"), "response.result.instructions",
+            action = policy.family_action(c.rule, "poisoning")
+            self._add(d, _f("mcp", c.rule, action, "response.result.instructions",
                             f"the server instructions of {ex.server} carry {_REASONS[c.rule]}",
                             c.evidence))
         if d.blocking is not None:
@@ -1027,7 +1052,6 @@ class McpInspector:
                          lists: list[tuple[str, str]]) -> None:
         result = msg.result
         server = policy.server_for(ex.host, ex.path)
-        poison_action = policy.action("poisoning")
         rug_action = policy.action("rug_pull")
         tool_action = policy.action("tool_policy")
         new_result = dict(result)
@@ -1053,12 +1077,17 @@ class McpInspector:
                                         f"{'denied' if verdict == 'tool-denied' else 'not allowed'} "
                                         f"for {ex.server} by {server.label}"))
                         remove = tool_action == "block"
-                for c in self._definition_checks(policy, item, is_tool=is_tool, digest=digest,
-                                                 exempt=is_tool and server.exempt_name(name)):
-                    self._add(d, _f("mcp", c.rule, poison_action, f"{where}.{c.path}",
+                exempt = is_tool and server.exempt_name(name)
+                checks = self._definition_checks(policy, item, is_tool=is_tool, digest=digest, exempt=exempt)
+                if is_tool:
+                    checks = [*checks, *(DefinitionCheck(c.rule, c.path, c.evidence, c.what)
+                                         for c in self.tool_names.check(ex.server, item, exempt=exempt))]
+                for c in checks:
+                    action = policy.family_action(c.rule, "poisoning")
+                    self._add(d, _f("mcp", c.rule, action, f"{where}.{c.path}",
                                     f"{item_kind} {name!r} of {ex.server} carries {_REASONS[c.rule]} "
                                     f"in {c.what}", c.evidence))
-                    remove = remove or poison_action == "strip"
+                    remove = remove or action == "strip"
                 if is_tool:
                     # Calls to a stripped tool are refused; a changed one has its own rule.
                     if remove:
@@ -1132,12 +1161,23 @@ def _mcp_like(msg: Message) -> bool:
     return isinstance(msg.result, dict) and not _MCP_RESULT_KEYS.isdisjoint(msg.result)
 
 
+def explain(hit: Hit) -> str:
+    """The family of an injection hit and, briefly, why: what was seen or what was hidden."""
+    why = hit.rule.id
+    if hit.rule.id == "hidden-instruction" and hit.detail:
+        why += f": {hit.detail} hidden"
+    elif hit.detail:
+        why += f": {hit.detail}"
+    if hit.view != "text":
+        why += f", found after {hit.view} decoding"
+    return why
+
+
 def scan_tool(tool: dict[str, Any], policy: McpPolicy | None = None) -> list[Finding]:
     """Poisoning findings for one tool definition, as a `tools/list` carrying it would get."""
     policy = policy or McpPolicy(McpSection.model_validate({}))
-    action = policy.action("poisoning")
     name = tool.get("name", "?")
-    return [_f("mcp", c.rule, action, f"tool.{c.path}",
+    return [_f("mcp", c.rule, policy.family_action(c.rule, "poisoning"), f"tool.{c.path}",
                f"tool {name!r} carries {_REASONS[c.rule]} in {c.what}", c.evidence)
             for c in check_definition(tool, policy.tool_scanner, is_tool=True)]
 
@@ -1148,5 +1188,5 @@ def scan_content(text: str, policy: McpPolicy | None = None) -> list[Finding]:
     hit = policy.content_scanner.scan(text)
     if hit is None:
         return []
-    return [_f("injection", hit.rule.id, policy.action("injection"), "content",
-               f"prompt injection ({hit.rule.family})", preview(hit.snippet))]
+    return [_f("injection", hit.rule.id, policy.family_action(hit.rule.id, "injection"), "content",
+               f"prompt injection ({explain(hit)})", preview(hit.snippet))]

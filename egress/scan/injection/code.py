@@ -1,0 +1,174 @@
+"""What a code snippet in a tool result would do if the agent ran it or put it in its code.
+
+A static, bounded look at Python, JavaScript/TypeScript, shell and PowerShell: snippets are
+found (code fences, `<pre>`/`<code>`, indented blocks, inline code, shell-looking lines), and
+each is matched against behaviours an agent must never adopt from a tool result: data from the
+machine (environment, keys, credential files, clipboard, keystrokes, screen, system details)
+sent to a literal address; fetched content executed (`curl | sh`, `eval` / `exec` of a
+download, `IEX (New-Object Net.WebClient).DownloadString`); reverse shells; writes to shell
+profiles, `authorized_keys`, cron, CI workflows, autostart keys; destruction and encryption of
+the user's files; security tools switched off; miners; encoded payloads executed. Nothing is
+executed or parsed beyond regular expressions with bounded repetition; snippets and text are
+capped in size.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MAX_SNIPPETS = 24
+MAX_SNIPPET_CHARS = 8 * 1024
+
+# Behaviours, each with the patterns that show it (case-folded code, whitespace collapsed).
+_LOCAL_DATA = (
+    r"os\.environ|process\.env|getenv\(|get-childitem env:|\$env:|\bprintenv\b|(?:^|[|;&(\s])env\s*[|>]|"
+    r"~/\.ssh|\.ssh[/\\'\"]|id_rsa|id_ed25519|id_ecdsa|authorized_keys|\.aws[/\\'\"]|aws/credentials|"
+    r"\.git-credentials|\.netrc|\.npmrc|\.pypirc|\.docker/config|\.kube/config|['\"/]\.env\b|"
+    r"document\.cookie|localstorage|sessionstorage|clipboard|pbpaste|xclip|xsel|pyperclip|get-clipboard|"
+    r"keyboard\.listener|pynput|keylog|getasynckeystate|screenshot|imagegrab|mss\(|pyautogui|"
+    r"getpass\.getuser|gethostname|platform\.(?:platform|node|uname|system)|uuid\.getnode|os\.uname|"
+    r"/etc/passwd|/etc/shadow|_history\b|login data|cookies\.sqlite|keychain|wallet\.dat|"
+    r"os\.homedir|path\.home\(\)|expanduser\(|\$home\b|%userprofile%|os\.listdir\(|readdirsync|"
+    r"\bwhoami\b|\bhostname\b|ipconfig|ifconfig|systeminfo|\bls\s+-la\s+~")
+_NET_SEND = (
+    r"requests\.(?:post|put|patch)\(|requests\.(?:get|request)\([^)\n]{0,200}(?:params|data|json)\s*=|"
+    r"httpx\.(?:post|put|patch)\(|\.(?:post|put|patch)\(\s*['\"`]https?://|urlopen\([^)\n]{0,200},\s*"
+    r"(?:data\s*=\s*)?[\w.]+\.encode|urlopen\([^)\n]{0,300}data\s*=|fetch\([^)]{0,300}(?:method|body)\s*:|"
+    r"fetch\(\s*[`'\"]https?://[^`'\"\n]{0,200}(?:\$\{|\?[\w-]+=)|sendbeacon\(|xmlhttprequest|axios\.(?:post|put)\(|"
+    r"https?\.request\(|\)\.request\(\s*\{[^)]{0,300}method|new image\(\)\.src\s*=|\bcurl\b[^\n|"
+    r";]{0,200}(?:\s-d\b|--data|\s-f\s|--form|"
+    r"--upload-file|\s-t\s|-x\s*(?:post|put))|wget\s+--post|invoke-(?:webrequest|restmethod)[^\n]{0,200}"
+    r"(?:-body|-infile|-method\s+(?:post|put))|\bnc\s+[\w.-]+\s+\d{2,5}|\bncat\b|socket\.(?:send|sendall)\(|"
+    r"\.connect\(\s*\(\s*['\"][\d.]+['\"]|ftplib|smtplib|\bscp\s+[^\n]{0,100}@")
+_NET_FETCH = (r"\bcurl\b|\bwget\b|urlopen\(|requests\.get\(|httpx\.get\(|fetch\(|https?\.get\(|"
+              r"invoke-webrequest|invoke-restmethod|\biwr\b|\birm\b|downloadstring|downloadfile|"
+              r"net\.webclient|start-bitstransfer")
+# Fetched content piped into a shell or interpreter: what installers do, so not damning alone.
+_PIPE_TO_SHELL = (
+    r"(?:curl|wget|iwr|irm|invoke-webrequest|invoke-restmethod)\b[^\n|]{0,300}\|\s*(?:sudo\s+)?(?:ba|z|da)?sh\b|"
+    r"(?:curl|wget|iwr|irm|invoke-webrequest|invoke-restmethod)\b[^\n|]{0,300}\|\s*(?:python3?|perl|ruby|node|iex|"
+    r"invoke-expression)\b|(?:ba)?sh\s+<\(\s*(?:curl|wget)|(?:python3?|perl|ruby|node)\s+-[ce]\s+['\"]?\$\((?:curl|wget)|"
+    r"\b(?:iex|invoke-expression)\b[^\n]{0,40}(?:downloadstring|iwr|irm|invoke-webrequest|net\.webclient)|"
+    r"downloadstring\([^\n]{0,200}\)[^\n]{0,20}\|\s*iex|subprocess\.\w+\([^\n]{0,40}(?:curl|wget)[^\n]{0,200}\|\s*(?:ba)?sh|"
+    r"exec(?:sync)?\([^\n]{0,40}(?:curl|wget)[^\n]{0,200}\|\s*(?:ba)?sh")
+# Downloaded or encoded code evaluated in-process: no installer does that.
+_EVAL_HIDDEN = (
+    r"\b(?:exec|eval)\(\s*(?:urllib|requests|httpx|urlopen|base64|b64decode|codecs|bytes\.fromhex|"
+    r"compile\(\s*(?:urllib|requests)|__import__)|"
+    r"\beval\(\s*(?:atob|s\b|body|data|code|res|response|text|xhr\.responsetext|await\s+fetch)|"
+    r"new\s+function\(\s*(?:atob|await|data|body|code)|\.on\(\s*['\"]end['\"][^\n]{0,80}\beval\(|"
+    r"-enc(?:odedcommand)?\s+[a-z0-9+/=]{16,}|base64\s+(?:-d|--decode)[^\n|]{0,40}\|\s*(?:ba)?sh|"
+    r"certutil[^\n]{0,40}-urlcache|mshta\s+https?:|regsvr32[^\n]{0,40}scrobj")
+_REVERSE_SHELL = (
+    r"/dev/tcp/[\w.-]+/\d+|\bnc(?:at)?\b[^\n]{0,60}\s-e\s|mkfifo[^\n]{0,80}\bnc\b|"
+    r"\bsocat\b[^\n]{0,60}exec:|bash\s+-i\s+>&|os\.dup2\([^\n]{0,80}(?:/bin/(?:ba)?sh|subprocess|pty\.spawn)|"
+    r"dup2\(\s*s\.fileno|pty\.spawn\(|spawn\(\s*['\"]/bin/(?:ba)?sh['\"][^\n]{0,200}(?:socket|net\.)|"
+    r"net\.socket\(\)[^\n]{0,300}(?:/bin/sh|cmd\.exe|spawn)|tcpclient\([^\n]{0,300}(?:iex|invoke-expression)|"
+    r"\.pipe\(\s*sh\.stdin\)")
+_PERSISTENCE = (
+    r">>\s*~?/?[\w./$~{}-]*(?:\.bashrc|\.bash_profile|\.zshrc|\.profile|authorized_keys)|"
+    r"open\([^\n]{0,120}(?:\.bashrc|\.bash_profile|\.zshrc|\.profile|authorized_keys)[^\n]{0,60}['\"]a|"
+    r"appendfilesync\([^\n]{0,120}(?:bashrc|profile|authorized_keys)|crontab\s+-|/etc/cron|"
+    r"systemctl\s+enable|currentversion\\\\?run|\.github/workflows|\.git/hooks/|launchagents|"
+    r"/\.config/autostart|schtasks\s+/create|new-scheduledtask|register-scheduledtask")
+_DESTRUCTIVE = (
+    r"\brm\s+-(?:rf|fr|r\s+-f)\s+(?:--no-preserve-root\s+)?(?:/|~|\$home|\*|/\*|\.\./)(?:\s|$|['\"])|"
+    r"--no-preserve-root|rmtree\([^\n]{0,60}(?:expanduser|home|['\"]/['\"]|['\"]c:)|"
+    r"remove-item[^\n]{0,60}-recurse[^\n]{0,60}(?:c:\\\\|\$home|~|users)|del\s+/[fsq][^\n]{0,40}(?:c:\\\\|%userprofile%)|"
+    r"format\s+c:|\bmkfs\b|\bdd\s+if=[^\n]{0,60}of=/dev/(?:sd|nvme|hd|disk)|:\(\)\s*\{\s*:\s*\|\s*:\s*&\s*\}\s*;\s*:|"
+    r"while\s+true:\s*os\.fork|shred\s+-[a-z]*\s+/dev|vssadmin\s+delete\s+shadows")
+_ENCRYPT = r"fernet|\baes\b|createcipheriv|encrypt\(|cryptography\.|crypto\.subtle|pycryptodome|cipher"
+_WALK = (r"os\.walk|readdirsync|readdir\(|get-childitem[^\n]{0,30}-recurse|glob\.glob\([^\n]{0,40}\*\*|"
+         r"rglob\(|walk\(")
+_DOS = (r"(?:while\s+true|for\s*\(\s*;\s*;\s*\)|while\s*\(\s*true\s*\))[^\n]{0,10}\n?[^\n]{0,200}"
+        r"(?:requests\.|fetch\(|socket|urlopen|\.get\(|\.post\(|os\.fork)|range\(\s*\d{3,}\s*\)[^\n]{0,200}\n?"
+        r"[^\n]{0,200}thread|\bhping3\b|\bslowloris\b")
+_DISABLE_SECURITY = (r"ufw\s+disable|iptables\s+-(?:f|p\s+\w+\s+drop)|setenforce\s+0|"
+                     r"set-mppreference[^\n]{0,40}-disable|"
+                     r"netsh\s+advfirewall\s+set[^\n]{0,40}off|/etc/hosts['\"]?\s*,\s*['\"]a|>>\s*/etc/hosts|"
+                     r"systemctl\s+(?:stop|disable)\s+(?:firewalld|apparmor|auditd)|add-mppreference\s+-exclusionpath")
+_MINER = r"xmrig|stratum\+tcp|minerd|cryptonight|coinhive|nicehash"
+_PRIVILEGE = (r"chmod\s+(?:[ug]\+s|[2467]7[0-7]{2}\s+/)|/etc/sudoers|\buseradd\b|"
+              r"net\s+user\s+\S+\s+\S+\s+/add|nopasswd")
+
+_RX = {name: re.compile(rx) for name, rx in (
+    ("local-data", _LOCAL_DATA), ("network-send", _NET_SEND), ("network-fetch", _NET_FETCH),
+    ("pipe-to-shell", _PIPE_TO_SHELL), ("eval-hidden", _EVAL_HIDDEN), ("reverse-shell", _REVERSE_SHELL),
+    ("persistence", _PERSISTENCE),
+    ("destructive", _DESTRUCTIVE), ("encrypt", _ENCRYPT), ("walk-files", _WALK), ("flood", _DOS),
+    ("disable-security", _DISABLE_SECURITY), ("miner", _MINER), ("privilege", _PRIVILEGE))}
+_LITERAL_ADDRESS = re.compile(r"(?:https?|ftp|wss?)://[\w.-]+|['\"](?:\d{1,3}\.){3}\d{1,3}['\"]|"
+                              r"\b(?:host|hostname)['\"]?\s*[:=]\s*['\"][\w-]+\.[\w.-]+|"
+                              r"\b(?:\d{1,3}\.){3}\d{1,3}\b|@[\w-]+\.[a-z]{2,}")
+
+# Behaviours an agent must never adopt from a tool result, whoever asks (level 3); what
+# installers and setup docs do, fine when a person reads it, not when a result asks the agent
+# (level 2); and what API docs do (level 1).
+CRITICAL = frozenset({"reverse-shell", "eval-hidden", "exfiltration", "ransomware", "destructive",
+                      "disable-security", "miner", "flood", "privilege", "remote-persistence"})
+ELEVATED = frozenset({"pipe-to-shell", "persistence"})
+MEDIUM = frozenset({"network-send", "remote-fetch"})
+
+_FENCE = re.compile(r"(?:```|~~~)[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:```|~~~|\Z)", re.DOTALL)
+_PRE = re.compile(r"<(?:pre|code)\b[^>]*>(.*?)</(?:pre|code)>", re.DOTALL | re.IGNORECASE)
+_INLINE = re.compile(r"`([^`\n]{6,400})`")
+_INDENTED = re.compile(r"(?:(?:^|\n)(?: {4}|\t)[^\n]+){2,}")
+_SHELL_LINE = re.compile(r"(?:^|\n)[ \t>]*(?:\$ |> |ps> |c:\\>)?((?:sudo\s+)?(?:curl|wget|bash|sh|nc|ncat|"
+                         r"powershell|"
+                         r"pwsh|iex|python3?|node|echo|rm|chmod|crontab|tar|env|set-mppreference|invoke-\w+|"
+                         r"certutil|mshta|:\(\))\b[^\n]{4,400})", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Snippet:
+    start: int
+    end: int
+    code: str
+    behaviours: frozenset[str]
+
+    @property
+    def level(self) -> int:
+        """3: never from a result; 2: installer-like; 1: API-doc-like; 0: nothing of note."""
+        return level_of(self.behaviours)
+
+
+def level_of(found: frozenset[str]) -> int:
+    if found & CRITICAL:
+        return 3
+    if found & ELEVATED:
+        return 2
+    return 1 if found & MEDIUM else 0
+
+
+def behaviours(code: str) -> frozenset[str]:
+    """The behaviours `code` shows (case-insensitive, bounded)."""
+    c = code[:MAX_SNIPPET_CHARS].casefold()
+    found = {name for name, rx in _RX.items() if rx.search(c)}
+    if "local-data" in found and "network-send" in found and _LITERAL_ADDRESS.search(c):
+        found.add("exfiltration")
+    if "encrypt" in found and "walk-files" in found and ("write" in c or "rename" in c):
+        found.add("ransomware")
+    if "network-fetch" in found and _LITERAL_ADDRESS.search(c):
+        found.add("remote-fetch")
+    if "persistence" in found and found & {"pipe-to-shell", "eval-hidden", "network-send", "remote-fetch"}:
+        found.add("remote-persistence")
+    return frozenset(found)
+
+
+def snippets(text: str) -> list[Snippet]:
+    """Code in `text` (a tool result), with what each piece does; at most MAX_SNIPPETS."""
+    spans: list[tuple[int, int, str]] = []
+    for rx, group in ((_FENCE, 2), (_PRE, 1), (_INDENTED, 0), (_INLINE, 1), (_SHELL_LINE, 1)):
+        for m in rx.finditer(text):
+            if len(spans) >= MAX_SNIPPETS * 2:
+                break
+            s, e = m.span(group)
+            if not any(a <= s and e <= b for a, b, _ in spans):
+                spans.append((s, e, text[s:e]))
+    out = []
+    for s, e, code in sorted(spans)[:MAX_SNIPPETS]:
+        found = behaviours(code)
+        if found:
+            out.append(Snippet(s, e, code, found))
+    return out

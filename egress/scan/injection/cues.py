@@ -1,0 +1,221 @@
+"""Cues of an instruction aimed at the agent, each a pattern over the folded view (case-folded,
+look-alikes folded, whitespace collapsed, line breaks kept).
+
+The act-directing detectors (`act.py`) and the learned scorer (`features.py`) combine them:
+who the text speaks to (an AI, the assistant's answer, a fake system note), whether it gives a
+directive (imperative, polite request, obligation, passive "must be sent"), what it asks for
+(run or add code, fetch or post to an address, send data, call a tool, change the answer) and
+on what (secrets and conversation, an outside address, a tool name). Every pattern has bounded
+repetition; each runs once per view.
+"""
+
+from __future__ import annotations
+
+import re
+
+from egress.scan.injection.vocab import CONTEXT_CORE, CRED_PATH, SENSITIVE
+
+_AI = (r"(?:ai|a\.i\.|assistant|ai assistant|agent|ai agent|coding agent|model|language model|llm|chatbot|"
+       r"bot|copilot|claude|gpt|chatgpt|gemini|automated (?:tools?|agents?|systems?|assistants?|readers?)|"
+       r"autonomous agents?)s?")
+# Sentence or clause start: line start, after sentence punctuation, a bullet, a quote mark.
+_START = r"(?:^|\n|[.!?;:,]\s|[\-*>•|]\s?|(?<![\w.])[(\[\"'`]|\*\*)\s*"
+_POLITE = (r"(?:(?:please|kindly|now|then|also|first|next|just|simply|immediately|quickly|always|"
+           r"afterwards|and|so|ok|okay|finally|secondly|lastly),?\s+){0,3}")
+_MODAL = (r"(?:must|should|shall|will|need to|needs to|have to|has to|are required to|is required to|"
+          r"are expected to|is expected to|are asked to|is asked to|are to|is to|ought to|may want to|"
+          r"are supposed to|is supposed to|are instructed to|is instructed to|are allowed to now|can now)")
+_AUX_REQUEST = (r"(?:could|can|would|will) you(?: please| kindly)?|(?:i|we)(?:'d| would)? (?:want|need|"
+                r"like|ask|request|require|expect) (?:you|the (?:assistant|agent|ai|model))(?: to)?|"
+                r"(?:make sure|be sure|ensure|remember|don'?t forget|do not forget|never forget|take care)"
+                r"(?: to| that you| you)?|it (?:is|'s) (?:required|mandatory|necessary|important|essential|"
+                r"critical|crucial|vital|recommended|imperative)(?: that you| for you to| to)|(?:it )?would "
+                r"(?:be (?:great|helpful|nice|appreciated|ideal)|help(?: us)?(?: a lot)?) if you(?: could)?|"
+                r"(?:your|the) (?:task|job|goal|mission|next step|next action|instruction|assignment|"
+                r"objective|duty)s? (?:is|are|now is|:)(?: to)?|(?:next step|action required|to ?do|"
+                r"required action|next action|action items?)\s*[:\-]|i'?m asking you to|you are (?:now )?"
+                r"(?:tasked|instructed|asked|required|requested) (?:with|to)|go ahead and|feel free to|"
+                r"let'?s|you'?ll need to|you need to|you have to|you must|you should")
+
+# What stands right before an imperative verb: a clause start (and politeness), a modal
+# addressed to the model, or a request frame. Matched backwards from a verb (`imperative_at`).
+BEFORE_VERB = re.compile(
+    rf"(?:{_START}{_POLITE}|\b(?:you|the (?:assistant|agent|ai|model|llm|bot)|assistants?|agents?)"
+    rf"(?:'?ll)? {_MODAL}\s+(?:\w+\s+){{0,2}}|\b(?:{_AUX_REQUEST})\s+(?:\w+\s+){{0,2}}|"
+    rf"\b(?:please|kindly)\s+(?:\w+\s+){{0,1}}|\b(?:if|when|once|after|unless) you (?:also |just |first "
+    rf"|then |now |simply |only )?)$")
+# Obligation in the passive voice: "... must be sent to", "is to be uploaded".
+PASSIVE = re.compile(
+    r"\b(?:must|should|shall|needs? to|has to|have to|is to|are to|will need to|is required to|are required "
+    r"to|ought to)\s+(?:also\s+|always\s+|first\s+|immediately\s+)?be\s+(?:\w+ly\s+)?\w+ed\b|\b(?:is|are) "
+    r"(?:expected|required|needed|mandatory)\b")
+ADDRESSEE = re.compile(
+    rf"\b(?:note|message|instructions?|reminder|tip|notice|hint|memo|directive|request|warning|update|"
+    rf"attention|p\.?s\.?|order)s? (?:to|for) (?:the |all |any |every |our )?(?:{_AI})\b|"
+    rf"\b(?:dear|hey|hi|hello|attention|calling|to) (?:the |all |any )?(?:{_AI})\b|"
+    rf"\bif you(?:'re| are) (?:an? |the )?(?:{_AI}|reading this as an? \w+)\b|"
+    rf"\b(?:{_AI}) (?:reading|processing|summari[sz]ing|parsing|analy[sz]ing|handling|browsing|seeing|"
+    rf"scanning|indexing|viewing) (?:this|these|the following)\b|"
+    rf"\bthe (?:assistant|agent|ai|model|llm|bot|copilot)(?:'s)? (?:should|must|needs? to|is required to|"
+    rf"will|shall|is expected to|has to|is to|may|can now)\b|"
+    rf"\bon behalf of (?:the|your) user\b|\bthe user (?:has )?(?:already )?(?:approved|authori[sz]ed|"
+    rf"confirmed|"
+    rf"consented|agreed to|requested|asked for|wants|expects) (?:it|this|that|you to)\b|"
+    rf"\b(?:expected|required|needed) (?:from|of) the (?:agent|assistant|ai|model)\b|"
+    rf"\bfor (?:the )?(?:{_AI})\s*[:\-]|\bas (?:an? |the )?(?:{_AI})(?: (?:handling|processing|reading|"
+    rf"working on) \w+)?,")
+# The subset no tool description needs: a note to the AI, "if you are an AI", "AI reading this".
+ADDRESSEE_STRONG = re.compile(
+    rf"\b(?:note|message|instructions?|reminder|tip|notice|hint|memo|directive|request|warning|update|"
+    rf"attention|p\.?s\.?|order|next step|action)s? (?:to|for) (?:the |all |any |every |our )?(?:{_AI})\b|"
+    rf"\b(?:dear|hey|attention|calling) (?:the |all |any )?(?:{_AI})\b|"
+    rf"\bif you(?:'re| are) (?:an? |the )?(?:{_AI}|reading this as an? \w+)\b|"
+    rf"\b(?:{_AI}) (?:reading|processing|summari[sz]ing|parsing|analy[sz]ing|browsing|seeing|scanning|"
+    rf"indexing|viewing) (?:this|these|the following)\b|\bon behalf of (?:the|your) user\b|"
+    rf"\bthe user (?:has )?(?:already )?(?:approved|authori[sz]ed|confirmed|consented|agreed to) (?:it|this|"
+    rf"that)\b|"
+    rf"\b(?:expected|required|needed) (?:from|of) the (?:agent|assistant|ai|model)\b")
+# A fake system, developer or maintainer voice.
+FRAMING = re.compile(
+    r"(?:^|\n|[.!?]\s|[\[(<{*#>\"'`|]|\*\*)\s*(?:\[|<|#{1,4}\s*|\*\*)?\s*(?:system|developer|dev|admin|administrator|"
+    r"assistant|operator|maintainer|it support|it department|compliance|moderator|root|sudo|override|"
+    r"internal|hidden|ai|llm|agent|model|instructions?|new instructions?|updated instructions?)"
+    r"(?:[ _-](?:note|notice|message|msg|instructions?|update|alert|directive|override|reminder|tip|prompt|"
+    r"command|order|requirement|policy|protocol|task|team))?\s*(?:\]|>|\*\*|\))?\s*[:>\]\-)]"
+    r"|<\s*/?\s*(?:system|instructions?|assistant_instructions|important|admin|developer|hidden|secret|"
+    r"override|sudo|ai_instructions|agent_instructions|information|note)\b[^>\n]{0,40}>"
+    r"|\[(?:system|developer|admin|inst|sys|assistant|important)(?: message| note| notice)?\]")
+# Alarm words that fake notes use, and real documentation too ("**Important:**").
+ALERT = re.compile(
+    r"(?:^|\n|[\[(<*#>|]|\*\*)\s*(?:important|urgent|critical|mandatory|attention|notice|warning|action "
+    r"required|priority|security (?:notice|alert|update))\s*(?:\]|>|\*\*)?\s*[:!>\]\-]|!{3,}")
+OUTPUT = re.compile(
+    r"\byour (?:final |next |own )?(?:answer|response|reply|replies|responses|answers|output|summary|"
+    r"solution|code|fix|patch|script|completion|explanation|translation|message to the user)s?\b|"
+    r"\b(?:each|every|all|any) (?:of your )?(?:answers?|responses?|replies|code answers?|"
+    r"scripts? you write)\b|"
+    r"\bthe (?:code|answer|response|reply|summary|script) (?:that )?you (?:write|produce|generate|return|"
+    r"give|"
+    r"output|create|suggest|send)\b|\b(?:when|whenever|while|before|after) (?:you )?(?:answer|respond|reply|"
+    r"summari[sz]e|generate|produce)\w*\b|\bthe user(?:'s)? (?:question|request|query|task)\b")
+TIMING = re.compile(
+    r"\bbefore (?:you )?(?:answer|respond|reply|continu|proceed|return|summari|complet|do anything|doing "
+    r"anything|start|begin|anything else|finish|go on|move on|read|process|handl|generat|writ|giv|"
+    r"tak|us)\w*|\b(?:immediately|right now|right away|at once|asap|without delay|without asking|at this "
+    r"point|as soon as you (?:read|see|process)|after reading this|upon reading|first of all|"
+    r"as a first step|prior to (?:answering|responding|anything))\b|\bthen (?:answer|reply|respond|continue|"
+    r"proceed|summari[sz]e|return|finish|complete)\b|\bonly then\b|\bfrom now on\b|\bfirst,? (?:call|run|"
+    r"invoke|use|execute|send|fetch|visit|open)\b")
+
+# What the directive asks for.
+EXEC_VERB = re.compile(
+    r"\b(?:run|execute|launch|invoke|type|paste|enter|eval(?:uate)?|source|pipe|install|start|trigger|"
+    r"exec|perform)\b[^.\n]{0,80}?\b(?:command|commands|script|snippet|code|line|lines|following|below|"
+    r"this|these|terminal|shell|console|powershell|bash|one-liner|installer|it)\b|\b(?:run|execute|paste|type|"
+    r"enter)\s+(?:it |this |the following |the command |the script )?(?:in|into|from|on) (?:a |the |your )?"
+    r"(?:terminal|shell|console|command line|powershell|bash|cmd)\b|\b(?:run|execute|paste|type|enter|"
+    r"launch)\s*"
+    r"(?:`|:\s*\n|:\s*`|\s+(?:sudo |curl |wget |bash |sh |powershell |iex |python |node |echo |nc |rm ))")
+INCLUDE_CODE = re.compile(
+    r"\b(?:add|include|insert|append|prepend|merge|incorporate|integrate|embed|inject|put|place|paste|copy|"
+    r"apply|use|adopt|upgrade|update|improve|enhance|extend|patch|modify|wrap)\w*\b[^.\n]{0,100}?\b(?:snippet|"
+    r"code|lines?|block|helper|hook|function|import|excerpt|following|below|this|these|initiali[sz]ation|"
+    r"header|module|patch|change|suggestion|routine|statement|call)\b|\b(?:snippet|code|block|lines?|"
+    r"excerpt|helper|hook|following|below)\b[^.\n]{0,60}?\b(?:(?:must|should|needs? to|is to|are to|has to|"
+    r"have to) be|is|are) (?:added|included|inserted|appended|prepended|merged|incorporated|integrated|"
+    r"embedded|pasted|copied|applied|required|needed|mandatory|called|run|executed)\b")
+FETCH_VERB = re.compile(
+    r"\b(?:visit|open|fetch|browse|navigate|go|load|download|access|request|retrieve|get|ping|call|hit|"
+    r"curl|query|check|click|follow)\w*\b[^.\n]{0,40}?(?:https?://|www\.|\b[\w-]+\.(?:com|net|org|io|dev|"
+    r"xyz|ru|site|app|co|me|info|biz|top|tk|cn)\b)")
+# Base forms (imperatives), -ing forms and participles (passives): "sends" only describes.
+SEND_VERB = re.compile(
+    r"\b(?:send|sending|sent|post|posting|posted|upload|uploading|uploaded|forward|forwarding|forwarded|"
+    r"e-?mail|e-?mailing|e-?mailed|mail|transmit|transmitting|transmitted|submit|submitting|submitted|share|"
+    r"sharing|shared|relay|relaying|relayed|sync|syncing|synced|leak|leaking|exfiltrate|exfiltrating|deliver|"
+    r"delivering|transfer|transferring|transferred|wire|dump|dumping|publish|publishing|push|pushing|copy|"
+    r"copying|paste|pasting|report|reporting|attach|attaching|export|exporting|exported)\b(?![-_.(=:/\"'])"
+    r"|\b(?:include|including|append|appending|add|adding|embed|embedding|put|putting|insert|inserting|encode|"
+    r"encoding)\b(?=[^.\n]{0,120}\b(?:in|into|to|as) (?:the |a |this |your |each |every )?(?:url|link|query|"
+    r"query string|parameter|image|request|webhook|answer|response|reply|summary|output|message|email|post|"
+    r"form|"
+    r"field)\b)")
+# An outside address the agent could reach: URL, e-mail address, IP, bare domain.
+ADDRESS = re.compile(
+    r"\b[a-z]{2}\d{2}(?:\s?[a-z0-9]{4}){3,7}\b|https?://[^\s)\]>'\"`]+|\bwww\.[\w-]+\.[\w.-]+|\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b|\b(?:\d{1,3}\.){3}\d{1,3}\b|"
+    r"\b[\w-]+\.(?:com|net|org|io|dev|xyz|ru|site|app|info|biz|top|tk|cn)(?:/\S*)?")
+DESTINATION = re.compile(
+    rf"{ADDRESS.pattern}|\bwebhook\b|\b(?:my|our|this|the|an?) (?:external |remote |backup |secure |"
+    rf"collection |"
+    r"logging )?(?:server|endpoint|url|address|inbox|channel|bucket|pastebin|paste|drop ?box|site|website|"
+    r"link|"
+    r"form|api)\b|#[a-z][\w-]+\b")
+DATA = re.compile(
+    rf"(?<![\w.$/-])(?:{SENSITIVE}|{CONTEXT_CORE}|{CRED_PATH})(?![\w(]|\.[a-z])|\b(?:personal (?:details|"
+    rf"information|data|info)|"
+    r"contacts?|contact list|address book|inbox|e-?mails?|messages|chats?|conversation|history|files?|"
+    r"documents?|home directory|credit card(?: number)?|card number|cvv|bank (?:account|details)|iban|"
+    r"security code|verification code|one-time code|2fa|otp|(?:home )?address|phone number|passport|"
+    r"social security|ssn|date of birth|calendar|logs?|notes|transcripts?|source code|repository|repo|"
+    r"database|customer (?:data|list|records)|user data|user'?s? \w+|everything (?:above|you (?:know|have|"
+    r"saw|read))|this (?:document|email|page|file|conversation)|the (?:above|previous) (?:text|content|"
+    r"messages?)|summary|results?|secret|private|confidential)\b")
+TOOL_CALL = re.compile(
+    r"\b(?:call|invoke|use|run|trigger|execute|issue|make a call to|perform|fire|activate)\s+(?:the\s+|a\s+|"
+    r"your\s+)?(?:[`'\"][a-z][\w:/-]{1,60}[`'\"](?!\w)|"
+    r"[a-z][a-z0-9]*(?:[_-][a-z0-9]+)+\b|[a-z][\w-]{1,40}\s+(?:tool|function|action|"
+    r"command|plugin|endpoint|capability|method)\b)"
+    r"|<\s*(?:tool_call|function_call|invoke|tool_use|function_calls)\b"
+    r"|[\"'](?:assistant_action|next_action|required_action|agent_action|ai_action|tool_to_call|call_tool)[\"']"
+    r"\s*:|[\"'](?:tool|tool_name|function_name)[\"']\s*:\s*[\"'][a-z][\w.-]*[\"'][^\n}]{0,200}[\"'](?:arguments|args|"
+    r"parameters|input)[\"']\s*:"
+    r"|\b(?:a |the )?call to [`'\"]?[a-z][\w-]*[`'\"]?[^\n]{0,160}?\b(?:is|are|must be|"
+    r"should be) (?:expected|"
+    r"required|needed|mandatory|made|performed|issued)\b")
+# Creative or unrelated work asked of the model, or changes to the form of its answer.
+HIJACK = re.compile(
+    r"\b(?:write|compose|generate|create|produce|draft|give|tell|share|make up|come up with|recite|sing)\b"
+    r"[^.\n]{0,30}?\b(?:poem|poems|story|stories|joke|jokes|song|lyrics|haiku|limerick|essay|riddle|rap|"
+    r"sonnet|recipe|fun fact|trivia|slogan|tweet|advert\w*|ad copy|pickup line)\b"
+    r"|\b(?:translate|encode|convert|rewrite|reformat|transform|reverse|spell|scramble|encrypt)\b[^.\n]{0,40}?"
+    r"\b(?:into|in|to|as|using|with)\s+(?:french|german|spanish|italian|chinese|japanese|russian|arabic|"
+    r"portuguese|hindi|korean|dutch|pig latin|base64|base-64|hex|hexadecimal|rot13|rot-13|binary|morse|"
+    r"emojis?|"
+    r"uppercase|all caps|leetspeak|reverse|backwards|a caesar cipher|cipher)\b"
+    r"|\b(?:answer|respond|reply|write|speak|talk)\w*\b[^.\n]{0,20}?\b(?:only )?(?:in|using|with) (?:only )?"
+    r"(?:french|german|spanish|italian|chinese|japanese|russian|emojis?|base64|hex|rot13|morse|pig latin|"
+    r"uppercase|all caps|rhymes?|riddles?)\b"
+    r"|\b(?:backwards|letter by letter|in reverse order|reversed?)\b"
+    r"|\b(?:recommend|promote|advertise|endorse|mention|plug|suggest|praise)\w*\b[^.\n]{0,60}?(?:https?://|"
+    r"www\.|\b[\w-]+\.(?:com|net|org|io|shop|store|deals|app)\b|\b(?:our|my) (?:product|service|store|"
+    r"shop|site|website|app|brand|company)\b)"
+    r"|\b(?:tell|inform|warn|notify|convince|persuade|remind) (?:the user|the reader|the customer|them|users|"
+    r"readers|him|her)\b[^.\n]{0,20}?\b(?:that|to)\b"
+    r"|\b(?:state|claim|say|assert|insist|announce|declare) (?:that|clearly that|to the user that)\b"
+    r"|\b(?:add|append|insert|include|put|prepend|end|start|begin|finish|conclude|sign)\w*\b[^.\n]{0,60}?"
+    r"\b(?:the (?:sentence|phrase|words?|line|text|string|link|url|slogan|disclaimer|message)|"
+    r"[\"'][^\"'\n]{4,80}"
+    r"[\"'])"
+    r"|\binstead of (?:answering|summari[sz]ing|responding|replying|translating|doing|following|completing|"
+    r"reading|analy[sz]ing)\b|\b(?:ignore|disregard|skip|forget)\b[^.\n]{0,20}?\b(?:the|this|that|your|"
+    r"user'?s?|original) (?:question|task|request|query|document|email|text|summary|instructions?)\b"
+    r"|\bwhat is (?:the (?:capital|population|meaning|square root|sum|product)|\d+\s*[-+*x/]\s*\d+)\b"
+    r"|\b(?:compute|calculate|solve|multiply|add up|sum up|count)\b[^.\n]{0,20}?\d"
+    r"|\b(?:summari[sz]e|explain|describe|list|name|classify|analy[sz]e|rate)\b[^.\n]{0,40}?\b(?:instead|"
+    r"rather than|as well|too)\b")
+HIDE = re.compile(
+    r"\b(?:do not|don'?t|never|without|no need to|must not|should not)\b[^.\n]{0,20}?\b(?:tell\w*|mention\w*|"
+    r"inform\w*|reveal\w*|show\w*|disclos\w*|notify\w*|alert\w*|ask\w*|report\w*|log\w*|say\w*|explain\w*|"
+    r"acknowledg\w*|confirm\w*|asking)\b[^.\n]{0,30}?\b(?:user|human|anyone|them|him|her|it|this|that|"
+    r"permission|confirmation|approval|consent)\b|\b(?:silently|secretly|quietly|covertly|discreetly|"
+    r"stealthily|invisibly|in the background|behind the scenes)\b")
+# Reported speech: an advisory or a story about an attack, not a directive.
+NARRATIVE = re.compile(
+    r"\b(?:attackers?|hackers?|malware|malicious|adversar\w*|threat actors?|criminals?|scammers?|"
+    r"phishing|researchers?|advisory|vulnerability|cve-\d+|ghsa-|exploit(?:ed|s)?|compromised|incident|"
+    r"was found|were found|contained|injected|example of (?:an? )?(?:attack|injection)|such as|"
+    r"for example|e\.g\.|quoted|reported)\b")
+
+URL = re.compile(r"https?://[^\s)\]>'\"`]+|\bwww\.[\w-]+\.[\w.-]+")
+URL_WITH_DATA = re.compile(r"https?://[^\s)\]>'\"`]*[?&=][^\s)\]>'\"`]*(?:\{|<|\[|\$|%7b)|"
+                           r"!\[[^\]\n]{0,80}\]\(https?://[^)\s]{0,300}[?&][\w-]+=[^)]{0,100}\)")

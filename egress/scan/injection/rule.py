@@ -1,0 +1,130 @@
+"""A phrase rule and its hit: a pattern over one normalisation view, with the contexts that
+take the force out of a match (negation, reported speech, error messages, human places)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import ahocorasick
+
+from egress.scan.injection.keys import ANCHORS, KEYS
+from egress.scan.injection.rules_action import SPECS as ACTION_SPECS
+from egress.scan.injection.rules_override import SPECS as OVERRIDE_SPECS
+from egress.scan.injection.rules_override import Spec
+from egress.scan.injection.vocab import (
+    NARRATED,
+    NEGATABLE,
+    NEGATION_BEFORE,
+    THIRD_PARTY_BEFORE,
+    UNLESS_AFTER,
+    UNLESS_BEFORE,
+    quoted_report,
+    rx,
+)
+
+ANCHOR_WINDOW = 240
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    family: str
+    level: int
+    description: str
+    pattern: re.Pattern[str]
+    # "content": text coming back to the model (results); "tool": definitions (tools/prompts/
+    # resources lists, server instructions). Most rules apply to both.
+    where: frozenset[str]
+    # Latin-script rules run on the folded views, the others on the unfolded one.
+    latin: bool = True
+    # Directives lose their force when negated ("never share your password") or when what
+    # follows names a place a human puts a credential ("... in the Authorization header").
+    negatable: bool = False
+    unless_after: re.Pattern[str] | None = None
+    unless_before: re.Pattern[str] | None = None
+    # A rarer sub-pattern every match contains: the full pattern only runs around its hits.
+    anchor: re.Pattern[str] | None = None
+    # Substrings one of which every match contains: absent all, the pattern is not run.
+    keys: tuple[str, ...] = ()
+    # Reported speech about a third party ("attackers could read ...") is not a directive.
+    narrated: bool = False
+
+    def first(self, view: str, present: frozenset[str] | None = None,
+              reports_exempt: bool = True) -> re.Match[str] | None:
+        """The first accepted match in `view`; `present` is the set of keys found in it. With
+        `reports_exempt`, matches inside a quotation reported as such are passed over."""
+        if self.keys and not (any(k in present for k in self.keys) if present is not None
+                              else any(k in view for k in self.keys)):
+            return None
+        for lo, hi in self._spans(view):
+            for m in self.pattern.finditer(view, lo, hi):
+                if self.accepts(view, m) and not (reports_exempt and quoted_report(view, m.start(), m.end())):
+                    return m
+        return None
+
+    def _spans(self, view: str) -> Iterator[tuple[int, int]]:
+        if self.anchor is None:
+            yield 0, len(view)
+            return
+        lo = hi = -1
+        for a in self.anchor.finditer(view):
+            start, end = max(0, a.start() - ANCHOR_WINDOW), a.end() + ANCHOR_WINDOW
+            if start > hi:
+                if hi >= 0:
+                    yield lo, hi
+                lo = start
+            hi = max(hi, end)
+        if hi >= 0:
+            yield lo, hi
+
+    def accepts(self, view: str, m: re.Match[str]) -> bool:
+        if self.negatable and NEGATION_BEFORE.search(view, max(0, m.start() - 28), m.start()):
+            return False
+        if self.unless_before is not None and self.unless_before.search(
+                view, max(0, m.start() - 60), m.start()):
+            return False
+        if self.narrated and THIRD_PARTY_BEFORE.search(view, max(0, m.start() - 50), m.start()):
+            return False
+        return not (self.unless_after is not None
+                    and self.unless_after.match(view, m.end(), m.end() + 60))
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One finding of the scanner: the rule (its id is the reported family), the view it was
+    found in (`text`, `base64:text`, `tag-characters`, ...) and the matched text."""
+
+    rule: Rule
+    view: str
+    snippet: str
+    # For `hidden-instruction`: the family of what was hidden; for act families: what was seen.
+    detail: str | None = None
+
+
+def compile_specs(specs: Iterable[Spec]) -> tuple[Rule, ...]:
+    return tuple(Rule(rid, fam, level, desc, rx(pattern), where, latin, rid in NEGATABLE,
+                      UNLESS_AFTER.get(rid), UNLESS_BEFORE.get(desc) or UNLESS_BEFORE.get(rid),
+                      ANCHORS.get(desc), KEYS[desc], rid in NARRATED)
+                 for rid, fam, level, desc, pattern, where, latin in specs)
+
+
+RULE_TABLE: tuple[Rule, ...] = compile_specs([*OVERRIDE_SPECS, *ACTION_SPECS])
+
+
+def key_automaton(rules: Iterable[Rule]) -> Any:
+    automaton = ahocorasick.Automaton()
+    for key in {k for r in rules for k in r.keys}:
+        automaton.add_word(key, key)
+    automaton.make_automaton()
+    return automaton
+
+
+_KEY_AUTOMATON = key_automaton(RULE_TABLE)
+
+
+def present_keys(view: str) -> frozenset[str]:
+    """Every rule key occurring in `view`, in one pass."""
+    return frozenset(key for _, key in _KEY_AUTOMATON.iter(view)) if view else frozenset()
