@@ -263,7 +263,8 @@ class DLP:
         side = "client" if message.from_client else "server"
         scanners = flow.metadata.setdefault(_WEBSOCKET, {})
         if side not in scanners:
-            scanners[side] = engine.stream(f"websocket.{side}", ctx, engine.section.websocket_window)
+            scanners[side] = engine.stream(f"websocket.{side}", ctx, engine.section.websocket_window,
+                                           messages=True)
         matches = scanners[side].feed(message.content)
         if not matches:
             return

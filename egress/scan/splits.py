@@ -1,0 +1,215 @@
+"""Secrets split across the parts of one message (header values, JSON string values, form
+fields, query values, multipart fields, WebSocket messages).
+
+A receiver that wants the secret glues the parts back together, in any order it agreed
+with the sender. Rebuilding every permutation is not possible; what is looked for, in
+linear time plus the cost of what is found:
+
+1. **Adjacent parts, any number, any length.** All parts glued in order (`joined`) once;
+   wherever a distinctive token prefix (a rule's split anchor, or a known secret's first
+   8 characters) occurs so that the token it starts runs over a part boundary, a window
+   from the anchor onwards is cut out and scanned. This covers a prefix cut in two
+   (`gh` + `p_…`), a first part of any length and a secret in 5 or 50 pieces.
+2. **Two parts anywhere in the message.** A part that ends in an unfinished token (its
+   trailing run holds an anchor) is glued with the start of every other part (in a
+   message of up to `SMALL_MESSAGE` parts; otherwise with the `NEAR` parts around it).
+3. **An anchor cut between two parts anywhere** (`…gh` in one field, `p_…` in another):
+   the prefilter finds parts that start with the tail of a cut anchor or end with its
+   head; they are glued with the parts that complete the anchor.
+
+Windows are scanned without decoding (they are plain text that the parts already were;
+every part was scanned with decoding on its own). Their total size is capped; past the
+cap the caller reports the decode budget as exhausted (blocked by default).
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from egress.scan.matcher import Prefilter
+
+KNOWN_PREFIX = 8
+SMALL_MESSAGE = 64
+NEAR = 16
+BACKOFF = 64
+# Characters that end a token: a trailing run of anything else may be half of a secret.
+TOKEN_STOPS = " \t\r\n\f\v\"'<>(){}[],;`"
+
+
+_TOKEN = re.compile("[^" + re.escape(TOKEN_STOPS) + "]*")
+
+
+def trailing_run(text: str, limit: int) -> str:
+    """The token characters at the end of `text` (at most `limit` of them)."""
+    tail = text[-limit:]
+    m = _TOKEN.match(tail[::-1])
+    return tail[len(tail) - m.end():] if m else ""
+
+
+def leading_run(text: str) -> int:
+    """How many token characters `text` starts with."""
+    m = _TOKEN.match(text)
+    return m.end() if m else 0
+
+
+def _is_token(text: str) -> bool:
+    return not any(c in text for c in TOKEN_STOPS)
+
+
+@dataclass
+class SplitWindows:
+    """The texts to scan for the split secrets of one message."""
+
+    window: int
+    cap: int
+    texts: list[str] = field(default_factory=list)
+    size: int = 0
+    exhausted: bool = False
+    _seen: set[str] = field(default_factory=set)
+
+    def add(self, text: str) -> None:
+        if self.exhausted or text in self._seen:
+            return
+        if self.size + len(text) > self.cap:
+            self.exhausted = True
+            return
+        self._seen.add(text)
+        self.texts.append(text)
+        self.size += len(text) + 1
+
+
+def find_all(hay: str, needle: str) -> Iterable[int]:
+    pos = hay.find(needle)
+    while pos != -1:
+        yield pos
+        pos = hay.find(needle, pos + 1)
+
+
+def split_windows(parts: Sequence[str], prefilter: Prefilter, known: Sequence[str],
+                  window: int, cap: int | None = None) -> SplitWindows:
+    """Windows of glued text where a secret split across `parts` would be whole."""
+    texts = [t for t in parts if t]
+    joined = "".join(texts)
+    out = SplitWindows(window, cap if cap is not None else 2 * len(joined) + 64 * 1024)
+    n = len(texts)
+    if n < 2:
+        return out
+    starts = [0] * n
+    for i in range(1, n):
+        starts[i] = starts[i - 1] + len(texts[i - 1])
+    prefixes = [v[:KNOWN_PREFIX] for v in known if len(v) >= KNOWN_PREFIX]
+    _adjacent(joined, starts, texts, prefilter, prefixes, out)
+
+    # The parts one per line (and a line break around them): a part is a line, so `\n…`
+    # finds a part's start and `…\n` its end.
+    lines = "\n" + "\n".join(texts) + "\n"
+    line_starts = [0] * n
+    pos = 1
+    for i, t in enumerate(texts):
+        line_starts[i] = pos
+        pos += len(t) + 1
+    folded = lines.lower()
+    _unfinished(lines, line_starts, texts, prefilter, prefixes, out)
+    _straddling(folded, line_starts, texts, prefilter, known, out)
+    return out
+
+
+def _adjacent(joined: str, starts: list[int], texts: list[str], prefilter: Prefilter,
+              prefixes: list[str], out: SplitWindows) -> None:
+    spans = prefilter.anchor_spans(joined)
+    for prefix in prefixes:
+        spans += [(p, p + len(prefix)) for p in find_all(joined, prefix)]
+    for s, e in sorted(set(spans)):
+        p = bisect.bisect_right(starts, s) - 1
+        boundary = starts[p] + len(texts[p])
+        if boundary >= s + out.window or (boundary >= e and not _is_token(joined[e:boundary])):
+            continue  # the token the anchor starts ends inside its own part
+        cut = joined[s:s + out.window]
+        out.add("\n" + cut)
+        out.add(joined[max(0, s - BACKOFF):s + out.window])
+        # Rules whose token starts before the anchor, at a part boundary just before it.
+        q = p
+        while q >= 0 and starts[q] > s - BACKOFF:
+            if starts[q] < s:
+                out.add("\n" + joined[starts[q]:s + out.window])
+            q -= 1
+
+
+def _part_at(line_starts: list[int], pos: int) -> int:
+    return bisect.bisect_right(line_starts, pos) - 1
+
+
+def _partners(i: int, n: int) -> range:
+    if n <= SMALL_MESSAGE:
+        return range(n)
+    return range(max(0, i - NEAR), min(n, i + NEAR + 1))
+
+
+def _unfinished(lines: str, line_starts: list[int], texts: list[str], prefilter: Prefilter,
+                prefixes: list[str], out: SplitWindows) -> None:
+    """Parts whose trailing token holds an anchor, glued with the start of other parts."""
+    spans = prefilter.anchor_spans(lines)
+    for prefix in prefixes:
+        spans += [(p, p + len(prefix)) for p in find_all(lines, prefix)]
+    done: set[int] = set()
+    for s, e in spans:
+        i = _part_at(line_starts, s)
+        if i < 0 or i in done:
+            continue
+        end = line_starts[i] + len(texts[i])
+        if e > end or end - s >= out.window or not _is_token(lines[s:end]):
+            continue
+        done.add(i)
+        run = trailing_run(texts[i], out.window)
+        for j in _partners(i, len(texts)):
+            if j not in (i, i + 1):
+                out.add("\n" + run + texts[j][:out.window])
+
+
+# A cut anchor's tail must be followed by this many more token characters (the rest of the
+# secret), and its head must be a whole trailing token (`…: gh`): words that merely end or
+# start like an anchor half (`used` + `api version`, an id ending in `a3` + `tool_result`)
+# are no split.
+MIN_CONTINUATION = 6
+
+
+def head_ok(run: str, head: str) -> bool:
+    """Whether a trailing token `run` (which ends with `head`) may start a cut secret."""
+    return len(run) == len(head)
+
+
+def tail_ok(start: str, tail: str) -> bool:
+    """Whether a part's beginning (which starts with `tail`) may continue a cut secret."""
+    return leading_run(start) >= len(tail) + MIN_CONTINUATION
+
+
+def _straddling(folded: str, line_starts: list[int], texts: list[str], prefilter: Prefilter,
+                known: Sequence[str], out: SplitWindows) -> None:
+    """An anchor cut in two between parts that are not next to each other."""
+    cuts: set[tuple[str, str]] = set()
+    for entry, _ in prefilter.straddles(folded):
+        cuts.add(prefilter.straddle[entry])
+    for value in known:
+        low = value.lower()
+        for k in range(1, min(KNOWN_PREFIX, len(low))):
+            if "\n" + low[k:k + KNOWN_PREFIX] in folded:
+                cuts.add((low[:k], low[k:k + KNOWN_PREFIX]))
+    pairs: set[tuple[int, int]] = set()
+    n = len(texts)
+    for head, tail in cuts:
+        if "\n" + tail not in folded or head + "\n" not in folded:
+            continue
+        starters = [j for p in find_all(folded, "\n" + tail)
+                    if 0 <= (j := _part_at(line_starts, p + 1)) < n
+                    and tail_ok(texts[j][:len(tail) + MIN_CONTINUATION + 1], tail)]
+        if not starters:
+            continue
+        enders = [i for p in find_all(folded, head + "\n")
+                  if 0 <= (i := _part_at(line_starts, p)) < n
+                  and head_ok(trailing_run(texts[i], out.window), head)]
+        pairs.update((i, j) for i in enders for j in starters if i != j)
+    for i, j in sorted(pairs):
+        out.add("\n" + trailing_run(texts[i], out.window) + texts[j][:out.window])
