@@ -21,8 +21,10 @@ from egress.credentials import (
     ActiveCredential,
     CredentialTable,
     StreamScrubber,
+    TokenScrubber,
     misplaced,
     scrub_bytes,
+    scrubber_for,
     verified_host,
 )
 from egress.decompress import DecodeError, decode_body, encodings
@@ -161,14 +163,11 @@ class Credentials:
         if new_query != query:
             req.query = new_query
 
-    def _scope(self, flow: http.HTTPFlow, table: CredentialTable) -> list[tuple[bytes, bytes]]:
-        """Scrub pairs of every credential whose host this flow was routed by."""
-        pairs: list[tuple[bytes, bytes]] = []
-        for host in request_hosts(flow):
-            for cred in table.for_host(host):
-                pairs.extend(cred.scrub)
-        pairs.sort(key=lambda kv: -len(kv[0]))
-        return pairs
+    def _scope(self, flow: http.HTTPFlow, table: CredentialTable) -> TokenScrubber | None:
+        """The scrubber of every credential whose host this flow was routed by."""
+        items = tuple(dict.fromkeys(item for host in request_hosts(flow)
+                                    for cred in table.for_host(host) for item in cred.scrub_items))
+        return scrubber_for(items) if items else None
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         if flow.response is None:
@@ -191,8 +190,7 @@ class Credentials:
                                          self._stream(pairs, resp.stream))
 
     @staticmethod
-    def _stream(pairs: list[tuple[bytes, bytes]],
-                inner: object) -> Callable[[bytes], Iterable[bytes] | bytes]:
+    def _stream(pairs: TokenScrubber, inner: object) -> Callable[[bytes], Iterable[bytes] | bytes]:
         scrubber = StreamScrubber(pairs)
 
         def run(chunk: bytes) -> Iterable[bytes] | bytes:
