@@ -64,21 +64,37 @@ def utf8_text(body: bytes) -> str | None:
         return None
 
 
-def body_texts(body: bytes, charset: str | None = None) -> list[str]:
-    """Every reading of `body` worth scanning, most likely first; empty for binary."""
-    texts: list[str] = []
+def body_texts(body: bytes, charset: str | None = None) -> list[tuple[str, str]]:
+    """Every reading of `body` worth scanning, as (encoding, text), most likely first; empty
+    for binary."""
+    texts: list[tuple[str, str]] = []
     mark = bom(body)
     if mark is not None:
-        texts.append(_decode(body[mark[1]:], mark[0]))
+        texts.append((mark[0], _decode(body[mark[1]:], mark[0])))
     declared = codec(charset)
     if declared is not None and declared not in _SAME_AS_UTF8 and (mark is None or declared != mark[0]):
         with_bom = body[mark[1]:] if mark is not None and declared.startswith(mark[0][:6]) else body
-        texts.append(_decode(with_bom, declared))
+        texts.append((declared, _decode(with_bom, declared)))
     if mark is None:
         wide = binary.utf16_encoding(body)
         if wide is not None and wide != declared:
-            texts.append(_decode(body, wide))
+            texts.append((wide, _decode(body, wide)))
         plain = utf8_text(body) if wide is None else None
         if plain is not None:
-            texts.append(plain)
-    return list(dict.fromkeys(t for t in texts if t))
+            texts.append(("utf-8", plain))
+    seen: set[str] = set()
+    out = []
+    for encoding, text in texts:
+        if text and text not in seen:
+            seen.add(text)
+            out.append((encoding, text))
+    return out
+
+
+def as_bytes_text(text: str, encoding: str) -> str:
+    """`text` as it looks when its bytes in `encoding` are read as UTF-8 (how redaction and
+    artefact scrubbing see a body): what must be replaced to remove it."""
+    try:
+        return text.encode(encoding).decode("utf-8", "surrogateescape")
+    except (UnicodeError, LookupError):
+        return text

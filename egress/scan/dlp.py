@@ -29,7 +29,7 @@ import re
 import urllib.parse
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -470,8 +470,9 @@ class DLPEngine:
             found = binary_text(body, self.decode, Budget(self.decode.budget))
             return self.scan(found[0] if found else printable_runs(body), f"{where}(binary)", ctx)
         matches: list[Match] = []
-        for text in texts:
-            matches = _merge(matches, self._scan_text_body(text, media.type, where, ctx))
+        for encoding, text in texts:
+            found_in = self._scan_text_body(text, media.type, where, ctx)
+            matches = _merge(matches, _in_encoding(found_in, encoding))
         return matches
 
     def _scan_text_body(self, text: str, media: str, where: str, ctx: ScanContext) -> list[Match]:
@@ -748,10 +749,11 @@ class StreamScanner:
         texts = charset.body_texts(joined)
         if not texts:
             found = binary_text(joined, self.engine.decode, Budget(self.engine.decode.budget))
-            texts = [found[0] if found else printable_runs(joined)]
+            texts = [("utf-8", found[0] if found else printable_runs(joined))]
         matches: list[Match] = []
-        for text in texts:
-            matches = _merge(matches, self.engine.scan(text, self.where, self.ctx))
+        for encoding, text in texts:
+            matches = _merge(matches, _in_encoding(self.engine.scan(text, self.where, self.ctx),
+                                                   encoding))
         if self._pending is not None:
             matches = _merge(matches, self._across(data))
         out = []
@@ -767,7 +769,7 @@ class StreamScanner:
         texts = charset.body_texts(message)
         if not texts:
             return []
-        fragments = _fragments(texts[0])
+        fragments = _fragments(texts[0][1])
         windows = [f"\n{run}{frag[:SPLIT_WINDOW]}" for run in self._pending
                    for frag in fragments[:PENDING_FRAGMENTS]]
         matches: list[Match] = []
@@ -866,6 +868,19 @@ def _cut_anchor_in(text: str, head: str, tail: str) -> bool:
     return starts and any(
         head_ok(trailing_run(text[max(0, p - SPLIT_WINDOW):p + len(head)], SPLIT_WINDOW), head)
         for d in '"\n' for p in find_all(text, head + d))
+
+
+def _in_encoding(matches: list[Match], encoding: str) -> list[Match]:
+    """Matches found in a body read as `encoding` (UTF-16...): their texts also as the raw
+    bytes look when read as UTF-8, which is how the body is redacted and how artefacts
+    (flow files) are scrubbed."""
+    if encoding in ("utf-8", "ascii") or not matches:
+        return matches
+    out = []
+    for m in matches:
+        extra = tuple(charset.as_bytes_text(f, encoding) for f in m.sensitive if f)
+        out.append(replace(m, fragments=tuple(dict.fromkeys((*m.fragments, *extra)))))
+    return out
 
 
 def _merge(matches: list[Match], more: list[Match]) -> list[Match]:

@@ -19,14 +19,17 @@ class RecordFlows:
 
     def _write(self, flow: http.HTTPFlow) -> None:
         rec = existing_record(flow)
-        saved: Any = flow.metadata.pop(KEY, None)
+        # Addons keep live state under `bottle-egress*` keys (stream inspectors of streamed
+        # responses among them): flow files hold plain data only.
+        live: dict[str, Any] = {k: flow.metadata.pop(k) for k in list(flow.metadata) if k.startswith(KEY)}
         if rec is not None:
-            flow.metadata[KEY] = rec.as_metadata()  # flow files hold plain data only
+            flow.metadata[KEY] = rec.as_metadata()
         try:
             with open(self.path, "ab") as handle:
                 io.FlowWriter(handle).add(flow)
         finally:
-            flow.metadata[KEY] = saved
+            flow.metadata.pop(KEY, None)
+            flow.metadata.update(live)
 
     def response(self, flow: http.HTTPFlow) -> None:
         self._write(flow)
