@@ -10,7 +10,8 @@ decodes a request, its spellings are computed once and searched for in one pass:
 - a **view** of the response that undoes what can be interleaved with any of them: NUL bytes
   (UTF-16/32 text), character escapes (JSON `\\u0067` `\\x67` `\\/`, HTML `&#103;` `&#x67;`
   `&lowbar;`, URL `%67`), look-alikes that are one code point away (fullwidth `ｇ`, accented
-  `á`, combining marks, zero-width and other invisible characters), line breaks and
+  `á`, dashes such as `‐` and `−`, combining marks, zero-width and other invisible
+  characters), line breaks and
   whitespace (a token wrapped every 8 characters, one character per line, split by a
   newline; escaped `\\n` inside a JSON string too), and letter case.
 
@@ -108,6 +109,7 @@ _PASSES: tuple[tuple[tuple[bytes, ...], re.Pattern[bytes], _Repl], ...] = (
     ((b"\xef\xbc", b"\xef\xbd"), re.compile(rb"\xef(?:\xbc[\x81-\xbf]|\xbd[\x80-\x9e])"),
      _fullwidth),                                                            # fullwidth ASCII
     ((b"\xc3", b"\xc4", b"\xc5"), re.compile(rb"[\xc3-\xc5][\x80-\xbf]"), _unmarked),  # Latin + mark
+    ((b"\xe2\x80", b"\xe2\x88\x92"), re.compile(rb"\xe2\x80[\x90-\x95]|\xe2\x88\x92"), b"-"),  # dashes
     ((b"\xcc", b"\xcd", b"\xc2\xad", b"\xe2\x80", b"\xe2\x81", b"\xef\xbb\xbf"),
      re.compile(rb"[\xcc\xcd][\x80-\xbf]|\xc2\xad|\xe2\x80[\x8b-\x8f\xaa-\xae]|\xe2\x81[\xa0-\xaf]"
                 rb"|\xef\xbb\xbf"), b""),                                   # marks, invisible

@@ -120,12 +120,8 @@ def binary_text(data: bytes, config: DecodeConfig, budget: Budget,
     payload's content (within the budget); a DER private key as PEM; else printable runs."""
     if len(data) < 8:
         return None
-    if printable_ratio(data) >= config.min_printable:
-        return data.decode("utf-8", "replace"), ""
-    wide = binary.wide_text(data)
-    if wide is not None and _text_ratio(wide) >= config.min_printable:
-        return wide, binary.utf16_encoding(data) or "utf-16"
-    if config.compressed and _nested < 2:
+    # Compressed first: deflate output can look printable enough to pass for text.
+    if config.compressed and _nested < 2 and binary.compression_of(data):
         try:
             unpacked = binary.decompress(data, budget.left)
         except binary.TooLarge:
@@ -136,6 +132,11 @@ def binary_text(data: bytes, config: DecodeConfig, budget: Budget,
             inner = binary_text(out, config, budget, _nested + 1)
             if inner is not None:
                 return inner[0], kind + (f">{inner[1]}" if inner[1] else "")
+    if printable_ratio(data) >= config.min_printable:
+        return data.decode("utf-8", "replace"), ""
+    wide = binary.wide_text(data)
+    if wide is not None and _text_ratio(wide) >= config.min_printable:
+        return wide, binary.utf16_encoding(data) or "utf-16"
     label = binary.der_private_key(data)
     if label is not None:
         return _pem(label, data), "der"
@@ -157,8 +158,10 @@ def _text_ratio(text: str) -> float:
 B64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 # Base64 broken over lines (MIME wraps at 76, PEM at 64, anything at 8): chunks of the
 # alphabet separated by a line break (real, or escaped inside a JSON string).
+# Linear: a chunk starts only where the alphabet starts and never gives characters back.
 B64_WRAPPED = re.compile(
-    r"[A-Za-z0-9+/_-]{4,}={0,2}(?:[ \t]*(?:\r?\n|\\r\\n|\\n)[ \t]*[A-Za-z0-9+/_-]{2,}={0,2})+")
+    r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{4,}+={0,2}+"
+    r"(?:[ \t]*+(?:\r?\n|\\r\\n|\\n)[ \t]*+[A-Za-z0-9+/_-]{2,}+={0,2}+)++")
 _WRAP_SEPARATOR = re.compile(r"[ \t]*(?:\r?\n|\\r\\n|\\n)[ \t]*")
 B32_RUN = re.compile(r"(?:[A-Z2-7]{16,}|[a-z2-7]{16,})={0,6}")
 # Hex of printable text: every byte is 20-7f or tab/CR/LF (random ids rarely are).
@@ -244,7 +247,7 @@ def _b64_decode(run: str, config: DecodeConfig, budget: Budget) -> tuple[str, st
         raw = _b64_bytes(run[offset:], altchars)
         if raw is None:
             continue
-        if printable_ratio(raw) >= config.min_printable:
+        if printable_ratio(raw) >= config.min_printable and not binary.compression_of(raw):
             return raw.decode("utf-8", "replace"), ""
         if binary.structured(raw):
             found = binary_text(raw, config, budget)

@@ -34,6 +34,8 @@ from egress.scan.matcher import Prefilter
 KNOWN_PREFIX = 8
 SMALL_MESSAGE = 64
 NEAR = 16
+# Unfinished tokens paired with other parts, per message (the first ones in it).
+MAX_UNFINISHED = 64
 BACKOFF = 64
 # Characters that end a token: a trailing run of anything else may be half of a secret.
 TOKEN_STOPS = " \t\r\n\f\v\"'<>(){}[],;`"
@@ -93,7 +95,7 @@ def split_windows(parts: Sequence[str], prefilter: Prefilter, known: Sequence[st
     """Windows of glued text where a secret split across `parts` would be whole."""
     texts = [t for t in parts if t]
     joined = "".join(texts)
-    out = SplitWindows(window, cap if cap is not None else 2 * len(joined) + 64 * 1024)
+    out = SplitWindows(window, cap if cap is not None else 8 * len(joined) + 256 * 1024)
     n = len(texts)
     if n < 2:
         return out
@@ -117,25 +119,43 @@ def split_windows(parts: Sequence[str], prefilter: Prefilter, known: Sequence[st
     return out
 
 
+def _word_start(text: str, s: int, part_start: int) -> bool:
+    """An anchor that starts a token (`sk-` in `key=sk-…`, not in `task-1`): at the start of
+    its part, or after a character that is not a letter or digit."""
+    return s == part_start or not text[s - 1].isalnum()
+
+
 def _adjacent(joined: str, starts: list[int], texts: list[str], prefilter: Prefilter,
               prefixes: list[str], out: SplitWindows) -> None:
+    """Token prefixes whose token runs over a part boundary: the glued text from a little
+    before each (rules whose token begins before its anchor) to a window after it; windows
+    that overlap are merged, and a line break goes before an anchor that starts a part (a
+    token there is preceded by nothing of the part before it)."""
     spans = prefilter.anchor_spans(joined)
     for prefix in prefixes:
         spans += [(p, p + len(prefix)) for p in find_all(joined, prefix)]
+    regions: list[list[int]] = []
+    breaks: set[int] = set()
     for s, e in sorted(set(spans)):
         p = bisect.bisect_right(starts, s) - 1
         boundary = starts[p] + len(texts[p])
         if boundary >= s + out.window or (boundary >= e and not _is_token(joined[e:boundary])):
             continue  # the token the anchor starts ends inside its own part
-        cut = joined[s:s + out.window]
-        out.add("\n" + cut)
-        out.add(joined[max(0, s - BACKOFF):s + out.window])
-        # Rules whose token starts before the anchor, at a part boundary just before it.
-        q = p
-        while q >= 0 and starts[q] > s - BACKOFF:
-            if starts[q] < s:
-                out.add("\n" + joined[starts[q]:s + out.window])
-            q -= 1
+        if not _word_start(joined, s, starts[p]):
+            continue
+        if s == starts[p] and s > 0:
+            breaks.add(s)
+        lo, hi = max(0, s - BACKOFF), min(len(joined), s + out.window)
+        if regions and lo <= regions[-1][1]:
+            regions[-1][1] = max(regions[-1][1], hi)
+        else:
+            regions.append([lo, hi])
+    for lo, hi in regions:
+        cuts = sorted(b for b in breaks if lo < b < hi)
+        pieces = [joined[x:y] for x, y in zip([lo, *cuts], [*cuts, hi], strict=True)]
+        out.add("\n" + "\n".join(pieces))
+        if cuts:  # and as it is, for a token cut right at a part start
+            out.add("\n" + joined[lo:hi])
 
 
 def _part_at(line_starts: list[int], pos: int) -> int:
@@ -155,13 +175,17 @@ def _unfinished(lines: str, line_starts: list[int], texts: list[str], prefilter:
     for prefix in prefixes:
         spans += [(p, p + len(prefix)) for p in find_all(lines, prefix)]
     done: set[int] = set()
-    for s, e in spans:
+    for s, e in sorted(spans):
         i = _part_at(line_starts, s)
         if i < 0 or i in done:
             continue
         end = line_starts[i] + len(texts[i])
         if e > end or end - s >= out.window or not _is_token(lines[s:end]):
             continue
+        if not _word_start(lines, s, line_starts[i]):
+            continue
+        if len(done) >= MAX_UNFINISHED:
+            break
         done.add(i)
         run = trailing_run(texts[i], out.window)
         for j in _partners(i, len(texts)):
