@@ -69,13 +69,15 @@ class Prefilter(Protocol):
 
 
 def straddle_entries(anchors: Sequence[str]) -> list[tuple[str, str]]:
-    """Each way of cutting an anchor in two (`gh` + `p_`), both halves lower case. A cut
-    whose both halves are one character long says too little to be worth a look."""
+    """Each way of cutting an anchor in two (`gh` + `p_`), both halves lower case. The longer
+    half is what the prefilter looks for, so it must say something: three characters, or
+    two with one that is not a letter (`p_`, not `us` of `-us`, which starts every `"user"`)."""
     out: dict[tuple[str, str], None] = {}
     for anchor in anchors:
         for k in range(1, len(anchor)):
             head, tail = anchor[:k].lower(), anchor[k:].lower()
-            if max(len(head), len(tail)) >= 2:
+            longer = tail if len(tail) >= len(head) else head
+            if len(longer) >= 3 or (len(longer) == 2 and not longer.isalpha()):
                 out[(head, tail)] = None
     return list(out)
 
@@ -103,13 +105,16 @@ _RUN_SHAPES: tuple[tuple[str, bytes], ...] = (
     ("base32", rb"[a-z2-7]{16,}={0,6}[^A-Za-z0-9=]"),
     # Hex of printable text: every byte is 20-7f or tab/CR/LF, which random ids rarely are.
     ("hex", rb"(?:(?:\\x|0x|%)?(?:[2-7][0-9a-fA-F]|0[9aAdD])(?:[:, -]|, )?){8,}[^0-9a-fA-F]"),
-    # Base64 wrapped over lines (real line breaks, or `\n` escapes inside a JSON string).
-    ("b64wrap", rb"[A-Za-z0-9+/_-]{4,}={0,2}(?:[ \t]*(?:\r?\n|\\r\\n|\\n)[ \t]*"
-                rb"[A-Za-z0-9+/_-]{2,}={0,2})+[^A-Za-z0-9+/=_-]"),
     # Hex of binary (a DER key, a compressed payload): long runs of hex digits.
     ("longhex", rb"[0-9a-fA-F]{64,}[^0-9a-fA-F]"),
 )
 RUN_KINDS = tuple(dict.fromkeys(kind for kind, _ in _RUN_SHAPES))
+# Shapes only tested for presence (start of match costs hyperscan four times as much and
+# they are rare): when one occurs, the decoder finds its runs with its own (linear) regex.
+_PRESENCE_SHAPES: tuple[tuple[str, bytes], ...] = (
+    # Base64 wrapped over lines (real line breaks, or `\n` escapes inside a JSON string).
+    ("b64wrap", rb"[A-Za-z0-9+/_-]{4}(?:[ \t]*(?:\r?\n|\\r\\n|\\n)[ \t]*[A-Za-z0-9+/_-]{2})"),
+)
 
 
 def _literal(text: bytes) -> bytes:
@@ -127,7 +132,7 @@ def _compiles(expression: bytes, flags: int) -> bool:
 
 # Bump when the way rule sources become hyperscan expressions changes: cached databases
 # (egress/derived_cache.py) of an older recipe are then never found.
-_RECIPE = 2
+_RECIPE = 4
 
 
 @dataclass(slots=True)
@@ -230,7 +235,7 @@ class HyperscanPrefilter:
         key = derived_cache.key_of(
             "dlp-prefilter", _RECIPE, hyperscan.__version__,
             [[s.regex, s.prefilter, s.anchors, s.split_anchors] for s in sources],
-            [[kind, shape] for kind, shape in _RUN_SHAPES],
+            [[kind, shape] for kind, shape in (*_RUN_SHAPES, *_PRESENCE_SHAPES)],
             [hyperscan.HS_FLAG_SINGLEMATCH, hyperscan.HS_FLAG_PREFILTER,
              hyperscan.HS_FLAG_CASELESS, hyperscan.HS_FLAG_SOM_LEFTMOST])
         self.from_cache = self._load(key, sources)
@@ -248,6 +253,9 @@ class HyperscanPrefilter:
         self.runs_db = _database([shape for _, shape in _RUN_SHAPES], list(range(len(_RUN_SHAPES))),
                                  [hyperscan.HS_FLAG_SOM_LEFTMOST] * len(_RUN_SHAPES))
         self.straddle_db = _straddle_database(self.straddle)
+        self.presence_db = _database([shape for _, shape in _PRESENCE_SHAPES],
+                                     list(range(len(_PRESENCE_SHAPES))),
+                                     [hyperscan.HS_FLAG_SINGLEMATCH] * len(_PRESENCE_SHAPES))
 
     def _pack(self) -> bytes:
         plan = self.plan
@@ -256,7 +264,7 @@ class HyperscanPrefilter:
             "flags": plan.flags, "always": plan.always, "split": plan.split}
         return derived_cache.pack(meta, [hyperscan.dumpb(db) for db in
                                          (self.rules_db, self.split_db, self.runs_db,
-                                          self.straddle_db)])
+                                          self.straddle_db, self.presence_db)])
 
     def _load(self, key: str, sources: Sequence[RuleSource]) -> bool:
         payload = derived_cache.load(key)
@@ -265,15 +273,15 @@ class HyperscanPrefilter:
             return False
         meta, blobs = unpacked
         plan = _meta_plan(meta)
-        if plan is None or len(blobs) != 4 or not _plan_fits(plan, sources):
+        if plan is None or len(blobs) != 5 or not _plan_fits(plan, sources):
             return False
         try:
-            rules_db, split_db, runs_db, straddle_db = (_loaded(b) for b in blobs)
+            rules_db, split_db, runs_db, straddle_db, presence_db = (_loaded(b) for b in blobs)
         except hyperscan.error:  # corrupt, another hyperscan build, another CPU's features
             return False
         self.plan, self.always = plan, plan.always
         self.rules_db, self.split_db, self.runs_db = rules_db, split_db, runs_db
-        self.straddle_db = straddle_db
+        self.straddle_db, self.presence_db = straddle_db, presence_db
         return True
 
     def scan(self, text: str, want_runs: bool) -> Prefiltered:
@@ -298,6 +306,15 @@ class HyperscanPrefilter:
 
             self.runs_db.scan(data, match_event_handler=on_run)
             result.runs = {k: sorted(_outermost(s)) for k, s in ends.items()}
+            present: set[str] = set()
+
+            def on_presence(kid: int, start: int, end: int, flags: int, ctx: Any) -> None:
+                present.add(_PRESENCE_SHAPES[kid][0])
+
+            self.presence_db.scan(data, match_event_handler=on_presence)
+            for kind, _ in _PRESENCE_SHAPES:
+                if kind not in present:
+                    result.runs[kind] = []  # absent; present ones the decoder finds itself
         return result
 
 

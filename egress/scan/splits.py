@@ -29,7 +29,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from egress.scan.matcher import Prefilter
+from egress.scan.matcher import Prefilter, on_tail
 
 KNOWN_PREFIX = 8
 SMALL_MESSAGE = 64
@@ -212,28 +212,37 @@ def tail_ok(start: str, tail: str) -> bool:
 
 def _straddling(folded: str, line_starts: list[int], texts: list[str], prefilter: Prefilter,
                 known: Sequence[str], out: SplitWindows) -> None:
-    """An anchor cut in two between parts that are not next to each other."""
-    cuts: set[tuple[str, str]] = set()
-    for entry, _ in prefilter.straddles(folded):
-        cuts.add(prefilter.straddle[entry])
+    """An anchor cut in two between parts that are not next to each other. The prefilter
+    reports where the longer half of a cut occurs at a part's edge; only where that half
+    qualifies is the other half looked for."""
+    n = len(texts)
+    triggers: dict[tuple[str, str], list[int]] = {}
+    for entry, pos in prefilter.straddles(folded):
+        triggers.setdefault(prefilter.straddle[entry], []).append(pos)
     for value in known:
         low = value.lower()
         for k in range(1, min(KNOWN_PREFIX, len(low))):
-            if "\n" + low[k:k + KNOWN_PREFIX] in folded:
-                cuts.add((low[:k], low[k:k + KNOWN_PREFIX]))
+            cut = (low[:k], low[k:k + KNOWN_PREFIX])
+            found = [p for p in find_all(folded, "\n" + cut[1])]
+            if found:
+                triggers.setdefault(cut, []).extend(found)
+
+    def starters(tail: str, positions: Iterable[int]) -> list[int]:
+        return [j for p in positions if 0 <= (j := _part_at(line_starts, p + 1)) < n
+                and tail_ok(texts[j][:len(tail) + MIN_CONTINUATION + 1], tail)]
+
+    def enders(head: str, positions: Iterable[int]) -> list[int]:
+        return [i for p in positions if 0 <= (i := _part_at(line_starts, p - 1)) < n
+                and head_ok(trailing_run(texts[i], out.window), head)]
+
     pairs: set[tuple[int, int]] = set()
-    n = len(texts)
-    for head, tail in cuts:
-        if "\n" + tail not in folded or head + "\n" not in folded:
-            continue
-        starters = [j for p in find_all(folded, "\n" + tail)
-                    if 0 <= (j := _part_at(line_starts, p + 1)) < n
-                    and tail_ok(texts[j][:len(tail) + MIN_CONTINUATION + 1], tail)]
-        if not starters:
-            continue
-        enders = [i for p in find_all(folded, head + "\n")
-                  if 0 <= (i := _part_at(line_starts, p)) < n
-                  and head_ok(trailing_run(texts[i], out.window), head)]
-        pairs.update((i, j) for i in enders for j in starters if i != j)
+    for (head, tail), positions in triggers.items():
+        if on_tail((head, tail)):
+            js = starters(tail, positions)
+            is_ = enders(head, (p + len(head) for p in find_all(folded, head + "\n"))) if js else []
+        else:
+            is_ = enders(head, positions)
+            js = starters(tail, find_all(folded, "\n" + tail)) if is_ else []
+        pairs.update((i, j) for i in is_ for j in js if i != j)
     for i, j in sorted(pairs):
         out.add("\n" + trailing_run(texts[i], out.window) + texts[j][:out.window])
