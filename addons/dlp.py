@@ -8,9 +8,12 @@ engine (`egress.scan.dlp`) and applies what it finds: block, redact or audit.
   is forwarded and the flow is killed. mitmproxy connects upstream right after this hook
   for a streamed body, so the host allowlist (earlier in the chain) has decided already.
 - `request`: a buffered body, content-decoded within the policy's limits (a bomb or an
-  undecodable body is blocked as `limits/...`), taken apart by media type.
-- `websocket_message`: both directions, with a window over earlier messages; a blocked
-  message is dropped and the connection closed.
+  undecodable body is blocked as `limits/...`), taken apart by media type and character
+  set (a body that does not parse cleanly is scanned raw too).
+- `websocket_message`: both directions, with a window over earlier messages and the
+  unfinished tokens of recent ones (a secret split across messages far apart); binary
+  messages in UTF-16 are read as text; a blocked message is dropped and the connection
+  closed.
 """
 
 from __future__ import annotations

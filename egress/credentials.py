@@ -31,9 +31,10 @@ from typing import Literal
 from egress.hostmatch import normalize_path, path_has_prefix
 from egress.policy.model import SECRET_SLOT, Credential, SecretSource, split_header_template
 from egress.redact import MIN_SECRET_LEN, KnownSecrets
-from egress.token_scrub import StreamScrubber, TokenScrubber
 
-__all__ = ["StreamScrubber", "TokenScrubber"]
+# Re-exported: the adapter and other callers scrub through this module.
+from egress.token_scrub import StreamScrubber as StreamScrubber
+from egress.token_scrub import TokenScrubber as TokenScrubber
 
 COMMAND_TIMEOUT = 30.0
 MAX_SECRET_BYTES = 16 * 1024

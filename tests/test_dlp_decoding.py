@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from benchmarks.dlp_throughput import clean_json_body, clean_text
+from egress.policy import parse_policy
 from egress.redact import KnownSecrets
 from egress.scan import binary
 from egress.scan.bodies import media_type, multipart
@@ -269,3 +270,9 @@ def test_clean_agent_traffic_finds_nothing_and_exhausts_nothing() -> None:
     assert ENGINE.scan(page, "t") == []
     code = "printf(\"%s: %d%%\\n\", name, pct); url = '/a%20b?x=%2F'; s = \"\\u00e9\\/x\"\n" * 200
     assert ENGINE.scan(code, "t") == []
+    # A large text with a couple of `=XX` in it is no quoted-printable text: decoding it whole
+    # (as it was) cost its own length of budget, and base64 of text in it then ran out.
+    small_budget = DLPEngine(parse_policy("dlp: {decode: {budget: 64KiB}}").dlp)
+    files = [b64(f"line {i}: some file content to upload\n".encode() * 40) for i in range(60)]
+    doc = json.dumps({"query": "a=12&b=34&c=5F", "files": files})
+    assert small_budget.scan(doc, "t") == []

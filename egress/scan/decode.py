@@ -171,10 +171,13 @@ _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\x([0-9a-fA-F]{2})|\\([\\/\"'])
 _JSON_TRIGGER = re.compile(r"\\u[0-9a-fA-F]{4}|\\x[0-9a-fA-F]{2}|\\/")
 _PCT_TRIGGER = re.compile(r"%[0-9A-Fa-f]{2}")
 _QP_ESCAPE = re.compile(r"=[0-9A-F]{2}|=\r?\n")
+_QP_TRIGGER = re.compile(r"=[0-9A-F]{2}")
 # Character references that can spell a secret: numeric ones, and named ones other than the
 # markup escapes every page is full of (`&amp;` `&lt;` `&gt;` `&quot;` `&apos;` `&nbsp;`).
 _HTML_TRIGGER = re.compile(
     r"&#[0-9]{1,7};?|&#[xX][0-9a-fA-F]{1,6};?|&(?!(?:amp|lt|gt|quot|apos|nbsp);)[A-Za-z][A-Za-z0-9]{1,31};")
+
+_MARKUP = frozenset("'\"<>&\u00a0 \t\r\n")
 
 # Characters that end a token around an escape, on its left and its right.
 _PCT_STOPS = (" \t\r\n\f\v\"'<>&=?;,", " \t\r\n\f\v\"'<>&?;,")
@@ -369,14 +372,29 @@ def candidates(text: str, config: DecodeConfig, budget: Budget,
     if config.html_entities and "&" in text:
         for start, end in escape_tokens(text, _HTML_TRIGGER, _HTML_STOPS):
             token = text[start:end]
+            # Pages are full of `&#39;` and `&#x27;`: a token whose references all stand for
+            # markup or spacing cannot spell anything a secret is made of.
+            if all(html.unescape(m.group()) in _MARKUP for m in _HTML_TRIGGER.finditer(token)):
+                continue
             out = html.unescape(token)
             if out != token:
                 yield from emit(out, start, end, "html")
-    if config.quoted_printable and "=" in text and len(_QP_ESCAPE.findall(text, 0, 1 << 20)) >= 2:
-        raw = quopri.decodestring(text.encode("utf-8", "surrogateescape"))
-        out = raw.decode("utf-8", "replace")
-        if out != text:
-            yield from emit(out, 0, len(text), "quoted-printable")
+    if config.quoted_printable and "=" in text:
+        # A quoted-printable text (escapes dense, soft line breaks joining lines) is decoded
+        # whole; elsewhere only the tokens holding `=XX` are (a large JSON document with
+        # `a=12` in it is not decoded whole: that would cost its own length of budget).
+        escapes = len(_QP_ESCAPE.findall(text, 0, 1 << 16))
+        if escapes >= 2 and escapes * 64 >= min(len(text), 1 << 16):
+            raw = quopri.decodestring(text.encode("utf-8", "surrogateescape"))
+            out = raw.decode("utf-8", "replace")
+            if out != text:
+                yield from emit(out, 0, len(text), "quoted-printable")
+        elif escapes:
+            for start, end in escape_tokens(text, _QP_TRIGGER, _JSON_STOPS):
+                token = text[start:end]
+                out = quopri.decodestring(token.encode("utf-8", "surrogateescape")).decode("utf-8", "replace")
+                if out != token:
+                    yield from emit(out, start, end, "quoted-printable")
     if config.base64:
         wrapped = [(s, e) for s, e in spans("b64wrap", B64_WRAPPED) if wrapped_run_ok(text[s:e])]
         for start, end in wrapped:

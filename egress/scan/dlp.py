@@ -44,24 +44,9 @@ from egress.redact import MIN_SECRET_LEN, KnownSecrets, preview, secret_forms
 from egress.scan import bodies, charset
 from egress.scan import validators as v
 from egress.scan.decode import Budget, DecodeConfig, binary_text, candidates, printable_runs
-from egress.scan.matcher import (
-    KnownMatcher,
-    Prefilter,
-    RuleSource,
-    make_known_matcher,
-    make_prefilter,
-    on_tail,
-)
+from egress.scan.matcher import KnownMatcher, Prefilter, RuleSource, make_known_matcher, make_prefilter
 from egress.scan.normalize import for_secrets
-from egress.scan.splits import (
-    KNOWN_PREFIX,
-    MIN_CONTINUATION,
-    find_all,
-    head_ok,
-    split_windows,
-    tail_ok,
-    trailing_run,
-)
+from egress.scan.splits import KNOWN_PREFIX, anchor_cut_in, split_windows, trailing_run
 
 CATALOGUE = Path(__file__).resolve().parents[1] / "data" / "dlp_rules.yaml"
 
@@ -431,22 +416,8 @@ class DLPEngine:
         parts delimited by quotes): a distinctive anchor (token prefix, not a generic word)
         occurs, or a part starts with the rest of a cut anchor and another ends with its
         beginning, or a known secret's first characters occur (whole or cut)."""
-        if self.prefilter.has_split_anchor(text):
+        if self.prefilter.has_split_anchor(text) or anchor_cut_in(text, self.prefilter):
             return True
-        triggers: dict[int, list[int]] = {}
-        for entry, pos in self.prefilter.straddles(text):
-            triggers.setdefault(entry, []).append(pos)
-        folded: str | None = None
-        for entry, positions in triggers.items():
-            head, tail = self.prefilter.straddle[entry]
-            by_tail = on_tail((head, tail))
-            if not _cut_side(text, head, tail, positions, by_tail):
-                continue
-            folded = folded if folded is not None else text.lower()
-            other = (p + len(head) for d in '"\n' for p in find_all(folded, head + d)) if by_tail \
-                else (p for d in '"\n' for p in find_all(folded, d + tail))
-            if _cut_side(folded, head, tail, other, not by_tail):
-                return True
         for value in self._known_values(ctx):
             if value[:KNOWN_PREFIX] in text:
                 return True
@@ -875,16 +846,6 @@ def _locator(starts: list[int], labels: list[str], joined: str | None = None) ->
             return labels[first]
         return joined
     return where
-
-
-def _cut_side(text: str, head: str, tail: str, positions: Iterable[int], by_tail: bool) -> bool:
-    """Whether, at one of `positions` (the delimiter before a part, or after one), a part of
-    `text` starts with `tail` and goes on (`by_tail`), or ends with `head` as a whole token
-    (see `egress.scan.splits`)."""
-    if by_tail:
-        return any(tail_ok(text[p + 1:p + len(tail) + MIN_CONTINUATION + 2], tail) for p in positions)
-    return any(head_ok(trailing_run(text[max(0, p - SPLIT_WINDOW):p], SPLIT_WINDOW), head)
-               for p in positions)
 
 
 def _in_encoding(matches: list[Match], encoding: str) -> list[Match]:

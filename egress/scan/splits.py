@@ -246,3 +246,33 @@ def _straddling(folded: str, line_starts: list[int], texts: list[str], prefilter
         pairs.update((i, j) for i in is_ for j in js if i != j)
     for i, j in sorted(pairs):
         out.add("\n" + trailing_run(texts[i], out.window) + texts[j][:out.window])
+
+
+def _cut_side(text: str, head: str, tail: str, positions: Iterable[int], by_tail: bool,
+              window: int) -> bool:
+    """Whether, at one of `positions` (the delimiter before a part, or after one), a part of
+    `text` starts with `tail` and goes on (`by_tail`), or ends with `head` as a whole token."""
+    if by_tail:
+        return any(tail_ok(text[p + 1:p + len(tail) + MIN_CONTINUATION + 2], tail) for p in positions)
+    return any(head_ok(trailing_run(text[max(0, p - window):p], window), head) for p in positions)
+
+
+def anchor_cut_in(text: str, prefilter: Prefilter, window: int = 1024) -> bool:
+    """Whether `text` (a JSON document: parts delimited by quotes, or lines) has a part that
+    starts with the rest of a cut anchor and another that ends with its beginning. Checked
+    first where the prefilter saw the longer half; the other is searched for only then."""
+    triggers: dict[int, list[int]] = {}
+    for entry, pos in prefilter.straddles(text):
+        triggers.setdefault(entry, []).append(pos)
+    folded: str | None = None
+    for entry, positions in triggers.items():
+        head, tail = prefilter.straddle[entry]
+        by_tail = on_tail((head, tail))
+        if not _cut_side(text, head, tail, positions, by_tail, window):
+            continue
+        folded = folded if folded is not None else text.lower()
+        other = (p + len(head) for d in '"\n' for p in find_all(folded, head + d)) if by_tail \
+            else (p for d in '"\n' for p in find_all(folded, d + tail))
+        if _cut_side(folded, head, tail, other, not by_tail, window):
+            return True
+    return False
