@@ -147,7 +147,7 @@ def test_utf16_and_utf32_without_a_bom_are_recognised_by_their_nul_pattern() -> 
 
 def split_found(parts: list[str], ctx: ScanContext | None = None) -> bool:
     matches = ENGINE._split([("body", p) for p in parts], ctx or ScanContext(), "body")
-    return any(m.rule in ("github-token", "known-secret") for m in matches)
+    return any(m.rule in ("github-token", "known-secret", "prefixed-sk-key") for m in matches)
 
 
 def test_splits_within_the_documented_reach_are_rebuilt() -> None:
@@ -175,6 +175,10 @@ def test_split_limits_are_as_documented() -> None:
     assert not split_found([b64(SECRET[:20].encode()), b64(SECRET[20:].encode())])
     # A token whose first half carries no anchor and is cut in a message of many parts.
     assert not split_found([SECRET[4:20], *filler, "ghp_" + SECRET[20:]])
+    # Between non-adjacent parts, a prefix cut whose longer half is two letters.
+    sk_token = "sk-" + "aB3dE5fG7hJ9kL2mN4pQ6rS8tU0vW1xY"
+    assert split_found(["sk", sk_token[2:]])
+    assert not split_found(["sk", *filler[:5], sk_token[2:]])
 
 
 def test_split_windows_are_capped_and_the_cap_is_a_finding() -> None:
