@@ -109,11 +109,16 @@ _RUN_SHAPES: tuple[tuple[str, bytes], ...] = (
     ("longhex", rb"[0-9a-fA-F]{64,}[^0-9a-fA-F]"),
 )
 RUN_KINDS = tuple(dict.fromkeys(kind for kind, _ in _RUN_SHAPES))
+_WRAP = rb"[ \t]*(?:\r?\n|\\r\\n|\\n)[ \t]*"
 # Shapes only tested for presence (start of match costs hyperscan four times as much and
 # they are rare): when one occurs, the decoder finds its runs with its own (linear) regex.
 _PRESENCE_SHAPES: tuple[tuple[str, bytes], ...] = (
     # Base64 wrapped over lines (real line breaks, or `\n` escapes inside a JSON string).
-    ("b64wrap", rb"[A-Za-z0-9+/_-]{4}(?:[ \t]*(?:\r?\n|\\r\\n|\\n)[ \t]*[A-Za-z0-9+/_-]{2})"),
+    # Three chunks, the middle one a whole line (prose and code have few one-word lines),
+    # or a long first chunk.
+    ("b64wrap", rb"[A-Za-z0-9+/_-]{4}={0,2}" + _WRAP + rb"[A-Za-z0-9+/_-]{4,}={0,2}" + _WRAP
+                + rb"[A-Za-z0-9+/_-]{2}"),
+    ("b64wrap", rb"[A-Za-z0-9+/_-]{16}={0,2}" + _WRAP + rb"[A-Za-z0-9+/_-]{2}"),
 )
 
 
@@ -132,7 +137,7 @@ def _compiles(expression: bytes, flags: int) -> bool:
 
 # Bump when the way rule sources become hyperscan expressions changes: cached databases
 # (egress/derived_cache.py) of an older recipe are then never found.
-_RECIPE = 4
+_RECIPE = 5
 
 
 @dataclass(slots=True)
