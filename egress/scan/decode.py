@@ -159,9 +159,13 @@ B64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 # Base64 broken over lines (MIME wraps at 76, PEM at 64, anything at 8): chunks of the
 # alphabet separated by a line break (real, or escaped inside a JSON string).
 # Linear: a chunk starts only where the alphabet starts and never gives characters back.
+# Three chunks (the middle one a whole line) or a first chunk of 16+, like the prefilter's
+# presence shape: words at the ends of prose lines do not qualify.
+_CHUNK = r"[A-Za-z0-9+/_-]"
+_SEP = r"[ \t]*+(?:\r?\n|\\r\\n|\\n)[ \t]*+"
 B64_WRAPPED = re.compile(
-    r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{4,}+={0,2}+"
-    r"(?:[ \t]*+(?:\r?\n|\\r\\n|\\n)[ \t]*+[A-Za-z0-9+/_-]{2,}+={0,2}+)++")
+    rf"(?<![A-Za-z0-9+/_-])(?:{_CHUNK}{{16,}}+={{0,2}}+(?:{_SEP}{_CHUNK}{{2,}}+={{0,2}}+)++"
+    rf"|{_CHUNK}{{4,}}+={{0,2}}+{_SEP}{_CHUNK}{{4,}}+={{0,2}}+(?:{_SEP}{_CHUNK}{{2,}}+={{0,2}}+)++)")
 _WRAP_SEPARATOR = re.compile(r"[ \t]*(?:\r?\n|\\r\\n|\\n)[ \t]*")
 B32_RUN = re.compile(r"(?:[A-Z2-7]{16,}|[a-z2-7]{16,})={0,6}")
 # Hex of printable text: every byte is 20-7f or tab/CR/LF (random ids rarely are).
@@ -313,7 +317,7 @@ def hex_binary(run: str, config: DecodeConfig, budget: Budget) -> tuple[str, str
     return found if found is not None and found[1] else None
 
 
-LONG_HEX_RUN = re.compile(r"[0-9a-fA-F]{64,}")
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
 
 def _json_unescape(text: str) -> str:
@@ -426,7 +430,12 @@ def candidates(text: str, config: DecodeConfig, budget: Budget,
             found = _hex_decode(text[start:end], config, budget)
             if found:
                 yield from emit(found[0], start, end, "hex")
-        for start, end in spans("longhex", LONG_HEX_RUN):
+        if runs is not None and "longhex" in runs:
+            long_hex = runs["longhex"]
+        else:  # hex digits are base64 characters: long hex runs are among the base64 runs
+            long_hex = [(a, b) for a, b in spans("base64", B64_RUN)
+                        if b - a >= 64 and _HEX_DIGITS.issuperset(text[a:b])]
+        for start, end in long_hex:
             if budget.exhausted:
                 return
             found = hex_binary(text[start:end], config, budget)
