@@ -99,7 +99,10 @@ _PASSES: tuple[tuple[tuple[bytes, ...], re.Pattern[bytes], _Repl], ...] = (
     # JSON \u0067: ASCII, and the ranges look-alikes come from (Latin letters with marks,
     # combining marks, invisible characters, fullwidth forms); CJK or emoji text, often
     # escaped whole, is left alone.
-    ((b"\\u",), re.compile(rb"\\u((?:00|01|03|20|[fF][eEfF])[0-9a-fA-F]{2})"), _hex_char),
+    ((b"\\u",), re.compile(
+        rb"\\u(00[0-7][0-9a-fA-F]|00[aA][dD]|00[c-fC-F][0-9a-fA-F]|01[0-7][0-9a-fA-F]"
+        rb"|03[0-6][0-9a-fA-F]|20(?:0[b-fB-F]|1[0-5]|2[a-eA-E]|[67][0-9a-fA-F])|2212|[fF][eE][fF][fF]"
+        rb"|[fF][fF](?:0[1-9a-fA-F]|[1-4][0-9a-fA-F]|5[0-9a-eA-E]))"), _hex_char),
     ((b"\\x",), re.compile(rb"\\x([0-9a-fA-F]{2})"), _hex_char),            # JS \x67
     ((b"\\/",), re.compile(rb"\\/"), b"/"),                                  # JSON \/
     ((b"&#",), re.compile(rb"&#(?:([0-9]{1,7})|[xX]([0-9a-fA-F]{1,6}));?"), _numeric_ref),
@@ -123,8 +126,14 @@ def _runs(data: bytes, gates: tuple[bytes, ...]) -> bool:
     return any(g in data for g in gates)
 
 
+# Any byte a pass can start with: most SSE events and JSON bodies have none but `\`.
+_SPECIAL = re.compile(rb"[\x00\\&%\xc2-\xc5\xcc\xcd\xe2\xef]")
+
+
 def fast_view(data: bytes) -> bytes:
     """The view, with no map back: what detection searches."""
+    if _SPECIAL.search(data) is None:
+        return data.translate(_LOWER, _WHITESPACE)
     for gates, pattern, repl in _PASSES:
         if _runs(data, gates):
             data = pattern.sub(repl, data)
@@ -352,7 +361,7 @@ class TokenScrubber:
         self.forms = list(view_forms)
         self.replacements = [view_forms[f] for f in self.forms]
         self._literals = _Literals(self.forms) if self.forms else None
-        longest = max((len(f) for f in self.forms), default=0)
+        longest = self._longest = max((len(f) for f in self.forms), default=1)
         # How far back a spelling may begin in a stream: spread by escapes (6 bytes a
         # character), UTF-16 (x2) and a separator between characters.
         self.reach = min(16 * longest + 64, 64 * 1024)
@@ -404,10 +413,11 @@ class TokenScrubber:
         an escape not finished yet. `len(data)` when the whole of it can go."""
         region_start = max(0, len(data) - self.reach)
         region = data[region_start:]
-        partial = _PARTIAL_ESCAPE.search(region[-48:])
+        last = region[-48:]
+        partial = _PARTIAL_ESCAPE.search(last) if _ESCAPE_START.search(last) else None
         cut = len(data)
         if partial is not None:
-            cut = len(data) - len(region[-48:]) + partial.start()
+            cut = len(data) - len(last) + partial.start()
         if not self._may_continue(fast_view(data[region_start:cut])):
             return cut
         view, stages = mapped_view(data[region_start:cut])
@@ -425,12 +435,11 @@ class TokenScrubber:
         return region_start + _to_data(stages, held, len(view))[0]
 
     def _may_continue(self, view: bytes) -> bool:
-        tail = view[-max((len(f) for f in self.forms), default=1):]
+        tail = view[-self._longest:]
         return any(tail[i] in self._first and tail[i:] in self._prefixes for i in range(len(tail)))
 
     def _prefix_start(self, view: bytes) -> int | None:
-        longest = max((len(f) for f in self.forms), default=1)
-        for i in range(max(0, len(view) - longest), len(view)):
+        for i in range(max(0, len(view) - self._longest), len(view)):
             if view[i] in self._first and view[i:] in self._prefixes:
                 return i
         return None
@@ -439,7 +448,8 @@ class TokenScrubber:
         return StreamScrubber(self)
 
 
-# An escape, NUL pair or UTF-8 sequence cut off at the end of a chunk.
+_ESCAPE_START = re.compile(rb"[\\&%\xc0-\xff]")
+# An escape or UTF-8 sequence cut off at the end of a chunk.
 _PARTIAL_ESCAPE = re.compile(
     rb"(?:\\(?:u[0-9a-fA-F]{0,3}|x[0-9a-fA-F]?)?|&#?[xX]?[0-9a-fA-F]{0,6}|&[a-zA-Z][a-zA-Z0-9]{0,31}"
     rb"|%[0-9a-fA-F]?|[\xc0-\xff][\x80-\xbf]{0,2})\Z")
