@@ -21,8 +21,10 @@ from egress.credentials import (
     ActiveCredential,
     CredentialTable,
     StreamScrubber,
+    TokenScrubber,
     misplaced,
     scrub_bytes,
+    scrubber_for,
     verified_host,
 )
 from egress.decompress import DecodeError, decode_body, encodings
@@ -74,8 +76,8 @@ class _Scrubbing:
     """The scrubbing stage of a streamed response (`addons.streams`): a value split across
     pieces is still replaced (`StreamScrubber` holds back the tail that could begin one)."""
 
-    def __init__(self, pairs: list[tuple[bytes, bytes]]) -> None:
-        self.scrubber = StreamScrubber(pairs)
+    def __init__(self, scope: TokenScrubber) -> None:
+        self.scrubber = StreamScrubber(scope)
 
     def feed(self, data: bytes) -> list[bytes]:
         out = self.scrubber.feed(data)
@@ -184,14 +186,11 @@ class Credentials:
         if new_query != query:
             req.query = new_query
 
-    def _scope(self, flow: http.HTTPFlow, table: CredentialTable) -> list[tuple[bytes, bytes]]:
-        """Scrub pairs of every credential whose host this flow was routed by."""
-        pairs: list[tuple[bytes, bytes]] = []
-        for host in request_hosts(flow):
-            for cred in table.for_host(host):
-                pairs.extend(cred.scrub)
-        pairs.sort(key=lambda kv: -len(kv[0]))
-        return pairs
+    def _scope(self, flow: http.HTTPFlow, table: CredentialTable) -> TokenScrubber | None:
+        """The scrubber of every credential whose host this flow was routed by."""
+        items = tuple(dict.fromkeys(item for host in request_hosts(flow)
+                                    for cred in table.for_host(host) for item in cred.scrub_items))
+        return scrubber_for(items) if items else None
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         if flow.response is None:

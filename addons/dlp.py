@@ -8,12 +8,15 @@ engine (`egress.scan.dlp`) and applies what it finds: block, redact or audit.
   is forwarded and the flow is killed. mitmproxy connects upstream right after this hook
   for a streamed body, so the host allowlist (earlier in the chain) has decided already.
 - `request`: a buffered body, content-decoded within the policy's limits (a bomb or an
-  undecodable body is blocked as `limits/...`), taken apart by media type.
+  undecodable body is blocked as `limits/...`), taken apart by media type and character
+  set (a body that does not parse cleanly is scanned raw too).
 - A streamed body is decoded in bounded pieces as it passes (`egress.decompress`): a bomb
   is stopped at `limits.max_compression_ratio` or `max_decompressed_bytes`, and the
   connections cut.
-- `websocket_message`: both directions, with a window over earlier messages; a blocked
-  message is dropped and the connection closed.
+- `websocket_message`: both directions, with a window over earlier messages and the
+  unfinished tokens of recent ones (a secret split across messages far apart); binary
+  messages in UTF-16 are read as text; a blocked message is dropped and the connection
+  closed.
 """
 
 from __future__ import annotations
@@ -281,7 +284,8 @@ class DLP:
         side = "client" if message.from_client else "server"
         scanners = flow.metadata.setdefault(_WEBSOCKET, {})
         if side not in scanners:
-            scanners[side] = engine.stream(f"websocket.{side}", ctx, engine.section.websocket_window)
+            scanners[side] = engine.stream(f"websocket.{side}", ctx, engine.section.websocket_window,
+                                           messages=True)
         matches = scanners[side].feed(message.content)
         if not matches:
             return

@@ -32,6 +32,10 @@ from egress.hostmatch import normalize_path, path_has_prefix
 from egress.policy.model import SECRET_SLOT, Credential, SecretSource, split_header_template
 from egress.redact import MIN_SECRET_LEN, KnownSecrets
 
+# Re-exported: the adapter and other callers scrub through this module.
+from egress.token_scrub import StreamScrubber as StreamScrubber
+from egress.token_scrub import TokenScrubber as TokenScrubber
+
 COMMAND_TIMEOUT = 30.0
 MAX_SECRET_BYTES = 16 * 1024
 # A failed refresh is retried this soon (or after the TTL, if shorter).
@@ -180,8 +184,7 @@ def _b64_cores(raw: bytes, alphabet: Literal["std", "url"]) -> list[str]:
 
 
 def _forms(value: str) -> list[str]:
-    """Encodings, in a fixed order, so that form i of a secret pairs with form i of its
-    placeholder."""
+    """The encodings a placeholder is recognised in (raw, URL, base64, hex)."""
     raw = value.encode("utf-8")
     hexed = binascii.hexlify(raw).decode()
     return [
@@ -197,75 +200,21 @@ def _forms(value: str) -> list[str]:
     ]
 
 
-def scrub_pairs(value: str, placeholder: str) -> list[tuple[bytes, bytes]]:
-    """(form of the real value, same form of the placeholder), longest first, deduplicated.
-    Replacing each keeps raw, URL-encoded and base64 text decodable to the placeholder where
-    lengths allow; in every case the real value is gone."""
-    pairs: dict[bytes, bytes] = {}
-    for real, stand_in in zip(_forms(value), _forms(placeholder), strict=True):
-        if len(real) >= MIN_SECRET_LEN:
-            pairs.setdefault(real.encode(), stand_in.encode())
-    return sorted(pairs.items(), key=lambda kv: -len(kv[0]))
-
-
 def detection_forms(placeholder: str) -> list[bytes]:
     return sorted({f.encode() for f in _forms(placeholder) if len(f) >= MIN_SECRET_LEN},
                   key=len, reverse=True)
 
 
-def scrub_bytes(data: bytes, pairs: Sequence[tuple[bytes, bytes]]) -> bytes:
-    for real, stand_in in pairs:
-        if real in data:
-            data = data.replace(real, stand_in)
-    return data
+@functools.lru_cache(maxsize=64)
+def scrubber_for(items: tuple[tuple[str, str], ...]) -> TokenScrubber:
+    """The response scrubber for some (real value, placeholder) pairs, built once: its
+    spellings are compiled into one matcher (`egress.token_scrub`)."""
+    return TokenScrubber(items)
 
 
-class StreamScrubber:
-    """Scrubs a byte stream chunk by chunk, with the same result as scrubbing it whole. A value
-    split across chunks is still replaced: the tail that could begin one (or that a value
-    straddles) is held back, unscrubbed, until the next chunk decides it. Only that tail is
-    held, so an SSE event that ends a chunk goes out at once."""
-
-    __slots__ = ("_forms", "_held", "_longest", "pairs")
-
-    def __init__(self, pairs: Sequence[tuple[bytes, bytes]]) -> None:
-        self.pairs = list(pairs)
-        self._held = b""
-        self._longest = max((len(r) for r, _ in self.pairs), default=0)
-        self._forms = [r for r, _ in self.pairs]
-
-    def feed(self, chunk: bytes) -> bytes:
-        buf = self._held + chunk if self._held else chunk
-        cut = self._cut(buf)
-        self._held = buf[cut:]
-        return scrub_bytes(buf[:cut], self.pairs)
-
-    def flush(self) -> bytes:
-        out, self._held = self._held, b""
-        return scrub_bytes(out, self.pairs)
-
-    def _cut(self, buf: bytes) -> int:
-        """Where to split `buf` so that no occurrence, complete or not, of any form crosses the
-        split: the start of the longest tail that is a proper prefix of a form, moved back over
-        any complete occurrence that straddles it."""
-        best = len(buf)
-        lowest = max(0, len(buf) - self._longest + 1)
-        for form in self._forms:
-            first = form[:1]
-            i = buf.find(first, lowest)
-            while i != -1 and i < best:
-                if form.startswith(buf[i:]):
-                    best = i
-                    break
-                i = buf.find(first, i + 1)
-        moved = best < len(buf)
-        while moved:
-            moved = False
-            for form in self._forms:
-                i = buf.find(form, max(0, best - len(form) + 1))
-                if i != -1 and i < best:
-                    best, moved = i, True
-        return best
+def scrub_bytes(data: bytes, scrubber: TokenScrubber | None) -> bytes:
+    """`data` with every spelling of the scrubber's real values replaced by the placeholder."""
+    return scrubber.scrub(data) if scrubber else data
 
 
 # -- where a value sits in a request --------------------------------------------------------
@@ -340,20 +289,24 @@ class ActiveCredential:
     retired: tuple[str, ...] = field(default=(), repr=False)
     next_refresh: float | None = None
     detect: tuple[bytes, ...] = field(default=(), repr=False)
-    scrub: tuple[tuple[bytes, bytes], ...] = field(default=(), repr=False)
+    # (real value, placeholder) for the current and the retired values: what responses from
+    # the credential's host are scrubbed of (`scrubber_for`).
+    scrub_items: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     @classmethod
     def build(cls, index: int, spec: Credential, placeholder: str, value: str,
               retired: Iterable[str] = (), now: float | None = None) -> ActiveCredential:
         ttl = spec.source.ttl
         kept = tuple(v for v in dict.fromkeys(retired) if v != value)[-4:]
-        pairs = scrub_pairs(value, placeholder)
-        for old in kept:
-            pairs.extend(scrub_pairs(old, placeholder))
-        pairs.sort(key=lambda kv: -len(kv[0]))
+        items = ((value, placeholder), *((old, placeholder) for old in kept))
         return cls(index, spec, placeholder, value, kept,
                    None if ttl is None else (now if now is not None else time.monotonic()) + ttl,
-                   tuple(detection_forms(placeholder)), tuple(pairs))
+                   tuple(detection_forms(placeholder)), items)
+
+    @property
+    def scrub(self) -> TokenScrubber:
+        """The scrubber of this credential's values (see `scrubber_for`)."""
+        return scrubber_for(self.scrub_items)
 
     @property
     def name(self) -> str:

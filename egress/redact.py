@@ -81,6 +81,11 @@ def secret_forms(value: str) -> dict[str, bool]:
     add(", ".join("0x" + p for p in pairs), True)
     add(",".join("0x" + p for p in pairs), True)
     add(" ".join("0x" + p for p in pairs), True)
+    # Spellings a reflection or an artefact may carry (JSON escapes end up in flow files).
+    add("".join(f"\\u{ord(c):04x}" for c in value), True)
+    add("".join(f"&#{ord(c)};" for c in value))
+    add("".join(f"&#x{ord(c):x};" for c in value), True)
+    add(value[::-1])
     return forms
 
 

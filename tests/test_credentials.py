@@ -23,13 +23,13 @@ from egress.credentials import (
     CredentialTable,
     SourceError,
     StreamScrubber,
+    TokenScrubber,
     check_sources,
     decode_basic,
     make_placeholder,
     misplaced,
     read_source,
     scrub_bytes,
-    scrub_pairs,
     verified_host,
 )
 from egress.policy import PolicyError, parse_policy
@@ -310,7 +310,7 @@ def test_misplaced_placeholders():
 # -- scrubbing -----------------------------------------------------------------------------------
 
 def test_scrub_raw_base64_and_url_encoded_forms():
-    pairs = scrub_pairs(SECRET, PH)
+    pairs = TokenScrubber([(SECRET, PH)])
     body = (f"a {SECRET} b {base64.b64encode(SECRET.encode()).decode()} "
             f"c {urllib.parse.quote(SECRET)} d "
             + base64.b64encode(f"user:{SECRET}".encode()).decode()).encode()
@@ -321,7 +321,7 @@ def test_scrub_raw_base64_and_url_encoded_forms():
 
 
 def test_stream_scrubber_catches_a_value_split_at_every_position():
-    pairs = scrub_pairs(SECRET, PH)
+    pairs = TokenScrubber([(SECRET, PH)])
     event = f"data: {{\"text\": \"key {SECRET} end\"}}\n\n".encode()
     for cut in range(1, len(event)):
         s = StreamScrubber(pairs)
@@ -330,16 +330,19 @@ def test_stream_scrubber_catches_a_value_split_at_every_position():
 
 
 def test_stream_scrubber_holds_back_only_a_possible_start():
-    s = StreamScrubber(scrub_pairs(SECRET, PH))
+    s = StreamScrubber(TokenScrubber([(SECRET, PH)]))
     assert s.feed(b"data: one\n\n") == b"data: one\n\n"  # a complete event goes out at once
     assert s.feed(b"data: " + SECRET[:5].encode()) == b"data: "
-    assert s.feed(SECRET[5:].encode() + b"\n\n") == PH.encode() + b"\n\n"
+    # The view ignores line breaks (a token may be spelled one character per line), so a
+    # value that ends a chunk may go on in the next: an event closes with `}` and goes out.
+    assert s.feed(SECRET[5:].encode() + b"\n\n") == b""
+    assert s.feed(b'{"x": 1}\n\n') == PH.encode() + b'\n\n{"x": 1}\n\n'
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.binary(max_size=40), max_size=8), st.lists(st.integers(0, 200), max_size=8))
 def test_stream_scrubber_equals_whole_body_scrubbing(parts: list[bytes], cuts: list[int]):
-    pairs = scrub_pairs(SECRET, PH)
+    pairs = TokenScrubber([(SECRET, PH)])
     body = SECRET.encode().join(parts) + base64.b64encode(SECRET.encode())
     points = sorted({min(c, len(body)) for c in cuts})
     s = StreamScrubber(pairs)

@@ -136,7 +136,7 @@ def test_other_doctored_entries_are_recompiled(cache: Path, edit: str) -> None:
             return [os.urandom(len(blobs[0])), *blobs[1:]]
     else:
         def blobs_edit(blobs: list[bytes]) -> list[bytes]:
-            return [blobs[2], blobs[1], blobs[0]]
+            return [blobs[2], blobs[1], blobs[0], *blobs[3:]]
     reseal(entry(cache), meta_edit, blobs_edit)
     again = HyperscanPrefilter(sources())
     if edit == "swap-dbs":

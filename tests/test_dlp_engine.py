@@ -66,23 +66,57 @@ def test_decoding_layer_table(label: str, text: str) -> None:
     assert "github-token" in rules(f"payload {text} end"), label
 
 
+def nested_b64(data: bytes, times: int) -> str:
+    for _ in range(times):
+        data = b64(data).encode()
+    return data.decode()
+
+
 def test_depth_limit_and_layer_switches() -> None:
-    three = b64(b64(b64(RAW).encode()).encode())
-    assert "github-token" in rules(three)
-    assert not rules(b64(three.encode()))  # a fourth layer is past the default max_depth
+    # Five layers are unwrapped by default (4x base64 was an evasion at depth 3).
+    assert "github-token" in rules(nested_b64(RAW, 4))
+    assert "github-token" in rules(nested_b64(RAW, 5))
+    # A sixth is past the default max_depth: what still decodes there was not scanned, so
+    # the depth counts as an exhausted budget, which blocks.
+    past = ENGINE.scan(nested_b64(RAW, 6), "body")
+    assert [(m.rule, m.action) for m in past] == [("decode-budget-exhausted", "block")]
+    assert "max_depth" in past[0].reason
     shallow = DLPEngine(parse_policy("dlp: {decode: {max_depth: 1}}").dlp)
     assert "github-token" in rules(b64(RAW), shallow)
-    assert not rules(b64(b64(RAW).encode()), shallow)
+    assert rules(b64(b64(RAW).encode()), shallow) == {"decode-budget-exhausted"}
     no_b64 = DLPEngine(parse_policy("dlp: {decode: {base64: false}}").dlp)
     assert not rules(b64(RAW), no_b64)
     assert "github-token" in rules(RAW.hex(), no_b64)
+    # Decoding switched off entirely is a choice, not an exhausted budget.
+    off = DLPEngine(parse_policy("dlp: {decode: {max_depth: 0}}").dlp)
+    assert not rules(b64(RAW), off)
 
 
-def test_decode_budget_is_reported_not_exceeded() -> None:
+def test_decode_budget_exhaustion_blocks_unless_the_policy_says_otherwise() -> None:
+    # Each layer of this blob decodes to printable text that decodes again: far more
+    # decoded text than the blob is long, and more than the (small) budget.
+    blob = nested_b64(" ".join(f"harmless text number {i}" for i in range(300)).encode(), 4)
     engine = DLPEngine(parse_policy("dlp: {decode: {budget: 2000}}").dlp)
-    blob = " ".join(b64(f"harmless text number {i} ".encode() * 4) for i in range(200))
     matches = engine.scan(blob, "body")
-    assert [(m.rule, m.action) for m in matches] == [("decode-budget-exhausted", "audit")]
+    assert [(m.rule, m.action) for m in matches] == [("decode-budget-exhausted", "block")]
+    assert "dlp.decode.budget" in matches[0].reason
+    audit = DLPEngine(parse_policy("dlp: {decode: {budget: 2000, on_budget_exhausted: audit}}").dlp)
+    assert [(m.rule, m.action) for m in audit.scan(blob, "body")] == [("decode-budget-exhausted", "audit")]
+    scoped = DLPEngine(parse_policy(textwrap.dedent("""
+        dlp:
+          decode: {budget: 2000}
+          suppress:
+            - rules: [decode-budget-exhausted]
+              hosts: [uploads.example.com]
+              reason: large nested uploads are expected here
+    """)).dlp)
+    here = scoped.scan(blob, "body", ScanContext(host="uploads.example.com"))
+    elsewhere = scoped.scan(blob, "body", ScanContext(host="allowed.test"))
+    assert [m.action for m in here] == ["audit"] and [m.action for m in elsewhere] == ["block"]
+    # A long text may decode to as much text as it has: one big base64 upload of plain text
+    # is scanned whole (the secret at its end is found), not cut off at the budget.
+    upload = b64((" ".join(f"line {i} of a large file" for i in range(4000)) + " " + SECRET).encode())
+    assert rules(upload, engine) == {"github-token"}
 
 
 def test_random_base64_and_hex_are_quiet() -> None:

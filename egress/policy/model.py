@@ -535,11 +535,25 @@ class DLPDecodeSection(StrictModel):
     base32: bool = Field(True, description="RFC 4648 base32.")
     hex: bool = Field(True, description="Hex, plain or delimited (`:` `-` space `\\x` `0x`).")
     json_escapes: bool = Field(True, description="JSON/JavaScript string escapes (`\\u0067`, `\\x67`).")
+    html_entities: bool = Field(
+        True, description="HTML character references (`&#103;`, `&#x67;`, `&lowbar;`).")
     quoted_printable: bool = Field(True, description="Quoted-printable (`=67`).")
-    max_depth: int = Field(3, ge=0, le=6, description="Layers unwrapped inside each other.")
+    compressed: bool = Field(
+        True, description="gzip, zlib, bzip2, xz and zstd payloads found inside a decoded layer "
+        "(`base64(gzip(...))`) or as a binary body, inflated within `budget`.")
+    max_depth: int = Field(
+        5, ge=0, le=8, description="Layers unwrapped inside each other. Text that still decodes "
+        "after the last layer counts as an exhausted budget (`on_budget_exhausted`).")
     budget: Size = Field(
-        4 * 1024**2, description="Decoded characters one scan may produce; past it decoding stops "
-        "and a `decode-budget-exhausted` finding is reported.")
+        4 * 1024**2, description="Decoded characters one scan may produce (a longer text may "
+        "produce as many characters as it has); past it decoding stops and a "
+        "`decode-budget-exhausted` finding is reported.")
+    on_budget_exhausted: Literal["block", "audit"] = Field(
+        "block", description="What a `decode-budget-exhausted` finding does: `block` (default, "
+        "fail closed: part of the message was never scanned decoded) or `audit` (log and "
+        "forward). For one destination only, leave this at `block` and add a `dlp.suppress` "
+        "entry with `rules: [decode-budget-exhausted]`, its `hosts:` and a `reason:`. A "
+        "`dlp.actions` entry for the rule overrides this setting.")
     min_printable: float = Field(
         0.85, ge=0.5, le=1.0, description="Share of printable bytes a decoded value needs to be "
         "scanned as text (binary is reduced to its printable runs).")

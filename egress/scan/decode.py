@@ -1,30 +1,42 @@
-"""Bounded decoders for text that may hide a secret: URL, base64, base32, hex, JSON string
-escapes, quoted-printable.
+"""Bounded decoders for text that may hide a secret: URL, base64 (also wrapped over lines),
+base32, hex, JSON string escapes, HTML character references, quoted-printable; and, inside a
+decoded layer, what binary holds (UTF-16 text, compressed payloads, DER private keys).
 
 `candidates()` looks at one text and yields every decodable part of it as a `Decoded`:
 the plain text it decodes to and the span of the encoded form in the text it came from.
 The caller (the DLP engine) scans each result and calls `candidates()` again on it, up to
 `DecodeConfig.max_depth` layers, so `base64(url(hex(secret)))` unwraps in three steps.
 
-Cost is bounded twice: every decoded result must be mostly printable (a random base64 blob
-decodes to binary and stops there), and a `Budget` shared by one scan caps the total number
-of decoded characters; when it runs out decoding stops and the engine says so.
+Every finder is linear: escapes are found by a fixed pattern and widened to their token
+by a bounded scan (no regex that backtracks over a token's length), and encoded runs come
+from the prefilter's single pass where hyperscan is available.
+
+Cost is bounded twice: a decoded result must be mostly printable (random base64 decodes to
+binary, which is reduced to its printable runs), and a `Budget` shared by one scan caps the
+total number of decoded characters passed on to be scanned; when it runs out decoding stops
+and the engine says so (and blocks, by default).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import html
 import quopri
 import re
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-LAYERS = ("url", "base64", "base32", "hex", "json_escapes", "quoted_printable")
+from egress.scan import binary
+
+LAYERS = ("url", "base64", "base32", "hex", "json_escapes", "html_entities", "quoted_printable",
+          "compressed")
 
 # A decoded secret is at least this long; shorter encoded runs are not worth decoding.
 MIN_RUN = 16
+# Runs longer than this are judged on a sample before being decoded whole at every offset.
+_SAMPLE = 3072
 
 _PRINTABLE = bytes(range(0x20, 0x7F)) + b"\t\n\r"
 _PRINTABLE_RUN = re.compile(rb"[\x20-\x7e\t\r\n]{8,}")
@@ -38,31 +50,37 @@ class DecodeConfig:
     hex: bool = True
     json_escapes: bool = True
     quoted_printable: bool = True
-    max_depth: int = 3
+    max_depth: int = 5
     budget: int = 4 * 1024 * 1024
     min_printable: float = 0.85
+    html_entities: bool = True
+    compressed: bool = True
 
     @property
     def any(self) -> bool:
         return self.max_depth > 0 and (self.url or self.base64 or self.base32 or self.hex
-                                       or self.json_escapes or self.quoted_printable)
+                                       or self.json_escapes or self.quoted_printable
+                                       or self.html_entities)
 
 
-NO_DECODING = DecodeConfig(False, False, False, False, False, False, 0)
+NO_DECODING = DecodeConfig(False, False, False, False, False, False, 0, html_entities=False,
+                           compressed=False)
 
 
 class Budget:
-    """Decoded characters one scan may still produce."""
+    """Decoded characters one scan may still pass on to be scanned. `exhausted` says why
+    decoding stopped early: `budget` (characters) or `depth` (layers)."""
 
     __slots__ = ("exhausted", "left")
 
     def __init__(self, chars: int) -> None:
         self.left = chars
-        self.exhausted = False
+        self.exhausted: str | None = None
 
     def take(self, n: int) -> bool:
         if n > self.left:
-            self.exhausted = True
+            self.exhausted = self.exhausted or "budget"
+            self.left = 0
             return False
         self.left -= n
         return True
@@ -87,13 +105,50 @@ def printable_runs(data: bytes) -> str:
     return "\n".join(r.decode("ascii") for r in _PRINTABLE_RUN.findall(data))
 
 
-def _as_text(data: bytes, config: DecodeConfig) -> str | None:
-    """Printable decoded bytes as text; binary with printable runs as those runs."""
+def _pem(label: str, der: bytes) -> str:
+    """A PEM block around DER the decoders found without one: the private-key rule then
+    judges it like any other key."""
+    body = base64.b64encode(der).decode()
+    lines = "\n".join(body[i:i + 64] for i in range(0, len(body), 64))
+    return f"-----BEGIN {label}-----\n{lines}\n-----END {label}-----"
+
+
+def binary_text(data: bytes, config: DecodeConfig, budget: Budget,
+                _nested: int = 0) -> tuple[str, str] | None:
+    """What a scanner should read in decoded bytes, and the extra layer that produced it
+    (`""`, `utf-16-le`, `gzip`...): printable bytes as text; UTF-16/32 text; a compressed
+    payload's content (within the budget); a DER private key as PEM; else printable runs."""
     if len(data) < 8:
         return None
+    # Compressed first: deflate output can look printable enough to pass for text.
+    if config.compressed and _nested < 2 and binary.compression_of(data):
+        try:
+            unpacked = binary.decompress(data, budget.left)
+        except binary.TooLarge:
+            budget.take(budget.left + 1)
+            return None
+        if unpacked is not None:
+            kind, out = unpacked
+            inner = binary_text(out, config, budget, _nested + 1)
+            if inner is not None:
+                return inner[0], kind + (f">{inner[1]}" if inner[1] else "")
     if printable_ratio(data) >= config.min_printable:
-        return data.decode("utf-8", "replace")
-    return printable_runs(data) or None
+        return data.decode("utf-8", "replace"), ""
+    wide = binary.wide_text(data)
+    if wide is not None and _text_ratio(wide) >= config.min_printable:
+        return wide, binary.utf16_encoding(data) or "utf-16"
+    label = binary.der_private_key(data)
+    if label is not None:
+        return _pem(label, data), "der"
+    runs = printable_runs(data)
+    return (runs, "") if runs else None
+
+
+def _text_ratio(text: str) -> float:
+    if not text:
+        return 0.0
+    printable = sum(1 for c in text if c.isprintable() or c in "\t\r\n")
+    return printable / len(text)
 
 
 # -- run finders ---------------------------------------------------------------------------
@@ -101,19 +156,66 @@ def _as_text(data: bytes, config: DecodeConfig) -> str | None:
 # already has (from hyperscan); these regexes are the portable path.
 
 B64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
+# Base64 broken over lines (MIME wraps at 76, PEM at 64, anything at 8): chunks of the
+# alphabet separated by a line break (real, or escaped inside a JSON string).
+# Linear: a chunk starts only where the alphabet starts and never gives characters back.
+# Three chunks (the middle one a whole line) or a first chunk of 16+, like the prefilter's
+# presence shape: words at the ends of prose lines do not qualify.
+_CHUNK = r"[A-Za-z0-9+/_-]"
+_SEP = r"[ \t]*+(?:\r?\n|\\r\\n|\\n)[ \t]*+"
+B64_WRAPPED = re.compile(
+    rf"(?<![A-Za-z0-9+/_-])(?:{_CHUNK}{{16,}}+={{0,2}}+(?:{_SEP}{_CHUNK}{{2,}}+={{0,2}}+)++"
+    rf"|{_CHUNK}{{4,}}+={{0,2}}+{_SEP}{_CHUNK}{{4,}}+={{0,2}}+(?:{_SEP}{_CHUNK}{{2,}}+={{0,2}}+)++)")
+_WRAP_SEPARATOR = re.compile(r"[ \t]*(?:\r?\n|\\r\\n|\\n)[ \t]*")
 B32_RUN = re.compile(r"(?:[A-Z2-7]{16,}|[a-z2-7]{16,})={0,6}")
 # Hex of printable text: every byte is 20-7f or tab/CR/LF (random ids rarely are).
 HEX_RUN = re.compile(r"(?:(?:\\x|0x|%)?(?:[2-7][0-9a-fA-F]|0[9aAdD])(?:[:, -]|, )?){8,}")
 _HEX_JUNK = re.compile(r"\\x|0x|[:, %-]")
 _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\x([0-9a-fA-F]{2})|\\([\\/\"'])")
+_JSON_TRIGGER = re.compile(r"\\u[0-9a-fA-F]{4}|\\x[0-9a-fA-F]{2}|\\/")
+_PCT_TRIGGER = re.compile(r"%[0-9A-Fa-f]{2}")
 _QP_ESCAPE = re.compile(r"=[0-9A-F]{2}|=\r?\n")
-# A token holding escapes, up to the delimiters around it: only it is decoded and, when it
-# hides a secret, redacted.
-_PCT_TOKEN = re.compile(r"""[^\s"'<>&=?;,]*%[0-9A-Fa-f]{2}[^\s"'<>&?;,]*""")
-_ESCAPED_TOKEN = re.compile(r"""[^\s"'<>,;]*\\(?:u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|/)[^\s"'<>,;]*""")
+_QP_TRIGGER = re.compile(r"=[0-9A-F]{2}")
+# Character references that can spell a secret: numeric ones, and named ones other than the
+# markup escapes every page is full of (`&amp;` `&lt;` `&gt;` `&quot;` `&apos;` `&nbsp;`).
+_HTML_TRIGGER = re.compile(
+    r"&#[0-9]{1,7};?|&#[xX][0-9a-fA-F]{1,6};?|&(?!(?:amp|lt|gt|quot|apos|nbsp);)[A-Za-z][A-Za-z0-9]{1,31};")
+
+_MARKUP = frozenset("'\"<>&\u00a0 \t\r\n")
+
+# Characters that end a token around an escape, on its left and its right.
+_PCT_STOPS = (" \t\r\n\f\v\"'<>&=?;,", " \t\r\n\f\v\"'<>&?;,")
+_JSON_STOPS = (" \t\r\n\f\v\"'<>,;", " \t\r\n\f\v\"'<>,;")
+_HTML_STOPS = (" \t\r\n\f\v\"'<>", " \t\r\n\f\v\"'<>")
+_STOP_RE: dict[str, re.Pattern[str]] = {}
 
 
-def _b64_decode(run: str, config: DecodeConfig) -> str | None:
+def _right_stop(stops: str) -> re.Pattern[str]:
+    pattern = _STOP_RE.get(stops)
+    if pattern is None:
+        pattern = _STOP_RE[stops] = re.compile("[" + re.escape(stops) + "]")
+    return pattern
+
+
+def escape_tokens(text: str, trigger: re.Pattern[str],
+                  stops: tuple[str, str]) -> Iterator[tuple[int, int]]:
+    """Spans of the tokens holding an escape: from each escape out to the nearest stop
+    character on either side. Linear: a token's later escapes are skipped, and the left
+    edge is searched only back to the end of the previous token."""
+    left_stops, right_stops = stops
+    right = _right_stop(right_stops)
+    end = 0
+    for m in trigger.finditer(text):
+        if m.start() < end:
+            continue
+        start = max((text.rfind(c, end, m.start()) for c in left_stops), default=-1)
+        start = start + 1 if start >= end else end
+        stop = right.search(text, m.end())
+        end = stop.start() if stop else len(text)
+        yield start, end
+
+
+def _b64_normalised(run: str) -> tuple[str, bytes] | None:
     run = run.rstrip("=")
     if run.islower() or run.isupper() or run.isdigit():
         return None  # paths, words, hex ids: base64 of text mixes cases
@@ -122,25 +224,47 @@ def _b64_decode(run: str, config: DecodeConfig) -> str | None:
         if altchars == b"-_":
             run = run.replace("-", "+").replace("_", "/")
         altchars = b"+/"
-    best: str | None = None
-    # A run may begin mid-quantum (glued to other text): try each of the four offsets.
-    for offset in range(4):
-        part = run[offset:]
-        part = part[: len(part) - len(part) % 4] if len(part) % 4 == 1 else part
-        if len(part) < MIN_RUN - offset:
-            break
-        try:
-            raw = base64.b64decode(part + "=" * (-len(part) % 4), altchars=altchars)
-        except (binascii.Error, ValueError):
+    return run, altchars
+
+
+def _b64_bytes(part: str, altchars: bytes) -> bytes | None:
+    part = part[: len(part) - len(part) % 4] if len(part) % 4 == 1 else part
+    try:
+        return base64.b64decode(part + "=" * (-len(part) % 4), altchars=altchars)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _b64_decode(run: str, config: DecodeConfig, budget: Budget) -> tuple[str, str] | None:
+    normalised = _b64_normalised(run)
+    if normalised is None:
+        return None
+    run, altchars = normalised
+    # A run may begin mid-quantum (glued to other text): one of four offsets is right.
+    # Long runs are judged on a sample first, so a megabyte image is decoded once, not four
+    # times; the offset whose sample is printable wins, else offset 0.
+    offsets = [o for o in range(4) if len(run) - o >= MIN_RUN - o]
+    if len(run) > _SAMPLE:
+        printable = [o for o in offsets
+                     if (s := _b64_bytes(run[o:o + _SAMPLE], altchars)) is not None
+                     and printable_ratio(s) >= config.min_printable]
+        offsets = printable[:1] or [0]
+    first: bytes | None = None
+    for offset in offsets:
+        raw = _b64_bytes(run[offset:], altchars)
+        if raw is None:
             continue
-        text = _as_text(raw, config)
-        if text is not None and printable_ratio(raw) >= config.min_printable:
-            return text
-        best = best or text
-    return best
+        if printable_ratio(raw) >= config.min_printable and not binary.compression_of(raw):
+            return raw.decode("utf-8", "replace"), ""
+        if binary.structured(raw):
+            found = binary_text(raw, config, budget)
+            if found is not None and found[1]:
+                return found  # UTF-16, compressed, a DER key: this offset is the right one
+        first = raw if first is None else first
+    return binary_text(first, config, budget) if first is not None else None
 
 
-def _b32_decode(run: str, config: DecodeConfig) -> str | None:
+def _b32_decode(run: str, config: DecodeConfig, budget: Budget) -> tuple[str, str] | None:
     body = run.rstrip("=")
     if not any(c in "234567" for c in body):
         return None
@@ -154,14 +278,14 @@ def _b32_decode(run: str, config: DecodeConfig) -> str | None:
         except (binascii.Error, ValueError):
             continue
         if printable_ratio(raw) >= config.min_printable:
-            return _as_text(raw, config)
+            return raw.decode("utf-8", "replace"), ""
     return None
 
 
 _NOT_PRINTABLE_HIGH = str.maketrans("", "", "2345670")
 
 
-def _hex_decode(run: str, config: DecodeConfig) -> str | None:
+def _hex_decode(run: str, config: DecodeConfig, budget: Budget) -> tuple[str, str] | None:
     digits = _HEX_JUNK.sub("", run)
     for offset in (0, 1):
         # Printable ASCII has a high nibble of 2-7: most hex ids fail here, before decoding.
@@ -175,8 +299,25 @@ def _hex_decode(run: str, config: DecodeConfig) -> str | None:
         except ValueError:
             continue
         if printable_ratio(raw) >= config.min_printable:
-            return _as_text(raw, config)
+            return raw.decode("utf-8", "replace"), ""
     return None
+
+
+def hex_binary(run: str, config: DecodeConfig, budget: Budget) -> tuple[str, str] | None:
+    """Hex of binary that holds text (a DER key, gzip, UTF-16): runs of hex digits that are
+    not hex of printable text. Only long runs (a key is hundreds of digits)."""
+    digits = _HEX_JUNK.sub("", run)
+    if len(digits) < 64 or len(digits) % 2:
+        return None
+    try:
+        raw = bytes.fromhex(digits)
+    except ValueError:
+        return None
+    found = binary_text(raw, config, budget)
+    return found if found is not None and found[1] else None
+
+
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
 
 def _json_unescape(text: str) -> str:
@@ -189,53 +330,134 @@ def _json_unescape(text: str) -> str:
     return _JSON_ESCAPE.sub(one, text)
 
 
+def unwrap_base64(run: str) -> str:
+    return _WRAP_SEPARATOR.sub("", run)
+
+
+def wrapped_run_ok(run: str) -> bool:
+    """Wrapped base64 has lines of one width (the last may be shorter); words or code
+    lines that happen to use only the alphabet do not."""
+    lines = _WRAP_SEPARATOR.split(run)
+    width = len(lines[0].rstrip("="))
+    return (len(lines) >= 2 and width >= 4
+            and all(len(x) == width for x in lines[1:-1]) and 0 < len(lines[-1].rstrip("=")) <= width
+            and sum(len(x) for x in lines) >= MIN_RUN)
+
+
 # -- the layer walk ------------------------------------------------------------------------
 
 def candidates(text: str, config: DecodeConfig, budget: Budget,
                runs: dict[str, list[tuple[int, int]]] | None = None) -> Iterator[Decoded]:
     """Every decodable part of `text`, one layer deep. `runs` may hold precomputed spans
-    (keys `base64`, `base32`, `hex`); missing keys are found with the regexes above."""
+    (keys `base64`, `b64wrap`, `base32`, `hex`); missing keys are found with the regexes
+    above. The budget is charged for each decoded text that is yielded."""
 
     def spans(layer: str, pattern: re.Pattern[str]) -> list[tuple[int, int]]:
         if runs is not None and layer in runs:
             return runs[layer]
         return [m.span() for m in pattern.finditer(text)]
 
+    def emit(out: str, start: int, end: int, layer: str) -> Iterator[Decoded]:
+        if budget.take(len(out)):
+            yield Decoded(out, start, end, layer)
+
     if config.url and "%" in text:
-        for m in _PCT_TOKEN.finditer(text):
-            out = urllib.parse.unquote(m.group(), errors="surrogateescape")
-            if out != m.group() and budget.take(len(out)):
-                yield Decoded(out, m.start(), m.end(), "url")
+        for start, end in escape_tokens(text, _PCT_TRIGGER, _PCT_STOPS):
+            token = text[start:end]
+            out = urllib.parse.unquote(token, errors="surrogateescape")
+            if out != token:
+                yield from emit(out, start, end, "url")
     if config.json_escapes and "\\" in text and ("\\u" in text or "\\x" in text or "\\/" in text):
-        for m in _ESCAPED_TOKEN.finditer(text):
-            out = _json_unescape(m.group())
-            if out != m.group() and budget.take(len(out)):
-                yield Decoded(out, m.start(), m.end(), "json")
-    if config.quoted_printable and "=" in text and len(_QP_ESCAPE.findall(text, 0, 1 << 20)) >= 2:
-        raw = quopri.decodestring(text.encode("utf-8", "surrogateescape"))
-        out = raw.decode("utf-8", "replace")
-        if out != text and budget.take(len(out)):
-            yield Decoded(out, 0, len(text), "quoted-printable")
-    if config.base64:
-        for start, end in spans("base64", B64_RUN):
-            if end - start < MIN_RUN:
+        for start, end in escape_tokens(text, _JSON_TRIGGER, _JSON_STOPS):
+            token = text[start:end]
+            out = _json_unescape(token)
+            if out != token:
+                yield from emit(out, start, end, "json")
+    if config.html_entities and "&" in text:
+        for start, end in escape_tokens(text, _HTML_TRIGGER, _HTML_STOPS):
+            token = text[start:end]
+            # Pages are full of `&#39;` and `&#x27;`: a token whose references all stand for
+            # markup or spacing cannot spell anything a secret is made of.
+            if all(html.unescape(m.group()) in _MARKUP for m in _HTML_TRIGGER.finditer(token)):
                 continue
-            if not budget.take((end - start) * 3 // 4):
+            out = html.unescape(token)
+            if out != token:
+                yield from emit(out, start, end, "html")
+    if config.quoted_printable and "=" in text:
+        # A quoted-printable text (escapes dense, soft line breaks joining lines) is decoded
+        # whole; elsewhere only the tokens holding `=XX` are (a large JSON document with
+        # `a=12` in it is not decoded whole: that would cost its own length of budget).
+        escapes = len(_QP_ESCAPE.findall(text, 0, 1 << 16))
+        if escapes >= 2 and escapes * 64 >= min(len(text), 1 << 16):
+            raw = quopri.decodestring(text.encode("utf-8", "surrogateescape"))
+            out = raw.decode("utf-8", "replace")
+            if out != text:
+                yield from emit(out, 0, len(text), "quoted-printable")
+        elif escapes:
+            for start, end in escape_tokens(text, _QP_TRIGGER, _JSON_STOPS):
+                token = text[start:end]
+                out = quopri.decodestring(token.encode("utf-8", "surrogateescape")).decode("utf-8", "replace")
+                if out != token:
+                    yield from emit(out, start, end, "quoted-printable")
+    if config.base64:
+        wrapped = [(s, e) for s, e in spans("b64wrap", B64_WRAPPED) if wrapped_run_ok(text[s:e])]
+        for start, end in wrapped:
+            if budget.exhausted:
                 return
-            decoded = _b64_decode(text[start:end], config)
-            if decoded:
-                yield Decoded(decoded, start, end, "base64")
+            found = _b64_decode(unwrap_base64(text[start:end]), config, budget)
+            if found:
+                yield from emit(found[0], start, end, _layer("base64", found[1]))
+        inside = _Inside(wrapped)
+        for start, end in spans("base64", B64_RUN):
+            if budget.exhausted:
+                return
+            if end - start < MIN_RUN or inside(start, end):
+                continue
+            found = _b64_decode(text[start:end], config, budget)
+            if found:
+                yield from emit(found[0], start, end, _layer("base64", found[1]))
     if config.base32:
         for start, end in spans("base32", B32_RUN):
-            if not budget.take((end - start) * 5 // 8):
+            if budget.exhausted:
                 return
-            decoded = _b32_decode(text[start:end], config)
-            if decoded:
-                yield Decoded(decoded, start, end, "base32")
+            found = _b32_decode(text[start:end], config, budget)
+            if found:
+                yield from emit(found[0], start, end, "base32")
     if config.hex:
         for start, end in spans("hex", HEX_RUN):
-            if not budget.take((end - start) // 2):
+            if budget.exhausted:
                 return
-            decoded = _hex_decode(text[start:end], config)
-            if decoded:
-                yield Decoded(decoded, start, end, "hex")
+            found = _hex_decode(text[start:end], config, budget)
+            if found:
+                yield from emit(found[0], start, end, "hex")
+        if runs is not None and "longhex" in runs:
+            long_hex = runs["longhex"]
+        else:  # hex digits are base64 characters: long hex runs are among the base64 runs
+            long_hex = [(a, b) for a, b in spans("base64", B64_RUN)
+                        if b - a >= 64 and _HEX_DIGITS.issuperset(text[a:b])]
+        for start, end in long_hex:
+            if budget.exhausted:
+                return
+            found = hex_binary(text[start:end], config, budget)
+            if found:
+                yield from emit(found[0], start, end, _layer("hex", found[1]))
+
+
+def _layer(name: str, inner: str) -> str:
+    return f"{name}>{inner}" if inner else name
+
+
+class _Inside:
+    """Whether a span lies inside one of some sorted, disjoint spans."""
+
+    __slots__ = ("i", "spans")
+
+    def __init__(self, spans: list[tuple[int, int]]) -> None:
+        self.spans = spans
+        self.i = 0
+
+    def __call__(self, start: int, end: int) -> bool:
+        spans = self.spans
+        while self.i < len(spans) and spans[self.i][1] <= start:
+            self.i += 1
+        return self.i < len(spans) and spans[self.i][0] <= start and end <= spans[self.i][1]

@@ -8,26 +8,28 @@ Pipeline for one text (`DLPEngine.scan`):
 3. Each regex match passes its rule's validator (checksum, decode) and value gates
    (entropy, placeholder, identifier), and every known secret is matched exactly.
 4. Each decodable part of the text (`egress.scan.decode`) is decoded and scanned again, up
-   to `max_depth` layers and within one shared budget.
+   to `max_depth` layers and within one shared budget. Running out of either (budget or
+   depth) is itself a finding, `decode-budget-exhausted`, blocked unless the policy says
+   otherwise: what was not decoded was not scanned.
 5. Findings get the policy's action, unless a suppression covers them.
 
-The structure of a request (headers, query, JSON, forms, multipart, binary) is taken apart
-by `scan_parts` and `scan_body`; streams and WebSocket messages go through `StreamScanner`.
+The structure of a request (headers, query, JSON, forms, multipart, binary, character set)
+is taken apart by `scan_parts` and `scan_body` (`egress.scan.bodies`, `egress.scan.charset`);
+a body that does not parse cleanly is scanned raw as well. Secrets split across parts are
+rebuilt by `egress.scan.splits`; streams and WebSocket messages go through `StreamScanner`.
 Nothing here imports mitmproxy: the adapter is `addons/dlp.py`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import bisect
 import contextlib
 import json
-import quopri
 import re
 import urllib.parse
+from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -39,10 +41,12 @@ from egress.findings import Action, Finding
 from egress.hostmatch import HostSet, normalize_host, normalize_path, path_has_prefix
 from egress.policy.model import DLPSection
 from egress.redact import MIN_SECRET_LEN, KnownSecrets, preview, secret_forms
+from egress.scan import bodies, charset
 from egress.scan import validators as v
-from egress.scan.decode import Budget, DecodeConfig, candidates, printable_ratio, printable_runs
+from egress.scan.decode import Budget, DecodeConfig, binary_text, candidates, printable_runs
 from egress.scan.matcher import KnownMatcher, Prefilter, RuleSource, make_known_matcher, make_prefilter
-from egress.scan.normalize import normalize
+from egress.scan.normalize import for_secrets
+from egress.scan.splits import KNOWN_PREFIX, anchor_cut_in, split_windows, trailing_run
 
 CATALOGUE = Path(__file__).resolve().parents[1] / "data" / "dlp_rules.yaml"
 
@@ -51,15 +55,23 @@ BUDGET_RULE = "decode-budget-exhausted"
 EXTRA_RULES = {
     KNOWN_SECRET: "A value the proxy knows is secret (policy `dlp.known_secrets`, injected "
     "credentials) in raw, base64, base32, hex or URL-encoded form.",
-    BUDGET_RULE: "Decoding stopped at `dlp.decode.budget` decoded characters; parts of the "
-    "message were scanned only in their encoded form.",
+    BUDGET_RULE: "A scan ran out of its decoding budget: `dlp.decode.budget` decoded "
+    "characters (or as many as the text is long, if more), `dlp.decode.max_depth` nested "
+    "layers, or the size cap on windows rebuilt for split secrets. Part of the message was "
+    "scanned only in its encoded form; blocked unless `dlp.decode.on_budget_exhausted` is "
+    "`audit` or a `dlp.suppress` entry covers the host.",
+}
+_EXHAUSTED = {
+    "budget": "decoded more characters than `dlp.decode.budget` allows",
+    "depth": "still encoded after `dlp.decode.max_depth` layers",
+    "split": "too many places where a split secret could be rebuilt",
 }
 
 DEFAULT_MAX_LENGTH = 512
-# A secret split across parts (JSON values, headers, fields) is looked for in runs of up to
-# this many consecutive parts, each shorter than SPLIT_PART_MAX characters.
-SPLIT_PARTS = 4
-SPLIT_PART_MAX = 256
+# Characters after a token prefix rebuilt from split parts (see `egress.scan.splits`).
+SPLIT_WINDOW = 1024
+# Fragments of unfinished tokens kept per WebSocket direction, to join with later messages.
+PENDING_FRAGMENTS = 16
 _COMMON_WORDS = v.COMMON_PASSWORDS | {"true", "false", "null", "none", "nil", "undefined", "key"}
 _NUMBERISH = re.compile(r"^[\d.:/+-]+$")
 _LOWER_WORDS = re.compile(r"^[a-z]+(?:[._/-][a-z]+)*$")
@@ -342,7 +354,8 @@ class DLPEngine:
         self.by_id = {r.id: r for r in self.rules}
         d = self.section.decode
         self.decode = DecodeConfig(d.url, d.base64, d.base32, d.hex, d.json_escapes,
-                                   d.quoted_printable, d.max_depth, d.budget, d.min_printable)
+                                   d.quoted_printable, d.max_depth, d.budget, d.min_printable,
+                                   d.html_entities, d.compressed)
         self.prefilter: Prefilter = make_prefilter([r.source() for r in self.rules], backend)
         self.backend = self.prefilter.name
         self.known_values = tuple(known_values)
@@ -361,6 +374,8 @@ class DLPEngine:
         # set cannot be reused across paths).
         self.path_scoped = any(s.paths is not None for s in self._suppressions)
         self._own_known = _known_matcher_for(self.known_values, backend)
+        self._anchor_heads = frozenset(h for h, _ in self.prefilter.straddle if len(h) >= 2)
+        self._head_max = max((len(h) for h in self._anchor_heads), default=0)
 
     @property
     def enabled(self) -> bool:
@@ -392,59 +407,74 @@ class DLPEngine:
             matches = _merge(matches, self._split(parts, ctx, label))
         return matches
 
-    def _may_split(self, text: str, ctx: ScanContext) -> bool:
-        """Whether a secret could be split across the parts of `text`: one of the
-        distinctive anchors (token prefixes, not generic words) occurs, or a known secret
-        could (its first 8 characters occur)."""
-        if self.prefilter.has_split_anchor(text):
-            return True
+    def _known_values(self, ctx: ScanContext) -> list[str]:
         known = ctx.known.values() if ctx.known is not None else ()
-        return any(value[:8] in text for _, value in (*self.known_values, *known))
+        return [value for _, value in (*self.known_values, *known)]
+
+    def _may_split(self, text: str, ctx: ScanContext) -> bool:
+        """Whether a secret could be split across the parts of `text` (a JSON document,
+        parts delimited by quotes): a distinctive anchor (token prefix, not a generic word)
+        occurs, or a part starts with the rest of a cut anchor and another ends with its
+        beginning, or a known secret's first characters occur (whole or cut)."""
+        if self.prefilter.has_split_anchor(text) or anchor_cut_in(text, self.prefilter):
+            return True
+        for value in self._known_values(ctx):
+            if value[:KNOWN_PREFIX] in text:
+                return True
+            if any('"' + value[k:k + KNOWN_PREFIX] in text for k in range(1, KNOWN_PREFIX)):
+                return True
+        return False
 
     def _split(self, parts: Sequence[tuple[str, str]], ctx: ScanContext, where: str) -> list[Match]:
-        """Secrets split across consecutive short parts: each run of up to `SPLIT_PARTS`
-        parts is glued and scanned on its own line. Skipped when the prefilter finds no
-        distinctive anchor or known-secret prefix in the parts (see `_may_split`)."""
-        texts = [t for _, t in parts]
-        if len(texts) < 2 or not self._may_split("\n".join(texts), ctx):
-            return []
-        chains = []
-        for i, first in enumerate(texts):
-            if len(first) >= SPLIT_PART_MAX:
-                continue
-            chain, j = [first], i + 1
-            while j < len(texts) and j - i < SPLIT_PARTS and len(texts[j]) < SPLIT_PART_MAX:
-                chain.append(texts[j])
-                j += 1
-            if len(chain) > 1:
-                chains.append("".join(chain))
-        return self.scan("\n".join(chains), where, ctx) if chains else []
+        """Secrets split across the parts of one message (`egress.scan.splits`): windows
+        where the glued parts would hold a whole secret, scanned without decoding. Too many
+        windows is reported like an exhausted decode budget."""
+        found = split_windows([t for _, t in parts], self.prefilter, self._known_values(ctx),
+                              SPLIT_WINDOW)
+        matches = []
+        if found.texts:
+            hits = self._hits("\n".join(found.texts), ctx, decode=False)
+            matches = self._resolve(hits, hits[1], lambda _s, _e: where, ctx)
+        if found.exhausted:
+            matches.append(self._exhausted(where, ctx, "split"))
+        return matches
+
+    def _exhausted(self, where: str, ctx: ScanContext, why: str) -> Match:
+        return self._match(_Hit(BUDGET_RULE, "", 0, 0, (), False, note=why), where, (), ctx)
 
     def scan_body(self, body: bytes, content_type: str | None, where: str = "request.body",
                   ctx: ScanContext = ScanContext(), _depth: int = 0) -> list[Match]:
-        """A message body, taken apart by media type: JSON, form, multipart, text, binary."""
+        """A message body, taken apart by media type: JSON, form, multipart, text (in every
+        character set it may be read in), binary."""
         if not body:
             return []
         if len(body) > self.section.max_scan_bytes:
             return self._scan_large(body, where, ctx)
-        media, params = _media_type(content_type)
-        if media.startswith("multipart/") and params.get("boundary") and _depth < 3:
-            return self._scan_multipart(body, params["boundary"], where, ctx, _depth)
+        media = bodies.media_type(content_type)
+        if media.type.startswith("multipart/") and _depth < 3:
+            return self._scan_multipart(body, media, where, ctx, _depth)
+        texts = charset.body_texts(body, media.param("charset"))
+        if not texts:
+            found = binary_text(body, self.decode, Budget(self.decode.budget))
+            return self.scan(found[0] if found else printable_runs(body), f"{where}(binary)", ctx)
+        matches: list[Match] = []
+        for encoding, text in texts:
+            found_in = self._scan_text_body(text, media.type, where, ctx)
+            matches = _merge(matches, _in_encoding(found_in, encoding))
+        return matches
+
+    def _scan_text_body(self, text: str, media: str, where: str, ctx: ScanContext) -> list[Match]:
         if media == "application/x-www-form-urlencoded":
-            form = body.decode("utf-8", "surrogateescape")
-            pairs = urllib.parse.parse_qsl(form, keep_blank_values=True)
+            pairs = urllib.parse.parse_qsl(text, keep_blank_values=True)
             found = self.scan_parts([(f"{where}.form[{k}]", f"{k}={val}") for k, val in pairs], ctx,
-                                    join=False) or self.scan(form, where, ctx)
+                                    join=False) or self.scan(text, where, ctx)
             fields = [(f"{where}.form[{k}]", val) for k, val in pairs]
             return _merge(found, self._split(fields, ctx, f"{where}.form(joined)"))
-        text = _text_of(body)
-        if text is None:
-            return self.scan(printable_runs(body), f"{where}(binary)", ctx)
         matches = self.scan(text, where, ctx)
         if (media.endswith("json") or text.lstrip()[:1] in ("{", "[")) and self._may_split(text, ctx):
-            strings = _json_values(text)
+            strings = bodies.json_values(text)
             if strings:
-                split = self._split([(where, v) for v in strings], ctx, f"{where}.json(values joined)")
+                split = self._split([(where, s) for s in strings], ctx, f"{where}.json(values joined)")
                 matches = _merge(matches, split)
         return matches
 
@@ -478,8 +508,25 @@ class DLPEngine:
         return _merge(matches, self._split(values, ctx, f"{where}(joined)"))
 
     def stream(self, where: str, ctx: ScanContext = ScanContext(),
-               window: int | None = None) -> StreamScanner:
-        return StreamScanner(self, where, ctx, window or self.overlap)
+               window: int | None = None, messages: bool = False) -> StreamScanner:
+        """A scanner for data arriving in pieces; `messages` for WebSocket messages (an
+        unfinished token in one is joined with later ones, see `StreamScanner`)."""
+        return StreamScanner(self, where, ctx, window or self.overlap, fragments=messages)
+
+    def _unfinished(self, run: str, ctx: ScanContext) -> bool:
+        """Whether the trailing token of a message may be the first half of a secret: it holds
+        a token prefix, or ends with the beginning of one, or with a known secret's start."""
+        if self.prefilter.has_split_anchor(run):
+            return True
+        low = run.lower()
+        if any(low[-n:] in self._anchor_heads for n in range(2, min(len(low), self._head_max) + 1)):
+            return True
+        for value in self._known_values(ctx):
+            if value[:KNOWN_PREFIX] in run:
+                return True
+            if any(run.endswith(value[:k]) for k in range(3, KNOWN_PREFIX)):
+                return True
+        return False
 
     # -- redaction -------------------------------------------------------------------------
 
@@ -514,26 +561,30 @@ class DLPEngine:
                 out.append(cached[2])
         return out
 
-    def _hits(self, text: str, ctx: ScanContext) -> tuple[list[_Hit], str]:
+    def _hits(self, text: str, ctx: ScanContext, decode: bool = True) -> tuple[list[_Hit], str]:
         """Raw hits in `text` (normalised) and the normalised text itself."""
-        norm = normalize(text)
+        norm = for_secrets(text)
         hits: list[_Hit] = []
-        budget = Budget(self.decode.budget)
+        # A long text may decode to as much text as it has: a large upload of base64 is no
+        # reason to stop, and an attacker cannot push a secret past the budget by padding.
+        budget = Budget(max(self.decode.budget, len(norm)) if decode else 0)
         scanned = norm
         for placeholder in ctx.benign:
             # Blank the bottle's own placeholders out (same length, so positions hold): glued
             # to a neighbouring header or field they would otherwise read as a longer token.
             if placeholder in scanned:
                 scanned = scanned.replace(placeholder, " " * len(placeholder))
-        self._scan_layer(scanned, 0, None, (), budget, self._known(ctx), hits)
-        if budget.exhausted:
-            hits.append(_Hit(BUDGET_RULE, "", 0, 0, (), False))
+        self._scan_layer(scanned, 0, None, (), budget, self._known(ctx), hits,
+                         self.decode.max_depth if decode else 0)
+        if budget.exhausted and decode:
+            hits.append(_Hit(BUDGET_RULE, "", 0, 0, (), False, note=budget.exhausted))
         return hits, norm
 
     def _scan_layer(self, text: str, depth: int, origin: tuple[int, int] | None,
                     layers: tuple[str, ...], budget: Budget, known: list[KnownMatcher],
-                    hits: list[_Hit]) -> None:
-        found = self.prefilter.scan(text, want_runs=depth < self.decode.max_depth and self.decode.any)
+                    hits: list[_Hit], max_depth: int) -> None:
+        decoding = self.decode.any and max_depth > 0
+        found = self.prefilter.scan(text, want_runs=decoding and not budget.exhausted)
         for index in found.rules:
             rule = self.rules[index]
             for m in rule.regex.finditer(text):
@@ -552,11 +603,20 @@ class DLPEngine:
                 taken.append((start, end))
                 s, e = origin or (start, end)
                 hits.append(_Hit(KNOWN_SECRET, form, s, e, layers, True, note=name))
-        if depth >= self.decode.max_depth or not self.decode.any:
+        if not decoding or budget.exhausted:
+            return
+        if depth >= max_depth:
+            # One layer too many: whatever still decodes here was not looked at.
+            if any(True for _ in candidates(text, self.decode, Budget(budget.left), found.runs)):
+                budget.exhausted = "depth"
             return
         for d in candidates(text, self.decode, budget, found.runs):
             span = origin or (d.start, d.end)
-            self._scan_layer(d.text, depth + 1, span, (*layers, d.layer), budget, known, hits)
+            inner = d.text if d.text.isascii() else for_secrets(d.text)
+            # A DER key comes back wrapped as PEM for the private-key rule: its base64 is
+            # the key again, not another layer.
+            limit = 0 if d.layer.endswith("der") else max_depth
+            self._scan_layer(inner, depth + 1, span, (*layers, d.layer), budget, known, hits, limit)
 
     def _resolve(self, scanned: tuple[list[_Hit], str], original: str,
                  where_at: Any, ctx: ScanContext) -> list[Match]:
@@ -565,6 +625,9 @@ class DLPEngine:
         first: dict[tuple[str, str], tuple[_Hit, list[str]]] = {}
         for h in hits:
             if ctx.benign and _benign(h, ctx.benign):
+                continue
+            if h.rule == BUDGET_RULE:
+                first.setdefault((h.rule, ""), (h, []))
                 continue
             fragment = norm[h.start:h.end]
             if fragment not in original:
@@ -582,31 +645,45 @@ class DLPEngine:
         if h.rule == KNOWN_SECRET:
             reason = f"known secret {h.note!r}{via}"
         elif h.rule == BUDGET_RULE:
-            reason = EXTRA_RULES[BUDGET_RULE]
+            reason = (f"decoding budget exhausted ({_EXHAUSTED.get(h.note, h.note)}); "
+                      "part of the message was not scanned decoded")
         else:
             rule = self.by_id[h.rule]
             reason = rule.description.rstrip(".") + via + (" [verified]" if h.confirmed else "")
         action: Action = self._actions.get(
-            h.rule, "audit" if h.rule == BUDGET_RULE else self.section.default_action)
+            h.rule, self.section.decode.on_budget_exhausted if h.rule == BUDGET_RULE
+            else self.section.default_action)
         for s in self._suppressions:
             if s.covers(h.rule, where, ctx):
                 action, reason = "audit", f"{reason}; suppressed by {s.label}: {s.reason}"
                 break
         return Match(h.rule, where, action, reason, h.value, fragments, h.layers, h.confirmed)
 
-    def _scan_multipart(self, body: bytes, boundary: str, where: str, ctx: ScanContext,
+    def _scan_multipart(self, body: bytes, media: bodies.MediaType, where: str, ctx: ScanContext,
                         depth: int) -> list[Match]:
+        """Each part by its own media type and transfer encoding, every part header, the
+        fields glued (split secrets); and always the raw body as text, so that a wrong or
+        duplicated boundary, a preamble or epilogue, or framing this parser reads
+        differently from the origin never leaves bytes unscanned."""
+        matches = self.scan_body(body, "text/plain", f"{where}(raw)", ctx, depth + 1)
+        for boundary in dict.fromkeys(media.all("boundary")):
+            matches = _merge(matches, self._scan_parts_of(body, boundary, where, ctx, depth))
+        return matches
+
+    def _scan_parts_of(self, body: bytes, boundary: str, where: str, ctx: ScanContext,
+                       depth: int) -> list[Match]:
         matches: list[Match] = []
         fields: list[tuple[str, str]] = []
         head_parts: list[tuple[str, str]] = []
-        for i, (headers, content) in enumerate(_multipart(body, boundary.encode("latin-1"))):
-            name = _disposition_param(headers.get("content-disposition", ""), "name") or str(i)
+        for i, part in enumerate(bodies.multipart(body, boundary).parts):
+            headers = part.headers
+            name = bodies.disposition_param(headers.get("content-disposition", ""), "name") or str(i)
             label = f"{where}.part[{name}]"
             head_parts += [(f"{label}.header[{k}]", f"{k}: {val}") for k, val in headers.items()]
             encoding = headers.get("content-transfer-encoding", "").strip().lower()
-            content = _transfer_decode(content, encoding)
-            matches += self.scan_body(content, headers.get("content-type", "text/plain"), label, ctx,
-                                      depth + 1)
+            content = bodies.transfer_decode(part.content, encoding)
+            matches = _merge(matches, self.scan_body(
+                content, headers.get("content-type", "text/plain"), label, ctx, depth + 1))
             if "filename" not in headers.get("content-disposition", ""):
                 fields.append((label, content.decode("utf-8", "replace")))
         matches = _merge(matches, self.scan_parts(head_parts, ctx, join=False))
@@ -637,30 +714,71 @@ def _known_matcher_for(values: Iterable[tuple[str, str]], backend: str | None) -
 class StreamScanner:
     """Scans data that arrives in pieces (a streamed body, WebSocket messages): each piece is
     scanned together with the last `window` bytes before it, so a secret split across pieces
-    is whole in one scan. Each secret is reported once."""
+    is whole in one scan. With `fragments`, the pieces are messages: an unfinished token at
+    the end of a message (or of a JSON string in it) is also kept, and glued to the start of
+    each of the next messages, so halves further apart than `window` still meet. Each
+    secret is reported once."""
 
-    def __init__(self, engine: DLPEngine, where: str, ctx: ScanContext, window: int) -> None:
+    def __init__(self, engine: DLPEngine, where: str, ctx: ScanContext, window: int,
+                 fragments: bool = False) -> None:
         self.engine = engine
         self.where = where
         self.ctx = ctx
-        self.window = window
+        self.window = window + window % 2  # even: UTF-16 code units stay aligned
         self._tail = b""
         self._seen: set[tuple[str, str]] = set()
+        self._pending: deque[str] | None = deque(maxlen=PENDING_FRAGMENTS) if fragments else None
 
     def feed(self, data: bytes) -> list[Match]:
         if not data:
             return []
         joined = self._tail + data
         self._tail = joined[-self.window:]
-        text = _text_of(joined)
-        if text is None:
-            text = printable_runs(joined)
+        texts = charset.body_texts(joined)
+        if not texts:
+            found = binary_text(joined, self.engine.decode, Budget(self.engine.decode.budget))
+            texts = [("utf-8", found[0] if found else printable_runs(joined))]
+        matches: list[Match] = []
+        for encoding, text in texts:
+            matches = _merge(matches, _in_encoding(self.engine.scan(text, self.where, self.ctx),
+                                                   encoding))
+        if self._pending is not None:
+            matches = _merge(matches, self._across(data))
         out = []
-        for m in self.engine.scan(text, self.where, self.ctx):
+        for m in matches:
             if (m.rule, m.value) not in self._seen:
                 self._seen.add((m.rule, m.value))
                 out.append(m)
         return out
+
+    def _across(self, message: bytes) -> list[Match]:
+        """Unfinished tokens of earlier messages glued to the fragments of this one."""
+        assert self._pending is not None
+        texts = charset.body_texts(message)
+        if not texts:
+            return []
+        fragments = _fragments(texts[0][1])
+        windows = [f"\n{run}{frag[:SPLIT_WINDOW]}" for run in self._pending
+                   for frag in fragments[:PENDING_FRAGMENTS]]
+        matches: list[Match] = []
+        if windows:
+            hits = self.engine._hits("\n".join(windows), self.ctx, decode=False)
+            matches = self.engine._resolve(hits, hits[1], lambda _s, _e: f"{self.where}(joined)",
+                                           self.ctx)
+        for frag in fragments:
+            run = trailing_run(frag, SPLIT_WINDOW)
+            if run and self.engine._unfinished(run, self.ctx):
+                self._pending.append(run)
+        return matches
+
+
+def _fragments(text: str) -> list[str]:
+    """A message's string values when it is JSON, else the message itself."""
+    if text.lstrip()[:1] in ("{", "["):
+        values = bodies.json_values(text)
+        if values:
+            return values
+    return [text]
 
 
 @dataclass
@@ -733,46 +851,16 @@ def _locator(starts: list[int], labels: list[str], joined: str | None = None) ->
     return where
 
 
-def _text_of(body: bytes) -> str | None:
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError as e:
-        # A stream window may end inside a character; anything else is binary.
-        if e.start >= len(body) - 3 and e.reason == "unexpected end of data":
-            return body[: e.start].decode("utf-8", "replace")
-        if b"\0" not in body and printable_ratio(body) >= 0.95:
-            return body.decode("utf-8", "replace")
-        return None
-
-
-def _media_type(content_type: str | None) -> tuple[str, dict[str, str]]:
-    if not content_type:
-        return "", {}
-    media, *rest = content_type.split(";")
-    params = {}
-    for p in rest:
-        k, _, val = p.partition("=")
-        params[k.strip().lower()] = val.strip().strip('"')
-    return media.strip().lower(), params
-
-
-def _json_values(text: str) -> list[str] | None:
-    """Every string value of a JSON document, in document order (keys are in the raw text,
-    and would only sit between the parts of a split value)."""
-    try:
-        doc = json.loads(text)
-    except (ValueError, RecursionError):
-        return None
-    out: list[str] = []
-    stack: list[Any] = [doc]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, str):
-            out.append(node)
-        elif isinstance(node, dict):
-            stack.extend(reversed(node.values()))
-        elif isinstance(node, list):
-            stack.extend(reversed(node))
+def _in_encoding(matches: list[Match], encoding: str) -> list[Match]:
+    """Matches found in a body read as `encoding` (UTF-16...): their texts also as the raw
+    bytes look when read as UTF-8, which is how the body is redacted and how artefacts
+    (flow files) are scrubbed."""
+    if encoding in ("utf-8", "ascii") or not matches:
+        return matches
+    out = []
+    for m in matches:
+        extra = tuple(charset.as_bytes_text(f, encoding) for f in m.sensitive if f)
+        out.append(replace(m, fragments=tuple(dict.fromkeys((*m.fragments, *extra)))))
     return out
 
 
@@ -784,38 +872,3 @@ def _merge(matches: list[Match], more: list[Match]) -> list[Match]:
         if not any(o.rule == m.rule and (o.value in m.value or m.value in o.value) for o in out):
             out.append(m)
     return out
-
-
-def _multipart(body: bytes, boundary: bytes) -> list[tuple[dict[str, str], bytes]]:
-    from email.parser import BytesHeaderParser  # only multipart bodies need the email package
-
-    parts = []
-    delimiter = b"--" + boundary
-    for chunk in body.split(delimiter)[1:]:
-        if chunk.startswith(b"--"):
-            break
-        chunk = chunk.removeprefix(b"\r\n").removeprefix(b"\n")
-        head, sep, content = chunk.partition(b"\r\n\r\n")
-        if not sep:
-            head, sep, content = chunk.partition(b"\n\n")
-        content = content.removesuffix(b"\r\n").removesuffix(b"\n")
-        msg = BytesHeaderParser().parsebytes(head + b"\r\n\r\n")
-        headers = {k.lower(): str(val) for k, val in msg.items()}
-        parts.append((headers, content))
-    return parts
-
-
-def _disposition_param(header: str, name: str) -> str | None:
-    m = re.search(rf'(?:^|;)\s*{name}\*?="?([^";]*)"?', header, re.IGNORECASE)
-    return m.group(1) if m else None
-
-
-def _transfer_decode(content: bytes, encoding: str) -> bytes:
-    if encoding == "base64":
-        try:
-            return base64.b64decode(b"".join(content.split()))
-        except (binascii.Error, ValueError):
-            return content
-    if encoding == "quoted-printable":
-        return quopri.decodestring(content)
-    return content

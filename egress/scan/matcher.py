@@ -50,10 +50,41 @@ class Prefiltered:
 
 class Prefilter(Protocol):
     name: str
+    # (head, tail) of each way a split anchor can be cut in two (see `straddle_entries`).
+    straddle: list[tuple[str, str]]
 
     def scan(self, text: str, want_runs: bool) -> Prefiltered: ...
 
     def has_split_anchor(self, text: str) -> bool: ...
+
+    def anchor_spans(self, text: str) -> list[tuple[int, int]]:
+        """Every occurrence of a split anchor (any case) in `text`."""
+        ...
+
+    def straddles(self, text: str) -> list[tuple[int, int]]:
+        """(entry, delimiter position) for each place a part (delimited by a newline or a
+        double quote) ends with an entry's head or starts with its tail, whichever side of
+        the entry is the longer one."""
+        ...
+
+
+def straddle_entries(anchors: Sequence[str]) -> list[tuple[str, str]]:
+    """Each way of cutting an anchor in two (`gh` + `p_`), both halves lower case. The longer
+    half is what the prefilter looks for, so it must say something: three characters, or
+    two with one that is not a letter (`p_`, not `us` of `-us`, which starts every `"user"`)."""
+    out: dict[tuple[str, str], None] = {}
+    for anchor in anchors:
+        for k in range(1, len(anchor)):
+            head, tail = anchor[:k].lower(), anchor[k:].lower()
+            longer = tail if len(tail) >= len(head) else head
+            if len(longer) >= 3 or (len(longer) == 2 and not longer.isalpha()):
+                out[(head, tail)] = None
+    return list(out)
+
+
+def on_tail(entry: tuple[str, str]) -> bool:
+    """Whether an entry is triggered by its tail (at a part's start) or its head (at an end)."""
+    return len(entry[1]) >= len(entry[0])
 
 
 class KnownMatcher(Protocol):
@@ -74,6 +105,20 @@ _RUN_SHAPES: tuple[tuple[str, bytes], ...] = (
     ("base32", rb"[a-z2-7]{16,}={0,6}[^A-Za-z0-9=]"),
     # Hex of printable text: every byte is 20-7f or tab/CR/LF, which random ids rarely are.
     ("hex", rb"(?:(?:\\x|0x|%)?(?:[2-7][0-9a-fA-F]|0[9aAdD])(?:[:, -]|, )?){8,}[^0-9a-fA-F]"),
+    # Hex of binary (a DER key, a compressed payload): long runs of hex digits.
+    ("longhex", rb"[0-9a-fA-F]{64,}[^0-9a-fA-F]"),
+)
+RUN_KINDS = tuple(dict.fromkeys(kind for kind, _ in _RUN_SHAPES))
+_WRAP = rb"[ \t]*(?:\r?\n|\\r\\n|\\n)[ \t]*"
+# Shapes only tested for presence (start of match costs hyperscan four times as much and
+# they are rare): when one occurs, the decoder finds its runs with its own (linear) regex.
+_PRESENCE_SHAPES: tuple[tuple[str, bytes], ...] = (
+    # Base64 wrapped over lines (real line breaks, or `\n` escapes inside a JSON string).
+    # Three chunks, the middle one a whole line (prose and code have few one-word lines),
+    # or a long first chunk.
+    ("b64wrap", rb"[A-Za-z0-9+/_-]{4}={0,2}" + _WRAP + rb"[A-Za-z0-9+/_-]{4,}={0,2}" + _WRAP
+                + rb"[A-Za-z0-9+/_-]{2}"),
+    ("b64wrap", rb"[A-Za-z0-9+/_-]{16}={0,2}" + _WRAP + rb"[A-Za-z0-9+/_-]{2}"),
 )
 
 
@@ -92,7 +137,7 @@ def _compiles(expression: bytes, flags: int) -> bool:
 
 # Bump when the way rule sources become hyperscan expressions changes: cached databases
 # (egress/derived_cache.py) of an older recipe are then never found.
-_RECIPE = 1
+_RECIPE = 5
 
 
 @dataclass(slots=True)
@@ -190,10 +235,12 @@ class HyperscanPrefilter:
 
     def __init__(self, sources: Sequence[RuleSource]) -> None:
         self.run_kinds = [kind for kind, _ in _RUN_SHAPES]
+        self.split_list = _split_anchors(sources)
+        self.straddle = straddle_entries(self.split_list)
         key = derived_cache.key_of(
             "dlp-prefilter", _RECIPE, hyperscan.__version__,
             [[s.regex, s.prefilter, s.anchors, s.split_anchors] for s in sources],
-            [[kind, shape] for kind, shape in _RUN_SHAPES],
+            [[kind, shape] for kind, shape in (*_RUN_SHAPES, *_PRESENCE_SHAPES)],
             [hyperscan.HS_FLAG_SINGLEMATCH, hyperscan.HS_FLAG_PREFILTER,
              hyperscan.HS_FLAG_CASELESS, hyperscan.HS_FLAG_SOM_LEFTMOST])
         self.from_cache = self._load(key, sources)
@@ -207,9 +254,13 @@ class HyperscanPrefilter:
         self.rules_db = _database(plan.exprs, plan.ids, plan.flags)
         self.split_db = _database(
             [_literal(a.encode()) for a in plan.split], list(range(len(plan.split))),
-            [hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_CASELESS] * len(plan.split))
+            [hyperscan.HS_FLAG_CASELESS] * len(plan.split))
         self.runs_db = _database([shape for _, shape in _RUN_SHAPES], list(range(len(_RUN_SHAPES))),
                                  [hyperscan.HS_FLAG_SOM_LEFTMOST] * len(_RUN_SHAPES))
+        self.straddle_db = _straddle_database(self.straddle)
+        self.presence_db = _database([shape for _, shape in _PRESENCE_SHAPES],
+                                     list(range(len(_PRESENCE_SHAPES))),
+                                     [hyperscan.HS_FLAG_SINGLEMATCH] * len(_PRESENCE_SHAPES))
 
     def _pack(self) -> bytes:
         plan = self.plan
@@ -217,7 +268,8 @@ class HyperscanPrefilter:
             "exprs": [e.decode("latin-1") for e in plan.exprs], "ids": plan.ids,
             "flags": plan.flags, "always": plan.always, "split": plan.split}
         return derived_cache.pack(meta, [hyperscan.dumpb(db) for db in
-                                         (self.rules_db, self.split_db, self.runs_db)])
+                                         (self.rules_db, self.split_db, self.runs_db,
+                                          self.straddle_db, self.presence_db)])
 
     def _load(self, key: str, sources: Sequence[RuleSource]) -> bool:
         payload = derived_cache.load(key)
@@ -226,14 +278,15 @@ class HyperscanPrefilter:
             return False
         meta, blobs = unpacked
         plan = _meta_plan(meta)
-        if plan is None or len(blobs) != 3 or not _plan_fits(plan, sources):
+        if plan is None or len(blobs) != 5 or not _plan_fits(plan, sources):
             return False
         try:
-            rules_db, split_db, runs_db = (_loaded(b) for b in blobs)
+            rules_db, split_db, runs_db, straddle_db, presence_db = (_loaded(b) for b in blobs)
         except hyperscan.error:  # corrupt, another hyperscan build, another CPU's features
             return False
         self.plan, self.always = plan, plan.always
         self.rules_db, self.split_db, self.runs_db = rules_db, split_db, runs_db
+        self.straddle_db, self.presence_db = straddle_db, presence_db
         return True
 
     def scan(self, text: str, want_runs: bool) -> Prefiltered:
@@ -248,7 +301,7 @@ class HyperscanPrefilter:
         self.rules_db.scan(data, match_event_handler=on_rule)
         result = Prefiltered(sorted(found))
         if want_runs:
-            ends: dict[str, dict[int, int]] = {"base64": {}, "base32": {}, "hex": {}}
+            ends: dict[str, dict[int, int]] = {kind: {} for kind in RUN_KINDS}
             kinds = self.run_kinds
 
             def on_run(kid: int, start: int, end: int, flags: int, ctx: Any) -> None:
@@ -258,6 +311,15 @@ class HyperscanPrefilter:
 
             self.runs_db.scan(data, match_event_handler=on_run)
             result.runs = {k: sorted(_outermost(s)) for k, s in ends.items()}
+            present: set[str] = set()
+
+            def on_presence(kid: int, start: int, end: int, flags: int, ctx: Any) -> None:
+                present.add(_PRESENCE_SHAPES[kid][0])
+
+            self.presence_db.scan(data, match_event_handler=on_presence)
+            for kind, _ in _PRESENCE_SHAPES:
+                if kind not in present:
+                    result.runs[kind] = []  # absent; present ones the decoder finds itself
         return result
 
 
@@ -271,6 +333,37 @@ class HyperscanPrefilter:
         with contextlib.suppress(hyperscan.ScanTerminated):
             self.split_db.scan(text.encode("ascii", "replace"), match_event_handler=on)
         return bool(seen)
+
+    def anchor_spans(self, text: str) -> list[tuple[int, int]]:
+        anchors = self.plan.split
+        spans: list[tuple[int, int]] = []
+
+        def on(aid: int, start: int, end: int, flags: int, ctx: Any) -> None:
+            spans.append((end - len(anchors[aid]), end))
+
+        self.split_db.scan(text.encode("ascii", "replace"), match_event_handler=on)
+        return sorted(spans)
+
+    def straddles(self, text: str) -> list[tuple[int, int]]:
+        entries = self.straddle
+        hits: list[tuple[int, int]] = []
+
+        def on(eid: int, start: int, end: int, flags: int, ctx: Any) -> None:
+            tail = entries[eid][1]
+            hits.append((eid, end - len(tail) - 1 if on_tail(entries[eid]) else end - 1))
+
+        self.straddle_db.scan(text.encode("ascii", "replace"), match_event_handler=on)
+        return hits
+
+
+def _straddle_database(entries: Sequence[tuple[str, str]]) -> Any:
+    exprs = []
+    for head, tail in entries:
+        if on_tail((head, tail)):
+            exprs.append(rb"[\n\x22]" + _literal(tail.encode()))
+        else:
+            exprs.append(_literal(head.encode()) + rb"[\n\x22]")
+    return _database(exprs, list(range(len(exprs))), [hyperscan.HS_FLAG_CASELESS] * len(exprs))
 
 
 def _outermost(spans: dict[int, int]) -> list[tuple[int, int]]:
@@ -311,10 +404,42 @@ class AhoCorasickPrefilter:
             self.automaton.add_word(anchor, tuple(ids))
         self.automaton.make_automaton()
         self.split_anchors = {a.lower() for src in sources for a in src.split_anchors}
+        self.split_automaton = ahocorasick.Automaton()
+        for anchor in sorted(self.split_anchors):
+            self.split_automaton.add_word(anchor, len(anchor))
+        self.straddle = straddle_entries(sorted(self.split_anchors))
+        self.straddle_automaton = ahocorasick.Automaton()
+        words: dict[str, list[tuple[int, int]]] = {}
+        for i, (head, tail) in enumerate(self.straddle):
+            for delimiter in "\n\"":
+                if on_tail((head, tail)):
+                    words.setdefault(delimiter + tail, []).append((i, 0))
+                else:
+                    words.setdefault(head + delimiter, []).append((i, len(head)))
+        for word, where in words.items():
+            self.straddle_automaton.add_word(word, (len(word), tuple(where)))
+        if self.split_anchors:
+            self.split_automaton.make_automaton()
+        if words:
+            self.straddle_automaton.make_automaton()
 
     def has_split_anchor(self, text: str) -> bool:
         folded = _fold(text)
         return any(a in folded for a in self.split_anchors)
+
+    def anchor_spans(self, text: str) -> list[tuple[int, int]]:
+        if not self.split_anchors:
+            return []
+        return sorted((end + 1 - n, end + 1) for end, n in self.split_automaton.iter(_fold(text)))
+
+    def straddles(self, text: str) -> list[tuple[int, int]]:
+        if not self.straddle:
+            return []
+        hits: list[tuple[int, int]] = []
+        for end, (n, ids) in self.straddle_automaton.iter(_fold(text)):
+            start = end + 1 - n
+            hits += [(i, start + offset) for i, offset in ids]
+        return hits
 
     def scan(self, text: str, want_runs: bool) -> Prefiltered:
         found = set(self.always)

@@ -7,11 +7,16 @@ Evasions it undoes, each with a regression test in tests/test_normalize.py:
 - compatibility forms (fullwidth `ｇｈｐ＿`, ligatures, circled/math letters) via NFKC;
 - Latin look-alikes from Cyrillic, Greek and other scripts (`ghр_` with a Cyrillic `р`).
 
+`for_secrets()` goes one step further for scanners of secrets, whose characters are ASCII:
+combining marks are removed from Latin letters and digits (`gh\u0301p_`, `ghṕ_`), which
+prose scanners must not do (they keep accents for their own folds).
+
 ASCII text takes a fast path and is returned unchanged.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -85,6 +90,33 @@ def normalize(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     # NFKC can produce new invisible characters (rare) and leaves look-alikes alone.
     return fold_confusables(strip_invisible(text))
+
+
+# Latin letters that carry a mark (precomposed), and combining marks on their own.
+_MARKED = re.compile("[\u00c0-\u024f\u1e00-\u1eff]|[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff"
+                     "\u20d0-\u20ff\ufe20-\ufe2f]+")
+
+
+@functools.lru_cache(maxsize=4096)
+def _unmarked(chars: str) -> str:
+    """`chars` without its combining marks; a mark alone is dropped, a letter such as `ø` or
+    `ß` that has no decomposition stays as it is."""
+    decomposed = unicodedata.normalize("NFD", chars)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def fold_marks(text: str) -> str:
+    """Combining marks removed from Latin letters and digits (`é` -> `e`, `b\u0301` -> `b`)."""
+    if text.isascii():
+        return text
+    return _MARKED.sub(lambda m: _unmarked(m.group()), text)
+
+
+def for_secrets(text: str) -> str:
+    """`normalize()` and `fold_marks()`: the view of a text that secret scanners read."""
+    if text.isascii():
+        return text
+    return fold_marks(normalize(text))
 
 
 # -- folds for prose scanners (MCP tool poisoning, prompt injection) -------------------------

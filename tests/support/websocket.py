@@ -26,6 +26,7 @@ class EchoOrigin:
 
     def __init__(self, cert: ServerCert) -> None:
         self.received: list[str] = []
+        self.received_bytes: list[bytes] = []
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.load_cert_chain(cert.cert_path, cert.key_path)
         self.sock = socket.create_server(("127.0.0.1", 0))
@@ -70,6 +71,9 @@ class EchoOrigin:
                     elif isinstance(event, TextMessage):
                         self.received.append(event.data)
                         conn.sendall(ws.send(Message(data=f"echo:{event.data}")))
+                    elif isinstance(event, BytesMessage):
+                        self.received_bytes.append(bytes(event.data))
+                        conn.sendall(ws.send(Message(data=b"echo:" + bytes(event.data))))
                     elif isinstance(event, CloseConnection):
                         conn.sendall(ws.send(event.response()))
                         return
@@ -106,13 +110,19 @@ class ProxiedClient:
         self.ws.receive_data(data)
         return list(self.ws.events())
 
-    def exchange(self, text: str) -> str:
-        """Send a text message; return the reply (raises ConnectionError if the link dies)."""
-        self.conn.sendall(self.ws.send(Message(data=text)))
+    def exchange(self, text: str | bytes) -> str:
+        """Send a text (or, for bytes, binary) message; return the reply as text (raises
+        ConnectionError if the link dies)."""
+        if isinstance(text, str):
+            self.conn.sendall(self.ws.send(Message(data=text)))
+        else:
+            self.conn.sendall(self.ws.send(Message(data=text)))
         while True:
             for event in self._events():
-                if isinstance(event, (TextMessage, BytesMessage)):
+                if isinstance(event, TextMessage):
                     return str(event.data)
+                if isinstance(event, BytesMessage):
+                    return bytes(event.data).decode("utf-8", "replace")
                 if isinstance(event, CloseConnection):
                     raise ConnectionError(f"closed: {event.code}")
 
