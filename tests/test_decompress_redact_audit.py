@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import gzip
 import json
+import sys
 import zlib
 from collections.abc import Callable
 from pathlib import Path
 
 import brotli
 import pytest
-import zstandard
+
+if sys.version_info >= (3, 14):
+    from compression import zstd
+else:
+    from backports import zstd
 
 from egress.audit import AuditLog
 from egress.decompress import DecodeError, decode_body
@@ -24,7 +29,7 @@ TEXT = b'{"hello": "world", "n": 1}' * 100
     ("deflate", zlib.compress),
     ("deflate", lambda b: zlib.compress(b)[2:-4]),  # raw deflate, as some servers send it
     ("br", brotli.compress),
-    ("zstd", lambda b: zstandard.ZstdCompressor().compress(b)),
+    ("zstd", lambda b: zstd.compress(b)),
 ])
 def test_round_trip(encoding: str, encode: Callable[[bytes], bytes]) -> None:
     assert decode_body(encode(TEXT), encoding, max_out=1 << 20) == TEXT
@@ -39,7 +44,7 @@ def test_layered_encodings_are_undone_in_reverse() -> None:
 def test_bombs_are_stopped_without_expanding(encoding: str) -> None:
     zeros = b"\0" * (64 << 20)
     data = {"gzip": gzip.compress, "deflate": zlib.compress, "br": brotli.compress,
-            "zstd": zstandard.ZstdCompressor().compress}[encoding](zeros)
+            "zstd": zstd.compress}[encoding](zeros)
     with pytest.raises(DecodeError) as e:
         decode_body(data, encoding, max_out=256 << 20, max_ratio=200)
     assert e.value.kind == "bomb"

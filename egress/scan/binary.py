@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import bz2
 import lzma
+import sys
 import zlib
 
-import zstandard
+if sys.version_info >= (3, 14):
+    from compression import zstd
+else:
+    from backports import zstd
+
 
 # -- UTF-16 / UTF-32 without a byte order mark ----------------------------------------------
 
@@ -86,7 +91,7 @@ def decompress(data: bytes, limit: int) -> tuple[str, bytes] | None:
         return None
     try:
         out = _decompress(kind, data, limit + 1)
-    except (zlib.error, OSError, EOFError, lzma.LZMAError, zstandard.ZstdError, ValueError):
+    except (zlib.error, OSError, EOFError, lzma.LZMAError, zstd.ZstdError, ValueError):
         return None
     if len(out) > limit:
         raise TooLarge(kind)
@@ -101,9 +106,8 @@ def _decompress(kind: str, data: bytes, cap: int) -> bytes:
         return bz2.BZ2Decompressor().decompress(data, cap)
     if kind == "xz":
         return lzma.LZMADecompressor().decompress(data, cap)
-    reader = zstandard.ZstdDecompressor().stream_reader(data, read_across_frames=True)
-    with reader:
-        return reader.read(cap)
+    # The same zstd implementation as content decoding (`egress.decompress`).
+    return zstd.ZstdDecompressor().decompress(data, max_length=cap)
 
 
 # -- DER private keys -----------------------------------------------------------------------
