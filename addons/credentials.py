@@ -51,7 +51,8 @@ from egress.runtime import Runtime
 from egress.scan.placeholder_stream import PlaceholderGate
 
 # The request's head was judged, and its credentials injected, in `requestheaders`: its body
-# streams (flow metadata under `bottle-egress*` stays out of flow files).
+# streams, through the `_StreamedBody` kept here (flow metadata under `bottle-egress*` stays
+# out of flow files).
 _STREAMED = "bottle-egress-credentials-stream"
 
 
@@ -217,7 +218,7 @@ class Credentials:
         rec = record_of(flow, self.runtime)
         if rec.blocked is not None:
             return
-        flow.metadata[_STREAMED] = True
+        flow.metadata[_STREAMED] = None
         self._judge(flow, rec, table, b"")
         if rec.blocked is None:
             self._gate(flow, rec, table)
@@ -231,9 +232,11 @@ class Credentials:
         rec = record_of(flow, self.runtime)
         if rec.blocked is not None:
             return
-        if flow.metadata.get(_STREAMED):
-            if not flow.request.stream:
-                # Streaming was called off after the head was judged: the body came whole.
+        if _STREAMED in flow.metadata:
+            body = flow.metadata[_STREAMED]
+            if not isinstance(body, _StreamedBody) or not body.started:
+                # The body came whole after all (streaming called off, or `bottle replay`,
+                # which hands over recorded bodies whole): judged here.
                 self._judge_body(flow, rec, table, self._request_body(flow, rec))
             return
         self._judge(flow, rec, table, self._request_body(flow, rec))
@@ -295,6 +298,7 @@ class Credentials:
         longest = max((len(form) for c in table.credentials for form in c.detect), default=0)
         body = _StreamedBody(self, flow, rec, table, flow.request.stream,
                              PlaceholderGate(table.find, longest, decoder))
+        flow.metadata[_STREAMED] = body
         flow.request.stream = guarded_stream(flow, self.failclosed, self.name, body)
 
     def keep_placeholder_copy(self, flow: http.HTTPFlow, table: CredentialTable) -> None:

@@ -274,3 +274,16 @@ def test_audit_mode_forwards_a_streamed_body_with_a_placeholder_and_reports_it_o
     out, stopped = pump(f, [body[:3010], body[3010:]])
     assert not stopped and out == body
     assert finding_rules(f) == ["placeholder-exfiltration"]
+
+
+def test_a_body_that_was_to_stream_but_came_whole_is_judged_in_request():
+    # `bottle replay` (or streaming called off after the head) hands the body over whole:
+    # the stream never ran, so the placeholder check happens in `request`.
+    addon, rt = setup()
+    ph = rt.credentials.placeholders()["oauth"].encode()
+    f = flow(host="other.example.com", sni="other.example.com")
+    streamed(addon, rt, f)
+    f.request.data.content = b"x" * 5000 + ph
+    addon.request(f)
+    assert finding_rules(f) == ["placeholder-exfiltration"]
+    assert f.response is not None and f.response.status_code == 403
