@@ -93,26 +93,30 @@ def test_secrets_in_refused_connect_targets_reach_no_artefact(proxy: Any) -> Non
 def test_secrets_in_the_path_query_and_host_of_refused_requests_reach_no_artefact(
         proxy: Any, origin: Origin) -> None:
     port = origin.port
-    refusals = {
+    refusals = [
         # plain-HTTP proxy requests refused by the host allowlist in `requestheaders`
-        "hosts/host-not-allowed": plain_proxy_request(proxy, get(
-            f"http://denied.test:{port}/v1/{AWS}/x?{GHP}=1&q={GHP}", f"denied.test:{port}")),
-        "hosts/host-not-allowed ": plain_proxy_request(proxy, get(
-            f"http://{AWS}.denied.test:{port}/x", f"{AWS}.denied.test:{port}")),
+        ("hosts/host-not-allowed", plain_proxy_request(proxy, get(
+            f"http://denied.test:{port}/v1/{AWS}/x?{GHP}=1&q={GHP}", f"denied.test:{port}"))),
+        ("hosts/host-not-allowed", plain_proxy_request(proxy, get(
+            f"http://{AWS}.denied.test:{port}/x", f"{AWS}.denied.test:{port}"))),
         # an IP literal the proxy may not dial
-        "hosts/private-address": plain_proxy_request(proxy, get(
-            f"http://10.0.0.7:{port}/{GHP}?t={AWS}", f"10.0.0.7:{port}")),
+        ("hosts/private-address", plain_proxy_request(proxy, get(
+            f"http://10.0.0.7:{port}/{GHP}?t={AWS}", f"10.0.0.7:{port}"))),
         # an allowed host, a path no rule allows
-        "hosts/request-not-allowed": exchange(proxy, f"allowed.test:{port}", get(
-            f"/admin/{GHP}?k={AWS}", f"allowed.test:{port}"), sni="allowed.test"),
+        ("hosts/request-not-allowed", exchange(proxy, f"allowed.test:{port}", get(
+            f"/admin/{GHP}?k={AWS}", f"allowed.test:{port}"), sni="allowed.test")),
+        # a TLS SNI naming a host no rule allows, inside a tunnel to an allowed one: the
+        # connection is condemned at the handshake, its requests refused (flow files keep SNI)
+        ("hosts/host-not-allowed", exchange(proxy, f"allowed.test:{port}", get(
+            f"/ok/{GHP}", f"allowed.test:{port}"), sni=f"{AWS}.allowed.test")),
         # inside a tunnel to allowed.test, a target naming another host
-        "hosts/authority-mismatch": exchange(proxy, f"allowed.test:{port}", get(
+        ("hosts/authority-mismatch", exchange(proxy, f"allowed.test:{port}", get(
             f"https://{AWS}.other.test:{port}/ok/{GHP}", f"allowed.test:{port}"),
-            sni="allowed.test"),
-    }
-    for expected, reply in refusals.items():
+            sni="allowed.test")),
+    ]
+    for expected, reply in refusals:
         assert reply is not None and reply.status in (400, 403), (expected, reply)
-        assert reply.json()["rule"] == expected.strip(), (expected, reply.json())
+        assert reply.json()["rule"] == expected, (expected, reply.json())
     # a head mitmproxy itself refuses (its request-smuggling guard): no scanner judged it
     invalid = exchange(proxy, f"allowed.test:{port}", (
         f"POST /ok/{GHP}?k={AWS} HTTP/1.1\r\nHost: allowed.test:{port}\r\nContent-Length: x\r\n"
