@@ -291,3 +291,23 @@ def test_a_placeholder_in_a_streamed_body_is_cut_off_before_it_reaches_any_host(
                 for f in e.get("findings", []) if f["scanner"] == "credentials"]
     assert findings == [("block", "placeholder-exfiltration", "request.body")] * blocked
     run.assert_clean()
+
+
+def test_a_placeholder_in_the_head_of_a_streamed_request_is_refused_before_the_head_leaves(
+        run: Run, cert: ServerCert) -> None:
+    body = payload(512 * 1024, 4)
+    with SinkOrigin(cert) as sink, run.client() as client:
+        # to another host, and in the query string to the credential's own host
+        for url in (f"https://other.test:{sink.port}/upload",
+                    f"https://api.cred.test:{sink.port}/upload?key={run.ph}"):
+            r = client.post(url, content=pieces(body), headers={"Authorization": f"Bearer {run.ph}"}
+                            if "other" in url else {})
+            run.outputs.append(r.text)
+            assert r.status_code == 403, r.text
+            assert r.json()["rule"] == "credentials/placeholder-exfiltration"
+        # nothing was sent: no connection to the origin at all
+        assert sink.received == []
+    wheres = [f["where"] for e in run.audit() for f in e.get("findings", [])
+              if f["rule"] == "placeholder-exfiltration"]
+    assert wheres == ["request.headers.authorization", "request.query"]
+    run.assert_clean()
