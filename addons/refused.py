@@ -107,6 +107,7 @@ class RefusedRequests:
             if not {s for s in m.sensitive if s} <= rec.sensitive:
                 fresh.setdefault((m.rule, m.value.lower()), m)
         if not fresh:
+            rec.sensitive.update(sensitive)  # a name's data part may be new all the same
             return
         blocked = rec.blocked
         if blocked is not None:
