@@ -11,6 +11,13 @@ an origin never sees an absolute-form target it might route by. The check itself
 
 Runs after `Hostnames`, so a Host/SNI that disagrees with the CONNECT target is still reported
 as `hostnames/domain-fronting` when that check blocks it first.
+
+An HTTP/2 or HTTP/3 request body is framed by its protocol and may come without a
+Content-Length; mitmproxy forwards such a request to an HTTP/1 origin with no length at all,
+and the origin reads the body as the next request on its connection: a request smuggled past
+every check (path rules, DLP on its head, credentials). A buffered body of such a request
+leaves with its length (`request`). (DLP streams HTTP/2 bodies only when they announce a
+length, so a streamed one always has it.)
 """
 
 from __future__ import annotations
@@ -45,3 +52,11 @@ class Authority:
             # Origin-form only: the Host header (checked above) is what the origin routes by.
             # A refused request keeps its target, for DLP to judge and flow files to show.
             req.authority = ""
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        req = flow.request
+        if not (req.is_http2 or req.is_http3) or req.stream or not req.raw_content:
+            return
+        if "content-length" not in req.headers and "transfer-encoding" not in req.headers:
+            # (A later change of the body through `Request.content` keeps it right.)
+            req.headers["content-length"] = str(len(req.raw_content))

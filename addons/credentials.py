@@ -7,16 +7,35 @@ from a credential's host are scrubbed of the real value (streamed ones included:
 stage of the response pipeline, `addons.streams`). Once a
 request has been sent, its kept copy gets the placeholder back, so what flow files and later
 hooks see never holds a real value. The logic lives in `egress.credentials`.
+
+A buffered request is judged whole in `request`. A request whose body streams (DLP streams
+bodies over `dlp.stream_threshold`, and chunked ones without a length) has its head sent
+upstream right after `requestheaders`, before the body has even arrived: its head is judged
+and the credential injected in `requestheaders`, and its body passes a
+`PlaceholderGate` (`egress.scan.placeholder_stream`) after DLP's own gate, which holds back
+the tail a placeholder could start in; a placeholder found cuts the connection before any of
+its bytes is forwarded. As soon as the head has gone (the first call of the body stream),
+the flow keeps a copy of the request with the placeholder back, and the request object sent
+(which mitmproxy may still be holding in a queue, HTTP/2) keeps the real value.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 from mitmproxy import http
 
-from addons.flowrecord import FlowRecord, decoded_request_body, existing_record, record_of, report
-from addons.guard import FailClosed
+from addons.flowrecord import (
+    FlowRecord,
+    decoded_request_body,
+    existing_record,
+    fail,
+    record_of,
+    report,
+)
+from addons.guard import FailClosed, guarded_stream
 from addons.hosts import header_host, request_hosts
-from addons.streams import response_stream
+from addons.streams import decode_finding, response_stream
 from egress.credentials import (
     ActiveCredential,
     CredentialTable,
@@ -27,10 +46,16 @@ from egress.credentials import (
     scrubber_for,
     verified_host,
 )
-from egress.decompress import DecodeError, decode_body, encodings
+from egress.decompress import DecodeError, StreamDecoder, decode_body, encodings
 from egress.findings import Finding
 from egress.hostmatch import normalize_host
 from egress.runtime import Runtime
+from egress.scan.placeholder_stream import PlaceholderGate
+
+# The request's head was judged, and its credentials injected, in `requestheaders`: its body
+# streams, through the `_StreamedBody` kept here (flow metadata under `bottle-egress*` stays
+# out of flow files).
+_STREAMED = "bottle-egress-credentials-stream"
 
 
 def destination(flow: http.HTTPFlow) -> str | None:
@@ -96,6 +121,78 @@ def _headers(pairs: list[tuple[str, str]]) -> http.Headers:
                          for k, v in pairs])
 
 
+def _undecodable(e: DecodeError, where: str) -> Finding:
+    """A request body the placeholder check cannot decode: refused like DLP refuses it."""
+    return decode_finding(e, where, status=413 if e.kind in ("too-large", "bomb") else 400)
+
+
+def _target(flow: http.HTTPFlow) -> str:
+    return f"{flow.request.scheme}://{flow.request.pretty_host}"
+
+
+Stream = bool | Callable[[bytes], bytes | Iterable[bytes]]
+
+
+class _StreamedBody:
+    """The stream of a request body that is forwarded as it arrives: what the stream before
+    it (DLP's gate) lets through, then through the placeholder gate. On a placeholder found
+    (enforce mode) nothing more is forwarded and the flow is cut."""
+
+    def __init__(self, addon: Credentials, flow: http.HTTPFlow, rec: FlowRecord,
+                 table: CredentialTable, inner: Stream, gate: PlaceholderGate[ActiveCredential]) -> None:
+        self.addon, self.flow, self.rec, self.table = addon, flow, rec, table
+        self.inner = inner
+        self.gate = gate
+        self.started = False
+        self.stopped = False
+        self.reported: set[str] = set()
+
+    def __call__(self, chunk: bytes) -> list[bytes]:
+        if self.stopped:
+            return []
+        rec = self.rec
+        rec.request_sent = True
+        if not self.started:
+            self.started = True
+            self.addon.keep_placeholder_copy(self.flow, self.table)
+        out: list[bytes] = []
+        try:
+            for piece in self._inner(chunk):
+                released, found = self.gate.push(piece)
+                if self._blocks(found):
+                    return []
+                out.append(released)
+            if not chunk:
+                released, found = self.gate.finish()
+                if self._blocks(found):
+                    return []
+                out.append(released)
+        except DecodeError as e:
+            self.stopped = True
+            fail(self.flow, self.addon.runtime, _undecodable(e, "request.body(stream)"))
+            return []
+        if rec.blocked is not None:
+            self.stopped = True  # the stream before this one blocked (and cut) the flow
+            return []
+        return [b for b in out if b]
+
+    def _inner(self, chunk: bytes) -> list[bytes]:
+        inner = self.inner
+        if not callable(inner):
+            return [chunk] if chunk else []
+        result = inner(chunk)
+        return [result] if isinstance(result, bytes) else list(result)
+
+    def _blocks(self, found: ActiveCredential | None) -> bool:
+        if found is None or found.name in self.reported:
+            return False
+        self.reported.add(found.name)
+        report(self.flow, self.addon.runtime, [_exfiltration(found, "request.body", _target(self.flow))])
+        # Blocked: `report` cut the flow (its body was already on its way).
+        self.stopped = self.rec.blocked is not None
+        return self.stopped
+
+
 class Credentials:
     name = "credentials"
 
@@ -112,6 +209,22 @@ class Credentials:
         if hit is not None:
             report(flow, self.runtime, [_exfiltration(hit, "connect", "a CONNECT target")])
 
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        # Only for a body that streams (DLP, earlier in the chain, decided): its head leaves
+        # right after this hook. A buffered request is judged whole in `request`.
+        if flow.response or flow.error or not flow.request.stream:
+            return
+        table = self.runtime.credentials.table
+        if not table:
+            return
+        rec = record_of(flow, self.runtime)
+        if rec.blocked is not None:
+            return
+        flow.metadata[_STREAMED] = None
+        self._judge(flow, rec, table, b"")
+        if rec.blocked is None:
+            self._gate(flow, rec, table)
+
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error:
             return
@@ -121,16 +234,35 @@ class Credentials:
         rec = record_of(flow, self.runtime)
         if rec.blocked is not None:
             return
+        if _STREAMED in flow.metadata:
+            body = flow.metadata[_STREAMED]
+            if not isinstance(body, _StreamedBody) or not body.started:
+                # The body came whole after all (streaming called off, or `bottle replay`,
+                # which hands over recorded bodies whole): judged here.
+                self._judge_body(flow, rec, table, self._request_body(flow, rec))
+            return
+        self._judge(flow, rec, table, self._request_body(flow, rec))
+
+    def _judge_body(self, flow: http.HTTPFlow, rec: FlowRecord, table: CredentialTable,
+                    body: bytes) -> None:
+        hit = table.find(body) if body else None
+        if hit is not None:
+            report(flow, self.runtime, [_exfiltration(hit, "request.body", _target(flow))])
+
+    def _judge(self, flow: http.HTTPFlow, rec: FlowRecord, table: CredentialTable,
+               body: bytes) -> None:
+        """Block a misplaced placeholder (in the head, or in `body`); inject the credentials of
+        the request's verified destination."""
         req = flow.request
         dest = destination(flow)
         matched = [c for c in table.for_host(dest) if c.applies(req.scheme, req.path)] if dest else []
         headers = list(req.headers.items(multi=True))
         query = list(req.query.items(multi=True))
         found = misplaced(table, {c.name for c in matched}, headers, req.path.split("?", 1)[0],
-                          query, self._request_body(flow, rec))
+                          query, body)
         if found is not None:
             cred, where = found
-            report(flow, self.runtime, [_exfiltration(cred, where, f"{req.scheme}://{req.pretty_host}")])
+            report(flow, self.runtime, [_exfiltration(cred, where, _target(flow))])
             if rec.blocked is not None:
                 return
         new_headers, new_query = headers, query
@@ -154,6 +286,35 @@ class Credentials:
             req.headers = _headers(new_headers)
         if new_query != query:
             req.query = new_query
+
+    def _gate(self, flow: http.HTTPFlow, rec: FlowRecord, table: CredentialTable) -> None:
+        """Put a placeholder check behind the stream that forwards the body (DLP's gate)."""
+        limits = rec.policy.policy.limits
+        try:
+            decoder = StreamDecoder(flow.request.headers.get("content-encoding"),
+                                    max_out=limits.max_decompressed_bytes,
+                                    max_ratio=limits.max_compression_ratio)
+        except DecodeError as e:
+            fail(flow, self.runtime, _undecodable(e, "request.body"))
+            return
+        longest = max((len(form) for c in table.credentials for form in c.detect), default=0)
+        body = _StreamedBody(self, flow, rec, table, flow.request.stream,
+                             PlaceholderGate(table.find, longest, decoder))
+        flow.metadata[_STREAMED] = body
+        flow.request.stream = guarded_stream(flow, self.failclosed, self.name, body)
+
+    def keep_placeholder_copy(self, flow: http.HTTPFlow, table: CredentialTable) -> None:
+        """Once a streamed request's head has gone: the flow keeps a copy of the request with
+        the placeholder back. The object that was sent is left as it is: mitmproxy may still
+        hold it in a queue (an HTTP/2 connection with no free stream) and send it later."""
+        rec = existing_record(flow)
+        if rec is None or not rec.injected:
+            return
+        sent = flow.request
+        kept = http.Request.from_state(sent.get_state())
+        kept.stream = sent.stream
+        flow.request = kept
+        self._restore(flow, table)
 
     @staticmethod
     def _slot(cred: ActiveCredential) -> str:

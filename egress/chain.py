@@ -19,6 +19,7 @@ from addons.hostnames import Hostnames
 from addons.hosts import Hosts
 from addons.limits import Limits
 from addons.mcp import Mcp
+from addons.refused import RefusedRequests
 from addons.timeouts import ConnectionTimeouts
 from addons.trailers import Trailers
 from addons.upstream import Upstream
@@ -45,11 +46,12 @@ def inspection_addons(runtime: Runtime, failclosed: FailClosed | None = None) ->
     failclosed = failclosed or FailClosed(runtime)
     # `Authority` follows `Hostnames` so that a fronted request is still reported as domain
     # fronting; `Destinations` resolves names (live only) before anything starts streaming a
-    # request body upstream; `Trailers` comes last, to see whether one chose to.
+    # request body upstream; `Trailers` comes next to last, to see whether one chose to;
+    # `RefusedRequests` last, to scan the head of whatever request any of them refused.
     destinations = [Destinations(runtime)] if runtime.live else []
     return [Hosts(runtime), Hostnames(runtime), Authority(runtime), *destinations,
             Limits(runtime, failclosed), Mcp(runtime, failclosed), DLP(runtime, failclosed),
-            Credentials(runtime, failclosed), Trailers(runtime)]
+            Credentials(runtime, failclosed), Trailers(runtime), RefusedRequests(runtime)]
 
 
 class Chain:

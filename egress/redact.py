@@ -13,6 +13,7 @@ import base64
 import binascii
 import functools
 import hashlib
+import heapq
 import re
 import threading
 import urllib.parse
@@ -99,11 +100,19 @@ def encoded_forms(value: str) -> set[str]:
     return out
 
 
+# (form, its lower case, the marker it is replaced by)
+Form = tuple[str, str, str]
+
+
+def _longest(form: Form) -> int:
+    return -len(form[0])
+
+
 @functools.lru_cache(maxsize=4096)
-def _cached_forms(value: str) -> tuple[tuple[str, str], ...]:
+def _cached_forms(value: str) -> tuple[Form, ...]:
     """`value` and its encoded forms, longest first, each with its lower-case form."""
     forms = {value} | (encoded_forms(value) if len(value) >= MIN_SECRET_LEN else set())
-    return tuple((f, f.lower()) for f in sorted(forms, key=len, reverse=True))
+    return tuple((f, f.lower(), "[REDACTED]") for f in sorted(forms, key=len, reverse=True))
 
 
 @functools.lru_cache(maxsize=8192)
@@ -127,9 +136,9 @@ class KnownSecrets:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._names: dict[str, str] = {}
-        # (encoded form, its lower case, name), longest first so a longer form is replaced
+        # (encoded form, its lower case, marker), longest first so a longer form is replaced
         # before its prefix
-        self._forms: list[tuple[str, str, str]] = []
+        self._forms: list[Form] = []
         # Bumped on every change, so matchers built from `values()` know when to rebuild.
         self.version = 0
 
@@ -152,7 +161,7 @@ class KnownSecrets:
         for value, name in self._names.items():
             for form in encoded_forms(value):
                 forms[form] = name
-        self._forms = [(form, form.lower(), name)
+        self._forms = [(form, form.lower(), f"[REDACTED:{name}]")
                        for form, name in sorted(forms.items(), key=lambda kv: -len(kv[0]))]
         self.version += 1
 
@@ -166,13 +175,15 @@ class KnownSecrets:
     def scrub(self, text: str, extra: Iterable[str] = ()) -> str:
         """Replace every known value and every `extra` value (each in any encoding and any
         letter case) in `text`."""
-        forms = self._forms
+        forms: Iterable[Form] = self._forms
+        values = {v for v in extra if v}
+        if values:
+            # One order for every form, extra and known alike, longest first: a value that
+            # contains a shorter one (a known secret holding what a rule matched, or the other
+            # way round) must go whole, not leave the part the shorter one did not cover.
+            mine = sorted((f for v in values for f in _cached_forms(v)), key=_longest)
+            forms = heapq.merge(mine, forms, key=_longest)
         folded = text.lower()
-        # Longest first: a value that contains a shorter one must go whole, not leave the part
-        # of it the shorter one did not cover.
-        for value in sorted({v for v in extra if v}, key=len, reverse=True):
-            for form, lowered in _cached_forms(value):
-                text, folded = _replace(text, folded, form, lowered, "[REDACTED]")
-        for form, lowered, name in forms:
-            text, folded = _replace(text, folded, form, lowered, f"[REDACTED:{name}]")
+        for form, lowered, marker in forms:
+            text, folded = _replace(text, folded, form, lowered, marker)
         return text

@@ -212,12 +212,13 @@ class Replayer:
 
     def _safe_url(self, f: http.HTTPFlow) -> str:
         req = f.request
-        if req.method == "CONNECT":
-            return f"{req.host}:{req.port}"
         rec: FlowRecord | None = existing_record(f)
-        default_port = {"http": 80, "https": 443}.get(req.scheme)
-        port = "" if req.port == default_port else f":{req.port}"
-        url = f"{req.scheme}://{req.host}{port}{safe_path(req.path)}"
+        if req.method == "CONNECT":
+            url = f"{req.host}:{req.port}"  # a CONNECT target can carry a secret as well
+        else:
+            default_port = {"http": 80, "https": 443}.get(req.scheme)
+            port = "" if req.port == default_port else f":{req.port}"
+            url = f"{req.scheme}://{req.host}{port}{safe_path(req.path)}"
         return self.runtime.secrets.scrub(url, rec.sensitive if rec else ())
 
 

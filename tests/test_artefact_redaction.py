@@ -12,6 +12,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mitmproxy import http, io
+from mitmproxy.test import tflow
+
+from addons.flowrecord import record_of
+from addons.record import Recorder
+from egress.audit import AuditLog
+from egress.policy import compile_policy, parse_policy
+from egress.redact import KnownSecrets
+from egress.runtime import FixedPolicy, Runtime
 from tests.conftest import EgressFactory, PolicyWriter
 from tests.support.origin import Origin
 
@@ -95,3 +104,38 @@ def test_policy_errors_never_echo_a_secret(egress: EgressFactory, write_policy: 
     res = _bottle("replay", "--policy", str(path), str(tmp_path / "none.mitm"))
     assert res.returncode == 2 and "unknown field" in res.stderr
     _nowhere(AWS_KEY, res.stdout, res.stderr)
+
+
+def test_known_and_matched_values_are_scrubbed_longest_first_together(tmp_path: Path) -> None:
+    # A known secret that holds what a rule matched, and a matched value that holds a known
+    # secret: one longest-first order over both kinds, so neither leaves a piece of the other
+    # behind. The audit log (every DNS guard event goes through it) and flow files (the
+    # recorder) scrub with the same function.
+    known_value, matched = "tok_very_secret_value_123_and_its_tail", "tok_very_secret_value_123"
+    short_known, long_matched = "AKIAQWERTYUIOPASDFGH", "AKIAQWERTYUIOPASDFGH.tail-of-label-9f8e7d"
+    known = KnownSecrets()
+    known.add("token", known_value)
+    known.add("key", short_known)
+    for text, extra in ((f"a {known_value} b", [matched]),
+                        (f"h x.{long_matched}.evil.test", [long_matched])):
+        out = known.scrub(text, extra)
+        assert "its_tail" not in out and "tail-of-label" not in out, out
+    assert known.scrub(f"a {known_value} b", [matched]) == "a [REDACTED:token] b"
+    log = AuditLog(tmp_path / "audit.jsonl", known)
+    log.write({"event": "dns", "host": f"{known_value}.evil.test",
+               "name": f"{long_matched}.evil.test"}, [matched, long_matched])
+    log.close()
+    line = (tmp_path / "audit.jsonl").read_text()
+    assert "its_tail" not in line and "tail-of-label" not in line, line
+    runtime = Runtime("b", FixedPolicy(compile_policy(parse_policy("version: 1\n"), "p")),
+                      AuditLog(None, known), known)
+    f = tflow.tflow(resp=True)
+    f.request.path = f"/{known_value}/{long_matched}"
+    record_of(f, runtime).sensitive.update([matched, long_matched])
+    recorder = Recorder(runtime, tmp_path / "flows.mitm")
+    recorder.response(f)
+    recorder.done()
+    with (tmp_path / "flows.mitm").open("rb") as handle:
+        (copy,) = list(io.FlowReader(handle).stream())
+    assert isinstance(copy, http.HTTPFlow)
+    assert copy.request.path == "/[REDACTED:token]/[REDACTED]", copy.request.path

@@ -6,11 +6,13 @@ from __future__ import annotations
 import base64
 import gzip
 import textwrap
+import zlib
 
 from mitmproxy import http
 from mitmproxy.test import tflow, tutils
 
 from addons.credentials import Credentials
+from addons.dlp import DLP
 from addons.flowrecord import existing_record
 from addons.guard import FailClosed
 from addons.limits import Limits
@@ -185,3 +187,103 @@ def test_audit_mode_reports_but_does_not_block():
     addon.request(f)
     assert f.response is None and finding_rules(f) == ["placeholder-exfiltration"]
     assert f.request.headers["authorization"] == f"Bearer {ph}"
+
+
+# -- streamed request bodies: the head leaves before the body has arrived ------------------
+
+def streamed(addon: Credentials, rt: Runtime, f: http.HTTPFlow) -> None:
+    """`requestheaders` as the chain runs it for a chunked body: DLP decides it streams."""
+    f.request.headers["transfer-encoding"] = "chunked"
+    f.request.headers.pop("content-length", None)
+    f.request.data.content = None
+    DLP(rt, FailClosed(rt)).requestheaders(f)
+    assert callable(f.request.stream)
+    addon.requestheaders(f)
+
+
+def pump(f: http.HTTPFlow, chunks: list[bytes]) -> tuple[bytes, bool]:
+    """Feed a request body through its stream as mitmproxy does (b"" at the end); what was
+    forwarded, and whether the stream stopped (nothing more forwarded) before the end."""
+    out: list[bytes] = []
+    stream = f.request.stream
+    assert callable(stream)
+    for chunk in [*chunks, b""]:
+        got = stream(chunk)
+        pieces = [got] if isinstance(got, bytes) else list(got)
+        assert b"" not in pieces  # an empty chunk would end an HTTP/1 body early
+        out.extend(pieces)
+        rec = existing_record(f)
+        if rec is not None and rec.blocked is not None:
+            return b"".join(out), True
+    return b"".join(out), False
+
+
+def test_a_streamed_request_gets_its_credential_at_the_head_and_keeps_a_placeholder_copy():
+    addon, rt = setup()
+    ph = rt.credentials.placeholders()["oauth"]
+    f = flow(headers=[(b"authorization", f"Bearer {ph}".encode())])
+    streamed(addon, rt, f)
+    # what mitmproxy sends right after this hook: the real value
+    sent = f.request
+    assert sent.headers["authorization"] == f"Bearer {OAUTH}"
+    body, stopped = pump(f, [b"x" * 5000, b"y" * 3000])
+    assert not stopped and body == b"x" * 5000 + b"y" * 3000
+    # once the head is out, the flow keeps a copy with the placeholder back; the object sent
+    # (HTTP/2 may still hold it in a queue) is left with the real value
+    assert f.request is not sent and f.request.stream is sent.stream
+    assert f.request.headers["authorization"] == f"Bearer {ph}"
+    assert sent.headers["authorization"] == f"Bearer {OAUTH}"
+    addon.request(f)  # the body was judged as it passed: nothing more to do
+    assert finding_rules(f) == [] and existing_record(f).injected == ["oauth"]  # type: ignore[union-attr]
+    assert f.request.headers["authorization"] == f"Bearer {ph}"
+
+
+def test_a_placeholder_in_a_streamed_body_stops_it_before_any_byte_of_the_placeholder():
+    addon, rt = setup()
+    ph = rt.credentials.placeholders()["oauth"].encode()
+    filler = b"x" * 6000
+    for host in ("api.example.com", "other.example.com"):
+        for form, encoding in ((ph, None), (base64.b64encode(ph), None), (ph.hex().encode(), "gzip")):
+            f = flow(host=host, sni=host)
+            body = filler + b" note " + form + b" end " + filler
+            wire = gzip.compress(body) if encoding else body
+            if encoding:
+                f.request.headers["content-encoding"] = encoding
+            streamed(addon, rt, f)
+            cut = body.index(form) + len(form) // 2  # the placeholder split across chunks
+            chunks = [wire[:cut], wire[cut:]] if not encoding else \
+                [wire[i:i + 97] for i in range(0, len(wire), 97)]
+            out, stopped = pump(f, chunks)
+            assert stopped, (host, form[:8])
+            assert finding_rules(f) == ["placeholder-exfiltration"]
+            assert existing_record(f).blocked.where == "request.body"  # type: ignore[union-attr]
+            if encoding is None:
+                assert body.startswith(out) and len(out) <= body.index(form)
+            else:
+                # whole gzip chunks are held: what went out decodes to a prefix before it
+                decoded = zlib.decompressobj(zlib.MAX_WBITS | 16).decompress(out)
+                assert body.startswith(decoded) and len(decoded) <= body.index(form)
+
+
+def test_audit_mode_forwards_a_streamed_body_with_a_placeholder_and_reports_it_once():
+    addon, rt = setup("audit")
+    ph = rt.credentials.placeholders()["oauth"].encode()
+    f = flow(host="other.example.com", sni="other.example.com")
+    streamed(addon, rt, f)
+    body = b"a" * 3000 + ph + b"b" * 3000 + ph + b"c" * 100
+    out, stopped = pump(f, [body[:3010], body[3010:]])
+    assert not stopped and out == body
+    assert finding_rules(f) == ["placeholder-exfiltration"]
+
+
+def test_a_body_that_was_to_stream_but_came_whole_is_judged_in_request():
+    # `bottle replay` (or streaming called off after the head) hands the body over whole:
+    # the stream never ran, so the placeholder check happens in `request`.
+    addon, rt = setup()
+    ph = rt.credentials.placeholders()["oauth"].encode()
+    f = flow(host="other.example.com", sni="other.example.com")
+    streamed(addon, rt, f)
+    f.request.data.content = b"x" * 5000 + ph
+    addon.request(f)
+    assert finding_rules(f) == ["placeholder-exfiltration"]
+    assert f.response is not None and f.response.status_code == 403
