@@ -93,6 +93,14 @@ class EgressProcess:
     def stderr(self) -> str:
         return "".join(self.stderr_lines)
 
+    def stderr_with(self, text: str, timeout: float = 10.0) -> str:
+        """The proxy's stderr once it holds `text` (it is drained by a thread, so a line the
+        proxy just wrote may not be here yet), or as it is when `timeout` runs out."""
+        deadline = time.monotonic() + timeout
+        while text not in (out := self.stderr()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return out
+
     def stop(self, timeout: float = 15.0) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
