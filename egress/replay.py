@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,6 +102,17 @@ class Snapshot:
             f.messages = [copy.copy(m) for m in self.tcp]
 
 
+STREAM_CHUNK = 64 * 1024
+
+
+def _feed(stream: Callable[[bytes], object], body: bytes) -> None:
+    """Run a streaming callable over a recorded body as mitmproxy does live: the body in
+    chunks, then an empty chunk for its end. What it returns would go on the wire: dropped."""
+    for start in range(0, len(body), STREAM_CHUNK):
+        stream(body[start:start + STREAM_CHUNK])
+    stream(b"")
+
+
 class Replayer:
     """One replay run: one runtime, one chain, state carried across its flows."""
 
@@ -162,6 +173,11 @@ class Replayer:
                 self._call("http_connect_error", f)
             return "http"
         self._call("requestheaders", f)
+        if not self._blocked(f) and callable(f.request.stream):
+            # Live, an addon that chose to stream the body (DLP above its threshold) judges it
+            # chunk by chunk before `request`: replay feeds it the same way, so large and
+            # chunked bodies get the same verdict offline.
+            _feed(f.request.stream, f.request.raw_content or b"")
         if not self._blocked(f):
             self._call("request", f)
         if self._blocked(f):
@@ -170,6 +186,8 @@ class Replayer:
         if recorded is not None:
             f.response = recorded
             self._call("responseheaders", f)
+            if not self._blocked(f) and f.response is recorded and callable(recorded.stream):
+                _feed(recorded.stream, recorded.raw_content or b"")
             if websocket is not None and recorded.status_code == 101:
                 messages = list(websocket.messages)
                 websocket.messages = []

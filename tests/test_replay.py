@@ -113,3 +113,28 @@ def test_diff_judges_each_flow_as_an_independent_replay_would(tmp_path: Path) ->
             continue
         assert change is not None and (change.old_verdict, change.new_verdict) == (va, vb)
     assert independent[0][0] == "allow" and independent[0][1] == "block"  # redacted vs blocked
+
+
+def test_large_and_chunked_bodies_are_judged_as_the_live_proxy_streams_them() -> None:
+    """Live, DLP scans a body above `dlp.stream_threshold` (or chunked) chunk by chunk as it
+    streams; replay must feed it the same way, or a large body would replay as allowed."""
+    compiled = compile_policy(parse_policy("""
+hosts:
+  allow:
+    - hosts: [pypi.org]
+limits:
+  max_body_bytes: 8MiB
+"""), "p")
+    filler = b"x" * (2 * 1024 * 1024)
+    large = filler + b" " + SECRET.encode() + b" " + filler
+    flows = [
+        http_flow("POST", "https://pypi.org/upload", body=large,
+                  headers={"Content-Length": str(len(large))}),
+        http_flow("POST", "https://pypi.org/upload", body=b"a" * 100 + SECRET.encode(),
+                  headers={"Transfer-Encoding": "chunked"}),
+        http_flow("POST", "https://pypi.org/upload", body=filler),
+    ]
+    results = list(Replayer(compiled).run(flows))
+    assert [r.verdict for r in results] == ["block", "block", "allow"]
+    assert [f.rule for f in results[0].findings] == ["github-token"]
+    assert [f.rule for f in results[1].findings] == ["github-token"]
