@@ -525,19 +525,30 @@ class HostnameException(StrictModel):
 
 
 class HostnameBudget(StrictModel):
-    """Per-bottle volume budget, per registered domain, over a sliding window. Tunnels need
-    many unique names under one domain; ordinary traffic does not."""
+    """Per-bottle information budget, per registered domain, over a sliding window. Every
+    label of every new name is charged its estimated bits (a label already seen under the
+    zone: the bits to pick it again), so the real capacity of a zone is `max_bytes` per
+    window; large provider zones get `provider_factor` times more (README: Hostname
+    exfiltration)."""
 
     window_seconds: int = Field(600, ge=1, le=86400, description="Sliding window length.")
-    max_names: int = Field(300, ge=1, description="Distinct subdomain names per registered "
-                           "domain per window.")
+    max_names: int = Field(1000, ge=1, description="Distinct names per registered domain per "
+                           "window (a backstop; the bytes limit is the real one).")
     max_encoded_names: int = Field(
-        10, ge=1, description="Distinct encoded-looking names (at least `encoded_bits` of "
+        30, ge=1, description="Distinct encoded-looking names (at least `encoded_bits` of "
         "estimated information) per registered domain per window.")
-    max_bytes: Size = Field(256, description="Estimated bytes of encoded information carried by "
-                            "encoded-looking names per registered domain per window.")
+    max_bytes: Size = Field(512, description="Bytes of information (estimated bits of every "
+                            "label, / 8) that the distinct names under one registered domain may "
+                            "carry per window: the stated capacity of a zone.")
     encoded_bits: float = Field(48.0, gt=0, description="Estimated bits of information from "
                                 "which a name counts as encoded-looking.")
+    max_word_bytes: Size = Field(
+        4096, description="Bytes of information that word-like labels (dictionary words, "
+        "abbreviations, regions such as `us-east-1`, punycode) under one registered domain "
+        "may carry per window: the capacity of a zone for data spelled as words.")
+    provider_factor: int = Field(
+        64, ge=1, le=10_000, description="Multiplier of every limit for the large provider "
+        "zones listed in egress/scan/hostnames/zones.py (cloud APIs, CDNs, registries).")
     action: Literal["block", "audit"] = Field(
         "block", description="What happens to new names under a domain over its budget.")
 

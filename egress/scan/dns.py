@@ -150,12 +150,13 @@ def judge_answer(dns: DnsPolicy, hostnames: HostnamePolicy, qname: str,
                 break
         elif rr.rtype == "CNAME" and dns.cname_targets != "any":
             target = normalize_host(rr.value)
-            scored = hostnames.scorer.score(target)
+            scored = hostnames.scorer.score(rr.value)  # case kept, as on every other path
             if scored.blocked(hostnames.block_score):
                 findings.append(Finding(
                     "hostnames", "dns-cname-target", "block", "dns.answer",
-                    f"CNAME target under {scored.registered} looks like encoded data: "
-                    f"{scored.summary()}"))
+                    f"CNAME target under {scored.registered} "
+                    + (f"is not a valid host name: {scored.problem}" if scored.problem
+                       else f"looks like encoded data: {scored.summary()}")))
                 break
             if dns.cname_targets == "allowed" and dns.allowed(target) is not None:
                 findings.append(Finding(

@@ -1,0 +1,212 @@
+"""What one label carries: estimated bits of information, the alphabet it looks drawn from,
+and whether it decodes to readable text.
+
+A label is cut into tokens at `-`/`_`; each token is priced by what it looks like:
+
+| token | bits |
+|---|---|
+| a run of letters that reads as words (bigram model, `words.py`) | 1 per letter |
+| a short (<= 5) letter run: `cdn`, `prod`, `eu` | 2 per letter |
+| letters that do not read as words | log2(26) = 4.7 per letter |
+| digits | log2(10) = 3.3 per digit |
+| words and numbers (`ec2`, `node12`, `route53resolver`, at most 4 runs) | per run as above |
+| random-looking runs, by alphabet: hex / base32 / base36 / mixed case / base64 | 4 / 5 / 5.17 / 5.95 / 6 per char |
+| a valid punycode label (`xn--...`) | 1.5 per character |
+
+Entropy alone is blind on short labels (16 characters can never exceed 4 bits each), so
+structure prices them. A label whose hex, base32 or base64 decoding is readable text (an
+encoded token or file) says so: no hash or generated id decodes to text.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import re
+from dataclasses import dataclass
+
+from egress.scan.hostnames.words import DIGIT_BITS, LETTER_BITS, wordiness
+
+BITS_PER_CHAR = {"hex": 4.0, "base32": 5.0, "base36": 5.17, "mixed-case": 5.95, "base64": 6.0}
+WORD_BITS = 1.0          # a letter of a run that reads as words
+ABBREV_BITS = 2.0        # a letter of a short (<= 5) all-letter token
+IDN_BITS = 1.5           # a character of a valid punycode label
+WORDINESS_MIN = -5.0     # mean bigram log2-likelihood at or above which a run reads as words
+MAX_WORD_NUMBER_RUNS = 4 # letter/digit runs in a token still read as words and numbers
+TEXT_MIN_BYTES = 8       # decoded bytes from which readable text counts as a payload
+
+_HEX = frozenset("0123456789abcdef")
+_BASE32 = frozenset("abcdefghijklmnopqrstuvwxyz234567")
+_CLASS_TABLE = str.maketrans(
+    {**{chr(c): "a" for c in range(128) if chr(c).isalpha()},
+     **{chr(c): "0" for c in range(ord("0"), ord("9") + 1)}})
+_TOKEN_SPLIT = re.compile(r"[-_]+")
+_RUNS = re.compile(r"[a-z]+|[0-9]+")
+_CAMEL = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
+
+
+def _letter_bits(run: str) -> float:
+    n = len(run)
+    if n <= 5:
+        return n * ABBREV_BITS
+    return n * (WORD_BITS if wordiness(run) >= WORDINESS_MIN else LETTER_BITS)
+
+
+def token_bits(token: str) -> tuple[float, str]:
+    """Estimated bits of information in one token and the kind of token it looks like."""
+    n = len(token)
+    if n == 0:
+        return 0.0, "empty"
+    classes = token.translate(_CLASS_TABLE)
+    if not classes.isalnum():  # a character that is neither letter nor digit
+        return n * BITS_PER_CHAR["base64"], "base64"
+    if "a" not in classes:
+        return n * DIGIT_BITS, "digits"
+    mixed = not token.islower() and not token.isupper()
+    if mixed and not _camel_words(token):
+        return n * BITS_PER_CHAR["mixed-case"], "mixed-case"
+    lower = token.lower()
+    if "0" not in classes:
+        bits = _letter_bits(lower)
+        return bits, ("word" if bits <= n * ABBREV_BITS else "letters")
+    transitions = classes.count("a0") + classes.count("0a")
+    chars = set(lower)
+    if n >= 8 and transitions >= 2 and chars <= _HEX:
+        # `900fab32`, `5f3a9c0e`: hex ids and data, not words and numbers
+        return n * BITS_PER_CHAR["hex"], "hex"
+    if transitions <= MAX_WORD_NUMBER_RUNS - 1:
+        # words and numbers: `ec2`, `node12`, `ipv4`, `route53resolver`, `europe-west15`.
+        # Random alphanumerics switch far more often (16 random base36 characters: ~6 times).
+        bits = 0.0
+        for run in _RUNS.findall(lower):
+            bits += len(run) * DIGIT_BITS if run[0] <= "9" else _letter_bits(run)
+        return bits, "word-number"
+    if chars <= _HEX:
+        return n * BITS_PER_CHAR["hex"], "hex"
+    if chars <= _BASE32:
+        return n * BITS_PER_CHAR["base32"], "base32"
+    return n * BITS_PER_CHAR["base36"], "base36"
+
+
+def _camel_words(token: str) -> bool:
+    """`MyCompany`, `GitHub`: mixed case made of capitalised words, not of encoded data."""
+    parts = _CAMEL.findall(token)
+    if len(parts) > 4 or "".join(parts) != token:
+        return False
+    return all(len(p) <= 5 or wordiness(p.lower()) >= WORDINESS_MIN for p in parts if p.isalpha())
+
+
+_NOT_PRINTABLE = bytes(b for b in range(256) if not (0x20 <= b < 0x7F or b in (9, 10, 13)))
+_NOT_TEXTY = bytes(b for b in range(256) if b not in
+                   b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -_.:/@=+,")
+
+
+def readable(data: bytes) -> bool:
+    """At least TEXT_MIN_BYTES of mostly printable ASCII, mostly letters and digits: text,
+    not the uniformly random bytes a hash, an id or ciphertext decodes to."""
+    n = len(data)
+    if n < TEXT_MIN_BYTES:
+        return False
+    printable = len(data.translate(None, _NOT_PRINTABLE))
+    if printable < 0.9 * n:
+        return False
+    return len(data.translate(None, _NOT_TEXTY)) >= 0.75 * n
+
+
+def decoded_text(run: str) -> tuple[int, str]:
+    """(bytes, encoding) of readable text that `run` (letters and digits only) decodes to as
+    hex, base32 or base64url, trying the offsets a one-character prefix shifts it by."""
+    n = len(run)
+    if n < 2 * TEXT_MIN_BYTES - 4:
+        return 0, ""
+    lower = run.lower()
+    if set(lower) <= _HEX:
+        for start in (0, 1):
+            part = lower[start: start + (n - start) // 2 * 2]
+            try:
+                data = bytes.fromhex(part)
+            except ValueError:
+                continue
+            if readable(data):
+                return len(data), "hex"
+        return 0, ""
+    if set(lower) <= _BASE32 and (run.islower() or run.isupper()):
+        upper = run.upper()
+        for start in (0, 1):
+            part = upper[start: start + (n - start) // 8 * 8]
+            try:
+                data = base64.b32decode(part)
+            except (binascii.Error, ValueError):
+                continue
+            if readable(data):
+                return len(data), "base32"
+    for start in (0, 1):
+        part = run[start: start + (n - start) // 4 * 4]
+        try:
+            data = base64.urlsafe_b64decode(part)
+        except (binascii.Error, ValueError):
+            continue
+        if readable(data):
+            return len(data), "base64"
+    return 0, ""
+
+
+def _punycode_ok(label: str) -> bool:
+    try:
+        label[4:].encode("ascii").decode("punycode")
+    except (UnicodeError, ValueError):
+        return False
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class LabelScore:
+    """One scored label. `index` counts from the left of the whole name, from 1."""
+
+    index: int
+    label: str
+    bits: float
+    kind: str
+
+    def describe(self) -> str:
+        """`label 2: 41 chars, 5.0 bits/char, base32 alphabet`: what made it look like data."""
+        n = len(self.label)
+        per = self.bits / n if n else 0.0
+        what = {"word": "reads as words", "letters": "letters that are not words",
+                "digits": "digits", "word-number": "words and numbers", "idn": "punycode",
+                "mixed-case": "mixed-case alphabet"}.get(self.kind, f"{self.kind} alphabet")
+        return f"label {self.index}: {n} chars, {per:.1f} bits/char, {what}"
+
+
+def score_label(label: str, index: int) -> LabelScore:
+    if label[:4] in ("xn--", "XN--", "Xn--", "xN--") and _punycode_ok(label):
+        return LabelScore(index, label, len(label) * IDN_BITS, "idn")
+    if "-" not in label and "_" not in label:
+        bits, kind = token_bits(label)
+        return LabelScore(index, label, bits, kind)
+    total = 0.0
+    kind = "word"
+    best = -1.0
+    for token in _TOKEN_SPLIT.split(label):
+        if not token:
+            continue
+        bits, k = token_bits(token)
+        total += bits
+        if bits > best:
+            best, kind = bits, k
+    return LabelScore(index, label, total, kind)
+
+
+_CLOG2C = [0.0] + [c * math.log2(c) for c in range(1, 256)]
+
+
+def entropy(text: str) -> float:
+    """Shannon entropy in bits per character."""
+    n = len(text)
+    table = _CLOG2C
+    return math.log2(n) - sum([table[text.count(c)] for c in set(text)]) / n
+
+
+__all__ = ["BITS_PER_CHAR", "LETTER_BITS", "LabelScore", "decoded_text", "entropy",
+           "readable", "score_label", "token_bits"]
