@@ -5,12 +5,15 @@ its source package, version and licence; tests/data/hostnames/README.md lists th
 
     scripts/build-hostname-corpora.py            # downloads the pinned wheels with pip
 
-| file | package (pinned) | licence | what |
-|---|---|---|---|
-| benign-aws.txt | botocore 1.44.18 | Apache-2.0 | every endpoint of every service, partition and region (data/endpoints.json) |
-| benign-gcp.txt | google-api-python-client 2.202.0 | Apache-2.0 | root, mTLS and regional endpoint hosts of the discovery documents |
-| benign-alibaba.txt | aliyun-python-sdk-core 2.16.1 | Apache-2.0 | regional and global endpoints (aliyunsdkcore/data/endpoints.json) |
-| benign-azure.txt | azure-identity 1.27.0, azure-cli-core 2.91.0, msrestazure 0.6.4.post1, azure-storage-blob 12.31.1 | MIT | URL hosts in the SDKs' code, and the Azure regions of azure-identity's `AzureRegions` in the regional endpoint forms Azure documents |
+Sources (pinned versions in PINS; licences of the packages):
+- benign-aws.txt: botocore (Apache-2.0), data/endpoints.json: every endpoint of every service,
+  partition and region;
+- benign-gcp.txt: google-api-python-client (Apache-2.0): root, mTLS and regional endpoint hosts
+  of the discovery documents;
+- benign-alibaba.txt: aliyun-python-sdk-core (Apache-2.0): aliyunsdkcore/data/endpoints.json;
+- benign-azure.txt: azure-identity, azure-cli-core, msrestazure, azure-storage-blob (MIT): URL
+  hosts in the SDKs' code, and azure-identity's `AzureRegions` in the regional endpoint forms
+  Azure documents.
 
 The tunnel captures beside them are made by scripts/capture-tunnel-names.py (real iodine
 and dns2tcp runs). Nothing is fetched at test time.

@@ -1,29 +1,28 @@
-"""The hostname scorer and volume budget: tables, corpora, tunnel formats, policy section."""
+"""The hostname scorer: normalisation, splitting, single-name scores and their explanations,
+corpora name by name (the budget: tests/test_hostname_budget.py)."""
 
 from __future__ import annotations
 
 import base64
 import csv
-import random
-import textwrap
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from egress.policy import PolicyError, compile_policy, parse_policy
+from egress.policy import compile_policy, parse_policy
 from egress.scan.hostnames import (
-    BudgetLimits,
     HostnameException,
     HostnameScorer,
     VolumeBudget,
+    authority_host,
+    host_name,
     wordiness,
 )
+from tests.support import hostname_corpora as hc
 from tests.support.prereq import missing
 
 REPO = Path(__file__).resolve().parents[1]
 CORPORA = REPO.parent / "shared" / "corpora" / "dev" / "hostnames"
-BENIGN = REPO / "tests" / "data" / "benign-hostnames.txt"
 BLOCK = 100.0
 
 
@@ -38,10 +37,6 @@ def corpus(name: str) -> list[str]:
         missing(f"development corpus {path}", "place ../shared/corpora/dev beside the repository")
     with path.open(newline="") as f:
         return [row["qname"] for row in csv.DictReader(f)]
-
-
-def benign() -> list[str]:
-    return [line for line in BENIGN.read_text().splitlines() if line and not line.startswith("#")]
 
 
 def session(names: list[str], policy_text: str = "") -> list[bool]:
@@ -121,16 +116,17 @@ def test_ordinary_and_generated_names_pass(scorer: HostnameScorer, name: str) ->
 @pytest.mark.parametrize("name", TUNNEL)
 def test_tunnel_names_are_blocked(scorer: HostnameScorer, name: str) -> None:
     s = scorer.score(name)
-    assert s.score >= BLOCK, (name, s.reasons)
-    assert s.reasons and s.reasons[0].startswith("encoded-bits=")
+    assert s.blocked(BLOCK), (name, s.reasons)
+    if s.problem is None:  # malformed ones are refused before scoring
+        assert s.score >= BLOCK and s.reasons[0].startswith("encoded-bits=")
 
 
 def test_reasons_are_named_and_never_quote_the_name(scorer: HostnameScorer) -> None:
-    name = "q+Z8CXwhCDQOp1pQiGYfISl7BqfLNQCo7/oMOMCNQ+P6eaWBuOMjimLHg7PY+jn.hidemyself.org"
+    name = "q-Z8CXwhCDQOp1pQiGYfISl7BqfLNQCo7-oMOMCNQ_P6eaWBuOMjimLHg7PY_jn.hidemyself.org"
     s = scorer.score(name)
     names = {r.split("=")[0] for r in s.reasons}
-    assert {"encoded-bits", "longest-chunk", "non-hostname-characters", "mixed-case"} <= names
-    assert not any("Z8CX" in r for r in s.reasons)
+    assert {"encoded-bits", "longest-chunk", "mixed-case"} <= names, s.reasons
+    assert not any("Z8CX" in r for r in s.reasons) and "Z8CX" not in s.summary()
 
 
 def test_mixed_case_is_a_signal(scorer: HostnameScorer) -> None:
@@ -157,167 +153,133 @@ def test_exceptions_by_domain_and_suffix() -> None:
                         HostnameException("build ids", domain="example.org")])
     name = "a" * 20 + "." + "9f86d081884c7d65" * 3 + ".cdn.example.net"
     assert s.score(name).exempt == "hash-named CDN" and s.score(name).score == 0
-    assert s.score("q+Z8AnwaBA.builds.example.org").exempt == "build ids"
-    assert s.score("q+Z8AnwaBA.example.com").exempt is None
-    assert s.score("q+Z8AnwaBA.example.net").exempt is None
+    assert s.score("q-Z8AnwaBA.builds.example.org").exempt == "build ids"
+    assert s.score("q-Z8AnwaBA.example.com").exempt is None
+    assert s.score("q-Z8AnwaBA.example.net").exempt is None
+    # an exception trusts a zone's names, not names no hostname can be
+    malformed = s.score("q+Z8AnwaBA.builds.example.org")
+    assert malformed.problem is not None and malformed.blocked(BLOCK)
 
 
-# -- the volume budget ------------------------------------------------------------------------
+# -- one normalisation, case kept, malformed names ---------------------------------------------
 
-def test_budget_blocks_new_names_after_the_limit_and_reports_once(scorer: HostnameScorer) -> None:
-    limits = BudgetLimits(window_seconds=60, max_names=1000, max_encoded_names=3, max_bytes=10_000)
-    budget = VolumeBudget()
-    names = [f"{random.Random(i).getrandbits(64):016x}.t.example.com" for i in range(6)]
-    charges = [budget.charge(scorer.score(n), limits, 0.0) for n in names]
-    assert [c.over for c in charges] == [False, False, False, True, True, True]
-    assert [c.first for c in charges] == [False, False, False, True, False, False]
-    # a name seen before the trip keeps its answer; one refused stays refused
-    assert not budget.charge(scorer.score(names[0]), limits, 1.0).over
-    assert budget.charge(scorer.score(names[4]), limits, 1.0).over
-    # other domains are unaffected
-    assert not budget.charge(scorer.score("9f86d081884c7d65.other.com"), limits, 1.0).over
-    # the window slides: once the old names expire the domain is usable again
-    later = budget.charge(scorer.score("abcdef0123456789.t.example.com"), limits, 61.0)
-    assert not later.over and budget.usage("example.com")[1] == 1
-
-
-def test_budget_counts_bytes_and_words_are_cheap(scorer: HostnameScorer) -> None:
-    limits = BudgetLimits(window_seconds=600, max_names=50, max_encoded_names=1000, max_bytes=64)
-    budget = VolumeBudget()
-    words = ["www", "api", "static", "download", "mirror", "assets", "images", "media"]
-    assert not any(budget.charge(scorer.score(f"{w}.example.com"), limits, 0).over for w in words)
-    assert budget.usage("example.com") == (8, 0, 0)
-    over = [budget.charge(scorer.score(f"{i:02d}{'5f3a9c' * 5}.example.com"), limits, 0).over
-            for i in range(6)]
-    assert over.index(True) == 4  # 4 x ~16 bytes fit in 64
-    # distinct names alone also trip it
-    many = [budget.charge(scorer.score(f"host{i}.example.org"), limits, 0).over for i in range(60)]
-    assert many.index(True) == 50
-
-
-def test_exempt_names_are_not_budgeted() -> None:
-    s = HostnameScorer([HostnameException("ours", suffix="example.com")])
-    budget = VolumeBudget()
-    limits = BudgetLimits(max_encoded_names=1)
-    for i in range(5):
-        assert not budget.charge(s.score(f"{i:032x}.example.com"), limits, 0).over
-    assert budget.usage("example.com") == (0, 0, 0)
-
-
-def test_budget_state_survives_a_policy_reload() -> None:
-    budget = VolumeBudget()
-    tight = textwrap.dedent("""
-        hostnames:
-          budget: {max_encoded_names: 2}
-    """)
-    first = compile_policy(parse_policy(tight), "a")
-    for i in range(2):
-        assert not first.hostnames.judge(f"{i:032x}.example.com", budget, 0, "dns").findings
-    reloaded = compile_policy(parse_policy(tight + "#\n"), "b")  # a new compiled policy
-    findings = reloaded.hostnames.judge(f"{7:032x}.example.com", budget, 1, "dns").findings
-    assert [f.rule for f in findings] == ["volume-budget"]
-
-
-# -- corpora ----------------------------------------------------------------------------------
-
-def test_dns2tcp_corpus_is_blocked_as_a_session() -> None:
-    names = corpus("dns2tcp-names.csv")
-    blocked = session(names)
-    assert sum(blocked) / len(names) >= 0.99, f"{sum(blocked)}/{len(names)} blocked"
-
-
-def test_plain_corpus_is_not_blocked() -> None:
-    names = corpus("plain-names.csv")
-    blocked = sum(session(names))
-    assert blocked / len(names) <= 0.001, f"{blocked}/{len(names)} blocked"
-
-
-def test_benign_cloud_and_cdn_corpus_is_not_blocked_name_by_name(scorer: HostnameScorer) -> None:
-    names = benign()
-    assert len(names) > 15_000
-    blocked = [n for n in names if scorer.score(n).score >= BLOCK]
-    assert len(blocked) / len(names) <= 0.001, blocked[:20]
-
-
-def _tunnel_session(encode: Callable[[bytes], str], chunk: int, rnd: random.Random,
-                    domain: str, count: int = 2000) -> Iterator[str]:
-    """Names as a tunnel makes them: a data chunk per query, split into labels of <= 63,
-    with short polls (sequence number + a little data) in between."""
-    for seq in range(count):
-        size = chunk if seq % 3 else rnd.randint(2, 6)
-        data = encode(seq.to_bytes(2, "big") + rnd.randbytes(size))
-        yield ".".join(data[i:i + 63] for i in range(0, len(data), 63)) + "." + domain
-
-
-ENCODINGS: dict[str, Callable[[bytes], str]] = {
-    "hex": lambda b: b.hex(),
-    "base32": lambda b: base64.b32encode(b).decode().rstrip("=").lower(),
-    "base64url": lambda b: base64.urlsafe_b64encode(b).decode().rstrip("="),
-    "base36": lambda b: _base36(int.from_bytes(b, "big")),
-}
-
-
-def _base36(n: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while n:
-        n, r = divmod(n, 36)
-        out = digits[r] + out
-    return out or "0"
-
-
-@pytest.mark.parametrize("encoding", sorted(ENCODINGS))
-@pytest.mark.parametrize("chunk", [8, 20, 60, 110])
-@pytest.mark.parametrize("domain", ["t.example.com", "x1.cloudfront.net", "a.b.ngrok.io"])
-def test_tunnel_sessions_are_blocked(encoding: str, chunk: int, domain: str) -> None:
-    rnd = random.Random(f"{encoding}{chunk}{domain}")
-    names = list(_tunnel_session(ENCODINGS[encoding], chunk, rnd, domain))
-    blocked = session(names)
-    assert sum(blocked) / len(names) >= 0.99, f"{sum(blocked)}/{len(names)}"
-
-
-# -- the policy section -----------------------------------------------------------------------
-
-@pytest.mark.parametrize(("text", "message"), [
-    ("hostnames:\n  exceptions:\n    - suffix: cdn.example.net\n", "reason"),
-    ("hostnames:\n  exceptions:\n    - reason: x\n", "exactly one of"),
-    ("hostnames:\n  exceptions:\n    - {domain: a.com, suffix: b.com, reason: x}\n", "exactly one of"),
-    ("hostnames:\n  exceptions:\n    - {suffix: '*.a.com', reason: x}\n", "not a domain"),
-    ("hostnames:\n  exceptions:\n    - {suffix: com, reason: x}\n", "whole top-level domain"),
-    ("hostnames:\n  block_score: 0\n", "greater than 0"),
-    ("hostnames:\n  budget: {max_bytes: lots}\n", "not a size"),
-    ("hostnames:\n  treshold: 3\n", "unknown field 'treshold'"),
-    ("dns:\n  qtypes: [A, AXFR]\n", "always refused"),
-    ("dns:\n  qtypes: [A, BOGUS]\n", "not a supported query type"),
-    ("dns:\n  qtype_exceptions:\n    - {qtype: TXT, hosts: [example.com]}\n", "reason"),
-    ("dns:\n  blocked_rcode: servfail\n", "nxdomain"),
+@pytest.mark.parametrize(("raw", "host"), [
+    ("Api.Example.COM", "Api.Example.COM"),
+    ("Api.Example.COM:443", "Api.Example.COM"),
+    ("[2001:db8::1]:8443", "2001:db8::1"),
+    ("2001:db8::1", "2001:db8::1"),
+    ("example.com", "example.com"),
+    ("", ""),
 ])
-def test_policy_errors_name_the_line(text: str, message: str) -> None:
-    with pytest.raises(PolicyError) as err:
-        parse_policy(text, "p.yaml")
-    assert message in str(err.value)
-    assert "p.yaml:" in str(err.value)
+def test_authority_host_keeps_case(raw: str, host: str) -> None:
+    assert authority_host(raw) == host
 
 
-def test_policy_defaults_and_parsing() -> None:
-    compiled = compile_policy(parse_policy(textwrap.dedent("""
-        hostnames:
-          block_score: 80
-          budget: {window_seconds: 60, max_bytes: 1KiB}
-          exceptions:
-            - {suffix: cloudfront.net, reason: "distribution ids are hashes"}
-        dns:
-          blocked_rcode: refused
-          qtypes: [a, aaaa]
-          qtype_exceptions:
-            - {qtype: txt, hosts: ["_acme-challenge.example.com"], reason: "ACME"}
-    """)), "p")
-    assert compiled.hostnames.block_score == 80
-    assert compiled.hostnames.limits.max_bytes == 1024
-    assert compiled.hostnames.scorer.score("abc.d1.cloudfront.net").exempt
-    assert compiled.dns.rcode == "refused"
-    assert compiled.dns.qtype_allowed("TXT", "_acme-challenge.example.com")
-    assert not compiled.dns.qtype_allowed("TXT", "example.com")
-    default = compile_policy(parse_policy(""), "d")
-    assert {"TXT", "NULL", "ANY"}.isdisjoint(default.dns.qtypes)
-    assert default.hostnames.limits == BudgetLimits()
+@pytest.mark.parametrize(("name", "problem"), [
+    ("abc.FFFF..hidemyself.org", "label 3 is empty"),
+    (".example.com", "label 1 is empty"),
+    ("a" * 64 + ".example.com", "label 1 has 64 characters"),
+    (".".join(["a" * 60] * 5) + ".example.com", "name has 316 characters"),
+    ("q+Z8AnwaBA.hidemyself.org", "label 1 has characters no hostname has ('+')"),
+    ("a b.example.com", "label 1 has characters"),
+    ("caf\u00e9.example.com", "label 1 has characters"),
+    ("x.*.example.com", "label 2 has characters"),
+    ("example.com..", "label 3 is empty"),
+])
+def test_malformed_names_say_why_without_quoting_labels(scorer: HostnameScorer, name: str,
+                                                          problem: str) -> None:
+    s = scorer.score(name)
+    assert s.problem is not None and s.problem.startswith(problem), s.problem
+    assert s.blocked(1e9)  # whatever the threshold
+    assert "FFFF" not in s.problem and "Z8Anw" not in s.problem
+
+
+@pytest.mark.parametrize("name", ["www.example.com", "www.example.com.", "WWW.Example.Com",
+                                  "10.0.0.1", "2001:db8::1", "xn--mnchen-3ya.de", "_dmarc.example.com",
+                                  "a" * 63 + ".example.com"])
+def test_well_formed_names_are_not_malformed(name: str) -> None:
+    assert host_name(name).problem is None
+
+
+def test_case_is_kept_for_scoring_on_every_form(scorer: HostnameScorer) -> None:
+    """The issue's Host-header case: a mixed-case label keeps its score whichever path
+    carried it; lower-casing it (what the Host path used to do) loses most of it."""
+    label = "q3VjZ5X2k8M4n7P1w9R6t0Y2u5I8o3A6s9D2f5G8h1J4k7L0"
+    forms = [f"{label}.example.com", f"{label}.example.com.",
+             authority_host(f"{label}.example.com:443"), authority_host(f"{label}.example.com")]
+    scores = {scorer.score_uncached(f).score for f in forms}
+    assert len(scores) == 1
+    mixed = scores.pop()
+    assert mixed >= BLOCK > scorer.score_uncached(f"{label.lower()}.example.com").score
+
+
+def test_unknown_top_level_labels_are_scored(scorer: HostnameScorer) -> None:
+    # dnscat2 without a domain sends `dnscat.<hex>` straight to the resolver
+    s = scorer.score("dnscat.0a63013876004a1bfab1a7beee255c")
+    assert s.registered == "." and s.blocked(BLOCK), s.reasons
+    assert scorer.split("x.y.allowed.test") == ("allowed.test", "x.y")
+
+
+# -- explanations --------------------------------------------------------------------------------
+
+def test_a_blocked_name_says_which_label_and_feature(scorer: HostnameScorer) -> None:
+    label = base64.b32encode(bytes(range(7, 32))).decode().rstrip("=").lower()
+    s = scorer.score(f"api.{label}.{label[:20]}.example.com")
+    assert s.blocked(BLOCK)
+    assert s.explanation.startswith(f"label 2: {len(label)} chars, 5.0 bits/char, base32 alphabet")
+    assert label not in s.summary() and label[:8] not in s.summary()
+
+
+def test_text_payload_is_named(scorer: HostnameScorer) -> None:
+    """An agent leaking one token in one name: readable text under hex, base32 or base64
+    decides, however short the label (a 24-hex label alone scores ~34)."""
+    token = b"sk-live-4f9a"
+    for enc in (token.hex(), base64.b32encode(token).decode().rstrip("="),
+                base64.urlsafe_b64encode(token).decode()):
+        s = scorer.score(f"{enc}.exfil.evil.com")
+        assert s.blocked(BLOCK), (enc, s.reasons)
+        assert "text-payload=12" in s.reasons and s.explanation.startswith("label 1: decodes")
+    # random bytes of the same length never read as text
+    assert not scorer.score(f"{bytes(range(200, 212)).hex()}.exfil.evil.com").blocked(BLOCK)
+
+
+def test_the_issue_examples(scorer: HostnameScorer) -> None:
+    # `7365637265...` (hex of "secret...") in one name under an attacker's zone
+    assert scorer.score("7365637265742d746f6b656e2d31323334.exfil.evil.com").blocked(BLOCK)
+    # an AWS endpoint the old budget refused is an ordinary name
+    assert scorer.score("cloudhsmv2.ap-southeast-5.amazonaws.com").score < 40
+
+
+# -- corpora, name by name (DEV split) -----------------------------------------------------------
+
+def test_dev_benign_endpoint_lists_pass_name_by_name(scorer: HostnameScorer) -> None:
+    for file in hc.DEV_BENIGN_FILES:
+        names = hc.read_names(file)
+        assert len(names) > 3000, file
+        blocked = [n for n in names if scorer.score(n).blocked(BLOCK)]
+        assert len(blocked) / len(names) <= 0.001, (file, blocked[:10])
+
+
+def test_generated_legitimate_ids_pass_name_by_name(scorer: HostnameScorer) -> None:
+    """Cloud, CDN, PaaS and Kubernetes ids, content hashes, UUIDs, punycode (documented forms)."""
+    shapes = hc.generated_benign()
+    names = [n for ns in shapes.values() for n in ns]
+    blocked = [n for n in names if scorer.score(n).blocked(BLOCK)]
+    assert len(blocked) / len(names) <= 0.001, blocked[:10]
+
+
+# Scorer-only recall per DEV family (valid HTTP hosts only). The families are the tools'
+# documented formats; short polls and 8-character ids are left to the budget.
+DEV_RECALL = {"dnscat2": 0.9, "dnsexfiltrator-b64": 0.99, "dnsexfiltrator-b32": 0.99,
+              "sliver-b58": 0.85, "sliver-b32": 0.75, "token-leak": 0.9, "short-chain": 0.9}
+
+
+def test_dev_tunnel_families_are_flagged_name_by_name(scorer: HostnameScorer) -> None:
+    fams = hc.dev_tunnels()
+    low = {}
+    for fam, want in DEV_RECALL.items():
+        names = [n for n in fams[fam] if hc.valid_host(n)]
+        got = sum(scorer.score(n).blocked(BLOCK) for n in names) / len(names)
+        if got < want:
+            low[fam] = round(got, 3)
+    assert not low, low

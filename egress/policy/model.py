@@ -535,9 +535,9 @@ class HostnameBudget(StrictModel):
     max_names: int = Field(1000, ge=1, description="Distinct names per registered domain per "
                            "window (a backstop; the bytes limit is the real one).")
     max_encoded_names: int = Field(
-        30, ge=1, description="Distinct encoded-looking names (at least `encoded_bits` of "
+        10, ge=1, description="Distinct encoded-looking names (at least `encoded_bits` of "
         "estimated information) per registered domain per window.")
-    max_bytes: Size = Field(512, description="Bytes of information (estimated bits of every "
+    max_bytes: Size = Field(256, description="Bytes of information (estimated bits of every "
                             "label, / 8) that the distinct names under one registered domain may "
                             "carry per window: the stated capacity of a zone.")
     encoded_bits: float = Field(48.0, gt=0, description="Estimated bits of information from "

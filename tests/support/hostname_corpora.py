@@ -125,7 +125,7 @@ def sliver(rnd: random.Random, count: int, domain: str, case_ok: bool = False) -
     out = []
     for _ in range(count):
         room = _room(domain)
-        size = rnd.randint(8, room * (5 if not case_ok else 5) // 8 - 4)
+        size = rnd.randint(8, room * 5 // 8 - 4)
         data = rnd.randbytes(size)
         text = _b58(data) if case_ok else _b32(data)
         out.append(f"{_labels(text[:room])}.{domain}")
@@ -145,7 +145,8 @@ def chunker(encode: Callable[[bytes], str], rnd: random.Random, count: int,
 
 _TOKENS = ("AKIA{u16} {b40}", "ghp_{b36}", "sk-proj-{b48}", "xoxb-{d12}-{d12}-{b24}",
            "postgres://admin:{b16}@db.internal:5432/prod", "password={b12}", "-----BEGIN {b24}",
-           "{{\"user\":\"alice\",\"token\":\"{b32}\"}}", "SECRET_KEY={b40}")
+           "{{\"user\":\"alice\",\"token\":\"{b32}\"}}",
+    "SECRET_KEY={b40}")
 
 
 def token_leaks(rnd: random.Random, count: int, domain: str) -> list[str]:
@@ -154,11 +155,13 @@ def token_leaks(rnd: random.Random, count: int, domain: str) -> list[str]:
     out = []
     for i in range(count):
         tmpl = rnd.choice(_TOKENS)
-        token = tmpl.format(u16="".join(rnd.choices(string.ascii_uppercase + string.digits, k=16)),
-                            b40="".join(rnd.choices(alnum, k=40)), b36="".join(rnd.choices(alnum, k=36)),
-                            b48="".join(rnd.choices(alnum, k=48)), d12="".join(rnd.choices(string.digits, k=12)),
-                            b24="".join(rnd.choices(alnum, k=24)), b16="".join(rnd.choices(alnum, k=16)),
-                            b12="".join(rnd.choices(alnum, k=12)), b32="".join(rnd.choices(alnum, k=32)))
+        def pick(alphabet: str, k: int) -> str:
+            return "".join(rnd.choices(alphabet, k=k))
+
+        token = tmpl.format(u16=pick(string.ascii_uppercase + string.digits, 16),
+                            b40=pick(alnum, 40), b36=pick(alnum, 36), b48=pick(alnum, 48),
+                            d12=pick(string.digits, 12), b24=pick(alnum, 24),
+                            b16=pick(alnum, 16), b12=pick(alnum, 12), b32=pick(alnum, 32))
         raw = token.encode()[:rnd.randint(10, 60)]
         text = [raw.hex(), _b32(raw), _b64u(raw)][i % 3]
         out.append(f"{_labels(text)}.{domain}")
@@ -170,7 +173,9 @@ def short_chains(rnd: random.Random, count: int, domain: str) -> list[str]:
     out = []
     for _ in range(count):
         size = rnd.randint(4, 10)
-        text = rnd.choice([bytes.hex, _b32])(rnd.randbytes(rnd.randint(24, 90)))
+        encoders: list[Callable[[bytes], str]] = [bytes.hex, _b32]
+        encode = rnd.choice(encoders)
+        text = encode(rnd.randbytes(rnd.randint(24, 90)))
         out.append(f"{_labels(text, size)[:240 - len(domain)].strip('.')}.{domain}")
     return out
 
@@ -178,6 +183,11 @@ def short_chains(rnd: random.Random, count: int, domain: str) -> list[str]:
 def digits(rnd: random.Random, count: int, domain: str) -> list[str]:
     """Issue 18.2's payload: data as runs of 14 decimal digits, one label a name."""
     return [f"{rnd.randrange(10**13, 10**14)}.{domain}" for _ in range(count)]
+
+
+def _chunker(encode: Callable[[bytes], str],
+             chunk: int) -> Callable[[random.Random, int, str], list[str]]:
+    return lambda rnd, count, domain: chunker(encode, rnd, count, domain, chunk)
 
 
 TUNNEL_DOMAINS = ("t.example-c2.com", "x.cdn-update.net", "a.b.ngrok.io", "d.attacker.org")
@@ -200,8 +210,7 @@ def dev_tunnels(seed: int = 13, per_family: int = 400) -> dict[str, list[str]]:
     fams["sliver-b58"] = each(lambda r, n, d: sliver(r, n, d, case_ok=True))
     for enc_name, enc in (("hex", bytes.hex), ("base32", _b32), ("base64url", _b64u)):
         for chunk in (20, 60, 110):
-            fams[f"chunker-{enc_name}-{chunk}"] = each(
-                lambda r, n, d, enc=enc, chunk=chunk: chunker(enc, r, n, d, chunk))
+            fams[f"chunker-{enc_name}-{chunk}"] = each(_chunker(enc, chunk))
     fams["token-leak"] = each(token_leaks)
     fams["short-chain"] = each(short_chains)
     fams["digits-18.2"] = each(digits)
@@ -272,25 +281,35 @@ def generated_benign(seed: int = 7, per_shape: int = 60) -> dict[str, list[str]]
         "iot": lambda: f"{chars(_ALNUM, 14)}-ats.iot.{rnd.choice(_REGIONS)}.amazonaws.com",
         "elasticache": lambda: f"{name()}.{chars(_ALNUM, 6)}.ng.0001.use1.cache.amazonaws.com",
         "cloud-run": lambda: f"{name()}-{chars(_ALNUM, 10)}-uc.a.run.app",
-        "cloud-run-2": lambda: f"{name()}-{rnd.randint(10**11, 10**12 - 1)}.{rnd.choice(_GCP_REGIONS)}.run.app",
+        "cloud-run-2": lambda: (
+            f"{name()}-{rnd.randint(10**11, 10**12 - 1)}.{rnd.choice(_GCP_REGIONS)}.run.app"),
         "appspot": lambda: f"{word()}-dot-{name()}-{rnd.randint(100, 999999)}.appspot.com",
-        "cloudfunctions": lambda: f"{rnd.choice(_GCP_REGIONS)}-{name()}-{rnd.randint(100, 99999)}.cloudfunctions.net",
+        "cloudfunctions": lambda: (
+            f"{rnd.choice(_GCP_REGIONS)}-{name()}-{rnd.randint(100, 99999)}.cloudfunctions.net"),
         "firebase": lambda: f"{name()}-{rnd.randint(100, 99999)}-default-rtdb.firebaseio.com",
         "azure-blob": lambda: f"{name().replace('-', '')}{rnd.randint(1, 99)}.blob.core.windows.net",
         "azure-vault": lambda: f"{name()}-kv.vault.azure.net",
         "azure-webapp": lambda: f"{name()}-{hexs(12)}.scm.azurewebsites.net",
         "aks": lambda: f"{name()}-dns-{hexs(8)}.hcp.{rnd.choice(_AZ_REGIONS)}.azmk8s.io",
-        "container-apps": lambda: f"{name()}.{rnd.choice(['wonderfulhill', 'happysea', 'bluesky'])}-{hexs(8)}.{rnd.choice(_AZ_REGIONS)}.azurecontainerapps.io",
-        "static-web-apps": lambda: f"{rnd.choice(['gentle', 'happy', 'proud'])}-{rnd.choice(['sand', 'river', 'rock'])}-{hexs(9)}.{rnd.randint(1, 5)}.azurestaticapps.net",
+        "container-apps": lambda: (
+            f"{name()}.{rnd.choice(['wonderfulhill', 'happysea', 'bluesky'])}-{hexs(8)}"
+              f".{rnd.choice(_AZ_REGIONS)}.azurecontainerapps.io"),
+        "static-web-apps": lambda: (
+            f"{rnd.choice(['gentle', 'happy', 'proud'])}-{rnd.choice(['sand', 'river', 'rock'])}-{hexs(9)}."
+            f"{rnd.randint(1, 5)}.azurestaticapps.net"),
         "front-door": lambda: f"{name()}-{chars(_ALNUM, 16)}.z01.azurefd.net",
         "akamai": lambda: f"e{rnd.randint(1, 99999)}.{rnd.choice(['dscb', 'dscd', 'a', 'b'])}.akamaiedge.net",
         "googlevideo": lambda: f"rr{rnd.randint(1, 9)}---sn-{chars(_ALNUM, 8)}.googlevideo.com",
-        "nflx": lambda: f"ipv4-c{rnd.randint(1, 200):03d}-{word()}{rnd.randint(1, 9):03d}-ix.{rnd.randint(1, 9)}.oca.nflxvideo.net",
-        "content-hash": lambda: f"{hexs(rnd.choice([32, 40]))}.{rnd.choice(['cdn', 'static', 'assets'])}.example-shop.com",
+        "nflx": lambda: (
+            f"ipv4-c{rnd.randint(1, 200):03d}-{word()}{rnd.randint(1, 9):03d}-ix."
+            f"{rnd.randint(1, 9)}.oca.nflxvideo.net"),
+        "content-hash": lambda: (
+            f"{hexs(rnd.choice([32, 40]))}.{rnd.choice(['cdn', 'static', 'assets'])}.example-shop.com"),
         "uuid": lambda: f"{uuid()}.cfargotunnel.com",
         "vercel": lambda: f"{name()}-{chars(_ALNUM, 9)}-{word()}.vercel.app",
         "netlify": lambda: f"{hexs(24)}--{name()}.netlify.app",
-        "codespaces": lambda: f"{word()}-{name()}-{chars(_ALNUM, 12)}-{rnd.choice([3000, 8080])}.app.github.dev",
+        "codespaces": lambda: (
+            f"{word()}-{name()}-{chars(_ALNUM, 12)}-{rnd.choice([3000, 8080])}.app.github.dev"),
         "heroku": lambda: f"{name()}-{hexs(12)}.herokuapp.com",
         "supabase": lambda: f"{chars(string.ascii_lowercase, 20)}.supabase.co",
         "r2": lambda: f"pub-{hexs(32)}.r2.dev",
@@ -298,6 +317,7 @@ def generated_benign(seed: int = 7, per_shape: int = 60) -> dict[str, list[str]]
         "ngrok": lambda: f"{hexs(4)}-{ip()}.ngrok-free.app",
         "k8s-pod": lambda: f"{name()}-{chars(_K8S, 10)}-{chars(_K8S, 5)}.{name()}.{word()}.svc.cluster.local",
         "punycode": lambda: f"{idn()}.{rnd.choice(['xn--p1ai', 'com', 'xn--fiqs8s', 'de', 'jp'])}",
-        "punycode-sub": lambda: f"{rnd.choice(['www', 'mail', 'shop'])}.{idn()}.{rnd.choice(['com', 'net', 'org'])}",
+        "punycode-sub": lambda: (
+            f"{rnd.choice(['www', 'mail', 'shop'])}.{idn()}.{rnd.choice(['com', 'net', 'org'])}"),
     }
     return {shape: [fn() for _ in range(per_shape)] for shape, fn in shapes.items()}

@@ -29,6 +29,7 @@ import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
+from egress.scan.hostnames.labels import LabelScore
 from egress.scan.hostnames.scorer import DEFAULT_ENCODED_BITS, HostnameScore
 from egress.scan.hostnames.zones import provider_zone
 
@@ -37,8 +38,8 @@ from egress.scan.hostnames.zones import provider_zone
 class BudgetLimits:
     window_seconds: float = 600.0
     max_names: int = 1000
-    max_encoded_names: int = 30
-    max_bytes: int = 512
+    max_encoded_names: int = 10
+    max_bytes: int = 256
     encoded_bits: float = DEFAULT_ENCODED_BITS
     provider_factor: int = 64
     max_word_bytes: int = 4096
@@ -104,10 +105,17 @@ class _Usage:
     over: bool = False
 
 
-# Labels that read as words, abbreviations, words and numbers (`us-east-1`, `ec2`) or
-# punycode: charged to the word tier. Everything else (hex, base32/36/64, mixed case,
-# letters that are not words, digit runs) is data.
-_WORD_KINDS = frozenset({"word", "word-number", "idn"})
+# Labels that read as words, abbreviations, punycode, or words and numbers at no more than
+# WORDY_BITS per character (`us-east-1`, `ec2`): charged to the word tier. Everything else
+# (hex, base32/36/64, mixed case, letters that are not words, digit runs) is data.
+WORDY_BITS = 2.5
+
+
+def wordy(label: LabelScore) -> bool:
+    kind = label.kind
+    if kind in ("word", "idn"):
+        return True
+    return kind == "word-number" and label.bits <= WORDY_BITS * len(label.label)
 
 
 def name_charge(scored: HostnameScore, known: dict[str, int]) -> tuple[float, float]:
@@ -118,7 +126,7 @@ def name_charge(scored: HostnameScore, known: dict[str, int]) -> tuple[float, fl
     for label in scored.labels:
         own = max(label.bits, 1.0)
         bits = min(own, choice) if label.label in known else own
-        if label.kind in _WORD_KINDS:
+        if wordy(label):
             words += bits
         else:
             data += bits
@@ -164,7 +172,7 @@ class VolumeBudget:
             data, words = name_charge(scored, usage.labels)
             # encoded-looking: its data-looking labels alone carry encoded_bits
             encoded = sum(lb.bits for lb in scored.labels
-                          if lb.kind not in _WORD_KINDS) >= limits.encoded_bits
+                          if not wordy(lb)) >= limits.encoded_bits
             distinct = tuple({lb.label for lb in scored.labels})
             for label in distinct:
                 usage.labels[label] = usage.labels.get(label, 0) + 1

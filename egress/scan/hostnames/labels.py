@@ -10,7 +10,7 @@ A label is cut into tokens at `-`/`_`; each token is priced by what it looks lik
 | letters that do not read as words | log2(26) = 4.7 per letter |
 | digits | log2(10) = 3.3 per digit |
 | words and numbers (`ec2`, `node12`, `route53resolver`, at most 4 runs) | per run as above |
-| random-looking runs, by alphabet: hex / base32 / base36 / mixed case / base64 | 4 / 5 / 5.17 / 5.95 / 6 per char |
+| random-looking runs by alphabet: hex, base32, base36, mixed case, base64 | 4, 5, 5.17, 5.95, 6 |
 | a valid punycode label (`xn--...`) | 1.5 per character |
 
 Entropy alone is blind on short labels (16 characters can never exceed 4 bits each), so
@@ -134,22 +134,29 @@ def decoded_text(run: str) -> tuple[int, str]:
     if set(lower) <= _BASE32 and (run.islower() or run.isupper()):
         upper = run.upper()
         for start in (0, 1):
-            part = upper[start: start + (n - start) // 8 * 8]
+            part = upper[start:]
+            part = part[: len(part) - len(part) % 8 + _B32_KEEP[len(part) % 8]]
             try:
-                data = base64.b32decode(part)
+                data = base64.b32decode(part + "=" * (-len(part) % 8))
             except (binascii.Error, ValueError):
                 continue
             if readable(data):
                 return len(data), "base32"
     for start in (0, 1):
-        part = run[start: start + (n - start) // 4 * 4]
+        part = run[start:]
+        if len(part) % 4 == 1:
+            part = part[:-1]
         try:
-            data = base64.urlsafe_b64decode(part)
+            data = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
         except (binascii.Error, ValueError):
             continue
         if readable(data):
             return len(data), "base64"
     return 0, ""
+
+
+# base32 tails that can end a padded group (2, 4, 5 or 7 characters), else cut
+_B32_KEEP = (0, 0, 2, 2, 4, 5, 5, 7)
 
 
 def _punycode_ok(label: str) -> bool:

@@ -305,8 +305,8 @@ def _tool_shape(scored: tuple[LabelScore, ...]) -> str:
         return ""
     first = data[0].lower()
     joined = "".join(data).lower()
-    if len(joined) >= 18 and len(joined) % 2 == 0 and first[4:6] in _DNSCAT_TYPES \
-            and len(joined) not in (32, 40) and scored[0].label == data[0] \
+    if (len(joined) >= 18 and len(joined) % 2 == 0 and first[4:6] in _DNSCAT_TYPES \
+            and len(joined) not in (32, 40) and scored[0].label == data[0]) \
             or scored[0].label.lower() == "dnscat":
         return "dnscat2"
     return ""
