@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import math
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from egress.scan.hostnames.words import DIGIT_BITS, LETTER_BITS, wordiness
 
@@ -38,10 +37,8 @@ TEXT_MIN_BYTES = 8       # decoded bytes from which readable text counts as a pa
 
 _HEX = frozenset("0123456789abcdef")
 _BASE32 = frozenset("abcdefghijklmnopqrstuvwxyz234567")
-_CLASS_TABLE = str.maketrans(
-    {**{chr(c): "a" for c in range(128) if chr(c).isalpha()},
-     **{chr(c): "0" for c in range(ord("0"), ord("9") + 1)}})
-_TOKEN_SPLIT = re.compile(r"[-_]+")
+_CLASSES = bytes.maketrans(b"abcdefghijklmnopqrstuvwxyz0123456789", b"a" * 26 + b"0" * 10)
+_UPPER = re.compile(r"[A-Z]")
 _RUNS = re.compile(r"[a-z]+|[0-9]+")
 _CAMEL = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
 
@@ -58,19 +55,19 @@ def token_bits(token: str) -> tuple[float, str]:
     n = len(token)
     if n == 0:
         return 0.0, "empty"
-    classes = token.translate(_CLASS_TABLE)
-    if not classes.isalnum():  # a character that is neither letter nor digit
+    if not token.isascii() or not token.isalnum():  # neither letter nor digit somewhere
         return n * BITS_PER_CHAR["base64"], "base64"
-    if "a" not in classes:
+    if token.isdigit():
         return n * DIGIT_BITS, "digits"
-    mixed = not token.islower() and not token.isupper()
-    if mixed and not _camel_words(token):
+    if not (token.islower() or token.isupper()) and not _camel_words(token):
         return n * BITS_PER_CHAR["mixed-case"], "mixed-case"
     lower = token.lower()
-    if "0" not in classes:
+    if token.isalpha():
         bits = _letter_bits(lower)
         return bits, ("word" if bits <= n * ABBREV_BITS else "letters")
-    transitions = classes.count("a0") + classes.count("0a")
+    # letters and digits: how often they alternate (on bytes: str.translate is per-char slow)
+    classes = lower.encode("ascii").translate(_CLASSES)
+    transitions = classes.count(b"a0") + classes.count(b"0a")
     chars = set(lower)
     if n >= 8 and transitions >= 2 and chars <= _HEX:
         # `900fab32`, `5f3a9c0e`: hex ids and data, not words and numbers
@@ -91,6 +88,8 @@ def token_bits(token: str) -> tuple[float, str]:
 
 def _camel_words(token: str) -> bool:
     """`MyCompany`, `GitHub`: mixed case made of capitalised words, not of encoded data."""
+    if len(_UPPER.findall(token)) > 4:
+        return False
     parts = _CAMEL.findall(token)
     if len(parts) > 4 or "".join(parts) != token:
         return False
@@ -167,8 +166,7 @@ def _punycode_ok(label: str) -> bool:
     return True
 
 
-@dataclass(frozen=True, slots=True)
-class LabelScore:
+class LabelScore(NamedTuple):
     """One scored label. `index` counts from the left of the whole name, from 1."""
 
     index: int
@@ -195,7 +193,7 @@ def score_label(label: str, index: int) -> LabelScore:
     total = 0.0
     kind = "word"
     best = -1.0
-    for token in _TOKEN_SPLIT.split(label):
+    for token in label.replace("_", "-").split("-"):
         if not token:
             continue
         bits, k = token_bits(token)
@@ -205,15 +203,5 @@ def score_label(label: str, index: int) -> LabelScore:
     return LabelScore(index, label, total, kind)
 
 
-_CLOG2C = [0.0] + [c * math.log2(c) for c in range(1, 256)]
-
-
-def entropy(text: str) -> float:
-    """Shannon entropy in bits per character."""
-    n = len(text)
-    table = _CLOG2C
-    return math.log2(n) - sum([table[text.count(c)] for c in set(text)]) / n
-
-
-__all__ = ["BITS_PER_CHAR", "LETTER_BITS", "LabelScore", "decoded_text", "entropy",
+__all__ = ["BITS_PER_CHAR", "LETTER_BITS", "LabelScore", "decoded_text",
            "readable", "score_label", "token_bits"]

@@ -14,7 +14,6 @@
 | `text-payload=N`: a label decodes (hex, base32, base64) to N bytes of readable text | +80 |
 | `encoded-chunks=N`: labels carrying >= 40 bits | +35 per chunk beyond the first |
 | `mixed-case` in a label carrying >= 40 bits (base64 keeps case; hostnames do not) | +25 |
-| `entropy=H` of the longest encoded label (>= 20 chars, H >= 4.0 bits/char) | +5 |
 | `label-count=N` beyond 6; `subdomain-length=N` beyond 100 | +8 per label; +0.4 per char |
 
 A name scoring `hostnames.block_score` (default 100) looks like encoded data. A blocked
@@ -25,8 +24,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from egress.scan.hostnames.labels import LabelScore, decoded_text, entropy, score_label
+from egress.scan.hostnames.labels import LabelScore, decoded_text, score_label
 from egress.scan.hostnames.names import HostName, host_name
 from egress.scan.hostnames.suffixes import SuffixLists, suffix_lists
 
@@ -39,8 +39,6 @@ LABELS_FREE = 6
 LABEL_POINTS = 8.0
 SUBDOMAIN_FREE = 100
 SUBDOMAIN_POINTS = 0.4
-HIGH_ENTROPY = 4.0
-HIGH_ENTROPY_POINTS = 5.0
 CUSTOMER_LABEL_WEIGHT = 0.5
 DATA_LABEL_BITS = 24.0
 DATA_LABEL_POINTS = 15.0
@@ -49,8 +47,7 @@ TEXT_CHECK_BELOW = 200.0
 DEFAULT_BLOCK_SCORE = 100.0
 DEFAULT_ENCODED_BITS = 48.0
 
-@dataclass(frozen=True, slots=True)
-class HostnameScore:
+class HostnameScore(NamedTuple):
     """A scored name. `reasons` are stable `name=value` strings and `explanation` says which
     label and feature decided; neither quotes the name's labels."""
 
@@ -238,11 +235,6 @@ class HostnameScorer:
         reasons: list[str] = [f"encoded-bits={total_bits:.0f}"] if total_bits >= 1 else []
         if top_bits >= CHUNK_BITS and top is not None:
             reasons.append(f"longest-chunk={len(top.label)}:{top.kind}")
-            if len(top.label) >= 20:
-                h = entropy(top.label)
-                if h >= HIGH_ENTROPY:
-                    points += HIGH_ENTROPY_POINTS
-                    reasons.append(f"entropy={h:.1f}")
         shape = _tool_shape(scored) if hexed else ""
         if shape:
             points += SHAPE_POINTS
