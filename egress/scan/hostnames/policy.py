@@ -49,7 +49,8 @@ class HostnamePolicy:
                                    b.max_word_bytes)
         self.budget_action = b.action
         self.scorer = HostnameScorer(
-            HostnameException(e.reason, e.domain, e.suffix) for e in section.exceptions)
+            (HostnameException(e.reason, e.domain, e.suffix) for e in section.exceptions),
+            section.block_score)
 
     def judge(self, name: str, budget: VolumeBudget | None, now: float,
               where: str) -> HostnameJudgement:

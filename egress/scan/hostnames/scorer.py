@@ -43,7 +43,7 @@ CUSTOMER_LABEL_WEIGHT = 0.5
 DATA_LABEL_BITS = 24.0
 DATA_LABEL_POINTS = 15.0
 SHAPE_POINTS = 60.0
-TEXT_CHECK_BELOW = 200.0
+UNSCORED_BITS = 6.0  # per character: what a label left unscored is charged (the most any is)
 DEFAULT_BLOCK_SCORE = 100.0
 DEFAULT_ENCODED_BITS = 48.0
 
@@ -104,7 +104,12 @@ SCORE_MEMO = 8192  # names remembered per scorer; a name's score never changes
 class HostnameScorer:
     """Scores names; its rules are fixed once built (one per compiled policy)."""
 
-    def __init__(self, exceptions: Iterable[HostnameException] = ()) -> None:
+    def __init__(self, exceptions: Iterable[HostnameException] = (),
+                 block_score: float = DEFAULT_BLOCK_SCORE) -> None:
+        # Signals are added until a name is known to reach `block_score`; past it, the
+        # remaining labels are not priced (they are charged UNSCORED_BITS per character)
+        # and the costly text decoding is skipped: the verdict cannot change.
+        self.block_score = block_score
         self._lists: SuffixLists | None = None
         # Scores are pure functions of the name: a client opening many connections to the
         # same hosts (and replay, where every flow is a new connection) scores each name
@@ -208,7 +213,7 @@ class HostnameScorer:
         labels = sub.split(".")
         if lower.endswith(".arpa") and _is_reverse_lookup(lower, labels):
             return HostnameScore(lower, registered, sub, 0.0, 0.0, ("reverse-lookup",))
-        scored = tuple([score_label(label, i) for i, label in enumerate(labels, 1)])
+        scored = self._labels(labels, customer)
         last = len(scored) - 1
         total_bits = 0.0
         chunks = data_labels = 0
@@ -218,7 +223,7 @@ class HostnameScorer:
         for i, s in enumerate(scored):
             bits = s.bits * CUSTOMER_LABEL_WEIGHT if customer and i == last else s.bits
             total_bits += bits
-            if bits > top_bits:
+            if bits > top_bits and s.kind != "unscored":
                 top, top_bits = s, bits
             if bits < DATA_LABEL_BITS:
                 continue
@@ -256,7 +261,7 @@ class HostnameScorer:
             reasons.append(f"subdomain-length={len(sub)}")
         text = _NO_TEXT
         # Decoding is the costly check: names already far past any threshold skip it.
-        if data_labels and points < TEXT_CHECK_BELOW:
+        if data_labels and points < self.block_score:
             text = self._text_payload(scored, customer)
             if text[0]:
                 points += TEXT_POINTS
@@ -264,6 +269,21 @@ class HostnameScorer:
         return HostnameScore(lower, registered, sub, round(points, 1), round(total_bits, 1),
                              tuple(reasons), labels=scored, provider=customer, top=top,
                              text=text, shape=shape)
+
+    def _labels(self, labels: list[str], customer: bool) -> tuple[LabelScore, ...]:
+        """Each label priced, left to right, until the bits alone reach the block score."""
+        out = []
+        bits = 0.0
+        enough = self.block_score / POINTS_PER_BIT
+        last = len(labels) - 1
+        for i, label in enumerate(labels):
+            if bits >= enough and not (customer and i == last):
+                out.append(LabelScore(i + 1, label, len(label) * UNSCORED_BITS, "unscored"))
+                continue
+            scored = score_label(label, i + 1)
+            bits += scored.bits
+            out.append(scored)
+        return tuple(out)
 
     @staticmethod
     def _text_payload(scored: tuple[LabelScore, ...],
