@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from mitmproxy import dns, http, io
-from mitmproxy.net.dns import response_codes
+from mitmproxy.net.dns import domain_names, response_codes
 from mitmproxy.net.dns import types as dns_types
 from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 from mitmproxy.test import tflow, tutils
@@ -330,7 +330,7 @@ def _score_in(reason: str) -> str:
 def _cname_flow(name: str, target: str) -> dns.DNSFlow:
     f = dns_flow(name)
     f.response = f.request.succeed([dns.ResourceRecord(name, dns_types.CNAME, 1, 60,
-                                                       dns.domain_names.pack(target))])
+                                                       domain_names.pack(target))])
     return f
 
 

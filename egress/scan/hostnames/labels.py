@@ -167,9 +167,9 @@ def _punycode_ok(label: str) -> bool:
 
 
 class LabelScore(NamedTuple):
-    """One scored label. `index` counts from the left of the whole name, from 1."""
+    """One scored label. `position` counts from the left of the whole name, from 1."""
 
-    index: int
+    position: int
     label: str
     bits: float
     kind: str
@@ -181,7 +181,7 @@ class LabelScore(NamedTuple):
         what = {"word": "reads as words", "letters": "letters that are not words",
                 "digits": "digits", "word-number": "words and numbers", "idn": "punycode",
                 "mixed-case": "mixed-case alphabet"}.get(self.kind, f"{self.kind} alphabet")
-        return f"label {self.index}: {n} chars, {per:.1f} bits/char, {what}"
+        return f"label {self.position}: {n} chars, {per:.1f} bits/char, {what}"
 
 
 def score_label(label: str, index: int) -> LabelScore:

@@ -297,7 +297,7 @@ class HostnameScorer:
             for token in s.label.replace("_", "-").split("-"):
                 size, enc = decoded_text(token)
                 if size > best[0]:
-                    best = (size, s.index, enc)
+                    best = (size, s.position, enc)
         return best
 
 
