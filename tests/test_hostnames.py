@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import csv
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -283,3 +285,14 @@ def test_dev_tunnel_families_are_flagged_name_by_name(scorer: HostnameScorer) ->
         if got < want:
             low[fam] = round(got, 3)
     assert not low, low
+
+
+def test_importing_the_package_loads_no_tables() -> None:
+    """The word model and the Public Suffix List load on first use, not at import."""
+    code = ("import sys, egress.scan.hostnames as h, egress.scan.hostnames.suffixes as s\n"
+            "assert 'egress.scan.hostnames.bigrams' not in sys.modules\n"
+            "assert s._lists is None\n"
+            "h.HostnameScorer().score('downloads.example.com')\n"
+            "assert 'egress.scan.hostnames.bigrams' in sys.modules and s._lists is not None\n")
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=60,
+                   env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
