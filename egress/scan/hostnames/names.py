@@ -17,7 +17,7 @@ same name gets the same score everywhere:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 MAX_LABEL = 63
 MAX_NAME = 253
@@ -26,8 +26,7 @@ _VALID = re.compile(r"[A-Za-z0-9_-]{1,63}(?:\.[A-Za-z0-9_-]{1,63})*")
 _IPV4 = re.compile(r"^[0-9]{1,3}(\.[0-9]{1,3}){3}$")
 
 
-@dataclass(frozen=True, slots=True)
-class HostName:
+class HostName(NamedTuple):
     """A name as scored. `text` keeps the case it came with; `lower` is for lookups."""
 
     text: str
