@@ -60,7 +60,7 @@ class HostnameScore(NamedTuple):
     exempt: str | None = None
     problem: str | None = None    # malformed: why no hostname looks like this
     labels: tuple[LabelScore, ...] = ()
-    provider: bool = False        # the customer label of a private-section suffix is scored
+    customer: bool = False        # the last scored label is a customer's, under a private-section suffix
     top: LabelScore | None = None           # the label carrying the most bits
     text: tuple[int, int, str] = (0, 0, "")  # readable payload: bytes, label index, encoding
     shape: str = ""                          # a tunnel tool's documented packet layout
@@ -267,7 +267,7 @@ class HostnameScorer:
                 points += TEXT_POINTS
                 reasons.insert(1, f"text-payload={text[0]}")
         return HostnameScore(lower, registered, sub, round(points, 1), round(total_bits, 1),
-                             tuple(reasons), labels=scored, provider=customer, top=top,
+                             tuple(reasons), labels=scored, customer=customer, top=top,
                              text=text, shape=shape)
 
     def _labels(self, labels: list[str], customer: bool) -> tuple[LabelScore, ...]:
