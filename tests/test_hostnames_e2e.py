@@ -269,3 +269,30 @@ def test_the_dns_guard_and_replay_agree_on_malformed_names(
     results = list(Replayer(policy).run(iter([dns_flow(n) for n in names])))
     assert [r.verdict for r in results] == ["block"] * len(MALFORMED)
     assert [[f.rule for f in r.findings] for r in results] == [[r] for _, _, r in MALFORMED]
+
+
+def test_the_live_guard_stops_a_payload_in_short_names_within_the_stated_bytes(
+        egress: EgressFactory, write_policy: PolicyWriter, dns: DNSFixture) -> None:
+    """Issue row 18.2 through the real guard: 1,700 random bytes as ~293 names of 14 digits
+    under an allowed domain. What reaches the upstream resolver carries at most the budget's
+    stated `max_bytes` (plus the one name that crosses it); the rest is refused."""
+    from egress.policy import compile_policy, parse_policy
+
+    policy = MALFORMED_POLICY + ("      rate_limit: {queries_per_second: 1000, burst: 1000}\n"
+                                 "      private_answers: ['*.allowed.test']\n")
+    stated = compile_policy(parse_policy(textwrap.dedent(policy)), "p").hostnames.limits.max_bytes
+    proc, guard = _guard(egress, write_policy, dns, policy)
+    digits = str(int.from_bytes(random.Random(18).randbytes(1700), "big"))
+    names = [f"{digits[i:i + 14]}.x.allowed.test" for i in range(0, len(digits), 14)]
+    refused = 0
+    for name in names:
+        reply = _ask(guard, DNSRecord.question(name).pack())
+        assert reply is not None, name
+        refused += DNSRecord.parse(reply).header.rcode == RCODE.REFUSED
+    reached = [n for n in dns.resolver.names() if n.endswith(".x.allowed.test")]
+    leaked = sum(len(n.split(".")[0]) for n in reached) * 3.3219 / 8
+    assert leaked <= stated + 14 * 3.3219 / 8, (len(reached), leaked)
+    assert refused == len(names) - len(reached) and refused > len(names) * 3 / 4
+    trips = [e for e in events(proc) if e.get("event") == "hostname-budget"]
+    assert len(trips) == 1 and trips[0]["registered_domain"] == "allowed.test"
+    assert trips[0]["exceeded"] in ("bytes", "encoded names") and trips[0]["window_seconds"] == 600
