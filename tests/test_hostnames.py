@@ -160,7 +160,12 @@ def test_exceptions_by_domain_and_suffix() -> None:
     assert s.score("q-Z8AnwaBA.example.net").exempt is None
     # an exception trusts a zone's names, not names no hostname can be
     malformed = s.score("q+Z8AnwaBA.builds.example.org")
+    assert malformed.exempt == "build ids"
     assert malformed.problem is not None and malformed.blocked(BLOCK)
+    policy = compile_policy(parse_policy(
+        "hostnames:\n  exceptions:\n    - {domain: example.org, reason: build ids}\n"), "p")
+    judged = policy.hostnames.judge("q+Z8AnwaBA.builds.example.org", VolumeBudget(), 0, "dns")
+    assert [f.rule for f in judged.findings] == ["malformed-hostname"]
 
 
 # -- one normalisation, case kept, malformed names ---------------------------------------------

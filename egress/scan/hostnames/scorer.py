@@ -15,6 +15,7 @@
 | `encoded-chunks=N`: labels carrying >= 40 bits | +35 per chunk beyond the first |
 | `mixed-case` in a label carrying >= 40 bits (base64 keeps case; hostnames do not) | +25 |
 | `label-count=N` beyond 6; `subdomain-length=N` beyond 100 | +8 per label; +0.4 per char |
+| `non-hostname-characters`: a malformed name (refused as such whatever it scores) | +100 |
 
 A name scoring `hostnames.block_score` (default 100) looks like encoded data. A blocked
 name's explanation names the label and the feature that made it look like data.
@@ -43,6 +44,7 @@ CUSTOMER_LABEL_WEIGHT = 0.5
 DATA_LABEL_BITS = 24.0
 DATA_LABEL_POINTS = 15.0
 SHAPE_POINTS = 60.0
+NON_HOSTNAME_POINTS = 100.0
 UNSCORED_BITS = 6.0  # per character: what a label left unscored is charged (the most any is)
 DEFAULT_BLOCK_SCORE = 100.0
 DEFAULT_ENCODED_BITS = 48.0
@@ -79,7 +81,8 @@ class HostnameScore(NamedTuple):
         return "; ".join(parts)
 
     def blocked(self, block_score: float) -> bool:
-        return self.exempt is None and (self.problem is not None or self.score >= block_score)
+        """Refused: malformed (whatever exception covers its zone), or scored too high."""
+        return self.problem is not None or (self.exempt is None and self.score >= block_score)
 
     def encoded(self, min_bits: float = DEFAULT_ENCODED_BITS) -> bool:
         return self.exempt is None and self.bits >= min_bits
@@ -195,10 +198,7 @@ class HostnameScorer:
         """The score computed afresh (benchmarks measure this)."""
         host = host_name(name)
         if host.problem is not None:
-            registered = self.lists.registered(host.lower.strip(".")) or host.lower
-            cut = len(host.text) - len(registered) if host.lower.endswith(registered) else 0
-            return HostnameScore(host.lower, registered, host.text[:cut].rstrip(".") or host.text,
-                                 0.0, 0.0, ("malformed",), problem=host.problem)
+            return self._malformed(host)
         if host.ip or not host.labels:
             return HostnameScore(host.lower, host.lower, "", 0.0, 0.0)
         registered, sub, customer = self._split(host)
@@ -208,6 +208,18 @@ class HostnameScorer:
         if not sub:
             return HostnameScore(host.lower, registered, "", 0.0, 0.0)
         return self._score(host.lower, registered, sub, customer)
+
+    def _malformed(self, host: HostName) -> HostnameScore:
+        """A name no hostname can be: refused whatever it scores (`problem`), and scored all
+        the same (+NON_HOSTNAME_POINTS), so its score says how much data it looks like."""
+        registered = self.lists.registered(host.lower.strip(".")) or host.lower
+        cut = len(host.text) - len(registered) if host.lower.endswith(registered) else 0
+        sub = host.text[:cut].rstrip(".") or host.text
+        base = self._score(host.lower, registered, sub, False)
+        return base._replace(score=round(base.score + NON_HOSTNAME_POINTS, 1),
+                             reasons=(*base.reasons, "non-hostname-characters"),
+                             problem=host.problem,
+                             exempt=self.exception_for(host.lower, registered))
 
     def _score(self, lower: str, registered: str, sub: str, customer: bool) -> HostnameScore:
         labels = sub.split(".")
