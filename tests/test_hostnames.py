@@ -189,7 +189,7 @@ def test_authority_host_keeps_case(raw: str, host: str) -> None:
     (".".join(["a" * 60] * 5) + ".example.com", "name has 316 characters"),
     ("q+Z8AnwaBA.hidemyself.org", "label 1 has characters no hostname has ('+')"),
     ("a b.example.com", "label 1 has characters"),
-    ("caf\u00e9.example.com", "label 1 has characters"),
+    ("caf\u00e9\u200d\u0000.example.com", "label 1 has characters"),
     ("x.*.example.com", "label 2 has characters"),
     ("example.com..", "label 3 is empty"),
 ])
@@ -206,6 +206,14 @@ def test_malformed_names_say_why_without_quoting_labels(scorer: HostnameScorer, 
                                   "a" * 63 + ".example.com"])
 def test_well_formed_names_are_not_malformed(name: str) -> None:
     assert host_name(name).problem is None
+
+
+def test_internationalised_names_are_scored_as_punycode(scorer: HostnameScorer) -> None:
+    """mitmproxy decodes punycode in request hosts (`münchen.de`); the name travels, and is
+    scored, as `xn--mnchen-3ya.de`, case of its ASCII labels kept."""
+    assert host_name("WWW.m\u00fcnchen.de").text == "WWW.xn--mnchen-3ya.de"
+    assert scorer.score("m\u00fcnchen.de") == scorer.score("xn--mnchen-3ya.de")
+    assert scorer.score("mail.m\u00fcnchen.de").problem is None
 
 
 def test_case_is_kept_for_scoring_on_every_form(scorer: HostnameScorer) -> None:

@@ -135,6 +135,20 @@ def test_port_case_and_trailing_dot_are_not_fronting() -> None:
     assert f.response is None and rules(f) == []
 
 
+def test_internationalised_names_are_one_host_on_every_path() -> None:
+    """mitmproxy decodes punycode in the CONNECT target and URL host but not in the Host
+    header or SNI: the same IDN host is neither fronting nor malformed."""
+    rt, _ = runtime(POLICY.replace('"*.allowed.test"]', '"*.allowed.test", "xn--mnchen-3ya.de"]'))
+    addon = Hostnames(rt)
+    c = connect_flow("m\u00fcnchen.de")
+    addon.http_connect(c)
+    assert c.response is None and rules(c) == []
+    inner = https_flow("m\u00fcnchen.de", header="xn--mnchen-3ya.de", sni="xn--mnchen-3ya.de")
+    inner.client_conn = c.client_conn
+    addon.requestheaders(inner)
+    assert inner.response is None and rules(inner) == []
+
+
 def test_fronting_can_be_audited_or_off() -> None:
     for setting, expect in (("audit", ["domain-fronting"]), ("off", [])):
         rt, _ = runtime(POLICY + f"    hostnames:\n      fronting: {setting}\n")

@@ -5,7 +5,7 @@ CNAME answer and every replayed flow go through `host_name` before they are scor
 same name gets the same score everywhere:
 
 - the port and IPv6 brackets of an authority are cut (`authority_host`);
-- one trailing dot (the DNS root) is dropped;
+- one trailing dot (the DNS root) is dropped; internationalised names become punycode;
 - **case is kept**: hostnames ignore it, so mixed case in a label is a signal of its own
   (base64 keeps case, no other encoding and no ordinary name does);
 - a name that no hostname can be is *malformed* (an empty label, a label over 63 or a name
@@ -16,6 +16,7 @@ same name gets the same score everywhere:
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import NamedTuple
 
@@ -68,6 +69,12 @@ def _label_problem(labels: list[str]) -> str | None:
 def host_name(raw: str) -> HostName:
     """Normalise a bare host (no port: see `authority_host`)."""
     text = raw[:-1] if raw.endswith(".") else raw
+    if not text.isascii():
+        # mitmproxy hands out internationalised names decoded (`münchen.de`); they travel
+        # as punycode. ASCII labels keep their case; what IDNA cannot encode stays as it is
+        # (and is malformed below).
+        with contextlib.suppress(UnicodeError):
+            text = text.encode("idna").decode("ascii")
     lower = text.lower()
     if ":" in text:  # only an IPv6 literal has colons once the port is cut
         return HostName(text, lower, (), None if _is_ipv6(text) else

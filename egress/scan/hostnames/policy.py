@@ -14,6 +14,7 @@ from egress.findings import Finding
 from egress.policy.model import HostnamesSection
 from egress.redact import preview
 from egress.scan.hostnames.budget import UNCHARGED, BudgetCharge, BudgetLimits, VolumeBudget
+from egress.scan.hostnames.names import host_name
 from egress.scan.hostnames.scorer import HostnameException, HostnameScore, HostnameScorer
 
 
@@ -94,8 +95,8 @@ def budget_event(charge: BudgetCharge, registered: str, limits: BudgetLimits) ->
 
 def fronting_finding(names: dict[str, str], action: str, where: str) -> Finding | None:
     """A finding when the names a request is routed by disagree. `names`: role -> host.
-    Hosts compare case-insensitively (the DNS does)."""
-    distinct = {h.lower().rstrip(".") for h in names.values() if h}
+    Hosts compare as the DNS does: without case, trailing dot or IDNA form."""
+    distinct = {host_name(h).lower for h in names.values() if h}
     if len(distinct) <= 1 or action == "off":
         return None
     roles = ", ".join(f"{role} {host}" for role, host in names.items() if host)
