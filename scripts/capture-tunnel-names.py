@@ -247,7 +247,8 @@ def main() -> int:
         names = run()
         header = (f"# {len(names)} query names captured from a real {tool} session "
                   f"(Debian package {tool} {version(tool)}, licence: "
-                  f"{'MIT' if tool == 'iodine' else 'GPL-2+'} per Debian's copyright file; the names are its output)"
+                  f"{'MIT' if tool == 'iodine' else 'GPL-2+'} per Debian's copyright file; "
+                  "the names are its output)"
                   f"\n# made by scripts/capture-tunnel-names.py, {args.bytes} random bytes pushed, "
                   f"zone {DOMAIN}\n")
         (args.out / f"{variant}.txt").write_text(header + "\n".join(names) + "\n")
