@@ -25,23 +25,22 @@ from mitmproxy.tls import ClientHelloData
 from addons.flowrecord import record_of, report
 from egress.audit import utc_now
 from egress.findings import Finding
-from egress.hostmatch import normalize_host
 from egress.policy.compiled import CompiledPolicy
 from egress.runtime import Runtime
 from egress.scan.dns import Answer, judge_answer, judge_query, svcb_hints
-from egress.scan.hostnames import HostnameJudgement, fronting_finding
+from egress.scan.hostnames import (
+    HostnameJudgement,
+    authority_host,
+    budget_event,
+    fronting_finding,
+)
 from egress.scan.name_secrets import NameSecretScanner
 
 
 def _bare(host: str | None) -> str:
-    """Host without port, brackets, trailing dot or case."""
-    if not host:
-        return ""
-    if host.startswith("["):
-        return normalize_host(host[1 : host.find("]")])
-    if host.count(":") == 1:
-        host = host.rsplit(":", 1)[0]
-    return normalize_host(host)
+    """Host without port or brackets, case kept: every path scores the name as it came
+    (`egress.scan.hostnames.host_name` drops the trailing dot; fronting ignores case)."""
+    return authority_host(host)
 
 
 class Hostnames:
@@ -71,12 +70,10 @@ class Hostnames:
 
     def _report_budget(self, policy: CompiledPolicy, judged: HostnameJudgement, where: str) -> None:
         """The first refusal of a budget episode gets an event of its own (report once)."""
-        scored, charge = judged.score, judged.charge
         self.runtime.audit.write({
             "time": utc_now(), "event": "hostname-budget", "bottle": self.runtime.bottle_id,
-            "registered_domain": scored.registered, "where": where,
-            "names": charge.names, "encoded_names": charge.encoded_names, "bytes": charge.bytes,
-            "window_seconds": policy.hostnames.limits.window_seconds,
+            "where": where,
+            **budget_event(judged.charge, judged.score.registered, policy.hostnames.limits),
             "action": policy.hostnames.budget_action, "policy": policy.digest,
         })
 

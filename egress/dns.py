@@ -45,6 +45,7 @@ from egress.dns_clients import TcpConnection, TcpConnections, TokenBuckets
 from egress.findings import Finding
 from egress.runtime import Runtime
 from egress.scan.dns import Answer, judge_answer, judge_query, svcb_hints
+from egress.scan.hostnames import budget_event
 from egress.scan.name_secrets import NameSecretScanner
 from egress.verdict import under_mode
 
@@ -528,9 +529,7 @@ class DnsGuard:
     def _audit_budget(self, registered: str, charge: Any, policy: Any) -> None:
         self.runtime.audit.write({
             "time": utc_now(), "event": "hostname-budget", "bottle": self.runtime.bottle_id,
-            "registered_domain": registered, "where": "dns", "names": charge.names,
-            "encoded_names": charge.encoded_names, "bytes": charge.bytes,
-            "window_seconds": policy.hostnames.limits.window_seconds,
+            "where": "dns", **budget_event(charge, registered, policy.hostnames.limits),
             "action": policy.hostnames.budget_action, "policy": policy.digest,
         })
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Regenerates egress/scan/hostname_bigrams.py: letter-bigram log-likelihoods of ordinary words.
+"""Regenerates egress/scan/hostnames/bigrams.py: letter-bigram log-likelihoods of ordinary words.
 
 The hostname scorer asks "does this run of letters read like words?" by averaging these
 log-probabilities over a run (`^` marks the start and end of a run). The table is built
@@ -59,7 +59,7 @@ def main() -> int:
     words = {w.strip().lower() for w in source.read_text(encoding="utf-8", errors="ignore").split()}
     words = {w for w in words if re.fullmatch(r"[a-z]+", w)}
     table = build(sorted(words) + HOST_TOKENS * 5)
-    out = Path(__file__).resolve().parents[1] / "egress" / "scan" / "hostname_bigrams.py"
+    out = Path(__file__).resolve().parents[1] / "egress" / "scan" / "hostnames" / "bigrams.py"
     lines = [
         '"""Letter-bigram log2-likelihoods of ordinary words (generated: '
         'scripts/build-hostname-bigrams.py)."""',

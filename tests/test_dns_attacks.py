@@ -326,15 +326,29 @@ def qtype_attack(rnd: random.Random) -> Iterator[tuple[str, str, float]]:
             yield f"n{i}.allowed.test", rnd.choice(QTYPES), math.log2(len(QTYPES))
 
 
+def words_attack(rnd: random.Random) -> Iterator[tuple[str, str, float]]:
+    """Random letters in labels of five, three a name (70.5 bits): each reads as an
+    abbreviation to the scorer (2 bits a letter), so the word tier, not the data tier,
+    holds them."""
+    for _ in range(700):
+        labels = ["".join(rnd.choice(string.ascii_lowercase) for _ in range(5)) for _ in range(3)]
+        yield ".".join(labels) + ".allowed.test", "A", 3 * 5 * math.log2(26)
+
+
 ATTACKS = {"digits": digits_attack, "hex": hex_attack, "case": case_attack,
-           "vocabulary": vocabulary_attack, "qtypes": qtype_attack}
+           "vocabulary": vocabulary_attack, "qtypes": qtype_attack, "words": words_attack}
+# The tier each attack's payload is charged to (README: "Information budget"): data-looking
+# labels and query types to `max_bytes`, labels that read as words to `max_word_bytes`.
+WORD_TIER = {"words"}
 
 
 @pytest.mark.parametrize("attack", sorted(ATTACKS))
 def test_a_payload_in_many_short_names_stops_at_the_stated_capacity(
         live: Start, upstream: ScriptedUpstream, attack: str) -> None:
     guard = live()
-    capacity = HostnameBudget.model_validate({}).max_bytes  # bytes per registered domain per window (README)
+    # bytes per registered domain per window, as the README states them
+    limits = HostnameBudget.model_validate({})
+    capacity = limits.max_word_bytes if attack in WORD_TIER else limits.max_bytes
     queries = list(ATTACKS[attack](random.Random(secrets.randbits(32))))
     sent = {(n, q): bits for n, q, bits in queries}
     refused = 0
@@ -346,6 +360,8 @@ def test_a_payload_in_many_short_names_stops_at_the_stated_capacity(
     assert refused > 0 and asked <= set(sent)
     budget = [e for e in guard.events() if e["event"] == "hostname-budget"]
     assert [e["registered_domain"] for e in budget] == ["allowed.test"]
+    assert budget[0]["window_seconds"] == limits.window_seconds
+    assert budget[0]["exceeded"] in ("bytes", "word bytes", "encoded names")
     # refused by the budget, and saying so (a few random digit runs are Luhn-valid card
     # numbers: DLP's payment-card rule refuses those on its own)
     blocked = [{f["rule"] for f in e["findings"]} for e in guard.dns_events()

@@ -1,31 +1,32 @@
-"""The hostname scorer and volume budget: tables, corpora, tunnel formats, policy section."""
+"""The hostname scorer: normalisation, splitting, single-name scores and their explanations,
+corpora name by name (the budget: tests/test_hostname_budget.py)."""
 
 from __future__ import annotations
 
 import base64
 import csv
-import math
-import random
-import textwrap
-from collections.abc import Callable, Iterator
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from egress.policy import PolicyError, compile_policy, parse_policy
-from egress.scan.hostname_budget import ALPHABET_CHOICE_BITS, label_information
+from egress.policy import compile_policy, parse_policy
+from egress.scan.authority import check_routing
 from egress.scan.hostnames import (
-    BudgetLimits,
     HostnameException,
     HostnameScorer,
     VolumeBudget,
+    authority_host,
+    fronting_finding,
+    host_name,
     wordiness,
 )
+from tests.support import hostname_corpora as hc
 from tests.support.prereq import missing
 
 REPO = Path(__file__).resolve().parents[1]
 CORPORA = REPO.parent / "shared" / "corpora" / "dev" / "hostnames"
-BENIGN = REPO / "tests" / "data" / "benign-hostnames.txt"
 BLOCK = 100.0
 
 
@@ -40,10 +41,6 @@ def corpus(name: str) -> list[str]:
         missing(f"development corpus {path}", "place ../shared/corpora/dev beside the repository")
     with path.open(newline="") as f:
         return [row["qname"] for row in csv.DictReader(f)]
-
-
-def benign() -> list[str]:
-    return [line for line in BENIGN.read_text().splitlines() if line and not line.startswith("#")]
 
 
 def session(names: list[str], policy_text: str = "") -> list[bool]:
@@ -123,16 +120,17 @@ def test_ordinary_and_generated_names_pass(scorer: HostnameScorer, name: str) ->
 @pytest.mark.parametrize("name", TUNNEL)
 def test_tunnel_names_are_blocked(scorer: HostnameScorer, name: str) -> None:
     s = scorer.score(name)
-    assert s.score >= BLOCK, (name, s.reasons)
-    assert s.reasons and s.reasons[0].startswith("encoded-bits=")
+    assert s.blocked(BLOCK), (name, s.reasons)
+    if s.problem is None:  # malformed ones are refused before scoring
+        assert s.score >= BLOCK and s.reasons[0].startswith("encoded-bits=")
 
 
 def test_reasons_are_named_and_never_quote_the_name(scorer: HostnameScorer) -> None:
-    name = "q+Z8CXwhCDQOp1pQiGYfISl7BqfLNQCo7/oMOMCNQ+P6eaWBuOMjimLHg7PY+jn.hidemyself.org"
+    name = "q-Z8CXwhCDQOp1pQiGYfISl7BqfLNQCo7-oMOMCNQ_P6eaWBuOMjimLHg7PY_jn.hidemyself.org"
     s = scorer.score(name)
     names = {r.split("=")[0] for r in s.reasons}
-    assert {"encoded-bits", "longest-chunk", "non-hostname-characters", "mixed-case"} <= names
-    assert not any("Z8CX" in r for r in s.reasons)
+    assert {"encoded-bits", "longest-chunk", "mixed-case"} <= names, s.reasons
+    assert not any("Z8CX" in r for r in s.reasons) and "Z8CX" not in s.summary()
 
 
 def test_mixed_case_is_a_signal(scorer: HostnameScorer) -> None:
@@ -159,197 +157,177 @@ def test_exceptions_by_domain_and_suffix() -> None:
                         HostnameException("build ids", domain="example.org")])
     name = "a" * 20 + "." + "9f86d081884c7d65" * 3 + ".cdn.example.net"
     assert s.score(name).exempt == "hash-named CDN" and s.score(name).score == 0
-    assert s.score("q+Z8AnwaBA.builds.example.org").exempt == "build ids"
-    assert s.score("q+Z8AnwaBA.example.com").exempt is None
-    assert s.score("q+Z8AnwaBA.example.net").exempt is None
+    assert s.score("q-Z8AnwaBA.builds.example.org").exempt == "build ids"
+    assert s.score("q-Z8AnwaBA.example.com").exempt is None
+    assert s.score("q-Z8AnwaBA.example.net").exempt is None
+    # an exception trusts a zone's names, not names no hostname can be
+    malformed = s.score("q+Z8AnwaBA.builds.example.org")
+    assert malformed.exempt == "build ids"
+    assert malformed.problem is not None and malformed.blocked(BLOCK)
+    policy = compile_policy(parse_policy(
+        "hostnames:\n  exceptions:\n    - {domain: example.org, reason: build ids}\n"), "p")
+    judged = policy.hostnames.judge("q+Z8AnwaBA.builds.example.org", VolumeBudget(), 0, "dns")
+    assert [f.rule for f in judged.findings] == ["malformed-hostname"]
 
 
-# -- the volume budget ------------------------------------------------------------------------
+# -- one normalisation, case kept, malformed names ---------------------------------------------
 
-def test_budget_blocks_new_names_after_the_limit_and_reports_once(scorer: HostnameScorer) -> None:
-    limits = BudgetLimits(window_seconds=60, max_names=1000, max_encoded_names=3, max_bytes=10_000)
-    budget = VolumeBudget()
-    names = [f"{random.Random(i).getrandbits(64):016x}.t.example.com" for i in range(6)]
-    charges = [budget.charge(scorer.score(n), limits, 0.0) for n in names]
-    assert [c.over for c in charges] == [False, False, False, True, True, True]
-    assert [c.first for c in charges] == [False, False, False, True, False, False]
-    # a name seen before the trip keeps its answer; one refused stays refused
-    assert not budget.charge(scorer.score(names[0]), limits, 1.0).over
-    assert budget.charge(scorer.score(names[4]), limits, 1.0).over
-    # other domains are unaffected
-    assert not budget.charge(scorer.score("9f86d081884c7d65.other.com"), limits, 1.0).over
-    # the window slides: once the old names expire the domain is usable again
-    later = budget.charge(scorer.score("abcdef0123456789.t.example.com"), limits, 61.0)
-    assert not later.over and budget.usage("example.com")[1] == 1
-
-
-@pytest.mark.parametrize(("label", "alphabet"), [
-    ("12345678901234", 10), ("deadbeef", 16), ("DEADBEEF", 16), ("www", 26), ("WWW", 26),
-    ("mfrg2zd7", 32), ("node12", 36), ("us-east-1", 38), ("AbC", 62), ("Ab_C-9", 64),
-    ("a+b", 94),
+@pytest.mark.parametrize(("raw", "host"), [
+    ("Api.Example.COM", "Api.Example.COM"),
+    ("Api.Example.COM:443", "Api.Example.COM"),
+    ("[2001:db8::1]:8443", "2001:db8::1"),
+    ("2001:db8::1", "2001:db8::1"),
+    ("example.com", "example.com"),
+    ("", ""),
 ])
-def test_label_information_is_length_times_alphabet(label: str, alphabet: int) -> None:
-    assert label_information(label) == pytest.approx(len(label) * math.log2(alphabet))
+def test_authority_host_keeps_case(raw: str, host: str) -> None:
+    assert authority_host(raw) == host
 
 
-def test_budget_charges_every_new_label(scorer: HostnameScorer) -> None:
-    limits = BudgetLimits(window_seconds=600, max_names=1000, max_encoded_names=1000, max_bytes=64)
-    budget = VolumeBudget()
-    # 14 random digits score 46.5 bits: under encoded_bits, once charged nothing (18.2)
-    per_name = 14 * math.log2(10) + ALPHABET_CHOICE_BITS
-    fits = int(64 * 8 // per_name)
-    over = [budget.charge(scorer.score(f"{i:014d}.example.com"), limits, 0).over
-            for i in range(fits + 3)]
-    assert over.index(True) == fits
-    assert budget.usage("example.com")[1] == 0  # none of them looked encoded
-
-    # a label seen before carries only which known label it is
-    budget = VolumeBudget()
-    words = ["www", "api", "static", "download", "mirror", "assets", "images", "media"]
-    for w in words:
-        assert not budget.charge(scorer.score(f"{w}.example.org"), limits, 0).over
-    charged = sum(label_information(w) + ALPHABET_CHOICE_BITS for w in words)
-    assert budget.usage("example.org") == (8, 0, int(charged / 8))
-    budget.charge(scorer.score("www.api.example.org"), limits, 0)
-    assert budget.usage("example.org")[2] == int((charged + 2 * math.log2(8)) / 8)
-    # another case of a known name is a new name: the zone's owner sees the case
-    assert budget.charge(scorer.score("WWW.example.org"), limits, 0).new
-    # a new query type of a known name is charged what choosing a type tells
-    before = budget.usage("example.org")[2]
-    assert budget.charge(scorer.score("www.example.org"), limits, 0, "AAAA", 80.0).new
-    assert budget.usage("example.org")[2] == before + 10
-    assert not budget.charge(scorer.score("www.example.org"), limits, 0, "AAAA", 80.0).new
-
-    # distinct names alone also trip it
-    limits = BudgetLimits(window_seconds=600, max_names=50, max_encoded_names=1000,
-                          max_bytes=10_000)
-    many = [budget.charge(scorer.score(f"host{i}.example.net"), limits, 0).over for i in range(60)]
-    assert many.index(True) == 50
-
-
-def test_exempt_names_are_not_budgeted() -> None:
-    s = HostnameScorer([HostnameException("ours", suffix="example.com")])
-    budget = VolumeBudget()
-    limits = BudgetLimits(max_encoded_names=1)
-    for i in range(5):
-        assert not budget.charge(s.score(f"{i:032x}.example.com"), limits, 0).over
-    assert budget.usage("example.com") == (0, 0, 0)
-
-
-def test_budget_state_survives_a_policy_reload() -> None:
-    budget = VolumeBudget()
-    tight = textwrap.dedent("""
-        hostnames:
-          budget: {max_encoded_names: 2}
-    """)
-    first = compile_policy(parse_policy(tight), "a")
-    for i in range(2):
-        assert not first.hostnames.judge(f"{i:032x}.example.com", budget, 0, "dns").findings
-    reloaded = compile_policy(parse_policy(tight + "#\n"), "b")  # a new compiled policy
-    findings = reloaded.hostnames.judge(f"{7:032x}.example.com", budget, 1, "dns").findings
-    assert [f.rule for f in findings] == ["volume-budget"]
-
-
-# -- corpora ----------------------------------------------------------------------------------
-
-def test_dns2tcp_corpus_is_blocked_as_a_session() -> None:
-    names = corpus("dns2tcp-names.csv")
-    blocked = session(names)
-    assert sum(blocked) / len(names) >= 0.99, f"{sum(blocked)}/{len(names)} blocked"
-
-
-def test_plain_corpus_is_not_blocked() -> None:
-    names = corpus("plain-names.csv")
-    blocked = sum(session(names))
-    assert blocked / len(names) <= 0.001, f"{blocked}/{len(names)} blocked"
-
-
-def test_benign_cloud_and_cdn_corpus_is_not_blocked_name_by_name(scorer: HostnameScorer) -> None:
-    names = benign()
-    assert len(names) > 15_000
-    blocked = [n for n in names if scorer.score(n).score >= BLOCK]
-    assert len(blocked) / len(names) <= 0.001, blocked[:20]
-
-
-def _tunnel_session(encode: Callable[[bytes], str], chunk: int, rnd: random.Random,
-                    domain: str, count: int = 2000) -> Iterator[str]:
-    """Names as a tunnel makes them: a data chunk per query, split into labels of <= 63,
-    with short polls (sequence number + a little data) in between."""
-    for seq in range(count):
-        size = chunk if seq % 3 else rnd.randint(2, 6)
-        data = encode(seq.to_bytes(2, "big") + rnd.randbytes(size))
-        yield ".".join(data[i:i + 63] for i in range(0, len(data), 63)) + "." + domain
-
-
-ENCODINGS: dict[str, Callable[[bytes], str]] = {
-    "hex": lambda b: b.hex(),
-    "base32": lambda b: base64.b32encode(b).decode().rstrip("=").lower(),
-    "base64url": lambda b: base64.urlsafe_b64encode(b).decode().rstrip("="),
-    "base36": lambda b: _base36(int.from_bytes(b, "big")),
-}
-
-
-def _base36(n: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while n:
-        n, r = divmod(n, 36)
-        out = digits[r] + out
-    return out or "0"
-
-
-@pytest.mark.parametrize("encoding", sorted(ENCODINGS))
-@pytest.mark.parametrize("chunk", [8, 20, 60, 110])
-@pytest.mark.parametrize("domain", ["t.example.com", "x1.cloudfront.net", "a.b.ngrok.io"])
-def test_tunnel_sessions_are_blocked(encoding: str, chunk: int, domain: str) -> None:
-    rnd = random.Random(f"{encoding}{chunk}{domain}")
-    names = list(_tunnel_session(ENCODINGS[encoding], chunk, rnd, domain))
-    blocked = session(names)
-    assert sum(blocked) / len(names) >= 0.99, f"{sum(blocked)}/{len(names)}"
-
-
-# -- the policy section -----------------------------------------------------------------------
-
-@pytest.mark.parametrize(("text", "message"), [
-    ("hostnames:\n  exceptions:\n    - suffix: cdn.example.net\n", "reason"),
-    ("hostnames:\n  exceptions:\n    - reason: x\n", "exactly one of"),
-    ("hostnames:\n  exceptions:\n    - {domain: a.com, suffix: b.com, reason: x}\n", "exactly one of"),
-    ("hostnames:\n  exceptions:\n    - {suffix: '*.a.com', reason: x}\n", "not a domain"),
-    ("hostnames:\n  exceptions:\n    - {suffix: com, reason: x}\n", "whole top-level domain"),
-    ("hostnames:\n  block_score: 0\n", "greater than 0"),
-    ("hostnames:\n  budget: {max_bytes: lots}\n", "not a size"),
-    ("hostnames:\n  treshold: 3\n", "unknown field 'treshold'"),
-    ("dns:\n  qtypes: [A, AXFR]\n", "always refused"),
-    ("dns:\n  qtypes: [A, BOGUS]\n", "not a supported query type"),
-    ("dns:\n  qtype_exceptions:\n    - {qtype: TXT, hosts: [example.com]}\n", "reason"),
-    ("dns:\n  blocked_rcode: servfail\n", "nxdomain"),
+@pytest.mark.parametrize(("name", "problem"), [
+    ("abc.FFFF..hidemyself.org", "label 3 is empty"),
+    (".example.com", "label 1 is empty"),
+    ("a" * 64 + ".example.com", "label 1 has 64 characters"),
+    (".".join(["a" * 60] * 5) + ".example.com", "name has 316 characters"),
+    ("q+Z8AnwaBA.hidemyself.org", "label 1 has characters no hostname has ('+')"),
+    ("a b.example.com", "label 1 has characters"),
+    ("caf\u00e9\u200d\u0000.example.com", "label 1 has characters"),
+    ("x.*.example.com", "label 2 has characters"),
+    ("example.com..", "label 3 is empty"),
 ])
-def test_policy_errors_name_the_line(text: str, message: str) -> None:
-    with pytest.raises(PolicyError) as err:
-        parse_policy(text, "p.yaml")
-    assert message in str(err.value)
-    assert "p.yaml:" in str(err.value)
+def test_malformed_names_say_why_without_quoting_labels(scorer: HostnameScorer, name: str,
+                                                          problem: str) -> None:
+    s = scorer.score(name)
+    assert s.problem is not None and s.problem.startswith(problem), s.problem
+    assert s.blocked(1e9)  # whatever the threshold
+    assert "FFFF" not in s.problem and "Z8Anw" not in s.problem
 
 
-def test_policy_defaults_and_parsing() -> None:
-    compiled = compile_policy(parse_policy(textwrap.dedent("""
-        hostnames:
-          block_score: 80
-          budget: {window_seconds: 60, max_bytes: 1KiB}
-          exceptions:
-            - {suffix: cloudfront.net, reason: "distribution ids are hashes"}
-        dns:
-          blocked_rcode: refused
-          qtypes: [a, aaaa]
-          qtype_exceptions:
-            - {qtype: txt, hosts: ["_acme-challenge.example.com"], reason: "ACME"}
-    """)), "p")
-    assert compiled.hostnames.block_score == 80
-    assert compiled.hostnames.limits.max_bytes == 1024
-    assert compiled.hostnames.scorer.score("abc.d1.cloudfront.net").exempt
-    assert compiled.dns.rcode == "refused"
-    assert compiled.dns.qtype_allowed("TXT", "_acme-challenge.example.com")
-    assert not compiled.dns.qtype_allowed("TXT", "example.com")
-    default = compile_policy(parse_policy(""), "d")
-    assert {"TXT", "NULL", "ANY"}.isdisjoint(default.dns.qtypes)
-    assert default.hostnames.limits == BudgetLimits()
+@pytest.mark.parametrize("name", ["www.example.com", "www.example.com.", "WWW.Example.Com",
+                                  "10.0.0.1", "2001:db8::1", "xn--mnchen-3ya.de", "_dmarc.example.com",
+                                  "a" * 63 + ".example.com"])
+def test_well_formed_names_are_not_malformed(name: str) -> None:
+    assert host_name(name).problem is None
+
+
+def test_internationalised_names_are_scored_as_punycode(scorer: HostnameScorer) -> None:
+    """mitmproxy decodes punycode in request hosts (`münchen.de`); the name travels, and is
+    scored, as `xn--mnchen-3ya.de`, case of its ASCII labels kept."""
+    assert host_name("WWW.m\u00fcnchen.de").text == "WWW.xn--mnchen-3ya.de"
+    assert scorer.score("m\u00fcnchen.de") == scorer.score("xn--mnchen-3ya.de")
+    assert scorer.score("mail.m\u00fcnchen.de").problem is None
+
+
+def test_case_is_kept_for_scoring_on_every_form(scorer: HostnameScorer) -> None:
+    """The issue's Host-header case: a mixed-case label keeps its score whichever path
+    carried it; lower-casing it (what the Host path used to do) loses most of it."""
+    label = "q3VjZ5X2k8M4n7P1w9R6t0Y2u5I8o3A6s9D2f5G8h1J4k7L0"
+    forms = [f"{label}.example.com", f"{label}.example.com.",
+             authority_host(f"{label}.example.com:443"), authority_host(f"{label}.example.com")]
+    scores = {scorer.score_uncached(f).score for f in forms}
+    assert len(scores) == 1
+    mixed = scores.pop()
+    assert mixed >= BLOCK > scorer.score_uncached(f"{label.lower()}.example.com").score
+
+
+@pytest.mark.parametrize(("dialled", "named", "same"), [
+    ("api.example.com", "Api.Example.COM", True),
+    ("api.example.com", "api.example.com.", True),
+    ("127.0.0.1", "2130706433", True),           # one address, two spellings
+    ("2001:db8::1", "[2001:0db8:0::1]", True),
+    ("xn--mnchen-3ya.de", "XN--MNCHEN-3YA.de", True),
+    ("api.example.com", "api.example.org", False),
+    ("127.0.0.1", "127.0.0.2", False),
+])
+def test_fronting_and_the_authority_check_agree_on_one_host(dialled: str, named: str,
+                                                            same: bool) -> None:
+    """Matching compares canonical lower-case names (`normalize_host`), scoring keeps the
+    case: `hostnames/domain-fronting` and `hosts/authority-mismatch` must call the same pairs
+    one host, or a request would be refused under one rule id and let through by the other."""
+    fronting = fronting_finding({"connect": dialled, "host": authority_host(named)}, "block",
+                                "request")
+    mismatch = check_routing(dialled, 443, None, [named], None)
+    assert (fronting is None) is same and (mismatch is None) is same, (fronting, mismatch)
+
+
+def test_unknown_top_level_labels_are_scored(scorer: HostnameScorer) -> None:
+    # dnscat2 without a domain sends `dnscat.<hex>` straight to the resolver
+    s = scorer.score("dnscat.0a63013876004a1bfab1a7beee255c")
+    assert s.registered == "." and s.blocked(BLOCK), s.reasons
+    assert scorer.split("x.y.allowed.test") == ("allowed.test", "x.y")
+
+
+# -- explanations --------------------------------------------------------------------------------
+
+def test_a_blocked_name_says_which_label_and_feature(scorer: HostnameScorer) -> None:
+    label = base64.b32encode(bytes(range(7, 32))).decode().rstrip("=").lower()
+    s = scorer.score(f"api.{label}.{label[:20]}.example.com")
+    assert s.blocked(BLOCK)
+    assert s.explanation.startswith(f"label 2: {len(label)} chars, 5.0 bits/char, base32 alphabet")
+    assert label not in s.summary() and label[:8] not in s.summary()
+
+
+def test_text_payload_is_named(scorer: HostnameScorer) -> None:
+    """An agent leaking one token in one name: readable text under hex, base32 or base64
+    decides, however short the label (a 24-hex label alone scores ~34)."""
+    token = b"sk-live-4f9a"
+    for enc in (token.hex(), base64.b32encode(token).decode().rstrip("="),
+                base64.urlsafe_b64encode(token).decode()):
+        s = scorer.score(f"{enc}.exfil.evil.com")
+        assert s.blocked(BLOCK), (enc, s.reasons)
+        assert "text-payload=12" in s.reasons and s.explanation.startswith("label 1: decodes")
+    # random bytes of the same length never read as text
+    assert not scorer.score(f"{bytes(range(200, 212)).hex()}.exfil.evil.com").blocked(BLOCK)
+
+
+def test_the_issue_examples(scorer: HostnameScorer) -> None:
+    # `7365637265...` (hex of "secret...") in one name under an attacker's zone
+    assert scorer.score("7365637265742d746f6b656e2d31323334.exfil.evil.com").blocked(BLOCK)
+    # an AWS endpoint the old budget refused is an ordinary name
+    assert scorer.score("cloudhsmv2.ap-southeast-5.amazonaws.com").score < 40
+
+
+# -- corpora, name by name (DEV split) -----------------------------------------------------------
+
+def test_dev_benign_endpoint_lists_pass_name_by_name(scorer: HostnameScorer) -> None:
+    for file in hc.DEV_BENIGN_FILES:
+        names = hc.read_names(file)
+        assert len(names) > 3000, file
+        blocked = [n for n in names if scorer.score(n).blocked(BLOCK)]
+        assert len(blocked) / len(names) <= 0.001, (file, blocked[:10])
+
+
+def test_generated_legitimate_ids_pass_name_by_name(scorer: HostnameScorer) -> None:
+    """Cloud, CDN, PaaS and Kubernetes ids, content hashes, UUIDs, punycode (documented forms)."""
+    shapes = hc.generated_benign()
+    names = [n for ns in shapes.values() for n in ns]
+    blocked = [n for n in names if scorer.score(n).blocked(BLOCK)]
+    assert len(blocked) / len(names) <= 0.001, blocked[:10]
+
+
+# Scorer-only recall per DEV family (valid HTTP hosts only). The families are the tools'
+# documented formats; short polls and 8-character ids are left to the budget.
+DEV_RECALL = {"dnscat2": 0.9, "dnsexfiltrator-b64": 0.99, "dnsexfiltrator-b32": 0.99,
+              "sliver-b58": 0.85, "sliver-b32": 0.75, "token-leak": 0.9, "short-chain": 0.9}
+
+
+def test_dev_tunnel_families_are_flagged_name_by_name(scorer: HostnameScorer) -> None:
+    fams = hc.dev_tunnels()
+    low = {}
+    for fam, want in DEV_RECALL.items():
+        names = [n for n in fams[fam] if hc.valid_host(n)]
+        got = sum(scorer.score(n).blocked(BLOCK) for n in names) / len(names)
+        if got < want:
+            low[fam] = round(got, 3)
+    assert not low, low
+
+
+def test_importing_the_package_loads_no_tables() -> None:
+    """The word model and the Public Suffix List load on first use, not at import."""
+    code = ("import sys, egress.scan.hostnames as h, egress.scan.hostnames.suffixes as s\n"
+            "assert 'egress.scan.hostnames.bigrams' not in sys.modules\n"
+            "assert s._lists is None\n"
+            "h.HostnameScorer().score('downloads.example.com')\n"
+            "assert 'egress.scan.hostnames.bigrams' in sys.modules and s._lists is not None\n")
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=60,
+                   env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from mitmproxy import dns, http, io
-from mitmproxy.net.dns import response_codes
+from mitmproxy.net.dns import domain_names, response_codes
 from mitmproxy.net.dns import types as dns_types
 from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 from mitmproxy.test import tflow, tutils
@@ -133,6 +133,20 @@ def test_port_case_and_trailing_dot_are_not_fronting() -> None:
     f = https_flow("api.allowed.test", header="API.Allowed.Test.:443", sni="api.allowed.test")
     addon.requestheaders(f)
     assert f.response is None and rules(f) == []
+
+
+def test_internationalised_names_are_one_host_on_every_path() -> None:
+    """mitmproxy decodes punycode in the CONNECT target and URL host but not in the Host
+    header or SNI: the same IDN host is neither fronting nor malformed."""
+    rt, _ = runtime(POLICY.replace('"*.allowed.test"]', '"*.allowed.test", "xn--mnchen-3ya.de"]'))
+    addon = Hostnames(rt)
+    c = connect_flow("m\u00fcnchen.de")
+    addon.http_connect(c)
+    assert c.response is None and rules(c) == []
+    inner = https_flow("m\u00fcnchen.de", header="xn--mnchen-3ya.de", sni="xn--mnchen-3ya.de")
+    inner.client_conn = c.client_conn
+    addon.requestheaders(inner)
+    assert inner.response is None and rules(inner) == []
 
 
 def test_fronting_can_be_audited_or_off() -> None:
@@ -370,3 +384,78 @@ def test_replayed_dns_names_are_scanned_for_secrets() -> None:
     rec = existing_record(f)
     # the data part is scrubbed from every artefact of the flow
     assert rec is not None and f"{key[:8].lower()}.{key[8:].lower()}" in rec.sensitive
+
+
+# -- one normalisation: every path gives the same name the same score -------------------------
+
+MIXED = "q3VjZ5X2k8M4n7P1w9R6t0Y2u5I8o3A6s9D2f5G8h1J4k7L0.allowed.test"
+
+
+def _score_in(reason: str) -> str:
+    return reason.split("score ", 1)[1].split(" ", 1)[0]
+
+
+def _cname_flow(name: str, target: str) -> dns.DNSFlow:
+    f = dns_flow(name)
+    f.response = f.request.succeed([dns.ResourceRecord(name, dns_types.CNAME, 1, 60,
+                                                       domain_names.pack(target))])
+    return f
+
+
+def _paths(name: str, cname: bool = True) -> dict[str, list[Any]]:
+    """The findings each path reports for `name`: CONNECT, SNI, Host header, absolute-form
+    URL, DNS question, CNAME answer (`cname`: only names a CNAME record can carry)."""
+    rt, _ = runtime()
+    addon = Hostnames(rt)
+    out: dict[str, list[Any]] = {}
+    connect = connect_flow(name)
+    addon.http_connect(connect)
+    out["connect"] = list(existing_record(connect).findings)  # type: ignore[union-attr]
+    client = tflow.tclient_conn()
+    addon.tls_clienthello(_clienthello(client, name, name))
+    out["sni"] = [addon._condemned[client.id]] if client.id in addon._condemned else []
+    header = https_flow("api.allowed.test", header=name, sni="api.allowed.test")
+    addon.requestheaders(header)
+    out["host-header"] = [x for x in existing_record(header).findings  # type: ignore[union-attr]
+                          if x.rule != "domain-fronting"]
+    absolute = tflow.tflow(req=tutils.treq(host=name, port=80, scheme=b"http",
+                                           authority=name.encode(),
+                                           headers=http.Headers(host=name)))
+    addon.requestheaders(absolute)
+    out["absolute-url"] = list(existing_record(absolute).findings)  # type: ignore[union-attr]
+    question = dns_flow(name)
+    addon.dns_request(question)
+    out["dns"] = list(existing_record(question).findings)  # type: ignore[union-attr]
+    if cname:
+        answer = _cname_flow("www.allowed.test", name)
+        addon.dns_response(answer)
+        out["cname"] = list(existing_record(answer).findings)  # type: ignore[union-attr]
+    return out
+
+
+def test_the_same_name_gets_the_same_score_on_every_path() -> None:
+    paths = _paths(MIXED)
+    scores = {}
+    for path, findings in paths.items():
+        assert findings, path
+        want = "dns-cname-target" if path == "cname" else "encoded-hostname"
+        assert findings[0].rule == want, (path, findings)
+        scores[path] = _score_in(findings[0].reason)
+    assert len(set(scores.values())) == 1, scores
+    # case was kept everywhere: lower-cased, the same label scores far less (no finding)
+    assert not _paths(MIXED.lower())["host-header"]
+
+
+@pytest.mark.parametrize(("name", "wire"), [
+    ("abc.FFFF..hidemyself.org", False), ("a" * 64 + ".allowed.test", False),
+    ("q+Z8AnwaBA.allowed.test", True), ("x.*.allowed.test", True)])
+def test_malformed_names_get_the_same_verdict_on_every_path(name: str, wire: bool) -> None:
+    """`wire`: a DNS record can carry the name (an empty or 64-character label cannot)."""
+    for path, findings in _paths(name, cname=wire).items():
+        rules_seen = [x.rule for x in findings]
+        if path == "cname":
+            assert rules_seen == ["dns-cname-target"] and "not a valid host name" in \
+                findings[0].reason, (path, findings)
+        else:
+            assert "malformed-hostname" in rules_seen, (path, rules_seen)
+            assert all(x.action == "block" for x in findings if x.rule == "malformed-hostname")

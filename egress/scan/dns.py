@@ -10,7 +10,7 @@ A query is forwarded only when every check passes:
 5. the name is *allowed for DNS*: a `hosts.allow` rule covers it (any method or path) and
    no host-wide deny rule denies it, or `dns.allow` lists it;
 6. the hostname scorer and the bottle's volume budget pass it (the budget charges the
-   information of new labels and of the query type, `egress.scan.hostname_budget`).
+   information of new labels and of the query type, `egress.scan.hostnames.budget`).
 
 An answer is passed back only when no address in it gives a name a non-global address
 (private, loopback, link-local, CGNAT, ...: DNS rebinding) unless `dns.private_answers`
@@ -228,12 +228,13 @@ def judge_answer(dns: DnsPolicy, hostnames: HostnamePolicy, qname: str,
             break
         if rr.rtype == "CNAME" and rr.section == "answer" and dns.cname_targets != "any":
             target = normalize_host(rr.value)
-            scored = hostnames.scorer.score(target)
+            scored = hostnames.scorer.score(rr.value)  # case kept, as on every other path
             if scored.blocked(hostnames.block_score):
                 findings.append(Finding(
                     "hostnames", "dns-cname-target", "block", "dns.answer",
-                    f"CNAME target under {scored.registered} looks like encoded data: "
-                    f"{scored.summary()}"))
+                    f"CNAME target under {scored.registered} "
+                    + (f"is not a valid host name: {scored.problem}" if scored.problem
+                       else f"looks like encoded data: {scored.summary()}")))
                 break
             if dns.cname_targets == "allowed" and dns.allowed(target) is not None:
                 findings.append(Finding(

@@ -1,0 +1,252 @@
+"""What one label carries: estimated bits of information, the alphabet it looks drawn from,
+and whether it decodes to readable text.
+
+A label is cut into tokens at `-`/`_`; each token is priced by what it looks like:
+
+| token | bits |
+|---|---|
+| a run of letters that reads as words (bigram model, `words.py`) | 1 per letter |
+| a short (<= 5) letter run: `cdn`, `prod`, `eu` | 2 per letter |
+| letters that do not read as words | log2(26) = 4.7 per letter |
+| digits | log2(10) = 3.3 per digit |
+| words and numbers (`ec2`, `node12`, `route53resolver`, at most 4 runs) | per run as above |
+| random-looking runs by alphabet: hex, base32, base36, mixed case, base64 | 4, 5, 5.17, 5.95, 6 |
+| a valid punycode label (`xn--...`) | 1.5 per character |
+
+Entropy alone is blind on short labels (16 characters can never exceed 4 bits each), so
+structure prices them. A label whose hex, base32 or base64 decoding is readable text (an
+encoded token or file) says so: no hash or generated id decodes to text.
+
+These prices estimate what an *ordinary* label carries, for the single-name score. The
+budget charges `label_capacity` instead: what a sender choosing the label could put in it
+(its length times log2 of its alphabet), so random letters that read as an abbreviation
+pay 4.7 bits a letter there, not 2.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import re
+from typing import NamedTuple
+
+from egress.scan.hostnames.words import DIGIT_BITS, LETTER_BITS, wordiness
+
+BITS_PER_CHAR = {"hex": 4.0, "base32": 5.0, "base36": 5.17, "mixed-case": 5.95, "base64": 6.0}
+WORD_BITS = 1.0          # a letter of a run that reads as words
+ABBREV_BITS = 2.0        # a letter of a short (<= 5) all-letter token
+IDN_BITS = 1.5           # a character of a valid punycode label
+WORDINESS_MIN = -5.0     # mean bigram log2-likelihood at or above which a run reads as words
+MAX_WORD_NUMBER_RUNS = 4 # letter/digit runs in a token still read as words and numbers
+TEXT_MIN_BYTES = 8       # decoded bytes from which readable text counts as a payload
+
+_HEX = frozenset("0123456789abcdef")
+_BASE32 = frozenset("abcdefghijklmnopqrstuvwxyz234567")
+_CLASSES = bytes.maketrans(b"abcdefghijklmnopqrstuvwxyz0123456789", b"a" * 26 + b"0" * 10)
+_UPPER = re.compile(r"[A-Z]")
+_RUNS = re.compile(r"[a-z]+|[0-9]+")
+_CAMEL = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
+
+
+def _letter_bits(run: str) -> float:
+    n = len(run)
+    if n <= 5:
+        return n * ABBREV_BITS
+    return n * (WORD_BITS if wordiness(run) >= WORDINESS_MIN else LETTER_BITS)
+
+
+def token_bits(token: str) -> tuple[float, str]:
+    """Estimated bits of information in one token and the kind of token it looks like."""
+    n = len(token)
+    if n == 0:
+        return 0.0, "empty"
+    if not token.isascii() or not token.isalnum():  # neither letter nor digit somewhere
+        return n * BITS_PER_CHAR["base64"], "base64"
+    if token.isdigit():
+        return n * DIGIT_BITS, "digits"
+    if not (token.islower() or token.isupper()) and not _camel_words(token):
+        return n * BITS_PER_CHAR["mixed-case"], "mixed-case"
+    lower = token.lower()
+    if token.isalpha():
+        bits = _letter_bits(lower)
+        return bits, ("word" if bits <= n * ABBREV_BITS else "letters")
+    # letters and digits: how often they alternate (on bytes: str.translate is per-char slow)
+    classes = lower.encode("ascii").translate(_CLASSES)
+    transitions = classes.count(b"a0") + classes.count(b"0a")
+    chars = set(lower)
+    if n >= 8 and transitions >= 2 and chars <= _HEX:
+        # `900fab32`, `5f3a9c0e`: hex ids and data, not words and numbers
+        return n * BITS_PER_CHAR["hex"], "hex"
+    if transitions <= MAX_WORD_NUMBER_RUNS - 1:
+        # words and numbers: `ec2`, `node12`, `ipv4`, `route53resolver`, `europe-west15`.
+        # Random alphanumerics switch far more often (16 random base36 characters: ~6 times).
+        bits = 0.0
+        for run in _RUNS.findall(lower):
+            bits += len(run) * DIGIT_BITS if run[0] <= "9" else _letter_bits(run)
+        return bits, "word-number"
+    if chars <= _HEX:
+        return n * BITS_PER_CHAR["hex"], "hex"
+    if chars <= _BASE32:
+        return n * BITS_PER_CHAR["base32"], "base32"
+    return n * BITS_PER_CHAR["base36"], "base36"
+
+
+def _camel_words(token: str) -> bool:
+    """`MyCompany`, `GitHub`: mixed case made of capitalised words, not of encoded data."""
+    if len(_UPPER.findall(token)) > 4:
+        return False
+    parts = _CAMEL.findall(token)
+    if len(parts) > 4 or "".join(parts) != token:
+        return False
+    return all(len(p) <= 5 or wordiness(p.lower()) >= WORDINESS_MIN for p in parts if p.isalpha())
+
+
+_NOT_PRINTABLE = bytes(b for b in range(256) if not (0x20 <= b < 0x7F or b in (9, 10, 13)))
+_NOT_TEXTY = bytes(b for b in range(256) if b not in
+                   b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -_.:/@=+,")
+
+
+def readable(data: bytes) -> bool:
+    """At least TEXT_MIN_BYTES of mostly printable ASCII, mostly letters and digits: text,
+    not the uniformly random bytes a hash, an id or ciphertext decodes to."""
+    n = len(data)
+    if n < TEXT_MIN_BYTES:
+        return False
+    printable = len(data.translate(None, _NOT_PRINTABLE))
+    if printable < 0.9 * n:
+        return False
+    return len(data.translate(None, _NOT_TEXTY)) >= 0.75 * n
+
+
+def decoded_text(run: str) -> tuple[int, str]:
+    """(bytes, encoding) of readable text that `run` (letters and digits only) decodes to as
+    hex, base32 or base64url, trying the offsets a one-character prefix shifts it by."""
+    n = len(run)
+    if n < 2 * TEXT_MIN_BYTES - 4:
+        return 0, ""
+    lower = run.lower()
+    if set(lower) <= _HEX:
+        for start in (0, 1):
+            part = lower[start: start + (n - start) // 2 * 2]
+            try:
+                data = bytes.fromhex(part)
+            except ValueError:
+                continue
+            if readable(data):
+                return len(data), "hex"
+        return 0, ""
+    if set(lower) <= _BASE32 and (run.islower() or run.isupper()):
+        upper = run.upper()
+        for start in (0, 1):
+            part = upper[start:]
+            part = part[: len(part) - len(part) % 8 + _B32_KEEP[len(part) % 8]]
+            try:
+                data = base64.b32decode(part + "=" * (-len(part) % 8))
+            except (binascii.Error, ValueError):
+                continue
+            if readable(data):
+                return len(data), "base32"
+    for start in (0, 1):
+        part = run[start:]
+        if len(part) % 4 == 1:
+            part = part[:-1]
+        try:
+            data = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+        except (binascii.Error, ValueError):
+            continue
+        if readable(data):
+            return len(data), "base64"
+    return 0, ""
+
+
+# base32 tails that can end a padded group (2, 4, 5 or 7 characters), else cut
+_B32_KEEP = (0, 0, 2, 2, 4, 5, 5, 7)
+
+
+def _punycode_ok(label: str) -> bool:
+    try:
+        label[4:].encode("ascii").decode("punycode")
+    except (UnicodeError, ValueError):
+        return False
+    return True
+
+
+class LabelScore(NamedTuple):
+    """One scored label. `position` counts from the left of the whole name, from 1."""
+
+    position: int
+    label: str
+    bits: float
+    kind: str
+
+    def describe(self) -> str:
+        """`label 2: 41 chars, 5.0 bits/char, base32 alphabet`: what made it look like data."""
+        n = len(self.label)
+        per = self.bits / n if n else 0.0
+        what = {"word": "reads as words", "letters": "letters that are not words",
+                "digits": "digits", "word-number": "words and numbers", "idn": "punycode",
+                "mixed-case": "mixed-case alphabet"}.get(self.kind, f"{self.kind} alphabet")
+        return f"label {self.position}: {n} chars, {per:.1f} bits/char, {what}"
+
+
+# -- what a label can carry at most: the budget's charge -----------------------------------------
+
+_DIGITS = frozenset("0123456789")
+_LOWER = frozenset("abcdefghijklmnopqrstuvwxyz")
+_UPPER_SET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_SEPARATORS = frozenset("-_")
+# (alphabet, its size) from the smallest up: a label is priced by the first that holds it.
+_ALPHABETS: tuple[tuple[frozenset[str], int], ...] = tuple(
+    (frozenset(chars), size) for chars, size in (
+        (_DIGITS, 10),
+        (_DIGITS | frozenset("abcdef"), 16), (_DIGITS | frozenset("ABCDEF"), 16),
+        (_LOWER, 26), (_UPPER_SET, 26),
+        (frozenset("abcdefghijklmnopqrstuvwxyz234567"), 32),
+        (frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"), 32),
+        (_LOWER | _DIGITS, 36), (_UPPER_SET | _DIGITS, 36),
+        (_LOWER | _DIGITS | _SEPARATORS, 38), (_UPPER_SET | _DIGITS | _SEPARATORS, 38),
+        (_LOWER | _UPPER_SET | _DIGITS, 62),
+        (_LOWER | _UPPER_SET | _DIGITS | _SEPARATORS, 64),
+    ))
+_ANY_BITS = math.log2(94)  # any printable ASCII but the dot (malformed names are not charged)
+_ALPHABET_LOG2 = {size: math.log2(size) for _, size in _ALPHABETS}
+# Which of the alphabets (or none of them) a new label is drawn from: the sender chooses it.
+ALPHABET_CHOICE_BITS = math.log2(len(_ALPHABETS) + 1)
+
+
+def label_capacity(label: str) -> float:
+    """The most a label can carry, in bits: its length times log2 of the smallest common
+    alphabet holding all its characters (digits 10, hex 16, one-case letters 26, base32 32,
+    one-case letters and digits 36, the same with `-`/`_` 38, mixed case 62, mixed case with
+    `-`/`_` 64, anything else 94). Unlike `bits` (an estimate of what an ordinary label
+    carries: ~1 bit per letter of a word) this bounds what a sender choosing the label can
+    put in it, so it is what the budget charges."""
+    chars = frozenset(label)
+    for alphabet, size in _ALPHABETS:
+        if chars <= alphabet:
+            return len(label) * _ALPHABET_LOG2[size]
+    return len(label) * _ANY_BITS
+
+
+def score_label(label: str, index: int) -> LabelScore:
+    if label[:4] in ("xn--", "XN--", "Xn--", "xN--") and _punycode_ok(label):
+        return LabelScore(index, label, len(label) * IDN_BITS, "idn")
+    if "-" not in label and "_" not in label:
+        bits, kind = token_bits(label)
+        return LabelScore(index, label, bits, kind)
+    total = 0.0
+    kind = "word"
+    best = -1.0
+    for token in label.replace("_", "-").split("-"):
+        if not token:
+            continue
+        bits, k = token_bits(token)
+        total += bits
+        if bits > best:
+            best, kind = bits, k
+    return LabelScore(index, label, total, kind)
+
+
+__all__ = ["ALPHABET_CHOICE_BITS", "BITS_PER_CHAR", "LETTER_BITS", "LabelScore", "decoded_text",
+           "label_capacity", "readable", "score_label", "token_bits"]

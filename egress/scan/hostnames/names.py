@@ -1,0 +1,100 @@
+"""One normalisation of a host name, whatever carried it.
+
+The CONNECT target, the TLS SNI, the Host header, an absolute-form URL, a DNS question, a
+CNAME answer and every replayed flow go through `host_name` before they are scored, so the
+same name gets the same score everywhere:
+
+- the port and IPv6 brackets of an authority are cut (`authority_host`);
+- one trailing dot (the DNS root) is dropped; internationalised names become punycode;
+- **case is kept**: hostnames ignore it, so mixed case in a label is a signal of its own
+  (base64 keeps case, no other encoding and no ordinary name does);
+- a name that no hostname can be is *malformed* (an empty label, a label over 63 or a name
+  over 253 characters, a character outside letters, digits, `-` and `_`), with a reason
+  that never quotes the name's labels. Malformed names are refused with
+  `hostnames/malformed-hostname` on every path, live and in replay.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from typing import NamedTuple
+
+MAX_LABEL = 63
+MAX_NAME = 253
+_HOST_CHARS = re.compile(r"[A-Za-z0-9_-]*")
+_VALID = re.compile(r"[A-Za-z0-9_-]{1,63}(?:\.[A-Za-z0-9_-]{1,63})*")
+_IPV4 = re.compile(r"^[0-9]{1,3}(\.[0-9]{1,3}){3}$")
+
+
+class HostName(NamedTuple):
+    """A name as scored. `text` keeps the case it came with; `lower` is for lookups."""
+
+    text: str
+    lower: str
+    labels: tuple[str, ...]
+    problem: str | None = None   # why no hostname looks like this (malformed), else None
+    ip: bool = False             # an IPv4 or IPv6 literal: no labels to score
+
+    @property
+    def malformed(self) -> bool:
+        return self.problem is not None
+
+
+def authority_host(value: str | None) -> str:
+    """The host of an authority (`host`, `host:port`, `[v6]:port`), case kept."""
+    if not value:
+        return ""
+    if value.startswith("["):
+        end = value.find("]")
+        return value[1:end] if end > 0 else value
+    if value.count(":") == 1:
+        return value.rsplit(":", 1)[0]
+    return value
+
+
+def _label_problem(labels: list[str]) -> str | None:
+    for i, label in enumerate(labels, 1):
+        if not label:
+            return f"label {i} is empty"
+        if len(label) > MAX_LABEL:
+            return f"label {i} has {len(label)} characters (DNS allows {MAX_LABEL})"
+        if _HOST_CHARS.fullmatch(label) is None:
+            bad = sorted({c for c in label if not (c.isascii() and (c.isalnum() or c in "-_"))})
+            shown = "".join(c if c.isprintable() and c.isascii() else "?" for c in bad[:6])
+            return f"label {i} has characters no hostname has ({shown!r})"
+    return None
+
+
+def host_name(raw: str) -> HostName:
+    """Normalise a bare host (no port: see `authority_host`)."""
+    text = raw[:-1] if raw.endswith(".") else raw
+    if not text.isascii():
+        # mitmproxy hands out internationalised names decoded (`münchen.de`); they travel
+        # as punycode. ASCII labels keep their case; what IDNA cannot encode stays as it is
+        # (and is malformed below).
+        with contextlib.suppress(UnicodeError):
+            text = text.encode("idna").decode("ascii")
+    lower = text.lower()
+    if ":" in text:  # only an IPv6 literal has colons once the port is cut
+        return HostName(text, lower, (), None if _is_ipv6(text) else
+                        "a colon in a name that is not an IPv6 address", ip=True)
+    if _IPV4.match(text):
+        return HostName(text, lower, (), ip=True)
+    if not text:
+        return HostName(text, lower, (), "empty name")
+    labels = text.split(".")
+    problem = None if _VALID.fullmatch(text) else _label_problem(labels)
+    if problem is None and len(text) > MAX_NAME:
+        problem = f"name has {len(text)} characters (DNS allows {MAX_NAME})"
+    return HostName(text, lower, tuple(labels), problem)
+
+
+def _is_ipv6(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.IPv6Address(text.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True

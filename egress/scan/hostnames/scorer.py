@@ -1,0 +1,345 @@
+"""Does one name carry encoded data? The single-name score. Pure code, no mitmproxy.
+
+1. `host_name` normalises the name (case kept; malformed names stop here).
+2. The name is split into its registered domain (eTLD+1 from the Public Suffix List shipped
+   by `publicsuffixlist`, private section included: `d1x.cloudfront.net` is its own domain)
+   and the labels the zone's owner receives. The customer label right under a private-
+   section suffix (a bucket, a distribution id) is priced at half: only the platform sees
+   a lookup of it, never a tunnel's server.
+3. Each label is priced in bits (`labels.py`) and the name scored from named signals:
+
+| signal (reason) | points |
+|---|---|
+| `encoded-bits=N`: estimated bits of the scored labels | 0.35 per bit |
+| `text-payload=N`: a label decodes (hex, base32, base64) to N bytes of readable text | +80 |
+| `encoded-chunks=N`: labels carrying >= 40 bits | +35 per chunk beyond the first |
+| `mixed-case` in a label carrying >= 40 bits (base64 keeps case; hostnames do not) | +25 |
+| `label-count=N` beyond 6; `subdomain-length=N` beyond 100 | +8 per label; +0.4 per char |
+| `non-hostname-characters`: a malformed name (refused as such whatever it scores) | +100 |
+
+A name scoring `hostnames.block_score` (default 100) looks like encoded data. A blocked
+name's explanation names the label and the feature that made it look like data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from egress.scan.hostnames.labels import LabelScore, decoded_text, score_label
+from egress.scan.hostnames.names import HostName, host_name
+from egress.scan.hostnames.suffixes import SuffixLists, suffix_lists
+
+POINTS_PER_BIT = 0.35
+CHUNK_BITS = 40.0
+CHUNK_POINTS = 35.0
+TEXT_POINTS = 80.0
+MIXED_CASE_POINTS = 25.0
+LABELS_FREE = 6
+LABEL_POINTS = 8.0
+SUBDOMAIN_FREE = 100
+SUBDOMAIN_POINTS = 0.4
+CUSTOMER_LABEL_WEIGHT = 0.5
+DATA_LABEL_BITS = 24.0
+DATA_LABEL_POINTS = 15.0
+SHAPE_POINTS = 60.0
+NON_HOSTNAME_POINTS = 100.0
+UNSCORED_BITS = 6.0  # per character: what a label left unscored is charged (the most any is)
+DEFAULT_BLOCK_SCORE = 100.0
+DEFAULT_ENCODED_BITS = 48.0
+
+class HostnameScore(NamedTuple):
+    """A scored name. `reasons` are stable `name=value` strings and `explanation` says which
+    label and feature decided; neither quotes the name's labels."""
+
+    name: str                     # lower case, no trailing dot
+    registered: str
+    subdomain: str                # the scored labels, case kept
+    score: float
+    bits: float
+    reasons: tuple[str, ...] = ()
+    exempt: str | None = None
+    problem: str | None = None    # malformed: why no hostname looks like this
+    labels: tuple[LabelScore, ...] = ()
+    customer: bool = False        # the last scored label is a customer's, under a private-section suffix
+    top: LabelScore | None = None           # the label carrying the most bits
+    text: tuple[int, int, str] = (0, 0, "")  # readable payload: bytes, label index, encoding
+    shape: str = ""                          # a tunnel tool's documented packet layout
+
+    @property
+    def explanation(self) -> str:
+        """Which label and which feature made the name look like data (never the label)."""
+        if self.problem is not None:
+            return self.problem
+        size, index, encoding = self.text
+        if size:
+            return f"label {index}: decodes ({encoding}) to {size} bytes of readable text"
+        parts = [self.top.describe()] if self.top is not None and self.top.bits >= 16 else []
+        if self.shape:
+            parts.append(f"packet header of {self.shape}")
+        return "; ".join(parts)
+
+    def blocked(self, block_score: float) -> bool:
+        """Refused: malformed (whatever exception covers its zone), or scored too high."""
+        return self.problem is not None or (self.exempt is None and self.score >= block_score)
+
+    def encoded(self, min_bits: float = DEFAULT_ENCODED_BITS) -> bool:
+        return self.exempt is None and self.bits >= min_bits
+
+    def summary(self) -> str:
+        base = f"score {self.score:.0f} ({', '.join(self.reasons) or 'no signals'})"
+        return f"{base}; {self.explanation}" if self.explanation else base
+
+
+@dataclass(frozen=True, slots=True)
+class HostnameException:
+    """A trusted zone: names under it are neither scored nor budgeted."""
+
+    reason: str
+    domain: str | None = None   # registered domain, exactly
+    suffix: str | None = None   # this name and every name under it
+
+
+SCORE_MEMO = 8192  # names remembered per scorer; a name's score never changes
+
+
+class HostnameScorer:
+    """Scores names; its rules are fixed once built (one per compiled policy)."""
+
+    def __init__(self, exceptions: Iterable[HostnameException] = (),
+                 block_score: float = DEFAULT_BLOCK_SCORE) -> None:
+        # Signals are added until a name is known to reach `block_score`; past it, the
+        # remaining labels are not priced (they are charged UNSCORED_BITS per character)
+        # and the costly text decoding is skipped: the verdict cannot change.
+        self.block_score = block_score
+        self._lists: SuffixLists | None = None
+        # Scores are pure functions of the name: a client opening many connections to the
+        # same hosts (and replay, where every flow is a new connection) scores each name
+        # once. Cleared rather than evicted when full: safe to share across threads.
+        self._memo: dict[str, HostnameScore] = {}
+        self._by_domain: dict[str, str] = {}
+        self._by_suffix: dict[str, str] = {}
+        for e in exceptions:
+            if e.domain:
+                self._by_domain[e.domain.lower().rstrip(".")] = e.reason
+            if e.suffix:
+                self._by_suffix[e.suffix.lower().rstrip(".")] = e.reason
+
+    def exception_for(self, lower: str, registered: str) -> str | None:
+        if not (self._by_suffix or self._by_domain):
+            return None
+        reason = self._by_domain.get(registered)
+        if reason is not None:
+            return reason
+        if self._by_suffix:
+            if lower in self._by_suffix:
+                return self._by_suffix[lower]
+            dot = lower.find(".")
+            while dot != -1:
+                reason = self._by_suffix.get(lower[dot + 1:])
+                if reason is not None:
+                    return reason
+                dot = lower.find(".", dot + 1)
+        return None
+
+    @property
+    def lists(self) -> SuffixLists:
+        if self._lists is None:
+            self._lists = suffix_lists()
+        return self._lists
+
+    def split(self, name: str) -> tuple[str, str]:
+        """(registered domain, the part its owner receives: scored labels, dot-joined).
+
+        `name` may carry a trailing dot and any case; the registered domain is lower case,
+        the scored part keeps the case it came with."""
+        host = host_name(name)
+        if host.ip or not host.labels:
+            return host.lower, ""
+        registered, sub, _ = self._split(host)
+        return registered, sub
+
+    def _split(self, host: HostName) -> tuple[str, str, bool]:
+        text, lower = host.text, host.lower
+        lists = self.lists
+        tld = lower[lower.rfind(".") + 1:]
+        if tld not in lists.tlds and not tld.isalpha():
+            # No top-level domain has digits or dashes: such a name goes to whatever resolver
+            # is asked (dnscat2 without a domain), so every label of it is scored.
+            return ".", text, False
+        registered = lists.registered(lower)
+        # Private-section suffixes have two or more labels, so a registered domain with one
+        # dot is an ICANN one: the second lookup is needed only for deeper ones.
+        icann = registered if registered is not None and registered.count(".") == 1 \
+            else lists.registered(lower, icann_only=True)
+        if registered is None:
+            # The name is itself a public suffix (a wildcard entry such as
+            # `*.compute-1.amazonaws.com`): score what lies under its ICANN domain.
+            base = icann or lower
+            return base, text[: len(text) - len(base)].rstrip("."), False
+        if icann == registered:
+            return registered, text[: len(text) - len(registered)].rstrip("."), False
+        # Registered under a private-section suffix: its first label is a customer's choice.
+        suffix_len = len(registered) - registered.index(".") - 1
+        return registered, text[: len(text) - suffix_len].rstrip("."), True
+
+    def score(self, name: str) -> HostnameScore:
+        known = self._memo.get(name)
+        if known is not None:
+            return known
+        scored = self.score_uncached(name)
+        if len(self._memo) >= SCORE_MEMO:
+            self._memo.clear()
+        self._memo[name] = scored
+        return scored
+
+    def score_uncached(self, name: str) -> HostnameScore:
+        """The score computed afresh (benchmarks measure this)."""
+        host = host_name(name)
+        if host.problem is not None:
+            return self._malformed(host)
+        if host.ip or not host.labels:
+            return HostnameScore(host.lower, host.lower, "", 0.0, 0.0)
+        registered, sub, customer = self._split(host)
+        exempt = self.exception_for(host.lower, registered)
+        if exempt is not None:
+            return HostnameScore(host.lower, registered, sub, 0.0, 0.0, ("exception",), exempt)
+        if not sub:
+            return HostnameScore(host.lower, registered, "", 0.0, 0.0)
+        return self._score(host.lower, registered, sub, customer)
+
+    def _malformed(self, host: HostName) -> HostnameScore:
+        """A name no hostname can be: refused whatever it scores (`problem`), and scored all
+        the same (+NON_HOSTNAME_POINTS), so its score says how much data it looks like."""
+        registered = self.lists.registered(host.lower.strip(".")) or host.lower
+        cut = len(host.text) - len(registered) if host.lower.endswith(registered) else 0
+        sub = host.text[:cut].rstrip(".") or host.text
+        base = self._score(host.lower, registered, sub, False)
+        return base._replace(score=round(base.score + NON_HOSTNAME_POINTS, 1),
+                             reasons=(*base.reasons, "non-hostname-characters"),
+                             problem=host.problem,
+                             exempt=self.exception_for(host.lower, registered))
+
+    def _score(self, lower: str, registered: str, sub: str, customer: bool) -> HostnameScore:
+        labels = sub.split(".")
+        if lower.endswith(".arpa") and _is_reverse_lookup(lower, labels):
+            return HostnameScore(lower, registered, sub, 0.0, 0.0, ("reverse-lookup",))
+        scored = self._labels(labels, customer)
+        last = len(scored) - 1
+        total_bits = 0.0
+        chunks = data_labels = 0
+        mixed = hexed = False
+        top: LabelScore | None = None
+        top_bits = -1.0
+        for i, s in enumerate(scored):
+            bits = s.bits * CUSTOMER_LABEL_WEIGHT if customer and i == last else s.bits
+            total_bits += bits
+            if bits > top_bits and s.kind != "unscored":
+                top, top_bits = s, bits
+            if bits < DATA_LABEL_BITS:
+                continue
+            kind = s.kind
+            if kind in _DATA_KINDS:
+                data_labels += 1
+                hexed = hexed or kind == "hex"
+            if bits >= CHUNK_BITS:
+                chunks += 1
+                if not mixed and kind in ("mixed-case", "base64"):
+                    label = s.label
+                    mixed = label != label.lower() and label != label.upper()
+        points = total_bits * POINTS_PER_BIT
+        reasons: list[str] = [f"encoded-bits={total_bits:.0f}"] if total_bits >= 1 else []
+        if top_bits >= CHUNK_BITS and top is not None:
+            reasons.append(f"longest-chunk={len(top.label)}:{top.kind}")
+        shape = _tool_shape(scored) if hexed else ""
+        if shape:
+            points += SHAPE_POINTS
+            reasons.append(f"tool-shape={shape}")
+        if data_labels > 1:
+            points += DATA_LABEL_POINTS * (data_labels - 1)
+            reasons.append(f"data-labels={data_labels}")
+        if chunks > 1:
+            points += CHUNK_POINTS * (chunks - 1)
+            reasons.append(f"encoded-chunks={chunks}")
+        if mixed:
+            points += MIXED_CASE_POINTS
+            reasons.append("mixed-case")
+        if len(labels) > LABELS_FREE:
+            points += LABEL_POINTS * (len(labels) - LABELS_FREE)
+            reasons.append(f"label-count={len(labels)}")
+        if len(sub) > SUBDOMAIN_FREE:
+            points += SUBDOMAIN_POINTS * (len(sub) - SUBDOMAIN_FREE)
+            reasons.append(f"subdomain-length={len(sub)}")
+        text = _NO_TEXT
+        # Decoding is the costly check: names already far past any threshold skip it.
+        if data_labels and points < self.block_score:
+            text = self._text_payload(scored, customer)
+            if text[0]:
+                points += TEXT_POINTS
+                reasons.insert(1, f"text-payload={text[0]}")
+        return HostnameScore(lower, registered, sub, round(points, 1), round(total_bits, 1),
+                             tuple(reasons), labels=scored, customer=customer, top=top,
+                             text=text, shape=shape)
+
+    def _labels(self, labels: list[str], customer: bool) -> tuple[LabelScore, ...]:
+        """Each label priced, left to right, until the bits alone reach the block score."""
+        out = []
+        bits = 0.0
+        enough = self.block_score / POINTS_PER_BIT
+        last = len(labels) - 1
+        for i, label in enumerate(labels):
+            if bits >= enough and not (customer and i == last):
+                out.append(LabelScore(i + 1, label, len(label) * UNSCORED_BITS, "unscored"))
+                continue
+            scored = score_label(label, i + 1)
+            bits += scored.bits
+            out.append(scored)
+        return tuple(out)
+
+    @staticmethod
+    def _text_payload(scored: tuple[LabelScore, ...],
+                      customer: bool) -> tuple[int, int, str]:
+        """(bytes, label index, encoding) of the longest readable text a label decodes to."""
+        best = (0, 0, "")
+        last = len(scored) - 1
+        for i, s in enumerate(scored):
+            if s.bits < 48 or (customer and i == last) or s.kind not in _DATA_KINDS:
+                continue
+            for token in s.label.replace("_", "-").split("-"):
+                size, enc = decoded_text(token)
+                if size > best[0]:
+                    best = (size, s.position, enc)
+        return best
+
+
+_DATA_KINDS = frozenset({"hex", "base32", "base36", "mixed-case", "letters", "digits"})
+_NO_TEXT = (0, 0, "")
+_HEX = frozenset("0123456789abcdef")
+# dnscat2 (doc/protocol.md): every packet starts packet_id(2) type(1) session(2), hex-encoded
+# in the name; the type byte is SYN 00, MSG 01, FIN 02, ENC 03 or PING ff.
+_DNSCAT_TYPES = ("00", "01", "02", "03", "ff")
+
+
+def _tool_shape(scored: tuple[LabelScore, ...]) -> str:
+    """The name of a tunnel tool whose documented packet layout the name follows, or ''."""
+    data = [s.label for s in scored if s.kind == "hex" and "-" not in s.label
+            and "_" not in s.label]
+    if not data:
+        return ""
+    first = data[0].lower()
+    joined = "".join(data).lower()
+    if (len(joined) >= 18 and len(joined) % 2 == 0 and first[4:6] in _DNSCAT_TYPES \
+            and len(joined) not in (32, 40) and scored[0].label == data[0]) \
+            or scored[0].label.lower() == "dnscat":
+        return "dnscat2"
+    return ""
+
+
+def _is_reverse_lookup(lower: str, labels: list[str]) -> bool:
+    """`4.3.2.1.in-addr.arpa` and nibble-form `ip6.arpa` names: addresses, not data."""
+    if lower.endswith(".in-addr.arpa"):
+        return all(lb.isdigit() and len(lb) <= 3 for lb in labels)
+    if lower.endswith(".ip6.arpa"):
+        return len(labels) <= 32 and all(len(lb) == 1 and lb.lower() in _HEX for lb in labels)
+    return False

@@ -1,0 +1,112 @@
+"""Public Suffix List lookups, label by label from the right.
+
+The list is the one `publicsuffixlist` ships (its `public_suffix_list.dat`), parsed once on
+first use into sets. A lookup walks from the top-level domain leftwards and stops as soon as
+no rule continues the suffix, so a name costs a few set probes, not one per possible depth
+(the scorer's hot path; `publicsuffixlist`'s own lookup is several times slower on the deep
+names clouds use).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import publicsuffixlist
+
+
+@dataclass(slots=True)
+class _Rules:
+    exact: set[str] = field(default_factory=set)
+    wild: set[str] = field(default_factory=set)       # P for every rule `*.P`
+    exceptions: set[str] = field(default_factory=set)  # N for every rule `!N`
+    nodes: set[str] = field(default_factory=set)       # every suffix of every rule
+
+    def add(self, rule: str) -> None:
+        if rule.startswith("!"):
+            name = rule[1:]
+            self.exceptions.add(name)
+        elif rule.startswith("*."):
+            name = rule[2:]
+            self.wild.add(name)
+            self.exact.add(name)  # a wildcard's parent is public too (the PSL's implicit rule)
+        else:
+            name = rule
+            self.exact.add(name)
+        labels = name.split(".")
+        for i in range(len(labels)):
+            self.nodes.add(".".join(labels[i:]))
+
+    def public_labels(self, labels: list[str]) -> int:
+        """How many labels from the right form the public suffix (1 for an unknown TLD)."""
+        n = len(labels)
+        best = 1
+        depth = 1
+        suffix = labels[-1]
+        while True:
+            if suffix in self.wild and depth < n:
+                below = labels[n - depth - 1] + "." + suffix
+                best = max(best, depth if below in self.exceptions else depth + 1)
+            if depth >= n or suffix not in self.nodes:
+                return best
+            depth += 1
+            suffix = labels[n - depth] + "." + suffix
+            if suffix in self.exceptions:
+                return max(best, depth - 1)
+            if suffix in self.exact:
+                best = max(best, depth)
+
+
+@dataclass(frozen=True, slots=True)
+class SuffixLists:
+    full: _Rules    # ICANN and private sections
+    icann: _Rules   # ICANN section only
+    tlds: frozenset[str]
+
+    def registered(self, lower: str, icann_only: bool = False) -> str | None:
+        """The registered domain (eTLD+1) of a lower-case name, None when the name is itself
+        a public suffix."""
+        labels = lower.split(".")
+        pub = (self.icann if icann_only else self.full).public_labels(labels)
+        if pub >= len(labels):
+            return None
+        return ".".join(labels[-pub - 1:])
+
+
+_lock = threading.Lock()
+_lists: SuffixLists | None = None
+
+
+def _idna(rule: str) -> str:
+    try:
+        return rule.encode("idna").decode("ascii")
+    except UnicodeError:
+        return rule
+
+
+def suffix_lists() -> SuffixLists:
+    """The parsed list, loaded on first use."""
+    global _lists
+    if _lists is None:
+        with _lock:
+            if _lists is None:
+                full, icann = _Rules(), _Rules()
+                in_icann = False
+                with open(publicsuffixlist.PSLFILE, encoding="utf-8") as f:
+                    for line in f:
+                        line = line.strip()
+                        if line == "// ===BEGIN ICANN DOMAINS===":
+                            in_icann = True
+                        elif line == "// ===END ICANN DOMAINS===":
+                            in_icann = False
+                        if not line or line.startswith("//"):
+                            continue
+                        rule = line.split()[0].lower()
+                        for form in {rule, rule[0] + _idna(rule[1:]) if rule[0] in "!*"
+                                     else _idna(rule)}:
+                            full.add(form)
+                            if in_icann:
+                                icann.add(form)
+                tlds = frozenset(r for r in icann.exact | icann.wild if "." not in r)
+                _lists = SuffixLists(full, icann, tlds)
+    return _lists

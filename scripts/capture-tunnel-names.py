@@ -1,0 +1,260 @@
+#!/usr/bin/env python3
+"""Captures the query names that real DNS tunnel tools send, by running them on this machine.
+
+    sudo scripts/capture-tunnel-names.py OUT_DIR        # needs root, /dev/net/tun, iproute2
+
+Runs Debian's `iodine` (0.7.0) and `dns2tcp` (0.5.2) client and server, each side in a network
+namespace of its own made for the run (nothing leaves them: the only addresses used are the
+namespaces' loopbacks and iodine's tunnel addresses between the two namespaces). A relay in
+this process listens on the client namespace's 127.0.0.1:53, records every query name it sees
+(case and bytes as sent) and forwards the packet to the server on the server namespace's
+loopback. Data is pushed through each tunnel (random bytes over TCP), so the capture holds the
+handshake, the polls and the data queries a real session makes.
+
+iodine picks its upstream encoding by probing the path, so it runs three times: through a
+transparent relay (it chooses Base128: 8-bit labels), through a relay that refuses 8-bit
+names (Base64: mixed case) and through one that lower-cases names as some resolvers do
+(Base32). dns2tcp always uses its base64 alphabet.
+
+Writes `OUT_DIR/<tool>-<variant>.txt`: one name a line, in capture order, with a header
+naming the tool, its Debian version and licence. Names are kept as escaped ASCII
+(non-printable and 8-bit bytes as `\\DDD`, the zone-file convention).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import secrets
+import select
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+DOMAIN = "t.tunnel.test"
+PASSWORD = "capture-only-pw"
+SERVER_PORT = 53530
+SINK_PORT = 9000
+
+
+def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(args), check=check, capture_output=True, text=True)
+
+
+def version(package: str) -> str:
+    return sh("dpkg-query", "-W", "-f=${Version}", package).stdout.strip()
+
+
+@contextlib.contextmanager
+def namespace(tag: str) -> Iterator[str]:
+    name = f"tuncap-{tag}-{secrets.token_hex(3)}"
+    sh("ip", "netns", "add", name)
+    try:
+        sh("ip", "netns", "exec", name, "ip", "link", "set", "lo", "up")
+        yield name
+    finally:
+        sh("ip", "netns", "del", name, check=False)
+
+
+def socket_in(ns: str, kind: int) -> socket.socket:
+    """A socket created inside network namespace `ns` (this thread switches and returns)."""
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(f"/var/run/netns/{ns}", os.O_RDONLY)
+    try:
+        os.setns(target, os.CLONE_NEWNET)
+        return socket.socket(socket.AF_INET, kind)
+    finally:
+        os.setns(own, os.CLONE_NEWNET)
+        os.close(own)
+        os.close(target)
+
+
+def qname(packet: bytes) -> str | None:
+    """The question name of a DNS packet, bytes escaped as in zone files."""
+    pos, labels = 12, []
+    while pos < len(packet):
+        n = packet[pos]
+        if n == 0:
+            return ".".join(labels)
+        if n > 63:
+            return None
+        raw = packet[pos + 1 : pos + 1 + n]
+        labels.append("".join(chr(b) if 0x21 <= b <= 0x7E and b not in (0x2E, 0x5C)
+                              else f"\\{b:03d}" for b in raw))
+        pos += 1 + n
+    return None
+
+
+class Relay(threading.Thread):
+    """UDP 127.0.0.1:53 in the client namespace -> 127.0.0.1:SERVER_PORT in the server's."""
+
+    def __init__(self, client_ns: str, server_ns: str, mode: str) -> None:
+        super().__init__(daemon=True)
+        self.mode = mode
+        self.names: list[str] = []
+        self.front = socket_in(client_ns, socket.SOCK_DGRAM)
+        self.front.bind(("127.0.0.1", 53))
+        self.back = socket_in(server_ns, socket.SOCK_DGRAM)
+        self.back.connect(("127.0.0.1", SERVER_PORT))
+        self.stop = threading.Event()
+        self.client: tuple[str, int] | None = None
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            ready, _, _ = select.select([self.front, self.back], [], [], 0.2)
+            for sock in ready:
+                if sock is self.front:
+                    data, self.client = self.front.recvfrom(65535)
+                    name = qname(data)
+                    if name is not None:
+                        self.names.append(name)
+                    end = data.find(b"\x00", 12)
+                    if self.mode == "ascii-only" and any(b > 0x7E for b in data[12:end]):
+                        continue  # a path that drops 8-bit names: the client falls back
+                    if self.mode == "lowercase" and end > 12:
+                        data = data[:12] + data[12:end].lower() + data[end:]
+                    self.back.send(data)
+                else:
+                    reply = self.back.recv(65535)
+                    if self.client is not None:
+                        self.front.sendto(reply, self.client)
+
+
+def push(ns: str, host: str, port: int, size: int, timeout: float = 120) -> None:
+    """Send `size` random bytes over TCP from namespace `ns` (through the tunnel)."""
+    sock = socket_in(ns, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    sock.connect((host, port))
+    sock.sendall(os.urandom(size))
+    sock.shutdown(socket.SHUT_WR)
+    with contextlib.suppress(OSError):
+        sock.recv(1)
+    sock.close()
+
+
+def sink(ns: str, host: str, port: int) -> socket.socket:
+    srv = socket_in(ns, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((host, port))
+    srv.listen(8)
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            with conn:
+                while conn.recv(65536):
+                    pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    return srv
+
+
+def wait_for(cond: object, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if callable(cond) and cond():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def iodine(mode: str, size: int) -> list[str]:
+    with namespace("srv") as srv_ns, namespace("cli") as cli_ns:
+        server = subprocess.Popen(
+            ["ip", "netns", "exec", srv_ns, "iodined", "-f", "-c", "-P", PASSWORD,
+             "-l", "127.0.0.1", "-p", str(SERVER_PORT), "10.53.0.1/27", DOMAIN],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)
+        relay = Relay(cli_ns, srv_ns, mode)
+        relay.start()
+        client = subprocess.Popen(
+            ["ip", "netns", "exec", cli_ns, "iodine", "-f", "-r", "-P", PASSWORD,
+             "127.0.0.1", DOMAIN], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            up = wait_for(lambda: "dns0" in sh("ip", "netns", "exec", cli_ns, "ip", "-o",
+                                              "addr").stdout and "10.53.0." in
+                          sh("ip", "netns", "exec", cli_ns, "ip", "-o", "addr").stdout, 60)
+            if not up:
+                raise RuntimeError(f"iodine ({mode}) did not come up")
+            srv = sink(srv_ns, "10.53.0.1", SINK_PORT)
+            time.sleep(1)
+            push(cli_ns, "10.53.0.1", SINK_PORT, size)
+            time.sleep(6)  # idle: the polls a quiet tunnel keeps sending
+            srv.close()
+        finally:
+            client.terminate()
+            server.terminate()
+            client.wait(10)
+            server.wait(10)
+            relay.stop.set()
+            relay.join(2)
+    return relay.names
+
+
+def dns2tcp(size: int) -> list[str]:
+    with namespace("srv") as srv_ns, namespace("cli") as cli_ns:
+        conf = Path(f"/tmp/dns2tcpd-{secrets.token_hex(3)}.conf")
+        conf.write_text(f"listen = 127.0.0.1\nport = {SERVER_PORT}\nuser = nobody\nchroot = /tmp\n"
+                        f"domain = {DOMAIN}\nresources = sink:127.0.0.1:{SINK_PORT}\n")
+        srv = sink(srv_ns, "127.0.0.1", SINK_PORT)
+        server = subprocess.Popen(["ip", "netns", "exec", srv_ns, "dns2tcpd", "-F", "-f",
+                                   str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)
+        relay = Relay(cli_ns, srv_ns, "transparent")
+        relay.start()
+        client = subprocess.Popen(["ip", "netns", "exec", cli_ns, "dns2tcpc", "-z", DOMAIN,
+                                   "-r", "sink", "-l", "4444", "127.0.0.1"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(2)
+            push(cli_ns, "127.0.0.1", 4444, size)
+            time.sleep(4)
+        finally:
+            client.terminate()
+            server.terminate()
+            client.wait(10)
+            server.wait(10)
+            relay.stop.set()
+            relay.join(2)
+            srv.close()
+            conf.unlink()
+    return relay.names
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--bytes", type=int, default=12_000, help="bytes pushed through each tunnel")
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    runs = {
+        "iodine-base128": lambda: iodine("transparent", args.bytes),
+        "iodine-base64": lambda: iodine("ascii-only", args.bytes),
+        "iodine-base32": lambda: iodine("lowercase", args.bytes),
+        "dns2tcp-base64": lambda: dns2tcp(args.bytes),
+    }
+    for variant, run in runs.items():
+        tool = variant.split("-")[0]
+        names = run()
+        header = (f"# {len(names)} query names captured from a real {tool} session "
+                  f"(Debian package {tool} {version(tool)}, licence: "
+                  f"{'MIT' if tool == 'iodine' else 'GPL-2+'} per Debian's copyright file; "
+                  "the names are its output)"
+                  f"\n# made by scripts/capture-tunnel-names.py, {args.bytes} random bytes pushed, "
+                  f"zone {DOMAIN}\n")
+        (args.out / f"{variant}.txt").write_text(header + "\n".join(names) + "\n")
+        print(f"{variant}: {len(names)} names", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
