@@ -110,7 +110,15 @@ def sidecar_pod_policy(opts: RenderOptions, upstream: Upstream | None,
 
 # -- the pod firewall --------------------------------------------------------------------------
 
-def firewall_rules(reject_tcp: str, reject_other: str) -> str:
+# IPv6 finds its neighbours with ICMPv6 the kernel sends itself (no socket, no owner): without
+# these nobody, the egress included, reaches anything over IPv6. An unprivileged process cannot
+# send these types (ping sockets send echo requests only).
+NEIGHBOUR_DISCOVERY = [f"-A OUTPUT -p ipv6-icmp --icmpv6-type {t} -j ACCEPT"
+                       for t in ("router-solicitation", "neighbour-solicitation",
+                                 "neighbour-advertisement")]
+
+
+def firewall_rules(reject_tcp: str, reject_other: str, extra: Sequence[str] = ()) -> str:
     """An iptables-restore input for the filter table of the pod's network namespace."""
     return "\n".join([
         "*filter",
@@ -120,6 +128,7 @@ def firewall_rules(reject_tcp: str, reject_other: str) -> str:
         # Replies on connections someone else opened (kubelet probes, metrics scrapes: their
         # SYN-ACK has no owning socket yet). A new connection or datagram is never ESTABLISHED.
         "-A OUTPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
+        *extra,
         # The proxy and the DNS guard listen on loopback; the pod's own address routes here too.
         "-A OUTPUT -o lo -j ACCEPT",
         f"-A OUTPUT -m owner --uid-owner {EGRESS_UID} -j ACCEPT",
@@ -135,7 +144,7 @@ def firewall_script() -> str:
     """The init container's shell script: load the rules for IPv4, and for IPv6 where the pod
     has it (without IPv6 in the namespace there is nothing to leak through)."""
     v4 = firewall_rules("tcp-reset", "icmp-port-unreachable")
-    v6 = firewall_rules("tcp-reset", "icmp6-port-unreachable")
+    v6 = firewall_rules("tcp-reset", "icmp6-port-unreachable", NEIGHBOUR_DISCOVERY)
     return (f"set -eu\niptables-restore <<'RULES'\n{v4}RULES\n"
             f"if [ -e /proc/net/if_inet6 ]; then\nip6tables-restore <<'RULES'\n{v6}RULES\nfi\n"
             f"echo 'pod firewall: only uid {EGRESS_UID} may leave the pod'\n")

@@ -19,8 +19,8 @@ from __future__ import annotations
 from deploy.kubernetes import (
     PROXY_PORT,
     Obj,
-    RenderOptions,
     Rendered,
+    RenderOptions,
     agent_container,
     agent_env,
     agent_volumes,

@@ -9,6 +9,8 @@ nameserver) is asserted below as invariants.
 
 from __future__ import annotations
 
+import argparse
+import copy
 import ipaddress
 import os
 import subprocess
@@ -18,7 +20,6 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
-import yaml
 
 from deploy.cli import render
 from deploy.gateway import CA_PORT, GATEWAY_LABEL
@@ -40,6 +41,7 @@ from deploy.kubernetes import (
     tree,
 )
 from deploy.network import PRIVATE_V4
+from tests.support.yamlload import load_all
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_POLICY = "policies/default.yaml"
@@ -68,7 +70,7 @@ def _in_repo(monkeypatch: pytest.MonkeyPatch) -> None:
 def printed(opts: RenderOptions) -> list[Obj]:
     """The objects as a reader of the YAML gets them (not the renderer's dicts)."""
     rendered = render(opts)
-    return [d for d in yaml.safe_load_all(dump(rendered.objects(), rendered.header)) if d]
+    return [d for d in load_all(dump(rendered.objects(), rendered.header)) if d]
 
 
 def by_kind(objs: list[Obj], kind: str) -> list[Obj]:
@@ -119,7 +121,7 @@ def test_every_rendered_object_validates_against_the_kubernetes_schemas(variant:
 def test_schema_validation_would_catch_a_typo_and_a_too_old_cluster():
     pod = agent_pod(printed(VARIANTS["sidecar"]))
     kubernetes_validate.validate(pod, K8S_VERSIONS[0], strict=True)
-    typo = yaml.safe_load(yaml.safe_dump(pod))
+    typo = copy.deepcopy(pod)
     typo["spec"]["containers"][0]["securityContext"]["runAsNonroot"] = True
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(typo, K8S_VERSIONS[0], strict=True)
@@ -140,7 +142,7 @@ def test_checked_in_manifests_are_exactly_the_render_output():
                 f"deploy/kubernetes/{directory}/{name} differs from the renderer's output; "
                 f"regenerate with the command in its first line, plus --output-dir "
                 f"deploy/kubernetes/{directory}")
-        kustomization = yaml.safe_load(have["kustomization.yaml"])
+        kustomization = load_all(have["kustomization.yaml"])[0]
         assert kustomization["resources"] == [n for n in want if n != "kustomization.yaml"]
 
 
@@ -248,8 +250,12 @@ def test_rendered_egress_arguments_are_accepted_by_bottle_egress_run():
     does, this test checks it too."""
     from egress.cli import build_parser
 
+    def sub(p: Any, name: str) -> Any:
+        action = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
+        return action.choices[name]
+
     parser = build_parser()
-    run = parser._subparsers._group_actions[0].choices["egress"]._subparsers._group_actions[0].choices["run"]  # type: ignore[union-attr]
+    run = sub(sub(parser, "egress"), "run")
     known = {s for a in run._actions for s in a.option_strings}
     for variant, opts in VARIANTS.items():
         for spec in pod_specs(printed(opts)):
@@ -292,8 +298,9 @@ def test_sidecar_network_policy_allows_only_dns_and_the_next_hop():
     assert spec["policyTypes"] == ["Ingress", "Egress"]
     assert spec["ingress"] == [{"ports": [{"protocol": "TCP", "port": METRICS_PORT}]}]
     dns_rule, hop = spec["egress"]
-    assert dns_rule["to"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
-                               "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}]
+    assert dns_rule["to"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+         "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}]
     assert {p["port"] for p in dns_rule["ports"]} == {53}
     # with pipelock upstream: its pods on its port, and no address block at all
     assert hop == {"to": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "pipelock"}}}],
@@ -310,8 +317,8 @@ def test_direct_egress_excludes_private_addresses_and_follows_the_policys_ports(
         assert any(ipaddress.ip_address(address) in ipaddress.ip_network(n) for n in v4["except"])
     assert set(v4["except"]) == set(PRIVATE_V4)
     custom = tmp_path / "ports.yaml"
-    custom.write_text("version: 1\nhosts:\n  allow:\n    - hosts: [a.example]\n      ports: [8443, \"9000-9100\"]\n"
-                      "    - hosts: [b.example]\n")
+    custom.write_text("version: 1\nhosts:\n  allow:\n    - hosts: [a.example]\n"
+                      "      ports: [8443, \"9000-9100\"]\n    - hosts: [b.example]\n")
     objs = printed(RenderOptions(str(custom), pod_firewall=False))
     (policy,) = policy_for(objs, agent_pod(objs))
     assert policy["spec"]["egress"][1]["ports"] == [
@@ -337,9 +344,11 @@ def test_pod_firewall_runs_first_and_lets_only_the_egress_user_leave_the_pod():
         assert family in script
     assert ":OUTPUT DROP" in script
     accepts = [line for line in script.splitlines() if line.startswith("-A OUTPUT") and "ACCEPT" in line]
-    assert accepts == ["-A OUTPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
-                       "-A OUTPUT -o lo -j ACCEPT",
-                       f"-A OUTPUT -m owner --uid-owner {EGRESS_UID} -j ACCEPT"] * 2
+    base = ["-A OUTPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
+            "-A OUTPUT -o lo -j ACCEPT", f"-A OUTPUT -m owner --uid-owner {EGRESS_UID} -j ACCEPT"]
+    ndp = [f"-A OUTPUT -p ipv6-icmp --icmpv6-type {t} -j ACCEPT"
+           for t in ("router-solicitation", "neighbour-solicitation", "neighbour-advertisement")]
+    assert accepts == [*base, base[0], *ndp, *base[1:]]
     assert container(spec, "egress")["securityContext"]["runAsUser"] == EGRESS_UID
     assert not [c for c in spec["initContainers"] if c["name"] == "pod-firewall"
                 and c.get("restartPolicy")]
@@ -365,7 +374,7 @@ def restricted_violations(spec: Obj) -> list[str]:
             out.append(f"sysctl {s['name']}")
     for c in containers(spec):
         sc = c.get("securityContext", {})
-        if not (sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")) is True):
+        if sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")) is not True:
             out.append(f"{c['name']}: runAsNonRoot")
         if sc.get("runAsUser", pod_sc.get("runAsUser")) == 0:
             out.append(f"{c['name']}: runAsUser 0")
@@ -449,7 +458,7 @@ def test_cli_prints_valid_yaml_and_writes_a_kustomize_directory(tmp_path: Path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith(f"# Generated by: bottle k8s render --policy {DEFAULT_POLICY} "
                                  f"--upstream {PIPELOCK}\n")
-    docs = [d for d in yaml.safe_load_all(out.stdout) if d]
+    docs = [d for d in load_all(out.stdout) if d]
     assert [d["kind"] for d in docs] == ["ConfigMap", "Pod", "NetworkPolicy"]
     assert docs[0]["data"]["policy.yaml"] == (REPO / DEFAULT_POLICY).read_text()
     out = bottle("k8s", "render", "--policy", DEFAULT_POLICY, "--upstream", PIPELOCK,
@@ -474,7 +483,8 @@ def test_cli_does_not_import_the_proxy_engine():
     ("version: 1\nhosts:\n  allow:\n    - hosts: [a.example]\n      ports: [70000]\n", [],
      ["bad.yaml:5", "hosts.allow[0].ports[0]"]),
     ("version: 1\nmode: enforce\nhosts: [\n", [], ["bad.yaml:"]),
-    ("version: 1\nhosts:\n  allow:\n    - hosts: [api.github.com]\ncredentials:\n  - name: gh\n    host: api.github.com\n"
+    ("version: 1\nhosts:\n  allow:\n    - hosts: [api.github.com]\n"
+     "credentials:\n  - name: gh\n    host: api.github.com\n"
      "    header: 'Authorization: Bearer {secret}'\n    source: {env: GH_TOKEN}\n"
      "    placeholder: {env: GITHUB_TOKEN}\n", [], ["bad.yaml:5", "credentials", "not supported"]),
     (None, [], ["missing.yaml", "file not found"]),
