@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from deploy.cli import add_commands as add_deploy_commands
 from egress.chain import AddonLoadError, load_addon_file
 from egress.credentials import check_sources
 from egress.dns import DnsConfigError, client_instructions, parse_hostport
@@ -36,7 +37,6 @@ from egress.policy import (
 from egress.policy.loader import located
 from egress.policy.model import Policy, parse_size
 from egress.scan.mcp import definition_diff, tool_hash
-from deploy.cli import add_commands as add_deploy_commands
 from launcher.cli import add_commands as add_launcher_commands
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
