@@ -111,6 +111,7 @@ class BottleCA:
         # One leaf key per bottle, kept in memory only; leaves never use the CA's key.
         self._leaf_key = ec.generate_private_key(ec.SECP256R1())
         self._ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+        self._exports: list[CAFiles] = []
 
     @classmethod
     def create(cls, directory: str | Path, bottle_id: str, *, validity_hours: int = 24,
@@ -196,9 +197,23 @@ class BottleCA:
         )
         return builder.sign(self.key, hashes.SHA256())
 
+    def export(self, directory: str | Path) -> CAFiles:
+        """Copy the public files (certificate, bundle; never the key) into `directory`, which
+        must exist, world-readable, for clients in another container or user (a pod's shared
+        volume). Each file is written to a temporary name and renamed, so a reader sees the
+        old file or the new one, never half of one."""
+        out = CAFiles(Path(directory))
+        _write(out.cert, self.cert_pem, 0o644)
+        _write(out.bundle, self.files.bundle.read_bytes(), 0o644)
+        self._exports.append(out)
+        return out
+
     def destroy(self) -> None:
         """Drop the in-memory keys and remove the exported files (and any stale key file)."""
         self._key = None
+        for files in self._exports:
+            files.cert.unlink(missing_ok=True)
+            files.bundle.unlink(missing_ok=True)
         for p in (self.files.cert, self.files.bundle,
                   self.files.directory / "mitmproxy-dhparam.pem"):
             p.unlink(missing_ok=True)

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from deploy.cli import add_commands as add_deploy_commands
 from egress.chain import AddonLoadError, load_addon_file
 from egress.credentials import check_sources
 from egress.dns import DnsConfigError, client_instructions, parse_hostport
@@ -87,6 +88,7 @@ def cmd_egress_run(args: argparse.Namespace) -> int:
         dns_upstream=_dns_address(args.dns_upstream, "--dns-upstream") if args.dns_upstream else None,
         allow_private=tuple(_private_network(v) for v in args.allow_private or []),
         any_port=args.any_port,
+        export_dir=Path(args.export_dir) if args.export_dir else None,
     )
     if args.dns_upstream and not args.dns_listen:
         raise ConfigError("--dns-upstream needs --dns-listen")
@@ -356,6 +358,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--state-dir", metavar="DIR",
                      help="private state directory for the CA (default: a 0700 runtime dir)")
     run.add_argument("--audit-log", metavar="FILE", help="JSONL audit log path")
+    run.add_argument("--export-dir", metavar="DIR",
+                     help="once listening, also copy the CA's public files (bottle-ca.pem, "
+                     "ca-bundle.pem; never the key) into DIR, world-readable, for clients in "
+                     "another container (a Kubernetes pod's shared volume); removed at stop")
     run.add_argument("--addon", action="append", metavar="FILE.py",
                      help="extra mitmproxy addon script (module-level `addons` list); its "
                      "hooks fail closed like the built-in ones")
@@ -458,6 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
     pins.set_defaults(handler=cmd_mcp_pins)
 
     add_launcher_commands(sub)  # start, stop, ls, logs, doctor, image
+    add_deploy_commands(sub)  # k8s
     return parser
 
 

@@ -411,6 +411,8 @@ class DnsGuard:
         if isinstance(parsed, str):
             self._audit_malformed(client, transport, parsed, started)
             return _error_reply(data, RCODE.FORMERR)
+        if self._is_next_hop(parsed):
+            return await self._next_hop(data, parsed, client, transport, started)
         judged = judge_query(policy.dns, policy.hostnames, self.runtime.hostname_budget,
                              parsed.name, parsed.qtype, parsed.qclass, now,
                              self._names.finder(policy.dlp, self.runtime.secrets,
@@ -465,6 +467,30 @@ class DnsGuard:
                          "rcode": RCODE.get(upstream_record.header.rcode),
                          "findings": [f.as_audit() for f in findings], "policy": policy.digest},
                         started, judged.sensitive)
+        return data[:2] + answer[2:]
+
+    def _is_next_hop(self, parsed: Parsed) -> bool:
+        """An address query for the proxy's own upstream (`--upstream`) by name. In a pod the
+        guard is the resolver of the egress container too (Kubernetes sets one resolver per
+        pod), and pipelock's Service name is neither in the policy nor public."""
+        upstream = self.runtime.upstream
+        return (upstream is not None and parsed.qtype in ("A", "AAAA")
+                and parsed.name.rstrip(".").lower() == upstream[0].lower())
+
+    async def _next_hop(self, data: bytes, parsed: Parsed, client: tuple[str, int],
+                        transport: str, started: float) -> bytes:
+        """Forward it without the name and answer checks: a fixed name the operator chose
+        carries no data, and its in-cluster (private) address is the expected answer."""
+        event: dict[str, Any] = {"event": "dns", "client": client[0], "transport": transport,
+                                 "host": parsed.name.rstrip(".").lower(), "qtype": parsed.qtype,
+                                 "next_hop": True, "findings": [],
+                                 "policy": self.runtime.policy.digest}
+        answer = await self._forward(parsed, transport)
+        if answer is None:
+            self._audit({**event, "verdict": "block", "rcode": "SERVFAIL"}, started)
+            return _reply(parsed.record, RCODE.SERVFAIL)
+        if self.runtime.policy.policy.audit.log_allowed:
+            self._audit({**event, "verdict": "allow"}, started)
         return data[:2] + answer[2:]
 
     async def _forward(self, parsed: Parsed, transport: str) -> bytes | None:

@@ -1,5 +1,5 @@
 """The `bottle` entry point. Launcher commands (`start`, `stop`, `ls`, `logs`, `doctor`,
-`image`) run without importing the proxy engine (mitmproxy and the scanners take ~0.5 s to
+`image`) and `k8s` run without importing the proxy engine (mitmproxy and the scanners take ~0.5 s to
 import, a sixth of `bottle start`'s budget); everything else is `egress.cli`."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from deploy.cli import COMMANDS as DEPLOY_COMMANDS
 from launcher.cli import COMMANDS
 
 
@@ -16,6 +17,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from launcher.cli import main as launcher_main
 
         return launcher_main(args)
+    if args and args[0] in DEPLOY_COMMANDS:
+        from deploy.cli import main as deploy_main
+
+        return deploy_main(args)
     from egress.cli import main as egress_main
 
     return egress_main(args)

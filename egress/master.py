@@ -76,6 +76,9 @@ class ProxyConfig:
     # `--allow-private` / `--any-port`: development and test relaxations (never in a bottle).
     allow_private: tuple[str, ...] = ()
     any_port: bool = False
+    # `--export-dir`: where the CA's public files are copied once listening (a pod's volume
+    # shared with the agent container; the key never goes there).
+    export_dir: Path | None = None
 
 
 @dataclass
@@ -303,6 +306,9 @@ async def serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None],
 
 async def _serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None], stop: asyncio.Event,
                  signals: ProcessSignals) -> int:
+    if cfg.export_dir is not None and not (cfg.export_dir.is_dir()
+                                           and os.access(cfg.export_dir, os.W_OK | os.X_OK)):
+        raise ConfigError(f"--export-dir {cfg.export_dir}: not a directory this user can write")
     store = PolicyStore.open(cfg.policy_path)
     compiled = store.current
     created_state = cfg.state_dir is None
@@ -366,6 +372,10 @@ async def _serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None], stop: 
     def ready(addr: tuple[str, int]) -> None:
         host = addr[0] if ":" not in addr[0] else f"[{addr[0]}]"
         url = f"http://{host}:{addr[1]}"
+        if cfg.export_dir is not None:
+            # Only now that the proxy listens: a client waiting for these files (a pod's agent
+            # container, held back by the sidecar's startup probe) finds the proxy up.
+            ca.export(cfg.export_dir)
         env = client_environment(url, ca.files.bundle, ca.files.cert, cfg.bottle_id, cfg.no_proxy,
                                  exported)
         audit.write({"time": utc_now(), "event": "start", "bottle": cfg.bottle_id,
