@@ -37,7 +37,7 @@ from launcher.cli import COMMANDS, _pretty_event
 from launcher.doctor import parse_probe_output
 from launcher.egress_policy import SECRETS_DIR, egress_files
 from launcher.errors import LauncherError
-from launcher.images import Platform, debian_mirror
+from launcher.images import EGRESS_INPUTS, Platform, debian_mirror
 from launcher.isolation import agent_checks, cap_names, parse_inside
 from launcher.limits import (
     AGENT_DEFAULTS,
@@ -325,3 +325,15 @@ def test_isolation_checks_read_from_inside():
     assert mismatch["agent limits"].status == "fails"
     no_workdir = parse_inside(text.replace("@mount", "#"))
     assert {c.name: c for c in agent_checks(no_workdir, None)}["workdir"].status == "note"
+
+
+def test_the_egress_image_gets_every_package_the_project_installs() -> None:
+    # The image's build context holds only EGRESS_INPUTS: a package missing there is
+    # missing from the image's wheel, and `import egress.cli` fails inside it.
+    import tomllib
+
+    root = Path(__file__).resolve().parent.parent
+    found = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    packages = {pattern.rstrip("*") for pattern in found["include"]}
+    assert packages, "pyproject.toml lists no packages"
+    assert packages <= set(EGRESS_INPUTS), sorted(packages - set(EGRESS_INPUTS))
