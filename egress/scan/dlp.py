@@ -32,7 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ruamel.yaml import YAML
 
@@ -52,6 +52,7 @@ CATALOGUE = Path(__file__).resolve().parents[1] / "data" / "dlp_rules.yaml"
 
 KNOWN_SECRET = "known-secret"
 BUDGET_RULE = "decode-budget-exhausted"
+EXAMPLE_RULE = "example-key"
 EXTRA_RULES = {
     KNOWN_SECRET: "A value the proxy knows is secret (policy `dlp.known_secrets`, injected "
     "credentials) in raw, base64, base32, hex or URL-encoded form.",
@@ -60,6 +61,10 @@ EXTRA_RULES = {
     "layers, or the size cap on windows rebuilt for split secrets. Part of the message was "
     "scanned only in its encoded form; blocked unless `dlp.decode.on_budget_exhausted` is "
     "`audit` or a `dlp.suppress` entry covers the host.",
+    EXAMPLE_RULE: "A value in a provider's key format that is a documentation or test example "
+    "(AWS's AKIAIOSFODNN7EXAMPLE, an EXAMPLE/SAMPLE/DUMMY/FAKE marker, counting runs such as "
+    "`abc123...`): reported so a reviewer sees it, with the action of `dlp.example_keys` "
+    "(default `audit`; `ignore` drops it).",
 }
 _EXHAUSTED = {
     "budget": "decoded more characters than `dlp.decode.budget` allows",
@@ -87,6 +92,9 @@ _NOT_SECRET_NAMES = frozenset((
 _VERSION = re.compile(r"\d+\.\d+\.\d+")
 
 
+Accepted = Literal["found", "confirmed", "example"] | None
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     id: str
@@ -109,26 +117,34 @@ class Rule:
 
     def source(self) -> RuleSource:
         # Generic rules' anchors are words (`token`, `secret`) that say nothing about a split.
-        generic = "generic_value" in self.checks or "password_value" in self.checks
         return RuleSource(self.regex.pattern, self.anchors, self.prefilter,
-                          split_anchors=() if generic else tuple(a for a in self.anchors if len(a) >= 3))
+                          split_anchors=() if self.generic else tuple(a for a in self.anchors if len(a) >= 3))
 
-    def accepts(self, value: str, match: re.Match[str]) -> tuple[bool, bool]:
-        """(flag it, confirmed by a validator)."""
+    @property
+    def generic(self) -> bool:
+        """A rule that finds values by their name rather than their own format."""
+        return "generic_value" in self.checks or "password_value" in self.checks
+
+    def accepts(self, value: str, match: re.Match[str]) -> Accepted:
+        """None (not a secret), `found`, `confirmed` (a validator confirmed the structure) or
+        `example` (a documentation or test example in this rule's format)."""
         confirmed = False
         if self.validator is not None:
             verdict = v.VALIDATORS[self.validator](value)
             if verdict is False:
-                return False, False
+                return None
             confirmed = verdict is True
-        if self.validator != "pem_private_key" and v.is_placeholder(value):
-            return False, False
+        if self.validator != "pem_private_key":
+            if v.is_template(value):
+                return None
+            if v.is_example(value):
+                return None if self.generic else "example"
         if not confirmed and self.entropy and v.shannon_entropy(_body(value)) < self.entropy:
-            return False, False
+            return None
         for check in self.checks:
             if not _CHECKS[check](value, match, self):
-                return False, False
-        return True, confirmed
+                return None
+        return "confirmed" if confirmed else "found"
 
 
 def _body(value: str) -> str:
@@ -361,6 +377,10 @@ class DLPEngine:
         self.known_values = tuple(known_values)
         self.overlap = max(r.max_length for r in self.rules) + 64
         self._actions = dict(self.section.actions)
+        # `ignore` drops example keys at the scan; an explicit `actions` entry still wins.
+        self._examples_ignored = (self.section.example_keys == "ignore"
+                                  and EXAMPLE_RULE not in self._actions)
+        self._example_action: Action = ("block" if self.section.example_keys == "block" else "audit")
         self._suppressions = tuple(
             _Suppression(
                 rules=frozenset(s.rules),
@@ -589,10 +609,14 @@ class DLPEngine:
             rule = self.rules[index]
             for m in rule.regex.finditer(text):
                 value = (m.group("secret") if rule.has_secret_group else None) or m.group(0)
-                ok, confirmed = rule.accepts(value, m)
-                if ok:
-                    start, end = origin or m.span()
-                    hits.append(_Hit(rule.id, value, start, end, layers, confirmed))
+                accepted = rule.accepts(value, m)
+                if accepted is None or (accepted == "example" and self._examples_ignored):
+                    continue
+                start, end = origin or m.span()
+                if accepted == "example":
+                    hits.append(_Hit(EXAMPLE_RULE, value, start, end, layers, False, note=rule.id))
+                else:
+                    hits.append(_Hit(rule.id, value, start, end, layers, accepted == "confirmed"))
         for matcher in known:
             # One value has several forms that overlap (a base64 form and its aligned
             # core): report the longest at each place.
@@ -633,7 +657,7 @@ class DLPEngine:
             if fragment not in original:
                 fragment = h.value if h.value in original else fragment
             # A known secret is one finding per name, whatever forms it was found in.
-            entry = first.setdefault((h.rule, h.note or h.value), (h, []))
+            entry = first.setdefault((h.rule, h.note if h.rule == KNOWN_SECRET else h.value), (h, []))
             for text in (fragment, h.value):
                 if text not in entry[1]:
                     entry[1].append(text)
@@ -647,12 +671,15 @@ class DLPEngine:
         elif h.rule == BUDGET_RULE:
             reason = (f"decoding budget exhausted ({_EXHAUSTED.get(h.note, h.note)}); "
                       "part of the message was not scanned decoded")
+        elif h.rule == EXAMPLE_RULE:
+            reason = f"documentation or test example in the {h.note} format{via}"
         else:
             rule = self.by_id[h.rule]
             reason = rule.description.rstrip(".") + via + (" [verified]" if h.confirmed else "")
-        action: Action = self._actions.get(
-            h.rule, self.section.decode.on_budget_exhausted if h.rule == BUDGET_RULE
-            else self.section.default_action)
+        default: Action = (self.section.decode.on_budget_exhausted if h.rule == BUDGET_RULE
+                           else self._example_action if h.rule == EXAMPLE_RULE
+                           else self.section.default_action)
+        action: Action = self._actions.get(h.rule, default)
         for s in self._suppressions:
             if s.covers(h.rule, where, ctx):
                 action, reason = "audit", f"{reason}; suppressed by {s.label}: {s.reason}"

@@ -36,18 +36,56 @@ def shannon_entropy(value: str) -> float:
     return -sum(c / n * math.log2(c / n) for c in Counter(value).values())
 
 
-# Words that mark a value as an example or a template rather than a credential.
-_PLACEHOLDER = re.compile(
-    r"x{5,}|X{5,}|\*{3,}|\.{3}|<[^>]*>|\$\{|\{\{|%\(|your[_-]?|example|sample|placeholder|dummy|"
-    r"changeme|redacted|insert[_-]?|replace[_-]?me|abcdefghij|^test$",
+# Marks of a template rather than a value: nothing was filled in, nothing to report.
+_TEMPLATE = re.compile(
+    r"x{5,}|X{5,}|\*{3,}|\.{3}|<[^>]*>|\$\{|\{\{|%\(|your[_-]?|placeholder|"
+    r"changeme|redacted|insert[_-]?|replace[_-]?me|^test$",
     re.IGNORECASE,
 )
+# Marks of a documentation example: a value someone wrote to look like a key.
+_EXAMPLE = re.compile(r"example|sample|dummy|fake|notreal|not[_-]real|abcdefghij", re.IGNORECASE)
+# Published documentation keys that carry no marker (AWS's and Stripe's, GitHub's docs).
+DOCUMENTATION_KEYS = frozenset((
+    "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "AKIAI44QH8DHBEXAMPLE",
+    "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY", "sk_test_4eC39HqLyjWDarjtT1zdp7dc",
+    "sk_test_BQokikJOvBiI2HlWgH4olfQ2", "ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+))
 # camelCase / snake_case / kebab-case identifiers made of word-like pieces.
 _IDENTIFIER = re.compile(r"^(?:[A-Za-z][a-z]{2,}|[A-Z]{2,}(?![a-z])|[_.-])+$")
 
 
 def is_placeholder(value: str) -> bool:
-    return _PLACEHOLDER.search(value) is not None
+    """A template or an example: not a secret that was meant to work."""
+    return _TEMPLATE.search(value) is not None or is_example(value)
+
+
+def is_template(value: str) -> bool:
+    return _TEMPLATE.search(value) is not None
+
+
+def _sequential_share(value: str) -> float:
+    """Share of the characters that sit in runs of at least four consecutive letters or
+    digits (`abcd`, `6789`, `klmnop`): hand-written fakes are full of them, random tokens
+    almost never have one."""
+    low = value.lower()
+    in_runs, run = 0, 1
+    for i in range(1, len(low) + 1):
+        if i < len(low) and low[i].isalnum() and ord(low[i]) == ord(low[i - 1]) + 1:
+            run += 1
+            continue
+        if run >= 4:
+            in_runs += run
+        run = 1
+    return in_runs / len(value) if value else 0.0
+
+
+def is_example(value: str) -> bool:
+    """A documentation or test example of a key: a published example value, an example
+    marker (EXAMPLE, SAMPLE, DUMMY, FAKE), or a value made of counting runs (`abc123`,
+    `1234567890abcdef`, `klmnopqrstuvwx`)."""
+    if value in DOCUMENTATION_KEYS or any(k in value for k in DOCUMENTATION_KEYS):
+        return True
+    return _EXAMPLE.search(value) is not None or (len(value) >= 12 and _sequential_share(value) >= 0.3)
 
 
 def is_identifier(value: str) -> bool:
@@ -216,9 +254,10 @@ AWS_KEY_PREFIXES = ("AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AIPA", "ANP
 
 
 def aws_key_id(value: str) -> bool | None:
-    """A known prefix and not the documentation's example id; the base32 alphabet AWS uses
-    after the prefix confirms it (fixtures often use any digit, so that alone decides nothing)."""
-    if not value.startswith(AWS_KEY_PREFIXES) or value.endswith("EXAMPLE") or len(value) != 20:
+    """A known prefix (the documentation's example ids are left to the example gate); the
+    base32 alphabet AWS uses after the prefix confirms it (fixtures often use any digit, so
+    that alone decides nothing)."""
+    if not value.startswith(AWS_KEY_PREFIXES) or len(value) != 20:
         return False
     return True if all(c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567" for c in value[4:]) else None
 
