@@ -41,7 +41,7 @@ from egress.findings import Action, Finding
 from egress.hostmatch import HostSet, normalize_host, normalize_path, path_has_prefix
 from egress.policy.model import DLPSection
 from egress.redact import MIN_SECRET_LEN, KnownSecrets, preview, secret_forms
-from egress.scan import bodies, charset
+from egress.scan import bodies, charset, literals
 from egress.scan import validators as v
 from egress.scan.decode import Budget, DecodeConfig, binary_text, candidates, printable_runs
 from egress.scan.matcher import KnownMatcher, Prefilter, RuleSource, make_known_matcher, make_prefilter
@@ -154,25 +154,47 @@ def _body(value: str) -> str:
 
 
 def _generic_value(value: str, match: re.Match[str], rule: Rule) -> bool:
+    """A value found by its name is a secret when it is a literal (not an expression, call,
+    attribute access, interpolation or type name), not a stand-in of documentation, and as
+    random as a random string of its length and alphabet (`egress.scan.literals`)."""
+    if not _literal_value(value):
+        return False
+    decoded = v.base64_text(value)
+    if decoded is not None and not _literal_value(decoded):
+        return False  # a Kubernetes `data:` value holding a template, a name or an expression
+    start, end = match.span("secret") if rule.has_secret_group else match.span()
+    text = match.string
+    quoted = literals.quoted_whole(text, start, end)
+    if quoted is None:
+        return not literals.is_code_expression(text, start, end)
+    close = literals.literal_end(text, start, end)
+    return quoted and not (close is not None and literals.looks_like_code(text[start:close]))
+
+
+def _literal_value(value: str) -> bool:
     if len(value) < 8 or v.is_identifier(value) or value.lower() in _COMMON_WORDS:
         return False
-    if value.startswith(("$", "%", "{", "<", "@", "#", "http://", "https://", "/", "./", "../", "~/")):
+    if value.startswith(("$", "%", "{", "<", "@", "#", "http://", "https://", "/", "./", "../", "~/",
+                         *literals.DIGEST_PREFIXES)):
         return False
     if _NUMBERISH.match(value) or _LOWER_WORDS.match(value) or _VERSION.search(value):
+        return False
+    if v.is_placeholder(value) or literals.looks_like_code(value):
         return False
     letters = any(c.isalpha() for c in value)
     other = any(c.isdigit() for c in value) or not value.isalnum() or (
         value != value.lower() and value != value.upper())
-    if not (letters and other):
+    if not (letters and other) or literals.is_stand_in(value) or literals.is_code_name(value):
         return False
-    need = max(rule.entropy, 3.3 if len(value) >= 20 else rule.entropy)
-    return v.shannon_entropy(value) >= need
+    return literals.random_enough(value)
 
 
 def _password_value(value: str, match: re.Match[str], rule: Rule) -> bool:
     if len(value) < 6 or value.lower() in v.COMMON_PASSWORDS:
         return False
-    if value.startswith(("$", "%", "{{", "<", "*")) or "${" in value:
+    if value.startswith(("$", "%", "{{", "<", "*", *literals.DIGEST_PREFIXES)) or "${" in value:
+        return False
+    if literals.looks_like_code(value):
         return False
     user = match.groupdict().get("user")
     return value != user and v.shannon_entropy(value) >= 2.0

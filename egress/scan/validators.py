@@ -305,6 +305,21 @@ def basic_auth(value: str) -> bool:
     return len(password) >= 6 and not is_placeholder(password) and password.lower() not in COMMON_PASSWORDS
 
 
+_B64_VALUE = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
+
+
+def base64_text(value: str) -> str | None:
+    """The text a padded base64 value stands for (a Kubernetes secret's `data:` value), when
+    it decodes to printable UTF-8; None for anything else (random keys decode to bytes)."""
+    if len(value) < 8 or len(value) % 4 or not _B64_VALUE.fullmatch(value):
+        return None
+    try:
+        text = base64.b64decode(value, validate=True).decode("utf-8")
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+    return text if text and text.isprintable() else None
+
+
 def base64_32_bytes(value: str) -> bool:
     """An HMAC-SHA256 signature in base64 (Azure SAS `sig=`), URL-encoded or not."""
     text = re.sub(r"%([0-9A-Fa-f]{2})", lambda m: chr(int(m.group(1), 16)), value)
