@@ -309,12 +309,14 @@ _B64_VALUE = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+
 
 
 def base64_text(value: str) -> str | None:
-    """The text a padded base64 value stands for (a Kubernetes secret's `data:` value), when
-    it decodes to printable UTF-8; None for anything else (random keys decode to bytes)."""
-    if len(value) < 8 or len(value) % 4 or not _B64_VALUE.fullmatch(value):
+    """The text a base64 value stands for (a Kubernetes secret's `data:` value, padded or
+    not), when it decodes to printable UTF-8; None for anything else (random keys decode to
+    bytes)."""
+    padded = value + "=" * (-len(value) % 4)
+    if len(value) < 8 or len(value) % 4 == 1 or not _B64_VALUE.fullmatch(padded):
         return None
     try:
-        text = base64.b64decode(value, validate=True).decode("utf-8")
+        text = base64.b64decode(padded, validate=True).decode("utf-8")
     except (ValueError, binascii.Error, UnicodeDecodeError):
         return None
     return text if text and text.isprintable() else None
@@ -341,6 +343,123 @@ def discord_bot_token(value: str) -> bool:
     return raw.isdigit() and 15 <= len(raw) <= 21
 
 
+def crc32_base62(token: str) -> bool | None:
+    """GitHub-style checksum (GitHub tokens, npm tokens): the last six characters of the
+    36-character body are base62(CRC32(the first thirty)). True when it holds; None
+    otherwise (test fixtures rarely compute one), so the rule's entropy gate decides."""
+    body = token.split("_", 1)[-1][:36]
+    if len(body) != 36:
+        return None
+    n = zlib.crc32(body[:30].encode())
+    digits = ""
+    while n:
+        n, r = divmod(n, 62)
+        digits = _B62[r] + digits
+    return True if digits.rjust(6, "0") == body[30:] else None
+
+
+def _b64any(text: str) -> bytes | None:
+    """Standard or URL-safe base64, padded or not."""
+    compact = text.strip().replace("-", "+").replace("_", "/")
+    try:
+        return base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
+    except (ValueError, binascii.Error):
+        return None
+
+
+def b64_json(value: str) -> bool:
+    """A token that is base64 of a JSON object (Cloudflare tunnel tokens, Grafana keys)."""
+    raw = _b64any(value)
+    if raw is None:
+        return False
+    try:
+        return isinstance(json.loads(raw), dict)
+    except (ValueError, UnicodeDecodeError):
+        return False
+
+
+def pypi_macaroon(token: str) -> bool | None:
+    """PyPI / TestPyPI tokens are `pypi-` + base64url of a version-2 macaroon whose location
+    field is pypi.org or test.pypi.org; confirmed when it decodes so."""
+    raw = _b64any(token.removeprefix("pypi-"))
+    if raw is None:
+        return None
+    return True if raw[:2] == b"\x02\x01" and (b"pypi.org" in raw[:32]) else None
+
+
+def jenkins_secret(value: str) -> bool:
+    """hudson.util.Secret: version byte 1, a 4-byte IV length (16), a 4-byte data length,
+    then exactly that much IV and data."""
+    raw = _b64any(value)
+    if raw is None or len(raw) < 9 + 16 + 16 or raw[0] != 1:
+        return False
+    iv_len = int.from_bytes(raw[1:5], "big")
+    data_len = int.from_bytes(raw[5:9], "big")
+    return iv_len == 16 and 9 + iv_len + data_len == len(raw)
+
+
+_BECH32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+
+
+def bech32(value: str) -> bool | None:
+    """BIP-173 bech32 checksum (age secret keys: AGE-SECRET-KEY-1...): True when it holds,
+    None when it does not (hand-made fixtures), False outside the bech32 alphabet."""
+    low = value.lower()
+    hrp, sep, data = low.rpartition("1")
+    if not sep or not hrp or len(data) < 6 or any(c not in _BECH32 for c in data):
+        return False
+    gen = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
+    chk = 1
+    for v in [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp] + [_BECH32.index(c) for c in data]:
+        top = chk >> 25
+        chk = (chk & 0x1FFFFFF) << 5 ^ v
+        for i in range(5):
+            chk ^= gen[i] if (top >> i) & 1 else 0
+    return True if chk == 1 else None
+
+
+_SECRET_KEY_NAME = re.compile(r"pass|secret|token|key|cred|auth|pwd|\.dockerconfigjson|\.pem$|\.p12$|\.jks$",
+                              re.IGNORECASE)
+_DATA_ENTRY = re.compile(r"([\w.-]{1,100}):[ \t]+([A-Za-z0-9+/]{4,8192}={0,2})")
+
+
+def kubernetes_data(block: str) -> bool:
+    """A Kubernetes Secret `data:` block holds a credential: a value under a secret-like key
+    that decodes to a real value (not a template or a stand-in), or a private key."""
+    for key, value in _DATA_ENTRY.findall(block.replace("\\n", "\n")):
+        raw = _b64any(value)
+        if raw is None or len(raw) < 6:
+            continue
+        if b"PRIVATE KEY-----" in raw:
+            return True
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            if len(raw) >= 16 and _SECRET_KEY_NAME.search(key):
+                return True  # binary key material under a key name
+            continue
+        if not _SECRET_KEY_NAME.search(key) or is_placeholder(text) or text.lower() in COMMON_PASSWORDS:
+            continue
+        if len(text) >= 8 and shannon_entropy(text) >= 2.8 and not text.isalpha():
+            return True
+    return False
+
+
+def basic_auth_or_text(value: str) -> bool:
+    """.npmrc `_auth` (base64 of user:password) or `_password` (base64 of the password)."""
+    if basic_auth(value):
+        return True
+    raw = _b64any(value)
+    if raw is None:
+        return False
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return (":" not in text and len(text) >= 8 and text.isprintable() and not is_placeholder(text)
+            and text.lower() not in COMMON_PASSWORDS and shannon_entropy(text) >= 2.8)
+
+
 VALIDATORS: dict[str, Validator] = {
     "github_checksum": github_checksum,
     "luhn_issuer": payment_card,
@@ -353,4 +472,11 @@ VALIDATORS: dict[str, Validator] = {
     "basic_auth": basic_auth,
     "base64_32_bytes": base64_32_bytes,
     "discord_bot_token": discord_bot_token,
+    "crc32_base62": crc32_base62,
+    "b64_json": b64_json,
+    "pypi_macaroon": pypi_macaroon,
+    "jenkins_secret": jenkins_secret,
+    "bech32": bech32,
+    "kubernetes_data": kubernetes_data,
+    "basic_auth_or_text": basic_auth_or_text,
 }
