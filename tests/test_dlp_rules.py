@@ -143,3 +143,14 @@ def test_templates_and_generic_examples_stay_silent() -> None:
                  "password = 'example-password-123'", "api_key: <your-api-key>",
                  "ghp_XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"):
         assert engine.scan(text, "t") == [], text
+
+
+def test_a_real_key_dressed_as_an_example_is_still_a_key() -> None:
+    """A marker or counting run glued to or into a real key does not make it an example:
+    what is left without them is still a key of the rule, so the rule blocks it."""
+    engine = DLPEngine()
+    real = RULES[[r.id for r in RULES].index("anthropic-api-key")].examples[0]
+    github = "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"
+    for text, rule in ((real + "EXAMPLE", "anthropic-api-key"), (real[:40] + "FAKE" + real[40:], "anthropic-api-key"),
+                       (real + "abcdefghijklmnop", "anthropic-api-key"), (github + "SAMPLE", "github-token")):
+        assert [(m.rule, m.action) for m in engine.scan(text, "t")] == [(rule, "block")], text

@@ -134,13 +134,25 @@ class Rule:
             if v.is_template(value):
                 return None
             if v.is_example(value):
-                return None if self.generic else "example"
+                if self.generic:
+                    return None
+                if v.is_documentation_key(value) or not self._still_a_key(v.example_residue(value)):
+                    return "example"
         if not confirmed and self.entropy and v.shannon_entropy(_body(value)) < self.entropy:
             return None
         for check in self.checks:
             if not _CHECKS[check](value, match, self):
                 return None
         return "confirmed" if confirmed else "found"
+
+    def _still_a_key(self, residue: str) -> bool:
+        """Whether what is left of an example-looking value without its markers is still a
+        key of this rule: a real key with `EXAMPLE` glued to it is not an example."""
+        m = self.regex.search(residue)
+        if m is None:
+            return False
+        value = (m.group("secret") if self.has_secret_group else None) or m.group(0)
+        return not (self.entropy and v.shannon_entropy(_body(value)) < self.entropy)
 
 
 def _body(value: str) -> str:

@@ -79,11 +79,27 @@ def _sequential_share(value: str) -> float:
     return in_runs / len(value) if value else 0.0
 
 
+# Runs of three or more counting letters or digits (`abc`, `789`, `klmnop`).
+_COUNTING_RUN = re.compile(
+    "(?i)(?:" + "|".join(sorted({a[i:i + 3] for a in ("0123456789", "abcdefghijklmnopqrstuvwxyz")
+                                 for i in range(len(a) - 2)})) + ")+")
+
+
+def example_residue(value: str) -> str:
+    """`value` without its example markers and counting runs: what is left of a real key
+    that was dressed up as an example (`<real key>EXAMPLE`)."""
+    return _COUNTING_RUN.sub("", _EXAMPLE.sub("", value))
+
+
+def is_documentation_key(value: str) -> bool:
+    return value in DOCUMENTATION_KEYS or any(k in value for k in DOCUMENTATION_KEYS)
+
+
 def is_example(value: str) -> bool:
     """A documentation or test example of a key: a published example value, an example
     marker (EXAMPLE, SAMPLE, DUMMY, FAKE), or a value made of counting runs (`abc123`,
     `1234567890abcdef`, `klmnopqrstuvwx`)."""
-    if value in DOCUMENTATION_KEYS or any(k in value for k in DOCUMENTATION_KEYS):
+    if is_documentation_key(value):
         return True
     return _EXAMPLE.search(value) is not None or (len(value) >= 12 and _sequential_share(value) >= 0.3)
 
