@@ -106,15 +106,23 @@ class Rule:
     notes: str | None = None
     examples: tuple[str, ...] = ()
     near_misses: tuple[str, ...] = ()
+    split_anchors: tuple[str, ...] | None = None
 
     @property
     def has_secret_group(self) -> bool:
         return "secret" in self.regex.groupindex
 
     def source(self) -> RuleSource:
-        # Generic rules' anchors are words (`token`, `secret`) that say nothing about a split.
-        return RuleSource(self.regex.pattern, self.anchors, self.prefilter,
-                          split_anchors=() if self.generic else tuple(a for a in self.anchors if len(a) >= 3))
+        # Generic and keyword rules' anchors are words (`token`, `datadog`) that say nothing
+        # about a split; a rule may name its split anchors itself (none, when its prefix is
+        # a common string such as `pat`).
+        if self.split_anchors is not None:
+            split = self.split_anchors
+        elif self.generic or "key" in self.regex.groupindex:
+            split = ()
+        else:
+            split = tuple(a for a in self.anchors if len(a) >= 3)
+        return RuleSource(self.regex.pattern, self.anchors, self.prefilter, split_anchors=split)
 
     @property
     def generic(self) -> bool:
@@ -279,7 +287,9 @@ def parse_catalogue(text: str, source: str = "<catalogue>") -> tuple[Rule, ...]:
             validator=validator, prefilter=item.get("prefilter"),
             entropy=float(item.get("entropy", 0.0)), checks=checks,
             max_length=int(item.get("max_length", DEFAULT_MAX_LENGTH)), notes=item.get("notes"),
-            examples=examples, near_misses=near))
+            examples=examples, near_misses=near,
+            split_anchors=(tuple(a.lower() for a in item["split_anchors"])
+                           if item.get("split_anchors") is not None else None)))
     return tuple(rules)
 
 
