@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 Api = Literal["anthropic", "openai"]
+APIS: tuple[Api, ...] = ("anthropic", "openai")
 Part = Literal["all", "dev", "final"]
 SIZES = {"2k": 2_000, "200k": 200_000, "1m": 1_000_000, "8m": 8_000_000}
 
@@ -211,7 +212,8 @@ def hashes_excerpt(rng: random.Random) -> str:
         if kind < 0.3:
             lines.append(f"commit {rng.getrandbits(160):040x}")
         elif kind < 0.5:
-            lines.append(f"sha256:{rng.getrandbits(256):064x}  dist/pkg-{rng.randint(0, 9)}.{rng.randint(0, 30)}.tar.gz")
+            lines.append(f"sha256:{rng.getrandbits(256):064x}  "
+                         f"dist/pkg-{rng.randint(0, 9)}.{rng.randint(0, 30)}.tar.gz")
         elif kind < 0.7:
             lines.append(f"request_id={uuid.UUID(int=rng.getrandbits(128))}")
         elif kind < 0.85:
@@ -326,7 +328,8 @@ def _openai(messages: list[dict[str, Any]], model: str, tools: bool) -> dict[str
             if b["kind"] == "text":
                 parts.append({"type": "text", "text": b["text"]})
             elif b["kind"] == "image":
-                parts.append({"type": "image_url", "image_url": {"url": "data:image/png;base64," + b["data"]}})
+                url = "data:image/png;base64," + b["data"]
+                parts.append({"type": "image_url", "image_url": {"url": url}})
             else:
                 calls.append({"id": b["id"], "type": "function", "function": {
                     "name": b["name"], "arguments": json.dumps(b["input"])}})
@@ -353,12 +356,12 @@ def conversation(seed: int, turns: int = 40, api: Api | None = None, part: Part 
     """Each request of one agent session, turn by turn: request k holds turns 1..k (agents
     resend the whole conversation every time)."""
     rng = random.Random(seed)
-    api = api or rng.choice(["anthropic", "openai"])
+    chosen: Api = api if api is not None else rng.choice(APIS)
     messages: list[dict[str, Any]] = []
     gen = _turns(rng, part, images)
     for _ in range(turns):
         messages.extend(next(gen))
-        yield render(messages, api)
+        yield render(messages, chosen)
 
 
 MAX_TURNS = 40
@@ -370,11 +373,11 @@ def body(size: int, seed: int = 0, api: Api | None = None, part: Part = "all",
     takes, 1 to 40; past 40 the tool results grow instead (big file reads). Requests under
     6 KB carry no tool definitions (side calls such as titling a conversation)."""
     rng = random.Random(seed * 7919 + size)
-    api = api or rng.choice(["anthropic", "openai"])
+    chosen: Api = api if api is not None else rng.choice(APIS)
     tools = size >= 6_000
     messages: list[dict[str, Any]] = []
     gen = _turns(rng, part, images and size >= 20_000)
-    budget = size - len(render([], api, tools))
+    budget = size - len(render([], chosen, tools))
     used = 0
     while used < budget:
         turn = next(gen)
@@ -383,8 +386,8 @@ def body(size: int, seed: int = 0, api: Api | None = None, part: Part = "all",
             turn[2]["blocks"][0]["text"] += "\n" + _tool_result(rng, part)
             messages = messages[:-3]
         messages.extend(turn)
-        used = len(render(messages, api, tools)) if len(messages) <= 3 else used + len(json.dumps(turn))
-    data = render(messages, api, tools)
+        used = len(render(messages, chosen, tools)) if len(messages) <= 3 else used + len(json.dumps(turn))
+    data = render(messages, chosen, tools)
     last = messages[-1]["blocks"][0]
     while len(data) < size:
         short = size - len(data)
@@ -392,13 +395,13 @@ def body(size: int, seed: int = 0, api: Api | None = None, part: Part = "all",
             piece = _tool_result(rng, part) if short > 5_000 else prose(rng, 1)
             last["text"] += "\n" + piece
             short -= len(piece) + 1
-        data = render(messages, api, tools)
+        data = render(messages, chosen, tools)
     for _ in range(4):
         over = len(data) - size
         if over <= size // 200:
             break
         last["text"] = last["text"][:max(0, len(last["text"]) - over)]
-        data = render(messages, api, tools)
+        data = render(messages, chosen, tools)
     return data
 
 

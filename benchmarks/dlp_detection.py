@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks import dlp_shapes as shapes
+from benchmarks.agent_corpus import Part, render
 from benchmarks.agent_corpus import body as agent_body
 from benchmarks.secret_formats import FORMATS
 from egress.scan.dlp import DLPEngine, load_catalogue
@@ -93,7 +94,7 @@ def build(portion: str, seed: int = 20261206) -> list[Item]:
                 for group, body, ctype, ext in _catalogue_shapes(example, rng):
                     items.append(Item(f"c{len(items):05d}", group, rule.id, body, ctype, ext,
                                       _catalogue_secret(rule.id, example, k)))
-    part = "final" if final else "dev"
+    part: Part = "final" if final else "dev"
     sizes = [2_000] * 100 + [20_000] * 150 + [100_000] * 50
     for i, size in enumerate(sizes):
         items.append(Item(f"b{i:05d}", "benign:agent-requests", "", agent_body(size, seed + 7 * i + final,
@@ -107,9 +108,9 @@ def build(portion: str, seed: int = 20261206) -> list[Item]:
 
 
 def _catalogue_shapes(example: str, rng: random.Random) -> list[tuple[str, bytes, str, str]]:
-    request = shapes.render([{"role": "user", "blocks": [{"kind": "text", "text": example}]}],
+    request = render([{"role": "user", "blocks": [{"kind": "text", "text": example}]}],
                             "anthropic", tools=False)
-    code = shapes.render([{"role": "user", "blocks": [{"kind": "text", "text": f'value = "{example}"'}]}],
+    code = render([{"role": "user", "blocks": [{"kind": "text", "text": f'value = "{example}"'}]}],
                          "openai", tools=False)
     return [("catalogue:raw", example.encode(), "text/plain", "txt"),
             ("catalogue:json", request, "application/json", "json"),

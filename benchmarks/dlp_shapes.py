@@ -74,7 +74,8 @@ TEXT_SHAPES: dict[str, list[Template]] = {
         lambda n, s, g: f'func main() {{\n\t{n.camel} := "{s}"\n\trun({n.camel})\n}}\n',
         lambda n, s, g: f'client = Client({n.snake}="{s}", timeout=30)\n',
         lambda n, s, g: f'    private static final String {n.upper} = "{s}";\n',
-        lambda n, s, g: f'resource "provider_config" "main" {{\n  {n.snake} = "{s}"\n  region = "eu-west-1"\n}}\n',
+        lambda n, s, g: (f'resource "provider_config" "main" {{\n  {n.snake} = "{s}"\n'
+                         '  region = "eu-west-1"\n}\n'),
         lambda n, s, g: f'let {n.snake} = "{s}";\n',
         lambda n, s, g: f'settings = {{\n    "{n.snake}": "{s}",\n    "debug": False,\n}}\n',
         lambda n, s, g: f'var {n.camel} = @"{s}";\n',
@@ -127,7 +128,8 @@ TEXT_SHAPES: dict[str, list[Template]] = {
         lambda n, s, g: f"curl -u deploy:{s} https://repo.example.com/upload -T build.tgz",
         lambda n, s, g: f"machine api.example.com login deploy password {s}\n",
         lambda n, s, g: f"registry=https://registry.npmjs.org/\n//registry.npmjs.org/:_authToken={s}\n",
-        lambda n, s, g: f"[distutils]\nindex-servers = pypi\n\n[pypi]\nusername = __token__\npassword = {s}\n",
+        lambda n, s, g: ("[distutils]\nindex-servers = pypi\n\n[pypi]\nusername = __token__\n"
+                         f"password = {s}\n"),
         lambda n, s, g: json.dumps({"auths": {"ghcr.io": {"auth": _b64("deploy:" + s)}}}),
         lambda n, s, g: f"Server=tcp:db.example.net,1433;Database=app;User ID=app;Password={s};Encrypt=True;",
         lambda n, s, g: f"DATABASE_URL=postgres://app:{_q(s)}@db.internal:5432/app",
@@ -182,12 +184,14 @@ JSON_SHAPES: dict[str, list[JsonTemplate]] = {
     ],
     "code_in_json": [
         lambda n, s, g, a: _request([_text("why does this fail?")],
-                                    [_result(f'import os\n\n{n.snake} = "{s}"\nclient = connect({n.snake})\n')], g, a),
+                                    [_result(f'import os\n\n{n.snake} = "{s}"\n'
+                                             f'client = connect({n.snake})\n')], g, a),
         lambda n, s, g, a: _tool_use({"path": "main.go", "old_text": "return nil",
                                       "new_text": f'{n.camel} := "{s}"\n\treturn run({n.camel})'}, g, a),
         lambda n, s, g, a: _request([_text(prose(g, 1))],
                                     [_result(json.dumps({n.snake: s, "debug": False}, indent=2))], g, a),
-        lambda n, s, g, a: _request([_text(f"```js\nconst {n.camel} = \"{s}\";\n```\nis this right?")], None, g, a),
+        lambda n, s, g, a: _request([_text(f"```js\nconst {n.camel} = \"{s}\";\n```\nis this right?")],
+                                    None, g, a),
         lambda n, s, g, a: _request([_text(prose(g, 1))],
                                     [_result(f'settings:\n  {n.snake}: "{s}"\n')], g, a),
         lambda n, s, g, a: _tool_use({"content": f'{n.upper} = "{s}"\n', "path": "settings.py"}, g, a),

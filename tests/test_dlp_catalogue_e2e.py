@@ -33,7 +33,8 @@ SHAPES: list[tuple[str, str, dict[str, Any]]] = [
     ("jenkins credentials.xml", "jenkins-encrypted-secret",
      {"content": f"<com.cloudbees.plugins.credentials.impl.UsernamePasswordCredentialsImpl>"
                  f"<password>{{{JENKINS}}}</password></com.cloudbees.plugins.credentials.impl."
-                 f"UsernamePasswordCredentialsImpl>".encode(), "headers": {"Content-Type": "application/xml"}}),
+                 f"UsernamePasswordCredentialsImpl>".encode(),
+      "headers": {"Content-Type": "application/xml"}}),
     ("kubernetes secret data", "kubernetes-secret-data",
      {"content": ("apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\ndata:\n  password: "
                   + base64.b64encode(K8S_PASSWORD.encode()).decode() + "\n").encode()}),

@@ -115,7 +115,8 @@ DOC_EXAMPLES = [
     ("aws-secret-access-key", "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
     ("openai-project-key", "sk-proj-FAKEfakeFAKE1234fake5678fakeFAKE9012fakeFAKE3456"),
     ("stripe-secret-key", "stripe.api_key = 'sk_test_4eC39HqLyjWDarjtT1zdp7dc'"),
-    ("anthropic-api-key", "sk-ant-api03-abc123xyz-456def789ghij-klmnopqrstuvwx-3456yza789bcde-1234fghijklmnopAA"),
+    ("anthropic-api-key",
+     "sk-ant-api03-abc123xyz-456def789ghij-klmnopqrstuvwx-3456yza789bcde-1234fghijklmnopAA"),
     ("github-token", "ghp_16C7e42F292c6912E7710c838347Ae178B4a"),
 ]
 
@@ -151,6 +152,7 @@ def test_a_real_key_dressed_as_an_example_is_still_a_key() -> None:
     engine = DLPEngine()
     real = RULES[[r.id for r in RULES].index("anthropic-api-key")].examples[0]
     github = "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"
-    for text, rule in ((real + "EXAMPLE", "anthropic-api-key"), (real[:40] + "FAKE" + real[40:], "anthropic-api-key"),
+    for text, rule in ((real + "EXAMPLE", "anthropic-api-key"),
+                       (real[:40] + "FAKE" + real[40:], "anthropic-api-key"),
                        (real + "abcdefghijklmnop", "anthropic-api-key"), (github + "SAMPLE", "github-token")):
         assert [(m.rule, m.action) for m in engine.scan(text, "t")] == [(rule, "block")], text
