@@ -2,6 +2,7 @@
 Process CPU time; prints JSON.
 
     .venv/bin/python -m benchmarks.dlp_throughput [--seconds 2] [--sizes 2k,200k,1m,8m]
+        [--no-fallback] [--compare-catalogue old.yaml]
 
 Workload: `benchmarks.agent_corpus` request bodies (Anthropic Messages / OpenAI Chat requests
 with system prompt, tools, up to 40 turns of standard-library source, logs, diffs, hashes,
@@ -23,10 +24,11 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from benchmarks.agent_corpus import SIZES, bodies
 from egress.policy.model import DLPSection
-from egress.scan.dlp import DLPEngine, load_catalogue
+from egress.scan.dlp import DLPEngine, load_catalogue, parse_catalogue
 
 # Bodies per size: enough distinct ones that a single lucky body does not decide.
 COUNTS = {"2k": 200, "200k": 8, "1m": 3, "8m": 1}
@@ -55,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=2.0, help="CPU time per measurement")
     ap.add_argument("--sizes", default=",".join(SIZES), help="comma-separated: " + ",".join(SIZES))
     ap.add_argument("--no-fallback", action="store_true", help="skip the pyahocorasick backend")
+    ap.add_argument("--compare-catalogue", type=Path, metavar="YAML",
+                    help="also measure the engine (hyperscan, all decoding) with this catalogue, e.g. "
+                         "an older one: `git show REV:egress/data/dlp_rules.yaml > old.yaml`")
     args = ap.parse_args(argv)
     sizes = [s for s in args.sizes.split(",") if s]
     rules = load_catalogue()
@@ -64,6 +69,11 @@ def main(argv: list[str] | None = None) -> int:
         "hyperscan/no_decoding": DLPEngine(DLPSection.model_validate({"decode": {"max_depth": 0}}),
                                            backend="hyperscan"),
     }
+    if args.compare_catalogue:
+        other = parse_catalogue(args.compare_catalogue.read_text(), str(args.compare_catalogue))
+        results["compared_rules"] = len(other)
+        engines["hyperscan/all_decoding/compared_catalogue"] = DLPEngine(
+            DLPSection.model_validate({}), rules=other, backend="hyperscan")
     if not args.no_fallback:
         engines["aho-corasick/all_decoding"] = DLPEngine(DLPSection.model_validate({}),
                                                          backend="aho-corasick")
