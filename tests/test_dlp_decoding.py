@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from benchmarks.dlp_throughput import clean_json_body, clean_text
+from benchmarks.agent_corpus import body, prose, source_excerpt
 from egress.policy import parse_policy
 from egress.redact import KnownSecrets
 from egress.scan import binary
@@ -264,10 +264,11 @@ def test_html_references_wrapped_base64_and_marks() -> None:
 
 def test_clean_agent_traffic_finds_nothing_and_exhausts_nothing() -> None:
     rng = random.Random(5)
-    bodies = [clean_json_body(rng) for _ in range(20)] + [clean_json_body(rng, 400_000)]
-    for body in bodies:
-        assert ENGINE.scan_body(body, "application/json") == []
-    assert ENGINE.scan(clean_text(rng, 300_000), "t") == []
+    bodies = [body(10_000, seed) for seed in range(20)] + [body(400_000, 20)]
+    for request in bodies:
+        assert ENGINE.scan_body(request, "application/json") == []
+    text = "\n".join(prose(rng, 2) + "\n" + source_excerpt(rng, "all")[1] for _ in range(100))
+    assert ENGINE.scan(text, "t") == []
     image = {"type": "image", "source": {"type": "base64", "data": b64(rng.randbytes(3_000_000))}}
     assert ENGINE.scan_body(json.dumps(image).encode(), "application/json") == []
     page = "<p>Tom &amp; Jerry &lt;3 &nbsp; caf&eacute; &#8212; &#x27;quoted&#x27;</p>\n" * 200

@@ -572,6 +572,11 @@ class DLPSection(StrictModel):
     suppress: list[DLPSuppression] = Field(
         default_factory=list, description="Findings that are expected, scoped by rule, host, path "
         "and location; each needs a `reason`.")
+    example_keys: Literal["block", "audit", "ignore"] = Field(
+        "audit", description="Values in a provider's key format that are documentation or test "
+        "examples (AWS's `AKIAIOSFODNN7EXAMPLE`, `sk-...FAKE...`, `abc123...` counting runs), rule "
+        "`example-key`: `audit` reports them so a reviewer sees them, `block` stops them like a key "
+        "(strict policies), `ignore` drops them. An `actions` entry for `example-key` wins.")
     known_secrets: list[KnownSecretSource] = Field(
         default_factory=list,
         description="Secret values matched exactly (raw, base64, base32, hex, URL-encoded) and "

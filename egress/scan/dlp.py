@@ -32,7 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ruamel.yaml import YAML
 
@@ -41,7 +41,7 @@ from egress.findings import Action, Finding
 from egress.hostmatch import HostSet, normalize_host, normalize_path, path_has_prefix
 from egress.policy.model import DLPSection
 from egress.redact import MIN_SECRET_LEN, KnownSecrets, preview, secret_forms
-from egress.scan import bodies, charset
+from egress.scan import bodies, charset, literals
 from egress.scan import validators as v
 from egress.scan.decode import Budget, DecodeConfig, binary_text, candidates, printable_runs
 from egress.scan.matcher import KnownMatcher, Prefilter, RuleSource, make_known_matcher, make_prefilter
@@ -52,6 +52,7 @@ CATALOGUE = Path(__file__).resolve().parents[1] / "data" / "dlp_rules.yaml"
 
 KNOWN_SECRET = "known-secret"
 BUDGET_RULE = "decode-budget-exhausted"
+EXAMPLE_RULE = "example-key"
 EXTRA_RULES = {
     KNOWN_SECRET: "A value the proxy knows is secret (policy `dlp.known_secrets`, injected "
     "credentials) in raw, base64, base32, hex or URL-encoded form.",
@@ -60,6 +61,10 @@ EXTRA_RULES = {
     "layers, or the size cap on windows rebuilt for split secrets. Part of the message was "
     "scanned only in its encoded form; blocked unless `dlp.decode.on_budget_exhausted` is "
     "`audit` or a `dlp.suppress` entry covers the host.",
+    EXAMPLE_RULE: "A value in a provider's key format that is a documentation or test example "
+    "(AWS's AKIAIOSFODNN7EXAMPLE, an EXAMPLE/SAMPLE/DUMMY/FAKE marker, counting runs such as "
+    "`abc123...`): reported so a reviewer sees it, with the action of `dlp.example_keys` "
+    "(default `audit`; `ignore` drops it).",
 }
 _EXHAUSTED = {
     "budget": "decoded more characters than `dlp.decode.budget` allows",
@@ -72,9 +77,6 @@ DEFAULT_MAX_LENGTH = 512
 SPLIT_WINDOW = 1024
 # Fragments of unfinished tokens kept per WebSocket direction, to join with later messages.
 PENDING_FRAGMENTS = 16
-_COMMON_WORDS = v.COMMON_PASSWORDS | {"true", "false", "null", "none", "nil", "undefined", "key"}
-_NUMBERISH = re.compile(r"^[\d.:/+-]+$")
-_LOWER_WORDS = re.compile(r"^[a-z]+(?:[._/-][a-z]+)*$")
 _KEY_PARTS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 _NOT_SECRET_NAMES = frozenset((
     "page", "cursor", "csrf", "xsrf", "nonce", "continuation", "next", "prev", "previous", "max",
@@ -84,7 +86,9 @@ _NOT_SECRET_NAMES = frozenset((
     "authenticity", "lifetime", "kind", "version", "hash", "algorithm", "alg", "scope", "scopes",
     "env", "var", "public",
 ))
-_VERSION = re.compile(r"\d+\.\d+\.\d+")
+
+
+Accepted = Literal["found", "confirmed", "example"] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,33 +106,61 @@ class Rule:
     notes: str | None = None
     examples: tuple[str, ...] = ()
     near_misses: tuple[str, ...] = ()
+    split_anchors: tuple[str, ...] | None = None
 
     @property
     def has_secret_group(self) -> bool:
         return "secret" in self.regex.groupindex
 
     def source(self) -> RuleSource:
-        # Generic rules' anchors are words (`token`, `secret`) that say nothing about a split.
-        generic = "generic_value" in self.checks or "password_value" in self.checks
-        return RuleSource(self.regex.pattern, self.anchors, self.prefilter,
-                          split_anchors=() if generic else tuple(a for a in self.anchors if len(a) >= 3))
+        # Generic and keyword rules' anchors are words (`token`, `datadog`) that say nothing
+        # about a split; a rule may name its split anchors itself (none, when its prefix is
+        # a common string such as `pat`).
+        if self.split_anchors is not None:
+            split = self.split_anchors
+        elif self.generic or "key" in self.regex.groupindex:
+            split = ()
+        else:
+            split = tuple(a for a in self.anchors if len(a) >= 3)
+        return RuleSource(self.regex.pattern, self.anchors, self.prefilter, split_anchors=split)
 
-    def accepts(self, value: str, match: re.Match[str]) -> tuple[bool, bool]:
-        """(flag it, confirmed by a validator)."""
+    @property
+    def generic(self) -> bool:
+        """A rule that finds values by their name rather than their own format."""
+        return "generic_value" in self.checks or "password_value" in self.checks
+
+    def accepts(self, value: str, match: re.Match[str]) -> Accepted:
+        """None (not a secret), `found`, `confirmed` (a validator confirmed the structure) or
+        `example` (a documentation or test example in this rule's format)."""
         confirmed = False
         if self.validator is not None:
             verdict = v.VALIDATORS[self.validator](value)
             if verdict is False:
-                return False, False
+                return None
             confirmed = verdict is True
-        if self.validator != "pem_private_key" and v.is_placeholder(value):
-            return False, False
+        if self.validator != "pem_private_key":
+            if v.is_template(value):
+                return None
+            if v.is_example(value):
+                if self.generic:
+                    return None
+                if v.is_documentation_key(value) or not self._still_a_key(v.example_residue(value)):
+                    return "example"
         if not confirmed and self.entropy and v.shannon_entropy(_body(value)) < self.entropy:
-            return False, False
+            return None
         for check in self.checks:
             if not _CHECKS[check](value, match, self):
-                return False, False
-        return True, confirmed
+                return None
+        return "confirmed" if confirmed else "found"
+
+    def _still_a_key(self, residue: str) -> bool:
+        """Whether what is left of an example-looking value without its markers is still a
+        key of this rule: a real key with `EXAMPLE` glued to it is not an example."""
+        m = self.regex.search(residue)
+        if m is None:
+            return False
+        value = (m.group("secret") if self.has_secret_group else None) or m.group(0)
+        return not (self.entropy and v.shannon_entropy(_body(value)) < self.entropy)
 
 
 def _body(value: str) -> str:
@@ -138,25 +170,26 @@ def _body(value: str) -> str:
 
 
 def _generic_value(value: str, match: re.Match[str], rule: Rule) -> bool:
-    if len(value) < 8 or v.is_identifier(value) or value.lower() in _COMMON_WORDS:
+    """A value found by its name is a secret when it is a literal (not an expression, call,
+    attribute access, interpolation or type name), not a stand-in of documentation, and as
+    random as a random string of its length and alphabet (`egress.scan.literals`)."""
+    if not literals.is_secret_literal(value):
         return False
-    if value.startswith(("$", "%", "{", "<", "@", "#", "http://", "https://", "/", "./", "../", "~/")):
-        return False
-    if _NUMBERISH.match(value) or _LOWER_WORDS.match(value) or _VERSION.search(value):
-        return False
-    letters = any(c.isalpha() for c in value)
-    other = any(c.isdigit() for c in value) or not value.isalnum() or (
-        value != value.lower() and value != value.upper())
-    if not (letters and other):
-        return False
-    need = max(rule.entropy, 3.3 if len(value) >= 20 else rule.entropy)
-    return v.shannon_entropy(value) >= need
+    start, end = match.span("secret") if rule.has_secret_group else match.span()
+    text = match.string
+    quoted = literals.quoted_whole(text, start, end)
+    if quoted is None:
+        return not literals.is_code_expression(text, start, end)
+    close = literals.literal_end(text, start, end)
+    return quoted and not (close is not None and literals.looks_like_code(text[start:close]))
 
 
 def _password_value(value: str, match: re.Match[str], rule: Rule) -> bool:
     if len(value) < 6 or value.lower() in v.COMMON_PASSWORDS:
         return False
-    if value.startswith(("$", "%", "{{", "<", "*")) or "${" in value:
+    if value.startswith(("$", "%", "{{", "<", "*", *literals.DIGEST_PREFIXES)) or "${" in value:
+        return False
+    if literals.looks_like_code(value) or literals.is_reference(value):
         return False
     user = match.groupdict().get("user")
     return value != user and v.shannon_entropy(value) >= 2.0
@@ -254,7 +287,9 @@ def parse_catalogue(text: str, source: str = "<catalogue>") -> tuple[Rule, ...]:
             validator=validator, prefilter=item.get("prefilter"),
             entropy=float(item.get("entropy", 0.0)), checks=checks,
             max_length=int(item.get("max_length", DEFAULT_MAX_LENGTH)), notes=item.get("notes"),
-            examples=examples, near_misses=near))
+            examples=examples, near_misses=near,
+            split_anchors=(tuple(a.lower() for a in item["split_anchors"])
+                           if item.get("split_anchors") is not None else None)))
     return tuple(rules)
 
 
@@ -361,6 +396,10 @@ class DLPEngine:
         self.known_values = tuple(known_values)
         self.overlap = max(r.max_length for r in self.rules) + 64
         self._actions = dict(self.section.actions)
+        # `ignore` drops example keys at the scan; an explicit `actions` entry still wins.
+        self._examples_ignored = (self.section.example_keys == "ignore"
+                                  and EXAMPLE_RULE not in self._actions)
+        self._example_action: Action = ("block" if self.section.example_keys == "block" else "audit")
         self._suppressions = tuple(
             _Suppression(
                 rules=frozenset(s.rules),
@@ -589,10 +628,14 @@ class DLPEngine:
             rule = self.rules[index]
             for m in rule.regex.finditer(text):
                 value = (m.group("secret") if rule.has_secret_group else None) or m.group(0)
-                ok, confirmed = rule.accepts(value, m)
-                if ok:
-                    start, end = origin or m.span()
-                    hits.append(_Hit(rule.id, value, start, end, layers, confirmed))
+                accepted = rule.accepts(value, m)
+                if accepted is None or (accepted == "example" and self._examples_ignored):
+                    continue
+                start, end = origin or m.span()
+                if accepted == "example":
+                    hits.append(_Hit(EXAMPLE_RULE, value, start, end, layers, False, note=rule.id))
+                else:
+                    hits.append(_Hit(rule.id, value, start, end, layers, accepted == "confirmed"))
         for matcher in known:
             # One value has several forms that overlap (a base64 form and its aligned
             # core): report the longest at each place.
@@ -633,7 +676,7 @@ class DLPEngine:
             if fragment not in original:
                 fragment = h.value if h.value in original else fragment
             # A known secret is one finding per name, whatever forms it was found in.
-            entry = first.setdefault((h.rule, h.note or h.value), (h, []))
+            entry = first.setdefault((h.rule, h.note if h.rule == KNOWN_SECRET else h.value), (h, []))
             for text in (fragment, h.value):
                 if text not in entry[1]:
                     entry[1].append(text)
@@ -647,12 +690,15 @@ class DLPEngine:
         elif h.rule == BUDGET_RULE:
             reason = (f"decoding budget exhausted ({_EXHAUSTED.get(h.note, h.note)}); "
                       "part of the message was not scanned decoded")
+        elif h.rule == EXAMPLE_RULE:
+            reason = f"documentation or test example in the {h.note} format{via}"
         else:
             rule = self.by_id[h.rule]
             reason = rule.description.rstrip(".") + via + (" [verified]" if h.confirmed else "")
-        action: Action = self._actions.get(
-            h.rule, self.section.decode.on_budget_exhausted if h.rule == BUDGET_RULE
-            else self.section.default_action)
+        default: Action = (self.section.decode.on_budget_exhausted if h.rule == BUDGET_RULE
+                           else self._example_action if h.rule == EXAMPLE_RULE
+                           else self.section.default_action)
+        action: Action = self._actions.get(h.rule, default)
         for s in self._suppressions:
             if s.covers(h.rule, where, ctx):
                 action, reason = "audit", f"{reason}; suppressed by {s.label}: {s.reason}"

@@ -36,18 +36,72 @@ def shannon_entropy(value: str) -> float:
     return -sum(c / n * math.log2(c / n) for c in Counter(value).values())
 
 
-# Words that mark a value as an example or a template rather than a credential.
-_PLACEHOLDER = re.compile(
-    r"x{5,}|X{5,}|\*{3,}|\.{3}|<[^>]*>|\$\{|\{\{|%\(|your[_-]?|example|sample|placeholder|dummy|"
-    r"changeme|redacted|insert[_-]?|replace[_-]?me|abcdefghij|^test$",
+# Marks of a template rather than a value: nothing was filled in, nothing to report.
+_TEMPLATE = re.compile(
+    r"x{5,}|X{5,}|\*{3,}|\.{3}|<[^>]*>|\$\{|\{\{|%\(|your[_-]?|placeholder|"
+    r"changeme|redacted|insert[_-]?|replace[_-]?me|^test$",
     re.IGNORECASE,
 )
+# Marks of a documentation example: a value someone wrote to look like a key.
+_EXAMPLE = re.compile(r"example|sample|dummy|fake|notreal|not[_-]real|abcdefghij", re.IGNORECASE)
+# Published documentation keys that carry no marker (AWS's and Stripe's, GitHub's docs).
+DOCUMENTATION_KEYS = frozenset((
+    "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "AKIAI44QH8DHBEXAMPLE",
+    "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY", "sk_test_4eC39HqLyjWDarjtT1zdp7dc",
+    "sk_test_BQokikJOvBiI2HlWgH4olfQ2", "ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+))
 # camelCase / snake_case / kebab-case identifiers made of word-like pieces.
 _IDENTIFIER = re.compile(r"^(?:[A-Za-z][a-z]{2,}|[A-Z]{2,}(?![a-z])|[_.-])+$")
 
 
 def is_placeholder(value: str) -> bool:
-    return _PLACEHOLDER.search(value) is not None
+    """A template or an example: not a secret that was meant to work."""
+    return _TEMPLATE.search(value) is not None or is_example(value)
+
+
+def is_template(value: str) -> bool:
+    return _TEMPLATE.search(value) is not None
+
+
+def _sequential_share(value: str) -> float:
+    """Share of the characters that sit in runs of at least four consecutive letters or
+    digits (`abcd`, `6789`, `klmnop`): hand-written fakes are full of them, random tokens
+    almost never have one."""
+    low = value.lower()
+    in_runs, run = 0, 1
+    for i in range(1, len(low) + 1):
+        if i < len(low) and low[i].isalnum() and ord(low[i]) == ord(low[i - 1]) + 1:
+            run += 1
+            continue
+        if run >= 4:
+            in_runs += run
+        run = 1
+    return in_runs / len(value) if value else 0.0
+
+
+# Runs of three or more counting letters or digits (`abc`, `789`, `klmnop`).
+_COUNTING_RUN = re.compile(
+    "(?i)(?:" + "|".join(sorted({a[i:i + 3] for a in ("0123456789", "abcdefghijklmnopqrstuvwxyz")
+                                 for i in range(len(a) - 2)})) + ")+")
+
+
+def example_residue(value: str) -> str:
+    """`value` without its example markers and counting runs: what is left of a real key
+    that was dressed up as an example (`<real key>EXAMPLE`)."""
+    return _COUNTING_RUN.sub("", _EXAMPLE.sub("", value))
+
+
+def is_documentation_key(value: str) -> bool:
+    return value in DOCUMENTATION_KEYS or any(k in value for k in DOCUMENTATION_KEYS)
+
+
+def is_example(value: str) -> bool:
+    """A documentation or test example of a key: a published example value, an example
+    marker (EXAMPLE, SAMPLE, DUMMY, FAKE), or a value made of counting runs (`abc123`,
+    `1234567890abcdef`, `klmnopqrstuvwx`)."""
+    if is_documentation_key(value):
+        return True
+    return _EXAMPLE.search(value) is not None or (len(value) >= 12 and _sequential_share(value) >= 0.3)
 
 
 def is_identifier(value: str) -> bool:
@@ -113,10 +167,19 @@ _ISSUERS: list[tuple[tuple[str, ...], tuple[int, ...]]] = [
 ]
 
 
+# How card numbers are printed when they are grouped: fours (the last group shorter for 13, 17,
+# 18 and 19 digits), 4-6-5 (Amex) and 4-6-4 (Diners). Numbers that happen to pass Luhn in a
+# log line (`page=48512 200 40226`) are grouped otherwise.
+_CARD_GROUPS = re.compile(r"\d{4}(?:[ -]\d{4}){2,3}(?:[ -]\d{1,4})?|\d{4}[ -]\d{6}[ -]\d{4,5}")
+
+
 def payment_card(value: str) -> bool:
-    """Luhn checksum and a known issuer prefix with that issuer's length."""
+    """Luhn checksum and a known issuer prefix with that issuer's length; separators only
+    where cards are printed with them."""
     digits = "".join(c for c in value if c.isdigit())
     if len(set(digits)) < 2:
+        return False
+    if len(digits) != len(value) and not _CARD_GROUPS.fullmatch(value):
         return False
     for prefixes, lengths in _ISSUERS:
         if len(digits) in lengths and digits.startswith(prefixes):
@@ -207,9 +270,10 @@ AWS_KEY_PREFIXES = ("AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AIPA", "ANP
 
 
 def aws_key_id(value: str) -> bool | None:
-    """A known prefix and not the documentation's example id; the base32 alphabet AWS uses
-    after the prefix confirms it (fixtures often use any digit, so that alone decides nothing)."""
-    if not value.startswith(AWS_KEY_PREFIXES) or value.endswith("EXAMPLE") or len(value) != 20:
+    """A known prefix (the documentation's example ids are left to the example gate); the
+    base32 alphabet AWS uses after the prefix confirms it (fixtures often use any digit, so
+    that alone decides nothing)."""
+    if not value.startswith(AWS_KEY_PREFIXES) or len(value) != 20:
         return False
     return True if all(c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567" for c in value[4:]) else None
 
@@ -257,6 +321,23 @@ def basic_auth(value: str) -> bool:
     return len(password) >= 6 and not is_placeholder(password) and password.lower() not in COMMON_PASSWORDS
 
 
+_B64_VALUE = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
+
+
+def base64_text(value: str) -> str | None:
+    """The text a base64 value stands for (a Kubernetes secret's `data:` value, padded or
+    not), when it decodes to printable UTF-8; None for anything else (random keys decode to
+    bytes)."""
+    padded = value + "=" * (-len(value) % 4)
+    if len(value) < 8 or len(value) % 4 == 1 or not _B64_VALUE.fullmatch(padded):
+        return None
+    try:
+        text = base64.b64decode(padded, validate=True).decode("utf-8")
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+    return text if text and text.isprintable() else None
+
+
 def base64_32_bytes(value: str) -> bool:
     """An HMAC-SHA256 signature in base64 (Azure SAS `sig=`), URL-encoded or not."""
     text = re.sub(r"%([0-9A-Fa-f]{2})", lambda m: chr(int(m.group(1), 16)), value)
@@ -278,6 +359,124 @@ def discord_bot_token(value: str) -> bool:
     return raw.isdigit() and 15 <= len(raw) <= 21
 
 
+def crc32_base62(token: str) -> bool | None:
+    """GitHub-style checksum (GitHub tokens, npm tokens): the last six characters of the
+    36-character body are base62(CRC32(the first thirty)). True when it holds; None
+    otherwise (test fixtures rarely compute one), so the rule's entropy gate decides."""
+    body = token.split("_", 1)[-1][:36]
+    if len(body) != 36:
+        return None
+    n = zlib.crc32(body[:30].encode())
+    digits = ""
+    while n:
+        n, r = divmod(n, 62)
+        digits = _B62[r] + digits
+    return True if digits.rjust(6, "0") == body[30:] else None
+
+
+def _b64any(text: str) -> bytes | None:
+    """Standard or URL-safe base64, padded or not."""
+    compact = text.strip().replace("-", "+").replace("_", "/")
+    try:
+        return base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
+    except (ValueError, binascii.Error):
+        return None
+
+
+def b64_json(value: str) -> bool:
+    """A token that is base64 of a JSON object (Cloudflare tunnel tokens, Grafana keys)."""
+    raw = _b64any(value)
+    if raw is None:
+        return False
+    try:
+        return isinstance(json.loads(raw), dict)
+    except (ValueError, UnicodeDecodeError):
+        return False
+
+
+def pypi_macaroon(token: str) -> bool | None:
+    """PyPI / TestPyPI tokens are `pypi-` + base64url of a version-2 macaroon whose location
+    field is pypi.org or test.pypi.org; confirmed when it decodes so."""
+    raw = _b64any(token.removeprefix("pypi-"))
+    if raw is None:
+        return None
+    return True if raw[:2] == b"\x02\x01" and (b"pypi.org" in raw[:32]) else None
+
+
+def jenkins_secret(value: str) -> bool:
+    """hudson.util.Secret: version byte 1, a 4-byte IV length (16), a 4-byte data length,
+    then exactly that much IV and data."""
+    raw = _b64any(value)
+    if raw is None or len(raw) < 9 + 16 + 16 or raw[0] != 1:
+        return False
+    iv_len = int.from_bytes(raw[1:5], "big")
+    data_len = int.from_bytes(raw[5:9], "big")
+    return iv_len == 16 and 9 + iv_len + data_len == len(raw)
+
+
+_BECH32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+
+
+def bech32(value: str) -> bool | None:
+    """BIP-173 bech32 checksum (age secret keys: AGE-SECRET-KEY-1...): True when it holds,
+    None when it does not (hand-made fixtures), False outside the bech32 alphabet."""
+    low = value.lower()
+    hrp, sep, data = low.rpartition("1")
+    if not sep or not hrp or len(data) < 6 or any(c not in _BECH32 for c in data):
+        return False
+    gen = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
+    chk = 1
+    for v in [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp] + [_BECH32.index(c) for c in data]:
+        top = chk >> 25
+        chk = (chk & 0x1FFFFFF) << 5 ^ v
+        for i in range(5):
+            chk ^= gen[i] if (top >> i) & 1 else 0
+    return True if chk == 1 else None
+
+
+_SECRET_KEY_NAME = re.compile(r"pass|secret|token|key|cred|auth|pwd|\.dockerconfigjson|\.pem$|\.p12$|\.jks$",
+                              re.IGNORECASE)
+_DATA_ENTRY = re.compile(r"([\w.-]{1,100}):[ \t]+([A-Za-z0-9+/]{4,8192}={0,2})")
+
+
+def kubernetes_data(block: str) -> bool:
+    """A Kubernetes Secret `data:` block holds a credential: a value under a secret-like key
+    that decodes to a real value (not a template or a stand-in), or a private key."""
+    for key, value in _DATA_ENTRY.findall(block.replace("\\n", "\n")):
+        raw = _b64any(value)
+        if raw is None or len(raw) < 6:
+            continue
+        if b"PRIVATE KEY-----" in raw:
+            return True
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            if len(raw) >= 16 and _SECRET_KEY_NAME.search(key):
+                return True  # binary key material under a key name
+            continue
+        if not _SECRET_KEY_NAME.search(key):
+            continue
+        from egress.scan.literals import is_secret_literal  # literals builds on this module
+        if is_secret_literal(text):
+            return True
+    return False
+
+
+def basic_auth_or_text(value: str) -> bool:
+    """.npmrc `_auth` (base64 of user:password) or `_password` (base64 of the password)."""
+    if basic_auth(value):
+        return True
+    raw = _b64any(value)
+    if raw is None:
+        return False
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return (":" not in text and len(text) >= 8 and text.isprintable() and not is_placeholder(text)
+            and text.lower() not in COMMON_PASSWORDS and shannon_entropy(text) >= 2.8)
+
+
 VALIDATORS: dict[str, Validator] = {
     "github_checksum": github_checksum,
     "luhn_issuer": payment_card,
@@ -290,4 +489,11 @@ VALIDATORS: dict[str, Validator] = {
     "basic_auth": basic_auth,
     "base64_32_bytes": base64_32_bytes,
     "discord_bot_token": discord_bot_token,
+    "crc32_base62": crc32_base62,
+    "b64_json": b64_json,
+    "pypi_macaroon": pypi_macaroon,
+    "jenkins_secret": jenkins_secret,
+    "bech32": bech32,
+    "kubernetes_data": kubernetes_data,
+    "basic_auth_or_text": basic_auth_or_text,
 }
