@@ -337,3 +337,7 @@ def test_the_egress_image_gets_every_package_the_project_installs() -> None:
     packages = {pattern.rstrip("*") for pattern in found["include"]}
     assert packages, "pyproject.toml lists no packages"
     assert packages <= set(EGRESS_INPUTS), sorted(packages - set(EGRESS_INPUTS))
+    # and .dockerignore, which excludes everything it does not name, lets each of them in
+    kept = {line[1:] for line in (root / ".dockerignore").read_text().splitlines()
+            if line.startswith("!")}
+    assert packages <= kept, sorted(packages - kept)
