@@ -37,7 +37,9 @@ from tests.support.docker_env import (
 )
 from tests.support.pki import TestPKI
 
+# The origin lives on the test network's private address: the proxy may dial it (ORIGIN_IP).
 POLICY = ("version: 1\nhosts:\n  allow:\n    - name: origin\n      hosts: [allowed.test]\n"
+          "  allow_private: [ORIGIN_IP]\n"
           "dns:\n  private_answers: [allowed.test]\n")
 
 
@@ -108,7 +110,6 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bottle-bench-"))
     pki = TestPKI(tmp)
     policy = tmp / "policy.yaml"
-    policy.write_text(POLICY)
     name = run_name("bench-mem")
     report: dict[str, Any] = {"benchmark": "egress_memory", "load_average_before":
                               round(os.getloadavg()[0], 2)}
@@ -118,6 +119,7 @@ def main() -> None:
         cleanup.callback(release_test_images, client, images)
         world = cleanup.enter_context(
             outside_world(client, images, pki.server_cert("origin", ["allowed.test"])))
+        policy.write_text(POLICY.replace("ORIGIN_IP", world.origin_ip))
         cleanup.callback(bottle_cli, "stop", name)
         extra = ["--egress-memory", args.egress_memory] if args.egress_memory else []
         res = bottle_cli("start", "--inspect", "--name", name, "--image", images["agent"],
