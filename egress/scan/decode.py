@@ -266,7 +266,7 @@ def _b64_decode(run: str, config: DecodeConfig, budget: Budget) -> tuple[str, st
 
 def _b32_decode(run: str, config: DecodeConfig, budget: Budget) -> tuple[str, str] | None:
     body = run.rstrip("=")
-    if not any(c in "234567" for c in body):
+    if not any(d in body for d in "234567"):  # six C-level searches, not one per character
         return None
     for offset in range(8):
         part = body[offset:]
