@@ -16,7 +16,7 @@ from tests.support.origin import Origin, echo
 from tests.support.squid import Squid
 
 REPO = Path(__file__).resolve().parents[1]
-SECRET = "ghp_FakeButRealisticTokenValue1234567890"
+SECRET = "ghp_Xk29PqLm7RtV4wZb8NcY3hJd6FsG1aQe5uTo"
 
 ALLOW = """
     hosts:

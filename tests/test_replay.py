@@ -12,7 +12,7 @@ from egress.replay import Replayer, read_flows
 from tests.support.flows import http_flow, write_flows
 
 REPO = Path(__file__).resolve().parents[1]
-SECRET = "ghp_ReplaySecretValue0123456789abcdefXYZ"
+SECRET = "ghp_R7eplQy3SxV0kd82MzLw5JfNa1TgU9cHb4Po"
 
 POLICY = """
 hosts:
