@@ -157,9 +157,9 @@ class Ready:
             self.on_fail()
             return
         host, port = addrs[0][0], addrs[0][1]
-        self.on_ready((host, port))
-        if self.readiness is not None:
+        if self.readiness is not None:  # before the caller hears of it: it may probe at once
             self.readiness.listening = True
+        self.on_ready((host, port))
 
 
 class EgressMaster(Master):

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, disable_created_metrics
 from prometheus_client.exposition import generate_latest
 
 from egress.findings import ACTIONS, SCANNERS
@@ -78,6 +78,10 @@ class ProxyMetrics:
 
     def __init__(self, rules: Mapping[str, Iterable[str]] | None = None,
                  hooks: Iterable[str] = ()) -> None:
+        # No `*_created` series (the creation time of each child): they double what is scraped
+        # and say nothing a restart counter does not. The switch is process-wide; this process
+        # exposes nothing else.
+        disable_created_metrics()
         self.registry = CollectorRegistry(auto_describe=True)
         reg = self.registry
         self.rules = ({k: frozenset(v) for k, v in rules.items()} if rules is not None
