@@ -218,3 +218,21 @@ def test_every_exposed_family_is_documented_in_series() -> None:
         ProxyMetrics(hooks=DISPATCHED_HOOKS).exposition().decode())}
     documented = {name.removesuffix("_total") for name, *_ in SERIES}
     assert exposed == documented
+
+
+def test_a_failing_addon_hook_is_counted_by_addon_and_hook_without_its_data(
+        egress: EgressFactory, write_policy: PolicyWriter, origin: Origin) -> None:
+    port = free_port()
+    canary = "metrics-canary-5e1b7d"
+    proc = egress(write_policy(POLICY), "--metrics-listen", f"127.0.0.1:{port}", "--addon",
+                  str(REPO / "tests/support/failing_addon.py"), env={"REAL_METRICS_TOKEN": REAL_TOKEN})
+    code, _ = curl(proc, f"https://allowed.test:{origin.port}/boom-{canary}")
+    assert code == "502"
+    assert origin.paths() == []  # failed closed: nothing reached the origin
+    samples, text = scrape(port)
+    assert total(samples, "bottle_egress_failclosed_errors_total") == 1
+    assert total(samples, "bottle_egress_failclosed_errors_total", addon="exploding", hook="request") == 1
+    assert total(samples, "bottle_egress_flows_total", verdict="block", scanner="error",
+                 rule="addon-exception") == 1
+    assert ("bottle_egress_open_connections", ()) in samples
+    assert canary not in text
