@@ -37,6 +37,9 @@ class Audit:
         if rec.audited:
             return
         rec.audited = True
+        metrics = self.runtime.metrics
+        if metrics is not None:  # once per flow, like its audit event (which may be off)
+            metrics.flow(event["event"], rec.verdict.decision, rec.findings, rec.injected)
         if not self.runtime.audit.active:
             return
         if not rec.findings and not rec.policy.policy.audit.log_allowed:

@@ -21,6 +21,7 @@ engine (`egress.scan.dlp`) and applies what it finds: block, redact or audit.
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
@@ -127,6 +128,10 @@ class DLP:
         head = cache("head", headers, lambda: engine.scan_headers(headers, ctx))
         matches += [m for m in head if (m.rule, m.value) not in found]
         self._apply(flow, rec, matches, lambda ms: self._redact_head(flow, ms))
+        metrics = self.runtime.metrics
+        if metrics is not None:
+            metrics.scanned_bytes("url", len(req.path))
+            metrics.scanned_bytes("headers", sum(len(k) + len(v) for k, v in headers))
         if rec.blocked is None and self._streams(req, engine):
             self._stream(flow, rec, engine, ctx)
 
@@ -195,7 +200,12 @@ class DLP:
         except DecodeError as e:
             report(flow, self.runtime, [_limits_finding(e, "request.body")])
             return
+        metrics = self.runtime.metrics
+        started = time.perf_counter() if metrics is not None else 0.0
         matches = engine.scan_body(body, flow.request.headers.get("content-type"), "request.body", ctx)
+        if metrics is not None:
+            metrics.body_scan(len(body), time.perf_counter() - started)
+            metrics.scanned_bytes("body", len(body))
         self._apply(flow, rec, matches, lambda ms: self._redact_body(flow, body, ms))
 
     @staticmethod
@@ -238,6 +248,8 @@ class DLP:
             if stopped:
                 return []
             rec.request_sent = True
+            if self.runtime.metrics is not None:
+                self.runtime.metrics.scanned_bytes("body", len(chunk))
             try:
                 out, matches = gate.push(chunk) if chunk else gate.finish()
             except DecodeError as e:
@@ -287,6 +299,8 @@ class DLP:
             scanners[side] = engine.stream(f"websocket.{side}", ctx, engine.section.websocket_window,
                                            messages=True)
         matches = scanners[side].feed(message.content)
+        if self.runtime.metrics is not None:
+            self.runtime.metrics.scanned_bytes("websocket", len(message.content))
         if not matches:
             return
 

@@ -116,6 +116,8 @@ class FailClosed:
         fid = getattr(target, "id", None) if isinstance(target, flow.Flow) else None
         log.error("%s.%s raised %s at %s; %s blocked (fail closed)", addon, hook,
                   type(exc).__name__, _where(exc), f"flow {fid}" if fid else "connection")
+        if self.runtime.metrics is not None:
+            self.runtime.metrics.failclosed_error(addon, hook)
         if isinstance(target, flow.Flow):
             self._fail_flow(target, hook, finding)
             return
@@ -200,6 +202,8 @@ class FailClosed:
         finding = error_finding(addon, "stream", exc)
         log.error("%s stream callable raised %s at %s; rest of flow %s dropped (fail closed)",
                   addon, type(exc).__name__, _where(exc), f.id)
+        if self.runtime.metrics is not None:
+            self.runtime.metrics.failclosed_error(addon, "stream")
         rec = record_of(f, self.runtime)
         rec.findings.append(finding)
         if rec.blocked is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import inspect
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,12 @@ from egress.runtime import Runtime
 
 class AddonLoadError(Exception):
     pass
+
+
+# Hooks the chain dispatches to its members during traffic (lifecycle hooks aside): the hook
+# label values of the latency histogram.
+DISPATCHED_HOOKS = (*FLOW_HOOKS, *CONNECTION_HOOKS)
+Observer = Callable[[str], Callable[[float], None]]
 
 
 def inspection_addons(runtime: Runtime, failclosed: FailClosed | None = None) -> list[Any]:
@@ -65,7 +72,7 @@ class Chain:
 
     name = "bottle-chain"
 
-    def __init__(self, addons: Sequence[Guarded]) -> None:
+    def __init__(self, addons: Sequence[Guarded], timing: Observer | None = None) -> None:
         self.members = list(addons)
         self._hooks: dict[str, list[Callable[..., Any]]] = {}
         for hook in (*FLOW_HOOKS, *CONNECTION_HOOKS, *LIFECYCLE_HOOKS):
@@ -73,7 +80,8 @@ class Chain:
             if not fns:
                 continue
             self._hooks[hook] = fns
-            setattr(self, hook, _dispatcher(fns))
+            timed = timing is not None and hook not in LIFECYCLE_HOOKS
+            setattr(self, hook, _timed(fns, timing(hook)) if timing and timed else _dispatcher(fns))
 
     def dispatch(self, hook: str, *args: Any) -> None:
         """Synchronous dispatch (replay). Async hooks are run to completion."""
@@ -102,6 +110,29 @@ def _dispatcher(fns: list[Callable[..., Any]]) -> Callable[..., Any]:
     return run
 
 
+def _timed(fns: list[Callable[..., Any]], observe: Callable[[float], None]) -> Callable[..., Any]:
+    """`_dispatcher`, also observing how long the hook took (`--metrics-listen` only: the
+    chain without metrics pays nothing for it)."""
+    inner = _dispatcher(fns)
+    clock = time.perf_counter
+    if inspect.iscoroutinefunction(inner):
+        async def run_async(*args: Any) -> None:
+            start = clock()
+            try:
+                await inner(*args)
+            finally:
+                observe(clock() - start)
+        return run_async
+
+    def run(*args: Any) -> None:
+        start = clock()
+        try:
+            inner(*args)
+        finally:
+            observe(clock() - start)
+    return run
+
+
 def build_chain(runtime: Runtime, extra: Sequence[Any] = (), upstream: bool = False,
                 recorder: Any | None = None) -> tuple[FailClosed, Chain]:
     """The guarded chain: inspection addons, user addons, upstream stamping, audit, recording,
@@ -116,7 +147,8 @@ def build_chain(runtime: Runtime, extra: Sequence[Any] = (), upstream: bool = Fa
     if runtime.live:
         # In the chain rather than beside it: mitmproxy calls every addon on every event.
         members.append(ConnectionTimeouts(runtime))
-    return failclosed, Chain(guard_all(members, failclosed))
+    timing = runtime.metrics.hook_observer if runtime.metrics is not None else None
+    return failclosed, Chain(guard_all(members, failclosed), timing)
 
 
 def load_addon_file(path: str | Path) -> list[Any]:

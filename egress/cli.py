@@ -89,6 +89,8 @@ def cmd_egress_run(args: argparse.Namespace) -> int:
         allow_private=tuple(_private_network(v) for v in args.allow_private or []),
         any_port=args.any_port,
         export_dir=Path(args.export_dir) if args.export_dir else None,
+        metrics_listen=(parse_listen(args.metrics_listen, "--metrics-listen", "127.0.0.1:9090")
+                        if args.metrics_listen else None),
     )
     if args.dns_upstream and not args.dns_listen:
         raise ConfigError("--dns-upstream needs --dns-listen")
@@ -382,6 +384,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--any-port", action="store_true",
                      help="development and tests, never in a bottle: allow rules cover every "
                      "destination port, not only their `ports:` (recorded in the start event)")
+    run.add_argument("--metrics-listen", metavar="HOST:PORT",
+                     help="serve Prometheus metrics (/metrics), liveness (/healthz) and readiness "
+                     "(/readyz) over plain HTTP here (off by default; keep it off the agent's "
+                     "network, e.g. 127.0.0.1:9090)")
     run.add_argument("-v", "--verbose", action="store_true", help="log mitmproxy's own events")
     run.set_defaults(handler=cmd_egress_run)
     pre = egress_sub.add_parser(

@@ -542,6 +542,8 @@ class DnsGuard:
         base = {"time": utc_now(), "event": event.pop("event"), "bottle": self.runtime.bottle_id}
         base.update(event)
         base["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
+        if self.runtime.metrics is not None and base["event"] == "dns":
+            self.runtime.metrics.dns_query(base.get("verdict"))
         self.runtime.audit.write(base, sensitive)
 
     def _audit_malformed(self, client: tuple[str, int], transport: str, why: str,

@@ -39,6 +39,8 @@ from egress.chain import Chain, build_chain
 from egress.credentials import CredentialError, CredentialRegistry
 from egress.dns import DnsConfigError, DnsGuard, system_resolver
 from egress.envvars import DEFAULT_NO_PROXY, client_environment
+from egress.metrics import ProxyMetrics
+from egress.metrics_http import MetricsServer, Readiness, start_server
 from egress.paths import default_audit_path, default_state_root
 from egress.policy.compiled import CompiledPolicy
 from egress.policy.loader import located
@@ -79,6 +81,8 @@ class ProxyConfig:
     # `--export-dir`: where the CA's public files are copied once listening (a pod's volume
     # shared with the agent container; the key never goes there).
     export_dir: Path | None = None
+    # `--metrics-listen`: where `/metrics`, `/healthz` and `/readyz` are served (off: None).
+    metrics_listen: tuple[str, int] | None = None
 
 
 @dataclass
@@ -96,10 +100,10 @@ class ProxyInfo:
     dns_upstream: tuple[str, int] | None = None
 
 
-def parse_listen(value: str) -> tuple[str, int]:
+def parse_listen(value: str, flag: str = "--listen", example: str = "127.0.0.1:8080") -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(f"--listen {value!r}: expected HOST:PORT, e.g. 127.0.0.1:8080 "
+        raise ConfigError(f"{flag} {value!r}: expected HOST:PORT, e.g. {example} "
                           "(port 0 picks a free port)")
     return host.strip("[]") or "127.0.0.1", int(port)
 
@@ -139,9 +143,11 @@ class Ready:
 
     name = "bottle-ready"
 
-    def __init__(self, on_ready: Callable[[tuple[str, int]], None], on_fail: Callable[[], None]) -> None:
+    def __init__(self, on_ready: Callable[[tuple[str, int]], None], on_fail: Callable[[], None],
+                 readiness: Readiness | None = None) -> None:
         self.on_ready = on_ready
         self.on_fail = on_fail
+        self.readiness = readiness
         self.proxyserver: proxyserver.Proxyserver | None = None
 
     def running(self) -> None:
@@ -151,6 +157,8 @@ class Ready:
             self.on_fail()
             return
         host, port = addrs[0][0], addrs[0][1]
+        if self.readiness is not None:  # before the caller hears of it: it may probe at once
+            self.readiness.listening = True
         self.on_ready((host, port))
 
 
@@ -219,6 +227,8 @@ async def refresh_credentials(runtime: Runtime) -> None:
             await asyncio.sleep(30)
             continue
         for result in results:
+            if runtime.metrics is not None:
+                runtime.metrics.credential_refresh(result.name, result.error is None)
             if result.error is not None:
                 log.error("credential %r: refresh failed (%s); keeping the current value",
                           result.name, result.error)
@@ -299,13 +309,37 @@ async def serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None],
     # Installed first: a signal during start-up then stops the proxy the clean way too.
     signals = ProcessSignals(asyncio.get_running_loop(), stop)
     try:
-        return await _serve(cfg, on_ready, stop, signals)
+        metrics, server = start_metrics(cfg)
+        try:
+            return await _serve(cfg, on_ready, stop, signals, metrics, server)
+        finally:
+            if server is not None:
+                server.close()
     finally:
         signals.remove()
 
 
+def start_metrics(cfg: ProxyConfig) -> tuple[ProxyMetrics | None, MetricsServer | None]:
+    """The metrics listener, bound before anything else starts: a busy or bad address is a
+    start error (`ConfigError`), never a proxy running without the probes it was asked for."""
+    if cfg.metrics_listen is None:
+        return None, None
+    from egress.chain import DISPATCHED_HOOKS
+
+    metrics = ProxyMetrics(hooks=DISPATCHED_HOOKS)
+    host, port = cfg.metrics_listen
+    try:
+        server = start_server((host, port), metrics, Readiness())
+    except OSError as e:
+        why = e.strerror or str(e) or type(e).__name__
+        raise ConfigError(f"--metrics-listen {host}:{port}: cannot listen ({why})") from None
+    log.info("metrics on %s/metrics (and /healthz, /readyz)", server.url)
+    return metrics, server
+
+
 async def _serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None], stop: asyncio.Event,
-                 signals: ProcessSignals) -> int:
+                 signals: ProcessSignals, metrics: ProxyMetrics | None = None,
+                 server: MetricsServer | None = None) -> int:
     if cfg.export_dir is not None and not (cfg.export_dir.is_dir()
                                            and os.access(cfg.export_dir, os.W_OK | os.X_OK)):
         raise ConfigError(f"--export-dir {cfg.export_dir}: not a directory this user can write")
@@ -322,6 +356,7 @@ async def _serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None], stop: 
     runtime = Runtime(cfg.bottle_id, store, audit, known, state_dir,
                       extra_private=tuple(parse_network(n) for n in cfg.allow_private),
                       any_port=cfg.any_port)
+    runtime.metrics = metrics
     try:
         load_credentials(runtime.credentials, compiled, cfg.policy_path.read_bytes())
     except BaseException:
@@ -359,6 +394,11 @@ async def _serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None], stop: 
         if cfg.upstream:
             parts = urlsplit(cfg.upstream)
             runtime.upstream = (parts.hostname or "", parts.port or 0)
+        if metrics is not None and server is not None:
+            metrics.policy_in_force(compiled.digest)
+            metrics.watch_ca(ca.cert.not_valid_after_utc.timestamp())
+            server.readiness.upstream = runtime.upstream
+            server.readiness.policy_loaded = True
         recorder = Recorder(runtime, cfg.record, cfg.record_max_body) if cfg.record else None
         _, chain = build_chain(runtime, cfg.extra_addons, upstream=cfg.upstream is not None,
                                recorder=recorder)
@@ -408,15 +448,23 @@ async def _serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None], stop: 
             log.warning("ca.name_constraints is fixed when the bottle starts; restart the "
                         "proxy for a changed host list to reach the CA")
         audit.write({"event": "policy-reload", "bottle": cfg.bottle_id, "policy": new.digest})
+        if metrics is not None:
+            metrics.policy_in_force(new.digest)
 
     def on_reload(result: Any) -> None:
+        if metrics is not None:
+            metrics.policy_reload(result.ok)
         if not result.ok:
             audit.write({"event": "policy-reload-failed", "bottle": cfg.bottle_id,
                          "policy": store.current.digest, "rejected": result.digest,
                          "problems": [str(p) for p in (result.error.problems if result.error else [])]})
 
     opts = options.Options()
-    master = EgressMaster(opts, BottleTlsConfig(ca), chain, Ready(ready, fail))
+    readiness = server.readiness if server is not None else None
+    master = EgressMaster(opts, BottleTlsConfig(ca), chain, Ready(ready, fail, readiness))
+    if metrics is not None:
+        connections = master.addons.get("proxyserver").connections
+        metrics.watch_connections(lambda: len(connections))
     opts.update(**mitmproxy_options(cfg, compiled, state_dir, upstream_trust))
     store.subscribe(on_policy)
     store.add_gate(lambda new, raw: load_credentials(runtime.credentials, new, raw))
@@ -441,6 +489,8 @@ async def _serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None], stop: 
     try:
         await asyncio.wait([runner, stopper], return_when=asyncio.FIRST_COMPLETED)
     finally:
+        if server is not None:
+            server.readiness.listening = False
         if guard is not None:
             await guard.close()
         master.shutdown()

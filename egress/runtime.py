@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from egress.addresses import AddressPolicy, IPNetwork
 from egress.audit import AuditLog
@@ -13,6 +13,9 @@ from egress.localnet import LocalNetworks
 from egress.policy.compiled import CompiledPolicy
 from egress.redact import KnownSecrets
 from egress.scan.hostnames import VolumeBudget
+
+if TYPE_CHECKING:
+    from egress.metrics import ProxyMetrics
 
 
 class PolicyHolder(Protocol):
@@ -50,6 +53,8 @@ class Runtime:
     any_port: bool = False
     # The proxy host's own addresses and networks, refused as destinations (read lazily).
     local: LocalNetworks = field(default_factory=LocalNetworks)
+    # `--metrics-listen`: the process's Prometheus series (None: metrics off, nothing recorded).
+    metrics: ProxyMetrics | None = None
     _addresses: tuple[CompiledPolicy, tuple[IPNetwork, ...], AddressPolicy] | None = field(
         default=None, init=False, repr=False)
 

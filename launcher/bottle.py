@@ -43,6 +43,12 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,40}$")
 PROXY_PORT = 8080
 DNS_PORT = 53
 EGRESS_UID = "10001"
+# `bottle start --inspect --metrics-port P`: the egress container's metrics listener, bound to
+# the address its hostname has in its own /etc/hosts, i.e. on the egress-side network it is
+# created on (the agent's internal network is joined later and never gets a listener); the
+# host reaches it through a port published on 127.0.0.1 only.
+METRICS_PORT = 9090
+EGRESS_HOSTNAME = "bottle-egress"
 # Inside the egress container: the CA's tmpfs, the policy and trust files, the public export.
 STATE_DIR = "/run/bottle/state"
 # On the container's own disk, not the CA's 64 MiB tmpfs: the policy's rotation budget
@@ -137,6 +143,8 @@ class StartOptions:
     user: str | None = None
     limits: Limits = AGENT_DEFAULTS
     egress_limits: Limits = EGRESS_DEFAULTS
+    # Host port (on 127.0.0.1) publishing the egress container's /metrics, /healthz, /readyz.
+    metrics_port: int | None = None
 
 
 @dataclass

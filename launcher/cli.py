@@ -60,6 +60,7 @@ def cmd_start(args: argparse.Namespace) -> int:
         command=command, egress_image=args.egress_image, pipelock_image=args.pipelock_image,
         cap_add=args.cap_add or [], dns_upstream=args.dns_upstream,
         record=Path(args.record) if args.record else None, user=args.user,
+        metrics_port=args.metrics_port,
         limits=limits_from_flags({"memory": args.memory, "pids": args.pids, "cpus": args.cpus},
                                  "", AGENT_DEFAULTS),
         egress_limits=limits_from_flags({"memory": args.egress_memory, "pids": args.egress_pids,
@@ -75,6 +76,8 @@ def cmd_start(args: argparse.Namespace) -> int:
         print(f"bottle {info.name} is running: agent {info.agent}, egress {route}")
         print(f"  shell:  docker exec -it {info.agent} sh")
         print(f"  audit:  bottle logs {info.name} --audit --follow")
+        if opts.metrics_port is not None:
+            print(f"  metrics: http://127.0.0.1:{opts.metrics_port}/metrics")
         print(f"  stop:   bottle stop {info.name}")
     return 0
 
@@ -275,6 +278,9 @@ def add_commands(sub: Any) -> None:
     start.add_argument("--record", metavar="FILE.mitm",
                        help="record the bottle's flows (secrets redacted); `bottle stop` writes "
                        "them to FILE.mitm")
+    start.add_argument("--metrics-port", type=int, metavar="PORT",
+                       help="with --inspect: publish the egress proxy's /metrics, /healthz and "
+                       "/readyz on 127.0.0.1:PORT of this host (never on the agent's network)")
     start.add_argument("--json", action="store_true", help="print the result as JSON")
     start.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD",
                        help="agent command (default: the image's)")

@@ -31,8 +31,10 @@ from launcher.bottle import (
     AUDIT_LOG,
     CONFIG_DIR,
     DNS_PORT,
+    EGRESS_HOSTNAME,
     EGRESS_UID,
     EXPORT_DIR,
+    METRICS_PORT,
     PIPELOCK_PORT,
     PROXY_PORT,
     READY_TIMEOUT,
@@ -86,7 +88,29 @@ def egress_command(opts: StartOptions, upstream: str, policy_in_container: str |
     # container's own resolver (Docker's embedded DNS on the egress-side network) by default.
     cmd += ["--dns-listen", f"0.0.0.0:{DNS_PORT}",
             "--dns-upstream", opts.dns_upstream or "127.0.0.11:53"]
+    if opts.metrics_port is not None:
+        cmd += ["--metrics-listen", f"{EGRESS_HOSTNAME}:{METRICS_PORT}"]
     return cmd
+
+
+def egress_metrics_kwargs(opts: StartOptions) -> dict[str, Any]:
+    """Docker arguments that publish the egress container's metrics listener on the host's
+    loopback only (never on the agent's network: see `METRICS_PORT`)."""
+    if opts.metrics_port is None:
+        return {}
+    return {"hostname": EGRESS_HOSTNAME,
+            "ports": {f"{METRICS_PORT}/tcp": ("127.0.0.1", opts.metrics_port)}}
+
+
+def check_metrics_port(opts: StartOptions) -> None:
+    if opts.metrics_port is None:
+        return
+    if not opts.inspect:
+        raise LauncherError("--metrics-port needs --inspect (the egress proxy serves the metrics)",
+                            exit_code=2)
+    if not 1 <= opts.metrics_port <= 65535:
+        raise LauncherError(f"--metrics-port {opts.metrics_port}: expected a port, 1-65535",
+                            exit_code=2)
 
 
 def wait_for_exports(container: Any, timeout: float = READY_TIMEOUT) -> dict[str, str]:
@@ -151,6 +175,7 @@ class Launch:
                                 exit_code=2)
         if opts.record is not None and not opts.inspect:
             raise LauncherError("--record needs --inspect (the egress proxy records)", exit_code=2)
+        check_metrics_port(opts)
         self.policy_path = opts.policy or default_policy_path()
         self.policy = load_checked(self.policy_path) if opts.inspect else None
         self.secrets = secret_inputs(self.policy) if self.policy is not None else SecretInputs()
@@ -251,6 +276,7 @@ class Launch:
             user=f"{EGRESS_UID}:{EGRESS_UID}",
             cap_drop=["ALL"], security_opt=["no-new-privileges"],
             **opts.egress_limits.docker_kwargs(),
+            **egress_metrics_kwargs(opts),
             # The DNS guard binds port 53 without any capability.
             sysctls={"net.ipv4.ip_unprivileged_port_start": str(DNS_PORT)},
             # The CA key lives only here: memory-backed, private to the egress user.
