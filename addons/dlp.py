@@ -9,7 +9,9 @@ engine (`egress.scan.dlp`) and applies what it finds: block, redact or audit.
   for a streamed body, so the host allowlist (earlier in the chain) has decided already.
 - `request`: a buffered body, content-decoded within the policy's limits (a bomb or an
   undecodable body is blocked as `limits/...`), taken apart by media type and character
-  set (a body that does not parse cleanly is scanned raw too).
+  set (a body that does not parse cleanly is scanned raw too). A large JSON body is scanned
+  block by block, blocks seen clean before skipped (`egress.scan.blocks`: an agent resends
+  its conversation every turn); the counts go to the flow's `dlp-blocks` metadata.
 - A streamed body is decoded in bounded pieces as it passes (`egress.decompress`): a bomb
   is stopped at `limits.max_compression_ratio` or `max_decompressed_bytes`, and the
   connections cut.
@@ -36,6 +38,7 @@ from egress.decompress import DecodeError, StreamDecoder
 from egress.findings import Finding
 from egress.policy.compiled import CompiledPolicy
 from egress.runtime import Runtime
+from egress.scan.blocks import BlockStats
 from egress.scan.dlp import DLPEngine, Match, ScanContext, StreamGate, rule_reference
 from egress.verdict import under_mode
 
@@ -43,6 +46,8 @@ RULES = rule_reference()
 
 _STREAMED = "bottle-egress-dlp-stream"
 _WEBSOCKET = "bottle-egress-dlp-websocket"
+# Not under `bottle-egress`: flow files keep it (see `addons.record`).
+BLOCKS_METADATA = "dlp-blocks"
 
 
 def _limits_finding(err: DecodeError, where: str) -> Finding:
@@ -195,7 +200,13 @@ class DLP:
         except DecodeError as e:
             report(flow, self.runtime, [_limits_finding(e, "request.body")])
             return
-        matches = engine.scan_body(body, flow.request.headers.get("content-type"), "request.body", ctx)
+        stats = BlockStats()
+        matches = engine.scan_body(body, flow.request.headers.get("content-type"), "request.body", ctx,
+                                   stats=stats)
+        if stats.blocks:
+            # Counts only (no content): kept in `--record` flow files, so a reviewer (and the
+            # tests) can see what the conversation cache saved on this request.
+            flow.metadata[BLOCKS_METADATA] = stats.as_dict()
         self._apply(flow, rec, matches, lambda ms: self._redact_body(flow, body, ms))
 
     @staticmethod
