@@ -8,7 +8,8 @@ content list), and an element keeps a key and its value together, which keyword 
 (`"api_key": "..."`) need. String values alone would cut every such pair apart.
 
 How a body is cut (`segments`): right after the closing quote of a string that is
-followed by brackets, a comma, space and the opening quote of another (`"},{"`, `", "`),
+followed by brackets, a comma, space and the opening quote of another (`"},{"`, `", "`;
+the character right after the cut is always `]`, `}` or `,`),
 at the first such place at least `MIN_SEGMENT` characters after the previous cut. Each cut
 depends only on the text before it, so a resent conversation is cut the same way every
 turn and only its last block changes. The cut is lexical: it needs no JSON parse, and holds
@@ -62,8 +63,8 @@ ENTRY_BYTES = 120
 # comma and space) an opening quote: `"},{"`, `", "`, `"}]}, {"`. The cut goes right after
 # the closing quote, so a string keeps its block whatever follows it: the last string of
 # one turn's body (`"}]}]`) and the same string in the next turn's (`"},{`) cut alike.
-_CUT = re.compile(r'"[\]}]{0,8}\s{0,32},\s{0,32}[{\[]{0,8}"')
-# What follows a cut (see `CUT_FOLLOWERS` in the module docstring): a match across a cut
+_CUT = re.compile(r'"(?=[\]},])[\]}]{0,8}\s{0,32},\s{0,32}[{\[]{0,8}"')
+# What follows a cut, right after its quote (the lookahead above): a match across a cut
 # holds the quote before it and one of these after it.
 CUT_FOLLOWERS = "]},"
 
