@@ -9,7 +9,11 @@ engine (`egress.scan.dlp`) and applies what it finds: block, redact or audit.
   for a streamed body, so the host allowlist (earlier in the chain) has decided already.
 - `request`: a buffered body, content-decoded within the policy's limits (a bomb or an
   undecodable body is blocked as `limits/...`), taken apart by media type and character
-  set (a body that does not parse cleanly is scanned raw too).
+  set (a body that does not parse cleanly is scanned raw too). A large JSON body is scanned
+  block by block, blocks seen clean before skipped (`egress.scan.blocks`: an agent resends
+  its conversation every turn); the counts go to the flow's `dlp-blocks` metadata. A body
+  of `OFF_LOOP_BYTES` or more is scanned in a worker thread within `limits.scan_timeout`;
+  past it the flow is refused as `limits/scan-timeout` (fail closed).
 - A streamed body is decoded in bounded pieces as it passes (`egress.decompress`): a bomb
   is stopped at `limits.max_compression_ratio` or `max_decompressed_bytes`, and the
   connections cut.
@@ -21,29 +25,38 @@ engine (`egress.scan.dlp`) and applies what it finds: block, redact or audit.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import replace
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from typing import Any
 
 from mitmproxy import http
 
 from addons.credentials import overwritten_headers
-from addons.flowrecord import FlowRecord, cut, decoded_request_body, note, record_of, report
+from addons.flowrecord import FlowRecord, cut, decoded_request_body, fail, note, record_of, report
 from addons.guard import FailClosed, guarded_stream
 from addons.streams import decode_finding
 from egress.decompress import DecodeError, StreamDecoder
 from egress.findings import Finding
+from egress.metrics import ProxyMetrics
 from egress.policy.compiled import CompiledPolicy
 from egress.runtime import Runtime
+from egress.scan.blocks import BlockStats
 from egress.scan.dlp import DLPEngine, Match, ScanContext, StreamGate, rule_reference
 from egress.verdict import under_mode
 
 RULES = rule_reference()
+# Reported under the `limits` scanner (registered in `addons.limits.RULES`).
+SCAN_TIMEOUT_RULE = "scan-timeout"
 
 _STREAMED = "bottle-egress-dlp-stream"
 _WEBSOCKET = "bottle-egress-dlp-websocket"
+# Not under `bottle-egress`: flow files keep it (see `addons.record`).
+BLOCKS_METADATA = "dlp-blocks"
 
 
 def _limits_finding(err: DecodeError, where: str) -> Finding:
@@ -54,11 +67,36 @@ def _unredactable(f: Finding) -> Finding:
     return replace(f, action="block", reason=f"{f.reason}; cannot be redacted here, blocked")
 
 
+@dataclass(frozen=True, slots=True)
+class _BodyJob:
+    rec: FlowRecord
+    body: bytes
+    stats: BlockStats
+    scan: Callable[[], list[Match]]
+
+
+def _timed(scan: Callable[[], list[Match]], metrics: ProxyMetrics, size: int) -> Callable[[], list[Match]]:
+    """`scan`, observed by the body-scan series (`--metrics-listen`), on whichever thread runs it."""
+    def run() -> list[Match]:
+        started = time.perf_counter()
+        try:
+            return scan()
+        finally:
+            metrics.body_scan(size, time.perf_counter() - started)
+            metrics.scanned_bytes("body", size)
+    return run
+
+
 def _sensitive(matches: list[Match]) -> list[str]:
     return [s for m in matches for s in m.sensitive if s]
 
 
 SCAN_CACHE = 1024  # scans of URLs and header sets kept per policy
+# Buffered bodies at least this large are scanned in a worker thread, so that the event loop
+# keeps serving other flows (and SSE streams) meanwhile; smaller ones cost less than the
+# hand-off. Two workers: a third large body waits for one (and its time budget runs).
+OFF_LOOP_BYTES = 128 * 1024
+_WORKERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dlp-scan")
 
 
 class DLP:
@@ -187,26 +225,37 @@ class DLP:
     # -- buffered body ---------------------------------------------------------------------
 
     def request(self, flow: http.HTTPFlow) -> None:
+        """A buffered body, scanned here (replay; `LiveDLP` scans large ones off the loop)."""
+        job = self._body_job(flow)
+        if job is not None:
+            self._body_verdict(flow, job, job.scan())
+
+    def _body_job(self, flow: http.HTTPFlow) -> _BodyJob | None:
         if flow.response or flow.error or flow.metadata.get(_STREAMED):
-            return
+            return None
         raw = flow.request.raw_content
         if not raw:
-            return
+            return None
         rec, engine, ctx = self._engine(flow)
         if engine is None:
-            return
+            return None
         try:
             body = decoded_request_body(flow, rec)
         except DecodeError as e:
             report(flow, self.runtime, [_limits_finding(e, "request.body")])
-            return
+            return None
+        stats = BlockStats()
+        scan = functools.partial(engine.scan_body, body, flow.request.headers.get("content-type"),
+                                 "request.body", ctx, stats=stats)
         metrics = self.runtime.metrics
-        started = time.perf_counter() if metrics is not None else 0.0
-        matches = engine.scan_body(body, flow.request.headers.get("content-type"), "request.body", ctx)
-        if metrics is not None:
-            metrics.body_scan(len(body), time.perf_counter() - started)
-            metrics.scanned_bytes("body", len(body))
-        self._apply(flow, rec, matches, lambda ms: self._redact_body(flow, body, ms))
+        return _BodyJob(rec, body, stats, scan if metrics is None else _timed(scan, metrics, len(body)))
+
+    def _body_verdict(self, flow: http.HTTPFlow, job: _BodyJob, matches: list[Match]) -> None:
+        if job.stats.blocks:
+            # Counts only (no content): kept in `--record` flow files, so a reviewer (and the
+            # tests) can see what the conversation cache saved on this request.
+            flow.metadata[BLOCKS_METADATA] = job.stats.as_dict()
+        self._apply(flow, job.rec, matches, lambda ms: self._redact_body(flow, job.body, ms))
 
     @staticmethod
     def _redact_body(flow: http.HTTPFlow, body: bytes, matches: list[Match]) -> list[Match]:
@@ -318,3 +367,32 @@ class DLP:
         self._apply(flow, rec, matches, rewrite)
         if rec.blocked is not None and not message.dropped:
             message.drop()
+
+
+class LiveDLP(DLP):
+    """The proxy's DLP: a body of `OFF_LOOP_BYTES` or more is scanned in a worker thread
+    while the event loop serves other flows, within `limits.scan_timeout`. (Replay keeps
+    `DLP`: its dispatch is synchronous, and an event loop per flow would cost more than the
+    scan of most bodies.)"""
+
+    async def request(self, flow: http.HTTPFlow) -> None:  # type: ignore[override]
+        job = self._body_job(flow)
+        if job is None:
+            return
+        if len(job.body) < OFF_LOOP_BYTES:
+            self._body_verdict(flow, job, job.scan())
+            return
+        timeout = job.rec.policy.policy.limits.scan_timeout
+        try:
+            matches = await asyncio.wait_for(asyncio.wrap_future(_WORKERS.submit(job.scan)), timeout)
+        except TimeoutError:
+            # A thread cannot be stopped: the scan finishes in the background, its result
+            # unused. The flow is refused now, whatever the mode (fail closed).
+            fail(flow, self.runtime, Finding(
+                "limits", SCAN_TIMEOUT_RULE, "block", "request.body",
+                f"the DLP scan of the {len(job.body)}-byte body took longer than "
+                f"limits.scan_timeout ({timeout:g} s); nothing was forwarded", status=413))
+            return
+        if flow.error:  # the client went away while the body was scanned
+            return
+        self._body_verdict(flow, job, matches)

@@ -14,7 +14,7 @@ from addons.audit import Audit
 from addons.authority import Authority
 from addons.credentials import Credentials
 from addons.destinations import Destinations
-from addons.dlp import DLP
+from addons.dlp import DLP, LiveDLP
 from addons.guard import CONNECTION_HOOKS, FLOW_HOOKS, LIFECYCLE_HOOKS, FailClosed, Guarded, guard_all
 from addons.hostnames import Hostnames
 from addons.hosts import Hosts
@@ -56,8 +56,9 @@ def inspection_addons(runtime: Runtime, failclosed: FailClosed | None = None) ->
     # request body upstream; `Trailers` comes next to last, to see whether one chose to;
     # `RefusedRequests` last, to scan the head of whatever request any of them refused.
     destinations = [Destinations(runtime)] if runtime.live else []
+    dlp = LiveDLP if runtime.live else DLP  # large bodies scanned off the event loop (live)
     return [Hosts(runtime), Hostnames(runtime), Authority(runtime), *destinations,
-            Limits(runtime, failclosed), Mcp(runtime, failclosed), DLP(runtime, failclosed),
+            Limits(runtime, failclosed), Mcp(runtime, failclosed), dlp(runtime, failclosed),
             Credentials(runtime, failclosed), Trailers(runtime), RefusedRequests(runtime)]
 
 

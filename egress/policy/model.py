@@ -247,6 +247,11 @@ class LimitsSection(StrictModel):
         description="A client connection with no request in progress (an idle tunnel or "
         "keep-alive connection) is closed when no complete request head arrives within this "
         "time.")
+    scan_timeout: float = Field(
+        10.0, gt=0, le=3600,
+        description="Seconds a request body's DLP scan may take (large bodies are scanned off "
+        "the event loop); a scan that takes longer refuses the request as "
+        "`limits/scan-timeout`.")
     header_timeout_seconds: float = Field(
         30.0, gt=0, le=3600,
         description="Once a client starts sending on an idle connection (TLS handshake "

@@ -346,6 +346,16 @@ def wrapped_run_ok(run: str) -> bool:
 
 # -- the layer walk ------------------------------------------------------------------------
 
+def _qp_dense(escapes: int, text: str) -> bool:
+    return escapes >= 2 and escapes * 64 >= min(len(text), 1 << 16)
+
+
+def qp_dense(text: str) -> bool:
+    """Whether `text` reads as quoted-printable as a whole (then it is decoded whole, so it
+    must not be cut in parts that would each read differently)."""
+    return "=" in text and _qp_dense(len(_QP_ESCAPE.findall(text, 0, 1 << 16)), text)
+
+
 def candidates(text: str, config: DecodeConfig, budget: Budget,
                runs: dict[str, list[tuple[int, int]]] | None = None) -> Iterator[Decoded]:
     """Every decodable part of `text`, one layer deep. `runs` may hold precomputed spans
@@ -388,7 +398,7 @@ def candidates(text: str, config: DecodeConfig, budget: Budget,
         # whole; elsewhere only the tokens holding `=XX` are (a large JSON document with
         # `a=12` in it is not decoded whole: that would cost its own length of budget).
         escapes = len(_QP_ESCAPE.findall(text, 0, 1 << 16))
-        if escapes >= 2 and escapes * 64 >= min(len(text), 1 << 16):
+        if _qp_dense(escapes, text):
             raw = quopri.decodestring(text.encode("utf-8", "surrogateescape"))
             out = raw.decode("utf-8", "replace")
             if out != text:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import copy
 import json
 import re
 import urllib.parse
@@ -41,9 +42,9 @@ from egress.findings import Action, Finding
 from egress.hostmatch import HostSet, normalize_host, normalize_path, path_has_prefix
 from egress.policy.model import DLPSection
 from egress.redact import MIN_SECRET_LEN, KnownSecrets, preview, secret_forms
-from egress.scan import bodies, charset, literals
+from egress.scan import blocks, bodies, charset, literals
 from egress.scan import validators as v
-from egress.scan.decode import Budget, DecodeConfig, binary_text, candidates, printable_runs
+from egress.scan.decode import Budget, DecodeConfig, binary_text, candidates, printable_runs, qp_dense
 from egress.scan.matcher import KnownMatcher, Prefilter, RuleSource, make_known_matcher, make_prefilter
 from egress.scan.normalize import for_secrets
 from egress.scan.splits import KNOWN_PREFIX, anchor_cut_in, split_windows, trailing_run
@@ -415,6 +416,11 @@ class DLPEngine:
         self._own_known = _known_matcher_for(self.known_values, backend)
         self._anchor_heads = frozenset(h for h, _ in self.prefilter.straddle if len(h) >= 2)
         self._head_max = max((len(h) for h in self._anchor_heads), default=0)
+        # Conversation-aware scanning of large JSON bodies (`egress.scan.blocks`).
+        self.blocks = blocks.CleanBlocks()
+        self.block_min = blocks.CACHE_MIN  # JSON texts this long or longer are cut in blocks
+        self._cross: DLPEngine | None = None
+        self._salt: tuple[int, int, frozenset[str], bytes] | None = None
 
     @property
     def enabled(self) -> bool:
@@ -454,8 +460,13 @@ class DLPEngine:
         """Whether a secret could be split across the parts of `text` (a JSON document,
         parts delimited by quotes): a distinctive anchor (token prefix, not a generic word)
         occurs, or a part starts with the rest of a cut anchor and another ends with its
-        beginning, or a known secret's first characters occur (whole or cut)."""
-        if self.prefilter.has_split_anchor(text) or anchor_cut_in(text, self.prefilter):
+        beginning, or a known secret's first characters occur (whole or cut). The split scan
+        only rebuilds tokens that an anchor starts (`egress.scan.splits`), so an anchor inside
+        a longer run (a base64 image, a hex hash) does not count."""
+        if self.prefilter.has_split_anchor(text) and any(
+                _starts_token(text, s) for s, _ in self.prefilter.anchor_spans(text)):
+            return True
+        if anchor_cut_in(text, self.prefilter):
             return True
         for value in self._known_values(ctx):
             if value[:KNOWN_PREFIX] in text:
@@ -482,9 +493,11 @@ class DLPEngine:
         return self._match(_Hit(BUDGET_RULE, "", 0, 0, (), False, note=why), where, (), ctx)
 
     def scan_body(self, body: bytes, content_type: str | None, where: str = "request.body",
-                  ctx: ScanContext = ScanContext(), _depth: int = 0) -> list[Match]:
+                  ctx: ScanContext = ScanContext(), _depth: int = 0,
+                  stats: blocks.BlockStats | None = None) -> list[Match]:
         """A message body, taken apart by media type: JSON, form, multipart, text (in every
-        character set it may be read in), binary."""
+        character set it may be read in), binary. `stats` receives what the block cache
+        saved (large JSON bodies)."""
         if not body:
             return []
         if len(body) > self.section.max_scan_bytes:
@@ -498,24 +511,92 @@ class DLPEngine:
             return self.scan(found[0] if found else printable_runs(body), f"{where}(binary)", ctx)
         matches: list[Match] = []
         for encoding, text in texts:
-            found_in = self._scan_text_body(text, media.type, where, ctx)
+            found_in = self._scan_text_body(text, media.type, where, ctx, stats)
             matches = _merge(matches, _in_encoding(found_in, encoding))
         return matches
 
-    def _scan_text_body(self, text: str, media: str, where: str, ctx: ScanContext) -> list[Match]:
+    def _scan_text_body(self, text: str, media: str, where: str, ctx: ScanContext,
+                        stats: blocks.BlockStats | None = None) -> list[Match]:
         if media == "application/x-www-form-urlencoded":
             pairs = urllib.parse.parse_qsl(text, keep_blank_values=True)
             found = self.scan_parts([(f"{where}.form[{k}]", f"{k}={val}") for k, val in pairs], ctx,
                                     join=False) or self.scan(text, where, ctx)
             fields = [(f"{where}.form[{k}]", val) for k, val in pairs]
             return _merge(found, self._split(fields, ctx, f"{where}.form(joined)"))
-        matches = self.scan(text, where, ctx)
-        if (media.endswith("json") or text.lstrip()[:1] in ("{", "[")) and self._may_split(text, ctx):
+        json_like = media.endswith("json") or text.lstrip()[:1] in ("{", "[")
+        in_blocks = self._scan_blocks(text, where, ctx, stats) if json_like else None
+        matches = in_blocks if in_blocks is not None else self.scan(text, where, ctx)
+        if json_like and self._may_split(text, ctx):
             strings = bodies.json_values(text)
             if strings:
                 split = self._split([(where, s) for s in strings], ctx, f"{where}.json(values joined)")
                 matches = _merge(matches, split)
         return matches
+
+    def _scan_blocks(self, text: str, where: str, ctx: ScanContext,
+                     stats: blocks.BlockStats | None) -> list[Match] | None:
+        """A large JSON text block by block, skipping blocks known to be clean, plus the
+        rules that can match across a cut over the whole text (`egress.scan.blocks`).
+        None when the text is not cut (small, quoted-printable dense, no cut point)."""
+        if len(text) < self.block_min or qp_dense(text):
+            return None
+        spans = blocks.segments(text)
+        if len(spans) < 2:
+            return None
+        stats = stats if stats is not None else blocks.BlockStats()
+        salt = self._block_salt(ctx)
+        matches: list[Match] = []
+        for start, end in spans:
+            block = text[start:end]
+            key = salt + blocks.digest(block)
+            stats.blocks += 1
+            if key in self.blocks:
+                stats.cached += 1
+                stats.cached_chars += len(block)
+                continue
+            stats.scanned_chars += len(block)
+            found = self.scan(block, where, ctx)
+            if found:
+                matches = _merge(matches, found)
+            else:
+                self.blocks.add(key, len(block))
+        return _merge(matches, self._across_cuts(text, where, ctx))
+
+    def _across_cuts(self, text: str, where: str, ctx: ScanContext) -> list[Match]:
+        """What can cross a cut: the rules that can match a character that follows one, and
+        known secrets, over the whole text, without decoding."""
+        if self._cross is None:
+            self._cross = self._restricted(tuple(
+                r for r in self.rules if any(blocks.can_match(r.regex, c) for c in blocks.CUT_FOLLOWERS)))
+        cross = self._cross
+        hits = cross._hits(text, ctx, decode=False)
+        return cross._resolve(hits, text, lambda _s, _e: where, ctx)
+
+    def _restricted(self, rules: tuple[Rule, ...]) -> DLPEngine:
+        """This engine (actions, suppressions, known secrets) with only `rules`; their
+        prefilter is compiled once per process."""
+        clone = copy.copy(self)
+        clone.rules = rules
+        clone.by_id = {r.id: r for r in rules}
+        clone.prefilter = _prefilter_for(rules, self.backend)
+        clone._known_cache = None
+        clone._cross = None
+        return clone
+
+    def _block_salt(self, ctx: ScanContext) -> bytes:
+        known = ctx.known
+        ident = (id(known), known.version if known is not None else 0, ctx.benign)
+        cached = self._salt
+        if cached is not None and cached[:3] == ident:
+            return cached[3]
+        values = [v for _, v in known.values()] if known is not None else []
+        salt = blocks.salt(values, ctx.benign)
+        self._salt = (*ident, salt)
+        return salt
+
+    def block_stats(self) -> dict[str, int]:
+        """The block cache's counters (entries, hits, misses, ...): no content."""
+        return self.blocks.stats()
 
     def _scan_large(self, body: bytes, where: str, ctx: ScanContext) -> list[Match]:
         """A body too large to take apart: scanned as a stream, piece by piece."""
@@ -734,6 +815,18 @@ class DLPEngine:
                 fields.append((label, content.decode("utf-8", "replace")))
         matches = _merge(matches, self.scan_parts(head_parts, ctx, join=False))
         return _merge(matches, self._split(fields, ctx, f"{where}.parts(joined)"))
+
+
+def _starts_token(text: str, s: int) -> bool:
+    """Whether the anchor at `s` of a raw JSON text may start a token of a decoded value: at
+    the start, after a character that is not a letter or digit, or after an escape (`\\n`,
+    `\\u0020`), which decodes to something else."""
+    return s == 0 or not text[s - 1].isalnum() or "\\" in text[max(0, s - 6):s]
+
+
+@cache
+def _prefilter_for(rules: tuple[Rule, ...], backend: str | None) -> Prefilter:
+    return make_prefilter([r.source() for r in rules], backend)
 
 
 def _benign(hit: _Hit, benign: frozenset[str]) -> bool:

@@ -14,6 +14,7 @@ Two backends with the same answers:
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -206,6 +207,25 @@ def _database(exprs: Sequence[bytes], ids: Sequence[int], flags: Sequence[int]) 
     return db
 
 
+_THREAD = threading.local()
+
+
+def _hs_scan(db: Any, data: bytes, on: Any) -> None:
+    """`db.scan`, with a scratch space of this thread's own: a database's scratch may not
+    be used by two scans at once, and large bodies are scanned in worker threads while the
+    event loop scans others (`addons/dlp.py`)."""
+    if threading.current_thread() is threading.main_thread():
+        db.scan(data, match_event_handler=on)
+        return
+    mine: dict[int, tuple[Any, Any]] = _THREAD.__dict__.setdefault("scratch", {})
+    entry = mine.get(id(db))
+    if entry is None or entry[0] is not db:
+        if len(mine) >= 64:  # old policies' databases: let them go
+            mine.clear()
+        entry = mine[id(db)] = (db, hyperscan.Scratch(db))
+    db.scan(data, match_event_handler=on, scratch=entry[1])
+
+
 def _loaded(blob: bytes) -> Any:
     db = hyperscan.loadb(blob, hyperscan.HS_MODE_BLOCK)
     db.scratch = hyperscan.Scratch(db)  # compile() allocates one; loadb() does not
@@ -298,7 +318,7 @@ class HyperscanPrefilter:
         def on_rule(rid: int, start: int, end: int, flags: int, ctx: Any) -> None:
             found.add(rid)
 
-        self.rules_db.scan(data, match_event_handler=on_rule)
+        _hs_scan(self.rules_db, data, on_rule)
         result = Prefiltered(sorted(found))
         if want_runs:
             ends: dict[str, dict[int, int]] = {kind: {} for kind in RUN_KINDS}
@@ -309,14 +329,14 @@ class HyperscanPrefilter:
                 if spans.get(start, -1) < end - 1:
                     spans[start] = end - 1
 
-            self.runs_db.scan(data, match_event_handler=on_run)
+            _hs_scan(self.runs_db, data, on_run)
             result.runs = {k: sorted(_outermost(s)) for k, s in ends.items()}
             present: set[str] = set()
 
             def on_presence(kid: int, start: int, end: int, flags: int, ctx: Any) -> None:
                 present.add(_PRESENCE_SHAPES[kid][0])
 
-            self.presence_db.scan(data, match_event_handler=on_presence)
+            _hs_scan(self.presence_db, data, on_presence)
             for kind, _ in _PRESENCE_SHAPES:
                 if kind not in present:
                     result.runs[kind] = []  # absent; present ones the decoder finds itself
@@ -331,7 +351,7 @@ class HyperscanPrefilter:
             return True  # one is enough: stop scanning
 
         with contextlib.suppress(hyperscan.ScanTerminated):
-            self.split_db.scan(text.encode("ascii", "replace"), match_event_handler=on)
+            _hs_scan(self.split_db, text.encode("ascii", "replace"), on)
         return bool(seen)
 
     def anchor_spans(self, text: str) -> list[tuple[int, int]]:
@@ -341,7 +361,7 @@ class HyperscanPrefilter:
         def on(aid: int, start: int, end: int, flags: int, ctx: Any) -> None:
             spans.append((end - len(anchors[aid]), end))
 
-        self.split_db.scan(text.encode("ascii", "replace"), match_event_handler=on)
+        _hs_scan(self.split_db, text.encode("ascii", "replace"), on)
         return sorted(spans)
 
     def straddles(self, text: str) -> list[tuple[int, int]]:
@@ -352,7 +372,7 @@ class HyperscanPrefilter:
             tail = entries[eid][1]
             hits.append((eid, end - len(tail) - 1 if on_tail(entries[eid]) else end - 1))
 
-        self.straddle_db.scan(text.encode("ascii", "replace"), match_event_handler=on)
+        _hs_scan(self.straddle_db, text.encode("ascii", "replace"), on)
         return hits
 
 
@@ -503,7 +523,7 @@ class HyperscanKnownMatcher:
         def on(fid: int, start: int, end: int, flags: int, ctx: Any) -> None:
             ids.add(fid)
 
-        self.db.scan(text.encode("utf-8", "surrogateescape"), match_event_handler=on)
+        _hs_scan(self.db, text.encode("utf-8", "surrogateescape"), on)
         if not ids:
             return []
         folded = _fold(text) if any(self.table.any_case[i] for i in ids) else None

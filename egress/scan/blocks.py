@@ -1,0 +1,236 @@
+"""Conversation-aware scanning: a large JSON body cut into blocks whose clean scan results
+are remembered, so an LLM client resending its whole conversation every turn costs only the
+new content of each turn.
+
+Why blocks are runs of array elements (not single string values): the unit a client
+resends unchanged is an element of `messages` / `contents` / `input` (or of a message's
+content list), and an element keeps a key and its value together, which keyword rules
+(`"api_key": "..."`) need. String values alone would cut every such pair apart.
+
+How a body is cut (`segments`): right after the closing quote of a string that is
+followed by brackets, a comma, space and the opening quote of another (`"},{"`, `", "`;
+the character right after the cut is always `]`, `}` or `,`),
+at the first such place at least `MIN_SEGMENT` characters after the previous cut. Each cut
+depends only on the text before it, so a resent conversation is cut the same way every
+turn and only its last block changes. The cut is lexical: it needs no JSON parse, and holds
+on a body that is not valid JSON.
+
+Why nothing is lost by cutting: a match crossing a cut holds the quote before it and the
+`]`, `}` or `,` after it. Only rules whose pattern can match one of those three
+(`can_match`) and known secrets can cross a cut; they run over the whole text every time,
+without decoding (`DLPEngine._across_cuts`). No decoded layer can cross a cut: percent,
+JSON-escape, quoted-printable and HTML character-reference tokens stop at a double quote,
+and the base64, base32 and hex alphabets hold none. A text dense in quoted-printable
+escapes, which is decoded whole, is not cut.
+
+The cache (`CleanBlocks`) remembers only blocks that had no finding at all: a hash of the
+block's text under a salt naming the known secrets and placeholders in effect. A block with
+a finding is scanned again every time, so its secret values (needed to scrub artefacts and
+to place a redaction) are never kept. The engine owns one cache, so a policy reload starts
+with an empty one.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import itertools
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+try:  # Python >= 3.11
+    import re._constants as _sc  # type: ignore[import-not-found]
+    import re._parser as _sp  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover
+    import sre_constants as _sc
+    import sre_parse as _sp
+
+# Bodies smaller than this are scanned whole: a small body costs less than its hashing.
+CACHE_MIN = 16 * 1024
+# A block holds at least this many characters (small elements are grouped).
+MIN_SEGMENT = 4 * 1024
+# Arrays nested deeper than this are not cut inside (their elements are small anyway).
+MAX_DEPTH = 8
+# Blocks remembered per engine. An entry is a 16-byte digest plus a length: about 120 bytes
+# with the dictionary's overhead, so the entry bound is also the memory bound (~8 MiB).
+MAX_ENTRIES = 65536
+ENTRY_BYTES = 120
+
+# A cut point: the closing quote of a string followed by brackets or a comma, then (past a
+# comma and space) an opening quote: `"},{"`, `", "`, `"}]}, {"`. The cut goes right after
+# the closing quote, so a string keeps its block whatever follows it: the last string of
+# one turn's body (`"}]}]`) and the same string in the next turn's (`"},{`) cut alike.
+_CUT = re.compile(r'"(?=[\]},])[\]}]{0,8}\s{0,32},\s{0,32}[{\[]{0,8}"')
+# What follows a cut, right after its quote (the lookahead above): a match across a cut
+# holds the quote before it and one of these after it.
+CUT_FOLLOWERS = "]},"
+
+
+def segments(text: str, min_segment: int = MIN_SEGMENT) -> list[tuple[int, int]]:
+    """The blocks of a text as (start, end) spans covering it: a cut at the first cut point
+    at least `min_segment` characters after the previous cut. Each cut depends only on the
+    text before it, so a text that grows at its end keeps its earlier blocks."""
+    cuts = [0]
+    pos = min_segment
+    while pos < len(text):
+        m = _CUT.search(text, pos)
+        if m is None:
+            break
+        cut = m.start() + 1
+        cuts.append(cut)
+        pos = cut + min_segment
+    cuts.append(len(text))
+    return list(itertools.pairwise(cuts))
+
+
+def digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def salt(known: list[str], benign: frozenset[str]) -> bytes:
+    """What besides the policy decides whether a block is clean: the known secrets and the
+    placeholders in effect. Hashed, so the cache keys hold no value."""
+    h = hashlib.blake2b(digest_size=16)
+    for group in (sorted(known), sorted(benign)):
+        for value in group:
+            h.update(value.encode("utf-8", "surrogatepass") + b"\0")
+        h.update(b"\1")
+    return h.digest()
+
+
+@dataclass
+class BlockStats:
+    """What one body's scan took from the cache (counts only: nothing of the content)."""
+
+    blocks: int = 0
+    cached: int = 0
+    cached_chars: int = 0
+    scanned_chars: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"blocks": self.blocks, "cached": self.cached, "cached_chars": self.cached_chars,
+                "scanned_chars": self.scanned_chars}
+
+
+class CleanBlocks:
+    """A bounded LRU set of block keys known to hold no finding. Thread-safe: scans may run
+    in worker threads."""
+
+    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
+        self.max_entries = max_entries
+        self._keys: OrderedDict[bytes, int] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+        self.hit_chars = 0
+
+    def __contains__(self, key: bytes) -> bool:
+        with self._lock:
+            size = self._keys.get(key)
+            if size is None:
+                self.misses += 1
+                return False
+            self._keys.move_to_end(key)
+            self.hits += 1
+            self.hit_chars += size
+            return True
+
+    def add(self, key: bytes, size: int) -> None:
+        with self._lock:
+            self._keys[key] = size
+            self._keys.move_to_end(key)
+            while len(self._keys) > self.max_entries:
+                self._keys.popitem(last=False)
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            return {"entries": len(self._keys), "max_entries": self.max_entries,
+                    "bytes": len(self._keys) * ENTRY_BYTES,
+                    "max_bytes": self.max_entries * ENTRY_BYTES,
+                    "hits": self.hits, "misses": self.misses, "hit_chars": self.hit_chars}
+
+
+# -- which rules can cross a cut -----------------------------------------------------------
+
+_CATEGORIES = {
+    _sc.CATEGORY_DIGIT: re.compile(r"\d"), _sc.CATEGORY_NOT_DIGIT: re.compile(r"\D"),
+    _sc.CATEGORY_SPACE: re.compile(r"\s"), _sc.CATEGORY_NOT_SPACE: re.compile(r"\S"),
+    _sc.CATEGORY_WORD: re.compile(r"\w"), _sc.CATEGORY_NOT_WORD: re.compile(r"\W"),
+}
+_REPEATS = {_sc.MAX_REPEAT, _sc.MIN_REPEAT, getattr(_sc, "POSSESSIVE_REPEAT", _sc.MAX_REPEAT)}
+_ZERO_WIDTH = {_sc.ASSERT, _sc.ASSERT_NOT, _sc.AT, _sc.GROUPREF}
+
+
+def can_match(pattern: re.Pattern[str], ch: str) -> bool:
+    """Whether some match of `pattern` can contain the character `ch`. Conservative: an
+    element of the pattern it does not understand counts as yes."""
+    return _can_match(pattern.pattern, pattern.flags, ch)
+
+
+@functools.cache
+def _can_match(source: str, flags: int, ch: str) -> bool:
+    pattern = re.compile(source, flags)
+    try:
+        parsed = _sp.parse(pattern.pattern, pattern.flags)
+    except Exception:
+        return True
+    ignore_case = bool(pattern.flags & re.IGNORECASE)
+    chars = {ch, ch.lower(), ch.upper()} if ignore_case else {ch}
+    return any(_seq_can(parsed, ord(c)) for c in chars)
+
+
+def _seq_can(items: Any, o: int) -> bool:
+    for op, av in items:
+        if op is _sc.LITERAL:
+            if av == o:
+                return True
+        elif op is _sc.NOT_LITERAL:
+            if av != o:
+                return True
+        elif op is _sc.ANY:
+            if o != 10:
+                return True
+        elif op is _sc.IN:
+            if _in_class(av, o):
+                return True
+        elif op in _REPEATS:
+            if _seq_can(av[2], o):
+                return True
+        elif op is _sc.SUBPATTERN:
+            if _seq_can(av[-1], o):
+                return True
+        elif op is _sc.BRANCH:
+            if any(_seq_can(b, o) for b in av[1]):
+                return True
+        elif op in _ZERO_WIDTH:
+            continue
+        elif op is getattr(_sc, "ATOMIC_GROUP", None):
+            if _seq_can(av, o):
+                return True
+        elif op is _sc.GROUPREF_EXISTS:
+            if _seq_can(av[1], o) or (av[2] is not None and _seq_can(av[2], o)):
+                return True
+        else:
+            return True
+    return False
+
+
+def _in_class(items: Any, o: int) -> bool:
+    negate = False
+    hit = False
+    ch = chr(o)
+    for op, av in items:
+        if op is _sc.NEGATE:
+            negate = True
+        elif op is _sc.LITERAL:
+            hit = hit or av == o
+        elif op is _sc.RANGE:
+            hit = hit or av[0] <= o <= av[1]
+        elif op is _sc.CATEGORY and av in _CATEGORIES:
+            hit = hit or _CATEGORIES[av].match(ch) is not None
+        else:
+            return True
+    return hit != negate
