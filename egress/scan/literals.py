@@ -20,7 +20,7 @@ import string
 import urllib.parse
 from functools import cache
 
-from egress.scan.hostname_bigrams import BIGRAM_LOG2
+from egress.scan.hostnames.bigrams import BIGRAM_LOG2
 from egress.scan.validators import (
     COMMON_PASSWORDS,
     base64_text,
