@@ -178,6 +178,7 @@ class BottleCA:
             ip = None
         excluded = constraints.excluded_subtrees or []
         permitted = constraints.permitted_subtrees
+
         def inside(tree: x509.GeneralName) -> bool:
             if ip is not None:
                 return isinstance(tree, x509.IPAddress) and isinstance(
@@ -186,6 +187,7 @@ class BottleCA:
                 return False
             base = tree.value.lower().lstrip(".")
             return name == base or name.endswith("." + base)
+
         if any(inside(t) for t in excluded):
             return False
         return permitted is None or any(inside(t) for t in permitted)
