@@ -35,6 +35,7 @@ from mitmproxy.proxy.layers.modes import Socks5AuthData
 from mitmproxy.tls import ClientHelloData, TlsData
 
 from addons.flowrecord import blocked, cut, fail, record_of
+from addons.upstream_errors import RULES as UPSTREAM_RULES
 from egress.audit import utc_now
 from egress.findings import Finding
 from egress.runtime import Runtime
@@ -47,6 +48,7 @@ RULES = {
     "its requests are blocked.",
     "dns-guard-exception": "The DNS guard failed on a query; it was answered SERVFAIL and not "
     "forwarded (fail closed).",
+    **UPSTREAM_RULES,
 }
 
 # Hooks whose first argument is a flow.

@@ -164,6 +164,34 @@ class BottleCA:
     def cert_pem(self) -> bytes:
         return self.cert.public_bytes(serialization.Encoding.PEM)
 
+    def may_issue(self, host: str) -> bool:
+        """Whether a leaf for `host` lies inside this CA's name constraints (always, without
+        any): a client that checks them would accept it."""
+        try:
+            constraints = self.cert.extensions.get_extension_for_class(x509.NameConstraints).value
+        except x509.ExtensionNotFound:
+            return True
+        name = host.strip("[]").rstrip(".").lower()
+        try:
+            ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(name)
+        except ValueError:
+            ip = None
+        excluded = constraints.excluded_subtrees or []
+        permitted = constraints.permitted_subtrees
+
+        def inside(tree: x509.GeneralName) -> bool:
+            if ip is not None:
+                return isinstance(tree, x509.IPAddress) and isinstance(
+                    tree.value, ipaddress.IPv4Network | ipaddress.IPv6Network) and ip in tree.value
+            if not isinstance(tree, x509.DNSName):
+                return False
+            base = tree.value.lower().lstrip(".")
+            return name == base or name.endswith("." + base)
+
+        if any(inside(t) for t in excluded):
+            return False
+        return permitted is None or any(inside(t) for t in permitted)
+
     @property
     def leaf_key(self) -> ec.EllipticCurvePrivateKey:
         return self._leaf_key

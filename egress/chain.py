@@ -23,7 +23,9 @@ from addons.mcp import Mcp
 from addons.refused import RefusedRequests
 from addons.timeouts import ConnectionTimeouts
 from addons.trailers import Trailers
+from addons.tunnel_denials import AnswerDeniedTunnels, DeniedTunnels, HoldDeniedTunnels
 from addons.upstream import Upstream
+from addons.upstream_errors import UpstreamErrors
 from egress.runtime import Runtime
 
 
@@ -54,12 +56,20 @@ def inspection_addons(runtime: Runtime, failclosed: FailClosed | None = None) ->
     # `Authority` follows `Hostnames` so that a fronted request is still reported as domain
     # fronting; `Destinations` resolves names (live only) before anything starts streaming a
     # request body upstream; `Trailers` comes next to last, to see whether one chose to;
-    # `RefusedRequests` last, to scan the head of whatever request any of them refused.
+    # `RefusedRequests` next, to scan the head of whatever request any of them refused;
+    # `UpstreamErrors` last, to answer a failure to reach the destination (after `Limits`
+    # recorded an over-limit body mitmproxy refused).
+    # `AnswerDeniedTunnels` first (a request inside a held tunnel is answered before anything
+    # could resolve or dial), `HoldDeniedTunnels` last (it holds a tunnel the others refused).
     destinations = [Destinations(runtime)] if runtime.live else []
     dlp = LiveDLP if runtime.live else DLP  # large bodies scanned off the event loop (live)
-    return [Hosts(runtime), Hostnames(runtime), Authority(runtime), *destinations,
+    tunnels = DeniedTunnels(runtime, runtime.may_issue) if runtime.live else None
+    answer = [AnswerDeniedTunnels(tunnels)] if tunnels is not None else []
+    hold = [HoldDeniedTunnels(tunnels)] if tunnels is not None else []
+    return [*answer, Hosts(runtime), Hostnames(runtime), Authority(runtime), *destinations,
             Limits(runtime, failclosed), Mcp(runtime, failclosed), dlp(runtime, failclosed),
-            Credentials(runtime, failclosed), Trailers(runtime), RefusedRequests(runtime)]
+            Credentials(runtime, failclosed), Trailers(runtime), RefusedRequests(runtime),
+            UpstreamErrors(runtime), *hold]
 
 
 class Chain:

@@ -29,7 +29,7 @@ from mitmproxy import options
 from mitmproxy.addons import disable_h2c, next_layer, proxyserver
 from mitmproxy.master import Master
 
-from addons import trailers
+from addons import trailers, upstream_errors
 from addons.record import DEFAULT_MAX_BODY, Recorder
 from ca import BottleCA
 from ca.bundle import merged_bundle
@@ -170,6 +170,8 @@ class EgressMaster(Master):
         ready.proxyserver = ps
         # HTTP/1 trailers crash mitmproxy's HTTP/1 layer: take them off for `Trailers` to refuse.
         trailers.install()
+        # mitmproxy's HTML error pages become our JSON answers (`addons.upstream_errors`).
+        upstream_errors.install()
         self.addons.add(ps, next_layer.NextLayer(), tls, disable_h2c.DisableH2C(), chain, ready)
 
 
@@ -368,6 +370,7 @@ async def _serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None], stop: 
     ca = BottleCA.create(state_dir, cfg.bottle_id,
                          validity_hours=compiled.policy.ca.validity_hours,
                          permitted_hosts=_name_constraint_hosts(compiled))
+    runtime.may_issue = ca.may_issue
     upstream_trust: Path | None = None
     recorder: Recorder | None = None
     guard: DnsGuard | None = None

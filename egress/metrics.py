@@ -30,7 +30,7 @@ OTHER = "other"
 NONE = "none"
 
 FLOW_KINDS = ("http", "websocket", "connect", "tcp", "dns")
-VERDICTS = ("allow", "block")
+VERDICTS = ("allow", "block", "error")  # error: the destination could not be reached
 LOCATIONS = ("url", "headers", "body", "websocket")
 # Body sizes a scan time is filed under (upper bounds, bytes) and the label of each.
 SIZE_CLASSES = ((1024, "1KiB"), (64 * 1024, "64KiB"), (1024**2, "1MiB"), (16 * 1024**2, "16MiB"))

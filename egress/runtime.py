@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -51,6 +52,9 @@ class Runtime:
     # non-public networks the proxy may dial, and allow rules that cover every port.
     extra_private: tuple[IPNetwork, ...] = ()
     any_port: bool = False
+    # Whether the bottle CA may issue a certificate for a host (its name constraints): a
+    # refused CONNECT is then held and answered inside TLS (`addons.tunnel_denials`).
+    may_issue: Callable[[str], bool] | None = None
     # The proxy host's own addresses and networks, refused as destinations (read lazily).
     local: LocalNetworks = field(default_factory=LocalNetworks)
     # `--metrics-listen`: the process's Prometheus series (None: metrics off, nothing recorded).

@@ -10,7 +10,7 @@ from typing import Literal
 
 from egress.findings import Action, Finding
 
-Decision = Literal["allow", "block"]
+Decision = Literal["allow", "block", "error"]
 Mode = Literal["enforce", "audit"]
 
 
@@ -32,17 +32,27 @@ class Verdict:
 
     @property
     def blocked(self) -> bool:
-        return self.decision == "block"
+        return self.decision != "allow"
 
 
 ALLOW = Verdict("allow")
 
 
+# Rules (`error/...`) for a request that failed rather than was refused: the destination was
+# allowed but could not be reached. Their verdict is `error`, not `block`.
+FAILURE_RULES = frozenset(("upstream-unreachable", "upstream-tls", "upstream-timeout"))
+
+
+def is_failure(finding: Finding) -> bool:
+    return finding.scanner == "error" and finding.rule in FAILURE_RULES
+
+
 def decide(findings: Iterable[Finding]) -> Verdict:
-    """The first blocking finding decides; everything else allows (and is logged)."""
+    """The first blocking finding decides (`error` when it is a failure to reach the
+    destination, `block` otherwise); everything else allows (and is logged)."""
     for f in findings:
         if f.action == "block":
-            return Verdict("block", f)
+            return Verdict("error" if is_failure(f) else "block", f)
     return ALLOW
 
 
@@ -65,7 +75,7 @@ _HINTS: dict[str, str] = {
 def denial_body(finding: Finding, flow_id: str, bottle_id: str) -> bytes:
     """JSON body of a denial. Contains rule ids and prose only, never matched values."""
     doc = {
-        "error": "blocked",
+        "error": "failed" if is_failure(finding) else "blocked",
         "rule": f"{finding.scanner}/{finding.rule}",
         "scanner": finding.scanner,
         "reason": finding.reason,

@@ -137,10 +137,15 @@ def _pretty_event(line: str, color: bool) -> str:
     target = " ".join(str(ev[k]) for k in ("method", "host", "path") if ev.get(k))
     if not target and ev.get("url"):
         target = str(ev["url"])
-    rules = ",".join(str(f.get("rule")) for f in ev.get("findings") or [] if isinstance(f, dict))
-    text = f"{with_time:8}  {verdict:8}  {target}" + (f"  [{rules}]" if rules else "")
-    if color and verdict in ("block", "allow"):
-        code = "31" if verdict == "block" else "32"
+    rules = ",".join(
+        "/".join(str(f[k]) for k in ("scanner", "rule") if f.get(k))
+        for f in ev.get("findings") or [] if isinstance(f, dict))
+    # The status the client got (none for an event without a response: a DNS query, a
+    # cut connection).
+    status = str(ev.get("status") or "-")
+    text = f"{with_time:8}  {verdict:8}  {status:3}  {target}" + (f"  [{rules}]" if rules else "")
+    if color and verdict in ("block", "allow", "error"):
+        code = {"block": "31", "allow": "32", "error": "33"}[verdict]
         text = f"\x1b[{code}m{text}\x1b[0m"
     return text
 

@@ -20,7 +20,13 @@ from tests.conftest import EgressFactory, PolicyWriter
 from tests.support.artefacts import audit_events, http_events
 from tests.support.dns import DNSFixture
 from tests.support.origin import Origin, echo
-from tests.support.rawhttp import exchange, plain_proxy_request, proxy_address, read_head
+from tests.support.rawhttp import (
+    connect_answer,
+    exchange,
+    plain_proxy_request,
+    proxy_address,
+    read_head,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -70,9 +76,10 @@ def internal() -> Iterator[Listener]:
 
 
 def _connect_status(proc: Any, target: str) -> bytes:
-    with socket.create_connection(proxy_address(proc), timeout=20) as s:
-        s.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
-        return read_head(s)
+    """The head (and body) of what a client learns of a CONNECT to `target`: its refusal, or
+    the denial answered inside the tunnel the proxy holds for it without dialling."""
+    reply = connect_answer(proc, target)
+    return reply.head.encode("latin-1") + b"\r\n\r\n" + reply.body
 
 
 SPELLINGS = ["127.1", "2130706433", "0x7f000001", "0177.0.0.1", "127.000.000.001",

@@ -79,7 +79,8 @@ def rules(f: Any) -> list[str]:
 def test_registered_right_after_hosts() -> None:
     rt, _ = runtime()
     names = [a.name for a in inspection_addons(rt)]
-    assert names[:2] == ["hosts", "hostnames"]
+    # (only the answerer of held denied tunnels, which judges nothing itself, comes first)
+    assert names[:3] == ["denied-tunnel-answers", "hosts", "hostnames"]
 
 
 def test_connect_target_is_scored_before_anything_else() -> None:

@@ -127,8 +127,13 @@ def test_probe_output_parsing_and_fixes():
 
 def test_pretty_audit_line():
     line = ('{"time":"2026-01-01T10:00:00.000Z","verdict":"block","method":"CONNECT",'
-            '"host":"denied.test","findings":[{"rule":"host-not-allowed"}]}')
-    assert _pretty_event(line, color=False) == "10:00:00  block     CONNECT denied.test  [host-not-allowed]"
+            '"host":"denied.test","status":403,'
+            '"findings":[{"scanner":"hosts","rule":"host-not-allowed"}]}')
+    assert _pretty_event(line, color=False) == \
+        "10:00:00  block     403  CONNECT denied.test  [hosts/host-not-allowed]"
+    # an event without a response says so rather than leaving the column out
+    dns = '{"time":"2026-01-01T10:00:01.000Z","event":"dns","verdict":"allow","host":"a.test"}'
+    assert _pretty_event(dns, color=False) == "10:00:01  allow     -    a.test"
     assert _pretty_event("not json", color=False) == "not json"
 
 

@@ -148,8 +148,13 @@ def test_passthrough_host_is_not_intercepted_but_still_policed(
     # the same client to an intercepted host fails: it sees the bottle CA
     intercepted = curl(proc, f"https://allowed.test:{origin.port}/", "--cacert", str(pki.ca_path))
     assert intercepted.returncode != 0
+    # a denied host is answered inside TLS with a bottle-CA leaf: this client rejects it (and
+    # nothing reaches the origin); a client that trusts the bottle CA reads the denial
     denied = curl(proc, f"https://denied.test:{origin.port}/", "--cacert", str(pki.ca_path), "-v")
-    assert "403" in denied.stderr
+    assert denied.returncode == 60, denied.stderr  # CURLE_PEER_FAILED_VERIFICATION
+    readable = curl(proc, f"https://denied.test:{origin.port}/")
+    assert json.loads(readable.stdout)["rule"] == "hosts/host-not-allowed"
+    assert origin.paths() == ["/pinned"]
     ev = [e for e in events(proc) if e.get("passthrough")]
     assert ev and ev[0]["host"] == "pinned.test" and ev[0]["verdict"] == "allow"
 

@@ -65,8 +65,9 @@ def test_record_then_diff_two_policies(tmp_path: Path, egress: EgressFactory, wr
     proc.stop()
 
     flows = read(record)
-    assert [f.request.path for f in flows] == ["/one", "/form", "/big", ""]
-    assert flows[3].request.method == "CONNECT"  # the denial at CONNECT is recorded too
+    assert [f.request.path for f in flows] == ["/one", "/form", "/big", "/x"]
+    # the denied host's request, answered inside the tunnel held for it, is recorded too
+    assert flows[3].request.method == "GET" and flows[3].request.host == "denied.test"
     assert flows[3].metadata["bottle-egress"]["verdict"] == "block"
     big = flows[2].response
     assert big is not None and big.raw_content is not None

@@ -115,6 +115,26 @@ def exchange(proc: Any, connect: str, request: bytes, sni: str | None = None,
         return read_reply(sock)
 
 
+def connect_answer(proc: Any, target: str, timeout: float = 20) -> Reply:
+    """What a client learns of a CONNECT to `target` that the policy refuses: the refusal
+    itself (a 4xx with its body), or, when the proxy holds the tunnel (the bottle CA may issue
+    for the name: `addons/tunnel_denials.py`), the answer to a plain request sent inside it.
+    A 200 to that request (a tunnel that really opened) is returned as it is."""
+    with socket.create_connection(proxy_address(proc), timeout=timeout) as sock:
+        sock.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
+        head, _, body = read_head(sock).partition(b"\r\n\r\n")
+        text = head.decode("latin-1")
+        reply = Reply(int(text.split(" ", 2)[1]), text, body)
+        if reply.status != 200:
+            while len(reply.body) < int(reply.header("content-length") or 0):
+                reply.body += sock.recv(65536)
+            return reply
+        sock.sendall(f"GET / HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n".encode())
+        inner = read_reply(sock)
+        assert inner is not None, f"no answer inside the tunnel to {target}"
+        return inner
+
+
 def plain_proxy_request(proc: Any, request: bytes, timeout: float = 20) -> Reply | None:
     """`request` (absolute-form, plain HTTP) sent to the proxy itself, no CONNECT."""
     with socket.create_connection(proxy_address(proc), timeout=timeout) as sock:
