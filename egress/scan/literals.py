@@ -20,7 +20,7 @@ import string
 import urllib.parse
 from functools import cache
 
-from egress.scan.hostname_bigrams import BIGRAM_LOG2
+from egress.scan.hostnames.bigrams import BIGRAM_LOG2
 from egress.scan.validators import (
     COMMON_PASSWORDS,
     base64_text,
@@ -164,7 +164,7 @@ def is_stand_in(value: str) -> bool:
 
 
 _CAMEL = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
-# Mean letter-bigram log2-likelihood (`egress.scan.hostname_bigrams`, English words) above
+# Mean letter-bigram log2-likelihood (`egress.scan.hostnames.bigrams`, English words) above
 # which the word pieces of a name read as words. Chosen on the standard library's
 # identifiers of 8+ characters (91% pass) against random tokens (0.3% of 16-character
 # alphanumeric, 1% of hex and 2% of lower-case alphanumeric ones pass).
