@@ -177,7 +177,9 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
 
 
 def cmd_policy_schema(args: argparse.Namespace) -> int:
-    print(json.dumps(Policy.model_json_schema(), indent=2))
+    from egress.policy.schema import policy_json_schema
+
+    print(json.dumps(policy_json_schema(), indent=2))
     return EXIT_OK
 
 

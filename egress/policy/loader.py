@@ -160,6 +160,10 @@ def parse_yaml_model[M: BaseModel](text: str, source: str, model: type[M], check
         raise PolicyError([Problem(source, line, "", f"YAML syntax error: {problem}")]) from None
     except YAMLError as e:
         raise PolicyError([Problem(source, None, "", f"YAML error: {type(e).__name__}")]) from None
+    except TypeError:
+        # ruamel hashes mapping keys; a nested mapping or list used as a key is unhashable
+        raise PolicyError([Problem(source, None, "", "YAML error: a mapping or list used as a "
+                                   "key (in a flow mapping, `{{...}}` nests a mapping as a key)")]) from None
     if tree is None:
         tree = CommentedMap()
     if not isinstance(tree, dict):
@@ -189,7 +193,7 @@ def located(source: str, text: str | bytes, found: Sequence[tuple[Sequence[int |
     read), each located at the line of its field in `text`."""
     try:
         tree = bounded_yaml().load(text.decode("utf-8") if isinstance(text, bytes) else text)
-    except (YAMLError, UnicodeDecodeError, YAMLLimitError, RecursionError):
+    except (YAMLError, UnicodeDecodeError, YAMLLimitError, RecursionError, TypeError):
         tree = None
     return PolicyError([Problem(source, _line_of(tree, loc) if tree is not None else None,
                                 _field_path(loc), message) for loc, message in found])
