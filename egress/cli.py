@@ -34,7 +34,6 @@ from egress.policy import (
     default_policy_path,
     load_policy,
 )
-from egress.policy.loader import located
 from egress.policy.model import Policy, parse_size
 from egress.scan.mcp import definition_diff, tool_hash
 from launcher.cli import add_commands as add_launcher_commands
@@ -157,17 +156,18 @@ def _summary(policy: Policy) -> str:
             f"{len(h.passthrough)} passthrough hosts, {len(policy.credentials)} credentials")
 
 
+def _credential_sources(policy: Policy) -> list[tuple[tuple[int | str, ...], str]]:
+    """Credential sources must resolve where the check runs (commands are not run)."""
+    return [(tuple(e.loc), f"credential {e.name!r}: {e.message}") for e in check_sources(policy.credentials)]
+
+
 def cmd_policy_check(args: argparse.Namespace) -> int:
     status = EXIT_OK
     for path in args.files:
         try:
-            policy = load_policy(path)
+            # one pass: schema, semantic checks and credential sources all report together
+            policy = load_policy(path, {_credential_sources: ("credentials",)})
             compile_policy(policy, path)
-            # Credential sources must resolve where the check runs (commands are not run).
-            unresolved = check_sources(policy.credentials)
-            if unresolved:
-                raise located(path, Path(path).read_bytes(), [
-                    (e.loc, f"credential {e.name!r}: {e.message}") for e in unresolved])
         except PolicyError as e:
             print(e, file=sys.stderr)
             status = EXIT_FINDINGS

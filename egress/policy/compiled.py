@@ -164,6 +164,15 @@ def _check_dlp(policy: Policy) -> list[tuple[tuple[int | str, ...], str]]:
 
 SEMANTIC_CHECKS: list[SemanticCheck] = [_check_name_constraints, _check_passthrough,
                                         _check_private_literals, _check_credentials, _check_dlp]
+# The top-level sections each check reads. When another section fails schema validation the
+# loader still runs the checks that do not read it, so one pass reports every problem of a file.
+CHECK_SECTIONS: dict[SemanticCheck, frozenset[str]] = {
+    _check_name_constraints: frozenset({"ca", "hosts"}),
+    _check_passthrough: frozenset({"hosts"}),
+    _check_private_literals: frozenset({"hosts"}),
+    _check_credentials: frozenset({"credentials", "hosts"}),
+    _check_dlp: frozenset({"dlp"}),
+}
 
 
 @dataclass(frozen=True)
