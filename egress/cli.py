@@ -30,11 +30,10 @@ from egress.mcp_pins import PINS_FILE, ToolPins
 from egress.policy import (
     CompiledPolicy,
     PolicyError,
-    compile_policy,
     default_policy_path,
-    load_policy,
 )
 from egress.policy.model import Policy, parse_size
+from egress.policy.store import load_compiled
 from egress.scan.mcp import definition_diff, tool_hash
 from launcher.cli import add_commands as add_launcher_commands
 
@@ -135,7 +134,7 @@ def cmd_egress_precompile(args: argparse.Namespace) -> int:
         raise ConfigError("BOTTLE_EGRESS_CACHE=off: give --cache-dir DIR")
     with derived_cache.only(directory):
         parse_catalogue(CATALOGUE.read_text(encoding="utf-8"), str(CATALOGUE))
-        compile_policy(load_policy(policy_path), policy_path)
+        load_compiled(policy_path)
     written = sorted(p.name for p in directory.glob("*.bin"))
     print(f"{directory}: {', '.join(written) or 'nothing written (not writable?)'}")
     return EXIT_OK if written else EXIT_USAGE
@@ -166,13 +165,12 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
     for path in args.files:
         try:
             # one pass: schema, semantic checks and credential sources all report together
-            policy = load_policy(path, {_credential_sources: ("credentials",)})
-            compile_policy(policy, path)
+            compiled = load_compiled(path, {_credential_sources: ("credentials",)})
         except PolicyError as e:
             print(e, file=sys.stderr)
             status = EXIT_FINDINGS
         else:
-            print(f"{path}: OK ({_summary(policy)})")
+            print(f"{path}: OK (digest {compiled.digest}, {_summary(compiled.policy)})")
     return status
 
 
@@ -184,7 +182,7 @@ def cmd_policy_schema(args: argparse.Namespace) -> int:
 
 
 def _compiled(path: str) -> CompiledPolicy:
-    return compile_policy(load_policy(path), path)
+    return load_compiled(path)
 
 
 def cmd_policy_test(args: argparse.Namespace) -> int:
@@ -277,7 +275,7 @@ def cmd_dlp_rules(args: argparse.Namespace) -> int:
 def cmd_dlp_scan(args: argparse.Namespace) -> int:
     """Scan files (or stdin) with the policy's DLP engine; findings as JSON lines, no values."""
     policy_path = args.policy or str(default_policy_path())
-    engine = compile_policy(load_policy(policy_path), policy_path).dlp
+    engine = load_compiled(policy_path).dlp
     status = EXIT_OK
     for name in args.files or ["-"]:
         data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()

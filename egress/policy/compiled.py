@@ -194,6 +194,18 @@ class CompiledPolicy:
         return self.policy.mode
 
 
+def policy_digest(raw: bytes) -> str:
+    """The policy digest every tool shows (`policy check`, `policy explain`, the audit log):
+    the first 16 hex digits of the SHA-256 of the file's bytes, i.e. of `sha256sum FILE`."""
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def _model_digest(policy: Policy) -> str:
+    # Only for policies that never were a file (built in memory by tests and tools); every
+    # command that reads a file passes its bytes (`egress.policy.store.load_compiled`).
+    return "model-" + hashlib.sha256(policy.model_dump_json().encode()).hexdigest()[:10]
+
+
 def compile_policy(policy: Policy, source: str, text: str | bytes = b"") -> CompiledPolicy:
     from egress.policy.loader import PolicyError, Problem
     from egress.scan.dlp import DLPEngine
@@ -212,7 +224,7 @@ def compile_policy(policy: Policy, source: str, text: str | bytes = b"") -> Comp
     return CompiledPolicy(
         policy=policy,
         source=source,
-        digest=hashlib.sha256(raw or policy.model_dump_json().encode()).hexdigest()[:16],
+        digest=policy_digest(raw) if raw else _model_digest(policy),
         hosts=hosts,
         dlp=DLPEngine(policy.dlp, known_values=known),
         hostnames=HostnamePolicy(policy.hostnames),

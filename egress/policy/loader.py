@@ -235,22 +235,33 @@ def parse_policy(text: str, source: str = "<policy>",
                             check_sections={**CHECK_SECTIONS, **extra})
 
 
-def read_text(path: str | Path, limit: int = MAX_POLICY_BYTES) -> str:
-    """A UTF-8 text file; every failure is a `PolicyError` naming the file."""
+def read_bytes(path: str | Path, limit: int = MAX_POLICY_BYTES) -> bytes:
+    """A file's bytes (what the policy digest is taken of); every failure is a `PolicyError`
+    naming the file."""
     p = Path(path)
     try:
         size = p.stat().st_size
         if size > limit:
             raise PolicyError([Problem(str(p), None, "", f"file is {size} bytes; the limit is {limit}")])
-        return p.read_text(encoding="utf-8")
+        return p.read_bytes()
     except FileNotFoundError:
         raise PolicyError([Problem(str(p), None, "", "file not found")]) from None
     except IsADirectoryError:
         raise PolicyError([Problem(str(p), None, "", "is a directory, not a file")]) from None
     except PermissionError:
         raise PolicyError([Problem(str(p), None, "", "permission denied")]) from None
+
+
+def decode_text(raw: bytes, source: str) -> str:
+    try:
+        return raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise PolicyError([Problem(str(p), None, "", f"not UTF-8 text (byte {e.start})")]) from None
+        raise PolicyError([Problem(source, None, "", f"not UTF-8 text (byte {e.start})")]) from None
+
+
+def read_text(path: str | Path, limit: int = MAX_POLICY_BYTES) -> str:
+    """A UTF-8 text file; every failure is a `PolicyError` naming the file."""
+    return decode_text(read_bytes(path, limit), str(path))
 
 
 def load_policy(path: str | Path, extra_checks: Mapping[Check, Collection[str]] | None = None) -> Policy:
