@@ -331,11 +331,31 @@ def cmd_mcp_pins(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- bottle completion, --version ------------------------------------------------------------
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    from egress.completion import bash_script, zsh_script
+
+    parser = build_parser()
+    sys.stdout.write(bash_script(parser) if args.shell == "bash" else zsh_script(parser))
+    return EXIT_OK
+
+
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("bottle-egress")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
 # -- parser ----------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bottle", description="Egress security for AI coding agent bottles.")
+    parser.add_argument("--version", action="version", version=f"bottle {package_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -462,6 +482,13 @@ def build_parser() -> argparse.ArgumentParser:
     pins.add_argument("state_dir", metavar="STATE_DIR", help="the bottle's --state-dir")
     pins.add_argument("--diff", action="store_true", help="show how each changed tool differs")
     pins.set_defaults(handler=cmd_mcp_pins)
+
+    completion = sub.add_parser(
+        "completion", help="print a shell completion script (bash or zsh)",
+        description="Print a completion script for `bottle`, generated from its options. Load it "
+        "with `source <(bottle completion bash)` (or zsh), e.g. from ~/.bashrc.")
+    completion.add_argument("shell", choices=("bash", "zsh"))
+    completion.set_defaults(handler=cmd_completion)
 
     add_launcher_commands(sub)  # start, stop, ls, logs, doctor, image
     add_deploy_commands(sub)  # k8s
