@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from deploy.cli import add_commands as add_deploy_commands
+from egress import envfile
 from egress.chain import AddonLoadError, load_addon_file
 from egress.credentials import check_sources
 from egress.dns import DnsConfigError, client_instructions, parse_hostport
@@ -93,10 +94,20 @@ def cmd_egress_run(args: argparse.Namespace) -> int:
     if args.bottle_id:
         cfg.bottle_id = check_bottle_id(args.bottle_id)
 
+    env_file = Path(args.env_file) if args.env_file else None
+    if env_file is not None:
+        if not env_file.parent.is_dir():
+            raise ConfigError(f"--env-file {env_file}: directory {env_file.parent} does not exist")
+        envfile.clear(env_file)  # a waiting script must not source an earlier run's file
+
     def ready(info: ProxyInfo) -> None:
-        sys.stdout.write(as_shell(info.environment))
-        sys.stdout.flush()
         log = logging.getLogger("egress")
+        if env_file is None:
+            sys.stdout.write(as_shell(info.environment))
+            sys.stdout.flush()
+        else:
+            envfile.write_atomically(env_file, as_shell(info.environment))
+            log.info("client environment written to %s (source it: . %s)", env_file, env_file)
         log.info("bottle %s: proxy listening on %s (policy %s%s)", cfg.bottle_id, info.proxy_url,
                  policy_path, f", upstream {cfg.upstream}" if cfg.upstream else ", direct egress")
         log.info("CA bundle for clients: %s; audit log: %s", info.environment["SSL_CERT_FILE"],
@@ -112,7 +123,11 @@ def cmd_egress_run(args: argparse.Namespace) -> int:
                 log.info("%s", line)
         log.info("Ctrl-C stops the proxy and destroys the bottle CA")
 
-    return asyncio.run(serve(cfg, ready))
+    try:
+        return asyncio.run(serve(cfg, ready))
+    finally:
+        if env_file is not None:
+            envfile.clear(env_file)  # the CA it points at is gone
 
 
 def _private_network(value: str) -> str:
@@ -365,7 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = egress_sub.add_parser(
         "run", help="run the intercepting proxy with a fresh per-bottle CA",
         description="Start the intercepting forward proxy. Prints the client environment as "
-        "`export NAME=value` lines on stdout once listening; logs go to stderr. Ctrl-C stops it "
+        "`export NAME=value` lines on stdout (or writes them to --env-file) once listening; logs "
+        "go to stderr. Ctrl-C stops it "
         "and destroys the bottle CA.")
     run.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT",
                      help="where to listen (default 127.0.0.1:8080; port 0 picks a free port)")
@@ -378,6 +394,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--state-dir", metavar="DIR",
                      help="private state directory for the CA (default: a 0700 runtime dir)")
     run.add_argument("--audit-log", metavar="FILE", help="JSONL audit log path")
+    run.add_argument("--env-file", metavar="FILE",
+                     help="write the client environment to FILE (0600, atomically) once the "
+                     "proxy listens, instead of to stdout; removed at start and at stop, so a "
+                     "script can wait for it to appear")
     run.add_argument("--export-dir", metavar="DIR",
                      help="once listening, also copy the CA's public files (bottle-ca.pem, "
                      "ca-bundle.pem; never the key) into DIR, world-readable, for clients in "
