@@ -356,6 +356,12 @@ def cmd_completion(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from egress.demo import run_demo
+
+    return run_demo()
+
+
 def package_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -502,6 +508,13 @@ def build_parser() -> argparse.ArgumentParser:
     pins.add_argument("state_dir", metavar="STATE_DIR", help="the bottle's --state-dir")
     pins.add_argument("--diff", action="store_true", help="show how each changed tool differs")
     pins.set_defaults(handler=cmd_mcp_pins)
+
+    demo = sub.add_parser(
+        "demo", help="see the proxy work, offline, in a few seconds",
+        description="Start a local HTTPS origin (its own throwaway CA) and the real proxy, and "
+        "send an allowed request, one to a host no rule allows and one carrying a secret; prints "
+        "what each client got and the audit lines. Nothing leaves this machine.")
+    demo.set_defaults(handler=cmd_demo)
 
     completion = sub.add_parser(
         "completion", help="print a shell completion script (bash or zsh)",
