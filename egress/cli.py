@@ -13,6 +13,8 @@ from pathlib import Path
 from deploy.cli import add_commands as add_deploy_commands
 from egress import envfile
 from egress.chain import AddonLoadError, load_addon_file
+from egress.cli_conventions import add_commands as add_convention_commands
+from egress.cli_conventions import add_version
 from egress.credentials import check_sources
 from egress.dns import DnsConfigError, client_instructions, parse_hostport
 from egress.envvars import as_shell
@@ -346,37 +348,12 @@ def cmd_mcp_pins(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-# -- bottle completion, --version ------------------------------------------------------------
-
-def cmd_completion(args: argparse.Namespace) -> int:
-    from egress.completion import bash_script, zsh_script
-
-    parser = build_parser()
-    sys.stdout.write(bash_script(parser) if args.shell == "bash" else zsh_script(parser))
-    return EXIT_OK
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    from egress.demo import run_demo
-
-    return run_demo()
-
-
-def package_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("bottle-egress")
-    except PackageNotFoundError:  # run from a checkout that was never installed
-        return "unknown (not installed)"
-
-
 # -- parser ----------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bottle", description="Egress security for AI coding agent bottles.")
-    parser.add_argument("--version", action="version", version=f"bottle {package_version()}")
+    add_version(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -509,19 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     pins.add_argument("--diff", action="store_true", help="show how each changed tool differs")
     pins.set_defaults(handler=cmd_mcp_pins)
 
-    demo = sub.add_parser(
-        "demo", help="see the proxy work, offline, in a few seconds",
-        description="Start a local HTTPS origin (its own throwaway CA) and the real proxy, and "
-        "send an allowed request, one to a host no rule allows and one carrying a secret; prints "
-        "what each client got and the audit lines. Nothing leaves this machine.")
-    demo.set_defaults(handler=cmd_demo)
-
-    completion = sub.add_parser(
-        "completion", help="print a shell completion script (bash or zsh)",
-        description="Print a completion script for `bottle`, generated from its options. Load it "
-        "with `source <(bottle completion bash)` (or zsh), e.g. from ~/.bashrc.")
-    completion.add_argument("shell", choices=("bash", "zsh"))
-    completion.set_defaults(handler=cmd_completion)
+    add_convention_commands(sub, build_parser)  # demo, completion
 
     add_launcher_commands(sub)  # start, stop, ls, logs, doctor, image
     add_deploy_commands(sub)  # k8s
