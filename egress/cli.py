@@ -11,7 +11,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from deploy.cli import add_commands as add_deploy_commands
+from egress import envfile
 from egress.chain import AddonLoadError, load_addon_file
+from egress.cli_conventions import add_commands as add_convention_commands
+from egress.cli_conventions import add_version
 from egress.credentials import check_sources
 from egress.dns import DnsConfigError, client_instructions, parse_hostport
 from egress.envvars import as_shell
@@ -30,12 +33,10 @@ from egress.mcp_pins import PINS_FILE, ToolPins
 from egress.policy import (
     CompiledPolicy,
     PolicyError,
-    compile_policy,
     default_policy_path,
-    load_policy,
 )
-from egress.policy.loader import located
 from egress.policy.model import Policy, parse_size
+from egress.policy.store import load_compiled
 from egress.scan.mcp import definition_diff, tool_hash
 from launcher.cli import add_commands as add_launcher_commands
 
@@ -97,10 +98,20 @@ def cmd_egress_run(args: argparse.Namespace) -> int:
     if args.bottle_id:
         cfg.bottle_id = check_bottle_id(args.bottle_id)
 
+    env_file = Path(args.env_file) if args.env_file else None
+    if env_file is not None:
+        if not env_file.parent.is_dir():
+            raise ConfigError(f"--env-file {env_file}: directory {env_file.parent} does not exist")
+        envfile.clear(env_file)  # a waiting script must not source an earlier run's file
+
     def ready(info: ProxyInfo) -> None:
-        sys.stdout.write(as_shell(info.environment))
-        sys.stdout.flush()
         log = logging.getLogger("egress")
+        if env_file is None:
+            sys.stdout.write(as_shell(info.environment))
+            sys.stdout.flush()
+        else:
+            envfile.write_atomically(env_file, as_shell(info.environment))
+            log.info("client environment written to %s (source it: . %s)", env_file, env_file)
         log.info("bottle %s: proxy listening on %s (policy %s%s)", cfg.bottle_id, info.proxy_url,
                  policy_path, f", upstream {cfg.upstream}" if cfg.upstream else ", direct egress")
         log.info("CA bundle for clients: %s; audit log: %s", info.environment["SSL_CERT_FILE"],
@@ -116,7 +127,11 @@ def cmd_egress_run(args: argparse.Namespace) -> int:
                 log.info("%s", line)
         log.info("Ctrl-C stops the proxy and destroys the bottle CA")
 
-    return asyncio.run(serve(cfg, ready))
+    try:
+        return asyncio.run(serve(cfg, ready))
+    finally:
+        if env_file is not None:
+            envfile.clear(env_file)  # the CA it points at is gone
 
 
 def _private_network(value: str) -> str:
@@ -138,7 +153,7 @@ def cmd_egress_precompile(args: argparse.Namespace) -> int:
         raise ConfigError("BOTTLE_EGRESS_CACHE=off: give --cache-dir DIR")
     with derived_cache.only(directory):
         parse_catalogue(CATALOGUE.read_text(encoding="utf-8"), str(CATALOGUE))
-        compile_policy(load_policy(policy_path), policy_path)
+        load_compiled(policy_path)
     written = sorted(p.name for p in directory.glob("*.bin"))
     print(f"{directory}: {', '.join(written) or 'nothing written (not writable?)'}")
     return EXIT_OK if written else EXIT_USAGE
@@ -159,32 +174,34 @@ def _summary(policy: Policy) -> str:
             f"{len(h.passthrough)} passthrough hosts, {len(policy.credentials)} credentials")
 
 
+def _credential_sources(policy: Policy) -> list[tuple[tuple[int | str, ...], str]]:
+    """Credential sources must resolve where the check runs (commands are not run)."""
+    return [(tuple(e.loc), f"credential {e.name!r}: {e.message}") for e in check_sources(policy.credentials)]
+
+
 def cmd_policy_check(args: argparse.Namespace) -> int:
     status = EXIT_OK
     for path in args.files:
         try:
-            policy = load_policy(path)
-            compile_policy(policy, path)
-            # Credential sources must resolve where the check runs (commands are not run).
-            unresolved = check_sources(policy.credentials)
-            if unresolved:
-                raise located(path, Path(path).read_bytes(), [
-                    (e.loc, f"credential {e.name!r}: {e.message}") for e in unresolved])
+            # one pass: schema, semantic checks and credential sources all report together
+            compiled = load_compiled(path, {_credential_sources: ("credentials",)})
         except PolicyError as e:
             print(e, file=sys.stderr)
             status = EXIT_FINDINGS
         else:
-            print(f"{path}: OK ({_summary(policy)})")
+            print(f"{path}: OK (digest {compiled.digest}, {_summary(compiled.policy)})")
     return status
 
 
 def cmd_policy_schema(args: argparse.Namespace) -> int:
-    print(json.dumps(Policy.model_json_schema(), indent=2))
+    from egress.policy.schema import policy_json_schema
+
+    print(json.dumps(policy_json_schema(), indent=2))
     return EXIT_OK
 
 
 def _compiled(path: str) -> CompiledPolicy:
-    return compile_policy(load_policy(path), path)
+    return load_compiled(path)
 
 
 def cmd_policy_test(args: argparse.Namespace) -> int:
@@ -277,7 +294,7 @@ def cmd_dlp_rules(args: argparse.Namespace) -> int:
 def cmd_dlp_scan(args: argparse.Namespace) -> int:
     """Scan files (or stdin) with the policy's DLP engine; findings as JSON lines, no values."""
     policy_path = args.policy or str(default_policy_path())
-    engine = compile_policy(load_policy(policy_path), policy_path).dlp
+    engine = load_compiled(policy_path).dlp
     status = EXIT_OK
     for name in args.files or ["-"]:
         data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
@@ -338,6 +355,7 @@ def cmd_mcp_pins(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bottle", description="Egress security for AI coding agent bottles.")
+    add_version(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -347,7 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = egress_sub.add_parser(
         "run", help="run the intercepting proxy with a fresh per-bottle CA",
         description="Start the intercepting forward proxy. Prints the client environment as "
-        "`export NAME=value` lines on stdout once listening; logs go to stderr. Ctrl-C stops it "
+        "`export NAME=value` lines on stdout (or writes them to --env-file) once listening; logs "
+        "go to stderr. Ctrl-C stops it "
         "and destroys the bottle CA.")
     run.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT",
                      help="where to listen (default 127.0.0.1:8080; port 0 picks a free port)")
@@ -360,6 +379,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--state-dir", metavar="DIR",
                      help="private state directory for the CA (default: a 0700 runtime dir)")
     run.add_argument("--audit-log", metavar="FILE", help="JSONL audit log path")
+    run.add_argument("--env-file", metavar="FILE",
+                     help="write the client environment to FILE (0600, atomically) once the "
+                     "proxy listens, instead of to stdout; removed at start and at stop, so a "
+                     "script can wait for it to appear")
     run.add_argument("--export-dir", metavar="DIR",
                      help="once listening, also copy the CA's public files (bottle-ca.pem, "
                      "ca-bundle.pem; never the key) into DIR, world-readable, for clients in "
@@ -468,6 +491,8 @@ def build_parser() -> argparse.ArgumentParser:
     pins.add_argument("state_dir", metavar="STATE_DIR", help="the bottle's --state-dir")
     pins.add_argument("--diff", action="store_true", help="show how each changed tool differs")
     pins.set_defaults(handler=cmd_mcp_pins)
+
+    add_convention_commands(sub, build_parser)  # demo, completion
 
     add_launcher_commands(sub)  # start, stop, ls, logs, doctor, image
     add_deploy_commands(sub)  # k8s

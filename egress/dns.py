@@ -579,10 +579,17 @@ def client_instructions(address: tuple[str, int], upstream: tuple[str, int]) -> 
     shown = host if ":" not in host else f"[{host}]"
     lines = [f"DNS guard listening on {shown}:{port} (UDP and TCP), forwarding allowed names "
              f"to {upstream[0]}:{upstream[1]}"]
-    if port == 53:
-        lines.append(f"point a client at it: `nameserver {host}` in /etc/resolv.conf, or "
-                     f"`docker run --dns {host} ...`")
+    if host in ("0.0.0.0", "::", ""):
+        # a wildcard is where the guard listens, not an address a client can send to
+        target = "ADDRESS"
+        lines.append("listening on every address of this host: a client uses this host's "
+                     f"address on the client's network (ADDRESS below), never {shown}")
     else:
-        lines.append(f"point a client at it: `dig @{host} -p {port} NAME`; resolv.conf and "
+        target = host
+    if port == 53:
+        lines.append(f"point a client at it: `nameserver {target}` in /etc/resolv.conf, or "
+                     f"`docker run --dns {target} ...`")
+    else:
+        lines.append(f"point a client at it: `dig @{target} -p {port} NAME`; resolv.conf and "
                      "Docker's --dns only take port 53")
     return lines

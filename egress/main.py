@@ -13,6 +13,14 @@ from launcher.cli import COMMANDS
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args == ["--version"]:  # without importing the proxy engine
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"bottle {version('bottle-egress')}")
+        except PackageNotFoundError:
+            print("bottle unknown (not installed)")
+        return 0
     if args and args[0] in COMMANDS:
         from launcher.cli import main as launcher_main
 

@@ -39,6 +39,7 @@ from egress.chain import Chain, build_chain
 from egress.credentials import CredentialError, CredentialRegistry
 from egress.dns import DnsConfigError, DnsGuard, system_resolver
 from egress.envvars import DEFAULT_NO_PROXY, client_environment
+from egress.listen_errors import ListenErrors
 from egress.metrics import ProxyMetrics
 from egress.metrics_http import MetricsServer, Readiness, start_server
 from egress.paths import default_audit_path, default_state_root
@@ -485,6 +486,7 @@ async def _serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None], stop: 
                 raise ConfigError(str(e)) from None
             raise
 
+    listen_errors = ListenErrors().install()
     watcher = asyncio.create_task(store.watch(on_reload, signals.reload))
     refresher = asyncio.create_task(refresh_credentials(runtime))
     runner = asyncio.create_task(master.run())
@@ -503,11 +505,11 @@ async def _serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None], stop: 
         refresher.cancel()
         stopper.cancel()
         teardown()
+        listen_errors.remove()
         audit.write({"event": "stop", "bottle": cfg.bottle_id,
                      **({"signal": signals.received} if signals.received else {})})
         audit.close()
     if failed_to_listen:
-        print(f"bottle egress: could not listen on {cfg.listen_host}:{cfg.listen_port} "
-              "(see the error above)", file=sys.stderr)
+        print(listen_errors.explain(cfg.listen_host, cfg.listen_port), file=sys.stderr)
         return 1
     return 0

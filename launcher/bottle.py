@@ -425,8 +425,17 @@ def save_recording(egress: Any, target: Path) -> Path | None:
         if f is None:
             return None
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(f.read())
+        write_private(target, f.read())
     return target
+
+
+def write_private(target: Path, data: bytes) -> None:
+    """Write a file only its owner can read (0600, as `bottle egress run --record` writes its
+    recordings): recorded flows are redacted, but still show what the agent did."""
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        os.fchmod(out.fileno(), 0o600)  # an existing file keeps its mode through O_CREAT
+        out.write(data)
 
 
 def remove_bottle(client: Any, name: str) -> Removed:

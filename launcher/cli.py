@@ -82,6 +82,11 @@ def cmd_start(args: argparse.Namespace) -> int:
     return 0
 
 
+def counted(n: int, noun: str) -> str:
+    """`1 volume`, `2 volumes`, `0 volumes`."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def cmd_stop(args: argparse.Namespace) -> int:
     from launcher.bottle import check_name, remove_bottle
 
@@ -91,8 +96,9 @@ def cmd_stop(args: argparse.Namespace) -> int:
         if removed.empty():
             print(f"bottle {name}: nothing to stop")
         else:
-            print(f"bottle {name} stopped: removed {len(removed.containers)} containers, "
-                  f"{len(removed.networks)} networks, {len(removed.volumes)} volumes "
+            print(f"bottle {name} stopped: removed {counted(len(removed.containers), 'container')}, "
+                  f"{counted(len(removed.networks), 'network')}, "
+                  f"{counted(len(removed.volumes), 'volume')} "
                   "(the CA key went with the egress container's memory)")
             if removed.recording is not None:
                 print(f"bottle {name}: flows recorded to {removed.recording}")
@@ -217,6 +223,30 @@ def cmd_image_build(args: argparse.Namespace) -> int:
 
 # -- parser ----------------------------------------------------------------------------------
 
+def _usage(parser: argparse.ArgumentParser) -> str:
+    """A usage line naming every option, generated so it cannot drift from the options (argparse's
+    own would print the trailing command as `...`, hiding the `--` separator)."""
+    parts = [parser.prog]
+    for action in parser._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        if not action.option_strings:
+            parts.append(f"[{action.metavar} ...]" if action.nargs == argparse.REMAINDER
+                         else str(action.metavar or action.dest))
+            continue
+        flag = max(action.option_strings, key=len)
+        value = action.metavar or action.dest.upper()
+        parts.append(f"[{flag}]" if action.nargs == 0 else f"[{flag} {value}]")
+    # wrapped between options, as argparse wraps its own (a custom usage is printed verbatim)
+    indent, lines = " " * (len("usage: ") + len(parser.prog) + 1), [parts[0]]
+    for part in parts[1:]:
+        if len(lines[-1]) + len(part) + 1 > 92:
+            lines.append(indent + part)
+        else:
+            lines[-1] += " " + part
+    return "\n".join(lines)
+
+
 def add_commands(sub: Any) -> None:
     """Add the launcher's subcommands to `bottle`'s subparsers."""
     from launcher.defaults import AGENT, DEFAULT_PIPELOCK_IMAGE, EGRESS
@@ -228,10 +258,7 @@ def add_commands(sub: Any) -> None:
         "out is its egress chain. With --inspect, a per-bottle egress container terminates TLS "
         "with a fresh CA (its key never leaves that container's memory) and applies the policy; "
         "then the upstream (pipelock) forwards.",
-        usage="bottle start [--inspect] [--name N] [--image IMG] [--policy FILE] "
-        "[--upstream pipelock|none|http://HOST:PORT] [--env K=V] [--workdir DIR] [--user UID:GID] "
-        "[--memory SIZE] [--pids N] [--cpus N] [--egress-memory SIZE] [--egress-pids N] "
-        "[--egress-cpus N] [--record FILE] [-- CMD ...]")
+        )
     start.add_argument("--inspect", action="store_true",
                        help="route the agent through a TLS-inspecting egress container")
     start.add_argument("--name", default="bottle", help="bottle name (default: bottle)")
@@ -270,10 +297,10 @@ def add_commands(sub: Any) -> None:
         start.add_argument(f"--{prefix}cpus", metavar="N",
                            help=f"CPUs {what} may use, e.g. 1.5, or all (default "
                            f"{cpus(defaults.cpus)})")
-    start.add_argument("--egress-image",
+    start.add_argument("--egress-image", metavar="IMAGE",
                        default=os.environ.get("BOTTLE_EGRESS_IMAGE", f"{EGRESS}:latest"),
                        help=f"egress image (default: $BOTTLE_EGRESS_IMAGE or {EGRESS}:latest)")
-    start.add_argument("--pipelock-image",
+    start.add_argument("--pipelock-image", metavar="IMAGE",
                        default=os.environ.get("BOTTLE_PIPELOCK_IMAGE", DEFAULT_PIPELOCK_IMAGE),
                        help="pipelock image (default: $BOTTLE_PIPELOCK_IMAGE or "
                        f"{DEFAULT_PIPELOCK_IMAGE})")
@@ -290,6 +317,7 @@ def add_commands(sub: Any) -> None:
     start.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD",
                        help="agent command (default: the image's)")
     start.set_defaults(handler=_guarded(cmd_start))
+    start.usage = _usage(start)
 
     stop = sub.add_parser("stop", help="remove a bottle's containers, networks and CA")
     stop.add_argument("names", nargs="+", metavar="NAME")

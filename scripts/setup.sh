@@ -28,16 +28,27 @@ find_python() {
   return 1
 }
 
+say() { echo "bottle-egress setup: $*" >&2; }
+
 if [ ! -x .venv/bin/python ] || ! ok_python .venv/bin/python; then
   py=$(find_python) || { echo "bottle-egress needs Python >= 3.12 (mitmproxy 12); install python3.12" >&2; exit 1; }
+  # progress goes to stderr always (--quiet included): the first run takes a while
+  say "creating .venv with $("$py" -c 'import sys; print(sys.version.split()[0])') (first run only) ..."
   rm -rf .venv
   "$py" -m venv .venv
 fi
 
+# One marker for both installs: line 1 the pyproject.toml hash, line 2 the extras installed.
+# An install with the test extra also satisfies a plain one, so `./bottle` after
+# `./scripts/test` reinstalls nothing.
 stamp=".venv/.bottle-installed"
-want="$(sha256sum pyproject.toml | cut -c1-16)$extras"
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  [ "$quiet" = 1 ] || echo "installing bottle-egress$extras into .venv ..." >&2
+hash="$(sha256sum pyproject.toml | cut -c1-16)"
+have_hash="$(sed -n 1p "$stamp" 2>/dev/null || true)"
+have_extras="$(sed -n 2p "$stamp" 2>/dev/null || true)"
+if [ "$have_hash" != "$hash" ] || { [ -n "$extras" ] && [ "$have_extras" != "$extras" ]; }; then
+  # keep the extras already installed when pyproject.toml changed
+  [ "$have_hash" != "$hash" ] && [ -z "$extras" ] && extras="$have_extras"
+  say "installing bottle-egress$extras into .venv (a minute on the first run; log: .venv/install.log) ..."
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
   if ! .venv/bin/python -m pip install --disable-pip-version-check -e ".$extras" >.venv/install.log 2>&1 \
       || ! .venv/bin/python -c 'import egress, mitmproxy' >>.venv/install.log 2>&1; then
@@ -45,5 +56,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "installation failed (full log: .venv/install.log)" >&2
     exit 1
   fi
-  echo "$want" > "$stamp"
+  printf '%s\n%s\n' "$hash" "$extras" > "$stamp"
+  [ "$quiet" = 1 ] || say "done"
 fi

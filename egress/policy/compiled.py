@@ -164,6 +164,15 @@ def _check_dlp(policy: Policy) -> list[tuple[tuple[int | str, ...], str]]:
 
 SEMANTIC_CHECKS: list[SemanticCheck] = [_check_name_constraints, _check_passthrough,
                                         _check_private_literals, _check_credentials, _check_dlp]
+# The top-level sections each check reads. When another section fails schema validation the
+# loader still runs the checks that do not read it, so one pass reports every problem of a file.
+CHECK_SECTIONS: dict[SemanticCheck, frozenset[str]] = {
+    _check_name_constraints: frozenset({"ca", "hosts"}),
+    _check_passthrough: frozenset({"hosts"}),
+    _check_private_literals: frozenset({"hosts"}),
+    _check_credentials: frozenset({"credentials", "hosts"}),
+    _check_dlp: frozenset({"dlp"}),
+}
 
 
 @dataclass(frozen=True)
@@ -185,6 +194,18 @@ class CompiledPolicy:
         return self.policy.mode
 
 
+def policy_digest(raw: bytes) -> str:
+    """The policy digest every tool shows (`policy check`, `policy explain`, the audit log):
+    the first 16 hex digits of the SHA-256 of the file's bytes, i.e. of `sha256sum FILE`."""
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def _model_digest(policy: Policy) -> str:
+    # Only for policies that never were a file (built in memory by tests and tools); every
+    # command that reads a file passes its bytes (`egress.policy.store.load_compiled`).
+    return "model-" + hashlib.sha256(policy.model_dump_json().encode()).hexdigest()[:10]
+
+
 def compile_policy(policy: Policy, source: str, text: str | bytes = b"") -> CompiledPolicy:
     from egress.policy.loader import PolicyError, Problem
     from egress.scan.dlp import DLPEngine
@@ -203,7 +224,7 @@ def compile_policy(policy: Policy, source: str, text: str | bytes = b"") -> Comp
     return CompiledPolicy(
         policy=policy,
         source=source,
-        digest=hashlib.sha256(raw or policy.model_dump_json().encode()).hexdigest()[:16],
+        digest=policy_digest(raw) if raw else _model_digest(policy),
         hosts=hosts,
         dlp=DLPEngine(policy.dlp, known_values=known),
         hostnames=HostnamePolicy(policy.hostnames),

@@ -11,7 +11,15 @@ import ipaddress
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from egress.hostmatch import normalize_host
 
@@ -34,7 +42,17 @@ def parse_size(value: object) -> object:
     return value
 
 
-Size = Annotated[int, BeforeValidator(parse_size), Field(ge=0)]
+# What `_SIZE` accepts, spelled for JSON Schema (ECMA-262 regex: no inline flags, ASCII digits),
+# so editors accept `32MiB` where the loader does.
+SIZE_PATTERN = r"^\s*[0-9]+(\.[0-9]+)?\s*([kKmMgG][iI]?[bB]?|[bB])?\s*$"
+SIZE_JSON_SCHEMA: dict[str, Any] = {
+    "anyOf": [{"type": "integer", "minimum": 0},
+              {"type": "string", "pattern": SIZE_PATTERN,
+               "description": "Bytes with an optional unit: kB, MB, GB (powers of 1000) or "
+               "KiB, MiB, GiB (powers of 1024), e.g. `32MiB`."}],
+}
+
+Size = Annotated[int, BeforeValidator(parse_size), Field(ge=0), WithJsonSchema(SIZE_JSON_SCHEMA)]
 
 
 def check_host_pattern(pattern: str) -> str:
@@ -596,7 +614,8 @@ class DLPSection(StrictModel):
     websocket_window: Size = Field(
         4096, description="Bytes of earlier WebSocket messages kept to catch a secret split across "
         "messages.")
-    decode: DLPDecodeSection = Field(default_factory=DLPDecodeSection)  # type: ignore[arg-type]
+    decode: DLPDecodeSection = Field(default_factory=DLPDecodeSection,  # type: ignore[arg-type]
+                                     description="Which encodings are unwrapped before scanning.")
 
 
 def check_domain(value: object) -> str:
@@ -684,7 +703,8 @@ class HostnamesSection(StrictModel):
         "(domain fronting), judged already at the TLS handshake. `audit` and `off` change only "
         "this finding: a request whose names disagree is still refused, as "
         "`hosts/authority-mismatch`.")
-    budget: HostnameBudget = Field(default_factory=HostnameBudget)  # type: ignore[arg-type]
+    budget: HostnameBudget = Field(default_factory=HostnameBudget,  # type: ignore[arg-type]
+                                   description="Volume budget of distinct names per domain.")
     exceptions: list[HostnameException] = Field(
         default_factory=list, description="Trusted zones, each with a reason.")
 
@@ -716,6 +736,8 @@ class QTypeException(StrictModel):
 
 
 class DnsRateLimit(StrictModel):
+    """Queries per client address, as a token bucket."""
+
     queries_per_second: float = Field(100.0, gt=0, description="Sustained queries per second "
                                       "per client address.")
     burst: int = Field(200, ge=1, description="Queries a client may send at once.")
@@ -761,8 +783,12 @@ class DnsSection(StrictModel):
     private_answers: list[HostPattern] = Field(
         default_factory=list, description="Names that may resolve to private, loopback or "
         "link-local addresses; for any other name such an answer is dropped (DNS rebinding).")
-    rate_limit: DnsRateLimit = Field(default_factory=DnsRateLimit)  # type: ignore[arg-type]
-    tcp: DnsTcp = Field(default_factory=DnsTcp)  # type: ignore[arg-type]
+    rate_limit: DnsRateLimit = Field(default_factory=DnsRateLimit,  # type: ignore[arg-type]
+                                     description="Per-client query rate limit.")
+    tcp: DnsTcp = Field(default_factory=DnsTcp,  # type: ignore[arg-type]
+                        description="DNS over TCP connection limits.")
+
+
 _PIN = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
@@ -896,7 +922,8 @@ class McpSection(StrictModel):
     """MCP inspection of intercepted traffic (Streamable HTTP, HTTP+SSE, WebSocket)."""
 
     enabled: bool = Field(True, description="Inspect MCP messages at all.")
-    actions: McpActions = Field(default_factory=McpActions)  # type: ignore[arg-type]
+    actions: McpActions = Field(default_factory=McpActions,  # type: ignore[arg-type]
+                                description="What happens on each kind of MCP finding.")
     injection_sensitivity: Literal["low", "medium", "high"] = Field(
         "medium", description="`low` uses only high-confidence injection rules, `high` adds the "
         "low-confidence ones.")

@@ -17,12 +17,20 @@ import contextlib
 import hashlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from egress.policy.compiled import CompiledPolicy, compile_policy
-from egress.policy.loader import MAX_POLICY_BYTES, PolicyError, Problem, parse_policy
+from egress.policy.loader import (
+    MAX_POLICY_BYTES,
+    Check,
+    PolicyError,
+    Problem,
+    decode_text,
+    parse_policy,
+    read_bytes,
+)
 
 log = logging.getLogger("egress.policy")
 
@@ -58,6 +66,15 @@ def _compile(path: Path, raw: bytes) -> CompiledPolicy:
     except UnicodeDecodeError as e:
         raise PolicyError([Problem(str(path), None, "", f"not UTF-8 text (byte {e.start})")]) from None
     policy = parse_policy(text, str(path))
+    return compile_policy(policy, str(path), raw)
+
+
+def load_compiled(path: str | Path,
+                  extra_checks: Mapping[Check, Collection[str]] | None = None) -> CompiledPolicy:
+    """Read, validate and compile a policy file for a one-shot command (`policy check`,
+    `explain`, `replay`...), its digest taken of the bytes read, as the running proxy does."""
+    raw = read_bytes(path)
+    policy = parse_policy(decode_text(raw, str(path)), str(path), extra_checks)
     return compile_policy(policy, str(path), raw)
 
 
