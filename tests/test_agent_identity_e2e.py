@@ -140,6 +140,26 @@ def test_missing_or_wrong_credential_is_407_and_nothing_is_forwarded(
         assert_nowhere(proc, [token, wrong, _basic("agent-a", wrong), _basic(token, "x")], [flows])
 
 
+def test_without_upstream_the_credential_never_reaches_the_origin(
+        egress: EgressFactory, write_policy: PolicyWriter, origin: Origin, tmp_path: Path) -> None:
+    """Direct to origins (no squid in between to drop the header): what the origin receives is
+    exactly what the egress forwarded."""
+    token = secrets.token_hex(32)
+    with Origin(None) as plain:
+        proc = egress(write_policy(POLICY),
+                      "--agent-identities", str(_identities(tmp_path / "ids", {"agent-a": token})))
+        a = _proxy(proc, "agent-a", token)
+        assert _curl(proc, a, f"http://allowed.test:{plain.port}/plain")[1] == "200"
+        assert _curl(proc, a, f"https://allowed.test:{origin.port}/tls")[1] == "200"
+        assert plain.paths() == ["/plain"] and origin.paths() == ["/tls"]
+        for seen in [*plain.seen, *origin.seen]:
+            assert "proxy-authorization" not in {k.lower() for k in seen.headers}
+        proc.stop()
+        agents = {e["path"]: e.get("agent") for e in audit_events(proc) if e["event"] == "http"}
+        assert agents == {"/plain": "agent-a", "/tls": "agent-a"}
+        assert_nowhere(proc, [token, _basic("agent-a", token)])
+
+
 def test_identities_file_errors_are_clear_and_name_the_line(tmp_path: Path) -> None:
     token = secrets.token_hex(32)
     bad = tmp_path / "ids"
