@@ -9,6 +9,7 @@ from urllib.parse import unquote_plus
 from mitmproxy import connection, dns, flow, http, tcp
 from mitmproxy.net.dns import types as dns_types
 
+from addons.agent_identity import AGENT_KEY
 from addons.flowrecord import FlowRecord, existing_record, record_of
 from egress.audit import utc_now
 from egress.runtime import Runtime
@@ -51,6 +52,9 @@ class Audit:
             "flow": f.id,
             "client": _peer(f.client_conn),
         }
+        agent = f.metadata.get(AGENT_KEY)
+        if agent is not None:  # behind a shared egress: the authenticated agent
+            base["agent"] = agent
         base.update(event)
         base["verdict"] = rec.verdict.decision
         base["findings"] = [x.as_audit() for x in rec.findings]

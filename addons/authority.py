@@ -48,9 +48,12 @@ class Authority:
             status = 400 if problem.rule == "ambiguous-host" else 403
             judge(flow, self.runtime, FAIL_CLOSED_RULES, [Finding("hosts", problem.rule, "block", "request",
                                                problem.reason, status=status)])
-        if req.authority and not (req.is_http2 or req.is_http3) and not blocked(flow):
+        if req.authority and not (req.is_http2 or req.is_http3) and not blocked(flow) \
+                and not (self.runtime.upstream is not None and req.scheme == "http"):
             # Origin-form only: the Host header (checked above) is what the origin routes by.
             # A refused request keeps its target, for DLP to judge and flow files to show.
+            # Plain HTTP to an upstream proxy keeps its absolute-form: mitmproxy sends it to
+            # the proxy as it is (no CONNECT), and a proxy routes by nothing else.
             req.authority = ""
 
     def request(self, flow: http.HTTPFlow) -> None:

@@ -119,6 +119,8 @@ class HoldDeniedTunnels:
         rec = existing_record(f)
         if rec is None or rec.blocked is None or f.response is None or f.response.status_code < 400:
             return
+        if f.response.status_code == 407:
+            return  # a proxy-auth challenge the client answers on the CONNECT itself
         host = f.request.host
         may_issue = self.tunnels.may_issue
         if may_issue is None or not may_issue(host):

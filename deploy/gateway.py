@@ -2,22 +2,26 @@
 
     agent pod ──(NetworkPolicy: the gateway's pods only)──► Service <gateway> (fixed ClusterIP)
       resolver = the gateway's DNS guard                       │ proxy :8080
-      HTTPS_PROXY = http://<gateway IP>:8080                   │ DNS guard :53
-      trust: the bundle an init container fetched              │ public CA files :8081
-                                                               ▼
-                              gateway pod: bottle egress run (bottle id = the gateway's name;
-                              every upstream CONNECT carries X-Pipelock-Agent: <gateway name>)
+      HTTPS_PROXY = http://<agent>:<token>@<gateway IP>:8080   │ DNS guard :53
+      (token: Secret <agent>-proxy-token)                      │ public CA files :8081
+      trust: the bundle an init container fetched              ▼
+                              gateway pod: bottle egress run --agent-identities (the token
+                              hashes: Secret <gateway>-agent-identities); each upstream CONNECT
+                              carries X-Pipelock-Agent: <agent>, the audit log `agent`
                                                                ▼
                                            upstream (pipelock) or public addresses
 
 Here the agent pod's NetworkPolicy alone keeps it from going around the proxy: no container in
-that pod has any other way out. The price: every agent of the namespace trusts the same CA,
-shares one policy and one identity towards pipelock and in the audit log (per-agent identity
-needs proxy authentication in the egress: docs/kubernetes.md, "Not yet"), and a restarted
-gateway has a new CA the running agents must fetch again.
+that pod has any other way out. The price: every agent of the namespace trusts the same CA and
+shares one policy, and a restarted gateway has a new CA the running agents must fetch again.
+Each agent proves its name with its own token (`egress.agent_identity`): the gateway holds only
+SHA-256 hashes. The Secrets are the operator's to create (docs/kubernetes.md); `--with-secrets`
+renders them with fresh random tokens, for a first deployment (never check that output in).
 """
 
 from __future__ import annotations
+
+import secrets
 
 from ruamel.yaml.scalarstring import LiteralScalarString
 
@@ -53,6 +57,10 @@ from deploy.network import egress_rules, metrics_ingress, network_policy
 
 CA_PORT = 8081
 GATEWAY_LABEL = "bottle-egress/gateway"
+IDENTITIES_DIR = "/etc/bottle/identities"
+IDENTITIES_KEY = "identities"
+TOKEN_KEY = "token"
+TOKEN_ENV = "BOTTLE_PROXY_TOKEN"
 SMALL: Obj = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}}
 
 FETCH_CA = """\
@@ -82,6 +90,32 @@ def _port(name: str, port: int, protocol: str = "TCP") -> Obj:
     return {"name": name, "port": port, "targetPort": port, "protocol": protocol}
 
 
+def identities_secret(gateway: str) -> str:
+    """The gateway's Secret: `NAME sha256:HEX` lines, one per agent (hashes only)."""
+    return f"{gateway}-agent-identities"
+
+
+def token_secret(agent: str) -> str:
+    """An agent's Secret: its proxy token, read only by that agent's pod."""
+    return f"{agent}-proxy-token"
+
+
+def generated_secrets(opts: RenderOptions) -> list[Obj]:
+    """`--with-secrets`: a fresh token for the agent, and the gateway's identities with its
+    hash. Hex, so that it goes into a proxy URL as it is."""
+    from egress.agent_identity import token_hash
+
+    token = secrets.token_hex(32)
+    agent = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+             "metadata": meta(token_secret(opts.name), opts, labels(opts.name, "agent")),
+             "stringData": {TOKEN_KEY: token}}
+    identities = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                  "metadata": meta(identities_secret(opts.gateway_name), opts,
+                                   labels(opts.gateway_name, "gateway")),
+                  "stringData": {IDENTITIES_KEY: f"{opts.name} {token_hash(token)}\n"}}
+    return [identities, agent]
+
+
 def gateway_ports() -> list[Obj]:
     return [{"protocol": "TCP", "port": PROXY_PORT}, {"protocol": "UDP", "port": DNS_PORT},
             {"protocol": "TCP", "port": DNS_PORT}, {"protocol": "TCP", "port": CA_PORT}]
@@ -92,9 +126,11 @@ def render_gateway(opts: RenderOptions, policy_text: str, audit_size: str,
     gw = opts.gateway_name
     upstream = opts.upstream_info()
     gw_labels = labels(gw, "gateway")
-    args = egress_args(opts, "0.0.0.0", True, upstream, gw)
+    args = [*egress_args(opts, "0.0.0.0", True, upstream, gw),
+            "--agent-identities", f"{IDENTITIES_DIR}/{IDENTITIES_KEY}"]
     egress = egress_container(
-        opts, args, egress_mounts(),
+        opts, args, [*egress_mounts(),
+                     {"name": "agent-identities", "mountPath": IDENTITIES_DIR, "readOnly": True}],
         extra_ports=[{"name": "proxy", "containerPort": PROXY_PORT, "protocol": "TCP"},
                      {"name": "dns-udp", "containerPort": DNS_PORT, "protocol": "UDP"},
                      {"name": "dns-tcp", "containerPort": DNS_PORT, "protocol": "TCP"}])
@@ -118,7 +154,9 @@ def render_gateway(opts: RenderOptions, policy_text: str, audit_size: str,
                 "spec": {"automountServiceAccountToken": False, "enableServiceLinks": False,
                          "securityContext": security,
                          "containers": [egress, publisher],
-                         "volumes": egress_volumes(gw, audit_size)}}}}
+                         "volumes": [*egress_volumes(gw, audit_size), {
+                             "name": "agent-identities",
+                             "secret": {"secretName": identities_secret(gw), "defaultMode": 0o444}}]}}}}
     service: Obj = {
         "apiVersion": "v1", "kind": "Service", "metadata": meta(gw, opts, gw_labels),
         "spec": {"clusterIP": opts.gateway_ip, "selector": gw_labels,
@@ -130,18 +168,25 @@ def render_gateway(opts: RenderOptions, policy_text: str, audit_size: str,
     gw_policy = network_policy(gw, opts, gw, "gateway", gw_labels,
                                [from_agents, metrics_ingress()],
                                egress_rules(upstream, ports))
-    return Rendered({
+    files = {
         "policy.yaml": [policy_configmap(opts, policy_text, gw)],
         "gateway.yaml": [deployment, service, gw_policy],
         "agent.yaml": agent_objects(opts),
-    })
+    }
+    if opts.with_secrets:
+        files = {"secrets.yaml": generated_secrets(opts), **files}
+    return Rendered(files)
 
 
 def agent_objects(opts: RenderOptions) -> list[Obj]:
     """One agent pod of the gateway, and the NetworkPolicy that confines it to the gateway."""
     gw_ip = opts.gateway_ip
     pod_labels = {**labels(opts.name, "agent"), GATEWAY_LABEL: opts.gateway_name}
-    env = agent_env(f"http://{gw_ip}:{PROXY_PORT}", opts.name)
+    # Kubernetes expands $(VAR) in a value from a variable defined before it: the token
+    # comes from the agent's Secret into the proxy URL, and is in no manifest.
+    env = agent_env(f"http://{opts.name}:$({TOKEN_ENV})@{gw_ip}:{PROXY_PORT}", opts.name)
+    token_env = {"name": TOKEN_ENV, "valueFrom": {"secretKeyRef": {
+        "name": token_secret(opts.name), "key": TOKEN_KEY}}}
     fetch = {"name": "fetch-ca", "image": opts.egress_image, "imagePullPolicy": "IfNotPresent",
              "command": ["/opt/bottle/bin/python", "-c", LiteralScalarString(FETCH_CA), f"http://{gw_ip}:{CA_PORT}/",
                          AGENT_CA_DIR, CERT_FILE, BUNDLE_FILE],
@@ -154,7 +199,7 @@ def agent_objects(opts: RenderOptions) -> list[Obj]:
                  "dnsConfig": {"nameservers": [gw_ip], "options": [{"name": "ndots", "value": "1"}]},
                  "securityContext": pod_security(sysctl_port=False),
                  "initContainers": [fetch],
-                 "containers": [agent_container(opts, env, [])],
+                 "containers": [agent_container(opts, env, [], [token_env])],
                  "volumes": [{"name": "bottle-ca", "emptyDir": {"medium": "Memory", "sizeLimit": "4Mi"}},
                              *agent_volumes()]}}
     confine = network_policy(opts.name, opts, opts.name, "agent", pod_labels, [], [

@@ -117,6 +117,8 @@ class RenderOptions:
     dns_upstream: str = DEFAULT_DNS_UPSTREAM
     gateway_name: str = "bottle-gateway"
     gateway_ip: str = "10.96.0.53"
+    # gateway: also render the Secrets with fresh random tokens (never for checked-in files)
+    with_secrets: bool = False
 
     def check(self) -> None:
         for flag, value in (("--name", self.name), ("--namespace", self.namespace),
@@ -135,6 +137,8 @@ class RenderOptions:
         dns_host_port(self.dns_upstream, "--dns-upstream")
         if self.variant == "gateway":
             dns_host_port(f"{self.gateway_ip}:53", "--gateway-ip")
+        elif self.with_secrets:
+            raise DeployError("--with-secrets: only the gateway variant has per-agent secrets")
 
     def upstream_info(self) -> Upstream | None:
         if self.upstream is None:

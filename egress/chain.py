@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from addons.agent_identity import AgentIdentity
 from addons.audit import Audit
 from addons.authority import Authority
 from addons.credentials import Credentials
@@ -149,7 +150,10 @@ def build_chain(runtime: Runtime, extra: Sequence[Any] = (), upstream: bool = Fa
     """The guarded chain: inspection addons, user addons, upstream stamping, audit, recording,
     and (live) connection timeouts."""
     failclosed = FailClosed(runtime)
-    members: list[Any] = [*inspection_addons(runtime, failclosed), *extra]
+    # Agent authentication first: no addon may resolve, dial or read a request before it
+    # (and its Proxy-Authorization header is gone before any of them sees the request).
+    identity = [AgentIdentity(runtime, runtime.identities)] if runtime.identities is not None else []
+    members: list[Any] = [*identity, *inspection_addons(runtime, failclosed), *extra]
     if upstream:
         members.append(Upstream(runtime))
     members.append(Audit(runtime))

@@ -92,6 +92,7 @@ def cmd_egress_run(args: argparse.Namespace) -> int:
         export_dir=Path(args.export_dir) if args.export_dir else None,
         metrics_listen=(parse_listen(args.metrics_listen, "--metrics-listen", "127.0.0.1:9090")
                         if args.metrics_listen else None),
+        agent_identities=Path(args.agent_identities) if args.agent_identities else None,
     )
     if args.dns_upstream and not args.dns_listen:
         raise ConfigError("--dns-upstream needs --dns-listen")
@@ -411,6 +412,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="serve Prometheus metrics (/metrics), liveness (/healthz) and readiness "
                      "(/readyz) over plain HTTP here (off by default; keep it off the agent's "
                      "network, e.g. 127.0.0.1:9090)")
+    run.add_argument("--agent-identities", metavar="FILE",
+                     help="one egress for several agents: require each agent's proxy credential "
+                     "(http://NAME:TOKEN@proxy) and send NAME upstream as X-Pipelock-Agent; FILE "
+                     "lists 'NAME sha256:HEX' (hashes of the tokens, never the tokens)")
     run.add_argument("-v", "--verbose", action="store_true", help="log mitmproxy's own events")
     run.set_defaults(handler=cmd_egress_run)
     pre = egress_sub.add_parser(

@@ -8,10 +8,10 @@ from typing import Literal
 # Stable scanner names: they appear in audit events and in `bottle replay` output,
 # which other tools consume. Add, never rename.
 Scanner = Literal[
-    "hosts", "dlp", "hostnames", "mcp", "injection", "credentials", "limits", "error"
+    "hosts", "dlp", "hostnames", "mcp", "injection", "credentials", "limits", "error", "identity"
 ]
 SCANNERS: tuple[Scanner, ...] = (
-    "hosts", "dlp", "hostnames", "mcp", "injection", "credentials", "limits", "error"
+    "hosts", "dlp", "hostnames", "mcp", "injection", "credentials", "limits", "error", "identity"
 )
 
 # What a rule asks for. `block` stops the flow, `redact` rewrites the offending part and

@@ -34,6 +34,7 @@ from addons.record import DEFAULT_MAX_BODY, Recorder
 from ca import BottleCA
 from ca.bundle import merged_bundle
 from egress.addresses import parse_network
+from egress.agent_identity import AgentIdentities, IdentityFileError
 from egress.audit import AuditLog, utc_now
 from egress.chain import Chain, build_chain
 from egress.credentials import CredentialError, CredentialRegistry
@@ -84,6 +85,8 @@ class ProxyConfig:
     export_dir: Path | None = None
     # `--metrics-listen`: where `/metrics`, `/healthz` and `/readyz` are served (off: None).
     metrics_listen: tuple[str, int] | None = None
+    # `--agent-identities`: the agents' names and token hashes (a shared egress).
+    agent_identities: Path | None = None
 
 
 @dataclass
@@ -346,6 +349,12 @@ async def _serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None], stop: 
     if cfg.export_dir is not None and not (cfg.export_dir.is_dir()
                                            and os.access(cfg.export_dir, os.W_OK | os.X_OK)):
         raise ConfigError(f"--export-dir {cfg.export_dir}: not a directory this user can write")
+    identities: AgentIdentities | None = None
+    if cfg.agent_identities is not None:
+        try:
+            identities = AgentIdentities.load(cfg.agent_identities)
+        except IdentityFileError as e:
+            raise ConfigError(str(e)) from None
     store = PolicyStore.open(cfg.policy_path)
     compiled = store.current
     created_state = cfg.state_dir is None
@@ -360,6 +369,7 @@ async def _serve(cfg: ProxyConfig, on_ready: Callable[[ProxyInfo], None], stop: 
                       extra_private=tuple(parse_network(n) for n in cfg.allow_private),
                       any_port=cfg.any_port)
     runtime.metrics = metrics
+    runtime.identities = identities
     try:
         load_credentials(runtime.credentials, compiled, cfg.policy_path.read_bytes())
     except BaseException:

@@ -14,6 +14,7 @@ RULE_MODULES = {
     "mcp": "egress.scan.mcp",
     "injection": "egress.scan.injection",
     "error": "addons.guard",
+    "identity": "addons.agent_identity",
 }
 
 

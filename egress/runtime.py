@@ -16,6 +16,7 @@ from egress.redact import KnownSecrets
 from egress.scan.hostnames import VolumeBudget
 
 if TYPE_CHECKING:
+    from egress.agent_identity import AgentIdentities
     from egress.metrics import ProxyMetrics
 
 
@@ -59,6 +60,8 @@ class Runtime:
     local: LocalNetworks = field(default_factory=LocalNetworks)
     # `--metrics-listen`: the process's Prometheus series (None: metrics off, nothing recorded).
     metrics: ProxyMetrics | None = None
+    # `--agent-identities`: agents must authenticate; the name is their X-Pipelock-Agent.
+    identities: AgentIdentities | None = None
     _addresses: tuple[CompiledPolicy, tuple[IPNetwork, ...], AddressPolicy] | None = field(
         default=None, init=False, repr=False)
 

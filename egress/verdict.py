@@ -69,6 +69,7 @@ _HINTS: dict[str, str] = {
     "credentials": "A credential placeholder may only be sent to its own host.",
     "mcp": "The MCP message violates the bottle's MCP policy.",
     "injection": "The content contains instructions aimed at the agent (prompt injection).",
+    "identity": "This egress serves several agents: give your agent's proxy credential.",
 }
 
 

@@ -22,7 +22,15 @@ import kubernetes_validate
 import pytest
 
 from deploy.cli import render
-from deploy.gateway import CA_PORT, GATEWAY_LABEL
+from deploy.gateway import (
+    CA_PORT,
+    GATEWAY_LABEL,
+    IDENTITIES_DIR,
+    IDENTITIES_KEY,
+    TOKEN_ENV,
+    identities_secret,
+    token_secret,
+)
 from deploy.kubernetes import (
     AGENT_CA_DIR,
     DNS_PORT,
@@ -41,6 +49,7 @@ from deploy.kubernetes import (
     tree,
 )
 from deploy.network import PRIVATE_V4
+from egress.agent_identity import AgentIdentities, token_hash
 from tests.support.yamlload import load_all
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,6 +67,8 @@ VARIANTS = {
     "sidecar-direct-no-firewall": RenderOptions(DEFAULT_POLICY, pod_firewall=False),
     "gateway-direct": RenderOptions(DEFAULT_POLICY, variant="gateway", name="agent-b",
                                     namespace="agents"),
+    "gateway-with-secrets": RenderOptions(DEFAULT_POLICY, variant="gateway", upstream=PIPELOCK,
+                                          with_secrets=True),
 }
 Obj = dict[str, Any]
 
@@ -414,8 +425,8 @@ def test_gateway_agent_pod_can_reach_the_gateway_and_nothing_else(variant: str):
     assert service["spec"]["selector"] == gw_labels == deployment["spec"]["selector"]["matchLabels"]
     gw_ip = service["spec"]["clusterIP"]
     assert spec["dnsPolicy"] == "None" and spec["dnsConfig"]["nameservers"] == [gw_ip]
-    env = {e["name"]: e["value"] for e in container(spec, "agent")["env"]}
-    assert env["HTTPS_PROXY"] == f"http://{gw_ip}:{PROXY_PORT}"
+    env = {e["name"]: e.get("value") for e in container(spec, "agent")["env"]}
+    assert env["HTTPS_PROXY"] == f"http://{opts.name}:$({TOKEN_ENV})@{gw_ip}:{PROXY_PORT}"
     (policy,) = policy_for(objs, pod)
     assert policy["spec"]["ingress"] == []
     (rule,) = policy["spec"]["egress"]
@@ -443,6 +454,82 @@ def test_gateway_runs_one_replica_and_publishes_only_the_public_ca_files():
     publisher = container(pod, "ca-publisher")
     assert publisher["command"][-5:] == ["--directory", EXPORT_DIR, "--bind", "0.0.0.0", str(CA_PORT)]
     assert publisher["volumeMounts"] == [{"name": "bottle-ca", "mountPath": EXPORT_DIR, "readOnly": True}]
+
+
+def _secret_refs(obj: Any) -> set[str]:
+    """Names of the Secrets an object (or any part of it) refers to."""
+    found: set[str] = set()
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if key in ("secretKeyRef", "secret") and isinstance(value, dict):
+                found.add(str(value.get("name") or value.get("secretName")))
+            found |= _secret_refs(value)
+    elif isinstance(obj, list):
+        for value in obj:
+            found |= _secret_refs(value)
+    return found
+
+
+@pytest.mark.parametrize("variant", ["gateway", "gateway-direct", "gateway-with-secrets"])
+def test_gateway_agents_prove_their_name_and_the_egress_holds_only_hashes(variant: str):
+    opts = VARIANTS[variant]
+    objs = printed(opts)
+    pod = agent_pod(objs)
+    agent = container(pod["spec"], "agent")
+    names = [e["name"] for e in agent["env"]]
+    # the token comes from the agent's own Secret, defined before the proxy URLs that use it
+    token_env = agent["env"][names.index(TOKEN_ENV)]
+    assert token_env["valueFrom"] == {"secretKeyRef": {"name": token_secret(opts.name), "key": "token"}}
+    for var in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"):
+        assert names.index(TOKEN_ENV) < names.index(var)
+        value = agent["env"][names.index(var)]["value"]
+        assert value == f"http://{opts.name}:$({TOKEN_ENV})@{opts.gateway_ip}:{PROXY_PORT}"
+    assert _secret_refs(pod) == {token_secret(opts.name)}
+    # the gateway reads the identities Secret (hashes), never an agent's token Secret
+    (deployment,) = by_kind(objs, "Deployment")
+    gw = deployment["spec"]["template"]["spec"]
+    assert _secret_refs(deployment) == {identities_secret(opts.gateway_name)}
+    args = container(gw, "egress")["args"]
+    assert args[args.index("--agent-identities") + 1] == f"{IDENTITIES_DIR}/{IDENTITIES_KEY}"
+    mount = next(m for m in container(gw, "egress")["volumeMounts"] if m["mountPath"] == IDENTITIES_DIR)
+    assert mount["readOnly"] is True
+    assert not any(m["name"] == mount["name"] for m in container(gw, "ca-publisher")["volumeMounts"])
+    # no ConfigMap or other non-Secret object names a token; no Secret unless asked for
+    secrets = by_kind(objs, "Secret")
+    assert len(secrets) == (2 if opts.with_secrets else 0)
+    for obj in objs:
+        if obj["kind"] != "Secret":
+            assert "stringData" not in obj and "token:" not in str(obj.get("data", ""))
+
+
+def test_rendered_secrets_carry_the_token_to_the_agent_only_and_its_hash_to_the_gateway(
+        tmp_path: Path):
+    opts = VARIANTS["gateway-with-secrets"]
+    objs = printed(opts)
+    by_name = {s["metadata"]["name"]: s for s in by_kind(objs, "Secret")}
+    token = by_name[token_secret(opts.name)]["stringData"]["token"]
+    assert len(token) == 64 and int(token, 16) >= 0  # 32 random bytes, hex: URL-safe
+    identities = by_name[identities_secret(opts.gateway_name)]["stringData"][IDENTITIES_KEY]
+    assert identities == f"{opts.name} {token_hash(token)}\n"
+    # the token is in the agent's Secret and nowhere else in the output
+    others = [o for o in objs if o is not by_name[token_secret(opts.name)]]
+    assert token not in dump(others)
+    # what the gateway loads authenticates what the agent's proxy URL sends
+    path = tmp_path / "identities"
+    path.write_text(identities)
+    import base64
+    basic = base64.b64encode(f"{opts.name}:{token}".encode()).decode()
+    assert AgentIdentities.load(path).authenticate(f"Basic {basic}") == opts.name
+    # fresh tokens on every render: the output is a first deployment's, never a fixture
+    again = {s["metadata"]["name"]: s for s in by_kind(printed(opts), "Secret")}
+    assert again[token_secret(opts.name)]["stringData"]["token"] != token
+
+
+def test_checked_in_manifests_hold_no_secret():
+    for path in (REPO / "deploy" / "kubernetes").rglob("*.yaml"):
+        docs = [d for d in load_all(path.read_text()) if d]
+        assert not [d for d in docs if d["kind"] == "Secret"], path
+        assert "stringData" not in path.read_text(), path
 
 
 # -- the command line ----------------------------------------------------------------------------
@@ -492,6 +579,7 @@ def test_cli_does_not_import_the_proxy_engine():
     ("version: 1\n", ["--upstream", "pipelock:8888"], ["--upstream 'pipelock:8888'", "http://HOST:PORT"]),
     ("version: 1\n", ["--dns-upstream", "kube-dns"], ["--dns-upstream 'kube-dns'", "IPv4"]),
     ("version: 1\n", ["--upstream-selector", "app"], ["--upstream-selector 'app'", "KEY=VALUE"]),
+    ("version: 1\n", ["--with-secrets"], ["--with-secrets", "only the gateway"]),
 ])
 def test_cli_user_errors_are_one_clear_message(tmp_path: Path, policy: str | None, args: list[str],
                                                expected: list[str]):
