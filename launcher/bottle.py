@@ -33,6 +33,7 @@ from egress.envvars import CLIENT_VARS, DEFAULT_NO_PROXY, client_environment
 from egress.paths import default_state_root
 from egress.policy import PolicyError, compile_policy, load_policy
 from egress.policy.model import Policy
+from launcher import auditlog
 from launcher.defaults import AGENT, DEFAULT_PIPELOCK_IMAGE, EGRESS
 from launcher.egress_policy import read_secret_file
 from launcher.engine import LABEL_BOTTLE, LABEL_ROLE, bottle_filter, image_exists
@@ -51,11 +52,12 @@ METRICS_PORT = 9090
 EGRESS_HOSTNAME = "bottle-egress"
 # Inside the egress container: the CA's tmpfs, the policy and trust files, the public export.
 STATE_DIR = "/run/bottle/state"
-# On the container's own disk, not the CA's 64 MiB tmpfs: the policy's rotation budget
-# (`audit.max_bytes` times `backups` + 1, 300 MiB by default) does not fit there, and a tmpfs
-# would spend it from the egress container's memory limit. Its events hold no secret.
+# On disk, not the CA's 64 MiB tmpfs: the policy's rotation budget (`audit.max_bytes` times
+# `backups` + 1, 300 MiB by default) does not fit there, and a tmpfs would spend it from the
+# egress container's memory limit. The directory is a host directory bind-mounted there, so the
+# log outlives the bottle (`launcher.auditlog`). Its events hold no secret.
 AUDIT_LOG = "/var/lib/bottle/audit.jsonl"
-# On the container's own disk, not the tmpfs: it must outlive the proxy's graceful stop.
+# Beside it, not on the tmpfs: it must outlive the proxy's graceful stop.
 RECORD_FILE = "/var/lib/bottle/flows.mitm"
 CONFIG_DIR = "/etc/bottle"
 EXPORT_DIR = "/export"
@@ -374,6 +376,8 @@ class BottleSummary:
     # As the engine enforces them (None: the container has none, or does not exist).
     agent_limits: Limits | None = None
     egress_limits: Limits | None = None
+    # A stopped bottle's kept audit log (`bottle ls --all`).
+    log: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if not k.endswith("_limits")}
@@ -406,6 +410,7 @@ class Removed:
     networks: list[str] = field(default_factory=list)
     volumes: list[str] = field(default_factory=list)
     recording: Path | None = None
+    audit: Path | None = None
 
     def empty(self) -> bool:
         return not (self.containers or self.networks or self.volumes)
@@ -445,10 +450,14 @@ def remove_bottle(client: Any, name: str) -> Removed:
     then the networks and the CA volume (the public certificate and bundle)."""
     done = Removed()
     flt = bottle_filter(name)
-    for c in client.containers.list(all=True, filters=flt):
+    containers = client.containers.list(all=True, filters=flt)
+    for c in containers:
         if c.labels.get("io.bottle-egress.record") and c.status == "running":
             done.recording = save_recording(c, Path(c.labels["io.bottle-egress.record"]))
-    for c in client.containers.list(all=True, filters=flt):
+    for c in containers:
+        if c.labels.get(auditlog.LABEL_LOG):
+            done.audit = auditlog.keep(c, containers, str(Path(AUDIT_LOG).parent))
+    for c in containers:
         with contextlib.suppress(docker.errors.NotFound):
             c.remove(force=True, v=True)
             done.containers.append(c.name)
@@ -474,18 +483,22 @@ def find_container(client: Any, name: str, role: str) -> Any:
     return found[0]
 
 
-def read_audit(client: Any, name: str) -> Iterator[str]:
-    """The bottle's audit log lines (JSONL), from the egress container."""
+def bottle_running_audit(client: Any, name: str) -> tuple[bytes, Any] | None:
+    """A running bottle's audit log (its current file) and egress container; None when the
+    bottle has no containers any more (its log is the host file `bottle stop` kept)."""
+    if not client.containers.list(all=True, filters=bottle_filter(name)):
+        return None
     egress = find_container(client, name, "egress")
     if egress.status != "running":
-        raise LauncherError(f"the egress container of {name} is not running ({egress.status})")
-    out = exec_checked(egress, ["cat", AUDIT_LOG], user=EGRESS_UID)
-    yield from out.decode(errors="replace").splitlines()
+        raise LauncherError(f"the egress container of {name} is not running ({egress.status})",
+                            f"`bottle stop {name}` keeps its audit log on this host")
+    return exec_checked(egress, ["cat", AUDIT_LOG], user=EGRESS_UID), egress
 
 
-def follow_audit(client: Any, name: str) -> Iterator[str]:
-    egress = find_container(client, name, "egress")
-    res = egress.exec_run(["tail", "-n", "+1", "-F", AUDIT_LOG], user=EGRESS_UID, stream=True)
+def follow_audit(egress: Any, offset: int = 0) -> Iterator[str]:
+    """New lines of the running log from byte `offset` on (across rotations: tail -F)."""
+    res = egress.exec_run(["tail", "-c", f"+{offset + 1}", "-F", AUDIT_LOG], user=EGRESS_UID,
+                          stream=True)
     buf = b""
     for chunk in res.output:
         buf += chunk

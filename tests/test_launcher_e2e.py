@@ -686,6 +686,83 @@ def test_record_flows_then_replay_them(images, client, world: OutsideWorld, pki:
                for v in verdicts), replay.stdout + replay.stderr
 
 
+def test_audit_log_outlives_the_bottle_on_the_host(images, client, world: OutsideWorld,
+                                                   pki: TestPKI, tmp_path: Path):
+    """Issue 14 trap 1: the audit log was on the egress container's disk, gone at `bottle stop`.
+    Now it is written to a host directory (rotated there), handed to the user who ran sudo at
+    stop, and `bottle logs --audit` / `bottle ls --all` still find it."""
+    name = run_name("e2e-keep")
+    state = tmp_path / "state"
+    env: dict[str, str | None] = {"XDG_STATE_HOME": str(state), "SUDO_UID": str(SUDO_UID),
+                                  "SUDO_GID": str(SUDO_UID)}
+    policy = tmp_path / "policy.yaml"
+    # tiny files, many backups: every event rotates, and no event may be lost at stop
+    policy.write_text(POLICY.split("credentials:")[0] + "audit: {max_bytes: 300, backups: 50}\n")
+    start = bottle_cli("start", "--inspect", "--name", name, "--image", images["agent"],
+                       "--egress-image", images["egress"], "--policy", str(policy),
+                       "--upstream", world.squid_url, "--upstream-network", world.network,
+                       "--upstream-ca", str(pki.ca_path), "--", "sleep", "infinity", env=env)
+    audit_dir = state / "bottle-egress" / "audit"
+    log = audit_dir / f"{name}.jsonl"
+    try:
+        assert start.returncode == 0, start.stderr
+        agent = client.containers.get(Names(name).agent)
+        code, out = curl(agent, "https://allowed.test/kept")
+        assert code == 0 and out == "hello from origin\n", out
+        assert "403" in curl(agent, "-o", "/dev/null", "-w", "%{http_code}",
+                             "https://denied.test/never")[1]
+        _, out = curl(agent, "-i", "-X", "POST", "--data", f"token={DLP_SECRET}",
+                      "https://allowed.test/kept-upload")
+        assert " 403" in out and "dlp/github-token" in out, out
+        paths = [r["path"] for r in world.origin_requests()]
+        assert "/kept" in paths and "/kept-upload" not in paths
+        # while it runs: the live directory is the egress user's alone, and rotation works in it
+        live = audit_dir / f"{name}.live"
+        st = live.stat()
+        assert (st.st_uid, st.st_mode & 0o777) == (10001, 0o700)
+        assert (live / "audit.jsonl.1").is_file()
+        assert (audit_dir.stat().st_uid, audit_dir.stat().st_mode & 0o777) == (SUDO_UID, 0o700)
+    finally:
+        stop = bottle_cli("stop", name, env=env)
+    assert stop.returncode == 0, stop.stderr
+    assert f"audit log kept at {log}" in stop.stdout, stop.stdout
+    assert not client.containers.list(all=True,
+                                      filters={"label": [f"io.bottle-egress.bottle={name}"]})
+    st = log.stat()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (SUDO_UID, SUDO_UID, 0o600)
+    assert not (audit_dir / f"{name}.live").exists()
+    raw = log.read_text()
+    assert DLP_SECRET not in raw and DLP_SECRET.encode().hex() not in raw
+
+    as_json = bottle_cli("logs", name, "--audit", "--json", env=env)
+    assert as_json.returncode == 0, as_json.stderr
+    events = [json.loads(line) for line in as_json.stdout.splitlines()]
+    # every event of the run, in order, from the first rotated file to the proxy's stop
+    assert events[0]["event"] == "start" and events[-1]["event"] == "stop", events
+    assert any(e.get("host") == "allowed.test" and e.get("verdict") == "allow" for e in events)
+    assert any(e.get("host") == "denied.test" and e.get("verdict") == "block" for e in events)
+    assert "github-token" in as_json.stdout
+    pretty = bottle_cli("logs", name, "--audit", env=env).stdout
+    assert "denied.test" in pretty and "block" in pretty and "allow" in pretty, pretty
+    assert "dlp/github-token" in pretty and "403" in pretty, pretty
+    tail = bottle_cli("logs", name, "--audit", "--json", "--tail", "1", env=env).stdout
+    assert [json.loads(line)["event"] for line in tail.splitlines()] == ["stop"]
+    recent = bottle_cli("logs", name, "--audit", "--json", "--since", "1h", env=env).stdout
+    assert len(recent.splitlines()) == len(events)
+    future = bottle_cli("logs", name, "--audit", "--since", "2999-01-01T00:00:00Z", env=env)
+    assert future.returncode == 0 and future.stdout == ""
+
+    ls = bottle_cli("ls", "--all", "--json", env=env)
+    rows = {r["name"]: r for r in json.loads(ls.stdout)}
+    assert rows[name]["state"] == "stopped" and rows[name]["log"] == str(log)
+    assert rows[name]["inspect"] is True and rows[name]["image"] == images["agent"]
+    assert name not in {r["name"] for r in json.loads(bottle_cli("ls", "--json", env=env).stdout)}
+    assert "stopped" in bottle_cli("ls", "--all", env=env).stdout
+    missing = bottle_cli("logs", run_name("e2e-never"), "--audit", env=env)
+    assert missing.returncode == 1 and "no bottle named" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+
 def test_without_inspect_and_upstream_the_bottle_is_sealed(images, client, world: OutsideWorld):
     name = run_name("e2e-sealed")
     start = bottle_cli("start", "--name", name, "--upstream", "none", "--image",
