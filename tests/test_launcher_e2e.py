@@ -708,7 +708,7 @@ def test_audit_log_outlives_the_bottle_on_the_host(images, client, world: Outsid
         assert start.returncode == 0, start.stderr
         agent = client.containers.get(Names(name).agent)
         code, out = curl(agent, "https://allowed.test/kept")
-        assert code == 0 and out == "hello from origin\n", out
+        assert code == 0 and '"path": "/kept"' in out, out  # the origin's echo
         assert "403" in curl(agent, "-o", "/dev/null", "-w", "%{http_code}",
                              "https://denied.test/never")[1]
         _, out = curl(agent, "-i", "-X", "POST", "--data", f"token={DLP_SECRET}",
