@@ -101,7 +101,7 @@ def prepare_live(log: Path, owner: tuple[int, int], writer_uid: int) -> Path:
     return live
 
 
-def _rotated_order(names: Iterable[str]) -> list[str]:
+def rotated_order(names: Iterable[str]) -> list[str]:
     """audit.jsonl and its backups, oldest first (audit.jsonl.N ... .1, then audit.jsonl)."""
     def age(name: str) -> int:
         suffix = name.removeprefix(LOG_NAME).removeprefix(".")
@@ -125,7 +125,7 @@ def finish_live(live: Path, log: Path, owner: tuple[int, int]) -> Path | None:
     earlier runs), hand it to `owner`, remove the live directory."""
     if not live.is_dir():
         return None
-    names = _rotated_order(p.name for p in live.iterdir())
+    names = rotated_order(p.name for p in live.iterdir())
     make_private_dirs(log.parent, owner)
     _append_private(log, ((live / n).read_bytes() for n in names), owner)
     shutil.rmtree(live, ignore_errors=True)
@@ -144,7 +144,7 @@ def copy_out(container: Any, directory: str, log: Path, owner: tuple[int, int]) 
             f = tar.extractfile(member) if member.isfile() else None
             if f is not None:
                 files[Path(member.name).name] = f.read()
-    names = _rotated_order(files)
+    names = rotated_order(files)
     if not names:
         return None
     make_private_dirs(log.parent, owner)

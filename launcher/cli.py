@@ -215,11 +215,11 @@ def _audit_logs(client: Any, args: argparse.Namespace) -> int:
         if running is None:
             _print_lines(select(read_stopped(args.name), since, args.tail), args.json)
             return 0
-        data, egress = running
+        data, current_size, egress = running
         _print_lines(select(data.decode(errors="replace").splitlines(), since, args.tail),
                      args.json)
         if args.follow:
-            later = follow_audit(egress, offset=len(data))
+            later = follow_audit(egress, offset=current_size)
             _print_lines((line for line in later if since is None or select([line], since)),
                          args.json)
     except KeyboardInterrupt:

@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import json
 import os
+import selectors
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +30,7 @@ import pytest
 from launcher.bottle import Names, host_dir
 from launcher.limits import GiB, MiB
 from tests.support.docker_env import (
+    REPO,
     OutsideWorld,
     bottle_cli,
     build_test_images,
@@ -686,6 +691,37 @@ def test_record_flows_then_replay_them(images, client, world: OutsideWorld, pki:
                for v in verdicts), replay.stdout + replay.stderr
 
 
+def follow_audit_until(name: str, env: dict[str, str | None], first: str,
+                       then: Callable[[], object], last: str, timeout: float = 60) -> str:
+    """`bottle logs NAME --audit --follow --json`: wait for a line containing `first` (the
+    existing log has been printed), run `then`, and wait for a line containing `last` (it can
+    only come from following). Returns everything printed."""
+    full_env = {**os.environ, "PYTHONPATH": str(REPO)}
+    full_env.update({k: v for k, v in env.items() if v is not None})
+    proc = subprocess.Popen([sys.executable, "-m", "egress.main", "logs", name, "--audit",
+                             "--follow", "--json"], cwd=REPO, env=full_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    seen, deadline = "", time.monotonic() + timeout
+    try:
+        with selectors.DefaultSelector() as sel:
+            sel.register(fd, selectors.EVENT_READ)  # raw reads: no buffer hides ready lines
+            for wanted, action in ((first, then), (last, None)):
+                while wanted not in seen:
+                    assert time.monotonic() < deadline, f"{wanted} never followed: {seen}"
+                    if sel.select(timeout=1):
+                        out = os.read(fd, 65536)
+                        assert out, f"follow ended early: {seen}"
+                        seen += out.decode(errors="replace")
+                if action is not None:
+                    action()
+    finally:
+        proc.kill()
+        proc.wait()
+    return seen
+
+
 def test_audit_log_outlives_the_bottle_on_the_host(images, client, world: OutsideWorld,
                                                    pki: TestPKI, tmp_path: Path):
     """Issue 14 trap 1: the audit log was on the egress container's disk, gone at `bottle stop`.
@@ -716,6 +752,12 @@ def test_audit_log_outlives_the_bottle_on_the_host(images, client, world: Outsid
         assert " 403" in out and "dlp/github-token" in out, out
         paths = [r["path"] for r in world.origin_requests()]
         assert "/kept" in paths and "/kept-upload" not in paths
+        # the running bottle: --since/--tail select, --follow prints what comes later
+        running = bottle_cli("logs", name, "--audit", "--json", "--since", "10m", "--tail", "2",
+                             env=env)
+        assert len(running.stdout.splitlines()) == 2, running.stdout + running.stderr
+        assert "/kept" in follow_audit_until(name, env, "/kept", lambda: curl(
+            agent, "https://allowed.test/followed"), "/followed")
         # while it runs: the live directory is the egress user's alone, and rotation works in it
         live = audit_dir / f"{name}.live"
         st = live.stat()
@@ -747,6 +789,10 @@ def test_audit_log_outlives_the_bottle_on_the_host(images, client, world: Outsid
     assert "dlp/github-token" in pretty and "403" in pretty, pretty
     tail = bottle_cli("logs", name, "--audit", "--json", "--tail", "1", env=env).stdout
     assert [json.loads(line)["event"] for line in tail.splitlines()] == ["stop"]
+    # nothing more can come: --follow on a stopped bottle prints its log and returns
+    followed = bottle_cli("logs", name, "--audit", "--json", "--tail", "1", "--follow", env=env,
+                          timeout=30)
+    assert followed.returncode == 0 and followed.stdout == tail
     recent = bottle_cli("logs", name, "--audit", "--json", "--since", "1h", env=env).stdout
     assert len(recent.splitlines()) == len(events)
     future = bottle_cli("logs", name, "--audit", "--since", "2999-01-01T00:00:00Z", env=env)
