@@ -23,6 +23,7 @@ import os
 import pwd
 import re
 import shutil
+import stat
 import tarfile
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
@@ -95,6 +96,8 @@ def prepare_live(log: Path, owner: tuple[int, int], writer_uid: int) -> Path:
     """The empty live directory the egress container writes into (see the module doc)."""
     make_private_dirs(log.parent, owner)
     live = live_dir(log)
+    if live.is_symlink() or (live.exists() and not live.is_dir()):
+        live.unlink()  # planted in the user's directory: never followed
     shutil.rmtree(live, ignore_errors=True)
     live.mkdir(mode=0o700)
     os.chown(live, writer_uid, writer_uid)
@@ -110,24 +113,55 @@ def rotated_order(names: Iterable[str]) -> list[str]:
     return sorted(ours, key=age, reverse=True)
 
 
+def _open_private(path: Path, flags: int, owner: tuple[int, int]) -> int:
+    """Open a file in the user's directory for writing as root may (under sudo): never through
+    a symlink (O_NOFOLLOW) and never a hard link to another file, then give it to `owner`."""
+    try:
+        fd = os.open(path, flags | os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError as e:
+        raise LauncherError(f"cannot write {path}: {e.strerror} (a symlink is never followed)",
+                            f"move it away; the audit log stays in {live_dir(path)}") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+        os.close(fd)
+        raise LauncherError(f"{path} is not a regular file of its own (a link?): not written",
+                            f"move it away; the audit log stays in {live_dir(path)}")
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
+    if os.geteuid() == 0:
+        os.fchown(fd, *owner)
+    return fd
+
+
 def _append_private(log: Path, chunks: Iterable[bytes], owner: tuple[int, int]) -> None:
-    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    with os.fdopen(fd, "ab") as out:
-        os.fchmod(out.fileno(), 0o600)  # an existing file keeps its mode through O_CREAT
-        if os.geteuid() == 0:
-            os.fchown(out.fileno(), *owner)
+    with os.fdopen(_open_private(log, os.O_APPEND, owner), "ab") as out:
         for chunk in chunks:
             out.write(chunk if chunk.endswith(b"\n") or not chunk else chunk + b"\n")
+
+
+def _read_live(live: Path) -> Iterator[bytes]:
+    """The live files, oldest first, read without following any symlink the egress container
+    (or anyone) planted: as root, a link would otherwise copy any file into the user's log."""
+    dfd = os.open(live, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        for name in rotated_order(os.listdir(dfd)):
+            try:
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dfd)
+            except OSError:
+                continue
+            with os.fdopen(fd, "rb") as f:
+                if stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                    yield f.read()
+    finally:
+        os.close(dfd)
 
 
 def finish_live(live: Path, log: Path, owner: tuple[int, int]) -> Path | None:
     """Move a stopped bottle's live files into its host log (appended: a reused name keeps its
     earlier runs), hand it to `owner`, remove the live directory."""
-    if not live.is_dir():
+    if live.is_symlink() or not live.is_dir():
         return None
-    names = rotated_order(p.name for p in live.iterdir())
     make_private_dirs(log.parent, owner)
-    _append_private(log, ((live / n).read_bytes() for n in names), owner)
+    _append_private(log, _read_live(live), owner)
     shutil.rmtree(live, ignore_errors=True)
     return log
 
@@ -182,10 +216,7 @@ def keep(egress: Any, containers: list[Any], container_dir: str) -> Path | None:
 def write_meta(log: Path, meta: dict[str, Any], owner: tuple[int, int]) -> None:
     """What `bottle ls --all` shows of a stopped bottle (a host `egress run` log has none)."""
     path = log.with_name(log.name.removesuffix(".jsonl") + META_SUFFIX)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        if os.geteuid() == 0:
-            os.fchown(out.fileno(), *owner)
+    with os.fdopen(_open_private(path, os.O_TRUNC, owner), "w", encoding="utf-8") as out:
         json.dump(meta, out)
 
 

@@ -411,6 +411,7 @@ class Removed:
     volumes: list[str] = field(default_factory=list)
     recording: Path | None = None
     audit: Path | None = None
+    audit_problem: str | None = None
 
     def empty(self) -> bool:
         return not (self.containers or self.networks or self.volumes)
@@ -456,7 +457,10 @@ def remove_bottle(client: Any, name: str) -> Removed:
             done.recording = save_recording(c, Path(c.labels["io.bottle-egress.record"]))
     for c in containers:
         if c.labels.get(auditlog.LABEL_LOG):
-            done.audit = auditlog.keep(c, containers, str(Path(AUDIT_LOG).parent))
+            try:
+                done.audit = auditlog.keep(c, containers, str(Path(AUDIT_LOG).parent))
+            except LauncherError as e:  # the bottle still goes; its live directory stays
+                done.audit_problem = str(e)
     for c in containers:
         with contextlib.suppress(docker.errors.NotFound):
             c.remove(force=True, v=True)

@@ -102,6 +102,9 @@ def cmd_stop(args: argparse.Namespace) -> int:
                   "(the CA key went with the egress container's memory)")
             if removed.recording is not None:
                 print(f"bottle {name}: flows recorded to {removed.recording}")
+            if removed.audit_problem is not None:
+                print(f"bottle: {name}: audit log not kept: {removed.audit_problem}",
+                      file=sys.stderr)
             if removed.audit is not None:
                 print(f"bottle {name}: audit log kept at {removed.audit} "
                       f"(`bottle logs {name} --audit`)")

@@ -5,6 +5,7 @@ engine path is `tests/test_launcher_e2e.py::test_audit_log_outlives_the_bottle_o
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -117,3 +118,29 @@ def test_live_directory_is_handed_back_merged_oldest_first(tmp_path: Path) -> No
         {"image": "img", "inspect": True, "name": "b1", "log": str(log)}]
     log.unlink()  # metadata without its log is not a stopped bottle
     assert stopped_bottles(log.parent) == []
+
+
+def test_hand_over_never_follows_links_planted_in_the_users_directory(tmp_path: Path) -> None:
+    """Root writes into the sudo user's directory at stop: a symlink or hard link planted
+    there (as the log, or inside the live directory) must not make it write or read anything
+    else."""
+    owner = (4321, 4321)
+    victim = tmp_path / "victim"
+    victim.write_text("root's\n")
+    victim.chmod(0o644)
+    log = log_path("b2", tmp_path / "audit")
+    live = prepare_live(log, owner, 10001)
+    (live / "audit.jsonl").write_text("event\n")
+    (live / "audit.jsonl.1").symlink_to(victim)  # read as root, it would leak into the log
+    log.symlink_to(victim)
+    with pytest.raises(LauncherError, match="symlink is never followed"):
+        finish_live(live, log, owner)
+    assert victim.read_text() == "root's\n" and victim.stat().st_uid == 0
+    log.unlink()
+    os.link(victim, log)
+    with pytest.raises(LauncherError, match="not a regular file of its own"):
+        finish_live(live, log, owner)
+    assert victim.read_text() == "root's\n" and victim.stat().st_uid == 0
+    log.unlink()
+    assert finish_live(live, log, owner) == log
+    assert log.read_text() == "event\n"

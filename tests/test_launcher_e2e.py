@@ -74,6 +74,16 @@ dns:
 REAL_TOKEN = "real-e2e-token-7f3a9c21d4b86e05"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def audit_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The kept audit logs of this module's bottles (`bottle stop` writes them under
+    $XDG_STATE_HOME) go to a directory of this run, not to the home of whoever runs the tests."""
+    state = tmp_path_factory.mktemp("state")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_STATE_HOME", str(state))
+        yield state
+
+
 @pytest.fixture(scope="module")
 def client() -> Any:
     return docker_client()
