@@ -4,8 +4,10 @@ engine path is `tests/test_launcher_e2e.py::test_audit_log_outlives_the_bottle_o
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import tarfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import pytest
 
 from launcher.auditlog import (
     audit_dir,
+    copy_out,
     finish_live,
     invoking_user,
     live_dir,
@@ -144,3 +147,33 @@ def test_hand_over_never_follows_links_planted_in_the_users_directory(tmp_path: 
     log.unlink()
     assert finish_live(live, log, owner) == log
     assert log.read_text() == "event\n"
+
+
+class _ContainerDisk:
+    """What `copy_out` uses of a docker container: `get_archive` of a directory (a tar of it,
+    as the engine streams it)."""
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            for name, data in files.items():
+                info = tarfile.TarInfo(f"bottle/{name}")
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        self.tar = buf.getvalue()
+
+    def get_archive(self, path: str) -> tuple[list[bytes], dict[str, str]]:
+        assert path == "/var/lib/bottle"
+        return [self.tar[:100], self.tar[100:]], {}
+
+
+def test_without_a_bind_mount_stop_copies_the_log_out_of_the_container(tmp_path: Path) -> None:
+    owner = (os.getuid(), os.getgid())
+    log = log_path("b3", tmp_path / "audit")
+    disk = _ContainerDisk({"audit.jsonl": b"c\n", "audit.jsonl.1": b"b\n", "flows.mitm": b"x"})
+    assert copy_out(disk, "/var/lib/bottle", log, owner) == log
+    assert log.read_text() == "b\nc\n"
+    assert log.stat().st_mode & 0o777 == 0o600
+    assert log.parent.stat().st_mode & 0o777 == 0o700
+    assert copy_out(_ContainerDisk({"flows.mitm": b"x"}), "/var/lib/bottle",
+                    log_path("b4", tmp_path / "audit"), owner) is None

@@ -473,7 +473,7 @@ def test_doctor_reports_isolation_and_trust_per_runtime(bottle):
     assert "isolation" in pretty.stdout and "trust in the bottle CA" in pretty.stdout
 
 
-def test_ls_and_audit_logs(bottle):
+def test_ls_and_audit_logs(bottle, audit_state: Path):
     ls = bottle_cli("ls", "--json")
     rows = {r["name"]: r for r in json.loads(ls.stdout)}
     assert rows[NAME]["state"] == "running" and rows[NAME]["inspect"] is True
@@ -488,10 +488,13 @@ def test_ls_and_audit_logs(bottle):
     assert any(e.get("host") == "allowed.test" and e.get("verdict") == "allow" for e in events)
     pretty = bottle_cli("logs", NAME, "--audit")
     assert "block" in pretty.stdout and "denied.test" in pretty.stdout
-    # on the egress container's disk: the CA's small tmpfs, counted against its memory limit,
-    # cannot hold the policy's rotation budget
-    code, fs = run_in(bottle["egress"], "stat -f -c %T /var/lib/bottle/audit.jsonl", user="10001")
-    assert code == 0 and fs.strip() not in ("tmpfs", ""), fs
+    # not on the CA's small tmpfs (counted against the memory limit, it cannot hold the
+    # policy's rotation budget): a host directory, where the log outlives the bottle
+    mounts = {m["Destination"]: m for m in bottle["egress"].attrs["Mounts"]}
+    live = audit_state / "bottle-egress" / "audit" / f"{NAME}.live"
+    assert mounts["/var/lib/bottle"]["Type"] == "bind"
+    assert mounts["/var/lib/bottle"]["Source"] == str(live)
+    assert (live / "audit.jsonl").stat().st_uid == 10001
 
 
 def test_clear_errors_without_tracebacks(bottle, images, tmp_path: Path):
