@@ -186,16 +186,20 @@ def copy_out(container: Any, directory: str, log: Path, owner: tuple[int, int]) 
     return log
 
 
+def owner_of(labels: Mapping[str, str]) -> tuple[int, int]:
+    """Whom `bottle start` recorded as the invoking user (else whoever stops the bottle)."""
+    try:
+        uid, _, gid = labels.get(LABEL_OWNER, "").partition(":")
+        return int(uid), int(gid)
+    except ValueError:
+        return invoking_user()
+
+
 def keep(egress: Any, containers: list[Any], container_dir: str) -> Path | None:
     """Stop the proxy gracefully (its `stop` event is the log's last line), then move its
     audit log to the host file named in its labels, the invoking user's (`launcher.auditlog`)."""
     labels = egress.labels
-    log = Path(labels[LABEL_LOG])
-    try:
-        uid, _, gid = labels.get(LABEL_OWNER, "").partition(":")
-        owner = (int(uid), int(gid))
-    except ValueError:
-        owner = invoking_user()
+    log, owner = Path(labels[LABEL_LOG]), owner_of(labels)
     with contextlib.suppress(docker.errors.APIError):
         egress.stop(timeout=10)
     live = labels.get(LABEL_LIVE)

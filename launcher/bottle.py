@@ -21,7 +21,7 @@ import shlex
 import shutil
 import tarfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -417,7 +417,8 @@ class Removed:
         return not (self.containers or self.networks or self.volumes)
 
 
-def save_recording(egress: Any, target: Path) -> Path | None:
+def save_recording(egress: Any, target: Path, owner: tuple[int, int] | None = None
+                   ) -> Path | None:
     """Stop the proxy gracefully (it closes the flow file), then copy the file out."""
     with contextlib.suppress(docker.errors.APIError):
         egress.stop(timeout=10)
@@ -431,16 +432,18 @@ def save_recording(egress: Any, target: Path) -> Path | None:
         if f is None:
             return None
         target.parent.mkdir(parents=True, exist_ok=True)
-        write_private(target, f.read())
+        write_private(target, f.read(), owner)
     return target
 
 
-def write_private(target: Path, data: bytes) -> None:
+def write_private(target: Path, data: bytes, owner: tuple[int, int] | None = None) -> None:
     """Write a file only its owner can read (0600, as `bottle egress run --record` writes its
     recordings): recorded flows are redacted, but still show what the agent did."""
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as out:
         os.fchmod(out.fileno(), 0o600)  # an existing file keeps its mode through O_CREAT
+        if owner is not None and os.geteuid() == 0:  # the user who ran sudo gets it back
+            os.fchown(out.fileno(), *owner)
         out.write(data)
 
 
@@ -454,7 +457,8 @@ def remove_bottle(client: Any, name: str) -> Removed:
     containers = client.containers.list(all=True, filters=flt)
     for c in containers:
         if c.labels.get("io.bottle-egress.record") and c.status == "running":
-            done.recording = save_recording(c, Path(c.labels["io.bottle-egress.record"]))
+            done.recording = save_recording(c, Path(c.labels["io.bottle-egress.record"]),
+                                            auditlog.owner_of(c.labels))
     for c in containers:
         if c.labels.get(auditlog.LABEL_LOG):
             try:
@@ -485,34 +489,3 @@ def find_container(client: Any, name: str, role: str) -> Any:
             raise LauncherError(f"bottle {name} has no egress container (started without --inspect)")
         raise LauncherError(f"no bottle named {name}", "`bottle ls` lists the bottles")
     return found[0]
-
-
-def bottle_running_audit(client: Any, name: str) -> tuple[bytes, int, Any] | None:
-    """A running bottle's audit log (its rotated files oldest first, then the current one), the
-    current file's size (where following starts) and egress container; None when the bottle
-    has no containers any more (its log is the host file `bottle stop` kept)."""
-    if not client.containers.list(all=True, filters=bottle_filter(name)):
-        return None
-    egress = find_container(client, name, "egress")
-    if egress.status != "running":
-        raise LauncherError(f"the egress container of {name} is not running ({egress.status})",
-                            f"`bottle stop {name}` keeps its audit log on this host")
-    directory = str(Path(AUDIT_LOG).parent)
-    listing = exec_checked(egress, ["ls", "-1", directory], user=EGRESS_UID).decode()
-    rotated = [n for n in auditlog.rotated_order(listing.split()) if n != Path(AUDIT_LOG).name]
-    older = (exec_checked(egress, ["cat", *(f"{directory}/{n}" for n in rotated)],
-                          user=EGRESS_UID) if rotated else b"")
-    current = exec_checked(egress, ["cat", AUDIT_LOG], user=EGRESS_UID)
-    return older + current, len(current), egress
-
-
-def follow_audit(egress: Any, offset: int = 0) -> Iterator[str]:
-    """New lines of the running log from byte `offset` on (across rotations: tail -F)."""
-    res = egress.exec_run(["tail", "-c", f"+{offset + 1}", "-F", AUDIT_LOG], user=EGRESS_UID,
-                          stream=True)
-    buf = b""
-    for chunk in res.output:
-        buf += chunk
-        while b"\n" in buf:
-            line, buf = buf.split(b"\n", 1)
-            yield line.decode(errors="replace")

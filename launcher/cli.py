@@ -207,7 +207,7 @@ def _audit_logs(client: Any, args: argparse.Namespace) -> int:
     """A running bottle's log from its egress container; a stopped one's from the host file
     `bottle stop` kept (`launcher.auditlog`)."""
     from launcher.auditlog import parse_since, read_stopped, select
-    from launcher.bottle import bottle_running_audit, follow_audit
+    from launcher.auditread import bottle_running_audit, follow_audit
 
     if args.tail is not None and args.tail < 0:
         raise LauncherError(f"--tail {args.tail}: expected a number of events, 0 or more",

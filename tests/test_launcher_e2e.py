@@ -744,13 +744,14 @@ def test_audit_log_outlives_the_bottle_on_the_host(images, client, world: Outsid
     state = tmp_path / "state"
     env: dict[str, str | None] = {"XDG_STATE_HOME": str(state), "SUDO_UID": str(SUDO_UID),
                                   "SUDO_GID": str(SUDO_UID)}
-    policy = tmp_path / "policy.yaml"
+    policy, flows = tmp_path / "policy.yaml", tmp_path / "flows.mitm"
     # tiny files, many backups: every event rotates, and no event may be lost at stop
     policy.write_text(POLICY.split("credentials:")[0] + "audit: {max_bytes: 300, backups: 50}\n")
     start = bottle_cli("start", "--inspect", "--name", name, "--image", images["agent"],
                        "--egress-image", images["egress"], "--policy", str(policy),
                        "--upstream", world.squid_url, "--upstream-network", world.network,
-                       "--upstream-ca", str(pki.ca_path), "--", "sleep", "infinity", env=env)
+                       "--upstream-ca", str(pki.ca_path), "--record", str(flows), "--", "sleep",
+                       "infinity", env=env)
     audit_dir = state / "bottle-egress" / "audit"
     log = audit_dir / f"{name}.jsonl"
     try:
@@ -788,6 +789,11 @@ def test_audit_log_outlives_the_bottle_on_the_host(images, client, world: Outsid
     assert not (audit_dir / f"{name}.live").exists()
     raw = log.read_text()
     assert DLP_SECRET not in raw and DLP_SECRET.encode().hex() not in raw
+    # the recording went through the same directory and is the sudo user's too
+    assert f"flows recorded to {flows}" in stop.stdout, stop.stdout
+    st = flows.stat()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (SUDO_UID, SUDO_UID, 0o600)
+    assert DLP_SECRET.encode() not in flows.read_bytes()
 
     as_json = bottle_cli("logs", name, "--audit", "--json", env=env)
     assert as_json.returncode == 0, as_json.stderr
