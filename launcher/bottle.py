@@ -21,7 +21,7 @@ import shlex
 import shutil
 import tarfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from egress.envvars import CLIENT_VARS, DEFAULT_NO_PROXY, client_environment
 from egress.paths import default_state_root
 from egress.policy import PolicyError, compile_policy, load_policy
 from egress.policy.model import Policy
+from launcher import auditlog
 from launcher.defaults import AGENT, DEFAULT_PIPELOCK_IMAGE, EGRESS
 from launcher.egress_policy import read_secret_file
 from launcher.engine import LABEL_BOTTLE, LABEL_ROLE, bottle_filter, image_exists
@@ -51,11 +52,12 @@ METRICS_PORT = 9090
 EGRESS_HOSTNAME = "bottle-egress"
 # Inside the egress container: the CA's tmpfs, the policy and trust files, the public export.
 STATE_DIR = "/run/bottle/state"
-# On the container's own disk, not the CA's 64 MiB tmpfs: the policy's rotation budget
-# (`audit.max_bytes` times `backups` + 1, 300 MiB by default) does not fit there, and a tmpfs
-# would spend it from the egress container's memory limit. Its events hold no secret.
+# On disk, not the CA's 64 MiB tmpfs: the policy's rotation budget (`audit.max_bytes` times
+# `backups` + 1, 300 MiB by default) does not fit there, and a tmpfs would spend it from the
+# egress container's memory limit. The directory is a host directory bind-mounted there, so the
+# log outlives the bottle (`launcher.auditlog`). Its events hold no secret.
 AUDIT_LOG = "/var/lib/bottle/audit.jsonl"
-# On the container's own disk, not the tmpfs: it must outlive the proxy's graceful stop.
+# Beside it, not on the tmpfs: it must outlive the proxy's graceful stop.
 RECORD_FILE = "/var/lib/bottle/flows.mitm"
 CONFIG_DIR = "/etc/bottle"
 EXPORT_DIR = "/export"
@@ -374,6 +376,8 @@ class BottleSummary:
     # As the engine enforces them (None: the container has none, or does not exist).
     agent_limits: Limits | None = None
     egress_limits: Limits | None = None
+    # A stopped bottle's kept audit log (`bottle ls --all`).
+    log: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if not k.endswith("_limits")}
@@ -406,12 +410,15 @@ class Removed:
     networks: list[str] = field(default_factory=list)
     volumes: list[str] = field(default_factory=list)
     recording: Path | None = None
+    audit: Path | None = None
+    audit_problem: str | None = None
 
     def empty(self) -> bool:
         return not (self.containers or self.networks or self.volumes)
 
 
-def save_recording(egress: Any, target: Path) -> Path | None:
+def save_recording(egress: Any, target: Path, owner: tuple[int, int] | None = None
+                   ) -> Path | None:
     """Stop the proxy gracefully (it closes the flow file), then copy the file out."""
     with contextlib.suppress(docker.errors.APIError):
         egress.stop(timeout=10)
@@ -425,16 +432,18 @@ def save_recording(egress: Any, target: Path) -> Path | None:
         if f is None:
             return None
         target.parent.mkdir(parents=True, exist_ok=True)
-        write_private(target, f.read())
+        write_private(target, f.read(), owner)
     return target
 
 
-def write_private(target: Path, data: bytes) -> None:
+def write_private(target: Path, data: bytes, owner: tuple[int, int] | None = None) -> None:
     """Write a file only its owner can read (0600, as `bottle egress run --record` writes its
     recordings): recorded flows are redacted, but still show what the agent did."""
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as out:
         os.fchmod(out.fileno(), 0o600)  # an existing file keeps its mode through O_CREAT
+        if owner is not None and os.geteuid() == 0:  # the user who ran sudo gets it back
+            os.fchown(out.fileno(), *owner)
         out.write(data)
 
 
@@ -445,10 +454,18 @@ def remove_bottle(client: Any, name: str) -> Removed:
     then the networks and the CA volume (the public certificate and bundle)."""
     done = Removed()
     flt = bottle_filter(name)
-    for c in client.containers.list(all=True, filters=flt):
+    containers = client.containers.list(all=True, filters=flt)
+    for c in containers:
         if c.labels.get("io.bottle-egress.record") and c.status == "running":
-            done.recording = save_recording(c, Path(c.labels["io.bottle-egress.record"]))
-    for c in client.containers.list(all=True, filters=flt):
+            done.recording = save_recording(c, Path(c.labels["io.bottle-egress.record"]),
+                                            auditlog.owner_of(c.labels))
+    for c in containers:
+        if c.labels.get(auditlog.LABEL_LOG):
+            try:
+                done.audit = auditlog.keep(c, containers, str(Path(AUDIT_LOG).parent))
+            except LauncherError as e:  # the bottle still goes; its live directory stays
+                done.audit_problem = str(e)
+    for c in containers:
         with contextlib.suppress(docker.errors.NotFound):
             c.remove(force=True, v=True)
             done.containers.append(c.name)
@@ -472,23 +489,3 @@ def find_container(client: Any, name: str, role: str) -> Any:
             raise LauncherError(f"bottle {name} has no egress container (started without --inspect)")
         raise LauncherError(f"no bottle named {name}", "`bottle ls` lists the bottles")
     return found[0]
-
-
-def read_audit(client: Any, name: str) -> Iterator[str]:
-    """The bottle's audit log lines (JSONL), from the egress container."""
-    egress = find_container(client, name, "egress")
-    if egress.status != "running":
-        raise LauncherError(f"the egress container of {name} is not running ({egress.status})")
-    out = exec_checked(egress, ["cat", AUDIT_LOG], user=EGRESS_UID)
-    yield from out.decode(errors="replace").splitlines()
-
-
-def follow_audit(client: Any, name: str) -> Iterator[str]:
-    egress = find_container(client, name, "egress")
-    res = egress.exec_run(["tail", "-n", "+1", "-F", AUDIT_LOG], user=EGRESS_UID, stream=True)
-    buf = b""
-    for chunk in res.output:
-        buf += chunk
-        while b"\n" in buf:
-            line, buf = buf.split(b"\n", 1)
-            yield line.decode(errors="replace")

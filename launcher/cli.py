@@ -102,13 +102,31 @@ def cmd_stop(args: argparse.Namespace) -> int:
                   "(the CA key went with the egress container's memory)")
             if removed.recording is not None:
                 print(f"bottle {name}: flows recorded to {removed.recording}")
+            if removed.audit_problem is not None:
+                print(f"bottle: {name}: audit log not kept: {removed.audit_problem}",
+                      file=sys.stderr)
+            if removed.audit is not None:
+                print(f"bottle {name}: audit log kept at {removed.audit} "
+                      f"(`bottle logs {name} --audit`)")
     return 0
+
+
+def stopped_summaries(running: set[str]) -> list[Any]:
+    """Stopped bottles whose audit logs are still on this host (state `stopped`)."""
+    from launcher.auditlog import stopped_bottles
+    from launcher.bottle import BottleSummary
+
+    return [BottleSummary(m["name"], "stopped", str(m.get("image", "-")), bool(m.get("inspect")),
+                          str(m.get("upstream", "-")), [], log=m["log"])
+            for m in stopped_bottles() if m["name"] not in running]
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
     from launcher.bottle import list_bottles
 
     rows = list_bottles(_client())
+    if args.all:
+        rows += stopped_summaries({r.name for r in rows})
     if args.json:
         print(json.dumps([r.as_json() for r in rows]))
         return 0
@@ -165,16 +183,13 @@ def _print_lines(lines: Iterable[str], as_json: bool) -> None:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    from launcher.bottle import find_container, follow_audit, read_audit
+    from launcher.bottle import find_container
 
     client = _client()
     if args.audit:
-        lines = follow_audit(client, args.name) if args.follow else read_audit(client, args.name)
-        try:
-            _print_lines(lines, args.json)
-        except KeyboardInterrupt:
-            return 0
-        return 0
+        return _audit_logs(client, args)
+    if args.since or args.tail is not None:
+        raise LauncherError("--since and --tail select audit events: add --audit", exit_code=2)
     egress = find_container(client, args.name, "egress")
     try:
         if args.follow:
@@ -183,6 +198,33 @@ def cmd_logs(args: argparse.Namespace) -> int:
                 sys.stdout.flush()
         else:
             sys.stdout.write(egress.logs(stdout=False, stderr=True).decode(errors="replace"))
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+def _audit_logs(client: Any, args: argparse.Namespace) -> int:
+    """A running bottle's log from its egress container; a stopped one's from the host file
+    `bottle stop` kept (`launcher.auditlog`)."""
+    from launcher.auditlog import parse_since, read_stopped, select
+    from launcher.auditread import bottle_running_audit, follow_audit
+
+    if args.tail is not None and args.tail < 0:
+        raise LauncherError(f"--tail {args.tail}: expected a number of events, 0 or more",
+                            exit_code=2)
+    since = parse_since(args.since) if args.since else None
+    running = bottle_running_audit(client, args.name)
+    try:
+        if running is None:
+            _print_lines(select(read_stopped(args.name), since, args.tail), args.json)
+            return 0
+        data, current_size, egress = running
+        _print_lines(select(data.decode(errors="replace").splitlines(), since, args.tail),
+                     args.json)
+        if args.follow:
+            later = follow_audit(egress, offset=current_size)
+            _print_lines((line for line in later if since is None or select([line], since)),
+                         args.json)
     except KeyboardInterrupt:
         return 0
     return 0
@@ -324,14 +366,21 @@ def add_commands(sub: Any) -> None:
     stop.set_defaults(handler=_guarded(cmd_stop))
 
     ls = sub.add_parser("ls", help="list bottles")
+    ls.add_argument("--all", "-a", action="store_true",
+                    help="also stopped bottles whose audit logs are kept on this host")
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(handler=_guarded(cmd_ls))
 
-    logs = sub.add_parser("logs", help="a bottle's egress log, or its audit decisions (--audit)")
+    logs = sub.add_parser("logs", help="a bottle's egress log, or its audit decisions (--audit; "
+                          "kept on the host after `bottle stop`)")
     logs.add_argument("name", metavar="NAME")
     logs.add_argument("--audit", action="store_true", help="the egress decisions (audit log)")
     logs.add_argument("--follow", "-f", action="store_true", help="keep printing new lines")
     logs.add_argument("--json", action="store_true", help="audit events as JSON lines")
+    logs.add_argument("--since", metavar="DURATION|TIME",
+                      help="audit events from 10m / 1h30m / 45s / 2d ago, or since an ISO 8601 "
+                      "time (no offset: local time)")
+    logs.add_argument("--tail", type=int, metavar="N", help="only the last N audit events")
     logs.set_defaults(handler=_guarded(cmd_logs))
 
     doctor = sub.add_parser(

@@ -12,6 +12,7 @@ agent container is created meanwhile too.
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -24,7 +25,7 @@ import docker.errors
 import docker.types
 
 from egress.policy import default_policy_path
-from launcher import seccomp
+from launcher import auditlog, seccomp
 from launcher.agent_user import account_archive, choose_agent_user, workdir_problem
 from launcher.bottle import (
     AGENT_CA_DIR,
@@ -268,6 +269,8 @@ class Launch:
         egress_labels = labels(opts.name, "egress")
         if opts.record is not None:
             egress_labels["io.bottle-egress.record"] = str(opts.record.resolve())
+        mounts = [docker.types.Mount(EXPORT_DIR, names.ca_volume, type="volume")]
+        mounts += self._audit_mount(egress_labels)
         c = self.client.containers.create(
             opts.egress_image,
             egress_command(opts, self.upstream, policy_in, upstream_ca_in),
@@ -282,7 +285,7 @@ class Launch:
             # The CA key lives only here: memory-backed, private to the egress user.
             tmpfs={"/run/bottle": f"uid={EGRESS_UID},gid={EGRESS_UID},mode=0700,size=64m",
                    "/tmp": "size=64m"},
-            mounts=[docker.types.Mount(EXPORT_DIR, names.ca_volume, type="volume")])
+            mounts=mounts)
         self.rb.add(lambda: c.remove(force=True))
         if opts.upstream_network:
             try:
@@ -302,6 +305,20 @@ class Launch:
         c.start()
         internal.result().connect(c)  # while it boots: it listens on every interface
         return c
+
+    def _audit_mount(self, egress_labels: dict[str, str]) -> list[Any]:
+        """The host directory the egress container writes its audit log (and recording) to,
+        so it outlives the bottle (`launcher.auditlog`); `bottle stop` hands the log to the
+        invoking user. Without root or a local engine, `bottle stop` copies it out instead."""
+        log, owner = auditlog.log_path(self.opts.name), auditlog.invoking_user()
+        egress_labels[auditlog.LABEL_LOG] = str(log)
+        egress_labels[auditlog.LABEL_OWNER] = f"{owner[0]}:{owner[1]}"
+        if os.geteuid() != 0 or not engine_is_local(self.client):
+            return []
+        live = auditlog.prepare_live(log, owner, int(EGRESS_UID))
+        self.rb.add(lambda: shutil.rmtree(live, ignore_errors=True))
+        egress_labels[auditlog.LABEL_LIVE] = str(live)
+        return [docker.types.Mount(str(Path(AUDIT_LOG).parent), str(live), type="bind")]
 
     def _egress_ready(self, egress: Any) -> tuple[dict[str, str], str]:
         """Its printed environment, once ready; the public CA files go to the CA volume."""

@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import json
 import os
+import selectors
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +30,7 @@ import pytest
 from launcher.bottle import Names, host_dir
 from launcher.limits import GiB, MiB
 from tests.support.docker_env import (
+    REPO,
     OutsideWorld,
     bottle_cli,
     build_test_images,
@@ -67,6 +72,16 @@ dns:
 """
 # The real credential: in the launching shell and the egress container, never in the agent.
 REAL_TOKEN = "real-e2e-token-7f3a9c21d4b86e05"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def audit_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The kept audit logs of this module's bottles (`bottle stop` writes them under
+    $XDG_STATE_HOME) go to a directory of this run, not to the home of whoever runs the tests."""
+    state = tmp_path_factory.mktemp("state")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_STATE_HOME", str(state))
+        yield state
 
 
 @pytest.fixture(scope="module")
@@ -458,7 +473,7 @@ def test_doctor_reports_isolation_and_trust_per_runtime(bottle):
     assert "isolation" in pretty.stdout and "trust in the bottle CA" in pretty.stdout
 
 
-def test_ls_and_audit_logs(bottle):
+def test_ls_and_audit_logs(bottle, audit_state: Path):
     ls = bottle_cli("ls", "--json")
     rows = {r["name"]: r for r in json.loads(ls.stdout)}
     assert rows[NAME]["state"] == "running" and rows[NAME]["inspect"] is True
@@ -473,10 +488,13 @@ def test_ls_and_audit_logs(bottle):
     assert any(e.get("host") == "allowed.test" and e.get("verdict") == "allow" for e in events)
     pretty = bottle_cli("logs", NAME, "--audit")
     assert "block" in pretty.stdout and "denied.test" in pretty.stdout
-    # on the egress container's disk: the CA's small tmpfs, counted against its memory limit,
-    # cannot hold the policy's rotation budget
-    code, fs = run_in(bottle["egress"], "stat -f -c %T /var/lib/bottle/audit.jsonl", user="10001")
-    assert code == 0 and fs.strip() not in ("tmpfs", ""), fs
+    # not on the CA's small tmpfs (counted against the memory limit, it cannot hold the
+    # policy's rotation budget): a host directory, where the log outlives the bottle
+    mounts = {m["Destination"]: m for m in bottle["egress"].attrs["Mounts"]}
+    live = audit_state / "bottle-egress" / "audit" / f"{NAME}.live"
+    assert mounts["/var/lib/bottle"]["Type"] == "bind"
+    assert mounts["/var/lib/bottle"]["Source"] == str(live)
+    assert (live / "audit.jsonl").stat().st_uid == 10001
 
 
 def test_clear_errors_without_tracebacks(bottle, images, tmp_path: Path):
@@ -684,6 +702,130 @@ def test_record_flows_then_replay_them(images, client, world: OutsideWorld, pki:
     verdicts = [json.loads(line) for line in replay.stdout.splitlines() if line.strip()]
     assert any(v["url"].startswith("https://allowed.test/recorded") and v["verdict"] == "allow"
                for v in verdicts), replay.stdout + replay.stderr
+
+
+def follow_audit_until(name: str, env: dict[str, str | None], first: str,
+                       then: Callable[[], object], last: str, timeout: float = 60) -> str:
+    """`bottle logs NAME --audit --follow --json`: wait for a line containing `first` (the
+    existing log has been printed), run `then`, and wait for a line containing `last` (it can
+    only come from following). Returns everything printed."""
+    full_env = {**os.environ, "PYTHONPATH": str(REPO)}
+    full_env.update({k: v for k, v in env.items() if v is not None})
+    proc = subprocess.Popen([sys.executable, "-m", "egress.main", "logs", name, "--audit",
+                             "--follow", "--json"], cwd=REPO, env=full_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    seen, deadline = "", time.monotonic() + timeout
+    try:
+        with selectors.DefaultSelector() as sel:
+            sel.register(fd, selectors.EVENT_READ)  # raw reads: no buffer hides ready lines
+            for wanted, action in ((first, then), (last, None)):
+                while wanted not in seen:
+                    assert time.monotonic() < deadline, f"{wanted} never followed: {seen}"
+                    if sel.select(timeout=1):
+                        out = os.read(fd, 65536)
+                        assert out, f"follow ended early: {seen}"
+                        seen += out.decode(errors="replace")
+                if action is not None:
+                    action()
+    finally:
+        proc.kill()
+        proc.wait()
+    return seen
+
+
+def test_audit_log_outlives_the_bottle_on_the_host(images, client, world: OutsideWorld,
+                                                   pki: TestPKI, tmp_path: Path):
+    """Issue 14 trap 1: the audit log was on the egress container's disk, gone at `bottle stop`.
+    Now it is written to a host directory (rotated there), handed to the user who ran sudo at
+    stop, and `bottle logs --audit` / `bottle ls --all` still find it."""
+    name = run_name("e2e-keep")
+    state = tmp_path / "state"
+    env: dict[str, str | None] = {"XDG_STATE_HOME": str(state), "SUDO_UID": str(SUDO_UID),
+                                  "SUDO_GID": str(SUDO_UID)}
+    policy, flows = tmp_path / "policy.yaml", tmp_path / "flows.mitm"
+    # tiny files, many backups: every event rotates, and no event may be lost at stop
+    policy.write_text(POLICY.split("credentials:")[0] + "audit: {max_bytes: 300, backups: 50}\n")
+    start = bottle_cli("start", "--inspect", "--name", name, "--image", images["agent"],
+                       "--egress-image", images["egress"], "--policy", str(policy),
+                       "--upstream", world.squid_url, "--upstream-network", world.network,
+                       "--upstream-ca", str(pki.ca_path), "--record", str(flows), "--", "sleep",
+                       "infinity", env=env)
+    audit_dir = state / "bottle-egress" / "audit"
+    log = audit_dir / f"{name}.jsonl"
+    try:
+        assert start.returncode == 0, start.stderr
+        agent = client.containers.get(Names(name).agent)
+        code, out = curl(agent, "https://allowed.test/kept")
+        assert code == 0 and '"path": "/kept"' in out, out  # the origin's echo
+        assert "403" in curl(agent, "-o", "/dev/null", "-w", "%{http_code}",
+                             "https://denied.test/never")[1]
+        _, out = curl(agent, "-i", "-X", "POST", "--data", f"token={DLP_SECRET}",
+                      "https://allowed.test/kept-upload")
+        assert " 403" in out and "dlp/github-token" in out, out
+        paths = [r["path"] for r in world.origin_requests()]
+        assert "/kept" in paths and "/kept-upload" not in paths
+        # the running bottle: --since/--tail select, --follow prints what comes later
+        running = bottle_cli("logs", name, "--audit", "--json", "--since", "10m", "--tail", "2",
+                             env=env)
+        assert len(running.stdout.splitlines()) == 2, running.stdout + running.stderr
+        assert "/kept" in follow_audit_until(name, env, "/kept", lambda: curl(
+            agent, "https://allowed.test/followed"), "/followed")
+        # while it runs: the live directory is the egress user's alone, and rotation works in it
+        live = audit_dir / f"{name}.live"
+        st = live.stat()
+        assert (st.st_uid, st.st_mode & 0o777) == (10001, 0o700)
+        assert (live / "audit.jsonl.1").is_file()
+        assert (audit_dir.stat().st_uid, audit_dir.stat().st_mode & 0o777) == (SUDO_UID, 0o700)
+    finally:
+        stop = bottle_cli("stop", name, env=env)
+    assert stop.returncode == 0, stop.stderr
+    assert f"audit log kept at {log}" in stop.stdout, stop.stdout
+    assert not client.containers.list(all=True,
+                                      filters={"label": [f"io.bottle-egress.bottle={name}"]})
+    st = log.stat()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (SUDO_UID, SUDO_UID, 0o600)
+    assert not (audit_dir / f"{name}.live").exists()
+    raw = log.read_text()
+    assert DLP_SECRET not in raw and DLP_SECRET.encode().hex() not in raw
+    # the recording went through the same directory and is the sudo user's too
+    assert f"flows recorded to {flows}" in stop.stdout, stop.stdout
+    st = flows.stat()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (SUDO_UID, SUDO_UID, 0o600)
+    assert DLP_SECRET.encode() not in flows.read_bytes()
+
+    as_json = bottle_cli("logs", name, "--audit", "--json", env=env)
+    assert as_json.returncode == 0, as_json.stderr
+    events = [json.loads(line) for line in as_json.stdout.splitlines()]
+    # every event of the run, in order, from the first rotated file to the proxy's stop
+    assert events[0]["event"] == "start" and events[-1]["event"] == "stop", events
+    assert any(e.get("host") == "allowed.test" and e.get("verdict") == "allow" for e in events)
+    assert any(e.get("host") == "denied.test" and e.get("verdict") == "block" for e in events)
+    assert "github-token" in as_json.stdout
+    pretty = bottle_cli("logs", name, "--audit", env=env).stdout
+    assert "denied.test" in pretty and "block" in pretty and "allow" in pretty, pretty
+    assert "dlp/github-token" in pretty and "403" in pretty, pretty
+    tail = bottle_cli("logs", name, "--audit", "--json", "--tail", "1", env=env).stdout
+    assert [json.loads(line)["event"] for line in tail.splitlines()] == ["stop"]
+    # nothing more can come: --follow on a stopped bottle prints its log and returns
+    followed = bottle_cli("logs", name, "--audit", "--json", "--tail", "1", "--follow", env=env,
+                          timeout=30)
+    assert followed.returncode == 0 and followed.stdout == tail
+    recent = bottle_cli("logs", name, "--audit", "--json", "--since", "1h", env=env).stdout
+    assert len(recent.splitlines()) == len(events)
+    future = bottle_cli("logs", name, "--audit", "--since", "2999-01-01T00:00:00Z", env=env)
+    assert future.returncode == 0 and future.stdout == ""
+
+    ls = bottle_cli("ls", "--all", "--json", env=env)
+    rows = {r["name"]: r for r in json.loads(ls.stdout)}
+    assert rows[name]["state"] == "stopped" and rows[name]["log"] == str(log)
+    assert rows[name]["inspect"] is True and rows[name]["image"] == images["agent"]
+    assert name not in {r["name"] for r in json.loads(bottle_cli("ls", "--json", env=env).stdout)}
+    assert "stopped" in bottle_cli("ls", "--all", env=env).stdout
+    missing = bottle_cli("logs", run_name("e2e-never"), "--audit", env=env)
+    assert missing.returncode == 1 and "no bottle named" in missing.stderr
+    assert "Traceback" not in missing.stderr
 
 
 def test_without_inspect_and_upstream_the_bottle_is_sealed(images, client, world: OutsideWorld):
