@@ -82,7 +82,8 @@ def families() -> tuple[dict[str, list[str]], dict[str, list[str]]]:
 
 
 def detection(tunnels: dict[str, list[str]], benign: dict[str, list[str]]) -> dict[str, Any]:
-    from egress.policy import compile_policy, parse_policy
+    from egress.policy.compiled import compile_policy
+    from egress.policy.loader import parse_policy
     from egress.scan.hostnames import VolumeBudget
     from tests.support.hostname_corpora import valid_host
 
@@ -171,7 +172,8 @@ def _real_benign(benign: dict[str, list[str]]) -> list[str]:
 
 def bench_query_path(limit: int, benign: dict[str, list[str]]) -> dict[str, Any]:
     from egress.credentials import CredentialRegistry
-    from egress.policy import compile_policy, parse_policy
+    from egress.policy.compiled import compile_policy
+    from egress.policy.loader import parse_policy
     from egress.redact import KnownSecrets
     from egress.scan.dns import judge_query
     from egress.scan.hostnames import VolumeBudget
@@ -215,7 +217,8 @@ def bench_query_path(limit: int, benign: dict[str, list[str]]) -> dict[str, Any]
 
 
 def bench_budget(benign: dict[str, list[str]], sessions: int = 5) -> dict[str, Any]:
-    from egress.policy import compile_policy, parse_policy
+    from egress.policy.compiled import compile_policy
+    from egress.policy.loader import parse_policy
     from egress.scan.hostnames import VolumeBudget
 
     policy = compile_policy(parse_policy(""), "bench")
@@ -288,10 +291,11 @@ def _upstream_main(port_out: Any) -> None:
 def _guard_main(upstream_port: int, port_out: Any, tmp: str) -> None:
     sys.path.insert(0, str(REPO))
     from egress.audit import AuditLog
-    from egress.dns import DnsGuard
-    from egress.policy import compile_policy, parse_policy
+    from egress.policy.compiled import compile_policy
+    from egress.policy.loader import parse_policy
     from egress.redact import KnownSecrets
     from egress.runtime import FixedPolicy, Runtime
+    from proxy.dnsguard import DnsGuard
 
     policy = compile_policy(parse_policy(textwrap.dedent("""
         hosts:

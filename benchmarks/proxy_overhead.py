@@ -146,7 +146,7 @@ def serve_plain(confdir: str, trust: str, extra: Sequence[Any] = ()) -> None:
     from mitmproxy.addons import disable_h2c, next_layer, proxyserver, tlsconfig
     from mitmproxy.master import Master
 
-    from egress.tls import CERTSTORE_OPTIONS, dhparams
+    from proxy.tls import CERTSTORE_OPTIONS, dhparams
 
     pem = sys.stdin.buffer.read()
     key = certs.load_pem_private_key(pem, None)
@@ -234,7 +234,7 @@ def main() -> None:
         def run_chain(name: str, metrics_port: int | None) -> dict[str, Any]:
             extra = ["--metrics-listen", f"127.0.0.1:{metrics_port}"] if metrics_port else []
             chain = subprocess.Popen(
-                [sys.executable, "-m", "egress.cli", "egress", "run", "--listen", "127.0.0.1:0",
+                [sys.executable, "-m", "cli.commands", "egress", "run", "--listen", "127.0.0.1:0",
                  "--policy", str(policy), "--upstream-ca", str(pki.ca_path), "--state-dir",
                  str(tmp / name), "--audit-log", str(tmp / f"{name}.jsonl"), *extra],
                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=REPO)
@@ -289,11 +289,12 @@ def metrics_in_process(policy: Path, flows: int, rounds: int = 7) -> dict[str, A
     from mitmproxy.test import tflow, tutils
 
     from egress.audit import AuditLog
-    from egress.chain import DISPATCHED_HOOKS, build_chain
     from egress.metrics import ProxyMetrics
-    from egress.policy import compile_policy, load_policy
+    from egress.policy.compiled import compile_policy
+    from egress.policy.loader import load_policy
     from egress.redact import KnownSecrets
     from egress.runtime import FixedPolicy, Runtime
+    from proxy.chain import DISPATCHED_HOOKS, build_chain
 
     compiled = compile_policy(load_policy(str(policy)), str(policy))
 

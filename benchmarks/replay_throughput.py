@@ -23,9 +23,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from egress.diff import Summary, diff  # noqa: E402
-from egress.policy import compile_policy, load_policy, parse_policy  # noqa: E402
-from egress.replay import Replayer, format_json, read_flows  # noqa: E402
+from cli.diff import Summary, diff  # noqa: E402
+from egress.policy.compiled import compile_policy  # noqa: E402
+from egress.policy.loader import load_policy, parse_policy  # noqa: E402
+from proxy.replay import Replayer, format_json, read_flows  # noqa: E402
 from tests.support.flows import http_flow, write_flows  # noqa: E402
 
 SAMPLE = [

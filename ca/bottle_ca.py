@@ -2,7 +2,7 @@
 
 The private key exists only in the proxy's memory: it is never written to any file, so no
 way the process can end (SIGKILL, OOM kill, a crash, power loss) leaves it on disk, and
-mitmproxy is handed the key object directly (`egress.tls`). On disk, in the bottle's
+mitmproxy is handed the key object directly (`proxy.tls`). On disk, in the bottle's
 private state directory (0700), there are only public files:
 - `bottle-ca.pem`: the certificate alone;
 - `ca-bundle.pem`: system roots + the certificate, for clients (`SSL_CERT_FILE`, ...).

@@ -1,8 +1,7 @@
-"""bottle-egress: the inspecting egress proxy for AI coding agent bottles."""
+"""bottle-egress's pure core: policy, findings, verdicts, audit, and the scanners in `scan/`.
 
-from egress.lean_mitmproxy import defer_addon_package
+Nothing here imports mitmproxy, the addons, the proxy engine, the CLI or the launcher, and
+importing it does nothing but define names (tests in `tests/test_architecture.py` hold that).
+"""
 
 __version__ = "0.1.0"
-
-# Before anything here imports mitmproxy.master (see egress/lean_mitmproxy.py).
-defer_addon_package()

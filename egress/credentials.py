@@ -33,8 +33,8 @@ from egress.policy.model import SECRET_SLOT, Credential, SecretSource, split_hea
 from egress.redact import MIN_SECRET_LEN, KnownSecrets
 
 # Re-exported: the adapter and other callers scrub through this module.
-from egress.token_scrub import StreamScrubber as StreamScrubber
-from egress.token_scrub import TokenScrubber as TokenScrubber
+from egress.scan.token_scrub import StreamScrubber as StreamScrubber
+from egress.scan.token_scrub import TokenScrubber as TokenScrubber
 
 COMMAND_TIMEOUT = 30.0
 MAX_SECRET_BYTES = 16 * 1024
@@ -208,7 +208,7 @@ def detection_forms(placeholder: str) -> list[bytes]:
 @functools.lru_cache(maxsize=64)
 def scrubber_for(items: tuple[tuple[str, str], ...]) -> TokenScrubber:
     """The response scrubber for some (real value, placeholder) pairs, built once: its
-    spellings are compiled into one matcher (`egress.token_scrub`)."""
+    spellings are compiled into one matcher (`egress.scan.token_scrub`)."""
     return TokenScrubber(items)
 
 

@@ -1,6 +1,6 @@
 """Prometheus series of one proxy process: their definitions and how events are recorded.
 
-No I/O here (`egress.metrics_http` serves them). Every label value comes from a finite set:
+No I/O here (`proxy.metrics_http` serves them). Every label value comes from a finite set:
 scanner names, rule ids of the rule registry (`egress.rules`), actions, verdicts, hook names,
 scan locations, size classes, and names the policy or the code gives (credentials, addons),
 capped. Anything else is recorded as `other`: hostnames, paths, header names and values go

@@ -25,7 +25,7 @@ RUN set -eu; \
         --disable-pip-version-check /src; \
     fi; \
     /opt/bottle/bin/python -m compileall -q /opt/bottle/lib; \
-    BOTTLE_EGRESS_CACHE=off /opt/bottle/bin/python -c 'import egress.cli, mitmproxy'
+    BOTTLE_EGRESS_CACHE=off /opt/bottle/bin/python -c 'import cli.commands, mitmproxy'
 
 FROM ${BASE}
 COPY --from=build /opt/bottle /opt/bottle

@@ -30,9 +30,11 @@ from urllib.parse import urlsplit
 import docker.errors
 
 from egress.envvars import CLIENT_VARS, DEFAULT_NO_PROXY, client_environment
-from egress.paths import default_state_root
-from egress.policy import PolicyError, compile_policy, load_policy
+from egress.policy.compiled import compile_policy
+from egress.policy.loader import load_policy
 from egress.policy.model import Policy
+from egress.policy.problems import PolicyError
+from egress.sources.paths import default_state_root
 from launcher import auditlog
 from launcher.defaults import AGENT, DEFAULT_PIPELOCK_IMAGE, EGRESS
 from launcher.egress_policy import read_secret_file

@@ -60,8 +60,8 @@ STAGE_LABEL = "io.bottle-egress.build-stage"
 # Sources of the egress image: a change in any of them makes a new tag.
 # Every package `pyproject.toml` installs must be here, or the image's wheel lacks it
 # (tests/test_launcher_unit.py checks).
-EGRESS_INPUTS = ("pyproject.toml", "README.md", "egress", "addons", "ca", "launcher", "deploy",
-                 "policies", "images/egress.Dockerfile")
+EGRESS_INPUTS = ("pyproject.toml", "README.md", "egress", "addons", "proxy", "cli", "ca", "launcher",
+                 "deploy", "policies", "images/egress.Dockerfile")
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from typing import Any
 import docker.errors
 import docker.types
 
-from egress.policy import default_policy_path
+from egress.policy.compiled import default_policy_path
 from launcher import auditlog, seccomp
 from launcher.agent_user import account_archive, choose_agent_user, workdir_problem
 from launcher.bottle import (

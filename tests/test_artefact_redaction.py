@@ -18,7 +18,8 @@ from mitmproxy.test import tflow
 from addons.flowrecord import record_of
 from addons.record import Recorder
 from egress.audit import AuditLog
-from egress.policy import compile_policy, parse_policy
+from egress.policy.compiled import compile_policy
+from egress.policy.loader import parse_policy
 from egress.redact import KnownSecrets
 from egress.runtime import FixedPolicy, Runtime
 from tests.conftest import EgressFactory, PolicyWriter
@@ -75,7 +76,7 @@ def test_secrets_in_header_names_and_host_labels_reach_no_artefact(
 
 def _bottle(*args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.run([sys.executable, "-m", "egress.main", *args], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=120, check=False)
 
 

@@ -18,15 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from egress.cli import build_parser
-from egress.dns import client_instructions
+from cli.commands import build_parser
+from cli.launcher import counted
 from launcher.bottle import save_recording
-from launcher.cli import counted
+from proxy.dnsguard import client_instructions
 from tests.conftest import EgressFactory, PolicyWriter
 from tests.support.origin import Origin
 
 REPO = Path(__file__).resolve().parents[1]
-BOTTLE = [sys.executable, "-m", "egress.main"]
+BOTTLE = [sys.executable, "-m", "cli.main"]
 
 
 def env() -> dict[str, str]:

@@ -25,9 +25,9 @@ def _limited() -> None:
 
 
 def bottle(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
-    """The real `bottle` entry point (`egress.main`), as a user runs it."""
+    """The real `bottle` entry point (`cli.main`), as a user runs it."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    res = subprocess.run([sys.executable, "-m", "egress.main", *args], cwd=REPO, env=env,
+    res = subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=REPO, env=env,
                          input=stdin, capture_output=True, timeout=120, check=False,
                          preexec_fn=_limited)
     return subprocess.CompletedProcess(res.args, res.returncode, res.stdout.decode(errors="replace"),

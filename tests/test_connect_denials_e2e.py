@@ -26,8 +26,8 @@ import requests
 
 from addons.tunnel_denials import reason_phrase
 from ca import BottleCA
+from cli.launcher import _pretty_event
 from egress.findings import Finding
-from launcher.cli import _pretty_event
 from tests.conftest import EgressFactory, PolicyWriter
 from tests.support.dns import DNSFixture
 from tests.support.proxy import EgressProcess

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from egress.cli import main
+from cli.commands import main
 from egress.credentials import (
     ActiveCredential,
     CredentialError,
@@ -32,8 +32,9 @@ from egress.credentials import (
     scrub_bytes,
     verified_host,
 )
-from egress.policy import PolicyError, parse_policy
+from egress.policy.loader import parse_policy
 from egress.policy.model import Credential, SecretSource
+from egress.policy.problems import PolicyError
 from egress.policy.store import PolicyStore
 from egress.redact import KnownSecrets
 
@@ -447,7 +448,7 @@ def test_hot_reload_with_an_unresolvable_source_keeps_the_old_policy(tmp_path: P
     reg = CredentialRegistry()
 
     def gate(compiled, raw):
-        from egress.master import load_credentials
+        from proxy.master import load_credentials
         load_credentials(reg, compiled, raw)
 
     store.add_gate(gate)

@@ -17,7 +17,8 @@ from addons.flowrecord import existing_record
 from addons.guard import FailClosed
 from addons.limits import Limits
 from egress.audit import AuditLog
-from egress.policy import compile_policy, parse_policy
+from egress.policy.compiled import compile_policy
+from egress.policy.loader import parse_policy
 from egress.redact import KnownSecrets
 from egress.runtime import FixedPolicy, Runtime
 

@@ -21,7 +21,7 @@ def test_demo_runs_offline() -> None:
     require_binary("unshare", "util-linux")
     require_binary("ip", "iproute2")
     cmd = ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh",
-           sys.executable, "-m", "egress.main", "demo"]
+           sys.executable, "-m", "cli.main", "demo"]
     res = subprocess.run(cmd, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)),
                          capture_output=True, text=True, timeout=120, check=False)
     assert res.returncode == 0, res.stdout + res.stderr

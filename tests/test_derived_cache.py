@@ -224,7 +224,7 @@ def test_precompile_fills_a_cache_directory(tmp_path: Path) -> None:
     target = tmp_path / "image-cache"
     env = {**os.environ, "BOTTLE_EGRESS_CACHE": "off",
            "BOTTLE_EGRESS_SYSTEM_CACHE": str(tmp_path / "none")}
-    res = subprocess.run([sys.executable, "-m", "egress.main", "egress", "precompile",
+    res = subprocess.run([sys.executable, "-m", "cli.main", "egress", "precompile",
                           "--cache-dir", str(target)], cwd=REPO, env=env, capture_output=True,
                          text=True, timeout=120, check=False)
     assert res.returncode == 0, res.stderr

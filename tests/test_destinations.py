@@ -16,10 +16,11 @@ import pytest
 from addons.destinations import judge_addresses
 from egress.addresses import AddressPolicy, canonical_ip, non_public_kind, parse_network
 from egress.hostmatch import MalformedPath, normalize_host, path_forms
-from egress.localnet import connected_ipv4, local_ipv4, local_ipv6, read_local_networks
-from egress.policy import compile_policy, parse_policy
-from egress.policy.loader import PolicyError, load_policy
+from egress.policy.compiled import compile_policy
+from egress.policy.loader import load_policy, parse_policy
+from egress.policy.problems import PolicyError
 from egress.resolve import PinnedResolver
+from egress.sources.localnet import connected_ipv4, local_ipv4, local_ipv6, read_local_networks
 
 
 def policy(text: str) -> Any:

@@ -17,7 +17,7 @@ import pytest
 
 from addons.dlp import BLOCKS_METADATA
 from benchmarks.agent_corpus import conversation
-from egress.flowfile import read_flows
+from proxy.flowfile import read_flows
 from tests.conftest import EgressFactory, PolicyWriter
 from tests.support.origin import Origin
 from tests.support.proxy import EgressProcess

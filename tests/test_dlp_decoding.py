@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from benchmarks.agent_corpus import body, prose, source_excerpt
-from egress.policy import parse_policy
+from egress.policy.loader import parse_policy
 from egress.redact import KnownSecrets
 from egress.scan import binary
 from egress.scan.bodies import media_type, multipart

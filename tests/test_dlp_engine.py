@@ -15,10 +15,12 @@ import pytest
 from mitmproxy.test import tflow
 
 from egress.decompress import StreamDecoder
-from egress.policy import PolicyError, compile_policy, parse_policy
+from egress.policy.compiled import compile_policy
+from egress.policy.loader import parse_policy
+from egress.policy.problems import PolicyError
 from egress.redact import KnownSecrets
-from egress.replay import Replayer
 from egress.scan.dlp import DLPEngine, ScanContext, StreamGate
+from proxy.replay import Replayer
 from tests.test_dlp_e2e import KNOWN, SECRET
 
 ENGINE = DLPEngine()
@@ -351,7 +353,8 @@ def test_replay_server_messages_are_scanned_too() -> None:
 
 
 def test_default_policy_lets_the_agents_model_key_reach_its_provider_only() -> None:
-    from egress.policy import default_policy_path, load_policy
+    from egress.policy.compiled import default_policy_path
+    from egress.policy.loader import load_policy
     engine = compile_policy(load_policy(default_policy_path()), "default").dlp
     key = ("sk-ant-api03-aB3dE5gH7jK9mN1pQ3sT5vX7zA2cE4gI6kM8oQ0sU2wY4aC6eG8iK0mO2qS4uW6yA8cE0gI2kM"
            "4oQ6sU8wY0a1b2c3d4AA")

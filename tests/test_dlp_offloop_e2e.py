@@ -127,7 +127,8 @@ def test_two_threads_scan_with_one_engine_at_once() -> None:
 
 
 def test_scan_timeout_is_a_policy_key(tmp_path: Path) -> None:
-    from egress.policy.loader import PolicyError, parse_policy
+    from egress.policy.loader import parse_policy
+    from egress.policy.problems import PolicyError
     assert parse_policy("version: 1\nlimits:\n  scan_timeout: 2.5\n").limits.scan_timeout == 2.5
     assert parse_policy("version: 1\n").limits.scan_timeout == 10.0
     with pytest.raises(PolicyError):

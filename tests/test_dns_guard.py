@@ -23,7 +23,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from egress.audit import AuditLog
-from egress.dns import (
+from egress.policy.store import PolicyStore
+from egress.redact import KnownSecrets
+from egress.runtime import Runtime
+from proxy.dnsguard import (
     MAX_QUERY_BYTES,
     DnsConfigError,
     DnsGuard,
@@ -32,9 +35,6 @@ from egress.dns import (
     parse_query,
     system_resolver,
 )
-from egress.policy.store import PolicyStore
-from egress.redact import KnownSecrets
-from egress.runtime import Runtime
 from tests.support.dns import DNSFixture, RecordingResolver
 from tests.support.prereq import require_binary
 from tests.support.proxy import REPO, with_resolver
@@ -467,7 +467,7 @@ def test_bottle_egress_run_with_dns_guard(tmp_path: Path, dns: DNSFixture) -> No
     policy.write_text(textwrap.dedent(POLICY))
     guard_ip = f"127.0.{random.randint(1, 250)}.{random.randint(2, 250)}"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "egress.cli", "egress", "run", "--listen", "127.0.0.1:0",
+        [sys.executable, "-m", "cli.commands", "egress", "run", "--listen", "127.0.0.1:0",
          "--policy", str(policy), "--audit-log", str(tmp_path / "audit.jsonl"),
          "--state-dir", str(tmp_path / "state"), "--dns-listen", f"{guard_ip}:53",
          "--dns-upstream", f"{dns.address}:53"],
@@ -511,7 +511,7 @@ def test_bottle_egress_run_with_dns_guard(tmp_path: Path, dns: DNSFixture) -> No
 def test_cli_rejects_bad_dns_flags(tmp_path: Path) -> None:
     for args, message in ((["--dns-listen", "nowhere:x"], "--dns-listen"),
                           (["--dns-upstream", "127.0.0.1:53"], "needs --dns-listen")):
-        res = subprocess.run([sys.executable, "-m", "egress.cli", "egress", "run", "--listen",
+        res = subprocess.run([sys.executable, "-m", "cli.commands", "egress", "run", "--listen",
                               "127.0.0.1:0", "--state-dir", str(tmp_path / "s"), *args],
                              cwd=REPO, capture_output=True, text=True, timeout=60,
                              env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
@@ -542,7 +542,7 @@ def test_name_texts_glue_runs_of_data_labels_only() -> None:
 
 
 def test_drop_reports_are_counted_and_bounded() -> None:
-    from egress.dns_clients import MAX_CLIENTS_TRACKED, TokenBuckets
+    from proxy.dns_clients import MAX_CLIENTS_TRACKED, TokenBuckets
     buckets = TokenBuckets()
     assert buckets.note_drop("a", 100.0) == 1       # the first drop is reported
     assert buckets.note_drop("a", 101.0) is None    # then at most once per 10 s ...

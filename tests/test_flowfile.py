@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from mitmproxy import io
 from mitmproxy.io import tnetstring
 
-from egress import flowfile
-from egress.flowbuild import http_flow, write_flows
+from proxy import flowfile
+from proxy.flowbuild import http_flow, write_flows
 
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.binary(max_size=40),
                     st.text(max_size=40), st.floats(allow_nan=False, allow_infinity=False))

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from egress.policy import PolicyError, compile_policy, parse_policy
+from egress.policy.compiled import compile_policy
+from egress.policy.loader import parse_policy
+from egress.policy.problems import PolicyError
 from egress.scan.hostnames import (
     ALPHABET_CHOICE_BITS,
     PROVIDER_ZONES,

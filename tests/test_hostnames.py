@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from egress.policy import compile_policy, parse_policy
+from egress.policy.compiled import compile_policy
+from egress.policy.loader import parse_policy
 from egress.scan.authority import check_routing
 from egress.scan.hostnames import (
     HostnameException,

@@ -22,12 +22,13 @@ from addons.audit import Audit
 from addons.flowrecord import existing_record
 from addons.hostnames import Hostnames
 from egress.audit import AuditLog
-from egress.chain import inspection_addons
-from egress.flowbuild import write_flows
-from egress.policy import compile_policy, parse_policy
+from egress.policy.compiled import compile_policy
+from egress.policy.loader import parse_policy
 from egress.redact import KnownSecrets
-from egress.replay import Replayer
 from egress.runtime import FixedPolicy, Runtime
+from proxy.chain import inspection_addons
+from proxy.flowbuild import write_flows
+from proxy.replay import Replayer
 
 ENCODED = "k2j4h6g8f0d2s4a6p8o0i2u4y6t8r0e2w4q6z8x0c2v4b7n1m3q5w7e9r2t4.allowed.test"
 POLICY = """
@@ -293,7 +294,7 @@ def test_replay_judges_http_and_dns_flows(tmp_path: Path) -> None:
         ("http", "block", ["encoded-hostname", "domain-fronting"]),
         ("http", "block", ["domain-fronting"]),
     ]
-    out = subprocess.run([sys.executable, "-m", "egress.cli", "replay", str(path), "--policy",
+    out = subprocess.run([sys.executable, "-m", "cli.commands", "replay", str(path), "--policy",
                           str(policy), "--format", "json"], cwd=REPO, capture_output=True,
                          text=True, timeout=120, check=True,
                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})

@@ -250,8 +250,9 @@ def test_the_dns_guard_and_replay_agree_on_malformed_names(
     """Every malformed name is refused live and in replay, each with a rule id. A name the
     wire can carry is `malformed-hostname` on both; one it cannot (a space, a 64-character
     label, over 255 bytes) is a malformed *packet* live (`dns-malformed`, FORMERR)."""
-    from egress.policy import compile_policy, parse_policy
-    from egress.replay import Replayer
+    from egress.policy.compiled import compile_policy
+    from egress.policy.loader import parse_policy
+    from proxy.replay import Replayer
     from tests.test_hostnames_addon import dns_flow
 
     proc, guard = _guard(egress, write_policy, dns, MALFORMED_POLICY)

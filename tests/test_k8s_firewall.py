@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.cli import render
+from cli.deploy import render
 from deploy.kubernetes import AGENT_UID, EGRESS_UID, RenderOptions, dump
 from tests.support.prereq import require_binary, require_root
 from tests.support.yamlload import load_all

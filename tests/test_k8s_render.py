@@ -21,7 +21,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from deploy.cli import render
+from cli.deploy import render
 from deploy.gateway import (
     CA_PORT,
     GATEWAY_LABEL,
@@ -259,7 +259,7 @@ def test_rendered_egress_arguments_are_accepted_by_bottle_egress_run():
     """The arguments parse with the real `bottle egress run` parser. The operator listener's
     flag is the one exception while the proxy does not have it yet (issue 16 item 1): once it
     does, this test checks it too."""
-    from egress.cli import build_parser
+    from cli.commands import build_parser
 
     def sub(p: Any, name: str) -> Any:
         action = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
@@ -536,7 +536,7 @@ def test_checked_in_manifests_hold_no_secret():
 
 def bottle(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "egress.main", *args], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=60)
 
 
@@ -556,7 +556,7 @@ def test_cli_prints_valid_yaml_and_writes_a_kustomize_directory(tmp_path: Path):
 
 
 def test_cli_does_not_import_the_proxy_engine():
-    code = ("import sys, io, contextlib; from egress.main import main\n"
+    code = ("import sys, io, contextlib; from cli.main import main\n"
             "with contextlib.redirect_stdout(io.StringIO()):\n"
             f"    assert main(['k8s', 'render', '--policy', '{DEFAULT_POLICY}']) == 0\n"
             "print(sorted(m for m in sys.modules if m.startswith('mitmproxy')))")

@@ -711,7 +711,7 @@ def follow_audit_until(name: str, env: dict[str, str | None], first: str,
     only come from following). Returns everything printed."""
     full_env = {**os.environ, "PYTHONPATH": str(REPO)}
     full_env.update({k: v for k, v in env.items() if v is not None})
-    proc = subprocess.Popen([sys.executable, "-m", "egress.main", "logs", name, "--audit",
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "logs", name, "--audit",
                              "--follow", "--json"], cwd=REPO, env=full_env,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
     assert proc.stdout is not None

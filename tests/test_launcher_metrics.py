@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import pytest
 
+from cli.commands import build_parser
 from deploy import kubernetes
-from egress import metrics_http
-from egress.cli import build_parser
-from egress.master import parse_listen
 from launcher.bottle import EGRESS_HOSTNAME, METRICS_PORT, StartOptions
 from launcher.errors import LauncherError
 from launcher.start import check_metrics_port, egress_command, egress_metrics_kwargs
+from proxy import metrics_http
+from proxy.master import parse_listen
 
 
 def test_metrics_port_publishes_on_host_loopback_and_listens_on_the_egress_side_only() -> None:

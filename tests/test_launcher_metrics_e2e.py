@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from egress.metrics_http import HEALTH_PATH, METRICS_PATH, READY_PATH
 from launcher.bottle import METRICS_PORT, PROXY_PORT, Names
+from proxy.metrics_http import HEALTH_PATH, METRICS_PATH, READY_PATH
 from tests.support.docker_env import (
     bottle_cli,
     build_test_images,

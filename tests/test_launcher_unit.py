@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from cli.launcher import COMMANDS, _pretty_event
 from egress.policy.loader import parse_yaml_model
 from egress.policy.model import Policy
 from launcher.agent_user import (
@@ -33,7 +34,6 @@ from launcher.bottle import (
     parse_exports,
     probe_host,
 )
-from launcher.cli import COMMANDS, _pretty_event
 from launcher.doctor import parse_probe_output
 from launcher.egress_policy import SECRETS_DIR, egress_files
 from launcher.errors import LauncherError
@@ -138,12 +138,12 @@ def test_pretty_audit_line():
 
 
 def test_entry_point_runs_launcher_commands_without_the_proxy_engine():
-    code = ("import sys\nfrom egress.main import main\ntry:\n    main(['stop', '--help'])\n"
+    code = ("import sys\nfrom cli.main import main\ntry:\n    main(['stop', '--help'])\n"
             "except SystemExit:\n    pass\nprint('engine loaded' if 'mitmproxy' in sys.modules else 'lean')")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1])
     assert "usage: bottle stop" in res.stdout and res.stdout.strip().endswith("lean"), res.stdout
-    full = subprocess.run([sys.executable, "-m", "egress.main", "--help"], capture_output=True,
+    full = subprocess.run([sys.executable, "-m", "cli.main", "--help"], capture_output=True,
                           text=True, check=True, cwd=Path(__file__).resolve().parents[1])
     for command in ("egress", "policy", "replay", *sorted(COMMANDS)):
         assert command in full.stdout
@@ -334,7 +334,7 @@ def test_isolation_checks_read_from_inside():
 
 def test_the_egress_image_gets_every_package_the_project_installs() -> None:
     # The image's build context holds only EGRESS_INPUTS: a package missing there is
-    # missing from the image's wheel, and `import egress.cli` fails inside it.
+    # missing from the image's wheel, and `import cli.commands` fails inside it.
     import tomllib
 
     root = Path(__file__).resolve().parent.parent

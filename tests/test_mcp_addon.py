@@ -16,14 +16,15 @@ from wsproto.frame_protocol import Opcode
 from addons.flowrecord import existing_record
 from addons.limits import Limits
 from addons.mcp import Mcp
+from cli.commands import main as cli_main
 from egress.audit import AuditLog
-from egress.cli import main as cli_main
-from egress.flowbuild import write_flows
 from egress.mcp_pins import PINS_FILE, ToolPins
-from egress.policy import compile_policy, parse_policy
+from egress.policy.compiled import compile_policy
+from egress.policy.loader import parse_policy
 from egress.redact import KnownSecrets
-from egress.replay import Replayer
 from egress.runtime import FixedPolicy, Runtime
+from proxy.flowbuild import write_flows
+from proxy.replay import Replayer
 
 POLICY = """
     version: 1

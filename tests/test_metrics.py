@@ -17,13 +17,13 @@ from mitmproxy.test import tflow, tutils
 from prometheus_client.parser import text_string_to_metric_families
 
 from egress.audit import AuditLog
-from egress.chain import DISPATCHED_HOOKS, build_chain
 from egress.findings import Finding
 from egress.metrics import OTHER, SERIES, BoundedNames, ProxyMetrics, size_class
-from egress.policy import compile_policy
+from egress.policy.compiled import compile_policy
 from egress.policy.loader import parse_policy
 from egress.redact import KnownSecrets
 from egress.runtime import FixedPolicy, Runtime
+from proxy.chain import DISPATCHED_HOOKS, build_chain
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "ghp_Q7vXr2LmN9pK4sT8wY1zB6cD3fG5hJ3bVNdR"

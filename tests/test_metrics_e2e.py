@@ -189,7 +189,7 @@ def test_readyz_is_unready_while_the_upstream_is_down_and_ready_once_it_listens(
 
 
 def _run(*args: str, tmp: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "egress.cli", "egress", "run", "--listen",
+    return subprocess.run([sys.executable, "-m", "cli.commands", "egress", "run", "--listen",
                            "127.0.0.1:0", "--state-dir", str(tmp / "state"), "--audit-log",
                            str(tmp / "audit.jsonl"), *args], capture_output=True, text=True,
                           timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=REPO)
@@ -211,8 +211,8 @@ def test_a_busy_or_malformed_metrics_address_is_a_one_line_start_error(tmp_path:
 
 
 def test_every_exposed_family_is_documented_in_series() -> None:
-    from egress.chain import DISPATCHED_HOOKS
     from egress.metrics import ProxyMetrics
+    from proxy.chain import DISPATCHED_HOOKS
 
     exposed = {f.name for f in text_string_to_metric_families(
         ProxyMetrics(hooks=DISPATCHED_HOOKS).exposition().decode())}

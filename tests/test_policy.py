@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from egress.hostmatch import HostSet, normalize_path, path_has_prefix
-from egress.policy import PolicyError, compile_policy, default_policy_path, load_policy, parse_policy
+from egress.policy.compiled import compile_policy, default_policy_path
+from egress.policy.loader import load_policy, parse_policy
+from egress.policy.problems import PolicyError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,7 +26,7 @@ def problems(text: str) -> list[str]:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "egress.cli", *args], cwd=REPO,
+    return subprocess.run([sys.executable, "-m", "cli.commands", *args], cwd=REPO,
                           capture_output=True, text=True, check=False, timeout=60)
 
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from egress.policy import PolicyError, parse_policy
-from egress.policy.loader import MAX_POLICY_BYTES
+from egress.policy.loader import MAX_POLICY_BYTES, parse_policy
+from egress.policy.problems import PolicyError
 from egress.policy.yamlbounds import MAX_ALIASES, MAX_DEPTH, MAX_NODES
 from tests.conftest import EgressFactory, PolicyWriter
 from tests.support.origin import Origin
@@ -43,7 +43,7 @@ def _limited() -> None:
 
 def bottle(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.run([sys.executable, "-m", "egress.main", *args], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=timeout, check=False,
                           preexec_fn=_limited)
 

@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from egress.policy import PolicyError, parse_policy
-from egress.policy.loader import _plain
+from egress.policy.loader import _plain, parse_policy
 from egress.policy.model import parse_size
+from egress.policy.problems import PolicyError
 from egress.policy.yamlbounds import bounded_yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,7 +50,7 @@ NAMED_SCHEMAS = {"$defs", "properties", "patternProperties", "dependentSchemas"}
 @cache
 def schema() -> dict[str, Any]:
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    res = subprocess.run([sys.executable, "-m", "egress.main", "policy", "schema"], cwd=REPO,
+    res = subprocess.run([sys.executable, "-m", "cli.main", "policy", "schema"], cwd=REPO,
                          env=env, capture_output=True, text=True, timeout=120, check=False)
     assert res.returncode == 0, res.stderr
     doc: dict[str, Any] = json.loads(res.stdout)

@@ -18,7 +18,7 @@ def check(path: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPSX_")}
     env["PYTHONPATH"] = str(REPO)
     env["OPSX_TOKEN"] = "ghp_" + "k3" * 18  # a resolvable credential source
-    return subprocess.run([sys.executable, "-m", "egress.main", "policy", "check", str(path)],
+    return subprocess.run([sys.executable, "-m", "cli.main", "policy", "check", str(path)],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False)
 
 

@@ -28,7 +28,7 @@ from tests.support.origin import Origin
 from tests.support.pki import TestPKI
 
 REPO = Path(__file__).resolve().parents[1]
-BOTTLE = [sys.executable, "-m", "egress.main"]
+BOTTLE = [sys.executable, "-m", "cli.main"]
 
 
 def quickstart() -> str:

@@ -7,8 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from egress.policy import compile_policy, parse_policy
-from egress.replay import Replayer, read_flows
+from egress.policy.compiled import compile_policy
+from egress.policy.loader import parse_policy
+from proxy.replay import Replayer, read_flows
 from tests.support.flows import http_flow, write_flows
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,7 +27,7 @@ limits:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "egress.cli", *args], cwd=REPO,
+    return subprocess.run([sys.executable, "-m", "cli.commands", *args], cwd=REPO,
                           capture_output=True, text=True, check=False)
 
 
@@ -90,7 +91,7 @@ def test_replay_runs_the_same_fail_closed_guard() -> None:
 def test_diff_judges_each_flow_as_an_independent_replay_would(tmp_path: Path) -> None:
     """Diff judges one read of each flow twice (restoring it in between); the verdicts must be
     those of two separate replays, even where the first judgement rewrote the flow."""
-    from egress.diff import diff
+    from cli.diff import diff
 
     token = "ghp_" + "R8xk2LmQ7vN4pW9sT3yU6zA1bC5dE0fG2hJ4"
     flows = write_flows(tmp_path / "m.mitm", [

@@ -10,7 +10,7 @@ from typing import Any
 
 from mitmproxy import http, io
 
-from egress.docs import policy_reference
+from cli.docs import policy_reference
 from egress.redact import encoded_forms
 from tests.conftest import EgressFactory, PolicyWriter
 from tests.support.origin import Origin, Reply
@@ -36,7 +36,7 @@ NEW = """
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "egress.cli", *args], cwd=REPO, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "cli.commands", *args], cwd=REPO, capture_output=True,
                           text=True, check=False, timeout=120)
 
 

@@ -17,15 +17,19 @@ def run(code: str) -> str:
 
 
 def test_the_proxy_imports_without_mitmproxys_default_addons() -> None:
-    out = run("import sys, egress.cli, egress.master\n"
+    out = run("from proxy.lean_mitmproxy import defer_addon_package\n"
+              "defer_addon_package()\n"
+              "import sys, cli.commands, proxy.master\n"
               "heavy = [m for m in ('flask', 'ldap3', 'werkzeug', 'mitmproxy.addons.onboarding', "
-              "'mitmproxy.io', 'egress.replay') if m in sys.modules]\n"
+              "'mitmproxy.io', 'proxy.replay') if m in sys.modules]\n"
               "print(heavy)")
     assert out == "[]"
 
 
 def test_the_whole_addon_package_still_loads_on_demand() -> None:
-    out = run("import egress.master, sys\n"
+    out = run("from proxy.lean_mitmproxy import defer_addon_package\n"
+              "defer_addon_package()\n"
+              "import proxy.master, sys\n"
               "import mitmproxy.addons\n"
               "from mitmproxy.addons import default_addons, anticache\n"
               "names = {type(a).__name__ for a in default_addons()}\n"

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from egress.token_scrub import StreamScrubber, TokenScrubber, _to_data, fast_view, mapped_view
+from egress.scan.token_scrub import StreamScrubber, TokenScrubber, _to_data, fast_view, mapped_view
 
 REAL = "sk-ant-api03-Zq8xY2wV9tU7sR5pQ3oN1mL0kJ6hG4fD2sA8zX1cV3bN5mQ7wE9rT2yU4iO6pA8s"
 PH = "sk-ant-api03-Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8Qr9St0Uv1Wx2Yz3Ab4Cd5Ef6Gh7Ij8Kl9Mn0Op1Q"

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from addons.upstream_errors import classify
-from launcher.cli import _pretty_event
+from cli.launcher import _pretty_event
 from tests.conftest import EgressFactory, PolicyWriter
 from tests.support.origin import Origin
 from tests.support.proxy import EgressProcess

@@ -1,17 +1,3 @@
-"""Policy: schema (`model`), loading with line-numbered errors (`loader`), compiled form
-(`compiled`) and the hot-reloading holder a running proxy reads (`store`)."""
-
-from egress.policy.compiled import CompiledPolicy, compile_policy, default_policy_path
-from egress.policy.loader import PolicyError, Problem, load_policy, parse_policy
-from egress.policy.model import Policy
-
-__all__ = [
-    "CompiledPolicy",
-    "Policy",
-    "PolicyError",
-    "Problem",
-    "compile_policy",
-    "default_policy_path",
-    "load_policy",
-    "parse_policy",
-]
+"""Policy: schema (`model`), loading with line-numbered errors (`loader`, `problems`), compiled
+form (`compiled`) and the hot-reloading holder a running proxy reads (`store`). Import the
+submodules: this package body is empty so that importing one of them runs nothing else."""

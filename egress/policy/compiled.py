@@ -207,7 +207,7 @@ def _model_digest(policy: Policy) -> str:
 
 
 def compile_policy(policy: Policy, source: str, text: str | bytes = b"") -> CompiledPolicy:
-    from egress.policy.loader import PolicyError, Problem
+    from egress.policy.problems import PolicyError, Problem
     from egress.scan.dlp import DLPEngine
     from egress.scan.dns import DnsPolicy
     from egress.scan.hostnames import HostnamePolicy

@@ -25,12 +25,11 @@ from egress.policy.compiled import CompiledPolicy, compile_policy
 from egress.policy.loader import (
     MAX_POLICY_BYTES,
     Check,
-    PolicyError,
-    Problem,
     decode_text,
     parse_policy,
     read_bytes,
 )
+from egress.policy.problems import PolicyError, Problem
 
 log = logging.getLogger("egress.policy")
 

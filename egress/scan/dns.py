@@ -27,7 +27,6 @@ import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-import egress.policy  # noqa: F401  (first: hostmatch and the policy package import each other)
 from egress.findings import Finding
 from egress.hostmatch import HostSet, normalize_host
 from egress.policy.model import REFUSED_QTYPES, DnsSection

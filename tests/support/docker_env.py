@@ -85,7 +85,7 @@ def bottle_cli(*args: str, timeout: float = 120, env: dict[str, str | None] | No
             full_env.pop(key, None)
         else:
             full_env[key] = value
-    return subprocess.run([sys.executable, "-m", "egress.main", *args], cwd=REPO, env=full_env,
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=REPO, env=full_env,
                           capture_output=True, text=True, timeout=timeout, check=False)
 
 

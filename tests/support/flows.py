@@ -1,5 +1,5 @@
 """Flow-file helpers for tests: the product's own builders."""
 
-from egress.flowbuild import http_flow, write_flows
+from proxy.flowbuild import http_flow, write_flows
 
 __all__ = ["http_flow", "write_flows"]

@@ -36,20 +36,20 @@ from ca.bundle import merged_bundle
 from egress.addresses import parse_network
 from egress.agent_identity import AgentIdentities, IdentityFileError
 from egress.audit import AuditLog, utc_now
-from egress.chain import Chain, build_chain
 from egress.credentials import CredentialError, CredentialRegistry
-from egress.dns import DnsConfigError, DnsGuard, system_resolver
 from egress.envvars import DEFAULT_NO_PROXY, client_environment
-from egress.listen_errors import ListenErrors
 from egress.metrics import ProxyMetrics
-from egress.metrics_http import MetricsServer, Readiness, start_server
-from egress.paths import default_audit_path, default_state_root
 from egress.policy.compiled import CompiledPolicy
 from egress.policy.loader import located
 from egress.policy.store import PolicyStore
 from egress.redact import KnownSecrets
 from egress.runtime import Runtime
-from egress.tls import BottleTlsConfig
+from egress.sources.paths import default_audit_path, default_state_root
+from proxy.chain import Chain, build_chain
+from proxy.dnsguard import DnsConfigError, DnsGuard, system_resolver
+from proxy.listen_errors import ListenErrors
+from proxy.metrics_http import MetricsServer, Readiness, start_server
+from proxy.tls import BottleTlsConfig
 
 log = logging.getLogger("egress")
 
@@ -330,7 +330,7 @@ def start_metrics(cfg: ProxyConfig) -> tuple[ProxyMetrics | None, MetricsServer 
     start error (`ConfigError`), never a proxy running without the probes it was asked for."""
     if cfg.metrics_listen is None:
         return None, None
-    from egress.chain import DISPATCHED_HOOKS
+    from proxy.chain import DISPATCHED_HOOKS
 
     metrics = ProxyMetrics(hooks=DISPATCHED_HOOKS)
     host, port = cfg.metrics_listen

@@ -10,17 +10,24 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from deploy.cli import add_commands as add_deploy_commands
-from egress import envfile
-from egress.chain import AddonLoadError, load_addon_file
-from egress.cli_conventions import add_commands as add_convention_commands
-from egress.cli_conventions import add_version
+from cli import envfile
+from cli.conventions import add_commands as add_convention_commands
+from cli.conventions import add_version
+from cli.deploy import add_commands as add_deploy_commands
+from cli.internal_error import report_internal_error
+from cli.launcher import add_commands as add_launcher_commands
 from egress.credentials import check_sources
-from egress.dns import DnsConfigError, client_instructions, parse_hostport
 from egress.envvars import as_shell
 from egress.errors import ReplayError
-from egress.internal_error import report_internal_error
-from egress.master import (
+from egress.mcp_pins import PINS_FILE, ToolPins
+from egress.policy.compiled import CompiledPolicy, default_policy_path
+from egress.policy.model import Policy, parse_size
+from egress.policy.problems import PolicyError
+from egress.policy.store import load_compiled
+from egress.scan.mcp import definition_diff, tool_hash
+from proxy.chain import AddonLoadError, load_addon_file
+from proxy.dnsguard import DnsConfigError, client_instructions, parse_hostport
+from proxy.master import (
     ConfigError,
     ProxyConfig,
     ProxyInfo,
@@ -29,16 +36,6 @@ from egress.master import (
     parse_listen,
     serve,
 )
-from egress.mcp_pins import PINS_FILE, ToolPins
-from egress.policy import (
-    CompiledPolicy,
-    PolicyError,
-    default_policy_path,
-)
-from egress.policy.model import Policy, parse_size
-from egress.policy.store import load_compiled
-from egress.scan.mcp import definition_diff, tool_hash
-from launcher.cli import add_commands as add_launcher_commands
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -206,7 +203,7 @@ def _compiled(path: str) -> CompiledPolicy:
 
 
 def cmd_policy_test(args: argparse.Namespace) -> int:
-    from egress.policytest import format_results, run_tests
+    from proxy.policytest import format_results, run_tests
 
     policy = _compiled(args.policy)
     rows = []
@@ -228,8 +225,8 @@ def _headers(values: list[str] | None) -> dict[str, str]:
 
 
 def cmd_policy_explain(args: argparse.Namespace) -> int:
-    from egress.explain import explain
-    from egress.flowbuild import FlowSpecError
+    from cli.explain import explain
+    from proxy.flowbuild import FlowSpecError
 
     policy = _compiled(args.policy)
     try:
@@ -242,7 +239,7 @@ def cmd_policy_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_policy_docs(args: argparse.Namespace) -> int:
-    from egress.docs import policy_reference
+    from cli.docs import policy_reference
 
     text = "\n".join(policy_reference()) + "\n"
     if args.output:
@@ -255,8 +252,8 @@ def cmd_policy_docs(args: argparse.Namespace) -> int:
 # -- bottle replay ---------------------------------------------------------------------------
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from egress.diff import diff, render
-    from egress.replay import Replayer, format_json, format_table, read_flows
+    from cli.diff import diff, render
+    from proxy.replay import Replayer, format_json, format_table, read_flows
 
     policy_path = args.policy or str(default_policy_path())
     compiled = _compiled(policy_path)

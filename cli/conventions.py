@@ -1,5 +1,5 @@
 """`bottle --version`, `bottle completion` and `bottle demo`: the conventions a command line
-tool is expected to have, kept out of `egress.cli`'s policy and proxy commands."""
+tool is expected to have, kept out of `cli.commands`'s policy and proxy commands."""
 
 from __future__ import annotations
 
@@ -26,14 +26,14 @@ def add_commands(sub: Any, build_parser: Callable[[], argparse.ArgumentParser]) 
     """`demo` and `completion` (which walks the whole `bottle` parser that `build_parser` makes)."""
 
     def cmd_completion(args: argparse.Namespace) -> int:
-        from egress.completion import bash_script, zsh_script
+        from cli.completion import bash_script, zsh_script
 
         parser = build_parser()
         sys.stdout.write(bash_script(parser) if args.shell == "bash" else zsh_script(parser))
         return 0
 
     def cmd_demo(args: argparse.Namespace) -> int:
-        from egress.demo import run_demo
+        from cli.demo import run_demo
 
         return run_demo()
 

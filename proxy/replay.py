@@ -20,14 +20,14 @@ from mitmproxy.net.dns import types as dns_types
 
 from addons.audit import safe_path
 from addons.flowrecord import KEY, FlowRecord, existing_record
-from egress import flowfile
 from egress.audit import AuditLog
-from egress.chain import build_chain
 from egress.errors import ReplayError
 from egress.findings import Finding
 from egress.policy.compiled import CompiledPolicy
 from egress.redact import KnownSecrets
 from egress.runtime import FixedPolicy, Runtime
+from proxy import flowfile
+from proxy.chain import build_chain
 
 
 @dataclass(frozen=True, slots=True)

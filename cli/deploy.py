@@ -1,6 +1,6 @@
 """`bottle k8s render`: Kubernetes manifests for a bottle, on stdout or as a kustomize directory.
 
-`egress.cli` adds the subcommand to `bottle`'s parser (`add_commands`); `egress.main` runs it
+`cli.commands` adds the subcommand to `bottle`'s parser (`add_commands`); `cli.main` runs it
 through `main` here without importing the proxy engine. Policy problems print file, line and
 field; option problems one line; neither shows a traceback.
 """
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from deploy.kubernetes import Rendered, RenderOptions
 
-# `egress.main` imports this module on every `bottle` start: the renderer, ruamel and the
+# `cli.main` imports this module on every `bottle` start: the renderer, ruamel and the
 # policy models are imported only when `bottle k8s` runs.
 COMMANDS = frozenset({"k8s"})
 Handler = Callable[[argparse.Namespace], int]
@@ -29,8 +29,7 @@ def render(opts: RenderOptions) -> Rendered:
     from deploy.kubernetes import audit_volume_size
     from deploy.network import policy_ports
     from deploy.sidecar import render_sidecar
-    from egress.policy import load_policy
-    from egress.policy.loader import located, read_text
+    from egress.policy.loader import load_policy, located, read_text
 
     opts.check()
     text = read_text(opts.policy_path)
@@ -76,7 +75,7 @@ def _guarded(fn: Handler) -> Handler:
     """User errors as one message, whichever `main` runs the handler."""
     def run(args: argparse.Namespace) -> int:
         from deploy.kubernetes import DeployError
-        from egress.policy import PolicyError
+        from egress.policy.problems import PolicyError
 
         try:
             return fn(args)
@@ -167,8 +166,8 @@ def add_commands(sub: Any) -> None:
 
 
 def main(argv: Sequence[str]) -> int:
-    """`bottle k8s ...` alone (`egress.main` sends it here), without the proxy engine."""
-    from egress.internal_error import report_internal_error
+    """`bottle k8s ...` alone (`cli.main` sends it here), without the proxy engine."""
+    from cli.internal_error import report_internal_error
 
     parser = argparse.ArgumentParser(prog="bottle")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from egress.flowbuild import http_flow
 from egress.hostmatch import MalformedPath, normalize_host, path_forms
 from egress.policy.compiled import CompiledPolicy
-from egress.replay import Replayer
+from proxy.flowbuild import http_flow
+from proxy.replay import Replayer
 
 
 def explain(policy: CompiledPolicy, method: str, url: str, headers: dict[str, str] | None = None,

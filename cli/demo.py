@@ -154,7 +154,7 @@ def run_demo(out: Any = sys.stdout) -> int:
                           "  allow_private: [127.0.0.1]\n")
         env_file, audit = work / "client.env", work / "audit.jsonl"
         proxy = subprocess.Popen(
-            [sys.executable, "-m", "egress.main", "egress", "run", "--listen", "127.0.0.1:0",
+            [sys.executable, "-m", "cli.main", "egress", "run", "--listen", "127.0.0.1:0",
              "--policy", str(policy), "--upstream-ca", str(ca), "--env-file", str(env_file),
              "--state-dir", str(work / "state"), "--audit-log", str(audit), "--bottle-id", "demo"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

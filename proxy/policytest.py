@@ -28,11 +28,11 @@ from typing import Any, Literal
 from mitmproxy import flow, http
 from pydantic import Field, model_validator
 
-from egress.flowbuild import FlowSpecError, http_flow
 from egress.policy.compiled import CompiledPolicy
 from egress.policy.loader import parse_yaml_model, read_text
 from egress.policy.model import StrictModel
-from egress.replay import Replayer, ReplayResult, read_flows
+from proxy.flowbuild import FlowSpecError, http_flow
+from proxy.replay import Replayer, ReplayResult, read_flows
 
 Body = str | dict[str, Any] | list[Any] | None
 

@@ -41,15 +41,15 @@ from typing import Any
 from dnslib import CLASS, QTYPE, RCODE, DNSBuffer, DNSRecord
 
 from egress.audit import utc_now
-from egress.dns_clients import TcpConnection, TcpConnections, TokenBuckets
 from egress.findings import Finding
 from egress.runtime import Runtime
 from egress.scan.dns import Answer, judge_answer, judge_query, svcb_hints
 from egress.scan.hostnames import budget_event
 from egress.scan.name_secrets import NameSecretScanner
 from egress.verdict import under_mode
+from proxy.dns_clients import TcpConnection, TcpConnections, TokenBuckets
 
-log = logging.getLogger("egress.dns")
+log = logging.getLogger("proxy.dnsguard")
 
 MAX_QUERY_BYTES = 512          # a query carries one question of at most 255 bytes and an OPT
 EDNS_UDP_SIZE = 1232           # the payload size we offer upstream (DNS flag day 2020)

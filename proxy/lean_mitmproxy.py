@@ -3,7 +3,7 @@
 That `__init__` imports every default addon to build `default_addons()`: the web onboarding
 app (flask, werkzeug, jinja2), proxy authentication (ldap3), HAR export, flow filters... and
 `mitmproxy.master` imports it on its way to `termlog`. The embedded proxy uses four addons of
-its own choosing (`egress.master`), so that package body is pure cost: measured in the egress
+its own choosing (`proxy.master`), so that package body is pure cost: measured in the egress
 image, ~15 MB of resident memory (a sixth of the process) and ~0.2 s of every start.
 
 `defer_addon_package()` installs an import hook for that one package: when something first

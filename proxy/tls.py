@@ -24,7 +24,7 @@ from mitmproxy.addons.tlsconfig import TlsConfig
 
 from ca import BottleCA
 
-log = logging.getLogger("egress.tls")
+log = logging.getLogger("proxy.tls")
 
 LEAF_CACHE = 1024
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from egress.findings import Finding
 from egress.policy.compiled import CompiledPolicy
-from egress.replay import Replayer, ReplayResult, Snapshot, read_flows
+from proxy.replay import Replayer, ReplayResult, Snapshot, read_flows
 
 
 def _key(f: Finding) -> str:

@@ -1,6 +1,6 @@
 """`bottle start|stop|ls|logs|doctor|image` — the launcher's part of the `bottle` CLI.
 
-`egress.cli` adds these subcommands to its parser, and `egress.main` (the `bottle` entry point)
+`cli.commands` adds these subcommands to its parser, and `cli.main` (the `bottle` entry point)
 runs them through `main` here without importing the proxy engine. Docker is imported only when
 one of them runs, so `bottle egress run` starts no slower for their sake. Every failure is a
 `LauncherError` printed as message + fix; none shows a traceback.
@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from egress.internal_error import report_internal_error
+from cli.internal_error import report_internal_error
 from launcher.errors import LauncherError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -416,7 +416,7 @@ def add_commands(sub: Any) -> None:
 
 
 def main(argv: Sequence[str]) -> int:
-    """The launcher's commands alone (`egress.main` sends them here): the same parser entries
+    """The launcher's commands alone (`cli.main` sends them here): the same parser entries
     as in `bottle --help`, without importing the proxy engine."""
     parser = argparse.ArgumentParser(prog="bottle")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
