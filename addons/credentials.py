@@ -6,7 +6,7 @@ TLS SNI, Host) and equal a credential's host, the placeholder is replaced by the
 from a credential's host are scrubbed of the real value (streamed ones included: a scrubbing
 stage of the response pipeline, `addons.streams`). Once a
 request has been sent, its kept copy gets the placeholder back, so what flow files and later
-hooks see never holds a real value. The logic lives in `egress.credentials`.
+hooks see never holds a real value. The logic lives in `egress.scan.credentials`.
 
 A buffered request is judged whole in `request`. A request whose body streams (DLP streams
 bodies over `dlp.stream_threshold`, and chunked ones without a length) has its head sent
@@ -36,21 +36,20 @@ from addons.flowrecord import (
 from addons.guard import FailClosed, guarded_stream
 from addons.hosts import header_host, request_hosts
 from addons.streams import decode_finding, response_stream
-from egress.credentials import (
+from egress.decompress import DecodeError, StreamDecoder, decode_body, encodings
+from egress.findings import Finding
+from egress.hostmatch import normalize_host
+from egress.runtime import Runtime
+from egress.scan.credentials import (
     ActiveCredential,
     CredentialTable,
-    StreamScrubber,
-    TokenScrubber,
     misplaced,
     scrub_bytes,
     scrubber_for,
     verified_host,
 )
-from egress.decompress import DecodeError, StreamDecoder, decode_body, encodings
-from egress.findings import Finding
-from egress.hostmatch import normalize_host
-from egress.runtime import Runtime
 from egress.scan.placeholder_stream import PlaceholderGate
+from egress.scan.token_scrub import StreamScrubber, TokenScrubber
 
 # The request's head was judged, and its credentials injected, in `requestheaders`: its body
 # streams, through the `_StreamedBody` kept here (flow metadata under `bottle-egress*` stays

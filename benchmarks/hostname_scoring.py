@@ -171,13 +171,13 @@ def _real_benign(benign: dict[str, list[str]]) -> list[str]:
 
 
 def bench_query_path(limit: int, benign: dict[str, list[str]]) -> dict[str, Any]:
-    from egress.credentials import CredentialRegistry
     from egress.policy.compiled import compile_policy
     from egress.policy.loader import parse_policy
     from egress.redact import KnownSecrets
     from egress.scan.dns import judge_query
     from egress.scan.hostnames import VolumeBudget
     from egress.scan.name_secrets import NameSecretScanner
+    from egress.sources.credentials import CredentialRegistry
 
     names = _real_benign(benign)
     random.Random(2).shuffle(names)

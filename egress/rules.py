@@ -10,7 +10,7 @@ RULE_MODULES = {
     "hostnames": "egress.scan.hostnames",
     "limits": "addons.limits",
     "dlp": "addons.dlp",
-    "credentials": "egress.credentials",
+    "credentials": "egress.scan.credentials",
     "mcp": "egress.scan.mcp",
     "injection": "egress.scan.injection",
     "error": "addons.guard",

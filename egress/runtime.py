@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Protocol
 
 from egress.addresses import AddressPolicy, IPNetwork
 from egress.audit import AuditLog
-from egress.credentials import CredentialRegistry
 from egress.policy.compiled import CompiledPolicy
 from egress.redact import KnownSecrets
 from egress.scan.hostnames import VolumeBudget
+from egress.sources.credentials import CredentialRegistry
 from egress.sources.localnet import LocalNetworks
 
 if TYPE_CHECKING:

@@ -36,7 +36,6 @@ from ca.bundle import merged_bundle
 from egress.addresses import parse_network
 from egress.agent_identity import AgentIdentities, IdentityFileError
 from egress.audit import AuditLog, utc_now
-from egress.credentials import CredentialError, CredentialRegistry
 from egress.envvars import DEFAULT_NO_PROXY, client_environment
 from egress.metrics import ProxyMetrics
 from egress.policy.compiled import CompiledPolicy
@@ -44,6 +43,8 @@ from egress.policy.loader import located
 from egress.policy.store import PolicyStore
 from egress.redact import KnownSecrets
 from egress.runtime import Runtime
+from egress.scan.credentials import CredentialError
+from egress.sources.credentials import CredentialRegistry
 from egress.sources.paths import default_audit_path, default_state_root
 from proxy.chain import Chain, build_chain
 from proxy.dnsguard import DnsConfigError, DnsGuard, system_resolver

@@ -16,27 +16,24 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cli.commands import main
-from egress.credentials import (
-    ActiveCredential,
-    CredentialError,
-    CredentialRegistry,
-    CredentialTable,
-    SourceError,
-    StreamScrubber,
-    TokenScrubber,
-    check_sources,
-    decode_basic,
-    make_placeholder,
-    misplaced,
-    read_source,
-    scrub_bytes,
-    verified_host,
-)
 from egress.policy.loader import parse_policy
 from egress.policy.model import Credential, SecretSource
 from egress.policy.problems import PolicyError
 from egress.policy.store import PolicyStore
 from egress.redact import KnownSecrets
+from egress.scan.credentials import (
+    ActiveCredential,
+    CredentialError,
+    CredentialTable,
+    SourceError,
+    decode_basic,
+    make_placeholder,
+    misplaced,
+    scrub_bytes,
+    verified_host,
+)
+from egress.scan.token_scrub import StreamScrubber, TokenScrubber
+from egress.sources.credentials import CredentialRegistry, check_sources, read_source
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "policies" / "examples" / "credentials.yaml"

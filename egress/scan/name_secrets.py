@@ -29,8 +29,8 @@ from egress.scan.decode import Budget, DecodeConfig, candidates
 from egress.scan.dlp import DLPEngine, ScanContext
 
 if TYPE_CHECKING:
-    from egress.credentials import CredentialRegistry
     from egress.redact import KnownSecrets
+    from egress.sources.credentials import CredentialRegistry
 
 SPLIT_LABELS = 4         # a secret split over this many consecutive labels is still found
 PLACEHOLDER_DECODE = 64 * 1024  # decoded characters a placeholder search may produce
