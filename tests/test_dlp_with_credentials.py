@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 
 from egress.policy import compile_policy, parse_policy
-from egress.scan.dlp import ScanContext
+from egress.scan.dlp.results import ScanContext
 
 PLACEHOLDER = "sk-ant-api03-" + "Bq7xZ2mK9pLw4RtY6vNc8HdFs3GjA1eUoIiQ5" * 2 + "AA"
 
