@@ -10,7 +10,7 @@ engine (`egress.scan.dlp`) and applies what it finds: block, redact or audit.
 - `request`: a buffered body, content-decoded within the policy's limits (a bomb or an
   undecodable body is blocked as `limits/...`), taken apart by media type and character
   set (a body that does not parse cleanly is scanned raw too). A large JSON body is scanned
-  block by block, blocks seen clean before skipped (`egress.scan.blocks`: an agent resends
+  block by block, blocks seen clean before skipped (`egress.scan.dlp.blocks`: an agent resends
   its conversation every turn); the counts go to the flow's `dlp-blocks` metadata. A body
   of `OFF_LOOP_BYTES` or more is scanned in a worker thread within `limits.scan_timeout`;
   past it the flow is refused as `limits/scan-timeout` (fail closed).
@@ -45,8 +45,11 @@ from egress.findings import Finding
 from egress.metrics import ProxyMetrics
 from egress.policy.compiled import CompiledPolicy
 from egress.runtime import Runtime
-from egress.scan.blocks import BlockStats
-from egress.scan.dlp import DLPEngine, Match, ScanContext, StreamGate, rule_reference
+from egress.scan.dlp.blocks import BlockStats
+from egress.scan.dlp.engine import DLPEngine
+from egress.scan.dlp.results import Match, ScanContext
+from egress.scan.dlp.streams import StreamGate
+from egress.sources.dlp_catalogue import rule_reference
 from egress.verdict import under_mode
 
 RULES = rule_reference()

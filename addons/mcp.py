@@ -34,7 +34,7 @@ from egress.decompress import DecodeError, decode_body, encodings
 from egress.findings import Finding, Scanner
 from egress.mcp_pins import ToolPins
 from egress.runtime import Runtime
-from egress.scan.dlp import ScanContext
+from egress.scan.dlp.results import ScanContext
 from egress.scan.mcp import (
     INVALID_REQUEST,
     PARSE_ERROR,

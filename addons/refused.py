@@ -33,7 +33,8 @@ from addons.flowrecord import FlowRecord, existing_record, note, record_of
 from egress.policy.compiled import CompiledPolicy
 from egress.redact import MIN_SECRET_LEN
 from egress.runtime import Runtime
-from egress.scan.dlp import DLPEngine, Match, ScanContext
+from egress.scan.dlp.engine import DLPEngine
+from egress.scan.dlp.results import Match, ScanContext
 from egress.scan.name_secrets import name_texts
 
 

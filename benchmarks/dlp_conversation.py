@@ -28,7 +28,7 @@ import time
 
 from benchmarks.agent_corpus import conversation
 from egress.policy.model import DLPSection
-from egress.scan.dlp import DLPEngine
+from egress.sources.dlp_catalogue import dlp_engine
 
 
 def _common_prefix(a: bytes, b: bytes) -> int:
@@ -62,25 +62,25 @@ def main(argv: list[str] | None = None) -> int:
 
     def cached() -> None:
         for bodies in sessions:
-            engine = DLPEngine(section)
+            engine = dlp_engine(section)
             for body in bodies:
                 engine.scan_body(body, "application/json")
 
     def alone() -> None:
-        engine = DLPEngine(section)
+        engine = dlp_engine(section)
         for texts in news:
             for text in texts:
                 engine.scan(text, "request.body")
 
     def whole() -> None:
-        engine = DLPEngine(section)
+        engine = dlp_engine(section)
         engine.block_min = sys.maxsize
         for bodies in sessions:
             for body in bodies:
                 engine.scan_body(body, "application/json")
 
     # Engines compile their prefilters outside the measurement: warm the shared caches.
-    warm = DLPEngine(section)
+    warm = dlp_engine(section)
     warm.scan_body(sessions[0][-1], "application/json")
 
     def best(fn: object) -> float:
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     # Building an engine (prefilter compile) is part of each run: measure it to subtract.
     def engines_only() -> None:
         for _ in sessions:
-            DLPEngine(section)
+            dlp_engine(section)
 
     build = best(engines_only)
     c = best(cached) - build
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     w = best(whole) - build / len(sessions)
     total = sum(len(b) for bodies in sessions for b in bodies)
     new = sum(len(t) for texts in news for t in texts)
-    stats = DLPEngine(section)
+    stats = dlp_engine(section)
     for body in sessions[0]:
         stats.scan_body(body, "application/json")
     result = {

@@ -47,7 +47,7 @@ from benchmarks import dlp_shapes as shapes
 from benchmarks.agent_corpus import Part, render
 from benchmarks.agent_corpus import body as agent_body
 from benchmarks.secret_formats import FORMATS
-from egress.scan.dlp import DLPEngine, load_catalogue
+from egress.sources.dlp_catalogue import dlp_engine, load_catalogue
 
 
 @dataclass
@@ -142,7 +142,7 @@ def overlaps(value: str, secret: str) -> bool:
 # -- runners -----------------------------------------------------------------------------------
 
 def run_ours(items: list[Item]) -> Outcome:
-    engine = DLPEngine()
+    engine = dlp_engine()
     out = Outcome()
     start = time.process_time()
     for item in items:

@@ -28,7 +28,9 @@ from pathlib import Path
 
 from benchmarks.agent_corpus import SIZES, bodies
 from egress.policy.model import DLPSection
-from egress.scan.dlp import DLPEngine, load_catalogue, parse_catalogue
+from egress.scan.dlp.catalogue import parse_catalogue
+from egress.scan.dlp.engine import DLPEngine
+from egress.sources.dlp_catalogue import dlp_engine, load_catalogue
 
 # Bodies per size: enough distinct ones that a single lucky body does not decide.
 COUNTS = {"2k": 200, "200k": 8, "1m": 3, "8m": 1}
@@ -65,17 +67,17 @@ def main(argv: list[str] | None = None) -> int:
     rules = load_catalogue()
     results: dict[str, object] = {"rules": len(rules), "clock": "process_time"}
     engines = {
-        "hyperscan/all_decoding": DLPEngine(DLPSection.model_validate({}), backend="hyperscan"),
-        "hyperscan/no_decoding": DLPEngine(DLPSection.model_validate({"decode": {"max_depth": 0}}),
+        "hyperscan/all_decoding": dlp_engine(DLPSection.model_validate({}), backend="hyperscan"),
+        "hyperscan/no_decoding": dlp_engine(DLPSection.model_validate({"decode": {"max_depth": 0}}),
                                            backend="hyperscan"),
     }
     if args.compare_catalogue:
         other = parse_catalogue(args.compare_catalogue.read_text(), str(args.compare_catalogue))
         results["compared_rules"] = len(other)
-        engines["hyperscan/all_decoding/compared_catalogue"] = DLPEngine(
+        engines["hyperscan/all_decoding/compared_catalogue"] = dlp_engine(
             DLPSection.model_validate({}), rules=other, backend="hyperscan")
     if not args.no_fallback:
-        engines["aho-corasick/all_decoding"] = DLPEngine(DLPSection.model_validate({}),
+        engines["aho-corasick/all_decoding"] = dlp_engine(DLPSection.model_validate({}),
                                                          backend="aho-corasick")
     for label in sizes:
         corpus = bodies(SIZES[label], COUNTS[label], seed=11)

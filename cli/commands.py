@@ -142,15 +142,15 @@ def _private_network(value: str) -> str:
 
 
 def cmd_egress_precompile(args: argparse.Namespace) -> int:
-    from egress import derived_cache
-    from egress.scan.dlp import CATALOGUE, parse_catalogue
+    from egress.sources import derived_cache
+    from egress.sources.dlp_catalogue import CATALOGUE, load_rules
 
     policy_path = args.policy or str(default_policy_path())
     directory = Path(args.cache_dir) if args.cache_dir else derived_cache.user_dir()
     if directory is None:
         raise ConfigError("BOTTLE_EGRESS_CACHE=off: give --cache-dir DIR")
     with derived_cache.only(directory):
-        parse_catalogue(CATALOGUE.read_text(encoding="utf-8"), str(CATALOGUE))
+        load_rules(CATALOGUE.read_text(encoding="utf-8"), str(CATALOGUE))
         load_compiled(policy_path)
     written = sorted(p.name for p in directory.glob("*.bin"))
     print(f"{directory}: {', '.join(written) or 'nothing written (not writable?)'}")
@@ -275,7 +275,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 # -- bottle dlp ------------------------------------------------------------------------------
 
 def cmd_dlp_rules(args: argparse.Namespace) -> int:
-    from egress.scan.dlp import EXTRA_RULES, load_catalogue
+    from egress.scan.dlp.catalogue import EXTRA_RULES
+    from egress.sources.dlp_catalogue import load_catalogue
 
     rows = [{"id": r.id, "severity": r.severity, "description": r.description,
              **({"notes": r.notes} if r.notes else {})} for r in load_catalogue()]

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from egress import derived_cache
 from egress.policy.model import DLPSection
-from egress.scan import matcher
-from egress.scan.dlp import CATALOGUE, DLPEngine, load_catalogue, parse_catalogue
-from egress.scan.matcher import HyperscanPrefilter, RuleSource
+from egress.scan.dlp.hyperscan_prefilter import HyperscanPrefilter
+from egress.scan.dlp.prefilter import RuleSource
+from egress.sources import derived_cache, dlp_catalogue
+from egress.sources.dlp_catalogue import CATALOGUE, dlp_engine, load_catalogue, load_rules
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
@@ -39,6 +39,14 @@ def probes() -> list[str]:
     """Every rule's examples and near misses, plus encoded runs."""
     texts = [t for r in load_catalogue() for t in (*r.examples, *r.near_misses)]
     return [*texts, "x " + TOKEN, "aGVsbG8gd29ybGQgdGhpcyBpcyBiYXNlNjQ= 68656c6c6f20776f726c64"]
+
+
+def load(rule_sources: list[RuleSource] | None = None) -> HyperscanPrefilter:
+    """The prefilter as the proxy gets it: from the derived cache, or compiled and stored."""
+    p = dlp_catalogue.load_prefilter(sources() if rule_sources is None else rule_sources,
+                                     "hyperscan")
+    assert isinstance(p, HyperscanPrefilter)
+    return p
 
 
 def answers(p: HyperscanPrefilter) -> list[object]:
@@ -66,9 +74,9 @@ def reseal(path: Path, meta_edit: object = None, blobs_edit: object = None) -> N
 
 
 def test_a_hit_answers_exactly_like_a_compile(cache: Path) -> None:
-    cold = HyperscanPrefilter(sources())
+    cold = load()
     assert not cold.from_cache
-    warm = HyperscanPrefilter(sources())
+    warm = load()
     assert warm.from_cache
     assert answers(warm) == answers(cold)
     assert warm.always == cold.always and warm.plan == cold.plan
@@ -76,7 +84,7 @@ def test_a_hit_answers_exactly_like_a_compile(cache: Path) -> None:
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "garbage", "empty", "magic"])
 def test_a_damaged_entry_is_recompiled_and_rewritten(cache: Path, damage: str) -> None:
-    reference = answers(HyperscanPrefilter(sources()))
+    reference = answers(load())
     path = entry(cache)
     data = bytearray(path.read_bytes())
     if damage == "flip":
@@ -90,16 +98,16 @@ def test_a_damaged_entry_is_recompiled_and_rewritten(cache: Path, damage: str) -
     else:
         data[:5] = b"xxxxx"
     path.write_bytes(bytes(data))
-    again = HyperscanPrefilter(sources())
+    again = load()
     assert not again.from_cache
     assert answers(again) == reference
-    assert HyperscanPrefilter(sources()).from_cache  # the rewritten entry is whole again
+    assert load().from_cache  # the rewritten entry is whole again
 
 
 def test_a_checksummed_plan_that_drops_a_rule_is_not_trusted(cache: Path) -> None:
     """An entry whose checksum is right but whose plan leaves a rule out (a doctored or buggy
     entry) must cost a recompile, not a rule."""
-    reference = answers(HyperscanPrefilter(sources()))
+    reference = answers(load())
     github = next(i for i, r in enumerate(load_catalogue()) if r.id.startswith("github"))
 
     def drop(meta: dict[str, list[object]]) -> None:
@@ -108,7 +116,7 @@ def test_a_checksummed_plan_that_drops_a_rule_is_not_trusted(cache: Path) -> Non
             meta[field] = [meta[field][k] for k in keep]
 
     reseal(entry(cache), meta_edit=drop)
-    again = HyperscanPrefilter(sources())
+    again = load()
     assert not again.from_cache
     assert answers(again) == reference
     assert github in again.scan("x " + TOKEN, False).rules
@@ -117,7 +125,7 @@ def test_a_checksummed_plan_that_drops_a_rule_is_not_trusted(cache: Path) -> Non
 @pytest.mark.parametrize("edit", ["swap-expr", "weaken-flags", "bad-types", "few-blobs",
                                   "garbage-db", "swap-dbs"])
 def test_other_doctored_entries_are_recompiled(cache: Path, edit: str) -> None:
-    reference = answers(HyperscanPrefilter(sources()))
+    reference = answers(load())
     meta_edit = blobs_edit = None
     if edit == "swap-expr":
         def meta_edit(meta: dict[str, list[object]]) -> None:
@@ -138,7 +146,7 @@ def test_other_doctored_entries_are_recompiled(cache: Path, edit: str) -> None:
         def blobs_edit(blobs: list[bytes]) -> list[bytes]:
             return [blobs[2], blobs[1], blobs[0], *blobs[3:]]
     reseal(entry(cache), meta_edit, blobs_edit)
-    again = HyperscanPrefilter(sources())
+    again = load()
     if edit == "swap-dbs":
         # Each database is a valid one: what can be checked (the plan) is intact, so this is
         # the one edit the checks cannot see; it is only reachable by writing the user's own
@@ -150,11 +158,11 @@ def test_other_doctored_entries_are_recompiled(cache: Path, edit: str) -> None:
 
 
 def test_changed_rules_never_find_the_old_entry(cache: Path) -> None:
-    HyperscanPrefilter(sources())
+    load()
     changed = sources()
     changed[0] = RuleSource(changed[0].regex + "x", changed[0].anchors, changed[0].prefilter,
                             changed[0].split_anchors)
-    assert not HyperscanPrefilter(changed).from_cache
+    assert not load(changed).from_cache
     assert len(list(cache.glob("dlp-prefilter-*.bin"))) == 2
 
 
@@ -162,58 +170,58 @@ def test_an_unwritable_cache_only_costs_time(tmp_path: Path, monkeypatch: pytest
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     monkeypatch.setenv("BOTTLE_EGRESS_CACHE", str(blocker / "cache"))
-    p = HyperscanPrefilter(sources())
+    p = load()
     assert not p.from_cache and TOKEN not in str(answers(p))  # works, nothing written
     monkeypatch.setenv("BOTTLE_EGRESS_CACHE", "off")
-    assert not HyperscanPrefilter(sources()).from_cache
+    assert not load().from_cache
 
 
 def test_system_cache_is_read_first_and_never_written(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     system = tmp_path / "system"
     with derived_cache.only(system):
-        HyperscanPrefilter(sources())
+        load()
     monkeypatch.setenv("BOTTLE_EGRESS_SYSTEM_CACHE", str(system))
     monkeypatch.setenv("BOTTLE_EGRESS_CACHE", str(tmp_path / "user"))
-    assert HyperscanPrefilter(sources()).from_cache
+    assert load().from_cache
     assert not (tmp_path / "user").exists()
     entry(system).write_bytes(b"damaged")
-    assert not HyperscanPrefilter(sources()).from_cache  # falls back to compiling...
-    assert HyperscanPrefilter(sources()).from_cache  # ...and the user's cache keeps the result
+    assert not load().from_cache  # falls back to compiling...
+    assert load().from_cache  # ...and the user's cache keeps the result
     assert entry(system).read_bytes() == b"damaged"
 
 
 def test_the_catalogue_cache_is_checked_like_a_fresh_parse(cache: Path) -> None:
     text = CATALOGUE.read_text(encoding="utf-8")
-    fresh = parse_catalogue(text)
+    fresh = load_rules(text)
     path = entry(cache, "dlp-catalogue")
-    assert parse_catalogue(text) == fresh  # from the cache
+    assert load_rules(text) == fresh  # from the cache
     first = json.loads(derived_cache._unseal(path.read_bytes()) or b"")
     fewer = {"rules": first["rules"][1:]}
     for doctored in (b"not json", b"[1, 2]", json.dumps({"rules": []}).encode(),
                      json.dumps(fewer).encode()):
         path.write_bytes(derived_cache._seal(doctored))  # a valid checksum around each
-        assert parse_catalogue(text) == fresh
+        assert load_rules(text) == fresh
     path.unlink()
-    assert parse_catalogue(text) == fresh
+    assert load_rules(text) == fresh
 
 
 def test_a_damaged_cache_does_not_weaken_the_engine(cache: Path) -> None:
-    HyperscanPrefilter(sources())
+    load()
     path = entry(cache)
     path.write_bytes(path.read_bytes()[:-100])
-    matcher._prefilter.cache_clear()
+    dlp_catalogue._cached_prefilter.cache_clear()
     try:
-        engine = DLPEngine(DLPSection.model_validate({}))
+        engine = dlp_engine(DLPSection.model_validate({}))
         assert not getattr(engine.prefilter, "from_cache", True)
         assert [m.rule for m in engine.scan(f"token={TOKEN}", "request.body")]
     finally:
-        matcher._prefilter.cache_clear()
+        dlp_catalogue._cached_prefilter.cache_clear()
 
 
 def test_nothing_derived_from_a_known_secret_is_cached(cache: Path) -> None:
     secret = "correct-horse-battery-staple-42"
-    engine = DLPEngine(DLPSection.model_validate({}), known_values=[("db", secret)])
+    engine = dlp_engine(DLPSection.model_validate({}), known_values=[("db", secret)])
     assert [m.rule for m in engine.scan(f"x {secret} y", "request.body")] == ["known-secret"]
     for path in cache.iterdir():
         assert path.name.startswith(("dlp-prefilter-", "dlp-catalogue-")), path
@@ -231,4 +239,4 @@ def test_precompile_fills_a_cache_directory(tmp_path: Path) -> None:
     names = sorted(p.name.split("-")[1] for p in target.glob("*.bin"))
     assert names == ["catalogue", "prefilter"]
     with derived_cache.only(target):
-        assert HyperscanPrefilter(sources()).from_cache
+        assert load().from_cache

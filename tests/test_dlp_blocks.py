@@ -1,4 +1,4 @@
-"""Conversation-aware scanning of large JSON bodies (`egress.scan.blocks`): a body cut in
+"""Conversation-aware scanning of large JSON bodies (`egress.scan.dlp.blocks`): a body cut in
 blocks finds what the whole body scanned at once finds, blocks seen clean are not scanned
 again, a block with a finding is never remembered, and the cache keeps no content."""
 
@@ -14,8 +14,10 @@ import pytest
 from benchmarks.agent_corpus import conversation
 from egress.policy.model import DLPSection
 from egress.redact import KnownSecrets
-from egress.scan import blocks
-from egress.scan.dlp import DLPEngine, Match, ScanContext, load_catalogue
+from egress.scan.dlp import blocks
+from egress.scan.dlp.engine import DLPEngine
+from egress.scan.dlp.results import Match, ScanContext
+from egress.sources.dlp_catalogue import dlp_engine, load_catalogue
 from tests.test_dlp_e2e import SECRET
 
 JSON = "application/json"
@@ -26,7 +28,7 @@ def found(matches: list[Match]) -> set[tuple[str, str, str]]:
 
 
 def whole_engine(section: DLPSection | None = None) -> DLPEngine:
-    engine = DLPEngine(section)
+    engine = dlp_engine(section)
     engine.block_min = 1 << 62  # never cut: the whole-body scan the cache must equal
     return engine
 
@@ -49,7 +51,7 @@ def test_blocks_find_what_the_whole_body_finds_for_every_catalogue_example() -> 
     body = with_text(base, [f"here is the value:\n{ex}\nthanks" for ex in examples])
     assert len(body) > blocks.CACHE_MIN
     assert len(blocks.segments(body.decode())) > 10
-    cut = DLPEngine().scan_body(body, JSON)
+    cut = dlp_engine().scan_body(body, JSON)
     whole = whole_engine().scan_body(body, JSON)
     assert found(cut) == found(whole)
     assert len({m.rule for m in whole}) > 150  # the examples were found at all
@@ -73,14 +75,14 @@ def test_a_secret_across_a_cut_is_found_by_the_whole_body_pass(monkeypatch: pyte
     header_end = raw.index("-----\"}") + 6
     assert any(end == header_end for _, end in spans), "the body is cut right after the header"
     assert "private-key" in {m.rule for m in whole_engine().scan_body(text, JSON)}
-    assert "private-key" in {m.rule for m in DLPEngine().scan_body(text, JSON)}
+    assert "private-key" in {m.rule for m in dlp_engine().scan_body(text, JSON)}
     # Without the whole-body pass the blocks alone would miss it: the pass is what holds.
     monkeypatch.setattr(DLPEngine, "_across_cuts", lambda self, t, w, c: [])
-    assert "private-key" not in {m.rule for m in DLPEngine().scan_body(text, JSON)}
+    assert "private-key" not in {m.rule for m in dlp_engine().scan_body(text, JSON)}
 
 
 def test_a_resent_conversation_is_scanned_once_and_a_secret_stays_found() -> None:
-    engine = DLPEngine()
+    engine = dlp_engine()
     docs = turns(n=10)
     stats = []
     for i, doc in enumerate(docs):
@@ -105,7 +107,7 @@ def test_a_resent_conversation_is_scanned_once_and_a_secret_stays_found() -> Non
 
 
 def test_a_block_with_a_finding_is_never_remembered() -> None:
-    engine = DLPEngine()
+    engine = dlp_engine()
     doc = turns(n=6)[-1]
     body = with_text(doc, [f"token {SECRET} here"])
     for _ in range(3):
@@ -120,7 +122,7 @@ def test_a_new_known_secret_makes_every_block_be_scanned_again() -> None:
     body = with_text(doc, [f"the value is {value} ok"])
     known = KnownSecrets()
     ctx = ScanContext(known=known)
-    engine = DLPEngine()
+    engine = dlp_engine()
     assert engine.scan_body(body, JSON, ctx=ctx) == []
     st = blocks.BlockStats()
     assert engine.scan_body(body, JSON, ctx=ctx, stats=st) == []
@@ -133,7 +135,7 @@ def test_a_new_known_secret_makes_every_block_be_scanned_again() -> None:
 
 def test_redact_on_a_resent_block_still_rewrites_it() -> None:
     section = DLPSection.model_validate({"actions": {"github-token": "redact"}})
-    engine = DLPEngine(section)
+    engine = dlp_engine(section)
     doc = turns(n=6)[-1]
     body = with_text(doc, [f"token {SECRET} here"])
     for _ in range(2):
@@ -147,7 +149,7 @@ def test_a_secret_split_across_values_of_a_large_body_is_rebuilt() -> None:
     doc = turns(n=6)[-1]
     body = with_text(doc, ["gh", "some other words in between", SECRET[2:]])
     assert len(body) > blocks.CACHE_MIN
-    engine = DLPEngine()
+    engine = dlp_engine()
     for _ in range(2):  # the second time from the cache, the split pass still runs
         assert "github-token" in {m.rule for m in engine.scan_body(body, JSON)}
 

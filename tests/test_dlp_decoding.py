@@ -22,12 +22,14 @@ from benchmarks.agent_corpus import body, prose, source_excerpt
 from egress.policy.loader import parse_policy
 from egress.redact import KnownSecrets
 from egress.scan import binary
-from egress.scan.bodies import media_type, multipart
-from egress.scan.dlp import DLPEngine, ScanContext
-from egress.scan.splits import NEAR, SMALL_MESSAGE, split_windows
+from egress.scan.dlp.bodies import media_type, multipart
+from egress.scan.dlp.engine import DLPEngine
+from egress.scan.dlp.results import ScanContext
+from egress.scan.dlp.splits import NEAR, SMALL_MESSAGE, split_windows
+from egress.sources.dlp_catalogue import dlp_engine
 from tests.test_dlp_e2e import KNOWN, SECRET
 
-ENGINE = DLPEngine()
+ENGINE = dlp_engine()
 RAW = SECRET.encode()
 FUZZ = settings(max_examples=120, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -277,7 +279,7 @@ def test_clean_agent_traffic_finds_nothing_and_exhausts_nothing() -> None:
     assert ENGINE.scan(code, "t") == []
     # A large text with a couple of `=XX` in it is no quoted-printable text: decoding it whole
     # (as it was) cost its own length of budget, and base64 of text in it then ran out.
-    small_budget = DLPEngine(parse_policy("dlp: {decode: {budget: 64KiB}}").dlp)
+    small_budget = dlp_engine(parse_policy("dlp: {decode: {budget: 64KiB}}").dlp)
     files = [b64(f"line {i}: some file content to upload\n".encode() * 40) for i in range(60)]
     doc = json.dumps({"query": "a=12&b=34&c=5F", "files": files})
     assert small_budget.scan(doc, "t") == []

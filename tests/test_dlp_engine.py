@@ -19,11 +19,14 @@ from egress.policy.compiled import compile_policy
 from egress.policy.loader import parse_policy
 from egress.policy.problems import PolicyError
 from egress.redact import KnownSecrets
-from egress.scan.dlp import DLPEngine, ScanContext, StreamGate
+from egress.scan.dlp.engine import DLPEngine
+from egress.scan.dlp.results import ScanContext
+from egress.scan.dlp.streams import StreamGate
+from egress.sources.dlp_catalogue import dlp_engine
 from proxy.replay import Replayer
 from tests.test_dlp_e2e import KNOWN, SECRET
 
-ENGINE = DLPEngine()
+ENGINE = dlp_engine()
 RAW = SECRET.encode()
 
 
@@ -83,14 +86,14 @@ def test_depth_limit_and_layer_switches() -> None:
     past = ENGINE.scan(nested_b64(RAW, 6), "body")
     assert [(m.rule, m.action) for m in past] == [("decode-budget-exhausted", "block")]
     assert "max_depth" in past[0].reason
-    shallow = DLPEngine(parse_policy("dlp: {decode: {max_depth: 1}}").dlp)
+    shallow = dlp_engine(parse_policy("dlp: {decode: {max_depth: 1}}").dlp)
     assert "github-token" in rules(b64(RAW), shallow)
     assert rules(b64(b64(RAW).encode()), shallow) == {"decode-budget-exhausted"}
-    no_b64 = DLPEngine(parse_policy("dlp: {decode: {base64: false}}").dlp)
+    no_b64 = dlp_engine(parse_policy("dlp: {decode: {base64: false}}").dlp)
     assert not rules(b64(RAW), no_b64)
     assert "github-token" in rules(RAW.hex(), no_b64)
     # Decoding switched off entirely is a choice, not an exhausted budget.
-    off = DLPEngine(parse_policy("dlp: {decode: {max_depth: 0}}").dlp)
+    off = dlp_engine(parse_policy("dlp: {decode: {max_depth: 0}}").dlp)
     assert not rules(b64(RAW), off)
 
 
@@ -98,13 +101,13 @@ def test_decode_budget_exhaustion_blocks_unless_the_policy_says_otherwise() -> N
     # Each layer of this blob decodes to printable text that decodes again: far more
     # decoded text than the blob is long, and more than the (small) budget.
     blob = nested_b64(" ".join(f"harmless text number {i}" for i in range(300)).encode(), 4)
-    engine = DLPEngine(parse_policy("dlp: {decode: {budget: 2000}}").dlp)
+    engine = dlp_engine(parse_policy("dlp: {decode: {budget: 2000}}").dlp)
     matches = engine.scan(blob, "body")
     assert [(m.rule, m.action) for m in matches] == [("decode-budget-exhausted", "block")]
     assert "dlp.decode.budget" in matches[0].reason
-    audit = DLPEngine(parse_policy("dlp: {decode: {budget: 2000, on_budget_exhausted: audit}}").dlp)
+    audit = dlp_engine(parse_policy("dlp: {decode: {budget: 2000, on_budget_exhausted: audit}}").dlp)
     assert [(m.rule, m.action) for m in audit.scan(blob, "body")] == [("decode-budget-exhausted", "audit")]
-    scoped = DLPEngine(parse_policy(textwrap.dedent("""
+    scoped = dlp_engine(parse_policy(textwrap.dedent("""
         dlp:
           decode: {budget: 2000}
           suppress:

@@ -10,7 +10,7 @@ import random
 import string
 import urllib.parse
 
-from egress.scan.dlp import DLPEngine
+from egress.sources.dlp_catalogue import dlp_engine
 
 AN = string.ascii_letters + string.digits
 UP = string.ascii_uppercase + string.digits
@@ -109,7 +109,7 @@ def near_misses(family: str, token: str, prefix: str) -> list[str]:
 
 def test_recall_and_near_miss_rate(capsys) -> None:
     rng = random.Random(20261127)
-    engine = DLPEngine()
+    engine = dlp_engine()
     hit = total = 0
     missed: list[str] = []
     for family, token in tokens(rng):

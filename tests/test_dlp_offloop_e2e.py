@@ -19,7 +19,7 @@ import pytest
 
 from addons.dlp import OFF_LOOP_BYTES
 from benchmarks.agent_corpus import body
-from egress.scan.dlp import DLPEngine
+from egress.sources.dlp_catalogue import dlp_engine
 from tests.conftest import EgressFactory, PolicyWriter
 from tests.support.origin import Origin
 from tests.support.proxy import EgressProcess
@@ -105,7 +105,7 @@ def test_small_requests_are_answered_while_a_large_body_is_scanned(
 def test_two_threads_scan_with_one_engine_at_once() -> None:
     """A hyperscan database's scratch space serves one scan at a time: the worker thread
     must use its own, or the loop's scans fail while a large body is being scanned."""
-    engine = DLPEngine()
+    engine = dlp_engine()
     large = body(400_000, seed=6)
     errors: list[str] = []
 

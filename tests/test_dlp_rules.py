@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from egress.scan.dlp import DLPEngine, load_catalogue, parse_catalogue, rule_reference
-from egress.scan.matcher import BACKENDS, default_backend
+from egress.scan.dlp.backends import BACKENDS, default_backend
+from egress.scan.dlp.catalogue import parse_catalogue
+from egress.scan.dlp.engine import DLPEngine
+from egress.sources.dlp_catalogue import dlp_engine, load_catalogue, rule_reference
 
 RULES = load_catalogue()
 CORPORA = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpora" / "dev"
@@ -26,7 +28,7 @@ ISSUE_PROVIDERS = [
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def engine(request: pytest.FixtureRequest) -> DLPEngine:
-    return DLPEngine(backend=request.param)
+    return dlp_engine(backend=request.param)
 
 
 def test_catalogue_shape() -> None:
@@ -56,7 +58,7 @@ def test_rule_examples_survive_encoding(rule) -> None:
     """Recall includes encoded copies: each example base64- and URL-encoded is still found."""
     import base64
     import urllib.parse
-    engine = DLPEngine()
+    engine = dlp_engine()
     for example in rule.examples:
         for encoded in (base64.b64encode(example.encode()).decode(),
                         urllib.parse.quote(example, safe=""),
@@ -65,7 +67,7 @@ def test_rule_examples_survive_encoding(rule) -> None:
 
 
 def test_bad_catalogue_entries_are_refused() -> None:
-    from egress.scan.dlp import CatalogueError
+    from egress.scan.dlp.catalogue import CatalogueError
     base = "rules:\n  - id: x\n    description: d\n    regex: 'abc'\n"
     with pytest.raises(CatalogueError, match="example"):
         parse_catalogue(base)
@@ -96,7 +98,7 @@ def test_pipelock_dlp_corpus(engine: DLPEngine) -> None:
 def test_gitleaks_corpus_advisory(capsys: pytest.CaptureFixture[str]) -> None:
     """Advisory: measured and printed, not asserted (the corpus README explains why; the
     catalogue's `notes` document each deliberate difference)."""
-    engine = DLPEngine()
+    engine = dlp_engine()
     tp = _lines(CORPORA / "gitleaks" / "true-positives.txt")
     fp = _lines(CORPORA / "gitleaks" / "false-positives.txt")
     recall = sum(bool(engine.scan(x, "c")) for x in tp) / len(tp)
@@ -124,7 +126,7 @@ DOC_EXAMPLES = [
 @pytest.mark.parametrize(("rule", "text"), DOC_EXAMPLES, ids=[r for r, _ in DOC_EXAMPLES])
 def test_documentation_example_keys_are_reported_by_policy(rule: str, text: str) -> None:
     from egress.policy.model import DLPSection
-    by_mode = {mode: DLPEngine(DLPSection.model_validate({"example_keys": mode})).scan(text, "t")
+    by_mode = {mode: dlp_engine(DLPSection.model_validate({"example_keys": mode})).scan(text, "t")
                for mode in ("audit", "block", "ignore")}
     audit = by_mode["audit"]
     assert [(m.rule, m.action) for m in audit] == [("example-key", "audit")], audit
@@ -132,14 +134,14 @@ def test_documentation_example_keys_are_reported_by_policy(rule: str, text: str)
     assert [(m.rule, m.action) for m in by_mode["block"]] == [("example-key", "block")]
     assert by_mode["ignore"] == []
     # An explicit per-rule action still wins over the mode.
-    strict = DLPEngine(DLPSection.model_validate({"example_keys": "ignore",
+    strict = dlp_engine(DLPSection.model_validate({"example_keys": "ignore",
                                                   "actions": {"example-key": "block"}}))
     assert [(m.rule, m.action) for m in strict.scan(text, "t")] == [("example-key", "block")]
 
 
 def test_templates_and_generic_examples_stay_silent() -> None:
     """Templates (nothing filled in) and example values under generic names are not keys."""
-    engine = DLPEngine()
+    engine = dlp_engine()
     for text in ("sk_live_xxxxxxxxxxxxxxxxxxxxxxxx", "AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID}",
                  "password = 'example-password-123'", "api_key: <your-api-key>",
                  "ghp_XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"):
@@ -149,7 +151,7 @@ def test_templates_and_generic_examples_stay_silent() -> None:
 def test_a_real_key_dressed_as_an_example_is_still_a_key() -> None:
     """A marker or counting run glued to or into a real key does not make it an example:
     what is left without them is still a key of the rule, so the rule blocks it."""
-    engine = DLPEngine()
+    engine = dlp_engine()
     real = RULES[[r.id for r in RULES].index("anthropic-api-key")].examples[0]
     github = "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"
     for text, rule in ((real + "EXAMPLE", "anthropic-api-key"),

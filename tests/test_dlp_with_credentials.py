@@ -6,7 +6,7 @@ import base64
 
 from egress.policy.compiled import compile_policy
 from egress.policy.loader import parse_policy
-from egress.scan.dlp import ScanContext
+from egress.scan.dlp.results import ScanContext
 
 PLACEHOLDER = "sk-ant-api03-" + "Bq7xZ2mK9pLw4RtY6vNc8HdFs3GjA1eUoIiQ5" * 2 + "AA"
 

@@ -16,7 +16,7 @@ from egress.redact import MIN_SECRET_LEN
 from egress.scan.hosts import HostPolicy
 
 if TYPE_CHECKING:
-    from egress.scan.dlp import DLPEngine
+    from egress.scan.dlp.engine import DLPEngine
     from egress.scan.dns import DnsPolicy
     from egress.scan.hostnames import HostnamePolicy
     from egress.scan.mcp import McpPolicy
@@ -141,7 +141,7 @@ def read_known_secret(source: KnownSecretSource) -> str:
 
 
 def _check_dlp(policy: Policy) -> list[tuple[tuple[int | str, ...], str]]:
-    from egress.scan.dlp import rule_reference
+    from egress.sources.dlp_catalogue import rule_reference
 
     known = rule_reference()
     out: list[tuple[tuple[int | str, ...], str]] = []
@@ -208,10 +208,10 @@ def _model_digest(policy: Policy) -> str:
 
 def compile_policy(policy: Policy, source: str, text: str | bytes = b"") -> CompiledPolicy:
     from egress.policy.problems import PolicyError, Problem
-    from egress.scan.dlp import DLPEngine
     from egress.scan.dns import DnsPolicy
     from egress.scan.hostnames import HostnamePolicy
     from egress.scan.mcp import McpPolicy
+    from egress.sources.dlp_catalogue import dlp_engine
 
     raw = text.encode() if isinstance(text, str) else text
     hosts = HostPolicy(policy.hosts)
@@ -226,7 +226,7 @@ def compile_policy(policy: Policy, source: str, text: str | bytes = b"") -> Comp
         source=source,
         digest=policy_digest(raw) if raw else _model_digest(policy),
         hosts=hosts,
-        dlp=DLPEngine(policy.dlp, known_values=known),
+        dlp=dlp_engine(policy.dlp, known_values=known),
         hostnames=HostnamePolicy(policy.hostnames),
         dns=DnsPolicy(policy.dns, hosts),
         mcp=McpPolicy(policy.mcp),

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from egress.redact import preview
 
 if TYPE_CHECKING:
-    from egress.scan.dlp import DLPEngine
+    from egress.scan.dlp.engine import DLPEngine
 
 _lock = threading.Lock()
 _engine: DLPEngine | None = None
@@ -30,9 +30,9 @@ def _default_engine() -> DLPEngine:
     with _lock:
         if _engine is None:
             # Imported on first use: the scanners are heavy, and valid policies never get here.
-            from egress.scan.dlp import DLPEngine
+            from egress.sources.dlp_catalogue import dlp_engine
 
-            _engine = DLPEngine()
+            _engine = dlp_engine()
         return _engine
 
 

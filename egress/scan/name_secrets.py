@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING
 
 from egress.findings import Finding
 from egress.scan.decode import Budget, DecodeConfig, candidates
-from egress.scan.dlp import DLPEngine, ScanContext
+from egress.scan.dlp.engine import DLPEngine
+from egress.scan.dlp.results import ScanContext
 
 if TYPE_CHECKING:
     from egress.redact import KnownSecrets

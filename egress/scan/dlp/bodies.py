@@ -1,5 +1,5 @@
 """Taking a request body apart: media type and its parameters, multipart parts, JSON string
-values. Pure parsing; `egress.scan.dlp` decides what to scan.
+values. Pure parsing; `egress.scan.dlp.engine` decides what to scan.
 
 Parsers here are lenient and report what they could not make sense of instead of raising:
 the body scanner then scans the raw body as well, so a body that does not parse cleanly is

@@ -20,14 +20,14 @@ import string
 import urllib.parse
 from functools import cache
 
-from egress.scan.hostnames.bigrams import BIGRAM_LOG2
-from egress.scan.validators import (
+from egress.scan.dlp.value_gates import (
     COMMON_PASSWORDS,
     base64_text,
     is_identifier,
     is_placeholder,
     shannon_entropy,
 )
+from egress.scan.hostnames.bigrams import BIGRAM_LOG2
 
 # Entropy may fall RANDOM_SPREAD / sqrt(length) bits below the random expectation: the spread
 # of random strings' entropy shrinks with their length, and at this bar about 3 in 1,000

@@ -1,0 +1,1 @@
+"""The DLP scanner: secrets in requests and responses, however they are encoded."""

@@ -1,0 +1,218 @@
+"""The DLP engine: finds secrets in a request or response, wherever and however they are
+encoded. One text at a time is `egress.scan.dlp.text_scan`'s; this module takes messages
+apart.
+
+The structure of a message (headers, query, JSON, forms, multipart, binary, character set)
+is taken apart by `scan_parts`, `scan_url`, `scan_headers` and `scan_body`
+(`egress.scan.dlp.bodies`, `egress.scan.dlp.charset`); a body that does not parse cleanly
+is scanned raw as well. Large JSON bodies are scanned block by block, blocks seen clean
+before skipped (`egress.scan.dlp.blocks`). Secrets split across parts are rebuilt by
+`egress.scan.dlp.splits`; streams and WebSocket messages go through
+`egress.scan.dlp.streams`.
+
+Pure: the engine is handed its rules and a prefilter factory (the proxy builds it with
+`egress.sources.dlp_catalogue.dlp_engine`, which reads the shipped catalogue and the derived
+cache); nothing here reads a file or imports mitmproxy (the adapter is `addons/dlp.py`).
+"""
+
+from __future__ import annotations
+
+import copy
+import urllib.parse
+from collections.abc import Iterable, Sequence
+
+from egress.policy.model import DLPSection
+from egress.scan.decode import Budget, binary_text, printable_runs, qp_dense
+from egress.scan.dlp import blocks, bodies, charset
+from egress.scan.dlp.backends import PrefilterFactory, make_prefilter
+from egress.scan.dlp.locations import fixed
+from egress.scan.dlp.results import NO_CONTEXT, Match, ScanContext, in_encoding, merge
+from egress.scan.dlp.rule import Rule
+from egress.scan.dlp.streams import StreamScanner
+from egress.scan.dlp.text_scan import TextScanner
+
+
+class DLPEngine(TextScanner):
+    """One compiled `dlp:` policy section over the rule catalogue. Built once per policy load
+    (`CompiledPolicy.dlp`); scanning is read-only and safe to share."""
+
+    def __init__(self, section: DLPSection | None, rules: Sequence[Rule],
+                 known_values: Sequence[tuple[str, str]] = (), backend: str | None = None,
+                 prefilters: PrefilterFactory = make_prefilter) -> None:
+        super().__init__(section, rules, known_values, backend, prefilters)
+        # Conversation-aware scanning of large JSON bodies (`egress.scan.dlp.blocks`).
+        self.blocks = blocks.CleanBlocks()
+        self.block_min = blocks.CACHE_MIN  # JSON texts this long or longer are cut in blocks
+        self._cross: DLPEngine | None = None
+        self._salt: tuple[int, int, frozenset[str], bytes] | None = None
+
+    def scan_body(self, body: bytes, content_type: str | None, where: str = "request.body",
+                  ctx: ScanContext = NO_CONTEXT, _depth: int = 0,
+                  stats: blocks.BlockStats | None = None) -> list[Match]:
+        """A message body, taken apart by media type: JSON, form, multipart, text (in every
+        character set it may be read in), binary. `stats` receives what the block cache
+        saved (large JSON bodies)."""
+        if not body:
+            return []
+        if len(body) > self.section.max_scan_bytes:
+            return self._scan_large(body, where, ctx)
+        media = bodies.media_type(content_type)
+        if media.type.startswith("multipart/") and _depth < 3:
+            return self._scan_multipart(body, media, where, ctx, _depth)
+        texts = charset.body_texts(body, media.param("charset"))
+        if not texts:
+            found = binary_text(body, self.decode, Budget(self.decode.budget))
+            return self.scan(found[0] if found else printable_runs(body), f"{where}(binary)", ctx)
+        matches: list[Match] = []
+        for encoding, text in texts:
+            found_in = self._scan_text_body(text, media.type, where, ctx, stats)
+            matches = merge(matches, in_encoding(found_in, encoding))
+        return matches
+
+    def _scan_text_body(self, text: str, media: str, where: str, ctx: ScanContext,
+                        stats: blocks.BlockStats | None = None) -> list[Match]:
+        if media == "application/x-www-form-urlencoded":
+            pairs = urllib.parse.parse_qsl(text, keep_blank_values=True)
+            found = self.scan_parts([(f"{where}.form[{k}]", f"{k}={val}") for k, val in pairs], ctx,
+                                    join=False) or self.scan(text, where, ctx)
+            fields = [(f"{where}.form[{k}]", val) for k, val in pairs]
+            return merge(found, self._split(fields, ctx, f"{where}.form(joined)"))
+        json_like = media.endswith("json") or text.lstrip()[:1] in ("{", "[")
+        in_blocks = self._scan_blocks(text, where, ctx, stats) if json_like else None
+        matches = in_blocks if in_blocks is not None else self.scan(text, where, ctx)
+        if json_like and self._may_split(text, ctx):
+            strings = bodies.json_values(text)
+            if strings:
+                split = self._split([(where, s) for s in strings], ctx, f"{where}.json(values joined)")
+                matches = merge(matches, split)
+        return matches
+
+    def _scan_blocks(self, text: str, where: str, ctx: ScanContext,
+                     stats: blocks.BlockStats | None) -> list[Match] | None:
+        """A large JSON text block by block, skipping blocks known to be clean, plus the
+        rules that can match across a cut over the whole text (`egress.scan.dlp.blocks`).
+        None when the text is not cut (small, quoted-printable dense, no cut point)."""
+        if len(text) < self.block_min or qp_dense(text):
+            return None
+        spans = blocks.segments(text)
+        if len(spans) < 2:
+            return None
+        stats = stats if stats is not None else blocks.BlockStats()
+        salt = self._block_salt(ctx)
+        matches: list[Match] = []
+        for start, end in spans:
+            block = text[start:end]
+            key = salt + blocks.digest(block)
+            stats.blocks += 1
+            if key in self.blocks:
+                stats.cached += 1
+                stats.cached_chars += len(block)
+                continue
+            stats.scanned_chars += len(block)
+            found = self.scan(block, where, ctx)
+            if found:
+                matches = merge(matches, found)
+            else:
+                self.blocks.add(key, len(block))
+        return merge(matches, self._across_cuts(text, where, ctx))
+
+    def _across_cuts(self, text: str, where: str, ctx: ScanContext) -> list[Match]:
+        """What can cross a cut: the rules that can match a character that follows one, and
+        known secrets, over the whole text, without decoding."""
+        if self._cross is None:
+            self._cross = self._restricted(tuple(
+                r for r in self.rules if any(blocks.can_match(r.regex, c) for c in blocks.CUT_FOLLOWERS)))
+        cross = self._cross
+        hits = cross._hits(text, ctx, decode=False)
+        return cross._resolve(hits, text, fixed(where), ctx)
+
+    def _restricted(self, rules: tuple[Rule, ...]) -> DLPEngine:
+        """This engine (actions, suppressions, known secrets) with only `rules`; their
+        prefilter is compiled once per process."""
+        clone = copy.copy(self)
+        clone.rules = rules
+        clone.by_id = {r.id: r for r in rules}
+        clone.prefilter = self._prefilters([r.source() for r in rules], self.backend)
+        clone._known_cache = None
+        clone._cross = None
+        return clone
+
+    def _block_salt(self, ctx: ScanContext) -> bytes:
+        known = ctx.known
+        ident = (id(known), known.version if known is not None else 0, ctx.benign)
+        cached = self._salt
+        if cached is not None and cached[:3] == ident:
+            return cached[3]
+        values = [v for _, v in known.values()] if known is not None else []
+        salt = blocks.salt(values, ctx.benign)
+        self._salt = (*ident, salt)
+        return salt
+
+    def block_stats(self) -> dict[str, int]:
+        """The block cache's counters (entries, hits, misses, ...): no content."""
+        return self.blocks.stats()
+
+    def _scan_large(self, body: bytes, where: str, ctx: ScanContext) -> list[Match]:
+        """A body too large to take apart: scanned as a stream, piece by piece."""
+        scanner = self.stream(f"{where}(large)", ctx)
+        step = max(self.section.max_scan_bytes // 4, 64 * 1024)
+        return [m for i in range(0, len(body), step) for m in scanner.feed(body[i:i + step])]
+
+    def scan_url(self, path: str, ctx: ScanContext = NO_CONTEXT,
+                 where: str = "request.url") -> list[Match]:
+        """A request target: each path segment and each query key and value."""
+        raw_path, _, query = path.partition("?")
+        segments = [(f"{where}.path", urllib.parse.unquote(s)) for s in raw_path.split("/") if s]
+        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+        parts = segments + [(f"{where}.query[{k}]", f"{k}={val}") for k, val in pairs]
+        matches = self.scan_parts(parts, ctx, join=False)
+        values = segments + [(f"{where}.query[{k}]", val) for k, val in pairs]
+        matches = merge(matches, self._split(values, ctx, f"{where}(joined)"))
+        # The raw target too: encodings parse_qsl undid once may be nested, and a secret
+        # with a '/' in it (AWS secret keys, base64) spans path segments.
+        return merge(matches, self.scan(path, where, ctx))
+
+    def scan_headers(self, headers: Iterable[tuple[str, str]], ctx: ScanContext = NO_CONTEXT,
+                     where: str = "request.header") -> list[Match]:
+        """Each header as `name: value`, and consecutive values glued (a split secret)."""
+        fields = list(headers)
+        parts = [(f"{where}[{name.lower()}]", f"{name}: {value}") for name, value in fields]
+        matches = self.scan_parts(parts, ctx, join=False)
+        values = [(f"{where}[{name.lower()}]", value) for name, value in fields]
+        return merge(matches, self._split(values, ctx, f"{where}(joined)"))
+
+    def stream(self, where: str, ctx: ScanContext = NO_CONTEXT,
+               window: int | None = None, messages: bool = False) -> StreamScanner:
+        """A scanner for data arriving in pieces; `messages` for WebSocket messages (an
+        unfinished token in one is joined with later ones, see `StreamScanner`)."""
+        return StreamScanner(self, where, ctx, window or self.overlap, fragments=messages)
+
+    def _scan_multipart(self, body: bytes, media: bodies.MediaType, where: str, ctx: ScanContext,
+                        depth: int) -> list[Match]:
+        """Each part by its own media type and transfer encoding, every part header, the
+        fields glued (split secrets); and always the raw body as text, so that a wrong or
+        duplicated boundary, a preamble or epilogue, or framing this parser reads
+        differently from the origin never leaves bytes unscanned."""
+        matches = self.scan_body(body, "text/plain", f"{where}(raw)", ctx, depth + 1)
+        for boundary in dict.fromkeys(media.all("boundary")):
+            matches = merge(matches, self._scan_parts_of(body, boundary, where, ctx, depth))
+        return matches
+
+    def _scan_parts_of(self, body: bytes, boundary: str, where: str, ctx: ScanContext,
+                       depth: int) -> list[Match]:
+        matches: list[Match] = []
+        fields: list[tuple[str, str]] = []
+        head_parts: list[tuple[str, str]] = []
+        for i, part in enumerate(bodies.multipart(body, boundary).parts):
+            headers = part.headers
+            name = bodies.disposition_param(headers.get("content-disposition", ""), "name") or str(i)
+            label = f"{where}.part[{name}]"
+            head_parts += [(f"{label}.header[{k}]", f"{k}: {val}") for k, val in headers.items()]
+            encoding = headers.get("content-transfer-encoding", "").strip().lower()
+            content = bodies.transfer_decode(part.content, encoding)
+            matches = merge(matches, self.scan_body(
+                content, headers.get("content-type", "text/plain"), label, ctx, depth + 1))
+            if "filename" not in headers.get("content-disposition", ""):
+                fields.append((label, content.decode("utf-8", "replace")))
+        matches = merge(matches, self.scan_parts(head_parts, ctx, join=False))
+        return merge(matches, self._split(fields, ctx, f"{where}.parts(joined)"))

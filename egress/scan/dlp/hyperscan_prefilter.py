@@ -1,0 +1,329 @@
+"""The hyperscan prefilter: every rule's own regex compiled in prefilter mode (a superset of
+its matches), or its anchors where hyperscan cannot take the regex, plus the run shapes of
+the decoders, scanned in one SIMD pass.
+
+Pure: `HyperscanPrefilter.compile` builds the databases in memory. Compiling takes ~0.45 s
+for the catalogue, so the proxy keeps them in the derived cache (`egress.sources`): this
+module only says what identifies a compiled prefilter (`cache_inputs`), turns one into
+plain data (`snapshot`) and back (`restore`, which refuses anything `compile` could not have
+made), and never reads or writes a file itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from egress.scan.dlp.prefilter import Prefiltered, RuleSource, on_tail, straddle_entries
+
+hyperscan: Any
+try:
+    import hyperscan
+except ImportError:  # pragma: no cover - exercised where no wheel exists
+    hyperscan = None
+
+# Encoded runs, each followed by one character outside its alphabet (the scan appends a
+# newline so a run at the very end has one too). SOM_LEFTMOST gives each run's start.
+_RUN_SHAPES: tuple[tuple[str, bytes], ...] = (
+    ("base64", rb"[A-Za-z0-9+/_-]{16,}={0,2}[^A-Za-z0-9+/=_-]"),
+    ("base32", rb"[A-Z2-7]{16,}={0,6}[^A-Za-z0-9=]"),
+    ("base32", rb"[a-z2-7]{16,}={0,6}[^A-Za-z0-9=]"),
+    # Hex of printable text: every byte is 20-7f or tab/CR/LF, which random ids rarely are.
+    ("hex", rb"(?:(?:\\x|0x|%)?(?:[2-7][0-9a-fA-F]|0[9aAdD])(?:[:, -]|, )?){8,}[^0-9a-fA-F]"),
+    # Hex of binary (a DER key, a compressed payload): long runs of hex digits.
+    ("longhex", rb"[0-9a-fA-F]{64,}[^0-9a-fA-F]"),
+)
+RUN_KINDS = tuple(dict.fromkeys(kind for kind, _ in _RUN_SHAPES))
+_WRAP = rb"[ \t]*(?:\r?\n|\\r\\n|\\n)[ \t]*"
+# Shapes only tested for presence (start of match costs hyperscan four times as much and
+# they are rare): when one occurs, the decoder finds its runs with its own (linear) regex.
+_PRESENCE_SHAPES: tuple[tuple[str, bytes], ...] = (
+    # Base64 wrapped over lines (real line breaks, or `\n` escapes inside a JSON string).
+    # Three chunks, the middle one a whole line (prose and code have few one-word lines),
+    # or a long first chunk.
+    ("b64wrap", rb"[A-Za-z0-9+/_-]{4}={0,2}" + _WRAP + rb"[A-Za-z0-9+/_-]{4,}={0,2}" + _WRAP
+                + rb"[A-Za-z0-9+/_-]{2}"),
+    ("b64wrap", rb"[A-Za-z0-9+/_-]{16}={0,2}" + _WRAP + rb"[A-Za-z0-9+/_-]{2}"),
+)
+
+
+def literal(text: bytes) -> bytes:
+    return b"".join(bytes([c]) if chr(c).isalnum() else b"\\x%02x" % c for c in text)
+
+
+def _compiles(expression: bytes, flags: int) -> bool:
+    db = hyperscan.Database()
+    try:
+        db.compile(expressions=[expression], ids=[0], elements=1, flags=[flags])
+    except hyperscan.error:
+        return False
+    return True
+
+
+# Bump when the way rule sources become hyperscan expressions changes: cached databases
+# (`egress.sources.derived_cache`) of an older recipe are then never found.
+_RECIPE = 5
+
+
+@dataclass(slots=True)
+class _Plan:
+    """What the rules database is compiled from: each rule's own regex in prefilter mode,
+    or its anchors when hyperscan cannot take the regex, or nothing (`always` runs)."""
+
+    exprs: list[bytes]
+    ids: list[int]
+    flags: list[int]
+    always: list[int]
+    split: list[str]
+
+
+def _split_anchors(sources: Sequence[RuleSource]) -> list[str]:
+    return sorted({a for src in sources for a in src.split_anchors})
+
+
+def _plan(sources: Sequence[RuleSource]) -> _Plan:
+    plan = _Plan([], [], [], [], _split_anchors(sources))
+    single = hyperscan.HS_FLAG_SINGLEMATCH
+    for i, src in enumerate(sources):
+        expr = (src.prefilter or src.regex).encode()
+        if _compiles(expr, single | hyperscan.HS_FLAG_PREFILTER):
+            plan.exprs.append(expr)
+            plan.ids.append(i)
+            plan.flags.append(single | hyperscan.HS_FLAG_PREFILTER)
+        elif src.anchors:
+            for anchor in src.anchors:
+                plan.exprs.append(literal(anchor.encode()))
+                plan.ids.append(i)
+                plan.flags.append(single | hyperscan.HS_FLAG_CASELESS)
+        else:
+            plan.always.append(i)
+    return plan
+
+
+def _plan_fits(plan: _Plan, sources: Sequence[RuleSource]) -> bool:
+    """Whether a plan read from the cache is one `_plan(sources)` could have made: every rule
+    is covered by its own regex, by all of its anchors, or runs always. A plan that fails
+    this is recompiled, so a bad cache entry can cost time but never drop a rule."""
+    if not len(plan.exprs) == len(plan.ids) == len(plan.flags):
+        return False
+    single = hyperscan.HS_FLAG_SINGLEMATCH
+    by_rule: dict[int, set[tuple[bytes, int]]] = {}
+    for expr, rid, flag in zip(plan.exprs, plan.ids, plan.flags, strict=True):
+        by_rule.setdefault(rid, set()).add((expr, flag))
+    if not set(by_rule) | set(plan.always) <= set(range(len(sources))):
+        return False
+    for i, src in enumerate(sources):
+        got = by_rule.get(i)
+        if got is None:
+            if i not in plan.always:
+                return False
+            continue
+        own = {((src.prefilter or src.regex).encode(), single | hyperscan.HS_FLAG_PREFILTER)}
+        anchors = {(literal(a.encode()), single | hyperscan.HS_FLAG_CASELESS) for a in src.anchors}
+        if got != own and (not anchors or got != anchors):
+            return False
+    return plan.split == _split_anchors(sources)
+
+
+def _database(exprs: Sequence[bytes], ids: Sequence[int], flags: Sequence[int]) -> Any:
+    db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    db.compile(expressions=list(exprs), ids=list(ids), elements=len(exprs), flags=list(flags))
+    return db
+
+
+_THREAD = threading.local()
+
+
+def hs_scan(db: Any, data: bytes, on: Any) -> None:
+    """`db.scan`, with a scratch space of this thread's own: a database's scratch may not
+    be used by two scans at once, and large bodies are scanned in worker threads while the
+    event loop scans others (`addons/dlp.py`)."""
+    if threading.current_thread() is threading.main_thread():
+        db.scan(data, match_event_handler=on)
+        return
+    mine: dict[int, tuple[Any, Any]] = _THREAD.__dict__.setdefault("scratch", {})
+    entry = mine.get(id(db))
+    if entry is None or entry[0] is not db:
+        if len(mine) >= 64:  # old policies' databases: let them go
+            mine.clear()
+        entry = mine[id(db)] = (db, hyperscan.Scratch(db))
+    db.scan(data, match_event_handler=on, scratch=entry[1])
+
+
+def _loaded(blob: bytes) -> Any:
+    db = hyperscan.loadb(blob, hyperscan.HS_MODE_BLOCK)
+    db.scratch = hyperscan.Scratch(db)  # compile() allocates one; loadb() does not
+    return db
+
+
+def _meta_plan(meta: dict[str, object]) -> _Plan | None:
+    exprs, ids, flags, always, split = (meta.get(k) for k in ("exprs", "ids", "flags", "always",
+                                                               "split"))
+    if not all(isinstance(v, list) for v in (exprs, ids, flags, always, split)):
+        return None
+    assert isinstance(exprs, list) and isinstance(ids, list) and isinstance(flags, list)
+    assert isinstance(always, list) and isinstance(split, list)
+    lists = (exprs, split), (ids, flags, always)
+    if not all(isinstance(x, str) for v in lists[0] for x in v):
+        return None
+    if not all(type(x) is int for v in lists[1] for x in v):
+        return None
+    try:
+        return _Plan([e.encode("latin-1") for e in exprs], ids, flags, always, split)
+    except UnicodeError:
+        return None
+
+
+def cache_inputs(sources: Sequence[RuleSource]) -> list[object]:
+    """Everything a compiled prefilter depends on (the recipe, hyperscan's version, the rule
+    sources, the run shapes, the flags): what names its derived-cache entry, so a change in
+    any of them is a different entry and a stale one is never found."""
+    return [_RECIPE, hyperscan.__version__,
+            [[s.regex, s.prefilter, s.anchors, s.split_anchors] for s in sources],
+            [[kind, shape] for kind, shape in (*_RUN_SHAPES, *_PRESENCE_SHAPES)],
+            [hyperscan.HS_FLAG_SINGLEMATCH, hyperscan.HS_FLAG_PREFILTER,
+             hyperscan.HS_FLAG_CASELESS, hyperscan.HS_FLAG_SOM_LEFTMOST]]
+
+
+class HyperscanPrefilter:
+    """Compiled databases over one rule set: `compile` builds them, `restore` takes them back
+    from a `snapshot` (`from_cache` then says so)."""
+
+    name = "hyperscan"
+
+    def __init__(self, sources: Sequence[RuleSource], plan: _Plan, databases: Sequence[Any],
+                 from_cache: bool = False) -> None:
+        self.run_kinds = [kind for kind, _ in _RUN_SHAPES]
+        self.split_list = _split_anchors(sources)
+        self.straddle = straddle_entries(self.split_list)
+        self.plan, self.always = plan, plan.always
+        self.rules_db, self.split_db, self.runs_db, self.straddle_db, self.presence_db = databases
+        self.from_cache = from_cache
+
+    @classmethod
+    def compile(cls, sources: Sequence[RuleSource]) -> HyperscanPrefilter:
+        plan = _plan(sources)
+        databases = (
+            _database(plan.exprs, plan.ids, plan.flags),
+            _database([literal(a.encode()) for a in plan.split], list(range(len(plan.split))),
+                      [hyperscan.HS_FLAG_CASELESS] * len(plan.split)),
+            _database([shape for _, shape in _RUN_SHAPES], list(range(len(_RUN_SHAPES))),
+                      [hyperscan.HS_FLAG_SOM_LEFTMOST] * len(_RUN_SHAPES)),
+            _straddle_database(straddle_entries(plan.split)),
+            _database([shape for _, shape in _PRESENCE_SHAPES], list(range(len(_PRESENCE_SHAPES))),
+                      [hyperscan.HS_FLAG_SINGLEMATCH] * len(_PRESENCE_SHAPES)))
+        return cls(sources, plan, databases)
+
+    def snapshot(self) -> tuple[dict[str, object], list[bytes]]:
+        """The plan as JSON-able metadata and each database serialised: what `restore` takes."""
+        plan = self.plan
+        meta: dict[str, object] = {
+            "exprs": [e.decode("latin-1") for e in plan.exprs], "ids": plan.ids,
+            "flags": plan.flags, "always": plan.always, "split": plan.split}
+        return meta, [hyperscan.dumpb(db) for db in (self.rules_db, self.split_db, self.runs_db,
+                                                      self.straddle_db, self.presence_db)]
+
+    @classmethod
+    def restore(cls, sources: Sequence[RuleSource], meta: dict[str, object],
+                blobs: Sequence[bytes]) -> HyperscanPrefilter | None:
+        """The prefilter a snapshot holds, or None when it is not one `compile(sources)` could
+        have made (a doctored plan, a missing or corrupt database): the caller recompiles."""
+        plan = _meta_plan(meta)
+        if plan is None or len(blobs) != 5 or not _plan_fits(plan, sources):
+            return None
+        try:
+            databases = [_loaded(b) for b in blobs]
+        except hyperscan.error:  # corrupt, another hyperscan build, another CPU's features
+            return None
+        return cls(sources, plan, databases, from_cache=True)
+
+    def scan(self, text: str, want_runs: bool) -> Prefiltered:
+        # One byte per character keeps offsets equal to string indices; no rule needs
+        # anything but ASCII.
+        data = text.encode("ascii", "replace") + b"\n"
+        found = set(self.always)
+
+        def on_rule(rid: int, start: int, end: int, flags: int, ctx: Any) -> None:
+            found.add(rid)
+
+        hs_scan(self.rules_db, data, on_rule)
+        result = Prefiltered(sorted(found))
+        if want_runs:
+            ends: dict[str, dict[int, int]] = {kind: {} for kind in RUN_KINDS}
+            kinds = self.run_kinds
+
+            def on_run(kid: int, start: int, end: int, flags: int, ctx: Any) -> None:
+                spans = ends[kinds[kid]]
+                if spans.get(start, -1) < end - 1:
+                    spans[start] = end - 1
+
+            hs_scan(self.runs_db, data, on_run)
+            result.runs = {k: sorted(_outermost(s)) for k, s in ends.items()}
+            present: set[str] = set()
+
+            def on_presence(kid: int, start: int, end: int, flags: int, ctx: Any) -> None:
+                present.add(_PRESENCE_SHAPES[kid][0])
+
+            hs_scan(self.presence_db, data, on_presence)
+            for kind, _ in _PRESENCE_SHAPES:
+                if kind not in present:
+                    result.runs[kind] = []  # absent; present ones the decoder finds itself
+        return result
+
+
+    def has_split_anchor(self, text: str) -> bool:
+        seen: list[int] = []
+
+        def on(aid: int, start: int, end: int, flags: int, ctx: Any) -> bool:
+            seen.append(aid)
+            return True  # one is enough: stop scanning
+
+        with contextlib.suppress(hyperscan.ScanTerminated):
+            hs_scan(self.split_db, text.encode("ascii", "replace"), on)
+        return bool(seen)
+
+    def anchor_spans(self, text: str) -> list[tuple[int, int]]:
+        anchors = self.plan.split
+        spans: list[tuple[int, int]] = []
+
+        def on(aid: int, start: int, end: int, flags: int, ctx: Any) -> None:
+            spans.append((end - len(anchors[aid]), end))
+
+        hs_scan(self.split_db, text.encode("ascii", "replace"), on)
+        return sorted(spans)
+
+    def straddles(self, text: str) -> list[tuple[int, int]]:
+        entries = self.straddle
+        hits: list[tuple[int, int]] = []
+
+        def on(eid: int, start: int, end: int, flags: int, ctx: Any) -> None:
+            tail = entries[eid][1]
+            hits.append((eid, end - len(tail) - 1 if on_tail(entries[eid]) else end - 1))
+
+        hs_scan(self.straddle_db, text.encode("ascii", "replace"), on)
+        return hits
+
+
+def _straddle_database(entries: Sequence[tuple[str, str]]) -> Any:
+    exprs = []
+    for head, tail in entries:
+        if on_tail((head, tail)):
+            exprs.append(rb"[\n\x22]" + literal(tail.encode()))
+        else:
+            exprs.append(literal(head.encode()) + rb"[\n\x22]")
+    return _database(exprs, list(range(len(exprs))), [hyperscan.HS_FLAG_CASELESS] * len(exprs))
+
+
+def _outermost(spans: dict[int, int]) -> list[tuple[int, int]]:
+    """Drop runs that lie inside an earlier, longer one."""
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(spans.items()):
+        if out and start < out[-1][1]:
+            if end > out[-1][1]:
+                out[-1] = (out[-1][0], end)
+            continue
+        out.append((start, end))
+    return out

@@ -1,0 +1,89 @@
+"""What the DLP prefilter is, whichever backend implements it: one pass over a text says
+which rules can match and where its encoded runs are, so the Python regexes run only where
+they may find something.
+
+Two backends give the same answers (`egress.scan.dlp.backends` picks one):
+- `hyperscan` (default where its wheel installs, `egress.scan.dlp.hyperscan_prefilter`):
+  every rule's own regex compiled in prefilter mode (a superset of its matches) plus the run
+  shapes of the decoders, scanned in one SIMD pass. Rules whose regex hyperscan cannot take
+  fall back to their anchors.
+- `aho-corasick` (pyahocorasick, `egress.scan.dlp.ahocorasick_prefilter`): the rules'
+  case-folded literal anchors; rules without anchors always run, and decoder runs are found
+  by the decoders' own regexes.
+
+`KnownMatcher` (`egress.scan.dlp.known_secrets`) does the same for the exact encoded forms
+of known secret values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSource:
+    regex: str
+    anchors: tuple[str, ...]
+    # A simpler hyperscan expression matching a superset, for regexes it compiles slowly.
+    prefilter: str | None = None
+    # Anchors distinctive enough that seeing one means a secret may be split around it.
+    split_anchors: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Prefiltered:
+    rules: list[int]
+    runs: dict[str, list[tuple[int, int]]] | None = None
+
+
+class Prefilter(Protocol):
+    name: str
+    # (head, tail) of each way a split anchor can be cut in two (see `straddle_entries`).
+    straddle: list[tuple[str, str]]
+
+    def scan(self, text: str, want_runs: bool) -> Prefiltered: ...
+
+    def has_split_anchor(self, text: str) -> bool: ...
+
+    def anchor_spans(self, text: str) -> list[tuple[int, int]]:
+        """Every occurrence of a split anchor (any case) in `text`."""
+        ...
+
+    def straddles(self, text: str) -> list[tuple[int, int]]:
+        """(entry, delimiter position) for each place a part (delimited by a newline or a
+        double quote) ends with an entry's head or starts with its tail, whichever side of
+        the entry is the longer one."""
+        ...
+
+
+def straddle_entries(anchors: Sequence[str]) -> list[tuple[str, str]]:
+    """Each way of cutting an anchor in two (`gh` + `p_`), both halves lower case. The longer
+    half is what the prefilter looks for, so it must say something: three characters, or
+    two with one that is not a letter (`p_`, not `us` of `-us`, which starts every `"user"`)."""
+    out: dict[tuple[str, str], None] = {}
+    for anchor in anchors:
+        for k in range(1, len(anchor)):
+            head, tail = anchor[:k].lower(), anchor[k:].lower()
+            longer = tail if len(tail) >= len(head) else head
+            if len(longer) >= 3 or (len(longer) == 2 and not longer.isalpha()):
+                out[(head, tail)] = None
+    return list(out)
+
+
+def on_tail(entry: tuple[str, str]) -> bool:
+    """Whether an entry is triggered by its tail (at a part's start) or its head (at an end)."""
+    return len(entry[1]) >= len(entry[0])
+
+
+class KnownMatcher(Protocol):
+    def find(self, text: str) -> list[tuple[str, str, int, int]]: ...
+
+
+def fold(text: str) -> str:
+    """Lower-case without changing any offset (str.lower can lengthen some characters)."""
+    low = text.lower()
+    if len(low) == len(text):
+        return low
+    return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
