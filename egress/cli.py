@@ -29,7 +29,6 @@ from egress.master import (
     parse_listen,
     serve,
 )
-from egress.mcp_pins import PINS_FILE, ToolPins
 from egress.policy import (
     CompiledPolicy,
     PolicyError,
@@ -37,7 +36,8 @@ from egress.policy import (
 )
 from egress.policy.model import Policy, parse_size
 from egress.policy.store import load_compiled
-from egress.scan.mcp import definition_diff, tool_hash
+from egress.scan.mcp.canonical import definition_diff, tool_hash
+from egress.sources.mcp_pins import PINS_FILE, ToolPins
 from launcher.cli import add_commands as add_launcher_commands
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2

@@ -19,11 +19,11 @@ from addons.mcp import Mcp
 from egress.audit import AuditLog
 from egress.cli import main as cli_main
 from egress.flowbuild import write_flows
-from egress.mcp_pins import PINS_FILE, ToolPins
 from egress.policy import compile_policy, parse_policy
 from egress.redact import KnownSecrets
 from egress.replay import Replayer
 from egress.runtime import FixedPolicy, Runtime
+from egress.sources.mcp_pins import PINS_FILE, ToolPins
 
 POLICY = """
     version: 1

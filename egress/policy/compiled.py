@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from egress.scan.dlp import DLPEngine
     from egress.scan.dns import DnsPolicy
     from egress.scan.hostnames import HostnamePolicy
-    from egress.scan.mcp import McpPolicy
+    from egress.scan.mcp.policy import McpPolicy
 
 # A semantic check sees a schema-valid policy and returns (field location, message) pairs;
 # the loader turns them into file:line problems. Later sections append their own.
@@ -211,7 +211,7 @@ def compile_policy(policy: Policy, source: str, text: str | bytes = b"") -> Comp
     from egress.scan.dlp import DLPEngine
     from egress.scan.dns import DnsPolicy
     from egress.scan.hostnames import HostnamePolicy
-    from egress.scan.mcp import McpPolicy
+    from egress.scan.mcp.policy import McpPolicy
 
     raw = text.encode() if isinstance(text, str) else text
     hosts = HostPolicy(policy.hosts)
