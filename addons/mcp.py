@@ -1,5 +1,5 @@
 """MCP adapter: finds JSON-RPC messages in requests, JSON responses, SSE streams and WebSocket
-frames, hands them to `egress.scan.mcp.McpInspector`, and applies its decisions.
+frames, hands them to `egress.scan.mcp.inspector.McpInspector`, and applies its decisions.
 
 - Requests: a blocked `tools/call` (tool policy, argument rules, secrets in arguments, a changed
   tool) never reaches the server; the client gets a JSON-RPC error with the same id.
@@ -32,24 +32,21 @@ from addons.mcp_body import McpBody, errors_document
 from addons.streams import Stop, decode_finding, response_stream
 from egress.decompress import DecodeError, decode_body, encodings
 from egress.findings import Finding, Scanner
-from egress.mcp_pins import ToolPins
 from egress.runtime import Runtime
 from egress.scan.dlp.results import ScanContext
-from egress.scan.mcp import (
+from egress.scan.mcp import Decision, Exchange, McpInspector, McpPolicy
+from egress.scan.mcp.inspector import ArgumentScanner
+from egress.scan.mcp.jsonrpc import (
     INVALID_REQUEST,
     PARSE_ERROR,
-    ArgumentScanner,
-    Decision,
-    Exchange,
     Malformed,
-    McpInspector,
-    McpPolicy,
     blocked_error,
     dumps,
     error_message,
     looks_like_jsonrpc,
     parse,
 )
+from egress.sources.mcp_pins import ToolPins
 
 log = logging.getLogger("egress.mcp")
 

@@ -19,21 +19,18 @@ from mitmproxy import http
 from addons.flowrecord import FlowRecord, note, record_of
 from addons.streams import Stop
 from egress.findings import Finding
-from egress.scan.mcp import (
+from egress.scan.mcp import Exchange
+from egress.scan.mcp.jsonrpc import (
     INVALID_REQUEST,
-    EventTooLarge,
-    Exchange,
     Malformed,
-    SseDecoder,
-    SseEvent,
     blocked_error,
     dumps,
     error_message,
-    event_bytes,
-    id_key,
     looks_like_jsonrpc,
     parse,
 )
+from egress.scan.mcp.sessions import id_key
+from egress.scan.mcp.sse import EventTooLarge, SseDecoder, SseEvent, event_bytes
 
 if TYPE_CHECKING:
     from addons.mcp import Mcp

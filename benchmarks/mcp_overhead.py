@@ -279,7 +279,8 @@ def tools_fixture(n: int = 100) -> list[dict[str, Any]]:
 
 def bench_tools_list(repeat: int = 5) -> dict[str, Any]:
     from egress.policy.model import McpSection
-    from egress.scan.mcp import Exchange, McpInspector, McpPolicy, classify
+    from egress.scan.mcp import Exchange, McpInspector, McpPolicy
+    from egress.scan.mcp.jsonrpc import classify
 
     policy = McpPolicy(McpSection.model_validate({}))
     tools = tools_fixture()
@@ -304,7 +305,9 @@ def bench_tools_list(repeat: int = 5) -> dict[str, Any]:
 
 def bench_event_inspection(n: int = 400) -> dict[str, Any]:
     from egress.policy.model import McpSection
-    from egress.scan.mcp import Exchange, McpInspector, McpPolicy, SseDecoder, classify, parse
+    from egress.scan.mcp import Exchange, McpInspector, McpPolicy
+    from egress.scan.mcp.jsonrpc import classify, parse
+    from egress.scan.mcp.sse import SseDecoder
 
     policy = McpPolicy(McpSection.model_validate({}))
     insp = McpInspector()

@@ -18,13 +18,13 @@ from cli.internal_error import report_internal_error
 from cli.launcher import add_commands as add_launcher_commands
 from egress.envvars import as_shell
 from egress.errors import ReplayError
-from egress.mcp_pins import PINS_FILE, ToolPins
 from egress.policy.compiled import CompiledPolicy, default_policy_path
 from egress.policy.model import Policy, parse_size
 from egress.policy.problems import PolicyError
 from egress.policy.store import load_compiled
-from egress.scan.mcp import definition_diff, tool_hash
+from egress.scan.mcp.canonical import definition_diff, tool_hash
 from egress.sources.credentials import check_sources
+from egress.sources.mcp_pins import PINS_FILE, ToolPins
 from proxy.chain import AddonLoadError, load_addon_file
 from proxy.dnsguard import DnsConfigError, client_instructions, parse_hostport
 from proxy.master import (

@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from egress.scan.injection import features  # noqa: E402
 from egress.scan.injection.text import fold_view  # noqa: E402
-from egress.scan.mcp import visible_strings  # noqa: E402
+from egress.scan.mcp.text import visible_strings  # noqa: E402
 
 OUT = ROOT / "egress" / "data" / "injection_weights.json"
 DEV = ROOT / "tests" / "data" / "injection-eval" / "dev"

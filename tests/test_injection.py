@@ -123,10 +123,30 @@ def test_views_and_decoding_are_bounded() -> None:
     assert len(list(decoded_segments(blob))) == 16
 
 
+def test_every_phrase_pattern_has_a_unique_id_that_keys_its_side_tables() -> None:
+    # Issue 15: rule ids were shared between patterns and the gates, anchors and exceptions were
+    # keyed by description text. Each pattern now has a unique id and the tables key on it.
+    from egress.scan.injection import rule_table
+    from egress.scan.injection.keys import ANCHORS, KEYS
+    from egress.scan.injection.vocab import UNLESS_BEFORE
+    table = rule_table()
+    pattern_ids = [r.pattern_id for r in table]
+    assert all(pattern_ids) and len(set(pattern_ids)) == len(pattern_ids)
+    assert all(p.split("/", 1)[0] == r.family for p, r in zip(pattern_ids, table, strict=True))
+    assert set(KEYS) == set(pattern_ids)
+    assert set(ANCHORS) <= set(pattern_ids)
+    assert set(UNLESS_BEFORE) <= set(pattern_ids) | {r.id for r in table}
+    descriptions = {r.description for r in table}
+    assert not descriptions & (set(KEYS) | set(ANCHORS) | set(UNLESS_BEFORE))
+    by_id = {r.pattern_id: r for r in table}
+    assert by_id["covert-action/secrecy"].unless_before is UNLESS_BEFORE["covert-action/secrecy"]
+    assert by_id["credential-path/credential-files"].anchor is ANCHORS["credential-path/credential-files"]
+
+
 def test_rules_are_documented_and_sensitivity_orders_them() -> None:
-    from egress.scan.injection import RULE_TABLE
+    from egress.scan.injection import rule_table
     from egress.scan.injection.families import ACT_FAMILIES
-    content_rules = {r.id for r in RULE_TABLE if "content" in r.where}
+    content_rules = {r.id for r in rule_table() if "content" in r.where}
     assert content_rules | {"directive-score"} | set(ACT_FAMILIES) == set(RULES)
     assert all(RULES.values())
     low, high = InjectionScanner("low"), InjectionScanner("high")

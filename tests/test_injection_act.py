@@ -13,7 +13,8 @@ import pytest
 from egress.policy.model import McpSection
 from egress.scan.injection import InjectionScanner
 from egress.scan.injection.code import behaviours, level_of, snippets
-from egress.scan.mcp import Exchange, McpInspector, McpPolicy, classify, scan_content, scan_tool
+from egress.scan.mcp import Exchange, McpInspector, McpPolicy, scan_content, scan_tool
+from egress.scan.mcp.jsonrpc import classify
 
 MEDIUM = InjectionScanner("medium", "content")
 TOOL = InjectionScanner("medium", "tool")

@@ -56,6 +56,20 @@ def test_importing_the_package_reads_no_weights() -> None:
     assert res.returncode == 0, res.stderr
 
 
+def test_importing_the_packages_compiles_no_rule_table() -> None:
+    # Issue 15: importing is free of work; the phrase rules (hundreds of patterns and a keyword
+    # automaton) compile when the first scanner is built, once.
+    code = ("import egress.scan.injection as i, egress.scan.mcp\n"
+            "from egress.scan.injection import rule\n"
+            "assert rule.rule_table.cache_info().currsize == 0\n"
+            "i.InjectionScanner('medium'); i.InjectionScanner('high', 'tool')\n"
+            "assert rule.rule_table.cache_info().currsize == 1\n"
+            "assert rule.rule_table.cache_info().misses == 1\n")
+    res = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                         timeout=60, check=False)
+    assert res.returncode == 0, res.stderr
+
+
 @pytest.mark.parametrize("level", ["medium", "high"])
 def test_development_split_per_family(level: str) -> None:
     floors, max_fp = DEV_FLOORS[level]

@@ -18,11 +18,11 @@ from addons.limits import Limits
 from addons.mcp import Mcp
 from cli.commands import main as cli_main
 from egress.audit import AuditLog
-from egress.mcp_pins import PINS_FILE, ToolPins
 from egress.policy.compiled import compile_policy
 from egress.policy.loader import parse_policy
 from egress.redact import KnownSecrets
 from egress.runtime import FixedPolicy, Runtime
+from egress.sources.mcp_pins import PINS_FILE, ToolPins
 from proxy.flowbuild import write_flows
 from proxy.replay import Replayer
 

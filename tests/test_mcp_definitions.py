@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from egress.policy.model import McpSection
-from egress.scan import mcp_definitions as md
-from egress.scan.mcp import Exchange, McpInspector, McpPolicy, classify, scan_tool
+from egress.scan.mcp import Exchange, McpInspector, McpPolicy, scan_tool
+from egress.scan.mcp import definitions as md
+from egress.scan.mcp.jsonrpc import classify
 
 
 def tool(name: str, description: str = "Does a thing.") -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from mcp import Client, MCPError
 
-from egress.scan.mcp import tool_hash
+from egress.scan.mcp.canonical import tool_hash
 from tests.conftest import EgressFactory, PolicyWriter
 from tests.support.mcp_server import INJECTED_RESULT, McpOrigin, run_client
 from tests.support.pki import ServerCert

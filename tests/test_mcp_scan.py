@@ -9,24 +9,12 @@ from typing import Any
 import pytest
 
 from egress.policy.model import McpSection
-from egress.scan.mcp import (
-    Exchange,
-    Malformed,
-    McpInspector,
-    McpPolicy,
-    SseDecoder,
-    canonical_json,
-    check_definition,
-    classify,
-    definition_diff,
-    event_bytes,
-    parse,
-    parse_event,
-    path_under,
-    scan_tool,
-    suspicious_invisible,
-    tool_hash,
-)
+from egress.scan.mcp import Exchange, McpInspector, McpPolicy, scan_tool
+from egress.scan.mcp.canonical import canonical_json, definition_diff, tool_hash
+from egress.scan.mcp.jsonrpc import Malformed, classify, parse
+from egress.scan.mcp.paths import path_under
+from egress.scan.mcp.poisoning import check_definition, suspicious_invisible
+from egress.scan.mcp.sse import SseDecoder, event_bytes, parse_event
 
 
 def policy(**section: Any) -> McpPolicy:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from egress.scan.dlp.engine import DLPEngine
     from egress.scan.dns import DnsPolicy
     from egress.scan.hostnames import HostnamePolicy
-    from egress.scan.mcp import McpPolicy
+    from egress.scan.mcp.policy import McpPolicy
 
 # A semantic check sees a schema-valid policy and returns (field location, message) pairs;
 # the loader turns them into file:line problems. Later sections append their own.
@@ -210,7 +210,7 @@ def compile_policy(policy: Policy, source: str, text: str | bytes = b"") -> Comp
     from egress.policy.problems import PolicyError, Problem
     from egress.scan.dns import DnsPolicy
     from egress.scan.hostnames import HostnamePolicy
-    from egress.scan.mcp import McpPolicy
+    from egress.scan.mcp.policy import McpPolicy
     from egress.sources.dlp_catalogue import dlp_engine
 
     raw = text.encode() if isinstance(text, str) else text

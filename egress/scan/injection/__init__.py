@@ -2,15 +2,16 @@
 sampling requests, server notifications, and (with the tool-only rules added) tool definitions.
 
 Modules: `text` (normalisation views, decoding), `vocab` and `keys` (building blocks, keyword
-gates), `rules_override` and `rules_action` (phrase rules as data), `rule` (the rule table),
-`scorer` (weighted score; weights are package data read on first use), `scanner` (the scanner
-the MCP inspector calls). Importing the package reads no file.
+gates), `rules_override` and `rules_action` (phrase rules as data, each with a unique pattern
+id), `rule` (the rule table), `scorer` (weighted score; weights are package data read on first
+use), `scanner` (the scanner the MCP inspector calls). Importing the package reads no file and
+compiles no rule: the rule table and the weights load on first use.
 """
 
 from __future__ import annotations
 
 from egress.scan.injection.families import RULES as FAMILY_RULES
-from egress.scan.injection.rule import RULE_TABLE, Hit, Rule
+from egress.scan.injection.rule import Hit, Rule, rule_table
 from egress.scan.injection.scanner import (
     LEVELS,
     SCORE_RULE,
@@ -25,6 +26,6 @@ from egress.scan.injection.text import decoded_segments, fold_view, views
 RULES = FAMILY_RULES
 
 __all__ = [
-    "LEVELS", "RULES", "RULE_TABLE", "SCORE_RULE", "Hit", "InjectionScanner", "Rule", "Sensitivity",
-    "Where", "decoded_segments", "fold_view", "views",
+    "LEVELS", "RULES", "SCORE_RULE", "Hit", "InjectionScanner", "Rule", "Sensitivity", "Where",
+    "decoded_segments", "fold_view", "rule_table", "views",
 ]

@@ -31,7 +31,7 @@ ACT_FAMILIES: dict[str, str] = {
 ACT_RULES: dict[str, Rule] = {
     family: Rule(family, family, 1 if family in ("code-insertion", "exfiltration-request",
                                                  "tool-call-request", "hidden-instruction") else 2,
-                 description, _NEVER, BOTH)
+                 description, _NEVER, BOTH, pattern_id=family)
     for family, description in ACT_FAMILIES.items()
 }
 

@@ -3,6 +3,7 @@ take the force out of a match (negation, reported speech, error messages, human 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -51,6 +52,9 @@ class Rule:
     keys: tuple[str, ...] = ()
     # Reported speech about a third party ("attackers could read ...") is not a directive.
     narrated: bool = False
+    # Unique per pattern (`family/what`; the family for act and score rules, one per family):
+    # what the side tables key on. `id` is what a hit reports, shared by a family's patterns.
+    pattern_id: str = ""
 
     def first(self, view: str, present: frozenset[str] | None = None,
               reports_exempt: bool = True) -> re.Match[str] | None:
@@ -105,13 +109,20 @@ class Hit:
 
 
 def compile_specs(specs: Iterable[Spec]) -> tuple[Rule, ...]:
-    return tuple(Rule(rid, fam, level, desc, rx(pattern), where, latin, rid in NEGATABLE,
-                      UNLESS_AFTER.get(rid), UNLESS_BEFORE.get(desc) or UNLESS_BEFORE.get(rid),
-                      ANCHORS.get(desc), KEYS[desc], rid in NARRATED)
-                 for rid, fam, level, desc, pattern, where, latin in specs)
+    rules = tuple(Rule(rid, fam, level, desc, rx(pattern), where, latin, rid in NEGATABLE,
+                       UNLESS_AFTER.get(rid), UNLESS_BEFORE.get(pid) or UNLESS_BEFORE.get(rid),
+                       ANCHORS.get(pid), KEYS[pid], rid in NARRATED, pid)
+                  for pid, rid, fam, level, desc, pattern, where, latin in specs)
+    ids = [r.pattern_id for r in rules]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"duplicate injection pattern ids: {sorted({i for i in ids if ids.count(i) > 1})}")
+    return rules
 
 
-RULE_TABLE: tuple[Rule, ...] = compile_specs([*OVERRIDE_SPECS, *ACTION_SPECS])
+@functools.cache
+def rule_table() -> tuple[Rule, ...]:
+    """Every phrase rule, compiled once on first use (hundreds of patterns: not at import)."""
+    return compile_specs([*OVERRIDE_SPECS, *ACTION_SPECS])
 
 
 def key_automaton(rules: Iterable[Rule]) -> Any:
@@ -122,9 +133,11 @@ def key_automaton(rules: Iterable[Rule]) -> Any:
     return automaton
 
 
-_KEY_AUTOMATON = key_automaton(RULE_TABLE)
+@functools.cache
+def _rule_keys() -> Any:
+    return key_automaton(rule_table())
 
 
 def present_keys(view: str) -> frozenset[str]:
     """Every rule key occurring in `view`, in one pass."""
-    return frozenset(key for _, key in _KEY_AUTOMATON.iter(view)) if view else frozenset()
+    return frozenset(key for _, key in _rule_keys().iter(view)) if view else frozenset()

@@ -8,7 +8,7 @@ from typing import Literal
 
 from egress.scan.injection import act, scorer
 from egress.scan.injection.families import ACT_RULES
-from egress.scan.injection.rule import RULE_TABLE, Hit, Rule, present_keys
+from egress.scan.injection.rule import Hit, Rule, present_keys, rule_table
 from egress.scan.injection.text import compact_override, decoded_segments, fold_view, views
 from egress.scan.injection.vocab import BOTH, quoted_report
 from egress.scan.normalize import decode_tag_characters, invisible_to_space, strip_invisible
@@ -23,7 +23,7 @@ MAX_DECODE_DEPTH = 2
 SCORE_RULE = Rule("directive-score", "directive-score", 2,
                   "Several weaker signals together: directives to the model, references to its "
                   "instructions, persona or output, secrecy, secrets, outside addresses, fake roles.",
-                  re.compile(r"(?!)"), BOTH)
+                  re.compile(r"(?!)"), BOTH, pattern_id="directive-score")
 
 
 class InjectionScanner:
@@ -33,10 +33,10 @@ class InjectionScanner:
         level = LEVELS[sensitivity]
         self.sensitivity = sensitivity
         self.where = where
-        chosen = [r for r in RULE_TABLE if r.level <= level and where in r.where]
+        chosen = [r for r in rule_table() if r.level <= level and where in r.where]
         self._latin = tuple(r for r in chosen if r.latin)
         self._other = tuple(r for r in chosen if not r.latin)
-        self._compact_rule = next(r for r in RULE_TABLE if r.id == "instruction-override")
+        self._compact_rule = next(r for r in rule_table() if r.id == "instruction-override")
         self._act_level = level
         # At `high`, even an attack quoted as reported speech counts.
         self._reports_exempt = sensitivity != "high"

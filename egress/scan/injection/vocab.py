@@ -133,11 +133,12 @@ THIRD_PARTY_BEFORE = re.compile(
     r"|\b(?!you\b|i\b|we\b|assistant\b|model\b|ai\b|agent\b|bot\b|llm\b)[a-z]+ (?:will|would|can|could|did|"
     r"does|has|had|may|might)\s*)$")
 NARRATED = {"credential-solicitation", "exfiltration-request", "credential-path"}
+# Keyed by rule id (every pattern reporting it) or by pattern id (that pattern alone; it wins).
 UNLESS_BEFORE = {"credential-solicitation": NARRATIVE_BEFORE, "exfiltration-request": NARRATIVE_BEFORE,
                   "credential-path": ERROR_BEFORE,
-                  "Harvests secrets, environment or configuration on the model's behalf.": DOC_LINE_BEFORE,
+                  "credential-path/harvest-on-behalf": DOC_LINE_BEFORE,
                   # "... which may silently change" describes behaviour; it asks for nothing.
-                  "Asks for secrecy or silent side effects.": re.compile(
+                  "covert-action/secrecy": re.compile(
                       r"\b(?:may|might|could|would|will|can|does|did|which|that|it|this)\b[^.\n]{0,40}$")}
 
 

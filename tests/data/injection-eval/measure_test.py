@@ -2,7 +2,7 @@
 import json, sys, collections, time
 sys.path.insert(0, str(__import__('pathlib').Path(__file__).resolve().parents[3]))
 from tests.support.injection_eval import load, policy_for, rules_of
-from egress.scan import mcp_definitions as md
+from egress.scan.mcp import definitions as md
 out = {"measured": time.strftime("%Y-%m-%d"), "split": "test"}
 for level in ("medium", "high"):
     pol = policy_for(level)

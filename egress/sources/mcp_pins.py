@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from egress.scan.mcp import MemoryPins, Pin
+from egress.scan.mcp.pins import MemoryPins, Pin
 
 log = logging.getLogger("egress.mcp")
 
