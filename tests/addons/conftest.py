@@ -77,9 +77,22 @@ def call(tctx: Any, addon: object, hook: str, *args: Any) -> None:
     tctx.master.event_loop.run_until_complete(tctx.master.addons.invoke_addon(addon, event))
 
 
-def cycle(tctx: Any, addon: object, f: flow.Flow) -> None:
-    """Every event of `f` in mitmproxy's order (`eventsequence`), to one addon."""
-    tctx.master.event_loop.run_until_complete(tctx.cycle(addon, f))
+def exchange(tctx: Any, addon: object, f: http.HTTPFlow, response: http.Response | None = None) -> None:
+    """One HTTP exchange through `addon` in mitmproxy's hook order: the request hooks, then
+    (unless the addon answered the request itself) the origin's `response` arrives and the
+    response hooks run; without one, the flow ends as an error would."""
+    for hook in ("requestheaders", "request"):
+        call(tctx, addon, hook, f)
+    if f.response is None and response is not None:
+        f.response = response
+    if f.response is not None:
+        for hook in ("responseheaders", "response"):
+            call(tctx, addon, hook, f)
+
+
+def origin_response(content: bytes = b"ok", status: int = 200,
+                    headers: dict[str, str] | None = None) -> http.Response:
+    return http.Response.make(status, content, {"content-type": "text/plain", **(headers or {})})
 
 
 def https_flow(host: str = "allowed.test", path: str = "/v1/x", *, method: str = "GET",
@@ -108,8 +121,7 @@ def connect_flow(host: str = "allowed.test", port: int = 443) -> http.HTTPFlow:
 
 def respond(f: http.HTTPFlow, content: bytes = b"ok", status: int = 200,
             headers: dict[str, str] | None = None) -> http.Response:
-    f.response = http.Response.make(status, content, {"content-type": "text/plain",
-                                                      **(headers or {})})
+    f.response = origin_response(content, status, headers)
     return f.response
 
 

@@ -16,10 +16,10 @@ from tests.addons.conftest import (
     call,
     client_hello,
     connect_flow,
-    cycle,
+    exchange,
     https_flow,
     make_env,
-    respond,
+    origin_response,
     rules,
     verdict,
 )
@@ -47,8 +47,7 @@ def setup(tmp_path: Path, mode: str = "enforce", **runtime: Any) -> tuple[Hosts,
 def test_an_allowed_request_passes_untouched(tctx: Any, tmp_path: Path) -> None:
     addon, _ = setup(tmp_path)
     f = https_flow("allowed.test", "/anything", method="POST", content=b"data")
-    respond(f, b"origin says hi")
-    cycle(tctx, addon, f)
+    exchange(tctx, addon, f, origin_response(b"origin says hi"))
     assert f.response is not None and f.response.content == b"origin says hi"
     assert f.request.content == b"data" and f.request.host == "allowed.test"
     assert_untouched(f)
