@@ -32,6 +32,8 @@ from egress.runtime import FixedPolicy, Runtime
 
 RECORD_KEY = "bottle-egress"
 BOTTLE = "bottle-t"
+# Matches `dlp/aws-access-key-id` (and is not one of the documented example keys).
+AWS_KEY = "AKIAZBBU4KN55QIHJAMQ"
 
 
 def compiled(policy: str, source: str = "policy.yaml") -> Any:
@@ -100,6 +102,8 @@ def https_flow(host: str = "allowed.test", path: str = "/v1/x", *, method: str =
                sni: str | None = None, port: int = 443) -> http.HTTPFlow:
     """A decrypted HTTPS request inside a CONNECT tunnel to `host` (origin-form, SNI = host)."""
     fields = [(b"host", host.encode()), *((k.encode(), v.encode()) for k, v in headers or [])]
+    if content and not any(k.lower() == "content-length" for k, _ in headers or []):
+        fields.append((b"content-length", str(len(content)).encode()))
     req = tutils.treq(host=host, port=port, scheme=b"https", method=method.encode(),
                       path=path.encode(), authority=b"", headers=http.Headers(fields),
                       content=content)

@@ -83,10 +83,11 @@ def test_an_http2_body_without_length_gets_one(tctx: Any, tmp_path: Path) -> Non
     addon = setup(tmp_path)
     f = https_flow("allowed.test", method="POST", content=b"0123456789")
     f.request.http_version = "HTTP/2.0"
-    assert "content-length" not in f.request.headers
+    f.request.headers.pop("content-length")  # HTTP/2 frames the body itself
     call(tctx, addon, "request", f)
     assert f.request.headers["content-length"] == "10"
     # HTTP/1 requests are framed by the client as they are: left alone
     g = https_flow("allowed.test", method="POST", content=b"0123456789")
+    g.request.headers.pop("content-length")
     call(tctx, addon, "request", g)
     assert "content-length" not in g.request.headers
