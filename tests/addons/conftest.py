@@ -145,7 +145,7 @@ def verdict(f: flow.Flow) -> str | None:
     return None if s is None else str(s["verdict"])
 
 
-def assert_denied(f: http.HTTPFlow, status: int, rule: str) -> dict[str, Any]:
+def assert_denied(f: http.HTTPFlow, status: int, rule: str, decision: str = "block") -> dict[str, Any]:
     """`f` was answered with the structured denial for `rule` (scanner/rule); its JSON body."""
     assert f.response is not None, "no denial"
     assert f.response.status_code == status
@@ -153,7 +153,7 @@ def assert_denied(f: http.HTTPFlow, status: int, rule: str) -> dict[str, Any]:
     assert f.response.headers["x-bottle-block-reason"].startswith(f"{rule}: ")
     body = json.loads(f.response.content or b"")
     assert body["rule"] == rule and body["bottle"] == BOTTLE and body["flow"] == f.id
-    assert verdict(f) == "block"
+    assert verdict(f) == decision
     return dict(body)
 
 
