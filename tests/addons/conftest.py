@@ -129,6 +129,17 @@ def respond(f: http.HTTPFlow, content: bytes = b"ok", status: int = 200,
     return f.response
 
 
+def streamed(stream: Any, chunks: list[bytes], end: bool = True) -> list[bytes]:
+    """Push `chunks` (and the empty chunk that ends a body, when `end`) through a message's
+    stream callable as mitmproxy does; what it forwarded, chunk by chunk."""
+    assert callable(stream), "the message is not streamed"
+    out: list[bytes] = []
+    for chunk in [*chunks, b""] if end else chunks:
+        result = stream(chunk)
+        out += [result] if isinstance(result, bytes) else list(result)
+    return out
+
+
 def summary(f: flow.Flow) -> dict[str, Any] | None:
     """The flow's record as flow files carry it (None: no addon recorded anything)."""
     rec = f.metadata.get(RECORD_KEY)

@@ -77,7 +77,7 @@ def test_a_missing_or_wrong_credential_gets_a_407_denial(tctx: Any, tmp_path: Pa
 def test_audit_mode_does_not_let_an_unauthenticated_agent_through(tctx: Any, tmp_path: Path) -> None:
     """Without a credential there is no agent to attribute the traffic to: refused in audit
     mode as well (fail closed)."""
-    addon, _, env = setup(tmp_path, "audit")
+    addon, _, _ = setup(tmp_path, "audit")
     f = connect_flow()
     call(tctx, addon, "http_connect", f)
     assert_denied(f, 407, "identity/missing-credential")

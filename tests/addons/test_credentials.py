@@ -8,6 +8,7 @@ import gzip
 from pathlib import Path
 from typing import Any
 
+from mitmproxy import websocket
 from mitmproxy.test import tflow
 from wsproto.frame_protocol import Opcode
 
@@ -109,21 +110,21 @@ def test_an_answer_that_cannot_be_decoded_to_scrub_it_is_refused(tctx: Any, tmp_
     call(tctx, addon, "responseheaders", f)
     call(tctx, addon, "response", f)
     assert_denied(f, 502, "credentials/response-not-scrubbable")
-    assert REAL.encode() not in (f.response.raw_content or b"")  # type: ignore[union-attr]
+    assert f.response is not None and REAL.encode() not in (f.response.raw_content or b"")
 
 
 def test_websocket_placeholders_are_dropped_and_server_messages_scrubbed(tctx: Any, tmp_path: Path) -> None:
     addon, _, placeholder = setup(tmp_path)
     out = https_flow("other.example.com")
     out.websocket = tflow.twebsocket(messages=False)
-    out.websocket.messages.append(tflow.websocket.WebSocketMessage(
+    out.websocket.messages.append(websocket.WebSocketMessage(
         Opcode.TEXT, True, f"key {placeholder}".encode()))
     call(tctx, addon, "websocket_message", out)
     assert out.websocket.messages[-1].dropped
     assert rules(out) == ["credentials/placeholder-exfiltration"]
     back = https_flow("api.example.com")
     back.websocket = tflow.twebsocket(messages=False)
-    back.websocket.messages.append(tflow.websocket.WebSocketMessage(
+    back.websocket.messages.append(websocket.WebSocketMessage(
         Opcode.TEXT, False, f"echo {REAL}".encode()))
     call(tctx, addon, "websocket_message", back)
     assert back.websocket.messages[-1].content == f"echo {placeholder}".encode()

@@ -16,8 +16,8 @@ from addons.destinations import Destinations
 from tests.addons.conftest import (
     assert_denied,
     assert_untouched,
-    exchange,
     call,
+    exchange,
     https_flow,
     make_env,
     origin_response,
@@ -134,7 +134,8 @@ def test_the_dial_is_judged_again_and_refusals_are_audited(tctx: Any, tmp_path: 
     assert event["host"] == "rebind.test" and event["findings"][0]["rule"] == "private-address"
 
 
-def test_a_name_that_does_not_resolve_is_never_dialled(tctx: Any, tmp_path: Path, resolver: list[str]) -> None:
+def test_a_name_that_does_not_resolve_is_never_dialled(tctx: Any, tmp_path: Path,
+                                                      resolver: list[str]) -> None:
     addon, _ = setup(tmp_path)
     f = https_flow("nowhere.test")
     call(tctx, addon, "requestheaders", f)

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mitmproxy import http
+from mitmproxy import http, websocket
 from mitmproxy.test import tflow
 from wsproto.frame_protocol import Opcode
 
@@ -25,6 +25,7 @@ from tests.addons.conftest import (
     make_env,
     origin_response,
     rules,
+    streamed,
     verdict,
 )
 
@@ -124,9 +125,7 @@ def test_a_streamed_bomb_is_cut_once_it_expands_too_far(tctx: Any, tmp_path: Pat
     raw = gzip.compress(b"0" * 5_000_000)
     f = post(raw, **{"content-encoding": "gzip"})  # longer than the stream threshold
     call(tctx, addon, "requestheaders", f)
-    stream = f.request.stream
-    assert callable(stream)
-    sent = [c for i in range(0, len(raw), 1000) for c in stream(raw[i:i + 1000])]
+    sent = streamed(f.request.stream, [raw[i:i + 1000] for i in range(0, len(raw), 1000)])
     assert sum(len(c) for c in sent) < len(raw)
     assert rules(f) == ["limits/decompression-bomb"] and verdict(f) == "block"
     assert not f.killable
@@ -136,18 +135,13 @@ def test_a_streamed_body_is_scanned_as_it_passes_and_cut_on_a_secret(tctx: Any, 
     addon = setup(tmp_path)
     clean = post(b"", **{"content-length": "3000"})
     call(tctx, addon, "requestheaders", clean)
-    stream = clean.request.stream
-    assert callable(stream)
-    out = [c for chunk in (b"a" * 1500, b"b" * 1500, b"") for c in stream(chunk)]
+    out = streamed(clean.request.stream, [b"a" * 1500, b"b" * 1500])
     assert b"".join(out) == b"a" * 1500 + b"b" * 1500  # everything, in order, once
     assert clean.killable and rules(clean) == []
     dirty = post(b"", **{"content-length": "3000"})
     call(tctx, addon, "requestheaders", dirty)
-    stream = dirty.request.stream
-    assert callable(stream)
-    sent = b"".join(stream(b"x" * 1500))
-    sent += b"".join(stream(b"key=" + AWS_KEY.encode() + b"y" * 1476))
-    sent += b"".join(stream(b""))
+    sent = b"".join(streamed(dirty.request.stream,
+                             [b"x" * 1500, b"key=" + AWS_KEY.encode() + b"y" * 1476]))
     assert AWS_KEY.encode() not in sent
     assert rules(dirty) == ["dlp/aws-access-key-id"] and verdict(dirty) == "block"
     assert not dirty.killable  # killed: the origin sees an aborted request
@@ -158,10 +152,10 @@ def test_websocket_messages_are_scanned_both_ways(tctx: Any, tmp_path: Path) -> 
     f = https_flow("allowed.test")
     f.websocket = tflow.twebsocket(messages=False)
     f.response = origin_response(b"", 101)
-    f.websocket.messages.append(tflow.websocket.WebSocketMessage(Opcode.TEXT, True, b"hello"))
+    f.websocket.messages.append(websocket.WebSocketMessage(Opcode.TEXT, True, b"hello"))
     call(tctx, addon, "websocket_message", f)
     assert not f.websocket.messages[-1].dropped and rules(f) == []
-    f.websocket.messages.append(tflow.websocket.WebSocketMessage(
+    f.websocket.messages.append(websocket.WebSocketMessage(
         Opcode.TEXT, False, f"the key is {AWS_KEY}".encode()))
     call(tctx, addon, "websocket_message", f)
     assert f.websocket.messages[-1].dropped

@@ -8,6 +8,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from mitmproxy import websocket
 from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 from mitmproxy.test import tflow, tutils
 from wsproto.frame_protocol import Opcode
@@ -35,6 +36,7 @@ POLICY = """
         - hosts: [allowed.test]
 """
 CANARY = "canary-7f3a9c-in-the-exception-text"
+RAISED = ValueError(CANARY)
 
 
 class Exploding:
@@ -80,7 +82,7 @@ class Exploding:
         self._maybe_raise("request")
 
 
-def setup(tmp_path: Path, exc: BaseException | None = ValueError(CANARY),
+def setup(tmp_path: Path, exc: BaseException | None = RAISED,
           mode: str = "enforce") -> tuple[Guarded, Exploding, FailClosed, Any]:
     env = make_env(tmp_path, POLICY.format(mode=mode))
     inner = Exploding(exc)
@@ -173,7 +175,7 @@ def test_dns_tcp_and_websocket_flows_fail_closed(tctx: Any, tmp_path: Path) -> N
     assert ws.websocket.messages[-1].dropped and verdict(ws) == "block"
     # once blocked, every later message is dropped before the addon sees it
     guarded_ok, inner, _, _ = setup(tmp_path, exc=None)
-    ws.websocket.messages.append(tflow.websocket.WebSocketMessage(Opcode.TEXT, True, b"more"))
+    ws.websocket.messages.append(websocket.WebSocketMessage(Opcode.TEXT, True, b"more"))
     call(tctx, guarded_ok, "websocket_message", ws)
     assert ws.websocket.messages[-1].dropped and inner.seen == []
 

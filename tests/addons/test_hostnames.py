@@ -100,7 +100,7 @@ def test_audit_mode_records_but_does_not_change_the_flow(tctx: Any, tmp_path: Pa
 
 
 def test_an_encoded_sni_condemns_its_connection(tctx: Any, tmp_path: Path) -> None:
-    addon, env = setup(tmp_path)
+    addon, _ = setup(tmp_path)
     hello = client_hello("api.allowed.test", ENCODED)
     hello.ignore_connection = True
     call(tctx, addon, "tls_clienthello", hello)

@@ -16,7 +16,7 @@ from addons.guard import FailClosed
 from addons.limits import Limits
 from addons.streams import response_stream
 from egress.findings import Finding
-from tests.addons.conftest import call, https_flow, make_env, rules, verdict
+from tests.addons.conftest import call, https_flow, make_env, rules, streamed, verdict
 
 REAL = "real-oauth-abcdefabcdef0123456"
 POLICY = """
@@ -60,9 +60,7 @@ class Chain:
 
 def drain(f: http.HTTPFlow, chunks: list[bytes]) -> bytes:
     assert f.response is not None
-    stream = f.response.stream
-    assert callable(stream)
-    return b"".join(out for chunk in [*chunks, b""] for out in stream(chunk))
+    return b"".join(streamed(f.response.stream, chunks))
 
 
 def test_a_large_plain_response_streams_through_unchanged(tctx: Any, tmp_path: Path) -> None:
