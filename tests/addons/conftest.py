@@ -26,7 +26,8 @@ from mitmproxy.test import taddons, tflow, tutils
 from mitmproxy.tls import ClientHello, ClientHelloData
 
 from egress.audit import AuditLog
-from egress.policy import compile_policy, parse_policy
+from egress.policy.compiled import compile_policy
+from egress.policy.loader import parse_policy
 from egress.redact import KnownSecrets
 from egress.runtime import FixedPolicy, Runtime
 

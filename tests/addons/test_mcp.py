@@ -8,9 +8,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mitmproxy import http
+from mitmproxy import http, websocket
+from wsproto.frame_protocol import Opcode
 
 from addons.guard import FailClosed
+from addons.limits import Limits
 from addons.mcp import Mcp
 from tests.addons.conftest import (
     call,
@@ -19,6 +21,7 @@ from tests.addons.conftest import (
     make_env,
     origin_response,
     rules,
+    streamed,
     verdict,
 )
 
@@ -116,3 +119,56 @@ def test_a_malformed_message_on_a_session_is_refused_not_raised(tctx: Any, tmp_p
     other = https_flow("mcp.test", "/v1/other", method="POST", content=b"{not json")
     call(tctx, addon, "request", other)
     assert other.response is None and rules(other) == []
+
+
+def test_an_event_stream_is_inspected_event_by_event(tctx: Any, tmp_path: Path) -> None:
+    addon = setup(tmp_path)
+    limits = Limits(addon.runtime, addon.failclosed)
+    f = post(rpc(1, "tools/list"))
+    call(tctx, addon, "request", f)
+    f.response = http.Response.make(200, b"")
+    f.response.headers.clear()
+    f.response.headers["content-type"] = "text/event-stream"
+    f.response.data.content = None  # only the head has arrived
+    call(tctx, limits, "responseheaders", f)  # the chain's order: Limits installs the stream
+    call(tctx, addon, "responseheaders", f)
+    listing = {"jsonrpc": "2.0", "id": 1, "result": {"tools": [*TOOLS, POISONED]}}
+    event = b"data: " + json.dumps(listing).encode() + b"\n\n"
+    first = streamed(f.response.stream, [event[:40]], end=False)
+    assert first == []  # an event goes on once it is complete, never half of it
+    out = b"".join(streamed(f.response.stream, [event[40:]]))
+    doc = json.loads(out.split(b"data: ", 1)[1])
+    assert [t["name"] for t in doc["result"]["tools"]] == ["add"]
+    assert "mcp/poison-credential-path" in rules(f) and f.killable
+
+
+def test_an_mcp_answer_that_cannot_be_decoded_is_refused_in_audit_mode_too(tctx: Any, tmp_path: Path) -> None:
+    addon = setup(tmp_path, "audit")
+    f = post(rpc(4, "tools/call", name="add", arguments={}))
+    call(tctx, addon, "request", f)
+    f.response = json_reply({})
+    f.response.headers["content-encoding"] = "gzip"
+    f.response.raw_content = b"\x1f\x8b corrupt"
+    call(tctx, addon, "responseheaders", f)
+    call(tctx, addon, "response", f)
+    assert f.response is not None and f.response.status_code == 200
+    doc = json.loads(f.response.content or b"")
+    assert doc["id"] == 4 and "error" in doc  # the waiting request gets its error
+    assert rules(f) == ["mcp/undecodable-stream"] and verdict(f) == "block"
+
+
+def test_a_blocked_call_over_websocket_never_reaches_the_server(tctx: Any, tmp_path: Path) -> None:
+    addon = setup(tmp_path)
+    f = https_flow("mcp.test", "/ws")
+    f.websocket = websocket.WebSocketData()
+    f.response = origin_response(b"", 101)
+    ok = json.dumps(rpc(1, "tools/call", name="add", arguments={"a": 1})).encode()
+    f.websocket.messages.append(websocket.WebSocketMessage(Opcode.TEXT, True, ok))
+    call(tctx, addon, "websocket_message", f)
+    assert not f.websocket.messages[-1].dropped and f.websocket.messages[-1].content == ok
+    bad = json.dumps(rpc(2, "tools/call", name="read", arguments={"path": "~/.ssh/id_rsa"})).encode()
+    f.websocket.messages.append(websocket.WebSocketMessage(Opcode.TEXT, True, bad))
+    call(tctx, addon, "websocket_message", f)
+    assert f.websocket.messages[-1].dropped
+    assert rules(f) == ["mcp/argument-denied"]
+    call(tctx, addon, "websocket_end", f)
