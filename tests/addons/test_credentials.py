@@ -13,6 +13,7 @@ from mitmproxy.test import tflow
 from wsproto.frame_protocol import Opcode
 
 from addons.credentials import Credentials
+from addons.dlp import DLP
 from addons.guard import FailClosed
 from tests.addons.conftest import (
     Env,
@@ -25,6 +26,7 @@ from tests.addons.conftest import (
     make_env,
     origin_response,
     rules,
+    streamed,
     summary,
     verdict,
 )
@@ -35,6 +37,8 @@ POLICY = """
     hosts:
       allow:
         - hosts: [api.example.com, other.example.com]
+    dlp:
+      stream_threshold: 1000
     credentials:
       - name: oauth
         host: api.example.com
@@ -128,3 +132,24 @@ def test_websocket_placeholders_are_dropped_and_server_messages_scrubbed(tctx: A
         Opcode.TEXT, False, f"echo {REAL}".encode()))
     call(tctx, addon, "websocket_message", back)
     assert back.websocket.messages[-1].content == f"echo {placeholder}".encode()
+
+
+def test_a_streamed_request_is_injected_at_its_head_and_its_body_gated(tctx: Any, tmp_path: Path) -> None:
+    """A body DLP streams leaves right after `requestheaders`: the credential goes in there,
+    and a placeholder in the body stops the stream before any byte of it is forwarded."""
+    addon, env, placeholder = setup(tmp_path)
+    dlp = DLP(env.runtime, addon.failclosed)  # earlier in the chain: decides the body streams
+    ok = https_flow("api.example.com", method="POST",
+                    headers=[("authorization", f"Bearer {placeholder}"), ("content-length", "5000")])
+    for a in (dlp, addon):
+        call(tctx, a, "requestheaders", ok)
+    assert ok.request.headers["authorization"] == f"Bearer {REAL}"
+    assert b"".join(streamed(ok.request.stream, [b"a" * 2500, b"b" * 2500])) == b"a" * 2500 + b"b" * 2500
+    assert ok.killable and rules(ok) == []
+    leak = https_flow("other.example.com", method="POST", headers=[("content-length", "5000")])
+    for a in (dlp, addon):
+        call(tctx, a, "requestheaders", leak)
+    sent = b"".join(streamed(leak.request.stream,
+                             [b"x" * 2000, f"t={placeholder}".encode() + b"y" * 2000]))
+    assert placeholder.encode() not in sent
+    assert rules(leak) == ["credentials/placeholder-exfiltration"] and not leak.killable

@@ -7,8 +7,9 @@ import gzip
 from pathlib import Path
 from typing import Any
 
-from mitmproxy import flow, http, io
+from mitmproxy import flow, http, io, websocket
 from mitmproxy.test import tflow
+from wsproto.frame_protocol import Opcode
 
 from addons.dlp import DLP
 from addons.record import Recorder
@@ -106,3 +107,21 @@ def test_tunnels_and_dns_flows_are_recorded(tctx: Any, tmp_path: Path) -> None:
     copies = read(addon, path)
     assert [type(c).__name__ for c in copies] == ["TCPFlow", "DNSFlow"]
     assert copies[0].messages[0].content == b"hello"  # type: ignore[attr-defined]
+
+
+def test_websocket_messages_are_recorded_scrubbed(tctx: Any, tmp_path: Path) -> None:
+    addon, env, path = setup(tmp_path)
+    f = https_flow("allowed.test")
+    f.websocket = websocket.WebSocketData()
+    f.response = origin_response(b"", 101)
+    f.websocket.messages.append(websocket.WebSocketMessage(Opcode.TEXT, True, b"hello"))
+    f.websocket.messages.append(websocket.WebSocketMessage(Opcode.TEXT, True,
+                                                           f"key {AWS_KEY}".encode()))
+    call(tctx, DLP(env.runtime), "websocket_message", f)  # blocks it, and knows the value
+    call(tctx, addon, "response", f)  # an upgraded flow is written when it ends, not here
+    call(tctx, addon, "websocket_end", f)
+    [copy] = read(addon, path)
+    assert isinstance(copy, http.HTTPFlow) and copy.websocket is not None
+    assert [m.content[:5] for m in copy.websocket.messages] == [b"hello", b"key ["]
+    assert copy.metadata["bottle-egress"]["verdict"] == "block"
+    assert AWS_KEY.encode() not in path.read_bytes()
