@@ -26,7 +26,7 @@ from mitmproxy.test import taddons, tflow, tutils
 from mitmproxy.tls import ClientHello, ClientHelloData
 
 from egress.audit import AuditLog
-from egress.policy.compiled import compile_policy
+from egress.policy.compiled import CompiledPolicy, compile_policy
 from egress.policy.loader import parse_policy
 from egress.redact import KnownSecrets
 from egress.runtime import FixedPolicy, Runtime
@@ -37,7 +37,7 @@ BOTTLE = "bottle-t"
 AWS_KEY = "AKIAZBBU4KN55QIHJAMQ"
 
 
-def compiled(policy: str, source: str = "policy.yaml") -> Any:
+def compiled(policy: str, source: str = "policy.yaml") -> CompiledPolicy:
     text = textwrap.dedent(policy)
     return compile_policy(parse_policy(text, source), source)
 
