@@ -163,8 +163,9 @@ def test_websocket_messages_are_scanned_both_ways(tctx: Any, tmp_path: Path) -> 
 
 
 def test_live_dlp_scans_a_large_body_off_the_loop(tctx: Any, tmp_path: Path) -> None:
-    addon = setup(tmp_path, live=True)
-    big = json.dumps({"pad": "p" * OFF_LOOP_BYTES, "k": AWS_KEY}).encode()
+    # A generous timeout: this test is about where the scan runs, not how long it may take.
+    addon = setup(tmp_path, live=True, scan_timeout=300)
+    big = json.dumps({"pad": "clean words " * (OFF_LOOP_BYTES // 12 + 1), "k": AWS_KEY}).encode()
     f = post(big, **{"content-length": str(len(big))})
     f.request.headers["content-length"] = "500"  # under the stream threshold: buffered
     call(tctx, addon, "request", f)
