@@ -26,7 +26,7 @@ from egress.policy.problems import PolicyError
 from egress.policy.store import load_compiled
 from egress.scan.mcp import definition_diff, tool_hash
 from proxy.chain import AddonLoadError, load_addon_file
-from proxy.dnsguard import DnsConfigError, client_instructions, parse_hostport
+from proxy.dns.addresses import DnsConfigError, client_instructions, parse_hostport
 from proxy.master import (
     ConfigError,
     ProxyConfig,

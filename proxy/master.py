@@ -46,7 +46,8 @@ from egress.redact import KnownSecrets
 from egress.runtime import Runtime
 from egress.sources.paths import default_audit_path, default_state_root
 from proxy.chain import Chain, build_chain
-from proxy.dnsguard import DnsConfigError, DnsGuard, system_resolver
+from proxy.dns.addresses import DnsConfigError, system_resolver
+from proxy.dns.guard import DnsGuard
 from proxy.listen_errors import ListenErrors
 from proxy.metrics_http import MetricsServer, Readiness, start_server
 from proxy.tls import BottleTlsConfig
