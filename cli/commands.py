@@ -26,16 +26,16 @@ from egress.policy.problems import PolicyError
 from egress.policy.store import load_compiled
 from egress.scan.mcp import definition_diff, tool_hash
 from proxy.chain import AddonLoadError, load_addon_file
-from proxy.dns.addresses import DnsConfigError, client_instructions, parse_hostport
-from proxy.master import (
+from proxy.config import (
     ConfigError,
     ProxyConfig,
     ProxyInfo,
     check_bottle_id,
     check_upstream,
     parse_listen,
-    serve,
 )
+from proxy.dns.addresses import DnsConfigError, client_instructions, parse_hostport
+from proxy.master import serve
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
