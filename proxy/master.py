@@ -237,7 +237,7 @@ class ProxyRun:
         self.ca = ca = BottleCA.create(state_dir, cfg.bottle_id,
                                        validity_hours=compiled.policy.ca.validity_hours,
                                        permitted_hosts=_name_constraint_hosts(compiled))
-        release.callback(ca.destroy)  # the in-memory key dies with the process anyway
+        release.callback(ca.destroy)  # drops the key, removes the public files it exported
         runtime.may_issue = ca.may_issue
         upstream_trust = self._upstream_trust()
         if cfg.upstream:
