@@ -8,7 +8,7 @@ on it is then refused and `server_connect` refuses to dial for it. Names that di
 (CONNECT vs SNI vs Host) are a finding of their own (domain fronting).
 
 DNS flows (mitmproxy's `DNSFlow`, in flow files under `bottle replay`) are judged exactly
-as the DNS guard (`proxy/dnsguard.py`) judges live queries.
+as the DNS guard (`proxy/dns/guard.py`) judges live queries.
 """
 
 from __future__ import annotations

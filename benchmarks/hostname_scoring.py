@@ -295,7 +295,7 @@ def _guard_main(upstream_port: int, port_out: Any, tmp: str) -> None:
     from egress.policy.loader import parse_policy
     from egress.redact import KnownSecrets
     from egress.runtime import FixedPolicy, Runtime
-    from proxy.dnsguard import DnsGuard
+    from proxy.dns.guard import DnsGuard
 
     policy = compile_policy(parse_policy(textwrap.dedent("""
         hosts:

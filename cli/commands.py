@@ -1,355 +1,42 @@
-"""`bottle` command line. User errors print one clear message and exit non-zero; no tracebacks."""
+"""`bottle` command line: the parser (`build_parser`, which `--help`, shell completion and the
+docs are generated from) and `main`, which runs a command's handler and turns user errors into
+one clear message and a non-zero exit, never a traceback. The handlers live by command group:
+`cli.egress_run`, `cli.policy_commands`, `cli.inspect_commands` (replay, dlp, mcp), and the
+launcher's, deploy's and the conventions' own modules."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-import logging
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
-from cli import envfile
+from cli.conventions import EXIT_OK, EXIT_USAGE, add_version
 from cli.conventions import add_commands as add_convention_commands
-from cli.conventions import add_version
 from cli.deploy import add_commands as add_deploy_commands
+from cli.egress_run import cmd_egress_precompile, cmd_egress_run
+from cli.inspect_commands import (
+    cmd_dlp_rules,
+    cmd_dlp_scan,
+    cmd_mcp_hash,
+    cmd_mcp_pins,
+    cmd_replay,
+)
 from cli.internal_error import report_internal_error
 from cli.launcher import add_commands as add_launcher_commands
-from egress.envvars import as_shell
-from egress.errors import ReplayError
-from egress.policy.compiled import CompiledPolicy, default_policy_path
-from egress.policy.model import Policy, parse_size
-from egress.policy.problems import PolicyError
-from egress.policy.store import load_compiled
-from egress.scan.mcp.canonical import definition_diff, tool_hash
-from egress.sources.credentials import check_sources
-from egress.sources.mcp_pins import PINS_FILE, ToolPins
-from proxy.chain import AddonLoadError, load_addon_file
-from proxy.dnsguard import DnsConfigError, client_instructions, parse_hostport
-from proxy.master import (
-    ConfigError,
-    ProxyConfig,
-    ProxyInfo,
-    check_bottle_id,
-    check_upstream,
-    parse_listen,
-    serve,
+from cli.policy_commands import (
+    cmd_policy_check,
+    cmd_policy_docs,
+    cmd_policy_explain,
+    cmd_policy_schema,
+    cmd_policy_test,
 )
-
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+from egress.errors import ReplayError
+from egress.policy.problems import PolicyError
+from proxy.chain import AddonLoadError
+from proxy.config import ConfigError
 
 Handler = Callable[[argparse.Namespace], int]
 
-
-def _setup_logging(verbose: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("bottle-egress %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
-    logging.getLogger("mitmproxy").setLevel(logging.INFO if verbose else logging.WARNING)
-    logging.getLogger("egress").setLevel(logging.DEBUG if verbose else logging.INFO)
-
-
-# -- bottle egress run -----------------------------------------------------------------------
-
-def _size(value: str, flag: str) -> int:
-    try:
-        size = parse_size(value)
-    except ValueError as e:
-        raise ConfigError(f"{flag}: {e}") from None
-    if not isinstance(size, int) or size < 0:
-        raise ConfigError(f"{flag}: {value!r} is not a size")
-    return size
-
-
-def cmd_egress_run(args: argparse.Namespace) -> int:
-    _setup_logging(args.verbose)
-    policy_path = Path(args.policy) if args.policy else default_policy_path()
-    host, port = parse_listen(args.listen)
-    extra = []
-    for path in args.addon or []:
-        extra.extend(load_addon_file(path))
-    cfg = ProxyConfig(
-        policy_path=policy_path,
-        listen_host=host,
-        listen_port=port,
-        upstream=check_upstream(args.upstream) if args.upstream else None,
-        upstream_ca=Path(args.upstream_ca) if args.upstream_ca else None,
-        state_dir=Path(args.state_dir) if args.state_dir else None,
-        audit_log=Path(args.audit_log) if args.audit_log else None,
-        extra_addons=extra,
-        record=Path(args.record) if args.record else None,
-        record_max_body=_size(args.record_max_body, "--record-max-body"),
-        dns_listen=_dns_address(args.dns_listen, "--dns-listen") if args.dns_listen else None,
-        dns_upstream=_dns_address(args.dns_upstream, "--dns-upstream") if args.dns_upstream else None,
-        allow_private=tuple(_private_network(v) for v in args.allow_private or []),
-        any_port=args.any_port,
-        export_dir=Path(args.export_dir) if args.export_dir else None,
-        metrics_listen=(parse_listen(args.metrics_listen, "--metrics-listen", "127.0.0.1:9090")
-                        if args.metrics_listen else None),
-        agent_identities=Path(args.agent_identities) if args.agent_identities else None,
-    )
-    if args.dns_upstream and not args.dns_listen:
-        raise ConfigError("--dns-upstream needs --dns-listen")
-    if args.bottle_id:
-        cfg.bottle_id = check_bottle_id(args.bottle_id)
-
-    env_file = Path(args.env_file) if args.env_file else None
-    if env_file is not None:
-        if not env_file.parent.is_dir():
-            raise ConfigError(f"--env-file {env_file}: directory {env_file.parent} does not exist")
-        envfile.clear(env_file)  # a waiting script must not source an earlier run's file
-
-    def ready(info: ProxyInfo) -> None:
-        log = logging.getLogger("egress")
-        if env_file is None:
-            sys.stdout.write(as_shell(info.environment))
-            sys.stdout.flush()
-        else:
-            envfile.write_atomically(env_file, as_shell(info.environment))
-            log.info("client environment written to %s (source it: . %s)", env_file, env_file)
-        log.info("bottle %s: proxy listening on %s (policy %s%s)", cfg.bottle_id, info.proxy_url,
-                 policy_path, f", upstream {cfg.upstream}" if cfg.upstream else ", direct egress")
-        log.info("CA bundle for clients: %s; audit log: %s", info.environment["SSL_CERT_FILE"],
-                 info.audit_log)
-        if cfg.allow_private or cfg.any_port:
-            log.warning("development settings: %s", ", ".join(
-                [f"--allow-private {n}" for n in cfg.allow_private] + ["--any-port"] * cfg.any_port))
-        if info.credentials:
-            log.info("credential placeholders exported in %s (real values stay in the proxy)",
-                     ", ".join(info.credentials))
-        if info.dns is not None and info.dns_upstream is not None:
-            for line in client_instructions(info.dns, info.dns_upstream):
-                log.info("%s", line)
-        log.info("Ctrl-C stops the proxy and destroys the bottle CA")
-
-    try:
-        return asyncio.run(serve(cfg, ready))
-    finally:
-        if env_file is not None:
-            envfile.clear(env_file)  # the CA it points at is gone
-
-
-def _private_network(value: str) -> str:
-    from egress.addresses import parse_network
-
-    try:
-        return str(parse_network(value))
-    except ValueError as e:
-        raise ConfigError(f"--allow-private: {e}") from None
-
-
-def cmd_egress_precompile(args: argparse.Namespace) -> int:
-    from egress.sources import derived_cache
-    from egress.sources.dlp_catalogue import CATALOGUE, load_rules
-
-    policy_path = args.policy or str(default_policy_path())
-    directory = Path(args.cache_dir) if args.cache_dir else derived_cache.user_dir()
-    if directory is None:
-        raise ConfigError("BOTTLE_EGRESS_CACHE=off: give --cache-dir DIR")
-    with derived_cache.only(directory):
-        load_rules(CATALOGUE.read_text(encoding="utf-8"), str(CATALOGUE))
-        load_compiled(policy_path)
-    written = sorted(p.name for p in directory.glob("*.bin"))
-    print(f"{directory}: {', '.join(written) or 'nothing written (not writable?)'}")
-    return EXIT_OK if written else EXIT_USAGE
-
-
-def _dns_address(value: str, flag: str) -> tuple[str, int]:
-    try:
-        return parse_hostport(value, 53, flag)
-    except DnsConfigError as e:
-        raise ConfigError(str(e)) from None
-
-
-# -- bottle policy ---------------------------------------------------------------------------
-
-def _summary(policy: Policy) -> str:
-    h = policy.hosts
-    return (f"mode {policy.mode}, {len(h.allow)} allow / {len(h.deny)} deny rules, "
-            f"{len(h.passthrough)} passthrough hosts, {len(policy.credentials)} credentials")
-
-
-def _credential_sources(policy: Policy) -> list[tuple[tuple[int | str, ...], str]]:
-    """Credential sources must resolve where the check runs (commands are not run)."""
-    return [(tuple(e.loc), f"credential {e.name!r}: {e.message}") for e in check_sources(policy.credentials)]
-
-
-def cmd_policy_check(args: argparse.Namespace) -> int:
-    status = EXIT_OK
-    for path in args.files:
-        try:
-            # one pass: schema, semantic checks and credential sources all report together
-            compiled = load_compiled(path, {_credential_sources: ("credentials",)})
-        except PolicyError as e:
-            print(e, file=sys.stderr)
-            status = EXIT_FINDINGS
-        else:
-            print(f"{path}: OK (digest {compiled.digest}, {_summary(compiled.policy)})")
-    return status
-
-
-def cmd_policy_schema(args: argparse.Namespace) -> int:
-    from egress.policy.schema import policy_json_schema
-
-    print(json.dumps(policy_json_schema(), indent=2))
-    return EXIT_OK
-
-
-def _compiled(path: str) -> CompiledPolicy:
-    return load_compiled(path)
-
-
-def cmd_policy_test(args: argparse.Namespace) -> int:
-    from proxy.policytest import format_results, run_tests
-
-    policy = _compiled(args.policy)
-    rows = []
-    for tests in args.tests:
-        rows += [(Path(tests), r) for r in run_tests(policy, Path(tests))]
-    for line in format_results(rows):
-        print(line)
-    return EXIT_OK if all(r.passed for _, r in rows) else EXIT_FINDINGS
-
-
-def _headers(values: list[str] | None) -> dict[str, str]:
-    out = {}
-    for value in values or []:
-        name, sep, val = value.partition(":")
-        if not sep or not name.strip():
-            raise ConfigError(f"--header {value!r}: expected 'Name: value'")
-        out[name.strip()] = val.strip()
-    return out
-
-
-def cmd_policy_explain(args: argparse.Namespace) -> int:
-    from cli.explain import explain
-    from proxy.flowbuild import FlowSpecError
-
-    policy = _compiled(args.policy)
-    try:
-        lines = list(explain(policy, args.method, args.url, _headers(args.header),
-                             (args.body or "").encode()))
-    except FlowSpecError as e:
-        raise ConfigError(f"--url: {e}") from None
-    print("\n".join(lines))
-    return EXIT_OK
-
-
-def cmd_policy_docs(args: argparse.Namespace) -> int:
-    from cli.docs import policy_reference
-
-    text = "\n".join(policy_reference()) + "\n"
-    if args.output:
-        Path(args.output).write_text(text)
-    else:
-        sys.stdout.write(text)
-    return EXIT_OK
-
-
-# -- bottle replay ---------------------------------------------------------------------------
-
-def cmd_replay(args: argparse.Namespace) -> int:
-    from cli.diff import diff, render
-    from proxy.replay import Replayer, format_json, format_table, read_flows
-
-    policy_path = args.policy or str(default_policy_path())
-    compiled = _compiled(policy_path)
-    if args.against:
-        for line in render(diff(args.flows, compiled, _compiled(args.against)), args.format):
-            sys.stdout.write(line + "\n")
-        sys.stdout.flush()
-        return EXIT_OK
-    replayer = Replayer(compiled)
-    results = replayer.run(read_flows(args.flows))
-    lines = format_json(results) if args.format == "json" else format_table(results)
-    out = sys.stdout
-    for line in lines:
-        out.write(line + "\n")
-    out.flush()
-    return EXIT_OK
-
-
-# -- bottle dlp ------------------------------------------------------------------------------
-
-def cmd_dlp_rules(args: argparse.Namespace) -> int:
-    from egress.scan.dlp.catalogue import EXTRA_RULES
-    from egress.sources.dlp_catalogue import load_catalogue
-
-    rows = [{"id": r.id, "severity": r.severity, "description": r.description,
-             **({"notes": r.notes} if r.notes else {})} for r in load_catalogue()]
-    rows += [{"id": k, "severity": "critical" if k == "known-secret" else "low", "description": v}
-             for k, v in EXTRA_RULES.items()]
-    if args.format == "json":
-        print(json.dumps(rows, indent=2))
-    else:
-        for row in rows:
-            print(f"{row['id']:<36} {row['severity']:<9} {row['description']}")
-    return EXIT_OK
-
-
-def cmd_dlp_scan(args: argparse.Namespace) -> int:
-    """Scan files (or stdin) with the policy's DLP engine; findings as JSON lines, no values."""
-    policy_path = args.policy or str(default_policy_path())
-    engine = load_compiled(policy_path).dlp
-    status = EXIT_OK
-    for name in args.files or ["-"]:
-        data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
-        for match in engine.scan_body(data, args.content_type, where=name):
-            status = EXIT_FINDINGS
-            print(json.dumps(match.finding.as_audit(), separators=(",", ":")))
-    return status
-
-
-# -- bottle mcp ------------------------------------------------------------------------------
-
-def _tools_in(doc: object) -> list[dict[str, object]]:
-    """Tool definitions in a document: one tool, a list of tools, a tools/list result or response."""
-    if isinstance(doc, dict) and isinstance(doc.get("result"), dict):
-        doc = doc["result"]
-    if isinstance(doc, dict) and isinstance(doc.get("tools"), list):
-        doc = doc["tools"]
-    items = doc if isinstance(doc, list) else [doc]
-    return [t for t in items if isinstance(t, dict) and isinstance(t.get("name"), str)]
-
-
-def cmd_mcp_hash(args: argparse.Namespace) -> int:
-    raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
-    try:
-        tools = _tools_in(json.loads(raw.decode("utf-8")))
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"{args.file}: not UTF-8 text (byte {e.start})") from None
-    except RecursionError:
-        raise ConfigError(f"{args.file}: JSON nested too deeply") from None
-    except ValueError as e:
-        raise ConfigError(f"{args.file}: not JSON ({e})") from None
-    if not tools:
-        raise ConfigError(f"{args.file}: no tool definition (an object with a `name`) found")
-    for tool in tools:
-        print(f"{tool['name']}: {tool_hash(tool)}")
-    return EXIT_OK
-
-
-def cmd_mcp_pins(args: argparse.Namespace) -> int:
-    path = Path(args.state_dir) / PINS_FILE
-    if not path.is_file():
-        raise ConfigError(f"{path}: no MCP pins yet (the proxy writes them on a server's first tools/list)")
-    pins = ToolPins(path)
-    doc = pins.as_document()
-    for server, entry in doc["servers"].items():
-        print(server)
-        for name, pin in entry["pinned"].items():
-            changed = entry["changed"].get(name)
-            print(f"  {name}: {pin['hash']}" + ("  CHANGED -> " + changed["hash"] if changed else ""))
-            if changed and args.diff:
-                for line in definition_diff(pin["definition"], changed["definition"]).splitlines():
-                    print(f"      {line}")
-    return EXIT_OK
-
-
-# -- parser ----------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(

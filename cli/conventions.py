@@ -8,6 +8,10 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+# Exit statuses of every `bottle` command: 1 means the command found something (an invalid
+# policy, a failing policy test, a secret in `dlp scan`), 2 a usage or input error.
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
 
 def package_version() -> str:
     from importlib.metadata import PackageNotFoundError, version

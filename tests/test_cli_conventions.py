@@ -21,7 +21,7 @@ import pytest
 from cli.commands import build_parser
 from cli.launcher import counted
 from launcher.bottle import save_recording
-from proxy.dnsguard import client_instructions
+from proxy.dns.addresses import client_instructions
 from tests.conftest import EgressFactory, PolicyWriter
 from tests.support.origin import Origin
 

@@ -26,15 +26,9 @@ from egress.audit import AuditLog
 from egress.policy.store import PolicyStore
 from egress.redact import KnownSecrets
 from egress.runtime import Runtime
-from proxy.dnsguard import (
-    MAX_QUERY_BYTES,
-    DnsConfigError,
-    DnsGuard,
-    check_not_self,
-    parse_hostport,
-    parse_query,
-    system_resolver,
-)
+from proxy.dns.addresses import DnsConfigError, check_not_self, parse_hostport, system_resolver
+from proxy.dns.guard import DnsGuard
+from proxy.dns.wire import MAX_QUERY_BYTES, parse_query
 from tests.support.dns import DNSFixture, RecordingResolver
 from tests.support.prereq import require_binary
 from tests.support.proxy import REPO, with_resolver

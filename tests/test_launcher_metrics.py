@@ -16,7 +16,7 @@ from launcher.bottle import EGRESS_HOSTNAME, METRICS_PORT, StartOptions
 from launcher.errors import LauncherError
 from launcher.start import check_metrics_port, egress_command, egress_metrics_kwargs
 from proxy import metrics_http
-from proxy.master import parse_listen
+from proxy.config import parse_listen
 
 
 def test_metrics_port_publishes_on_host_loopback_and_listens_on_the_egress_side_only() -> None:

@@ -61,7 +61,7 @@ RULES = {
     "allows (a tunnel).",
     "domain-fronting": "The CONNECT target, TLS SNI and Host header of one request name "
     "different hosts.",
-    # the DNS guard's own checks (egress/scan/dns.py, proxy/dnsguard.py)
+    # the DNS guard's own checks (egress/scan/dns.py, proxy/dns/guard.py)
     "dns-malformed": "A packet that is not one well-formed standard query (bad header or name, "
     "compression loop, truncated, more than one question, oversize): never forwarded.",
     "dns-zone-transfer": "AXFR, IXFR, MAILA and MAILB queries are always refused.",

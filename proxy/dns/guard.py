@@ -30,224 +30,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import struct
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from dnslib import CLASS, QTYPE, RCODE, DNSBuffer, DNSRecord
+from dnslib import RCODE, DNSRecord
 
 from egress.audit import utc_now
 from egress.findings import Finding
 from egress.runtime import Runtime
-from egress.scan.dns import Answer, judge_answer, judge_query, svcb_hints
+from egress.scan.dns import judge_answer, judge_query
 from egress.scan.hostnames import budget_event
 from egress.scan.name_secrets import NameSecretScanner
 from egress.verdict import under_mode
+from proxy.dns.addresses import DnsConfigError, check_not_self
+from proxy.dns.upstream import UpstreamResolver
+from proxy.dns.wire import MAX_QUERY_BYTES, Parsed, answers, error_reply, parse_query, rcode_reply
 from proxy.dns_clients import TcpConnection, TcpConnections, TokenBuckets
 
-log = logging.getLogger("proxy.dnsguard")
+log = logging.getLogger("proxy.dns")
 
-MAX_QUERY_BYTES = 512          # a query carries one question of at most 255 bytes and an OPT
-EDNS_UDP_SIZE = 1232           # the payload size we offer upstream (DNS flag day 2020)
-UPSTREAM_TIMEOUT = 3.0
 MAX_IN_FLIGHT = 2048           # UDP queries being answered at once; more are dropped
-
-OPCODE_QUERY = 0
-TYPE_OPT = 41
-TYPE_SVCB = 64
-TYPE_HTTPS = 65
 RCODES = {"nxdomain": RCODE.NXDOMAIN, "refused": RCODE.REFUSED}
-
-
-class DnsConfigError(Exception):
-    """A user error in how the guard was asked to run."""
-
-
-def parse_hostport(value: str, default_port: int, flag: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep:
-        host, port = value, str(default_port)
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise DnsConfigError(f"{flag} {value!r}: expected HOST:PORT, e.g. 127.0.0.1:5353")
-    return host, int(port)
-
-
-def system_resolver(resolv_conf: Path = Path("/etc/resolv.conf")) -> tuple[str, int]:
-    """The host's resolver: the first `nameserver` of resolv.conf."""
-    try:
-        text = resolv_conf.read_text()
-    except OSError as e:
-        raise DnsConfigError(f"cannot read {resolv_conf} ({e.strerror}); give --dns-upstream") from None
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) >= 2 and parts[0] == "nameserver":
-            return parts[1].split("%", 1)[0], 53
-    raise DnsConfigError(f"{resolv_conf} names no nameserver; give --dns-upstream HOST:PORT")
-
-
-def check_not_self(listen: tuple[str, int], upstream: tuple[str, int]) -> None:
-    """Refuse an upstream that is the guard itself (it would forward to itself forever)."""
-    lhost, lport = listen
-    uhost, uport = upstream
-    if lport == 0 or lport != uport:
-        return
-    own = {lhost}
-    if lhost in ("0.0.0.0", "::", ""):
-        own |= {"127.0.0.1", "::1", "0.0.0.0", "::", "localhost"}
-    if uhost in own:
-        raise DnsConfigError(f"--dns-upstream {uhost}:{uport} is the guard's own address; "
-                             "give the real resolver with --dns-upstream HOST:PORT")
-
-
-# -- wire helpers (no dnslib on the hot path where bytes suffice) ---------------------------
-
-def _error_reply(data: bytes, rcode: int) -> bytes | None:
-    """A bare reply (no question) carrying the request's id, opcode and RD bit."""
-    if len(data) < 12:
-        return None
-    flags = struct.unpack("!H", data[2:4])[0]
-    opcode_rd = flags & 0x7900  # opcode bits and RD
-    return data[:2] + struct.pack("!HHHHH", 0x8000 | opcode_rd | rcode, 0, 0, 0, 0)
-
-
-def _encode_name(labels: tuple[bytes, ...]) -> bytes:
-    return b"".join(bytes([len(lb)]) + lb for lb in labels) + b"\x00"
-
-
-def _encode_query(qid: int, rd: bool, labels: tuple[bytes, ...], qtype: int, qclass: int,
-                  edns: tuple[int, bool] | None) -> bytes:
-    header = struct.pack("!HHHHHH", qid, 0x0100 if rd else 0, 1, 0, 0, 1 if edns else 0)
-    body = _encode_name(labels) + struct.pack("!HH", qtype, qclass)
-    if edns is not None:
-        size, do = edns
-        body += b"\x00" + struct.pack("!HHIH", TYPE_OPT, size, 0x8000 if do else 0, 0)
-    return header + body
-
-
-def _reply(request: DNSRecord, rcode: int) -> bytes:
-    q = request.q
-    flags = 0x8000 | (0x0100 if request.header.rd else 0) | 0x0080 | rcode  # QR, RD, RA
-    return (struct.pack("!HHHHHH", request.header.id, flags, 1, 0, 0, 0)
-            + _encode_name(tuple(q.qname.label)) + struct.pack("!HH", q.qtype, q.qclass))
-
-
-@dataclass(frozen=True, slots=True)
-class Parsed:
-    record: DNSRecord
-    name: str
-    labels: tuple[bytes, ...]
-    qtype: str
-    qclass: str
-    edns: tuple[int, bool] | None
-
-
-def parse_query(data: bytes) -> Parsed | str:
-    """A strictly valid standard query, or why not (never raises)."""
-    if len(data) > MAX_QUERY_BYTES:
-        return f"query of {len(data)} bytes exceeds {MAX_QUERY_BYTES}"
-    if len(data) < 12:
-        return "shorter than a DNS header"
-    try:
-        record = DNSRecord.parse(data)
-    except Exception as e:  # dnslib raises DNSError, BufferError, struct.error, ...
-        return f"unparseable ({type(e).__name__})"
-    h = record.header
-    if h.qr:
-        return "a response, not a query"
-    if h.opcode != OPCODE_QUERY:
-        return f"opcode {h.opcode} is not a standard query"
-    if len(record.questions) != 1:
-        return f"{len(record.questions)} questions (exactly one is answered)"
-    if record.rr or record.auth:
-        return "query carries answer or authority records"
-    edns: tuple[int, bool] | None = None
-    for rr in record.ar:
-        if rr.rtype != TYPE_OPT or edns is not None:
-            return "additional records other than one OPT"
-        do = bool(rr.ttl & 0x8000)
-        edns = (max(512, min(EDNS_UDP_SIZE, rr.rclass)), do)
-    q = record.q
-    labels = tuple(q.qname.label)
-    if not labels:
-        return "empty name (root)"
-    size = sum(len(lb) + 1 for lb in labels) + 1
-    if size > 255 or any(not 0 < len(lb) <= 63 for lb in labels):
-        return "name or label longer than DNS allows"
-    for lb in labels:
-        if any(b < 0x21 or b > 0x7E or b == 0x2E for b in lb):
-            return "label with bytes no hostname has"
-    name = b".".join(labels).decode("ascii")
-    qtype = QTYPE.get(q.qtype, f"TYPE{q.qtype}")
-    qclass = CLASS.get(q.qclass, f"CLASS{q.qclass}")
-    return Parsed(record, name, labels, str(qtype), str(qclass), edns)
-
-
-_SECTIONS = (("answer", "rr"), ("authority", "auth"), ("additional", "ar"))
-
-
-def _answers(record: DNSRecord) -> list[Answer]:
-    """Every record of an upstream answer, all three sections (raises ValueError for a
-    malformed SVCB/HTTPS record: the answer is then treated as unparseable)."""
-    out = []
-    for section, attr in _SECTIONS:
-        for rr in getattr(record, attr):
-            if rr.rtype == TYPE_OPT:
-                continue
-            rtype = str(QTYPE.get(rr.rtype, f"TYPE{rr.rtype}"))
-            owner = str(rr.rname)
-            if rtype in ("A", "AAAA", "CNAME"):
-                out.append(Answer(rtype, owner, str(rr.rdata), section))
-            elif rr.rtype in (TYPE_SVCB, TYPE_HTTPS):
-                buffer = DNSBuffer()
-                rr.rdata.pack(buffer)
-                out.append(Answer(rtype, owner, "", section, svcb_hints(bytes(buffer.data))))
-            else:
-                out.append(Answer(rtype, owner, "", section))
-    return out
-
-
-# -- the guard -----------------------------------------------------------------------------
-
-class _UpstreamUdp(asyncio.DatagramProtocol):
-    """One connected socket to the upstream resolver; replies matched by id and question."""
-
-    def __init__(self) -> None:
-        self.transport: asyncio.DatagramTransport | None = None
-        self.pending: dict[int, tuple[asyncio.Future[bytes], bytes]] = {}
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
-
-    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
-        if len(data) < 12:
-            return
-        qid = struct.unpack("!H", data[:2])[0]
-        entry = self.pending.get(qid)
-        if entry is None:
-            return
-        future, question = entry
-        # The question must come back as asked (case-insensitively): a reply to something
-        # else with the right id is ignored, not trusted.
-        if data[12 : 12 + len(question)].lower() != question.lower():
-            return
-        if not future.done():
-            future.set_result(data)
-
-    def error_received(self, exc: Exception) -> None:
-        log.debug("upstream UDP error: %s", exc)
-
-    def new_id(self) -> int:
-        while True:
-            qid = secrets.randbits(16)
-            if qid not in self.pending:
-                return qid
 
 
 class DnsGuard:
@@ -264,7 +69,7 @@ class DnsGuard:
         self._buckets = TokenBuckets()
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
-        self._up: _UpstreamUdp | None = None
+        self._resolver = UpstreamResolver(upstream)
         self._tasks: set[asyncio.Task[None]] = set()
         self._tcp_conns = TcpConnections()
         self._tcp_reports = TokenBuckets()
@@ -275,16 +80,14 @@ class DnsGuard:
     async def start(self) -> tuple[str, int]:
         loop = asyncio.get_running_loop()
         host, port = self.listen
-        up_transport, up = await loop.create_datagram_endpoint(
-            _UpstreamUdp, remote_addr=self.upstream)
-        self._up = up
+        await self._resolver.open()
         last_error: OSError | None = None
         for _ in range(5 if port == 0 else 1):
             try:
                 udp, _ = await loop.create_datagram_endpoint(
                     lambda: _ListenUdp(self), local_addr=(host, port))
             except OSError as e:
-                up_transport.close()
+                self._resolver.close()
                 raise DnsConfigError(f"--dns-listen {host}:{port}: {e.strerror}") from None
             bound = udp.get_extra_info("sockname")
             try:
@@ -297,7 +100,7 @@ class DnsGuard:
             self._udp = udp
             self.address = (bound[0], bound[1])
             return self.address
-        up_transport.close()
+        self._resolver.close()
         raise DnsConfigError(f"--dns-listen {host}:{port}: TCP bind failed "
                              f"({last_error.strerror if last_error else 'unknown'})")
 
@@ -308,8 +111,7 @@ class DnsGuard:
             self._tcp.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._tcp.wait_closed(), 2)
-        if self._up is not None and self._up.transport is not None:
-            self._up.transport.close()
+        self._resolver.close()
         for task in list(self._tasks):
             task.cancel()
 
@@ -391,7 +193,7 @@ class DnsGuard:
                                               f"internal error ({type(e).__name__}); "
                                               "answered SERVFAIL (fail closed)").as_audit()]},
                         started)
-            return _error_reply(data, RCODE.SERVFAIL)
+            return error_reply(data, RCODE.SERVFAIL)
 
     async def _handle(self, data: bytes, client: tuple[str, int], transport: str,
                       started: float) -> bytes | None:
@@ -410,7 +212,7 @@ class DnsGuard:
         parsed = parse_query(data)
         if isinstance(parsed, str):
             self._audit_malformed(client, transport, parsed, started)
-            return _error_reply(data, RCODE.FORMERR)
+            return error_reply(data, RCODE.FORMERR)
         if self._is_next_hop(parsed):
             return await self._next_hop(data, parsed, client, transport, started)
         judged = judge_query(policy.dns, policy.hostnames, self.runtime.hostname_budget,
@@ -430,8 +232,8 @@ class DnsGuard:
             self._audit({**event, "verdict": "block", "rcode": RCODE.get(rcode),
                          "findings": [f.as_audit() for f in findings], "policy": policy.digest},
                         started, judged.sensitive)
-            return _reply(parsed.record, rcode)
-        answer = await self._forward(parsed, transport)
+            return rcode_reply(parsed.record, rcode)
+        answer = await self._resolver.forward(parsed, transport)
         if answer is None:
             finding = Finding("hostnames", "dns-upstream", "block", "dns.upstream",
                               f"upstream resolver {self.upstream[0]}:{self.upstream[1]} did not "
@@ -439,10 +241,10 @@ class DnsGuard:
             self._audit({**event, "verdict": "block", "rcode": "SERVFAIL",
                          "findings": [f.as_audit() for f in [*findings, finding]],
                          "policy": policy.digest}, started, judged.sensitive)
-            return _reply(parsed.record, RCODE.SERVFAIL)
+            return rcode_reply(parsed.record, RCODE.SERVFAIL)
         try:
             upstream_record: DNSRecord | None = DNSRecord.parse(answer)
-            records = _answers(upstream_record)
+            records = answers(upstream_record)
         except Exception:  # dnslib raises DNSError, BufferError, ...; svcb_hints ValueError
             upstream_record = None
         if upstream_record is None:
@@ -451,7 +253,7 @@ class DnsGuard:
             self._audit({**event, "verdict": "block", "rcode": "SERVFAIL",
                          "findings": [f.as_audit() for f in [*findings, finding]],
                          "policy": policy.digest}, started, judged.sensitive)
-            return _reply(parsed.record, RCODE.SERVFAIL)
+            return rcode_reply(parsed.record, RCODE.SERVFAIL)
         answer_findings = [under_mode(f, policy.policy.mode)
                            for f in judge_answer(policy.dns, policy.hostnames, parsed.name,
                                                  records)]
@@ -461,7 +263,7 @@ class DnsGuard:
             self._audit({**event, "verdict": "block", "rcode": RCODE.get(rcode),
                          "findings": [f.as_audit() for f in findings], "policy": policy.digest},
                         started, judged.sensitive)
-            return _reply(parsed.record, rcode)
+            return rcode_reply(parsed.record, rcode)
         if findings or policy.policy.audit.log_allowed:
             self._audit({**event, "verdict": "allow",
                          "rcode": RCODE.get(upstream_record.header.rcode),
@@ -485,56 +287,13 @@ class DnsGuard:
                                  "host": parsed.name.rstrip(".").lower(), "qtype": parsed.qtype,
                                  "next_hop": True, "findings": [],
                                  "policy": self.runtime.policy.digest}
-        answer = await self._forward(parsed, transport)
+        answer = await self._resolver.forward(parsed, transport)
         if answer is None:
             self._audit({**event, "verdict": "block", "rcode": "SERVFAIL"}, started)
-            return _reply(parsed.record, RCODE.SERVFAIL)
+            return rcode_reply(parsed.record, RCODE.SERVFAIL)
         if self.runtime.policy.policy.audit.log_allowed:
             self._audit({**event, "verdict": "allow"}, started)
         return data[:2] + answer[2:]
-
-    async def _forward(self, parsed: Parsed, transport: str) -> bytes | None:
-        q = parsed.record.q
-        rd = bool(parsed.record.header.rd)
-        question_len = len(_encode_name(parsed.labels)) + 4
-        if transport == "tcp":
-            query = _encode_query(secrets.randbits(16), rd, parsed.labels, q.qtype, q.qclass,
-                                  parsed.edns)
-            return await self._forward_tcp(query, query[12 : 12 + question_len])
-        up = self._up
-        assert up is not None and up.transport is not None
-        qid = up.new_id()
-        query = _encode_query(qid, rd, parsed.labels, q.qtype, q.qclass, parsed.edns)
-        question = query[12 : 12 + question_len]
-        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        up.pending[qid] = (future, question)
-        try:
-            up.transport.sendto(query)
-            return await asyncio.wait_for(future, UPSTREAM_TIMEOUT)
-        except (TimeoutError, OSError):
-            return None
-        finally:
-            up.pending.pop(qid, None)
-
-    async def _forward_tcp(self, query: bytes, question: bytes) -> bytes | None:
-        writer: asyncio.StreamWriter | None = None
-        try:
-            reader, stream = await asyncio.wait_for(
-                asyncio.open_connection(*self.upstream), UPSTREAM_TIMEOUT)
-            writer = stream
-            stream.write(struct.pack("!H", len(query)) + query)
-            await stream.drain()
-            head = await asyncio.wait_for(reader.readexactly(2), UPSTREAM_TIMEOUT)
-            body = await asyncio.wait_for(reader.readexactly(struct.unpack("!H", head)[0]),
-                                          UPSTREAM_TIMEOUT)
-        except (TimeoutError, OSError, asyncio.IncompleteReadError):
-            return None
-        finally:
-            if writer is not None:
-                writer.close()
-        if body[:2] != query[:2] or body[12 : 12 + len(question)].lower() != question.lower():
-            return None
-        return body
 
     # -- audit ----------------------------------------------------------------------------------
 
@@ -571,25 +330,3 @@ class _ListenUdp(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:
         log.debug("DNS guard UDP error: %s", exc)
-
-
-def client_instructions(address: tuple[str, int], upstream: tuple[str, int]) -> list[str]:
-    """How to point a client at the guard (printed on stderr at start)."""
-    host, port = address
-    shown = host if ":" not in host else f"[{host}]"
-    lines = [f"DNS guard listening on {shown}:{port} (UDP and TCP), forwarding allowed names "
-             f"to {upstream[0]}:{upstream[1]}"]
-    if host in ("0.0.0.0", "::", ""):
-        # a wildcard is where the guard listens, not an address a client can send to
-        target = "ADDRESS"
-        lines.append("listening on every address of this host: a client uses this host's "
-                     f"address on the client's network (ADDRESS below), never {shown}")
-    else:
-        target = host
-    if port == 53:
-        lines.append(f"point a client at it: `nameserver {target}` in /etc/resolv.conf, or "
-                     f"`docker run --dns {target} ...`")
-    else:
-        lines.append(f"point a client at it: `dig @{target} -p {port} NAME`; resolv.conf and "
-                     "Docker's --dns only take port 53")
-    return lines
