@@ -1,5 +1,6 @@
 """A disk cache for data the proxy derives from its own code and data files at start-up:
-compiled hyperscan databases for the DLP rule catalogue, the parsed catalogue itself.
+compiled hyperscan databases for the DLP rule catalogue, the parsed catalogue itself (both
+loaded and stored by `egress.sources.dlp_catalogue`: the scanner never touches this cache).
 
 Compiling the catalogue's databases takes ~0.45 s of every proxy start (a third of a bottle's
 boot); loading them takes well under a millisecond. Nothing derived from a policy's secrets

@@ -128,7 +128,7 @@ class DLPEngine(TextScanner):
 
     def _restricted(self, rules: tuple[Rule, ...]) -> DLPEngine:
         """This engine (actions, suppressions, known secrets) with only `rules`; their
-        prefilter is compiled once per process."""
+        prefilter comes from the engine's factory, which compiles it once per process."""
         clone = copy.copy(self)
         clone.rules = rules
         clone.by_id = {r.id: r for r in rules}
