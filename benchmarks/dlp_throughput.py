@@ -28,8 +28,8 @@ from pathlib import Path
 
 from benchmarks.agent_corpus import SIZES, bodies
 from egress.policy.model import DLPSection
-from egress.scan.dlp.catalogue import parse_catalogue
 from egress.scan.dlp.engine import DLPEngine
+from egress.scan.dlp.rules.catalogue import parse_catalogue
 from egress.sources.dlp_catalogue import dlp_engine, load_catalogue
 
 # Bodies per size: enough distinct ones that a single lucky body does not decide.

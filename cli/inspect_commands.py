@@ -41,7 +41,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 # -- bottle dlp ------------------------------------------------------------------------------
 
 def cmd_dlp_rules(args: argparse.Namespace) -> int:
-    from egress.scan.dlp.catalogue import EXTRA_RULES
+    from egress.scan.dlp.rules.catalogue import EXTRA_RULES
     from egress.sources.dlp_catalogue import load_catalogue
 
     rows = [{"id": r.id, "severity": r.severity, "description": r.description,

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from egress.policy.model import DLPSection
-from egress.scan.dlp.hyperscan_prefilter import HyperscanPrefilter
-from egress.scan.dlp.prefilter import RuleSource
+from egress.scan.dlp.prefilter.hyperscan_backend import HyperscanPrefilter
+from egress.scan.dlp.prefilter.protocol import RuleSource
 from egress.sources import derived_cache, dlp_catalogue
 from egress.sources.dlp_catalogue import CATALOGUE, dlp_engine, load_catalogue, load_rules
 

@@ -1,5 +1,5 @@
 """Generic rules know code: a value found by its name (`password = ...`) is a secret only when it
-is a literal that looks like one (`egress/scan/dlp/literals.py`). Code that merely names a secret,
+is a literal that looks like one (`egress/scan/dlp/rules/literals.py`). Code that merely names a secret,
 documentation stand-ins and references pass; literal secrets in code, config and logs do not;
 random values of every usual alphabet and length pass the value gate."""
 
@@ -11,7 +11,7 @@ import string
 import pytest
 
 from benchmarks.agent_corpus import sources
-from egress.scan.dlp import literals
+from egress.scan.dlp.rules import literals
 from egress.sources.dlp_catalogue import dlp_engine
 
 ENGINE = dlp_engine()

@@ -31,7 +31,7 @@ rules:
 # libraries' own files, such as ruamel's plugin lookup, aside).
 PROBE = """\
 import json, sys
-from egress.scan.dlp.catalogue import parse_catalogue
+from egress.scan.dlp.rules.catalogue import parse_catalogue
 from egress.scan.dlp.engine import DLPEngine
 from egress.scan.dlp.results import ScanContext
 

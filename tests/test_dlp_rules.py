@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from egress.scan.dlp.backends import BACKENDS, default_backend
-from egress.scan.dlp.catalogue import parse_catalogue
 from egress.scan.dlp.engine import DLPEngine
+from egress.scan.dlp.prefilter.backends import BACKENDS, default_backend
+from egress.scan.dlp.rules.catalogue import parse_catalogue
 from egress.sources.dlp_catalogue import dlp_engine, load_catalogue, rule_reference
 
 RULES = load_catalogue()
@@ -67,7 +67,7 @@ def test_rule_examples_survive_encoding(rule) -> None:
 
 
 def test_bad_catalogue_entries_are_refused() -> None:
-    from egress.scan.dlp.catalogue import CatalogueError
+    from egress.scan.dlp.rules.catalogue import CatalogueError
     base = "rules:\n  - id: x\n    description: d\n    regex: 'abc'\n"
     with pytest.raises(CatalogueError, match="example"):
         parse_catalogue(base)

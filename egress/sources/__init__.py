@@ -1,1 +1,2 @@
-"""Where the proxy's inputs come from: secrets from env, files and commands, derived caches, persisted pins (the I/O scanners must not do)."""
+"""Where the proxy's inputs come from: secrets from the environment, files and commands; derived
+caches; persisted MCP pins. The I/O that scanners must not do themselves."""

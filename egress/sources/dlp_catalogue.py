@@ -27,12 +27,12 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from egress.scan.dlp.backends import check_backend, default_backend, make_prefilter
-from egress.scan.dlp.catalogue import parse_yaml, rule_descriptions, rules_from_document
 from egress.scan.dlp.engine import DLPEngine
-from egress.scan.dlp.hyperscan_prefilter import HyperscanPrefilter, cache_inputs
-from egress.scan.dlp.prefilter import Prefilter, RuleSource
-from egress.scan.dlp.rule import Rule
+from egress.scan.dlp.prefilter.backends import check_backend, default_backend, make_prefilter
+from egress.scan.dlp.prefilter.hyperscan_backend import HyperscanPrefilter, cache_inputs
+from egress.scan.dlp.prefilter.protocol import Prefilter, RuleSource
+from egress.scan.dlp.rules.catalogue import parse_yaml, rule_descriptions, rules_from_document
+from egress.scan.dlp.rules.rule import Rule
 from egress.sources import derived_cache
 
 if TYPE_CHECKING:

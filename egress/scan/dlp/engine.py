@@ -24,10 +24,10 @@ from collections.abc import Iterable, Sequence
 from egress.policy.model import DLPSection
 from egress.scan.decode import Budget, binary_text, printable_runs, qp_dense
 from egress.scan.dlp import blocks, bodies, charset
-from egress.scan.dlp.backends import PrefilterFactory, make_prefilter
 from egress.scan.dlp.locations import fixed
+from egress.scan.dlp.prefilter.backends import PrefilterFactory, make_prefilter
 from egress.scan.dlp.results import NO_CONTEXT, Match, ScanContext, in_encoding, merge
-from egress.scan.dlp.rule import Rule
+from egress.scan.dlp.rules.rule import Rule
 from egress.scan.dlp.streams import StreamScanner
 from egress.scan.dlp.text_scan import TextScanner
 

@@ -12,9 +12,9 @@ from typing import Any
 import ahocorasick
 
 from egress.redact import MIN_SECRET_LEN, secret_forms
-from egress.scan.dlp.backends import default_backend
-from egress.scan.dlp.hyperscan_prefilter import hs_scan, hyperscan, literal
-from egress.scan.dlp.prefilter import KnownMatcher, fold
+from egress.scan.dlp.prefilter.backends import default_backend
+from egress.scan.dlp.prefilter.hyperscan_backend import hs_scan, hyperscan, literal
+from egress.scan.dlp.prefilter.protocol import KnownMatcher, fold
 
 
 @dataclass

@@ -29,7 +29,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from egress.scan.dlp.prefilter import Prefilter, on_tail
+from egress.scan.dlp.prefilter.protocol import Prefilter, on_tail
 
 KNOWN_PREFIX = 8
 SMALL_MESSAGE = 64

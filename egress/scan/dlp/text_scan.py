@@ -3,11 +3,11 @@ and however they are encoded.
 
 Pipeline for one text (`TextScanner.scan`):
 1. Unicode normalisation (`egress.scan.normalize`): invisible characters, NFKC, look-alikes.
-2. One prefilter pass over the text (`egress.scan.dlp.prefilter`): hyperscan tells which
+2. One prefilter pass over the text (`egress.scan.dlp.prefilter.protocol`): hyperscan tells which
    rules can match and where the encoded runs are; the pyahocorasick fallback does the same
    from the rules' literal anchors. Only the rules it names run their Python regex.
 3. Each regex match passes its rule's validator (checksum, decode) and value gates
-   (entropy, placeholder, identifier; `egress.scan.dlp.rule`), and every known secret is
+   (entropy, placeholder, identifier; `egress.scan.dlp.rules.rule`), and every known secret is
    matched exactly (`egress.scan.dlp.known_secrets`).
 4. Each decodable part of the text (`egress.scan.decode`) is decoded and scanned again, up
    to `max_depth` layers and within one shared budget. Running out of either (budget or
@@ -27,16 +27,16 @@ from egress.findings import Action, Finding
 from egress.policy.model import DLPSection
 from egress.scan.decode import Budget, DecodeConfig, candidates
 from egress.scan.dlp import locations
-from egress.scan.dlp import validators as v
-from egress.scan.dlp.backends import PrefilterFactory, make_prefilter
-from egress.scan.dlp.catalogue import BUDGET_RULE, EXAMPLE_RULE, KNOWN_SECRET
 from egress.scan.dlp.known_secrets import known_matcher_for
 from egress.scan.dlp.locations import Locator, fixed
-from egress.scan.dlp.prefilter import KnownMatcher, Prefilter
+from egress.scan.dlp.prefilter.backends import PrefilterFactory, make_prefilter
+from egress.scan.dlp.prefilter.protocol import KnownMatcher, Prefilter
 from egress.scan.dlp.results import NO_CONTEXT, Hit, Match, ScanContext, merge
-from egress.scan.dlp.rule import Rule
+from egress.scan.dlp.rules import validators as v
+from egress.scan.dlp.rules.catalogue import BUDGET_RULE, EXAMPLE_RULE, KNOWN_SECRET
+from egress.scan.dlp.rules.rule import Rule
+from egress.scan.dlp.rules.suppressions import suppressions_of
 from egress.scan.dlp.splits import KNOWN_PREFIX, anchor_cut_in, split_windows
-from egress.scan.dlp.suppressions import suppressions_of
 from egress.scan.normalize import for_secrets
 
 _EXHAUSTED = {

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import ahocorasick
 
-from egress.scan.dlp.prefilter import Prefiltered, RuleSource, fold, on_tail, straddle_entries
+from egress.scan.dlp.prefilter.protocol import Prefiltered, RuleSource, fold, on_tail, straddle_entries
 
 
 class AhoCorasickPrefilter:

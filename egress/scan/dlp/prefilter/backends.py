@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from functools import cache
 
-from egress.scan.dlp.ahocorasick_prefilter import AhoCorasickPrefilter
-from egress.scan.dlp.hyperscan_prefilter import HyperscanPrefilter, hyperscan
-from egress.scan.dlp.prefilter import Prefilter, RuleSource
+from egress.scan.dlp.prefilter.ahocorasick_backend import AhoCorasickPrefilter
+from egress.scan.dlp.prefilter.hyperscan_backend import HyperscanPrefilter, hyperscan
+from egress.scan.dlp.prefilter.protocol import Prefilter, RuleSource
 
 BACKENDS = ("hyperscan", "aho-corasick")
 

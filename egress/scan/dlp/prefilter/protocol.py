@@ -2,12 +2,12 @@
 which rules can match and where its encoded runs are, so the Python regexes run only where
 they may find something.
 
-Two backends give the same answers (`egress.scan.dlp.backends` picks one):
-- `hyperscan` (default where its wheel installs, `egress.scan.dlp.hyperscan_prefilter`):
+Two backends give the same answers (`egress.scan.dlp.prefilter.backends` picks one):
+- `hyperscan` (default where its wheel installs, `egress.scan.dlp.prefilter.hyperscan_backend`):
   every rule's own regex compiled in prefilter mode (a superset of its matches) plus the run
   shapes of the decoders, scanned in one SIMD pass. Rules whose regex hyperscan cannot take
   fall back to their anchors.
-- `aho-corasick` (pyahocorasick, `egress.scan.dlp.ahocorasick_prefilter`): the rules'
+- `aho-corasick` (pyahocorasick, `egress.scan.dlp.prefilter.ahocorasick_backend`): the rules'
   case-folded literal anchors; rules without anchors always run, and decoder runs are found
   by the decoders' own regexes.
 

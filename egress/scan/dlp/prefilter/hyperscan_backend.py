@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from egress.scan.dlp.prefilter import Prefiltered, RuleSource, on_tail, straddle_entries
+from egress.scan.dlp.prefilter.protocol import Prefiltered, RuleSource, on_tail, straddle_entries
 
 hyperscan: Any
 try:

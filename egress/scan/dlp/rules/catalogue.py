@@ -14,8 +14,8 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from egress.scan.dlp import validators as v
-from egress.scan.dlp.rule import CHECKS, DEFAULT_MAX_LENGTH, Rule
+from egress.scan.dlp.rules import validators as v
+from egress.scan.dlp.rules.rule import CHECKS, DEFAULT_MAX_LENGTH, Rule
 
 KNOWN_SECRET = "known-secret"
 BUDGET_RULE = "decode-budget-exhausted"

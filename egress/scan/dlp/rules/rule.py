@@ -1,7 +1,7 @@
 """One DLP rule of the catalogue and the gates a value must pass to be reported by it:
 the rule's validator (checksum, decode), documentation/test example markers, entropy, and
 the named checks below (literal-ness of generic values, password plausibility, key names).
-Pure: rules are built from an already parsed catalogue (`egress.scan.dlp.catalogue`)."""
+Pure: rules are built from an already parsed catalogue (`egress.scan.dlp.rules.catalogue`)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from egress.scan.dlp import literals
-from egress.scan.dlp import validators as v
-from egress.scan.dlp import value_gates as gates
-from egress.scan.dlp.prefilter import RuleSource
+from egress.scan.dlp.prefilter.protocol import RuleSource
+from egress.scan.dlp.rules import literals
+from egress.scan.dlp.rules import validators as v
+from egress.scan.dlp.rules import value_gates as gates
 
 DEFAULT_MAX_LENGTH = 512
 _KEY_PARTS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
@@ -110,7 +110,7 @@ def _body(value: str) -> str:
 def _generic_value(value: str, match: re.Match[str], rule: Rule) -> bool:
     """A value found by its name is a secret when it is a literal (not an expression, call,
     attribute access, interpolation or type name), not a stand-in of documentation, and as
-    random as a random string of its length and alphabet (`egress.scan.dlp.literals`)."""
+    random as a random string of its length and alphabet (`egress.scan.dlp.rules.literals`)."""
     if not literals.is_secret_literal(value):
         return False
     start, end = match.span("secret") if rule.has_secret_group else match.span()

@@ -1,5 +1,5 @@
 """Structural checks a secret format carries with it (the value gates every rule applies
-are `egress.scan.dlp.value_gates`).
+are `egress.scan.dlp.rules.value_gates`).
 
 A validator takes the matched secret and returns:
 - `True`  the value is structurally what the rule says (checksum, decode, prefix set);
@@ -20,8 +20,8 @@ import re
 import zlib
 from collections.abc import Callable
 
-from egress.scan.dlp.literals import is_secret_literal
-from egress.scan.dlp.value_gates import COMMON_PASSWORDS, is_placeholder, shannon_entropy
+from egress.scan.dlp.rules.literals import is_secret_literal
+from egress.scan.dlp.rules.value_gates import COMMON_PASSWORDS, is_placeholder, shannon_entropy
 
 Validator = Callable[[str], bool | None]
 

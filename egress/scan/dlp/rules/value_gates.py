@@ -1,7 +1,7 @@
 """What a matched value is, whatever rule found it: how random (Shannon entropy), whether it
 is a placeholder, template, documentation or test example, an identifier or a common
 password, and the text a base64 value stands for. The gates every rule and the literal gate
-(`egress.scan.dlp.literals`) apply before reporting a value.
+(`egress.scan.dlp.rules.literals`) apply before reporting a value.
 
 Pure functions over `str`.
 """

@@ -20,7 +20,7 @@ import string
 import urllib.parse
 from functools import cache
 
-from egress.scan.dlp.value_gates import (
+from egress.scan.dlp.rules.value_gates import (
     COMMON_PASSWORDS,
     base64_text,
     is_identifier,

@@ -1,0 +1,1 @@
+"""The DLP prefilter: one pass over a text says which rules can match; hyperscan or pyahocorasick."""
