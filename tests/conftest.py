@@ -123,8 +123,18 @@ EgressFactory = Callable[..., EgressProcess]
 LOCAL_ORIGIN_FLAGS = ["--allow-private", "127.0.0.1", "--any-port"]
 
 
+@pytest.fixture(scope="session")
+def rule_cache() -> None:
+    """The default catalogue's compiled rule databases, in this run's cache before the first
+    proxy starts: otherwise that proxy compiles them (over a minute on a loaded machine, past
+    the harness's start timeout)."""
+    from egress.policy.store import load_compiled
+
+    load_compiled(str(Path(__file__).resolve().parents[1] / "policies" / "default.yaml"))
+
+
 @pytest.fixture
-def egress(tmp_path: Path, pki: TestPKI, dns: DNSFixture) -> Iterator[EgressFactory]:
+def egress(tmp_path: Path, pki: TestPKI, dns: DNSFixture, rule_cache: None) -> Iterator[EgressFactory]:
     """Start the real proxy (trusting the origin's test CA, resolving via the test resolver).
 
     The test origins listen on 127.0.0.1 (the test resolver's answer for every name) on free

@@ -536,7 +536,7 @@ def test_name_texts_glue_runs_of_data_labels_only() -> None:
 
 
 def test_drop_reports_are_counted_and_bounded() -> None:
-    from proxy.dns_clients import MAX_CLIENTS_TRACKED, TokenBuckets
+    from proxy.dns.clients import MAX_CLIENTS_TRACKED, TokenBuckets
     buckets = TokenBuckets()
     assert buckets.note_drop("a", 100.0) == 1       # the first drop is reported
     assert buckets.note_drop("a", 101.0) is None    # then at most once per 10 s ...

@@ -45,9 +45,9 @@ from egress.scan.hostnames import budget_event
 from egress.scan.name_secrets import NameSecretScanner
 from egress.verdict import under_mode
 from proxy.dns.addresses import DnsConfigError, check_not_self
+from proxy.dns.clients import TcpConnection, TcpConnections, TokenBuckets
 from proxy.dns.upstream import UpstreamResolver
 from proxy.dns.wire import MAX_QUERY_BYTES, Parsed, answers, error_reply, parse_query, rcode_reply
-from proxy.dns_clients import TcpConnection, TcpConnections, TokenBuckets
 
 log = logging.getLogger("proxy.dns")
 
