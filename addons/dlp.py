@@ -36,21 +36,28 @@ from typing import Any
 
 from mitmproxy import http
 
-from addons.credentials import overwritten_headers
-from addons.flowrecord import FlowRecord, cut, decoded_request_body, fail, note, record_of, report
-from addons.guard import FailClosed, guarded_stream
-from addons.streams import decode_finding
+from addons.support.failclosed import FailClosed, guarded_stream
+from addons.support.flows import (
+    FlowRecord,
+    cut,
+    decoded_request_body,
+    fail,
+    note,
+    overwritten_headers,
+    record_of,
+    report,
+)
 from egress.decompress import DecodeError, StreamDecoder
 from egress.findings import Finding
 from egress.metrics import ProxyMetrics
 from egress.policy.compiled import CompiledPolicy
 from egress.runtime import Runtime
 from egress.scan.blocks import BlockStats
-from egress.scan.dlp import DLPEngine, Match, ScanContext, StreamGate, rule_reference
-from egress.verdict import under_mode
+from egress.scan.dlp import DLPEngine, Match, ScanContext, StreamGate
+from egress.scan.limits import decode_finding
+from egress.verdict import record
 
-RULES = rule_reference()
-# Reported under the `limits` scanner (registered in `addons.limits.RULES`).
+# Reported under the `limits` scanner (registered in `egress.scan.limits.RULES`).
 SCAN_TIMEOUT_RULE = "scan-timeout"
 
 _STREAMED = "bottle-egress-dlp-stream"
@@ -325,10 +332,8 @@ class DLP:
         rec.sensitive.update(sensitive)
         mode = rec.policy.policy.mode
         for f in findings:
-            f = f if f.scanner == "limits" else under_mode(f, mode)
-            rec.findings.append(f)
-            if f.action == "block" and rec.blocked is None:
-                rec.blocked = f
+            # An undecodable or over-limit stream blocks whatever the mode (fail closed).
+            record(rec, [f], mode, fail_closed=f.scanner == "limits")
         if rec.blocked is not None:
             cut(flow)
             return True

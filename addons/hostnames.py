@@ -22,7 +22,7 @@ from mitmproxy.net.dns import types as dns_types
 from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 from mitmproxy.tls import ClientHelloData
 
-from addons.flowrecord import record_of, report
+from addons.support.flows import record_of, report
 from egress.audit import utc_now
 from egress.findings import Finding
 from egress.policy.compiled import CompiledPolicy

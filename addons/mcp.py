@@ -26,15 +26,16 @@ from urllib.parse import parse_qs, urlsplit
 
 from mitmproxy import ctx, http
 
-from addons.flowrecord import FlowRecord, answer, decoded_request_body, note, record_of
-from addons.guard import FailClosed
-from addons.mcp_body import McpBody, errors_document
-from addons.streams import Stop, decode_finding, response_stream
+from addons.support.failclosed import FailClosed
+from addons.support.flows import FlowRecord, answer, decoded_request_body, note, record_failure, record_of
+from addons.support.mcp_body import McpBody, errors_document
+from addons.support.streams import Stop, response_stream
 from egress.decompress import DecodeError, decode_body, encodings
 from egress.findings import Finding, Scanner
 from egress.mcp_pins import ToolPins
 from egress.runtime import Runtime
 from egress.scan.dlp import ScanContext
+from egress.scan.limits import decode_finding
 from egress.scan.mcp import (
     INVALID_REQUEST,
     PARSE_ERROR,
@@ -323,10 +324,7 @@ class Mcp:
     def _refuse_response(self, flow: http.HTTPFlow, st: McpFlow, finding: Finding) -> None:
         """The response cannot be inspected: it is blocked whatever the mode (fail closed), and
         every request of the exchange gets its error."""
-        rec = record_of(flow, self.runtime)
-        rec.findings.append(finding)
-        if rec.blocked is None:
-            rec.blocked = finding
+        record_failure(flow, self.runtime, [finding])
         st.answered = True
         body = errors_document(st.request_ids, finding)
         answer(flow, http.Response.make(200 if st.request_ids else 502, body,

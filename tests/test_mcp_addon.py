@@ -13,9 +13,9 @@ from mitmproxy import http, io, websocket
 from mitmproxy.test import tflow, tutils
 from wsproto.frame_protocol import Opcode
 
-from addons.flowrecord import existing_record
 from addons.limits import Limits
 from addons.mcp import Mcp
+from addons.support.flows import existing_record
 from egress.audit import AuditLog
 from egress.cli import main as cli_main
 from egress.flowbuild import write_flows

@@ -28,6 +28,7 @@ from egress.redact import preview
 from egress.scan import mcp_definitions
 from egress.scan.injection import Hit, InjectionScanner
 from egress.scan.normalize import normalize
+from egress.verdict import first_block, record
 
 RULES: dict[str, str] = {
     # protocol
@@ -821,7 +822,10 @@ class Decision:
     findings: list[Finding] = field(default_factory=list)
     replacement: dict[str, Any] | None = None
     drop: bool = False
-    blocking: Finding | None = None
+
+    @property
+    def blocking(self) -> Finding | None:
+        return first_block(self.findings)
 
     @property
     def changed(self) -> bool:
@@ -1144,9 +1148,8 @@ class McpInspector:
 
     @staticmethod
     def _add(d: Decision, finding: Finding) -> None:
-        d.findings.append(finding)
-        if finding.action == "block" and d.blocking is None:
-            d.blocking = finding
+        # In the policy's terms: the addon records the decision under the mode (`addons.mcp`).
+        record(d, [finding], "enforce")
 
 
 _MCP_RESULT_KEYS = frozenset({"content", "contents", "structuredContent", "tools", "prompts",

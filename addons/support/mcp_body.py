@@ -5,25 +5,28 @@ served as `text/plain` is still a `tools/list`): a body whose first non-blank by
 `[` is JSON and is inspected whole once it is complete (it is held back until then, at most
 `limits.max_body_bytes`); anything else is read as an event stream, each event inspected and
 forwarded as soon as it is complete. `McpBody` is a stage of a streamed response
-(`addons.streams`) and, fed the whole decoded body at once, the check of a buffered one:
+(`addons.support.streams`) and, fed the whole decoded body at once, the check of a buffered one:
 both paths run the same code.
 """
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from mitmproxy import http
 
-from addons.flowrecord import FlowRecord, note, record_of
-from addons.streams import Stop
+from addons.support.flows import FlowRecord, note, record_of
+from addons.support.streams import Stop
 from egress.findings import Finding
+from egress.runtime import Runtime
 from egress.scan.mcp import (
     INVALID_REQUEST,
+    Decision,
     EventTooLarge,
     Exchange,
     Malformed,
+    McpInspector,
     SseDecoder,
     SseEvent,
     blocked_error,
@@ -35,8 +38,17 @@ from egress.scan.mcp import (
     parse,
 )
 
-if TYPE_CHECKING:
-    from addons.mcp import Mcp
+
+class Mcp(Protocol):
+    """What a body needs of the MCP addon (`addons.mcp.Mcp`), which owns the bodies."""
+
+    runtime: Runtime
+    inspector: McpInspector
+
+    def outcome(self, flow: http.HTTPFlow, rec: FlowRecord, decisions: list[Decision],
+                batch: bool) -> bytes | None: ...
+
+    def legacy_endpoint(self, flow: http.HTTPFlow, exchange: Exchange, data: str) -> None: ...
 
 # Leading blank bytes looked at before a body is taken for an event stream.
 SNIFF = 64 * 1024
@@ -74,7 +86,7 @@ class McpBody:
         # when it was replaced by errors that answer no request (502).
         self.status: int | None = None
 
-    # -- the Stage protocol (addons.streams) ----------------------------------------------
+    # -- the Stage protocol (addons.support.streams) ----------------------------------------------
 
     def feed(self, data: bytes) -> list[bytes]:
         if self.closed or not data:
