@@ -199,9 +199,10 @@ def judge(f: flow.Flow, runtime: Runtime, hard_rules: Collection[str], findings:
 
 def fail(f: flow.Flow, runtime: Runtime, finding: Finding) -> None:
     """Record a fail-closed finding (it blocks whatever the policy mode says) and deny the
-    flow with it."""
-    record_failure(f, runtime, [finding])
-    deny(f, finding, runtime.bottle_id)
+    flow with the finding that blocks it: this one, or the earlier block the response and
+    the audit event already name (a hook that raises on a flow blocked before)."""
+    rec = record_failure(f, runtime, [finding])
+    deny(f, rec.blocked or finding, runtime.bottle_id)
 
 
 def record_failure(f: flow.Flow, runtime: Runtime, findings: Iterable[Finding]) -> FlowRecord:
