@@ -55,7 +55,7 @@ from egress.runtime import Runtime
 from egress.scan.blocks import BlockStats
 from egress.scan.dlp import DLPEngine, Match, ScanContext, StreamGate
 from egress.scan.limits import decode_finding
-from egress.verdict import record
+from egress.verdict import planned, record
 
 # Reported under the `limits` scanner (registered in `egress.scan.limits.RULES`).
 SCAN_TIMEOUT_RULE = "scan-timeout"
@@ -139,7 +139,8 @@ class DLP:
             return
         findings = [m.finding for m in matches]
         redacts = [m for m in matches if m.action == "redact"]
-        if redacts and rec.policy.mode == "enforce" and not any(m.action == "block" for m in matches):
+        plan = planned(findings, rec.policy.policy.mode)
+        if redacts and plan.blocked is None and plan.rewrites:
             failed = rewrite(redacts) if rewrite is not None else redacts
             if failed:
                 stuck = {(m.rule, m.where) for m in failed}
@@ -366,8 +367,7 @@ class DLP:
                 message.text = text
             return missing
 
-        blocking = rec.policy.mode == "enforce" and any(m.action == "block" for m in matches)
-        if blocking:
+        if planned([m.finding for m in matches], rec.policy.policy.mode).blocked is not None:
             message.drop()
         self._apply(flow, rec, matches, rewrite)
         if rec.blocked is not None and not message.dropped:

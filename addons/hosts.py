@@ -24,6 +24,7 @@ from egress.redact import MIN_SECRET_LEN
 from egress.runtime import Runtime
 from egress.scan.authority import ambiguity, method_problem
 from egress.scan.hosts import FAIL_CLOSED_RULES
+from egress.verdict import planned
 
 
 class Hosts:
@@ -123,5 +124,5 @@ class Hosts:
             data.server.error = f"blocked by egress policy: {literal.reason}"
             return
         finding = policy.hosts.check_host(address[0], self._port(address[1]))
-        if finding is not None and finding.action == "block" and policy.mode == "enforce":
+        if finding is not None and planned([finding], policy.policy.mode).blocked is not None:
             data.server.error = f"blocked by egress policy: {finding.reason}"

@@ -51,6 +51,7 @@ from egress.scan.mcp import (
     looks_like_jsonrpc,
     parse,
 )
+from egress.verdict import first_block
 
 log = logging.getLogger("egress.mcp")
 
@@ -167,9 +168,9 @@ class Mcp:
         extra = self._header_mismatch(req, parsed.messages, policy)
         recorded = note(flow, self.runtime, [*extra, *(f for d in decisions for f in d.findings)],
                         sensitive)
-        if not any(f.action == "block" for f in recorded):
+        blocking = first_block(recorded)
+        if blocking is None:
             return
-        blocking = next(f for f in recorded if f.action == "block")
         if legacy:
             # Answers travel on the session's event stream: send stand-ins whose answers the
             # stream inspector replaces with the errors.

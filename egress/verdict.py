@@ -133,6 +133,13 @@ def record(state: HasFindings, findings: Iterable[Finding], mode: Mode,
     return Recorded(recorded, blocked, rewrites)
 
 
+def planned(findings: Iterable[Finding], mode: Mode) -> Recorded:
+    """What `record` decides for `findings` on their own, without recording them: for a
+    caller that must act before it records (condemn a connection at its TLS handshake,
+    redact before the findings are reported, refuse to dial)."""
+    return record(Decisions(), findings, mode)
+
+
 _HINTS: dict[str, str] = {
     "hosts": "This destination is not in the bottle's egress policy. Ask a security "
     "reviewer to add an allow rule (see `bottle policy explain`).",
