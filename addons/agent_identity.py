@@ -15,26 +15,13 @@ from __future__ import annotations
 
 from mitmproxy import connection, http
 
-from addons.flowrecord import fail
-from egress.agent_identity import AgentIdentities
+from addons.support.flows import fail
+from egress.agent_identity import AGENT_KEY, AgentIdentities
 from egress.findings import Finding
 from egress.runtime import Runtime
 
-AGENT_KEY = "bottle-egress-agent"  # flow.metadata: the authenticated agent's name
 AUTH_HEADER = "Proxy-Authorization"
 CHALLENGE = 'Basic realm="bottle-egress"'
-
-RULES = {
-    "missing-credential": "A request or CONNECT without Proxy-Authorization reached an egress "
-    "that serves several agents (`--agent-identities`); it was answered 407.",
-    "invalid-credential": "A request or CONNECT whose proxy credential names no agent or has "
-    "the wrong token; it was answered 407.",
-}
-
-
-def agent_of(f: http.HTTPFlow) -> str | None:
-    name = f.metadata.get(AGENT_KEY)
-    return name if isinstance(name, str) else None
 
 
 class AgentIdentity:

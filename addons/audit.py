@@ -9,8 +9,8 @@ from urllib.parse import unquote_plus
 from mitmproxy import connection, dns, flow, http, tcp
 from mitmproxy.net.dns import types as dns_types
 
-from addons.agent_identity import AGENT_KEY
-from addons.flowrecord import FlowRecord, existing_record, record_of
+from addons.support.flows import FlowRecord, existing_record, record_of
+from egress.agent_identity import AGENT_KEY
 from egress.audit import utc_now
 from egress.runtime import Runtime
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from mitmproxy import http
 
-from addons.flowrecord import blocked, judge
+from addons.support.flows import blocked, judge
 from egress.findings import Finding
 from egress.runtime import Runtime
 from egress.scan.authority import check_routing

@@ -4,9 +4,9 @@ Per request, by destination: when the names a request is routed by agree (CONNEC
 TLS SNI, Host) and equal a credential's host, the placeholder is replaced by the real value
 (or the credential added); a placeholder anywhere else is blocked as exfiltration. Responses
 from a credential's host are scrubbed of the real value (streamed ones included: a scrubbing
-stage of the response pipeline, `addons.streams`). Once a
+stage of the response pipeline, `addons.support.streams`). Once a
 request has been sent, its kept copy gets the placeholder back, so what flow files and later
-hooks see never holds a real value. The logic lives in `egress.scan.credentials`.
+hooks see never holds a real value. The logic lives in `egress.credentials`.
 
 A buffered request is judged whole in `request`. A request whose body streams (DLP streams
 bodies over `dlp.stream_threshold`, and chunked ones without a length) has its head sent
@@ -25,29 +25,23 @@ from collections.abc import Callable, Iterable
 
 from mitmproxy import http
 
-from addons.flowrecord import (
+from addons.support.failclosed import FailClosed, guarded_stream
+from addons.support.flows import (
     FlowRecord,
     decoded_request_body,
+    destination,
     existing_record,
     fail,
     record_of,
     report,
+    request_hosts,
 )
-from addons.guard import FailClosed, guarded_stream
-from addons.hosts import header_host, request_hosts
-from addons.streams import decode_finding, response_stream
+from addons.support.streams import response_stream
 from egress.decompress import DecodeError, StreamDecoder, decode_body, encodings
 from egress.findings import Finding
-from egress.hostmatch import normalize_host
 from egress.runtime import Runtime
-from egress.scan.credentials import (
-    ActiveCredential,
-    CredentialTable,
-    misplaced,
-    scrub_bytes,
-    scrubber_for,
-    verified_host,
-)
+from egress.scan.credentials import ActiveCredential, CredentialTable, misplaced, scrub_bytes, scrubber_for
+from egress.scan.limits import decode_finding
 from egress.scan.placeholder_stream import PlaceholderGate
 from egress.scan.token_scrub import StreamScrubber, TokenScrubber
 
@@ -56,31 +50,6 @@ from egress.scan.token_scrub import StreamScrubber, TokenScrubber
 # out of flow files).
 _STREAMED = "bottle-egress-credentials-stream"
 
-
-def destination(flow: http.HTTPFlow) -> str | None:
-    """The request's host if CONNECT target (server address), request host, Host header and,
-    for HTTPS, SNI all name it; else None."""
-    req = flow.request
-    address = flow.server_conn.address
-    sni = flow.client_conn.sni
-    return verified_host(req.scheme, normalize_host(address[0]) if address else None,
-                         normalize_host(req.host), normalize_host(sni) if sni else None,
-                         header_host(flow))
-
-
-def overwritten_headers(flow: http.HTTPFlow, table: CredentialTable) -> frozenset[str]:
-    """Lower-case names of the headers this request's credentials will overwrite (policy
-    `on_mismatch: override`): whatever the agent put there never leaves the bottle, so other
-    scanners need not judge it."""
-    if not table:
-        return frozenset()
-    dest = destination(flow)
-    if dest is None:
-        return frozenset()
-    req = flow.request
-    return frozenset(
-        c.spec.target_header.lower() for c in table.for_host(dest)
-        if c.spec.target_header and c.spec.on_mismatch == "override" and c.applies(req.scheme, req.path))
 
 
 def _exfiltration(cred: ActiveCredential, where: str, host: str) -> Finding:
@@ -97,7 +66,7 @@ def _not_scrubbable(e: DecodeError) -> Finding:
 
 
 class _Scrubbing:
-    """The scrubbing stage of a streamed response (`addons.streams`): a value split across
+    """The scrubbing stage of a streamed response (`addons.support.streams`): a value split across
     pieces is still replaced (`StreamScrubber` holds back the tail that could begin one)."""
 
     def __init__(self, scope: TokenScrubber) -> None:

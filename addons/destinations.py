@@ -21,7 +21,7 @@ import socket
 from mitmproxy import http
 from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 
-from addons.flowrecord import fail, record_of
+from addons.support.flows import fail, record_of
 from egress.addresses import AddressPolicy, parse_ip
 from egress.audit import utc_now
 from egress.findings import Finding

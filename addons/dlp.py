@@ -36,10 +36,17 @@ from typing import Any
 
 from mitmproxy import http
 
-from addons.credentials import overwritten_headers
-from addons.flowrecord import FlowRecord, cut, decoded_request_body, fail, note, record_of, report
-from addons.guard import FailClosed, guarded_stream
-from addons.streams import decode_finding
+from addons.support.failclosed import FailClosed, guarded_stream
+from addons.support.flows import (
+    FlowRecord,
+    cut,
+    decoded_request_body,
+    fail,
+    note,
+    overwritten_headers,
+    record_of,
+    report,
+)
 from egress.decompress import DecodeError, StreamDecoder
 from egress.findings import Finding
 from egress.metrics import ProxyMetrics
@@ -49,11 +56,10 @@ from egress.scan.dlp.blocks import BlockStats
 from egress.scan.dlp.engine import DLPEngine
 from egress.scan.dlp.results import Match, ScanContext
 from egress.scan.dlp.streams import StreamGate
-from egress.sources.dlp_catalogue import rule_reference
-from egress.verdict import under_mode
+from egress.scan.limits import decode_finding
+from egress.verdict import planned, record
 
-RULES = rule_reference()
-# Reported under the `limits` scanner (registered in `addons.limits.RULES`).
+# Reported under the `limits` scanner (registered in `egress.scan.limits.RULES`).
 SCAN_TIMEOUT_RULE = "scan-timeout"
 
 _STREAMED = "bottle-egress-dlp-stream"
@@ -135,7 +141,8 @@ class DLP:
             return
         findings = [m.finding for m in matches]
         redacts = [m for m in matches if m.action == "redact"]
-        if redacts and rec.policy.mode == "enforce" and not any(m.action == "block" for m in matches):
+        plan = planned(findings, rec.policy.policy.mode)
+        if redacts and plan.blocked is None and plan.rewrites:
             failed = rewrite(redacts) if rewrite is not None else redacts
             if failed:
                 stuck = {(m.rule, m.where) for m in failed}
@@ -328,10 +335,8 @@ class DLP:
         rec.sensitive.update(sensitive)
         mode = rec.policy.policy.mode
         for f in findings:
-            f = f if f.scanner == "limits" else under_mode(f, mode)
-            rec.findings.append(f)
-            if f.action == "block" and rec.blocked is None:
-                rec.blocked = f
+            # An undecodable or over-limit stream blocks whatever the mode (fail closed).
+            record(rec, [f], mode, fail_closed=f.scanner == "limits")
         if rec.blocked is not None:
             cut(flow)
             return True
@@ -364,8 +369,7 @@ class DLP:
                 message.text = text
             return missing
 
-        blocking = rec.policy.mode == "enforce" and any(m.action == "block" for m in matches)
-        if blocking:
+        if planned([m.finding for m in matches], rec.policy.policy.mode).blocked is not None:
             message.drop()
         self._apply(flow, rec, matches, rewrite)
         if rec.blocked is not None and not message.dropped:

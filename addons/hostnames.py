@@ -22,7 +22,7 @@ from mitmproxy.net.dns import types as dns_types
 from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 from mitmproxy.tls import ClientHelloData
 
-from addons.flowrecord import record_of, report
+from addons.support.flows import record_of, report
 from egress.audit import utc_now
 from egress.findings import Finding
 from egress.policy.compiled import CompiledPolicy
@@ -35,6 +35,7 @@ from egress.scan.hostnames import (
     fronting_finding,
 )
 from egress.scan.name_secrets import NameSecretScanner
+from egress.verdict import planned
 
 
 def _bare(host: str | None) -> str:
@@ -110,12 +111,12 @@ class Hostnames:
                                     policy.hostnames.fronting, "sni")
         if fronting is not None:
             findings.append(fronting)
-        blocking = [x for x in findings if x.action == "block"]
-        if blocking and policy.mode == "enforce":
+        blocking = planned(findings, policy.policy.mode).blocked
+        if blocking is not None:
             # The handshake is ours (the bottle CA answers it); nothing upstream has been
             # contacted. Condemn the connection: each request on it gets a structured
             # denial, raw tunnels are killed and server_connect refuses to dial.
-            self._condemned[client.id] = blocking[0]
+            self._condemned[client.id] = blocking
             data.ignore_connection = False
         elif findings:
             self._condemned_audit(client, findings, policy)

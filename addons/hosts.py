@@ -15,42 +15,16 @@ from mitmproxy import http, tcp
 from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 from mitmproxy.tls import ClientHelloData
 
-from addons.flowrecord import judge, record_of, report
+from addons.support.flows import judge, record_of, report, request_hosts
 from egress.addresses import parse_ip
 from egress.findings import Finding
 from egress.hostmatch import normalize_host
 from egress.policy.compiled import CompiledPolicy
 from egress.redact import MIN_SECRET_LEN
 from egress.runtime import Runtime
-from egress.scan.authority import AmbiguousName, ambiguity, method_problem, parse_authority
+from egress.scan.authority import ambiguity, method_problem
 from egress.scan.hosts import FAIL_CLOSED_RULES
-
-
-def header_host(flow: http.HTTPFlow) -> str | None:
-    """The normalised host of the Host header (`:authority` in HTTP/2), port removed; None
-    when there is none or it does not name exactly one host."""
-    header = flow.request.host_header
-    if not header:
-        return None
-    try:
-        return parse_authority(header).host
-    except AmbiguousName:
-        return None
-
-
-def request_hosts(flow: http.HTTPFlow) -> list[str]:
-    """Every name this request could be routed by: connection target, Host header, TLS SNI."""
-    target = normalize_host(flow.request.host)
-    names = [target]
-    host = header_host(flow)
-    if host and host != target:
-        names.append(host)
-    sni = flow.client_conn.sni
-    if sni:
-        sni = normalize_host(sni)
-        if sni not in names:
-            names.append(sni)
-    return names
+from egress.verdict import planned
 
 
 class Hosts:
@@ -150,5 +124,5 @@ class Hosts:
             data.server.error = f"blocked by egress policy: {literal.reason}"
             return
         finding = policy.hosts.check_host(address[0], self._port(address[1]))
-        if finding is not None and finding.action == "block" and policy.mode == "enforce":
+        if finding is not None and planned([finding], policy.policy.mode).blocked is not None:
             data.server.error = f"blocked by egress policy: {finding.reason}"

@@ -1,5 +1,5 @@
 """MCP adapter: finds JSON-RPC messages in requests, JSON responses, SSE streams and WebSocket
-frames, hands them to `egress.scan.mcp.inspector.McpInspector`, and applies its decisions.
+frames, hands them to `egress.scan.mcp.McpInspector`, and applies its decisions.
 
 - Requests: a blocked `tools/call` (tool policy, argument rules, secrets in arguments, a changed
   tool) never reaches the server; the client gets a JSON-RPC error with the same id.
@@ -26,14 +26,15 @@ from urllib.parse import parse_qs, urlsplit
 
 from mitmproxy import ctx, http
 
-from addons.flowrecord import FlowRecord, answer, decoded_request_body, note, record_of
-from addons.guard import FailClosed
-from addons.mcp_body import McpBody, errors_document
-from addons.streams import Stop, decode_finding, response_stream
+from addons.support.failclosed import FailClosed
+from addons.support.flows import FlowRecord, answer, decoded_request_body, note, record_failure, record_of
+from addons.support.mcp_body import McpBody, errors_document
+from addons.support.streams import Stop, response_stream
 from egress.decompress import DecodeError, decode_body, encodings
 from egress.findings import Finding, Scanner
 from egress.runtime import Runtime
 from egress.scan.dlp.results import ScanContext
+from egress.scan.limits import decode_finding
 from egress.scan.mcp import Decision, Exchange, McpInspector, McpPolicy
 from egress.scan.mcp.inspector import ArgumentScanner
 from egress.scan.mcp.jsonrpc import (
@@ -47,6 +48,7 @@ from egress.scan.mcp.jsonrpc import (
     parse,
 )
 from egress.sources.mcp_pins import ToolPins
+from egress.verdict import first_block
 
 log = logging.getLogger("egress.mcp")
 
@@ -163,9 +165,9 @@ class Mcp:
         extra = self._header_mismatch(req, parsed.messages, policy)
         recorded = note(flow, self.runtime, [*extra, *(f for d in decisions for f in d.findings)],
                         sensitive)
-        if not any(f.action == "block" for f in recorded):
+        blocking = first_block(recorded)
+        if blocking is None:
             return
-        blocking = next(f for f in recorded if f.action == "block")
         if legacy:
             # Answers travel on the session's event stream: send stand-ins whose answers the
             # stream inspector replaces with the errors.
@@ -320,10 +322,7 @@ class Mcp:
     def _refuse_response(self, flow: http.HTTPFlow, st: McpFlow, finding: Finding) -> None:
         """The response cannot be inspected: it is blocked whatever the mode (fail closed), and
         every request of the exchange gets its error."""
-        rec = record_of(flow, self.runtime)
-        rec.findings.append(finding)
-        if rec.blocked is None:
-            rec.blocked = finding
+        record_failure(flow, self.runtime, [finding])
         st.answered = True
         body = errors_document(st.request_ids, finding)
         answer(flow, http.Response.make(200 if st.request_ids else 502, body,

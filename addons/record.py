@@ -17,7 +17,7 @@ from typing import Any
 
 from mitmproxy import dns, flow, http, tcp
 
-from addons.flowrecord import KEY, FlowRecord, existing_record
+from addons.support.flows import KEY, FlowRecord, existing_record
 from egress.decompress import DecodeError, decode_body
 from egress.runtime import Runtime
 

@@ -29,7 +29,7 @@ from dataclasses import replace
 
 from mitmproxy import http
 
-from addons.flowrecord import FlowRecord, existing_record, note, record_of
+from addons.support.flows import FlowRecord, existing_record, note, record_of
 from egress.policy.compiled import CompiledPolicy
 from egress.redact import MIN_SECRET_LEN
 from egress.runtime import Runtime

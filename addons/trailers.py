@@ -33,7 +33,7 @@ from mitmproxy import http
 from mitmproxy.connection import Connection
 from mitmproxy.proxy.layers.http import _http1
 
-from addons.flowrecord import fail, record_of
+from addons.support.flows import fail, record_failure, record_of
 from egress.findings import Finding
 from egress.runtime import Runtime
 
@@ -104,11 +104,10 @@ class Trailers:
                           f"the {where.split('.')[0]} carries {count} trailer field(s); trailers "
                           "are not inspected and never forwarded", status=status)
         if rec.blocked is not None:
-            rec.findings.append(finding)
+            record_failure(flow, self.runtime, [finding])
         elif gone:
             # Part of the message has left already: record the refusal and cut the flow off.
-            rec.findings.append(finding)
-            rec.blocked = finding
+            record_failure(flow, self.runtime, [finding])
             if flow.killable:
                 flow.kill()
         else:

@@ -37,8 +37,7 @@ from mitmproxy import connection, http, tcp
 from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 from mitmproxy.tls import ClientHelloData
 
-from addons.audit import Audit
-from addons.flowrecord import FlowRecord, deny, existing_record, record_of
+from addons.support.flows import FlowRecord, deny, existing_record, record_failure, record_of
 from egress.findings import Finding
 from egress.runtime import Runtime
 
@@ -65,9 +64,13 @@ class _Held:
 class DeniedTunnels:
     """The held tunnels of one proxy, by client connection id."""
 
-    def __init__(self, runtime: Runtime, may_issue: Callable[[str], bool] | None) -> None:
+    def __init__(self, runtime: Runtime, may_issue: Callable[[str], bool] | None,
+                 audit_connect: Callable[[http.HTTPFlow], None]) -> None:
         self.runtime = runtime
         self.may_issue = may_issue
+        # Writes the audit event of a refused CONNECT (`addons.audit.Audit.http_connect_error`,
+        # handed in by the chain: addons do not import each other).
+        self.audit_connect = audit_connect
         self.held: dict[str, _Held] = {}
 
 
@@ -95,8 +98,7 @@ class AnswerDeniedTunnels:
         # The CONNECT's record carries over: its findings (the refusal, and what the scan of
         # its target found) and the values scrubbed from every artefact.
         rec.sensitive.update(held.rec.sensitive)
-        rec.findings.extend(held.rec.findings)
-        rec.blocked = held.finding
+        record_failure(f, self.tunnels.runtime, held.rec.findings)
         deny(f, held.finding, self.tunnels.runtime.bottle_id)
 
     def requestheaders(self, f: http.HTTPFlow) -> None:
@@ -113,7 +115,6 @@ class HoldDeniedTunnels:
 
     def __init__(self, tunnels: DeniedTunnels) -> None:
         self.tunnels = tunnels
-        self.audit = Audit(tunnels.runtime)
 
     def http_connect(self, f: http.HTTPFlow) -> None:
         rec = existing_record(f)
@@ -149,4 +150,4 @@ class HoldDeniedTunnels:
         # No request reached us in the tunnel: audit the refused CONNECT as such.
         held.connect.response = held.denial
         held.rec.audited = False
-        self.audit.http_connect_error(held.connect)
+        self.tunnels.audit_connect(held.connect)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mitmproxy import http
 
-from addons.agent_identity import agent_of
+from egress.agent_identity import agent_of
 from egress.runtime import Runtime
 
 AGENT_HEADER = "X-Pipelock-Agent"
@@ -22,7 +22,7 @@ class Upstream:
         identities = self.runtime.identities
         if identities is None:
             return self.runtime.bottle_id
-        agent = agent_of(flow) or identities.connections.get(flow.client_conn.id)
+        agent = agent_of(flow.metadata) or identities.connections.get(flow.client_conn.id)
         if agent is None:  # unreachable: unauthenticated flows are answered 407 first
             raise RuntimeError("flow to the upstream without an authenticated agent")
         return agent

@@ -36,19 +36,9 @@ from mitmproxy.proxy.layers.http._events import (
     ResponseProtocolError,
 )
 
-from addons.flowrecord import denial_response, existing_record, record_of
+from addons.support.flows import denial_response, existing_record, record_failure
 from egress.findings import Finding
 from egress.runtime import Runtime
-
-RULES = {
-    "upstream-unreachable": "The origin or upstream proxy could not be reached (connection "
-    "refused, no route, name not resolvable, or it closed the connection before answering); "
-    "answered with a JSON 502, audited with verdict `error`.",
-    "upstream-tls": "The TLS handshake with the origin or upstream proxy failed (certificate not "
-    "trusted, wrong name, protocol error); answered with a JSON 502, verdict `error`.",
-    "upstream-timeout": "Connecting to the origin or upstream proxy timed out; answered with a "
-    "JSON 504, verdict `error`.",
-}
 
 _HINTS = {
     "upstream-unreachable": "The destination is allowed but did not answer. Check that it is up "
@@ -107,9 +97,7 @@ class UpstreamErrors:
             found = classify(f.error.msg)
             if found is None:
                 return
-            rec = record_of(f, self.runtime)
-            rec.findings.append(found)
-            finding = rec.blocked = rec.blocked or found
+            finding = record_failure(f, self.runtime, [found]).blocked or found
         f.response = denial_response(finding, f.id, self.runtime.bottle_id)
         _ANSWERED.add(f)
 

@@ -20,8 +20,26 @@ import binascii
 import hashlib
 import hmac
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+RULES = {
+    "missing-credential": "A request or CONNECT without Proxy-Authorization reached an egress "
+    "that serves several agents (`--agent-identities`); it was answered 407.",
+    "invalid-credential": "A request or CONNECT whose proxy credential names no agent or has "
+    "the wrong token; it was answered 407.",
+}
+
+AGENT_KEY = "bottle-egress-agent"  # flow.metadata: the authenticated agent's name
+
+
+def agent_of(metadata: Mapping[str, Any]) -> str | None:
+    """The agent a flow was authenticated as, from its metadata (`AGENT_KEY`)."""
+    name = metadata.get(AGENT_KEY)
+    return name if isinstance(name, str) else None
+
 
 AGENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _HASH = re.compile(r"^sha256:([0-9a-f]{64})$")

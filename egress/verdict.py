@@ -1,12 +1,18 @@
-"""Findings + policy mode -> Verdict, and the machine-readable denial an agent receives."""
+"""Findings + policy mode -> Verdict, and the machine-readable denial an agent receives.
+
+`record` is the one place findings turn into a decision: every addon (through
+`addons.support.flows`), the DNS guard and the MCP inspector hand their findings to it, and
+the block is derived from what was recorded (`Decisions.blocking`), never kept beside it.
+Pure: no mitmproxy here.
+"""
 
 from __future__ import annotations
 
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
-from typing import Literal
+from dataclasses import dataclass, field, replace
+from typing import Literal, Protocol
 
 from egress.findings import Action, Finding
 
@@ -38,6 +44,23 @@ class Verdict:
 ALLOW = Verdict("allow")
 
 
+# The rules of the `error` scanner: the proxy's own failures, which block whatever the policy
+# mode (fail closed; `addons.support.failclosed`, `addons.upstream_errors`, the DNS guard).
+RULES = {
+    "addon-exception": "An addon hook raised; the flow was blocked (fail closed).",
+    "connection-failed-closed": "An earlier TLS or connection hook of this connection failed; "
+    "its requests are blocked.",
+    "dns-guard-exception": "The DNS guard failed on a query; it was answered SERVFAIL and not "
+    "forwarded (fail closed).",
+    "upstream-unreachable": "The origin or upstream proxy could not be reached (connection "
+    "refused, no route, name not resolvable, or it closed the connection before answering); "
+    "answered with a JSON 502, audited with verdict `error`.",
+    "upstream-tls": "The TLS handshake with the origin or upstream proxy failed (certificate not "
+    "trusted, wrong name, protocol error); answered with a JSON 502, verdict `error`.",
+    "upstream-timeout": "Connecting to the origin or upstream proxy timed out; answered with a "
+    "JSON 504, verdict `error`.",
+}
+
 # Rules (`error/...`) for a request that failed rather than was refused: the destination was
 # allowed but could not be reached. Their verdict is `error`, not `block`.
 FAILURE_RULES = frozenset(("upstream-unreachable", "upstream-tls", "upstream-timeout"))
@@ -54,6 +77,67 @@ def decide(findings: Iterable[Finding]) -> Verdict:
         if f.action == "block":
             return Verdict("error" if is_failure(f) else "block", f)
     return ALLOW
+
+
+def first_block(findings: Iterable[Finding]) -> Finding | None:
+    for f in findings:
+        if f.action == "block":
+            return f
+    return None
+
+
+class HasFindings(Protocol):
+    """Decision state of one flow, DNS query or MCP message: the findings recorded so far."""
+
+    findings: list[Finding]
+
+
+@dataclass(slots=True)
+class Decisions:
+    """Decision state of its own (a DNS query): findings in order, the block derived."""
+
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def blocking(self) -> Finding | None:
+        return first_block(self.findings)
+
+    @property
+    def verdict(self) -> Verdict:
+        return decide(self.findings)
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What one `record` call changed."""
+
+    findings: tuple[Finding, ...]
+    # The finding that blocks now and did not before the call (the caller stops the flow).
+    blocked: Finding | None = None
+    # Rewrites the caller must apply (`redact`, `strip`): none in audit mode.
+    rewrites: tuple[Finding, ...] = ()
+
+
+def record(state: HasFindings, findings: Iterable[Finding], mode: Mode,
+           fail_closed: bool = False) -> Recorded:
+    """Record `findings` in `state` under the policy `mode`: in audit mode every action
+    degrades to `audit` (nothing changes on the wire), unless `fail_closed` (an internal
+    failure, an undecodable or over-limit body, a malformed request) blocks whatever the
+    mode. The first blocking finding of the state blocks it; `Recorded.blocked` is set when
+    this call is what blocked it."""
+    before = first_block(state.findings)
+    recorded = tuple(f if fail_closed else under_mode(f, mode) for f in findings)
+    state.findings.extend(recorded)
+    blocked = first_block(recorded) if before is None else None
+    rewrites = tuple(f for f in recorded if f.action in ("redact", "strip"))
+    return Recorded(recorded, blocked, rewrites)
+
+
+def planned(findings: Iterable[Finding], mode: Mode) -> Recorded:
+    """What `record` decides for `findings` on their own, without recording them: for a
+    caller that must act before it records (condemn a connection at its TLS handshake,
+    redact before the findings are reported, refuse to dial)."""
+    return record(Decisions(), findings, mode)
 
 
 _HINTS: dict[str, str] = {

@@ -16,12 +16,19 @@ from addons.authority import Authority
 from addons.credentials import Credentials
 from addons.destinations import Destinations
 from addons.dlp import DLP, LiveDLP
-from addons.guard import CONNECTION_HOOKS, FLOW_HOOKS, LIFECYCLE_HOOKS, FailClosed, Guarded, guard_all
 from addons.hostnames import Hostnames
 from addons.hosts import Hosts
 from addons.limits import Limits
 from addons.mcp import Mcp
 from addons.refused import RefusedRequests
+from addons.support.failclosed import (
+    CONNECTION_HOOKS,
+    FLOW_HOOKS,
+    LIFECYCLE_HOOKS,
+    FailClosed,
+    Guarded,
+    guard_all,
+)
 from addons.timeouts import ConnectionTimeouts
 from addons.trailers import Trailers
 from addons.tunnel_denials import AnswerDeniedTunnels, DeniedTunnels, HoldDeniedTunnels
@@ -64,7 +71,8 @@ def inspection_addons(runtime: Runtime, failclosed: FailClosed | None = None) ->
     # could resolve or dial), `HoldDeniedTunnels` last (it holds a tunnel the others refused).
     destinations = [Destinations(runtime)] if runtime.live else []
     dlp = LiveDLP if runtime.live else DLP  # large bodies scanned off the event loop (live)
-    tunnels = DeniedTunnels(runtime, runtime.may_issue) if runtime.live else None
+    tunnels = (DeniedTunnels(runtime, runtime.may_issue, Audit(runtime).http_connect_error)
+               if runtime.live else None)
     answer = [AnswerDeniedTunnels(tunnels)] if tunnels is not None else []
     hold = [HoldDeniedTunnels(tunnels)] if tunnels is not None else []
     return [*answer, Hosts(runtime), Hostnames(runtime), Authority(runtime), *destinations,

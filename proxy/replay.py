@@ -19,7 +19,7 @@ from mitmproxy import dns, flow, http, tcp
 from mitmproxy.net.dns import types as dns_types
 
 from addons.audit import safe_path
-from addons.flowrecord import KEY, FlowRecord, existing_record
+from addons.support.flows import KEY, FlowRecord, existing_record
 from egress.audit import AuditLog
 from egress.errors import ReplayError
 from egress.findings import Finding

@@ -15,8 +15,8 @@ from typing import Any
 from mitmproxy import http, io
 from mitmproxy.test import tflow
 
-from addons.flowrecord import record_of
 from addons.record import Recorder
+from addons.support.flows import record_of
 from egress.audit import AuditLog
 from egress.policy.compiled import compile_policy
 from egress.policy.loader import parse_policy

@@ -13,9 +13,9 @@ from mitmproxy.test import tflow, tutils
 
 from addons.credentials import Credentials
 from addons.dlp import DLP
-from addons.flowrecord import existing_record
-from addons.guard import FailClosed
 from addons.limits import Limits
+from addons.support.failclosed import FailClosed
+from addons.support.flows import existing_record
 from egress.audit import AuditLog
 from egress.policy.compiled import compile_policy
 from egress.policy.loader import parse_policy

@@ -21,7 +21,7 @@ import mitmproxy.proxy.layers  # noqa: F401
 import pytest
 from mitmproxy import hooks
 
-from addons.guard import CONNECTION_HOOKS, FLOW_HOOKS, LIFECYCLE_HOOKS, UNFORWARDED_HOOKS
+from addons.support.failclosed import CONNECTION_HOOKS, FLOW_HOOKS, LIFECYCLE_HOOKS, UNFORWARDED_HOOKS
 from tests.conftest import EgressFactory, PolicyWriter
 from tests.support.hook_failing_addon import CANARY
 from tests.support.origin import Origin

@@ -19,8 +19,8 @@ from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 from mitmproxy.test import tflow, tutils
 
 from addons.audit import Audit
-from addons.flowrecord import existing_record
 from addons.hostnames import Hostnames
+from addons.support.flows import existing_record
 from egress.audit import AuditLog
 from egress.policy.compiled import compile_policy
 from egress.policy.loader import parse_policy

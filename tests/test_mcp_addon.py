@@ -13,9 +13,9 @@ from mitmproxy import http, io, websocket
 from mitmproxy.test import tflow, tutils
 from wsproto.frame_protocol import Opcode
 
-from addons.flowrecord import existing_record
 from addons.limits import Limits
 from addons.mcp import Mcp
+from addons.support.flows import existing_record
 from cli.commands import main as cli_main
 from egress.audit import AuditLog
 from egress.policy.compiled import compile_policy

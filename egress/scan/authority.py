@@ -146,3 +146,28 @@ def method_problem(method: str) -> str | None:
         return None
     return ("the request method is not a plain method token (upper-case letters, '-' and '_', "
             "at most 20 characters)")
+
+
+def header_host(header: str | None) -> str | None:
+    """The normalised host of a Host header (`:authority` in HTTP/2), port removed; None
+    when there is none or it does not name exactly one host."""
+    if not header:
+        return None
+    try:
+        return parse_authority(header).host
+    except AmbiguousName:
+        return None
+
+
+def request_hosts(target: str, header: str | None, sni: str | None) -> list[str]:
+    """Every name a request could be routed by: connection target, Host header, TLS SNI."""
+    target = normalize_host(target)
+    names = [target]
+    host = header_host(header)
+    if host and host != target:
+        names.append(host)
+    if sni:
+        sni = normalize_host(sni)
+        if sni not in names:
+            names.append(sni)
+    return names

@@ -395,3 +395,12 @@ def misplaced(table: CredentialTable, matched: Collection[str], headers: Pairs, 
     if hit is not None:
         return hit, "request.body"
     return None
+
+
+def overwritten_headers(table: CredentialTable, dest: str, scheme: str, path: str) -> frozenset[str]:
+    """Lower-case names of the headers the credentials for `dest` will overwrite on this
+    request (policy `on_mismatch: override`): whatever the agent put there never leaves the
+    bottle, so other scanners need not judge it."""
+    return frozenset(
+        c.spec.target_header.lower() for c in table.for_host(dest)
+        if c.spec.target_header and c.spec.on_mismatch == "override" and c.applies(scheme, path))

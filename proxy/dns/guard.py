@@ -43,7 +43,7 @@ from egress.runtime import Runtime
 from egress.scan.dns import judge_answer, judge_query
 from egress.scan.hostnames import budget_event
 from egress.scan.name_secrets import NameSecretScanner
-from egress.verdict import under_mode
+from egress.verdict import Decisions, record
 from proxy.dns.addresses import DnsConfigError, check_not_self
 from proxy.dns.clients import TcpConnection, TcpConnections, TokenBuckets
 from proxy.dns.upstream import UpstreamResolver
@@ -221,8 +221,10 @@ class DnsGuard:
                                                 self.runtime.credentials))
         if judged.hostname is not None and judged.hostname.charge.first:
             self._audit_budget(judged.hostname.score.registered, judged.hostname.charge, policy)
-        findings = [under_mode(f, policy.policy.mode) for f in judged.findings]
-        blocking = next((f for f in findings if f.action == "block"), None)
+        mode = policy.policy.mode
+        state = Decisions()
+        blocking = record(state, judged.findings, mode).blocked
+        findings = state.findings
         event: dict[str, Any] = {"event": "dns", "client": client[0], "transport": transport,
                                  "host": judged.logged_name(parsed.name),
                                  "qtype": parsed.qtype}
@@ -235,11 +237,11 @@ class DnsGuard:
             return rcode_reply(parsed.record, rcode)
         answer = await self._resolver.forward(parsed, transport)
         if answer is None:
-            finding = Finding("hostnames", "dns-upstream", "block", "dns.upstream",
-                              f"upstream resolver {self.upstream[0]}:{self.upstream[1]} did not "
-                              "answer; answered SERVFAIL")
+            record(state, [Finding("hostnames", "dns-upstream", "block", "dns.upstream",
+                                   f"upstream resolver {self.upstream[0]}:{self.upstream[1]} "
+                                   "did not answer; answered SERVFAIL")], mode, fail_closed=True)
             self._audit({**event, "verdict": "block", "rcode": "SERVFAIL",
-                         "findings": [f.as_audit() for f in [*findings, finding]],
+                         "findings": [f.as_audit() for f in findings],
                          "policy": policy.digest}, started, judged.sensitive)
             return rcode_reply(parsed.record, RCODE.SERVFAIL)
         try:
@@ -248,17 +250,16 @@ class DnsGuard:
         except Exception:  # dnslib raises DNSError, BufferError, ...; svcb_hints ValueError
             upstream_record = None
         if upstream_record is None:
-            finding = Finding("hostnames", "dns-upstream", "block", "dns.upstream",
-                              "upstream answer could not be parsed; answered SERVFAIL")
+            record(state, [Finding("hostnames", "dns-upstream", "block", "dns.upstream",
+                                   "upstream answer could not be parsed; answered SERVFAIL")],
+                   mode, fail_closed=True)
             self._audit({**event, "verdict": "block", "rcode": "SERVFAIL",
-                         "findings": [f.as_audit() for f in [*findings, finding]],
+                         "findings": [f.as_audit() for f in findings],
                          "policy": policy.digest}, started, judged.sensitive)
             return rcode_reply(parsed.record, RCODE.SERVFAIL)
-        answer_findings = [under_mode(f, policy.policy.mode)
-                           for f in judge_answer(policy.dns, policy.hostnames, parsed.name,
-                                                 records)]
-        findings.extend(answer_findings)
-        if any(f.action == "block" for f in answer_findings):
+        answered = record(state, judge_answer(policy.dns, policy.hostnames, parsed.name, records),
+                          mode)
+        if answered.blocked is not None:
             rcode = RCODES[policy.dns.rcode]
             self._audit({**event, "verdict": "block", "rcode": RCODE.get(rcode),
                          "findings": [f.as_audit() for f in findings], "policy": policy.digest},

@@ -8,8 +8,8 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from addons.agent_identity import AGENT_KEY, AgentIdentity
-from egress.agent_identity import AgentIdentities
+from addons.agent_identity import AgentIdentity
+from egress.agent_identity import AGENT_KEY, AgentIdentities
 from tests.addons.conftest import (
     assert_denied,
     assert_untouched,

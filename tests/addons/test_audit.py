@@ -9,10 +9,10 @@ from typing import Any
 from mitmproxy import flow
 from mitmproxy.test import tflow, tutils
 
-from addons.agent_identity import AGENT_KEY
 from addons.audit import Audit
 from addons.dlp import DLP
 from addons.hosts import Hosts
+from egress.agent_identity import AGENT_KEY
 from tests.addons.conftest import (
     AWS_KEY,
     BOTTLE,

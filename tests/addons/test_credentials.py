@@ -14,7 +14,7 @@ from wsproto.frame_protocol import Opcode
 
 from addons.credentials import Credentials
 from addons.dlp import DLP
-from addons.guard import FailClosed
+from addons.support.failclosed import FailClosed
 from tests.addons.conftest import (
     Env,
     assert_denied,

@@ -14,7 +14,7 @@ from mitmproxy.test import tflow
 from wsproto.frame_protocol import Opcode
 
 from addons.dlp import DLP, OFF_LOOP_BYTES, LiveDLP
-from addons.guard import FailClosed
+from addons.support.failclosed import FailClosed
 from tests.addons.conftest import (
     AWS_KEY,
     assert_denied,

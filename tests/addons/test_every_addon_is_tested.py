@@ -4,7 +4,7 @@ An addon class is a class defined in a module under `addons/` with a method name
 mitmproxy hook (`requestheaders`, `tls_clienthello`, `dns_request`, `load`, `running`, ...:
 every name in `mitmproxy.hooks.all_hooks`). Its test module is
 `tests/addons/test_<module>.py`, and it must name the class (a module with several addon
-classes tests each of them). `addons.guard.Guarded` sets its hooks per instance and is not
+classes tests each of them). `addons.support.failclosed.Guarded` sets its hooks per instance and is not
 found this way; `test_guard.py` covers it.
 """
 

@@ -1,4 +1,4 @@
-"""`addons.guard` on crafted flows: `Guarded` wraps every hook of an addon so that an exception
+"""`addons.support.failclosed` on crafted flows: `Guarded` wraps every hook of an addon so that an exception
 (any `BaseException`) blocks the flow, closes the connection it was about, or stops a stream,
 in audit mode too, without the exception's text reaching the client or the audit log."""
 
@@ -13,8 +13,8 @@ from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 from mitmproxy.test import tflow, tutils
 from wsproto.frame_protocol import Opcode
 
-from addons.guard import FailClosed, Guarded, guarded_stream
 from addons.hosts import Hosts
+from addons.support.failclosed import FailClosed, Guarded, guarded_stream
 from tests.addons.conftest import (
     assert_denied,
     assert_untouched,

@@ -8,8 +8,8 @@ from typing import Any
 
 from mitmproxy import flow
 
-from addons.guard import FailClosed
 from addons.limits import Limits
+from addons.support.failclosed import FailClosed
 from tests.addons.conftest import (
     assert_denied,
     assert_untouched,

@@ -11,9 +11,9 @@ from typing import Any
 from mitmproxy import http, websocket
 from wsproto.frame_protocol import Opcode
 
-from addons.guard import FailClosed
 from addons.limits import Limits
 from addons.mcp import Mcp
+from addons.support.failclosed import FailClosed
 from tests.addons.conftest import (
     call,
     exchange,

@@ -1,4 +1,4 @@
-"""`addons.streams` on crafted flows: the streamed-response pipeline `Limits` installs and the
+"""`addons.support.streams` on crafted flows: the streamed-response pipeline `Limits` installs and the
 stages other addons add to it (here `Credentials`' scrubbing): decoded in bounded pieces,
 passed on as it arrives, and cut — with a fail-closed finding, in audit mode too — on a bomb,
 an undecodable body or a stage that raises."""
@@ -12,9 +12,9 @@ from typing import Any
 from mitmproxy import http
 
 from addons.credentials import Credentials
-from addons.guard import FailClosed
 from addons.limits import Limits
-from addons.streams import response_stream
+from addons.support.failclosed import FailClosed
+from addons.support.streams import response_stream
 from egress.findings import Finding
 from tests.addons.conftest import call, https_flow, make_env, rules, streamed, verdict
 

@@ -11,6 +11,7 @@ from typing import Any
 from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 from mitmproxy.test import tflow
 
+from addons.audit import Audit
 from addons.hosts import Hosts
 from addons.tunnel_denials import AnswerDeniedTunnels, DeniedTunnels, HoldDeniedTunnels
 from tests.addons.conftest import (
@@ -37,7 +38,8 @@ POLICY = """
 class Tunnels:
     def __init__(self, tmp_path: Path, mode: str = "enforce", issue: bool = True) -> None:
         self.env = make_env(tmp_path, POLICY.format(mode=mode))
-        self.state = DeniedTunnels(self.env.runtime, (lambda host: issue))
+        self.state = DeniedTunnels(self.env.runtime, (lambda host: issue),
+                                   Audit(self.env.runtime).http_connect_error)
         self.answer = AnswerDeniedTunnels(self.state)
         self.hold = HoldDeniedTunnels(self.state)
         self.hosts = Hosts(self.env.runtime)

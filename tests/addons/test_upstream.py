@@ -7,10 +7,9 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from addons.agent_identity import AGENT_KEY
-from addons.guard import FailClosed, Guarded
+from addons.support.failclosed import FailClosed, Guarded
 from addons.upstream import AGENT_HEADER, Upstream
-from egress.agent_identity import AgentIdentities
+from egress.agent_identity import AGENT_KEY, AgentIdentities
 from tests.addons.conftest import (
     BOTTLE,
     assert_denied,

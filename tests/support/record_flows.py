@@ -8,7 +8,7 @@ from typing import Any
 
 from mitmproxy import http, io
 
-from addons.flowrecord import KEY, existing_record
+from addons.support.flows import KEY, existing_record
 
 
 class RecordFlows:

@@ -25,6 +25,7 @@ from egress.scan.mcp.poisoning import REASONS, DefinitionCheck, check_definition
 from egress.scan.mcp.policy import McpPolicy, ServerPolicy
 from egress.scan.mcp.sessions import Bounded, SessionTable, id_key
 from egress.scan.mcp.text import content_strings
+from egress.verdict import first_block, record
 
 # Method of the stand-in a blocked request becomes on the HTTP+SSE transport: no server has it,
 # so each answers with a "method not found" error carrying the id, which the proxy replaces.
@@ -55,7 +56,10 @@ class Decision:
     findings: list[Finding] = field(default_factory=list)
     replacement: dict[str, Any] | None = None
     drop: bool = False
-    blocking: Finding | None = None
+
+    @property
+    def blocking(self) -> Finding | None:
+        return first_block(self.findings)
 
     @property
     def changed(self) -> bool:
@@ -378,9 +382,7 @@ class McpInspector:
 
     @staticmethod
     def _add(d: Decision, finding: Finding) -> None:
-        d.findings.append(finding)
-        if finding.action == "block" and d.blocking is None:
-            d.blocking = finding
+        record(d, [finding], "enforce")
 
 
 _MCP_RESULT_KEYS = frozenset({"content", "contents", "structuredContent", "tools", "prompts",

@@ -24,11 +24,12 @@ from typing import Protocol
 
 from mitmproxy import http
 
-from addons.flowrecord import FlowRecord, cut, record_of
-from addons.guard import FailClosed
+from addons.support.failclosed import FailClosed
+from addons.support.flows import FlowRecord, cut, record_failure, record_of
 from egress.decompress import DecodeError, StreamDecoder, encodings
 from egress.findings import Finding, Scanner
 from egress.runtime import Runtime
+from egress.scan.limits import decode_finding
 
 
 class Stop(Exception):
@@ -51,18 +52,6 @@ class Stage(Protocol):
 
     def fail(self, finding: Finding) -> list[bytes]: ...
 
-
-def decode_finding(err: DecodeError, where: str, status: int = 502,
-                   undecodable: tuple[Scanner, str] = ("limits", "undecodable-body")) -> Finding:
-    """The finding for a body that could not be decoded: `limits/decompressed-too-large`,
-    `limits/decompression-bomb`, or `undecodable` for a corrupt or unsupported encoding."""
-    if err.kind == "bomb":
-        return Finding("limits", "decompression-bomb", "block", where, str(err), status=status)
-    if err.kind == "too-large":
-        return Finding("limits", "decompressed-too-large", "block", where, str(err), status=status)
-    scanner, rule = undecodable
-    return Finding(scanner, rule, "block", where, f"the body could not be decoded: {err}",
-                   status=status)
 
 
 def response_stream(flow: http.HTTPFlow) -> ResponseStream | None:
@@ -165,10 +154,7 @@ class ResponseStream:
         """Record `finding` (fail closed: it blocks whatever the mode), give each stage its
         last word, and cut the connection once that is out."""
         self.stopped = True
-        rec = self.rec
-        rec.findings.append(finding)
-        if rec.blocked is None:
-            rec.blocked = finding
+        record_failure(self.flow, self.runtime, [finding])
         last = [out for _, stage in self.stages for out in stage.fail(finding) if out]
         yield from last
         cut(self.flow)

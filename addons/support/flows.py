@@ -1,8 +1,11 @@
-"""Per-flow decision state and the actions that change a flow (structured denials).
+"""The flow glue every addon shares: the flow's decision record, and applying a verdict to a
+flow (structured denial, NXDOMAIN, kill, cut).
 
-Scanners return findings; addons hand them to `report()`, which applies the policy mode,
-remembers them for the audit event and, when one blocks, answers the flow with a
-machine-readable denial. Only this module turns a finding into a response.
+Scanners return findings; addons hand them to `report()` (or `note`, `judge`, `fail`,
+`record_failure`), which records them through `egress.verdict.record` (policy mode, the
+block derived from the findings) and, when one blocks, answers the flow with a
+machine-readable denial. Only this module turns a finding into a response. Not an addon:
+it imports none.
 """
 
 from __future__ import annotations
@@ -20,9 +23,12 @@ from mitmproxy.net.http import status_codes
 
 from egress.decompress import DecodeError, decode_body, encodings
 from egress.findings import Finding
+from egress.hostmatch import normalize_host
 from egress.policy.compiled import CompiledPolicy
 from egress.runtime import Runtime
-from egress.verdict import Verdict, decide, denial_body, reason_header, under_mode
+from egress.scan import authority
+from egress.scan import credentials as creds
+from egress.verdict import Verdict, decide, denial_body, first_block, reason_header, record
 
 KEY = "bottle-egress"
 
@@ -30,8 +36,8 @@ KEY = "bottle-egress"
 @dataclass(slots=True)
 class FlowRecord:
     policy: CompiledPolicy
+    # Every finding recorded (through `egress.verdict.record` only); what blocks is derived.
     findings: list[Finding] = field(default_factory=list)
-    blocked: Finding | None = None
     # Raw values scanners matched in this flow: scrubbed from every artefact we write.
     sensitive: set[str] = field(default_factory=set)
     started: float = field(default_factory=time.perf_counter)
@@ -52,6 +58,11 @@ class FlowRecord:
     cut: bool = False
 
     @property
+    def blocked(self) -> Finding | None:
+        """The finding that blocks this flow (the first blocking one), if any."""
+        return first_block(self.findings)
+
+    @property
     def verdict(self) -> Verdict:
         return decide(self.findings)
 
@@ -63,6 +74,38 @@ class FlowRecord:
             "findings": [f.as_audit() for f in self.findings],
             **({"credentials": list(self.injected)} if self.injected else {}),
         }
+
+
+def header_host(f: http.HTTPFlow) -> str | None:
+    """The normalised host of the request's Host header (`:authority`), if exactly one."""
+    return authority.header_host(f.request.host_header)
+
+
+def request_hosts(f: http.HTTPFlow) -> list[str]:
+    """Every name this request could be routed by: connection target, Host header, TLS SNI."""
+    return authority.request_hosts(f.request.host, f.request.host_header, f.client_conn.sni)
+
+
+def destination(f: http.HTTPFlow) -> str | None:
+    """The request's host if CONNECT target (server address), request host, Host header and,
+    for HTTPS, SNI all name it; else None."""
+    req = f.request
+    address = f.server_conn.address
+    sni = f.client_conn.sni
+    return creds.verified_host(req.scheme, normalize_host(address[0]) if address else None,
+                               normalize_host(req.host), normalize_host(sni) if sni else None,
+                               header_host(f))
+
+
+def overwritten_headers(f: http.HTTPFlow, table: creds.CredentialTable) -> frozenset[str]:
+    """Lower-case names of the headers this request's credentials will overwrite
+    (`egress.credentials.overwritten_headers`)."""
+    if not table:
+        return frozenset()
+    dest = destination(f)
+    if dest is None:
+        return frozenset()
+    return creds.overwritten_headers(table, dest, f.request.scheme, f.request.path)
 
 
 def record_of(f: flow.Flow, runtime: Runtime) -> FlowRecord:
@@ -106,10 +149,10 @@ def report(f: flow.Flow, runtime: Runtime, findings: Iterable[Finding],
            sensitive: Iterable[str] = ()) -> FlowRecord:
     """Record findings under the policy mode; block the flow on the first blocking one."""
     rec = record_of(f, runtime)
-    before = rec.blocked
-    note(f, runtime, findings, sensitive)
-    if before is None and rec.blocked is not None:
-        deny(f, rec.blocked, runtime.bottle_id)
+    rec.sensitive.update(sensitive)
+    out = record(rec, [_located_safely(x, runtime, rec) for x in findings], rec.policy.policy.mode)
+    if out.blocked is not None:
+        deny(f, out.blocked, runtime.bottle_id)
     return rec
 
 
@@ -120,15 +163,8 @@ def note(f: flow.Flow, runtime: Runtime, findings: Iterable[Finding],
     the findings as recorded (blocking ones degraded to `audit` in audit mode)."""
     rec = record_of(f, runtime)
     rec.sensitive.update(sensitive)
-    mode = rec.policy.policy.mode
-    out = []
-    for finding in findings:
-        finding = under_mode(_located_safely(finding, runtime, rec), mode)
-        rec.findings.append(finding)
-        out.append(finding)
-        if finding.action == "block" and rec.blocked is None:
-            rec.blocked = finding
-    return out
+    located = [_located_safely(x, runtime, rec) for x in findings]
+    return list(record(rec, located, rec.policy.policy.mode).findings)
 
 
 def _located_safely(finding: Finding, runtime: Runtime, rec: FlowRecord) -> Finding:
@@ -153,23 +189,28 @@ def judge(f: flow.Flow, runtime: Runtime, hard_rules: Collection[str], findings:
     hard = [x for x in findings if x.rule in hard_rules and x.action == "block"]
     rec = record_of(f, runtime)
     rec.sensitive.update(sensitive)
-    for finding in hard:
-        if rec.blocked is None:
-            fail(f, runtime, finding)
-        else:
-            rec.findings.append(finding)
+    out = record(rec, hard, rec.policy.policy.mode, fail_closed=True)
+    if out.blocked is not None:
+        deny(f, out.blocked, runtime.bottle_id)
     soft = [x for x in findings if x not in hard]
     if soft:
         report(f, runtime, soft)
 
 
 def fail(f: flow.Flow, runtime: Runtime, finding: Finding) -> None:
-    """Record a fail-closed finding: it blocks whatever the policy mode says."""
+    """Record a fail-closed finding (it blocks whatever the policy mode says) and deny the
+    flow with the finding that blocks it: this one, or the earlier block the response and
+    the audit event already name (a hook that raises on a flow blocked before)."""
+    rec = record_failure(f, runtime, [finding])
+    deny(f, rec.blocked or finding, runtime.bottle_id)
+
+
+def record_failure(f: flow.Flow, runtime: Runtime, findings: Iterable[Finding]) -> FlowRecord:
+    """Record fail-closed findings without touching the flow: for a caller that stops the
+    flow its own way (cuts a stream, kills it, answers SERVFAIL) or finds it stopped."""
     rec = record_of(f, runtime)
-    rec.findings.append(finding)
-    if rec.blocked is None:
-        rec.blocked = finding
-    deny(f, finding, runtime.bottle_id)
+    record(rec, findings, rec.policy.policy.mode, fail_closed=True)
+    return rec
 
 
 _TEMPLATES: dict[int, http.Response] = {}
@@ -209,7 +250,7 @@ def deny(f: flow.Flow, finding: Finding, bottle_id: str) -> None:
 
     An upgraded WebSocket cannot be answered or killed in transit (mitmproxy relays it until
     either side closes), so from here on every message of the flow, both ways, is dropped
-    (`addons.guard` does that before any addon sees it) and the client is sent the denial
+    (`addons.support.failclosed` does that before any addon sees it) and the client is sent the denial
     as a text message, so the agent learns why rather than waiting for an answer."""
     if isinstance(f, http.HTTPFlow):
         if f.websocket is not None and f.response is not None and f.response.status_code == 101:

@@ -34,22 +34,12 @@ from mitmproxy.proxy import layer, server_hooks
 from mitmproxy.proxy.layers.modes import Socks5AuthData
 from mitmproxy.tls import ClientHelloData, TlsData
 
-from addons.flowrecord import blocked, cut, fail, record_of
-from addons.upstream_errors import RULES as UPSTREAM_RULES
+from addons.support.flows import blocked, cut, fail, record_failure
 from egress.audit import utc_now
 from egress.findings import Finding
 from egress.runtime import Runtime
 
 log = logging.getLogger("egress.guard")
-
-RULES = {
-    "addon-exception": "An addon hook raised; the flow was blocked (fail closed).",
-    "connection-failed-closed": "An earlier TLS or connection hook of this connection failed; "
-    "its requests are blocked.",
-    "dns-guard-exception": "The DNS guard failed on a query; it was answered SERVFAIL and not "
-    "forwarded (fail closed).",
-    **UPSTREAM_RULES,
-}
 
 # Hooks whose first argument is a flow.
 FLOW_HOOKS = (
@@ -176,16 +166,14 @@ class FailClosed:
                 # we do; point it at a name that can never resolve (RFC 6761).
                 f.request.host, f.request.port = "egress-blocked.invalid", 1
                 f.request.authority = "egress-blocked.invalid:1"
-                record_of(f, self.runtime).findings.append(finding)
+                record_failure(f, self.runtime, [finding])
                 return
             if hook == "websocket_message" and f.websocket and f.websocket.messages:
                 f.websocket.messages[-1].drop()
             # An upgraded WebSocket gets the denial as a message; later ones are all dropped.
             fail(f, self.runtime, finding)
         elif isinstance(f, dns.DNSFlow):
-            rec = record_of(f, self.runtime)
-            rec.findings.append(finding)
-            rec.blocked = rec.blocked or finding
+            record_failure(f, self.runtime, [finding])
             f.response = f.request.fail(response_codes.SERVFAIL)
         elif isinstance(f, tcp.TCPFlow):
             if hook == "tcp_message" and f.messages:
@@ -206,10 +194,7 @@ class FailClosed:
                   addon, type(exc).__name__, _where(exc), f.id)
         if self.runtime.metrics is not None:
             self.runtime.metrics.failclosed_error(addon, "stream")
-        rec = record_of(f, self.runtime)
-        rec.findings.append(finding)
-        if rec.blocked is None:
-            rec.blocked = finding
+        record_failure(f, self.runtime, [finding])
         cut(f)
 
     def check_poisoned(self, f: flow.Flow) -> None:

@@ -5,21 +5,22 @@ served as `text/plain` is still a `tools/list`): a body whose first non-blank by
 `[` is JSON and is inspected whole once it is complete (it is held back until then, at most
 `limits.max_body_bytes`); anything else is read as an event stream, each event inspected and
 forwarded as soon as it is complete. `McpBody` is a stage of a streamed response
-(`addons.streams`) and, fed the whole decoded body at once, the check of a buffered one:
+(`addons.support.streams`) and, fed the whole decoded body at once, the check of a buffered one:
 both paths run the same code.
 """
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from mitmproxy import http
 
-from addons.flowrecord import FlowRecord, note, record_of
-from addons.streams import Stop
+from addons.support.flows import FlowRecord, note, record_of
+from addons.support.streams import Stop
 from egress.findings import Finding
-from egress.scan.mcp import Exchange
+from egress.runtime import Runtime
+from egress.scan.mcp import Decision, Exchange, McpInspector
 from egress.scan.mcp.jsonrpc import (
     INVALID_REQUEST,
     Malformed,
@@ -32,8 +33,17 @@ from egress.scan.mcp.jsonrpc import (
 from egress.scan.mcp.sessions import id_key
 from egress.scan.mcp.sse import EventTooLarge, SseDecoder, SseEvent, event_bytes
 
-if TYPE_CHECKING:
-    from addons.mcp import Mcp
+
+class Mcp(Protocol):
+    """What a body needs of the MCP addon (`addons.mcp.Mcp`), which owns the bodies."""
+
+    runtime: Runtime
+    inspector: McpInspector
+
+    def outcome(self, flow: http.HTTPFlow, rec: FlowRecord, decisions: list[Decision],
+                batch: bool) -> bytes | None: ...
+
+    def legacy_endpoint(self, flow: http.HTTPFlow, exchange: Exchange, data: str) -> None: ...
 
 # Leading blank bytes looked at before a body is taken for an event stream.
 SNIFF = 64 * 1024
@@ -71,7 +81,7 @@ class McpBody:
         # when it was replaced by errors that answer no request (502).
         self.status: int | None = None
 
-    # -- the Stage protocol (addons.streams) ----------------------------------------------
+    # -- the Stage protocol (addons.support.streams) ----------------------------------------------
 
     def feed(self, data: bytes) -> list[bytes]:
         if self.closed or not data:
