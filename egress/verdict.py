@@ -45,7 +45,7 @@ ALLOW = Verdict("allow")
 
 
 # The rules of the `error` scanner: the proxy's own failures, which block whatever the policy
-# mode (fail closed; `addons.support.failclosed`, `addons.upstream_errors`, the DNS guard).
+# mode (fail closed; `addons.support.failclosed`, `addons.upstream`, the DNS guard).
 RULES = {
     "addon-exception": "An addon hook raised; the flow was blocked (fail closed).",
     "connection-failed-closed": "An earlier TLS or connection hook of this connection failed; "

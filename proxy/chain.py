@@ -12,12 +12,11 @@ from typing import Any
 
 from addons.agent_identity import AgentIdentity
 from addons.audit import Audit
-from addons.authority import Authority
 from addons.credentials import Credentials
 from addons.destinations import Destinations
 from addons.dlp import DLP, LiveDLP
 from addons.hostnames import Hostnames
-from addons.hosts import Hosts
+from addons.hosts import Authority, Hosts
 from addons.limits import Limits
 from addons.mcp import Mcp
 from addons.refused import RefusedRequests
@@ -32,8 +31,7 @@ from addons.support.failclosed import (
 from addons.timeouts import ConnectionTimeouts
 from addons.trailers import Trailers
 from addons.tunnel_denials import AnswerDeniedTunnels, DeniedTunnels, HoldDeniedTunnels
-from addons.upstream import Upstream
-from addons.upstream_errors import UpstreamErrors
+from addons.upstream import Upstream, UpstreamErrors
 from egress.runtime import Runtime
 
 

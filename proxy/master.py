@@ -22,7 +22,7 @@ from mitmproxy import options
 from mitmproxy.addons import disable_h2c, next_layer, proxyserver
 from mitmproxy.master import Master
 
-from addons import trailers, upstream_errors
+from addons import trailers, upstream
 from addons.record import Recorder
 from ca import BottleCA
 from ca.bundle import merged_bundle
@@ -90,8 +90,8 @@ class EgressMaster(Master):
         ready.proxyserver = ps
         # HTTP/1 trailers crash mitmproxy's HTTP/1 layer: take them off for `Trailers` to refuse.
         trailers.install()
-        # mitmproxy's HTML error pages become our JSON answers (`addons.upstream_errors`).
-        upstream_errors.install()
+        # mitmproxy's HTML error pages become our JSON answers (`addons.upstream`).
+        upstream.install()
         self.addons.add(ps, next_layer.NextLayer(), tls, disable_h2c.DisableH2C(), chain, ready)
 
 

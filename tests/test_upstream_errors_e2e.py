@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from addons.upstream_errors import classify
+from addons.upstream import classify
 from cli.launcher import _pretty_event
 from tests.conftest import EgressFactory, PolicyWriter
 from tests.support.origin import Origin

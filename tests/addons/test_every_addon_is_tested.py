@@ -2,8 +2,9 @@
 
 An addon class is a class defined in a module under `addons/` with a method named after a
 mitmproxy hook (`requestheaders`, `tls_clienthello`, `dns_request`, `load`, `running`, ...:
-every name in `mitmproxy.hooks.all_hooks`). Its test module is
-`tests/addons/test_<module>.py`, and it must name the class (a module with several addon
+every name in `mitmproxy.hooks.all_hooks`). Its test modules are
+`tests/addons/test_<module>.py` and `tests/addons/test_<module>_*.py` (one per addon class
+when a module holds several), and one of them must name the class (a module with several addon
 classes tests each of them). `addons.support.failclosed.Guarded` sets its hooks per instance and is not
 found this way; `test_guard.py` covers it.
 """
@@ -48,8 +49,8 @@ def test_the_discovery_finds_the_addons_the_chain_is_made_of() -> None:
 def test_every_addon_class_has_a_unit_test_module() -> None:
     missing = []
     for stem, names in addon_classes().items():
-        test = HERE / f"test_{stem}.py"
-        text = test.read_text() if test.is_file() else ""
-        missing += [f"addons/{stem}.py:{name} -> tests/addons/{test.name}" for name in names
+        tests = [HERE / f"test_{stem}.py", *sorted(HERE.glob(f"test_{stem}_*.py"))]
+        text = "".join(t.read_text() for t in tests if t.is_file())
+        missing += [f"addons/{stem}.py:{name} -> tests/addons/test_{stem}.py" for name in names
                     if not re.search(rf"\b{re.escape(name)}\b", text)]
     assert missing == [], "addon classes without a unit test module naming them:\n" + "\n".join(missing)

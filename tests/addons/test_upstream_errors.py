@@ -1,4 +1,4 @@
-"""`addons.upstream_errors.UpstreamErrors` on crafted flows: a failure to reach the destination
+"""`addons.upstream.UpstreamErrors` on crafted flows: a failure to reach the destination
 is answered with a JSON denial (verdict `error`) instead of mitmproxy's HTML page; what the
 client already received part of is left cut."""
 
@@ -10,7 +10,7 @@ from typing import Any
 from mitmproxy import flow
 
 from addons.limits import Limits
-from addons.upstream_errors import UpstreamErrors
+from addons.upstream import UpstreamErrors
 from tests.addons.conftest import (
     assert_denied,
     call,

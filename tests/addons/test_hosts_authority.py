@@ -1,4 +1,4 @@
-"""`addons.authority.Authority` on crafted flows: one request, one destination, origin-form on
+"""`addons.hosts.Authority` on crafted flows: one request, one destination, origin-form on
 the way out, and a length for an HTTP/2 body forwarded to an HTTP/1 origin."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from addons.authority import Authority
+from addons.hosts import Authority
 from tests.addons.conftest import (
     assert_denied,
     assert_untouched,
