@@ -26,11 +26,6 @@ SUPPORT = "addons.support"
 PROJECT = frozenset(p.name for p in REPO.iterdir() if (p / "__init__.py").is_file())
 ALLOWED_PROJECT = frozenset({"egress", "addons"})
 
-# Engine modules still under egress/ that wire the addons together; issue 15 moves them to
-# proxy/ (the lead's move). Listed by name so that the list cannot go stale unnoticed (see
-# `test_engine_exemptions_are_exact`); remove an entry once its module has moved.
-ENGINE_MOVING_TO_PROXY = frozenset({"proxy.chain", "proxy.master", "proxy.replay"})
-
 
 def module_name(path: Path) -> str:
     parts = list(path.relative_to(REPO).with_suffix("").parts)
@@ -116,18 +111,8 @@ def test_addons_import_only_egress_mitmproxy_and_libraries(path: Path) -> None:
 @pytest.mark.parametrize("path", modules(REPO / "egress"), ids=module_name)
 def test_egress_imports_no_addon(path: Path) -> None:
     name = module_name(path)
-    if name in ENGINE_MOVING_TO_PROXY:
-        pytest.skip("engine module, moves to proxy/ in issue 15")
     addons = sorted(i for i in imports(path) if i == "addons" or i.startswith("addons."))
     assert not addons, f"{name} imports {addons}: egress/ must not depend on addons/"
-
-
-def test_engine_exemptions_are_exact() -> None:
-    """Each exempted engine module exists and still imports addons (else drop it from the list)."""
-    for name in ENGINE_MOVING_TO_PROXY:
-        path = REPO / Path(*name.split(".")).with_suffix(".py")
-        assert path.is_file(), f"{name} moved: remove it from ENGINE_MOVING_TO_PROXY"
-        assert any(i.startswith("addons") for i in imports(path)), f"{name} imports no addon any more"
 
 
 def test_the_checks_catch_a_violation(tmp_path: Path) -> None:
