@@ -159,7 +159,7 @@ def bench(requests: int, warmup: int) -> dict[str, Any]:
         env = {**os.environ, "PYTHONPATH": str(REPO), "BENCH_REAL_TOKEN": token}
         with Origin(cert, {"/v1/stream": sse_route(token)}, host="127.0.0.1") as origin:
             ours, ours_env = start_bottle(
-                [sys.executable, "-m", "cli.commands", "egress", "run", "--listen", "127.0.0.1:0",
+                [sys.executable, "-m", "cli.main", "egress", "run", "--listen", "127.0.0.1:0",
                  "--policy", str(policy), "--upstream-ca", str(pki.ca_path),
                  "--state-dir", str(tmp / "state"), "--audit-log", str(tmp / "audit.jsonl")], env)
             base = start_plain(

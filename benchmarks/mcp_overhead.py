@@ -156,7 +156,7 @@ def start_egress(workdir: Path, origin_ca: Path) -> tuple[Proxy, str, str]:
     policy.write_text("version: 1\nhosts:\n  allow:\n    - hosts: [localhost]\n      ports: ['*']\n"
                       "  allow_private: [127.0.0.1]\n")
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    p = Proxy([sys.executable, "-m", "cli.commands", "egress", "run", "--listen", "127.0.0.1:0",
+    p = Proxy([sys.executable, "-m", "cli.main", "egress", "run", "--listen", "127.0.0.1:0",
                "--policy", str(policy), "--state-dir", str(workdir / "egress"),
                "--upstream-ca", str(origin_ca), "--audit-log", str(workdir / "audit.jsonl")], env)
     assert p.proc.stdout is not None

@@ -234,7 +234,7 @@ def main() -> None:
         def run_chain(name: str, metrics_port: int | None) -> dict[str, Any]:
             extra = ["--metrics-listen", f"127.0.0.1:{metrics_port}"] if metrics_port else []
             chain = subprocess.Popen(
-                [sys.executable, "-m", "cli.commands", "egress", "run", "--listen", "127.0.0.1:0",
+                [sys.executable, "-m", "cli.main", "egress", "run", "--listen", "127.0.0.1:0",
                  "--policy", str(policy), "--upstream-ca", str(pki.ca_path), "--state-dir",
                  str(tmp / name), "--audit-log", str(tmp / f"{name}.jsonl"), *extra],
                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=REPO)

@@ -214,6 +214,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:  # an internal error: say where, not what data it was handling
         return report_internal_error(e)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -22,7 +22,7 @@ def test_every_policy_has_tests() -> None:
 @pytest.mark.parametrize("policy", POLICIES, ids=lambda p: str(p.relative_to(HERE)))
 def test_policy_passes_its_tests(policy: Path) -> None:
     tests = policy.with_name(policy.stem + ".tests.yaml")
-    res = subprocess.run([sys.executable, "-m", "cli.commands", "policy", "test", str(policy), str(tests)],
+    res = subprocess.run([sys.executable, "-m", "cli.main", "policy", "test", str(policy), str(tests)],
                          cwd=REPO, capture_output=True, text=True, check=False, timeout=120)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "0 failed" in res.stdout

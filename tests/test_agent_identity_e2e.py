@@ -175,7 +175,7 @@ def test_identities_file_errors_are_clear_and_name_the_line(tmp_path: Path) -> N
         AgentIdentities.load(bad)
     # through the CLI: one line, exit 2, no traceback, the plaintext token not echoed
     bad.write_text(f"agent-b {token}\n")
-    res = subprocess.run([sys.executable, "-m", "cli.commands", "egress", "run", "--listen",
+    res = subprocess.run([sys.executable, "-m", "cli.main", "egress", "run", "--listen",
                           "127.0.0.1:0", "--state-dir", str(tmp_path / "state"),
                           "--agent-identities", str(bad)],
                          capture_output=True, text=True, timeout=60,

@@ -391,7 +391,7 @@ def test_a_missing_source_stops_the_start_naming_the_credential(
         write_policy: PolicyWriter, real: Secrets, tmp_path: Path):
     path = write_policy(POLICY.format(git_file=real.git_file, llm_file=real.llm_file))
     done = subprocess.run(
-        [sys.executable, "-m", "cli.commands", "egress", "run", "--listen",
+        [sys.executable, "-m", "cli.main", "egress", "run", "--listen",
          "127.0.0.1:0", "--policy", str(path), "--audit-log", str(tmp_path / "a.jsonl"),
          "--state-dir", str(tmp_path / "state")],
         cwd=REPO, capture_output=True, text=True, timeout=60, check=False,

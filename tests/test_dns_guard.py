@@ -461,7 +461,7 @@ def test_bottle_egress_run_with_dns_guard(tmp_path: Path, dns: DNSFixture) -> No
     policy.write_text(textwrap.dedent(POLICY))
     guard_ip = f"127.0.{random.randint(1, 250)}.{random.randint(2, 250)}"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cli.commands", "egress", "run", "--listen", "127.0.0.1:0",
+        [sys.executable, "-m", "cli.main", "egress", "run", "--listen", "127.0.0.1:0",
          "--policy", str(policy), "--audit-log", str(tmp_path / "audit.jsonl"),
          "--state-dir", str(tmp_path / "state"), "--dns-listen", f"{guard_ip}:53",
          "--dns-upstream", f"{dns.address}:53"],
@@ -505,7 +505,7 @@ def test_bottle_egress_run_with_dns_guard(tmp_path: Path, dns: DNSFixture) -> No
 def test_cli_rejects_bad_dns_flags(tmp_path: Path) -> None:
     for args, message in ((["--dns-listen", "nowhere:x"], "--dns-listen"),
                           (["--dns-upstream", "127.0.0.1:53"], "needs --dns-listen")):
-        res = subprocess.run([sys.executable, "-m", "cli.commands", "egress", "run", "--listen",
+        res = subprocess.run([sys.executable, "-m", "cli.main", "egress", "run", "--listen",
                               "127.0.0.1:0", "--state-dir", str(tmp_path / "s"), *args],
                              cwd=REPO, capture_output=True, text=True, timeout=60,
                              env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})

@@ -294,7 +294,7 @@ def test_replay_judges_http_and_dns_flows(tmp_path: Path) -> None:
         ("http", "block", ["encoded-hostname", "domain-fronting"]),
         ("http", "block", ["domain-fronting"]),
     ]
-    out = subprocess.run([sys.executable, "-m", "cli.commands", "replay", str(path), "--policy",
+    out = subprocess.run([sys.executable, "-m", "cli.main", "replay", str(path), "--policy",
                           str(policy), "--format", "json"], cwd=REPO, capture_output=True,
                          text=True, timeout=120, check=True,
                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})

@@ -31,7 +31,7 @@ from tests.support.squid import Squid
 
 POLICY = "hosts:\n  allow:\n    - hosts: [allowed.test]\n"
 REPO = Path(__file__).resolve().parents[1]
-EGRESS_RUN = [sys.executable, "-m", "cli.commands", "egress", "run", "--listen", "127.0.0.1:0"]
+EGRESS_RUN = [sys.executable, "-m", "cli.main", "egress", "run", "--listen", "127.0.0.1:0"]
 
 
 def _status(env: dict[str, str], url: str, *extra: str) -> str:

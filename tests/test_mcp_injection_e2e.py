@@ -87,7 +87,7 @@ def test_every_family_in_a_result_is_blocked_and_named(
     # (Built from the payloads: a streamed response's body is not kept in a live recording.)
     flows = write_flows(tmp_path / "flows.mitm", [
         _exchange(i, text, sse=transport == "sse") for i, text in enumerate([*RESULTS.values(), CLEAN])])
-    res = subprocess.run([sys.executable, "-m", "cli.commands", "replay", str(flows), "--policy", str(policy),
+    res = subprocess.run([sys.executable, "-m", "cli.main", "replay", str(flows), "--policy", str(policy),
                           "--format", "json"], cwd=REPO, capture_output=True, text=True, timeout=120,
                          check=False)
     assert res.returncode == 0, res.stderr

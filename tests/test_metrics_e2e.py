@@ -189,7 +189,7 @@ def test_readyz_is_unready_while_the_upstream_is_down_and_ready_once_it_listens(
 
 
 def _run(*args: str, tmp: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cli.commands", "egress", "run", "--listen",
+    return subprocess.run([sys.executable, "-m", "cli.main", "egress", "run", "--listen",
                            "127.0.0.1:0", "--state-dir", str(tmp / "state"), "--audit-log",
                            str(tmp / "audit.jsonl"), *args], capture_output=True, text=True,
                           timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=REPO)

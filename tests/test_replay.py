@@ -27,7 +27,7 @@ limits:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cli.commands", *args], cwd=REPO,
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=REPO,
                           capture_output=True, text=True, check=False)
 
 

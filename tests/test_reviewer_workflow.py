@@ -36,7 +36,7 @@ NEW = """
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cli.commands", *args], cwd=REPO, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=REPO, capture_output=True,
                           text=True, check=False, timeout=120)
 
 

@@ -39,7 +39,7 @@ def run(tmp: Path, *args: str, policy: str = POLICY,
     (tmp / "policy.yaml").write_text(policy)
     env = {k: v for k, v in os.environ.items() if k != "BOTTLE_CLEANUP_TEST_UNSET"}
     env.update(XDG_RUNTIME_DIR=str(runtime), PYTHONPATH=str(REPO))
-    res = subprocess.run([sys.executable, "-m", "cli.commands", "egress", "run", "--bottle-id",
+    res = subprocess.run([sys.executable, "-m", "cli.main", "egress", "run", "--bottle-id",
                           BOTTLE, "--policy", str(tmp / "policy.yaml"), "--audit-log",
                           str(audit or tmp / "audit.jsonl"), *args],
                          cwd=REPO, env=env, capture_output=True, text=True,

@@ -29,7 +29,7 @@ class EgressProcess:
                  extra_env: dict[str, str] | None = None) -> None:
         self.tmp = tmp
         self.audit_path = tmp / "audit.jsonl"
-        cmd = [sys.executable, "-m", "cli.commands", "egress", "run", "--listen", "127.0.0.1:0",
+        cmd = [sys.executable, "-m", "cli.main", "egress", "run", "--listen", "127.0.0.1:0",
                "--audit-log", str(self.audit_path), *args]
         if dns is not None:
             conf = tmp / "resolv.conf"
