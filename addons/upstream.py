@@ -27,7 +27,7 @@ fires (`limits.response_timeout`), the flow gets `error/upstream-timeout` and ou
 response, and the task reading the server connection is cancelled: mitmproxy then closes that
 connection (freeing it) and fails the stream with a protocol error, whose error page the
 wrapper below replaces with the 504, exactly as for a connect failure. A server connection
-shared by HTTP/2 streams ends for all of them (they are answered as failures too).
+shared by HTTP/2 streams (an h2 origin) ends for all of them.
 """
 
 from __future__ import annotations

@@ -89,3 +89,16 @@ def test_secret_looking_path_segments_are_cut(tmp_path: Path) -> None:
     result = sg.suggest(reading, "version: 1\n", "p", "a")
     assert key not in result.text + result.diff
     assert "paths: [/v1/keys]" in result.text
+
+
+def test_a_request_also_refused_as_private_gets_no_rule() -> None:
+    both = json.dumps({"time": "2026-12-07T00:00:00Z", "event": "http", "host": "169.254.169.254",
+                       "port": 80, "method": "GET", "path": "/latest/meta-data/",
+                       "verdict": "block", "findings": [
+                           {"scanner": "hosts", "rule": "private-address", "action": "block"},
+                           {"scanner": "hosts", "rule": "host-not-allowed", "action": "block"}]})
+    reading = sg.read_audit([both, event("api.example.com")])
+    result = sg.suggest(reading, "version: 1\n", "p", "a")
+    assert [r.host for r in result.rules] == ["api.example.com"]
+    assert "169.254" not in result.text
+    assert reading.others == {"hosts/private-address": 1, "hosts/host-not-allowed": 1}

@@ -139,9 +139,14 @@ def read_audit(lines: Iterable[str], since: datetime | None = None) -> AuditRead
         out.last = stamp or out.last
         if event.get("policy"):
             out.policies[str(event["policy"])] += 1
-        for f in findings:
-            rule = f"{f.get('scanner')}/{f.get('rule')}"
-            if rule in SUGGESTABLE and f.get("action") in ("block", "audit") and event.get("host"):
+        names = [f"{f.get('scanner')}/{f.get('rule')}" for f in findings]
+        # A request the allowlist's own safety checks refused too (a private address, a deny
+        # rule, a malformed request) gets no rule: it would stay refused, and widening the
+        # allowlist next to such a check is the reviewer's call alone.
+        vetoed = any(n.startswith("hosts/") and n not in SUGGESTABLE for n in names)
+        for f, rule in zip(findings, names, strict=True):
+            if rule in SUGGESTABLE and not vetoed and f.get("action") in ("block", "audit") \
+                    and event.get("host"):
                 out.refused.append(_refused(event))
             elif f.get("action") in ("block", "audit", "redact", "strip"):
                 out.others[rule] += 1
