@@ -128,3 +128,58 @@ def test_bad_since_is_a_one_line_error(tmp_path: Path, since: str) -> None:
     audit.write_text("")
     res = bottle("policy", "suggest", "--from-audit", str(audit), "--since", since)
     assert res.returncode == 2 and "--since" in res.stderr and "Traceback" not in res.stderr
+
+
+def _tty_run(args: list[str], answer: bytes) -> tuple[int, str]:
+    """Run the CLI on a pseudo-terminal, answer its prompt, return (exit code, everything it
+    printed)."""
+    import pty
+    import select
+
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the CLI with the terminal as stdin/stdout/stderr
+        os.chdir(REPO)
+        os.execvpe(sys.executable, [sys.executable, "-m", "cli.main", *args], env)
+    out = b""
+    answered = False
+    while True:
+        ready, _, _ = select.select([fd], [], [], 60)
+        if not ready:
+            break
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+        if not answered and b"[y/N]" in out:
+            os.write(fd, answer)
+            answered = True
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), out.decode(errors="replace")
+
+
+@pytest.mark.parametrize(("answer", "written"), [(b"y\n", True), (b"n\n", False)])
+def test_write_asks_on_a_terminal(tmp_path: Path, answer: bytes, written: bool) -> None:
+    audit = tmp_path / "audit.jsonl"
+    audit.write_text(json.dumps({
+        "time": "2026-12-07T00:00:00.000Z", "event": "http", "method": "GET", "scheme": "https",
+        "host": "api.example.com", "port": 443, "path": "/v1/models", "status": 403,
+        "verdict": "block", "findings": [{"scanner": "hosts", "rule": "host-not-allowed",
+                                          "action": "block", "where": "connect", "reason": "x"}],
+        "policy": "0123456789abcdef"}) + "\n")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY)
+    code, out = _tty_run(["policy", "suggest", "--from-audit", str(audit), "--policy",
+                          str(policy), "--write"], answer)
+    assert f"Write these rules to {policy}? [y/N]" in out, out
+    assert "Traceback" not in out
+    if written:
+        assert code == 0, out
+        assert "hosts: [api.example.com]" in policy.read_text()
+        parse_policy(policy.read_text(), str(policy))
+    else:
+        assert code == 2 and "nothing written" in out, out
+        assert policy.read_text() == POLICY
