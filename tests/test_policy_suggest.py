@@ -102,3 +102,16 @@ def test_a_request_also_refused_as_private_gets_no_rule() -> None:
     assert [r.host for r in result.rules] == ["api.example.com"]
     assert "169.254" not in result.text
     assert reading.others == {"hosts/private-address": 1, "hosts/host-not-allowed": 1}
+
+
+def test_a_name_that_looks_like_encoded_data_gets_no_rule() -> None:
+    name = "mfrggzdfmztwq2lknnwg23tpobyxe43uov3ho6dzpi.exfil.example"
+    line = json.dumps({"time": "2026-12-07T00:00:00Z", "event": "connect", "host": name,
+                       "port": 443, "method": "CONNECT", "path": "", "verdict": "block",
+                       "findings": [
+                           {"scanner": "hosts", "rule": "host-not-allowed", "action": "block"},
+                           {"scanner": "hostnames", "rule": "encoded-label", "action": "block"}]})
+    reading = sg.read_audit([line])
+    assert reading.refused == []
+    result = sg.suggest(reading, "version: 1\n", "p", "a")
+    assert result.rules == [] and name not in result.text + result.diff

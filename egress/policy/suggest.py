@@ -140,10 +140,11 @@ def read_audit(lines: Iterable[str], since: datetime | None = None) -> AuditRead
         if event.get("policy"):
             out.policies[str(event["policy"])] += 1
         names = [f"{f.get('scanner')}/{f.get('rule')}" for f in findings]
-        # A request the allowlist's own safety checks refused too (a private address, a deny
-        # rule, a malformed request) gets no rule: it would stay refused, and widening the
-        # allowlist next to such a check is the reviewer's call alone.
-        vetoed = any(n.startswith("hosts/") and n not in SUGGESTABLE for n in names)
+        # A request refused for another reason too (a private address, a deny rule, a name
+        # that looks like encoded data, a secret) gets no rule: it would stay refused, the
+        # host or path may be the very data that leaked, and widening the allowlist next to
+        # such a finding is the reviewer's call alone.
+        vetoed = any(n not in SUGGESTABLE for n in names)
         for f, rule in zip(findings, names, strict=True):
             if rule in SUGGESTABLE and not vetoed and f.get("action") in ("block", "audit") \
                     and event.get("host"):
