@@ -18,15 +18,27 @@ tell that page from an origin's, and the audit said `allow`. Here:
 
 Only failures the client has received nothing of are answered; a streamed response that
 fails midway is cut as before. Live only: replay has no connections to fail.
+
+mitmproxy has no per-request response timeout: an origin that accepts a request and never
+answers holds the agent until mitmproxy's 600 s inactivity limit, and then ends without
+JSON. `UpstreamErrors` arms a timer when a request is complete (the `request` hook; for a
+streamed body, after its last byte) and disarms it at `responseheaders` or `error`. When it
+fires (`limits.response_timeout`), the flow gets `error/upstream-timeout` and our 504 as its
+response, and the task reading the server connection is cancelled: mitmproxy then closes that
+connection (freeing it) and fails the stream with a protocol error, whose error page the
+wrapper below replaces with the 504, exactly as for a connect failure. A server connection
+shared by HTTP/2 streams (an h2 origin) ends for all of them.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import weakref
 from collections.abc import Generator
 from typing import Any
 
-from mitmproxy import flow, http
+from mitmproxy import connection, ctx, flow, http
 from mitmproxy.proxy import events, layer
 from mitmproxy.proxy.layers import http as http_layers
 from mitmproxy.proxy.layers.http import SendHttp
@@ -38,7 +50,7 @@ from mitmproxy.proxy.layers.http._events import (
     ResponseProtocolError,
 )
 
-from addons.support.flows import denial_response, existing_record, record_failure
+from addons.support.flows import denial_response, existing_record, record_failure, record_of
 from egress.agent_identity import agent_of
 from egress.findings import Finding
 from egress.runtime import Runtime
@@ -87,6 +99,17 @@ _HINTS = {
     "bottle's operator (`--upstream-ca` adds a trusted CA).",
     "upstream-timeout": "The destination is allowed but did not answer in time; retry later.",
 }
+RESPONSE_TIMEOUT_HINT = ("The destination is allowed and accepted the request but sent no "
+                         "response in time (limits.response_timeout); retry later, or ask the "
+                         "bottle's operator to raise the limit for slow endpoints.")
+
+
+def _connection_handler(client: connection.Client) -> Any:
+    """mitmproxy's handler of this client connection (None outside the live proxy)."""
+    master = getattr(ctx, "master", None)
+    server = master.addons.get("proxyserver") if master is not None else None
+    connections = getattr(server, "connections", None)
+    return connections.get(client.id) if connections is not None else None
 
 # Flows whose mitmproxy error page is to be replaced by the flow's (JSON) response.
 _ANSWERED: weakref.WeakSet[http.HTTPFlow] = weakref.WeakSet()
@@ -117,8 +140,60 @@ class UpstreamErrors:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        # flow id -> its response timer, while the flow waits for response headers
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+
+    # -- response timeout ---------------------------------------------------------------------
+
+    def request(self, f: http.HTTPFlow) -> None:
+        if f.response is not None or f.error is not None:
+            return  # refused, answered, or the response came early: nothing to wait for
+        handler = _connection_handler(f.client_conn)
+        if handler is None:
+            return
+        seconds = record_of(f, self.runtime).policy.policy.limits.response_timeout
+        self._arm(f, handler, seconds)
+
+    def _arm(self, f: http.HTTPFlow, handler: Any, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        self._timers[f.id] = loop.call_later(seconds, self._expire, f, handler, seconds)
+
+    def _disarm(self, f: http.HTTPFlow) -> None:
+        timer = self._timers.pop(f.id, None)
+        if timer is not None:
+            timer.cancel()
+
+    def responseheaders(self, f: http.HTTPFlow) -> None:
+        self._disarm(f)
+
+    response = responseheaders
+
+    def _expire(self, f: http.HTTPFlow, handler: Any, seconds: float) -> None:
+        self._timers.pop(f.id, None)
+        if f.response is not None or f.error is not None or not f.live:
+            return
+        io = handler.transports.get(f.server_conn)
+        task = getattr(io, "handler", None)
+        if task is None:
+            # Still connecting (mitmproxy's connect timeout decides that): look again later.
+            self._arm(f, handler, seconds)
+            return
+        finding = Finding("error", "upstream-timeout", "block", "upstream",
+                          f"the destination sent no response headers within "
+                          f"limits.response_timeout ({seconds:g} s)", status=504,
+                          hint=RESPONSE_TIMEOUT_HINT)
+        finding = record_failure(f, self.runtime, [finding]).blocked or finding
+        f.response = denial_response(finding, f.id, self.runtime.bottle_id)
+        _ANSWERED.add(f)
+        # mitmproxy closes the connection and fails the stream; `error` and the wrapper in
+        # `install()` then audit it and send the 504.
+        with contextlib.suppress(Exception):
+            task.cancel("response timeout")
+
+    # -- failures -------------------------------------------------------------------------------
 
     def error(self, f: http.HTTPFlow) -> None:
+        self._disarm(f)
         if f.error is None or f.websocket is not None:
             return
         rec = existing_record(f)

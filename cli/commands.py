@@ -28,6 +28,7 @@ from cli.policy_commands import (
     cmd_policy_docs,
     cmd_policy_explain,
     cmd_policy_schema,
+    cmd_policy_suggest,
     cmd_policy_test,
 )
 from egress.errors import ReplayError
@@ -136,6 +137,26 @@ def build_parser() -> argparse.ArgumentParser:
     pexplain.add_argument("--header", action="append", metavar="'NAME: VALUE'")
     pexplain.add_argument("--body", metavar="TEXT")
     pexplain.set_defaults(handler=cmd_policy_explain)
+    psuggest = policy_sub.add_parser(
+        "suggest", help="turn the refused requests of an audit log into allow rules (a diff)",
+        description="Read the audit log (and its rotated FILE.N backups), take the requests the "
+        "host allowlist refused, and print the smallest allow rules that would let them through "
+        "as a unified diff against the policy file (comments and layout kept). Findings of "
+        "other scanners (DLP, hostnames, MCP, injection, credentials, limits), deny rules and "
+        "private addresses never become rules; they are listed with their counts.")
+    psuggest.add_argument("--from-audit", required=True, metavar="FILE",
+                          help="audit log (JSON lines, as `bottle egress run --audit-log` writes)")
+    psuggest.add_argument("--since", metavar="DURATION|TIME",
+                          help="only events from 10m / 1h30m / 45s / 2d ago, or since an ISO "
+                          "8601 time")
+    psuggest.add_argument("--policy", metavar="FILE",
+                          help="policy to patch: the one the bottle ran with (default: built-in "
+                          "default, which --write does not edit)")
+    psuggest.add_argument("--write", action="store_true",
+                          help="write the patched policy (asks for confirmation on a terminal)")
+    psuggest.add_argument("--yes", action="store_true",
+                          help="with --write: do not ask (needed when stdin is not a terminal)")
+    psuggest.set_defaults(handler=cmd_policy_suggest)
     pdocs = policy_sub.add_parser("docs", help="print the generated policy reference (Markdown)")
     pdocs.add_argument("--output", metavar="FILE")
     pdocs.set_defaults(handler=cmd_policy_docs)

@@ -117,7 +117,8 @@ def stopped_summaries(running: set[str]) -> list[Any]:
     from launcher.bottle import BottleSummary
 
     return [BottleSummary(m["name"], "stopped", str(m.get("image", "-")), bool(m.get("inspect")),
-                          str(m.get("upstream", "-")), [], log=m["log"])
+                          str(m.get("upstream", "-")), [], log=m["log"],
+                          policy=str(m.get("policy", "-")))
             for m in stopped_bottles() if m["name"] not in running]
 
 
@@ -137,8 +138,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
     def limits(value: Any) -> str:
         return value.describe() if value is not None else "-"
 
-    table = [("NAME", "STATE", "INSPECT", "UPSTREAM", "IMAGE", "AGENT LIMITS", "EGRESS LIMITS")]
-    table += [(r.name, r.state, "yes" if r.inspect else "no", r.upstream, r.image,
+    table = [("NAME", "STATE", "INSPECT", "POLICY", "UPSTREAM", "IMAGE", "AGENT LIMITS",
+              "EGRESS LIMITS")]
+    table += [(r.name, r.state, "yes" if r.inspect else "no", r.policy, r.upstream, r.image,
                limits(r.agent_limits), limits(r.egress_limits)) for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:

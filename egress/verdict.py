@@ -57,8 +57,9 @@ RULES = {
     "answered with a JSON 502, audited with verdict `error`.",
     "upstream-tls": "The TLS handshake with the origin or upstream proxy failed (certificate not "
     "trusted, wrong name, protocol error); answered with a JSON 502, verdict `error`.",
-    "upstream-timeout": "Connecting to the origin or upstream proxy timed out; answered with a "
-    "JSON 504, verdict `error`.",
+    "upstream-timeout": "Connecting to the origin or upstream proxy timed out, or it sent no "
+    "response headers within `limits.response_timeout` of the complete request (the upstream "
+    "connection is then closed); answered with a JSON 504, verdict `error`.",
 }
 
 # Rules (`error/...`) for a request that failed rather than was refused: the destination was

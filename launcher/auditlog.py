@@ -33,7 +33,7 @@ from typing import Any
 
 import docker.errors
 
-from launcher.engine import LABEL_ROLE
+from launcher.engine import LABEL_POLICY, LABEL_ROLE
 from launcher.errors import LauncherError
 
 # Labels of the egress container: where its log goes at stop, and to whom.
@@ -212,6 +212,7 @@ def keep(egress: Any, containers: list[Any], container_dir: str) -> Path | None:
             "image": agent_labels.get("io.bottle-egress.image", "-"),
             "inspect": agent_labels.get("io.bottle-egress.inspect") == "1",
             "upstream": agent_labels.get("io.bottle-egress.upstream", "-"),
+            "policy": labels.get(LABEL_POLICY, "-"),
             "stopped": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")},
             owner)
     return kept

@@ -38,7 +38,7 @@ from egress.sources.paths import default_state_root
 from launcher import auditlog
 from launcher.defaults import AGENT, DEFAULT_PIPELOCK_IMAGE, EGRESS
 from launcher.egress_policy import read_secret_file
-from launcher.engine import LABEL_BOTTLE, LABEL_ROLE, bottle_filter, image_exists
+from launcher.engine import LABEL_BOTTLE, LABEL_POLICY, LABEL_ROLE, bottle_filter, image_exists
 from launcher.errors import LauncherError
 from launcher.limits import AGENT_DEFAULTS, EGRESS_DEFAULTS, Limits, limits_of
 
@@ -380,6 +380,8 @@ class BottleSummary:
     egress_limits: Limits | None = None
     # A stopped bottle's kept audit log (`bottle ls --all`).
     log: str | None = None
+    # Digest of the egress policy (as `bottle policy check` and the audit log show it).
+    policy: str = "-"
 
     def as_json(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if not k.endswith("_limits")}
@@ -403,6 +405,7 @@ def list_bottles(client: Any) -> list[BottleSummary]:
             s.agent_limits = limits_of(c.attrs.get("HostConfig") or {})
         elif role == "egress":
             s.egress_limits = limits_of(c.attrs.get("HostConfig") or {})
+            s.policy = c.labels.get(LABEL_POLICY, "-")
     return sorted(by_name.values(), key=lambda s: s.name)
 
 

@@ -14,6 +14,8 @@ from launcher.errors import LauncherError
 LABEL_BOTTLE = "io.bottle-egress.bottle"
 LABEL_ROLE = "io.bottle-egress.role"
 LABEL_MANAGED = "io.bottle-egress.managed"
+# The digest of the policy the egress reads (`bottle policy check` and its audit log show it).
+LABEL_POLICY = "io.bottle-egress.policy-digest"
 
 
 def connect(timeout: int = 60) -> Any:

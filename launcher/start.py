@@ -24,7 +24,7 @@ from typing import Any
 import docker.errors
 import docker.types
 
-from egress.policy.compiled import default_policy_path
+from egress.policy.compiled import default_policy_path, policy_digest
 from launcher import auditlog, seccomp
 from launcher.agent_user import account_archive, choose_agent_user, workdir_problem
 from launcher.bottle import (
@@ -66,7 +66,14 @@ from launcher.bottle import (
 )
 from launcher.defaults import BUILD_COMMAND
 from launcher.egress_policy import EgressFiles, egress_files, secrets_archive
-from launcher.engine import LABEL_BOTTLE, LABEL_ROLE, bottle_filter, image_exists, labels
+from launcher.engine import (
+    LABEL_BOTTLE,
+    LABEL_POLICY,
+    LABEL_ROLE,
+    bottle_filter,
+    image_exists,
+    labels,
+)
 from launcher.errors import LauncherError
 from launcher.workdir import WORKSPACE, create_helper, seal_workdir
 
@@ -267,6 +274,10 @@ class Launch:
                  if opts.policy else EgressFiles(b"", {}))
         upstream_ca_in = f"{CONFIG_DIR}/upstream-ca.pem" if opts.upstream_ca else None
         egress_labels = labels(opts.name, "egress")
+        # the bytes the egress reads: the copy made below, or the image's built-in default
+        # (the same file as this checkout's)
+        egress_labels[LABEL_POLICY] = policy_digest(
+            files.policy if opts.policy else self.policy_path.read_bytes())
         if opts.record is not None:
             egress_labels["io.bottle-egress.record"] = str(opts.record.resolve())
         mounts = [docker.types.Mount(EXPORT_DIR, names.ca_volume, type="volume")]

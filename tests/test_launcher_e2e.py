@@ -11,6 +11,7 @@ each other's containers.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import selectors
@@ -826,6 +827,43 @@ def test_audit_log_outlives_the_bottle_on_the_host(images, client, world: Outsid
     missing = bottle_cli("logs", run_name("e2e-never"), "--audit", env=env)
     assert missing.returncode == 1 and "no bottle named" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_ls_shows_the_policy_digest_of_check_and_audit(images, client, world: OutsideWorld,
+                                                       pki: TestPKI, tmp_path: Path):
+    """Issue 14: one policy digest everywhere, `bottle ls` included. The launcher labels the
+    egress container with the digest of the policy bytes it hands the egress; `bottle ls`,
+    `ls --json` and (after stop) `ls --all` show the digest that `bottle policy check` prints
+    and that the egress writes into every audit event."""
+    name = run_name("e2e-digest")
+    env: dict[str, str | None] = {"XDG_STATE_HOME": str(tmp_path / "state")}
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("# digest test: comments count\n" + POLICY.split("credentials:")[0])
+    digest = hashlib.sha256(policy.read_bytes()).hexdigest()[:16]
+    check = bottle_cli("policy", "check", str(policy))
+    assert f"digest {digest}" in check.stdout, check.stdout + check.stderr
+    start = bottle_cli("start", "--inspect", "--name", name, "--image", images["agent"],
+                       "--egress-image", images["egress"], "--policy", str(policy),
+                       "--upstream", world.squid_url, "--upstream-network", world.network,
+                       "--upstream-ca", str(pki.ca_path), "--", "sleep", "infinity", env=env)
+    try:
+        assert start.returncode == 0, start.stderr
+        agent = client.containers.get(Names(name).agent)
+        assert curl(agent, "https://allowed.test/digest")[0] == 0
+        rows = {r["name"]: r for r in json.loads(bottle_cli("ls", "--json", env=env).stdout)}
+        assert rows[name]["policy"] == digest, rows[name]
+        table = bottle_cli("ls", env=env).stdout.splitlines()
+        assert "POLICY" in table[0].split()
+        row = next(line for line in table if line.startswith(name + " "))
+        assert row.split()[table[0].split().index("POLICY")] == digest, table
+        events = [json.loads(line) for line in bottle_cli(
+            "logs", name, "--audit", "--json", env=env).stdout.splitlines() if line.strip()]
+        assert {e["policy"] for e in events if "policy" in e} == {digest}, events
+    finally:
+        stop = bottle_cli("stop", name, env=env)
+    assert stop.returncode == 0, stop.stderr
+    rows = {r["name"]: r for r in json.loads(bottle_cli("ls", "--all", "--json", env=env).stdout)}
+    assert rows[name]["state"] == "stopped" and rows[name]["policy"] == digest, rows[name]
 
 
 def test_without_inspect_and_upstream_the_bottle_is_sealed(images, client, world: OutsideWorld):

@@ -214,7 +214,7 @@ def compile_policy(policy: Policy, source: str, text: str | bytes = b"") -> Comp
     from egress.sources.dlp_catalogue import dlp_engine
 
     raw = text.encode() if isinstance(text, str) else text
-    hosts = HostPolicy(policy.hosts)
+    hosts = HostPolicy(policy.hosts, source)
     known: list[tuple[str, str]] = []
     for i, secret in enumerate(policy.dlp.known_secrets):
         try:

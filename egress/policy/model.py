@@ -270,6 +270,15 @@ class LimitsSection(StrictModel):
         description="Seconds a request body's DLP scan may take (large bodies are scanned off "
         "the event loop); a scan that takes longer refuses the request as "
         "`limits/scan-timeout`.")
+    response_timeout: float = Field(
+        300.0, gt=0, le=86400,
+        description="Seconds from a request being complete (read from the agent and handed "
+        "upstream; a streamed body: its last byte) to the destination's response headers. An "
+        "origin or upstream proxy that accepts a request and never answers is cut off after "
+        "this: the upstream connection is closed and the agent gets a JSON 504 "
+        "`error/upstream-timeout` (audit verdict `error`). Streamed responses are not limited "
+        "once their headers arrived (`idle_timeout_seconds` and mitmproxy's own inactivity "
+        "limit apply).")
     header_timeout_seconds: float = Field(
         30.0, gt=0, le=3600,
         description="Once a client starts sending on an idle connection (TLS handshake "

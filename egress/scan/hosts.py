@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -115,11 +117,48 @@ class _Rule:
         return any(self.covers_path(f) for f in forms)
 
 
+SUGGEST = "`bottle policy suggest --from-audit AUDIT_LOG` writes such rules from the audit log"
+_PLAIN = re.compile(r"[A-Za-z0-9._~/%+-]+")
+# A hint names at most this many leading path segments: paths can carry tokens, and the
+# prefix is what a reviewer would allow anyway.
+HINT_SEGMENTS = 2
+
+
+def _flow_item(value: str) -> str:
+    return value if _PLAIN.fullmatch(value) else json.dumps(value)
+
+
+def allow_snippet(host: str, port: int | None, method: str | None = None,
+                  path: str | None = None) -> str:
+    """The smallest `hosts.allow` rule for a request, in the policy's own flow syntax."""
+    parts = [f"hosts: [{_flow_item(host)}]"]
+    if method is not None:
+        parts.append(f"methods: [{method}]")
+    if path is not None:
+        segments = [s for s in path.split("/") if s][:HINT_SEGMENTS]
+        parts.append(f"paths: [{_flow_item('/' + '/'.join(segments))}]")
+    if port is not None and port not in (80, 443):
+        parts.append(f"ports: [{port}]")
+    return "{" + ", ".join(parts) + "}"
+
+
+def policy_name(source: str) -> str:
+    name = source.replace("\\", "/").rpartition("/")[2]
+    return name if name and not name.startswith("<") else "the bottle's policy"
+
+
+def allow_hint(source: str, snippet: str) -> str:
+    return (f"A reviewer can allow this by adding the rule {snippet} to hosts.allow in "
+            f"{source}; {SUGGEST}.")
+
+
 class HostPolicy:
     """Compiled `hosts:` section."""
 
-    def __init__(self, section: HostsSection) -> None:
+    def __init__(self, section: HostsSection, source: str = "") -> None:
         self.section = section
+        # named by file name only: the hint reaches the agent, the host's directories need not
+        self.source = policy_name(source)
         self.default_action = section.action
         self._allow = [_Rule.of(r, "allow", i) for i, r in enumerate(section.allow)]
         self._deny = [(_Rule.of(r, "deny", i), r) for i, r in enumerate(section.deny)]
@@ -155,7 +194,7 @@ class HostPolicy:
         ip = parse_ip(host)
         if ip is None:
             return None
-        return address_finding(host, ip, addresses or self.addresses, where)
+        return address_finding(host, ip, addresses or self.addresses, where, self.source)
 
     # -- request level ------------------------------------------------------------------
 
@@ -180,9 +219,10 @@ class HostPolicy:
             shown = forms[0] if len(forms) == 1 else " or ".join(forms)
             findings.append(Finding(
                 "hosts", "request-not-allowed", self.default_action, "request",
-                f"{method} {shown} on {host} is not covered by any allow rule"))
+                f"{method} {shown} on {host} is not covered by any allow rule",
+                hint=allow_hint(self.source, allow_snippet(host, port, method, forms[0]))))
         else:
-            findings.append(self._not_allowed(host, port, "request"))
+            findings.append(self._not_allowed(host, port, "request", method, forms[0]))
         return findings
 
     def explain(self, host: str, method: str, raw_path: str,
@@ -202,22 +242,27 @@ class HostPolicy:
                 return "allow", rule.label
         return self.default_action, "default (no allow rule matched)"
 
-    def _not_allowed(self, host: str, port: int | None, where: str) -> Finding:
+    def _not_allowed(self, host: str, port: int | None, where: str, method: str | None = None,
+                     path: str | None = None) -> Finding:
+        hint = allow_hint(self.source, allow_snippet(host, port, method, path))
         if host in self._any_allowed:
             return Finding("hosts", "port-not-allowed", self.default_action, where,
                            f"port {port} of {host} is not in the egress policy (allow rules "
-                           "cover ports 80 and 443 unless they list `ports:`)")
+                           "cover ports 80 and 443 unless they list `ports:`)", hint=hint)
         return Finding("hosts", "host-not-allowed", self.default_action, where,
-                       f"host {host} is not in the egress policy")
+                       f"host {host} is not in the egress policy", hint=hint)
 
-    @staticmethod
-    def _deny_finding(rule: _Rule, cfg: DenyRule, where: str) -> Finding:
+    def _deny_finding(self, rule: _Rule, cfg: DenyRule, where: str) -> Finding:
         reason = cfg.reason or f"denied by {rule.label}"
-        return Finding("hosts", "host-denied", cfg.action, where, reason)
+        return Finding("hosts", "host-denied", cfg.action, where, reason, hint=(
+            f"The deny rule {rule.label} in {self.source} refuses this on purpose; only a "
+            "reviewer narrowing or removing it would allow it (`bottle policy explain` shows "
+            "the rule). `bottle policy suggest` never proposes that."))
 
 
 def address_finding(name: str, ip: ipaddress.IPv4Address | ipaddress.IPv6Address,
-                    addresses: AddressPolicy, where: str) -> Finding | None:
+                    addresses: AddressPolicy, where: str,
+                    source: str = "the bottle's policy") -> Finding | None:
     refusal = addresses.refusal(ip)
     if refusal is None:
         return None
@@ -227,4 +272,6 @@ def address_finding(name: str, ip: ipaddress.IPv4Address | ipaddress.IPv6Address
         "hosts", "private-address", "block", where,
         f"{shown} is not a public address ({refusal.kind}); the proxy does not dial it unless "
         "hosts.allow_private covers it",
-        hint="list the address or its network in hosts.allow_private if the bottle must reach it")
+        hint=f"If the bottle must reach it, a reviewer can add {json.dumps(refusal.address)} "
+        f"(or its network) to hosts.allow_private in {source}. `bottle policy suggest` lists "
+        "these refusals but never proposes them.")

@@ -99,3 +99,56 @@ def test_a_response_already_streaming_is_not_answered(tctx: Any, tmp_path: Path)
     f.response.stream = True
     call(tctx, addon, "error", f)
     assert f.response.status_code == 200 and rules(f) == [] and verdict(f) is None
+
+
+class _Task:
+    def __init__(self) -> None:
+        self.cancelled: str | None = None
+
+    def cancel(self, msg: str | None = None) -> bool:
+        self.cancelled = msg or "cancelled"
+        return True
+
+
+class _Handler:
+    """The parts of mitmproxy's connection handler the response timer reaches into."""
+
+    def __init__(self, f: Any, task: _Task | None) -> None:
+        io = type("IO", (), {"handler": task})() if task is not None else None
+        self.transports = {f.server_conn: io} if io is not None else {}
+
+
+def test_response_timeout_answers_504_and_closes_the_server_connection(
+        tctx: Any, tmp_path: Path) -> None:
+    addon, _ = setup(tmp_path)
+    f = https_flow("allowed.test")
+    task = _Task()
+    addon._expire(f, _Handler(f, task), 2.0)
+    doc = assert_denied(f, 504, "error/upstream-timeout", "error")
+    assert "limits.response_timeout (2 s)" in doc["reason"]
+    assert task.cancelled == "response timeout"
+
+
+def test_response_timeout_leaves_answered_and_connecting_flows_alone(
+        tctx: Any, tmp_path: Path) -> None:
+    addon, _ = setup(tmp_path)
+    answered = https_flow("allowed.test")
+    answered.response = origin_response(b"late but here")
+    task = _Task()
+    addon._expire(answered, _Handler(answered, task), 2.0)
+    assert task.cancelled is None and answered.response.content == b"late but here"
+
+    connecting = https_flow("allowed.test")
+    async def expire() -> None:  # still connecting: re-armed, not answered
+        addon._expire(connecting, _Handler(connecting, None), 2.0)
+    tctx.master.event_loop.run_until_complete(expire())
+    assert connecting.response is None and connecting.id in addon._timers
+    addon._disarm(connecting)
+    assert addon._timers == {}
+
+
+def test_request_outside_the_live_proxy_arms_no_timer(tctx: Any, tmp_path: Path) -> None:
+    addon, _ = setup(tmp_path)
+    f = https_flow("allowed.test")
+    call(tctx, addon, "request", f)
+    assert addon._timers == {} and f.response is None
