@@ -259,7 +259,17 @@ UNRELATED_TASK = re.compile(
     r"|(?:\b(?:i|we) (?:want|need|would like) you to|\bi'?d like you to|\b(?:could|would|can) you"
     r"(?: please)?|\bplease|\b(?:make|be) sure to|\bremember to)\s+(?:also\s+)?"
     r"(?:state|claim|say|assert|insist|announce|declare|tell (?:the user|everyone|readers|the reader))"
-    r"(?: clearly)? that\b")
+    r"(?: clearly)? that\b"
+    # The answer forced to a fixed text: "reply with exactly ...", "your entire reply must be ...",
+    # "every answer ... must end with ...".
+    r"|\b(?:reply|respond|answer|output|return)\w*\b(?: only)? with "
+    r"(?:exactly|only|just|the exact|nothing but)\b"
+    r"|\byour (?:entire |whole |full |only |next )?(?:reply|response|answer|output) "
+    r"(?:must|should|shall|will|has to) be (?:exactly|only|just)\b"
+    r"|\b(?:every|each|all|any) (?:of your )?(?:answers?|responses?|replies)\b[^.\n]{0,60}?\b(?:must|should|"
+    r"shall|has to|have to) (?:end|begin|start|include|contain|open|close) with\b"
+    r"|\b(?:begin|start|end|prefix|open|close)\w* (?:every|each|all) (?:of your )?(?:answers?|responses?|"
+    r"replies)\b")
 # What pushes the user's task aside: "instead of answering", "ignore the user's question",
 # "your task is", "new task". With any hijack mechanism in the same sentence it is a hijack.
 DISPLACE = re.compile(
