@@ -1,5 +1,6 @@
 """The learned injection score: reproducible from pinned inputs, read lazily, measured on the
-development split per family (the frozen test split is measured once, see its README)."""
+development split per family (the held-out `fresh` split is measured once, by
+`tests/data/injection-eval/measure_fresh.py`; see that directory's README)."""
 
 from __future__ import annotations
 
@@ -20,10 +21,12 @@ WEIGHTS = REPO / "egress" / "data" / "injection_weights.json"
 # Development-split floors (medium, high): share of injected items detected per family, share
 # of clean items flagged at most. Measured when the weights were last fitted, less a margin.
 DEV_FLOORS = {
-    "medium": ({"code-insertion": 0.93, "exfiltration-request": 0.94, "tool-call-request": 0.95,
-                "hidden-instruction": 0.87, "task-hijack": 0.66}, 0.008),
-    "high": ({"code-insertion": 0.94, "exfiltration-request": 0.95, "tool-call-request": 0.96,
-              "hidden-instruction": 0.9, "task-hijack": 0.78}, 0.016),
+    # round 2 measured 97.0 / 98.5 / 98.8 / 97.9 / 99.4% and 12/2735 (0.44%) clean
+    "medium": ({"code-insertion": 0.95, "exfiltration-request": 0.96, "tool-call-request": 0.96,
+                "hidden-instruction": 0.95, "task-hijack": 0.96}, 0.006),
+    # round 2 measured 97.0 / 98.5 / 99.4 / 97.9 / 99.7% and 39/2735 (1.43%) clean
+    "high": ({"code-insertion": 0.95, "exfiltration-request": 0.96, "tool-call-request": 0.97,
+              "hidden-instruction": 0.95, "task-hijack": 0.97}, 0.016),
 }
 
 
@@ -35,7 +38,8 @@ def test_training_reproduces_the_shipped_weights_bit_for_bit() -> None:
 
 def test_weights_name_their_inputs_and_features() -> None:
     data = json.loads(WEIGHTS.read_text())
-    assert data["inputs"] and not any("/test/" in k for k in data["inputs"])  # never the frozen split
+    # Never the fresh held-out split (the first `test` split is development data since round 2).
+    assert data["inputs"] and not any("/fresh/" in k for k in data["inputs"])
     for rel, digest in data["inputs"].items():
         assert hashlib.sha256((REPO / rel).read_bytes()).hexdigest() == digest, rel
     features = REPO / "egress" / "scan" / "injection" / "features.py"

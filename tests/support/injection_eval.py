@@ -3,8 +3,9 @@ attack family and per kind of benign text.
 
     python -m tests.support.injection_eval dev [medium|high]
 
-prints detection and false-positive rates as JSON. The `test` split is frozen: it is measured
-once, by `python -m tests.support.injection_eval test`, for the figures in its README.
+prints detection and false-positive rates as JSON. `dev` and `test` (round 1's frozen split)
+are development data; `fresh` is round 2's held-out split, measured once by
+`tests/data/injection-eval/measure_fresh.py` for the figures in its README.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from egress.scan.injection.cues import (
     BEFORE_VERB,
     DATA,
     DESTINATION,
+    DISPLACE,
     EXEC_VERB,
     FETCH_VERB,
     FRAMING,
@@ -33,6 +34,7 @@ from egress.scan.injection.cues import (
     SEND_VERB,
     TIMING,
     TOOL_CALL,
+    UNRELATED_TASK,
     URL_WITH_DATA,
 )
 from egress.scan.injection.vocab import CONTEXT_CORE, CRED_PATH, NEGATION_BEFORE
@@ -43,7 +45,8 @@ MAX_CANDIDATES = 64
 
 # Data no document asks its reader to send out: secrets, the agent's context, the user's things.
 _SENSITIVE_DATA = re.compile(
-    rf"(?<![\w.$/-])(?:{CONTEXT_CORE}|{CRED_PATH})|\b(?:api[ _-]?keys?|access[ _-]?keys?|secret[ _-]?keys?|"
+    rf"(?<![\w.$/-])(?:{CONTEXT_CORE}|{CRED_PATH})|(?<![\w.$/-])\.env\b(?![.\w-])|\b(?:api[ _-]?keys?|ac"
+    rf"cess[ _-]?keys?|secret[ _-]?keys?|"
     r"private[ _-]?keys?|ssh[ _-]?keys?|(?:access|auth|bearer|session|refresh|api|oauth) tokens?|tokens|"
     r"passwords?|passphrases?|credentials|secrets|(?:session )?cookies|seed phrases?|mnemonics?|"
     r"env(?:ironment)? (?:vars?|variables)|\.env|dotenv|credit card|card number|cvv|security code|"
@@ -132,7 +135,9 @@ def code_insertion(view: str) -> ActHit | None:
             if asks:
                 break
         agent = _agent_cue(view, lo, hi)
-        narrative = _near(NARRATIVE, view, lo, snip.start) is not None
+        # Reported speech counts in the paragraph that asks, not in the document before it.
+        anchor = asks.start() if asks is not None else snip.start
+        narrative = _near(NARRATIVE, view, max(lo, view.rfind("\n\n", 0, anchor)), snip.start) is not None
         # Code no installer contains: any request to add or run it is enough.
         loose = asks or any(m.start() < snip.start + 10 or m.start() > snip.end
                             for rx in (INCLUDE_CODE, EXEC_VERB)
@@ -259,6 +264,43 @@ def task_hijack(view: str) -> ActHit | None:
         output = _near(OUTPUT, view, lo, hi)
         if addressed or (output and (_directed(view, m) or _near(TIMING, view, lo, hi))):
             return ActHit("task-hijack", m.start(), m.end(), "changes the agent's answer or task")
+    return _displaced(view) or _unrelated(view)
+
+
+def _displaced(view: str) -> ActHit | None:
+    """"Instead of answering, ...", "ignore the user's question and ...", "your task is to ...":
+    the user's task pushed aside for another one in the same sentence."""
+    spans = _code_spans(view)
+    for n, d in enumerate(DISPLACE.finditer(view)):
+        if n > MAX_CANDIDATES or _in_code(view, d.start(), spans):
+            break
+        lo, hi = _sentence(view, d.start(), d.end())
+        if NEGATION_BEFORE.search(view, max(0, d.start() - 28), d.start()):
+            continue
+        if _near(NARRATIVE, view, lo - 120, d.start()) and not _addressed(view, lo - 200, hi + 200):
+            continue
+        task = _near(HIJACK, view, lo, hi + 1) or _near(UNRELATED_TASK, view, lo, hi + 1)
+        # "Your task is ..." opens exercises in tutorials too: it needs the other task named.
+        framed = not d.group(0).startswith(("your", "the ", "new"))
+        if task is not None or (framed and imperative_at(view, d.start())):
+            return ActHit("task-hijack", d.start(), max(d.end(), task.end() if task else 0),
+                          "pushes the user's task aside for another")
+    return None
+
+
+def _unrelated(view: str) -> ActHit | None:
+    """Work no document asks of its reader (a poem, trivia, sums, an answer in emojis) given
+    as a directive: an imperative, a request frame, a postscript."""
+    spans = _code_spans(view)
+    for n, m in enumerate(UNRELATED_TASK.finditer(view)):
+        if n > MAX_CANDIDATES:
+            break
+        if _in_code(view, m.start(), spans) or not imperative_at(view, m.start()):
+            continue
+        if _near(NARRATIVE, view, m.start() - 160, m.start()) and not _addressed(view, m.start() - 200,
+                                                                                 m.end() + 200):
+            continue
+        return ActHit("task-hijack", m.start(), m.end(), "asks for unrelated work")
     return None
 
 

@@ -14,6 +14,7 @@ capped in size.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
@@ -112,9 +113,11 @@ MEDIUM = frozenset({"network-send", "remote-fetch"})
 
 _FENCE = re.compile(r"(?:```|~~~)[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:```|~~~|\Z)", re.DOTALL)
 _PRE = re.compile(r"<(?:pre|code)\b[^>]*>(.*?)</(?:pre|code)>", re.DOTALL | re.IGNORECASE)
+_JSON_CODE = re.compile(r'"((?:[^"\\\n]|\\.){0,2000}?\\n(?:[^"\\\n]|\\.){0,2000}?)"')
 _INLINE = re.compile(r"`([^`\n]{6,400})`")
 _INDENTED = re.compile(r"(?:(?:^|\n)(?: {4}|\t)[^\n]+){2,}")
-_SHELL_LINE = re.compile(r"(?:^|\n)[ \t>]*(?:\$ |> |ps> |c:\\>)?((?:sudo\s+)?(?:curl|wget|bash|sh|nc|ncat|"
+_SHELL_LINE = re.compile(r"(?:^|\n|\b(?:type|run|execute|paste|enter) )[ \t>]*(?:\$ |> |ps> |c:\\>)?((?:"
+    r"sudo\s+)?(?:curl|wget|bash|sh|nc|ncat|"
                          r"powershell|"
                          r"pwsh|iex|python3?|node|echo|rm|chmod|crontab|tar|env|set-mppreference|invoke-\w+|"
                          r"certutil|mshta|:\(\))\b[^\n]{4,400})", re.IGNORECASE)
@@ -166,6 +169,18 @@ def snippets(text: str) -> list[Snippet]:
             s, e = m.span(group)
             if not any(a <= s and e <= b for a, b, _ in spans):
                 spans.append((s, e, text[s:e]))
+    # Code carried in a JSON string ("snippet": "import os\\n..."): judged as decoded.
+    for m in _JSON_CODE.finditer(text):
+        if len(spans) >= MAX_SNIPPETS * 2:
+            break
+        s, e = m.span(1)
+        if any(a <= s and e <= b for a, b, _ in spans):
+            continue
+        try:
+            decoded = json.loads('"' + m.group(1) + '"')
+        except ValueError:
+            continue
+        spans.append((s, e, decoded))
     out = []
     for s, e, code in sorted(spans)[:MAX_SNIPPETS]:
         found = behaviours(code)

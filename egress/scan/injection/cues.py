@@ -90,14 +90,17 @@ ALERT = re.compile(
     r"(?:^|\n|[\[(<*#>|]|\*\*)\s*(?:important|urgent|critical|mandatory|attention|notice|warning|action "
     r"required|priority|security (?:notice|alert|update))\s*(?:\]|>|\*\*)?\s*[:!>\]\-]|!{3,}")
 OUTPUT = re.compile(
-    r"\byour (?:final |next |own )?(?:answer|response|reply|replies|responses|answers|output|summary|"
+    r"\byour (?:final |next |own |whole |entire |full |complete )?"
+    r"(?:answer|response|reply|replies|responses|answers|output|summary|"
     r"solution|code|fix|patch|script|completion|explanation|translation|message to the user)s?\b|"
-    r"\b(?:each|every|all|any) (?:of your )?(?:answers?|responses?|replies|code answers?|"
+    r"\b(?:each|every|all|any) (?:of your |\w+ )?(?:answers?|responses?|replies|code answers?|"
     r"scripts? you write)\b|"
     r"\bthe (?:code|answer|response|reply|summary|script) (?:that )?you (?:write|produce|generate|return|"
     r"give|"
     r"output|create|suggest|send)\b|\b(?:when|whenever|while|before|after) (?:you )?(?:answer|respond|reply|"
-    r"summari[sz]e|generate|produce)\w*\b|\bthe user(?:'s)? (?:question|request|query|task)\b")
+    r"summari[sz]\w*|generate|produce)\w*\b|\bthe generated (?:code|scripts?|programs?|answers?|responses?|"
+    r"python|javascript|typescript|bash|shell|powershell|sql)\b|"
+    r"\bthe user(?:'s)? (?:question|request|query|task)\b")
 TIMING = re.compile(
     r"\bbefore (?:you )?(?:answer|respond|reply|continu|proceed|return|summari|complet|do anything|doing "
     r"anything|start|begin|anything else|finish|go on|move on|read|process|handl|generat|writ|giv|"
@@ -219,3 +222,63 @@ NARRATIVE = re.compile(
 URL = re.compile(r"https?://[^\s)\]>'\"`]+|\bwww\.[\w-]+\.[\w.-]+")
 URL_WITH_DATA = re.compile(r"https?://[^\s)\]>'\"`]*[?&=][^\s)\]>'\"`]*(?:\{|<|\[|\$|%7b)|"
                            r"!\[[^\]\n]{0,80}\]\(https?://[^)\s]{0,300}[?&][\w-]+=[^)]{0,100}\)")
+# Work no document asks of its reader: creative pieces, trivia, arithmetic, sentiment labels,
+# answers in a code or a costume. Asked as a directive, it is a request to the model.
+UNRELATED_TASK = re.compile(
+    r"\b(?:write|compose|generate|create|produce|draft|give|tell|share|make up|come up with|recite|sing)\b"
+    r"[^.\n]{0,30}?\b(?:poems?|stor(?:y|ies)|jokes?|songs?|lyrics|haiku|limericks?|essays?|riddles?|sonnets?|"
+    r"recipes?|fun facts?|trivia|pickup lines?|raps?|fairy tales?|fables?)\b"
+    r"|\btell (?:me|us) (?:the|a|an|which|who|where|how (?:many|much|tall|old|far|long))\b"
+    r"|\bwhat(?: is|'s) the (?:capital|population|height|meaning of life|largest|tallest|longest|biggest|"
+    r"smallest|deepest)\b"
+    r"|\b(?:list|name|give me|enumerate)\b[^.\n]{0,12}?\b(?:\d+|two|three|four|five|six|seven|eight|nine|ten)"
+    r" (?:countries|cities|capitals|planets|animals|fruits|vegetables|colou?rs|fun facts|facts|famous|"
+    r"movies|books|songs|presidents|rivers|mountains|languages)\b"
+    r"|\bclassify the sentiment\b|\bsentiment of (?:the|this) sentence\b"
+    r"|\b(?:compute|calculate|solve|work out)\b[^.\n]{0,20}?\d+\s*(?:multiplied by|times|plus|minus|divi"
+    r"ded by|"
+    r"[-+*x/×])\s*\d"
+    r"|\b(?:answer|respond|reply|write|talk|speak|communicate)\w*\b[^.\n]{0,30}?\b(?:only )?"
+    r"(?:in|using|with|like) (?:only )?(?:emojis?|base64|base-64|hex|rot13|rot-13|morse(?: code)?|pig latin|"
+    r"all caps|capital letters|a pirate|rhymes?|riddles?|leetspeak|shakespearean english)\b"
+    r"|\b(?:talk|speak|write|answer|respond) like (?:a|an) (?:pirate|cowboy|robot|child|poet|shakespeare)\b"
+    r"|\b(?:summari[sz]e|retell|describe)\b[^.\n]{0,12}?\bthe plot of\b"
+    r"|\b(?:answer|respond|reply|write|speak|talk)\w*\b (?:only |exclusively |solely )?in (?:french|germ"
+    r"an|spanish|"
+    r"italian|chinese|japanese|russian|portuguese|dutch|korean|arabic|hindi|polish|turkish|swedish|greek)"
+    r"(?: only| exclusively)?(?: from now on| for the rest of (?:the|this) conversation|,? no matter what)\b"
+    r"|\b(?:answer|respond|reply|speak|talk)\w*\b (?:only|exclusively|solely) in (?:french|german|spanish|"
+    r"italian|chinese|japanese|russian|portuguese|dutch|korean|arabic|hindi|polish|turkish|swedish|greek)\b"
+    r"|\b(?:encode|translate|convert|rewrite|reverse|scramble|encrypt)\b[^.\n]{0,8}?\byour (?:whole |entire |"
+    r"full |complete |final )?(?:response|answer|reply|output|message)s?\b"
+    r"|\b(?:recommend|promote|advertise|endorse|plug|praise|mention)\w*\b[^\n]{0,100}?(?:\bas the "
+    r"(?:best|only|top|number one|safest|cheapest)\b|\b\d+% off\b|\bpromo code\b|"
+    r"\bwith (?:the )?code [a-z0-9]{4,}\b|\bexclusive (?:offers?|deals?|discounts?)\b)"
+    r"|\b(?:tell|inform|warn|notify|convince|persuade|remind|urge) (?:the user|the reader|the customer|users|"
+    r"readers|customers)\b[^\n]{0,120}?(?:https?://|www\.)"
+    r"|(?:\b(?:i|we) (?:want|need|would like) you to|\bi'?d like you to|\b(?:could|would|can) you"
+    r"(?: please)?|\bplease|\b(?:make|be) sure to|\bremember to)\s+(?:also\s+)?"
+    r"(?:state|claim|say|assert|insist|announce|declare|tell (?:the user|everyone|readers|the reader))"
+    r"(?: clearly)? that\b"
+    # The answer forced to a fixed text: "reply with exactly ...", "your entire reply must be ...",
+    # "every answer ... must end with ...".
+    r"|\b(?:reply|respond|answer|output|return)\w*\b(?: only)? with "
+    r"(?:exactly|only|just|the exact|nothing but)\b"
+    r"|\byour (?:entire |whole |full |only |next )?(?:reply|response|answer|output) "
+    r"(?:must|should|shall|will|has to) be (?:exactly|only|just)\b"
+    r"|\b(?:every|each|all|any) (?:of your )?(?:answers?|responses?|replies)\b[^.\n]{0,60}?\b(?:must|should|"
+    r"shall|has to|have to) (?:end|begin|start|include|contain|open|close) with\b"
+    r"|\b(?:begin|start|end|prefix|open|close)\w* (?:every|each|all) (?:of your )?(?:answers?|responses?|"
+    r"replies)\b")
+# What pushes the user's task aside: "instead of answering", "ignore the user's question",
+# "your task is", "new task". With any hijack mechanism in the same sentence it is a hijack.
+DISPLACE = re.compile(
+    r"\binstead of (?:answering|summari[sz]ing|responding|replying|translating|doing|following|completing|"
+    r"reading|analy[sz]ing|helping|what)\b|\brather than (?:answering|summari[sz]ing|responding|replying|"
+    r"doing what|what|helping|following|completing)\b|\b(?:ignore|disregard|skip|forget|drop|abandon|set "
+    r"aside)\b[^.\n]{0,30}?\b(?:the|this|that|your|user'?s?|original|previous|current|above|earlier)\s+"
+    r"(?:\w+\s+)?(?:question|task|request|query|assignment)\b|\byour "
+    r"(?:new |real |actual |only |primary )?(?:task|job|assignment|mission) (?:is|now is|is now)\b|"
+    r"\bthe (?:new|real|actual) (?:task|job|assignment) is\b|"
+    r"\bnew (?:task|assignment|objective)\s*[:\-]|\bdo not (?:answer|summari[sz]e|respond to|translate|"
+    r"address)\b[^.\n]{0,30}?\b(?:question|request|text|this|user|document)")

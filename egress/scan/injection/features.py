@@ -119,6 +119,14 @@ CLASSES: dict[str, tuple[str, ...]] = {
              "locked", "verify it"),
     "ask-model": ("tell me", "what is", "what's", "who was", "who is", "how do", "give me", "show me",
                   "let me know"),
+    # The user's task pushed aside, and work no document asks of its reader (task hijacks).
+    "displace": ("instead of answering", "rather than answering", "instead of summarizing",
+                 "instead of summarising", "instead of responding", "the user's question",
+                 "the user's request", "original request", "original question", "original task",
+                 "new task:", "the question above", "the request above"),
+    "unrelated": ("capital of", "plot of", "sentiment of", "multiplied by", "all caps", "capital letters",
+                  "only in", "emojis only", "in emojis", "tell me a", "tell us a", "like a pirate",
+                  "fun fact", "in rhymes"),
     "ai-addressed": ("note to the ai", "note for the ai", "note to the assistant", "note for the assistant",
                      "if you are an ai", "if you are an assistant", "if you're an ai", "ai reading this",
                      "assistant reading this", "agent reading this", "dear ai", "dear assistant",
@@ -192,7 +200,9 @@ CONJUNCTIONS: tuple[tuple[str, str], ...] = (
     ("d-create", "scam"), ("directive", "promo"), ("directive", "scam"), ("directive", "ask-model"),
     ("instruction", "directive"), ("directive", "persona"), ("directive", "jailbreak"),
     ("ignore", "self-ref"), ("directive", "self-ref"), ("directive", "fake-end"), ("directive", "note"),
-    ("persona", "jailbreak"),
+    ("persona", "jailbreak"), ("directive", "displace"), ("directive", "unrelated"),
+    ("polite", "unrelated"), ("displace", "creative"), ("displace", "unrelated"), ("d-create", "unrelated"),
+    ("d-transform", "unrelated"),
 )
 _D = {"v-exec": "d-exec", "v-include": "d-include", "v-send": "d-send", "v-fetch": "d-fetch",
       "v-call": "d-call", "v-create": "d-create", "v-transform": "d-transform"}
