@@ -5,6 +5,7 @@ scanned raw (never not at all)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import re
@@ -263,3 +264,20 @@ def test_the_json_body_finds_every_rule_its_values_find(doc: Any, seed: int) -> 
     alone = {m.rule for s in _strings(doc) for m in ENGINE.scan(s, "v")} - {BUDGET_RULE}
     whole = {m.rule for m in ENGINE.scan_body(body.encode(), JSON)}
     assert alone <= whole, (alone - whole, body)
+
+
+def _pem_with(inside: str) -> str:
+    rng = random.Random(7)  # not DER: only the PEM frame says it is a key
+    lines = [base64.b64encode(rng.randbytes(48)).decode() for _ in range(4)]
+    return ("-----BEGIN RSA PRIVATE KEY-----\n" + "\n".join(lines[:2]) + inside + "\n".join(lines[2:])
+            + "\n-----END RSA PRIVATE KEY-----")
+
+
+def test_a_wall_sent_by_the_client_is_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The wall's characters inside a value or a raw body do not stop a match: only the
+    walls the engine put between entries do."""
+    pem = _pem_with(structured.SEPARATOR)
+    assert "private-key" in found(pem, "text/plain")
+    monkeypatch.setattr(DLPEngine, "_raw_cross", lambda self, t, w, c, chars: [])
+    assert found(json.dumps({"a": pem}))["private-key"] == {"request.body.json[a]"}
+    assert found(json.dumps({"a": _pem_with("\n")}))["private-key"] == {"request.body.json[a]"}

@@ -172,16 +172,23 @@ class DLPEngine(TextScanner):
                     continue
                 stats.scanned_chars += len(raw_block)
             # Normalised entry by entry (after the cache: it costs), so offsets map back.
-            joined, starts = locations.join([for_secrets(t) for t in texts[i:j]], structured.SEPARATOR)
-            found = self._resolve(self._hits(joined, ctx, normalised=True), joined,
+            # A NUL inside a value becomes a space (same length): only walls are walls.
+            joined, starts = locations.join([for_secrets(t).replace("\x00", " ") for t in texts[i:j]],
+                                            structured.SEPARATOR)
+            found = self._resolve(self._hits(joined, ctx, normalised=True, walls=True), joined,
                                   locations.locator(starts, doc.labels[i:j]), ctx)
             if found:
                 matches = merge(matches, found)
             elif salt is not None:
                 self.blocks.add(key, len(joined))
         matches = [_with_raw_forms(m, text, doc.kind) for m in matches]
-        matches = merge(matches, self._raw_cross(text, where, ctx, _BETWEEN[doc.kind]))
-        if doc.values and self._may_split(text, ctx):
+        raw = self._raw_cross(text, where, ctx, _BETWEEN[doc.kind])
+        # A secret found in its value is not reported again as the raw body spells it.
+        matches = merge(matches, [m for m in raw if not any(
+            o.rule == m.rule and any(m.value in f or f in m.value for f in o.fragments if f)
+            for o in matches)])
+        # `_may_split` reads quote-delimited parts (JSON); form fields are always glued.
+        if doc.values and (doc.kind == "form" or self._may_split(text, ctx)):
             kind = "form" if doc.kind == "form" else "json" if doc.kind != "xml" else "xml"
             matches = merge(matches, self._split(doc.values, ctx, f"{where}.{kind}(values joined)"))
         return matches
@@ -195,6 +202,7 @@ class DLPEngine(TextScanner):
         clone.prefilter = self._prefilters([r.source() for r in rules], self.backend)
         clone._known_cache = None
         clone._cross = {}
+        clone.__dict__.pop("_wall_crossers", None)  # indexes into the rules it had
         return clone
 
     def _block_salt(self, ctx: ScanContext) -> bytes:

@@ -214,9 +214,11 @@ class TextScanner:
         return out
 
     def _hits(self, text: str, ctx: ScanContext, decode: bool = True,
-              normalised: bool = False) -> tuple[list[Hit], str]:
+              normalised: bool = False, walls: bool = False) -> tuple[list[Hit], str]:
         """Raw hits in `text` (normalised, unless the caller did that already) and the
-        normalised text itself."""
+        normalised text itself. With `walls`, `text` is the entries of a structured body
+        joined by `WALL` (which the caller made sure occurs nowhere else): no match spans
+        one. Only the caller can say so: a wall in any other text is text."""
         norm = text if normalised else for_secrets(text)
         hits: list[Hit] = []
         # A long text may decode to as much text as it has: a large upload of base64 is no
@@ -229,17 +231,20 @@ class TextScanner:
             if placeholder in scanned:
                 scanned = scanned.replace(placeholder, " " * len(placeholder))
         self._scan_layer(scanned, 0, None, (), budget, self._known(ctx), hits,
-                         self.decode.max_depth if decode else 0)
+                         self.decode.max_depth if decode else 0, walls)
         if budget.exhausted and decode:
             hits.append(Hit(BUDGET_RULE, "", 0, 0, (), False, note=budget.exhausted))
         return hits, norm
 
     def _scan_layer(self, text: str, depth: int, origin: tuple[int, int] | None,
                     layers: tuple[str, ...], budget: Budget, known: list[KnownMatcher],
-                    hits: list[Hit], max_depth: int) -> None:
+                    hits: list[Hit], max_depth: int, walls: bool = False) -> None:
         decoding = self.decode.any and max_depth > 0
         found = self.prefilter.scan(text, want_runs=decoding and not budget.exhausted)
-        walled = WALL in text
+        # Walls stand between the entries of the top layer; a decoded part of it is one
+        # entry's (URL, JSON and HTML escape tokens stop at a line break, base64/base32/hex
+        # runs hold no NUL).
+        walled = walls and WALL in text
         for index in found.rules:
             rule = self.rules[index]
             matches = (_within_walls(rule.regex, text) if walled and index in self._wall_crossers
