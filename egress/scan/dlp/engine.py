@@ -17,6 +17,7 @@ cache); nothing here reads a file or imports mitmproxy (the adapter is `addons/d
 
 from __future__ import annotations
 
+import bisect
 import copy
 import urllib.parse
 from collections.abc import Iterable, Sequence
@@ -161,22 +162,17 @@ class DLPEngine(TextScanner):
         stats = stats if stats is not None else blocks.BlockStats()
         matches: list[Match] = []
         for i, j in groups:
+            joined = structured.SEPARATOR.join(texts[i:j])
             key = b""
             if salt is not None:
-                raw_block = structured.SEPARATOR.join(texts[i:j])
-                key = salt + blocks.digest(raw_block)
+                key = salt + blocks.digest(joined)
                 stats.blocks += 1
                 if key in self.blocks:
                     stats.cached += 1
-                    stats.cached_chars += len(raw_block)
+                    stats.cached_chars += len(joined)
                     continue
-                stats.scanned_chars += len(raw_block)
-            # Normalised entry by entry (after the cache: it costs), so offsets map back.
-            # A NUL inside a value becomes a space (same length): only walls are walls.
-            joined, starts = locations.join([for_secrets(t).replace("\x00", " ") for t in texts[i:j]],
-                                            structured.SEPARATOR)
-            found = self._resolve(self._hits(joined, ctx, normalised=True, walls=True), joined,
-                                  locations.locator(starts, doc.labels[i:j]), ctx)
+                stats.scanned_chars += len(joined)
+            found = self._scan_entries(joined, doc, i, j, ctx)
             if found:
                 matches = merge(matches, found)
             elif salt is not None:
@@ -190,8 +186,30 @@ class DLPEngine(TextScanner):
         # `_may_split` reads quote-delimited parts (JSON); form fields are always glued.
         if doc.values and (doc.kind == "form" or self._may_split(text, ctx)):
             kind = "form" if doc.kind == "form" else "json" if doc.kind != "xml" else "xml"
-            matches = merge(matches, self._split(doc.values, ctx, f"{where}.{kind}(values joined)"))
+            matches = merge(matches, self._split([("", v) for v in doc.values], ctx,
+                                                 f"{where}.{kind}(values joined)"))
         return matches
+
+    def _scan_entries(self, joined: str, doc: structured.Parsed, i: int, j: int,
+                      ctx: ScanContext) -> list[Match]:
+        """Entries `i` to `j` of a parsed body, `joined` by the wall, in one scan."""
+        sep = structured.SEPARATOR
+        starts: list[int] = []
+        if joined.isascii() and joined.count("\x00") == j - i - 1:
+            pos = 0
+            for t in doc.texts[i:j]:
+                starts.append(pos)
+                pos += len(t) + len(sep)
+        else:
+            # Normalised entry by entry, so that offsets map back; a NUL inside a value
+            # becomes a space (same length): only walls are walls.
+            joined, starts = locations.join(
+                [for_secrets(t).replace("\x00", " ") for t in doc.texts[i:j]], sep)
+
+        def where(start: int, _end: int) -> str:
+            return doc.label(i + max(bisect.bisect_right(starts, start) - 1, 0))
+
+        return self._resolve(self._hits(joined, ctx, normalised=True, walls=True), joined, where, ctx)
 
     def _restricted(self, rules: tuple[Rule, ...]) -> DLPEngine:
         """This engine (actions, suppressions, known secrets) with only `rules`; their

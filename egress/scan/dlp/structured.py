@@ -76,11 +76,35 @@ class Unstructured(Exception):
 
 @dataclass(slots=True)
 class Parsed:
+    """A parsed body: its entries (`texts`) and each one's path. Paths are kept as a tree
+    (`paths`: parent and segment) and spelled out only for the entries a finding is in."""
+
     kind: str  # json, ndjson, form, xml, sse
-    labels: list[str] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
+    # Each entry's path: an index into `paths`.
+    at: list[int] = field(default_factory=list)
+    # (parent index or -1, segment): a root segment is the label's start, the others are
+    # appended as `[segment]`.
+    paths: list[tuple[int, str | int]] = field(default_factory=list)
     # The string values alone, in document order (the split scan glues neighbours).
-    values: list[tuple[str, str]] = field(default_factory=list)
+    values: list[str] = field(default_factory=list)
+
+    def path(self, parent: int, segment: str | int) -> int:
+        self.paths.append((parent, segment))
+        return len(self.paths) - 1
+
+    def label(self, entry: int) -> str:
+        segments: list[str | int] = []
+        at = self.at[entry]
+        while at >= 0:
+            at, segment = self.paths[at][0], self.paths[at][1]
+            segments.append(segment)
+        root = str(segments.pop())
+        return root + "".join(f"[{s}]" for s in reversed(segments))
+
+    @property
+    def labels(self) -> list[str]:
+        return [self.label(i) for i in range(len(self.texts))]
 
 
 def kind_of(media: str, text: str) -> str | None:
@@ -109,11 +133,12 @@ def parse(text: str, kind: str, where: str, clock: Callable[[], float] = time.pe
         raise Unstructured(f"larger than {MAX_CHARS} characters")
     walk = _Walk(kind, clock)
     if kind == "json":
-        walk.json(_load_json(text), f"{where}.json", 0)
+        walk.json(_load_json(text), walk.out.path(-1, f"{where}.json"), 0)
     elif kind == "ndjson":
+        root = walk.out.path(-1, f"{where}.ndjson")
         for i, line in enumerate(text.split("\n")):
             if line.strip():
-                walk.json(_load_json(line), f"{where}.ndjson[{i}]", 1)
+                walk.json(_load_json(line), walk.out.path(root, i), 1)
     elif kind == "form":
         walk.form(text, f"{where}.form")
     elif kind == "xml":
@@ -131,9 +156,13 @@ class _Literal(str):
     __slots__ = ()
 
 
+# One decoder for every body (`json.loads` with hooks would build one per call).
+_DECODER = json.JSONDecoder(parse_int=_Literal, parse_float=_Literal, parse_constant=_Literal)
+
+
 def _load_json(text: str) -> Any:
     try:
-        return json.loads(text, parse_int=_Literal, parse_float=_Literal, parse_constant=_Literal)
+        return _DECODER.decode(text)
     except RecursionError:
         raise Unstructured("nested too deep") from None
     except ValueError:
@@ -156,51 +185,75 @@ class _Walk:
         self.deadline = clock() + MAX_SECONDS
         self.nodes = 0
 
+    def _tick(self, nodes: int) -> None:
+        if nodes > MAX_NODES:
+            raise Unstructured(f"more than {MAX_NODES} nodes")
+        if self.clock() > self.deadline:
+            raise Unstructured(f"took longer than {MAX_SECONDS} s to parse")
+
     def _count(self, n: int = 1) -> None:
         before = self.nodes
         self.nodes += n
-        if self.nodes > MAX_NODES:
-            raise Unstructured(f"more than {MAX_NODES} nodes")
-        if before // _CLOCK_EVERY != self.nodes // _CLOCK_EVERY and self.clock() > self.deadline:
-            raise Unstructured(f"took longer than {MAX_SECONDS} s to parse")
+        if before // _CLOCK_EVERY != self.nodes // _CLOCK_EVERY or self.nodes > MAX_NODES:
+            self._tick(self.nodes)
 
     def _add(self, label: str, text: str) -> None:
         if text:
-            self.out.labels.append(label)
             self.out.texts.append(text)
+            self.out.at.append(self.out.path(-1, label))
 
     def _value(self, label: str, text: str) -> None:
         self._add(label, text)
-        self.out.values.append((label, text))
+        if text:
+            self.out.values.append(text)
 
-    def json(self, doc: Any, root: str, depth0: int) -> None:
-        stack: list[tuple[Any, str, int]] = [(doc, root, depth0)]
+    def json(self, doc: Any, root: int, depth0: int) -> None:
+        """Iterative, in document order (the split scan glues neighbouring values). The hot
+        loop of a large body: kept flat on purpose."""
+        out = self.out
+        texts, at, paths, values = out.texts, out.at, out.paths, out.values
+        stack: list[tuple[Any, int, int, str | None]] = [(doc, root, depth0, None)]
+        nodes = self.nodes
         while stack:
-            node, path, depth = stack.pop()
-            self._count()
-            if isinstance(node, _Literal):
-                self._add(path, node)  # scanned, not glued to neighbours (numbers split nothing)
+            node, pid, depth, key = stack.pop()
+            nodes += 1
+            if nodes % _CLOCK_EVERY == 0:
+                self._tick(nodes)
+            kind = type(node)
+            if kind is str:
+                if key is not None:
+                    head, whole = _head(node)
+                    texts.append(f'"{key}": "{head}"' if whole else f'"{key}": "{head}')
+                    at.append(pid)
+                if node:
+                    texts.append(node)
+                    at.append(pid)
+                    values.append(node)
                 continue
-            if isinstance(node, str):
-                self._value(path, node)
+            if kind is _Literal:  # a number as written; not glued by the split scan
+                texts.append(f'"{key}": {node}' if key is not None else node)
+                at.append(pid)
                 continue
-            if depth >= MAX_DEPTH:
-                raise Unstructured(f"nested deeper than {MAX_DEPTH}")
-            if isinstance(node, dict):
-                members = list(node.items())
-                for key, value in members:
-                    self._count()
-                    label = f"{path}[{key}]"
-                    self._add(label, key)
-                    if isinstance(value, _Literal):
-                        self._add(label, f'"{key}": {value}')
-                    elif isinstance(value, str):
-                        head, whole = _head(value)
-                        self._add(label, f'"{key}": "{head}' + ('"' if whole else ""))
-                stack.extend((value, f"{path}[{key}]", depth + 1) for key, value in reversed(members))
-            elif isinstance(node, list):
-                stack.extend((item, f"{path}[{i}]", depth + 1) for i, item in reversed(list(enumerate(node))))
-            # true, false, null: nothing to find
+            if key:  # the key of an object, array, true, false or null (alone: no pair)
+                texts.append(key)
+                at.append(pid)
+            if kind is dict:
+                if depth >= MAX_DEPTH:
+                    raise Unstructured(f"nested deeper than {MAX_DEPTH}")
+                items = []
+                for k, v in node.items():
+                    items.append((v, len(paths), depth + 1, k))
+                    paths.append((pid, k))
+                stack.extend(reversed(items))
+            elif kind is list:
+                if depth >= MAX_DEPTH:
+                    raise Unstructured(f"nested deeper than {MAX_DEPTH}")
+                base = len(paths)
+                paths.extend((pid, i) for i in range(len(node)))
+                stack.extend((node[i], base + i, depth + 1, None) for i in range(len(node) - 1, -1, -1))
+        self.nodes = nodes
+        if nodes > MAX_NODES:
+            raise Unstructured(f"more than {MAX_NODES} nodes")
 
     def form(self, text: str, root: str) -> None:
         for piece in text.split("&"):
@@ -213,8 +266,8 @@ class _Walk:
             label = f"{root}[{key}]"
             # As the old form scan did: each field as `key=value`, which holds the key too.
             self._add(label, f"{key}={val}" if eq else key)
-            if eq:
-                self.out.values.append((label, val))
+            if eq and val:
+                self.out.values.append(val)
 
     def xml(self, text: str, root: str) -> None:
         if "<!DOCTYPE" in text.upper() or "<!ENTITY" in text.upper():
@@ -262,7 +315,7 @@ class _Walk:
             head = joined.lstrip()[:1]
             if head in ("{", "["):
                 try:
-                    self.json(_load_json(joined), label, 1)
+                    self.json(_load_json(joined), self.out.path(-1, label), 1)
                     return
                 except Unstructured:
                     pass
