@@ -76,8 +76,9 @@ def test_a_secret_across_a_cut_is_found_by_the_whole_body_pass(monkeypatch: pyte
     assert any(end == header_end for _, end in spans), "the body is cut right after the header"
     assert "private-key" in {m.rule for m in whole_engine().scan_body(text, JSON)}
     assert "private-key" in {m.rule for m in dlp_engine().scan_body(text, JSON)}
-    # Without the whole-body pass the blocks alone would miss it: the pass is what holds.
-    monkeypatch.setattr(DLPEngine, "_across_cuts", lambda self, t, w, c: [])
+    # Without the whole-body pass the blocks (or the structured entries) alone would miss it:
+    # the pass is what holds.
+    monkeypatch.setattr(DLPEngine, "_raw_cross", lambda self, t, w, c, chars: [])
     assert "private-key" not in {m.rule for m in dlp_engine().scan_body(text, JSON)}
 
 

@@ -63,6 +63,9 @@ _CONFUSABLES = {
     "‒": "-", "–": "-", "—": "-", "−": "-", "˗": "-", "＿": "_",
 }
 _CONFUSABLE_TABLE = str.maketrans(_CONFUSABLES)
+# `str.translate` looks every character up in a dict: on long non-ASCII text (decoded JSON
+# strings) a search for any look-alike first is many times faster when there is none.
+_CONFUSABLE_RE = re.compile("[" + re.escape("".join(_CONFUSABLES)) + "]")
 
 
 def strip_invisible(text: str) -> str:
@@ -79,6 +82,8 @@ def has_invisible(text: str) -> bool:
 
 
 def fold_confusables(text: str) -> str:
+    if _CONFUSABLE_RE.search(text) is None:
+        return text
     return text.translate(_CONFUSABLE_TABLE)
 
 

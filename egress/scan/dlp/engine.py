@@ -17,19 +17,28 @@ cache); nothing here reads a file or imports mitmproxy (the adapter is `addons/d
 
 from __future__ import annotations
 
+import bisect
 import copy
 import urllib.parse
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 from egress.policy.model import DLPSection
 from egress.scan.decode import Budget, binary_text, printable_runs, qp_dense
-from egress.scan.dlp import blocks, bodies, charset
+from egress.scan.dlp import blocks, bodies, charset, locations, structured
 from egress.scan.dlp.locations import fixed
 from egress.scan.dlp.prefilter.backends import PrefilterFactory, make_prefilter
 from egress.scan.dlp.results import NO_CONTEXT, Match, ScanContext, in_encoding, merge
 from egress.scan.dlp.rules.rule import Rule
 from egress.scan.dlp.streams import StreamScanner
 from egress.scan.dlp.text_scan import TextScanner
+from egress.scan.normalize import for_secrets
+
+# What a match between two entries of a structured body must hold in the raw body (a
+# comma or a bracket between JSON values, `&` between form fields, markup between XML
+# texts, a line break between SSE lines): the rules that can match one of these run over
+# the raw body as well (`DLPEngine._raw_cross`).
+_BETWEEN = {"json": ",[]{}", "ndjson": ",[]{}\n", "form": "&", "xml": "<>", "sse": "\n,[]{}"}
 
 
 class DLPEngine(TextScanner):
@@ -43,7 +52,7 @@ class DLPEngine(TextScanner):
         # Conversation-aware scanning of large JSON bodies (`egress.scan.dlp.blocks`).
         self.blocks = blocks.CleanBlocks()
         self.block_min = blocks.CACHE_MIN  # JSON texts this long or longer are cut in blocks
-        self._cross: DLPEngine | None = None
+        self._cross: dict[str, DLPEngine] = {}
         self._salt: tuple[int, int, frozenset[str], bytes] | None = None
 
     def scan_body(self, body: bytes, content_type: str | None, where: str = "request.body",
@@ -71,6 +80,14 @@ class DLPEngine(TextScanner):
 
     def _scan_text_body(self, text: str, media: str, where: str, ctx: ScanContext,
                         stats: blocks.BlockStats | None = None) -> list[Match]:
+        kind = structured.kind_of(media, text)
+        if kind is not None:
+            try:
+                doc = structured.parse(text, kind, where)
+            except structured.Unstructured:
+                doc = None  # malformed or beyond a bound: scanned raw below, as before
+            if doc is not None:
+                return self._scan_structured(text, doc, where, ctx, stats)
         if media == "application/x-www-form-urlencoded":
             pairs = urllib.parse.parse_qsl(text, keep_blank_values=True)
             found = self.scan_parts([(f"{where}.form[{k}]", f"{k}={val}") for k, val in pairs], ctx,
@@ -117,14 +134,82 @@ class DLPEngine(TextScanner):
         return merge(matches, self._across_cuts(text, where, ctx))
 
     def _across_cuts(self, text: str, where: str, ctx: ScanContext) -> list[Match]:
-        """What can cross a cut: the rules that can match a character that follows one, and
-        known secrets, over the whole text, without decoding."""
-        if self._cross is None:
-            self._cross = self._restricted(tuple(
-                r for r in self.rules if any(blocks.can_match(r.regex, c) for c in blocks.CUT_FOLLOWERS)))
-        cross = self._cross
+        """What can cross a cut between blocks of a raw JSON text."""
+        return self._raw_cross(text, where, ctx, blocks.CUT_FOLLOWERS)
+
+    def _raw_cross(self, text: str, where: str, ctx: ScanContext, chars: str) -> list[Match]:
+        """What can cross from one part of a text to the next (blocks, structured entries):
+        the rules that can match one of `chars` (what lies between parts), and known
+        secrets, over the whole text, without decoding."""
+        cross = self._cross.get(chars)
+        if cross is None:
+            cross = self._cross[chars] = self._restricted(tuple(
+                r for r in self.rules if any(blocks.can_match(r.regex, c) for c in chars)))
         hits = cross._hits(text, ctx, decode=False)
         return cross._resolve(hits, text, fixed(where), ctx)
+
+    def _scan_structured(self, text: str, doc: structured.Parsed, where: str, ctx: ScanContext,
+                         stats: blocks.BlockStats | None) -> list[Match]:
+        """A parsed body (`egress.scan.dlp.structured`): its entries joined by the wall
+        no rule crosses and scanned once, each finding at its entry's path; large bodies in
+        blocks of whole entries, blocks known clean skipped (the cut depends only on the
+        entries before it, so a resent conversation is cut alike every turn). Then what
+        crosses entries in the raw body, and secrets split across values."""
+        texts = doc.texts
+        large = sum(map(len, texts)) >= self.block_min
+        groups = _groups(texts, blocks.MIN_SEGMENT) if large else [(0, len(texts))]
+        salt = self._block_salt(ctx) if len(groups) > 1 else None
+        stats = stats if stats is not None else blocks.BlockStats()
+        matches: list[Match] = []
+        for i, j in groups:
+            joined = structured.SEPARATOR.join(texts[i:j])
+            key = b""
+            if salt is not None:
+                key = salt + blocks.digest(joined)
+                stats.blocks += 1
+                if key in self.blocks:
+                    stats.cached += 1
+                    stats.cached_chars += len(joined)
+                    continue
+                stats.scanned_chars += len(joined)
+            found = self._scan_entries(joined, doc, i, j, ctx)
+            if found:
+                matches = merge(matches, found)
+            elif salt is not None:
+                self.blocks.add(key, len(joined))
+        matches = [_with_raw_forms(m, text, doc.kind) for m in matches]
+        raw = self._raw_cross(text, where, ctx, _BETWEEN[doc.kind])
+        # A secret found in its value is not reported again as the raw body spells it.
+        matches = merge(matches, [m for m in raw if not any(
+            o.rule == m.rule and any(m.value in f or f in m.value for f in o.fragments if f)
+            for o in matches)])
+        # `_may_split` reads quote-delimited parts (JSON); form fields are always glued.
+        if doc.values and (doc.kind == "form" or self._may_split(text, ctx)):
+            kind = "form" if doc.kind == "form" else "json" if doc.kind != "xml" else "xml"
+            matches = merge(matches, self._split([("", v) for v in doc.values], ctx,
+                                                 f"{where}.{kind}(values joined)"))
+        return matches
+
+    def _scan_entries(self, joined: str, doc: structured.Parsed, i: int, j: int,
+                      ctx: ScanContext) -> list[Match]:
+        """Entries `i` to `j` of a parsed body, `joined` by the wall, in one scan."""
+        sep = structured.SEPARATOR
+        starts: list[int] = []
+        if joined.isascii() and joined.count("\x00") == j - i - 1:
+            pos = 0
+            for t in doc.texts[i:j]:
+                starts.append(pos)
+                pos += len(t) + len(sep)
+        else:
+            # Normalised entry by entry, so that offsets map back; a NUL inside a value
+            # becomes a space (same length): only walls are walls.
+            joined, starts = locations.join(
+                [for_secrets(t).replace("\x00", " ") for t in doc.texts[i:j]], sep)
+
+        def where(start: int, _end: int) -> str:
+            return doc.label(i + max(bisect.bisect_right(starts, start) - 1, 0))
+
+        return self._resolve(self._hits(joined, ctx, normalised=True, walls=True), joined, where, ctx)
 
     def _restricted(self, rules: tuple[Rule, ...]) -> DLPEngine:
         """This engine (actions, suppressions, known secrets) with only `rules`; their
@@ -134,7 +219,8 @@ class DLPEngine(TextScanner):
         clone.by_id = {r.id: r for r in rules}
         clone.prefilter = self._prefilters([r.source() for r in rules], self.backend)
         clone._known_cache = None
-        clone._cross = None
+        clone._cross = {}
+        clone.__dict__.pop("_wall_crossers", None)  # indexes into the rules it had
         return clone
 
     def _block_salt(self, ctx: ScanContext) -> bytes:
@@ -193,10 +279,11 @@ class DLPEngine(TextScanner):
         fields glued (split secrets); and always the raw body as text, so that a wrong or
         duplicated boundary, a preamble or epilogue, or framing this parser reads
         differently from the origin never leaves bytes unscanned."""
-        matches = self.scan_body(body, "text/plain", f"{where}(raw)", ctx, depth + 1)
+        matches: list[Match] = []
         for boundary in dict.fromkeys(media.all("boundary")):
             matches = merge(matches, self._scan_parts_of(body, boundary, where, ctx, depth))
-        return matches
+        # After the parts, so that a secret found in a part is reported at its part's name.
+        return merge(matches, self.scan_body(body, "text/plain", f"{where}(raw)", ctx, depth + 1))
 
     def _scan_parts_of(self, body: bytes, boundary: str, where: str, ctx: ScanContext,
                        depth: int) -> list[Match]:
@@ -206,7 +293,7 @@ class DLPEngine(TextScanner):
         for i, part in enumerate(bodies.multipart(body, boundary).parts):
             headers = part.headers
             name = bodies.disposition_param(headers.get("content-disposition", ""), "name") or str(i)
-            label = f"{where}.part[{name}]"
+            label = f"{where}.multipart[{name}]"
             head_parts += [(f"{label}.header[{k}]", f"{k}: {val}") for k, val in headers.items()]
             encoding = headers.get("content-transfer-encoding", "").strip().lower()
             content = bodies.transfer_decode(part.content, encoding)
@@ -216,3 +303,26 @@ class DLPEngine(TextScanner):
                 fields.append((label, content.decode("utf-8", "replace")))
         matches = merge(matches, self.scan_parts(head_parts, ctx, join=False))
         return merge(matches, self._split(fields, ctx, f"{where}.parts(joined)"))
+
+
+def _groups(texts: list[str], min_chars: int) -> list[tuple[int, int]]:
+    """Runs of whole entries of at least `min_chars` characters (the last may be shorter):
+    each cut depends only on the entries before it."""
+    out: list[tuple[int, int]] = []
+    start = size = 0
+    for k, t in enumerate(texts):
+        size += len(t) + len(structured.SEPARATOR)
+        if size >= min_chars:
+            out.append((start, k + 1))
+            start, size = k + 1, 0
+    if start < len(texts) or not out:
+        out.append((start, len(texts)))
+    return out
+
+
+def _with_raw_forms(m: Match, raw: str, kind: str) -> Match:
+    """A match found in a decoded value, with the texts it is written as in the raw body
+    (escaped): those are what a redaction replaces and what artefacts are scrubbed of."""
+    extra = [f for frag in m.sensitive for f in structured.raw_forms(raw, frag, kind)]
+    fragments = tuple(dict.fromkeys((*m.fragments, *extra)))
+    return m if fragments == m.fragments else replace(m, fragments=fragments)

@@ -21,12 +21,15 @@ Secrets split across parts are rebuilt by `egress.scan.dlp.splits`. Message stru
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import functools
+import re
+from collections.abc import Iterable, Iterator, Sequence
 
 from egress.findings import Action, Finding
 from egress.policy.model import DLPSection
 from egress.scan.decode import Budget, DecodeConfig, candidates
 from egress.scan.dlp import locations
+from egress.scan.dlp.blocks import can_match
 from egress.scan.dlp.known_secrets import known_matcher_for
 from egress.scan.dlp.locations import Locator, fixed
 from egress.scan.dlp.prefilter.backends import PrefilterFactory, make_prefilter
@@ -37,6 +40,7 @@ from egress.scan.dlp.rules.catalogue import BUDGET_RULE, EXAMPLE_RULE, KNOWN_SEC
 from egress.scan.dlp.rules.rule import Rule
 from egress.scan.dlp.rules.suppressions import suppressions_of
 from egress.scan.dlp.splits import KNOWN_PREFIX, anchor_cut_in, split_windows
+from egress.scan.dlp.structured import SEPARATOR as WALL
 from egress.scan.normalize import for_secrets
 
 _EXHAUSTED = {
@@ -82,6 +86,13 @@ class TextScanner:
         self._own_known = known_matcher_for(self.known_values, backend)
         self._anchor_heads = frozenset(h for h, _ in self.prefilter.straddle if len(h) >= 2)
         self._head_max = max((len(h) for h in self._anchor_heads), default=0)
+
+    @functools.cached_property
+    def _wall_crossers(self) -> frozenset[int]:
+        """The rules whose pattern can match every character of `WALL` (they may match
+        across it, see `_within_walls`)."""
+        return frozenset(i for i, r in enumerate(self.rules)
+                         if all(can_match(r.regex, c) for c in set(WALL)))
 
     @property
     def enabled(self) -> bool:
@@ -202,9 +213,13 @@ class TextScanner:
                 out.append(cached[2])
         return out
 
-    def _hits(self, text: str, ctx: ScanContext, decode: bool = True) -> tuple[list[Hit], str]:
-        """Raw hits in `text` (normalised) and the normalised text itself."""
-        norm = for_secrets(text)
+    def _hits(self, text: str, ctx: ScanContext, decode: bool = True,
+              normalised: bool = False, walls: bool = False) -> tuple[list[Hit], str]:
+        """Raw hits in `text` (normalised, unless the caller did that already) and the
+        normalised text itself. With `walls`, `text` is the entries of a structured body
+        joined by `WALL` (which the caller made sure occurs nowhere else): no match spans
+        one. Only the caller can say so: a wall in any other text is text."""
+        norm = text if normalised else for_secrets(text)
         hits: list[Hit] = []
         # A long text may decode to as much text as it has: a large upload of base64 is no
         # reason to stop, and an attacker cannot push a secret past the budget by padding.
@@ -216,19 +231,25 @@ class TextScanner:
             if placeholder in scanned:
                 scanned = scanned.replace(placeholder, " " * len(placeholder))
         self._scan_layer(scanned, 0, None, (), budget, self._known(ctx), hits,
-                         self.decode.max_depth if decode else 0)
+                         self.decode.max_depth if decode else 0, walls)
         if budget.exhausted and decode:
             hits.append(Hit(BUDGET_RULE, "", 0, 0, (), False, note=budget.exhausted))
         return hits, norm
 
     def _scan_layer(self, text: str, depth: int, origin: tuple[int, int] | None,
                     layers: tuple[str, ...], budget: Budget, known: list[KnownMatcher],
-                    hits: list[Hit], max_depth: int) -> None:
+                    hits: list[Hit], max_depth: int, walls: bool = False) -> None:
         decoding = self.decode.any and max_depth > 0
         found = self.prefilter.scan(text, want_runs=decoding and not budget.exhausted)
+        # Walls stand between the entries of the top layer; a decoded part of it is one
+        # entry's (URL, JSON and HTML escape tokens stop at a line break, base64/base32/hex
+        # runs hold no NUL).
+        walled = walls and WALL in text
         for index in found.rules:
             rule = self.rules[index]
-            for m in rule.regex.finditer(text):
+            matches = (_within_walls(rule.regex, text) if walled and index in self._wall_crossers
+                       else rule.regex.finditer(text))
+            for m in matches:
                 value = (m.group("secret") if rule.has_secret_group else None) or m.group(0)
                 accepted = rule.accepts(value, m)
                 if accepted is None or (accepted == "example" and self._examples_ignored):
@@ -306,6 +327,24 @@ class TextScanner:
                 action, reason = "audit", f"{reason}; suppressed by {s.label}: {s.reason}"
                 break
         return Match(h.rule, where, action, reason, h.value, fragments, h.layers, h.confirmed)
+
+
+def _within_walls(regex: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
+    """`regex.finditer(text)` as if each part of `text` between two `WALL`s were scanned on
+    its own: a match that spans a wall is searched again inside the part it starts in."""
+    pos = 0
+    while pos <= len(text):
+        m = regex.search(text, pos)
+        if m is None:
+            return
+        if WALL not in m.group(0):
+            yield m
+            pos = m.end() if m.end() > m.start() else m.end() + 1
+            continue
+        end = text.find(WALL, m.start())
+        end = len(text) if end < 0 else end
+        yield from regex.finditer(text, m.start(), end)
+        pos = end + len(WALL)
 
 
 def _starts_token(text: str, s: int) -> bool:
