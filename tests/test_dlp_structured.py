@@ -78,6 +78,17 @@ def test_a_key_can_carry_a_secret() -> None:
     assert found(json.dumps({SECRET: "v"}))["github-token"]
 
 
+def test_a_location_never_spells_the_secret_it_locates() -> None:
+    # The key is the secret: its path segment is redacted, whatever the value below it is.
+    for doc in ({"cfg": {SECRET: 1}}, {"cfg": {SECRET: {"a": "b"}}}, {SECRET: "v"}):
+        wheres = found(json.dumps(doc))["github-token"]
+        assert wheres and all(SECRET not in w and "<redacted>" in w for w in wheres), wheres
+    # An over-long key elsewhere on the path is shown by its length, not spelled out.
+    long_key = "k" * 100
+    wheres = found(json.dumps({long_key: {"v": SECRET}}))["github-token"]
+    assert wheres == {"request.body.json[<100 chars>][v]"}
+
+
 def test_keyword_and_value_as_a_pair() -> None:
     pair = found(json.dumps({"api_key": GENERIC}))
     assert pair["generic-secret-assignment"] == {"request.body.json[api_key]"}

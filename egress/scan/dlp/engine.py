@@ -206,8 +206,9 @@ class DLPEngine(TextScanner):
             joined, starts = locations.join(
                 [for_secrets(t).replace("\x00", " ") for t in doc.texts[i:j]], sep)
 
-        def where(start: int, _end: int) -> str:
-            return doc.label(i + max(bisect.bisect_right(starts, start) - 1, 0))
+        def where(start: int, end: int) -> str:
+            return doc.label(i + max(bisect.bisect_right(starts, start) - 1, 0),
+                             hide=joined[start:end])
 
         return self._resolve(self._hits(joined, ctx, normalised=True, walls=True), joined, where, ctx)
 

@@ -93,18 +93,35 @@ class Parsed:
         self.paths.append((parent, segment))
         return len(self.paths) - 1
 
-    def label(self, entry: int) -> str:
+    def label(self, entry: int, hide: str = "") -> str:
+        """The path of `entry`. A key, tag or field name can itself be the secret (the key
+        is scanned too): a segment that holds the matched text `hide`, or that the match
+        holds, is shown as `<redacted>`, and an over-long one by its length, so that a
+        location never carries what it locates."""
         segments: list[str | int] = []
         at = self.at[entry]
         while at >= 0:
             at, segment = self.paths[at][0], self.paths[at][1]
             segments.append(segment)
         root = str(segments.pop())
-        return root + "".join(f"[{s}]" for s in reversed(segments))
+        return root + "".join(f"[{_shown(s, hide)}]" for s in reversed(segments))
 
     @property
     def labels(self) -> list[str]:
         return [self.label(i) for i in range(len(self.texts))]
+
+
+_SEGMENT_SHOWN = 64
+
+
+def _shown(segment: str | int, hide: str) -> str | int:
+    if isinstance(segment, int):
+        return segment
+    if hide and len(hide) >= 8 and (hide in segment or (len(segment) >= 8 and segment in hide)):
+        return "<redacted>"
+    if len(segment) > _SEGMENT_SHOWN:
+        return f"<{len(segment)} chars>"
+    return segment
 
 
 def kind_of(media: str, text: str) -> str | None:
