@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 
 from egress.findings import Action, Finding
 from egress.policy.model import DLPSection
+from egress.scan import deadline
 from egress.scan.decode import Budget, DecodeConfig, candidates
 from egress.scan.dlp import locations
 from egress.scan.dlp.known_secrets import known_matcher_for
@@ -225,8 +226,10 @@ class TextScanner:
                     layers: tuple[str, ...], budget: Budget, known: list[KnownMatcher],
                     hits: list[Hit], max_depth: int) -> None:
         decoding = self.decode.any and max_depth > 0
+        deadline.check()  # every step below is linear: a scan stops soon after its budget
         found = self.prefilter.scan(text, want_runs=decoding and not budget.exhausted)
         for index in found.rules:
+            deadline.check()
             rule = self.rules[index]
             for m in rule.regex.finditer(text):
                 value = (m.group("secret") if rule.has_secret_group else None) or m.group(0)
