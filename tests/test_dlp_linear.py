@@ -232,7 +232,8 @@ def test_split_anchor_spans_skip_those_inside_a_run(engine: DLPEngine) -> None:
     so a run of one letter (where a 22-letter anchor occurs at every position) costs no
     callback per position. Those that may start a token still are."""
     prefilter = engine.prefilter
-    assert len(prefilter.anchor_spans("a" * 200_000)) <= 1  # at most the one at the start
+    assert len(prefilter.token_anchor_spans("a" * 200_000)) <= 1  # the one at the start
     text = "x ghp_abc \\nghp_def zghp_ghi"
-    starts = [s for s, _ in prefilter.anchor_spans(text)]
+    starts = [s for s, _ in prefilter.token_anchor_spans(text)]
     assert text.index("ghp_abc") in starts and text.index("ghp_def") in starts
+    assert text.index("zghp_ghi") + 1 not in starts  # inside a word: no token starts there

@@ -127,7 +127,7 @@ class TextScanner:
         only rebuilds tokens that an anchor starts (`egress.scan.dlp.splits`), so an anchor inside
         a longer run (a base64 image, a hex hash) does not count."""
         if self.prefilter.has_split_anchor(text) and any(
-                _starts_token(text, s) for s, _ in self.prefilter.anchor_spans(text)):
+                _starts_token(text, s) for s, _ in self.prefilter.token_anchor_spans(text)):
             return True
         if anchor_cut_in(text, self.prefilter):
             return True

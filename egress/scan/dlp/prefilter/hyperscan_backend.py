@@ -313,17 +313,23 @@ class HyperscanPrefilter:
         return bool(seen)
 
     def anchor_spans(self, text: str) -> list[tuple[int, int]]:
+        return self._spans(self.split_db, text)
+
+    def token_anchor_spans(self, text: str) -> list[tuple[int, int]]:
+        # Only occurrences that may start a token (see `_token_start_database`): inside a
+        # run of one letter (`aaaa…`, where the 22-letter X bearer-token anchor occurs at
+        # every position) a callback per position cost ~1 s per MB.
+        return sorted(set(self._spans(self.token_db, text)))
+
+    def _spans(self, db: Any, text: str) -> list[tuple[int, int]]:
         anchors = self.plan.split
         spans: list[tuple[int, int]] = []
 
         def on(aid: int, start: int, end: int, flags: int, ctx: Any) -> None:
             spans.append((end - len(anchors[aid]), end))
 
-        # Only occurrences that may start a token (see `_token_start_database`): inside a
-        # run of one letter (`aaaa…`, where the 22-letter twitter anchor occurs at every
-        # position) a callback per position cost ~3 s per MB.
-        hs_scan(self.token_db, text.encode("ascii", "replace"), on)
-        return sorted(set(spans))
+        hs_scan(db, text.encode("ascii", "replace"), on)
+        return sorted(spans)
 
     def straddles(self, text: str) -> list[tuple[int, int]]:
         entries = self.straddle
@@ -354,9 +360,9 @@ def _reach_of(src: RuleSource, index: int, plan: _Plan) -> int:
 def _token_start_database(anchors: Sequence[str]) -> Any:
     """Split anchors where they may start a token: at the start of the text, after a byte
     that is not an ASCII letter or digit (a non-ASCII character is one `?` byte here), or
-    within six bytes after a backslash (an escape decodes to something else). Every caller
-    of `anchor_spans` keeps only such occurrences (`splits._word_start`,
-    `text_scan._starts_token`), so leaving out the others changes no result."""
+    within six bytes after a backslash (an escape decodes to something else): what
+    `text_scan._starts_token` keeps (`token_anchor_spans`), so leaving out the others
+    changes no result."""
     exprs = [rb"(?:^|[^A-Za-z0-9]|\\.{0,5})" + literal(a.encode()) for a in anchors]
     flags = [hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_DOTALL] * len(exprs)
     return _database(exprs, list(range(len(exprs))), flags)

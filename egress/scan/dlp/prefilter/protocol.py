@@ -52,9 +52,14 @@ class Prefilter(Protocol):
     def has_split_anchor(self, text: str) -> bool: ...
 
     def anchor_spans(self, text: str) -> list[tuple[int, int]]:
-        """Every occurrence of a split anchor (any case) in `text` that may start a token: at
+        """Every occurrence of a split anchor (any case) in `text`."""
+        ...
+
+    def token_anchor_spans(self, text: str) -> list[tuple[int, int]]:
+        """The occurrences of split anchors that may start a token of a decoded value: at
         the start, after a character that is not an ASCII letter or digit, or within six
-        characters after a backslash. A backend may return others too."""
+        characters after a backslash. A backend may return others too (its caller filters);
+        inside a run of letters it need not report one per position."""
         ...
 
     def straddles(self, text: str) -> list[tuple[int, int]]:
