@@ -12,8 +12,13 @@ engine (`egress.scan.dlp`) and applies what it finds: block, redact or audit.
   set (a body that does not parse cleanly is scanned raw too). A large JSON body is scanned
   block by block, blocks seen clean before skipped (`egress.scan.dlp.blocks`: an agent resends
   its conversation every turn); the counts go to the flow's `dlp-blocks` metadata. A body
-  of `OFF_LOOP_BYTES` or more is scanned in a worker thread within `limits.scan_timeout`;
-  past it the flow is refused as `limits/scan-timeout` (fail closed).
+  of `OFF_LOOP_BYTES` or more is scanned in a worker thread, a smaller one on the event
+  loop (and in replay); either way within `limits.scan_timeout`, past which the flow is
+  refused as `limits/scan-timeout` (fail closed).
+- Every body scan runs under that budget (`egress.scan.deadline`): a buffered body as a
+  whole, a streamed body per chunk, a WebSocket message per message. The engine checks the
+  budget between its (linear) steps and stops itself, so a worker thread whose scan ran
+  over stops too, instead of piling up with the next overrunning scan.
 - A streamed body is decoded in bounded pieces as it passes (`egress.decompress`): a bomb
   is stopped at `limits.max_compression_ratio` or `max_decompressed_bytes`, and the
   connections cut.
@@ -52,6 +57,7 @@ from egress.findings import Finding
 from egress.metrics import ProxyMetrics
 from egress.policy.compiled import CompiledPolicy
 from egress.runtime import Runtime
+from egress.scan import deadline
 from egress.scan.dlp.blocks import BlockStats
 from egress.scan.dlp.engine import DLPEngine
 from egress.scan.dlp.results import Match, ScanContext
@@ -94,6 +100,12 @@ def _timed(scan: Callable[[], list[Match]], metrics: ProxyMetrics, size: int) ->
             metrics.body_scan(size, time.perf_counter() - started)
             metrics.scanned_bytes("body", size)
     return run
+
+
+def _timeout(what: str, where: str, timeout: float, outcome: str) -> Finding:
+    return Finding("limits", SCAN_TIMEOUT_RULE, "block", where,
+                   f"the DLP scan of {what} took longer than limits.scan_timeout "
+                   f"({timeout:g} s); {outcome}", status=413)
 
 
 def _sensitive(matches: list[Match]) -> list[str]:
@@ -238,7 +250,23 @@ class DLP:
         """A buffered body, scanned here (replay; `LiveDLP` scans large ones off the loop)."""
         job = self._body_job(flow)
         if job is not None:
-            self._body_verdict(flow, job, job.scan())
+            self._scan_here(flow, job)
+
+    def _scan_here(self, flow: http.HTTPFlow, job: _BodyJob) -> None:
+        """Scan a body on this thread within `limits.scan_timeout`; past it, refuse the flow."""
+        timeout = job.rec.policy.policy.limits.scan_timeout
+        try:
+            with deadline.within(timeout):
+                matches = job.scan()
+        except deadline.ScanTimeout:
+            self._timed_out(flow, job, timeout)
+            return
+        self._body_verdict(flow, job, matches)
+
+    def _timed_out(self, flow: http.HTTPFlow, job: _BodyJob, timeout: float) -> None:
+        # Whatever the mode: what was not scanned cannot be let through (fail closed).
+        fail(flow, self.runtime, _timeout(f"the {len(job.body)}-byte body", "request.body",
+                                          timeout, "nothing was forwarded"))
 
     def _body_job(self, flow: http.HTTPFlow) -> _BodyJob | None:
         if flow.response or flow.error or flow.metadata.get(_STREAMED):
@@ -300,6 +328,7 @@ class DLP:
         gate = StreamGate(engine.stream("request.body(stream)", ctx), engine.overlap,
                           decoder if decoder.layers else None)
         stopped = False
+        timeout = limits.scan_timeout
 
         # An empty bytes chunk would go out as HTTP/1's last chunk: return no chunks instead.
         def on_chunk(chunk: bytes) -> list[bytes]:
@@ -310,9 +339,16 @@ class DLP:
             if self.runtime.metrics is not None:
                 self.runtime.metrics.scanned_bytes("body", len(chunk))
             try:
-                out, matches = gate.push(chunk) if chunk else gate.finish()
+                # Each chunk within the scan budget: a chunk is held back until it is scanned.
+                with deadline.within(timeout):
+                    out, matches = gate.push(chunk) if chunk else gate.finish()
             except DecodeError as e:
                 stopped = self._stop(flow, rec, [_limits_finding(e, "request.body(stream)")], [])
+                return []
+            except deadline.ScanTimeout:
+                stopped = self._stop(flow, rec, [_timeout(
+                    f"a {len(chunk)}-byte chunk of the streamed body", "request.body(stream)",
+                    timeout, "the stream was cut before that chunk")], [])
                 return []
             if matches:
                 # Bytes already forwarded cannot be rewritten: redaction blocks in a stream.
@@ -355,7 +391,17 @@ class DLP:
         if side not in scanners:
             scanners[side] = engine.stream(f"websocket.{side}", ctx, engine.section.websocket_window,
                                            messages=True)
-        matches = scanners[side].feed(message.content)
+        timeout = rec.policy.policy.limits.scan_timeout
+        try:
+            with deadline.within(timeout):
+                matches = scanners[side].feed(message.content)
+        except deadline.ScanTimeout:
+            # Dropped, and every later message of the connection too (a blocked flow).
+            message.drop()
+            fail(flow, self.runtime, _timeout(
+                f"a {len(message.content)}-byte WebSocket message", f"websocket.{side}", timeout,
+                "the message was dropped"))
+            return
         if self.runtime.metrics is not None:
             self.runtime.metrics.scanned_bytes("websocket", len(message.content))
         if not matches:
@@ -387,18 +433,21 @@ class LiveDLP(DLP):
         if job is None:
             return
         if len(job.body) < OFF_LOOP_BYTES:
-            self._body_verdict(flow, job, job.scan())
+            self._scan_here(flow, job)
             return
         timeout = job.rec.policy.policy.limits.scan_timeout
+        submitted = time.monotonic()
+
+        def scan() -> list[Match]:
+            # The budget counts from submission (time spent queued for a worker included);
+            # the scan stops itself at the deadline, so its thread is free again soon after.
+            with deadline.within(timeout, started=submitted):
+                return job.scan()
+
         try:
-            matches = await asyncio.wait_for(asyncio.wrap_future(_WORKERS.submit(job.scan)), timeout)
-        except TimeoutError:
-            # A thread cannot be stopped: the scan finishes in the background, its result
-            # unused. The flow is refused now, whatever the mode (fail closed).
-            fail(flow, self.runtime, Finding(
-                "limits", SCAN_TIMEOUT_RULE, "block", "request.body",
-                f"the DLP scan of the {len(job.body)}-byte body took longer than "
-                f"limits.scan_timeout ({timeout:g} s); nothing was forwarded", status=413))
+            matches = await asyncio.wait_for(asyncio.wrap_future(_WORKERS.submit(scan)), timeout)
+        except (TimeoutError, deadline.ScanTimeout):
+            self._timed_out(flow, job, timeout)
             return
         if flow.error:  # the client went away while the body was scanned
             return

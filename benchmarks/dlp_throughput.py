@@ -2,7 +2,7 @@
 Process CPU time; prints JSON.
 
     .venv/bin/python -m benchmarks.dlp_throughput [--seconds 2] [--sizes 2k,200k,1m,8m]
-        [--no-fallback] [--compare-catalogue old.yaml]
+        [--no-fallback] [--compare-catalogue old.yaml] [--adversarial 1m,8m]
 
 Workload: `benchmarks.agent_corpus` request bodies (Anthropic Messages / OpenAI Chat requests
 with system prompt, tools, up to 40 turns of standard-library source, logs, diffs, hashes,
@@ -15,12 +15,20 @@ decoding off, and the pyahocorasick fallback with every layer. Baseline: the sam
 applied as one Python `re.search` per rule over the text (no decoding, no validators), what a
 straightforward implementation does. Each figure is MB/s of body per CPU second of this
 process (`time.process_time`), so other load on the machine matters less than wall time.
+
+Adversarial bodies (`--adversarial`, default 1 MB and 8 MB; `--adversarial ""` to skip): a
+run of one lower-case and one upper-case letter, hex soup, base64 soup and `%` soup, scanned
+as `text/plain` by the default engine, once each. `linear` is the 8 MB body's MB/s over the
+1 MB one's: 1.0 is linear, below it super-linear (a run of `A` was 0.07 before the
+hyperscan rules scan went into windows).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
+import random
 import sys
 import time
 from collections.abc import Callable
@@ -54,6 +62,36 @@ def rate(fn: Callable[[], object], nbytes: int, seconds: float) -> dict[str, flo
     return {"mb_per_s": round(nbytes / per / 1e6, 2), "cpu_s": round(per, 4), "runs": runs}
 
 
+def _adversarial(n: int) -> dict[str, bytes]:
+    rng = random.Random(7)
+    return {
+        "run_of_a": b"a" * n,
+        "run_of_A": b"A" * n,
+        "hex_soup": rng.randbytes(n // 2).hex().encode(),
+        "base64_soup": base64.b64encode(rng.randbytes(n * 3 // 4))[:n],
+        "percent_soup": bytes(rng.choice(b"%0123456789abcdefABCDEF") for _ in range(n)),
+    }
+
+
+def adversarial(engine: DLPEngine, labels: list[str]) -> dict[str, object]:
+    """CPU per adversarial body (one scan each: they are large) and the linearity ratio."""
+    out: dict[str, dict[str, object]] = {}
+    for label in labels:
+        for name, data in _adversarial(SIZES[label]).items():
+            start = time.process_time()
+            engine.scan_body(data, "text/plain")
+            cpu = time.process_time() - start
+            out.setdefault(name, {})[label] = {"cpu_s": round(cpu, 3),
+                                               "mb_per_s": round(len(data) / cpu / 1e6, 2)}
+            print(f"adversarial {name} {label}: {cpu:.2f} s", file=sys.stderr)
+    if len(labels) == 2:
+        small, large = labels
+        for row in out.values():
+            row["linear"] = round(float(row[large]["mb_per_s"]) /  # type: ignore[index]
+                                  float(row[small]["mb_per_s"]), 2)  # type: ignore[index]
+    return dict(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--seconds", type=float, default=2.0, help="CPU time per measurement")
@@ -62,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--compare-catalogue", type=Path, metavar="YAML",
                     help="also measure the engine (hyperscan, all decoding) with this catalogue, e.g. "
                          "an older one: `git show REV:egress/data/dlp_rules.yaml > old.yaml`")
+    ap.add_argument("--adversarial", default="1m,8m",
+                    help="sizes of the adversarial bodies (runs of one letter, hex/base64/%% soup); "
+                         "empty to skip")
     args = ap.parse_args(argv)
     sizes = [s for s in args.sizes.split(",") if s]
     rules = load_catalogue()
@@ -106,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
             row[name] = r
         results[label] = row
         print(f"{label}: done", file=sys.stderr)
+    labels = [s for s in args.adversarial.split(",") if s]
+    if labels:
+        results["adversarial"] = adversarial(engines["hyperscan/all_decoding"], labels)
     json.dump(results, sys.stdout, indent=2)
     print()
     return 0

@@ -267,9 +267,11 @@ class LimitsSection(StrictModel):
         "time.")
     scan_timeout: float = Field(
         10.0, gt=0, le=3600,
-        description="Seconds a request body's DLP scan may take (large bodies are scanned off "
-        "the event loop); a scan that takes longer refuses the request as "
-        "`limits/scan-timeout`.")
+        description="Seconds a DLP body scan may take: a buffered request body as a whole "
+        "(large ones are scanned off the event loop), each chunk of a streamed body, each "
+        "WebSocket message, in the proxy and in replay. A scan that takes longer stops and "
+        "refuses the flow as `limits/scan-timeout` (a stream is cut, a message dropped), in "
+        "audit mode too.")
     response_timeout: float = Field(
         300.0, gt=0, le=86400,
         description="Seconds from a request being complete (read from the agent and handed "

@@ -13,10 +13,11 @@ RULES = {
     "size while being decoded (a decompression bomb); decoding stopped there.",
     "undecodable-body": "A body's content encoding could not be decoded (corrupt, truncated or "
     "unsupported).",
-    # Judged by `addons.dlp` (a large body is scanned in a worker thread, within a budget).
-    "scan-timeout": "The DLP scan of a request body took longer than limits.scan_timeout; the "
-    "request is refused with a JSON 413 and nothing is forwarded, in audit mode too (fail "
-    "closed).",
+    # Judged by `addons.dlp` (every body scan runs within a budget, `egress.scan.deadline`).
+    "scan-timeout": "The DLP scan of a request body (or of one chunk of a streamed body, or of "
+    "a WebSocket message) took longer than limits.scan_timeout; the request is refused with a "
+    "JSON 413 and nothing is forwarded (a stream is cut, a message dropped), in audit mode too "
+    "(fail closed).",
     # Judged by `addons.trailers`.
     "trailers": "A request, or a response from an HTTP/1 origin or to an HTTP/1 client, carried "
     "trailer fields: no scanner reads them and they are never forwarded; the message is "

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from egress.findings import Action, Finding
 from egress.policy.model import DLPSection
+from egress.scan import deadline
 from egress.scan.decode import Budget, DecodeConfig, candidates
 from egress.scan.dlp import locations
 from egress.scan.dlp.blocks import can_match
@@ -137,7 +138,7 @@ class TextScanner:
         only rebuilds tokens that an anchor starts (`egress.scan.dlp.splits`), so an anchor inside
         a longer run (a base64 image, a hex hash) does not count."""
         if self.prefilter.has_split_anchor(text) and any(
-                _starts_token(text, s) for s, _ in self.prefilter.anchor_spans(text)):
+                _starts_token(text, s) for s, _ in self.prefilter.token_anchor_spans(text)):
             return True
         if anchor_cut_in(text, self.prefilter):
             return True
@@ -240,12 +241,14 @@ class TextScanner:
                     layers: tuple[str, ...], budget: Budget, known: list[KnownMatcher],
                     hits: list[Hit], max_depth: int, walls: bool = False) -> None:
         decoding = self.decode.any and max_depth > 0
+        deadline.check()  # every step below is linear: a scan stops soon after its budget
         found = self.prefilter.scan(text, want_runs=decoding and not budget.exhausted)
         # Walls stand between the entries of the top layer; a decoded part of it is one
         # entry's (URL, JSON and HTML escape tokens stop at a line break, base64/base32/hex
         # runs hold no NUL).
         walled = walls and WALL in text
         for index in found.rules:
+            deadline.check()
             rule = self.rules[index]
             matches = (_within_walls(rule.regex, text) if walled and index in self._wall_crossers
                        else rule.regex.finditer(text))

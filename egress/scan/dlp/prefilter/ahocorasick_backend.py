@@ -55,6 +55,9 @@ class AhoCorasickPrefilter:
             return []
         return sorted((end + 1 - n, end + 1) for end, n in self.split_automaton.iter(fold(text)))
 
+    def token_anchor_spans(self, text: str) -> list[tuple[int, int]]:
+        return self.anchor_spans(text)  # a superset: the caller keeps those starting a token
+
     def straddles(self, text: str) -> list[tuple[int, int]]:
         if not self.straddle:
             return []

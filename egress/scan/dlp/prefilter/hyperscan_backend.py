@@ -12,6 +12,9 @@ made), and never reads or writes a file itself.
 from __future__ import annotations
 
 import contextlib
+import re
+import re._constants as sre_constants  # type: ignore[import-not-found]
+import re._parser as sre_parser  # type: ignore[import-not-found]
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,6 +53,19 @@ _PRESENCE_SHAPES: tuple[tuple[str, bytes], ...] = (
 )
 
 
+# The rules database is scanned in windows of this many bytes (or four times the longest
+# match, if more), overlapping by the longest match. Hyperscan is not linear on every input
+# for a database this large: on a long run of one letter (`AAAA...`) or of one short token
+# (`EAAEAA...`), patterns with long bounded repeats that can start at every position
+# (`A{22}[A-Za-z0-9%]{60,140}` once its lookbehind is dropped in prefilter mode) made a 1 MB
+# run cost ~1.6 s and 4 MB ~25 s, and which pairs of patterns do it depends on how the whole
+# database compiles. A window bounds whatever hyperscan does inside it, so a text costs at
+# most (length / step) windows of bounded work: linear, whatever the database. Windows
+# overlapping by the longest match lose nothing: every match lies wholly inside one window,
+# and prefilter mode only ever adds matches at a window's edges (dropped lookarounds).
+RULES_WINDOW = 64 * 1024
+
+
 def literal(text: bytes) -> bytes:
     return b"".join(bytes([c]) if chr(c).isalnum() else b"\\x%02x" % c for c in text)
 
@@ -65,7 +81,7 @@ def _compiles(expression: bytes, flags: int) -> bool:
 
 # Bump when the way rule sources become hyperscan expressions changes: cached databases
 # (`egress.sources.derived_cache`) of an older recipe are then never found.
-_RECIPE = 5
+_RECIPE = 6
 
 
 @dataclass(slots=True)
@@ -185,7 +201,7 @@ def cache_inputs(sources: Sequence[RuleSource]) -> list[object]:
             [[s.regex, s.prefilter, s.anchors, s.split_anchors] for s in sources],
             [[kind, shape] for kind, shape in (*_RUN_SHAPES, *_PRESENCE_SHAPES)],
             [hyperscan.HS_FLAG_SINGLEMATCH, hyperscan.HS_FLAG_PREFILTER,
-             hyperscan.HS_FLAG_CASELESS, hyperscan.HS_FLAG_SOM_LEFTMOST]]
+             hyperscan.HS_FLAG_CASELESS, hyperscan.HS_FLAG_SOM_LEFTMOST, hyperscan.HS_FLAG_DOTALL]]
 
 
 class HyperscanPrefilter:
@@ -200,7 +216,12 @@ class HyperscanPrefilter:
         self.split_list = _split_anchors(sources)
         self.straddle = straddle_entries(self.split_list)
         self.plan, self.always = plan, plan.always
-        self.rules_db, self.split_db, self.runs_db, self.straddle_db, self.presence_db = databases
+        # How far apart two windows of the rules scan start (see `RULES_WINDOW`).
+        reach = max((_reach_of(src, i, plan) for i, src in enumerate(sources)), default=0) + 2
+        self.window = max(RULES_WINDOW, 4 * reach)
+        self.step = self.window - reach
+        (self.rules_db, self.split_db, self.runs_db, self.straddle_db, self.presence_db,
+         self.token_db) = databases
         self.from_cache = from_cache
 
     @classmethod
@@ -214,7 +235,8 @@ class HyperscanPrefilter:
                       [hyperscan.HS_FLAG_SOM_LEFTMOST] * len(_RUN_SHAPES)),
             _straddle_database(straddle_entries(plan.split)),
             _database([shape for _, shape in _PRESENCE_SHAPES], list(range(len(_PRESENCE_SHAPES))),
-                      [hyperscan.HS_FLAG_SINGLEMATCH] * len(_PRESENCE_SHAPES)))
+                      [hyperscan.HS_FLAG_SINGLEMATCH] * len(_PRESENCE_SHAPES)),
+            _token_start_database(plan.split))
         return cls(sources, plan, databases)
 
     def snapshot(self) -> tuple[dict[str, object], list[bytes]]:
@@ -224,7 +246,8 @@ class HyperscanPrefilter:
             "exprs": [e.decode("latin-1") for e in plan.exprs], "ids": plan.ids,
             "flags": plan.flags, "always": plan.always, "split": plan.split}
         return meta, [hyperscan.dumpb(db) for db in (self.rules_db, self.split_db, self.runs_db,
-                                                      self.straddle_db, self.presence_db)]
+                                                      self.straddle_db, self.presence_db,
+                                                      self.token_db)]
 
     @classmethod
     def restore(cls, sources: Sequence[RuleSource], meta: dict[str, object],
@@ -232,7 +255,7 @@ class HyperscanPrefilter:
         """The prefilter a snapshot holds, or None when it is not one `compile(sources)` could
         have made (a doctored plan, a missing or corrupt database): the caller recompiles."""
         plan = _meta_plan(meta)
-        if plan is None or len(blobs) != 5 or not _plan_fits(plan, sources):
+        if plan is None or len(blobs) != 6 or not _plan_fits(plan, sources):
             return None
         try:
             databases = [_loaded(b) for b in blobs]
@@ -249,7 +272,11 @@ class HyperscanPrefilter:
         def on_rule(rid: int, start: int, end: int, flags: int, ctx: Any) -> None:
             found.add(rid)
 
-        hs_scan(self.rules_db, data, on_rule)
+        if len(data) <= self.window:
+            hs_scan(self.rules_db, data, on_rule)
+        else:
+            for start in range(0, len(data) - self.window + self.step, self.step):
+                hs_scan(self.rules_db, data[start:start + self.window], on_rule)
         result = Prefiltered(sorted(found))
         if want_runs:
             ends: dict[str, dict[int, int]] = {kind: {} for kind in RUN_KINDS}
@@ -286,13 +313,22 @@ class HyperscanPrefilter:
         return bool(seen)
 
     def anchor_spans(self, text: str) -> list[tuple[int, int]]:
+        return self._spans(self.split_db, text)
+
+    def token_anchor_spans(self, text: str) -> list[tuple[int, int]]:
+        # Only occurrences that may start a token (see `_token_start_database`): inside a
+        # run of one letter (`aaaa…`, where the 22-letter X bearer-token anchor occurs at
+        # every position) a callback per position cost ~1 s per MB.
+        return sorted(set(self._spans(self.token_db, text)))
+
+    def _spans(self, db: Any, text: str) -> list[tuple[int, int]]:
         anchors = self.plan.split
         spans: list[tuple[int, int]] = []
 
         def on(aid: int, start: int, end: int, flags: int, ctx: Any) -> None:
             spans.append((end - len(anchors[aid]), end))
 
-        hs_scan(self.split_db, text.encode("ascii", "replace"), on)
+        hs_scan(db, text.encode("ascii", "replace"), on)
         return sorted(spans)
 
     def straddles(self, text: str) -> list[tuple[int, int]]:
@@ -305,6 +341,31 @@ class HyperscanPrefilter:
 
         hs_scan(self.straddle_db, text.encode("ascii", "replace"), on)
         return hits
+
+
+def _reach_of(src: RuleSource, index: int, plan: _Plan) -> int:
+    """`match_reach` as the plan compiled it: anchors only where the regex did not compile."""
+    if index in plan.always:
+        return 0
+    if (src.prefilter or src.regex).encode() in plan.exprs:
+        expr = src.prefilter or src.regex
+        try:
+            width = sre_parser.parse(expr).getwidth()[1]
+        except (re.error, RecursionError, OverflowError):
+            width = sre_constants.MAXREPEAT
+        return int(min(width, src.max_length or width))
+    return max((len(a) for a in src.anchors), default=0)
+
+
+def _token_start_database(anchors: Sequence[str]) -> Any:
+    """Split anchors where they may start a token: at the start of the text, after a byte
+    that is not an ASCII letter or digit (a non-ASCII character is one `?` byte here), or
+    within six bytes after a backslash (an escape decodes to something else): what
+    `text_scan._starts_token` keeps (`token_anchor_spans`), so leaving out the others
+    changes no result."""
+    exprs = [rb"(?:^|[^A-Za-z0-9]|\\.{0,5})" + literal(a.encode()) for a in anchors]
+    flags = [hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_DOTALL] * len(exprs)
+    return _database(exprs, list(range(len(exprs))), flags)
 
 
 def _straddle_database(entries: Sequence[tuple[str, str]]) -> Any:

@@ -30,6 +30,10 @@ class RuleSource:
     prefilter: str | None = None
     # Anchors distinctive enough that seeing one means a secret may be split around it.
     split_anchors: tuple[str, ...] = ()
+    # The longest match the rule reports (`Rule.max_length`): how far apart the first and
+    # last character of one match can be, so a prefilter may scan a long text in windows
+    # that overlap by this much (`hyperscan_backend`).
+    max_length: int = 0
 
 
 @dataclass(slots=True)
@@ -49,6 +53,13 @@ class Prefilter(Protocol):
 
     def anchor_spans(self, text: str) -> list[tuple[int, int]]:
         """Every occurrence of a split anchor (any case) in `text`."""
+        ...
+
+    def token_anchor_spans(self, text: str) -> list[tuple[int, int]]:
+        """The occurrences of split anchors that may start a token of a decoded value: at
+        the start, after a character that is not an ASCII letter or digit, or within six
+        characters after a backslash. A backend may return others too (its caller filters);
+        inside a run of letters it need not report one per position."""
         ...
 
     def straddles(self, text: str) -> list[tuple[int, int]]:

@@ -54,7 +54,9 @@ _PIECES = re.compile(r"[^A-Za-z0-9]+")
 _COMMON_WORDS = COMMON_PASSWORDS | {"true", "false", "null", "none", "nil", "undefined", "key"}
 _NUMBERISH = re.compile(r"^[\d.:/+-]+$")
 _LOWER_WORDS = re.compile(r"^[a-z]+(?:[._/-][a-z]+)*$")
-_VERSION = re.compile(r"\d+\.\d+\.\d+")
+# From the start of a run of digits only: searched, `\d+` from every digit of a long run
+# walked the rest of it (same answer: whether a version number occurs).
+_VERSION = re.compile(r"(?<!\d)\d+\.\d+\.\d+")
 _TIMEISH = re.compile(r"^[\d:.TZ+-]+$")
 # Where a secret is kept, not the secret: Vault paths, 1Password and cloud secret-manager
 # references, Kubernetes secret references.

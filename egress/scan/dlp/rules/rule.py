@@ -60,7 +60,8 @@ class Rule:
             split = ()
         else:
             split = tuple(a for a in self.anchors if len(a) >= 3)
-        return RuleSource(self.regex.pattern, self.anchors, self.prefilter, split_anchors=split)
+        return RuleSource(self.regex.pattern, self.anchors, self.prefilter, split_anchors=split,
+                          max_length=self.max_length)
 
     @property
     def generic(self) -> bool:
