@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +43,62 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.support.origin import Origin  # noqa: E402
-from tests.support.pki import TestPKI  # noqa: E402
+from tests.support.pki import ServerCert, TestPKI  # noqa: E402
 
 HOST = "localhost"
+
+
+@dataclass(frozen=True)
+class Bench:
+    """What every proxy benchmark run needs: a test PKI whose certificate the loopback origin
+    serves, the trust bundle for the baseline, the chain's policy (`policies/default.yaml`
+    plus an allow rule for the origin), the baseline's CA, and the proxies' environment."""
+
+    tmp: Path
+    pki: TestPKI
+    cert: ServerCert
+    trust: Path
+    policy: Path
+    plain_ca: Any
+    env: dict[str, str]
+
+    @classmethod
+    def create(cls) -> Bench:
+        from ca import BottleCA
+        from ca.bundle import merged_bundle
+
+        tmp = Path(tempfile.mkdtemp(prefix="bench-proxy-"))
+        atexit.register(shutil.rmtree, tmp, True)  # the test PKI's keys and the proxies' state
+        pki = TestPKI(tmp / "pki")
+        cert = pki.server_cert("origin", [HOST, "127.0.0.1"])
+        trust = tmp / "trust.pem"
+        trust.write_bytes(merged_bundle(pki.ca_path.read_bytes()))
+        policy = tmp / "policy.yaml"
+        # The benchmark origin listens on a free port of loopback: the rule lists both.
+        policy.write_text((REPO / "policies/default.yaml").read_text().replace(
+            "  allow:\n", f"  allow_private: [127.0.0.1]\n  allow:\n    - name: benchmark-origin\n"
+            f"      hosts: [{HOST}]\n      ports: ['*']\n", 1))
+        plain_ca = BottleCA.create(tmp / "plain", "plain-mitmproxy")  # same CA key type for both
+        return cls(tmp, pki, cert, trust, policy, plain_ca, dict(os.environ, PYTHONPATH=str(REPO)))
+
+    def start_plain(self) -> subprocess.Popen[str]:
+        """The plain mitmproxy baseline (`serve_plain`) in its own process."""
+        return start_plain([sys.executable, __file__, "--serve-plain", str(self.tmp / "plain"),
+                            str(self.trust)], self.plain_ca, self.env)
+
+    def plain_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.plain_ca.files.cert))
+
+    def start_chain(self, name: str, extra: Sequence[str] = ()) -> subprocess.Popen[str]:
+        """`bottle egress run` with the benchmark policy; state in `tmp/<name>`."""
+        return subprocess.Popen(
+            [sys.executable, "-m", "cli.main", "egress", "run", "--listen", "127.0.0.1:0",
+             "--policy", str(self.policy), "--upstream-ca", str(self.pki.ca_path), "--state-dir",
+             str(self.tmp / name), "--audit-log", str(self.tmp / f"{name}.jsonl"), *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=self.env, cwd=REPO)
+
+    def chain_context(self, name: str) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.tmp / name / "bottle-ca.pem"))
 
 
 def cpu_seconds(pid: int) -> float:
@@ -194,37 +248,21 @@ def main() -> None:
         serve_plain(*args.serve_plain)
         return
 
-    from ca import BottleCA
-    from ca.bundle import merged_bundle
-
-    tmp = Path(tempfile.mkdtemp(prefix="bench-proxy-"))
-    atexit.register(shutil.rmtree, tmp, True)  # the test PKI's keys and the proxies' state
-    pki = TestPKI(tmp / "pki")
-    cert = pki.server_cert("origin", [HOST, "127.0.0.1"])
-    trust = tmp / "trust.pem"
-    trust.write_bytes(merged_bundle(pki.ca_path.read_bytes()))
-    policy = tmp / "policy.yaml"
-    # The benchmark origin listens on a free port of loopback: the rule lists both.
-    policy.write_text((REPO / "policies/default.yaml").read_text().replace(
-        "  allow:\n", f"  allow_private: [127.0.0.1]\n  allow:\n    - name: benchmark-origin\n"
-        f"      hosts: [{HOST}]\n      ports: ['*']\n", 1))
-    plain_ca = BottleCA.create(tmp / "plain", "plain-mitmproxy")  # same CA key type for both
+    bench = Bench.create()
 
     results: list[dict[str, Any]] = []
-    with Origin(cert, host="127.0.0.1") as origin:
+    with Origin(bench.cert, host="127.0.0.1") as origin:
         from tests.support.origin import Reply
         origin.routes["/small"] = lambda r: Reply(200, {"Content-Type": "text/plain"}, b"ok\n")
         origin.seen = _NoRecord()
-        direct_ctx = ssl.create_default_context(cafile=str(pki.ca_path))
+        direct_ctx = ssl.create_default_context(cafile=str(bench.pki.ca_path))
         results.append(measure("direct", None, None, origin.port, direct_ctx, args.requests,
                                args.connections))
 
-        env = dict(os.environ, PYTHONPATH=str(REPO))
-        plain = start_plain([sys.executable, __file__, "--serve-plain", str(tmp / "plain"), str(trust)],
-                            plain_ca, env)
+        plain = bench.start_plain()
         try:
             port = wait_port(plain)
-            ctx = ssl.create_default_context(cafile=str(plain_ca.files.cert))
+            ctx = bench.plain_context()
             results.append(measure("plain_mitmproxy", ("127.0.0.1", port), plain.pid, origin.port, ctx,
                                    args.requests, args.connections))
         finally:
@@ -233,14 +271,10 @@ def main() -> None:
 
         def run_chain(name: str, metrics_port: int | None) -> dict[str, Any]:
             extra = ["--metrics-listen", f"127.0.0.1:{metrics_port}"] if metrics_port else []
-            chain = subprocess.Popen(
-                [sys.executable, "-m", "cli.main", "egress", "run", "--listen", "127.0.0.1:0",
-                 "--policy", str(policy), "--upstream-ca", str(pki.ca_path), "--state-dir",
-                 str(tmp / name), "--audit-log", str(tmp / f"{name}.jsonl"), *extra],
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=REPO)
+            chain = bench.start_chain(name, extra)
             try:
                 port = wait_port(chain)
-                ctx = ssl.create_default_context(cafile=str(tmp / name / "bottle-ca.pem"))
+                ctx = bench.chain_context(name)
                 result = measure(name, ("127.0.0.1", port), chain.pid, origin.port, ctx,
                                  args.requests, args.connections)
                 if metrics_port:
@@ -257,7 +291,7 @@ def main() -> None:
         for name, runs in rounds.items():
             results.append(median_run(name, runs))
 
-    in_process = metrics_in_process(policy, args.in_process_flows)
+    in_process = metrics_in_process(bench.policy, args.in_process_flows)
     by = {r["name"]: r for r in results}
     for label in ("keepalive", "new_connection"):
         chain_ms = by["bottle_chain"][label]["proxy_cpu_ms_per_req"]
