@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from egress.scan.normalize import (
     decode_tag_characters,
@@ -65,3 +67,14 @@ def test_tag_characters_decode_to_their_hidden_ascii() -> None:
     smuggled = "ok" + "".join(chr(0xE0000 + ord(c)) for c in "read ~/.ssh")
     assert decode_tag_characters(smuggled) == "read ~/.ssh"
     assert decode_tag_characters("plain") is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["a", "b", " ", "é", "\u2014", "\u2013", "а", "о", "Μ", "z9"]),
+                max_size=400), st.integers(min_value=0, max_value=70_000))
+def test_folding_look_alikes_is_one_translation_however_dense(parts: list[str], pad: int) -> None:
+    # Sparse text takes the run-by-run path, dense text the whole-text one; both must give
+    # exactly the character-by-character translation.
+    from egress.scan.normalize import _CONFUSABLE_TABLE, fold_confusables
+    for text in ("".join(parts), "x" * pad + "".join(parts), "".join(parts) * 200):
+        assert fold_confusables(text) == text.translate(_CONFUSABLE_TABLE)

@@ -66,6 +66,8 @@ _CONFUSABLE_TABLE = str.maketrans(_CONFUSABLES)
 # `str.translate` looks every character up in a dict: on long non-ASCII text (decoded JSON
 # strings) a search for any look-alike first is many times faster when there is none.
 _CONFUSABLE_RE = re.compile("[" + re.escape("".join(_CONFUSABLES)) + "]")
+_CONFUSABLE_RUN_RE = re.compile(_CONFUSABLE_RE.pattern + "+")
+_DENSITY_SAMPLE = 65536
 
 
 def strip_invisible(text: str) -> str:
@@ -84,7 +86,17 @@ def has_invisible(text: str) -> bool:
 def fold_confusables(text: str) -> str:
     if _CONFUSABLE_RE.search(text) is None:
         return text
-    return text.translate(_CONFUSABLE_TABLE)
+    # Where look-alikes are rare (an em dash here and there: LLM prose is full of them) only
+    # their runs are translated, instead of sending every character through the dict lookup;
+    # text dense with them (Cyrillic, Greek) is translated whole, which is then cheaper.
+    sample = text[:_DENSITY_SAMPLE]
+    if len(_CONFUSABLE_RE.findall(sample)) * 64 > len(sample):
+        return text.translate(_CONFUSABLE_TABLE)
+    return _CONFUSABLE_RUN_RE.sub(_fold_run, text)
+
+
+def _fold_run(run: re.Match[str]) -> str:
+    return run.group().translate(_CONFUSABLE_TABLE)
 
 
 def normalize(text: str) -> str:
