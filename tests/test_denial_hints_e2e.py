@@ -10,6 +10,9 @@ import json
 import subprocess
 from typing import Any
 
+import pytest
+
+from egress.scan.hosts import allow_snippet
 from tests.conftest import EgressFactory, PolicyWriter
 from tests.support.origin import Origin
 
@@ -90,3 +93,16 @@ def test_port_and_private_address_denials_name_ports_and_allow_private(
     assert refused["rule"] == "hosts/private-address"
     assert '"127.0.0.1"' in refused["hint"] and "hosts.allow_private" in refused["hint"]
     assert origin.paths() == []
+
+
+@pytest.mark.parametrize(("path", "shown"), [
+    ("/v1/chat/completions", "/v1/chat"),
+    ("/api/models", "/api/models"),
+    ("/v1/AKIAZBBU4KN55QIHJAMQ", "/v1"),  # a token is never spelled: the prefix stops before it
+    ("/d41d8cd98f00b204e9800998ecf8427e/x", "/"),
+    ("/repos/ghp_Zp4Lm8Qx2Rv6Tn0Wb3Yc7Kd1Hf5Js9abcd/x", "/repos"),
+])
+def test_a_hint_names_path_words_only(path: str, shown: str) -> None:
+    snippet = allow_snippet("api.example.com", 443, "GET", path)
+    assert f"paths: [{shown}]" in snippet
+    assert all(seg not in snippet for seg in path.split("/") if len(seg) > 12)

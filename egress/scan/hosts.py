@@ -122,6 +122,21 @@ _PLAIN = re.compile(r"[A-Za-z0-9._~/%+-]+")
 # A hint names at most this many leading path segments: paths can carry tokens, and the
 # prefix is what a reviewer would allow anyway.
 HINT_SEGMENTS = 2
+# ...and only segments that read as path words (`v1`, `repos`, `chat`, `left-pad`): the hint
+# reaches the agent in a denial body, which never carries what may be a secret, so the path
+# stops before the first segment that could be a token (mixed case, long, or digit-heavy:
+# `AKIA…`, a hex or base32 id).
+_WORD_SEGMENT = re.compile(r"[a-z][a-z0-9._-]{0,23}|\d{1,4}")
+_WORD_DIGITS = 4
+
+
+def _hint_segments(path: str) -> list[str]:
+    shown: list[str] = []
+    for segment in [s for s in path.split("/") if s][:HINT_SEGMENTS]:
+        if not _WORD_SEGMENT.fullmatch(segment) or sum(c.isdigit() for c in segment) > _WORD_DIGITS:
+            break
+        shown.append(segment)
+    return shown
 
 
 def _flow_item(value: str) -> str:
@@ -135,8 +150,7 @@ def allow_snippet(host: str, port: int | None, method: str | None = None,
     if method is not None:
         parts.append(f"methods: [{method}]")
     if path is not None:
-        segments = [s for s in path.split("/") if s][:HINT_SEGMENTS]
-        parts.append(f"paths: [{_flow_item('/' + '/'.join(segments))}]")
+        parts.append(f"paths: [{_flow_item('/' + '/'.join(_hint_segments(path)))}]")
     if port is not None and port not in (80, 443):
         parts.append(f"ports: [{port}]")
     return "{" + ", ".join(parts) + "}"
