@@ -273,9 +273,12 @@ class LimitsSection(StrictModel):
         "refuses the flow as `limits/scan-timeout` (a stream is cut, a message dropped), in "
         "audit mode too.")
     response_timeout: float = Field(
-        300.0, gt=0, le=86400,
-        description="Seconds from a request being complete (read from the agent and handed "
-        "upstream; a streamed body: its last byte) to the destination's response headers. An "
+        600.0, gt=0, le=86400,
+        description="Seconds (default 600: a non-streaming model API call may legitimately "
+        "think for several minutes, and mitmproxy's own inactivity limit ended a silent "
+        "connection at 600 s before this existed) from a request being complete (read from "
+        "the agent and handed upstream; a streamed body: its last byte) to the destination's "
+        "response headers. An "
         "origin or upstream proxy that accepts a request and never answers is cut off after "
         "this: the upstream connection is closed and the agent gets a JSON 504 "
         "`error/upstream-timeout` (audit verdict `error`). Streamed responses are not limited "
