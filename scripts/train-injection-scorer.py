@@ -6,9 +6,10 @@ writes `egress/data/injection_weights.json`. Deterministic: same inputs, same by
     .venv/bin/python scripts/train-injection-scorer.py --check    # exit 1 if they differ
 
 Inputs (all in the repository, listed with their SHA-256 in the output): the `dev` split of
-`tests/data/injection-eval/` and its first `test` split (development data since round 2, after
-two measurements), both splits of `tests/data/mcp-eval/` (development data now) and
-this project's own lines in `tests/data/mcp/`. Never the fresh held-out split (`fresh/`).
+`tests/data/injection-eval/`, its first `test` split (development data since round 2, after
+two measurements) and round 2's `fresh/` split (development data since round 3, after its one
+measurement), both splits of `tests/data/mcp-eval/` (development data now) and
+this project's own lines in `tests/data/mcp/`. Never the round-3 held-out split (`round3/`).
 
 Model: logistic regression over the window features of `features.py`, L2-regularised, classes
 balanced, fitted by Newton's method (IRLS) in pure Python. Documents hold many windows and only
@@ -41,6 +42,8 @@ OUT = ROOT / "egress" / "data" / "injection_weights.json"
 DEV = ROOT / "tests" / "data" / "injection-eval" / "dev"
 # The first frozen test split, measured twice in round 1: development data since round 2.
 TEST = ROOT / "tests" / "data" / "injection-eval" / "test"
+# Round 2's held-out split, measured once: development data since round 3 (no benign tools).
+FRESH = ROOT / "tests" / "data" / "injection-eval" / "fresh"
 OLD = ROOT / "tests" / "data" / "mcp-eval"
 OWN = ROOT / "tests" / "data" / "mcp"
 # Share of clean development documents the score alone may flag, per sensitivity.
@@ -70,6 +73,7 @@ def tool_text(tool: dict[str, Any]) -> str:
 
 def input_files() -> list[Path]:
     files = (sorted(DEV.glob("*.jsonl.gz")) + sorted(TEST.glob("*.jsonl.gz"))
+             + sorted(FRESH.glob("*.jsonl.gz"))
              + sorted(OLD.glob("*/*.jsonl.gz")) + sorted(OWN.glob("*.txt")))
     return [f for f in files if f.is_file()]
 
@@ -78,18 +82,20 @@ def dataset(kind: str) -> list[tuple[str, int, float]]:
     """(text, label, weight) of one kind of text, in a stable order."""
     out: list[tuple[str, int, float]] = []
     if kind == "content":
-        for split_dir in (DEV, TEST, OLD / "tune", OLD / "heldout"):
+        for split_dir in (DEV, TEST, FRESH, OLD / "tune", OLD / "heldout"):
             out += [(i["text"], 1, 1.0) for i in gz_lines(split_dir / "injected-results.jsonl.gz")]
             out += [(i["text"], 0, 1.0) for i in gz_lines(split_dir / "clean-results.jsonl.gz")
-                    if split_dir in (DEV, TEST) or i["source"].split("+")[0] in PERMISSIVE_OLD_SOURCES]
+                    if split_dir in (DEV, TEST, FRESH) or i["source"].split("+")[0] in PERMISSIVE_OLD_SOURCES]
         out += [(t, 1, 1.0) for t in own_lines("injected-results.txt")]
         out += [(t, 0, HARD_WEIGHT) for t in own_lines("benign-results.txt")]
     else:
-        for split_dir in (DEV, TEST, OLD / "tune", OLD / "heldout"):
+        for split_dir in (DEV, TEST, FRESH, OLD / "tune", OLD / "heldout"):
             out += [(tool_text(i["tool"]), 1, 1.0) for i in gz_lines(split_dir / "poisoned-tools.jsonl.gz")]
-            out += [(tool_text(i["tool"]), 0, 1.0) for i in gz_lines(split_dir / "benign-tools.jsonl.gz")]
+            if split_dir != FRESH:  # round 2's split planted its payloads in `test/`'s benign tools
+                out += [(tool_text(i["tool"]), 0, 1.0) for i in gz_lines(split_dir / "benign-tools.jsonl.gz")]
         # Long imperative tool descriptions read like documentation.
-        out += [(i["text"], 0, 1.0) for d in (DEV, TEST) for i in gz_lines(d / "clean-results.jsonl.gz")
+        out += [(i["text"], 0, 1.0) for d in (DEV, TEST, FRESH)
+                for i in gz_lines(d / "clean-results.jsonl.gz")
                 if i.get("kind") in ("readme", "docs", "api-doc")]
         out += [(t, 1, 1.0) for t in own_lines("injected-tools.txt")]
         out += [(t, 0, HARD_WEIGHT) for t in own_lines("benign-tools.txt")]

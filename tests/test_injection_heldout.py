@@ -94,3 +94,28 @@ def test_fresh_split_shares_no_template_payload_or_document_with_development_dat
         assert not (fresh[2] - {""}) & old[2] and not fresh[3] & old[3], split
     assert len(load_eval("fresh", "injected-results")) >= 500
     assert len(load_eval("fresh", "clean-results")) >= 500
+
+
+def test_round3_split_shares_no_template_payload_or_document_with_development_data() -> None:
+    """The round-3 held-out split (third-party attack text from deepteam and promptfoo, planted in
+    documents of wheels and standard-library packages no earlier split used) shares no template,
+    payload, document or clean text with `dev/`, `test/` or `fresh/`, and no attack text of its
+    own with them: checked on the data, without measuring detection on it."""
+    from tests.support.injection_eval import load as load_eval
+
+    def parts(split: str) -> tuple[set[str], set[str], set[str], set[str]]:
+        items = load_eval(split, "injected-results") + load_eval(split, "poisoned-tools")
+        clean = load_eval(split, "clean-results")
+        return ({i["template"] for i in items}, {i["payload"] for i in items},
+                {i.get("carrier", "") for i in items} | {c.get("group", "") for c in clean},
+                {c["text"] for c in clean})
+
+    round3 = parts("round3")
+    for split in ("dev", "test", "fresh"):
+        old = parts(split)
+        assert not round3[0] & old[0] and not round3[1] & old[1], split
+        assert not (round3[2] - {""}) & old[2] and not round3[3] & old[3], split
+    injected = load_eval("round3", "injected-results")
+    assert {i["source"] for i in injected} == {"deepteam", "promptfoo+deepteam"}
+    assert len(injected) >= 500 and len(load_eval("round3", "clean-results")) >= 400
+    assert len(load_eval("round3", "poisoned-tools")) == 150

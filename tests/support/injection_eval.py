@@ -3,9 +3,10 @@ attack family and per kind of benign text.
 
     python -m tests.support.injection_eval dev [medium|high]
 
-prints detection and false-positive rates as JSON. `dev` and `test` (round 1's frozen split)
-are development data; `fresh` is round 2's held-out split, measured once by
-`tests/data/injection-eval/measure_fresh.py` for the figures in its README.
+prints detection and false-positive rates as JSON. `dev`, `test` (round 1's frozen split) and
+`fresh` (round 2's held-out split, measured once by `tests/data/injection-eval/measure_fresh.py`)
+are development data; `round3` is round 3's held-out split of third-party attack text, measured
+once by `tests/data/injection-eval/measure_round3.py` for the figures in its README.
 """
 
 from __future__ import annotations

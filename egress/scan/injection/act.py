@@ -53,7 +53,11 @@ _SENSITIVE_DATA = re.compile(
     r"verification code|one-time code|2fa code|passport|social security|bank account|iban|"
     r"personal (?:details|"
     r"information|data)|(?:the )?user'?s|customer'?s|inbox|home directory|contacts|address book|chat history|"
-    r"conversation|previous messages)\b")
+    r"conversation|previous messages|connection strings?|dsn|kubeconfig|git config|signing keys?|"
+    r"(?:github|gitlab|npm|pypi|slack|discord|aws|gcp|azure|openai|stripe|registry) tokens?|"
+    r"[a-z0-9]*(?:database|db|postgres|pg|mysql|mongo|redis|amqp|broker|sql)[a-z0-9]*_(?:url|uri|dsn)|"
+    r"[a-z0-9]+_(?:token|secret|password|api_key|private_key)s?)\b|"
+    r"\b(?:postgres(?:ql)?|mysql|mongodb(?:\+srv)?|redis|amqp)://")
 # A line of source code: assignments, calls, definitions (verbs there are not directives).
 _CODE_LINE = re.compile(r"(?:^|\n)[^\n]*?(?:^|\n|\s)(?:[\w.\[\]'\"]+\s*=[^=]|def |class |import |"
                         r"from \S+ import|"
@@ -115,7 +119,12 @@ def _addressed(view: str, lo: int, hi: int) -> bool:
 
 
 def _directed(view: str, m: re.Match[str]) -> bool:
-    return imperative_at(view, m.start()) or bool(_near(PASSIVE, view, m.start(), m.end() + 60))
+    """An imperative, or an obligation in the passive or impersonal voice around the verb ("X
+    must be sent", "it is expected that this snippet gets executed")."""
+    if imperative_at(view, m.start()):
+        return True
+    lo = max(view.rfind(". ", 0, m.start()), view.rfind("\n", 0, m.start()), m.start() - 60)
+    return bool(_near(PASSIVE, view, lo, m.end() + 60))
 
 
 def code_insertion(view: str) -> ActHit | None:
@@ -207,6 +216,38 @@ def exfiltration(view: str) -> ActHit | None:
                 re.compile(r"\b(?:render|include|display|show|load|embed|insert|append|add|put|fill|replace)\b"),
                 view, m.start() - 200, m.start()):
             return ActHit("exfiltration-request", m.start(), m.end(), "data in a URL")
+    return None
+
+
+# A forged action record: {"task": "sync", "payload": ..., "target": "https://..."}.
+_ACTION_RECORD = re.compile(
+    r"[\"'](?:task|action|op|operation|command|cmd|step|job)[\"']\s*:\s*[\"'](?:send|sync|upload|post|forward|"
+    r"export|backup|back ?up|transfer|mirror|exfiltrate|copy|share|email|mail|push|replicate|dump)[\"']"
+    r"[^\n]{0,300}?[\"'](?:target|destination|dest|to|url|endpoint|recipient|address|host)[\"']\s*:\s*[\"']")
+# A forged function or tool call in JSON: {"function_call": {"name": ...}}, "tool_calls": [...].
+_FORGED_CALL = re.compile(
+    r"[\"'](?:function_call|function_calls|tool_calls?|tool_use|tool_invocation|invoke_tool)[\"']\s*:\s*[\[{]"
+    r"[^\n]{0,80}?[\"']name[\"']\s*:\s*[\"'][a-z][\w.-]*[\"']")
+_RUN_IT = re.compile(
+    r"\b(?:execute|run|perform|carry out|process|make|issue|honou?r|apply|complete|invoke)\w*\b[^.\n]{0,30}?"
+    r"\b(?:above|this|it|that|the (?:call|request|action|function|following))\b")
+
+
+def forged_record(view: str) -> ActHit | None:
+    """JSON that poses as an action for the agent to carry out: a forged function call with a
+    request to run it, or an action record that sends data to an outside address."""
+    for n, m in enumerate(_FORGED_CALL.finditer(view)):
+        if n > MAX_CANDIDATES:
+            break
+        lo, hi = m.start() - 200, m.end() + 300
+        if _near(_RUN_IT, view, m.end(), hi) or _agent_cue(view, lo, hi):
+            return ActHit("tool-call-request", m.start(), m.end(), "a forged function call")
+    for n, m in enumerate(_ACTION_RECORD.finditer(view)):
+        if n > MAX_CANDIDATES:
+            break
+        if _near(ADDRESS, view, m.end() - 1, m.end() + 200) and (
+                _near(DATA, view, m.start(), m.end()) or _near(_SENSITIVE_DATA, view, m.start(), m.end())):
+            return ActHit("exfiltration-request", m.start(), m.end(), "an action record sending data out")
     return None
 
 
@@ -320,7 +361,7 @@ def hidden_directive(view: str) -> ActHit | None:
     return None
 
 
-DETECTORS = (code_insertion, exfiltration, tool_call, fetch, task_hijack, hidden_directive)
+DETECTORS = (code_insertion, exfiltration, tool_call, forged_record, fetch, task_hijack, hidden_directive)
 
 
 def detect(view: str, definition: bool = False) -> ActHit | None:

@@ -41,7 +41,11 @@ _NET_SEND = (
     r";]{0,200}(?:\s-d\b|--data|\s-f\s|--form|"
     r"--upload-file|\s-t\s|-x\s*(?:post|put))|wget\s+--post|invoke-(?:webrequest|restmethod)[^\n]{0,200}"
     r"(?:-body|-infile|-method\s+(?:post|put))|\bnc\s+[\w.-]+\s+\d{2,5}|\bncat\b|socket\.(?:send|sendall)\(|"
-    r"\.connect\(\s*\(\s*['\"][\d.]+['\"]|ftplib|smtplib|\bscp\s+[^\n]{0,100}@")
+    r"\.connect\(\s*\(\s*['\"][\d.]+['\"]|ftplib|smtplib|\bscp\s+[^\n]{0,100}@|"
+    # DNS as a channel: names built from data and resolved (the resolver carries them out).
+    r"gethostbyname(?:_ex)?\(\s*f?['\"`]|getaddrinfo\(\s*f?['\"`]|dns\.resolver\.(?:resolve|query)\(\s*f?['\"`]|"
+    r"dns\.(?:lookup|resolve\w*)\(\s*[`'\"][^`'\"\n]{0,80}\$\{|resolve-dnsname\b[^\n]{0,80}\$|"
+    r"\b(?:nslookup|dig|host|ping(?:\s+-c\s*\d+)?)\s+[^\n|;]{0,80}\$\(|\b(?:nslookup|dig|host)\s+\"?\$\w+")
 _NET_FETCH = (r"\bcurl\b|\bwget\b|urlopen\(|requests\.get\(|httpx\.get\(|fetch\(|https?\.get\(|"
               r"invoke-webrequest|invoke-restmethod|\biwr\b|\birm\b|downloadstring|downloadfile|"
               r"net\.webclient|start-bitstransfer")
@@ -72,7 +76,8 @@ _PERSISTENCE = (
     r"open\([^\n]{0,120}(?:\.bashrc|\.bash_profile|\.zshrc|\.profile|authorized_keys)[^\n]{0,60}['\"]a|"
     r"appendfilesync\([^\n]{0,120}(?:bashrc|profile|authorized_keys)|crontab\s+-|/etc/cron|"
     r"systemctl\s+enable|currentversion\\\\?run|\.github/workflows|\.git/hooks/|launchagents|"
-    r"/\.config/autostart|schtasks\s+/create|new-scheduledtask|register-scheduledtask")
+    r"/\.config/autostart|schtasks\s+/create|new-scheduledtask|register-scheduledtask|"
+    r"[\"'](?:pre|post)install[\"']\s*:|[\"']prepare[\"']\s*:\s*[\"'][^\"'\n]{0,200}(?:curl|wget|node -e)")
 _DESTRUCTIVE = (
     r"\brm\s+-(?:rf|fr|r\s+-f)\s+(?:--no-preserve-root\s+)?(?:/|~|\$home|\*|/\*|\.\./)(?:\s|$|['\"])|"
     r"--no-preserve-root|rmtree\([^\n]{0,60}(?:expanduser|home|['\"]/['\"]|['\"]c:)|"
@@ -100,6 +105,8 @@ _RX = {name: re.compile(rx) for name, rx in (
     ("destructive", _DESTRUCTIVE), ("encrypt", _ENCRYPT), ("walk-files", _WALK), ("flood", _DOS),
     ("disable-security", _DISABLE_SECURITY), ("miner", _MINER), ("privilege", _PRIVILEGE))}
 _LITERAL_ADDRESS = re.compile(r"(?:https?|ftp|wss?)://[\w.-]+|['\"](?:\d{1,3}\.){3}\d{1,3}['\"]|"
+                              r"\.[a-z0-9-]+\.(?:com|net|org|io|dev|xyz|ru|site|app|info|biz|top|cn|me|co)"
+                              r"(?:\.?['\"`]|\s)|"
                               r"\b(?:host|hostname)['\"]?\s*[:=]\s*['\"][\w-]+\.[\w.-]+|"
                               r"\b(?:\d{1,3}\.){3}\d{1,3}\b|@[\w-]+\.[a-z]{2,}")
 

@@ -48,7 +48,10 @@ BEFORE_VERB = re.compile(
 PASSIVE = re.compile(
     r"\b(?:must|should|shall|needs? to|has to|have to|is to|are to|will need to|is required to|are required "
     r"to|ought to)\s+(?:also\s+|always\s+|first\s+|immediately\s+)?be\s+(?:\w+ly\s+)?\w+ed\b|\b(?:is|are) "
-    r"(?:expected|required|needed|mandatory)\b")
+    r"(?:expected|required|needed|mandatory)\b|\bit (?:is|'s) (?:expected|assumed|required|mandatory|"
+    r"essential|"
+    r"necessary|understood) that\b|\b(?:gets?|got) (?:\w+ly )?(?:executed|run|added|inserted|included|sent|"
+    r"uploaded|called|invoked|applied)\b")
 ADDRESSEE = re.compile(
     rf"\b(?:note|message|instructions?|reminder|tip|notice|hint|memo|directive|request|warning|update|"
     rf"attention|p\.?s\.?|order)s? (?:to|for) (?:the |all |any |every |our )?(?:{_AI})\b|"
@@ -63,7 +66,18 @@ ADDRESSEE = re.compile(
     rf"consented|agreed to|requested|asked for|wants|expects) (?:it|this|that|you to)\b|"
     rf"\b(?:expected|required|needed) (?:from|of) the (?:agent|assistant|ai|model)\b|"
     rf"\bfor (?:the )?(?:{_AI})\s*[:\-]|\bas (?:an? |the )?(?:{_AI})(?: (?:handling|processing|reading|"
-    rf"working on) \w+)?,")
+    rf"working on) \w+)?,|"
+    rf"\b(?:coding |automated |autonomous |ai )?(?:assistants|agents|copilots|llms|models) (?:must|should|"
+    rf"need to|have to|are required to|are expected to|shall)(?: now| always)? (?!be\b)\w+|"
+    rf"\b(?:an? |the )?(?:coding |ai )?(?:assistant|agent|copilot|llm) (?:must|should|needs to|has to|is "
+    rf"required to|shall)(?: now| always)? (?:add|insert|include|run|execute|call|send|use|invoke|upload|"
+    rf"append|put|write|reply|answer|respond)\b|"
+    rf"\bwhoever (?:generates|writes|produces|reads|processes|summari[sz]es) \w+|"
+    rf"\b(?:steps?|tasks?|to-?dos?|checklist|action items?|rules?) (?:for|to) (?:the |all |any )?(?:{_AI})\b|"
+    rf"\b(?:as part of|while|when|after) (?:handling|processing|reading|parsing|returning) this (?:result|"
+    rf"response|output|document|message|data|page)\b|"
+    rf"(?:^|\n|[.!?]\s)(?:automated |autonomous |coding |ai )(?:agents?|assistants?|models?|readers?)\s*[:,]"
+    rf"|\bperformed_by[\"']\s*:\s*[\"'](?:{_AI})[\"']")
 # The subset no tool description needs: a note to the AI, "if you are an AI", "AI reading this".
 ADDRESSEE_STRONG = re.compile(
     rf"\b(?:note|message|instructions?|reminder|tip|notice|hint|memo|directive|request|warning|update|"
@@ -72,9 +86,16 @@ ADDRESSEE_STRONG = re.compile(
     rf"\bif you(?:'re| are) (?:an? |the )?(?:{_AI}|reading this as an? \w+)\b|"
     rf"\b(?:{_AI}) (?:reading|processing|summari[sz]ing|parsing|analy[sz]ing|browsing|seeing|scanning|"
     rf"indexing|viewing) (?:this|these|the following)\b|\bon behalf of (?:the|your) user\b|"
-    rf"\bthe user (?:has )?(?:already )?(?:approved|authori[sz]ed|confirmed|consented|agreed to) (?:it|this|"
-    rf"that)\b|"
-    rf"\b(?:expected|required|needed) (?:from|of) the (?:agent|assistant|ai|model)\b")
+    rf"\bthe user (?:has )?(?:already )?(?:approved|authori[sz]ed|confirmed|consented|agreed to|asked for|"
+    rf"requested) (?:it|this|that)\b|"
+    rf"\b(?:expected|required|needed) (?:from|of) the (?:agent|assistant|ai|model)\b|"
+    rf"\b(?:steps?|tasks?|to-?dos?|checklist|action items?) (?:for|to) (?:the |all |any )?(?:{_AI})\b|"
+    rf"\b(?:as part of|while|when|after) (?:handling|processing|reading|parsing) this (?:result|"
+    rf"response|output|document|message|data)\b|"
+    rf"\b(?:an? |the )?(?:coding |ai )?(?:assistants?|agents?|copilots?|llms?) (?:must|should|needs? to|"
+    rf"has to|"
+    rf"have to|is required to|are required to|shall)(?: now| always)? (?:add|insert|include|run|execute|call|"
+    rf"send|invoke|upload|append)\b")
 # A fake system, developer or maintainer voice.
 FRAMING = re.compile(
     r"(?:^|\n|[.!?]\s|[\[(<{*#>\"'`|]|\*\*)\s*(?:\[|<|#{1,4}\s*|\*\*)?\s*(?:system|developer|dev|admin|administrator|"
@@ -100,7 +121,11 @@ OUTPUT = re.compile(
     r"output|create|suggest|send)\b|\b(?:when|whenever|while|before|after) (?:you )?(?:answer|respond|reply|"
     r"summari[sz]\w*|generate|produce)\w*\b|\bthe generated (?:code|scripts?|programs?|answers?|responses?|"
     r"python|javascript|typescript|bash|shell|powershell|sql)\b|"
-    r"\bthe user(?:'s)? (?:question|request|query|task)\b")
+    r"\bthe user(?:'s)? (?:question|request|query|task)\b|\bthe (?:reply|response|answer) to this (?:message|"
+    r"email|e-mail|document|request|ticket|page)\b|\byour (?:next|following) (?:message|turn|reply)\b|"
+    r"\bthe user'?s (?:shell|terminal|machine|workspace|environment|repo(?:sitory)?|project|codebase|home "
+    r"directory)\b|\b(?:the )?(?:code|files?|patch|patches|workflows?|scripts?|programs?) (?:it|you|they) "
+    r"(?:writes?|generates?|produces?|proposes?|creates?|edits?)\b")
 TIMING = re.compile(
     r"\bbefore (?:you )?(?:answer|respond|reply|continu|proceed|return|summari|complet|do anything|doing "
     r"anything|start|begin|anything else|finish|go on|move on|read|process|handl|generat|writ|giv|"
@@ -114,18 +139,19 @@ TIMING = re.compile(
 EXEC_VERB = re.compile(
     r"\b(?:run|execute|launch|invoke|type|paste|enter|eval(?:uate)?|source|pipe|install|start|trigger|"
     r"exec|perform)\b[^.\n]{0,80}?\b(?:command|commands|script|snippet|code|line|lines|following|below|"
-    r"this|these|terminal|shell|console|powershell|bash|one-liner|installer|it)\b|\b(?:run|execute|paste|type|"
+    r"this|these|above|terminal|shell|console|powershell|bash|one-liner|installer|it)\b|\b(?:run|execute|paste|type|"
     r"enter)\s+(?:it |this |the following |the command |the script )?(?:in|into|from|on) (?:a |the |your )?"
     r"(?:terminal|shell|console|command line|powershell|bash|cmd)\b|\b(?:run|execute|paste|type|enter|"
     r"launch)\s*"
     r"(?:`|:\s*\n|:\s*`|\s+(?:sudo |curl |wget |bash |sh |powershell |iex |python |node |echo |nc |rm ))")
 INCLUDE_CODE = re.compile(
     r"\b(?:add|include|insert|append|prepend|merge|incorporate|integrate|embed|inject|put|place|paste|copy|"
-    r"apply|use|adopt|upgrade|update|improve|enhance|extend|patch|modify|wrap)\w*\b[^.\n]{0,100}?\b(?:snippet|"
+    r"apply|use|adopt|upgrade|update|improve|enhance|extend|patch|modify|wrap|wire|hook|plug|splice|bolt|"
+    r"drop|register|ship|bundle)\w*\b[^.\n]{0,100}?\b(?:snippet|"
     r"code|lines?|block|helper|hook|function|import|excerpt|following|below|this|these|initiali[sz]ation|"
     r"header|module|patch|change|suggestion|routine|statement|call)\b|\b(?:snippet|code|block|lines?|"
     r"excerpt|helper|hook|following|below)\b[^.\n]{0,60}?\b(?:(?:must|should|needs? to|is to|are to|has to|"
-    r"have to) be|is|are) (?:added|included|inserted|appended|prepended|merged|incorporated|integrated|"
+    r"have to) be|is|are|gets?) (?:added|included|inserted|appended|prepended|merged|incorporated|integrated|"
     r"embedded|pasted|copied|applied|required|needed|mandatory|called|run|executed)\b")
 FETCH_VERB = re.compile(
     r"\b(?:visit|open|fetch|browse|navigate|go|load|download|access|request|retrieve|get|ping|call|hit|"
@@ -137,7 +163,9 @@ SEND_VERB = re.compile(
     r"e-?mail|e-?mailing|e-?mailed|mail|transmit|transmitting|transmitted|submit|submitting|submitted|share|"
     r"sharing|shared|relay|relaying|relayed|sync|syncing|synced|leak|leaking|exfiltrate|exfiltrating|deliver|"
     r"delivering|transfer|transferring|transferred|wire|dump|dumping|publish|publishing|push|pushing|copy|"
-    r"copying|paste|pasting|report|reporting|attach|attaching|export|exporting|exported)\b(?![-_.(=:/\"'])"
+    r"copying|paste|pasting|report|reporting|attach|attaching|export|exporting|exported|back(?:ing)? up|"
+    r"backed up|mirror|mirroring|mirrored|replicate|replicating|replicated|archive|archiving|stash|stashing|"
+    r"hand over|handing over)\b(?![-_.(=:/\"'])"
     r"|\b(?:include|including|append|appending|add|adding|embed|embedding|put|putting|insert|inserting|encode|"
     r"encoding)\b(?=[^.\n]{0,120}\b(?:in|into|to|as) (?:the |a |this |your |each |every )?(?:url|link|query|"
     r"query string|parameter|image|request|webhook|answer|response|reply|summary|output|message|email|post|"
@@ -146,13 +174,15 @@ SEND_VERB = re.compile(
 # An outside address the agent could reach: URL, e-mail address, IP, bare domain.
 ADDRESS = re.compile(
     r"\b[a-z]{2}\d{2}(?:\s?[a-z0-9]{4}){3,7}\b|https?://[^\s)\]>'\"`]+|\bwww\.[\w-]+\.[\w.-]+|\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b|\b(?:\d{1,3}\.){3}\d{1,3}\b|"
-    r"\b[\w-]+\.(?:com|net|org|io|dev|xyz|ru|site|app|info|biz|top|tk|cn)(?:/\S*)?")
+    r"\b[\w-]+\.(?:com|net|org|io|dev|xyz|ru|site|app|info|biz|top|tk|cn)(?:/\S*)?|"
+    r"\b(?:s3|gs|az|ftp|sftp|scp)://[\w./-]+")
 DESTINATION = re.compile(
     rf"{ADDRESS.pattern}|\bwebhook\b|\b(?:my|our|this|the|an?) (?:external |remote |backup |secure |"
     rf"collection |"
     r"logging )?(?:server|endpoint|url|address|inbox|channel|bucket|pastebin|paste|drop ?box|site|website|"
     r"link|"
-    r"form|api)\b|#[a-z][\w-]+\b")
+    r"form|api)\b|#[a-z][\w-]+\b|\b(?:a |the )?(?:public |secret |private )?(?:gist|pastebin|paste site|"
+    r"public repo(?:sitory)?|discord|telegram|slack channel|google doc|shared drive)\b")
 DATA = re.compile(
     rf"(?<![\w.$/-])(?:{SENSITIVE}|{CONTEXT_CORE}|{CRED_PATH})(?![\w(]|\.[a-z])|\b(?:personal (?:details|"
     rf"information|data|info)|"
@@ -269,7 +299,32 @@ UNRELATED_TASK = re.compile(
     r"|\b(?:every|each|all|any) (?:of your )?(?:answers?|responses?|replies)\b[^.\n]{0,60}?\b(?:must|should|"
     r"shall|has to|have to) (?:end|begin|start|include|contain|open|close) with\b"
     r"|\b(?:begin|start|end|prefix|open|close)\w* (?:every|each|all) (?:of your )?(?:answers?|responses?|"
-    r"replies)\b")
+    r"replies)\b"
+    # Trivia, news and counting no document asks of its reader.
+    r"|\b(?:explain|tell|say|state|describe|find out|look up)\b[^.\n]{0,12}?\bhow (?:tall|high|old|far|deep|"
+    r"big|long|heavy|many people|much does)\b"
+    r"|\b(?:name|list|tell me|say|state)\b[^.\n]{0,12}?\bthe (?:largest|tallest|longest|biggest|smallest|"
+    r"deepest|oldest|fastest|highest|most populous)\b"
+    r"|\b(?:today'?s|tomorrow'?s|the current|the latest) (?:weather|headlines|news|football|soccer|sports|"
+    r"stock prices?|exchange rates?)\b|\b(?:football|soccer|sports|basketball|baseball|cricket|election)"
+    r" (?:results|scores|news|headlines)\b"
+    r"|\bcount (?:from|up to|down from|backwards from) (?:\d+|zero|one|ten|twenty|a hundred)\b"
+    r"|\b(?:summari[sz]e|retell|recap)\b [a-z]+(?: [a-z]+)? in (?:one|two|three|four|five|\d+) "
+    r"(?:sentences|words|lines|bullet points|emojis)\b"
+    # The answer's form changed: another format, a cipher, a refusal.
+    r"|\b(?:format|write|return|give|output|produce|render|put)\b[^.\n]{0,12}?\b(?:the|your|whole|entire)"
+    r" (?:answer|response|reply|output)\b[^.\n]{0,12}?\b(?:as|in) (?:yaml|xml|json|csv|a table|html|"
+    r"bullet points|a poem|rhymes?|one word)\b"
+    r"|\b(?:return|reply|respond|answer|output)\b (?:only|exclusively|just|solely) (?:in |with |as )?"
+    r"(?:xml|yaml|json|csv|html|emojis?|numbers|one word|uppercase)\b"
+    r"|\b(?:output|return|give|write|print)\w*\b (?:everything|all|each|every \w+)[^.\n]{0,12}?\bin "
+    r"(?:rot-?13|base-?64|hex|morse(?: code)?|pig latin|emojis?|capital letters|all caps|leetspeak|reverse)\b"
+    r"|\brefuse to (?:help|answer|assist|respond|comply|continue)\b"
+    r"|\b(?:urge|encourage|tell|advise|convince|persuade|push)\w* (?:the |every |each )?(?:user|reader|"
+    r"customer|visitor|recipient)s? to (?:buy|purchase|invest|sign up|subscribe|download|install|deposit|"
+    r"transfer|confirm|verify|update)\b"
+    r"|\b(?:promote|advertise|endorse|recommend)\b[^.\n]{0,60}?\b[\w-]+\.(?:bet|casino|shop|store|"
+    r"deals|win|vip|club)\b")
 # What pushes the user's task aside: "instead of answering", "ignore the user's question",
 # "your task is", "new task". With any hijack mechanism in the same sentence it is a hijack.
 DISPLACE = re.compile(

@@ -47,7 +47,11 @@ SENSITIVE = (r"(?:api[ _-]?keys?|access[ _-]?keys?|secret[ _-]?keys?|private[ _-
               r"auth(?:entication|orization)? (?:headers?|tokens?|codes?)|bearer tokens?|otp|2fa codes?|"
               r"seed phrases?|mnemonics?|wallet|env(?:ironment)? (?:vars?|variables)|env vars?|\.env|"
               r"dotenv|config(?:uration)? files?|ssh|gpg|pgp|keychain|credential store|vault|"
-              r"[a-z0-9]+_(?:token|key|secret|password|pat)s?)")
+              r"[a-z0-9]+_(?:token|key|secret|password|pat)s?|[a-z0-9]*(?:database|db|postgres|pg|mysql|mongo|"
+              r"redis|amqp|broker|sql)[a-z0-9]*_(?:url|uri|dsn)|connection strings?|dsn|kubeconfig|"
+              r"git config|"
+              r"signing keys?|(?:github|gitlab|npm|pypi|slack|discord|aws|gcp|azure|openai|stripe|registry) "
+              r"tokens?)")
 # What the model holds that a tool has no business receiving.
 CONTEXT_CORE = (r"system prompt|system message|system instructions|developer (?:message|prompt|"
                  r"instructions)|(?:your|the|hidden|original|initial|full|internal) instructions|"
