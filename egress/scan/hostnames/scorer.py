@@ -243,17 +243,20 @@ class HostnameScorer:
         mixed, hexed = case_noise, False
         top: LabelScore | None = None
         top_bits = -1.0
+        halved = last if customer else -1
         for i, s in enumerate(scored):
-            bits = s.bits * CUSTOMER_LABEL_WEIGHT if customer and i == last else s.bits
+            _, label, bits, kind = s
+            if i == halved:
+                bits *= CUSTOMER_LABEL_WEIGHT
             total_bits += bits
-            if bits > top_bits and s.kind != "unscored":
+            if bits > top_bits and kind != "unscored":
                 top, top_bits = s, bits
-            kind = s.kind
-            if kind in _NOT_WORDS and len(s.label) >= SHORT_LABEL_MIN_CHARS:
-                short += 1
-            if not mixed and kind in _CASED and len(s.label) >= MIXED_CASE_MIN_CHARS:
-                label = s.label
-                mixed = label != label.lower() and label != label.upper()
+            if kind in _NOT_WORDS:
+                n = len(label)
+                if n >= SHORT_LABEL_MIN_CHARS:
+                    short += 1
+                if not mixed and n >= MIXED_CASE_MIN_CHARS and kind in _CASED:
+                    mixed = label != label.lower() and label != label.upper()
             if bits < DATA_LABEL_BITS:
                 continue
             decodable = decodable or (bits >= TEXT_MIN_BITS and kind in _DECODABLE)
