@@ -13,9 +13,10 @@ document.
    sees them: tunnel names once as A, benign names as A and AAAA, each new query type
    charged): recall for tunnel families (valid HTTP host names only for "scorer only";
    malformed names are refused by `malformed-hostname` on every path and counted apart),
-   false positives for benign ones. DEV families were used to design the scorer; FINAL
-   families (real iodine and dns2tcp captures, Azure and Alibaba endpoint lists) were held
-   out.
+   false positives for benign ones. DEV families were used to design the scorer (round 1's
+   held-out captures and endpoint lists included: they were evaluated once, in round 1);
+   FINAL-R3 families (real iodine and dns2tcp captures made with other zones and settings
+   before round 3's tuning) were held out until the end of round 3.
 3. Query judgement (`egress.scan.dns.judge_query`), CPU time per query over distinct benign
    names: baseline without the secret scan of names, then with it uncached (every name new)
    and memoised (the same names again, as resolvers ask them).
@@ -69,15 +70,18 @@ def families() -> tuple[dict[str, list[str]], dict[str, list[str]]]:
 
     tunnels = {f"dev/{k}": v for k, v in hc.dev_tunnels(per_family=2000).items()}
     tunnels["dev/dns2tcp (shared corpus)"] = _corpus("dns2tcp-names.csv")
-    for file in hc.FINAL_TUNNEL_FILES:
-        tunnels[f"final/{file.removeprefix('tunnel-').removesuffix('.txt')} (real capture)"] = \
+    for file in hc.FINAL_TUNNEL_FILES:  # held out in round 1, DEV data since round 3
+        tunnels[f"dev/{file.removeprefix('tunnel-').removesuffix('.txt')} (real capture, r1)"] = \
             hc.read_names(file)
+    for file in hc.FRESH_R3_TUNNEL_FILES:
+        variant = file.removeprefix("fresh-r3/tunnel-").removesuffix(".txt")
+        tunnels[f"final-r3/{variant} (real capture)"] = hc.read_names(file)
     benign = {f"dev/{f.removesuffix('.txt')}": hc.read_names(f) for f in hc.DEV_BENIGN_FILES}
     benign["dev/generated ids (all shapes)"] = [
         n for names in hc.generated_benign().values() for n in names]
     benign["dev/plain (shared corpus)"] = _corpus("plain-names.csv")
-    for f in hc.FINAL_BENIGN_FILES:
-        benign[f"final/{f.removesuffix('.txt')}"] = hc.read_names(f)
+    for f in hc.FINAL_BENIGN_FILES:  # held out in round 1, DEV data since round 3
+        benign[f"dev/{f.removesuffix('.txt')} (r1 held out)"] = hc.read_names(f)
     return ({k: v for k, v in tunnels.items() if v}, {k: v for k, v in benign.items() if v})
 
 

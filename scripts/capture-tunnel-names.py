@@ -33,7 +33,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 DOMAIN = "t.tunnel.test"
@@ -125,12 +125,24 @@ class Relay(threading.Thread):
                         self.front.sendto(reply, self.client)
 
 
-def push(ns: str, host: str, port: int, size: int, timeout: float = 120) -> None:
-    """Send `size` random bytes over TCP from namespace `ns` (through the tunnel)."""
+TEXT_SOURCE = Path("/usr/share/common-licenses/GPL-3")
+
+
+def payload(size: int, kind: str) -> bytes:
+    """`size` bytes to push: random (ciphertext-like) or readable text (a document leaving)."""
+    if kind == "random":
+        return os.urandom(size)
+    text = TEXT_SOURCE.read_bytes()
+    return (text * (size // len(text) + 1))[:size]
+
+
+def push(ns: str, host: str, port: int, size: int, timeout: float = 120,
+         kind: str = "random") -> None:
+    """Send `size` bytes of `kind` over TCP from namespace `ns` (through the tunnel)."""
     sock = socket_in(ns, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     sock.connect((host, port))
-    sock.sendall(os.urandom(size))
+    sock.sendall(payload(size, kind))
     sock.shutdown(socket.SHUT_WR)
     with contextlib.suppress(OSError):
         sock.recv(1)
@@ -166,18 +178,19 @@ def wait_for(cond: object, seconds: float) -> bool:
     return False
 
 
-def iodine(mode: str, size: int) -> list[str]:
+def iodine(mode: str, size: int, domain: str = DOMAIN, options: tuple[str, ...] = (),
+           kind: str = "random") -> list[str]:
     with namespace("srv") as srv_ns, namespace("cli") as cli_ns:
         server = subprocess.Popen(
             ["ip", "netns", "exec", srv_ns, "iodined", "-f", "-c", "-P", PASSWORD,
-             "-l", "127.0.0.1", "-p", str(SERVER_PORT), "10.53.0.1/27", DOMAIN],
+             "-l", "127.0.0.1", "-p", str(SERVER_PORT), "10.53.0.1/27", domain],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(1.0)
         relay = Relay(cli_ns, srv_ns, mode)
         relay.start()
         client = subprocess.Popen(
-            ["ip", "netns", "exec", cli_ns, "iodine", "-f", "-r", "-P", PASSWORD,
-             "127.0.0.1", DOMAIN], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            ["ip", "netns", "exec", cli_ns, "iodine", "-f", "-r", "-P", PASSWORD, *options,
+             "127.0.0.1", domain], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             up = wait_for(lambda: "dns0" in sh("ip", "netns", "exec", cli_ns, "ip", "-o",
                                               "addr").stdout and "10.53.0." in
@@ -186,7 +199,7 @@ def iodine(mode: str, size: int) -> list[str]:
                 raise RuntimeError(f"iodine ({mode}) did not come up")
             srv = sink(srv_ns, "10.53.0.1", SINK_PORT)
             time.sleep(1)
-            push(cli_ns, "10.53.0.1", SINK_PORT, size)
+            push(cli_ns, "10.53.0.1", SINK_PORT, size, kind=kind)
             time.sleep(6)  # idle: the polls a quiet tunnel keeps sending
             srv.close()
         finally:
@@ -199,23 +212,24 @@ def iodine(mode: str, size: int) -> list[str]:
     return relay.names
 
 
-def dns2tcp(size: int) -> list[str]:
+def dns2tcp(size: int, domain: str = DOMAIN, options: tuple[str, ...] = (),
+            kind: str = "random") -> list[str]:
     with namespace("srv") as srv_ns, namespace("cli") as cli_ns:
         conf = Path(f"/tmp/dns2tcpd-{secrets.token_hex(3)}.conf")
         conf.write_text(f"listen = 127.0.0.1\nport = {SERVER_PORT}\nuser = nobody\nchroot = /tmp\n"
-                        f"domain = {DOMAIN}\nresources = sink:127.0.0.1:{SINK_PORT}\n")
+                        f"domain = {domain}\nresources = sink:127.0.0.1:{SINK_PORT}\n")
         srv = sink(srv_ns, "127.0.0.1", SINK_PORT)
         server = subprocess.Popen(["ip", "netns", "exec", srv_ns, "dns2tcpd", "-F", "-f",
                                    str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(1.0)
         relay = Relay(cli_ns, srv_ns, "transparent")
         relay.start()
-        client = subprocess.Popen(["ip", "netns", "exec", cli_ns, "dns2tcpc", "-z", DOMAIN,
-                                   "-r", "sink", "-l", "4444", "127.0.0.1"],
+        client = subprocess.Popen(["ip", "netns", "exec", cli_ns, "dns2tcpc", "-z", domain,
+                                   *options, "-r", "sink", "-l", "4444", "127.0.0.1"],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             time.sleep(2)
-            push(cli_ns, "127.0.0.1", 4444, size)
+            push(cli_ns, "127.0.0.1", 4444, size, kind=kind)
             time.sleep(4)
         finally:
             client.terminate()
@@ -229,28 +243,59 @@ def dns2tcp(size: int) -> list[str]:
     return relay.names
 
 
+# The fresh held-out set of round 3: other zones, query types, upstream name lengths, lazy
+# mode off, dns2tcp compression and KEY queries, and readable text as well as random bytes
+# (iodine compresses what it carries; dns2tcp without -c sends the text as it is).
+ROUND3: tuple[tuple[str, str, int, str, tuple[str, ...], str], ...] = (
+    ("iodine-base32-short", "lowercase", 8_000, "d.metrics-cdn.net",
+     ("-M", "120", "-T", "CNAME", "-L", "0"), "text"),
+    ("iodine-base64-txt", "ascii-only", 8_000, "ns1.update-check.io",
+     ("-M", "200", "-T", "TXT"), "text"),
+    ("iodine-base128-srv", "transparent", 16_000, "x7.sync.example.org",
+     ("-T", "SRV", "-M", "180"), "random"),
+    ("iodine-base32-mx", "lowercase", 10_000, "tunnel.telemetry-cloud.com",
+     ("-T", "MX",), "random"),
+    ("dns2tcp-base64-key", "transparent", 8_000, "tun.statsagent.com",
+     ("-c", "-T", "KEY"), "text"),
+    ("dns2tcp-base64-text", "transparent", 6_000, "q.corp-backup.dev", (), "text"),
+)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out", type=Path)
     ap.add_argument("--bytes", type=int, default=12_000, help="bytes pushed through each tunnel")
+    ap.add_argument("--set", choices=("round1", "round3"), default="round1",
+                    help="round1: the first captures (default settings, zone t.tunnel.test, "
+                         "random bytes); round3: the fresh held-out set (other zones, "
+                         "query types, name lengths, compression, text payloads)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    runs = {
-        "iodine-base128": lambda: iodine("transparent", args.bytes),
-        "iodine-base64": lambda: iodine("ascii-only", args.bytes),
-        "iodine-base32": lambda: iodine("lowercase", args.bytes),
-        "dns2tcp-base64": lambda: dns2tcp(args.bytes),
+    runs: dict[str, tuple[str, Callable[[], list[str]]]] = {
+        "iodine-base128": (f"{args.bytes} random bytes pushed, zone {DOMAIN}",
+                           lambda: iodine("transparent", args.bytes)),
+        "iodine-base64": (f"{args.bytes} random bytes pushed, zone {DOMAIN}",
+                          lambda: iodine("ascii-only", args.bytes)),
+        "iodine-base32": (f"{args.bytes} random bytes pushed, zone {DOMAIN}",
+                          lambda: iodine("lowercase", args.bytes)),
+        "dns2tcp-base64": (f"{args.bytes} random bytes pushed, zone {DOMAIN}",
+                           lambda: dns2tcp(args.bytes)),
     }
-    for variant, run in runs.items():
+    if args.set == "round3":
+        runs = {name: (f"{size} {kind} bytes pushed, zone {zone}, options {' '.join(opts)}",
+                       (lambda m=mode, sz=size, z=zone, o=opts, k=kind:
+                        iodine(m, sz, z, o, k)) if name.startswith("iodine")
+                       else (lambda sz=size, z=zone, o=opts, k=kind: dns2tcp(sz, z, o, k)))
+                for name, mode, size, zone, opts, kind in ROUND3}
+    for variant, (what, run) in runs.items():
         tool = variant.split("-")[0]
         names = run()
         header = (f"# {len(names)} query names captured from a real {tool} session "
                   f"(Debian package {tool} {version(tool)}, licence: "
                   f"{'MIT' if tool == 'iodine' else 'GPL-2+'} per Debian's copyright file; "
                   "the names are its output)"
-                  f"\n# made by scripts/capture-tunnel-names.py, {args.bytes} random bytes pushed, "
-                  f"zone {DOMAIN}\n")
+                  f"\n# made by scripts/capture-tunnel-names.py --set {args.set}, {what}\n")
         (args.out / f"{variant}.txt").write_text(header + "\n".join(names) + "\n")
         print(f"{variant}: {len(names)} names", file=sys.stderr)
     return 0

@@ -383,13 +383,21 @@ def test_a_payload_in_many_short_names_stops_at_the_stated_capacity(
     leaked_bits = sum(bits for pair, bits in sent.items() if pair in asked)
     assert leaked_bits / 8 <= capacity, f"{leaked_bits / 8:.0f} bytes reached the resolver"
     assert refused > 0 and asked <= set(sent)
+    blocked = [{f["rule"] for f in e["findings"]} for e in guard.dns_events()
+               if e["verdict"] == "block"]
+    assert len(blocked) == refused
+    if attack == "case":
+        # Since issue 13 round 3 random mixed case in a label is refused name by name
+        # (`encoded-hostname`, before the budget is asked); the budget takes what reads
+        # as words (one case, capitalised) and what is left
+        assert sum("encoded-hostname" in rules for rules in blocked) > len(queries) // 2
+        assert all(rules <= {"encoded-hostname", "volume-budget"} for rules in blocked)
+        return
     budget = [e for e in guard.events() if e["event"] == "hostname-budget"]
     assert [e["registered_domain"] for e in budget] == ["allowed.test"]
     assert budget[0]["window_seconds"] == limits.window_seconds
     assert budget[0]["exceeded"] in ("bytes", "word bytes", "encoded names")
     # refused by the budget, and saying so (a few random digit runs are Luhn-valid card
     # numbers: DLP's payment-card rule refuses those on its own)
-    blocked = [{f["rule"] for f in e["findings"]} for e in guard.dns_events()
-               if e["verdict"] == "block"]
-    assert len(blocked) == refused and any("volume-budget" in rules for rules in blocked)
+    assert any("volume-budget" in rules for rules in blocked)
     assert all(rules <= {"volume-budget", "payment-card"} for rules in blocked), blocked

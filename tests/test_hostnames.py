@@ -281,6 +281,69 @@ def test_text_payload_is_named(scorer: HostnameScorer) -> None:
     assert not scorer.score(f"{bytes(range(200, 212)).hex()}.exfil.evil.com").blocked(BLOCK)
 
 
+@pytest.mark.parametrize("name", [
+    "VUkAAAABBA.t.tunnel.test",          # dns2tcp's poll (real capture): 10 chars, 46 points before
+    "AANAAzvw.t.example-c2.com",         # an 8-character base64url chunk
+    "ABhVw8QN.x.cdn-update.net",
+])
+def test_short_random_mixed_case_label_is_blocked(scorer: HostnameScorer, name: str) -> None:
+    """No hostname is written in random mixed case (case is kept for scoring precisely
+    because base64 keeps it): an 8+ character label in it is enough on its own."""
+    s = scorer.score_uncached(name)
+    assert s.blocked(BLOCK) and "mixed-case" in s.reasons, (s.score, s.reasons)
+
+
+@pytest.mark.parametrize("name", [
+    "MyCompany.example.com", "GitHub-Actions.example.com", "iPhone12.example.com",
+    "DESKTOP-AB12CDE.corp.example.com", "Api.Example.COM",
+    # a resolver randomising case (DNS 0x20) randomises the registered domain too
+    "wWw.ExAmPlE.cOm", "aPi-gAtEwAy.uS-eAsT-1.aMaZoNaWs.CoM",
+])
+def test_mixed_case_words_and_case_randomised_names_pass(scorer: HostnameScorer,
+                                                          name: str) -> None:
+    s = scorer.score_uncached(name)
+    assert not s.blocked(BLOCK) and "mixed-case" not in s.reasons, (s.score, s.reasons)
+
+
+@pytest.mark.parametrize("token", [b'{"user":"alice","tok', b"xoxb-383475389", b"-----BEGIN"])
+def test_text_payload_with_json_punctuation_or_few_digit_runs(scorer: HostnameScorer,
+                                                              token: bytes) -> None:
+    """JSON quotes and braces are text; a base32 label with few digit runs (`pbxxqyrngm4d...`,
+    priced as words and numbers) is decoded too."""
+    for enc in (token.hex(), base64.b32encode(token).decode().rstrip("=").lower()):
+        s = scorer.score_uncached(f"{enc}.t.example-c2.com")
+        assert s.blocked(BLOCK) and any(r.startswith("text-payload=") for r in s.reasons), \
+            (enc, s.score, s.reasons)
+
+
+def test_random_short_hex_ids_do_not_read_as_text(scorer: HostnameScorer) -> None:
+    """8 random bytes are printable about once in 3,000: text must also be mostly letters of
+    one case and digits, as words and tokens are (this NLB id decodes to `]gD1\\r|dM`)."""
+    s = scorer.score_uncached("api-5d6744310d7c644d.elb.eu-central-1.amazonaws.com")
+    assert not s.blocked(BLOCK) and not s.text[0], s.reasons
+
+
+@pytest.mark.parametrize("name", [
+    "8bf801424e002146a49db346242c9cc861e8b96500ad2d70e5b598b7e6bf1a0.e.t.example-c2.com",
+    "e91e01f6ad000eebba7d6d8ddb19a2.a.b.ngrok.io",
+])
+def test_dnscat2_packet_split_over_labels(scorer: HostnameScorer, name: str) -> None:
+    """dnscat2 cuts its hex packet at 63 characters, so the last piece may be one character;
+    the zone's own labels may be hex letters too."""
+    s = scorer.score_uncached(name)
+    assert s.blocked(BLOCK) and "tool-shape=dnscat2" in s.reasons, (s.score, s.reasons)
+
+
+def test_chain_of_short_encoded_labels(scorer: HostnameScorer) -> None:
+    s = scorer.score_uncached("xqj3r.7p773.sq25b.ltbvi.b5iln.i4mym.iqias.hkmr3.wk5i5.nnzji."
+                              "t.example-c2.com")
+    assert s.blocked(BLOCK) and any(r.startswith("short-labels=") for r in s.reasons), \
+        (s.score, s.reasons)
+    # a deep name of words is not a chain of encoded labels
+    ok = scorer.score_uncached("api.eu.west.prod.cluster.internal.svc.example.com")
+    assert not ok.blocked(BLOCK) and not any(r.startswith("short-labels") for r in ok.reasons)
+
+
 def test_the_issue_examples(scorer: HostnameScorer) -> None:
     # `7365637265...` (hex of "secret...") in one name under an attacker's zone
     assert scorer.score("7365637265742d746f6b656e2d31323334.exfil.evil.com").blocked(BLOCK)

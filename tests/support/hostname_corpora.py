@@ -25,6 +25,11 @@ DEV_BENIGN_FILES = ("benign-aws.txt", "benign-gcp.txt")
 FINAL_BENIGN_FILES = ("benign-azure.txt", "benign-alibaba.txt")
 FINAL_TUNNEL_FILES = ("tunnel-iodine-base32.txt", "tunnel-iodine-base64.txt",
                       "tunnel-iodine-base128.txt", "tunnel-dns2tcp-base64.txt")
+# Issue 13 round 3: FINAL_* above were evaluated once in round 1 and are DEV data since;
+# these captures were made and frozen before round 3's tuning and are scored once, at its end
+FRESH_R3_TUNNEL_FILES = tuple(f"fresh-r3/tunnel-{v}.txt" for v in (
+    "iodine-base32-short", "iodine-base64-txt", "iodine-base128-srv", "iodine-base32-mx",
+    "dns2tcp-base64-key", "dns2tcp-base64-text"))
 
 
 def read_names(file: str) -> list[str]:

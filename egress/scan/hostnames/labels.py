@@ -104,7 +104,12 @@ def _camel_words(token: str) -> bool:
 
 _NOT_PRINTABLE = bytes(b for b in range(256) if not (0x20 <= b < 0x7F or b in (9, 10, 13)))
 _NOT_TEXTY = bytes(b for b in range(256) if b not in
-                   b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -_.:/@=+,")
+                   b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -_.:/@=+,\"'{}[]")
+
+_NOT_LOWER = bytes(b for b in range(256) if not (0x61 <= b <= 0x7A or 0x30 <= b <= 0x39
+                                                 or b == 0x20))
+_NOT_UPPER = bytes(b for b in range(256) if not (0x41 <= b <= 0x5A or 0x30 <= b <= 0x39
+                                                 or b == 0x20))
 
 
 def readable(data: bytes) -> bool:
@@ -116,7 +121,12 @@ def readable(data: bytes) -> bool:
     printable = len(data.translate(None, _NOT_PRINTABLE))
     if printable < 0.9 * n:
         return False
-    return len(data.translate(None, _NOT_TEXTY)) >= 0.75 * n
+    if len(data.translate(None, _NOT_TEXTY)) < 0.75 * n:
+        return False
+    # Text is mostly letters of one case and digits (`sk-live-...`, `{"user":"alice"`,
+    # `AKIA...`, `xoxb-4422...`); random printable bytes are 39% of either.
+    return max(len(data.translate(None, _NOT_LOWER)), len(data.translate(None, _NOT_UPPER))) \
+        >= 0.5 * n
 
 
 def decoded_text(run: str) -> tuple[int, str]:

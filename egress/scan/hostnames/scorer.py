@@ -13,7 +13,11 @@
 | `encoded-bits=N`: estimated bits of the scored labels | 0.35 per bit |
 | `text-payload=N`: a label decodes (hex, base32, base64) to N bytes of readable text | +80 |
 | `encoded-chunks=N`: labels carrying >= 40 bits | +35 per chunk beyond the first |
-| `mixed-case` in a label carrying >= 40 bits (base64 keeps case; hostnames do not) | +25 |
+| `mixed-case`: a label of >= 8 characters in random mixed case (base64 keeps case; no
+  hostname has it: camel-case words do not count, nor a name whose registered domain is in
+  random case too, as a resolver's 0x20 randomisation makes it) | +85 |
+| `short-labels=N`: more than 3 labels of 4+ characters that are not words (a chain of
+  short encoded labels) | +10 per label beyond 3 |
 | `label-count=N` beyond 6; `subdomain-length=N` beyond 100 | +8 per label; +0.4 per char |
 | `non-hostname-characters`: a malformed name (refused as such whatever it scores) | +100 |
 
@@ -35,7 +39,11 @@ POINTS_PER_BIT = 0.35
 CHUNK_BITS = 40.0
 CHUNK_POINTS = 35.0
 TEXT_POINTS = 80.0
-MIXED_CASE_POINTS = 25.0
+MIXED_CASE_POINTS = 85.0
+MIXED_CASE_MIN_CHARS = 8
+SHORT_LABELS_FREE = 3
+SHORT_LABEL_POINTS = 10.0
+SHORT_LABEL_MIN_CHARS = 4
 LABELS_FREE = 6
 LABEL_POINTS = 8.0
 SUBDOMAIN_FREE = 100
@@ -207,7 +215,8 @@ class HostnameScorer:
             return HostnameScore(host.lower, registered, sub, 0.0, 0.0, ("exception",), exempt)
         if not sub:
             return HostnameScore(host.lower, registered, "", 0.0, 0.0)
-        return self._score(host.lower, registered, sub, customer)
+        return self._score(host.lower, registered, sub, customer,
+                           _case_randomised(host.text, registered))
 
     def _malformed(self, host: HostName) -> HostnameScore:
         """A name no hostname can be: refused whatever it scores (`problem`), and scored all
@@ -221,33 +230,42 @@ class HostnameScorer:
                              problem=host.problem,
                              exempt=self.exception_for(host.lower, registered))
 
-    def _score(self, lower: str, registered: str, sub: str, customer: bool) -> HostnameScore:
+    def _score(self, lower: str, registered: str, sub: str, customer: bool,
+               case_noise: bool = False) -> HostnameScore:
         labels = sub.split(".")
         if lower.endswith(".arpa") and _is_reverse_lookup(lower, labels):
             return HostnameScore(lower, registered, sub, 0.0, 0.0, ("reverse-lookup",))
         scored = self._labels(labels, customer)
         last = len(scored) - 1
         total_bits = 0.0
-        chunks = data_labels = 0
-        mixed = hexed = False
+        chunks = data_labels = short = 0
+        decodable = False
+        mixed, hexed = case_noise, False
         top: LabelScore | None = None
         top_bits = -1.0
+        halved = last if customer else -1
         for i, s in enumerate(scored):
-            bits = s.bits * CUSTOMER_LABEL_WEIGHT if customer and i == last else s.bits
+            _, label, bits, kind = s
+            if i == halved:
+                bits *= CUSTOMER_LABEL_WEIGHT
             total_bits += bits
-            if bits > top_bits and s.kind != "unscored":
+            if bits > top_bits and kind != "unscored":
                 top, top_bits = s, bits
+            if kind in _NOT_WORDS:
+                n = len(label)
+                if n >= SHORT_LABEL_MIN_CHARS:
+                    short += 1
+                if not mixed and n >= MIXED_CASE_MIN_CHARS and kind in _CASED:
+                    mixed = label != label.lower() and label != label.upper()
             if bits < DATA_LABEL_BITS:
                 continue
-            kind = s.kind
+            decodable = decodable or (bits >= TEXT_MIN_BITS and kind in _DECODABLE)
             if kind in _DATA_KINDS:
                 data_labels += 1
                 hexed = hexed or kind == "hex"
             if bits >= CHUNK_BITS:
                 chunks += 1
-                if not mixed and kind in ("mixed-case", "base64"):
-                    label = s.label
-                    mixed = label != label.lower() and label != label.upper()
+        mixed = mixed and not case_noise
         points = total_bits * POINTS_PER_BIT
         reasons: list[str] = [f"encoded-bits={total_bits:.0f}"] if total_bits >= 1 else []
         if top_bits >= CHUNK_BITS and top is not None:
@@ -262,9 +280,9 @@ class HostnameScorer:
         if chunks > 1:
             points += CHUNK_POINTS * (chunks - 1)
             reasons.append(f"encoded-chunks={chunks}")
-        if mixed:
-            points += MIXED_CASE_POINTS
-            reasons.append("mixed-case")
+        if short > SHORT_LABELS_FREE:
+            points += SHORT_LABEL_POINTS * (short - SHORT_LABELS_FREE)
+            reasons.append(f"short-labels={short}")
         if len(labels) > LABELS_FREE:
             points += LABEL_POINTS * (len(labels) - LABELS_FREE)
             reasons.append(f"label-count={len(labels)}")
@@ -273,11 +291,15 @@ class HostnameScorer:
             reasons.append(f"subdomain-length={len(sub)}")
         text = _NO_TEXT
         # Decoding is the costly check: names already far past any threshold skip it.
-        if data_labels and points < self.block_score:
+        if decodable and points < self.block_score:
             text = self._text_payload(scored, customer)
             if text[0]:
                 points += TEXT_POINTS
                 reasons.insert(1, f"text-payload={text[0]}")
+        # after the text check, so that a decodable mixed-case label is named for its text
+        if mixed:
+            points += MIXED_CASE_POINTS
+            reasons.append("mixed-case")
         return HostnameScore(lower, registered, sub, round(points, 1), round(total_bits, 1),
                              tuple(reasons), labels=scored, customer=customer, top=top,
                              text=text, shape=shape)
@@ -304,7 +326,7 @@ class HostnameScorer:
         best = (0, 0, "")
         last = len(scored) - 1
         for i, s in enumerate(scored):
-            if s.bits < 48 or (customer and i == last) or s.kind not in _DATA_KINDS:
+            if s.bits < TEXT_MIN_BITS or (customer and i == last) or s.kind not in _DECODABLE:
                 continue
             for token in s.label.replace("_", "-").split("-"):
                 size, enc = decoded_text(token)
@@ -314,6 +336,13 @@ class HostnameScorer:
 
 
 _DATA_KINDS = frozenset({"hex", "base32", "base36", "mixed-case", "letters", "digits"})
+# labels that are not words (for chains of short labels): `word-number` is `ec2`, `node12`
+# but also `x7q2`; a chain of them is counted only past SHORT_LABELS_FREE
+_NOT_WORDS = _DATA_KINDS | {"base64", "word-number"}
+_CASED = frozenset({"mixed-case", "base64"})
+# labels worth decoding: a long base32 token with few digit runs reads as `word-number`
+_DECODABLE = _DATA_KINDS | {"word-number"}
+TEXT_MIN_BITS = 48.0
 _NO_TEXT = (0, 0, "")
 _HEX = frozenset("0123456789abcdef")
 # dnscat2 (doc/protocol.md): every packet starts packet_id(2) type(1) session(2), hex-encoded
@@ -323,17 +352,43 @@ _DNSCAT_TYPES = ("00", "01", "02", "03", "ff")
 
 def _tool_shape(scored: tuple[LabelScore, ...]) -> str:
     """The name of a tunnel tool whose documented packet layout the name follows, or ''."""
-    data = [s.label for s in scored if s.kind == "hex" and "-" not in s.label
-            and "_" not in s.label]
+    if scored[0].kind != "hex":
+        return "dnscat2" if scored[0].label.lower() == "dnscat" else ""
+    # the packet is hex split over the leading labels, the last piece as short as one
+    # character (`...a0.e.example.com`): every leading all-hex label is part of it
+    data = []
+    for s in scored:
+        lower = s.label.lower()
+        if not _HEX.issuperset(lower):
+            break
+        data.append(lower)
     if not data:
         return ""
-    first = data[0].lower()
-    joined = "".join(data).lower()
-    if (len(joined) >= 18 and len(joined) % 2 == 0 and first[4:6] in _DNSCAT_TYPES \
-            and len(joined) not in (32, 40) and scored[0].label == data[0]) \
-            or scored[0].label.lower() == "dnscat":
-        return "dnscat2"
+    if data[0][4:6] not in _DNSCAT_TYPES:
+        return ""
+    # the zone's own labels may be hex letters too (`a.b.example.com`): any run of the
+    # leading labels that makes whole bytes will do, but a lone 32 or 40-character label
+    # is as likely an MD5 or SHA-1 content hash
+    size = 0
+    for piece in data:
+        size += len(piece)
+        if size >= 18 and size % 2 == 0 and size not in (32, 40):
+            return "dnscat2"
     return ""
+
+
+def _case_randomised(text: str, registered: str) -> bool:
+    """The registered domain itself is in random case (`gOoGlE.cOm`): a resolver randomising
+    the case of every name it forwards (DNS 0x20), so case says nothing about the labels.
+    A capitalised word (`Example.com`) or an all-caps name is not random case."""
+    tail = text[len(text) - len(registered):]
+    if tail.islower() or tail.isupper():
+        return False
+    for label in tail.split("."):
+        if not (label.islower() or label.isupper()) and \
+                label[1:] != label[1:].lower():   # capitals after the first letter
+            return True
+    return False
 
 
 def _is_reverse_lookup(lower: str, labels: list[str]) -> bool:
