@@ -53,7 +53,9 @@ class DLPEngine(TextScanner):
         # Conversation-aware scanning of large JSON bodies (`egress.scan.dlp.blocks`).
         self.blocks = blocks.CleanBlocks()
         self.block_min = blocks.CACHE_MIN  # JSON texts this long or longer are cut in blocks
-        self.units = True  # array elements of parsed JSON scanned clean before are skipped
+        # Array elements of parsed JSON bodies this long or longer scanned clean before are
+        # left out (`blocks.Units`); 0 for every body, sys.maxsize for none.
+        self.units_min = blocks.UNITS_BODY_MIN
         self._cross: dict[str, DLPEngine] = {}
         self._salt: tuple[int, int, frozenset[str], bytes] | None = None
 
@@ -89,7 +91,7 @@ class DLPEngine(TextScanner):
             # a unit left out still gives its values to the split scan when it could.
             may_split = kind == "form" or self._may_split(text, ctx)
             units = None
-            if self.units and kind in ("json", "ndjson", "sse"):
+            if len(text) >= self.units_min and kind in ("json", "ndjson", "sse"):
                 units = blocks.Units(self.blocks.size_of, self._block_salt(ctx), may_split)
             try:
                 doc = structured.parse(text, kind, where, units=units)

@@ -250,12 +250,12 @@ class _Walk:
         nodes = self.nodes
         units = self.units
         # The units being walked, innermost last: first entry, key, node count at the start,
-        # and the stack height below which its subtree is done.
-        open_units: list[tuple[int, bytes, int, int]] = []
+        # the stack height below which its subtree is done, and its size.
+        open_units: list[tuple[int, bytes, int, int, int]] = []
         while stack:
             node, pid, depth, key = stack.pop()
             while open_units and len(stack) < open_units[-1][3]:
-                first, ukey, start, _ = open_units.pop()
+                first, ukey, start, _, _ = open_units.pop()
                 out.units.append((first, len(texts), ukey, nodes - start))
             nodes += 1
             if nodes % _CLOCK_EVERY == 0:
@@ -282,7 +282,8 @@ class _Walk:
                 if depth >= MAX_DEPTH:
                     raise Unstructured(f"nested deeper than {MAX_DEPTH}")
                 if (units is not None and key is None and depth > depth0
-                        and len(open_units) < units.nesting):
+                        and len(open_units) < units.nesting
+                        and (not open_units or open_units[-1][4] >= units.nest_min)):
                     ukey, size = unit_key(units.salt, depth, node)
                     if size >= units.min_chars:
                         count = units.known(ukey)
@@ -296,7 +297,7 @@ class _Walk:
                             if units.values:
                                 strings(node, values)
                             continue
-                        open_units.append((len(texts), ukey, nodes - 1, len(stack)))
+                        open_units.append((len(texts), ukey, nodes - 1, len(stack), size))
             if kind is dict:
                 items = []
                 for k, v in node.items():
@@ -308,7 +309,7 @@ class _Walk:
                 paths.extend((pid, i) for i in range(len(node)))
                 stack.extend((node[i], base + i, depth + 1, None) for i in range(len(node) - 1, -1, -1))
         while open_units:
-            first, ukey, start, _ = open_units.pop()
+            first, ukey, start, _, _ = open_units.pop()
             out.units.append((first, len(texts), ukey, nodes - start))
         self.nodes = nodes
         if nodes > MAX_NODES:
