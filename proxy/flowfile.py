@@ -40,38 +40,64 @@ def _parse(buf: bytes, pos: int, end: int) -> tuple[Any, int]:
     if stop >= end or stop < start:
         raise ReadError("element runs past its container")
     tag = buf[stop]
-    # most frequent first: byte strings, dictionaries, text, integers, nulls
     if tag == _COMMA:
         return buf[start:stop], stop + 1
-    if tag == _RBRACE:
-        d: dict[Any, Any] = {}
-        i = start
-        while i < stop:
-            key, i = _parse(buf, i, stop)
-            d[key], i = _parse(buf, i, stop)
-        return d, stop + 1
+    if tag in (_RBRACE, _RBRACKET):
+        return _container(buf, start, stop, tag == _RBRACE), stop + 1
+    return _scalar(buf, start, stop, tag), stop + 1
+
+
+def _container(buf: bytes, start: int, stop: int, is_dict: bool) -> Any:
+    """The elements between `start` and `stop`, as a dictionary or a list. The loop parses
+    byte strings (most elements of a flow) in place: a function call per element was most
+    of the time a flow took to read."""
+    items: list[Any] = []
+    append = items.append
+    index = buf.index
+    i = start
+    while i < stop:
+        colon = index(b":", i, stop)
+        if colon - i > MAX_PREFIX:
+            raise ReadError("length prefix too long")
+        s = colon + 1
+        e = s + int(buf[i:colon])
+        if e >= stop or e < s:
+            raise ReadError("element runs past its container")
+        tag = buf[e]
+        if tag == _COMMA:
+            append(buf[s:e])
+        elif tag in (_RBRACE, _RBRACKET):
+            append(_container(buf, s, e, tag == _RBRACE))
+        else:
+            append(_scalar(buf, s, e, tag))
+        i = e + 1
+    if not is_dict:
+        return items
+    if len(items) % 2:
+        raise ReadError("a dictionary key without a value")
+    try:
+        return dict(zip(items[::2], items[1::2], strict=True))
+    except TypeError:
+        raise ReadError("a dictionary key that cannot be a key") from None
+
+
+def _scalar(buf: bytes, start: int, stop: int, tag: int) -> Any:
+    # most frequent first: text, integers, nulls, booleans, floats
     if tag == _SEMI:
-        return buf[start:stop].decode("utf-8"), stop + 1
+        return buf[start:stop].decode("utf-8")
     if tag == _HASH:
-        return int(buf[start:stop]), stop + 1
+        return int(buf[start:stop])
     if tag == _TILDE:
         if stop != start:
             raise ReadError("invalid null")
-        return None, stop + 1
-    if tag == _RBRACKET:
-        items = []
-        i = start
-        while i < stop:
-            item, i = _parse(buf, i, stop)
-            items.append(item)
-        return items, stop + 1
+        return None
     if tag == _BANG:
         value = buf[start:stop]
         if value not in (b"true", b"false"):
             raise ReadError("invalid boolean")
-        return value == b"true", stop + 1
+        return value == b"true"
     if tag == _CARET:
-        return float(buf[start:stop]), stop + 1
+        return float(buf[start:stop])
     raise ReadError(f"unknown type tag {tag!r}")
 
 

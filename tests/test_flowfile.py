@@ -37,6 +37,15 @@ def test_garbage_raises_read_error_only(data: bytes) -> None:
         flowfile.loads(data)
 
 
+@pytest.mark.parametrize("data", [
+    b"6:0:]0:~}",  # a list as a dictionary key
+    b"3:0:~}",  # a key without a value
+])
+def test_a_malformed_dictionary_is_a_read_error(data: bytes) -> None:
+    with pytest.raises(flowfile.ReadError):
+        flowfile.loads(data)
+
+
 def test_flows_equal_mitmproxys(tmp_path: Path) -> None:
     flows = [http_flow("GET", "https://api.github.com/x?y=1", {"A": "b"}, b"", 200, b"ok"),
              http_flow("POST", "http://h.test:8080/p", {}, b"\x00\xffbody", None)]

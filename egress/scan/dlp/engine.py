@@ -29,6 +29,7 @@ from egress.scan.dlp import blocks, bodies, charset, locations, structured
 from egress.scan.dlp.locations import fixed
 from egress.scan.dlp.prefilter.backends import PrefilterFactory, make_prefilter
 from egress.scan.dlp.results import NO_CONTEXT, Match, ScanContext, in_encoding, merge
+from egress.scan.dlp.rules.catalogue import BUDGET_RULE
 from egress.scan.dlp.rules.rule import Rule
 from egress.scan.dlp.streams import StreamScanner
 from egress.scan.dlp.text_scan import TextScanner
@@ -52,6 +53,9 @@ class DLPEngine(TextScanner):
         # Conversation-aware scanning of large JSON bodies (`egress.scan.dlp.blocks`).
         self.blocks = blocks.CleanBlocks()
         self.block_min = blocks.CACHE_MIN  # JSON texts this long or longer are cut in blocks
+        # Array elements of parsed JSON bodies this long or longer scanned clean before are
+        # left out (`blocks.Units`); 0 for every body, sys.maxsize for none.
+        self.units_min = blocks.UNITS_BODY_MIN
         self._cross: dict[str, DLPEngine] = {}
         self._salt: tuple[int, int, frozenset[str], bytes] | None = None
 
@@ -82,12 +86,19 @@ class DLPEngine(TextScanner):
                         stats: blocks.BlockStats | None = None) -> list[Match]:
         kind = structured.kind_of(media, text)
         if kind is not None:
+            # Whether a secret could be split across values (quote-delimited parts: not a
+            # form, whose fields are always glued), asked of the raw text before the parse:
+            # a unit left out still gives its values to the split scan when it could.
+            may_split = kind == "form" or self._may_split(text, ctx)
+            units = None
+            if len(text) >= self.units_min and kind in ("json", "ndjson", "sse"):
+                units = blocks.Units(self.blocks.size_of, self._block_salt(ctx), may_split)
             try:
-                doc = structured.parse(text, kind, where)
+                doc = structured.parse(text, kind, where, units=units)
             except structured.Unstructured:
                 doc = None  # malformed or beyond a bound: scanned raw below, as before
             if doc is not None:
-                return self._scan_structured(text, doc, where, ctx, stats)
+                return self._scan_structured(text, doc, where, ctx, stats, may_split)
         if media == "application/x-www-form-urlencoded":
             pairs = urllib.parse.parse_qsl(text, keep_blank_values=True)
             found = self.scan_parts([(f"{where}.form[{k}]", f"{k}={val}") for k, val in pairs], ctx,
@@ -149,7 +160,7 @@ class DLPEngine(TextScanner):
         return cross._resolve(hits, text, fixed(where), ctx)
 
     def _scan_structured(self, text: str, doc: structured.Parsed, where: str, ctx: ScanContext,
-                         stats: blocks.BlockStats | None) -> list[Match]:
+                         stats: blocks.BlockStats | None, may_split: bool) -> list[Match]:
         """A parsed body (`egress.scan.dlp.structured`): its entries joined by the wall
         no rule crosses and scanned once, each finding at its entry's path; large bodies in
         blocks of whole entries, blocks known clean skipped (the cut depends only on the
@@ -158,9 +169,19 @@ class DLPEngine(TextScanner):
         texts = doc.texts
         large = sum(map(len, texts)) >= self.block_min
         groups = _groups(texts, blocks.MIN_SEGMENT) if large else [(0, len(texts))]
-        salt = self._block_salt(ctx) if len(groups) > 1 else None
+        # What is left of a large body once its known units are out is a block too.
+        cut = len(groups) > 1 or (doc.skipped > 0 and len(text) >= self.block_min)
+        salt = self._block_salt(ctx) if cut else None
         stats = stats if stats is not None else blocks.BlockStats()
+        if doc.units or doc.skipped:
+            stats.units += len(doc.units) + doc.skipped
+            stats.units_cached += doc.skipped
+            if len(text) >= self.block_min:  # counted as blocks where bodies are cut
+                stats.blocks += len(doc.units) + doc.skipped
+                stats.cached += doc.skipped
+                stats.cached_chars += doc.skipped_chars
         matches: list[Match] = []
+        dirty: set[int] = set()  # entries with a hit (or all of a group: budget exhausted)
         for i, j in groups:
             joined = structured.SEPARATOR.join(texts[i:j])
             key = b""
@@ -172,27 +193,59 @@ class DLPEngine(TextScanner):
                     stats.cached_chars += len(joined)
                     continue
                 stats.scanned_chars += len(joined)
-            found = self._scan_entries(joined, doc, i, j, ctx)
+            found = self._scan_entries(joined, doc, i, j, ctx, dirty)
             if found:
                 matches = merge(matches, found)
             elif salt is not None:
                 self.blocks.add(key, len(joined))
+        if doc.units:
+            self._remember_units(doc, dirty, self._block_salt(ctx) if len(text) >= self.block_min
+                                 else None)
         matches = [_with_raw_forms(m, text, doc.kind) for m in matches]
         raw = self._raw_cross(text, where, ctx, _BETWEEN[doc.kind])
         # A secret found in its value is not reported again as the raw body spells it.
         matches = merge(matches, [m for m in raw if not any(
             o.rule == m.rule and any(m.value in f or f in m.value for f in o.fragments if f)
             for o in matches)])
-        # `_may_split` reads quote-delimited parts (JSON); form fields are always glued.
-        if doc.values and (doc.kind == "form" or self._may_split(text, ctx)):
+        if doc.values and may_split:
             kind = "form" if doc.kind == "form" else "json" if doc.kind != "xml" else "xml"
             matches = merge(matches, self._split([("", v) for v in doc.values], ctx,
                                                  f"{where}.{kind}(values joined)"))
         return matches
 
+    def _remember_units(self, doc: structured.Parsed, dirty: set[int], salt: bytes | None) -> None:
+        """The units of `doc` none of whose entries had a hit, as clean; with `salt`, the
+        entries outside every unit too (when none of them had a hit), as the block the next
+        scan of the same body is left with once its units are out."""
+        marks = sorted(dirty)
+
+        def clean(first: int, end: int) -> bool:
+            k = bisect.bisect_left(marks, first)
+            return k == len(marks) or marks[k] >= end
+
+        rest: list[str] = []
+        rest_clean = True
+        last = 0
+        # Outermost units first (a unit starts no later than the units inside it, and ends
+        # no earlier): the entries outside all of them are the rest.
+        for first, end, unit_key, nodes in sorted(doc.units, key=lambda u: (u[0], -u[1])):
+            if clean(first, end):
+                self.blocks.add(unit_key, nodes)
+            if first < last:
+                continue  # inside the unit before
+            rest += doc.texts[last:first]
+            rest_clean = rest_clean and clean(last, first)
+            last = end
+        rest += doc.texts[last:]
+        if salt is not None and rest and rest_clean and clean(last, len(doc.texts)):
+            joined = structured.SEPARATOR.join(rest)
+            self.blocks.add(salt + blocks.digest(joined), len(joined))
+
     def _scan_entries(self, joined: str, doc: structured.Parsed, i: int, j: int,
-                      ctx: ScanContext) -> list[Match]:
-        """Entries `i` to `j` of a parsed body, `joined` by the wall, in one scan."""
+                      ctx: ScanContext, dirty: set[int]) -> list[Match]:
+        """Entries `i` to `j` of a parsed body, `joined` by the wall, in one scan. The
+        entries any hit touches (before suppressions and placeholders: the cache must not
+        depend on them) go into `dirty`; all of them when the decoding budget ran out."""
         sep = structured.SEPARATOR
         starts: list[int] = []
         if joined.isascii() and joined.count("\x00") == j - i - 1:
@@ -210,7 +263,15 @@ class DLPEngine(TextScanner):
             return doc.label(i + max(bisect.bisect_right(starts, start) - 1, 0),
                              hide=joined[start:end])
 
-        return self._resolve(self._hits(joined, ctx, normalised=True, walls=True), joined, where, ctx)
+        scanned = self._hits(joined, ctx, normalised=True, walls=True)
+        for h in scanned[0]:
+            if h.rule == BUDGET_RULE:
+                dirty.update(range(i, j))
+                break
+            first = max(bisect.bisect_right(starts, h.start) - 1, 0)
+            last = max(bisect.bisect_right(starts, max(h.end - 1, h.start)) - 1, 0)
+            dirty.update(range(i + first, i + last + 1))
+        return self._resolve(scanned, joined, where, ctx)
 
     def _restricted(self, rules: tuple[Rule, ...]) -> DLPEngine:
         """This engine (actions, suppressions, known secrets) with only `rules`; their

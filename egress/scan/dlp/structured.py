@@ -31,6 +31,9 @@ with a DOCTYPE (entity declarations) is never parsed. A body that does not parse
 (invalid JSON, a malformed percent escape, a line of NDJSON that is not JSON) falls back
 to the raw scan too.
 
+Conversation-aware parsing: with `Units` (`egress.scan.dlp.blocks`), the JSON walk leaves
+out array elements scanned clean before.
+
 Pure: no I/O; the only clock read is the parse time budget.
 """
 
@@ -44,6 +47,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from egress.scan.dlp.blocks import Units, strings, unit_key
 
 # Between two entries of the joined text. The NUL is the wall (the engine checks at build
 # time that no rule can match it; no decoding layer removes it: it is in no base64, base32
@@ -88,6 +93,11 @@ class Parsed:
     paths: list[tuple[int, str | int]] = field(default_factory=list)
     # The string values alone, in document order (the split scan glues neighbours).
     values: list[str] = field(default_factory=list)
+    # Units walked: (first entry, end entry, key, nodes); see `Units`.
+    units: list[tuple[int, int, bytes, int]] = field(default_factory=list)
+    # Units left out because the caller knew them clean, and the characters of their reprs.
+    skipped: int = 0
+    skipped_chars: int = 0
 
     def path(self, parent: int, segment: str | int) -> int:
         self.paths.append((parent, segment))
@@ -143,12 +153,14 @@ def kind_of(media: str, text: str) -> str | None:
     return None
 
 
-def parse(text: str, kind: str, where: str, clock: Callable[[], float] = time.perf_counter) -> Parsed:
-    """The entries of a body of `kind` (see `kind_of`), labelled under `where`. Raises
-    `Unstructured` when the body is malformed or beyond a bound."""
+def parse(text: str, kind: str, where: str, clock: Callable[[], float] = time.perf_counter,
+          units: Units | None = None) -> Parsed:
+    """The entries of a body of `kind` (see `kind_of`), labelled under `where`; with `units`,
+    JSON units known clean left out. Raises `Unstructured` when the body is malformed or
+    beyond a bound."""
     if len(text) > MAX_CHARS:
         raise Unstructured(f"larger than {MAX_CHARS} characters")
-    walk = _Walk(kind, clock)
+    walk = _Walk(kind, clock, units)
     if kind == "json":
         walk.json(_load_json(text), walk.out.path(-1, f"{where}.json"), 0)
     elif kind == "ndjson":
@@ -171,6 +183,10 @@ class _Literal(str):
     """A number as written in the JSON text (`1e5` stays `1e5`)."""
 
     __slots__ = ()
+
+    def __repr__(self) -> str:
+        # Not a string's repr: a unit key must tell the number 123 from the string "123".
+        return f"#{str.__str__(self)}"
 
 
 # One decoder for every body (`json.loads` with hooks would build one per call).
@@ -196,8 +212,9 @@ def _head(value: str) -> tuple[str, bool]:
 
 
 class _Walk:
-    def __init__(self, kind: str, clock: Callable[[], float]) -> None:
+    def __init__(self, kind: str, clock: Callable[[], float], units: Units | None = None) -> None:
         self.out = Parsed(kind)
+        self.units = units
         self.clock = clock
         self.deadline = clock() + MAX_SECONDS
         self.nodes = 0
@@ -231,8 +248,15 @@ class _Walk:
         texts, at, paths, values = out.texts, out.at, out.paths, out.values
         stack: list[tuple[Any, int, int, str | None]] = [(doc, root, depth0, None)]
         nodes = self.nodes
+        units = self.units
+        # The units being walked, innermost last: first entry, key, node count at the start,
+        # the stack height below which its subtree is done, and its size.
+        open_units: list[tuple[int, bytes, int, int, int]] = []
         while stack:
             node, pid, depth, key = stack.pop()
+            while open_units and len(stack) < open_units[-1][3]:
+                first, ukey, start, _, _ = open_units.pop()
+                out.units.append((first, len(texts), ukey, nodes - start))
             nodes += 1
             if nodes % _CLOCK_EVERY == 0:
                 self._tick(nodes)
@@ -254,20 +278,39 @@ class _Walk:
             if key:  # the key of an object, array, true, false or null (alone: no pair)
                 texts.append(key)
                 at.append(pid)
-            if kind is dict:
+            if kind is dict or kind is list:
                 if depth >= MAX_DEPTH:
                     raise Unstructured(f"nested deeper than {MAX_DEPTH}")
+                if (units is not None and key is None and depth > depth0
+                        and len(open_units) < units.nesting
+                        and (not open_units or open_units[-1][4] >= units.nest_min)):
+                    ukey, size = unit_key(units.salt, depth, node)
+                    if size >= units.min_chars:
+                        count = units.known(ukey)
+                        if count is not None:
+                            # Scanned clean before: its nodes still count against the bound.
+                            nodes += count - 1
+                            if nodes > MAX_NODES:
+                                raise Unstructured(f"more than {MAX_NODES} nodes")
+                            out.skipped += 1
+                            out.skipped_chars += size
+                            if units.values:
+                                strings(node, values)
+                            continue
+                        open_units.append((len(texts), ukey, nodes - 1, len(stack), size))
+            if kind is dict:
                 items = []
                 for k, v in node.items():
                     items.append((v, len(paths), depth + 1, k))
                     paths.append((pid, k))
                 stack.extend(reversed(items))
             elif kind is list:
-                if depth >= MAX_DEPTH:
-                    raise Unstructured(f"nested deeper than {MAX_DEPTH}")
                 base = len(paths)
                 paths.extend((pid, i) for i in range(len(node)))
                 stack.extend((node[i], base + i, depth + 1, None) for i in range(len(node) - 1, -1, -1))
+        while open_units:
+            first, ukey, start, _, _ = open_units.pop()
+            out.units.append((first, len(texts), ukey, nodes - start))
         self.nodes = nodes
         if nodes > MAX_NODES:
             raise Unstructured(f"more than {MAX_NODES} nodes")
