@@ -3,12 +3,13 @@ each): the result must be the whole-text normalisation's, character for characte
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from egress.scan.normalize import _for_secrets_whole, for_secrets
+from egress.scan.normalize import _for_secrets_whole, for_secrets, non_ascii_runs
 
 # What composes, decomposes, disappears or folds: combining marks (alone and stacked),
 # invisible characters, look-alikes, compatibility forms, Hangul jamo, precomposed letters,
@@ -57,3 +58,20 @@ def test_no_canonical_pair_ends_in_ascii() -> None:
 def test_mark_on_an_ascii_letter_is_folded_in_a_long_ascii_text() -> None:
     text = "x" * 5000 + "ghp\u0301_abc" + "y" * 5000 + "\u200b"
     assert for_secrets(text) == "x" * 5000 + "ghp_abc" + "y" * 5000
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 9000), st.text(alphabet="\u00e9\u0301\u2014\u4e2d\u200b",
+                                                        min_size=1, max_size=5)), max_size=12))
+def test_long_texts_with_runs_across_chunk_edges(plants: list[tuple[int, str]]) -> None:
+    """Runs found stretch by stretch (`non_ascii_runs`) are the regex's, also where a run
+    straddles the edge of a stretch, and the normalisation of a long text is the whole's."""
+    chars = list("ab=c_\n " * 1300)
+    for at, run in plants:
+        chars[at:at] = list(run)
+    for edge in (2047, 2048, 4095, 4096):  # runs ending, starting and crossing at edges
+        if edge < len(chars) and plants:
+            chars[edge] = plants[0][1][0]
+    text = "".join(chars)
+    assert non_ascii_runs(text) == [m.span() for m in re.finditer(r"[^\x00-\x7f]+", text)]
+    assert for_secrets(text) == _for_secrets_whole(text)
