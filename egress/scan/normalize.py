@@ -130,10 +130,61 @@ def fold_marks(text: str) -> str:
 
 
 def for_secrets(text: str) -> str:
-    """`normalize()` and `fold_marks()`: the view of a text that secret scanners read."""
+    """`normalize()` and `fold_marks()`: the view of a text that secret scanners read.
+
+    Only the non-ASCII runs are normalised, each with the character before it (a combining
+    mark, or one that an invisible character kept apart, composes with it): every step is
+    the identity on ASCII, and no ASCII character composes with what precedes it (checked
+    over all of Unicode: no canonical pair ends in ASCII, and NFKC(c + ascii) is NFKC(c) +
+    ascii for every c), so the result is the whole text's, character for character
+    (`tests/test_normalize_fast.py` checks it against `_for_secrets_whole`). A body of
+    ASCII with an em dash here and there no longer sends a megabyte through four passes."""
     if text.isascii():
         return text
+    runs = non_ascii_runs(text)
+    if len(runs) > _FEW_RUNS and len(runs) * 32 > len(text):
+        return _for_secrets_whole(text)  # dense (CJK, Cyrillic prose): one pass is cheaper
+    pieces: list[str] = []
+    last = 0
+    for start, end in runs:
+        start = max(start - 1, last)  # the run's predecessor, an ASCII character
+        pieces.append(text[last:start])
+        pieces.append(_for_secrets_whole(text[start:end]))
+        last = end
+    pieces.append(text[last:])
+    return "".join(pieces)
+
+
+def non_ascii_runs(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each maximal run of non-ASCII characters. The regex runs only over
+    the stretches `str.isascii` (C, many times faster than a regex search) finds not ASCII."""
+    runs: list[tuple[int, int]] = []
+    n, step = len(text), _CHUNK
+    pos = 0
+    while pos < n:
+        if text[pos:pos + step].isascii():
+            pos += step
+            continue
+        end = pos + step
+        while end < n and not text[end:end + step].isascii():
+            end += step
+        for m in _NON_ASCII_RUN.finditer(text, pos):
+            if m.start() >= end:
+                break
+            runs.append(m.span())
+            end = max(end, m.end())  # a run may go on past the stretch
+        pos = end
+    return runs
+
+
+def _for_secrets_whole(text: str) -> str:
     return fold_marks(normalize(text))
+
+
+_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
+# Below this many non-ASCII runs a text is normalised run by run whatever its density.
+_FEW_RUNS = 64
+_CHUNK = 2048
 
 
 # -- folds for prose scanners (MCP tool poisoning, prompt injection) -------------------------

@@ -5,14 +5,17 @@ Pipeline for one text (`TextScanner.scan`):
 1. Unicode normalisation (`egress.scan.normalize`): invisible characters, NFKC, look-alikes.
 2. One prefilter pass over the text (`egress.scan.dlp.prefilter.protocol`): hyperscan tells which
    rules can match and where the encoded runs are; the pyahocorasick fallback does the same
-   from the rules' literal anchors. Only the rules it names run their Python regex.
+   from the rules' literal anchors. Only the rules it names run their Python regex; in a
+   long text only in windows around the places hyperscan saw them end, which finds exactly
+   what a whole-text search finds (`egress.scan.dlp.prefilter.windows`).
 3. Each regex match passes its rule's validator (checksum, decode) and value gates
    (entropy, placeholder, identifier; `egress.scan.dlp.rules.rule`), and every known secret is
    matched exactly (`egress.scan.dlp.known_secrets`).
 4. Each decodable part of the text (`egress.scan.decode`) is decoded and scanned again, up
-   to `max_depth` layers and within one shared budget. Running out of either (budget or
-   depth) is itself a finding, `decode-budget-exhausted`, blocked unless the policy says
-   otherwise: what was not decoded was not scanned.
+   to `max_depth` layers and within one shared budget (a part too short for any rule, known
+   secret or encoded run, with no escape left in it, is not: nothing could be found).
+   Running out of either (budget or depth) is itself a finding, `decode-budget-exhausted`,
+   blocked unless the policy says otherwise: what was not decoded was not scanned.
 5. Findings get the policy's action, unless a suppression covers them.
 
 Secrets split across parts are rebuilt by `egress.scan.dlp.splits`. Message structure
@@ -28,11 +31,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from egress.findings import Action, Finding
 from egress.policy.model import DLPSection
 from egress.scan import deadline
-from egress.scan.decode import Budget, DecodeConfig, candidates
+from egress.scan.decode import MIN_RUN, Budget, DecodeConfig, candidates
 from egress.scan.dlp import locations
 from egress.scan.dlp.blocks import can_match
 from egress.scan.dlp.known_secrets import known_matcher_for
 from egress.scan.dlp.locations import Locator, fixed
+from egress.scan.dlp.prefilter import windows
 from egress.scan.dlp.prefilter.backends import PrefilterFactory, make_prefilter
 from egress.scan.dlp.prefilter.protocol import KnownMatcher, Prefilter
 from egress.scan.dlp.results import NO_CONTEXT, Hit, Match, ScanContext, merge
@@ -52,6 +56,12 @@ _EXHAUSTED = {
 
 # Characters after a token prefix rebuilt from split parts (see `egress.scan.dlp.splits`).
 SPLIT_WINDOW = 1024
+# What a decoder starts from (`egress.scan.decode.candidates`): URL, JSON, HTML and
+# quoted-printable escapes. Encoded runs need `MIN_RUN` characters.
+_ESCAPES = ("%", "\\", "&", "=")
+# Texts this long or longer run each rule's regex only around where the prefilter saw it
+# (shorter ones are searched whole: cheaper than asking where).
+WINDOWED_MIN = 16 * 1024
 
 
 class TextScanner:
@@ -81,6 +91,7 @@ class TextScanner:
         self._example_action: Action = ("block" if self.section.example_keys == "block" else "audit")
         self._suppressions = suppressions_of(self.section)
         self._known_cache: tuple[int, int, KnownMatcher] | None = None
+        self._floor_cache: tuple[tuple[Rule, ...], int] | None = None
         # Whether a finding can depend on the request path (then scan results of a header
         # set cannot be reused across paths).
         self.path_scoped = any(s.paths is not None for s in self._suppressions)
@@ -247,11 +258,12 @@ class TextScanner:
         # entry's (URL, JSON and HTML escape tokens stop at a line break, base64/base32/hex
         # runs hold no NUL).
         walled = walls and WALL in text
+        near = _Near(text) if len(text) >= WINDOWED_MIN else None
         for index in found.rules:
             deadline.check()
             rule = self.rules[index]
             matches = (_within_walls(rule.regex, text) if walled and index in self._wall_crossers
-                       else rule.regex.finditer(text))
+                       else self._finditer(index, rule, text, near))
             for m in matches:
                 value = (m.group("secret") if rule.has_secret_group else None) or m.group(0)
                 accepted = rule.accepts(value, m)
@@ -279,13 +291,50 @@ class TextScanner:
             if any(True for _ in candidates(text, self.decode, Budget(budget.left), found.runs)):
                 budget.exhausted = "depth"
             return
+        floor = self._floor(known)
         for d in candidates(text, self.decode, budget, found.runs):
             span = origin or (d.start, d.end)
             inner = d.text if d.text.isascii() else for_secrets(d.text)
+            if len(inner) < floor and not any(c in inner for c in _ESCAPES):
+                # Too short for any rule, known secret or encoded run, and no escape to
+                # decode: scanning it would find nothing (most JSON and URL escapes in
+                # code decode to one character).
+                continue
             # A DER key comes back wrapped as PEM for the private-key rule: its base64 is
             # the key again, not another layer.
             limit = 0 if d.layer.endswith("der") else max_depth
             self._scan_layer(inner, depth + 1, span, (*layers, d.layer), budget, known, hits, limit)
+
+    def _floor(self, known: list[KnownMatcher]) -> int:
+        """The shortest text that a rule, a known secret or an encoded run (`MIN_RUN`) can
+        be found in."""
+        cached = self._floor_cache
+        if cached is None or cached[0] is not self.rules:
+            cached = self._floor_cache = (self.rules, min(
+                (windows.min_width(r.regex.pattern, r.regex.flags) for r in self.rules),
+                default=0))
+        floor = min(cached[1], MIN_RUN)
+        for matcher in known:
+            table = getattr(matcher, "table", None)
+            forms = getattr(table, "forms", None)
+            floor = min(floor, min(map(len, forms), default=0) if forms is not None else 0)
+        return floor
+
+    def _finditer(self, index: int, rule: Rule, text: str,
+                  near: _Near | None) -> Iterator[re.Match[str]]:
+        """`rule.regex.finditer(text)`; in a long text, searched only in windows around the
+        places the prefilter saw the rule end (`egress.scan.dlp.prefilter.windows`, which
+        says why that finds the same matches), when the rule's reach is bounded there."""
+        if near is None or rule.id in windows.SLOW_TO_COMPILE:
+            return rule.regex.finditer(text)
+        reach = windows.reach(rule.regex.pattern, rule.regex.flags)
+        if reach is None or not near.runs.bounded_in(reach):
+            return rule.regex.finditer(text)
+        ends = self.prefilter.rule_ends(text, index)
+        if ends is None:
+            return rule.regex.finditer(text)
+        spans = windows.windows(ends, near.non_ascii, reach, len(text))
+        return windows.windowed_finditer(rule.regex, text, spans, reach)
 
     def _resolve(self, scanned: tuple[list[Hit], str], original: str,
                  where_at: Locator, ctx: ScanContext) -> list[Match]:
@@ -330,6 +379,17 @@ class TextScanner:
                 action, reason = "audit", f"{reason}; suppressed by {s.label}: {s.reason}"
                 break
         return Match(h.rule, where, action, reason, h.value, fragments, h.layers, h.confirmed)
+
+
+class _Near:
+    """What windowed rule searches of one text share: its non-ASCII runs and which
+    over-long runs it holds."""
+
+    __slots__ = ("non_ascii", "runs")
+
+    def __init__(self, text: str) -> None:
+        self.non_ascii = windows.non_ascii_spans(text)
+        self.runs = windows.RunCheck(text)
 
 
 def _within_walls(regex: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:

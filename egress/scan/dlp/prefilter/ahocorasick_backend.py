@@ -58,6 +58,9 @@ class AhoCorasickPrefilter:
     def token_anchor_spans(self, text: str) -> list[tuple[int, int]]:
         return self.anchor_spans(text)  # a superset: the caller keeps those starting a token
 
+    def rule_ends(self, text: str, index: int) -> list[int] | None:
+        return None  # anchors say which rules may match, not where: search the whole text
+
     def straddles(self, text: str) -> list[tuple[int, int]]:
         if not self.straddle:
             return []

@@ -64,6 +64,10 @@ _PRESENCE_SHAPES: tuple[tuple[str, bytes], ...] = (
 # overlapping by the longest match lose nothing: every match lies wholly inside one window,
 # and prefilter mode only ever adds matches at a window's edges (dropped lookarounds).
 RULES_WINDOW = 64 * 1024
+_PENDING = object()
+# Reported ends of one rule in one text beyond which `rule_ends` gives up (a run of one
+# letter matches some rules at every position; each report is a Python callback).
+ENDS_CAP = 4096
 
 
 def literal(text: bytes) -> bytes:
@@ -223,6 +227,15 @@ class HyperscanPrefilter:
         (self.rules_db, self.split_db, self.runs_db, self.straddle_db, self.presence_db,
          self.token_db) = databases
         self.from_cache = from_cache
+        # Rules compiled from their own regex: `rule_ends` may locate their matches.
+        self._own = {i: src.regex.encode() for i, src in enumerate(sources)
+                     if src.prefilter is None and i not in plan.always
+                     and src.regex.encode() in plan.exprs}
+        self._ends_dbs: dict[int, Any] = {}
+        self._ends_lock = threading.Lock()
+        self._ends_queued: set[int] = set()
+        self._ends_todo: list[int] = []
+        self._ends_worker: threading.Thread | None = None
 
     @classmethod
     def compile(cls, sources: Sequence[RuleSource]) -> HyperscanPrefilter:
@@ -288,7 +301,7 @@ class HyperscanPrefilter:
                     spans[start] = end - 1
 
             hs_scan(self.runs_db, data, on_run)
-            result.runs = {k: sorted(_outermost(s)) for k, s in ends.items()}
+            result.runs = {k: _outermost(s) if s else [] for k, s in ends.items()}
             present: set[str] = set()
 
             def on_presence(kid: int, start: int, end: int, flags: int, ctx: Any) -> None:
@@ -300,6 +313,79 @@ class HyperscanPrefilter:
                     result.runs[kind] = []  # absent; present ones the decoder finds itself
         return result
 
+
+    def rule_ends(self, text: str, index: int) -> list[int] | None:
+        """Every end offset of rule `index`'s own regex in prefilter mode (a superset of
+        the regex's match ends), or None: the rule is prefiltered by anchors or its own
+        prefilter expression, or it matches so often here (`ENDS_CAP`) that a whole-text
+        search is cheaper than a window around each (`egress.scan.dlp.prefilter.windows`)."""
+        db = self._ends_db(index)
+        if db is None:
+            return None
+        ends: list[int] = []
+
+        def on(rid: int, start: int, end: int, flags: int, ctx: Any) -> bool:
+            ends.append(end)
+            return len(ends) > ENDS_CAP  # True stops the scan
+
+        try:
+            hs_scan(db, text.encode("ascii", "replace") + b"\n", on)
+        except hyperscan.ScanTerminated:
+            return None
+        return ends
+
+    def _ends_db(self, index: int) -> Any:
+        """Rule `index`'s own regex alone, all matches reported, or None: not compiled from
+        its own regex, or not compiled yet. The first ask queues it for a background thread
+        (compiling takes 5 ms to 15 s a rule, and the GIL is released meanwhile): a scan never
+        waits for it, and searches the whole text until it is there."""
+        db = self._ends_dbs.get(index, _PENDING)
+        if db is not _PENDING:
+            return db
+        if index not in self._own:
+            self._ends_dbs[index] = None
+            return None
+        with self._ends_lock:
+            if index in self._ends_queued:
+                return None
+            self._ends_queued.add(index)
+            self._ends_todo.append(index)
+            if self._ends_worker is None or not self._ends_worker.is_alive():
+                self._ends_worker = threading.Thread(target=self._compile_queued, daemon=True,
+                                                     name="dlp-ends-compiler")
+                self._ends_worker.start()
+        return None
+
+    def _compile_queued(self) -> None:
+        while True:
+            with self._ends_lock:
+                if not self._ends_todo:
+                    self._ends_worker = None
+                    return
+                index = self._ends_todo.pop(0)
+            self.compile_ends([index])
+
+    def ends_settled(self, timeout: float | None = None) -> None:
+        """Waits until the background thread has compiled what it was asked to (benchmarks
+        measure the steady state a running proxy reaches)."""
+        worker = self._ends_worker
+        if worker is not None:
+            worker.join(timeout)
+
+    def compile_ends(self, indices: Sequence[int]) -> None:
+        """Compiles the ends databases of `indices` now (what the background thread does;
+        tests call it to have them ready)."""
+        for index in indices:
+            if self._ends_dbs.get(index, _PENDING) is not _PENDING:
+                continue
+            expr = self._own.get(index)
+            db = None
+            if expr is not None:
+                try:
+                    db = _database([expr], [0], [hyperscan.HS_FLAG_PREFILTER])
+                except hyperscan.error:
+                    db = None
+            self._ends_dbs[index] = db
 
     def has_split_anchor(self, text: str) -> bool:
         seen: list[int] = []

@@ -62,6 +62,11 @@ class Prefilter(Protocol):
         inside a run of letters it need not report one per position."""
         ...
 
+    def rule_ends(self, text: str, index: int) -> list[int] | None:
+        """Offsets where rule `index` may end a match in `text` (every end of a match is
+        among them), or None when the backend cannot say (then search the whole text)."""
+        ...
+
     def straddles(self, text: str) -> list[tuple[int, int]]:
         """(entry, delimiter position) for each place a part (delimited by a newline or a
         double quote) ends with an entry's head or starts with its tail, whichever side of
