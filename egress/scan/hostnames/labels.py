@@ -58,24 +58,39 @@ def _letter_bits(run: str) -> float:
 
 def token_bits(token: str) -> tuple[float, str]:
     """Estimated bits of information in one token and the kind of token it looks like."""
+    # The scorer's hot path: C-level str/bytes tests in the order that settles the common
+    # tokens (one-case letters, then letters and digits) soonest; the kinds and prices are
+    # those of the table above, checked in its order of precedence.
     n = len(token)
     if n == 0:
         return 0.0, "empty"
-    if not token.isascii() or not token.isalnum():  # neither letter nor digit somewhere
+    if not token.isascii():
+        return n * BITS_PER_CHAR["base64"], "base64"
+    if token.isalpha():
+        if token.islower():
+            lower = token
+        elif token.isupper() or _camel_words(token):
+            lower = token.lower()
+        else:
+            return n * _MIXED_BITS, "mixed-case"
+        if n <= 5:
+            return n * ABBREV_BITS, "word"
+        if wordiness(lower) >= WORDINESS_MIN:
+            return n * WORD_BITS, "word"
+        return n * LETTER_BITS, "letters"
+    if not token.isalnum():  # neither letter nor digit somewhere
         return n * BITS_PER_CHAR["base64"], "base64"
     if token.isdigit():
         return n * DIGIT_BITS, "digits"
     if not (token.islower() or token.isupper()) and not _camel_words(token):
-        return n * BITS_PER_CHAR["mixed-case"], "mixed-case"
+        return n * _MIXED_BITS, "mixed-case"
     lower = token.lower()
-    if token.isalpha():
-        bits = _letter_bits(lower)
-        return bits, ("word" if bits <= n * ABBREV_BITS else "letters")
     # letters and digits: how often they alternate (on bytes: str.translate is per-char slow)
-    classes = lower.encode("ascii").translate(_CLASSES)
+    raw = lower.encode("ascii")
+    classes = raw.translate(_CLASSES)
     transitions = classes.count(b"a0") + classes.count(b"0a")
-    chars = set(lower)
-    if n >= 8 and transitions >= 2 and chars <= _HEX:
+    hexed = not raw.translate(None, _HEX_BYTES)
+    if n >= 8 and transitions >= 2 and hexed:
         # `900fab32`, `5f3a9c0e`: hex ids and data, not words and numbers
         return n * BITS_PER_CHAR["hex"], "hex"
     if transitions <= MAX_WORD_NUMBER_RUNS - 1:
@@ -85,11 +100,16 @@ def token_bits(token: str) -> tuple[float, str]:
         for run in _RUNS.findall(lower):
             bits += len(run) * DIGIT_BITS if run[0] <= "9" else _letter_bits(run)
         return bits, "word-number"
-    if chars <= _HEX:
+    if hexed:
         return n * BITS_PER_CHAR["hex"], "hex"
-    if chars <= _BASE32:
+    if not raw.translate(None, _BASE32_BYTES):
         return n * BITS_PER_CHAR["base32"], "base32"
     return n * BITS_PER_CHAR["base36"], "base36"
+
+
+_MIXED_BITS = BITS_PER_CHAR["mixed-case"]
+_HEX_BYTES = b"0123456789abcdef"
+_BASE32_BYTES = b"abcdefghijklmnopqrstuvwxyz234567"
 
 
 def _camel_words(token: str) -> bool:

@@ -27,6 +27,9 @@ _VALID = re.compile(r"[A-Za-z0-9_-]{1,63}(?:\.[A-Za-z0-9_-]{1,63})*")
 _IPV4 = re.compile(r"^[0-9]{1,3}(\.[0-9]{1,3}){3}$")
 
 
+_new = tuple.__new__  # a NamedTuple built without its Python-level __new__ (the hot path)
+
+
 class HostName(NamedTuple):
     """A name as scored. `text` keeps the case it came with; `lower` is for lookups."""
 
@@ -76,6 +79,13 @@ def host_name(raw: str) -> HostName:
         with contextlib.suppress(UnicodeError):
             text = text.encode("idna").decode("ascii")
     lower = text.lower()
+    if _VALID.fullmatch(text) is not None:
+        # the common case, settled by one C-level match: no colon, not empty, no bad label
+        if text[-1] <= "9" and _IPV4.match(text):
+            return _new(HostName, (text, lower, (), None, True))
+        problem = None if len(text) <= MAX_NAME else \
+            f"name has {len(text)} characters (DNS allows {MAX_NAME})"
+        return _new(HostName, (text, lower, tuple(text.split(".")), problem, False))
     if ":" in text:  # only an IPv6 literal has colons once the port is cut
         return HostName(text, lower, (), None if _is_ipv6(text) else
                         "a colon in a name that is not an IPv6 address", ip=True)
