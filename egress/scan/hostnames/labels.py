@@ -182,7 +182,9 @@ def decoded_text(run: str) -> tuple[int, str]:
         if len(part) % 4 == 1:
             part = part[:-1]
         try:
-            data = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+            # base64.urlsafe_b64decode without its Python-level argument checks
+            data = binascii.a2b_base64((part + "=" * (-len(part) % 4)).encode("ascii")
+                                       .translate(_URLSAFE))
         except (binascii.Error, ValueError):
             continue
         if readable(data):
@@ -190,6 +192,7 @@ def decoded_text(run: str) -> tuple[int, str]:
     return 0, ""
 
 
+_URLSAFE = bytes.maketrans(b"-_", b"+/")
 # base32 tails that can end a padded group (2, 4, 5 or 7 characters), else cut
 _B32_KEEP = (0, 0, 2, 2, 4, 5, 5, 7)
 
@@ -260,22 +263,33 @@ def label_capacity(label: str) -> float:
 
 
 def score_label(label: str, index: int) -> LabelScore:
-    if label[:4] in ("xn--", "XN--", "Xn--", "xN--") and _punycode_ok(label):
-        return LabelScore(index, label, len(label) * IDN_BITS, "idn")
-    if "-" not in label and "_" not in label:
+    if "-" not in label and "_" not in label:  # no `xn--` label either
         bits, kind = token_bits(label)
-        return LabelScore(index, label, bits, kind)
+        return _new(LabelScore, (index, label, bits, kind))
+    if label[:4] in ("xn--", "XN--", "Xn--", "xN--") and _punycode_ok(label):
+        return _new(LabelScore, (index, label, len(label) * IDN_BITS, "idn"))
     total = 0.0
     kind = "word"
     best = -1.0
-    for token in label.replace("_", "-").split("-"):
+    ascii_label = label.isascii()
+    for token in (label.replace("_", "-") if "_" in label else label).split("-"):
         if not token:
             continue
-        bits, k = token_bits(token)
+        # the usual tokens of a dashed label (`us`, `east`, `1`, `fips`) priced inline:
+        # exactly what token_bits says of them
+        if ascii_label and len(token) <= 5 and token.isalpha() and token.islower():
+            bits, k = len(token) * ABBREV_BITS, "word"
+        elif ascii_label and token.isdigit():
+            bits, k = len(token) * DIGIT_BITS, "digits"
+        else:
+            bits, k = token_bits(token)
         total += bits
         if bits > best:
             best, kind = bits, k
-    return LabelScore(index, label, total, kind)
+    return _new(LabelScore, (index, label, total, kind))
+
+
+_new = tuple.__new__  # a NamedTuple built without its Python-level __new__ (the hot path)
 
 
 __all__ = ["ALPHABET_CHOICE_BITS", "BITS_PER_CHAR", "LETTER_BITS", "LabelScore", "decoded_text",

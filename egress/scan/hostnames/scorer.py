@@ -172,16 +172,23 @@ class HostnameScorer:
     def _split(self, host: HostName) -> tuple[str, str, bool]:
         text, lower = host.text, host.lower
         lists = self.lists
-        tld = lower[lower.rfind(".") + 1:]
+        labels = lower.split(".")  # split once for both lookups (SuffixLists.registered)
+        tld = labels[-1]
         if tld not in lists.tlds and not tld.isalpha():
             # No top-level domain has digits or dashes: such a name goes to whatever resolver
             # is asked (dnscat2 without a domain), so every label of it is scored.
             return ".", text, False
-        registered = lists.registered(lower)
+        n = len(labels)
+        pub = lists.full.public_labels(labels)
+        registered = ".".join(labels[-pub - 1:]) if pub < n else None
         # Private-section suffixes have two or more labels, so a registered domain with one
-        # dot is an ICANN one: the second lookup is needed only for deeper ones.
-        icann = registered if registered is not None and registered.count(".") == 1 \
-            else lists.registered(lower, icann_only=True)
+        # dot (a one-label suffix) is an ICANN one: the second lookup is needed only for
+        # deeper ones.
+        if registered is not None and pub == 1:
+            icann: str | None = registered
+        else:
+            pub = lists.icann.public_labels(labels)
+            icann = ".".join(labels[-pub - 1:]) if pub < n else None
         if registered is None:
             # The name is itself a public suffix (a wildcard entry such as
             # `*.compute-1.amazonaws.com`): score what lies under its ICANN domain.
