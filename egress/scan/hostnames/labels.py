@@ -44,7 +44,6 @@ TEXT_MIN_BYTES = 8       # decoded bytes from which readable text counts as a pa
 _HEX = frozenset("0123456789abcdef")
 _BASE32 = frozenset("abcdefghijklmnopqrstuvwxyz234567")
 _CLASSES = bytes.maketrans(b"abcdefghijklmnopqrstuvwxyz0123456789", b"a" * 26 + b"0" * 10)
-_UPPER = re.compile(r"[A-Z]")
 _RUNS = re.compile(r"[a-z]+|[0-9]+")
 _CAMEL = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
 
@@ -97,8 +96,14 @@ def token_bits(token: str) -> tuple[float, str]:
         # words and numbers: `ec2`, `node12`, `ipv4`, `route53resolver`, `europe-west15`.
         # Random alphanumerics switch far more often (16 random base36 characters: ~6 times).
         bits = 0.0
-        for run in _RUNS.findall(lower):
-            bits += len(run) * DIGIT_BITS if run[0] <= "9" else _letter_bits(run)
+        for run in _RUNS.findall(lower):  # _letter_bits inlined
+            size = len(run)
+            if run[0] <= "9":
+                bits += size * DIGIT_BITS
+            elif size <= 5:
+                bits += size * ABBREV_BITS
+            else:
+                bits += size * (WORD_BITS if wordiness(run) >= WORDINESS_MIN else LETTER_BITS)
         return bits, "word-number"
     if hexed:
         return n * BITS_PER_CHAR["hex"], "hex"
@@ -110,11 +115,13 @@ def token_bits(token: str) -> tuple[float, str]:
 _MIXED_BITS = BITS_PER_CHAR["mixed-case"]
 _HEX_BYTES = b"0123456789abcdef"
 _BASE32_BYTES = b"abcdefghijklmnopqrstuvwxyz234567"
+_UPPER_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 def _camel_words(token: str) -> bool:
     """`MyCompany`, `GitHub`: mixed case made of capitalised words, not of encoded data."""
-    if len(_UPPER.findall(token)) > 4:
+    raw = token.encode("ascii", "ignore")  # counts the capitals `[A-Z]` matches
+    if len(raw) - len(raw.translate(None, _UPPER_BYTES)) > 4:
         return False
     parts = _CAMEL.findall(token)
     if len(parts) > 4 or "".join(parts) != token:

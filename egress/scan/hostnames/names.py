@@ -24,6 +24,7 @@ MAX_LABEL = 63
 MAX_NAME = 253
 _HOST_CHARS = re.compile(r"[A-Za-z0-9_-]*")
 _VALID = re.compile(r"[A-Za-z0-9_-]{1,63}(?:\.[A-Za-z0-9_-]{1,63})*")
+_HOSTNAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 _IPV4 = re.compile(r"^[0-9]{1,3}(\.[0-9]{1,3}){3}$")
 
 
@@ -63,7 +64,7 @@ def _label_problem(labels: list[str]) -> str | None:
         if len(label) > MAX_LABEL:
             return f"label {i} has {len(label)} characters (DNS allows {MAX_LABEL})"
         if _HOST_CHARS.fullmatch(label) is None:
-            bad = sorted({c for c in label if not (c.isascii() and (c.isalnum() or c in "-_"))})
+            bad = sorted(set(label) - _HOSTNAME_CHARS)
             shown = "".join(c if c.isprintable() and c.isascii() else "?" for c in bad[:6])
             return f"label {i} has characters no hostname has ({shown!r})"
     return None
