@@ -255,13 +255,14 @@ class HostnameScorer:
         mixed, hexed = case_noise, False
         top: LabelScore | None = None
         top_bits = -1.0
-        halved = len(labels) - 1 if customer else -1
+        halved = len(labels) if customer else 0   # the position of the halved label
+        append = out.append
         position = 0
         for label in labels:
             position += 1
-            if priced >= enough and position - 1 != halved:
+            if priced >= enough and position != halved:
                 bits = len(label) * UNSCORED_BITS
-                out.append(_new(LabelScore, (position, label, bits, "unscored")))
+                append(_new(LabelScore, (position, label, bits, "unscored")))
                 total_bits += bits
                 if bits >= CHUNK_BITS:
                     chunks += 1
@@ -272,9 +273,9 @@ class HostnameScorer:
             else:
                 bits, kind = token_bits(label)
                 s = _new(LabelScore, (position, label, bits, kind))
-            out.append(s)
+            append(s)
             priced += bits
-            if position - 1 == halved:
+            if position == halved:
                 bits *= CUSTOMER_LABEL_WEIGHT
             total_bits += bits
             if bits > top_bits:
