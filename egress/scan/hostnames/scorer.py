@@ -218,13 +218,17 @@ class HostnameScorer:
         if host.ip or not host.labels:
             return HostnameScore(host.lower, host.lower, "", 0.0, 0.0)
         registered, sub, customer = self._split(host)
-        exempt = self.exception_for(host.lower, registered)
-        if exempt is not None:
-            return HostnameScore(host.lower, registered, sub, 0.0, 0.0, ("exception",), exempt)
+        if self._by_suffix or self._by_domain:
+            exempt = self.exception_for(host.lower, registered)
+            if exempt is not None:
+                return HostnameScore(host.lower, registered, sub, 0.0, 0.0, ("exception",),
+                                     exempt)
         if not sub:
             return HostnameScore(host.lower, registered, "", 0.0, 0.0)
+        text = host.text
+        # an all-lower-case name cannot be in random case (the common case: no call)
         return self._score(host.lower, registered, sub, customer,
-                           _case_randomised(host.text, registered))
+                           not text.islower() and _case_randomised(text, registered))
 
     def _malformed(self, host: HostName) -> HostnameScore:
         """A name no hostname can be: refused whatever it scores (`problem`), and scored all
