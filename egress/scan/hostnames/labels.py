@@ -25,7 +25,6 @@ pay 4.7 bits a letter there, not 2.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import math
 import re
@@ -44,7 +43,6 @@ TEXT_MIN_BYTES = 8       # decoded bytes from which readable text counts as a pa
 _HEX = frozenset("0123456789abcdef")
 _BASE32 = frozenset("abcdefghijklmnopqrstuvwxyz234567")
 _CLASSES = bytes.maketrans(b"abcdefghijklmnopqrstuvwxyz0123456789", b"a" * 26 + b"0" * 10)
-_UPPER = re.compile(r"[A-Z]")
 _RUNS = re.compile(r"[a-z]+|[0-9]+")
 _CAMEL = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
 
@@ -58,43 +56,71 @@ def _letter_bits(run: str) -> float:
 
 def token_bits(token: str) -> tuple[float, str]:
     """Estimated bits of information in one token and the kind of token it looks like."""
+    # The scorer's hot path: C-level str/bytes tests in the order that settles the common
+    # tokens (one-case letters, then letters and digits) soonest; the kinds and prices are
+    # those of the table above, checked in its order of precedence.
     n = len(token)
     if n == 0:
         return 0.0, "empty"
-    if not token.isascii() or not token.isalnum():  # neither letter nor digit somewhere
+    if not token.isascii():
+        return n * BITS_PER_CHAR["base64"], "base64"
+    if token.isalpha():
+        if token.islower():
+            lower = token
+        elif token.isupper() or _camel_words(token):
+            lower = token.lower()
+        else:
+            return n * _MIXED_BITS, "mixed-case"
+        if n <= 5:
+            return n * ABBREV_BITS, "word"
+        if wordiness(lower) >= WORDINESS_MIN:
+            return n * WORD_BITS, "word"
+        return n * LETTER_BITS, "letters"
+    if not token.isalnum():  # neither letter nor digit somewhere
         return n * BITS_PER_CHAR["base64"], "base64"
     if token.isdigit():
         return n * DIGIT_BITS, "digits"
     if not (token.islower() or token.isupper()) and not _camel_words(token):
-        return n * BITS_PER_CHAR["mixed-case"], "mixed-case"
+        return n * _MIXED_BITS, "mixed-case"
     lower = token.lower()
-    if token.isalpha():
-        bits = _letter_bits(lower)
-        return bits, ("word" if bits <= n * ABBREV_BITS else "letters")
     # letters and digits: how often they alternate (on bytes: str.translate is per-char slow)
-    classes = lower.encode("ascii").translate(_CLASSES)
+    raw = lower.encode("ascii")
+    classes = raw.translate(_CLASSES)
     transitions = classes.count(b"a0") + classes.count(b"0a")
-    chars = set(lower)
-    if n >= 8 and transitions >= 2 and chars <= _HEX:
+    hexed = not raw.translate(None, _HEX_BYTES)
+    if n >= 8 and transitions >= 2 and hexed:
         # `900fab32`, `5f3a9c0e`: hex ids and data, not words and numbers
         return n * BITS_PER_CHAR["hex"], "hex"
     if transitions <= MAX_WORD_NUMBER_RUNS - 1:
         # words and numbers: `ec2`, `node12`, `ipv4`, `route53resolver`, `europe-west15`.
         # Random alphanumerics switch far more often (16 random base36 characters: ~6 times).
         bits = 0.0
-        for run in _RUNS.findall(lower):
-            bits += len(run) * DIGIT_BITS if run[0] <= "9" else _letter_bits(run)
+        for run in _RUNS.findall(lower):  # _letter_bits inlined
+            size = len(run)
+            if run[0] <= "9":
+                bits += size * DIGIT_BITS
+            elif size <= 5:
+                bits += size * ABBREV_BITS
+            else:
+                bits += size * (WORD_BITS if wordiness(run) >= WORDINESS_MIN else LETTER_BITS)
         return bits, "word-number"
-    if chars <= _HEX:
+    if hexed:
         return n * BITS_PER_CHAR["hex"], "hex"
-    if chars <= _BASE32:
+    if not raw.translate(None, _BASE32_BYTES):
         return n * BITS_PER_CHAR["base32"], "base32"
     return n * BITS_PER_CHAR["base36"], "base36"
 
 
+_MIXED_BITS = BITS_PER_CHAR["mixed-case"]
+_HEX_BYTES = b"0123456789abcdef"
+_BASE32_BYTES = b"abcdefghijklmnopqrstuvwxyz234567"
+_UPPER_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
 def _camel_words(token: str) -> bool:
     """`MyCompany`, `GitHub`: mixed case made of capitalised words, not of encoded data."""
-    if len(_UPPER.findall(token)) > 4:
+    raw = token.encode("ascii", "ignore")  # counts the capitals `[A-Z]` matches
+    if len(raw) - len(raw.translate(None, _UPPER_BYTES)) > 4:
         return False
     parts = _CAMEL.findall(token)
     if len(parts) > 4 or "".join(parts) != token:
@@ -151,10 +177,7 @@ def decoded_text(run: str) -> tuple[int, str]:
         for start in (0, 1):
             part = upper[start:]
             part = part[: len(part) - len(part) % 8 + _B32_KEEP[len(part) % 8]]
-            try:
-                data = base64.b32decode(part + "=" * (-len(part) % 8))
-            except (binascii.Error, ValueError):
-                continue
+            data = _b32decode(part)
             if readable(data):
                 return len(data), "base32"
     for start in (0, 1):
@@ -162,7 +185,9 @@ def decoded_text(run: str) -> tuple[int, str]:
         if len(part) % 4 == 1:
             part = part[:-1]
         try:
-            data = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+            # base64.urlsafe_b64decode without its Python-level argument checks
+            data = binascii.a2b_base64((part + "=" * (-len(part) % 4)).encode("ascii")
+                                       .translate(_URLSAFE))
         except (binascii.Error, ValueError):
             continue
         if readable(data):
@@ -170,6 +195,23 @@ def decoded_text(run: str) -> tuple[int, str]:
     return 0, ""
 
 
+_URLSAFE = bytes.maketrans(b"-_", b"+/")
+# base32 digits as the digits of int(..., 32): A-Z2-7 -> 0-9a-v
+_B32_AS_INT = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567",
+                              b"0123456789abcdefghijklmnopqrstuv")
+_B32_TAIL_BYTES = {0: 0, 2: 1, 4: 2, 5: 3, 7: 4}  # bytes a 0/2/4/5/7-character tail holds
+
+
+def _b32decode(part: str) -> bytes:
+    """`base64.b32decode(part + padding)` for upper-case base32 `part` cut to a length that
+    padding makes valid (decoded_text does), as one C-level int conversion instead of
+    base64's loop over characters: the padded tail's bits are zeros, as there."""
+    if not part:
+        return b""
+    tail = len(part) % 8
+    padded = part.encode("ascii").translate(_B32_AS_INT) + b"0" * (-len(part) % 8)
+    data = int(padded, 32).to_bytes(len(padded) * 5 // 8, "big")
+    return data[: len(part) // 8 * 5 + _B32_TAIL_BYTES[tail]]
 # base32 tails that can end a padded group (2, 4, 5 or 7 characters), else cut
 _B32_KEEP = (0, 0, 2, 2, 4, 5, 5, 7)
 
@@ -240,22 +282,33 @@ def label_capacity(label: str) -> float:
 
 
 def score_label(label: str, index: int) -> LabelScore:
-    if label[:4] in ("xn--", "XN--", "Xn--", "xN--") and _punycode_ok(label):
-        return LabelScore(index, label, len(label) * IDN_BITS, "idn")
-    if "-" not in label and "_" not in label:
+    if "-" not in label and "_" not in label:  # no `xn--` label either
         bits, kind = token_bits(label)
-        return LabelScore(index, label, bits, kind)
+        return _new(LabelScore, (index, label, bits, kind))
+    if label[:4] in ("xn--", "XN--", "Xn--", "xN--") and _punycode_ok(label):
+        return _new(LabelScore, (index, label, len(label) * IDN_BITS, "idn"))
     total = 0.0
     kind = "word"
     best = -1.0
-    for token in label.replace("_", "-").split("-"):
+    ascii_label = label.isascii()
+    for token in (label.replace("_", "-") if "_" in label else label).split("-"):
         if not token:
             continue
-        bits, k = token_bits(token)
+        # the usual tokens of a dashed label (`us`, `east`, `1`, `fips`) priced inline:
+        # exactly what token_bits says of them
+        if ascii_label and len(token) <= 5 and token.isalpha() and token.islower():
+            bits, k = len(token) * ABBREV_BITS, "word"
+        elif ascii_label and token.isdigit():
+            bits, k = len(token) * DIGIT_BITS, "digits"
+        else:
+            bits, k = token_bits(token)
         total += bits
         if bits > best:
             best, kind = bits, k
-    return LabelScore(index, label, total, kind)
+    return _new(LabelScore, (index, label, total, kind))
+
+
+_new = tuple.__new__  # a NamedTuple built without its Python-level __new__ (the hot path)
 
 
 __all__ = ["ALPHABET_CHOICE_BITS", "BITS_PER_CHAR", "LETTER_BITS", "LabelScore", "decoded_text",

@@ -24,7 +24,12 @@ MAX_LABEL = 63
 MAX_NAME = 253
 _HOST_CHARS = re.compile(r"[A-Za-z0-9_-]*")
 _VALID = re.compile(r"[A-Za-z0-9_-]{1,63}(?:\.[A-Za-z0-9_-]{1,63})*")
+_HOSTNAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+_NAME_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
 _IPV4 = re.compile(r"^[0-9]{1,3}(\.[0-9]{1,3}){3}$")
+
+
+_new = tuple.__new__  # a NamedTuple built without its Python-level __new__ (the hot path)
 
 
 class HostName(NamedTuple):
@@ -60,7 +65,7 @@ def _label_problem(labels: list[str]) -> str | None:
         if len(label) > MAX_LABEL:
             return f"label {i} has {len(label)} characters (DNS allows {MAX_LABEL})"
         if _HOST_CHARS.fullmatch(label) is None:
-            bad = sorted({c for c in label if not (c.isascii() and (c.isalnum() or c in "-_"))})
+            bad = sorted(set(label) - _HOSTNAME_CHARS)
             shown = "".join(c if c.isprintable() and c.isascii() else "?" for c in bad[:6])
             return f"label {i} has characters no hostname has ({shown!r})"
     return None
@@ -76,6 +81,16 @@ def host_name(raw: str) -> HostName:
         with contextlib.suppress(UnicodeError):
             text = text.encode("idna").decode("ascii")
     lower = text.lower()
+    labels = text.split(".")
+    if text.isascii() and not text.encode("ascii").translate(None, _NAME_BYTES) \
+            and "" not in labels and max(map(len, labels)) <= MAX_LABEL:
+        # the common case (what _VALID matches: no colon, not empty, no bad label) settled
+        # by C-level bytes and list operations, several times faster than the regex
+        if text[-1] <= "9" and _IPV4.match(text):
+            return _new(HostName, (text, lower, (), None, True))
+        problem = None if len(text) <= MAX_NAME else \
+            f"name has {len(text)} characters (DNS allows {MAX_NAME})"
+        return _new(HostName, (text, lower, tuple(labels), problem, False))
     if ":" in text:  # only an IPv6 literal has colons once the port is cut
         return HostName(text, lower, (), None if _is_ipv6(text) else
                         "a colon in a name that is not an IPv6 address", ip=True)
@@ -83,7 +98,6 @@ def host_name(raw: str) -> HostName:
         return HostName(text, lower, (), ip=True)
     if not text:
         return HostName(text, lower, (), "empty name")
-    labels = text.split(".")
     problem = None if _VALID.fullmatch(text) else _label_problem(labels)
     if problem is None and len(text) > MAX_NAME:
         problem = f"name has {len(text)} characters (DNS allows {MAX_NAME})"

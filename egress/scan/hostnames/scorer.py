@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from egress.scan.hostnames.labels import LabelScore, decoded_text, score_label
+from egress.scan.hostnames.labels import LabelScore, decoded_text, score_label, token_bits
 from egress.scan.hostnames.names import HostName, host_name
 from egress.scan.hostnames.suffixes import SuffixLists, suffix_lists
 
@@ -109,6 +109,7 @@ class HostnameException:
     suffix: str | None = None   # this name and every name under it
 
 
+_new = tuple.__new__  # NamedTuples built without their Python-level __new__ (hot path)
 SCORE_MEMO = 8192  # names remembered per scorer; a name's score never changes
 
 
@@ -171,16 +172,23 @@ class HostnameScorer:
     def _split(self, host: HostName) -> tuple[str, str, bool]:
         text, lower = host.text, host.lower
         lists = self.lists
-        tld = lower[lower.rfind(".") + 1:]
+        labels = lower.split(".")  # split once for both lookups (SuffixLists.registered)
+        tld = labels[-1]
         if tld not in lists.tlds and not tld.isalpha():
             # No top-level domain has digits or dashes: such a name goes to whatever resolver
             # is asked (dnscat2 without a domain), so every label of it is scored.
             return ".", text, False
-        registered = lists.registered(lower)
+        n = len(labels)
+        pub = lists.full.public_labels(labels)
+        registered = ".".join(labels[-pub - 1:]) if pub < n else None
         # Private-section suffixes have two or more labels, so a registered domain with one
-        # dot is an ICANN one: the second lookup is needed only for deeper ones.
-        icann = registered if registered is not None and registered.count(".") == 1 \
-            else lists.registered(lower, icann_only=True)
+        # dot (a one-label suffix) is an ICANN one: the second lookup is needed only for
+        # deeper ones.
+        if registered is not None and pub == 1:
+            icann: str | None = registered
+        else:
+            pub = lists.icann.public_labels(labels)
+            icann = ".".join(labels[-pub - 1:]) if pub < n else None
         if registered is None:
             # The name is itself a public suffix (a wildcard entry such as
             # `*.compute-1.amazonaws.com`): score what lies under its ICANN domain.
@@ -210,13 +218,17 @@ class HostnameScorer:
         if host.ip or not host.labels:
             return HostnameScore(host.lower, host.lower, "", 0.0, 0.0)
         registered, sub, customer = self._split(host)
-        exempt = self.exception_for(host.lower, registered)
-        if exempt is not None:
-            return HostnameScore(host.lower, registered, sub, 0.0, 0.0, ("exception",), exempt)
+        if self._by_suffix or self._by_domain:
+            exempt = self.exception_for(host.lower, registered)
+            if exempt is not None:
+                return HostnameScore(host.lower, registered, sub, 0.0, 0.0, ("exception",),
+                                     exempt)
         if not sub:
             return HostnameScore(host.lower, registered, "", 0.0, 0.0)
+        text = host.text
+        # an all-lower-case name cannot be in random case (the common case: no call)
         return self._score(host.lower, registered, sub, customer,
-                           _case_randomised(host.text, registered))
+                           not text.islower() and _case_randomised(text, registered))
 
     def _malformed(self, host: HostName) -> HostnameScore:
         """A name no hostname can be: refused whatever it scores (`problem`), and scored all
@@ -235,21 +247,42 @@ class HostnameScorer:
         labels = sub.split(".")
         if lower.endswith(".arpa") and _is_reverse_lookup(lower, labels):
             return HostnameScore(lower, registered, sub, 0.0, 0.0, ("reverse-lookup",))
-        scored = self._labels(labels, customer)
-        last = len(scored) - 1
+        # One pass over the labels: each is priced (left to right, until the bits alone
+        # reach the block score: past it a label is charged UNSCORED_BITS per character,
+        # as the verdict cannot change) and its signals counted at once.
+        out: list[LabelScore] = []
+        enough = self.block_score / POINTS_PER_BIT
+        priced = 0.0       # bits of the priced labels, before the customer label's halving
         total_bits = 0.0
         chunks = data_labels = short = 0
         decodable = False
         mixed, hexed = case_noise, False
         top: LabelScore | None = None
         top_bits = -1.0
-        halved = last if customer else -1
-        for i, s in enumerate(scored):
-            _, label, bits, kind = s
-            if i == halved:
+        halved = len(labels) if customer else 0   # the position of the halved label
+        append = out.append
+        position = 0
+        for label in labels:
+            position += 1
+            if priced >= enough and position != halved:
+                bits = len(label) * UNSCORED_BITS
+                append(_new(LabelScore, (position, label, bits, "unscored")))
+                total_bits += bits
+                if bits >= CHUNK_BITS:
+                    chunks += 1
+                continue
+            if "-" in label or "_" in label:  # no `xn--` label without a dash
+                s = score_label(label, position)
+                bits, kind = s.bits, s.kind
+            else:
+                bits, kind = token_bits(label)
+                s = _new(LabelScore, (position, label, bits, kind))
+            append(s)
+            priced += bits
+            if position == halved:
                 bits *= CUSTOMER_LABEL_WEIGHT
             total_bits += bits
-            if bits > top_bits and kind != "unscored":
+            if bits > top_bits:
                 top, top_bits = s, bits
             if kind in _NOT_WORDS:
                 n = len(label)
@@ -265,6 +298,7 @@ class HostnameScorer:
                 hexed = hexed or kind == "hex"
             if bits >= CHUNK_BITS:
                 chunks += 1
+        scored = tuple(out)
         mixed = mixed and not case_noise
         points = total_bits * POINTS_PER_BIT
         reasons: list[str] = [f"encoded-bits={total_bits:.0f}"] if total_bits >= 1 else []
@@ -300,24 +334,9 @@ class HostnameScorer:
         if mixed:
             points += MIXED_CASE_POINTS
             reasons.append("mixed-case")
-        return HostnameScore(lower, registered, sub, round(points, 1), round(total_bits, 1),
-                             tuple(reasons), labels=scored, customer=customer, top=top,
-                             text=text, shape=shape)
-
-    def _labels(self, labels: list[str], customer: bool) -> tuple[LabelScore, ...]:
-        """Each label priced, left to right, until the bits alone reach the block score."""
-        out = []
-        bits = 0.0
-        enough = self.block_score / POINTS_PER_BIT
-        last = len(labels) - 1
-        for i, label in enumerate(labels):
-            if bits >= enough and not (customer and i == last):
-                out.append(LabelScore(i + 1, label, len(label) * UNSCORED_BITS, "unscored"))
-                continue
-            scored = score_label(label, i + 1)
-            bits += scored.bits
-            out.append(scored)
-        return tuple(out)
+        return _new(HostnameScore, (lower, registered, sub, round(points, 1),
+                                    round(total_bits, 1), tuple(reasons), None, None, scored,
+                                    customer, top, text, shape))
 
     @staticmethod
     def _text_payload(scored: tuple[LabelScore, ...],

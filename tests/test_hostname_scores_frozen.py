@@ -1,0 +1,75 @@
+"""The single-name scorer's output, frozen: speed-ups must not change a single score.
+
+`tests/data/hostnames/scores-frozen.json` holds, for a fixed sample of every corpus family
+the benchmark scores (tunnel and benign, plus malformed, case-randomised, reverse-lookup and
+punycode corners), the score, bits, reasons, explanation and problem the scorer gave when it
+was written, at the default block score and at a low one (which prices fewer labels). A
+change that is meant to change scores regenerates it:
+
+    .venv/bin/python -m tests.test_hostname_scores_frozen
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+from egress.scan.hostnames import HostnameScorer
+
+FROZEN = Path(__file__).resolve().parent / "data" / "hostnames" / "scores-frozen.json"
+PER_FAMILY = 60
+BLOCK_SCORES = (100.0, 60.0)
+CORNERS = ["abc.FFFF..hidemyself.org", "gOoGlE.cOm", "4.3.2.1.in-addr.arpa", "", ".", "a..b",
+           "x" * 70 + ".com", "1.2.3.4", "::1", "m\u00fcnchen.de", "xn--mnchen-3ya.de",
+           "dnscat.abc.com", "a-b_c.d-e.example.co.uk", "-.com", "foo bar.com",
+           "AbCdEfGhIjKl.example.com", "Example.COM.", "d1x.cloudfront.net",
+           "x.compute-1.amazonaws.com", "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d"
+           ".0.1.0.0.2.ip6.arpa", "abc.123-4"]
+
+
+def sample() -> list[str]:
+    from benchmarks.hostname_scoring import families
+
+    tunnels, benign = families()
+    rnd = random.Random(13)
+    names: list[str] = []
+    for fams in (tunnels, benign):
+        for fam in sorted(fams):
+            pool = sorted(set(fams[fam]))
+            names.extend(rnd.sample(pool, min(PER_FAMILY, len(pool))))
+    return list(dict.fromkeys(names + CORNERS))
+
+
+def scores(names: list[str]) -> dict[str, list[list[Any]]]:
+    """Per block score, one row per name, in the order of `names`."""
+    out: dict[str, list[list[Any]]] = {}
+    for block in BLOCK_SCORES:
+        scorer = HostnameScorer(block_score=block)
+        rows = out[f"{block:g}"] = []
+        for n in names:
+            s = scorer.score_uncached(n)
+            # the subdomain is the name less `registered`; the explanation names the label,
+            # its size, bits per character and alphabet, the text payload and tool shape
+            rows.append([s.registered, s.score, s.bits, ",".join(s.reasons), s.customer,
+                         s.explanation])
+    return out
+
+
+def test_scores_match_the_frozen_sample() -> None:
+    frozen = json.loads(FROZEN.read_text(encoding="utf-8"))
+    names = frozen["names"]
+    assert len(names) > 2000
+    got = scores(names)
+    assert got.keys() == frozen["scores"].keys()
+    diff = [(block, names[i], want, row) for block, rows in frozen["scores"].items()
+            for i, (want, row) in enumerate(zip(rows, got[block], strict=True)) if row != want]
+    assert not diff, f"{len(diff)} scores changed (block score, name, frozen, now): {diff[:3]}"
+
+
+if __name__ == "__main__":
+    picked = sample()
+    FROZEN.write_text(json.dumps({"names": picked, "scores": scores(picked)},
+                                 separators=(",", ":"), ensure_ascii=True) + "\n", encoding="utf-8")
+    print(f"{len(picked)} names written to {FROZEN}")
