@@ -119,3 +119,28 @@ def test_round3_split_shares_no_template_payload_or_document_with_development_da
     assert {i["source"] for i in injected} == {"deepteam", "promptfoo+deepteam"}
     assert len(injected) >= 500 and len(load_eval("round3", "clean-results")) >= 400
     assert len(load_eval("round3", "poisoned-tools")) == 150
+
+
+def test_round4_split_shares_no_template_payload_or_document_with_development_data() -> None:
+    """The round-4 held-out split (the example prompts of promptfoo's red-team plugins, planted in
+    documents of wheels and standard-library packages no earlier split used) shares no template,
+    payload, document or clean text with `dev/`, `test/`, `fresh/` or `round3/`: checked on the
+    data, without measuring detection on it."""
+    from tests.support.injection_eval import load as load_eval
+
+    def parts(split: str) -> tuple[set[str], set[str], set[str], set[str]]:
+        items = load_eval(split, "injected-results") + load_eval(split, "poisoned-tools")
+        clean = load_eval(split, "clean-results")
+        return ({i["template"] for i in items}, {i["payload"] for i in items},
+                {i.get("carrier", "") for i in items} | {c.get("group", "") for c in clean},
+                {c["text"] for c in clean})
+
+    round4 = parts("round4")
+    for split in ("dev", "test", "fresh", "round3"):
+        old = parts(split)
+        assert not round4[0] & old[0] and not round4[1] & old[1], split
+        assert not (round4[2] - {""}) & old[2] and not round4[3] & old[3], split
+    injected = load_eval("round4", "injected-results")
+    assert {i["source"] for i in injected} == {"promptfoo"}
+    assert len(injected) >= 300 and len(load_eval("round4", "clean-results")) >= 500
+    assert len(load_eval("round4", "poisoned-tools")) == 150

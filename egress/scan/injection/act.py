@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 
 from egress.scan.injection import code as code_analysis
+from egress.scan.injection import prose_act
 from egress.scan.injection.cues import (
     ADDRESS,
     ADDRESSEE,
@@ -371,6 +372,11 @@ def detect(view: str, definition: bool = False) -> ActHit | None:
         hit = tool_call(view, definition) if detector is tool_call else detector(view)
         if hit is not None:
             return hit
+    # Tool actions, command lines and privilege requests that address nobody (`prose_act.py`).
+    for prose in prose_act.DETECTORS:
+        found = prose(view)
+        if found is not None:
+            return ActHit(*found)
     return None
 
 

@@ -112,9 +112,9 @@ def promptfoo_wrappers(tgz: Path) -> list[tuple[str, str]]:
     return out
 
 
-def development_text() -> str:
+def development_text(splits: tuple[str, ...] = ("dev", "test", "fresh")) -> str:
     """Every text of the development data (all earlier splits here and in `../mcp-eval/`)."""
-    texts = [json.dumps(i, ensure_ascii=False) for split in ("dev", "test", "fresh")
+    texts = [json.dumps(i, ensure_ascii=False) for split in splits
              for kind in ("injected-results", "clean-results", "poisoned-tools")
              for i in build.load_gz(HERE / split / f"{kind}.jsonl.gz")]
     for f in sorted((HERE.parent / "mcp-eval").glob("*/*.jsonl.gz")):
@@ -147,11 +147,11 @@ def payloads(root: Path, rng: random.Random) -> list[tuple[str, str, str, str, s
 
 
 def attacks(items: list[tuple[str, str, str, str, str]], carriers: list[tuple[str, str, str]],
-            rng: random.Random, copies: int) -> list[dict[str, Any]]:
+            rng: random.Random, copies: int, copied: tuple[str, ...] = ("deepteam",)) -> list[dict[str, Any]]:
     formats = ["plain", "plain", "plain", "markdown", "email-quote", "json", "table-cell", "code-comment"]
     out = []
     for source, family, tid, pid, text in items:
-        for _ in range(copies if source == "deepteam" else 1):
+        for _ in range(copies if source in copied else 1):
             group, kind, carrier = rng.choice(carriers)
             how = rng.choice(formats) if len(text) < 600 else "plain"
             position = rng.choice(["start", "middle", "end"])
@@ -188,13 +188,13 @@ def poisoned_tools(items: list[tuple[str, str, str, str, str]], tools: list[dict
     return out
 
 
-def stdlib_round3() -> Iterator[tuple[str, str, str]]:
+def stdlib_round3(packages: list[str] = STDLIB_PACKAGES) -> Iterator[tuple[str, str, str]]:
     import sysconfig
 
     if sys.version.split()[0] != build.PYTHON_VERSION:
         raise SystemExit(f"build with Python {build.PYTHON_VERSION} (pinned)")
     lib = Path(sysconfig.get_paths()["stdlib"])
-    for pkg in STDLIB_PACKAGES:
+    for pkg in packages:
         for f in sorted((lib / pkg).glob("*.py")):
             yield f"stdlib-src:{pkg}/{f.name}", "code", f.read_text(encoding="utf-8", errors="replace")
 

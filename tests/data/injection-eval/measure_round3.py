@@ -37,6 +37,8 @@ for level in ("medium", "high"):
             if label and it.get("family") in ACT:
                 act[1] += 1
                 act[0] += bool(r)
+            # One finding per text (the first rule that fires): "same family" means that rule is the
+            # item's own family. Round 3's 0 is a true figure, not a script fault (checked in round 4).
             if label and r and r[0].removeprefix("poison-") == it.get("family"):
                 same += 1
         res[kind] = {"flagged": f"{tot[0]}/{tot[1]}",
