@@ -5,8 +5,10 @@ attack family and per kind of benign text.
 
 prints detection and false-positive rates as JSON. `dev`, `test` (round 1's frozen split) and
 `fresh` (round 2's held-out split, measured once by `tests/data/injection-eval/measure_fresh.py`)
-are development data; `round3` is round 3's held-out split of third-party attack text, measured
-once by `tests/data/injection-eval/measure_round3.py` for the figures in its README.
+and `round3` (round 3's held-out split of third-party attack text, measured once by
+`tests/data/injection-eval/measure_round3.py`) are development data; `round4` is round 4's
+held-out split, measured once by `tests/data/injection-eval/measure_round4.py` for the figures in
+its README, and development data from then on.
 """
 
 from __future__ import annotations
