@@ -1,6 +1,6 @@
 """The learned injection score: reproducible from pinned inputs, read lazily, measured on the
 development split per family (the held-out `fresh` split is measured once, by
-`tests/data/injection-eval/measure_fresh.py`; see that directory's README)."""
+`tests/data/injection-eval/measure_split.py fresh`; see that directory's README)."""
 
 from __future__ import annotations
 

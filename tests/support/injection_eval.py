@@ -4,10 +4,10 @@ attack family and per kind of benign text.
     python -m tests.support.injection_eval dev [medium|high]
 
 prints detection and false-positive rates as JSON. `dev`, `test` (round 1's frozen split) and
-`fresh` (round 2's held-out split, measured once by `tests/data/injection-eval/measure_fresh.py`)
+`fresh` (round 2's held-out split, measured once by `tests/data/injection-eval/measure_split.py fresh`)
 and `round3` (round 3's held-out split of third-party attack text, measured once by
-`tests/data/injection-eval/measure_round3.py`) are development data; `round4` is round 4's
-held-out split, measured once by `tests/data/injection-eval/measure_round4.py` for the figures in
+`tests/data/injection-eval/measure_split.py round3`) are development data; `round4` is round 4's
+held-out split, measured once by `tests/data/injection-eval/measure_split.py round4` for the figures in
 its README, and development data from then on.
 """
 

@@ -1,7 +1,7 @@
 """Builds the FRESH held-out split (`fresh/`, issue 12 round 2) from pinned inputs that neither
 `dev/` nor `test/` used: the templates and payloads of `attacks_fresh.py`, planted in documents of
 wheels never downloaded before (`FRESH_WHEELS`) and in standard-library packages that round 1
-never sampled. Evaluated exactly once, after all tuning (`measure_fresh.py` →
+never sampled. Evaluated exactly once, after all tuning (`measure_split.py fresh` →
 `fresh-results.json`).
 
     S=/tmp/inj-fresh

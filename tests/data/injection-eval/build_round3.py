@@ -1,6 +1,6 @@
 """Builds the ROUND-3 held-out split (`round3/`, issue 12 round 3) from pinned inputs that no
 earlier split used, before any round-3 change to the detectors. Evaluated exactly once, after all
-tuning (`measure_round3.py` -> `round3-results.json`).
+tuning (`measure_split.py round3` -> `round3-results.json`).
 
 The attack text is written by others, not by this project:
 

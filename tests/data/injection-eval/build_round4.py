@@ -1,6 +1,6 @@
 """Builds the ROUND-4 held-out split (`round4/`, issue 12 round 4) from pinned inputs that no
 earlier split used, before any round-4 change to the detectors. Evaluated exactly once, after all
-tuning (`measure_round4.py` -> `round4-results.json`).
+tuning (`measure_split.py round4` -> `round4-results.json`).
 
 The attack text is written by others: the example attack prompts of promptfoo 0.123.1's red-team
 plugins (npm, MIT; the `<Example> ... Prompt: ... </Example>` blocks of each plugin's generator
