@@ -237,6 +237,22 @@ def plant(carrier: str, payload: str, position: str, rng: random.Random) -> str:
     return carrier[:at] + "\n" + payload + "\n" + carrier[at:]
 
 
+
+def poison_tool(base: dict[str, Any], text: str, rng: random.Random) -> tuple[dict[str, Any], str]:
+    """A copy of the tool definition `base` with `text` planted in its description or in one
+    parameter's description (rounds 2 to 4 plant their payloads this way); and where it went."""
+    tool = json.loads(json.dumps(base))
+    props = (tool.get("inputSchema") or {}).get("properties") or {}
+    where = rng.choice(["description", "description", "parameter"] if props else ["description"])
+    if where == "parameter":
+        name = rng.choice(sorted(props))
+        if isinstance(props[name], dict):
+            props[name]["description"] = plant(str(props[name].get("description", "")), text, "end", rng)
+    else:
+        tool["description"] = plant(str(tool.get("description", "")), text,
+                                    rng.choice(["start", "middle", "end"]), rng)
+    return tool, where
+
 def fmt(payload: str, how: str) -> str:
     """The payload as it sits in a formatted document."""
     if how == "email-quote":

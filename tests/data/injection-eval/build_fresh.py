@@ -17,7 +17,6 @@ as one.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import random
@@ -135,16 +134,7 @@ def poisoned_tools(tools: list[dict[str, Any]], rng: random.Random, n: int) -> l
         family = families[i % len(families)]
         _, tid, pid, text = rng.choice(by_family[family])
         base = rng.choice(tools)
-        tool = json.loads(json.dumps(base["tool"]))
-        props = (tool.get("inputSchema") or {}).get("properties") or {}
-        where = rng.choice(["description", "description", "parameter"] if props else ["description"])
-        if where == "parameter":
-            name = rng.choice(sorted(props))
-            if isinstance(props[name], dict):
-                props[name]["description"] = build.plant(str(props[name].get("description", "")), text, "end", rng)
-        else:
-            tool["description"] = build.plant(str(tool.get("description", "")), text,
-                                              rng.choice(["start", "middle", "end"]), rng)
+        tool, where = build.poison_tool(base["tool"], text, rng)
         out.append({"source": "own-fresh+" + base["source"], "family": family, "template": tid, "payload": pid,
                     "where": where, "tool": tool})
     return out

@@ -173,16 +173,7 @@ def poisoned_tools(items: list[tuple[str, str, str, str, str]], tools: list[dict
         family = families[i % len(families)]
         source, _, tid, pid, text = rng.choice(by_family[family])
         base = rng.choice(tools)
-        tool = json.loads(json.dumps(base["tool"]))
-        props = (tool.get("inputSchema") or {}).get("properties") or {}
-        where = rng.choice(["description", "description", "parameter"] if props else ["description"])
-        if where == "parameter":
-            name = rng.choice(sorted(props))
-            if isinstance(props[name], dict):
-                props[name]["description"] = build.plant(str(props[name].get("description", "")), text, "end", rng)
-        else:
-            tool["description"] = build.plant(str(tool.get("description", "")), text,
-                                              rng.choice(["start", "middle", "end"]), rng)
+        tool, where = build.poison_tool(base["tool"], text, rng)
         out.append({"source": source + "+" + base["source"], "family": family, "template": tid,
                     "payload": pid, "where": where, "tool": tool})
     return out
