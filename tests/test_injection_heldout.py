@@ -80,20 +80,24 @@ def test_fresh_split_shares_no_template_payload_or_document_with_development_dat
     development item uses: checked on the data, without measuring detection on it."""
     from tests.support.injection_eval import load as load_eval
 
-    def parts(split: str) -> tuple[set[str], set[str], set[str], set[str]]:
-        items = load_eval(split, "injected-results")
-        clean = load_eval(split, "clean-results")
-        return ({i["template"] for i in items}, {i["payload"] for i in items},
-                {i.get("carrier", "") for i in items} | {c.get("group", "") for c in clean},
-                {c["text"] for c in clean})
-
-    fresh = parts("fresh")
+    fresh = _parts("fresh")
     for split in ("dev", "test"):
-        old = parts(split)
+        old = _parts(split)
         assert not fresh[0] & old[0] and not fresh[1] & old[1], split
         assert not (fresh[2] - {""}) & old[2] and not fresh[3] & old[3], split
     assert len(load_eval("fresh", "injected-results")) >= 500
     assert len(load_eval("fresh", "clean-results")) >= 500
+
+
+def _parts(split: str) -> tuple[set[str], set[str], set[str], set[str]]:
+    """A split's templates, payloads, documents (carriers and clean groups) and clean texts."""
+    from tests.support.injection_eval import load as load_eval
+
+    items = load_eval(split, "injected-results") + load_eval(split, "poisoned-tools")
+    clean = load_eval(split, "clean-results")
+    return ({i["template"] for i in items}, {i["payload"] for i in items},
+            {i.get("carrier", "") for i in items} | {c.get("group", "") for c in clean},
+            {c["text"] for c in clean})
 
 
 def test_round3_split_shares_no_template_payload_or_document_with_development_data() -> None:
@@ -103,16 +107,9 @@ def test_round3_split_shares_no_template_payload_or_document_with_development_da
     own with them: checked on the data, without measuring detection on it."""
     from tests.support.injection_eval import load as load_eval
 
-    def parts(split: str) -> tuple[set[str], set[str], set[str], set[str]]:
-        items = load_eval(split, "injected-results") + load_eval(split, "poisoned-tools")
-        clean = load_eval(split, "clean-results")
-        return ({i["template"] for i in items}, {i["payload"] for i in items},
-                {i.get("carrier", "") for i in items} | {c.get("group", "") for c in clean},
-                {c["text"] for c in clean})
-
-    round3 = parts("round3")
+    round3 = _parts("round3")
     for split in ("dev", "test", "fresh"):
-        old = parts(split)
+        old = _parts(split)
         assert not round3[0] & old[0] and not round3[1] & old[1], split
         assert not (round3[2] - {""}) & old[2] and not round3[3] & old[3], split
     injected = load_eval("round3", "injected-results")
@@ -128,16 +125,9 @@ def test_round4_split_shares_no_template_payload_or_document_with_development_da
     data, without measuring detection on it."""
     from tests.support.injection_eval import load as load_eval
 
-    def parts(split: str) -> tuple[set[str], set[str], set[str], set[str]]:
-        items = load_eval(split, "injected-results") + load_eval(split, "poisoned-tools")
-        clean = load_eval(split, "clean-results")
-        return ({i["template"] for i in items}, {i["payload"] for i in items},
-                {i.get("carrier", "") for i in items} | {c.get("group", "") for c in clean},
-                {c["text"] for c in clean})
-
-    round4 = parts("round4")
+    round4 = _parts("round4")
     for split in ("dev", "test", "fresh", "round3"):
-        old = parts(split)
+        old = _parts(split)
         assert not round4[0] & old[0] and not round4[1] & old[1], split
         assert not (round4[2] - {""}) & old[2] and not round4[3] & old[3], split
     injected = load_eval("round4", "injected-results")

@@ -240,7 +240,7 @@ def plant(carrier: str, payload: str, position: str, rng: random.Random) -> str:
 
 def poison_tool(base: dict[str, Any], text: str, rng: random.Random) -> tuple[dict[str, Any], str]:
     """A copy of the tool definition `base` with `text` planted in its description or in one
-    parameter's description (rounds 2 to 4 plant their payloads this way); and where it went."""
+    parameter's description (every round plants its payloads this way); and where it went."""
     tool = json.loads(json.dumps(base))
     props = (tool.get("inputSchema") or {}).get("properties") or {}
     where = rng.choice(["description", "description", "parameter"] if props else ["description"])
@@ -410,15 +410,7 @@ def poisoned_tools(split: str, tools: list[dict[str, Any]], rng: random.Random,
         family = families[i % len(families)]
         _, tid, pid, text = rng.choice(by_family[family])
         base = rng.choice(tools)
-        tool = json.loads(json.dumps(base["tool"]))
-        props = (tool.get("inputSchema") or {}).get("properties") or {}
-        where = rng.choice(["description", "description", "parameter"] if props else ["description"])
-        if where == "parameter":
-            name = rng.choice(sorted(props))
-            if isinstance(props[name], dict):
-                props[name]["description"] = plant(str(props[name].get("description", "")), text, "end", rng)
-        else:
-            tool["description"] = plant(str(tool.get("description", "")), text, rng.choice(["start", "middle", "end"]), rng)
+        tool, where = poison_tool(base["tool"], text, rng)
         out.append({"source": "own+" + base["source"], "family": family, "template": tid, "payload": pid,
                     "where": where, "tool": tool})
     return out
