@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from egress.policy.model import DLPSection
+from egress.scan.dlp.prefilter import hyperscan_backend
 from egress.scan.dlp.prefilter.hyperscan_backend import HyperscanPrefilter
 from egress.scan.dlp.prefilter.protocol import RuleSource
 from egress.sources import derived_cache, dlp_catalogue
@@ -240,3 +241,35 @@ def test_precompile_fills_a_cache_directory(tmp_path: Path) -> None:
     assert names == ["catalogue", "prefilter"]
     with derived_cache.only(target):
         assert load().from_cache
+
+
+def test_rule_ends_databases_are_kept_in_the_cache(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rule's ends database (compiled in the background, up to seconds a rule) is kept in the
+    derived cache, so the next process loads it instead of compiling; a damaged entry is
+    compiled again and replaced. The ends are the same either way."""
+    rules = [r for r in load_catalogue() if r.examples][:40]
+    small = [r.source() for r in rules]
+    first = load(small)
+    assert first.ends_store is not None
+    index = min(first._own)
+    text = "noise " + rules[index].examples[0] + " more noise"
+    first.compile_ends([index])
+    kept = entry(cache, "dlp-ends")
+    ends = first.rule_ends(text, index)
+    assert ends
+
+    # A new process: the database comes from the cache; compiling is not even possible.
+    def no_compile(*args: object) -> None:
+        raise AssertionError("compiled although the cache holds the database")
+
+    with monkeypatch.context() as m:
+        m.setattr(hyperscan_backend, "_database", no_compile)
+        second = load(small)
+        second.compile_ends([index])
+    assert second.rule_ends(text, index) == ends
+
+    kept.write_bytes(b"damaged")
+    third = load(small)
+    third.compile_ends([index])
+    assert third.rule_ends(text, index) == ends
+    assert derived_cache.load(kept.name.removesuffix(".bin")) is not None  # replaced, intact

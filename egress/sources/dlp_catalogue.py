@@ -100,10 +100,21 @@ def load_prefilter(sources: Sequence[RuleSource], backend: str | None = None) ->
     if unpacked is not None:
         restored = HyperscanPrefilter.restore(sources, *unpacked)
         if restored is not None:
+            restored.ends_store = (_load_ends, _store_ends)
             return restored
     compiled = HyperscanPrefilter.compile(sources)
     derived_cache.store(key, derived_cache.pack(*compiled.snapshot()))
+    compiled.ends_store = (_load_ends, _store_ends)
     return compiled
+
+
+def _load_ends(inputs: list[object]) -> bytes | None:
+    """A rule's ends database from the derived cache (see `HyperscanPrefilter.rule_ends`)."""
+    return derived_cache.load(derived_cache.key_of("dlp-ends", *inputs))
+
+
+def _store_ends(inputs: list[object], blob: bytes) -> None:
+    derived_cache.store(derived_cache.key_of("dlp-ends", *inputs), blob)
 
 
 @cache

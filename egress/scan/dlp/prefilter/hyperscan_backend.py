@@ -16,7 +16,7 @@ import re
 import re._constants as sre_constants  # type: ignore[import-not-found]
 import re._parser as sre_parser  # type: ignore[import-not-found]
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,6 +86,11 @@ def _compiles(expression: bytes, flags: int) -> bool:
 # Bump when the way rule sources become hyperscan expressions changes: cached databases
 # (`egress.sources.derived_cache`) of an older recipe are then never found.
 _RECIPE = 6
+
+# Where per-rule ends databases (`HyperscanPrefilter.rule_ends`) are kept between processes:
+# `load(key inputs)` gives a serialised database or None, `store(key inputs, blob)` keeps one.
+# The I/O side sets it (`egress.sources.dlp_catalogue`); this module never touches the disk.
+EndsStore = tuple[Callable[[list[object]], bytes | None], Callable[[list[object], bytes], None]]
 
 
 @dataclass(slots=True)
@@ -208,6 +213,12 @@ def cache_inputs(sources: Sequence[RuleSource]) -> list[object]:
              hyperscan.HS_FLAG_CASELESS, hyperscan.HS_FLAG_SOM_LEFTMOST, hyperscan.HS_FLAG_DOTALL]]
 
 
+def ends_cache_inputs(expr: bytes) -> list[object]:
+    """What a rule's ends database depends on: names its entry in an `EndsStore`."""
+    return ["ends", _RECIPE, hyperscan.__version__, expr.decode("latin-1"),
+            hyperscan.HS_FLAG_PREFILTER]
+
+
 class HyperscanPrefilter:
     """Compiled databases over one rule set: `compile` builds them, `restore` takes them back
     from a `snapshot` (`from_cache` then says so)."""
@@ -236,6 +247,7 @@ class HyperscanPrefilter:
         self._ends_queued: set[int] = set()
         self._ends_todo: list[int] = []
         self._ends_worker: threading.Thread | None = None
+        self.ends_store: EndsStore | None = None
 
     @classmethod
     def compile(cls, sources: Sequence[RuleSource]) -> HyperscanPrefilter:
@@ -379,13 +391,27 @@ class HyperscanPrefilter:
             if self._ends_dbs.get(index, _PENDING) is not _PENDING:
                 continue
             expr = self._own.get(index)
-            db = None
-            if expr is not None:
-                try:
-                    db = _database([expr], [0], [hyperscan.HS_FLAG_PREFILTER])
-                except hyperscan.error:
-                    db = None
-            self._ends_dbs[index] = db
+            self._ends_dbs[index] = None if expr is None else self._ends_database(expr)
+
+    def _ends_database(self, expr: bytes) -> Any:
+        """Rule `expr`'s ends database: from `ends_store` when an intact one is kept there
+        (a compile takes up to seconds, every new process would pay it), else compiled and
+        kept. None when hyperscan cannot compile it (the rule is then searched whole)."""
+        inputs = ends_cache_inputs(expr)
+        store = self.ends_store
+        blob = store[0](inputs) if store is not None else None
+        if blob is not None:
+            try:
+                return _loaded(blob)
+            except hyperscan.error:  # corrupt, another hyperscan build: compiled again below
+                pass
+        try:
+            db = _database([expr], [0], [hyperscan.HS_FLAG_PREFILTER])
+        except hyperscan.error:
+            return None
+        if store is not None:
+            store[1](inputs, hyperscan.dumpb(db))
+        return db
 
     def has_split_anchor(self, text: str) -> bool:
         seen: list[int] = []
