@@ -134,7 +134,12 @@ def cmd_egress_precompile(args: argparse.Namespace) -> int:
         raise ConfigError("BOTTLE_EGRESS_CACHE=off: give --cache-dir DIR")
     with derived_cache.only(directory):
         load_rules(CATALOGUE.read_text(encoding="utf-8"), str(CATALOGUE))
-        load_compiled(policy_path)
+        engine = load_compiled(policy_path).dlp
+        # The per-rule ends databases a running proxy would compile in the background the
+        # first time each rule is named in a long text (seconds in all): built now instead.
+        compile_ends = getattr(engine.prefilter, "compile_ends", None)
+        if compile_ends is not None:
+            compile_ends(engine.windowed_rules())
     written = sorted(p.name for p in directory.glob("*.bin"))
     print(f"{directory}: {', '.join(written) or 'nothing written (not writable?)'}")
     return EXIT_OK if written else EXIT_USAGE

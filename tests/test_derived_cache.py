@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -229,18 +230,37 @@ def test_nothing_derived_from_a_known_secret_is_cached(cache: Path) -> None:
         assert secret.encode() not in path.read_bytes()
 
 
-def test_precompile_fills_a_cache_directory(tmp_path: Path) -> None:
+def test_precompile_fills_a_cache_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     target = tmp_path / "image-cache"
     env = {**os.environ, "BOTTLE_EGRESS_CACHE": "off",
            "BOTTLE_EGRESS_SYSTEM_CACHE": str(tmp_path / "none")}
     res = subprocess.run([sys.executable, "-m", "cli.main", "egress", "precompile",
                           "--cache-dir", str(target)], cwd=REPO, env=env, capture_output=True,
-                         text=True, timeout=120, check=False)
+                         text=True, timeout=300, check=False)
     assert res.returncode == 0, res.stderr
-    names = sorted(p.name.split("-")[1] for p in target.glob("*.bin"))
-    assert names == ["catalogue", "prefilter"]
+    names = sorted({p.name.split("-")[1] for p in target.glob("*.bin")})
+    assert names == ["catalogue", "ends", "prefilter"]
     with derived_cache.only(target):
         assert load().from_cache
+        # Every ends database a scan may ask for is there: a new process compiles none (the
+        # few rules prefiltered by their anchors have no ends database at all).
+        engine = dlp_engine(DLPSection.model_validate({}), backend="hyperscan")
+        wanted = engine.windowed_rules()
+        stored = len(list(target.glob("dlp-ends-*.bin")))
+        assert stored >= len(wanted) * 9 // 10
+        compiles: list[object] = []
+        real = hyperscan_backend._database
+
+        def counted(*args: Any) -> Any:
+            compiles.append(args)
+            return real(*args)
+
+        fresh = load()
+        with monkeypatch.context() as m:
+            m.setattr(hyperscan_backend, "_database", counted)
+            fresh.compile_ends(wanted)
+        loaded = [i for i in wanted if fresh._ends_dbs.get(i) is not None]
+        assert len(loaded) == stored and not compiles
 
 
 def test_rule_ends_databases_are_kept_in_the_cache(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:

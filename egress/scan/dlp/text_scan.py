@@ -320,6 +320,12 @@ class TextScanner:
             floor = min(floor, min(map(len, forms), default=0) if forms is not None else 0)
         return floor
 
+    def windowed_rules(self) -> list[int]:
+        """The rules `_finditer` may search in windows: those whose ends database a long text
+        asks the prefilter for (`bottle egress precompile` builds them ahead of time)."""
+        return [i for i, r in enumerate(self.rules) if r.id not in windows.SLOW_TO_COMPILE
+                and windows.reach(r.regex.pattern, r.regex.flags) is not None]
+
     def _finditer(self, index: int, rule: Rule, text: str,
                   near: _Near | None) -> Iterator[re.Match[str]]:
         """`rule.regex.finditer(text)`; in a long text, searched only in windows around the
