@@ -87,9 +87,8 @@ def _compiles(expression: bytes, flags: int) -> bool:
 # (`egress.sources.derived_cache`) of an older recipe are then never found.
 _RECIPE = 6
 
-# Where per-rule ends databases (`HyperscanPrefilter.rule_ends`) are kept between processes:
-# `load(key inputs)` gives a serialised database or None, `store(key inputs, blob)` keeps one.
-# The I/O side sets it (`egress.sources.dlp_catalogue`); this module never touches the disk.
+# (load, store) of serialised ends databases by key inputs, set by the I/O side
+# (`egress.sources.dlp_catalogue`): this module never touches the disk.
 EndsStore = tuple[Callable[[list[object]], bytes | None], Callable[[list[object], bytes], None]]
 
 
@@ -394,17 +393,14 @@ class HyperscanPrefilter:
             self._ends_dbs[index] = None if expr is None else self._ends_database(expr)
 
     def _ends_database(self, expr: bytes) -> Any:
-        """Rule `expr`'s ends database: from `ends_store` when an intact one is kept there
-        (a compile takes up to seconds, every new process would pay it), else compiled and
-        kept. None when hyperscan cannot compile it (the rule is then searched whole)."""
+        """Rule `expr`'s ends database: kept in `ends_store` (a compile takes up to seconds),
+        else compiled and kept there; None if hyperscan cannot (the rule is searched whole)."""
         inputs = ends_cache_inputs(expr)
         store = self.ends_store
         blob = store[0](inputs) if store is not None else None
         if blob is not None:
-            try:
+            with contextlib.suppress(hyperscan.error):  # corrupt, another build: compiled below
                 return _loaded(blob)
-            except hyperscan.error:  # corrupt, another hyperscan build: compiled again below
-                pass
         try:
             db = _database([expr], [0], [hyperscan.HS_FLAG_PREFILTER])
         except hyperscan.error:
