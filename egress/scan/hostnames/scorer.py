@@ -236,9 +236,11 @@ class HostnameScorer:
         if "" in labels or (len(text) > MAX_LABEL and max(map(len, labels)) > MAX_LABEL) or \
                 (text[-1] <= "9" and _IPV4.match(text)):
             return self._score_host(host_name(name))
-        lower = text.lower()
+        # an all-lower-case name (the common case) is its own lower case, split already
+        is_lower = text.islower()
+        lower = text if is_lower else text.lower()
         lists = self._lists if self._lists is not None else self.lists
-        low = lower.split(".")
+        low = labels if is_lower else lower.split(".")
         n = len(low)
         tld = low[-1]
         customer = False
@@ -265,7 +267,7 @@ class HostnameScorer:
         # an all-lower-case name cannot be in random case (the common case: no call)
         return self._score_labels(lower, registered, sub, labels[:scored] if scored < n
                                   else labels, customer,
-                                  not text.islower() and _case_randomised(text, registered))
+                                  not is_lower and _case_randomised(text, registered))
 
     def _score_host(self, host: HostName) -> HostnameScore:
         """The general path: any name `host_name` normalised."""
