@@ -223,14 +223,11 @@ class HostnameScorer:
 
     def score_uncached(self, name: str) -> HostnameScore:
         """The score computed afresh (benchmarks measure this)."""
-        # The common case, a well-formed ASCII name (what `host_name` settles first), is
-        # normalised, split and scored here in one go: one split of the name and one of its
-        # lower-case form serve the suffix walk and the scored labels alike, and no HostName
-        # is built. Anything else (IDN, IP literal, malformed, a name that is itself a public
-        # suffix) takes the general path, `_score_host`.
+        # A well-formed ASCII name (the common case) is normalised, split and scored here in
+        # one go, its split serving the suffix walk and the scored labels, no HostName built;
+        # anything else (IDN, IP literal, malformed, a public suffix) goes to `_score_host`.
         text = name[:-1] if name.endswith(".") else name
-        if not text.isascii() or text.encode("ascii").translate(None, _NAME_BYTES) \
-                or len(text) > MAX_NAME:
+        if not text.isascii() or text.encode("ascii").translate(None, _NAME_BYTES) or len(text) > MAX_NAME:
             return self._score_host(host_name(name))
         labels = text.split(".")
         if "" in labels or (len(text) > MAX_LABEL and max(map(len, labels)) > MAX_LABEL) or \
@@ -241,8 +238,7 @@ class HostnameScorer:
         lower = text if is_lower else text.lower()
         lists = self._lists if self._lists is not None else self.lists
         low = labels if is_lower else lower.split(".")
-        n = len(low)
-        tld = low[-1]
+        n, tld = len(low), low[-1]
         customer = False
         if tld not in lists.tlds and not tld.isalpha():
             registered, scored = ".", n  # see _split: every label is scored
@@ -340,8 +336,7 @@ class HostnameScorer:
                 if label.isalpha():
                     if n <= 5:
                         bits = n * ABBREV_BITS
-                        s = _new(LabelScore, (position, label, bits, "word"))
-                        append(s)
+                        append(s := _new(LabelScore, (position, label, bits, "word")))
                         priced += bits
                         if position == halved:
                             bits *= CUSTOMER_LABEL_WEIGHT
