@@ -134,3 +134,23 @@ def test_round4_split_shares_no_template_payload_or_document_with_development_da
     assert {i["source"] for i in injected} == {"promptfoo"}
     assert len(injected) >= 300 and len(load_eval("round4", "clean-results")) >= 500
     assert len(load_eval("round4", "poisoned-tools")) == 150
+
+
+def test_round5_split_shares_no_template_payload_or_document_with_development_data() -> None:
+    """The round-5 held-out split (the indirect injections of two evaluations bundled in
+    inspect-evals, in their own documents and planted in documents of wheels and standard-library
+    packages no earlier split used) shares no template, payload, document or clean text with any
+    earlier split: checked on the data, without measuring detection on it."""
+    from tests.support.injection_eval import load as load_eval
+
+    round5 = _parts("round5")
+    for split in ("dev", "test", "fresh", "round3", "round4"):
+        old = _parts(split)
+        assert not round5[0] & old[0] and not round5[1] & old[1], split
+        assert not (round5[2] - {""}) & old[2] and not round5[3] & old[3], split
+    injected = load_eval("round5", "injected-results")
+    assert {i["source"] for i in injected} == {"inspect-evals:ipi", "inspect-evals:atb"}
+    # Every attack of both evaluations appears once in its own document (35 + 19).
+    assert sum(i["format"] == "native" for i in injected) == 54
+    assert len(injected) >= 200 and len(load_eval("round5", "clean-results")) >= 500
+    assert len(load_eval("round5", "poisoned-tools")) == 120

@@ -3,9 +3,10 @@ sampling requests, server notifications, and (with the tool-only rules added) to
 
 Modules: `text` (normalisation views, decoding), `vocab` and `keys` (building blocks, keyword
 gates), `rules_override` and `rules_action` (phrase rules as data, each with a unique pattern
-id), `rule` (the rule table), `scorer` (weighted score; weights are package data read on first
-use), `scanner` (the scanner the MCP inspector calls). Importing the package reads no file and
-compiles no rule: the rule table and the weights load on first use.
+id), `rule` (the rule table), `act`, `prose_act` and `errand` (act-directing detectors),
+`scorer` (weighted score; weights are package data read on first use), `scanner` (the scanner
+the MCP inspector calls). Importing the package reads no file and compiles no rule: the rule
+table and the weights load on first use.
 """
 
 from __future__ import annotations

@@ -18,11 +18,13 @@ ACT_FAMILIES: dict[str, str] = {
     "PowerShell; judged statically by what the code does).",
     "exfiltration-request": "Asks the agent to send, upload or include data (secrets, credential "
     "files, the conversation, the user's files) to an outside address, or to put it in a URL or "
-    "image link.",
+    "image link; asks it for a third person's personal data or another user's session.",
     "tool-call-request": "Asks the agent to call a tool or fetch an outside address, often as a "
-    "fake system or developer note.",
+    "fake system or developer note, or to run an errand on accounts, databases or permissions (a "
+    "query carrying injected SQL, a claim of admin rights, an act with its approval step dropped).",
     "task-hijack": "Asks the agent to answer something else or change its answer: unrelated tasks, "
-    "translations and encodings, sentences or links added to the answer, claims to pass on.",
+    "translations and encodings, sentences or links added to the answer, claims to pass on, its "
+    "opinions, a new goal.",
     "hidden-instruction": "An instruction hidden from the human reader: in an HTML comment or "
     "hidden element, a link title or alt text, Unicode tag characters, invisible characters, or "
     "an encoded (base64/hex) blob.",

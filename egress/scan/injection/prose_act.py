@@ -31,11 +31,12 @@ _TOOL_NOUN = (r"(?:tool|function|api|endpoint|webhook|integration|connector|plug
 _PROSE_TOOL = re.compile(
     rf"\b{_INVOKE}\s+(?:the|your|our|an?|this|that|its)?\s*(?:[\w'-]+\s+){{0,5}}?"
     rf"{_TOOL_NOUN}\b")
+_LATER_NOUN = re.compile(rf"\b{_TOOL_NOUN}\b")
 # What the named tool is to do: an act with effects beyond answering.
 _ACT = re.compile(
     r"\s*(?:to|and|in order to|so as to|so (?:that )?(?:it|you) (?:can )?)\s+(?:\w+ly\s+)?(?:\w+\s+){0,2}?"
     r"(?:send|post|upload|export|e-?mail|forward|transfer|transmit|exfiltrate|share|publish|sync|push|"
-    r"copy|dump|leak|deliver|wire|pay|refund|delete|drop|wipe|erase|purge|truncate|destroy|remove all|"
+    r"copy|dump|leak|deliver|wire|pay|refund|delete|drop|wipe|erase|purge|truncate|destroy|remove|"
     r"disable|deactivate|revoke|grant|escalate|elevate|approve|provision|activate|override|overwrite|"
     r"modify|change|update|reset|create|add|execute|run|retrieve|download|pull|extract|fetch|list all|"
     r"generate|issue|cancel|terminate|shut ?down|broadcast|blast|notify all|clear|view|audit|lock|"
@@ -95,6 +96,12 @@ def prose_tool_action(view: str) -> tuple[str, int, int, str] | None:
         if not _opens_clause(view, m):
             continue
         act = _ACT.match(view, m.end())
+        # "Run the system maintenance function to ...": the lazy match stopped at the first tool
+        # noun ("system"); a later one in the same noun phrase may be the one the act follows.
+        for later in _LATER_NOUN.finditer(view, m.end(), min(len(view), m.end() + 60)):
+            if act is not None or re.search(r"[.,;:!?\n]", view[m.end():later.start()]):
+                break
+            act = _ACT.match(view, later.end())
         if act is None:
             continue
         clause = _clause(view, act.end(), act.end())

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from egress.scan.injection import act, scorer
+from egress.scan.injection import act, errand, scorer
 from egress.scan.injection.families import ACT_RULES
 from egress.scan.injection.rule import Hit, Rule, present_keys, rule_table
 from egress.scan.injection.text import compact_override, decoded_segments, fold_view, views
@@ -18,6 +18,8 @@ Sensitivity = Literal["low", "medium", "high"]
 # Confidence levels a sensitivity enables: 1 = high-confidence rules only.
 LEVELS: dict[Sensitivity, int] = {"low": 1, "medium": 2, "high": 3}
 MAX_DECODE_DEPTH = 2
+# Errands asked of the reader (`errand.py`) need no AI addressee: `medium` and `high` only.
+ERRAND_LEVEL = 2
 
 # The weighted score of weak signals (`scorer`), reported like a rule.
 SCORE_RULE = Rule("directive-score", "directive-score", 2,
@@ -110,6 +112,9 @@ class InjectionScanner:
     def _act(self, view: str, name: str) -> Hit | None:
         """An act-directing instruction in one view; hidden ones are reported as such."""
         found = act.detect(view, definition=self.where == "tool")
+        if found is None and self._act_level >= ERRAND_LEVEL:
+            errand_found = errand.detect(view, definition=self.where == "tool")
+            found = act.ActHit(*errand_found) if errand_found is not None else None
         if found is None:
             return None
         rule = ACT_RULES[found.family]
