@@ -12,6 +12,8 @@
 |---|---|
 | `encoded-bits=N`: estimated bits of the scored labels | 0.35 per bit |
 | `text-payload=N`: a label decodes (hex, base32, base64) to N bytes of readable text | +80 |
+| `tool-shape=dnscat2`: hex labels opening with dnscat2's packet header | +60 |
+| `tool-shape=iodine`: iodine's version handshake (`v` + its fixed protocol version) | +100 |
 | `encoded-chunks=N`: labels carrying >= 40 bits | +35 per chunk beyond the first |
 | `mixed-case`: a label of >= 8 characters in random mixed case (base64 keeps case; no
   hostname has it: camel-case words do not count, nor a name whose registered domain is in
@@ -52,10 +54,11 @@ CUSTOMER_LABEL_WEIGHT = 0.5
 DATA_LABEL_BITS = 24.0
 DATA_LABEL_POINTS = 15.0
 SHAPE_POINTS = 60.0
+HANDSHAKE_POINTS = 100.0
 NON_HOSTNAME_POINTS = 100.0
 UNSCORED_BITS = 6.0  # per character: what a label left unscored is charged (the most any is)
 DEFAULT_BLOCK_SCORE = 100.0
-DEFAULT_ENCODED_BITS = 48.0
+DEFAULT_ENCODED_BITS = 40.0
 
 class HostnameScore(NamedTuple):
     """A scored name. `reasons` are stable `name=value` strings and `explanation` says which
@@ -308,6 +311,10 @@ class HostnameScorer:
         if shape:
             points += SHAPE_POINTS
             reasons.append(f"tool-shape={shape}")
+        elif len(labels[0]) == 11 and _iodine_version(labels[0]):
+            shape = "iodine version handshake"
+            points += HANDSHAKE_POINTS
+            reasons.append("tool-shape=iodine")
         if data_labels > 1:
             points += DATA_LABEL_POINTS * (data_labels - 1)
             reasons.append(f"data-labels={data_labels}")
@@ -394,6 +401,18 @@ def _tool_shape(scored: tuple[LabelScore, ...]) -> str:
         if size >= 18 and size % 2 == 0 and size not in (32, 40):
             return "dnscat2"
     return ""
+
+
+# iodine (doc/proto_00000502.txt): a session opens with `v` + base32 (iodine's alphabet a-z0-5)
+# of the 4-byte protocol version 0x00000502 and a 2-byte counter: the first 6 characters
+# after `v` are fixed, `aaaaka` + one of q-x. No host label is spelled so by chance.
+_IODINE_B32 = frozenset("abcdefghijklmnopqrstuvwxyz012345")
+
+
+def _iodine_version(label: str) -> bool:
+    lower = label.lower()
+    return (lower[:7] == "vaaaaka" and "q" <= lower[7] <= "x"
+            and _IODINE_B32.issuperset(lower[8:]))
 
 
 def _case_randomised(text: str, registered: str) -> bool:
