@@ -82,7 +82,12 @@ def token_bits(token: str) -> tuple[float, str]:
         return n * DIGIT_BITS, "digits"
     if not (token.islower() or token.isupper()) and not _camel_words(token):
         return n * _MIXED_BITS, "mixed-case"
-    lower = token.lower()
+    return alnum_bits(token.lower(), n)
+
+
+def alnum_bits(lower: str, n: int) -> tuple[float, str]:
+    """`token_bits` of a one-case token of ASCII letters and digits with both in it, given
+    in lower case with its length (the scorer calls it directly for such labels)."""
     # letters and digits: how often they alternate (on bytes: str.translate is per-char slow)
     raw = lower.encode("ascii")
     classes = raw.translate(_CLASSES)
@@ -90,7 +95,7 @@ def token_bits(token: str) -> tuple[float, str]:
     hexed = not raw.translate(None, _HEX_BYTES)
     if n >= 8 and transitions >= 2 and hexed:
         # `900fab32`, `5f3a9c0e`: hex ids and data, not words and numbers
-        return n * BITS_PER_CHAR["hex"], "hex"
+        return n * _HEX_BITS, "hex"
     if transitions <= MAX_WORD_NUMBER_RUNS - 1:
         # words and numbers: `ec2`, `node12`, `ipv4`, `route53resolver`, `europe-west15`.
         # Random alphanumerics switch far more often (16 random base36 characters: ~6 times).
@@ -105,13 +110,14 @@ def token_bits(token: str) -> tuple[float, str]:
                 bits += size * (WORD_BITS if wordiness(run) >= WORDINESS_MIN else LETTER_BITS)
         return bits, "word-number"
     if hexed:
-        return n * BITS_PER_CHAR["hex"], "hex"
+        return n * _HEX_BITS, "hex"
     if not raw.translate(None, _BASE32_BYTES):
         return n * BITS_PER_CHAR["base32"], "base32"
     return n * BITS_PER_CHAR["base36"], "base36"
 
 
 _MIXED_BITS = BITS_PER_CHAR["mixed-case"]
+_HEX_BITS = BITS_PER_CHAR["hex"]
 _HEX_BYTES = b"0123456789abcdef"
 _BASE32_BYTES = b"abcdefghijklmnopqrstuvwxyz234567"
 _UPPER_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -296,8 +302,16 @@ def score_label(label: str, index: int) -> LabelScore:
             continue
         # the usual tokens of a dashed label (`us`, `east`, `1`, `fips`) priced inline:
         # exactly what token_bits says of them
-        if ascii_label and len(token) <= 5 and token.isalpha() and token.islower():
-            bits, k = len(token) * ABBREV_BITS, "word"
+        if ascii_label and token.islower() and token.isalnum():  # one-case letters (digits)
+            n = len(token)
+            if not token.isalpha():
+                bits, k = alnum_bits(token, n)
+            elif n <= 5:
+                bits, k = n * ABBREV_BITS, "word"
+            elif wordiness(token) >= WORDINESS_MIN:
+                bits, k = n * WORD_BITS, "word"
+            else:
+                bits, k = n * LETTER_BITS, "letters"
         elif ascii_label and token.isdigit():
             bits, k = len(token) * DIGIT_BITS, "digits"
         else:
@@ -311,5 +325,5 @@ def score_label(label: str, index: int) -> LabelScore:
 _new = tuple.__new__  # a NamedTuple built without its Python-level __new__ (the hot path)
 
 
-__all__ = ["ALPHABET_CHOICE_BITS", "BITS_PER_CHAR", "LETTER_BITS", "LabelScore", "decoded_text",
-           "label_capacity", "readable", "score_label", "token_bits"]
+__all__ = ["ALPHABET_CHOICE_BITS", "BITS_PER_CHAR", "LETTER_BITS", "LabelScore", "alnum_bits",
+           "decoded_text", "label_capacity", "readable", "score_label", "token_bits"]

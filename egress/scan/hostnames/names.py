@@ -92,16 +92,16 @@ def host_name(raw: str) -> HostName:
             f"name has {len(text)} characters (DNS allows {MAX_NAME})"
         return _new(HostName, (text, lower, tuple(labels), problem, False))
     if ":" in text:  # only an IPv6 literal has colons once the port is cut
-        return HostName(text, lower, (), None if _is_ipv6(text) else
-                        "a colon in a name that is not an IPv6 address", ip=True)
+        return _new(HostName, (text, lower, (), None if _is_ipv6(text) else
+                               "a colon in a name that is not an IPv6 address", True))
     if _IPV4.match(text):
-        return HostName(text, lower, (), ip=True)
+        return _new(HostName, (text, lower, (), None, True))
     if not text:
-        return HostName(text, lower, (), "empty name")
+        return _new(HostName, (text, lower, (), "empty name", False))
     problem = None if _VALID.fullmatch(text) else _label_problem(labels)
     if problem is None and len(text) > MAX_NAME:
         problem = f"name has {len(text)} characters (DNS allows {MAX_NAME})"
-    return HostName(text, lower, tuple(labels), problem)
+    return _new(HostName, (text, lower, tuple(labels), problem, False))
 
 
 def _is_ipv6(text: str) -> bool:

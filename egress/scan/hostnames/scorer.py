@@ -33,9 +33,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from egress.scan.hostnames.labels import LabelScore, decoded_text, score_label, token_bits
-from egress.scan.hostnames.names import HostName, host_name
+from egress.scan.hostnames.labels import (
+    ABBREV_BITS,
+    WORD_BITS,
+    WORDINESS_MIN,
+    LabelScore,
+    alnum_bits,
+    decoded_text,
+    score_label,
+    token_bits,
+)
+from egress.scan.hostnames.names import _IPV4, _NAME_BYTES, MAX_LABEL, MAX_NAME, HostName, host_name
 from egress.scan.hostnames.suffixes import SuffixLists, suffix_lists
+from egress.scan.hostnames.words import LETTER_BITS, wordiness
 
 POINTS_PER_BIT = 0.35
 CHUNK_BITS = 40.0
@@ -125,6 +135,7 @@ class HostnameScorer:
         # remaining labels are not priced (they are charged UNSCORED_BITS per character)
         # and the costly text decoding is skipped: the verdict cannot change.
         self.block_score = block_score
+        self._enough = block_score / POINTS_PER_BIT  # bits past which labels go unpriced
         self._lists: SuffixLists | None = None
         # Scores are pure functions of the name: a client opening many connections to the
         # same hosts (and replay, where every flow is a new connection) scores each name
@@ -215,7 +226,50 @@ class HostnameScorer:
 
     def score_uncached(self, name: str) -> HostnameScore:
         """The score computed afresh (benchmarks measure this)."""
-        host = host_name(name)
+        # A well-formed ASCII name (the common case) is normalised, split and scored here in
+        # one go, its split serving the suffix walk and the scored labels, no HostName built;
+        # anything else (IDN, IP literal, malformed, a public suffix) goes to `_score_host`.
+        text = name[:-1] if name.endswith(".") else name
+        if not text.isascii() or text.encode("ascii").translate(None, _NAME_BYTES) or len(text) > MAX_NAME:
+            return self._score_host(host_name(name))
+        labels = text.split(".")
+        if "" in labels or (len(text) > MAX_LABEL and max(map(len, labels)) > MAX_LABEL) or \
+                (text[-1] <= "9" and _IPV4.match(text)):
+            return self._score_host(host_name(name))
+        # an all-lower-case name (the common case) is its own lower case, split already
+        is_lower = text.islower()
+        lower = text if is_lower else text.lower()
+        lists = self._lists if self._lists is not None else self.lists
+        low = labels if is_lower else lower.split(".")
+        n, tld = len(low), low[-1]
+        customer = False
+        if tld not in lists.tlds and not tld.isalpha():
+            registered, scored = ".", n  # see _split: every label is scored
+        else:
+            pub = lists.full.public_labels(low)
+            if pub >= n:  # the name is itself a public suffix
+                return self._score_host(host_name(name))
+            registered = ".".join(low[-pub - 1:])
+            # the registered domain is an ICANN one (its suffix has as many labels in the
+            # ICANN section) or a customer's under a private-section suffix (see _split)
+            if pub == 1 or lists.icann.public_labels(low) == pub:
+                scored = n - pub - 1
+            else:
+                scored, customer = n - pub, True
+        sub = ".".join(labels[:scored]) if scored < n else text
+        if self._by_suffix or self._by_domain:
+            exempt = self.exception_for(lower, registered)
+            if exempt is not None:
+                return HostnameScore(lower, registered, sub, 0.0, 0.0, ("exception",), exempt)
+        if not scored:
+            return HostnameScore(lower, registered, "", 0.0, 0.0)
+        # an all-lower-case name cannot be in random case (the common case: no call)
+        return self._score_labels(lower, registered, sub, labels[:scored] if scored < n
+                                  else labels, customer,
+                                  not is_lower and _case_randomised(text, registered))
+
+    def _score_host(self, host: HostName) -> HostnameScore:
+        """The general path: any name `host_name` normalised."""
         if host.problem is not None:
             return self._malformed(host)
         if host.ip or not host.labels:
@@ -229,7 +283,6 @@ class HostnameScorer:
         if not sub:
             return HostnameScore(host.lower, registered, "", 0.0, 0.0)
         text = host.text
-        # an all-lower-case name cannot be in random case (the common case: no call)
         return self._score(host.lower, registered, sub, customer,
                            not text.islower() and _case_randomised(text, registered))
 
@@ -240,21 +293,26 @@ class HostnameScorer:
         cut = len(host.text) - len(registered) if host.lower.endswith(registered) else 0
         sub = host.text[:cut].rstrip(".") or host.text
         base = self._score(host.lower, registered, sub, False)
-        return base._replace(score=round(base.score + NON_HOSTNAME_POINTS, 1),
-                             reasons=(*base.reasons, "non-hostname-characters"),
-                             problem=host.problem,
-                             exempt=self.exception_for(host.lower, registered))
+        # base._replace(score=..., reasons=..., exempt=..., problem=...), without its cost
+        return _new(HostnameScore, (
+            *base[:3], round(base.score + NON_HOSTNAME_POINTS, 1), base.bits,
+            (*base.reasons, "non-hostname-characters"),
+            self.exception_for(host.lower, registered), host.problem, *base[8:]))
 
     def _score(self, lower: str, registered: str, sub: str, customer: bool,
                case_noise: bool = False) -> HostnameScore:
-        labels = sub.split(".")
+        return self._score_labels(lower, registered, sub, sub.split("."), customer, case_noise)
+
+    def _score_labels(self, lower: str, registered: str, sub: str, labels: list[str],
+                      customer: bool, case_noise: bool = False) -> HostnameScore:
         if lower.endswith(".arpa") and _is_reverse_lookup(lower, labels):
             return HostnameScore(lower, registered, sub, 0.0, 0.0, ("reverse-lookup",))
         # One pass over the labels: each is priced (left to right, until the bits alone
         # reach the block score: past it a label is charged UNSCORED_BITS per character,
         # as the verdict cannot change) and its signals counted at once.
         out: list[LabelScore] = []
-        enough = self.block_score / POINTS_PER_BIT
+        enough = self._enough
+        plain = sub.isascii()  # every label ASCII (a malformed name's may not be)
         priced = 0.0       # bits of the priced labels, before the customer label's halving
         total_bits = 0.0
         chunks = data_labels = short = 0
@@ -274,7 +332,29 @@ class HostnameScorer:
                 if bits >= CHUNK_BITS:
                     chunks += 1
                 continue
-            if "-" in label or "_" in label:  # no `xn--` label without a dash
+            if plain and label.islower() and label.isalnum():
+                # One-case ASCII letters (and digits), the common label: priced here as
+                # token_bits prices it, short words with no further signal settled at once.
+                n = len(label)
+                if label.isalpha():
+                    if n <= 5:
+                        bits = n * ABBREV_BITS
+                        append(s := _new(LabelScore, (position, label, bits, "word")))
+                        priced += bits
+                        if position == halved:
+                            bits *= CUSTOMER_LABEL_WEIGHT
+                        total_bits += bits
+                        if bits > top_bits:
+                            top, top_bits = s, bits
+                        continue  # a word, under DATA_LABEL_BITS: no other signal
+                    if wordiness(label) >= WORDINESS_MIN:
+                        bits, kind = n * WORD_BITS, "word"
+                    else:
+                        bits, kind = n * LETTER_BITS, "letters"
+                else:
+                    bits, kind = alnum_bits(label, n)
+                s = _new(LabelScore, (position, label, bits, kind))
+            elif "-" in label or "_" in label:  # no `xn--` label without a dash
                 s = score_label(label, position)
                 bits, kind = s.bits, s.kind
             else:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import publicsuffixlist
 
+_NODE, _EXACT, _WILD, _EXCEPTION = 1, 2, 4, 8
+
 
 @dataclass(slots=True)
 class _Rules:
@@ -21,6 +23,7 @@ class _Rules:
     wild: set[str] = field(default_factory=set)       # P for every rule `*.P`
     exceptions: set[str] = field(default_factory=set)  # N for every rule `!N`
     nodes: set[str] = field(default_factory=set)       # every suffix of every rule
+    flags: dict[str, int] = field(default_factory=dict)  # node -> _NODE|_EXACT|_WILD|_EXCEPTION
 
     def add(self, rule: str) -> None:
         if rule.startswith("!"):
@@ -37,23 +40,34 @@ class _Rules:
         for i in range(len(labels)):
             self.nodes.add(".".join(labels[i:]))
 
+    def freeze(self) -> None:
+        """Fold the sets into `flags`, the table the walk reads: once all rules are added."""
+        self.flags = {node: _NODE | (_EXACT if node in self.exact else 0)
+                      | (_WILD if node in self.wild else 0)
+                      | (_EXCEPTION if node in self.exceptions else 0)
+                      for node in self.nodes}
+
     def public_labels(self, labels: list[str]) -> int:
         """How many labels from the right form the public suffix (1 for an unknown TLD)."""
+        # one dict probe per depth (the flags of a suffix) instead of up to four set probes
+        flags = self.flags
         n = len(labels)
         best = 1
         depth = 1
         suffix = labels[-1]
+        f = flags.get(suffix, 0)
         while True:
-            if suffix in self.wild and depth < n:
+            if f & _WILD and depth < n:
                 below = labels[n - depth - 1] + "." + suffix
-                best = max(best, depth if below in self.exceptions else depth + 1)
-            if depth >= n or suffix not in self.nodes:
+                best = max(best, depth if flags.get(below, 0) & _EXCEPTION else depth + 1)
+            if depth >= n or not f:  # every node has _NODE: 0 is no node
                 return best
             depth += 1
             suffix = labels[n - depth] + "." + suffix
-            if suffix in self.exceptions:
+            f = flags.get(suffix, 0)
+            if f & _EXCEPTION:
                 return max(best, depth - 1)
-            if suffix in self.exact:
+            if f & _EXACT:
                 best = max(best, depth)
 
 
@@ -107,6 +121,8 @@ def suffix_lists() -> SuffixLists:
                             full.add(form)
                             if in_icann:
                                 icann.add(form)
+                full.freeze()
+                icann.freeze()
                 tlds = frozenset(r for r in icann.exact | icann.wild if "." not in r)
                 _lists = SuffixLists(full, icann, tlds)
     return _lists
