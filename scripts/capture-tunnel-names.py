@@ -213,11 +213,12 @@ def iodine(mode: str, size: int, domain: str = DOMAIN, options: tuple[str, ...] 
 
 
 def dns2tcp(size: int, domain: str = DOMAIN, options: tuple[str, ...] = (),
-            kind: str = "random") -> list[str]:
+            kind: str = "random", resource: str = "sink", key: str = "") -> list[str]:
     with namespace("srv") as srv_ns, namespace("cli") as cli_ns:
         conf = Path(f"/tmp/dns2tcpd-{secrets.token_hex(3)}.conf")
         conf.write_text(f"listen = 127.0.0.1\nport = {SERVER_PORT}\nuser = nobody\nchroot = /tmp\n"
-                        f"domain = {domain}\nresources = sink:127.0.0.1:{SINK_PORT}\n")
+                        f"domain = {domain}\nresources = {resource}:127.0.0.1:{SINK_PORT}\n"
+                        + (f"key = {key}\n" if key else ""))
         srv = sink(srv_ns, "127.0.0.1", SINK_PORT)
         server = subprocess.Popen(["ip", "netns", "exec", srv_ns, "dns2tcpd", "-F", "-f",
                                    str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -225,7 +226,8 @@ def dns2tcp(size: int, domain: str = DOMAIN, options: tuple[str, ...] = (),
         relay = Relay(cli_ns, srv_ns, "transparent")
         relay.start()
         client = subprocess.Popen(["ip", "netns", "exec", cli_ns, "dns2tcpc", "-z", domain,
-                                   *options, "-r", "sink", "-l", "4444", "127.0.0.1"],
+                                   *options, *(("-k", key) if key else ()), "-r", resource,
+                                   "-l", "4444", "127.0.0.1"],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             time.sleep(2)
@@ -261,15 +263,38 @@ ROUND3: tuple[tuple[str, str, int, str, tuple[str, ...], str], ...] = (
 )
 
 
+# The fresh held-out set of round 4: again other zones, and settings no earlier round used:
+# A, PRIVATE and NULL answers, forced downstream codecs, lazy mode off with a 1 s interval,
+# short and default upstream lengths, dns2tcp with a pre-shared key and other resource names.
+ROUND4_IODINE: tuple[tuple[str, str, int, str, tuple[str, ...], str], ...] = (
+    ("iodine-base32-a", "lowercase", 9_000, "c.edge-telemetry.net",
+     ("-T", "A", "-M", "150", "-L", "0"), "random"),
+    ("iodine-base64-private", "ascii-only", 7_000, "r.cdn-assets.app",
+     ("-T", "PRIVATE", "-M", "230"), "text"),
+    ("iodine-base128-null", "transparent", 9_000, "i.api-status.co",
+     ("-T", "NULL", "-L", "0", "-M", "100"), "random"),
+    ("iodine-base32-txt", "lowercase", 6_000, "ns.logs-collector.org",
+     ("-T", "TXT", "-O", "Base32", "-I", "1"), "text"),
+)
+ROUND4_DNS2TCP: tuple[tuple[str, int, str, tuple[str, ...], str, str, str], ...] = (
+    ("dns2tcp-base64-ssh", 7_000, "dl.pkg-mirror.net", ("-T", "TXT"), "random", "ssh",
+     "capture-key-41"),
+    ("dns2tcp-base64-smtp", 5_000, "m.mailrelay-ops.com", ("-c", "-T", "KEY"), "text", "smtp",
+     ""),
+)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out", type=Path)
     ap.add_argument("--bytes", type=int, default=12_000, help="bytes pushed through each tunnel")
-    ap.add_argument("--set", choices=("round1", "round3"), default="round1",
+    ap.add_argument("--set", choices=("round1", "round3", "round4"), default="round1",
                     help="round1: the first captures (default settings, zone t.tunnel.test, "
                          "random bytes); round3: the fresh held-out set (other zones, "
-                         "query types, name lengths, compression, text payloads)")
+                         "query types, name lengths, compression, text payloads); round4: "
+                         "the next fresh set (A/PRIVATE/NULL answers, forced codecs, lazy "
+                         "mode off, dns2tcp keys and resources)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     runs: dict[str, tuple[str, Callable[[], list[str]]]] = {
@@ -288,6 +313,15 @@ def main() -> int:
                         iodine(m, sz, z, o, k)) if name.startswith("iodine")
                        else (lambda sz=size, z=zone, o=opts, k=kind: dns2tcp(sz, z, o, k)))
                 for name, mode, size, zone, opts, kind in ROUND3}
+    if args.set == "round4":
+        runs = {name: (f"{size} {kind} bytes pushed, zone {zone}, options {' '.join(opts)}",
+                       lambda m=mode, sz=size, z=zone, o=opts, k=kind: iodine(m, sz, z, o, k))
+                for name, mode, size, zone, opts, kind in ROUND4_IODINE}
+        runs |= {name: (f"{size} {kind} bytes pushed, zone {zone}, options {' '.join(opts)}, "
+                        f"resource {res}{', pre-shared key' if key else ''}",
+                        lambda sz=size, z=zone, o=opts, k=kind, r=res, kk=key:
+                        dns2tcp(sz, z, o, k, r, kk))
+                 for name, size, zone, opts, kind, res, key in ROUND4_DNS2TCP}
     for variant, (what, run) in runs.items():
         tool = variant.split("-")[0]
         names = run()

@@ -88,7 +88,8 @@ def test_label_capacity_is_length_times_alphabet(label: str, alphabet: int) -> N
 def test_budget_charges_every_new_label(scorer: HostnameScorer) -> None:
     """Issue row 18.2: every label of every new name is charged what it can carry, whatever
     it looks like; words go to their own tier, not free."""
-    limits = BudgetLimits(max_names=1000, max_encoded_names=1000, max_bytes=64)
+    limits = BudgetLimits(max_names=1000, max_encoded_names=1000, max_bytes=64,
+                          encoded_bits=48.0)
     budget = VolumeBudget()
     # 14 random digits score 46.5 bits: under encoded_bits, once charged nothing
     per_name = 14 * math.log2(10) + ALPHABET_CHOICE_BITS
@@ -111,12 +112,16 @@ def test_budget_charges_every_new_label(scorer: HostnameScorer) -> None:
     assert both.bits == pytest.approx(2 * math.log2(1 + 8))
     # another case of a known name is a new name: the zone's owner sees the case
     assert budget.charge(scorer.score("WWW.example.org"), limits, 0).new
-    # a new query type of a known name is charged what choosing a type tells (data tier)
-    budget.charge(scorer.score("www.example.org"), limits, 0, "A", 80.0)
+    # a new query type of a known name is charged what choosing a type tells: an address
+    # type (every lookup asks A, AAAA, HTTPS) to the word tier, any other to the data tier
+    first = budget.charge(scorer.score("www.example.org"), limits, 0, "A", 80.0)
     before = budget.usage("example.org")[2]
-    assert budget.charge(scorer.score("www.example.org"), limits, 0, "AAAA", 80.0).new
-    assert budget.usage("example.org")[2] == before + 10
+    aaaa = budget.charge(scorer.score("www.example.org"), limits, 0, "AAAA", 80.0)
+    assert aaaa.new and aaaa.word_bytes == first.word_bytes + 10
+    assert budget.usage("example.org")[2] == before
     assert not budget.charge(scorer.score("www.example.org"), limits, 0, "AAAA", 80.0).new
+    assert budget.charge(scorer.score("www.example.org"), limits, 0, "TXT", 80.0).new
+    assert budget.usage("example.org")[2] == before + 10
 
     # distinct names alone also trip it
     limits = BudgetLimits(max_names=50, max_encoded_names=1000, max_bytes=10_000,
@@ -184,14 +189,48 @@ def test_case_variants_are_new_names(scorer: HostnameScorer) -> None:
     assert budget.charge(scorer.score("abcd.example.com"), limits, 0).new is False
 
 
-def test_exempt_and_malformed_names_are_not_budgeted() -> None:
+def test_exempt_names_are_not_budgeted_malformed_ones_are() -> None:
     s = HostnameScorer([HostnameException("ours", suffix="example.com")])
     budget = VolumeBudget()
     limits = BudgetLimits(max_encoded_names=1)
     for i in range(5):
         assert not budget.charge(s.score(f"{i:032x}.example.com"), limits, 0).over
-        assert not budget.charge(s.score(f"{i:032x}..example.org"), limits, 0).over
-    assert budget.usage("example.com") == (0, 0, 0) == budget.usage("example.org")
+    assert budget.usage("example.com") == (0, 0, 0)
+    # a malformed name is refused whatever the budget says, and charged all the same: it is
+    # data its zone's server was sent (iodine probes with 8-bit and empty-label names)
+    charge = budget.charge(s.score(f"{0:032x}..example.org"), limits, 0, refused=True)
+    assert charge.new and budget.usage("example.org")[:2] == (1, 1)
+
+
+def test_a_refused_name_closes_its_zone(scorer: HostnameScorer) -> None:
+    """Round 4: an ordinary zone that was sent a name the scorer refused (or a malformed
+    one) takes no other name in the window, new or known: a tunnel's handshakes, polls and
+    small chunks share the zone of its encoded names. Provider zones stay open."""
+    limits = BudgetLimits()
+    budget = VolumeBudget()
+    assert not budget.charge(scorer.score("www.tunnel.example"), limits, 0).over
+    encoded = scorer.score("vaaaakatfyu.tunnel.example")  # iodine's version handshake
+    assert encoded.blocked(100.0)
+    budget.charge(encoded, limits, 1, refused=True)
+    for later in ("ytbzoh.tunnel.example", "www.tunnel.example", "api.tunnel.example"):
+        charge = budget.charge(scorer.score(later), limits, 2)
+        assert charge.over and charge.exceeded == "refused names", later
+        assert "refused names" in charge.describe("tunnel.example", limits)
+    assert not budget.charge(scorer.score("www.other.example"), limits, 2).over
+    # the window passes: the zone is open again
+    assert not budget.charge(scorer.score("api.tunnel.example"), limits, 602).over
+    # a provider zone's names are read by the provider alone: a refused name does not close it
+    budget.charge(scorer.score("vaaaakatfyu.amazonaws.com"), limits, 0, refused=True)
+    assert not budget.charge(scorer.score("ec2.us-east-1.amazonaws.com"), limits, 0).over
+
+
+def test_malformed_names_close_their_zone_through_the_policy() -> None:
+    hostnames = compile_policy(parse_policy(""), "t").hostnames
+    budget = VolumeBudget()
+    first = hostnames.judge("abc.FFFF..tunnel.example", budget, 0.0, "dns", "A", 4.0)
+    assert [f.rule for f in first.findings] == ["malformed-hostname"] and first.charge.new
+    after = hostnames.judge("ytbzoh.tunnel.example", budget, 1.0, "dns", "A", 4.0)
+    assert [f.rule for f in after.findings] == ["volume-budget"]
 
 
 def test_zones_private_section_customers_and_provider_zones(scorer: HostnameScorer) -> None:

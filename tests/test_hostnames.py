@@ -334,6 +334,24 @@ def test_dnscat2_packet_split_over_labels(scorer: HostnameScorer, name: str) -> 
     assert s.blocked(BLOCK) and "tool-shape=dnscat2" in s.reasons, (s.score, s.reasons)
 
 
+@pytest.mark.parametrize("name", [
+    "vaaaakatfyu.ns1.update-check.io", "VAAAAKAQP3A.t.tunnel.test", "vaaaakaxs1y.x7.sync.example.org"])
+def test_iodine_version_handshake(scorer: HostnameScorer, name: str) -> None:
+    """iodine opens every session with `v` + base32 of its protocol version (0x00000502) and a
+    counter: 11 characters, the first 8 fixed but for the counter's top bits. Round 4: its
+    first name is refused on its own, which closes its zone to the rest of the session."""
+    s = scorer.score_uncached(name)
+    assert s.blocked(BLOCK) and "tool-shape=iodine" in s.reasons, (s.score, s.reasons)
+    assert "iodine version handshake" in s.explanation
+
+
+@pytest.mark.parametrize("name", ["vaaaakayyyy.example.com", "vaaaakaqp3ab.example.com",
+                                  "vacationers.example.com", "vaaaakaq-3a.example.com"])
+def test_iodine_handshake_shape_is_exact(scorer: HostnameScorer, name: str) -> None:
+    s = scorer.score_uncached(name)
+    assert not s.blocked(BLOCK) and "tool-shape=iodine" not in s.reasons, (s.score, s.reasons)
+
+
 def test_chain_of_short_encoded_labels(scorer: HostnameScorer) -> None:
     s = scorer.score_uncached("xqj3r.7p773.sq25b.ltbvi.b5iln.i4mym.iqias.hkmr3.wk5i5.nnzji."
                               "t.example-c2.com")

@@ -93,8 +93,13 @@ def test_connect_target_is_scored_before_anything_else() -> None:
     assert rules(f) == ["encoded-hostname"]
     assert f.response.headers["X-Bottle-Block-Reason"].startswith("hostnames/encoded-hostname")
     ok = connect_flow("api.allowed.test")
-    addon.http_connect(ok)
+    Hostnames(runtime()[0]).http_connect(ok)  # a bottle that sent no encoded name there
     assert ok.response is None and rules(ok) == []
+    # this bottle sent one: allowed.test is closed to it for the budget's window
+    closed = connect_flow("api.allowed.test")
+    addon.http_connect(closed)
+    assert rules(closed) == ["volume-budget"] and closed.response is not None
+    assert "refused names" in existing_record(closed).findings[0].reason  # type: ignore[union-attr]
 
 
 def test_host_header_and_sni_are_scored_and_compared() -> None:
@@ -110,7 +115,7 @@ def test_host_header_and_sni_are_scored_and_compared() -> None:
     assert encoded_header.response is not None and encoded_header.response.status_code == 403
 
     fronted = https_flow("api.allowed.test", sni="cdn.allowed.test")
-    addon.requestheaders(fronted)
+    Hostnames(runtime()[0]).requestheaders(fronted)  # (the encoded name closed allowed.test)
     assert rules(fronted) == ["domain-fronting"]
     body = json.loads(fronted.response.content or b"{}")  # type: ignore[union-attr]
     assert body["rule"] == "hostnames/domain-fronting" and "sni cdn.allowed.test" in body["reason"]
@@ -255,7 +260,7 @@ def test_dns_flows_are_judged_like_the_guard() -> None:
         if expect:
             assert f.response is not None and f.response.response_code == response_codes.NXDOMAIN
     txt = dns_flow("www.allowed.test", dns_types.TXT)
-    addon.dns_request(txt)
+    Hostnames(runtime()[0]).dns_request(txt)  # (the encoded name closed allowed.test)
     assert rules(txt) == ["dns-qtype"]
 
 
@@ -274,11 +279,13 @@ def test_dns_responses_are_checked_for_rebinding() -> None:
 def test_replay_judges_http_and_dns_flows(tmp_path: Path) -> None:
     flows: list[Any] = [
         dns_flow("www.allowed.test", answer="93.184.216.34"),
-        dns_flow(ENCODED),
         dns_flow("www.allowed.test", answer="127.0.0.1"),
         https_flow("api.allowed.test"),
-        https_flow("api.allowed.test", header=ENCODED, sni=ENCODED),
         https_flow("api.allowed.test", sni="cdn.allowed.test"),
+        dns_flow(ENCODED),
+        https_flow("api.allowed.test", header=ENCODED, sni=ENCODED),
+        # the encoded names closed allowed.test's budget: the same flow as the third
+        https_flow("api.allowed.test"),
     ]
     path = write_flows(tmp_path / "flows.mitm", flows)
     policy = tmp_path / "policy.yaml"
@@ -288,11 +295,12 @@ def test_replay_judges_http_and_dns_flows(tmp_path: Path) -> None:
     verdicts = [(r.type, r.verdict, [f.rule for f in r.findings]) for r in results]
     assert verdicts == [
         ("dns", "allow", []),
-        ("dns", "block", ["encoded-hostname"]),
         ("dns", "block", ["dns-rebinding"]),
         ("http", "allow", []),
-        ("http", "block", ["encoded-hostname", "domain-fronting"]),
         ("http", "block", ["domain-fronting"]),
+        ("dns", "block", ["encoded-hostname"]),
+        ("http", "block", ["encoded-hostname", "volume-budget", "domain-fronting"]),
+        ("http", "block", ["volume-budget"]),
     ]
     out = subprocess.run([sys.executable, "-m", "cli.main", "replay", str(path), "--policy",
                           str(policy), "--format", "json"], cwd=REPO, capture_output=True,
@@ -407,30 +415,34 @@ def _cname_flow(name: str, target: str) -> dns.DNSFlow:
 def _paths(name: str, cname: bool = True) -> dict[str, list[Any]]:
     """The findings each path reports for `name`: CONNECT, SNI, Host header, absolute-form
     URL, DNS question, CNAME answer (`cname`: only names a CNAME record can carry)."""
-    rt, _ = runtime()
-    addon = Hostnames(rt)
+    def fresh() -> Hostnames:
+        # a bottle of its own per path: the budget (a refused name closes its zone) must
+        # not let one path's verdict decide the next one's
+        return Hostnames(runtime()[0])
+
     out: dict[str, list[Any]] = {}
     connect = connect_flow(name)
-    addon.http_connect(connect)
+    fresh().http_connect(connect)
     out["connect"] = list(existing_record(connect).findings)  # type: ignore[union-attr]
     client = tflow.tclient_conn()
+    addon = fresh()
     addon.tls_clienthello(_clienthello(client, name, name))
     out["sni"] = [addon._condemned[client.id]] if client.id in addon._condemned else []
     header = https_flow("api.allowed.test", header=name, sni="api.allowed.test")
-    addon.requestheaders(header)
+    fresh().requestheaders(header)
     out["host-header"] = [x for x in existing_record(header).findings  # type: ignore[union-attr]
                           if x.rule != "domain-fronting"]
     absolute = tflow.tflow(req=tutils.treq(host=name, port=80, scheme=b"http",
                                            authority=name.encode(),
                                            headers=http.Headers(host=name)))
-    addon.requestheaders(absolute)
+    fresh().requestheaders(absolute)
     out["absolute-url"] = list(existing_record(absolute).findings)  # type: ignore[union-attr]
     question = dns_flow(name)
-    addon.dns_request(question)
+    fresh().dns_request(question)
     out["dns"] = list(existing_record(question).findings)  # type: ignore[union-attr]
     if cname:
         answer = _cname_flow("www.allowed.test", name)
-        addon.dns_response(answer)
+        fresh().dns_response(answer)
         out["cname"] = list(existing_record(answer).findings)  # type: ignore[union-attr]
     return out
 

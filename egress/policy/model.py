@@ -675,23 +675,24 @@ class HostnameBudget(StrictModel):
     Every label of every new name is charged what it can carry (a label already seen under
     the zone: the bits to pick it again) and every new query type of a name the bits of
     choosing it, so the real capacity of a zone is `max_bytes` of data plus `max_word_bytes`
-    of words per window; large provider zones get `provider_factor` times more (README:
-    "Information budget")."""
+    of words per window; large provider zones get `provider_factor` times more. An ordinary
+    zone that was sent a name refused on its own (encoded data, malformed) takes no other
+    name for the window (README: "Information budget")."""
 
     window_seconds: int = Field(600, ge=1, le=86400, description="Sliding window length.")
     max_names: int = Field(1000, ge=1, description="Distinct names per registered domain per "
                            "window (a backstop; the bytes limit is the real one).")
     max_encoded_names: int = Field(
-        10, ge=1, description="Distinct encoded-looking names (at least `encoded_bits` of "
+        4, ge=1, description="Distinct encoded-looking names (at least `encoded_bits` of "
         "estimated information) per registered domain per window.")
-    max_bytes: Size = Field(256, description="Bytes of information that the distinct names "
+    max_bytes: Size = Field(64, description="Bytes of information that the distinct names "
                             "under one registered domain may carry per window in data-looking "
                             "labels and query types: every new label is charged its length times "
                             "log2 of its alphabet (+3.8 bits), a repeated label log2(1 + labels "
                             "known), each new query type of a name log2 of the forwarded types "
                             "(README: \"Information budget\"). The stated capacity of a zone "
                             "for data.")
-    encoded_bits: float = Field(48.0, gt=0, description="Estimated bits of information from "
+    encoded_bits: float = Field(40.0, gt=0, description="Estimated bits of information from "
                                 "which a name counts as encoded-looking.")
     max_word_bytes: Size = Field(
         4096, description="Bytes of information that word-like labels (dictionary words, "
@@ -699,7 +700,7 @@ class HostnameBudget(StrictModel):
         "may carry per window, charged like `max_bytes`: the capacity of a zone for data "
         "spelled as words.")
     provider_factor: int = Field(
-        64, ge=1, le=10_000, description="Multiplier of every limit for the large provider "
+        256, ge=1, le=10_000, description="Multiplier of every limit for the large provider "
         "zones listed in egress/scan/hostnames/zones.py (cloud APIs, CDNs, registries).")
     action: Literal["block", "audit"] = Field(
         "block", description="What happens to new names under a domain over its budget.")

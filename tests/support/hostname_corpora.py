@@ -30,6 +30,11 @@ FINAL_TUNNEL_FILES = ("tunnel-iodine-base32.txt", "tunnel-iodine-base64.txt",
 FRESH_R3_TUNNEL_FILES = tuple(f"fresh-r3/tunnel-{v}.txt" for v in (
     "iodine-base32-short", "iodine-base64-txt", "iodine-base128-srv", "iodine-base32-mx",
     "dns2tcp-base64-key", "dns2tcp-base64-text"))
+# Round 4: FRESH_R3_* were scored once at the end of round 3 and are DEV data since; these
+# were captured and frozen before round 4's tuning and are scored once, at its end
+FRESH_R4_TUNNEL_FILES = tuple(f"fresh-r4/tunnel-{v}.txt" for v in (
+    "iodine-base32-a", "iodine-base64-private", "iodine-base128-null", "iodine-base32-txt",
+    "dns2tcp-base64-ssh", "dns2tcp-base64-smtp"))
 
 
 def read_names(file: str) -> list[str]:

@@ -13,12 +13,20 @@ estimated to carry, so the stated capacity holds whatever the encoding:
   So `ec2.us-east-1` after `s3.us-east-1` pays for `ec2` and a choice of region, and a
   payload spelled in digits, hex, short labels or dictionary words pays for every bit;
 - a query type not asked before for a name costs log2 of the query types the DNS guard
-  forwards (`DnsPolicy.qtype_bits`; the HTTP paths pass none);
+  forwards (`DnsPolicy.qtype_bits`; the HTTP paths pass none): to the word tier for the
+  address types every lookup asks (A, AAAA, HTTPS, SVCB), to the data tier for any other;
 - a name seen before in the window costs nothing (and keeps the answer it got); another
   letter case of a name is a new name (resolvers pass case on: 0x20 encoding);
 - two tiers per zone: labels that read as words, abbreviations, regions or punycode
   (`wordy`) are charged to `max_word_bytes`, everything else and query types to `max_bytes`;
-  each zone also has caps on distinct names and on encoded-looking names.
+  each zone also has caps on distinct names and on encoded-looking names;
+- a name that is refused on its own (the scorer's verdict, or malformed) is charged too, and
+  **closes its zone**: an ordinary zone that was sent one takes no other name, new or asked
+  before, until it leaves the window. A tunnel's handshakes, polls and small chunks look
+  like ordinary ids one at a time, but they share the zone of its encoded names (iodine's
+  first names are its version handshake, refused by the scorer, and 8-bit probes). A
+  legitimate zone is sent no encoded or malformed name; provider zones stay open (no
+  tunnel server reads them), and `hostnames.exceptions` still exempt a zone.
 
 Zones are budgeted separately: every registered domain has its own budget, which under a
 public-suffix *private-section* suffix means every customer (`x.cloudfront.net`,
@@ -42,7 +50,7 @@ from egress.scan.hostnames.labels import ALPHABET_CHOICE_BITS, LabelScore, label
 from egress.scan.hostnames.scorer import DEFAULT_ENCODED_BITS, HostnameScore
 from egress.scan.hostnames.zones import provider_zone
 
-DEFAULT_MAX_BYTES = 256
+DEFAULT_MAX_BYTES = 64
 DEFAULT_MAX_WORD_BYTES = 4096
 
 
@@ -50,10 +58,10 @@ DEFAULT_MAX_WORD_BYTES = 4096
 class BudgetLimits:
     window_seconds: float = 600.0
     max_names: int = 1000
-    max_encoded_names: int = 10
+    max_encoded_names: int = 4
     max_bytes: int = DEFAULT_MAX_BYTES
     encoded_bits: float = DEFAULT_ENCODED_BITS
-    provider_factor: int = 64
+    provider_factor: int = 256
     max_word_bytes: int = DEFAULT_MAX_WORD_BYTES
 
     def for_zone(self, provider: bool) -> ZoneLimits:
@@ -98,11 +106,20 @@ class BudgetCharge:
                 f"encoded-looking names) in the last {limits.window_seconds:.0f}s; its budget "
                 f"is {z.bytes} bytes of data, {z.word_bytes} bytes of words, {z.names} names, "
                 f"{z.encoded_names} encoded names ("
-                + (f"exceeded: {self.exceeded})" if self.exceeded
+                + ("exceeded: refused names; it was sent a name refused as encoded data or "
+                   "malformed in the window, and takes no other name until that leaves it)"
+                   if self.exceeded == "refused names"
+                   else f"exceeded: {self.exceeded})" if self.exceeded
                    else "this name was refused earlier in the window)"))
 
 
 UNCHARGED = BudgetCharge(False, False, 0, 0, 0, False)
+
+
+# Query types every client asks for an ordinary lookup (an address, and the HTTPS/SVCB record
+# a modern resolver asks alongside it): choosing among them is charged to the word tier, as
+# every name of a busy agent is asked so; any other type (TXT, NULL, MX, ...) to the data tier.
+ADDRESS_QTYPES = frozenset({"A", "AAAA", "HTTPS", "SVCB"})
 
 
 @dataclass(slots=True)
@@ -117,6 +134,7 @@ class _Entry:
     words: float
     encoded: bool
     labels: tuple[str, ...]  # the name's distinct labels, as held in the zone's vocabulary
+    refused: bool = False    # the scorer refused the name (or it is malformed)
 
 
 @dataclass(slots=True)
@@ -127,6 +145,7 @@ class _Usage:
     labels: dict[str, int] = field(default_factory=dict)              # label -> names using it
     names: int = 0
     encoded: int = 0
+    refused: int = 0         # names of the window the scorer refused or that are malformed
     bits: float = 0.0
     word_bits: float = 0.0
     over: bool = False
@@ -184,9 +203,13 @@ class VolumeBudget:
         self.max_entries = max_entries
 
     def charge(self, scored: HostnameScore, limits: BudgetLimits, now: float,
-               qtype: str | None = None, qtype_bits: float = 0.0) -> BudgetCharge:
-        """Charge one name (and, for a DNS query, its query type, worth `qtype_bits`)."""
-        if scored.exempt is not None or scored.problem is not None or not scored.subdomain:
+               qtype: str | None = None, qtype_bits: float = 0.0,
+               refused: bool = False) -> BudgetCharge:
+        """Charge one name (and, for a DNS query, its query type, worth `qtype_bits`).
+        `refused`: the name itself is refused already (the scorer's verdict, or malformed);
+        it is charged all the same, and it closes its zone to new data-looking names for
+        the window (a zone that was sent encoded data is the tunnel's zone)."""
+        if scored.exempt is not None or not scored.subdomain:
             return UNCHARGED
         key = scored.registered
         # Case kept: a resolver passes it on, so case alone can carry bits (0x20 encoding).
@@ -205,6 +228,15 @@ class VolumeBudget:
             self._expire(usage, now - limits.window_seconds)
             known = usage.seen.get(name)
             pair = (name, qtype) if qtype is not None else None
+            # An ordinary zone that was sent a refused name (encoded data, or a malformed name)
+            # in the window is the tunnel's: it is closed, and takes no other name, new or
+            # asked before (a beacon's check-in name repeats). Not so a provider zone, whose
+            # names only the provider's own DNS reads: its limits alone apply.
+            closed = usage.refused > 0 and not provider
+            if known is not None and closed and not refused:
+                return BudgetCharge(True, False, usage.names, usage.encoded,
+                                    int(usage.bits / 8), False, 0.0, key, provider,
+                                    "refused names", int(usage.word_bits / 8))
             if known is not None:
                 asked = usage.asked.get(pair) if pair is not None else None
                 if pair is None or asked is not None or not known:
@@ -213,13 +245,18 @@ class VolumeBudget:
                                         int(usage.bits / 8), False, 0.0, key, provider,
                                         word_bytes=int(usage.word_bits / 8))
                 # a known name, a query type not asked before: only the type is new
-                self._add(usage, _Entry(now, name, qtype, qtype_bits, 0.0, False, ()))
+                address = qtype in ADDRESS_QTYPES
+                self._add(usage, _Entry(now, name, qtype, 0.0 if address else qtype_bits,
+                                        qtype_bits if address else 0.0, False, ()))
                 exceeded = self._exceeded(usage, z)
                 usage.asked[pair] = not exceeded
                 return self._result(usage, key, provider, exceeded, qtype_bits)
             data, words = name_charge(scored, usage.labels)
             if pair is not None:
-                data += qtype_bits
+                if qtype in ADDRESS_QTYPES:
+                    words += qtype_bits
+                else:
+                    data += qtype_bits
             # encoded-looking: its data-looking labels alone carry encoded_bits (estimated)
             encoded = sum(lb.bits for lb in scored.labels
                           if not wordy(lb)) >= limits.encoded_bits
@@ -228,8 +265,9 @@ class VolumeBudget:
                 usage.labels[label] = usage.labels.get(label, 0) + 1
             usage.names += 1
             usage.encoded += encoded
-            self._add(usage, _Entry(now, name, qtype, data, words, encoded, distinct))
-            exceeded = self._exceeded(usage, z)
+            usage.refused += refused
+            self._add(usage, _Entry(now, name, qtype, data, words, encoded, distinct, refused))
+            exceeded = "refused names" if closed else self._exceeded(usage, z)
             usage.seen[name] = not exceeded
             if pair is not None:
                 usage.asked[pair] = not exceeded
@@ -274,6 +312,7 @@ class VolumeBudget:
             return
         usage.names -= 1
         usage.encoded -= entry.encoded
+        usage.refused -= entry.refused
         usage.seen.pop(entry.name, None)
         for label in entry.labels:
             left = usage.labels.get(label, 0) - 1

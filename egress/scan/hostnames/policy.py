@@ -59,16 +59,20 @@ class HostnamePolicy:
         the choice of a type is worth (`DnsPolicy.qtype_bits`)."""
         scored = self.scorer.score(name)
         if scored.problem is not None:
-            return HostnameJudgement(scored, UNCHARGED, (malformed_finding(scored, where),))
+            # refused whatever the budget says; charged all the same, as data its zone was sent
+            charge = budget.charge(scored, self.limits, now, qtype, qtype_bits, True) \
+                if budget is not None else UNCHARGED
+            return HostnameJudgement(scored, charge, (malformed_finding(scored, where),))
         if scored.exempt is not None or not scored.subdomain:
             return HostnameJudgement(scored, UNCHARGED, ())
         findings: list[Finding] = []
-        if scored.score >= self.block_score:
+        refused = scored.score >= self.block_score
+        if refused:
             findings.append(Finding(
                 "hostnames", "encoded-hostname", self.action, where,
                 f"name under {scored.registered} looks like encoded data: {scored.summary()}",
                 evidence=preview(scored.subdomain)))
-        charge = budget.charge(scored, self.limits, now, qtype, qtype_bits) \
+        charge = budget.charge(scored, self.limits, now, qtype, qtype_bits, refused) \
             if budget is not None else UNCHARGED
         if charge.over:
             findings.append(Finding("hostnames", "volume-budget", self.budget_action, where,

@@ -12,6 +12,8 @@
 |---|---|
 | `encoded-bits=N`: estimated bits of the scored labels | 0.35 per bit |
 | `text-payload=N`: a label decodes (hex, base32, base64) to N bytes of readable text | +80 |
+| `tool-shape=dnscat2`: hex labels opening with dnscat2's packet header | +60 |
+| `tool-shape=iodine`: iodine's version handshake (`v` + its fixed protocol version) | +100 |
 | `encoded-chunks=N`: labels carrying >= 40 bits | +35 per chunk beyond the first |
 | `mixed-case`: a label of >= 8 characters in random mixed case (base64 keeps case; no
   hostname has it: camel-case words do not count, nor a name whose registered domain is in
@@ -42,6 +44,7 @@ from egress.scan.hostnames.labels import (
     token_bits,
 )
 from egress.scan.hostnames.names import _IPV4, _NAME_BYTES, MAX_LABEL, MAX_NAME, HostName, host_name
+from egress.scan.hostnames.shapes import iodine_version, tool_shape
 from egress.scan.hostnames.suffixes import SuffixLists, suffix_lists
 from egress.scan.hostnames.words import LETTER_BITS, wordiness
 
@@ -62,10 +65,11 @@ CUSTOMER_LABEL_WEIGHT = 0.5
 DATA_LABEL_BITS = 24.0
 DATA_LABEL_POINTS = 15.0
 SHAPE_POINTS = 60.0
+HANDSHAKE_POINTS = 100.0
 NON_HOSTNAME_POINTS = 100.0
 UNSCORED_BITS = 6.0  # per character: what a label left unscored is charged (the most any is)
 DEFAULT_BLOCK_SCORE = 100.0
-DEFAULT_ENCODED_BITS = 48.0
+DEFAULT_ENCODED_BITS = 40.0
 
 class HostnameScore(NamedTuple):
     """A scored name. `reasons` are stable `name=value` strings and `explanation` says which
@@ -384,10 +388,14 @@ class HostnameScorer:
         reasons: list[str] = [f"encoded-bits={total_bits:.0f}"] if total_bits >= 1 else []
         if top_bits >= CHUNK_BITS and top is not None:
             reasons.append(f"longest-chunk={len(top.label)}:{top.kind}")
-        shape = _tool_shape(scored) if hexed else ""
+        shape = tool_shape(scored) if hexed else ""
         if shape:
             points += SHAPE_POINTS
             reasons.append(f"tool-shape={shape}")
+        elif len(labels[0]) == 11 and iodine_version(labels[0]):
+            shape = "iodine version handshake"
+            points += HANDSHAKE_POINTS
+            reasons.append("tool-shape=iodine")
         if data_labels > 1:
             points += DATA_LABEL_POINTS * (data_labels - 1)
             reasons.append(f"data-labels={data_labels}")
@@ -444,38 +452,6 @@ _DECODABLE = _DATA_KINDS | {"word-number"}
 TEXT_MIN_BITS = 48.0
 _NO_TEXT = (0, 0, "")
 _HEX = frozenset("0123456789abcdef")
-# dnscat2 (doc/protocol.md): every packet starts packet_id(2) type(1) session(2), hex-encoded
-# in the name; the type byte is SYN 00, MSG 01, FIN 02, ENC 03 or PING ff.
-_DNSCAT_TYPES = ("00", "01", "02", "03", "ff")
-
-
-def _tool_shape(scored: tuple[LabelScore, ...]) -> str:
-    """The name of a tunnel tool whose documented packet layout the name follows, or ''."""
-    if scored[0].kind != "hex":
-        return "dnscat2" if scored[0].label.lower() == "dnscat" else ""
-    # the packet is hex split over the leading labels, the last piece as short as one
-    # character (`...a0.e.example.com`): every leading all-hex label is part of it
-    data = []
-    for s in scored:
-        lower = s.label.lower()
-        if not _HEX.issuperset(lower):
-            break
-        data.append(lower)
-    if not data:
-        return ""
-    if data[0][4:6] not in _DNSCAT_TYPES:
-        return ""
-    # the zone's own labels may be hex letters too (`a.b.example.com`): any run of the
-    # leading labels that makes whole bytes will do, but a lone 32 or 40-character label
-    # is as likely an MD5 or SHA-1 content hash
-    size = 0
-    for piece in data:
-        size += len(piece)
-        if size >= 18 and size % 2 == 0 and size not in (32, 40):
-            return "dnscat2"
-    return ""
-
-
 def _case_randomised(text: str, registered: str) -> bool:
     """The registered domain itself is in random case (`gOoGlE.cOm`): a resolver randomising
     the case of every name it forwards (DNS 0x20), so case says nothing about the labels.
