@@ -4,7 +4,8 @@ mitmproxy's tnetstring reader walks every length prefix byte by byte in Python a
 a memoryview per element; a recorded flow has ~150 elements, so deserialising dominated
 `bottle replay`. This reader parses the same format with offsets into one bytes object per
 flow (`bytes.index` finds each length prefix in C), then hands the state to mitmproxy's own
-migration and `from_state`, so the flows are exactly what `mitmproxy.io.FlowReader` yields.
+migration and to `proxy.flowstate.from_state` (mitmproxy's `from_state` with its per-field
+type analysis done once), so the flows are exactly what `mitmproxy.io.FlowReader` yields.
 Files that are not tnetstring streams (HAR) go to mitmproxy's reader.
 """
 
@@ -18,6 +19,8 @@ from typing import Any, BinaryIO
 from mitmproxy import flow, io
 from mitmproxy.exceptions import FlowReadException
 from mitmproxy.io import compat
+
+from proxy import flowstate
 
 MAX_PREFIX = 20  # digits of a length prefix, with room to spare
 # Largest record read from a stream whose size is unknown (a pipe).
@@ -158,7 +161,7 @@ def stream(fh: BinaryIO, name: str) -> Iterator[flow.Flow]:
         return
     for state in _records(fh):
         try:
-            f = flow.Flow.from_state(compat.migrate_flow(state))
+            f = flowstate.from_state(compat.migrate_flow(state))
         except Exception as e:  # a malformed state fails in many ways inside mitmproxy
             raise ReadError(f"unreadable flow ({type(e).__name__})") from None
         yield f

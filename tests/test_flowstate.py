@@ -1,0 +1,101 @@
+"""`proxy.flowstate.from_state` makes exactly the flow mitmproxy's `Flow.from_state` makes of the
+same state, and refuses exactly the states mitmproxy refuses (replay reads untrusted files)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from mitmproxy import flow, http
+from mitmproxy.test import tflow
+
+from proxy import flowstate
+from proxy.flowbuild import http_flow
+
+
+def _flows() -> list[flow.Flow]:
+    ws = tflow.twebsocketflow()
+    err = tflow.tflow(err=True)
+    trailers = tflow.tflow(resp=True)
+    trailers.request.trailers = http.Headers(x_t=b"1")
+    trailers.response.trailers = http.Headers(x_r=b"2")  # type: ignore[union-attr]
+    tls = tflow.tflow(resp=True)
+    tls.client_conn.sni = "example.com"
+    tls.client_conn.alpn = b"h2"
+    tls.server_conn.tls_version = "TLSv1.3"
+    tls.server_conn.alpn_offers = [b"h2", b"http/1.1"]
+    tls.client_conn.cipher_list = ["TLS_AES_128_GCM_SHA256"]
+    tls.metadata["k"] = {"v": [1, 2]}
+    tls.comment, tls.marked = "note", ":star:"
+    return [http_flow("GET", "https://api.github.com/x?y=1", {"A": "b"}, b"", 200, b"ok"),
+            http_flow("POST", "http://h.test:8080/p", {}, b"\x00\xffbody", None),
+            tflow.tflow(), tflow.tflow(resp=True), err, ws, trailers, tls,
+            tflow.ttcpflow(), tflow.tdnsflow(resp=True), tflow.tudpflow()]
+
+
+def _result(state: Any) -> tuple[str, Any]:
+    """What making a flow of `state` gives: its state, or the kind of error."""
+    try:
+        return "ok", mitm_state(flow.Flow.from_state(copy.deepcopy(state)))
+    except Exception:  # the kind may differ (mitmproxy asserts; an assert is no input check)
+        return "error", None
+
+
+def _fast_result(state: Any) -> tuple[str, Any]:
+    try:
+        return "ok", mitm_state(flowstate.from_state(copy.deepcopy(state)))
+    except Exception:  # the kind may differ (mitmproxy asserts; an assert is no input check)
+        return "error", None
+
+
+def mitm_state(f: flow.Flow) -> Any:
+    return (type(f), f.get_state())
+
+
+@pytest.mark.parametrize("index", range(11))
+def test_same_flow_as_mitmproxy(index: int) -> None:
+    f = _flows()[index]
+    state = f.get_state()
+    expected = _result(state)
+    assert expected[0] == "ok"
+    assert _fast_result(state) == expected
+    if isinstance(f, http.HTTPFlow):  # the same types inside, not only the same state
+        got = flowstate.from_state(copy.deepcopy(state))
+        assert isinstance(got, http.HTTPFlow)
+        assert type(got.request.data) is http.RequestData
+        assert vars(got.request.data).keys() == vars(f.request.data).keys()
+        assert vars(got.client_conn) == vars(flow.Flow.from_state(copy.deepcopy(state)).client_conn)
+
+
+WRONG = st.one_of(st.none(), st.booleans(), st.integers(-5, 70000), st.floats(allow_nan=False),
+                  st.binary(max_size=6), st.text(max_size=6), st.lists(st.integers(0, 9), max_size=4),
+                  st.tuples(st.text(max_size=4), st.integers(0, 70000)),
+                  st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix] if prefix else []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out += _paths(v, (*prefix, k))
+    return out
+
+
+@given(st.integers(0, 10), st.data())
+@settings(max_examples=400, deadline=None)
+def test_a_state_with_a_wrong_field_is_refused_or_made_as_mitmproxy_does(index: int,
+                                                                        data: st.DataObject) -> None:
+    state = _flows()[index].get_state()
+    paths = _paths(state)
+    path = data.draw(st.sampled_from(paths))
+    target = state
+    for key in path[:-1]:
+        target = target[key]
+    if data.draw(st.booleans()):
+        target[path[-1]] = data.draw(WRONG)
+    else:
+        del target[path[-1]]
+    assert _fast_result(state) == _result(state)
