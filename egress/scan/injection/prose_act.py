@@ -294,7 +294,7 @@ def setup_step(view: str) -> tuple[str, int, int, str] | None:
             continue
         text = m.group(0)
         reads = re.search(r"\$|environ|\benv\b|open\(|\b(?:cat|less|more|head|tail|type|get-content|base64|"
-                          r"xxd|strings)\s", text)
+                          r"xxd|strings)\s", text) is not None
         reads = reads and not re.search(r"-c\s+[\"'].*(?:system|popen|subprocess)", text)
         # Data read or sent out is exfiltration; a spawned shell or a download run is code.
         family = "exfiltration-request" if reads or text.startswith("|") else "code-insertion"
