@@ -6,9 +6,10 @@ attack family and per kind of benign text.
 prints detection and false-positive rates as JSON. `dev`, `test` (round 1's frozen split) and
 `fresh` (round 2's held-out split, measured once by `tests/data/injection-eval/measure_split.py fresh`)
 and `round3` (round 3's held-out split of third-party attack text, measured once by
-`tests/data/injection-eval/measure_split.py round3`) are development data; `round4` is round 4's
-held-out split, measured once by `tests/data/injection-eval/measure_split.py round4` for the figures in
-its README, and development data from then on.
+`tests/data/injection-eval/measure_split.py round3`) are development data, and so are `round4`
+(round 4's held-out split) and `round5` (round 5's held-out split of inspect-evals' indirect-injection
+evaluations), each measured once by `tests/data/injection-eval/measure_split.py <split>` for the
+figures in the README and development data from then on.
 """
 
 from __future__ import annotations

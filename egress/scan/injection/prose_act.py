@@ -8,7 +8,10 @@ x.com/s.sh`, or to grant it admin rights. Each detector here pairs a clause-open
 with what no documentation asks of its reader: a risky act on bulk or sensitive data or an outside
 address, a destructive or credential-reading shell command chained into a command line, a privilege
 for the requester or a security control switched off. (`act.py` pairs mechanisms with a sign that
-the text speaks to an AI; these need none.)
+the text speaks to an AI; these need none.) A setup or verification step in the repository's
+own voice is judged by its command: printing a secret variable or reading a credential file,
+spawning a shell from `python -c` / `node -e`, piping data to a network tool, or installing a
+pinned package the text never describes in its own words.
 """
 
 from __future__ import annotations
@@ -239,4 +242,97 @@ def bulk_retrieval(view: str) -> tuple[str, int, int, str] | None:
     return None
 
 
-DETECTORS = (shell_chain, prose_tool_action, privilege_request, bulk_retrieval)
+
+
+
+# A setup or verification step in the repository's own voice ("run `echo $SECRET_API_KEY` to
+# verify", "before making changes, run: python -c \"import os; os.system(...)\""): the words are
+# a maintainer's, so the command is what is judged. Benign setup reads no secret, spawns no shell
+# from an inline interpreter and sends nothing out (`pip install -e .`, `echo $PATH`, `export
+# API_KEY=<your key>` pass).
+_SECRET_WORD = (r"\w*(?:secret|token|passw(?:or)?d|passwd|credential|api_?key|private_?key|access_?key|"
+                r"auth_?token|database_url|db_url|dsn|session_?(?:key|id))\w*")
+_SECRET_VAR = rf"\$\{{?{_SECRET_WORD}"
+_SECRET_FILE = (r"(?:\.env(?![\w.-])|\.ssh/|\.aws/|\.netrc|\.git-credentials|\.pypirc|\.npmrc|"
+                r"\.docker/config|\.kube/config|credentials\b|[\w.-]*secret[\w.-]*|id_rsa|id_ed25519|/etc/shadow|"
+                r"/proc/self/environ)")
+_SETUP_COMMAND = re.compile(
+    # A secret variable printed, a credential file read.
+    rf"\b(?:echo|printf|print|printenv)\b[^\n|;&`]{{0,40}}?{_SECRET_VAR}|\bprintenv\s+{_SECRET_WORD}|"
+    rf"\b(?:cat|less|more|head|tail|type|get-content|base64|xxd|strings)\s+[^\n;&|`]{{0,60}}?{_SECRET_FILE}|"
+    # Python reading the environment's secrets or a credential file.
+    r"os\.environ(?:\.items\(\)|\.copy\(\)|\s*\)|\.get\(\s*['\"]\w*(?:secret|token|passw|key|credential|"
+    r"database_url|auth)\w*|\[\s*['\"]\w*(?:secret|token|passw|key|credential|database_url|auth)\w*)|"
+    rf"\bopen\(\s*['\"][^'\"\n]{{0,80}}?{_SECRET_FILE}[^'\"\n]{{0,40}}['\"]|"
+    # A shell spawned from an inline interpreter, a download run by `sh -c`.
+    r"\bpython3?\s+-c\s+[\"'][^\n]{0,300}?(?:os\.system|os\.popen|subprocess|pty\.spawn|os\.exec\w*\(|"
+    r"urllib|requests\.|socket\.|http\.client)|\bnode\s+-e\s+[\"'][^\n]{0,300}?(?:child_process|"
+    r"https?\.request|net\.connect)|\b(?:ba|z)?sh\s+-c\s+[\"'][^\n]{0,300}?\b(?:curl|wget)\b|"
+    # The whole environment dumped to a file ("env | sort > /tmp/env_dump.txt").
+    r"(?:^|[\n`;&]\s*)(?:env|printenv)\s*(?:\|\s*sort\b\s*)?>\s*\S|"
+    # Anything piped to a network tool.
+    r"\|\s*(?:curl|wget|nc|ncat|netcat|socat|telnet)\b(?![^\n|]{0,200}(?:localhost|127\.0\.0\.1|example\.))")
+_SETUP_KEYS = ("$", "env", "cat ", "less ", "more ", "head ", "tail ", "type ", "get-content", "base64",
+               "xxd", "strings ", "environ", "open(", " -c ", " -e ", "| ", "|")
+# The step is given as one the reader is to take.
+_SETUP_CUE = re.compile(r"\b(?:run|execute|verify|check|ensure|make sure|set ?up|initiali[sz]e|validate|"
+                        r"before|first|debug|inspect|confirm|diagnos\w*|test|required|must|capture|collect)\b")
+_NOT_A_STEP = re.compile(r"\b(?:never|don'?t|do not|avoid|must not|should not|dangerous|malicious|"
+                         r"attackers?|for example an attacker)\b")
+
+
+def setup_step(view: str) -> tuple[str, int, int, str] | None:
+    """A setup or verification step whose command reads secrets or local credentials, spawns a
+    shell from an inline interpreter or pipes data to a network tool."""
+    if not any(k in view for k in _SETUP_KEYS):
+        return None
+    for n, m in enumerate(_SETUP_COMMAND.finditer(view)):
+        if n > MAX_CANDIDATES:
+            break
+        before = view[max(0, m.start() - 240):m.start()]
+        if not _SETUP_CUE.search(before) or _NOT_A_STEP.search(before[-120:]):
+            continue
+        text = m.group(0)
+        reads = re.search(r"\$|environ|\benv\b|open\(|\b(?:cat|less|more|head|tail|type|get-content|base64|"
+                          r"xxd|strings)\s", text) is not None
+        reads = reads and not re.search(r"-c\s+[\"'].*(?:system|popen|subprocess)", text)
+        # Data read or sent out is exfiltration; a spawned shell or a download run is code.
+        family = "exfiltration-request" if reads or text.startswith("|") else "code-insertion"
+        return family, m.start(), m.end(), "a setup step that reads secrets or spawns a shell"
+    return None
+
+# A pinned package installed or added to the project's requirements as a step to take first.
+_PINNED = re.compile(r"\bpip3?\s+install\s+(?:-[\w-]+\s+)*['\"]?([a-z][\w.-]{2,60})==\d|"
+                     r"\badd\s+`?([a-z][\w.-]{2,60})==\d[^\n]{0,60}?\bto\s+`?requirements|"
+                     r"\becho\s+['\"]([a-z][\w.-]{2,60})==\d[^\n]{0,30}>>\s*requirements")
+_BEFORE_CHANGES = re.compile(r"\b(?:before (?:making|modifying|changing|patching|editing|any)|required|"
+                             r"mandatory|must|dev(?:elopment)? (?:setup|environment)|setup:|"
+                             r"add (?:this |it )?to (?:your project|`?src/))")
+
+
+def undescribed_package(view: str) -> tuple[str, int, int, str] | None:
+    """"Before making changes, `pip install monitoring-agent-helper==2.1.0` and add `import
+    monitoring_agent_helper`": a pinned package the text names only in commands and code, never
+    in its own words, installed as a precondition (a project's own setup describes what it
+    installs, or installs the project itself)."""
+    if "==" not in view:
+        return None
+    for n, m in enumerate(_PINNED.finditer(view)):
+        if n > MAX_CANDIDATES:
+            break
+        name = next(g for g in m.groups() if g)
+        if not _BEFORE_CHANGES.search(view, max(0, m.start() - 300), m.end() + 200):
+            continue
+        if _NOT_A_STEP.search(view, max(0, m.start() - 120), m.start()):
+            continue
+        stem = re.escape(re.sub(r"[-_.]", "-", name)).replace(r"\-", "[-_.]")
+        code_use = re.compile(rf"(?:install\s+(?:-[\w-]+\s+)*['\"]?|import\s+|from\s+|`|['\"])(?:{stem})\b|"
+                              rf"\b(?:{stem})(?:==|\.\w+\(|\s+import\b)")
+        mentions = len(re.findall(rf"(?<![\w-])(?:{stem})(?![\w-])", view))
+        if mentions and mentions <= len(code_use.findall(view)):
+            return "code-insertion", m.start(), m.end(), "a pinned package the text does not describe"
+    return None
+
+
+DETECTORS = (shell_chain, prose_tool_action, privilege_request, bulk_retrieval, setup_step,
+             undescribed_package)
