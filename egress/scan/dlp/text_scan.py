@@ -31,14 +31,22 @@ from collections.abc import Iterable, Iterator, Sequence
 from egress.findings import Action, Finding
 from egress.policy.model import DLPSection
 from egress.scan import deadline
-from egress.scan.decode import MIN_RUN, Budget, DecodeConfig, candidates
+from egress.scan.decode import (
+    MIN_RUN,
+    Budget,
+    DecodeConfig,
+    candidates,
+    escape_candidates,
+    run_candidates,
+)
 from egress.scan.dlp import locations
 from egress.scan.dlp.blocks import can_match
 from egress.scan.dlp.known_secrets import known_matcher_for
 from egress.scan.dlp.locations import Locator, fixed
-from egress.scan.dlp.prefilter import windows
+from egress.scan.dlp.prefilter import batch, windows
 from egress.scan.dlp.prefilter.backends import PrefilterFactory, make_prefilter
-from egress.scan.dlp.prefilter.protocol import KnownMatcher, Prefilter
+from egress.scan.dlp.prefilter.hyperscan_backend import HyperscanPrefilter
+from egress.scan.dlp.prefilter.protocol import KnownMatcher, Prefilter, Prefiltered
 from egress.scan.dlp.results import NO_CONTEXT, Hit, Match, ScanContext, merge
 from egress.scan.dlp.rules import validators as v
 from egress.scan.dlp.rules.catalogue import BUDGET_RULE, EXAMPLE_RULE, KNOWN_SECRET
@@ -250,10 +258,14 @@ class TextScanner:
 
     def _scan_layer(self, text: str, depth: int, origin: tuple[int, int] | None,
                     layers: tuple[str, ...], budget: Budget, known: list[KnownMatcher],
-                    hits: list[Hit], max_depth: int, walls: bool = False) -> None:
+                    hits: list[Hit], max_depth: int, walls: bool = False,
+                    found: Prefiltered | None = None) -> None:
+        """Hits in `text` and in what it decodes to. `found`: what the prefilter says of
+        `text`, when the caller has it already (`_scan_escapes`)."""
         decoding = self.decode.any and max_depth > 0
         deadline.check()  # every step below is linear: a scan stops soon after its budget
-        found = self.prefilter.scan(text, want_runs=decoding and not budget.exhausted)
+        if found is None:
+            found = self.prefilter.scan(text, want_runs=decoding and not budget.exhausted)
         # Walls stand between the entries of the top layer; a decoded part of it is one
         # entry's (URL, JSON and HTML escape tokens stop at a line break, base64/base32/hex
         # runs hold no NUL).
@@ -292,7 +304,8 @@ class TextScanner:
                 budget.exhausted = "depth"
             return
         floor = self._floor(known)
-        for d in candidates(text, self.decode, budget, found.runs):
+        self._scan_escapes(text, depth, origin, layers, budget, known, hits, max_depth, floor)
+        for d in run_candidates(text, self.decode, budget, found.runs):
             span = origin or (d.start, d.end)
             inner = d.text if d.text.isascii() else for_secrets(d.text)
             if len(inner) < floor and not any(c in inner for c in _ESCAPES):
@@ -304,6 +317,35 @@ class TextScanner:
             # the key again, not another layer.
             limit = 0 if d.layer.endswith("der") else max_depth
             self._scan_layer(inner, depth + 1, span, (*layers, d.layer), budget, known, hits, limit)
+
+    def _scan_escapes(self, text: str, depth: int, origin: tuple[int, int] | None,
+                      layers: tuple[str, ...], budget: Budget, known: list[KnownMatcher],
+                      hits: list[Hit], max_depth: int, floor: int) -> None:
+        """The escape-decoded parts of `text` (`egress.scan.decode.escape_candidates`), each
+        charged and scanned in the order `candidates` yields them. Their text does not
+        depend on the budget, so all are known before the first is scanned: the prefilter
+        looks at them together (`egress.scan.dlp.prefilter.batch`; source code holds
+        thousands of `x=0A`-like quoted-printable tokens per megabyte), and only those it
+        may report a rule in are scanned by it one by one."""
+        parts = escape_candidates(text, self.decode)
+        if not parts:
+            return
+        inner = [d.text if d.text.isascii() else for_secrets(d.text) for d in parts]
+        # Too short for any rule, known secret or encoded run, and no escape to decode:
+        # scanning it would find nothing (most JSON and URL escapes in code decode to one
+        # character).
+        kept = [k for k, t in enumerate(inner)
+                if len(t) >= floor or any(c in t for c in _ESCAPES)]
+        ahead: dict[int, Prefiltered] = {}
+        if len(kept) >= batch.MIN_TEXTS and isinstance(self.prefilter, HyperscanPrefilter):
+            found = batch.scan_batch(self.prefilter, [inner[k] for k in kept])
+            ahead = {k: f for k, f in zip(kept, found, strict=True) if f is not None}
+        keep = set(kept)
+        for k, d in enumerate(parts):
+            if not budget.take(len(d.text)) or k not in keep:
+                continue
+            self._scan_layer(inner[k], depth + 1, origin or (d.start, d.end), (*layers, d.layer),
+                             budget, known, hits, max_depth, found=ahead.get(k))
 
     def _floor(self, known: list[KnownMatcher]) -> int:
         """The shortest text that a rule, a known secret or an encoded run (`MIN_RUN`) can
