@@ -43,7 +43,7 @@ from egress.scan.dlp import locations
 from egress.scan.dlp.blocks import can_match
 from egress.scan.dlp.known_secrets import known_matcher_for
 from egress.scan.dlp.locations import Locator, fixed
-from egress.scan.dlp.prefilter import batch, windows
+from egress.scan.dlp.prefilter import batch, digits, windows
 from egress.scan.dlp.prefilter.backends import PrefilterFactory, make_prefilter
 from egress.scan.dlp.prefilter.hyperscan_backend import HyperscanPrefilter
 from egress.scan.dlp.prefilter.protocol import KnownMatcher, Prefilter, Prefiltered
@@ -375,6 +375,8 @@ class TextScanner:
         says why that finds the same matches), when the rule's reach is bounded there."""
         if near is None or rule.id in windows.SLOW_TO_COMPILE:
             return rule.regex.finditer(text)
+        if digits.applies(rule.regex) and not near.wide_digits(text):
+            return digits.card_finditer(rule.regex, text)
         reach = windows.reach(rule.regex.pattern, rule.regex.flags)
         if reach is None or not near.runs.bounded_in(reach):
             return rule.regex.finditer(text)
@@ -438,6 +440,10 @@ class _Near:
     def __init__(self, text: str) -> None:
         self.non_ascii = windows.non_ascii_spans(text)
         self.runs = windows.RunCheck(text)
+
+    def wide_digits(self, text: str) -> bool:
+        """Whether `text` holds a decimal digit outside ASCII (which `\\d` matches)."""
+        return any(c.isdecimal() for a, b in self.non_ascii for c in text[a:b])
 
 
 def _within_walls(regex: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
