@@ -25,6 +25,8 @@ from egress.scan.dlp import blocks
 from egress.scan.dlp.engine import DLPEngine
 from egress.scan.dlp.prefilter import batch, digits
 from egress.scan.dlp.prefilter.hyperscan_backend import HyperscanPrefilter, hyperscan
+from egress.scan.dlp.prefilter.protocol import KnownMatcher
+from egress.scan.dlp.results import Hit
 from egress.scan.dlp.text_scan import TextScanner, _Near
 from egress.scan.normalize import for_secrets
 from egress.sources.dlp_catalogue import dlp_engine
@@ -151,8 +153,8 @@ def _one_by_one(engine: DLPEngine) -> DLPEngine:
     slow = DLPEngine(engine.section, engine.rules, backend="hyperscan")
 
     def escapes(self: TextScanner, text: str, depth: int, origin: tuple[int, int] | None,
-                layers: tuple[str, ...], budget: decode.Budget, known: list, hits: list,
-                max_depth: int, floor: int) -> None:
+                layers: tuple[str, ...], budget: decode.Budget, known: list[KnownMatcher],
+                hits: list[Hit], max_depth: int, floor: int) -> None:
         for d in decode.escape_candidates(text, self.decode):
             if not budget.take(len(d.text)):
                 continue
