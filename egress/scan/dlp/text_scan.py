@@ -7,13 +7,16 @@ Pipeline for one text (`TextScanner.scan`):
    rules can match and where the encoded runs are; the pyahocorasick fallback does the same
    from the rules' literal anchors. Only the rules it names run their Python regex; in a
    long text only in windows around the places hyperscan saw them end, which finds exactly
-   what a whole-text search finds (`egress.scan.dlp.prefilter.windows`).
+   what a whole-text search finds (`egress.scan.dlp.prefilter.windows`; the payment-card
+   rule only in the digit chains hyperscan finds, `egress.scan.dlp.prefilter.digits`).
 3. Each regex match passes its rule's validator (checksum, decode) and value gates
    (entropy, placeholder, identifier; `egress.scan.dlp.rules.rule`), and every known secret is
    matched exactly (`egress.scan.dlp.known_secrets`).
 4. Each decodable part of the text (`egress.scan.decode`) is decoded and scanned again, up
    to `max_depth` layers and within one shared budget (a part too short for any rule, known
-   secret or encoded run, with no escape left in it, is not: nothing could be found).
+   secret or encoded run, with no escape left in it, is not: nothing could be found). The
+   escape-decoded parts of one layer go through the prefilter together
+   (`egress.scan.dlp.prefilter.batch`); each is still scanned, in order, as it would be alone.
    Running out of either (budget or depth) is itself a finding, `decode-budget-exhausted`,
    blocked unless the policy says otherwise: what was not decoded was not scanned.
 5. Findings get the policy's action, unless a suppression covers them.
