@@ -184,3 +184,19 @@ def test_engine_finds_what_part_by_part_scanning_finds(seed: int) -> None:
         fast = engine.scan_body(body, "application/json")
         assert fast == slow.scan_body(body, "application/json")
         assert any(m.layers for m in fast)  # decoded layers took part
+
+
+def test_rules_database_anchors_hold_in_a_batch() -> None:
+    """`prefilter.batch` rests on every rules-database expression matching a text alone only
+    where it matches the same text between two line breaks: a `^` or `$` must be an
+    alternative to a character class a line break is in, or be multi-line."""
+    prefilter = _prefilter()
+    for expr in prefilter.plan.exprs:
+        source = expr.decode("latin-1")
+        bare = re.sub(r"\[(?:\\.|[^\]])*\]", "", re.sub(r"\\.", "", source))
+        if "^" not in bare and "$" not in bare:
+            continue
+        if source.startswith("(?m)"):
+            continue
+        assert "^" not in bare or re.search(r"\(\?:\^\|\[\^[^\]]*\]\)", source), source
+        assert "$" not in bare or re.search(r"\(\?:\[\^[^\]]*\]\|\$\)", source), source
