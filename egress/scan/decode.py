@@ -358,9 +358,69 @@ def qp_dense(text: str) -> bool:
 
 def candidates(text: str, config: DecodeConfig, budget: Budget,
                runs: dict[str, list[tuple[int, int]]] | None = None) -> Iterator[Decoded]:
-    """Every decodable part of `text`, one layer deep. `runs` may hold precomputed spans
-    (keys `base64`, `b64wrap`, `base32`, `hex`); missing keys are found with the regexes
-    above. The budget is charged for each decoded text that is yielded."""
+    """Every decodable part of `text`, one layer deep: its escape tokens
+    (`escape_candidates`), then its encoded runs (`run_candidates`). `runs` may hold
+    precomputed spans (keys `base64`, `b64wrap`, `base32`, `hex`, `longhex`); missing keys
+    are found with the regexes above. The budget is charged for each decoded text that is
+    yielded."""
+    for d in escape_candidates(text, config):
+        if budget.take(len(d.text)):
+            yield d
+    yield from run_candidates(text, config, budget, runs)
+
+
+def escape_candidates(text: str, config: DecodeConfig) -> list[Decoded]:
+    """The parts of `text` that URL, JSON, HTML and quoted-printable escapes decode, in the
+    order `candidates` yields them (before any encoded run). Pure: what they are depends on
+    the text alone, never on a budget, so a caller may take them all before charging for
+    each (`egress.scan.dlp.text_scan` scans them in one batch)."""
+    out: list[Decoded] = []
+    if config.url and "%" in text:
+        for start, end in escape_tokens(text, _PCT_TRIGGER, _PCT_STOPS):
+            token = text[start:end]
+            decoded = urllib.parse.unquote(token, errors="surrogateescape")
+            if decoded != token:
+                out.append(Decoded(decoded, start, end, "url"))
+    if config.json_escapes and "\\" in text and ("\\u" in text or "\\x" in text or "\\/" in text):
+        for start, end in escape_tokens(text, _JSON_TRIGGER, _JSON_STOPS):
+            token = text[start:end]
+            decoded = _json_unescape(token)
+            if decoded != token:
+                out.append(Decoded(decoded, start, end, "json"))
+    if config.html_entities and "&" in text:
+        for start, end in escape_tokens(text, _HTML_TRIGGER, _HTML_STOPS):
+            token = text[start:end]
+            # Pages are full of `&#39;` and `&#x27;`: a token whose references all stand for
+            # markup or spacing cannot spell anything a secret is made of.
+            if all(html.unescape(m.group()) in _MARKUP for m in _HTML_TRIGGER.finditer(token)):
+                continue
+            decoded = html.unescape(token)
+            if decoded != token:
+                out.append(Decoded(decoded, start, end, "html"))
+    if config.quoted_printable and "=" in text:
+        # A quoted-printable text (escapes dense, soft line breaks joining lines) is decoded
+        # whole; elsewhere only the tokens holding `=XX` are (a large JSON document with
+        # `a=12` in it is not decoded whole: that would cost its own length of budget).
+        escapes = len(_QP_ESCAPE.findall(text, 0, 1 << 16))
+        if _qp_dense(escapes, text):
+            raw = quopri.decodestring(text.encode("utf-8", "surrogateescape"))
+            decoded = raw.decode("utf-8", "replace")
+            if decoded != text:
+                out.append(Decoded(decoded, 0, len(text), "quoted-printable"))
+        elif escapes:
+            for start, end in escape_tokens(text, _QP_TRIGGER, _JSON_STOPS):
+                token = text[start:end]
+                raw = quopri.decodestring(token.encode("utf-8", "surrogateescape"))
+                decoded = raw.decode("utf-8", "replace")
+                if decoded != token:
+                    out.append(Decoded(decoded, start, end, "quoted-printable"))
+    return out
+
+
+def run_candidates(text: str, config: DecodeConfig, budget: Budget,
+                   runs: dict[str, list[tuple[int, int]]] | None = None) -> Iterator[Decoded]:
+    """The encoded runs of `text` (base64, also wrapped; base32; hex of text or binary),
+    decoded, each charged to the budget as it is yielded."""
 
     def spans(layer: str, pattern: re.Pattern[str]) -> list[tuple[int, int]]:
         if runs is not None and layer in runs:
@@ -371,44 +431,6 @@ def candidates(text: str, config: DecodeConfig, budget: Budget,
         if budget.take(len(out)):
             yield Decoded(out, start, end, layer)
 
-    if config.url and "%" in text:
-        for start, end in escape_tokens(text, _PCT_TRIGGER, _PCT_STOPS):
-            token = text[start:end]
-            out = urllib.parse.unquote(token, errors="surrogateescape")
-            if out != token:
-                yield from emit(out, start, end, "url")
-    if config.json_escapes and "\\" in text and ("\\u" in text or "\\x" in text or "\\/" in text):
-        for start, end in escape_tokens(text, _JSON_TRIGGER, _JSON_STOPS):
-            token = text[start:end]
-            out = _json_unescape(token)
-            if out != token:
-                yield from emit(out, start, end, "json")
-    if config.html_entities and "&" in text:
-        for start, end in escape_tokens(text, _HTML_TRIGGER, _HTML_STOPS):
-            token = text[start:end]
-            # Pages are full of `&#39;` and `&#x27;`: a token whose references all stand for
-            # markup or spacing cannot spell anything a secret is made of.
-            if all(html.unescape(m.group()) in _MARKUP for m in _HTML_TRIGGER.finditer(token)):
-                continue
-            out = html.unescape(token)
-            if out != token:
-                yield from emit(out, start, end, "html")
-    if config.quoted_printable and "=" in text:
-        # A quoted-printable text (escapes dense, soft line breaks joining lines) is decoded
-        # whole; elsewhere only the tokens holding `=XX` are (a large JSON document with
-        # `a=12` in it is not decoded whole: that would cost its own length of budget).
-        escapes = len(_QP_ESCAPE.findall(text, 0, 1 << 16))
-        if _qp_dense(escapes, text):
-            raw = quopri.decodestring(text.encode("utf-8", "surrogateescape"))
-            out = raw.decode("utf-8", "replace")
-            if out != text:
-                yield from emit(out, 0, len(text), "quoted-printable")
-        elif escapes:
-            for start, end in escape_tokens(text, _QP_TRIGGER, _JSON_STOPS):
-                token = text[start:end]
-                out = quopri.decodestring(token.encode("utf-8", "surrogateescape")).decode("utf-8", "replace")
-                if out != token:
-                    yield from emit(out, start, end, "quoted-printable")
     if config.base64:
         wrapped = [(s, e) for s, e in spans("b64wrap", B64_WRAPPED) if wrapped_run_ok(text[s:e])]
         for start, end in wrapped:

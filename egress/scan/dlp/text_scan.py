@@ -7,13 +7,16 @@ Pipeline for one text (`TextScanner.scan`):
    rules can match and where the encoded runs are; the pyahocorasick fallback does the same
    from the rules' literal anchors. Only the rules it names run their Python regex; in a
    long text only in windows around the places hyperscan saw them end, which finds exactly
-   what a whole-text search finds (`egress.scan.dlp.prefilter.windows`).
+   what a whole-text search finds (`egress.scan.dlp.prefilter.windows`; the payment-card
+   rule only in the digit chains hyperscan finds, `egress.scan.dlp.prefilter.digits`).
 3. Each regex match passes its rule's validator (checksum, decode) and value gates
    (entropy, placeholder, identifier; `egress.scan.dlp.rules.rule`), and every known secret is
    matched exactly (`egress.scan.dlp.known_secrets`).
 4. Each decodable part of the text (`egress.scan.decode`) is decoded and scanned again, up
    to `max_depth` layers and within one shared budget (a part too short for any rule, known
-   secret or encoded run, with no escape left in it, is not: nothing could be found).
+   secret or encoded run, with no escape left in it, is not: nothing could be found). The
+   escape-decoded parts of one layer go through the prefilter together
+   (`egress.scan.dlp.prefilter.batch`); each is still scanned, in order, as it would be alone.
    Running out of either (budget or depth) is itself a finding, `decode-budget-exhausted`,
    blocked unless the policy says otherwise: what was not decoded was not scanned.
 5. Findings get the policy's action, unless a suppression covers them.
@@ -31,14 +34,22 @@ from collections.abc import Iterable, Iterator, Sequence
 from egress.findings import Action, Finding
 from egress.policy.model import DLPSection
 from egress.scan import deadline
-from egress.scan.decode import MIN_RUN, Budget, DecodeConfig, candidates
+from egress.scan.decode import (
+    MIN_RUN,
+    Budget,
+    DecodeConfig,
+    candidates,
+    escape_candidates,
+    run_candidates,
+)
 from egress.scan.dlp import locations
 from egress.scan.dlp.blocks import can_match
 from egress.scan.dlp.known_secrets import known_matcher_for
 from egress.scan.dlp.locations import Locator, fixed
-from egress.scan.dlp.prefilter import windows
+from egress.scan.dlp.prefilter import batch, digits, windows
 from egress.scan.dlp.prefilter.backends import PrefilterFactory, make_prefilter
-from egress.scan.dlp.prefilter.protocol import KnownMatcher, Prefilter
+from egress.scan.dlp.prefilter.hyperscan_backend import HyperscanPrefilter
+from egress.scan.dlp.prefilter.protocol import KnownMatcher, Prefilter, Prefiltered
 from egress.scan.dlp.results import NO_CONTEXT, Hit, Match, ScanContext, merge
 from egress.scan.dlp.rules import validators as v
 from egress.scan.dlp.rules.catalogue import BUDGET_RULE, EXAMPLE_RULE, KNOWN_SECRET
@@ -250,10 +261,14 @@ class TextScanner:
 
     def _scan_layer(self, text: str, depth: int, origin: tuple[int, int] | None,
                     layers: tuple[str, ...], budget: Budget, known: list[KnownMatcher],
-                    hits: list[Hit], max_depth: int, walls: bool = False) -> None:
+                    hits: list[Hit], max_depth: int, walls: bool = False,
+                    found: Prefiltered | None = None) -> None:
+        """Hits in `text` and in what it decodes to. `found`: what the prefilter says of
+        `text`, when the caller has it already (`_scan_escapes`)."""
         decoding = self.decode.any and max_depth > 0
         deadline.check()  # every step below is linear: a scan stops soon after its budget
-        found = self.prefilter.scan(text, want_runs=decoding and not budget.exhausted)
+        if found is None:
+            found = self.prefilter.scan(text, want_runs=decoding and not budget.exhausted)
         # Walls stand between the entries of the top layer; a decoded part of it is one
         # entry's (URL, JSON and HTML escape tokens stop at a line break, base64/base32/hex
         # runs hold no NUL).
@@ -292,7 +307,8 @@ class TextScanner:
                 budget.exhausted = "depth"
             return
         floor = self._floor(known)
-        for d in candidates(text, self.decode, budget, found.runs):
+        self._scan_escapes(text, depth, origin, layers, budget, known, hits, max_depth, floor)
+        for d in run_candidates(text, self.decode, budget, found.runs):
             span = origin or (d.start, d.end)
             inner = d.text if d.text.isascii() else for_secrets(d.text)
             if len(inner) < floor and not any(c in inner for c in _ESCAPES):
@@ -304,6 +320,35 @@ class TextScanner:
             # the key again, not another layer.
             limit = 0 if d.layer.endswith("der") else max_depth
             self._scan_layer(inner, depth + 1, span, (*layers, d.layer), budget, known, hits, limit)
+
+    def _scan_escapes(self, text: str, depth: int, origin: tuple[int, int] | None,
+                      layers: tuple[str, ...], budget: Budget, known: list[KnownMatcher],
+                      hits: list[Hit], max_depth: int, floor: int) -> None:
+        """The escape-decoded parts of `text` (`egress.scan.decode.escape_candidates`), each
+        charged and scanned in the order `candidates` yields them. Their text does not
+        depend on the budget, so all are known before the first is scanned: the prefilter
+        looks at them together (`egress.scan.dlp.prefilter.batch`; source code holds
+        thousands of `x=0A`-like quoted-printable tokens per megabyte), and only those it
+        may report a rule in are scanned by it one by one."""
+        parts = escape_candidates(text, self.decode)
+        if not parts:
+            return
+        inner = [d.text if d.text.isascii() else for_secrets(d.text) for d in parts]
+        # Too short for any rule, known secret or encoded run, and no escape to decode:
+        # scanning it would find nothing (most JSON and URL escapes in code decode to one
+        # character).
+        kept = [k for k, t in enumerate(inner)
+                if len(t) >= floor or any(c in t for c in _ESCAPES)]
+        ahead: dict[int, Prefiltered] = {}
+        if len(kept) >= batch.MIN_TEXTS and isinstance(self.prefilter, HyperscanPrefilter):
+            found = batch.scan_batch(self.prefilter, [inner[k] for k in kept])
+            ahead = {k: f for k, f in zip(kept, found, strict=True) if f is not None}
+        keep = set(kept)
+        for k, d in enumerate(parts):
+            if not budget.take(len(d.text)) or k not in keep:
+                continue
+            self._scan_layer(inner[k], depth + 1, origin or (d.start, d.end), (*layers, d.layer),
+                             budget, known, hits, max_depth, found=ahead.get(k))
 
     def _floor(self, known: list[KnownMatcher]) -> int:
         """The shortest text that a rule, a known secret or an encoded run (`MIN_RUN`) can
@@ -333,6 +378,8 @@ class TextScanner:
         says why that finds the same matches), when the rule's reach is bounded there."""
         if near is None or rule.id in windows.SLOW_TO_COMPILE:
             return rule.regex.finditer(text)
+        if digits.applies(rule.regex) and not near.wide_digits(text):
+            return digits.card_finditer(rule.regex, text)
         reach = windows.reach(rule.regex.pattern, rule.regex.flags)
         if reach is None or not near.runs.bounded_in(reach):
             return rule.regex.finditer(text)
@@ -396,6 +443,10 @@ class _Near:
     def __init__(self, text: str) -> None:
         self.non_ascii = windows.non_ascii_spans(text)
         self.runs = windows.RunCheck(text)
+
+    def wide_digits(self, text: str) -> bool:
+        """Whether `text` holds a decimal digit outside ASCII (which `\\d` matches)."""
+        return any(c.isdecimal() for a, b in self.non_ascii for c in text[a:b])
 
 
 def _within_walls(regex: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:

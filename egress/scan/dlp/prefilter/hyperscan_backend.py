@@ -12,6 +12,7 @@ made), and never reads or writes a file itself.
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import re._constants as sre_constants  # type: ignore[import-not-found]
 import re._parser as sre_parser  # type: ignore[import-not-found]
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from egress.scan.dlp.prefilter.protocol import Prefiltered, RuleSource, on_tail, straddle_entries
+from egress.scan.dlp.prefilter.runs import Ends, outermost, wrapped_spans
 
 hyperscan: Any
 try:
@@ -227,6 +229,7 @@ class HyperscanPrefilter:
     def __init__(self, sources: Sequence[RuleSource], plan: _Plan, databases: Sequence[Any],
                  from_cache: bool = False) -> None:
         self.run_kinds = [kind for kind, _ in _RUN_SHAPES]
+        self.presence_kinds = tuple(dict.fromkeys(kind for kind, _ in _PRESENCE_SHAPES))
         self.split_list = _split_anchors(sources)
         self.straddle = straddle_entries(self.split_list)
         self.plan, self.always = plan, plan.always
@@ -291,17 +294,7 @@ class HyperscanPrefilter:
         # One byte per character keeps offsets equal to string indices; no rule needs
         # anything but ASCII.
         data = text.encode("ascii", "replace") + b"\n"
-        found = set(self.always)
-
-        def on_rule(rid: int, start: int, end: int, flags: int, ctx: Any) -> None:
-            found.add(rid)
-
-        if len(data) <= self.window:
-            hs_scan(self.rules_db, data, on_rule)
-        else:
-            for start in range(0, len(data) - self.window + self.step, self.step):
-                hs_scan(self.rules_db, data[start:start + self.window], on_rule)
-        result = Prefiltered(sorted(found))
+        result = Prefiltered(sorted(self.rule_ids(data)))
         if want_runs:
             ends: dict[str, dict[int, int]] = {kind: {} for kind in RUN_KINDS}
             kinds = self.run_kinds
@@ -312,18 +305,39 @@ class HyperscanPrefilter:
                     spans[start] = end - 1
 
             hs_scan(self.runs_db, data, on_run)
-            result.runs = {k: _outermost(s) if s else [] for k, s in ends.items()}
-            present: set[str] = set()
-
-            def on_presence(kid: int, start: int, end: int, flags: int, ctx: Any) -> None:
-                present.add(_PRESENCE_SHAPES[kid][0])
-
-            hs_scan(self.presence_db, data, on_presence)
-            for kind, _ in _PRESENCE_SHAPES:
-                if kind not in present:
-                    result.runs[kind] = []  # absent; present ones the decoder finds itself
+            result.runs = {k: outermost(s) if s else [] for k, s in ends.items()}
+            # Absent: no runs; present: found around each place a shape ends (too many
+            # places: the decoder searches the whole text).
+            present = self.present_shapes(data)
+            result.runs.update((k, []) for k in self.presence_kinds if k not in present)
+            if present:
+                wraps = Ends()
+                with contextlib.suppress(hyperscan.ScanTerminated):
+                    hs_scan(self.wrap_db, data, wraps)
+                    result.runs["b64wrap"] = wrapped_spans(text, wraps.ends)
         return result
 
+    @functools.cached_property
+    def wrap_db(self) -> Any:
+        """The presence shapes with every end reported (`runs.wrapped_spans`); milliseconds."""
+        return _database([s for _, s in _PRESENCE_SHAPES], [0, 0], [0, 0])
+
+    def rule_ids(self, data: bytes) -> set[int]:
+        """The rules reported in `data` (windowed: `RULES_WINDOW`), and those always run."""
+        found = set(self.always)
+        on_rule = lambda rid, *_: found.add(rid)  # noqa: E731
+        if len(data) <= self.window:
+            hs_scan(self.rules_db, data, on_rule)
+        else:
+            for start in range(0, len(data) - self.window + self.step, self.step):
+                hs_scan(self.rules_db, data[start:start + self.window], on_rule)
+        return found
+
+    def present_shapes(self, data: bytes) -> set[str]:
+        """The presence-only run shapes (`_PRESENCE_SHAPES`) that occur in `data`."""
+        present: set[str] = set()
+        hs_scan(self.presence_db, data, lambda kid, *_: present.add(_PRESENCE_SHAPES[kid][0]))
+        return present
 
     def rule_ends(self, text: str, index: int) -> list[int] | None:
         """Every end offset of rule `index`'s own regex in prefilter mode (a superset of
@@ -484,15 +498,3 @@ def _straddle_database(entries: Sequence[tuple[str, str]]) -> Any:
         else:
             exprs.append(literal(head.encode()) + rb"[\n\x22]")
     return _database(exprs, list(range(len(exprs))), [hyperscan.HS_FLAG_CASELESS] * len(exprs))
-
-
-def _outermost(spans: dict[int, int]) -> list[tuple[int, int]]:
-    """Drop runs that lie inside an earlier, longer one."""
-    out: list[tuple[int, int]] = []
-    for start, end in sorted(spans.items()):
-        if out and start < out[-1][1]:
-            if end > out[-1][1]:
-                out[-1] = (out[-1][0], end)
-            continue
-        out.append((start, end))
-    return out
