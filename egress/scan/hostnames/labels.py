@@ -40,8 +40,6 @@ WORDINESS_MIN = -5.0     # mean bigram log2-likelihood at or above which a run r
 MAX_WORD_NUMBER_RUNS = 4 # letter/digit runs in a token still read as words and numbers
 TEXT_MIN_BYTES = 8       # decoded bytes from which readable text counts as a payload
 
-_HEX = frozenset("0123456789abcdef")
-_BASE32 = frozenset("abcdefghijklmnopqrstuvwxyz234567")
 _CLASSES = bytes.maketrans(b"abcdefghijklmnopqrstuvwxyz0123456789", b"a" * 26 + b"0" * 10)
 _RUNS = re.compile(r"[a-z]+|[0-9]+")
 _CAMEL = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
@@ -96,6 +94,25 @@ def alnum_bits(lower: str, n: int) -> tuple[float, str]:
     if n >= 8 and transitions >= 2 and hexed:
         # `900fab32`, `5f3a9c0e`: hex ids and data, not words and numbers
         return n * _HEX_BITS, "hex"
+    if transitions == 1:
+        # one letter run and one digit run (`ec2`, `node12`, `north2`, `3d`), the common
+        # word-number, cut by strip instead of the regex: priced as the loop below prices it
+        if classes[0] == 97:  # letters first
+            head = lower.rstrip("0123456789")
+            size = len(head)
+            if size <= 5:
+                bits = 0.0 + size * ABBREV_BITS
+            else:
+                bits = 0.0 + size * (WORD_BITS if wordiness(head) >= WORDINESS_MIN
+                                     else LETTER_BITS)
+            return bits + (n - size) * DIGIT_BITS, "word-number"
+        tail = lower.lstrip("0123456789")
+        size = len(tail)
+        bits = 0.0 + (n - size) * DIGIT_BITS
+        if size <= 5:
+            return bits + size * ABBREV_BITS, "word-number"
+        return bits + size * (WORD_BITS if wordiness(tail) >= WORDINESS_MIN
+                              else LETTER_BITS), "word-number"
     if transitions <= MAX_WORD_NUMBER_RUNS - 1:
         # words and numbers: `ec2`, `node12`, `ipv4`, `route53resolver`, `europe-west15`.
         # Random alphanumerics switch far more often (16 random base36 characters: ~6 times).
@@ -168,9 +185,17 @@ def decoded_text(run: str) -> tuple[int, str]:
     if n < 2 * TEXT_MIN_BYTES - 4:
         return 0, ""
     lower = run.lower()
-    if set(lower) <= _HEX:
+    # alphabet tests on bytes (C-level translate, no set built); a non-ASCII run is neither
+    raw = lower.encode("ascii") if lower.isascii() else b"\xff"
+    if not raw.translate(None, _HEX_BYTES):
         for start in (0, 1):
-            part = lower[start: start + (n - start) // 2 * 2]
+            size = (n - start) // 2
+            # a byte whose high nibble is 1 or 8-f is never printable: with more than a tenth
+            # of them `readable` says no, so the decoding is skipped (random hex: ~9 in 16)
+            if size - len(raw[start: start + 2 * size: 2].translate(None, b"0234567")) \
+                    < 0.9 * size:
+                continue
+            part = lower[start: start + size * 2]
             try:
                 data = bytes.fromhex(part)
             except ValueError:
@@ -178,7 +203,7 @@ def decoded_text(run: str) -> tuple[int, str]:
             if readable(data):
                 return len(data), "hex"
         return 0, ""
-    if set(lower) <= _BASE32 and (run.islower() or run.isupper()):
+    if not raw.translate(None, _BASE32_BYTES) and (run.islower() or run.isupper()):
         upper = run.upper()
         for start in (0, 1):
             part = upper[start:]

@@ -269,8 +269,8 @@ class HostnameScorer:
             exempt = self.exception_for(lower, registered)
             if exempt is not None:
                 return HostnameScore(lower, registered, sub, 0.0, 0.0, ("exception",), exempt)
-        if not scored:
-            return HostnameScore(lower, registered, "", 0.0, 0.0)
+        if not scored:  # HostnameScore(lower, registered, "", 0.0, 0.0) without its cost
+            return _new(HostnameScore, (lower, registered, "", 0.0, 0.0, *_UNSCORED_DEFAULTS))
         # an all-lower-case name cannot be in random case (the common case: no call)
         return self._score_labels(lower, registered, sub, labels[:scored] if scored < n
                                   else labels, customer,
@@ -472,6 +472,8 @@ _CASED = frozenset({"mixed-case", "base64"})
 _DECODABLE = _DATA_KINDS | {"word-number"}
 TEXT_MIN_BITS = 48.0
 _NO_TEXT = (0, 0, "")
+# HostnameScore's defaults from `reasons` on (a name with no label to score)
+_UNSCORED_DEFAULTS = ((), None, None, (), False, None, _NO_TEXT, "")
 _HEX = frozenset("0123456789abcdef")
 def _case_randomised(text: str, registered: str) -> bool:
     """The registered domain itself is in random case (`gOoGlE.cOm`): a resolver randomising
