@@ -70,7 +70,7 @@ DATA_LABEL_BITS = 24.0
 DATA_LABEL_POINTS = 15.0
 SHAPE_POINTS = 60.0
 ENCODER_ALPHABET_POINTS = 35.0
-HANDSHAKE_POINTS = 100.0
+HANDSHAKE_POINTS = 100.0  # a tool's control packet (shapes.tool_packet): refused on its own
 NON_HOSTNAME_POINTS = 100.0
 UNSCORED_BITS = 6.0  # per character: what a label left unscored is charged (the most any is)
 DEFAULT_BLOCK_SCORE = 100.0
@@ -92,7 +92,7 @@ class HostnameScore(NamedTuple):
     customer: bool = False        # the last scored label is a customer's, under a private-section suffix
     top: LabelScore | None = None           # the label carrying the most bits
     text: tuple[int, int, str] = (0, 0, "")  # readable payload: bytes, label index, encoding
-    shape: str = ""                          # a tunnel tool's documented packet layout
+    shape: str = ""                          # a tool's packet layout, or an encoder's alphabet
 
     @property
     def explanation(self) -> str:
