@@ -48,7 +48,7 @@ from egress.scan.hostnames.labels import (
     token_bits,
 )
 from egress.scan.hostnames.names import _IPV4, _NAME_BYTES, MAX_LABEL, MAX_NAME, HostName, host_name
-from egress.scan.hostnames.shapes import ENCODER_LABEL_MIN, encoder_alphabet, tool_packet, tool_shape
+from egress.scan.hostnames.shapes import PACKET_LENGTHS, encoder_alphabet, tool_packet, tool_shape
 from egress.scan.hostnames.suffixes import SuffixLists, suffix_lists
 from egress.scan.hostnames.words import LETTER_BITS, wordiness
 
@@ -391,7 +391,7 @@ class HostnameScorer:
                 hexed = hexed or kind == "hex"
             if bits >= CHUNK_BITS:
                 chunks += 1
-                if not alphabet and len(label) >= ENCODER_LABEL_MIN:
+                if not alphabet and kind in _ENCODER_KINDS:
                     alphabet = encoder_alphabet(label, s.bits)
                     alphabet_of = s
         scored = tuple(out)
@@ -407,7 +407,7 @@ class HostnameScorer:
         else:
             # a first label that is exactly one of a tool's control packets (its layout fixes
             # bits no generated id of that length has): refused on its own
-            packet = tool_packet(labels[0], case_noise)
+            packet = tool_packet(labels[0], case_noise) if len(labels[0]) in PACKET_LENGTHS else ""
             if packet:
                 shape = f"label 1: {packet}"
                 points += HANDSHAKE_POINTS
@@ -468,6 +468,8 @@ _DATA_KINDS = frozenset({"hex", "base32", "base36", "mixed-case", "letters", "di
 # but also `x7q2`; a chain of them is counted only past SHORT_LABELS_FREE
 _NOT_WORDS = _DATA_KINDS | {"base64", "word-number"}
 _CASED = frozenset({"mixed-case", "base64"})
+# the kinds of the only labels shapes.encoder_alphabet can name (one-case, digits, >= 4.5 b/c)
+_ENCODER_KINDS = frozenset({"base32", "base36", "word-number"})
 # labels worth decoding: a long base32 token with few digit runs reads as `word-number`
 _DECODABLE = _DATA_KINDS | {"word-number"}
 TEXT_MIN_BITS = 48.0

@@ -113,7 +113,7 @@ def _dns2tcp_poll(label: str) -> bool:
 
 
 _USER0_PING = ("aa", "ab")
-_PACKET_LENGTHS = frozenset({10, *(n for n, _ in _IODINE_PACKETS)})
+PACKET_LENGTHS = frozenset({10, *(n for n, _ in _IODINE_PACKETS)})
 
 
 def tool_packet(label: str, case_noise: bool = False) -> str:
@@ -122,7 +122,7 @@ def tool_packet(label: str, case_noise: bool = False) -> str:
     the name's case was randomised by a resolver (DNS 0x20), so the case-sensitive layout
     (dns2tcp's base64) says nothing."""
     n = len(label)
-    if n not in _PACKET_LENGTHS:
+    if n not in PACKET_LENGTHS:
         return ""
     if n == 10:
         if case_noise or not (label.isascii() and _dns2tcp_poll(label)):
@@ -146,10 +146,9 @@ def tool_packet(label: str, case_noise: bool = False) -> str:
 
 ENCODER_LABEL_MIN = 32       # characters: shorter ids fit a 32-symbol alphabet too often
 ENCODER_BITS_PER_CHAR = 4.5  # estimated bits a character: random-looking, not words
-_RFC_BASE32_DIGITS = frozenset("234567")
-_IODINE_DIGITS = frozenset("012345")
-_ALL_DIGITS = frozenset("0123456789")
-_HEX_FIRST = frozenset("0123456789abcdef")
+_ALNUM_BYTES = b"abcdefghijklmnopqrstuvwxyz0123456789"
+_NOT_DIGITS = bytes(b for b in range(256) if not 0x30 <= b <= 0x39)
+_HEX_FIRST = frozenset(b"0123456789abcdef")
 
 
 def encoder_alphabet(label: str, bits: float) -> str:
@@ -162,18 +161,19 @@ def encoder_alphabet(label: str, bits: float) -> str:
     with the bits it carries, a label of >= 37 characters reaches the block score on its own
     (iodine's upstream data, 37 characters at the default name length, scored 60-68)."""
     n = len(label)
-    if n < ENCODER_LABEL_MIN or bits < ENCODER_BITS_PER_CHAR * n or not label.isalnum() \
+    if n < ENCODER_LABEL_MIN or bits < ENCODER_BITS_PER_CHAR * n or not label.isascii() \
             or not (label.islower() or label.isupper()):
+        return ""
+    raw = label.lower().encode("ascii")  # bytes: C-level tests, this runs on tunnel chunks
+    if raw.translate(None, _ALNUM_BYTES):
         return ""
     # iodine's upstream data packet: user id (hex), 3 header characters, and a data counter
     # from a-z0-9 (the 5th character) before the payload: that one character may be any digit
-    lower = label.lower()
-    body = lower[:4] + lower[5:] if lower[0] in _HEX_FIRST else lower
-    digits = _ALL_DIGITS.intersection(body)
+    digits = (raw[:4] + raw[5:] if raw[0] in _HEX_FIRST else raw).translate(None, _NOT_DIGITS)
     if not digits:
         return ""
-    if digits <= _RFC_BASE32_DIGITS:
+    if not digits.translate(None, b"234567"):
         return "only the digits of RFC 4648 base32 (a-z2-7)"
-    if digits <= _IODINE_DIGITS:
+    if not digits.translate(None, b"012345"):
         return "only the digits of iodine's base32 (a-z0-5)"
     return ""
