@@ -15,9 +15,10 @@ document.
    malformed names are refused by `malformed-hostname` on every path and counted apart),
    false positives for benign ones. DEV families were used to design the scorer (round 1's
    held-out captures and endpoint lists included: they were evaluated once, in round 1);
-   the round-3 captures (real iodine and dns2tcp, other zones and settings) were held out
-   until the end of round 3 and are DEV data since. FINAL-R4 families (captured before
-   round 4's tuning) are read only with `--held-out-r4`, to score them once.
+   the round-3 and round-4 captures (real iodine and dns2tcp, other zones and settings) were
+   held out until the end of their round and are DEV data since. FINAL-R5 families
+   (captured before round 5's tuning: dns-tunnel-messenger, a third tool, and iodine/dns2tcp
+   settings no earlier round used) are read only with `--held-out-r5`, to score them once.
 3. Query judgement (`egress.scan.dns.judge_query`), CPU time per query over distinct benign
    names: baseline without the secret scan of names, then with it uncached (every name new)
    and memoised (the same names again, as resolvers ask them).
@@ -65,7 +66,7 @@ def _corpus(name: str) -> list[str]:
         return [row["qname"] for row in csv.DictReader(f)]
 
 
-def families(held_out_r4: bool = False) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+def families(held_out_r5: bool = False) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     """(tunnel families, benign families), each name list in capture/session order."""
     from tests.support import hostname_corpora as hc
 
@@ -77,10 +78,13 @@ def families(held_out_r4: bool = False) -> tuple[dict[str, list[str]], dict[str,
     for file in hc.FRESH_R3_TUNNEL_FILES:  # held out in round 3, DEV data since round 4
         variant = file.removeprefix("fresh-r3/tunnel-").removesuffix(".txt")
         tunnels[f"dev/{variant} (real capture, r3)"] = hc.read_names(file)
-    if held_out_r4:
-        for file in hc.FRESH_R4_TUNNEL_FILES:
-            variant = file.removeprefix("fresh-r4/tunnel-").removesuffix(".txt")
-            tunnels[f"final-r4/{variant} (real capture)"] = hc.read_names(file)
+    for file in hc.FRESH_R4_TUNNEL_FILES:  # held out in round 4, DEV data since round 5
+        variant = file.removeprefix("fresh-r4/tunnel-").removesuffix(".txt")
+        tunnels[f"dev/{variant} (real capture, r4)"] = hc.read_names(file)
+    if held_out_r5:
+        for file in hc.FRESH_R5_TUNNEL_FILES:
+            variant = file.removeprefix("fresh-r5/tunnel-").removesuffix(".txt")
+            tunnels[f"final-r5/{variant} (real capture)"] = hc.read_names(file)
     benign = {f"dev/{f.removesuffix('.txt')}": hc.read_names(f) for f in hc.DEV_BENIGN_FILES}
     benign["dev/generated ids (all shapes)"] = [
         n for names in hc.generated_benign().values() for n in names]
@@ -429,11 +433,11 @@ def main() -> int:
                     help="names per throughput set (default 30000)")
     ap.add_argument("--queries", type=int, default=3000, help="DNS queries per path (default 3000)")
     ap.add_argument("--no-guard", action="store_true", help="skip the DNS guard measurement")
-    ap.add_argument("--held-out-r4", action="store_true",
-                    help="also score round 4's held-out captures (fresh-r4; once, at the end)")
+    ap.add_argument("--held-out-r5", action="store_true",
+                    help="also score round 5's held-out captures (fresh-r5; once, at the end)")
     args = ap.parse_args()
     sys.path.insert(0, str(REPO))
-    tunnels, benign = families(args.held_out_r4)
+    tunnels, benign = families(args.held_out_r5)
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # scoring: one core
     scoring = bench_scoring(args.names, tunnels, benign)

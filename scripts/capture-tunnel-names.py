@@ -284,17 +284,81 @@ ROUND4_DNS2TCP: tuple[tuple[str, int, str, tuple[str, ...], str, str, str], ...]
 )
 
 
+# The fresh held-out set of round 5: a third tool, and iodine/dns2tcp settings no earlier
+# round used (Base64u and Raw-probing downstream codecs, lazy mode on with CNAME and SRV,
+# other fragment sizes, deeper zones, dns2tcp with compression and a key together).
+ROUND5_IODINE: tuple[tuple[str, str, int, str, tuple[str, ...], str], ...] = (
+    ("iodine-base32-srv-deep", "lowercase", 7_000, "t.eu.ingest.metrics-hub.io",
+     ("-T", "SRV", "-M", "200", "-m", "600", "-O", "Base64u"), "random"),
+    ("iodine-base64-cname", "ascii-only", 6_000, "dl.a1.build-cache.dev",
+     ("-T", "CNAME", "-M", "90", "-I", "2"), "text"),
+)
+ROUND5_DNS2TCP: tuple[tuple[str, int, str, tuple[str, ...], str, str, str], ...] = (
+    ("dns2tcp-base64-ckey", 6_000, "u.sync.fileshare-cdn.net", ("-c", "-T", "TXT"), "text",
+     "rsync", "round5-key-7"),
+)
+# dns-tunnel-messenger 0.2.0 (PyPI, MIT): a Python client/server pair that chunks a message
+# into framed, optionally keyed queries with its base32, base64url or hex codec.
+ROUND5_MESSENGER: tuple[tuple[str, str, int, str, str], ...] = (
+    ("messenger-base32", "base32", 12_000, "q.notify-relay.com", ""),
+    ("messenger-base64url-key", "base64url", 12_000, "x.api.sync-edge.app", "round5-secret"),
+    ("messenger-hex", "hex", 8_000, "h.static-assets.org", ""),
+)
+MESSENGER_SERVER = """
+import sys, time
+from dns_tunnel_messenger.server import TunnelServer
+zone, port, codec, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4].encode()
+TunnelServer(zone, "127.0.0.1", port, key=key or None, codec=codec, rate_limit=100000).start()
+time.sleep(600)
+"""
+MESSENGER_CLIENT = """
+import sys
+from dns_tunnel_messenger.client import TunnelClient
+zone, codec, key = sys.argv[1], sys.argv[2], sys.argv[3].encode()
+data = sys.stdin.buffer.read()
+result = TunnelClient(zone, "127.0.0.1", 53, key=key or None, codec=codec).send_message(data)
+sys.exit(0 if result.success else 1)
+"""
+
+
+def messenger(python: str, codec: str, size: int, domain: str, key: str) -> list[str]:
+    with namespace("srv") as srv_ns, namespace("cli") as cli_ns:
+        server = subprocess.Popen(["ip", "netns", "exec", srv_ns, python, "-c", MESSENGER_SERVER,
+                                   domain, str(SERVER_PORT), codec, key],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)
+        relay = Relay(cli_ns, srv_ns, "transparent")
+        relay.start()
+        try:
+            client = subprocess.run(["ip", "netns", "exec", cli_ns, python, "-c",
+                                     MESSENGER_CLIENT, domain, codec, key],
+                                    input=payload(size, "text"), capture_output=True,
+                                    timeout=300)
+            if client.returncode != 0:
+                raise RuntimeError(f"dns-tunnel-messenger ({codec}) did not deliver: "
+                                   f"{client.stderr.decode(errors='replace')[-400:]}")
+        finally:
+            server.terminate()
+            server.wait(10)
+            relay.stop.set()
+            relay.join(2)
+    return relay.names
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out", type=Path)
     ap.add_argument("--bytes", type=int, default=12_000, help="bytes pushed through each tunnel")
-    ap.add_argument("--set", choices=("round1", "round3", "round4"), default="round1",
+    ap.add_argument("--set", choices=("round1", "round3", "round4", "round5"), default="round1",
                     help="round1: the first captures (default settings, zone t.tunnel.test, "
                          "random bytes); round3: the fresh held-out set (other zones, "
                          "query types, name lengths, compression, text payloads); round4: "
                          "the next fresh set (A/PRIVATE/NULL answers, forced codecs, lazy "
-                         "mode off, dns2tcp keys and resources)")
+                         "mode off, dns2tcp keys and resources); round5: a third tool "
+                         "(dns-tunnel-messenger) and unused iodine/dns2tcp settings")
+    ap.add_argument("--messenger-python", default=sys.executable,
+                    help="a Python that imports dns_tunnel_messenger 0.2.0 (round5)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     runs: dict[str, tuple[str, Callable[[], list[str]]]] = {
@@ -322,13 +386,29 @@ def main() -> int:
                         lambda sz=size, z=zone, o=opts, k=kind, r=res, kk=key:
                         dns2tcp(sz, z, o, k, r, kk))
                  for name, size, zone, opts, kind, res, key in ROUND4_DNS2TCP}
+    if args.set == "round5":
+        runs = {name: (f"{size} {kind} bytes pushed, zone {zone}, options {' '.join(opts)}",
+                       lambda m=mode, sz=size, z=zone, o=opts, k=kind: iodine(m, sz, z, o, k))
+                for name, mode, size, zone, opts, kind in ROUND5_IODINE}
+        runs |= {name: (f"{size} {kind} bytes pushed, zone {zone}, options {' '.join(opts)}, "
+                        f"resource {res}{', pre-shared key' if key else ''}",
+                        lambda sz=size, z=zone, o=opts, k=kind, r=res, kk=key:
+                        dns2tcp(sz, z, o, k, r, kk))
+                 for name, size, zone, opts, kind, res, key in ROUND5_DNS2TCP}
+        runs |= {name: (f"{size} text bytes sent, zone {zone}, codec {codec}"
+                        f"{', shared key' if key else ''}",
+                        lambda c=codec, sz=size, z=zone, kk=key:
+                        messenger(args.messenger_python, c, sz, z, kk))
+                 for name, codec, size, zone, key in ROUND5_MESSENGER}
     for variant, (what, run) in runs.items():
         tool = variant.split("-")[0]
         names = run()
+        origin = ("PyPI package dns-tunnel-messenger 0.2.0, licence: MIT per its metadata"
+                  if tool == "messenger" else
+                  f"Debian package {tool} {version(tool)}, licence: "
+                  f"{'MIT' if tool == 'iodine' else 'GPL-2+'} per Debian's copyright file")
         header = (f"# {len(names)} query names captured from a real {tool} session "
-                  f"(Debian package {tool} {version(tool)}, licence: "
-                  f"{'MIT' if tool == 'iodine' else 'GPL-2+'} per Debian's copyright file; "
-                  "the names are its output)"
+                  f"({origin}; the names are its output)"
                   f"\n# made by scripts/capture-tunnel-names.py --set {args.set}, {what}\n")
         (args.out / f"{variant}.txt").write_text(header + "\n".join(names) + "\n")
         print(f"{variant}: {len(names)} names", file=sys.stderr)

@@ -24,6 +24,7 @@ from egress.scan.hostnames import (
     HostnameException,
     HostnameScorer,
     VolumeBudget,
+    budget_event,
     label_capacity,
     provider_zone,
     suffix_lists,
@@ -229,8 +230,56 @@ def test_malformed_names_close_their_zone_through_the_policy() -> None:
     budget = VolumeBudget()
     first = hostnames.judge("abc.FFFF..tunnel.example", budget, 0.0, "dns", "A", 4.0)
     assert [f.rule for f in first.findings] == ["malformed-hostname"] and first.charge.new
-    after = hostnames.judge("ytbzoh.tunnel.example", budget, 1.0, "dns", "A", 4.0)
+    # (iodine's options packet: not refused on its own, only by the closed zone)
+    after = hostnames.judge("oavpqk.tunnel.example", budget, 1.0, "dns", "A", 4.0)
     assert [f.rule for f in after.findings] == ["volume-budget"]
+
+
+def test_an_audited_name_does_not_close_its_zone() -> None:
+    """Round 5: closing follows `hostnames.action`. A name only audited was let through, so
+    it does not make its zone the tunnel's; the same name under `block` does."""
+    names = ("vaaaakatfyu.tunnel.example", "www.tunnel.example", "api.tunnel.example")
+    for action, later_rules in (("audit", []), ("block", ["volume-budget"])):
+        hostnames = compile_policy(parse_policy(f"hostnames:\n  action: {action}\n"),
+                                   action).hostnames
+        budget = VolumeBudget()
+        first = hostnames.judge(names[0], budget, 0.0, "dns", "A", 4.0)
+        assert [(f.rule, f.action) for f in first.findings] == [("encoded-hostname", action)]
+        for i, later in enumerate(names[1:], 1):
+            judged = hostnames.judge(later, budget, float(i), "dns", "A", 4.0)
+            assert [f.rule for f in judged.findings] == later_rules, (action, later)
+    # a malformed name is refused whatever the action: it closes its zone under audit too
+    hostnames = compile_policy(parse_policy("hostnames:\n  action: audit\n"), "m").hostnames
+    budget = VolumeBudget()
+    hostnames.judge("abc.FFFF..tunnel.example", budget, 0.0, "dns", "A", 4.0)
+    after = hostnames.judge("www.tunnel.example", budget, 1.0, "dns", "A", 4.0)
+    assert [f.rule for f in after.findings] == ["volume-budget"]
+
+
+def test_a_closed_zone_says_how_long_it_stays_closed(scorer: HostnameScorer) -> None:
+    """Round 5: the charge, its finding and the `hostname-budget` event of a zone closed by a
+    refused name say when it reopens: when the last refused name leaves the window."""
+    limits = BudgetLimits(window_seconds=600)
+    budget = VolumeBudget()
+    budget.charge(scorer.score("vaaaakatfyu.tunnel.example"), limits, 10.0, refused=True)
+    charge = budget.charge(scorer.score("www.tunnel.example"), limits, 40.0)
+    assert charge.over and charge.first and charge.exceeded == "refused names"
+    assert charge.closed_for == pytest.approx(570.0)
+    assert "in 570s" in charge.describe("tunnel.example", limits)
+    event = budget_event(charge, "tunnel.example", limits)
+    assert event["closed_for_seconds"] == 570.0 and event["window_seconds"] == 600
+    # a name asked again in the closed zone says the same, counted from its own time
+    again = budget.charge(scorer.score("www.tunnel.example"), limits, 100.0)
+    assert again.over and again.closed_for == pytest.approx(510.0)
+    # another refused name keeps the zone closed for a full window from then
+    budget.charge(scorer.score("vaaaakaqp3a.tunnel.example"), limits, 200.0, refused=True)
+    assert budget.charge(scorer.score("api.tunnel.example"), limits, 300.0).closed_for \
+        == pytest.approx(500.0)
+    # a trip of another limit is not a closing: its event has no closing time
+    tight = BudgetLimits(max_bytes=8)
+    over = [budget.charge(scorer.score(f"{i:012x}.other.example"), tight, 0.0) for i in range(4)]
+    assert over[-1].over and over[-1].exceeded == "bytes"
+    assert "closed_for_seconds" not in budget_event(over[-1], "other.example", tight)
 
 
 def test_zones_private_section_customers_and_provider_zones(scorer: HostnameScorer) -> None:

@@ -79,6 +79,30 @@ def test_host_header_fronting_and_encoding_inside_tls(
     never_seen(LABEL, dns, origin)
     assert origin.seen == []
     assert "other.allowed.test" not in dns.resolver.names()
+    # round 5: the closing's event says for how long the zone stays closed (the window,
+    # counted from the encoded name)
+    closing = [e for e in events(proc) if e["event"] == "hostname-budget"]
+    assert [e["exceeded"] for e in closing] == ["refused names"], closing
+    assert 500 < closing[0]["closed_for_seconds"] <= closing[0]["window_seconds"] == 600
+
+
+def test_an_audited_encoded_name_does_not_close_its_zone(
+        egress: EgressFactory, write_policy: PolicyWriter, origin: Origin, dns: DNSFixture) -> None:
+    """Round 5: with `hostnames.action: audit` an encoded name is logged and let through, so
+    it does not close its zone: the bottle's next requests there still reach the origin."""
+    proc = egress(write_policy(POLICY + "    hostnames:\n      action: audit\n"))
+    # let through by the hostname checks (the origin's test certificate does not name it, so
+    # the upstream handshake then fails: 502, not the hostnames' 403)
+    first = curl(proc, f"https://{ENCODED}:{origin.port}/first", "-w", "\n%{http_code}")
+    assert first.stdout.splitlines()[-1] == "502", (first.stdout, first.stderr)
+    for path in ("/second", "/third"):
+        res = curl(proc, f"https://api.allowed.test:{origin.port}{path}", "-w", "\n%{http_code}")
+        assert res.stdout.splitlines()[-1] == "200", (res.stdout, res.stderr)
+    assert origin.paths() == ["/second", "/third"]
+    audited = [f for e in events(proc) for f in e.get("findings", [])]
+    assert {(f["rule"], f["action"]) for f in audited} >= {("encoded-hostname", "audit")}
+    assert not [f for f in audited if f["rule"] == "volume-budget"], audited
+    assert not [e for e in events(proc) if e["event"] == "hostname-budget"]
 
 
 def _tls_through_proxy(proc: Any, connect: str, sni: str, host: str) -> str:

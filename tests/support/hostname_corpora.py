@@ -35,6 +35,12 @@ FRESH_R3_TUNNEL_FILES = tuple(f"fresh-r3/tunnel-{v}.txt" for v in (
 FRESH_R4_TUNNEL_FILES = tuple(f"fresh-r4/tunnel-{v}.txt" for v in (
     "iodine-base32-a", "iodine-base64-private", "iodine-base128-null", "iodine-base32-txt",
     "dns2tcp-base64-ssh", "dns2tcp-base64-smtp"))
+# Round 5: FRESH_R4_* were scored once at the end of round 4 and are DEV data since; these
+# (a third tool, dns-tunnel-messenger, and unused iodine/dns2tcp settings) were captured and
+# frozen before round 5's tuning and are scored once, at its end
+FRESH_R5_TUNNEL_FILES = tuple(f"fresh-r5/tunnel-{v}.txt" for v in (
+    "iodine-base32-srv-deep", "iodine-base64-cname", "dns2tcp-base64-ckey", "messenger-base32",
+    "messenger-base64url-key", "messenger-hex"))
 
 
 def read_names(file: str) -> list[str]:

@@ -96,6 +96,7 @@ class BudgetCharge:
     provider: bool = False     # a provider zone (larger budget)
     exceeded: str = ""         # which limit: names, encoded names, bytes or word bytes
     word_bytes: int = 0        # information in word-like labels
+    closed_for: float = 0.0    # refused names: seconds the zone stays closed from this charge
 
     def describe(self, registered: str, limits: BudgetLimits) -> str:
         z = limits.for_zone(self.provider)
@@ -107,7 +108,8 @@ class BudgetCharge:
                 f"is {z.bytes} bytes of data, {z.word_bytes} bytes of words, {z.names} names, "
                 f"{z.encoded_names} encoded names ("
                 + ("exceeded: refused names; it was sent a name refused as encoded data or "
-                   "malformed in the window, and takes no other name until that leaves it)"
+                   "malformed in the window, and takes no other name until that leaves it, "
+                   f"in {self.closed_for:.0f}s)"
                    if self.exceeded == "refused names"
                    else f"exceeded: {self.exceeded})" if self.exceeded
                    else "this name was refused earlier in the window)"))
@@ -146,6 +148,7 @@ class _Usage:
     names: int = 0
     encoded: int = 0
     refused: int = 0         # names of the window the scorer refused or that are malformed
+    reopens: float = 0.0     # when the last refused name leaves the window (the zone reopens)
     bits: float = 0.0
     word_bits: float = 0.0
     over: bool = False
@@ -234,9 +237,14 @@ class VolumeBudget:
             # names only the provider's own DNS reads: its limits alone apply.
             closed = usage.refused > 0 and not provider
             if known is not None and closed and not refused:
-                return BudgetCharge(True, False, usage.names, usage.encoded,
+                # the closing's first refusal opens an episode (reported once), whether the
+                # name it refuses is new or was asked before it closed
+                first = not usage.over
+                usage.over = True
+                return BudgetCharge(True, first, usage.names, usage.encoded,
                                     int(usage.bits / 8), False, 0.0, key, provider,
-                                    "refused names", int(usage.word_bits / 8))
+                                    "refused names", int(usage.word_bits / 8),
+                                    usage.reopens - now)
             if known is not None:
                 asked = usage.asked.get(pair) if pair is not None else None
                 if pair is None or asked is not None or not known:
@@ -266,12 +274,15 @@ class VolumeBudget:
             usage.names += 1
             usage.encoded += encoded
             usage.refused += refused
+            if refused:
+                usage.reopens = now + limits.window_seconds
             self._add(usage, _Entry(now, name, qtype, data, words, encoded, distinct, refused))
             exceeded = "refused names" if closed else self._exceeded(usage, z)
             usage.seen[name] = not exceeded
             if pair is not None:
                 usage.asked[pair] = not exceeded
-            return self._result(usage, key, provider, exceeded, data + words)
+            return self._result(usage, key, provider, exceeded, data + words,
+                                usage.reopens - now if closed else 0.0)
 
     def _add(self, usage: _Usage, entry: _Entry) -> None:
         usage.entries.append(entry)
@@ -289,13 +300,14 @@ class VolumeBudget:
 
     @staticmethod
     def _result(usage: _Usage, key: str, provider: bool, exceeded: str,
-                bits: float) -> BudgetCharge:
+                bits: float, closed_for: float = 0.0) -> BudgetCharge:
         """The answer to a new charge; it also opens or closes the zone's episode."""
         over = bool(exceeded)
         first = over and not usage.over
         usage.over = over
         return BudgetCharge(over, first, usage.names, usage.encoded, int(usage.bits / 8), True,
-                            bits, key, provider, exceeded, int(usage.word_bits / 8))
+                            bits, key, provider, exceeded, int(usage.word_bits / 8),
+                            closed_for)
 
     def _expire(self, usage: _Usage, cutoff: float) -> None:
         entries = usage.entries

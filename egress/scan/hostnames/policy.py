@@ -72,7 +72,10 @@ class HostnamePolicy:
                 "hostnames", "encoded-hostname", self.action, where,
                 f"name under {scored.registered} looks like encoded data: {scored.summary()}",
                 evidence=preview(scored.subdomain)))
-        charge = budget.charge(scored, self.limits, now, qtype, qtype_bits, refused) \
+        # Closing the zone follows the action: a name only audited was let through, so it
+        # does not make its zone the tunnel's (the budget's own limits still apply).
+        charge = budget.charge(scored, self.limits, now, qtype, qtype_bits,
+                               refused and self.action == "block") \
             if budget is not None else UNCHARGED
         if charge.over:
             findings.append(Finding("hostnames", "volume-budget", self.budget_action, where,
@@ -89,13 +92,16 @@ def malformed_finding(scored: HostnameScore, where: str) -> Finding:
 
 def budget_event(charge: BudgetCharge, registered: str, limits: BudgetLimits) -> dict[str, object]:
     """The fields of the `hostname-budget` audit event that reports a budget trip: which
-    zone, how many names and bits, in which window, against which limits."""
+    zone, how many names and bits, in which window, against which limits; a zone closed by
+    a refused name also says for how long it stays closed (`closed_for_seconds`)."""
     z = limits.for_zone(charge.provider)
+    closed = {"closed_for_seconds": round(max(0.0, charge.closed_for), 1)} \
+        if charge.exceeded == "refused names" else {}
     return {"registered_domain": registered, "names": charge.names,
             "encoded_names": charge.encoded_names, "bytes": charge.bytes,
             "bits": charge.bytes * 8, "word_bytes": charge.word_bytes,
             "provider_zone": charge.provider, "exceeded": charge.exceeded,
-            "window_seconds": limits.window_seconds,
+            "window_seconds": limits.window_seconds, **closed,
             "limits": {"names": z.names, "encoded_names": z.encoded_names, "bytes": z.bytes,
                        "word_bytes": z.word_bytes}}
 

@@ -13,8 +13,12 @@
 | `encoded-bits=N`: estimated bits of the scored labels | 0.35 per bit |
 | `text-payload=N`: a label decodes (hex, base32, base64) to N bytes of readable text | +80 |
 | `tool-shape=dnscat2`: hex labels opening with dnscat2's packet header | +60 |
-| `tool-shape=iodine`: iodine's version handshake (`v` + its fixed protocol version) | +100 |
+| `tool-shape=iodine` / `=dns2tcp`: the first label is exactly one of the tool's control
+  packets (`shapes.tool_packet`: iodine's version, login, ping and fragment size; dns2tcp's
+  data-less poll), by the fixed bits of its documented layout | +100 |
 | `encoded-chunks=N`: labels carrying >= 40 bits | +35 per chunk beyond the first |
+| `encoder-alphabet=base32`: a random-looking label of >= 32 letters and digits whose digits
+  are only a base32 encoder's (RFC 4648's 2-7 or iodine's 0-5; ids use all ten) | +35 |
 | `mixed-case`: a label of >= 8 characters in random mixed case (base64 keeps case; no
   hostname has it: camel-case words do not count, nor a name whose registered domain is in
   random case too, as a resolver's 0x20 randomisation makes it) | +85 |
@@ -44,7 +48,7 @@ from egress.scan.hostnames.labels import (
     token_bits,
 )
 from egress.scan.hostnames.names import _IPV4, _NAME_BYTES, MAX_LABEL, MAX_NAME, HostName, host_name
-from egress.scan.hostnames.shapes import iodine_version, tool_shape
+from egress.scan.hostnames.shapes import PACKET_LENGTHS, encoder_alphabet, tool_packet, tool_shape
 from egress.scan.hostnames.suffixes import SuffixLists, suffix_lists
 from egress.scan.hostnames.words import LETTER_BITS, wordiness
 
@@ -65,7 +69,8 @@ CUSTOMER_LABEL_WEIGHT = 0.5
 DATA_LABEL_BITS = 24.0
 DATA_LABEL_POINTS = 15.0
 SHAPE_POINTS = 60.0
-HANDSHAKE_POINTS = 100.0
+ENCODER_ALPHABET_POINTS = 35.0
+HANDSHAKE_POINTS = 100.0  # a tool's control packet (shapes.tool_packet): refused on its own
 NON_HOSTNAME_POINTS = 100.0
 UNSCORED_BITS = 6.0  # per character: what a label left unscored is charged (the most any is)
 DEFAULT_BLOCK_SCORE = 100.0
@@ -87,7 +92,7 @@ class HostnameScore(NamedTuple):
     customer: bool = False        # the last scored label is a customer's, under a private-section suffix
     top: LabelScore | None = None           # the label carrying the most bits
     text: tuple[int, int, str] = (0, 0, "")  # readable payload: bytes, label index, encoding
-    shape: str = ""                          # a tunnel tool's documented packet layout
+    shape: str = ""                          # a tool's packet layout, or an encoder's alphabet
 
     @property
     def explanation(self) -> str:
@@ -97,6 +102,8 @@ class HostnameScore(NamedTuple):
         size, index, encoding = self.text
         if size:
             return f"label {index}: decodes ({encoding}) to {size} bytes of readable text"
+        if self.shape.startswith("label "):  # a tool's control packet, an encoder's alphabet
+            return self.shape
         parts = [self.top.describe()] if self.top is not None and self.top.bits >= 16 else []
         if self.shape:
             parts.append(f"packet header of {self.shape}")
@@ -317,6 +324,8 @@ class HostnameScorer:
         priced = 0.0       # bits of the priced labels, before the customer label's halving
         total_bits = 0.0
         chunks = data_labels = short = 0
+        alphabet = ""      # a long label's base32 encoder alphabet, and that label
+        alphabet_of: LabelScore | None = None
         decodable = False
         mixed, hexed = case_noise, False
         top: LabelScore | None = None
@@ -382,6 +391,9 @@ class HostnameScorer:
                 hexed = hexed or kind == "hex"
             if bits >= CHUNK_BITS:
                 chunks += 1
+                if not alphabet and kind in _ENCODER_KINDS:
+                    alphabet = encoder_alphabet(label, s.bits)
+                    alphabet_of = s
         scored = tuple(out)
         mixed = mixed and not case_noise
         points = total_bits * POINTS_PER_BIT
@@ -392,10 +404,19 @@ class HostnameScorer:
         if shape:
             points += SHAPE_POINTS
             reasons.append(f"tool-shape={shape}")
-        elif len(labels[0]) == 11 and iodine_version(labels[0]):
-            shape = "iodine version handshake"
-            points += HANDSHAKE_POINTS
-            reasons.append("tool-shape=iodine")
+        else:
+            # a first label that is exactly one of a tool's control packets (its layout fixes
+            # bits no generated id of that length has): refused on its own
+            packet = tool_packet(labels[0], case_noise) if len(labels[0]) in PACKET_LENGTHS else ""
+            if packet:
+                shape = f"label 1: {packet}"
+                points += HANDSHAKE_POINTS
+                reasons.append(f"tool-shape={packet.split(' ', 1)[0]}")
+        if alphabet:
+            points += ENCODER_ALPHABET_POINTS
+            reasons.append("encoder-alphabet=base32")
+            if not shape and alphabet_of is not None:
+                shape = f"{alphabet_of.describe()}; {alphabet}"
         if data_labels > 1:
             points += DATA_LABEL_POINTS * (data_labels - 1)
             reasons.append(f"data-labels={data_labels}")
@@ -447,6 +468,8 @@ _DATA_KINDS = frozenset({"hex", "base32", "base36", "mixed-case", "letters", "di
 # but also `x7q2`; a chain of them is counted only past SHORT_LABELS_FREE
 _NOT_WORDS = _DATA_KINDS | {"base64", "word-number"}
 _CASED = frozenset({"mixed-case", "base64"})
+# the kinds of the only labels shapes.encoder_alphabet can name (one-case, digits, >= 4.5 b/c)
+_ENCODER_KINDS = frozenset({"base32", "base36", "word-number"})
 # labels worth decoding: a long base32 token with few digit runs reads as `word-number`
 _DECODABLE = _DATA_KINDS | {"word-number"}
 TEXT_MIN_BITS = 48.0
