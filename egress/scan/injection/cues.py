@@ -59,7 +59,8 @@ ADDRESSEE = re.compile(
     rf"\bif you(?:'re| are) (?:an? |the )?(?:{_AI}|reading this as an? \w+)\b|"
     rf"\b(?:{_AI}) (?:reading|processing|summari[sz]ing|parsing|analy[sz]ing|handling|browsing|seeing|"
     rf"scanning|indexing|viewing) (?:this|these|the following)\b|"
-    rf"\bthe (?:assistant|agent|ai|model|llm|bot|copilot)(?:'s)? (?:should|must|needs? to|is required to|"
+    rf"\bthe (?:ai |llm |coding |virtual )?"
+    rf"(?:assistant|agent|ai|model|llm|bot|copilot)(?:'s)? (?:should|must|needs? to|is required to|"
     rf"will|shall|is expected to|has to|is to|may|can now)\b|"
     rf"\bon behalf of (?:the|your) user\b|\bthe user (?:has )?(?:already )?(?:approved|authori[sz]ed|"
     rf"confirmed|"
@@ -190,7 +191,9 @@ DATA = re.compile(
     r"documents?|home directory|credit card(?: number)?|card number|cvv|bank (?:account|details)|iban|"
     r"security code|verification code|one-time code|2fa|otp|(?:home )?address|phone number|passport|"
     r"social security|ssn|date of birth|calendar|logs?|notes|transcripts?|source code|repository|repo|"
-    r"database|customer (?:data|list|records)|user data|user'?s? \w+|everything (?:above|you (?:know|have|"
+    r"database|customer (?:data|list|records)|user data|user'?s? \w+|account (?:details|numbers?|info)|"
+    r"(?:complete|full|entire|whole|customer|account|patient|their|his|her) records?|"
+    r"everything (?:above|you (?:know|have|"
     r"saw|read))|this (?:document|email|page|file|conversation)|the (?:above|previous) (?:text|content|"
     r"messages?)|summary|results?|secret|private|confidential)\b")
 TOOL_CALL = re.compile(

@@ -70,7 +70,8 @@ SPECS: list[Spec] = [
     ("credential-path/credential-files",
      "credential-path", "credential-path", 1,
      "Directs the model to read or send credential files (~/.ssh, .env, cloud credentials, mcp.json).",
-     rf"(?<![-/])\b{READ_VERB}\b(?!\s*\()\W+(?:(?! to | into | in |>)[^\n]){{0,60}}?\W?(?<!>)(?<!> )"
+     rf"(?<![-/])(?<!tries to )(?<!attempts to )\b{READ_VERB}\b(?!\s*\()\W+(?:(?! to | into | in | about |>)"
+     rf"[^\n]){{0,60}}?\W?(?<!>)(?<!> )"
      rf"{CRED_PATH_STRICT}", BOTH, True),
     ("credential-path/env-file-mcp-config",
      "credential-path", "credential-path", 1,

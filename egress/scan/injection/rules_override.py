@@ -244,7 +244,8 @@ SPECS: list[Spec] = [
      r"language models?|assistants?|agents?|chatbots?)\s+(?:reading|"
      r"processing|parsing|summari[sz]ing|browsing|visiting|crawling|scraping)\b)(?:[^\n]|"
      r"\n(?!\n)){0,140}?\b(?:ignore|"
-     r"disregard|forget|e-?mail|send|forward|reveal|upload|post|delete|execute|do not tell|don't tell|"
+     r"disregard|forget|e-?mail|send|"
+     r"(?<!going )(?<!moving )(?<!looking )forward|reveal|upload|post|delete|execute|do not tell|don't tell|"
      r"instead|secretly|silently|private key|password|api key|token|credentials|advertise|recommend our|"
      r"exfiltrate|transfer|reply|respond|answer|always|from now on|every (?:message|response|answer|reply)|"
      r"add|mention|run|push|rename|change|modify|install|disable|stop|prioriti[sz]e|grant|copy)\b",
