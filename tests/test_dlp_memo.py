@@ -5,13 +5,19 @@ and the answer is what a fresh scan finds."""
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 
+from cli.diff import diff
+from egress.policy.compiled import compile_policy
+from egress.policy.loader import parse_policy
 from egress.policy.model import DLPSection
 from egress.redact import KnownSecrets
 from egress.scan.dlp import memo
 from egress.scan.dlp.engine import DLPEngine
 from egress.scan.dlp.results import Match, ScanContext
 from egress.sources.dlp_catalogue import dlp_engine
+from tests.support.flows import http_flow, write_flows
 
 TOKEN = "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"  # the catalogue's github-token example
 KNOWN_VALUE = "Zq7-known-Value-4d1f9c2e8b7a"
@@ -108,3 +114,35 @@ def test_the_memo_is_bounded() -> None:
     for i in range(10):
         small.put(("k", i), [])
     assert len(small) == 3 and small.get(("k", 9)) == () and small.get(("k", 0)) is None
+
+
+def test_long_inputs_are_keyed_by_a_digest_not_kept() -> None:
+    engine = _fresh(dlp_engine(DLPSection.model_validate({})))
+    url = "/v1/x?pad=" + "a" * 5000 + f"&key={TOKEN}"
+    first = engine.scan_url(url, ScanContext("api.example.com", "/"))
+    assert any(m.rule == "github-token" for m in first)
+    (key,) = list(engine.memo._entries)
+    assert isinstance(key, tuple)
+    assert all(len(part) <= 64 for part in key if isinstance(part, (str, bytes)))
+    assert _view(engine.scan_url(url, ScanContext("api.example.com", "/"))) == _view(first)
+    assert engine.memo.hits == 1
+
+
+def test_compiled_policies_share_the_process_memo_across_a_diff() -> None:
+    text = Path("policies/default.yaml").read_text()
+    old = compile_policy(parse_policy(text), "old")
+    new = compile_policy(parse_policy(text.replace(
+        "  deny:\n", "  deny:\n    - hosts: [evil.example]\n", 1)), "new")
+    assert old.dlp.memo is new.dlp.memo is memo.MEMO
+    assert old.dlp.digest == new.dlp.digest
+    assert old.policy != new.policy
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "flows.mitm"
+        write_flows(path, [http_flow("POST", "https://api.anthropic.com/v1/messages",
+                                     {"Content-Type": "application/json", "X-Trace": "t-41"},
+                                     _body(f"use {TOKEN} please"), 200, b"{}",
+                                     {"Content-Type": "application/json"})])
+        hits = memo.MEMO.hits
+        changes = list(diff([path], old, new))
+    assert changes == [None]  # the same verdict and findings under both
+    assert memo.MEMO.hits >= hits + 3  # the second judgement's body, URL and headers

@@ -6,9 +6,11 @@ The structure of a message (headers, query, JSON, forms, multipart, binary, char
 is taken apart by `scan_parts`, `scan_url`, `scan_headers` and `scan_body`
 (`egress.scan.dlp.bodies`, `egress.scan.dlp.charset`); a body that does not parse cleanly
 is scanned raw as well. Large JSON bodies are scanned block by block, blocks seen clean
-before skipped (`egress.scan.dlp.blocks`). Secrets split across parts are rebuilt by
-`egress.scan.dlp.splits`; streams and WebSocket messages go through
-`egress.scan.dlp.streams`.
+before skipped (`egress.scan.dlp.blocks`); a small body, a request target and a header set
+are scanned once per engine digest and context, the same input again answered from memory
+(`egress.scan.dlp.memo`: retries, keep-alive heads, a diff's second policy). Secrets split
+across parts are rebuilt by `egress.scan.dlp.splits`; streams and WebSocket messages go
+through `egress.scan.dlp.streams`.
 
 Pure: the engine is handed its rules and a prefilter factory (the proxy builds it with
 `egress.sources.dlp_catalogue.dlp_engine`, which reads the shipped catalogue and the derived
@@ -59,8 +61,9 @@ class DLPEngine(TextScanner):
         self.units_min = blocks.UNITS_BODY_MIN
         self._cross: dict[str, DLPEngine] = {}
         self._salt: tuple[int, int, frozenset[str], bytes] | None = None
-        # Whole scans remembered across flows and engines (`egress.scan.dlp.memo`).
-        self.memo: memo.ScanMemo = memo.MEMO
+        # Whole scans remembered across flows (`egress.scan.dlp.memo`); compiled policies
+        # share the process's (`memo.MEMO`) across engines of the same digest.
+        self.memo = memo.ScanMemo()
         self._memo_salt: tuple[object, int, frozenset[str], bytes] | None = None
         self.host_scoped = any(s.hosts is not None for s in self._suppressions)
 
@@ -82,7 +85,7 @@ class DLPEngine(TextScanner):
         if cached is None or cached[0] is not known or cached[1:3] != ident[1:]:
             pairs = list(known.values()) if known is not None else []
             cached = self._memo_salt = (*ident, memo.context_salt(pairs, ctx.benign))
-        key = (self.digest, kind, text, cached[3], ctx.host if self.host_scoped else None,
+        key = (self.digest, kind, memo.compact(text), cached[3], ctx.host if self.host_scoped else None,
                ctx.path if self.path_scoped else None)
         return self.memo.remembered(key, scan)
 

@@ -15,8 +15,8 @@ policy reload that changes the section stops matching the old ones.
 
 What is kept: the matches (which hold the secret values a scan found, as the DLP adapter's
 own head cache always has: they are needed to scrub artefacts) for at most `MAX_ENTRIES`
-inputs, least recently used dropped first; inputs are keyed by themselves when short (a URL,
-a header set) and by a digest when a body.
+inputs, least recently used dropped first; an input is keyed by itself when it is a short
+text and by a digest otherwise (`compact`).
 """
 
 from __future__ import annotations
@@ -71,6 +71,19 @@ def body_digest(body: bytes) -> bytes:
     return hashlib.blake2b(body, digest_size=16).digest()
 
 
+# Inputs longer than this (as `repr`) are keyed by a digest: an entry stays small whatever
+# the size of the URL or header set it stands for.
+SHORT_KEY = 256
+
+
+def compact(value: Hashable) -> Hashable:
+    """`value` itself when a short text, else a digest of its `repr` (which tells strings,
+    bytes and tuples of them apart, so no two inputs share a key)."""
+    if isinstance(value, str) and len(value) <= SHORT_KEY:
+        return value
+    return hashlib.blake2b(repr(value).encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
 class ScanMemo:
     """A bounded LRU map from scan keys to the matches found. Thread-safe."""
 
@@ -116,6 +129,8 @@ class ScanMemo:
         return len(self._entries)
 
 
-# One per process: engines with the same digest share it (a reload that keeps the `dlp:`
-# section keeps what was learnt; diff mode judges each flow under two policies).
+# The process's, shared by the engines of compiled policies (`egress.policy.compiled`):
+# engines with the same digest share entries (a reload that keeps the `dlp:` section keeps
+# what was learnt; a diff judges each flow under two policies). An engine built on its own
+# has a memo of its own.
 MEMO = ScanMemo()
