@@ -226,6 +226,7 @@ def compile_policy(policy: Policy, source: str, text: str | bytes = b"") -> Comp
     # Compiled policies share one memory of whole scans, keyed by engine digest: a reload
     # that keeps the `dlp:` section, and the second policy of a diff, reuse what was found.
     dlp.memo = memo.MEMO
+    _ = dlp.digest  # taken now, not inside the first scan's time budget
     return CompiledPolicy(
         policy=policy,
         source=source,

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Sequence
@@ -34,25 +35,46 @@ from egress.scan.dlp.results import Match
 MAX_ENTRIES = 4096
 
 
-def engine_digest(section: dict[str, Any], rules: Sequence[Any], known: Iterable[tuple[str, str]],
-                  backend: str) -> bytes:
+def engine_digest(section: dict[str, Any], rules: tuple[Any, ...],
+                  known: Iterable[tuple[str, str]], backend: str) -> bytes:
     """A digest of everything an engine's scan results depend on besides input and context.
     Every field of every rule counts (a pattern as its source and flags)."""
     h = hashlib.blake2b(digest_size=16)
     h.update(json.dumps(section, sort_keys=True, default=str).encode())
     h.update(b"\0" + backend.encode() + b"\0")
-    for rule in rules:
-        fields = []
-        for f in dataclasses.fields(rule):
-            value = getattr(rule, f.name)
-            if hasattr(value, "pattern") and hasattr(value, "flags"):
-                value = (value.pattern, value.flags)
-            fields.append((f.name, value))
-        h.update(repr(fields).encode("utf-8", "surrogatepass") + b"\1")
+    h.update(rules_digest(rules))
     for name, value in known:
         h.update(name.encode("utf-8", "surrogatepass") + b"\0"
                  + value.encode("utf-8", "surrogatepass") + b"\2")
     return h.digest()
+
+
+# The rule tuple of the catalogue is one object per process (`load_catalogue`): its digest
+# (~20 ms) is taken once. The tuple is kept with it, so its id cannot be reused meanwhile.
+_RULES: dict[int, tuple[tuple[Any, ...], bytes]] = {}
+_RULES_LOCK = threading.Lock()
+
+
+def rules_digest(rules: tuple[Any, ...]) -> bytes:
+    with _RULES_LOCK:
+        known = _RULES.get(id(rules))
+        if known is not None and known[0] is rules:
+            return known[1]
+    h = hashlib.blake2b(digest_size=16)
+    for rule in rules:
+        fields = []
+        for f in dataclasses.fields(rule):
+            value = getattr(rule, f.name)
+            if isinstance(value, re.Pattern):
+                value = (value.pattern, value.flags)
+            fields.append((f.name, value))
+        h.update(repr(fields).encode("utf-8", "surrogatepass") + b"\1")
+    digest = h.digest()
+    with _RULES_LOCK:
+        if len(_RULES) >= 16:  # catalogues other than the shipped one: tests, comparisons
+            _RULES.clear()
+        _RULES[id(rules)] = (rules, digest)
+    return digest
 
 
 def context_salt(known: Iterable[tuple[str, str]], benign: Iterable[str]) -> bytes:
