@@ -83,7 +83,8 @@ class RefusedRequests:
         ctx = ScanContext(req.host, req.path, known, placeholders)
         matches: list[Match] = []
         if method:
-            matches += engine.scan(method, "request.method", ctx)
+            matches += engine.remembered("method", method, ctx,
+                                         lambda: engine.scan(method, "request.method", ctx))
         if path:
             matches += engine.scan_url(path, ctx)
         matches += engine.scan_headers(req.headers.items(multi=True), ctx)
@@ -127,6 +128,8 @@ class RefusedRequests:
         _, data = policy.hostnames.scorer.split(host)
         texts = name_texts(name, data)
         cased = dict.fromkeys(v for t in texts for v in (t, t.upper(), t.lower()))
-        found = engine.scan_parts([(where, t) for t in cased], ctx, join=False)
+        parts = tuple((where, t) for t in cased)
+        found = engine.remembered("name-parts", parts, ctx,
+                                  lambda: engine.scan_parts(parts, ctx, join=False))
         return found, data if len(data) >= MIN_SECRET_LEN else host
 

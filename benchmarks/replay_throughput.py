@@ -27,6 +27,7 @@ from benchmarks import agent_corpus  # noqa: E402
 from cli.diff import Summary, diff  # noqa: E402
 from egress.policy.compiled import compile_policy  # noqa: E402
 from egress.policy.loader import load_policy, parse_policy  # noqa: E402
+from egress.scan.dlp import memo  # noqa: E402
 from proxy.replay import Replayer, format_json, read_flows  # noqa: E402
 from tests.support.flows import http_flow, write_flows  # noqa: E402
 
@@ -96,6 +97,9 @@ def main() -> None:
     stricter = compile_policy(parse_policy(Path(args.policy).read_text().replace(
         "  deny:\n", "  deny:\n    - hosts: [api.anthropic.com]\n      methods: [POST]\n", 1)),
         "stricter")
+    # `bottle replay --against` runs in a process of its own: none of the scans remembered
+    # by the replay above (`egress.scan.dlp.memo`) would be there.
+    memo.MEMO.clear()
     start = time.process_time()
     summary = Summary()
     for change in diff([path], compiled, stricter):

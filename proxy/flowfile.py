@@ -67,10 +67,18 @@ def _container(buf: bytes, start: int, stop: int, is_dict: bool) -> Any:
         if e >= stop or e < s:
             raise ReadError("element runs past its container")
         tag = buf[e]
+        # The common tags inline (bytes, text, integers, nulls): a call per element costs
+        # more than parsing it.
         if tag == _COMMA:
             append(buf[s:e])
+        elif tag == _SEMI:
+            append(buf[s:e].decode("utf-8"))
         elif tag in (_RBRACE, _RBRACKET):
             append(_container(buf, s, e, tag == _RBRACE))
+        elif tag == _HASH:
+            append(int(buf[s:e]))
+        elif tag == _TILDE and e == s:
+            append(None)
         else:
             append(_scalar(buf, s, e, tag))
         i = e + 1

@@ -208,6 +208,7 @@ def _model_digest(policy: Policy) -> str:
 
 def compile_policy(policy: Policy, source: str, text: str | bytes = b"") -> CompiledPolicy:
     from egress.policy.problems import PolicyError, Problem
+    from egress.scan.dlp import memo
     from egress.scan.dns import DnsPolicy
     from egress.scan.hostnames import HostnamePolicy
     from egress.scan.mcp.policy import McpPolicy
@@ -221,12 +222,17 @@ def compile_policy(policy: Policy, source: str, text: str | bytes = b"") -> Comp
             known.append((secret.name, read_known_secret(secret)))
         except ValueError as e:  # the source vanished between validation and compilation
             raise PolicyError([Problem(source, None, f"dlp.known_secrets[{i}]", str(e))]) from None
+    dlp = dlp_engine(policy.dlp, known_values=known)
+    # Compiled policies share one memory of whole scans, keyed by engine digest: a reload
+    # that keeps the `dlp:` section, and the second policy of a diff, reuse what was found.
+    dlp.memo = memo.MEMO
+    _ = dlp.digest  # taken now, not inside the first scan's time budget
     return CompiledPolicy(
         policy=policy,
         source=source,
         digest=policy_digest(raw) if raw else _model_digest(policy),
         hosts=hosts,
-        dlp=dlp_engine(policy.dlp, known_values=known),
+        dlp=dlp,
         hostnames=HostnamePolicy(policy.hostnames),
         dns=DnsPolicy(policy.dns, hosts),
         mcp=McpPolicy(policy.mcp),

@@ -251,14 +251,23 @@ def can_match(pattern: re.Pattern[str], ch: str) -> bool:
 
 @functools.cache
 def _can_match(source: str, flags: int, ch: str) -> bool:
-    pattern = re.compile(source, flags)
-    try:
-        parsed = _sp.parse(pattern.pattern, pattern.flags)
-    except Exception:
+    parsed = _parsed(source, flags)
+    if parsed is None:
         return True
-    ignore_case = bool(pattern.flags & re.IGNORECASE)
+    ignore_case = bool(flags & re.IGNORECASE)
     chars = {ch, ch.lower(), ch.upper()} if ignore_case else {ch}
     return any(_seq_can(parsed, ord(c)) for c in chars)
+
+
+@functools.lru_cache(maxsize=2048)
+def _parsed(source: str, flags: int) -> Any:
+    """A pattern's parse tree, once per pattern: Python's regex parser is slow (~0.2 ms a
+    rule), and each rule is asked about several characters (the JSON, form, XML and SSE
+    separators, the block cut, the wall). None when it does not parse."""
+    try:
+        return _sp.parse(source, flags)
+    except Exception:
+        return None
 
 
 def _seq_can(items: Any, o: int) -> bool:

@@ -6,9 +6,11 @@ The structure of a message (headers, query, JSON, forms, multipart, binary, char
 is taken apart by `scan_parts`, `scan_url`, `scan_headers` and `scan_body`
 (`egress.scan.dlp.bodies`, `egress.scan.dlp.charset`); a body that does not parse cleanly
 is scanned raw as well. Large JSON bodies are scanned block by block, blocks seen clean
-before skipped (`egress.scan.dlp.blocks`). Secrets split across parts are rebuilt by
-`egress.scan.dlp.splits`; streams and WebSocket messages go through
-`egress.scan.dlp.streams`.
+before skipped (`egress.scan.dlp.blocks`); a small body, a request target and a header set
+are scanned once per engine digest and context, the same input again answered from memory
+(`egress.scan.dlp.memo`: retries, keep-alive heads, a diff's second policy). Secrets split
+across parts are rebuilt by `egress.scan.dlp.splits`; streams and WebSocket messages go
+through `egress.scan.dlp.streams`.
 
 Pure: the engine is handed its rules and a prefilter factory (the proxy builds it with
 `egress.sources.dlp_catalogue.dlp_engine`, which reads the shipped catalogue and the derived
@@ -19,13 +21,14 @@ from __future__ import annotations
 
 import bisect
 import copy
+import functools
 import urllib.parse
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import replace
 
 from egress.policy.model import DLPSection
 from egress.scan.decode import Budget, binary_text, printable_runs, qp_dense
-from egress.scan.dlp import blocks, bodies, charset, locations, structured
+from egress.scan.dlp import blocks, bodies, charset, locations, memo, structured
 from egress.scan.dlp.locations import fixed
 from egress.scan.dlp.prefilter.backends import PrefilterFactory, make_prefilter
 from egress.scan.dlp.results import NO_CONTEXT, Match, ScanContext, in_encoding, merge
@@ -58,6 +61,33 @@ class DLPEngine(TextScanner):
         self.units_min = blocks.UNITS_BODY_MIN
         self._cross: dict[str, DLPEngine] = {}
         self._salt: tuple[int, int, frozenset[str], bytes] | None = None
+        # Whole scans remembered across flows (`egress.scan.dlp.memo`); compiled policies
+        # share the process's (`memo.MEMO`) across engines of the same digest.
+        self.memo = memo.ScanMemo()
+        self._memo_salt: tuple[object, int, frozenset[str], bytes] | None = None
+        self.host_scoped = any(s.hosts is not None for s in self._suppressions)
+
+    @functools.cached_property
+    def digest(self) -> bytes:
+        """What every scan result of this engine depends on besides its input and context."""
+        return memo.engine_digest(self.section.model_dump(mode="json"), self.rules,
+                                  self.known_values, self.backend)
+
+    def remembered(self, kind: str, text: Hashable, ctx: ScanContext,
+                   scan: Callable[[], list[Match]]) -> list[Match]:
+        """`scan()`, or what it found before for the same input under the same engine digest
+        and context (`egress.scan.dlp.memo`). `kind` names the scan (what `scan` does with
+        `text`): one kind, one function of this engine, `text` and the context."""
+        known = ctx.known
+        ident = (known, known.version if known is not None else 0, ctx.benign)
+        cached = self._memo_salt
+        # The registry itself (not its id) is compared: an id can be reused once it is gone.
+        if cached is None or cached[0] is not known or cached[1:3] != ident[1:]:
+            pairs = list(known.values()) if known is not None else []
+            cached = self._memo_salt = (*ident, memo.context_salt(pairs, ctx.benign))
+        key = (self.digest, kind, memo.compact(text), cached[3], ctx.host if self.host_scoped else None,
+               ctx.path if self.path_scoped else None)
+        return self.memo.remembered(key, scan)
 
     def scan_body(self, body: bytes, content_type: str | None, where: str = "request.body",
                   ctx: ScanContext = NO_CONTEXT, _depth: int = 0,
@@ -67,6 +97,14 @@ class DLPEngine(TextScanner):
         saved (large JSON bodies)."""
         if not body:
             return []
+        if _depth == 0 and len(body) < min(self.block_min, self.units_min):
+            # Too small for the block cache (nothing in `stats`): remembered whole.
+            return self.remembered("body", (memo.body_digest(body), content_type, where), ctx,
+                                    lambda: self._scan_body(body, content_type, where, ctx, 0, stats))
+        return self._scan_body(body, content_type, where, ctx, _depth, stats)
+
+    def _scan_body(self, body: bytes, content_type: str | None, where: str, ctx: ScanContext,
+                   _depth: int, stats: blocks.BlockStats | None) -> list[Match]:
         if len(body) > self.section.max_scan_bytes:
             return self._scan_large(body, where, ctx)
         media = bodies.media_type(content_type)
@@ -283,6 +321,7 @@ class DLPEngine(TextScanner):
         clone._known_cache = None
         clone._cross = {}
         clone.__dict__.pop("_wall_crossers", None)  # indexes into the rules it had
+        clone.__dict__.pop("digest", None)  # of the rules it had
         return clone
 
     def _block_salt(self, ctx: ScanContext) -> bytes:
@@ -309,6 +348,10 @@ class DLPEngine(TextScanner):
     def scan_url(self, path: str, ctx: ScanContext = NO_CONTEXT,
                  where: str = "request.url") -> list[Match]:
         """A request target: each path segment and each query key and value."""
+        return self.remembered("url", (path, where), ctx,
+                                lambda: self._scan_url(path, ctx, where))
+
+    def _scan_url(self, path: str, ctx: ScanContext, where: str) -> list[Match]:
         raw_path, _, query = path.partition("?")
         segments = [(f"{where}.path", urllib.parse.unquote(s)) for s in raw_path.split("/") if s]
         pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
@@ -323,7 +366,12 @@ class DLPEngine(TextScanner):
     def scan_headers(self, headers: Iterable[tuple[str, str]], ctx: ScanContext = NO_CONTEXT,
                      where: str = "request.header") -> list[Match]:
         """Each header as `name: value`, and consecutive values glued (a split secret)."""
-        fields = list(headers)
+        fields = tuple((name, value) for name, value in headers)
+        return self.remembered("headers", (fields, where), ctx,
+                                lambda: self._scan_headers(fields, ctx, where))
+
+    def _scan_headers(self, fields: tuple[tuple[str, str], ...], ctx: ScanContext,
+                      where: str) -> list[Match]:
         parts = [(f"{where}[{name.lower()}]", f"{name}: {value}") for name, value in fields]
         matches = self.scan_parts(parts, ctx, join=False)
         values = [(f"{where}[{name.lower()}]", value) for name, value in fields]
