@@ -203,16 +203,32 @@ def escape_tokens(text: str, trigger: re.Pattern[str],
     character on either side. Linear: a token's later escapes are skipped, and the left
     edge is searched only back to the end of the previous token."""
     left_stops, right_stops = stops
+    left = _right_stop(left_stops)
     right = _right_stop(right_stops)
     end = 0
     for m in trigger.finditer(text):
         if m.start() < end:
             continue
-        start = max((text.rfind(c, end, m.start()) for c in left_stops), default=-1)
-        start = start + 1 if start >= end else end
+        start = _left_edge(text, left, end, m.start())
         stop = right.search(text, m.end())
         end = stop.start() if stop else len(text)
         yield start, end
+
+
+def _left_edge(text: str, stops: re.Pattern[str], floor: int, pos: int) -> int:
+    """One past the last stop character in `text[floor:pos]`, or `floor` when it has none:
+    what the largest `rfind` over the stop characters gives, searched nearest first in
+    reversed stretches that grow fourfold (one `rfind` per stop character walked back the
+    whole stretch for every character it lacks). `piece[i]` is `text[hi - 1 - i]`, so the
+    first stop in the nearest stretch holding one is the last before `pos`."""
+    hi, width = pos, 32
+    while hi > floor:
+        lo = max(floor, hi - width)
+        m = stops.search(text[lo:hi][::-1])
+        if m is not None:
+            return hi - m.start()
+        hi, width = lo, width * 4
+    return floor
 
 
 def _b64_normalised(run: str) -> tuple[str, bytes] | None:
