@@ -5,13 +5,17 @@ the pieces a text is looked at in) come up often."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import gzip
 import re
+import zlib
 from collections.abc import Iterator
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from egress.scan import decode
+from egress.scan import binary, decode
 from egress.scan.normalize import non_ascii_runs
 
 _TRIGGERS = {"url": (decode._PCT_TRIGGER, decode._PCT_STOPS),
@@ -64,3 +68,86 @@ def test_non_ascii_runs_equal_the_regex_at_piece_and_chunk_edges(
             chars[edge] = plants[0][2]
     text = "".join(chars)
     assert non_ascii_runs(text) == [m.span() for m in re.finditer(r"[^\x00-\x7f]+", text)]
+
+
+def test_plain_bytes_are_neither_compressed_nor_structured() -> None:
+    """`decode._plain` leaves `binary` alone on bytes with no NUL whose first byte is none of
+    `_STRUCTURED_FIRST`: checked for every first byte, followed by the rest of every
+    compression magic and by ordinary bytes."""
+    tails = [magic[1:] + b"\x01" * 30 for magic, _ in binary._MAGIC]
+    tails += [b"\x8b" + b"\x01" * 40, b"\x9c" + b"A" * 40, b"\x82\x01\x22\x02" + b"\x01" * 40,
+              bytes(range(1, 256))]
+    for first in range(1, 256):
+        for tail in tails:
+            data = bytes([first]) + tail
+            if not decode._plain(data):
+                continue
+            assert binary.compression_of(data) is None, data[:8]
+            assert not binary.structured(data), data[:8]
+            assert binary.der_private_key(data) is None, data[:8]
+            assert binary.utf16_encoding(data) is None, data[:8]
+
+
+def _reference_b64_bytes(part: str, altchars: bytes) -> bytes | None:
+    part = part[: len(part) - len(part) % 4] if len(part) % 4 == 1 else part
+    try:
+        return base64.b64decode(part + "=" * (-len(part) % 4), altchars=altchars)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _reference_b64_decode(run: str, config: decode.DecodeConfig,
+                          budget: decode.Budget) -> tuple[str, str] | None:
+    """`decode._b64_decode` as first written (every offset through `binary`)."""
+    normalised = decode._b64_normalised(run)
+    if normalised is None:
+        return None
+    run, altchars = normalised
+    offsets = [o for o in range(4) if len(run) - o >= decode.MIN_RUN - o]
+    if len(run) > decode._SAMPLE:
+        printable = [o for o in offsets
+                     if (s := _reference_b64_bytes(run[o:o + decode._SAMPLE], altchars)) is not None
+                     and decode.printable_ratio(s) >= config.min_printable]
+        offsets = printable[:1] or [0]
+    first: bytes | None = None
+    for offset in offsets:
+        raw = _reference_b64_bytes(run[offset:], altchars)
+        if raw is None:
+            continue
+        if decode.printable_ratio(raw) >= config.min_printable and not binary.compression_of(raw):
+            return raw.decode("utf-8", "replace"), ""
+        if binary.structured(raw):
+            found = decode.binary_text(raw, config, budget)
+            if found is not None and found[1]:
+                return found
+        first = raw if first is None else first
+    return decode.binary_text(first, config, budget) if first is not None else None
+
+
+_B64_PAYLOADS = st.one_of(
+    st.binary(min_size=8, max_size=80),
+    st.text(min_size=8, max_size=60).map(lambda t: t.encode()),
+    st.text(alphabet="abc XYZ=-_", min_size=8, max_size=80).map(
+        lambda t: gzip.compress(t.encode()) if len(t) % 2 else zlib.compress(t.encode())),
+    st.text(alphabet="abc", min_size=8, max_size=40).map(lambda t: t.encode("utf-16-le")),
+    st.binary(min_size=8, max_size=60).map(lambda b: b"\x30\x82\x01\x22\x02\x01\x00" + b))
+
+
+@settings(max_examples=400, deadline=None)
+@given(_B64_PAYLOADS, st.integers(0, 3), st.booleans(), st.sampled_from(["", "Q", "ab", "x-_"]))
+def test_b64_decode_equals_the_reference(payload: bytes, cut: int, urlsafe: bool,
+                                         glued: str) -> None:
+    encoded = (base64.urlsafe_b64encode(payload) if urlsafe else base64.b64encode(payload)).decode()
+    run = glued + encoded[cut:]
+    config = decode.DecodeConfig()
+    assert decode._b64_decode(run, config, decode.Budget(1 << 20)) == _reference_b64_decode(
+        run, config, decode.Budget(1 << 20))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-=",
+               min_size=16, max_size=90))
+def test_b64_decode_of_any_run_equals_the_reference(run: str) -> None:
+    config = decode.DecodeConfig()
+    assert decode._b64_decode(run, config, decode.Budget(1 << 20)) == _reference_b64_decode(
+        run, config, decode.Budget(1 << 20))

@@ -243,10 +243,27 @@ def _b64_normalised(run: str) -> tuple[str, bytes] | None:
     return run, altchars
 
 
+_URLSAFE = bytes.maketrans(b"-_", b"+/")
+# First bytes of what `binary.structured` or `binary.compression_of` can be true of when
+# the data holds no NUL (gzip, zstd, bzip2, zlib, DER; xz, OpenSSH keys and UTF-16/32 all
+# hold a NUL): other data is `_plain` (`tests/test_dlp_fast_paths.py` checks the set
+# against `binary`).
+_STRUCTURED_FIRST = frozenset(bytes([b]) for b in b"\x1f\x28B\x78\x30")
+
+
+def _plain(raw: bytes) -> bool:
+    """Whether `raw` is neither compressed nor structured (`binary.structured`), nor a DER
+    key or UTF-16/32: then `binary_text` reads no more than its printable share or runs."""
+    return raw[:1] not in _STRUCTURED_FIRST and b"\x00" not in raw
+
+
 def _b64_bytes(part: str, altchars: bytes) -> bytes | None:
+    """`base64.b64decode(part, altchars=altchars)` (padded, a lone trailing character
+    dropped), without its wrapper's checks: `altchars` is `+/` or `-_`."""
     part = part[: len(part) - len(part) % 4] if len(part) % 4 == 1 else part
     try:
-        return base64.b64decode(part + "=" * (-len(part) % 4), altchars=altchars)
+        data = (part + "=" * (-len(part) % 4)).encode("ascii")
+        return binascii.a2b_base64(data if altchars == b"+/" else data.translate(_URLSAFE))
     except (binascii.Error, ValueError):
         return None
 
@@ -270,14 +287,22 @@ def _b64_decode(run: str, config: DecodeConfig, budget: Budget) -> tuple[str, st
         raw = _b64_bytes(run[offset:], altchars)
         if raw is None:
             continue
-        if printable_ratio(raw) >= config.min_printable and not binary.compression_of(raw):
+        plain = _plain(raw)  # most runs of code (identifiers, ids) decode to such bytes
+        if printable_ratio(raw) >= config.min_printable and (plain or not binary.compression_of(raw)):
             return raw.decode("utf-8", "replace"), ""
-        if binary.structured(raw):
+        if not plain and binary.structured(raw):
             found = binary_text(raw, config, budget)
             if found is not None and found[1]:
                 return found  # UTF-16, compressed, a DER key: this offset is the right one
         first = raw if first is None else first
-    return binary_text(first, config, budget) if first is not None else None
+    if first is None:
+        return None
+    if len(first) >= 8 and _plain(first):
+        # What `binary_text` gives for such bytes that are not printable enough (`first`
+        # was not returned above): their printable runs.
+        runs = printable_runs(first)
+        return (runs, "") if runs else None
+    return binary_text(first, config, budget)
 
 
 def _b32_decode(run: str, config: DecodeConfig, budget: Budget) -> tuple[str, str] | None:
