@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import gzip
 import re
 import zlib
@@ -16,7 +17,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from egress.scan import binary, decode
+from egress.scan.dlp.prefilter import hyperscan_backend, runs
+from egress.scan.dlp.prefilter.backends import make_prefilter
+from egress.scan.dlp.splits import in_lines
 from egress.scan.normalize import non_ascii_runs
+from egress.sources.dlp_catalogue import load_catalogue
+from tests.support.prereq import missing
 
 _TRIGGERS = {"url": (decode._PCT_TRIGGER, decode._PCT_STOPS),
              "json": (decode._JSON_TRIGGER, decode._JSON_STOPS),
@@ -151,3 +157,80 @@ def test_b64_decode_of_any_run_equals_the_reference(run: str) -> None:
     config = decode.DecodeConfig()
     assert decode._b64_decode(run, config, decode.Budget(1 << 20)) == _reference_b64_decode(
         run, config, decode.Budget(1 << 20))
+
+
+@functools.cache
+def _runs_db(with_som: bool) -> object:
+    hs = hyperscan_backend.hyperscan
+    shapes = runs.RUN_SHAPES
+    flags = [hs.HS_FLAG_SOM_LEFTMOST if with_som or kind != "base64" else 0 for kind, _ in shapes]
+    return hyperscan_backend._database([s for _, s in shapes], list(range(len(shapes))), flags)
+
+
+def _reported_runs(with_som: bool, data: bytes) -> list[tuple[int, int, int]]:
+    """(shape, start, end) of every run the runs shapes report in `data`: with hyperscan's
+    start of match on every shape, or as the prefilter compiles them (base64 without it,
+    its start from `runs.RunStarts`)."""
+    shapes = runs.RUN_SHAPES
+    db = _runs_db(with_som)
+    starts = runs.RunStarts(data)
+    out: list[tuple[int, int, int]] = []
+
+    def on(kid: int, start: int, end: int, flags: int, ctx: object) -> None:
+        out.append((kid, start if with_som else starts(shapes[kid][0], start, end), end))
+
+    hyperscan_backend.hs_scan(db, data, on)
+    return sorted(out)
+
+
+_RUNNY = st.lists(st.one_of(
+    st.text(alphabet="AZaz09+/_-", min_size=1, max_size=40),
+    st.sampled_from(["=", "==", "===", " ", "\n", '"', ".", "\u00e9", "?", "x" * 20]),
+    st.binary(max_size=40).map(lambda b: base64.b64encode(b).decode())), max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_RUNNY)
+def test_base64_run_starts_equal_hyperscan_start_of_match(pieces: list[str]) -> None:
+    if hyperscan_backend.hyperscan is None:
+        missing("the hyperscan package", "pip install hyperscan")
+    data = "".join(pieces).encode("ascii", "replace") + b"\n"
+    assert _reported_runs(False, data) == _reported_runs(True, data)
+
+
+def test_no_runs_only_when_run_candidates_reads_nothing() -> None:
+    """`decode.no_runs` lets the engine skip `run_candidates`: true only when every kind it
+    reads is given and empty (then it yields nothing, even for a text full of runs), false
+    when any is missing (it would search the text itself)."""
+    text = base64.b64encode(b"password=hunter2-hunter2-hunter2").decode() + " " + b"token".hex() * 9
+    empty: dict[str, list[tuple[int, int]]] = {k: [] for k in decode._RUN_LAYERS}
+    assert decode.no_runs(empty)
+    assert list(decode.run_candidates(text, decode.DecodeConfig(), decode.Budget(1 << 20), empty)) == []
+    assert list(decode.run_candidates(text, decode.DecodeConfig(), decode.Budget(1 << 20), None))
+    assert not decode.no_runs(None)
+    for key in decode._RUN_LAYERS:
+        assert not decode.no_runs({k: v for k, v in empty.items() if k != key})
+        assert not decode.no_runs({**empty, key: [(0, 20)]})
+
+
+# Split anchors of the catalogue, whole, cut, glued to letters and to each other.
+_PARTS = st.lists(st.one_of(
+    st.sampled_from(["ghp_", "GHP_", "sk-ant-", "xoxb-", "glpat-", "AKIA", "npm_", "gh", "p_", "xox",
+                     "b-", "\n", " ", "x", "\u00e9", "token", "hooks.slack.com"]),
+    st.text(alphabet="abAB09_-", max_size=12)).map("".join), min_size=2, max_size=30)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_PARTS, st.sampled_from(["hyperscan", "aho-corasick"]))
+def test_anchor_spans_of_lines_from_those_of_the_glued_parts(parts: list[str], backend: str) -> None:
+    """`splits.in_lines` gives what a second `anchor_spans` pass over the parts one per line
+    gives (no split anchor of the catalogue holds a line break)."""
+    if backend == "hyperscan" and hyperscan_backend.hyperscan is None:
+        missing("the hyperscan package", "pip install hyperscan")
+    prefilter = make_prefilter([r.source() for r in load_catalogue()], backend)
+    assert not any("\n" in a for a in prefilter.split_list)
+    texts = [t for t in parts if t]
+    starts = [sum(map(len, texts[:i])) for i in range(len(texts))]
+    lines = "\n" + "\n".join(texts) + "\n"
+    assert in_lines(prefilter.anchor_spans("".join(texts)), starts, texts) == \
+        prefilter.anchor_spans(lines)

@@ -516,6 +516,16 @@ def run_candidates(text: str, config: DecodeConfig, budget: Budget,
                 yield from emit(found[0], start, end, _layer("hex", found[1]))
 
 
+# Every key of `runs` that `run_candidates` reads.
+_RUN_LAYERS = ("b64wrap", "base64", "base32", "hex", "longhex")
+
+
+def no_runs(runs: dict[str, list[tuple[int, int]]] | None) -> bool:
+    """Whether `run_candidates` yields nothing with these precomputed spans, before calling
+    it: every kind it reads is given, and empty (most decoded escape tokens)."""
+    return runs is not None and all(not runs.get(k, True) for k in _RUN_LAYERS)
+
+
 def _layer(name: str, inner: str) -> str:
     return f"{name}>{inner}" if inner else name
 
