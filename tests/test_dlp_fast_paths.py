@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from egress.scan import binary, decode
+from egress.scan import binary, decode, escapes
 from egress.scan.dlp.prefilter import hyperscan_backend, runs
 from egress.scan.dlp.prefilter.backends import make_prefilter
 from egress.scan.dlp.splits import in_lines
@@ -24,10 +24,10 @@ from egress.scan.normalize import non_ascii_runs
 from egress.sources.dlp_catalogue import load_catalogue
 from tests.support.prereq import missing
 
-_TRIGGERS = {"url": (decode._PCT_TRIGGER, decode._PCT_STOPS),
-             "json": (decode._JSON_TRIGGER, decode._JSON_STOPS),
-             "html": (decode._HTML_TRIGGER, decode._HTML_STOPS),
-             "qp": (decode._QP_TRIGGER, decode._JSON_STOPS)}
+_TRIGGERS = {"url": (decode._PCT_TRIGGER, escapes.PCT_STOPS),
+             "json": (decode._JSON_TRIGGER, escapes.JSON_STOPS),
+             "html": (decode._HTML_TRIGGER, escapes.HTML_STOPS),
+             "qp": (decode._QP_TRIGGER, escapes.JSON_STOPS)}
 
 
 def _reference_tokens(text: str, trigger: re.Pattern[str],
@@ -57,7 +57,7 @@ _PIECES = st.sampled_from(["%2F", "%41", "\\u0041", "\\x41", "\\/", "&#65;", "&a
 def test_escape_tokens_equal_the_rfind_reference(pieces: list[str], kind: str) -> None:
     text = "".join(pieces)
     trigger, stops = _TRIGGERS[kind]
-    assert list(decode.escape_tokens(text, trigger, stops)) == list(
+    assert list(escapes.escape_tokens(text, trigger, stops)) == list(
         _reference_tokens(text, trigger, stops))
 
 

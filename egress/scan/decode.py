@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from egress.scan import binary
+from egress.scan.escapes import HTML_STOPS, JSON_STOPS, PCT_STOPS, escape_tokens
 
 LAYERS = ("url", "base64", "base32", "hex", "json_escapes", "html_entities", "quoted_printable",
           "compressed")
@@ -182,54 +183,6 @@ _HTML_TRIGGER = re.compile(
     r"&#[0-9]{1,7};?|&#[xX][0-9a-fA-F]{1,6};?|&(?!(?:amp|lt|gt|quot|apos|nbsp);)[A-Za-z][A-Za-z0-9]{1,31};")
 
 _MARKUP = frozenset("'\"<>&\u00a0 \t\r\n")
-
-# Characters that end a token around an escape, on its left and its right.
-_PCT_STOPS = (" \t\r\n\f\v\"'<>&=?;,", " \t\r\n\f\v\"'<>&?;,")
-_JSON_STOPS = (" \t\r\n\f\v\"'<>,;", " \t\r\n\f\v\"'<>,;")
-_HTML_STOPS = (" \t\r\n\f\v\"'<>", " \t\r\n\f\v\"'<>")
-_STOP_RE: dict[str, re.Pattern[str]] = {}
-
-
-def _right_stop(stops: str) -> re.Pattern[str]:
-    pattern = _STOP_RE.get(stops)
-    if pattern is None:
-        pattern = _STOP_RE[stops] = re.compile("[" + re.escape(stops) + "]")
-    return pattern
-
-
-def escape_tokens(text: str, trigger: re.Pattern[str],
-                  stops: tuple[str, str]) -> Iterator[tuple[int, int]]:
-    """Spans of the tokens holding an escape: from each escape out to the nearest stop
-    character on either side. Linear: a token's later escapes are skipped, and the left
-    edge is searched only back to the end of the previous token."""
-    left_stops, right_stops = stops
-    left = _right_stop(left_stops)
-    right = _right_stop(right_stops)
-    end = 0
-    for m in trigger.finditer(text):
-        if m.start() < end:
-            continue
-        start = _left_edge(text, left, end, m.start())
-        stop = right.search(text, m.end())
-        end = stop.start() if stop else len(text)
-        yield start, end
-
-
-def _left_edge(text: str, stops: re.Pattern[str], floor: int, pos: int) -> int:
-    """One past the last stop character in `text[floor:pos]`, or `floor` when it has none:
-    what the largest `rfind` over the stop characters gives, searched nearest first in
-    reversed stretches that grow fourfold (one `rfind` per stop character walked back the
-    whole stretch for every character it lacks). `piece[i]` is `text[hi - 1 - i]`, so the
-    first stop in the nearest stretch holding one is the last before `pos`."""
-    hi, width = pos, 32
-    while hi > floor:
-        lo = max(floor, hi - width)
-        m = stops.search(text[lo:hi][::-1])
-        if m is not None:
-            return hi - m.start()
-        hi, width = lo, width * 4
-    return floor
-
 
 def _b64_normalised(run: str) -> tuple[str, bytes] | None:
     run = run.rstrip("=")
@@ -417,19 +370,19 @@ def escape_candidates(text: str, config: DecodeConfig) -> list[Decoded]:
     each (`egress.scan.dlp.text_scan` scans them in one batch)."""
     out: list[Decoded] = []
     if config.url and "%" in text:
-        for start, end in escape_tokens(text, _PCT_TRIGGER, _PCT_STOPS):
+        for start, end in escape_tokens(text, _PCT_TRIGGER, PCT_STOPS):
             token = text[start:end]
             decoded = urllib.parse.unquote(token, errors="surrogateescape")
             if decoded != token:
                 out.append(Decoded(decoded, start, end, "url"))
     if config.json_escapes and "\\" in text and ("\\u" in text or "\\x" in text or "\\/" in text):
-        for start, end in escape_tokens(text, _JSON_TRIGGER, _JSON_STOPS):
+        for start, end in escape_tokens(text, _JSON_TRIGGER, JSON_STOPS):
             token = text[start:end]
             decoded = _json_unescape(token)
             if decoded != token:
                 out.append(Decoded(decoded, start, end, "json"))
     if config.html_entities and "&" in text:
-        for start, end in escape_tokens(text, _HTML_TRIGGER, _HTML_STOPS):
+        for start, end in escape_tokens(text, _HTML_TRIGGER, HTML_STOPS):
             token = text[start:end]
             # Pages are full of `&#39;` and `&#x27;`: a token whose references all stand for
             # markup or spacing cannot spell anything a secret is made of.
@@ -449,7 +402,7 @@ def escape_candidates(text: str, config: DecodeConfig) -> list[Decoded]:
             if decoded != text:
                 out.append(Decoded(decoded, 0, len(text), "quoted-printable"))
         elif escapes:
-            for start, end in escape_tokens(text, _QP_TRIGGER, _JSON_STOPS):
+            for start, end in escape_tokens(text, _QP_TRIGGER, JSON_STOPS):
                 token = text[start:end]
                 raw = quopri.decodestring(token.encode("utf-8", "surrogateescape"))
                 decoded = raw.decode("utf-8", "replace")
