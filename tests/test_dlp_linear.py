@@ -186,9 +186,9 @@ class _Work:
         original_scan = prefilter.scan
         original_hs = hyperscan_backend.hs_scan
 
-        def scan(text: str, want_runs: bool) -> Any:
+        def scan(text: str, want_runs: bool, data: bytes | None = None) -> Any:
             self.chars += len(text)
-            return original_scan(text, want_runs)
+            return original_scan(text, want_runs, data)
 
         def hs_scan(db: Any, data: bytes, on: Any) -> None:
             if db is getattr(prefilter, "rules_db", None):
