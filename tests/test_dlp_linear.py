@@ -49,7 +49,7 @@ from egress.sources.dlp_catalogue import dlp_engine, load_catalogue
 # Modules whose patterns run over body text (or over values cut from it): the decoders and
 # normaliser, and every module of the DLP package, found by walking it, so that a new module
 # is under the check without anyone remembering to list it.
-BODY_MODULES = ("egress.scan.decode", "egress.scan.normalize", *sorted(
+BODY_MODULES = ("egress.scan.decode", "egress.scan.escapes", "egress.scan.normalize", *sorted(
     m.name for m in pkgutil.walk_packages(egress.scan.dlp.__path__, "egress.scan.dlp.")
     if not m.ispkg))
 # Linear as used, though the checker cannot prove it from the pattern alone.
@@ -186,9 +186,9 @@ class _Work:
         original_scan = prefilter.scan
         original_hs = hyperscan_backend.hs_scan
 
-        def scan(text: str, want_runs: bool) -> Any:
+        def scan(text: str, want_runs: bool, data: bytes | None = None) -> Any:
             self.chars += len(text)
-            return original_scan(text, want_runs)
+            return original_scan(text, want_runs, data)
 
         def hs_scan(db: Any, data: bytes, on: Any) -> None:
             if db is getattr(prefilter, "rules_db", None):

@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from egress.scan import binary
+from egress.scan.escapes import HTML_STOPS, JSON_STOPS, PCT_STOPS, escape_tokens
 
 LAYERS = ("url", "base64", "base32", "hex", "json_escapes", "html_entities", "quoted_printable",
           "compressed")
@@ -183,38 +184,6 @@ _HTML_TRIGGER = re.compile(
 
 _MARKUP = frozenset("'\"<>&\u00a0 \t\r\n")
 
-# Characters that end a token around an escape, on its left and its right.
-_PCT_STOPS = (" \t\r\n\f\v\"'<>&=?;,", " \t\r\n\f\v\"'<>&?;,")
-_JSON_STOPS = (" \t\r\n\f\v\"'<>,;", " \t\r\n\f\v\"'<>,;")
-_HTML_STOPS = (" \t\r\n\f\v\"'<>", " \t\r\n\f\v\"'<>")
-_STOP_RE: dict[str, re.Pattern[str]] = {}
-
-
-def _right_stop(stops: str) -> re.Pattern[str]:
-    pattern = _STOP_RE.get(stops)
-    if pattern is None:
-        pattern = _STOP_RE[stops] = re.compile("[" + re.escape(stops) + "]")
-    return pattern
-
-
-def escape_tokens(text: str, trigger: re.Pattern[str],
-                  stops: tuple[str, str]) -> Iterator[tuple[int, int]]:
-    """Spans of the tokens holding an escape: from each escape out to the nearest stop
-    character on either side. Linear: a token's later escapes are skipped, and the left
-    edge is searched only back to the end of the previous token."""
-    left_stops, right_stops = stops
-    right = _right_stop(right_stops)
-    end = 0
-    for m in trigger.finditer(text):
-        if m.start() < end:
-            continue
-        start = max((text.rfind(c, end, m.start()) for c in left_stops), default=-1)
-        start = start + 1 if start >= end else end
-        stop = right.search(text, m.end())
-        end = stop.start() if stop else len(text)
-        yield start, end
-
-
 def _b64_normalised(run: str) -> tuple[str, bytes] | None:
     run = run.rstrip("=")
     if run.islower() or run.isupper() or run.isdigit():
@@ -227,10 +196,27 @@ def _b64_normalised(run: str) -> tuple[str, bytes] | None:
     return run, altchars
 
 
+_URLSAFE = bytes.maketrans(b"-_", b"+/")
+# First bytes of what `binary.structured` or `binary.compression_of` can be true of when
+# the data holds no NUL (gzip, zstd, bzip2, zlib, DER; xz, OpenSSH keys and UTF-16/32 all
+# hold a NUL): other data is `_plain` (`tests/test_dlp_fast_paths.py` checks the set
+# against `binary`).
+_STRUCTURED_FIRST = frozenset(bytes([b]) for b in b"\x1f\x28B\x78\x30")
+
+
+def _plain(raw: bytes) -> bool:
+    """Whether `raw` is neither compressed nor structured (`binary.structured`), nor a DER
+    key or UTF-16/32: then `binary_text` reads no more than its printable share or runs."""
+    return raw[:1] not in _STRUCTURED_FIRST and b"\x00" not in raw
+
+
 def _b64_bytes(part: str, altchars: bytes) -> bytes | None:
+    """`base64.b64decode(part, altchars=altchars)` (padded, a lone trailing character
+    dropped), without its wrapper's checks: `altchars` is `+/` or `-_`."""
     part = part[: len(part) - len(part) % 4] if len(part) % 4 == 1 else part
     try:
-        return base64.b64decode(part + "=" * (-len(part) % 4), altchars=altchars)
+        data = (part + "=" * (-len(part) % 4)).encode("ascii")
+        return binascii.a2b_base64(data if altchars == b"+/" else data.translate(_URLSAFE))
     except (binascii.Error, ValueError):
         return None
 
@@ -254,14 +240,22 @@ def _b64_decode(run: str, config: DecodeConfig, budget: Budget) -> tuple[str, st
         raw = _b64_bytes(run[offset:], altchars)
         if raw is None:
             continue
-        if printable_ratio(raw) >= config.min_printable and not binary.compression_of(raw):
+        plain = _plain(raw)  # most runs of code (identifiers, ids) decode to such bytes
+        if printable_ratio(raw) >= config.min_printable and (plain or not binary.compression_of(raw)):
             return raw.decode("utf-8", "replace"), ""
-        if binary.structured(raw):
+        if not plain and binary.structured(raw):
             found = binary_text(raw, config, budget)
             if found is not None and found[1]:
                 return found  # UTF-16, compressed, a DER key: this offset is the right one
         first = raw if first is None else first
-    return binary_text(first, config, budget) if first is not None else None
+    if first is None:
+        return None
+    if len(first) >= 8 and _plain(first):
+        # What `binary_text` gives for such bytes that are not printable enough (`first`
+        # was not returned above): their printable runs.
+        runs = printable_runs(first)
+        return (runs, "") if runs else None
+    return binary_text(first, config, budget)
 
 
 def _b32_decode(run: str, config: DecodeConfig, budget: Budget) -> tuple[str, str] | None:
@@ -376,19 +370,19 @@ def escape_candidates(text: str, config: DecodeConfig) -> list[Decoded]:
     each (`egress.scan.dlp.text_scan` scans them in one batch)."""
     out: list[Decoded] = []
     if config.url and "%" in text:
-        for start, end in escape_tokens(text, _PCT_TRIGGER, _PCT_STOPS):
+        for start, end in escape_tokens(text, _PCT_TRIGGER, PCT_STOPS):
             token = text[start:end]
             decoded = urllib.parse.unquote(token, errors="surrogateescape")
             if decoded != token:
                 out.append(Decoded(decoded, start, end, "url"))
     if config.json_escapes and "\\" in text and ("\\u" in text or "\\x" in text or "\\/" in text):
-        for start, end in escape_tokens(text, _JSON_TRIGGER, _JSON_STOPS):
+        for start, end in escape_tokens(text, _JSON_TRIGGER, JSON_STOPS):
             token = text[start:end]
             decoded = _json_unescape(token)
             if decoded != token:
                 out.append(Decoded(decoded, start, end, "json"))
     if config.html_entities and "&" in text:
-        for start, end in escape_tokens(text, _HTML_TRIGGER, _HTML_STOPS):
+        for start, end in escape_tokens(text, _HTML_TRIGGER, HTML_STOPS):
             token = text[start:end]
             # Pages are full of `&#39;` and `&#x27;`: a token whose references all stand for
             # markup or spacing cannot spell anything a secret is made of.
@@ -408,7 +402,7 @@ def escape_candidates(text: str, config: DecodeConfig) -> list[Decoded]:
             if decoded != text:
                 out.append(Decoded(decoded, 0, len(text), "quoted-printable"))
         elif escapes:
-            for start, end in escape_tokens(text, _QP_TRIGGER, _JSON_STOPS):
+            for start, end in escape_tokens(text, _QP_TRIGGER, JSON_STOPS):
                 token = text[start:end]
                 raw = quopri.decodestring(token.encode("utf-8", "surrogateescape"))
                 decoded = raw.decode("utf-8", "replace")
@@ -473,6 +467,16 @@ def run_candidates(text: str, config: DecodeConfig, budget: Budget,
             found = hex_binary(text[start:end], config, budget)
             if found:
                 yield from emit(found[0], start, end, _layer("hex", found[1]))
+
+
+# Every key of `runs` that `run_candidates` reads.
+_RUN_LAYERS = ("b64wrap", "base64", "base32", "hex", "longhex")
+
+
+def no_runs(runs: dict[str, list[tuple[int, int]]] | None) -> bool:
+    """Whether `run_candidates` yields nothing with these precomputed spans, before calling
+    it: every kind it reads is given, and empty (most decoded escape tokens)."""
+    return runs is not None and all(not runs.get(k, True) for k in _RUN_LAYERS)
 
 
 def _layer(name: str, inner: str) -> str:

@@ -157,23 +157,29 @@ def for_secrets(text: str) -> str:
 
 def non_ascii_runs(text: str) -> list[tuple[int, int]]:
     """(start, end) of each maximal run of non-ASCII characters. The regex runs only over
-    the stretches `str.isascii` (C, many times faster than a regex search) finds not ASCII."""
+    the pieces `str.isascii` (C, many times faster than a regex search) finds not ASCII:
+    chunks first, then the pieces of each chunk that is not. A stretch of consecutive
+    pieces that are not ASCII is searched up to its end (`endpos`): the character there
+    (and the one before its start) is ASCII, so no run crosses either edge, and the runs
+    found are the whole text's. (An em dash in every chunk of prose no longer sends the
+    whole text through the regex.)"""
     runs: list[tuple[int, int]] = []
-    n, step = len(text), _CHUNK
-    pos = 0
-    while pos < n:
-        if text[pos:pos + step].isascii():
-            pos += step
+    n = len(text)
+    start = -1  # where the stretch of pieces that are not ASCII began, if one is open
+    for pos in range(0, n, _CHUNK):
+        if text[pos:pos + _CHUNK].isascii():
+            if start >= 0:
+                runs += [m.span() for m in _NON_ASCII_RUN.finditer(text, start, pos)]
+                start = -1
             continue
-        end = pos + step
-        while end < n and not text[end:end + step].isascii():
-            end += step
-        for m in _NON_ASCII_RUN.finditer(text, pos):
-            if m.start() >= end:
-                break
-            runs.append(m.span())
-            end = max(end, m.end())  # a run may go on past the stretch
-        pos = end
+        for q in range(pos, min(pos + _CHUNK, n), _PIECE):
+            if not text[q:q + _PIECE].isascii():
+                start = q if start < 0 else start
+            elif start >= 0:
+                runs += [m.span() for m in _NON_ASCII_RUN.finditer(text, start, q)]
+                start = -1
+    if start >= 0:
+        runs += [m.span() for m in _NON_ASCII_RUN.finditer(text, start, n)]
     return runs
 
 
@@ -185,6 +191,7 @@ _NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
 # Below this many non-ASCII runs a text is normalised run by run whatever its density.
 _FEW_RUNS = 64
 _CHUNK = 2048
+_PIECE = 64  # a chunk that is not ASCII is looked at in pieces this long
 
 
 # -- folds for prose scanners (MCP tool poisoning, prompt injection) -------------------------

@@ -103,7 +103,8 @@ def split_windows(parts: Sequence[str], prefilter: Prefilter, known: Sequence[st
     for i in range(1, n):
         starts[i] = starts[i - 1] + len(texts[i - 1])
     prefixes = [v[:KNOWN_PREFIX] for v in known if len(v) >= KNOWN_PREFIX]
-    _adjacent(joined, starts, texts, prefilter, prefixes, out)
+    anchors = prefilter.anchor_spans(joined)
+    _adjacent(joined, starts, texts, anchors, prefixes, out)
 
     # The parts one per line (and a line break around them): a part is a line, so `\n…`
     # finds a part's start and `…\n` its end.
@@ -114,7 +115,9 @@ def split_windows(parts: Sequence[str], prefilter: Prefilter, known: Sequence[st
         line_starts[i] = pos
         pos += len(t) + 1
     folded = lines.lower()
-    _unfinished(lines, line_starts, texts, prefilter, prefixes, out)
+    in_parts = (in_lines(anchors, starts, texts) if not any("\n" in a for a in prefilter.split_list)
+                else prefilter.anchor_spans(lines))
+    _unfinished(lines, line_starts, texts, in_parts, prefixes, out)
     _straddling(folded, line_starts, texts, prefilter, known, out)
     return out
 
@@ -125,13 +128,28 @@ def _word_start(text: str, s: int, part_start: int) -> bool:
     return s == part_start or not text[s - 1].isalnum()
 
 
-def _adjacent(joined: str, starts: list[int], texts: list[str], prefilter: Prefilter,
+def in_lines(spans: list[tuple[int, int]], starts: list[int],
+             texts: list[str]) -> list[tuple[int, int]]:
+    """`prefilter.anchor_spans(lines)` (the parts one per line, a line break before each)
+    from `prefilter.anchor_spans(joined)` (the parts glued), without a second pass: no
+    anchor holds a line break, so an anchor in `lines` lies inside one part, whose text
+    `joined` holds at `starts[i]` and `lines` at `starts[i] + i + 1`; the anchors of
+    `joined` that cross from one part into the next are in no line."""
+    out: list[tuple[int, int]] = []
+    for s, e in spans:
+        i = bisect.bisect_right(starts, s) - 1
+        if e <= starts[i] + len(texts[i]):
+            out.append((s + i + 1, e + i + 1))
+    return out
+
+
+def _adjacent(joined: str, starts: list[int], texts: list[str], anchors: list[tuple[int, int]],
               prefixes: list[str], out: SplitWindows) -> None:
     """Token prefixes whose token runs over a part boundary: the glued text from a little
     before each (rules whose token begins before its anchor) to a window after it; windows
     that overlap are merged, and a line break goes before an anchor that starts a part (a
     token there is preceded by nothing of the part before it)."""
-    spans = prefilter.anchor_spans(joined)
+    spans = list(anchors)
     for prefix in prefixes:
         spans += [(p, p + len(prefix)) for p in find_all(joined, prefix)]
     regions: list[list[int]] = []
@@ -168,10 +186,11 @@ def _partners(i: int, n: int) -> range:
     return range(max(0, i - NEAR), min(n, i + NEAR + 1))
 
 
-def _unfinished(lines: str, line_starts: list[int], texts: list[str], prefilter: Prefilter,
-                prefixes: list[str], out: SplitWindows) -> None:
-    """Parts whose trailing token holds an anchor, glued with the start of other parts."""
-    spans = prefilter.anchor_spans(lines)
+def _unfinished(lines: str, line_starts: list[int], texts: list[str],
+                anchors: list[tuple[int, int]], prefixes: list[str], out: SplitWindows) -> None:
+    """Parts whose trailing token holds an anchor (`anchors`: the split anchors in `lines`),
+    glued with the start of other parts."""
+    spans = list(anchors)
     for prefix in prefixes:
         spans += [(p, p + len(prefix)) for p in find_all(lines, prefix)]
     done: set[int] = set()

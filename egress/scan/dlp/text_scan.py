@@ -40,6 +40,7 @@ from egress.scan.decode import (
     DecodeConfig,
     candidates,
     escape_candidates,
+    no_runs,
     run_candidates,
 )
 from egress.scan.dlp import locations
@@ -49,7 +50,7 @@ from egress.scan.dlp.locations import Locator, fixed
 from egress.scan.dlp.prefilter import batch, digits, windows
 from egress.scan.dlp.prefilter.backends import PrefilterFactory, make_prefilter
 from egress.scan.dlp.prefilter.hyperscan_backend import HyperscanPrefilter
-from egress.scan.dlp.prefilter.protocol import KnownMatcher, Prefilter, Prefiltered
+from egress.scan.dlp.prefilter.protocol import KnownMatcher, Prefilter, Prefiltered, ascii_data
 from egress.scan.dlp.results import NO_CONTEXT, Hit, Match, ScanContext, merge
 from egress.scan.dlp.rules import validators as v
 from egress.scan.dlp.rules.catalogue import BUDGET_RULE, EXAMPLE_RULE, KNOWN_SECRET
@@ -267,13 +268,18 @@ class TextScanner:
         `text`, when the caller has it already (`_scan_escapes`)."""
         decoding = self.decode.any and max_depth > 0
         deadline.check()  # every step below is linear: a scan stops soon after its budget
+        # A long text is read by several hyperscan passes (rules, runs, each windowed rule's
+        # ends, card digit chains): its bytes are made once for all of them.
+        data = (ascii_data(text) if len(text) >= WINDOWED_MIN
+                and isinstance(self.prefilter, HyperscanPrefilter) else None)
         if found is None:
-            found = self.prefilter.scan(text, want_runs=decoding and not budget.exhausted)
+            found = self.prefilter.scan(text, want_runs=decoding and not budget.exhausted,
+                                        data=data)
         # Walls stand between the entries of the top layer; a decoded part of it is one
         # entry's (URL, JSON and HTML escape tokens stop at a line break, base64/base32/hex
         # runs hold no NUL).
         walled = walls and WALL in text
-        near = _Near(text) if len(text) >= WINDOWED_MIN else None
+        near = _Near(text, data) if len(text) >= WINDOWED_MIN else None
         for index in found.rules:
             deadline.check()
             rule = self.rules[index]
@@ -308,6 +314,8 @@ class TextScanner:
             return
         floor = self._floor(known)
         self._scan_escapes(text, depth, origin, layers, budget, known, hits, max_depth, floor)
+        if no_runs(found.runs):
+            return
         for d in run_candidates(text, self.decode, budget, found.runs):
             span = origin or (d.start, d.end)
             inner = d.text if d.text.isascii() else for_secrets(d.text)
@@ -379,11 +387,11 @@ class TextScanner:
         if near is None or rule.id in windows.SLOW_TO_COMPILE:
             return rule.regex.finditer(text)
         if digits.applies(rule.regex) and not near.wide_digits(text):
-            return digits.card_finditer(rule.regex, text)
+            return digits.card_finditer(rule.regex, text, near.data)
         reach = windows.reach(rule.regex.pattern, rule.regex.flags)
         if reach is None or not near.runs.bounded_in(reach):
             return rule.regex.finditer(text)
-        ends = self.prefilter.rule_ends(text, index)
+        ends = self.prefilter.rule_ends(text, index, near.data)
         if ends is None:
             return rule.regex.finditer(text)
         spans = windows.windows(ends, near.non_ascii, reach, len(text))
@@ -438,11 +446,12 @@ class _Near:
     """What windowed rule searches of one text share: its non-ASCII runs and which
     over-long runs it holds."""
 
-    __slots__ = ("non_ascii", "runs")
+    __slots__ = ("data", "non_ascii", "runs")
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, data: bytes | None = None) -> None:
         self.non_ascii = windows.non_ascii_spans(text)
         self.runs = windows.RunCheck(text)
+        self.data = data  # `text` as the hyperscan passes read it (`protocol.ascii_data`)
 
     def wide_digits(self, text: str) -> bool:
         """Whether `text` holds a decimal digit outside ASCII (which `\\d` matches)."""

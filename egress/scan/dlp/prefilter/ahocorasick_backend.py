@@ -30,7 +30,8 @@ class AhoCorasickPrefilter:
         self.split_automaton = ahocorasick.Automaton()
         for anchor in sorted(self.split_anchors):
             self.split_automaton.add_word(anchor, len(anchor))
-        self.straddle = straddle_entries(sorted(self.split_anchors))
+        self.split_list = sorted(self.split_anchors)
+        self.straddle = straddle_entries(self.split_list)
         self.straddle_automaton = ahocorasick.Automaton()
         words: dict[str, list[tuple[int, int]]] = {}
         for i, (head, tail) in enumerate(self.straddle):
@@ -58,7 +59,7 @@ class AhoCorasickPrefilter:
     def token_anchor_spans(self, text: str) -> list[tuple[int, int]]:
         return self.anchor_spans(text)  # a superset: the caller keeps those starting a token
 
-    def rule_ends(self, text: str, index: int) -> list[int] | None:
+    def rule_ends(self, text: str, index: int, data: bytes | None = None) -> list[int] | None:
         return None  # anchors say which rules may match, not where: search the whole text
 
     def straddles(self, text: str) -> list[tuple[int, int]]:
@@ -70,7 +71,7 @@ class AhoCorasickPrefilter:
             hits += [(i, start + offset) for i, offset in ids]
         return hits
 
-    def scan(self, text: str, want_runs: bool) -> Prefiltered:
+    def scan(self, text: str, want_runs: bool, data: bytes | None = None) -> Prefiltered:
         found = set(self.always)
         for _, ids in self.automaton.iter(fold(text)):
             found.update(ids)

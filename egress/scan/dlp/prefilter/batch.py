@@ -31,9 +31,9 @@ import bisect
 from collections.abc import Sequence
 from typing import Any
 
-from egress.scan.dlp.prefilter.hyperscan_backend import RUN_KINDS, HyperscanPrefilter, hs_scan
+from egress.scan.dlp.prefilter.hyperscan_backend import HyperscanPrefilter, hs_scan
 from egress.scan.dlp.prefilter.protocol import Prefiltered
-from egress.scan.dlp.prefilter.runs import outermost
+from egress.scan.dlp.prefilter.runs import RUN_KINDS, RunStarts, outermost
 
 SEPARATOR = "\n\x00\n"
 # Fewer texts than this are scanned one by one (the joined scan and the halving cost more).
@@ -73,9 +73,10 @@ def scan_batch(pf: HyperscanPrefilter, texts: Sequence[str]) -> list[Prefiltered
         return out
 
     found: dict[int, dict[str, dict[int, int]]] = {}
-    kinds = pf.run_kinds
+    kinds, run_start = pf.run_kinds, RunStarts(data)
 
     def on_run(kid: int, start: int, end: int, flags: int, ctx: Any) -> None:
+        start = run_start(kinds[kid], start, end)
         k = bisect.bisect_right(starts, start) - 1
         base = starts[k]
         spans = found.setdefault(k, {}).setdefault(kinds[kid], {})

@@ -49,12 +49,13 @@ def applies(regex: re.Pattern[str]) -> bool:
     return hyperscan is not None and regex.pattern == CARD_REGEX and regex.flags == re.UNICODE
 
 
-def chains(text: str) -> list[tuple[int, int]] | None:
+def chains(text: str, data: bytes | None = None) -> list[tuple[int, int]] | None:
     """The digit chains of `text` that hold 13 digits, in order; None when there are so
     many reported ends (a long run of digits) that a whole-text search is cheaper."""
     found = Ends()
     try:
-        hs_scan(_chains_db(), text.encode("ascii", "replace"), found)
+        # `data` (`protocol.ascii_data`) ends in a line break, which ends no chain.
+        hs_scan(_chains_db(), text.encode("ascii", "replace") if data is None else data, found)
     except hyperscan.ScanTerminated:
         return None
     ends = found.ends
@@ -73,10 +74,11 @@ def chains(text: str) -> list[tuple[int, int]] | None:
     return out
 
 
-def card_finditer(regex: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
+def card_finditer(regex: re.Pattern[str], text: str,
+                  data: bytes | None = None) -> Iterator[re.Match[str]]:
     """`regex.finditer(text)` for the payment-card regex over a text whose every decimal
     digit is ASCII (see the module's docstring)."""
-    spans = chains(text)
+    spans = chains(text, data)
     if spans is None:
         yield from regex.finditer(text)
         return

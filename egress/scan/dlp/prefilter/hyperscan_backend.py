@@ -21,39 +21,28 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from egress.scan.dlp.prefilter.protocol import Prefiltered, RuleSource, on_tail, straddle_entries
-from egress.scan.dlp.prefilter.runs import Ends, outermost, wrapped_spans
+from egress.scan.dlp.prefilter.protocol import (
+    Prefiltered,
+    RuleSource,
+    ascii_data,
+    on_tail,
+    straddle_entries,
+)
+from egress.scan.dlp.prefilter.runs import (
+    PRESENCE_SHAPES,
+    RUN_KINDS,
+    RUN_SHAPES,
+    Ends,
+    RunStarts,
+    outermost,
+    wrapped_spans,
+)
 
 hyperscan: Any
 try:
     import hyperscan
 except ImportError:  # pragma: no cover - exercised where no wheel exists
     hyperscan = None
-
-# Encoded runs, each followed by one character outside its alphabet (the scan appends a
-# newline so a run at the very end has one too). SOM_LEFTMOST gives each run's start.
-_RUN_SHAPES: tuple[tuple[str, bytes], ...] = (
-    ("base64", rb"[A-Za-z0-9+/_-]{16,}={0,2}[^A-Za-z0-9+/=_-]"),
-    ("base32", rb"[A-Z2-7]{16,}={0,6}[^A-Za-z0-9=]"),
-    ("base32", rb"[a-z2-7]{16,}={0,6}[^A-Za-z0-9=]"),
-    # Hex of printable text: every byte is 20-7f or tab/CR/LF, which random ids rarely are.
-    ("hex", rb"(?:(?:\\x|0x|%)?(?:[2-7][0-9a-fA-F]|0[9aAdD])(?:[:, -]|, )?){8,}[^0-9a-fA-F]"),
-    # Hex of binary (a DER key, a compressed payload): long runs of hex digits.
-    ("longhex", rb"[0-9a-fA-F]{64,}[^0-9a-fA-F]"),
-)
-RUN_KINDS = tuple(dict.fromkeys(kind for kind, _ in _RUN_SHAPES))
-_WRAP = rb"[ \t]*(?:\r?\n|\\r\\n|\\n)[ \t]*"
-# Shapes only tested for presence (start of match costs hyperscan four times as much and
-# they are rare): when one occurs, the decoder finds its runs with its own (linear) regex.
-_PRESENCE_SHAPES: tuple[tuple[str, bytes], ...] = (
-    # Base64 wrapped over lines (real line breaks, or `\n` escapes inside a JSON string).
-    # Three chunks, the middle one a whole line (prose and code have few one-word lines),
-    # or a long first chunk.
-    ("b64wrap", rb"[A-Za-z0-9+/_-]{4}={0,2}" + _WRAP + rb"[A-Za-z0-9+/_-]{4,}={0,2}" + _WRAP
-                + rb"[A-Za-z0-9+/_-]{2}"),
-    ("b64wrap", rb"[A-Za-z0-9+/_-]{16}={0,2}" + _WRAP + rb"[A-Za-z0-9+/_-]{2}"),
-)
-
 
 # The rules database is scanned in windows of this many bytes (or four times the longest
 # match, if more), overlapping by the longest match. Hyperscan is not linear on every input
@@ -86,8 +75,11 @@ def _compiles(expression: bytes, flags: int) -> bool:
 
 
 # Bump when the way rule sources become hyperscan expressions changes: cached databases
-# (`egress.sources.derived_cache`) of an older recipe are then never found.
-_RECIPE = 6
+# (`egress.sources.derived_cache`) of an older recipe are then never found. A rule's ends
+# database has a recipe of its own (7 compiled the base64 run shape without start of match:
+# the rules' own regexes did not change, and their ends databases take seconds to compile).
+_RECIPE = 7
+_ENDS_RECIPE = 6
 
 # (load, store) of serialised ends databases by key inputs, set by the I/O side
 # (`egress.sources.dlp_catalogue`): this module never touches the disk.
@@ -209,14 +201,14 @@ def cache_inputs(sources: Sequence[RuleSource]) -> list[object]:
     any of them is a different entry and a stale one is never found."""
     return [_RECIPE, hyperscan.__version__,
             [[s.regex, s.prefilter, s.anchors, s.split_anchors] for s in sources],
-            [[kind, shape] for kind, shape in (*_RUN_SHAPES, *_PRESENCE_SHAPES)],
+            [[kind, shape] for kind, shape in (*RUN_SHAPES, *PRESENCE_SHAPES)],
             [hyperscan.HS_FLAG_SINGLEMATCH, hyperscan.HS_FLAG_PREFILTER,
              hyperscan.HS_FLAG_CASELESS, hyperscan.HS_FLAG_SOM_LEFTMOST, hyperscan.HS_FLAG_DOTALL]]
 
 
 def ends_cache_inputs(expr: bytes) -> list[object]:
     """What a rule's ends database depends on: names its entry in an `EndsStore`."""
-    return ["ends", _RECIPE, hyperscan.__version__, expr.decode("latin-1"),
+    return ["ends", _ENDS_RECIPE, hyperscan.__version__, expr.decode("latin-1"),
             hyperscan.HS_FLAG_PREFILTER]
 
 
@@ -228,8 +220,8 @@ class HyperscanPrefilter:
 
     def __init__(self, sources: Sequence[RuleSource], plan: _Plan, databases: Sequence[Any],
                  from_cache: bool = False) -> None:
-        self.run_kinds = [kind for kind, _ in _RUN_SHAPES]
-        self.presence_kinds = tuple(dict.fromkeys(kind for kind, _ in _PRESENCE_SHAPES))
+        self.run_kinds = [kind for kind, _ in RUN_SHAPES]
+        self.presence_kinds = tuple(dict.fromkeys(kind for kind, _ in PRESENCE_SHAPES))
         self.split_list = _split_anchors(sources)
         self.straddle = straddle_entries(self.split_list)
         self.plan, self.always = plan, plan.always
@@ -258,11 +250,12 @@ class HyperscanPrefilter:
             _database(plan.exprs, plan.ids, plan.flags),
             _database([literal(a.encode()) for a in plan.split], list(range(len(plan.split))),
                       [hyperscan.HS_FLAG_CASELESS] * len(plan.split)),
-            _database([shape for _, shape in _RUN_SHAPES], list(range(len(_RUN_SHAPES))),
-                      [hyperscan.HS_FLAG_SOM_LEFTMOST] * len(_RUN_SHAPES)),
+            _database([shape for _, shape in RUN_SHAPES], list(range(len(RUN_SHAPES))),
+                      [0 if kind == "base64" else hyperscan.HS_FLAG_SOM_LEFTMOST
+                       for kind, _ in RUN_SHAPES]),  # `runs.RunStarts` says why
             _straddle_database(straddle_entries(plan.split)),
-            _database([shape for _, shape in _PRESENCE_SHAPES], list(range(len(_PRESENCE_SHAPES))),
-                      [hyperscan.HS_FLAG_SINGLEMATCH] * len(_PRESENCE_SHAPES)),
+            _database([shape for _, shape in PRESENCE_SHAPES], list(range(len(PRESENCE_SHAPES))),
+                      [hyperscan.HS_FLAG_SINGLEMATCH] * len(PRESENCE_SHAPES)),
             _token_start_database(plan.split))
         return cls(sources, plan, databases)
 
@@ -290,17 +283,18 @@ class HyperscanPrefilter:
             return None
         return cls(sources, plan, databases, from_cache=True)
 
-    def scan(self, text: str, want_runs: bool) -> Prefiltered:
+    def scan(self, text: str, want_runs: bool, data: bytes | None = None) -> Prefiltered:
         # One byte per character keeps offsets equal to string indices; no rule needs
         # anything but ASCII.
-        data = text.encode("ascii", "replace") + b"\n"
+        data = ascii_data(text) if data is None else data
         result = Prefiltered(sorted(self.rule_ids(data)))
         if want_runs:
             ends: dict[str, dict[int, int]] = {kind: {} for kind in RUN_KINDS}
-            kinds = self.run_kinds
+            kinds, starts = self.run_kinds, RunStarts(data)
 
             def on_run(kid: int, start: int, end: int, flags: int, ctx: Any) -> None:
                 spans = ends[kinds[kid]]
+                start = starts(kinds[kid], start, end)
                 if spans.get(start, -1) < end - 1:
                     spans[start] = end - 1
 
@@ -320,7 +314,7 @@ class HyperscanPrefilter:
     @functools.cached_property
     def wrap_db(self) -> Any:
         """The presence shapes with every end reported (`runs.wrapped_spans`); milliseconds."""
-        return _database([s for _, s in _PRESENCE_SHAPES], [0, 0], [0, 0])
+        return _database([s for _, s in PRESENCE_SHAPES], [0, 0], [0, 0])
 
     def rule_ids(self, data: bytes) -> set[int]:
         """The rules reported in `data` (windowed: `RULES_WINDOW`), and those always run."""
@@ -334,12 +328,12 @@ class HyperscanPrefilter:
         return found
 
     def present_shapes(self, data: bytes) -> set[str]:
-        """The presence-only run shapes (`_PRESENCE_SHAPES`) that occur in `data`."""
+        """The presence-only run shapes (`PRESENCE_SHAPES`) that occur in `data`."""
         present: set[str] = set()
-        hs_scan(self.presence_db, data, lambda kid, *_: present.add(_PRESENCE_SHAPES[kid][0]))
+        hs_scan(self.presence_db, data, lambda kid, *_: present.add(PRESENCE_SHAPES[kid][0]))
         return present
 
-    def rule_ends(self, text: str, index: int) -> list[int] | None:
+    def rule_ends(self, text: str, index: int, data: bytes | None = None) -> list[int] | None:
         """Every end offset of rule `index`'s own regex in prefilter mode (a superset of
         the regex's match ends), or None: the rule is prefiltered by anchors or its own
         prefilter expression, or it matches so often here (`ENDS_CAP`) that a whole-text
@@ -354,7 +348,7 @@ class HyperscanPrefilter:
             return len(ends) > ENDS_CAP  # True stops the scan
 
         try:
-            hs_scan(db, text.encode("ascii", "replace") + b"\n", on)
+            hs_scan(db, ascii_data(text) if data is None else data, on)
         except hyperscan.ScanTerminated:
             return None
         return ends

@@ -46,8 +46,13 @@ class Prefilter(Protocol):
     name: str
     # (head, tail) of each way a split anchor can be cut in two (see `straddle_entries`).
     straddle: list[tuple[str, str]]
+    # The split anchors, lower case.
+    split_list: list[str]
 
-    def scan(self, text: str, want_runs: bool) -> Prefiltered: ...
+    def scan(self, text: str, want_runs: bool, data: bytes | None = None) -> Prefiltered:
+        """Which rules may match `text` and, with `want_runs`, its encoded runs. `data`: the
+        text as a byte-per-character backend reads it (`ascii_data`), when the caller has it."""
+        ...
 
     def has_split_anchor(self, text: str) -> bool: ...
 
@@ -62,7 +67,7 @@ class Prefilter(Protocol):
         inside a run of letters it need not report one per position."""
         ...
 
-    def rule_ends(self, text: str, index: int) -> list[int] | None:
+    def rule_ends(self, text: str, index: int, data: bytes | None = None) -> list[int] | None:
         """Offsets where rule `index` may end a match in `text` (every end of a match is
         among them), or None when the backend cannot say (then search the whole text)."""
         ...
@@ -72,6 +77,13 @@ class Prefilter(Protocol):
         double quote) ends with an entry's head or starts with its tail, whichever side of
         the entry is the longer one."""
         ...
+
+
+def ascii_data(text: str) -> bytes:
+    """`text` one byte per character (each non-ASCII character a `?`, so offsets are string
+    indices) and a line break after it: what the hyperscan databases read. Made once per
+    long text and handed to each pass over it."""
+    return text.encode("ascii", "replace") + b"\n"
 
 
 def straddle_entries(anchors: Sequence[str]) -> list[tuple[str, str]]:

@@ -25,6 +25,32 @@ import re
 
 from egress.scan.decode import B64_WRAPPED
 
+# Encoded runs, each followed by one character outside its alphabet (the scan appends a
+# newline so a run at the very end has one too). SOM_LEFTMOST gives each run's start, but
+# for base64 (`RunStarts`).
+RUN_SHAPES: tuple[tuple[str, bytes], ...] = (
+    ("base64", rb"[A-Za-z0-9+/_-]{16,}={0,2}[^A-Za-z0-9+/=_-]"),
+    ("base32", rb"[A-Z2-7]{16,}={0,6}[^A-Za-z0-9=]"),
+    ("base32", rb"[a-z2-7]{16,}={0,6}[^A-Za-z0-9=]"),
+    # Hex of printable text: every byte is 20-7f or tab/CR/LF, which random ids rarely are.
+    ("hex", rb"(?:(?:\\x|0x|%)?(?:[2-7][0-9a-fA-F]|0[9aAdD])(?:[:, -]|, )?){8,}[^0-9a-fA-F]"),
+    # Hex of binary (a DER key, a compressed payload): long runs of hex digits.
+    ("longhex", rb"[0-9a-fA-F]{64,}[^0-9a-fA-F]"),
+)
+RUN_KINDS = tuple(dict.fromkeys(kind for kind, _ in RUN_SHAPES))
+_WRAP = rb"[ \t]*(?:\r?\n|\\r\\n|\\n)[ \t]*"
+# Shapes only tested for presence (start of match costs hyperscan four times as much and
+# they are rare): when one occurs, the decoder finds its runs with its own (linear) regex.
+PRESENCE_SHAPES: tuple[tuple[str, bytes], ...] = (
+    # Base64 wrapped over lines (real line breaks, or `\n` escapes inside a JSON string).
+    # Three chunks, the middle one a whole line (prose and code have few one-word lines),
+    # or a long first chunk.
+    ("b64wrap", rb"[A-Za-z0-9+/_-]{4}={0,2}" + _WRAP + rb"[A-Za-z0-9+/_-]{4,}={0,2}" + _WRAP
+                + rb"[A-Za-z0-9+/_-]{2}"),
+    ("b64wrap", rb"[A-Za-z0-9+/_-]{16}={0,2}" + _WRAP + rb"[A-Za-z0-9+/_-]{2}"),
+)
+
+
 _WRAP_CHARS = re.compile(r"[A-Za-z0-9+/_=\- \t\r\n\\]*")
 # Reported ends beyond which the whole text is searched (a megabyte of wrapped base64 has
 # two a line; each is a Python callback).
@@ -41,6 +67,38 @@ def outermost(spans: dict[int, int]) -> list[tuple[int, int]]:
             continue
         out.append((start, end))
     return out
+
+
+_B64_BACKWARDS = re.compile(rb"={0,2}[A-Za-z0-9+/_-]*")
+
+
+class RunStarts:
+    """The start of each run the runs database reports in `data`. Hyperscan gives it for
+    every shape but base64, which is compiled without SOM_LEFTMOST: on source code, where
+    every identifier of 16 letters or more is such a run, start-of-match tracking doubled
+    the cost of the whole runs pass. Its start is found here instead, and is the one
+    SOM_LEFTMOST reports (the leftmost start of a match ending there): a match of
+    `[A-Za-z0-9+/_-]{16,}={0,2}[^A-Za-z0-9+/=_-]` ends one past its last character,
+    which is outside the alphabet and not `=`; before it come all the `=` there are (the
+    alphabet holds none, so the match takes each, and there are at most two), and before
+    those the run of alphabet characters, of which the match may start at any one that
+    leaves 16: the leftmost is where the run starts. Searched in the reversed data
+    (`backwards[i]` is `data[n - 1 - i]`), made once per pass and only if needed."""
+
+    __slots__ = ("_backwards", "data")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self._backwards: bytes | None = None
+
+    def __call__(self, kind: str, start: int, end: int) -> int:
+        if kind != "base64":
+            return start
+        if self._backwards is None:
+            self._backwards = self.data[::-1]
+        last = end - 1  # the character that ended the run
+        m = _B64_BACKWARDS.match(self._backwards, len(self.data) - last)
+        return last - (m.end() - m.start()) if m is not None else start
 
 
 class Ends:
