@@ -94,6 +94,11 @@ def alnum_bits(lower: str, n: int) -> tuple[float, str]:
     if n >= 8 and transitions >= 2 and hexed:
         # `900fab32`, `5f3a9c0e`: hex ids and data, not words and numbers
         return n * _HEX_BITS, "hex"
+    if 0 < transitions < MAX_WORD_NUMBER_RUNS and n <= _PATTERN_MAX and b"aaaaaa" not in classes:
+        # a short word-number whose letter runs are all short (`ec2`, `85a7c`, the labels of
+        # a short-label chain): its price depends only on where the letters and digits are,
+        # read from a table of those patterns (built once, the loop below's sums exactly)
+        return (_PATTERNS if _PATTERNS else _pattern_table())[classes], "word-number"
     if transitions == 1:
         # one letter run and one digit run (`ec2`, `node12`, `north2`, `3d`), the common
         # word-number, cut by strip instead of the regex: priced as the loop below prices it
@@ -131,6 +136,41 @@ def alnum_bits(lower: str, n: int) -> tuple[float, str]:
     if not raw.translate(None, _BASE32_BYTES):
         return n * BITS_PER_CHAR["base32"], "base32"
     return n * BITS_PER_CHAR["base36"], "base36"
+
+
+_PATTERN_MAX = 12  # longest label priced from the pattern table (1,275 patterns)
+_PATTERNS: dict[bytes, float] = {}
+
+
+def _pattern_table() -> dict[bytes, float]:
+    """Bits of every letter/digit pattern (`a` letter, `0` digit) of 2 to _PATTERN_MAX
+    characters with both classes, 2 to MAX_WORD_NUMBER_RUNS runs and no letter run over 5,
+    each summed run by run from the left exactly as `alnum_bits` prices such a label."""
+    if not _PATTERNS:
+        table: dict[bytes, float] = {}
+
+        def runs(left: int, first: bytes, count: int) -> list[list[int]]:
+            if count == 1:
+                return [[left]] if left >= 1 and (first == b"0" or left <= 5) else []
+            other = b"a" if first == b"0" else b"0"
+            top = left - count + 1 if first == b"0" else min(5, left - count + 1)
+            return [[size, *rest] for size in range(1, top + 1)
+                    for rest in runs(left - size, other, count - 1)]
+
+        for n in range(2, _PATTERN_MAX + 1):
+            for count in range(2, MAX_WORD_NUMBER_RUNS + 1):
+                for first in (b"a", b"0"):
+                    for sizes in runs(n, first, count):
+                        bits = 0.0
+                        pattern = b""
+                        cls = first
+                        for size in sizes:
+                            bits += size * (DIGIT_BITS if cls == b"0" else ABBREV_BITS)
+                            pattern += cls * size
+                            cls = b"a" if cls == b"0" else b"0"
+                        table[pattern] = bits
+        _PATTERNS.update(table)
+    return _PATTERNS
 
 
 _MIXED_BITS = BITS_PER_CHAR["mixed-case"]
