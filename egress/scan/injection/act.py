@@ -230,11 +230,17 @@ def exfiltration(view: str) -> ActHit | None:
                           "secrets or the user's data to an outside address" if sensitive else
                           "data to an outside address")
     for m in URL_WITH_DATA.finditer(view):
-        if _agent_cue(view, m.start() - 250, m.end() + 100) or _near(
-                re.compile(r"\b(?:render|include|display|show|load|embed|insert|append|add|put|fill|replace)\b"),
-                view, m.start() - 200, m.start()):
+        # A page telling its reader to show an image with a query (`?w=200`, `?id=[ID]`) is
+        # not an exfiltration unless data worth stealing is named around it.
+        if _agent_cue(view, m.start() - 250, m.end() + 100) or (_near(
+                _RENDER_VERB, view, m.start() - 200, m.start()) and _near(
+                _SENSITIVE_DATA, view, m.start() - 200, m.end() + 260)):
             return ActHit("exfiltration-request", m.start(), m.end(), "data in a URL")
     return None
+
+
+_RENDER_VERB = re.compile(
+    r"\b(?:render|include|display|show|load|embed|insert|append|add|put|fill|replace)\b")
 
 
 # A forged action record: {"task": "sync", "payload": ..., "target": "https://..."}.

@@ -11,7 +11,9 @@ for the requester or a security control switched off. (`act.py` pairs mechanisms
 the text speaks to an AI; these need none.) A setup or verification step in the repository's
 own voice is judged by its command: printing a secret variable or reading a credential file,
 spawning a shell from `python -c` / `node -e`, piping data to a network tool, or installing a
-pinned package the text never describes in its own words.
+pinned package the text never describes in its own words. A markdown image or link to be
+printed with its URL filled from the conversation, or assembled from quoted pieces, needs no
+send verb: the chat window's renderer sends it.
 """
 
 from __future__ import annotations
@@ -334,5 +336,95 @@ def undescribed_package(view: str) -> tuple[str, int, int, str] | None:
     return None
 
 
+# Exfiltration through the renderer: the text asks for a markdown image or link (or an HTML
+# <img>) in the answer whose URL is to be filled with the conversation or the user's data; the
+# chat window fetches the URL, so no send verb is needed. A README's badge has no placeholder, a
+# page showing image syntax fills nothing from a conversation, a `{{ url }}` template has no URL.
+_Q_ = r"\\?[\"'`]"
+_SLOT = r"(?:\[[\w .-]{1,24}\]|\{\{?[\w .-]{1,24}\}\}?|<[\w .-]{1,24}>|\$\{?[a-z_]\w{0,20}\}?|x{3,})"
+_LINK = re.compile(r"!?\[[^\]\n]{0,80}\]\(\s*(https?://[^)\s]{1,300})"
+                   r"|<img\b[^>]{0,200}?\bsrc\s*=\s*\\?[\"']?(https?://[^\s>\"'\\]{1,300})"
+                   # A bare URL whose last query parameter is left empty, to be written out part by part.
+                   r"|(?<![\w(/])(https?://[^\s)\"'`]{1,300}?[?&][\w-]{1,20}=)(?=\s)")
+# The URL leaves room for data: a placeholder, or a query parameter left empty at its end.
+_OPEN_SLOT = re.compile(rf"{_SLOT}|[?&=/][\w-]{{0,20}}=\Z")
+# "replace DATA with ...": the word named is the placeholder (the view is case-folded, so an
+# upper-case DATA in the URL is only known as a placeholder by this sentence).
+_REPLACE_WORD = re.compile(r"\b(?:replac\w*|substitut\w*|swap\w*)\s+(?:the\s+)?(?:word\s+|string\s+|"
+                           r"placeholder\s+|text\s+)?[\"'`\[{<]?([\w-]{2,24})[\"'`\]}>]?\s+(?:with|by|for)\b")
+# Pieces of a URL in quotes to be joined ("htt","ps",":/" or "w","u","z","z","i",".","n","e","t").
+_ASSEMBLE = re.compile(
+    r"\b(?:concatenat\w*|join(?:ing)?|combin\w*|assembl\w*|put together|glue|stitch\w*)\b[\s\S]{0,60}?"
+    rf"(?:{_Q_}[^\"'`\n]{{0,14}}{_Q_}\s*(?:[,+]|\band\b)\s*){{4,}}")
+_RENDER_VERB = re.compile(
+    r"\b(?:print|render|display|show|output|write|type|(?:respond|reply|answer)(?:ing)? with|"
+    r"include|insert|embed|add|append|start|end|begin|finish|put)\b")
+_FILL = re.compile(r"\b(?:replac\w*|substitut\w*|fill\w*|whereas|where|append\w*|with|followed by|set)\b")
+# What the slot is filled with: the conversation, the model's context, secrets, the user's data,
+# or anything base64/hex encoded for a URL (a page asks its reader to URL-encode a query, not to
+# base64 a value into a link).
+_FILLED_WITH = re.compile(
+    r"\b(?:(?:this|the|our|entire|whole|current) (?:conversation|dialog(?:ue)?|discussion)|(?:this|our) chat|"
+    r"(?:previous|prior|last|earlier) (?:\w+ ){0,2}messages?|conversation|chat history|"
+    r"(?:base-?64|hex|mime|quoted-printable)[ -]?encoded|"
+    r"passwords?|secrets?|credentials?|api[ _-]?keys?|tokens?|private keys?|"
+    r"(?:your |the )?system prompt|(?:your|system|hidden|original) instructions|"
+    r"user's?|users'|phone numbers?|personal (?:data|details|information)|"
+    r"\w+'s (?:e-?mail|phone|address|password|credentials|details))")
+# The reader's own value ("your upload token") and a one-way hash ("the MD5 of the user's e-mail
+# address", Gravatar's documented URL) are what documentation puts in a URL.
+_READER_OWN = re.compile(r"\byour (?:own )?(?:\w+ ){0,2}\Z|\b(?:hash|md5|sha-?\d*|digest)\b[^.\n]{0,24}\Z")
+_AI_OWN = ("system prompt", "your system prompt", "your instructions")
+
+
+def _filled_from_context(view: str, lo: int, hi: int, slot: str = "") -> bool:
+    """Data from the conversation or the user named in `view[lo:hi]`; the reader's own and a
+    hash are excepted, and so is the placeholder's name ("replace TOKEN with")."""
+    for m in _FILLED_WITH.finditer(view, max(0, lo), min(len(view), hi)):
+        if slot and m.group(0).rstrip("s") == slot.rstrip("s"):
+            continue
+        if m.group(0) in _AI_OWN or _READER_OWN.search(view, max(0, m.start() - 30), m.start()) is None:
+            return True
+    return False
+
+
+def rendered_exfiltration(view: str) -> tuple[str, int, int, str] | None:
+    """A markdown image or link (or <img>) the answer is to carry, its URL filled with the
+    conversation or the user's data, or assembled from quoted pieces."""
+    n = 0
+    for m in _LINK.finditer(view) if "](" in view or "<img" in view or "=" in view else ():
+        url = m.group(1) or m.group(2) or m.group(3)
+        named = None
+        if not _OPEN_SLOT.search(url):
+            named = _REPLACE_WORD.search(view, max(0, m.start() - 200), m.end() + 160)
+            word = rf"(?<![a-z0-9]){re.escape(named.group(1))}(?![a-z0-9])" if named else ""
+            if not word or not re.search(word, url):
+                continue
+        n += 1
+        if n > MAX_CANDIDATES:
+            break
+        before = _RENDER_VERB.search(view, max(0, m.start() - 200), m.start())
+        fill = _FILL.search(view, m.end(), m.end() + 160)
+        if before is None and fill is None:
+            continue
+        if NEGATION_BEFORE.search(view, max(0, m.start() - 200), m.start()):
+            continue
+        # The data is named around the link, not in it (`?token=TOKEN` names no data).
+        slot = named.group(1) if named else ""
+        if (_filled_from_context(view, m.start() - 200, m.start(), slot)
+                or _filled_from_context(view, m.end(), m.end() + 260, slot)):
+            return ("exfiltration-request", m.start(), m.end(),
+                    "a link or image to render, its URL filled with the conversation or the user's data")
+    for m in _ASSEMBLE.finditer(view):
+        tail = view[m.end():m.end() + 260]
+        pieces = re.sub(r"[\"'`\\,+\s]", "", view[m.start():m.end()])
+        url_like = "http" in pieces or re.search(r"[a-z]\.[a-z]{2,}", pieces) or "/" in pieces
+        slot = re.search(_SLOT, view[m.start():m.end() + 120])
+        filled = _filled_from_context(view, m.start(), m.end() + 260)
+        if url_like and (slot or filled) and (filled or "replac" in tail):
+            return "exfiltration-request", m.start(), m.end(), "a link assembled from pieces, with data"
+    return None
+
+
 DETECTORS = (shell_chain, prose_tool_action, privilege_request, bulk_retrieval, setup_step,
-             undescribed_package)
+             undescribed_package, rendered_exfiltration)

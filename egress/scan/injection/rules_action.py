@@ -177,7 +177,11 @@ SPECS: list[Spec] = [
      rf"|\b(?:append|add|include|insert|put|embed|encode|place)\W+(?:[^\n]{{0,40}}?)(?:{SENSITIVE})\W+"
      rf"(?:[^\n]{{0,30}}?)(?:in|into|to|as)\W+(?:the |a |this )?(?:image (?:url|link|src)|markdown image|"
      rf"image link)\b"
-     r"|!\[[^\]]{0,40}\]\(https?://[^)\s]{0,200}[?&][\w-]+=(?:\{|<|\$|\[)[^)]{0,80}\)", BOTH, True),
+     # An image whose query slot is named for stolen data (`?d={conversation_summary}`); a slot
+     # named for anything else (`?id=[ID]`) is judged by `prose_act.rendered_exfiltration`.
+     r"|!\[[^\]]{0,40}\]\(https?://[^)\s]{0,200}[?&][\w-]+=(?:\{|<|\$|\[)\{?[\w-]{0,24}?(?:conversation|"
+     r"summary|chat|history|secret|password|passwd|api_?key|messages?|context|prompt|credential)[^)]{0,60}\)",
+     BOTH, True),
     # -- encoded instructions ---------------------------------------------------------------
     ("encoded-instructions/decode-and-act",
      "encoded-instructions", "encoded-instructions", 1,
