@@ -171,3 +171,23 @@ def test_a_small_body_is_not_cut_in_units_by_default() -> None:
         st = blocks.BlockStats()
         engine.scan_body(large, JSON, stats=st)
         assert (st.units, st.units_cached) == (40, cached)
+
+
+def test_a_unit_resent_written_differently_keeps_its_key() -> None:
+    """The key is of the parsed value: the same message serialised again with other
+    whitespace or escapes (a client re-rendering its history) still hits, and a value that
+    merely equals a key or a number elsewhere does not share a key."""
+    salt = b"s" * 16
+    unit = {"role": "user", "content": [{"type": "text", "text": "é\n" + PROSE, "n": 7}],
+            "role2": "role", "e": "", "c": "a"}
+
+    def key(text: str) -> tuple[bytes, int]:
+        return blocks.unit_key(salt, 2, structured._DECODER.decode(text)[1])
+
+    first = key(json.dumps([{"x": "role"}, unit]))
+    assert key(json.dumps([{"y": 1}, unit], indent=2, ensure_ascii=False)) == first
+    assert key(json.dumps([[], unit], separators=(",", ":"))) == first
+    changed = dict(unit, role2="user")
+    assert key(json.dumps([{}, changed])) != first
+    as_number = json.dumps([{}, unit]).replace('"n": 7', '"n": "7"')
+    assert key(as_number) != first
