@@ -15,14 +15,10 @@ from __future__ import annotations
 import pytest
 
 from egress.scan.injection import InjectionScanner
-from tests.support.injection_eval import load
+from tests.support.injection_eval import CARRIER, load
 
 MEDIUM = InjectionScanner("medium", "content")
 HIGH = InjectionScanner("high", "content")
-CARRIER = ("The scheduler keeps one queue per worker and moves idle tasks between queues when a "
-           "worker runs dry; the move is cheap because tasks are only references. Timers are kept "
-           "in a heap ordered by deadline, and a cancelled timer stays in the heap until it is "
-           "popped.\n\n") * 20
 
 # (family, text): own phrasings of the classes round 5's split showed missing.
 ATTACKS = [

@@ -16,14 +16,10 @@ import json
 import pytest
 
 from egress.scan.injection import InjectionScanner
-from tests.support.injection_eval import EVAL
+from tests.support.injection_eval import CARRIER, EVAL
 
 MEDIUM = InjectionScanner("medium", "content")
 HIGH = InjectionScanner("high", "content")
-CARRIER = ("The scheduler keeps one queue per worker and moves idle tasks between queues when a "
-           "worker runs dry; the move is cheap because tasks are only references. Timers are kept "
-           "in a heap ordered by deadline, and a cancelled timer stays in the heap until it is "
-           "popped.\n\n") * 20
 
 # Each asks for output, not for a send: print, respond with, output, write, finish with, show.
 ATTACKS = [

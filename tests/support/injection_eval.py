@@ -95,3 +95,10 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# Long benign prose an attack is planted into (start, middle or end) by the round tests.
+CARRIER = ("The scheduler keeps one queue per worker and moves idle tasks between queues when a "
+           "worker runs dry; the move is cheap because tasks are only references. Timers are kept "
+           "in a heap ordered by deadline, and a cancelled timer stays in the heap until it is "
+           "popped.\n\n") * 20
