@@ -183,9 +183,10 @@ def code_insertion(view: str) -> ActHit | None:
 
 
 _PUT_INTO_FILE = re.compile(
-    r"(?:^|[.!?:]\s|\n)\s*(?:please\s+)?(?:add|include|insert|append|prepend|put|place|paste|write|modify|"
-    r"edit|update|change)\b[^\n]{0,100}?(?<!your )(?:\breadme\b|\bmakefile\b|\bdockerfile\b|\bsetup\.py\b|"
-    r"\bpackage\.json\b|__init__\.py\b|\bpyproject\.toml\b|\.github/workflows\b|\.gitlab-ci\b|"
+    r"(?:^|[.!?:]\s|\n)\s*(?:\*\*|#+\s|//\s?|>\s)?\s*(?:please\s+|[^\n]{0,40}?\b(?:(?:could|would|can|"
+    r"will) you|you could|i need you to|i'?d like you to|i want you to)\s+)?(?:add|include|insert|append|"
+    r"prepend|put|place|paste|write|modify|edit|update|change)\b[^\n]{0,100}?(?<!your )(?:\breadme\b|"
+    r"\bmakefile\b|\bdockerfile\b|\bsetup\.py\b|\bpackage\.json\b|__init__\.py\b|\bpyproject\.toml\b|\.github/workflows\b|\.gitlab-ci\b|"
     r"(?<![\w~./:])/[a-z][\w.-]*(?:/[\w.-]+)*)[^\n]{0,80}$")
 
 
@@ -233,7 +234,10 @@ def exfiltration(view: str) -> ActHit | None:
                          or _near(_SENSITIVE_DATA, view, m.start() - 100, m.start()))
         concrete = address is not None
         directed = _directed(view, m) or bool(_near(PASSIVE, view, m.start() - 80, m.end()))
-        agent = _addressed(view, m.start() - 200, m.end() + 200)
+        # An assurance that waives the reader's check ("they confirmed it was fine") speaks to
+        # the agent as plainly as an addressee does.
+        agent = _addressed(view, m.start() - 200, m.end() + 200) or bool(
+            _near(ASSURANCE, view, m.start() - 200, m.end() + 200))
         if NEGATION_BEFORE.search(view, max(0, m.start() - 28), m.start()):
             continue
         if not agent and _near(NARRATIVE, view, m.start() - 200, m.start()):

@@ -25,7 +25,8 @@ from egress.scan.injection.vocab import NEGATION_BEFORE
 MAX_CANDIDATES = 64
 
 # A clause opening: line start, after sentence punctuation, a bullet, a quote, "then"/"and".
-_START = r"(?:^|\n|[.!?;:]\s+|[-*>•|]\s+|[\"'(\[]|\b(?:then|and|also|now),?\s+)"
+# Also an opening bold mark or a comment mark: the same clause, formatted ("**Run ...**", "# run ...").
+_START = r"(?:^|\n|[.!?;:]\s+|[-*>•|]\s+|[\"'(\[]|\*\*|(?:^|\n)\s*(?:#+|//)\s*|\b(?:then|and|also|now),?\s+)"
 _POLITE = r"(?:(?:please|kindly|now|immediately|first|then|next|also|just|quickly|urgently),?\s+){0,3}"
 _INVOKE = (r"(?:use|call|execute|trigger|invoke|run|hit|activate|leverage|utili[sz]e|fire|employ|"
            r"access|query|launch)")
