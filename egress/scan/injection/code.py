@@ -25,7 +25,8 @@ MAX_SNIPPET_CHARS = 8 * 1024
 APPROVAL_OFF = (r"yolo[ _-]?mode|\bautoapprove\w*[\"']?\s*[:=]\s*(?:true|[\[{\"'])|"
                 r"\bauto[_-]approve[\"']?\s*[:=]\s*(?:true|[\[{\"'])|chat\.tools\.(?:global\.)?autoapprove|dangerously[_-](?:skip|bypass)[_-]"
                 r"(?:permissions|approvals)|approval_policy[\"']?\s*[:=]\s*[\"']?never|sandbox_mode[\"']?\s*[:=]"
-                r"\s*[\"']?danger-full-access|--dangerously-skip-permissions|--yolo\b|--full-auto\b")
+                r"\s*[\"']?danger-full-access|--dangerously-skip-permissions|--yolo\b|--full-auto\b|"
+                r"[\"']?defaultmode[\"']?\s*[:=]\s*[\"']bypasspermissions")
 
 # Behaviours, each with the patterns that show it (case-folded code, whitespace collapsed).
 _LOCAL_DATA = (

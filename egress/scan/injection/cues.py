@@ -100,7 +100,7 @@ ADDRESSEE_STRONG = re.compile(
 # A fake system, developer or maintainer voice.
 FRAMING = re.compile(
     # Also after a label or a footnote mark ("[SYSTEM NOTICE]: Assistant: ...", "[1] Assistant: ...").
-    r"(?:^|\n|[.!?:\]]\s|[\[(<{*#>\"'`|]|\*\*)\s*(?:\[|<|#{1,4}\s*|\*\*)?\s*(?:system|developer|dev|admin|administrator|"
+    r"(?:^|\n|[.!?:\])]\s|[\[(<{*#>\"'`|]|\*\*)\s*(?:\[|<|#{1,4}\s*|\*\*)?\s*(?:system|developer|dev|admin|administrator|"
     r"assistant|operator|maintainer|it support|it department|compliance|moderator|root|sudo|override|"
     r"internal|hidden|ai|llm|agent|model|instructions?|new instructions?|updated instructions?)"
     r"(?:[ _-](?:note|notice|message|msg|instructions?|update|alert|directive|override|reminder|tip|prompt|"
@@ -252,7 +252,8 @@ HIDE = re.compile(
 # administrator has authorized this", "as you agreed earlier"). A reader who would pause before
 # acting is what they are written for; documentation has no such reader to talk round.
 ASSURANCE = re.compile(
-    r"\b(?:without|no need (?:for you )?to|(?:you )?(?:don'?t|do not|won'?t) (?:need to |have to )?|"
+    # (Not a bare "don't ask for confirmation": that is how a CLI's `--yes` option is described.)
+    r"\b(?:without|no need (?:for you )?to|you (?:don'?t|do not|won'?t) (?:need to |have to )?|"
     r"never|there is no need (?:for you )?to|no reason to) (?:ask|asking|wait|waiting) (?:me |the user |"
     r"anyone |them |us )?(?:for )?(?:any )?(?:confirmation|permission|approval|consent)\b|"
     r"\b(?:i|we)(?:'ve| have)? already (?:manually |personally |carefully )?(?:verified|checked|reviewed|"
