@@ -51,6 +51,11 @@ BUDGETS = {"content": {"medium": 0.0035, "high": 0.012}, "tool": {"medium": 0.00
 L2 = 2.0
 NEWTON_STEPS = 12
 ROUNDS = 3
+# The score alone may flag at most this share of each split of `tests/data/mcp-eval/`'s clean
+# results at a level (the issue's aim at `high` is <= 2%): the threshold is raised to meet it.
+# All of those texts count here, the npm READMEs and Debian docs too: they set this one number
+# and train no weight. Both splits are development data, so their `high` figure is tuned.
+CAPS = {"content": {"high": 0.02}}
 HARD_WEIGHT = 4.0  # this project's own benign lines are hard cases written on purpose
 # Clean texts of the older sets that may train: permissively licensed sources only (Debian
 # documentation, man pages and npm package text there carry their packages' own licences).
@@ -207,6 +212,13 @@ def train(kind: str) -> dict[str, Any]:
         allowed = int(budget * len(neg_scores))
         cut = neg_scores[allowed] if allowed < len(neg_scores) else 0.0
         thresholds[level] = round(min(0.99, max(0.5, cut + 1e-4)), 4)
+        for split in ("tune", "heldout") if level in CAPS.get(kind, {}) else ():
+            texts = [i["text"] for i in gz_lines(OLD / split / "clean-results.jsonl.gz")]
+            scores = sorted((doc_score([vectorise(v, index) for v in wins]) for wins in windows_of(texts)),
+                            reverse=True)
+            allowed = int(CAPS[kind][level] * len(scores))
+            if allowed < len(scores) and scores[allowed] + 1e-4 > thresholds[level]:
+                thresholds[level] = round(min(0.99, scores[allowed] + 1e-4), 4)
         caught = sum(1 for s in pos_scores if s >= thresholds[level])
         print(f"{kind} {level}: threshold {thresholds[level]}, score alone flags {caught}/{len(pos_scores)} "
               f"injected and {sum(1 for s in neg_scores if s >= thresholds[level])}/{len(neg_scores)} clean",

@@ -172,3 +172,21 @@ def test_round7_split_shares_no_template_payload_or_document_with_development_da
     assert {i["source"] for i in injected} == {"garak:web_injection", "garak:latentinjection"}
     assert len(injected) == 63 and len(load_eval("round7", "clean-results")) == 278
     assert len(load_eval("round7", "poisoned-tools")) == 60
+
+
+def test_round9_split_shares_no_template_payload_or_document_with_development_data() -> None:
+    """The round-9 held-out split (prompt-siren's coding-agent tasks and agentprobe-injection's
+    phrasings and carriers, planted in standard-library documents no earlier split used) shares no
+    template, payload, document or clean text with any earlier split: checked on the data, without
+    measuring detection on it."""
+    from tests.support.injection_eval import load as load_eval
+
+    round9 = _parts("round9")
+    for split in ("dev", "test", "fresh", "round3", "round4", "round5", "round7"):
+        old = _parts(split)
+        assert not round9[0] & old[0] and not round9[1] & old[1], split
+        assert not (round9[2] - {""}) & old[2] and not round9[3] & old[3], split
+    injected = load_eval("round9", "injected-results")
+    assert {i["source"] for i in injected} == {"prompt-siren", "agentprobe+prompt-siren", "agentprobe"}
+    assert len(injected) == 132 and len(load_eval("round9", "clean-results")) == 162
+    assert len(load_eval("round9", "poisoned-tools")) == 60

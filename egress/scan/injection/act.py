@@ -20,6 +20,7 @@ from egress.scan.injection.cues import (
     ADDRESS,
     ADDRESSEE,
     ADDRESSEE_STRONG,
+    ASSURANCE,
     BEFORE_VERB,
     DATA,
     DESTINATION,
@@ -120,8 +121,8 @@ def _near(rx: re.Pattern[str], view: str, lo: int, hi: int) -> re.Match[str] | N
 
 def _agent_cue(view: str, lo: int, hi: int) -> bool:
     """The text around [lo, hi) speaks to the agent: an AI addressee, a fake system voice, its
-    answer or code, or urgency before it answers."""
-    return any(_near(rx, view, lo, hi) for rx in (ADDRESSEE, FRAMING, TIMING, OUTPUT))
+    answer or code, urgency before it answers, or an assurance that talks it out of checking."""
+    return any(_near(rx, view, lo, hi) for rx in (ADDRESSEE, FRAMING, TIMING, OUTPUT, ASSURANCE))
 
 
 def _sentence(view: str, start: int, end: int) -> tuple[int, int]:
@@ -173,7 +174,20 @@ def code_insertion(view: str) -> ActHit | None:
             return ActHit("code-insertion", snip.start, snip.end, "code that does " + _worst(snip))
         if level >= 1 and asks is not None and agent and not narrative:
             return ActHit("code-insertion", snip.start, snip.end, "code that does " + _worst(snip))
+        # Installer-like code to be written into a named project file ("modify the README in
+        # /src to include `curl ... | bash`"): an installer's page tells its reader to run it,
+        # not to put it into someone's files.
+        if level >= 2 and not narrative and _PUT_INTO_FILE.search(view[max(0, snip.start - 160):snip.start]):
+            return ActHit("code-insertion", snip.start, snip.end, "code that does " + _worst(snip))
     return None
+
+
+_PUT_INTO_FILE = re.compile(
+    r"(?:^|[.!?:]\s|\n)\s*(?:\*\*|#+\s|//\s?|>\s)?\s*(?:please\s+|[^\n]{0,40}?\b(?:(?:could|would|can|"
+    r"will) you|you could|i need you to|i'?d like you to|i want you to)\s+)?(?:add|include|insert|append|"
+    r"prepend|put|place|paste|write|modify|edit|update|change)\b[^\n]{0,100}?(?<!your )(?:\breadme\b|"
+    r"\bmakefile\b|\bdockerfile\b|\bsetup\.py\b|\bpackage\.json\b|__init__\.py\b|\bpyproject\.toml\b|\.github/workflows\b|\.gitlab-ci\b|"
+    r"(?<![\w~./:])/[a-z][\w.-]*(?:/[\w.-]+)*)[^\n]{0,80}$")
 
 
 def _worst(snip: code_analysis.Snippet) -> str:
@@ -220,7 +234,10 @@ def exfiltration(view: str) -> ActHit | None:
                          or _near(_SENSITIVE_DATA, view, m.start() - 100, m.start()))
         concrete = address is not None
         directed = _directed(view, m) or bool(_near(PASSIVE, view, m.start() - 80, m.end()))
-        agent = _addressed(view, m.start() - 200, m.end() + 200)
+        # An assurance that waives the reader's check ("they confirmed it was fine") speaks to
+        # the agent as plainly as an addressee does.
+        agent = _addressed(view, m.start() - 200, m.end() + 200) or bool(
+            _near(ASSURANCE, view, m.start() - 200, m.end() + 200))
         if NEGATION_BEFORE.search(view, max(0, m.start() - 28), m.start()):
             continue
         if not agent and _near(NARRATIVE, view, m.start() - 200, m.start()):

@@ -21,6 +21,13 @@ from dataclasses import dataclass
 MAX_SNIPPETS = 24
 MAX_SNIPPET_CHARS = 8 * 1024
 
+# Settings and flags that let an AI coding tool act without asking its user (case-folded).
+APPROVAL_OFF = (r"yolo[ _-]?mode|\bautoapprove\w*[\"']?\s*[:=]\s*(?:true|[\[{\"'])|"
+                r"\bauto[_-]approve[\"']?\s*[:=]\s*(?:true|[\[{\"'])|chat\.tools\.(?:global\.)?autoapprove|dangerously[_-](?:skip|bypass)[_-]"
+                r"(?:permissions|approvals)|approval_policy[\"']?\s*[:=]\s*[\"']?never|sandbox_mode[\"']?\s*[:=]"
+                r"\s*[\"']?danger-full-access|--dangerously-skip-permissions|--yolo\b|--full-auto\b|"
+                r"[\"']?defaultmode[\"']?\s*[:=]\s*[\"']bypasspermissions")
+
 # Behaviours, each with the patterns that show it (case-folded code, whitespace collapsed).
 _LOCAL_DATA = (
     r"os\.environ|process\.env|getenv\(|get-childitem env:|\$env:|\bprintenv\b|(?:^|[|;&(\s])env\s*[|>]|"
@@ -93,7 +100,9 @@ _DOS = (r"(?:while\s+true|for\s*\(\s*;\s*;\s*\)|while\s*\(\s*true\s*\))[^\n]{0,1
 _DISABLE_SECURITY = (r"ufw\s+disable|iptables\s+-(?:f|p\s+\w+\s+drop)|setenforce\s+0|"
                      r"set-mppreference[^\n]{0,40}-disable|"
                      r"netsh\s+advfirewall\s+set[^\n]{0,40}off|/etc/hosts['\"]?\s*,\s*['\"]a|>>\s*/etc/hosts|"
-                     r"systemctl\s+(?:stop|disable)\s+(?:firewalld|apparmor|auditd)|add-mppreference\s+-exclusionpath")
+                     r"systemctl\s+(?:stop|disable)\s+(?:firewalld|apparmor|auditd)|add-mppreference\s+-exclusionpath|"
+                     # The coding agent's own approvals switched off (auto-approve, skip permissions).
+                     + APPROVAL_OFF)
 _MINER = r"xmrig|stratum\+tcp|minerd|cryptonight|coinhive|nicehash"
 _PRIVILEGE = (r"chmod\s+(?:[ug]\+s|[2467]7[0-7]{2}\s+/)|/etc/sudoers|\buseradd\b|"
               r"net\s+user\s+\S+\s+\S+\s+/add|nopasswd")

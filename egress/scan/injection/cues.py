@@ -99,7 +99,8 @@ ADDRESSEE_STRONG = re.compile(
     rf"send|invoke|upload|append)\b")
 # A fake system, developer or maintainer voice.
 FRAMING = re.compile(
-    r"(?:^|\n|[.!?]\s|[\[(<{*#>\"'`|]|\*\*)\s*(?:\[|<|#{1,4}\s*|\*\*)?\s*(?:system|developer|dev|admin|administrator|"
+    # Also after a label or a footnote mark ("[SYSTEM NOTICE]: Assistant: ...", "[1] Assistant: ...").
+    r"(?:^|\n|[.!?:\])]\s|[\[(<{*#>\"'`|]|\*\*)\s*(?:\[|<|#{1,4}\s*|\*\*)?\s*(?:system|developer|dev|admin|administrator|"
     r"assistant|operator|maintainer|it support|it department|compliance|moderator|root|sudo|override|"
     r"internal|hidden|ai|llm|agent|model|instructions?|new instructions?|updated instructions?)"
     r"(?:[ _-](?:note|notice|message|msg|instructions?|update|alert|directive|override|reminder|tip|prompt|"
@@ -230,6 +231,7 @@ HIJACK = re.compile(
     r"|\b(?:state|claim|say|assert|insist|announce|declare) (?:that|clearly that|to the user that)\b"
     r"|\b(?:add|append|insert|include|put|prepend|end|start|begin|finish|conclude|sign)\w*\b[^.\n]{0,60}?"
     r"\b(?:the (?:sentence|phrase|words?|line|text|string|link|url|slogan|disclaimer|message)|"
+    r"the (?:[\w-]+ ){0,2}(?:marker|canary|watermark|keyword|tagline|code word)|"
     r"[\"'][^\"'\n]{4,80}"
     r"[\"'])"
     r"|\binstead of (?:answering|summari[sz]ing|responding|replying|translating|doing|following|completing|"
@@ -245,6 +247,25 @@ HIDE = re.compile(
     r"acknowledg\w*|confirm\w*|asking)\b[^.\n]{0,30}?\b(?:user|human|anyone|them|him|her|it|this|that|"
     r"permission|confirmation|approval|consent)\b|\b(?:silently|secretly|quietly|covertly|discreetly|"
     r"stealthily|invisibly|in the background|behind the scenes)\b")
+# Assurances that pre-empt the reader's own check: confirmation waived, the content vouched for,
+# an approval or a promise claimed ("don't ask for confirmation", "I already verified it", "the
+# administrator has authorized this", "as you agreed earlier"). A reader who would pause before
+# acting is what they are written for; documentation has no such reader to talk round.
+ASSURANCE = re.compile(
+    # (Not a bare "don't ask for confirmation": that is how a CLI's `--yes` option is described.)
+    r"\b(?:without|no need (?:for you )?to|you (?:don'?t|do not|won'?t) (?:need to |have to )?|"
+    r"never|there is no need (?:for you )?to|no reason to) (?:ask|asking|wait|waiting) (?:me |the user |"
+    r"anyone |them |us )?(?:for )?(?:any )?(?:confirmation|permission|approval|consent)\b|"
+    r"\b(?:i|we)(?:'ve| have)? already (?:manually |personally |carefully )?(?:verified|checked|reviewed|"
+    r"approved|vetted|audited|confirmed)\b|"
+    r"\b(?:has|have) (?:already )?(?:authori[sz]ed|approved|signed off on|cleared|confirmed) (?:this|it|"
+    r"that|the (?:change|request|action|deletion|transfer|upload))\b|"
+    r"\b(?:they|it was|this was|this has been|it has been) (?:confirmed|approved|cleared|verified|authori"
+    r"[sz]ed)(?: (?:it )?(?:was|is) (?:fine|ok|okay|safe))?\b(?! by (?:running|the test))|"
+    r"\bno (?:additional |further |extra )?(?:verification|confirmation|approval|review) (?:is )?"
+    r"(?:needed|required|necessary)\b|\byou are (?:allowed|authori[sz]ed|permitted|cleared) to (?:read|"
+    r"access|run|execute|send|upload|delete|modify)\b|\b(?:the )?(?:content|data|file|key) is not "
+    r"sensitive\b|\bas you (?:mentioned|said|agreed|promised|confirmed) (?:earlier|before|previously)\b")
 # Reported speech: an advisory or a story about an attack, not a directive.
 NARRATIVE = re.compile(
     r"\b(?:attackers?|hackers?|malware|malicious|adversar\w*|threat actors?|criminals?|scammers?|"

@@ -25,7 +25,8 @@ from egress.scan.injection.vocab import NEGATION_BEFORE
 MAX_CANDIDATES = 64
 
 # A clause opening: line start, after sentence punctuation, a bullet, a quote, "then"/"and".
-_START = r"(?:^|\n|[.!?;:]\s+|[-*>•|]\s+|[\"'(\[]|\b(?:then|and|also|now),?\s+)"
+# Also an opening bold mark or a comment mark: the same clause, formatted ("**Run ...**", "# run ...").
+_START = r"(?:^|\n|[.!?;:]\s+|[-*>•|]\s+|[\"'(\[]|\*\*|(?:^|\n)\s*(?:#+|//)\s*|\b(?:then|and|also|now),?\s+)"
 _POLITE = r"(?:(?:please|kindly|now|immediately|first|then|next|also|just|quickly|urgently),?\s+){0,3}"
 _INVOKE = (r"(?:use|call|execute|trigger|invoke|run|hit|activate|leverage|utili[sz]e|fire|employ|"
            r"access|query|launch)")
@@ -426,5 +427,28 @@ def rendered_exfiltration(view: str) -> tuple[str, int, int, str] | None:
     return None
 
 
+# The coding agent's own approvals switched off: "enable YOLO mode", "set chat.tools.autoApprove to
+# true", "turn on auto-approval for all tools". Documentation explains such a setting ("To enable
+# ..., set ..."); it does not open a clause telling its reader to switch it on.
+_APPROVAL_OFF = re.compile(
+    r"\b(?:enable|turn on|switch on|activate|set|add|configure|update|modify|change|switch to|put)\b"
+    r"(?:[^.\n]|\.(?=\w)){0,100}?(?:\byolo[ _-]?mode\b|\bauto-?approv\w*|\bautoapprove\w*|"
+    r"dangerously[-_ ]skip[-_ ]permissions|"
+    r"\bskip (?:all )?(?:permission|approval|confirmation) (?:prompts|checks|dialogs)\b|"
+    r"\bbypass[- ]permissions mode\b)")
+
+
+def approval_off(view: str) -> tuple[str, int, int, str] | None:
+    """A directive to let the agent act without asking its user (auto-approval, YOLO mode)."""
+    if "approv" not in view and "yolo" not in view and "skip" not in view and "bypass" not in view:
+        return None
+    for n, m in enumerate(_APPROVAL_OFF.finditer(view)):
+        if n > MAX_CANDIDATES:
+            break
+        if _opens_clause(view, m):
+            return "code-insertion", m.start(), m.end(), "the agent's own approvals switched off"
+    return None
+
+
 DETECTORS = (shell_chain, prose_tool_action, privilege_request, bulk_retrieval, setup_step,
-             undescribed_package, rendered_exfiltration)
+             undescribed_package, rendered_exfiltration, approval_off)
