@@ -314,11 +314,14 @@ class LabelScore(NamedTuple):
         """`label 2: 41 chars, 5.0 bits/char, base32 alphabet`: what made it look like data."""
         n = len(self.label)
         per = self.bits / n if n else 0.0
-        what = {"word": "reads as words", "letters": "letters that are not words",
-                "digits": "digits", "word-number": "words and numbers", "idn": "punycode",
-                "mixed-case": "mixed-case alphabet"}.get(self.kind, f"{self.kind} alphabet")
+        what = _KIND_WORDS.get(self.kind) or f"{self.kind} alphabet"
         return f"label {self.position}: {n} chars, {per:.1f} bits/char, {what}"
 
+
+# how `describe` names a kind (any other is `<kind> alphabet`): built once, not per call
+_KIND_WORDS = {"word": "reads as words", "letters": "letters that are not words",
+               "digits": "digits", "word-number": "words and numbers", "idn": "punycode",
+               "mixed-case": "mixed-case alphabet"}
 
 # -- what a label can carry at most: the budget's charge -----------------------------------------
 
