@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from egress.scan.hostnames import HostnameScorer
+from egress.scan.hostnames.labels import round1
+from egress.scan.hostnames.words import DIGIT_BITS, LETTER_BITS
 
 FROZEN = Path(__file__).resolve().parent / "data" / "hostnames" / "scores-frozen.json"
 PER_FAMILY = 60
@@ -66,6 +68,20 @@ def test_scores_match_the_frozen_sample() -> None:
     diff = [(block, names[i], want, row) for block, rows in frozen["scores"].items()
             for i, (want, row) in enumerate(zip(rows, got[block], strict=True)) if row != want]
     assert not diff, f"{len(diff)} scores changed (block score, name, frozen, now): {diff[:3]}"
+
+
+def test_round1_is_round_to_one_decimal() -> None:
+    """The scorer's `round1` (float arithmetic) gives `round(x, 1)` bit for bit: on the sums
+    scores are made of, on exact and near ties (x.x5 has none in binary but its neighbours),
+    and on what it leaves to `round` (zero, negatives, huge values)."""
+    rnd = random.Random(5)
+    values = [rnd.uniform(0, 2000) for _ in range(20000)]
+    values += [k / 20 for k in range(40000)] + [k * 0.35 for k in range(3000)]
+    values += [k / 20 + d for k in range(2000) for d in (1e-12, -1e-12, 1e-9, -1e-9)]
+    values += [k * LETTER_BITS + j * DIGIT_BITS for k in range(60) for j in range(20)]
+    values += [0.0, -0.0, -0.04, -1.25, 0.04, 0.05, 0.25, 2.675, 1e9, 1e12 + 0.05, 2.0**60]
+    diff = [x for x in values if repr(round1(x)) != repr(round(x, 1))]
+    assert not diff, diff[:5]
 
 
 if __name__ == "__main__":

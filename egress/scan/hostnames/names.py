@@ -112,3 +112,29 @@ def _is_ipv6(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def case_randomised(text: str, registered: str) -> bool:
+    """The registered domain itself is in random case (`gOoGlE.cOm`): a resolver randomising
+    the case of every name it forwards (DNS 0x20), so case says nothing about the labels.
+    A capitalised word (`Example.com`) or an all-caps name is not random case."""
+    tail = text[len(text) - len(registered):]
+    if tail.islower() or tail.isupper():
+        return False
+    for label in tail.split("."):
+        if not (label.islower() or label.isupper()) and \
+                label[1:] != label[1:].lower():   # capitals after the first letter
+            return True
+    return False
+
+
+def is_reverse_lookup(lower: str, labels: list[str]) -> bool:
+    """`4.3.2.1.in-addr.arpa` and nibble-form `ip6.arpa` names: addresses, not data."""
+    if lower.endswith(".in-addr.arpa"):
+        return all(lb.isdigit() and len(lb) <= 3 for lb in labels)
+    if lower.endswith(".ip6.arpa"):
+        return len(labels) <= 32 and all(len(lb) == 1 and lb.lower() in _HEX for lb in labels)
+    return False

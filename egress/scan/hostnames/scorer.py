@@ -44,10 +44,20 @@ from egress.scan.hostnames.labels import (
     LabelScore,
     alnum_bits,
     decoded_text,
+    round1,
     score_label,
     token_bits,
 )
-from egress.scan.hostnames.names import _IPV4, _NAME_BYTES, MAX_LABEL, MAX_NAME, HostName, host_name
+from egress.scan.hostnames.names import (
+    _IPV4,
+    _NAME_BYTES,
+    MAX_LABEL,
+    MAX_NAME,
+    HostName,
+    case_randomised,
+    host_name,
+    is_reverse_lookup,
+)
 from egress.scan.hostnames.shapes import PACKET_LENGTHS, encoder_alphabet, tool_packet, tool_shape
 from egress.scan.hostnames.suffixes import SuffixLists, suffix_lists
 from egress.scan.hostnames.words import LETTER_BITS, wordiness
@@ -238,14 +248,16 @@ class HostnameScorer:
         # one go, its split serving the suffix walk and the scored labels, no HostName built;
         # anything else (IDN, IP literal, malformed, a public suffix) goes to `_score_host`.
         text = name[:-1] if name.endswith(".") else name
-        if not text.isascii() or text.encode("ascii").translate(None, _NAME_BYTES) or len(text) > MAX_NAME:
+        # bytes tests below: str's answers on ASCII, without str's slow scan of long names
+        if not text.isascii() or (raw := text.encode()).translate(None, _NAME_BYTES) or \
+                len(text) > MAX_NAME:
             return self._score_host(host_name(name))
         labels = text.split(".")
         if "" in labels or (len(text) > MAX_LABEL and max(map(len, labels)) > MAX_LABEL) or \
                 (text[-1] <= "9" and _IPV4.match(text)):
             return self._score_host(host_name(name))
         # an all-lower-case name (the common case) is its own lower case, split already
-        is_lower = text.islower()
+        is_lower = raw.islower()
         lower = text if is_lower else text.lower()
         lists = self._lists if self._lists is not None else self.lists
         low = labels if is_lower else lower.split(".")
@@ -264,7 +276,7 @@ class HostnameScorer:
                 scored = n - pub - 1
             else:
                 scored, customer = n - pub, True
-        sub = ".".join(labels[:scored]) if scored < n else text
+        sub = ".".join(labels := labels[:scored]) if scored < n else text
         if self._by_suffix or self._by_domain:
             exempt = self.exception_for(lower, registered)
             if exempt is not None:
@@ -272,9 +284,8 @@ class HostnameScorer:
         if not scored:  # HostnameScore(lower, registered, "", 0.0, 0.0) without its cost
             return _new(HostnameScore, (lower, registered, "", 0.0, 0.0, *_UNSCORED_DEFAULTS))
         # an all-lower-case name cannot be in random case (the common case: no call)
-        return self._score_labels(lower, registered, sub, labels[:scored] if scored < n
-                                  else labels, customer,
-                                  not is_lower and _case_randomised(text, registered))
+        return self._score_labels(lower, registered, sub, labels, customer,
+                                  not is_lower and case_randomised(text, registered))
 
     def _score_host(self, host: HostName) -> HostnameScore:
         """The general path: any name `host_name` normalised."""
@@ -292,7 +303,7 @@ class HostnameScorer:
             return HostnameScore(host.lower, registered, "", 0.0, 0.0)
         text = host.text
         return self._score(host.lower, registered, sub, customer,
-                           not text.islower() and _case_randomised(text, registered))
+                           not text.islower() and case_randomised(text, registered))
 
     def _malformed(self, host: HostName) -> HostnameScore:
         """A name no hostname can be: refused whatever it scores (`problem`), and scored all
@@ -313,7 +324,7 @@ class HostnameScorer:
 
     def _score_labels(self, lower: str, registered: str, sub: str, labels: list[str],
                       customer: bool, case_noise: bool = False) -> HostnameScore:
-        if lower.endswith(".arpa") and _is_reverse_lookup(lower, labels):
+        if lower.endswith(".arpa") and is_reverse_lookup(lower, labels):
             return HostnameScore(lower, registered, sub, 0.0, 0.0, ("reverse-lookup",))
         # One pass over the labels: each is priced (left to right, until the bits alone
         # reach the block score: past it a label is charged UNSCORED_BITS per character,
@@ -342,11 +353,11 @@ class HostnameScorer:
                 if bits >= CHUNK_BITS:
                     chunks += 1
                 continue
-            if plain and label.islower() and label.isalnum():
+            if plain and (raw := label.encode()).islower() and raw.isalnum():
                 # One-case ASCII letters (and digits), the common label: priced here as
                 # token_bits prices it, short words with no further signal settled at once.
                 n = len(label)
-                if label.isalpha():
+                if raw.isalpha():
                     if n <= 5:
                         bits = n * ABBREV_BITS
                         append(s := _new(LabelScore, (position, label, bits, "word")))
@@ -362,7 +373,7 @@ class HostnameScorer:
                     else:
                         bits, kind = n * LETTER_BITS, "letters"
                 else:
-                    bits, kind = alnum_bits(label, n)
+                    bits, kind = alnum_bits(label, n, raw)
                 s = _new(LabelScore, (position, label, bits, kind))
             elif "-" in label or "_" in label:  # no `xn--` label without a dash
                 s = score_label(label, position)
@@ -382,7 +393,8 @@ class HostnameScorer:
                 if n >= SHORT_LABEL_MIN_CHARS:
                     short += 1
                 if not mixed and n >= MIXED_CASE_MIN_CHARS and kind in _CASED:
-                    mixed = label != label.lower() and label != label.upper()
+                    # a mixed-case token has both cases: only base64 needs looking at
+                    mixed = kind == "mixed-case" or label not in (label.lower(), label.upper())
             if bits < DATA_LABEL_BITS:
                 continue
             decodable = decodable or (bits >= TEXT_MIN_BITS and kind in _DECODABLE)
@@ -394,10 +406,20 @@ class HostnameScorer:
                 if not alphabet and kind in _ENCODER_KINDS:
                     alphabet = encoder_alphabet(label, s.bits)
                     alphabet_of = s
+        if not (chunks or hexed or mixed) and data_labels < 2 and short <= SHORT_LABELS_FREE \
+                and len(labels) <= LABELS_FREE and len(sub) <= SUBDOMAIN_FREE \
+                and len(labels[0]) not in PACKET_LENGTHS:
+            # only the bits fire (most legitimate names: no chunk, so no longest chunk, alphabet
+            # or text to decode; no hex, case or packet length): the score below, unchecked
+            return _new(HostnameScore, (
+                lower, registered, sub, round1(total_bits * POINTS_PER_BIT), round1(total_bits),
+                (f"encoded-bits={round(total_bits)}",) if total_bits >= 1 else (), None, None,
+                tuple(out), customer, top, _NO_TEXT, ""))
         scored = tuple(out)
         mixed = mixed and not case_noise
         points = total_bits * POINTS_PER_BIT
-        reasons: list[str] = [f"encoded-bits={total_bits:.0f}"] if total_bits >= 1 else []
+        # round(x) formats as `x:.0f` does (both round half to even): an int is cheaper
+        reasons: list[str] = [f"encoded-bits={round(total_bits)}"] if total_bits >= 1 else []
         if top_bits >= CHUNK_BITS and top is not None:
             reasons.append(f"longest-chunk={len(top.label)}:{top.kind}")
         shape = tool_shape(scored) if hexed else ""
@@ -443,8 +465,8 @@ class HostnameScorer:
         if mixed:
             points += MIXED_CASE_POINTS
             reasons.append("mixed-case")
-        return _new(HostnameScore, (lower, registered, sub, round(points, 1),
-                                    round(total_bits, 1), tuple(reasons), None, None, scored,
+        return _new(HostnameScore, (lower, registered, sub, round1(points),
+                                    round1(total_bits), tuple(reasons), None, None, scored,
                                     customer, top, text, shape))
 
     @staticmethod
@@ -476,25 +498,3 @@ TEXT_MIN_BITS = 48.0
 _NO_TEXT = (0, 0, "")
 # HostnameScore's defaults from `reasons` on (a name with no label to score)
 _UNSCORED_DEFAULTS = ((), None, None, (), False, None, _NO_TEXT, "")
-_HEX = frozenset("0123456789abcdef")
-def _case_randomised(text: str, registered: str) -> bool:
-    """The registered domain itself is in random case (`gOoGlE.cOm`): a resolver randomising
-    the case of every name it forwards (DNS 0x20), so case says nothing about the labels.
-    A capitalised word (`Example.com`) or an all-caps name is not random case."""
-    tail = text[len(text) - len(registered):]
-    if tail.islower() or tail.isupper():
-        return False
-    for label in tail.split("."):
-        if not (label.islower() or label.isupper()) and \
-                label[1:] != label[1:].lower():   # capitals after the first letter
-            return True
-    return False
-
-
-def _is_reverse_lookup(lower: str, labels: list[str]) -> bool:
-    """`4.3.2.1.in-addr.arpa` and nibble-form `ip6.arpa` names: addresses, not data."""
-    if lower.endswith(".in-addr.arpa"):
-        return all(lb.isdigit() and len(lb) <= 3 for lb in labels)
-    if lower.endswith(".ip6.arpa"):
-        return len(labels) <= 32 and all(len(lb) == 1 and lb.lower() in _HEX for lb in labels)
-    return False

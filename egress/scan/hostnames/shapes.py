@@ -5,7 +5,7 @@ from __future__ import annotations
 from egress.scan.hostnames.labels import WORDINESS_MIN, LabelScore
 from egress.scan.hostnames.words import wordiness
 
-_HEX = frozenset("0123456789abcdef")
+_HEX_BYTES = b"0123456789abcdef"
 # dnscat2 (doc/protocol.md): every packet starts packet_id(2) type(1) session(2), hex-encoded
 # in the name; the type byte is SYN 00, MSG 01, FIN 02, ENC 03 or PING ff.
 _DNSCAT_TYPES = ("00", "01", "02", "03", "ff")
@@ -15,24 +15,22 @@ def tool_shape(scored: tuple[LabelScore, ...]) -> str:
     """The name of a tunnel tool whose documented packet layout the name follows, or ''."""
     if scored[0].kind != "hex":
         return "dnscat2" if scored[0].label.lower() == "dnscat" else ""
+    # its type byte first: most hex names are no dnscat2 packet (a first label that is not
+    # all hex is none either, whatever these two characters are)
+    if scored[0].label.lower()[4:6] not in _DNSCAT_TYPES:
+        return ""
     # the packet is hex split over the leading labels, the last piece as short as one
-    # character (`...a0.e.example.com`): every leading all-hex label is part of it
-    data = []
+    # character (`...a0.e.example.com`): every leading all-hex label is part of it. The
+    # zone's own labels may be hex letters too (`a.b.example.com`): any run of the leading
+    # labels that makes whole bytes will do, but a lone 32 or 40-character label is as
+    # likely an MD5 or SHA-1 content hash
+    size = 0
     for s in scored:
         lower = s.label.lower()
-        if not _HEX.issuperset(lower):
+        # all hex? (a C-level bytes translate, not a set hashing each character)
+        if not lower.isascii() or lower.encode().translate(None, _HEX_BYTES):
             break
-        data.append(lower)
-    if not data:
-        return ""
-    if data[0][4:6] not in _DNSCAT_TYPES:
-        return ""
-    # the zone's own labels may be hex letters too (`a.b.example.com`): any run of the
-    # leading labels that makes whole bytes will do, but a lone 32 or 40-character label
-    # is as likely an MD5 or SHA-1 content hash
-    size = 0
-    for piece in data:
-        size += len(piece)
+        size += len(lower)
         if size >= 18 and size % 2 == 0 and size not in (32, 40):
             return "dnscat2"
     return ""
@@ -161,10 +159,13 @@ def encoder_alphabet(label: str, bits: float) -> str:
     with the bits it carries, a label of >= 37 characters reaches the block score on its own
     (iodine's upstream data, 37 characters at the default name length, scored 60-68)."""
     n = len(label)
-    if n < ENCODER_LABEL_MIN or bits < ENCODER_BITS_PER_CHAR * n or not label.isascii() \
-            or not (label.islower() or label.isupper()):
+    if n < ENCODER_LABEL_MIN or bits < ENCODER_BITS_PER_CHAR * n or not label.isascii():
         return ""
-    raw = label.lower().encode("ascii")  # bytes: C-level tests, this runs on tunnel chunks
+    # bytes: C-level tests, this runs on tunnel chunks (str's case tests scan char by char)
+    raw = label.encode()
+    if not (raw.islower() or raw.isupper()):
+        return ""
+    raw = raw.lower()
     if raw.translate(None, _ALNUM_BYTES):
         return ""
     # iodine's upstream data packet: user id (hex), 3 header characters, and a data counter
