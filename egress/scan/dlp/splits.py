@@ -119,12 +119,27 @@ def split_windows(parts: Sequence[str], prefilter: Prefilter, known: Sequence[st
     for i, t in enumerate(texts):
         line_starts[i] = pos
         pos += len(t) + 1
-    in_parts = (in_lines(anchors, starts, texts) if "\n" not in "".join(prefilter.split_list)
+    in_parts = (in_lines(anchors, starts, texts) if not _newline_anchor(prefilter.split_list)
                 else prefilter.anchor_spans(lines))
     _unfinished(lines, line_starts, texts, in_parts, prefixes, out)
     lines_data = b"\n" + b"\n".join(encoded) + b"\n" if encoded is not None else None
     _straddling(Folded(lines, lines_data), line_starts, texts, prefilter, known, out)
     return out
+
+
+# Whether a list of split anchors holds a line break, by the list (kept here, so its id is
+# not reused): asked once per message, of the same few hundred anchors every time.
+_NEWLINE_ANCHORS: dict[int, tuple[list[str], bool]] = {}
+
+
+def _newline_anchor(split_list: list[str]) -> bool:
+    cached = _NEWLINE_ANCHORS.get(id(split_list))
+    if cached is None or cached[0] is not split_list:
+        if len(_NEWLINE_ANCHORS) >= 64:  # old policies' prefilters: let them go
+            _NEWLINE_ANCHORS.clear()
+        cached = _NEWLINE_ANCHORS[id(split_list)] = (split_list,
+                                                     any("\n" in a for a in split_list))
+    return cached[1]
 
 
 # The characters whose lower case is not one character that is ASCII exactly when they
