@@ -13,13 +13,14 @@ import re
 import zlib
 from collections.abc import Iterator
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from egress.scan import binary, decode, escapes
-from egress.scan.dlp.prefilter import hyperscan_backend, runs
+from egress.scan.dlp import blocks
+from egress.scan.dlp.prefilter import hyperscan_backend, runs, windows
 from egress.scan.dlp.prefilter.backends import make_prefilter
-from egress.scan.dlp.splits import in_lines
+from egress.scan.dlp.splits import in_lines, split_windows
 from egress.scan.normalize import non_ascii_runs
 from egress.sources.dlp_catalogue import load_catalogue
 from tests.support.prereq import missing
@@ -234,3 +235,69 @@ def test_anchor_spans_of_lines_from_those_of_the_glued_parts(parts: list[str], b
     lines = "\n" + "\n".join(texts) + "\n"
     assert in_lines(prefilter.anchor_spans("".join(texts)), starts, texts) == \
         prefilter.anchor_spans(lines)
+
+
+class _StrOnly:
+    """A prefilter as a backend that reads text, not bytes: the split scan then lower-cases
+    the text itself (the reference for the byte path)."""
+
+    name = "reference"
+
+    def __init__(self, inner: object) -> None:
+        self._inner = inner
+
+    def __getattr__(self, attr: str) -> object:
+        return getattr(self._inner, attr)
+
+
+# Catalogue anchors whole and cut, the characters whose lower case is odd (two characters,
+# or ASCII from non-ASCII), other non-ASCII letters, quotes and line breaks.
+_SPLIT_PARTS = st.lists(st.one_of(
+    st.sampled_from(["ghp_", "GHP_", "sk-ant-", "xoxb-", "glpat-", "npm_", "gh", "p_", "xox", "b-",
+                     "\n", " ", '"', "\u0130", "\u212a", "\u00e9", "\u03a3", "K", "token: ",
+                     "hooks.slack.com", "abcdefghij", "?"]),
+    st.text(alphabet="abAB09_-?\u00e9", max_size=14)).map("".join), min_size=2, max_size=24)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_SPLIT_PARTS, st.sampled_from(["", "Zq9kLmN3", "gh\u00e9p_abcdef12"]))
+@example(["key: s", "other", "\u212a-ant-api03-abcdefghij"], "")  # Kelvin sign lowers to `k`
+@example(["\u0130\u0130 x: gh", "y", "p_abcdefghijklmn"], "")  # U+0130 lowers to two
+def test_split_windows_from_bytes_equal_those_from_the_lower_cased_text(
+        parts: list[str], known: str) -> None:
+    """The split scan hands a byte-per-character backend the parts' bytes (lower-cased for
+    the straddle pass and its needle searches) instead of lower-casing the text: the
+    windows are exactly those of the text path, with or without the characters whose
+    lower case changes length or turns ASCII."""
+    if hyperscan_backend.hyperscan is None:
+        missing("the hyperscan package", "pip install hyperscan")
+    prefilter = make_prefilter([r.source() for r in load_catalogue()], "hyperscan")
+    known_values = [known] if known else []
+    fast = split_windows(parts, prefilter, known_values, 64)
+    slow = split_windows(parts, _StrOnly(prefilter), known_values, 64)  # type: ignore[arg-type]
+    assert (fast.texts, fast.exhausted) == (slow.texts, slow.exhausted)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_SPLIT_PARTS)
+def test_token_anchors_only_where_a_split_anchor_is(parts: list[str]) -> None:
+    """`_may_split` asks for token-starting anchors without first asking whether any split
+    anchor occurs: the first implies the second, and the encoded text handed in gives the
+    spans the text gives."""
+    if hyperscan_backend.hyperscan is None:
+        missing("the hyperscan package", "pip install hyperscan")
+    prefilter = make_prefilter([r.source() for r in load_catalogue()], "hyperscan")
+    text = '"' + '","'.join(parts) + '"'
+    spans = prefilter.token_anchor_spans(text)
+    assert not spans or prefilter.has_split_anchor(text)
+    data = text.encode("ascii", "replace")
+    assert prefilter.token_anchor_spans(text, data) == spans
+    assert prefilter.straddles(text, data) == prefilter.straddles(text)
+
+
+def test_min_width_from_the_kept_parse_equals_a_fresh_parse() -> None:
+    """`blocks.min_width` (the floor of `TextScanner._floor`) gives what parsing each rule
+    afresh gives."""
+    for rule in load_catalogue():
+        assert blocks.min_width(rule.regex) == windows.min_width(rule.regex.pattern,
+                                                                 rule.regex.flags), rule.id

@@ -293,3 +293,14 @@ def test_a_wall_sent_by_the_client_is_text(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(DLPEngine, "_raw_cross", lambda self, t, w, c, chars: [])
     assert found(json.dumps({"a": pem}))["private-key"] == {"request.body.json[a]"}
     assert found(json.dumps({"a": _pem_with("\n")}))["private-key"] == {"request.body.json[a]"}
+
+
+@pytest.mark.parametrize("value", ["", "short", "a" * 299, "a" * 300, "a" * 301, "line\nnext",
+                                   "x" * 299 + "\nrest", "x" * 300 + "\n", "\n", "\u00e9\n\u00e9"])
+def test_a_keyed_value_pair_holds_its_head(value: str) -> None:
+    """The walk writes a keyed string's pair with the value's head inline: the same text
+    `structured._head` gives (up to the first line break and `PAIR_HEAD` characters, the
+    closing quote only when that is all of the value)."""
+    parsed = structured.parse(json.dumps({"api_key": value}), "json", "request.body")
+    head, whole = structured._head(value)
+    assert parsed.texts[0] == (f'"api_key": "{head}"' if whole else f'"api_key": "{head}')

@@ -413,3 +413,20 @@ def test_importing_the_package_loads_no_tables() -> None:
             "assert 'egress.scan.hostnames.bigrams' in sys.modules and s._lists is not None\n")
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=60,
                    env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+
+
+def test_ascii_suffix_rules_skip_the_idna_codec_unchanged() -> None:
+    """`suffixes._idna` gives an ASCII rule back without the codec: what the codec gives
+    (the name itself, or an error for an empty or over-long label, which keeps the rule)."""
+    from egress.scan.hostnames.suffixes import _idna
+
+    def by_codec(rule: str) -> str:
+        try:
+            return rule.encode("idna").decode("ascii")
+        except UnicodeError:
+            return rule
+
+    for rule in ("com", "co.uk", "*.ck", "a..b", ".x", "x.", "", "a" * 64 + ".com",
+                 "xn--p1ai", "UPPER.Example"):
+        assert _idna(rule) == by_codec(rule) == rule
+    assert _idna("рф") == by_codec("рф") == "xn--p1ai"

@@ -273,6 +273,18 @@ def _can_match(source: str, flags: int, ch: str) -> bool:
     return any(_seq_can(parsed, ord(c)) for c in chars)
 
 
+def min_width(pattern: re.Pattern[str]) -> int:
+    """The fewest characters a match of `pattern` spans (`windows.min_width`, from the
+    parse tree kept here)."""
+    parsed = _parsed(pattern.pattern, pattern.flags)
+    if parsed is None:
+        return 0
+    try:
+        return int(parsed.getwidth()[0])
+    except (re.error, RecursionError, OverflowError):
+        return 0
+
+
 @functools.lru_cache(maxsize=2048)
 def _parsed(source: str, flags: int) -> Any:
     """A pattern's parse tree, once per pattern: Python's regex parser is slow (~0.2 ms a

@@ -103,7 +103,12 @@ def split_windows(parts: Sequence[str], prefilter: Prefilter, known: Sequence[st
     for i in range(1, n):
         starts[i] = starts[i - 1] + len(texts[i - 1])
     prefixes = [v[:KNOWN_PREFIX] for v in known if len(v) >= KNOWN_PREFIX]
-    anchors = prefilter.anchor_spans(joined)
+    # A backend that reads a byte per character is handed the bytes of the glued parts and
+    # of the parts one per line, made from one encoding of each part (`?` for a non-ASCII
+    # character, each on its own: encoding the parts is encoding their concatenation).
+    encoded = ([t.encode("ascii", "replace") for t in texts] if prefilter.name == "hyperscan"
+               else None)
+    anchors = prefilter.anchor_spans(joined, b"".join(encoded) if encoded is not None else None)
     _adjacent(joined, starts, texts, anchors, prefixes, out)
 
     # The parts one per line (and a line break around them): a part is a line, so `\n…`
@@ -114,12 +119,78 @@ def split_windows(parts: Sequence[str], prefilter: Prefilter, known: Sequence[st
     for i, t in enumerate(texts):
         line_starts[i] = pos
         pos += len(t) + 1
-    folded = lines.lower()
-    in_parts = (in_lines(anchors, starts, texts) if not any("\n" in a for a in prefilter.split_list)
+    in_parts = (in_lines(anchors, starts, texts) if not _newline_anchor(prefilter.split_list)
                 else prefilter.anchor_spans(lines))
     _unfinished(lines, line_starts, texts, in_parts, prefixes, out)
-    _straddling(folded, line_starts, texts, prefilter, known, out)
+    lines_data = b"\n" + b"\n".join(encoded) + b"\n" if encoded is not None else None
+    _straddling(Folded(lines, lines_data), line_starts, texts, prefilter, known, out)
     return out
+
+
+# Whether a list of split anchors holds a line break, by the list (kept here, so its id is
+# not reused): asked once per message, of the same few hundred anchors every time.
+_NEWLINE_ANCHORS: dict[int, tuple[list[str], bool]] = {}
+
+
+def _newline_anchor(split_list: list[str]) -> bool:
+    cached = _NEWLINE_ANCHORS.get(id(split_list))
+    if cached is None or cached[0] is not split_list:
+        if len(_NEWLINE_ANCHORS) >= 64:  # old policies' prefilters: let them go
+            _NEWLINE_ANCHORS.clear()
+        cached = _NEWLINE_ANCHORS[id(split_list)] = (split_list,
+                                                     any("\n" in a for a in split_list))
+    return cached[1]
+
+
+# The characters whose lower case is not one character that is ASCII exactly when they
+# are: U+0130 lowers to two characters, the Kelvin sign to ASCII `k`.
+_FOLD_ODD = ("\u0130", "\u212a")
+
+
+class Folded:
+    """`lines.lower()` as `_straddling` reads it: a straddle pass of the prefilter and the
+    offsets of lower-case needles. Lower-casing a long text with any non-ASCII character
+    in it costs ~10 ms per MB. Given `data` (`lines.encode("ascii", "replace")`, for a
+    backend that reads a byte per character), with none of `_FOLD_ODD` in `lines`, `data`
+    lower-cased stands for it: every character keeps its offset, an ASCII one lower-cases
+    alike and any other stays non-ASCII (a `?` in `data`), so the prefilter reads the same
+    bytes and an ASCII needle with no `?` occurs at the same offsets. The lower-case text
+    is made only for a needle that is not one of those."""
+
+    def __init__(self, lines: str, data: bytes | None) -> None:
+        self.lines = lines
+        self._text: str | None = None
+        self.data: bytes | None = None
+        if data is not None and (lines.isascii() or not any(c in lines for c in _FOLD_ODD)):
+            self.data = data.lower()
+        self._found: dict[str, list[int]] = {}
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = self.lines.lower()
+        return self._text
+
+    def straddles(self, prefilter: Prefilter) -> list[tuple[int, int]]:
+        if self.data is not None:
+            return prefilter.straddles(self.lines, self.data)
+        return prefilter.straddles(self.text)
+
+    def find_all(self, needle: str) -> list[int]:
+        """`list(find_all(lines.lower(), needle))`, once per needle."""
+        found = self._found.get(needle)
+        if found is None:
+            data = self.data
+            if data is not None and needle.isascii() and "?" not in needle:
+                found, raw = [], needle.encode("ascii")
+                pos = data.find(raw)
+                while pos != -1:
+                    found.append(pos)
+                    pos = data.find(raw, pos + 1)
+            else:
+                found = list(find_all(self.text, needle))
+            self._found[needle] = found
+        return found
 
 
 def _word_start(text: str, s: int, part_start: int) -> bool:
@@ -229,22 +300,31 @@ def tail_ok(start: str, tail: str) -> bool:
     return leading_run(start) >= len(tail) + MIN_CONTINUATION
 
 
-def _straddling(folded: str, line_starts: list[int], texts: list[str], prefilter: Prefilter,
+def _straddling(folded: Folded, line_starts: list[int], texts: list[str], prefilter: Prefilter,
                 known: Sequence[str], out: SplitWindows) -> None:
     """An anchor cut in two between parts that are not next to each other. The prefilter
     reports where the longer half of a cut occurs at a part's edge; only where that half
     qualifies is the other half looked for."""
     n = len(texts)
     triggers: dict[tuple[str, str], list[int]] = {}
-    for entry, pos in prefilter.straddles(folded):
+    for entry, pos in folded.straddles(prefilter):
         triggers.setdefault(prefilter.straddle[entry], []).append(pos)
     for value in known:
         low = value.lower()
         for k in range(1, min(KNOWN_PREFIX, len(low))):
             cut = (low[:k], low[k:k + KNOWN_PREFIX])
-            found = [p for p in find_all(folded, "\n" + cut[1])]
+            found = folded.find_all("\n" + cut[1])
             if found:
                 triggers.setdefault(cut, []).extend(found)
+
+    # A part's trailing token, once per part (many cuts share a head, parts end alike).
+    runs: dict[int, str] = {}
+
+    def run_of(i: int) -> str:
+        run = runs.get(i)
+        if run is None:
+            run = runs[i] = trailing_run(texts[i], out.window)
+        return run
 
     def starters(tail: str, positions: Iterable[int]) -> list[int]:
         return [j for p in positions if 0 <= (j := _part_at(line_starts, p + 1)) < n
@@ -252,19 +332,19 @@ def _straddling(folded: str, line_starts: list[int], texts: list[str], prefilter
 
     def enders(head: str, positions: Iterable[int]) -> list[int]:
         return [i for p in positions if 0 <= (i := _part_at(line_starts, p - 1)) < n
-                and head_ok(trailing_run(texts[i], out.window), head)]
+                and head_ok(run_of(i), head)]
 
     pairs: set[tuple[int, int]] = set()
     for (head, tail), positions in triggers.items():
         if on_tail((head, tail)):
             js = starters(tail, positions)
-            is_ = enders(head, (p + len(head) for p in find_all(folded, head + "\n"))) if js else []
+            is_ = enders(head, (p + len(head) for p in folded.find_all(head + "\n"))) if js else []
         else:
             is_ = enders(head, positions)
-            js = starters(tail, find_all(folded, "\n" + tail)) if is_ else []
+            js = starters(tail, folded.find_all("\n" + tail)) if is_ else []
         pairs.update((i, j) for i in is_ for j in js if i != j)
     for i, j in sorted(pairs):
-        out.add("\n" + trailing_run(texts[i], out.window) + texts[j][:out.window])
+        out.add("\n" + run_of(i) + texts[j][:out.window])
 
 
 def _cut_side(text: str, head: str, tail: str, positions: Iterable[int], by_tail: bool,
@@ -276,12 +356,14 @@ def _cut_side(text: str, head: str, tail: str, positions: Iterable[int], by_tail
     return any(head_ok(trailing_run(text[max(0, p - window):p], window), head) for p in positions)
 
 
-def anchor_cut_in(text: str, prefilter: Prefilter, window: int = 1024) -> bool:
+def anchor_cut_in(text: str, prefilter: Prefilter, window: int = 1024,
+                  data: bytes | None = None) -> bool:
     """Whether `text` (a JSON document: parts delimited by quotes, or lines) has a part that
     starts with the rest of a cut anchor and another that ends with its beginning. Checked
-    first where the prefilter saw the longer half; the other is searched for only then."""
+    first where the prefilter saw the longer half; the other is searched for only then.
+    `data`: as for `Prefilter.straddles`."""
     triggers: dict[int, list[int]] = {}
-    for entry, pos in prefilter.straddles(text):
+    for entry, pos in prefilter.straddles(text, data):
         triggers.setdefault(entry, []).append(pos)
     folded: str | None = None
     for entry, positions in triggers.items():

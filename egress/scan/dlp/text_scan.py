@@ -44,7 +44,7 @@ from egress.scan.decode import (
     run_candidates,
 )
 from egress.scan.dlp import locations
-from egress.scan.dlp.blocks import can_match
+from egress.scan.dlp.blocks import can_match, min_width
 from egress.scan.dlp.known_secrets import known_matcher_for
 from egress.scan.dlp.locations import Locator, fixed
 from egress.scan.dlp.prefilter import batch, digits, windows
@@ -160,10 +160,11 @@ class TextScanner:
         beginning, or a known secret's first characters occur (whole or cut). The split scan
         only rebuilds tokens that an anchor starts (`egress.scan.dlp.splits`), so an anchor inside
         a longer run (a base64 image, a hex hash) does not count."""
-        if self.prefilter.has_split_anchor(text) and any(
-                _starts_token(text, s) for s, _ in self.prefilter.token_anchor_spans(text)):
+        # One encoding for both passes (any token-starting anchor is an anchor: no pre-pass).
+        data = text.encode("ascii", "replace") if self.prefilter.name == "hyperscan" else None
+        if any(_starts_token(text, s) for s, _ in self.prefilter.token_anchor_spans(text, data)):
             return True
-        if anchor_cut_in(text, self.prefilter):
+        if anchor_cut_in(text, self.prefilter, data=data):
             return True
         for value in self._known_values(ctx):
             if value[:KNOWN_PREFIX] in text:
@@ -363,9 +364,9 @@ class TextScanner:
         be found in."""
         cached = self._floor_cache
         if cached is None or cached[0] is not self.rules:
+            # From the parse trees `blocks.can_match` keeps: no second parse of every rule.
             cached = self._floor_cache = (self.rules, min(
-                (windows.min_width(r.regex.pattern, r.regex.flags) for r in self.rules),
-                default=0))
+                (min_width(r.regex) for r in self.rules), default=0))
         floor = min(cached[1], MIN_RUN)
         for matcher in known:
             table = getattr(matcher, "table", None)

@@ -51,18 +51,18 @@ class AhoCorasickPrefilter:
         folded = fold(text)
         return any(a in folded for a in self.split_anchors)
 
-    def anchor_spans(self, text: str) -> list[tuple[int, int]]:
+    def anchor_spans(self, text: str, data: bytes | None = None) -> list[tuple[int, int]]:
         if not self.split_anchors:
             return []
         return sorted((end + 1 - n, end + 1) for end, n in self.split_automaton.iter(fold(text)))
 
-    def token_anchor_spans(self, text: str) -> list[tuple[int, int]]:
+    def token_anchor_spans(self, text: str, data: bytes | None = None) -> list[tuple[int, int]]:
         return self.anchor_spans(text)  # a superset: the caller keeps those starting a token
 
     def rule_ends(self, text: str, index: int, data: bytes | None = None) -> list[int] | None:
         return None  # anchors say which rules may match, not where: search the whole text
 
-    def straddles(self, text: str) -> list[tuple[int, int]]:
+    def straddles(self, text: str, data: bytes | None = None) -> list[tuple[int, int]]:
         if not self.straddle:
             return []
         hits: list[tuple[int, int]] = []

@@ -428,26 +428,26 @@ class HyperscanPrefilter:
             hs_scan(self.split_db, text.encode("ascii", "replace"), on)
         return bool(seen)
 
-    def anchor_spans(self, text: str) -> list[tuple[int, int]]:
-        return self._spans(self.split_db, text)
+    def anchor_spans(self, text: str, data: bytes | None = None) -> list[tuple[int, int]]:
+        return self._spans(self.split_db, text, data)  # caseless: `data` in either case
 
-    def token_anchor_spans(self, text: str) -> list[tuple[int, int]]:
+    def token_anchor_spans(self, text: str, data: bytes | None = None) -> list[tuple[int, int]]:
         # Only occurrences that may start a token (see `_token_start_database`): inside a
         # run of one letter (`aaaa…`, where the 22-letter X bearer-token anchor occurs at
         # every position) a callback per position cost ~1 s per MB.
-        return sorted(set(self._spans(self.token_db, text)))
+        return sorted(set(self._spans(self.token_db, text, data)))
 
-    def _spans(self, db: Any, text: str) -> list[tuple[int, int]]:
+    def _spans(self, db: Any, text: str, data: bytes | None = None) -> list[tuple[int, int]]:
         anchors = self.plan.split
         spans: list[tuple[int, int]] = []
 
         def on(aid: int, start: int, end: int, flags: int, ctx: Any) -> None:
             spans.append((end - len(anchors[aid]), end))
 
-        hs_scan(db, text.encode("ascii", "replace"), on)
+        hs_scan(db, text.encode("ascii", "replace") if data is None else data, on)
         return sorted(spans)
 
-    def straddles(self, text: str) -> list[tuple[int, int]]:
+    def straddles(self, text: str, data: bytes | None = None) -> list[tuple[int, int]]:
         entries = self.straddle
         hits: list[tuple[int, int]] = []
 
@@ -455,7 +455,8 @@ class HyperscanPrefilter:
             tail = entries[eid][1]
             hits.append((eid, end - len(tail) - 1 if on_tail(entries[eid]) else end - 1))
 
-        hs_scan(self.straddle_db, text.encode("ascii", "replace"), on)
+        # The database is caseless: `data` may be the encoded text in either letter case.
+        hs_scan(self.straddle_db, text.encode("ascii", "replace") if data is None else data, on)
         return hits
 
 

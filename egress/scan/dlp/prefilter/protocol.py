@@ -56,15 +56,17 @@ class Prefilter(Protocol):
 
     def has_split_anchor(self, text: str) -> bool: ...
 
-    def anchor_spans(self, text: str) -> list[tuple[int, int]]:
-        """Every occurrence of a split anchor (any case) in `text`."""
+    def anchor_spans(self, text: str, data: bytes | None = None) -> list[tuple[int, int]]:
+        """Every occurrence of a split anchor (any case) in `text`. `data`: as for
+        `straddles`."""
         ...
 
-    def token_anchor_spans(self, text: str) -> list[tuple[int, int]]:
+    def token_anchor_spans(self, text: str, data: bytes | None = None) -> list[tuple[int, int]]:
         """The occurrences of split anchors that may start a token of a decoded value: at
         the start, after a character that is not an ASCII letter or digit, or within six
         characters after a backslash. A backend may return others too (its caller filters);
-        inside a run of letters it need not report one per position."""
+        inside a run of letters it need not report one per position. `data`: as for
+        `straddles`."""
         ...
 
     def rule_ends(self, text: str, index: int, data: bytes | None = None) -> list[int] | None:
@@ -72,10 +74,12 @@ class Prefilter(Protocol):
         among them), or None when the backend cannot say (then search the whole text)."""
         ...
 
-    def straddles(self, text: str) -> list[tuple[int, int]]:
+    def straddles(self, text: str, data: bytes | None = None) -> list[tuple[int, int]]:
         """(entry, delimiter position) for each place a part (delimited by a newline or a
         double quote) ends with an entry's head or starts with its tail, whichever side of
-        the entry is the longer one."""
+        the entry is the longer one. `data`: `text.encode("ascii", "replace")`, ASCII letters
+        in either case, when the caller has it (a byte-per-character backend reads it
+        instead of encoding `text` again)."""
         ...
 
 
