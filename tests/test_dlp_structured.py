@@ -10,18 +10,22 @@ import json
 import random
 import re
 import urllib.parse
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from egress.policy.store import load_compiled
 from egress.scan.dlp import structured
 from egress.scan.dlp.engine import DLPEngine
 from egress.scan.dlp.rules.catalogue import BUDGET_RULE
 from egress.scan.dlp.text_scan import _within_walls
 from egress.sources.dlp_catalogue import dlp_engine, load_catalogue
 from tests.test_dlp_e2e import github_token
+
+REPO = Path(__file__).resolve().parents[1]
 
 ENGINE = dlp_engine()
 SECRET = github_token("Zp4Lm8Qx2Rv6Tn0Wb3Yc7Kd1Hf5Js9")
@@ -304,3 +308,27 @@ def test_a_keyed_value_pair_holds_its_head(value: str) -> None:
     parsed = structured.parse(json.dumps({"api_key": value}), "json", "request.body")
     head, whole = structured._head(value)
     assert parsed.texts[0] == (f'"api_key": "{head}"' if whole else f'"api_key": "{head}')
+
+
+@pytest.mark.parametrize("content_type, body", [
+    ("application/json", '{"a": ["%s"]}'),
+    ("application/x-ndjson", '{"a": 1}\n{"b": "%s"}\n'),
+    ("application/x-www-form-urlencoded", "a=1&b=%s"),
+    ("application/xml", "<a><b>%s</b></a>"),
+    ("text/event-stream", "data: %s\n\n"),
+])
+def test_a_served_policy_compiles_nothing_inside_a_scan(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content_type: str, body: str) -> None:
+    """A policy loaded to judge flows has every restricted prefilter of the raw cross-entry
+    pass built already: under load, compiling one inside the first structured body's scan
+    ran past `limits.scan_timeout` and refused that body as `scan-timeout`."""
+    path = tmp_path / "policy.yaml"
+    path.write_text((REPO / "policies" / "default.yaml").read_text())
+    engine = load_compiled(path).dlp
+
+    def no_compile(*_: object, **__: object) -> object:
+        raise AssertionError("a prefilter was compiled inside a scan")
+
+    monkeypatch.setattr(engine, "_prefilters", no_compile)
+    found = engine.scan_body((body % SECRET).encode(), content_type)
+    assert "github-token" in {m.rule for m in found}

@@ -65,7 +65,14 @@ def _compile(path: Path, raw: bytes) -> CompiledPolicy:
     except UnicodeDecodeError as e:
         raise PolicyError([Problem(str(path), None, "", f"not UTF-8 text (byte {e.start})")]) from None
     policy = parse_policy(text, str(path))
-    return compile_policy(policy, str(path), raw)
+    return _served(compile_policy(policy, str(path), raw))
+
+
+def _served(compiled: CompiledPolicy) -> CompiledPolicy:
+    """A policy about to judge flows (the proxy, replay): what its DLP engine would build on
+    first use is built now, outside any flow's scan budget (`DLPEngine.prepare`)."""
+    compiled.dlp.prepare()
+    return compiled
 
 
 def load_compiled(path: str | Path,
@@ -74,7 +81,7 @@ def load_compiled(path: str | Path,
     `explain`, `replay`...), its digest taken of the bytes read, as the running proxy does."""
     raw = read_bytes(path)
     policy = parse_policy(decode_text(raw, str(path)), str(path), extra_checks)
-    return compile_policy(policy, str(path), raw)
+    return _served(compile_policy(policy, str(path), raw))
 
 
 def _read(path: Path) -> tuple[CompiledPolicy, bytes]:

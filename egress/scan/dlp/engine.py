@@ -186,14 +186,27 @@ class DLPEngine(TextScanner):
         """What can cross a cut between blocks of a raw JSON text."""
         return self._raw_cross(text, where, ctx, blocks.CUT_FOLLOWERS)
 
-    def _raw_cross(self, text: str, where: str, ctx: ScanContext, chars: str) -> list[Match]:
-        """What can cross from one part of a text to the next (blocks, structured entries):
-        the rules that can match one of `chars` (what lies between parts), and known
-        secrets, over the whole text, without decoding."""
+    def prepare(self) -> None:
+        """Build now what a scan would otherwise build on first use: the restricted engines
+        of `_raw_cross` (a prefilter each). Compiling one costs seconds when the derived
+        cache is cold; inside the first structured body's scan that time counts against
+        `limits.scan_timeout` and a loaded machine refused that body as `scan-timeout`. The
+        policy store calls this for every policy the proxy or replay serves."""
+        for chars in (*_BETWEEN.values(), blocks.CUT_FOLLOWERS):
+            self._cross_engine(chars)
+
+    def _cross_engine(self, chars: str) -> DLPEngine:
         cross = self._cross.get(chars)
         if cross is None:
             cross = self._cross[chars] = self._restricted(tuple(
                 r for r in self.rules if any(blocks.can_match(r.regex, c) for c in chars)))
+        return cross
+
+    def _raw_cross(self, text: str, where: str, ctx: ScanContext, chars: str) -> list[Match]:
+        """What can cross from one part of a text to the next (blocks, structured entries):
+        the rules that can match one of `chars` (what lies between parts), and known
+        secrets, over the whole text, without decoding."""
+        cross = self._cross_engine(chars)
         hits = cross._hits(text, ctx, decode=False)
         return cross._resolve(hits, text, fixed(where), ctx)
 
