@@ -25,8 +25,9 @@ import html
 import quopri
 import re
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from egress.scan import binary
 from egress.scan.escapes import HTML_STOPS, JSON_STOPS, PCT_STOPS, escape_tokens
@@ -87,8 +88,12 @@ class Budget:
         return True
 
 
-@dataclass(frozen=True, slots=True)
-class Decoded:
+class Decoded(NamedTuple):
+    """One decodable part: the text it decodes to, the span of its encoded form in the text
+    it came from, and the layer that decoded it. A named tuple, not a frozen dataclass: a
+    megabyte of source code yields thousands of escape tokens, and a frozen dataclass took
+    several times as long to build as the decoding of one."""
+
     text: str
     start: int
     end: int
@@ -210,14 +215,15 @@ def _plain(raw: bytes) -> bool:
     return raw[:1] not in _STRUCTURED_FIRST and b"\x00" not in raw
 
 
-def _b64_bytes(part: str, altchars: bytes) -> bytes | None:
-    """`base64.b64decode(part, altchars=altchars)` (padded, a lone trailing character
-    dropped), without its wrapper's checks: `altchars` is `+/` or `-_`."""
-    part = part[: len(part) - len(part) % 4] if len(part) % 4 == 1 else part
+def _b64_at(part: bytes) -> bytes | None:
+    """`base64.b64decode(part)` (padded, a lone trailing character dropped), without its
+    wrapper's checks: `part` is ASCII with the standard alphabet's `+/`."""
+    cut = len(part) % 4
+    if cut == 1:
+        part, cut = part[:-1], 0
     try:
-        data = (part + "=" * (-len(part) % 4)).encode("ascii")
-        return binascii.a2b_base64(data if altchars == b"+/" else data.translate(_URLSAFE))
-    except (binascii.Error, ValueError):
+        return binascii.a2b_base64(part + b"=" * (4 - cut) if cut else part)
+    except ValueError:  # binascii.Error
         return None
 
 
@@ -226,18 +232,35 @@ def _b64_decode(run: str, config: DecodeConfig, budget: Budget) -> tuple[str, st
     if normalised is None:
         return None
     run, altchars = normalised
+    if len(run) < MIN_RUN:
+        return None
+    # Made bytes (and the URL-safe alphabet translated) once for all four offsets: `=`
+    # translates to itself, so padding after translating is padding before. A run finder's
+    # run is ASCII; in any other text an offset decodes only past the last character that
+    # is not (`skip`), as it did when each offset was encoded on its own.
+    skip = 0
+    if not run.isascii():
+        found_skip = next((o for o in range(1, 4) if run[o:].isascii()), None)
+        if found_skip is None:
+            return None  # no offset decodes
+        skip = found_skip
+    data = run[skip:].encode("ascii")
+    if altchars != b"+/":
+        data = data.translate(_URLSAFE)
     # A run may begin mid-quantum (glued to other text): one of four offsets is right.
     # Long runs are judged on a sample first, so a megabyte image is decoded once, not four
     # times; the offset whose sample is printable wins, else offset 0.
-    offsets = [o for o in range(4) if len(run) - o >= MIN_RUN - o]
+    offsets: Iterable[int] = range(skip, 4)
     if len(run) > _SAMPLE:
         printable = [o for o in offsets
-                     if (s := _b64_bytes(run[o:o + _SAMPLE], altchars)) is not None
+                     if (s := _b64_at(data[o - skip:o - skip + _SAMPLE])) is not None
                      and printable_ratio(s) >= config.min_printable]
         offsets = printable[:1] or [0]
     first: bytes | None = None
     for offset in offsets:
-        raw = _b64_bytes(run[offset:], altchars)
+        if offset < skip:
+            continue
+        raw = _b64_at(data[offset - skip:] if offset > skip else data)
         if raw is None:
             continue
         plain = _plain(raw)  # most runs of code (identifiers, ids) decode to such bytes
@@ -471,12 +494,25 @@ def run_candidates(text: str, config: DecodeConfig, budget: Budget,
 
 # Every key of `runs` that `run_candidates` reads.
 _RUN_LAYERS = ("b64wrap", "base64", "base32", "hex", "longhex")
+_IDLE_KINDS = tuple(k for k in _RUN_LAYERS if k != "base64")
 
 
 def no_runs(runs: dict[str, list[tuple[int, int]]] | None) -> bool:
     """Whether `run_candidates` yields nothing with these precomputed spans, before calling
     it: every kind it reads is given, and empty (most decoded escape tokens)."""
     return runs is not None and all(not runs.get(k, True) for k in _RUN_LAYERS)
+
+
+def idle_runs(text: str, runs: dict[str, list[tuple[int, int]]] | None) -> bool:
+    """Whether `run_candidates(text, ..., runs)` yields nothing and charges nothing, decided
+    without decoding: `no_runs`, but base64 runs may be given if none can decode. Each is
+    too short (`MIN_RUN`) or of one case or digits only (`_b64_normalised` turns it down
+    before decoding): the ids, hashes and words of a decoded `key=value` token (`req=4f…`,
+    quoted-printable to the decoders) are such runs."""
+    if runs is None or "base64" not in runs or any(runs.get(k, True) for k in _IDLE_KINDS):
+        return False
+    return all(end - start < MIN_RUN or _b64_normalised(text[start:end]) is None
+               for start, end in runs.get("base64", ()))
 
 
 def _layer(name: str, inner: str) -> str:

@@ -40,7 +40,7 @@ from egress.scan.decode import (
     DecodeConfig,
     candidates,
     escape_candidates,
-    no_runs,
+    idle_runs,
     run_candidates,
 )
 from egress.scan.dlp import locations
@@ -314,12 +314,12 @@ class TextScanner:
             return
         floor = self._floor(known)
         self._scan_escapes(text, depth, origin, layers, budget, known, hits, max_depth, floor)
-        if no_runs(found.runs):
+        if idle_runs(text, found.runs):
             return
         for d in run_candidates(text, self.decode, budget, found.runs):
             span = origin or (d.start, d.end)
             inner = d.text if d.text.isascii() else for_secrets(d.text)
-            if len(inner) < floor and not any(c in inner for c in _ESCAPES):
+            if len(inner) < floor and not _has_escape(inner):
                 # Too short for any rule, known secret or encoded run, and no escape to
                 # decode: scanning it would find nothing (most JSON and URL escapes in
                 # code decode to one character).
@@ -341,12 +341,16 @@ class TextScanner:
         parts = escape_candidates(text, self.decode)
         if not parts:
             return
-        inner = [d.text if d.text.isascii() else for_secrets(d.text) for d in parts]
-        # Too short for any rule, known secret or encoded run, and no escape to decode:
-        # scanning it would find nothing (most JSON and URL escapes in code decode to one
-        # character).
-        kept = [k for k, t in enumerate(inner)
-                if len(t) >= floor or any(c in t for c in _ESCAPES)]
+        inner: list[str] = []
+        kept: list[int] = []
+        for k, d in enumerate(parts):
+            t = d.text if d.text.isascii() else for_secrets(d.text)
+            inner.append(t)
+            # Too short for any rule, known secret or encoded run, and no escape to decode:
+            # scanning it would find nothing (most JSON and URL escapes in code decode to
+            # one character).
+            if len(t) >= floor or _has_escape(t):
+                kept.append(k)
         ahead: dict[int, Prefiltered] = {}
         if len(kept) >= batch.MIN_TEXTS and isinstance(self.prefilter, HyperscanPrefilter):
             found = batch.scan_batch(self.prefilter, [inner[k] for k in kept])
@@ -354,6 +358,8 @@ class TextScanner:
         keep = set(kept)
         for k, d in enumerate(parts):
             if not budget.take(len(d.text)) or k not in keep:
+                continue
+            if k in ahead and not known and _idle(inner[k], ahead[k]):
                 continue
             self._scan_layer(inner[k], depth + 1, origin or (d.start, d.end), (*layers, d.layer),
                              budget, known, hits, max_depth, found=ahead.get(k))
@@ -456,6 +462,20 @@ class _Near:
     def wide_digits(self, text: str) -> bool:
         """Whether `text` holds a decimal digit outside ASCII (which `\\d` matches)."""
         return any(c.isdecimal() for a, b in self.non_ascii for c in text[a:b])
+
+
+def _idle(text: str, found: Prefiltered) -> bool:
+    """Whether `_scan_layer` of `text`, with no known secret to look for, finds and charges
+    nothing, decided from what the prefilter says of it: no rule to run, no escape for
+    `escape_candidates` to start from, and no encoded run that can decode
+    (`egress.scan.decode.idle_runs`). Then at the depth limit nothing decodes either. Most
+    quoted-printable-looking tokens of source code and logs (`req=4f…`) are such texts."""
+    return not found.rules and not _has_escape(text) and idle_runs(text, found.runs)
+
+
+def _has_escape(text: str) -> bool:
+    """Whether `text` holds a character an escape decoder starts from (`_ESCAPES`)."""
+    return "%" in text or "\\" in text or "&" in text or "=" in text
 
 
 def _within_walls(regex: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:

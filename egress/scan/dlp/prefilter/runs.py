@@ -21,6 +21,7 @@ that hold a reported end. Why that finds exactly what a whole-text `finditer` fi
 
 from __future__ import annotations
 
+import operator
 import re
 
 from egress.scan.decode import B64_WRAPPED
@@ -59,8 +60,15 @@ MAX_ENDS = 20_000
 
 def outermost(spans: dict[int, int]) -> list[tuple[int, int]]:
     """Drop runs that lie inside an earlier, longer one."""
+    ordered = sorted(spans.items())
+    if len(ordered) > 1:
+        starts, ends = zip(*ordered, strict=True)
+        if not any(map(operator.lt, starts[1:], ends)):
+            # Each starts at or after the end of the one before (the common case: one
+            # report per run): the loop below would keep them all as they are. Checked in C.
+            return ordered
     out: list[tuple[int, int]] = []
-    for start, end in sorted(spans.items()):
+    for start, end in ordered:
         if out and start < out[-1][1]:
             if end > out[-1][1]:
                 out[-1] = (out[-1][0], end)
