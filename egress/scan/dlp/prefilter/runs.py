@@ -60,8 +60,10 @@ MAX_ENDS = 20_000
 
 def outermost(spans: dict[int, int]) -> list[tuple[int, int]]:
     """Drop runs that lie inside an earlier, longer one."""
+    if len(spans) == 1:
+        return list(spans.items())  # a decoded token's one run
     ordered = sorted(spans.items())
-    if len(ordered) > 1:
+    if ordered:
         starts, ends = zip(*ordered, strict=True)
         if not any(map(operator.lt, starts[1:], ends)):
             # Each starts at or after the end of the one before (the common case: one
