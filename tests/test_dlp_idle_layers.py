@@ -1,6 +1,6 @@
 """Decoded layers the engine no longer scans, or scans in fewer steps, give exactly what the
-full scan gives: a decoded escape token that `text_scan._idle` turns down finds and charges
-nothing when scanned anyway; `decode.idle_runs` is true only where `run_candidates` yields
+full scan gives: a decoded escape token that `runs.idle` turns down finds and charges
+nothing when scanned anyway; `runs.idle_runs` is true only where `run_candidates` yields
 nothing; `runs.outermost` and `decode._b64_decode` equal their references; and a body full of
 `req=<uuid>` log tokens (read as quoted-printable) still gives up the secret one of them
 hides."""
@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 
 from egress.policy.model import DLPSection
 from egress.scan import decode
-from egress.scan.dlp import text_scan
 from egress.scan.dlp.prefilter import runs
 from egress.scan.dlp.results import Hit
 from egress.sources.dlp_catalogue import dlp_engine
@@ -45,7 +44,7 @@ def test_an_idle_part_finds_and_charges_nothing_when_scanned_anyway(text: str) -
     if ENGINE.prefilter.name != "hyperscan":
         missing("the hyperscan package", "pip install hyperscan")
     found = ENGINE.prefilter.scan(text, want_runs=True)
-    if not text_scan._idle(text, found):
+    if not runs.idle(text, found):
         return
     for max_depth in (5, 1):  # deeper layers left, and the depth limit reached
         hits: list[Hit] = []
@@ -63,20 +62,20 @@ def test_idle_runs_only_where_run_candidates_yields_nothing(text: str) -> None:
     found = ENGINE.prefilter.scan(text, want_runs=True).runs
     budget = decode.Budget(1 << 20)
     yielded = list(decode.run_candidates(text, decode.DecodeConfig(), budget, found))
-    if decode.idle_runs(text, found):
+    if runs.idle_runs(text, found):
         assert (yielded, budget.left) == ([], 1 << 20)
-    assert not decode.idle_runs(text, None)
-    assert not decode.idle_runs(text, {k: v for k, v in (found or {}).items() if k != "base64"})
+    assert not runs.idle_runs(text, None)
+    assert not runs.idle_runs(text, {k: v for k, v in (found or {}).items() if k != "base64"})
 
 
 def test_idle_runs_turns_down_decodable_base64_and_any_other_run() -> None:
     text = "id " + base64.b64encode(b"password=hunter2hunter2").decode()
-    empty: dict[str, list[tuple[int, int]]] = {k: [] for k in decode._RUN_LAYERS}
-    assert decode.idle_runs(text, {**empty, "base64": [(0, 2)]})  # shorter than MIN_RUN
-    assert not decode.idle_runs(text, {**empty, "base64": [(3, len(text))]})
-    assert decode.idle_runs("x" * 20, {**empty, "base64": [(0, 20)]})  # one case
+    empty: dict[str, list[tuple[int, int]]] = {k: [] for k in decode.RUN_LAYERS}
+    assert runs.idle_runs(text, {**empty, "base64": [(0, 2)]})  # shorter than MIN_RUN
+    assert not runs.idle_runs(text, {**empty, "base64": [(3, len(text))]})
+    assert runs.idle_runs("x" * 20, {**empty, "base64": [(0, 20)]})  # one case
     for kind in ("b64wrap", "base32", "hex", "longhex"):
-        assert not decode.idle_runs(text, {**empty, kind: [(0, 20)]})
+        assert not runs.idle_runs(text, {**empty, kind: [(0, 20)]})
 
 
 def _reference_outermost(spans: dict[int, int]) -> list[tuple[int, int]]:
@@ -124,7 +123,7 @@ def test_a_secret_among_many_log_tokens_read_as_quoted_printable_is_found() -> N
     assert ENGINE.scan_body(json.dumps(body).encode(), "application/json") == []
     parts = [d.text for d in decode.escape_candidates("\n".join(lines), ENGINE.decode)
              if d.layer == "quoted-printable" and len(d.text) >= decode.MIN_RUN]
-    idle = [text_scan._idle(t, ENGINE.prefilter.scan(t, want_runs=True)) for t in parts]
+    idle = [runs.idle(t, ENGINE.prefilter.scan(t, want_runs=True)) for t in parts]
     assert idle.count(True) >= 50 and idle.count(False) >= 10  # both kinds are exercised
     lines.insert(200, f"[DEBUG] req={uuid.UUID(int=5)} auth {hidden}")
     body["messages"][0]["content"] = "\n".join(lines)

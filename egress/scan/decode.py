@@ -32,9 +32,6 @@ from typing import NamedTuple
 from egress.scan import binary
 from egress.scan.escapes import HTML_STOPS, JSON_STOPS, PCT_STOPS, escape_tokens
 
-LAYERS = ("url", "base64", "base32", "hex", "json_escapes", "html_entities", "quoted_printable",
-          "compressed")
-
 # A decoded secret is at least this long; shorter encoded runs are not worth decoding.
 MIN_RUN = 16
 # Runs longer than this are judged on a sample before being decoded whole at every offset.
@@ -65,10 +62,6 @@ class DecodeConfig:
                                        or self.html_entities)
 
 
-NO_DECODING = DecodeConfig(False, False, False, False, False, False, 0, html_entities=False,
-                           compressed=False)
-
-
 class Budget:
     """Decoded characters one scan may still pass on to be scanned. `exhausted` says why
     decoding stopped early: `budget` (characters) or `depth` (layers)."""
@@ -89,10 +82,8 @@ class Budget:
 
 
 class Decoded(NamedTuple):
-    """One decodable part: the text it decodes to, the span of its encoded form in the text
-    it came from, and the layer that decoded it. A named tuple, not a frozen dataclass: a
-    megabyte of source code yields thousands of escape tokens, and a frozen dataclass took
-    several times as long to build as the decoding of one."""
+    """A decodable part (a tuple: thousands per megabyte of code, a frozen dataclass took
+    longer to build than to decode)."""
 
     text: str
     start: int
@@ -234,19 +225,13 @@ def _b64_decode(run: str, config: DecodeConfig, budget: Budget) -> tuple[str, st
     run, altchars = normalised
     if len(run) < MIN_RUN:
         return None
-    # Made bytes (and the URL-safe alphabet translated) once for all four offsets: `=`
-    # translates to itself, so padding after translating is padding before. A run finder's
-    # run is ASCII; in any other text an offset decodes only past the last character that
-    # is not (`skip`), as it did when each offset was encoded on its own.
-    skip = 0
-    if not run.isascii():
-        found_skip = next((o for o in range(1, 4) if run[o:].isascii()), None)
-        if found_skip is None:
-            return None  # no offset decodes
-        skip = found_skip
+    # Bytes (the URL-safe alphabet translated) made once for the four offsets; an offset
+    # decodes only past the last character that is not ASCII (run finders' runs are ASCII).
+    skip = next((o for o in range(4) if run[o:].isascii()), None)
+    if skip is None:
+        return None
     data = run[skip:].encode("ascii")
-    if altchars != b"+/":
-        data = data.translate(_URLSAFE)
+    data = data if altchars == b"+/" else data.translate(_URLSAFE)
     # A run may begin mid-quantum (glued to other text): one of four offsets is right.
     # Long runs are judged on a sample first, so a megabyte image is decoded once, not four
     # times; the offset whose sample is printable wins, else offset 0.
@@ -258,9 +243,7 @@ def _b64_decode(run: str, config: DecodeConfig, budget: Budget) -> tuple[str, st
         offsets = printable[:1] or [0]
     first: bytes | None = None
     for offset in offsets:
-        if offset < skip:
-            continue
-        raw = _b64_at(data[offset - skip:] if offset > skip else data)
+        raw = _b64_at(data[offset - skip:]) if offset >= skip else None
         if raw is None:
             continue
         plain = _plain(raw)  # most runs of code (identifiers, ids) decode to such bytes
@@ -493,26 +476,7 @@ def run_candidates(text: str, config: DecodeConfig, budget: Budget,
 
 
 # Every key of `runs` that `run_candidates` reads.
-_RUN_LAYERS = ("b64wrap", "base64", "base32", "hex", "longhex")
-_IDLE_KINDS = tuple(k for k in _RUN_LAYERS if k != "base64")
-
-
-def no_runs(runs: dict[str, list[tuple[int, int]]] | None) -> bool:
-    """Whether `run_candidates` yields nothing with these precomputed spans, before calling
-    it: every kind it reads is given, and empty (most decoded escape tokens)."""
-    return runs is not None and all(not runs.get(k, True) for k in _RUN_LAYERS)
-
-
-def idle_runs(text: str, runs: dict[str, list[tuple[int, int]]] | None) -> bool:
-    """Whether `run_candidates(text, ..., runs)` yields nothing and charges nothing, decided
-    without decoding: `no_runs`, but base64 runs may be given if none can decode. Each is
-    too short (`MIN_RUN`) or of one case or digits only (`_b64_normalised` turns it down
-    before decoding): the ids, hashes and words of a decoded `key=value` token (`req=4f…`,
-    quoted-printable to the decoders) are such runs."""
-    if runs is None or "base64" not in runs or any(runs.get(k, True) for k in _IDLE_KINDS):
-        return False
-    return all(end - start < MIN_RUN or _b64_normalised(text[start:end]) is None
-               for start, end in runs.get("base64", ()))
+RUN_LAYERS = ("b64wrap", "base64", "base32", "hex", "longhex")
 
 
 def _layer(name: str, inner: str) -> str:

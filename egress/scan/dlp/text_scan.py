@@ -16,7 +16,8 @@ Pipeline for one text (`TextScanner.scan`):
    to `max_depth` layers and within one shared budget (a part too short for any rule, known
    secret or encoded run, with no escape left in it, is not: nothing could be found). The
    escape-decoded parts of one layer go through the prefilter together
-   (`egress.scan.dlp.prefilter.batch`); each is still scanned, in order, as it would be alone.
+   (`egress.scan.dlp.prefilter.batch`); each is still scanned, in order, as it would be alone,
+   but for those where it could find and charge nothing (`egress.scan.dlp.prefilter.runs.idle`).
    Running out of either (budget or depth) is itself a finding, `decode-budget-exhausted`,
    blocked unless the policy says otherwise: what was not decoded was not scanned.
 5. Findings get the policy's action, unless a suppression covers them.
@@ -40,7 +41,6 @@ from egress.scan.decode import (
     DecodeConfig,
     candidates,
     escape_candidates,
-    idle_runs,
     run_candidates,
 )
 from egress.scan.dlp import locations
@@ -51,6 +51,7 @@ from egress.scan.dlp.prefilter import batch, digits, windows
 from egress.scan.dlp.prefilter.backends import PrefilterFactory, make_prefilter
 from egress.scan.dlp.prefilter.hyperscan_backend import HyperscanPrefilter
 from egress.scan.dlp.prefilter.protocol import KnownMatcher, Prefilter, Prefiltered, ascii_data
+from egress.scan.dlp.prefilter.runs import has_escape, idle, idle_runs
 from egress.scan.dlp.results import NO_CONTEXT, Hit, Match, ScanContext, merge
 from egress.scan.dlp.rules import validators as v
 from egress.scan.dlp.rules.catalogue import BUDGET_RULE, EXAMPLE_RULE, KNOWN_SECRET
@@ -68,9 +69,6 @@ _EXHAUSTED = {
 
 # Characters after a token prefix rebuilt from split parts (see `egress.scan.dlp.splits`).
 SPLIT_WINDOW = 1024
-# What a decoder starts from (`egress.scan.decode.candidates`): URL, JSON, HTML and
-# quoted-printable escapes. Encoded runs need `MIN_RUN` characters.
-_ESCAPES = ("%", "\\", "&", "=")
 # Texts this long or longer run each rule's regex only around where the prefilter saw it
 # (shorter ones are searched whole: cheaper than asking where).
 WINDOWED_MIN = 16 * 1024
@@ -319,7 +317,7 @@ class TextScanner:
         for d in run_candidates(text, self.decode, budget, found.runs):
             span = origin or (d.start, d.end)
             inner = d.text if d.text.isascii() else for_secrets(d.text)
-            if len(inner) < floor and not _has_escape(inner):
+            if len(inner) < floor and not has_escape(inner):
                 # Too short for any rule, known secret or encoded run, and no escape to
                 # decode: scanning it would find nothing (most JSON and URL escapes in
                 # code decode to one character).
@@ -349,7 +347,7 @@ class TextScanner:
             # Too short for any rule, known secret or encoded run, and no escape to decode:
             # scanning it would find nothing (most JSON and URL escapes in code decode to
             # one character).
-            if len(t) >= floor or _has_escape(t):
+            if len(t) >= floor or has_escape(t):
                 kept.append(k)
         ahead: dict[int, Prefiltered] = {}
         if len(kept) >= batch.MIN_TEXTS and isinstance(self.prefilter, HyperscanPrefilter):
@@ -359,7 +357,7 @@ class TextScanner:
         for k, d in enumerate(parts):
             if not budget.take(len(d.text)) or k not in keep:
                 continue
-            if k in ahead and not known and _idle(inner[k], ahead[k]):
+            if k in ahead and not known and idle(inner[k], ahead[k]):
                 continue
             self._scan_layer(inner[k], depth + 1, origin or (d.start, d.end), (*layers, d.layer),
                              budget, known, hits, max_depth, found=ahead.get(k))
@@ -462,20 +460,6 @@ class _Near:
     def wide_digits(self, text: str) -> bool:
         """Whether `text` holds a decimal digit outside ASCII (which `\\d` matches)."""
         return any(c.isdecimal() for a, b in self.non_ascii for c in text[a:b])
-
-
-def _idle(text: str, found: Prefiltered) -> bool:
-    """Whether `_scan_layer` of `text`, with no known secret to look for, finds and charges
-    nothing, decided from what the prefilter says of it: no rule to run, no escape for
-    `escape_candidates` to start from, and no encoded run that can decode
-    (`egress.scan.decode.idle_runs`). Then at the depth limit nothing decodes either. Most
-    quoted-printable-looking tokens of source code and logs (`req=4f…`) are such texts."""
-    return not found.rules and not _has_escape(text) and idle_runs(text, found.runs)
-
-
-def _has_escape(text: str) -> bool:
-    """Whether `text` holds a character an escape decoder starts from (`_ESCAPES`)."""
-    return "%" in text or "\\" in text or "&" in text or "=" in text
 
 
 def _within_walls(regex: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:

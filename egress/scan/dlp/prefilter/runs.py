@@ -24,7 +24,8 @@ from __future__ import annotations
 import operator
 import re
 
-from egress.scan.decode import B64_WRAPPED
+from egress.scan.decode import B64_WRAPPED, MIN_RUN, RUN_LAYERS, _b64_normalised
+from egress.scan.dlp.prefilter.protocol import Prefiltered
 
 # Encoded runs, each followed by one character outside its alphabet (the scan appends a
 # newline so a run at the very end has one too). SOM_LEFTMOST gives each run's start, but
@@ -145,3 +146,31 @@ def wrapped_spans(text: str, ends: list[int]) -> list[tuple[int, int]]:
         if start not in stretches:
             stretches[start] = e + _stretch(text, e)
     return [m.span() for a in sorted(stretches) for m in B64_WRAPPED.finditer(text, a, stretches[a])]
+
+
+_IDLE_KINDS = tuple(k for k in RUN_LAYERS if k != "base64")
+
+
+def idle_runs(text: str, runs: dict[str, list[tuple[int, int]]] | None) -> bool:
+    """Whether `egress.scan.decode.run_candidates(text, ..., runs)` yields and charges
+    nothing, decided without decoding: every kind it reads is given, and empty but for
+    base64 runs that cannot decode, each too short (`MIN_RUN`) or of one case or digits
+    only (`_b64_normalised` turns it down first): the ids of a decoded `req=4f…` token."""
+    if runs is None or "base64" not in runs or any(runs.get(k, True) for k in _IDLE_KINDS):
+        return False
+    return all(end - start < MIN_RUN or _b64_normalised(text[start:end]) is None
+               for start, end in runs["base64"])
+
+
+def has_escape(text: str) -> bool:
+    """Whether `text` holds a character an escape decoder starts from (URL, JSON, HTML and
+    quoted-printable escapes: `egress.scan.decode.escape_candidates` finds none without)."""
+    return "%" in text or "\\" in text or "&" in text or "=" in text
+
+
+def idle(text: str, found: Prefiltered) -> bool:
+    """Whether a scan of decoded `text` as a layer of its own, with no known secret to look
+    for, finds and charges nothing, from what the prefilter says of it: no rule to run, no
+    escape to decode, no run that can decode (so at the depth limit nothing decodes
+    either). Most `key=value` tokens of code and logs read as quoted-printable are such."""
+    return not found.rules and not has_escape(text) and idle_runs(text, found.runs)
