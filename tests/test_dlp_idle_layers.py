@@ -68,6 +68,20 @@ def test_idle_runs_only_where_run_candidates_yields_nothing(text: str) -> None:
     assert not runs.idle_runs(text, {k: v for k, v in (found or {}).items() if k != "base64"})
 
 
+@settings(max_examples=400, deadline=None)
+@given(_TEXTS)
+def test_quiet_only_where_the_runs_pass_reports_idle_runs(text: str) -> None:
+    """`runs.quiet` stands in for the hyperscan runs pass of a lone decoded token: where it
+    holds, the runs that pass reports are idle (and `idle_alone` is `idle` of its scan)."""
+    if ENGINE.prefilter.name != "hyperscan":
+        missing("the hyperscan package", "pip install hyperscan")
+    found = ENGINE.prefilter.scan(text, want_runs=True)
+    if runs.quiet(text):
+        assert runs.idle_runs(text, found.runs)
+    assert runs.idle_alone(text, ENGINE.prefilter.rule_ids) == (
+        runs.quiet(text) and runs.idle(text, found))
+
+
 def test_idle_runs_turns_down_decodable_base64_and_any_other_run() -> None:
     text = "id " + base64.b64encode(b"password=hunter2hunter2").decode()
     empty: dict[str, list[tuple[int, int]]] = {k: [] for k in decode.RUN_LAYERS}

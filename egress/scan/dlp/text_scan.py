@@ -51,7 +51,7 @@ from egress.scan.dlp.prefilter import batch, digits, windows
 from egress.scan.dlp.prefilter.backends import PrefilterFactory, make_prefilter
 from egress.scan.dlp.prefilter.hyperscan_backend import HyperscanPrefilter
 from egress.scan.dlp.prefilter.protocol import KnownMatcher, Prefilter, Prefiltered, ascii_data
-from egress.scan.dlp.prefilter.runs import has_escape, idle, idle_runs
+from egress.scan.dlp.prefilter.runs import has_escape, idle, idle_alone, idle_runs
 from egress.scan.dlp.results import NO_CONTEXT, Hit, Match, ScanContext, merge
 from egress.scan.dlp.rules import validators as v
 from egress.scan.dlp.rules.catalogue import BUDGET_RULE, EXAMPLE_RULE, KNOWN_SECRET
@@ -350,15 +350,18 @@ class TextScanner:
             if len(t) >= floor or has_escape(t):
                 kept.append(k)
         ahead: dict[int, Prefiltered] = {}
-        if len(kept) >= batch.MIN_TEXTS and isinstance(self.prefilter, HyperscanPrefilter):
-            found = batch.scan_batch(self.prefilter, [inner[k] for k in kept])
+        pf = self.prefilter if isinstance(self.prefilter, HyperscanPrefilter) else None
+        if len(kept) >= batch.MIN_TEXTS and pf is not None:
+            found = batch.scan_batch(pf, [inner[k] for k in kept])
             ahead = {k: f for k, f in zip(kept, found, strict=True) if f is not None}
+            pf = None  # the others have a rule reported: not idle
         keep = set(kept)
         for k, d in enumerate(parts):
             if not budget.take(len(d.text)) or k not in keep:
                 continue
-            if k in ahead and not known and idle(inner[k], ahead[k]):
-                continue
+            if not known and (idle(inner[k], ahead[k]) if k in ahead
+                              else pf is not None and idle_alone(inner[k], pf.rule_ids)):
+                continue  # its scan would find and charge nothing
             self._scan_layer(inner[k], depth + 1, origin or (d.start, d.end), (*layers, d.layer),
                              budget, known, hits, max_depth, found=ahead.get(k))
 

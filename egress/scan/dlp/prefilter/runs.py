@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import operator
 import re
+from collections.abc import Callable
 
-from egress.scan.decode import B64_WRAPPED, MIN_RUN, RUN_LAYERS, _b64_normalised
-from egress.scan.dlp.prefilter.protocol import Prefiltered
+from egress.scan.decode import B64_WRAPPED, HEX_RUN, MIN_RUN, RUN_LAYERS, _b64_normalised
+from egress.scan.dlp.prefilter.protocol import Prefiltered, ascii_data
 
 # Encoded runs, each followed by one character outside its alphabet (the scan appends a
 # newline so a run at the very end has one too). SOM_LEFTMOST gives each run's start, but
@@ -174,3 +175,32 @@ def idle(text: str, found: Prefiltered) -> bool:
     escape to decode, no run that can decode (so at the depth limit nothing decodes
     either). Most `key=value` tokens of code and logs read as quoted-printable are such."""
     return not found.rules and not has_escape(text) and idle_runs(text, found.runs)
+
+
+# What a match of each shape of `RUN_SHAPES` but base64 holds (`HEX_RUN` is the hex shape
+# without the character after it), and a maximal stretch of the base64 alphabet.
+_B32_STRETCH = re.compile(r"[A-Z2-7]{16}|[a-z2-7]{16}")
+_LONGHEX_STRETCH = re.compile(r"[0-9a-fA-F]{64}")
+_B64_STRETCH = re.compile(r"[A-Za-z0-9+/_-]{16,}")
+
+
+def quiet(text: str) -> bool:
+    """Whether `idle_runs` holds for the runs a hyperscan runs pass would report in `text`,
+    told without the pass (two cost more than a short decoded token's whole scan): no line
+    break nor backslash (every presence shape holds a break, real or escaped), no match of
+    what a base32, hex or long-hex run must hold, and each maximal stretch of the base64
+    alphabet, 16 or more (a base64 run is one, with its `=`), of one case or digits only.
+    The runs pass reads a character that is not ASCII as a `?`, which no shape holds, and
+    these searches match none either."""
+    if "\n" in text or "\\" in text or _B32_STRETCH.search(text) or HEX_RUN.search(text):
+        return False
+    if _LONGHEX_STRETCH.search(text):
+        return False
+    return all(_b64_normalised(m.group()) is None for m in _B64_STRETCH.finditer(text))
+
+
+def idle_alone(text: str, rule_ids: Callable[[bytes], set[int]]) -> bool:
+    """`idle` of a text the prefilter has not scanned, from its rules pass alone
+    (`HyperscanPrefilter.rule_ids`, which also holds the rules that always run) and `quiet`
+    for its runs."""
+    return not has_escape(text) and quiet(text) and not rule_ids(ascii_data(text))
