@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from egress.policy.model import DLPSection
 from egress.scan import decode
 from egress.scan.dlp.prefilter import runs
+from egress.scan.dlp.prefilter.hyperscan_backend import HyperscanPrefilter
 from egress.scan.dlp.results import Hit
 from egress.sources.dlp_catalogue import dlp_engine
 from tests.support.prereq import missing
@@ -73,12 +74,13 @@ def test_idle_runs_only_where_run_candidates_yields_nothing(text: str) -> None:
 def test_quiet_only_where_the_runs_pass_reports_idle_runs(text: str) -> None:
     """`runs.quiet` stands in for the hyperscan runs pass of a lone decoded token: where it
     holds, the runs that pass reports are idle (and `idle_alone` is `idle` of its scan)."""
-    if ENGINE.prefilter.name != "hyperscan":
+    pf = ENGINE.prefilter
+    if not isinstance(pf, HyperscanPrefilter):
         missing("the hyperscan package", "pip install hyperscan")
-    found = ENGINE.prefilter.scan(text, want_runs=True)
+    found = pf.scan(text, want_runs=True)
     if runs.quiet(text):
         assert runs.idle_runs(text, found.runs)
-    assert runs.idle_alone(text, ENGINE.prefilter.rule_ids) == (
+    assert runs.idle_alone(text, pf.rule_ids) == (
         runs.quiet(text) and runs.idle(text, found))
 
 
