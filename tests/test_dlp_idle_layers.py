@@ -77,6 +77,7 @@ def test_quiet_only_where_the_runs_pass_reports_idle_runs(text: str) -> None:
     pf = ENGINE.prefilter
     if not isinstance(pf, HyperscanPrefilter):
         missing("the hyperscan package", "pip install hyperscan")
+        return
     found = pf.scan(text, want_runs=True)
     if runs.quiet(text):
         assert runs.idle_runs(text, found.runs)
