@@ -25,7 +25,8 @@ import operator
 import re
 from collections.abc import Callable
 
-from egress.scan.decode import B64_WRAPPED, HEX_RUN, MIN_RUN, RUN_LAYERS, _b64_normalised
+from egress.scan import decode
+from egress.scan.decode import B64_WRAPPED, MIN_RUN, RUN_LAYERS, _b64_normalised
 from egress.scan.dlp.prefilter.protocol import Prefiltered, ascii_data
 
 # Encoded runs, each followed by one character outside its alphabet (the scan appends a
@@ -177,7 +178,7 @@ def idle(text: str, found: Prefiltered) -> bool:
     return not found.rules and not has_escape(text) and idle_runs(text, found.runs)
 
 
-# What a match of each shape of `RUN_SHAPES` but base64 holds (`HEX_RUN` is the hex shape
+# What a match of each shape of `RUN_SHAPES` but base64 holds (`decode.HEX_RUN` is the hex shape
 # without the character after it), and a maximal stretch of the base64 alphabet.
 _B32_STRETCH = re.compile(r"[A-Z2-7]{16}|[a-z2-7]{16}")
 _LONGHEX_STRETCH = re.compile(r"[0-9a-fA-F]{64}")
@@ -192,7 +193,7 @@ def quiet(text: str) -> bool:
     alphabet, 16 or more (a base64 run is one, with its `=`), of one case or digits only.
     The runs pass reads a character that is not ASCII as a `?`, which no shape holds, and
     these searches match none either."""
-    if "\n" in text or "\\" in text or _B32_STRETCH.search(text) or HEX_RUN.search(text):
+    if "\n" in text or "\\" in text or _B32_STRETCH.search(text) or decode.HEX_RUN.search(text):
         return False
     if _LONGHEX_STRETCH.search(text):
         return False
