@@ -199,19 +199,19 @@ def test_base64_run_starts_equal_hyperscan_start_of_match(pieces: list[str]) -> 
     assert _reported_runs(False, data) == _reported_runs(True, data)
 
 
-def test_no_runs_only_when_run_candidates_reads_nothing() -> None:
-    """`decode.no_runs` lets the engine skip `run_candidates`: true only when every kind it
-    reads is given and empty (then it yields nothing, even for a text full of runs), false
-    when any is missing (it would search the text itself)."""
+def test_idle_runs_only_when_run_candidates_reads_nothing() -> None:
+    """`runs.idle_runs` lets the engine skip `run_candidates`: true when every kind it reads
+    is given and empty (then it yields nothing, even for a text full of runs), false when
+    any is missing (it would search the text itself) or holds a run."""
     text = base64.b64encode(b"password=hunter2-hunter2-hunter2").decode() + " " + b"token".hex() * 9
-    empty: dict[str, list[tuple[int, int]]] = {k: [] for k in decode._RUN_LAYERS}
-    assert decode.no_runs(empty)
+    empty: dict[str, list[tuple[int, int]]] = {k: [] for k in decode.RUN_LAYERS}
+    assert runs.idle_runs(text, empty)
     assert list(decode.run_candidates(text, decode.DecodeConfig(), decode.Budget(1 << 20), empty)) == []
     assert list(decode.run_candidates(text, decode.DecodeConfig(), decode.Budget(1 << 20), None))
-    assert not decode.no_runs(None)
-    for key in decode._RUN_LAYERS:
-        assert not decode.no_runs({k: v for k, v in empty.items() if k != key})
-        assert not decode.no_runs({**empty, key: [(0, 20)]})
+    assert not runs.idle_runs(text, None)
+    for key in decode.RUN_LAYERS:
+        assert not runs.idle_runs(text, {k: v for k, v in empty.items() if k != key})
+        assert not runs.idle_runs(text, {**empty, key: [(0, 20)]})
 
 
 # Split anchors of the catalogue, whole, cut, glued to letters and to each other.

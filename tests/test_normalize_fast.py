@@ -9,7 +9,7 @@ import unicodedata
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from egress.scan.normalize import _for_secrets_whole, for_secrets, non_ascii_runs
+from egress.scan.normalize import _by_runs, _for_secrets_whole, for_secrets, non_ascii_runs
 
 # What composes, decomposes, disappears or folds: combining marks (alone and stacked),
 # invisible characters, look-alikes, compatibility forms, Hangul jamo, precomposed letters,
@@ -27,13 +27,13 @@ _TRICKY = ("abcxyzAZ09_-=:\"' \n\t"
 @settings(max_examples=400, deadline=None)
 @given(st.text(alphabet=st.sampled_from(_TRICKY), max_size=60))
 def test_run_by_run_equals_whole_text(text: str) -> None:
-    assert for_secrets(text) == _for_secrets_whole(text)
+    assert for_secrets(text) == _by_runs(text) == _for_secrets_whole(text)
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=80))
 def test_any_text_run_by_run_equals_whole_text(text: str) -> None:
-    assert for_secrets(text) == _for_secrets_whole(text)
+    assert for_secrets(text) == _by_runs(text) == _for_secrets_whole(text)
 
 
 @settings(max_examples=50, deadline=None)
@@ -42,7 +42,7 @@ def test_any_text_run_by_run_equals_whole_text(text: str) -> None:
 def test_dense_and_sparse_texts_agree(parts: list[str]) -> None:
     # Many runs take the whole-text path; few take the run-by-run one: both must agree.
     text = "".join(parts)
-    assert for_secrets(text) == _for_secrets_whole(text)
+    assert for_secrets(text) == _by_runs(text) == _for_secrets_whole(text)
 
 
 def test_no_canonical_pair_ends_in_ascii() -> None:

@@ -25,14 +25,12 @@ import html
 import quopri
 import re
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from egress.scan import binary
 from egress.scan.escapes import HTML_STOPS, JSON_STOPS, PCT_STOPS, escape_tokens
-
-LAYERS = ("url", "base64", "base32", "hex", "json_escapes", "html_entities", "quoted_printable",
-          "compressed")
 
 # A decoded secret is at least this long; shorter encoded runs are not worth decoding.
 MIN_RUN = 16
@@ -64,10 +62,6 @@ class DecodeConfig:
                                        or self.html_entities)
 
 
-NO_DECODING = DecodeConfig(False, False, False, False, False, False, 0, html_entities=False,
-                           compressed=False)
-
-
 class Budget:
     """Decoded characters one scan may still pass on to be scanned. `exhausted` says why
     decoding stopped early: `budget` (characters) or `depth` (layers)."""
@@ -87,8 +81,10 @@ class Budget:
         return True
 
 
-@dataclass(frozen=True, slots=True)
-class Decoded:
+class Decoded(NamedTuple):
+    """A decodable part (a tuple: thousands per megabyte of code, a frozen dataclass took
+    longer to build than to decode)."""
+
     text: str
     start: int
     end: int
@@ -210,14 +206,15 @@ def _plain(raw: bytes) -> bool:
     return raw[:1] not in _STRUCTURED_FIRST and b"\x00" not in raw
 
 
-def _b64_bytes(part: str, altchars: bytes) -> bytes | None:
-    """`base64.b64decode(part, altchars=altchars)` (padded, a lone trailing character
-    dropped), without its wrapper's checks: `altchars` is `+/` or `-_`."""
-    part = part[: len(part) - len(part) % 4] if len(part) % 4 == 1 else part
+def _b64_at(part: bytes) -> bytes | None:
+    """`base64.b64decode(part)` (padded, a lone trailing character dropped), without its
+    wrapper's checks: `part` is ASCII with the standard alphabet's `+/`."""
+    cut = len(part) % 4
+    if cut == 1:
+        part, cut = part[:-1], 0
     try:
-        data = (part + "=" * (-len(part) % 4)).encode("ascii")
-        return binascii.a2b_base64(data if altchars == b"+/" else data.translate(_URLSAFE))
-    except (binascii.Error, ValueError):
+        return binascii.a2b_base64(part + b"=" * (4 - cut) if cut else part)
+    except ValueError:  # binascii.Error
         return None
 
 
@@ -226,18 +223,27 @@ def _b64_decode(run: str, config: DecodeConfig, budget: Budget) -> tuple[str, st
     if normalised is None:
         return None
     run, altchars = normalised
+    if len(run) < MIN_RUN:
+        return None
+    # Bytes (the URL-safe alphabet translated) made once for the four offsets; an offset
+    # decodes only past the last character that is not ASCII (run finders' runs are ASCII).
+    skip = next((o for o in range(4) if run[o:].isascii()), None)
+    if skip is None:
+        return None
+    data = run[skip:].encode("ascii")
+    data = data if altchars == b"+/" else data.translate(_URLSAFE)
     # A run may begin mid-quantum (glued to other text): one of four offsets is right.
     # Long runs are judged on a sample first, so a megabyte image is decoded once, not four
     # times; the offset whose sample is printable wins, else offset 0.
-    offsets = [o for o in range(4) if len(run) - o >= MIN_RUN - o]
+    offsets: Iterable[int] = range(skip, 4)
     if len(run) > _SAMPLE:
         printable = [o for o in offsets
-                     if (s := _b64_bytes(run[o:o + _SAMPLE], altchars)) is not None
+                     if (s := _b64_at(data[o - skip:o - skip + _SAMPLE])) is not None
                      and printable_ratio(s) >= config.min_printable]
         offsets = printable[:1] or [0]
     first: bytes | None = None
     for offset in offsets:
-        raw = _b64_bytes(run[offset:], altchars)
+        raw = _b64_at(data[offset - skip:]) if offset >= skip else None
         if raw is None:
             continue
         plain = _plain(raw)  # most runs of code (identifiers, ids) decode to such bytes
@@ -470,13 +476,7 @@ def run_candidates(text: str, config: DecodeConfig, budget: Budget,
 
 
 # Every key of `runs` that `run_candidates` reads.
-_RUN_LAYERS = ("b64wrap", "base64", "base32", "hex", "longhex")
-
-
-def no_runs(runs: dict[str, list[tuple[int, int]]] | None) -> bool:
-    """Whether `run_candidates` yields nothing with these precomputed spans, before calling
-    it: every kind it reads is given, and empty (most decoded escape tokens)."""
-    return runs is not None and all(not runs.get(k, True) for k in _RUN_LAYERS)
+RUN_LAYERS = ("b64wrap", "base64", "base32", "hex", "longhex")
 
 
 def _layer(name: str, inner: str) -> str:

@@ -141,6 +141,15 @@ def for_secrets(text: str) -> str:
     ASCII with an em dash here and there no longer sends a megabyte through four passes."""
     if text.isascii():
         return text
+    if len(text) <= _SHORT:
+        # A decoded token (`req=C3…` read as quoted-printable): one pass over it costs less
+        # than finding its runs first, and gives the same (see above).
+        return _for_secrets_whole(text)
+    return _by_runs(text)
+
+
+def _by_runs(text: str) -> str:
+    """`for_secrets` of a text that is not ASCII, run by run (or whole, when dense)."""
     runs = non_ascii_runs(text)
     if len(runs) > _FEW_RUNS and len(runs) * 32 > len(text):
         return _for_secrets_whole(text)  # dense (CJK, Cyrillic prose): one pass is cheaper
@@ -190,6 +199,8 @@ def _for_secrets_whole(text: str) -> str:
 _NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
 # Below this many non-ASCII runs a text is normalised run by run whatever its density.
 _FEW_RUNS = 64
+# Non-ASCII texts this short or shorter are normalised in one pass.
+_SHORT = 256
 _CHUNK = 2048
 _PIECE = 64  # a chunk that is not ASCII is looked at in pieces this long
 

@@ -16,7 +16,8 @@ Pipeline for one text (`TextScanner.scan`):
    to `max_depth` layers and within one shared budget (a part too short for any rule, known
    secret or encoded run, with no escape left in it, is not: nothing could be found). The
    escape-decoded parts of one layer go through the prefilter together
-   (`egress.scan.dlp.prefilter.batch`); each is still scanned, in order, as it would be alone.
+   (`egress.scan.dlp.prefilter.batch`); each is still scanned, in order, as it would be alone,
+   but for those where it could find and charge nothing (`egress.scan.dlp.prefilter.runs.idle`).
    Running out of either (budget or depth) is itself a finding, `decode-budget-exhausted`,
    blocked unless the policy says otherwise: what was not decoded was not scanned.
 5. Findings get the policy's action, unless a suppression covers them.
@@ -40,7 +41,6 @@ from egress.scan.decode import (
     DecodeConfig,
     candidates,
     escape_candidates,
-    no_runs,
     run_candidates,
 )
 from egress.scan.dlp import locations
@@ -51,6 +51,7 @@ from egress.scan.dlp.prefilter import batch, digits, windows
 from egress.scan.dlp.prefilter.backends import PrefilterFactory, make_prefilter
 from egress.scan.dlp.prefilter.hyperscan_backend import HyperscanPrefilter
 from egress.scan.dlp.prefilter.protocol import KnownMatcher, Prefilter, Prefiltered, ascii_data
+from egress.scan.dlp.prefilter.runs import has_escape, idle, idle_alone, idle_runs
 from egress.scan.dlp.results import NO_CONTEXT, Hit, Match, ScanContext, merge
 from egress.scan.dlp.rules import validators as v
 from egress.scan.dlp.rules.catalogue import BUDGET_RULE, EXAMPLE_RULE, KNOWN_SECRET
@@ -68,9 +69,6 @@ _EXHAUSTED = {
 
 # Characters after a token prefix rebuilt from split parts (see `egress.scan.dlp.splits`).
 SPLIT_WINDOW = 1024
-# What a decoder starts from (`egress.scan.decode.candidates`): URL, JSON, HTML and
-# quoted-printable escapes. Encoded runs need `MIN_RUN` characters.
-_ESCAPES = ("%", "\\", "&", "=")
 # Texts this long or longer run each rule's regex only around where the prefilter saw it
 # (shorter ones are searched whole: cheaper than asking where).
 WINDOWED_MIN = 16 * 1024
@@ -315,12 +313,12 @@ class TextScanner:
             return
         floor = self._floor(known)
         self._scan_escapes(text, depth, origin, layers, budget, known, hits, max_depth, floor)
-        if no_runs(found.runs):
+        if idle_runs(text, found.runs):
             return
         for d in run_candidates(text, self.decode, budget, found.runs):
             span = origin or (d.start, d.end)
             inner = d.text if d.text.isascii() else for_secrets(d.text)
-            if len(inner) < floor and not any(c in inner for c in _ESCAPES):
+            if len(inner) < floor and not has_escape(inner):
                 # Too short for any rule, known secret or encoded run, and no escape to
                 # decode: scanning it would find nothing (most JSON and URL escapes in
                 # code decode to one character).
@@ -342,20 +340,29 @@ class TextScanner:
         parts = escape_candidates(text, self.decode)
         if not parts:
             return
-        inner = [d.text if d.text.isascii() else for_secrets(d.text) for d in parts]
-        # Too short for any rule, known secret or encoded run, and no escape to decode:
-        # scanning it would find nothing (most JSON and URL escapes in code decode to one
-        # character).
-        kept = [k for k, t in enumerate(inner)
-                if len(t) >= floor or any(c in t for c in _ESCAPES)]
+        inner: list[str] = []
+        kept: list[int] = []
+        for k, d in enumerate(parts):
+            t = d.text if d.text.isascii() else for_secrets(d.text)
+            inner.append(t)
+            # Too short for any rule, known secret or encoded run, and no escape to decode:
+            # scanning it would find nothing (most JSON and URL escapes in code decode to
+            # one character).
+            if len(t) >= floor or has_escape(t):
+                kept.append(k)
         ahead: dict[int, Prefiltered] = {}
-        if len(kept) >= batch.MIN_TEXTS and isinstance(self.prefilter, HyperscanPrefilter):
-            found = batch.scan_batch(self.prefilter, [inner[k] for k in kept])
+        pf = self.prefilter if isinstance(self.prefilter, HyperscanPrefilter) else None
+        if len(kept) >= batch.MIN_TEXTS and pf is not None:
+            found = batch.scan_batch(pf, [inner[k] for k in kept])
             ahead = {k: f for k, f in zip(kept, found, strict=True) if f is not None}
+            pf = None  # the others have a rule reported: not idle
         keep = set(kept)
         for k, d in enumerate(parts):
             if not budget.take(len(d.text)) or k not in keep:
                 continue
+            if not known and (idle(inner[k], ahead[k]) if k in ahead
+                              else pf is not None and idle_alone(inner[k], pf.rule_ids)):
+                continue  # its scan would find and charge nothing
             self._scan_layer(inner[k], depth + 1, origin or (d.start, d.end), (*layers, d.layer),
                              budget, known, hits, max_depth, found=ahead.get(k))
 

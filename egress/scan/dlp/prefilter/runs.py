@@ -21,9 +21,13 @@ that hold a reported end. Why that finds exactly what a whole-text `finditer` fi
 
 from __future__ import annotations
 
+import operator
 import re
+from collections.abc import Callable
 
-from egress.scan.decode import B64_WRAPPED
+from egress.scan import decode
+from egress.scan.decode import B64_WRAPPED, MIN_RUN, RUN_LAYERS, _b64_normalised
+from egress.scan.dlp.prefilter.protocol import Prefiltered, ascii_data
 
 # Encoded runs, each followed by one character outside its alphabet (the scan appends a
 # newline so a run at the very end has one too). SOM_LEFTMOST gives each run's start, but
@@ -59,8 +63,17 @@ MAX_ENDS = 20_000
 
 def outermost(spans: dict[int, int]) -> list[tuple[int, int]]:
     """Drop runs that lie inside an earlier, longer one."""
+    if len(spans) == 1:
+        return list(spans.items())  # a decoded token's one run
+    ordered = sorted(spans.items())
+    if ordered:
+        starts, ends = zip(*ordered, strict=True)
+        if not any(map(operator.lt, starts[1:], ends)):
+            # Each starts at or after the end of the one before (the common case: one
+            # report per run): the loop below would keep them all as they are. Checked in C.
+            return ordered
     out: list[tuple[int, int]] = []
-    for start, end in sorted(spans.items()):
+    for start, end in ordered:
         if out and start < out[-1][1]:
             if end > out[-1][1]:
                 out[-1] = (out[-1][0], end)
@@ -135,3 +148,60 @@ def wrapped_spans(text: str, ends: list[int]) -> list[tuple[int, int]]:
         if start not in stretches:
             stretches[start] = e + _stretch(text, e)
     return [m.span() for a in sorted(stretches) for m in B64_WRAPPED.finditer(text, a, stretches[a])]
+
+
+_IDLE_KINDS = tuple(k for k in RUN_LAYERS if k != "base64")
+
+
+def idle_runs(text: str, runs: dict[str, list[tuple[int, int]]] | None) -> bool:
+    """Whether `egress.scan.decode.run_candidates(text, ..., runs)` yields and charges
+    nothing, decided without decoding: every kind it reads is given, and empty but for
+    base64 runs that cannot decode, each too short (`MIN_RUN`) or of one case or digits
+    only (`_b64_normalised` turns it down first): the ids of a decoded `req=4f…` token."""
+    if runs is None or "base64" not in runs or any(runs.get(k, True) for k in _IDLE_KINDS):
+        return False
+    return all(end - start < MIN_RUN or _b64_normalised(text[start:end]) is None
+               for start, end in runs["base64"])
+
+
+def has_escape(text: str) -> bool:
+    """Whether `text` holds a character an escape decoder starts from (URL, JSON, HTML and
+    quoted-printable escapes: `egress.scan.decode.escape_candidates` finds none without)."""
+    return "%" in text or "\\" in text or "&" in text or "=" in text
+
+
+def idle(text: str, found: Prefiltered) -> bool:
+    """Whether a scan of decoded `text` as a layer of its own, with no known secret to look
+    for, finds and charges nothing, from what the prefilter says of it: no rule to run, no
+    escape to decode, no run that can decode (so at the depth limit nothing decodes
+    either). Most `key=value` tokens of code and logs read as quoted-printable are such."""
+    return not found.rules and not has_escape(text) and idle_runs(text, found.runs)
+
+
+# What a match of each shape of `RUN_SHAPES` but base64 holds (`decode.HEX_RUN` is the hex shape
+# without the character after it), and a maximal stretch of the base64 alphabet.
+_B32_STRETCH = re.compile(r"[A-Z2-7]{16}|[a-z2-7]{16}")
+_LONGHEX_STRETCH = re.compile(r"[0-9a-fA-F]{64}")
+_B64_STRETCH = re.compile(r"[A-Za-z0-9+/_-]{16,}")
+
+
+def quiet(text: str) -> bool:
+    """Whether `idle_runs` holds for the runs a hyperscan runs pass would report in `text`,
+    told without the pass (two cost more than a short decoded token's whole scan): no line
+    break nor backslash (every presence shape holds a break, real or escaped), no match of
+    what a base32, hex or long-hex run must hold, and each maximal stretch of the base64
+    alphabet, 16 or more (a base64 run is one, with its `=`), of one case or digits only.
+    The runs pass reads a character that is not ASCII as a `?`, which no shape holds, and
+    these searches match none either."""
+    if "\n" in text or "\\" in text or _B32_STRETCH.search(text) or decode.HEX_RUN.search(text):
+        return False
+    if _LONGHEX_STRETCH.search(text):
+        return False
+    return all(_b64_normalised(m.group()) is None for m in _B64_STRETCH.finditer(text))
+
+
+def idle_alone(text: str, rule_ids: Callable[[bytes], set[int]]) -> bool:
+    """`idle` of a text the prefilter has not scanned, from its rules pass alone
+    (`HyperscanPrefilter.rule_ids`, which also holds the rules that always run) and `quiet`
+    for its runs."""
+    return not has_escape(text) and quiet(text) and not rule_ids(ascii_data(text))
