@@ -22,6 +22,7 @@ from egress.scan.injection.vocab import (
     THIRD_PARTY_BEFORE,
     UNLESS_AFTER,
     UNLESS_BEFORE,
+    option_doc,
     quoted_report,
     rx,
 )
@@ -59,13 +60,16 @@ class Rule:
     def first(self, view: str, present: frozenset[str] | None = None,
               reports_exempt: bool = True) -> re.Match[str] | None:
         """The first accepted match in `view`; `present` is the set of keys found in it. With
-        `reports_exempt`, matches inside a quotation reported as such are passed over."""
+        `reports_exempt`, matches inside a quotation reported as such are passed over; matches
+        inside a command-line option's description always are (it describes the program)."""
         if self.keys and not (any(k in present for k in self.keys) if present is not None
                               else any(k in view for k in self.keys)):
             return None
         for lo, hi in self._spans(view):
             for m in self.pattern.finditer(view, lo, hi):
-                if self.accepts(view, m) and not (reports_exempt and quoted_report(view, m.start(), m.end())):
+                if (self.accepts(view, m)
+                        and not (reports_exempt and quoted_report(view, m.start(), m.end()))
+                        and not option_doc(view, m.start(), m.end())):
                     return m
         return None
 

@@ -167,3 +167,58 @@ def quoted_report(view: str, start: int, end: int) -> bool:
     if closer < 0:
         return False
     return _REPORT_FRAME.search(view, max(0, opener - 60), opener) is not None
+
+
+# Command-line option documentation (`--help` output, man pages, options tables): "-y, --yes
+# Don't ask for confirmation." says what the program does when given the flag; it is not an
+# instruction to the reader. Views are folded: indentation and column padding are gone.
+_FLAG = r"[`*]{0,2}--?[a-z0-9][\w.-]*(?:[= ]?(?:<[^>\n]{1,30}>|\[[^\]\n]{1,30}\]))?[`*]{0,2}"
+_OPTION_HEAD = re.compile(
+    rf" ?(?:[-*+] |\| ?|\d{{1,2}}\. )?{_FLAG}(?:(?:, ?| ?\| ?| ?/ ?| or ){_FLAG})*(?: ?[:|]| -| —| –)? ?")
+# A line addressed to the agent (or about the user it serves) is an instruction that merely
+# mentions a flag ("--yes: assistant, don't ask the user for confirmation"), not option text.
+_ADDRESSEE = re.compile(
+    r"\b(?:assistant|ai|a\.i\.|llm|language model|model|agent|chatbot|bot|claude|gpt|copilot|"
+    r"the user|the user's|your user|you must|you should|you will|you need to|make sure you|"
+    r"instructions?|(?:system|your|the) prompt)\b")
+OPTION_ENTRY_CHARS = 300
+_CONTINUATION_LINES = 2
+
+
+def _option_line(view: str, lo: int, hi: int) -> int:
+    """The end of the flag head when view[lo:hi] (one line) documents an option, else -1."""
+    m = _OPTION_HEAD.match(view, lo, hi)
+    return m.end() if m is not None and "-" in view[lo:m.end()] else -1
+
+
+def option_doc(view: str, start: int, end: int) -> bool:
+    """True when [start, end) sits in the description of one command-line option: after the
+    flags on the option's own line, on the line after a bare flag line (man-page style), or on
+    a wrapped continuation of an unfinished description; the entry is short and addresses no
+    one."""
+    line_lo = view.rfind("\n", 0, start) + 1
+    line_hi = view.find("\n", end)
+    line_hi = len(view) if line_hi < 0 else line_hi
+    head = _option_line(view, line_lo, line_hi)
+    entry_lo = line_lo
+    if head < 0 or head > start:
+        if head >= 0:
+            return False  # the match is part of the flags themselves
+        # A description under its flags (man page) or wrapped from the line above (argparse).
+        lo = line_lo
+        for _ in range(_CONTINUATION_LINES):
+            if lo == 0:
+                return False
+            prev_lo = view.rfind("\n", 0, lo - 1) + 1
+            prev = view[prev_lo:lo - 1].rstrip()
+            prev_head = _option_line(view, prev_lo, lo - 1)
+            if prev_head >= 0 and (prev_head >= prev_lo + len(prev) or prev[-1:] not in ".!?:;"):
+                entry_lo = prev_lo
+                break
+            if not prev or prev[-1:] in ".!?:;" or prev_head >= 0:
+                return False
+            lo = prev_lo
+        else:
+            return False
+    entry = view[entry_lo:line_hi]
+    return len(entry) <= OPTION_ENTRY_CHARS and _ADDRESSEE.search(entry) is None
