@@ -156,9 +156,8 @@ class TextScanner:
         parts delimited by quotes): a distinctive anchor (token prefix, not a generic word)
         occurs, or a part starts with the rest of a cut anchor and another ends with its
         beginning, or a known secret's first characters occur (whole or cut). The split scan
-        only rebuilds tokens that an anchor starts (`egress.scan.dlp.splits`), so an anchor inside
-        a longer run (a base64 image, a hex hash) does not count."""
-        # One encoding for both passes (any token-starting anchor is an anchor: no pre-pass).
+        only rebuilds tokens that an anchor starts (`egress.scan.dlp.splits`), so an anchor in a
+        longer run (base64 image, hex hash) does not count. One encoding serves both passes."""
         data = text.encode("ascii", "replace") if self.prefilter.name == "hyperscan" else None
         if any(_starts_token(text, s) for s, _ in self.prefilter.token_anchor_spans(text, data)):
             return True
