@@ -23,6 +23,10 @@ GetAddrInfo = Callable[..., Awaitable[list[AddrInfo]]]
 RESOLVE_TTL = 10.0  # seconds a resolution is reused for the checks of later requests
 PIN_TTL = 30.0  # seconds a checked answer is served to the connection that follows it
 MAX_ENTRIES = 4096
+# A resolver answering "temporary failure" (EAI_AGAIN: a busy or restarting DNS server, Docker's
+# embedded one under load) is asked again this many times, after these pauses, before the
+# flow fails as unresolvable.
+AGAIN_DELAYS = (0.2, 1.0)
 
 
 class PinnedResolver:
@@ -31,6 +35,9 @@ class PinnedResolver:
         self._pinned: OrderedDict[tuple[str, int], tuple[float, list[AddrInfo]]] = OrderedDict()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._original: GetAddrInfo | None = None
+        # (host, port) -> the lookup in progress: twenty requests that reach a new name at
+        # once share one lookup instead of sending twenty pairs of queries.
+        self._inflight: dict[tuple[str, int], asyncio.Future[list[AddrInfo]]] = {}
 
     def install(self, loop: asyncio.AbstractEventLoop) -> None:
         """Route `loop.getaddrinfo` through the pins (idempotent per loop)."""
@@ -57,12 +64,31 @@ class PinnedResolver:
         cached = self._resolved.get(key)
         if cached is not None and now - cached[0] < RESOLVE_TTL:
             return cached[1]
-        loop = asyncio.get_running_loop()
-        self.install(loop)
+        task = self._inflight.get(key)
+        if task is None:
+            self.install(asyncio.get_running_loop())
+            # a task of its own: one requester's flow being cancelled does not cancel the
+            # lookup the others wait for
+            task = self._inflight[key] = asyncio.ensure_future(self._lookup(host, port))
+            task.add_done_callback(lambda done: self._settled(key, done))
+        return list(await asyncio.shield(task))
+
+    def _settled(self, key: tuple[str, int], task: asyncio.Future[list[AddrInfo]]) -> None:
+        if self._inflight.get(key) is task:
+            del self._inflight[key]
+        if not task.cancelled() and task.exception() is None:
+            _store(self._resolved, key, (time.monotonic(), task.result()))
+
+    async def _lookup(self, host: str, port: int) -> list[AddrInfo]:
         assert self._original is not None
-        infos = await self._original(host, port, type=socket.SOCK_STREAM)
-        _store(self._resolved, key, (time.monotonic(), list(infos)))
-        return list(infos)
+        for delay in (*AGAIN_DELAYS, None):
+            try:
+                return list(await self._original(host, port, type=socket.SOCK_STREAM))
+            except socket.gaierror as e:
+                if e.errno != socket.EAI_AGAIN or delay is None:
+                    raise
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
 
     def pin(self, host: str, port: int, infos: list[AddrInfo]) -> None:
         """The connection to (host, port) about to be made gets exactly `infos`."""

@@ -211,3 +211,61 @@ def test_the_loop_resolves_a_pinned_name_to_the_checked_answer() -> None:
     assert checked[0][4][0] == "10.9.9.9"
     assert dialled[0][4] == ("1.1.1.1", 443)
     assert other[0][4][0] == "10.9.9.9"
+
+
+def test_concurrent_checks_of_one_new_name_share_one_lookup() -> None:
+    """Twenty requests reaching a new name at once: one lookup, whose answer all of them get,
+    even when the first requester is cancelled while it waits."""
+    async def run() -> tuple[list[str], list[Any]]:
+        loop = asyncio.get_running_loop()
+        calls: list[str] = []
+        gate = asyncio.Event()
+
+        async def system(host: str, port: int, **kw: Any) -> list[Any]:
+            calls.append(host)
+            await gate.wait()
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.9.9.9", port))]
+
+        loop.getaddrinfo = system  # type: ignore[method-assign,assignment]
+        resolver = PinnedResolver()
+        waiters = [asyncio.ensure_future(resolver.resolve("new.test", 443)) for _ in range(20)]
+        await asyncio.sleep(0)
+        waiters[0].cancel()
+        gate.set()
+        answers = await asyncio.gather(*waiters[1:])
+        assert waiters[0].cancelled()
+        again = await resolver.resolve("new.test", 443)  # within RESOLVE_TTL: no lookup
+        return calls, [*answers, again]
+
+    calls, answers = asyncio.run(run())
+    assert calls == ["new.test"]
+    assert len(answers) == 20 and all(a[0][4] == ("10.9.9.9", 443) for a in answers)
+
+
+def test_a_temporary_resolver_failure_is_asked_again_a_permanent_one_is_not() -> None:
+    async def run(errors: list[int]) -> tuple[int, list[Any] | OSError]:
+        loop = asyncio.get_running_loop()
+        calls = 0
+
+        async def system(host: str, port: int, **kw: Any) -> list[Any]:
+            nonlocal calls
+            calls += 1
+            if errors:
+                code = errors.pop(0)
+                raise socket.gaierror(code, "failed")
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.9.9.9", port))]
+
+        loop.getaddrinfo = system  # type: ignore[method-assign,assignment]
+        got: list[Any] | OSError
+        try:
+            got = await PinnedResolver().resolve("flaky.test", 443)
+        except OSError as e:
+            got = e
+        return calls, got
+
+    calls, got = asyncio.run(run([socket.EAI_AGAIN, socket.EAI_AGAIN]))
+    assert calls == 3 and not isinstance(got, OSError) and got[0][4][0] == "10.9.9.9"
+    calls, got = asyncio.run(run([socket.EAI_AGAIN] * 3))
+    assert calls == 3 and isinstance(got, socket.gaierror) and got.errno == socket.EAI_AGAIN
+    calls, got = asyncio.run(run([socket.EAI_NONAME]))
+    assert calls == 1 and isinstance(got, socket.gaierror) and got.errno == socket.EAI_NONAME
