@@ -190,3 +190,20 @@ def test_round9_split_shares_no_template_payload_or_document_with_development_da
     assert {i["source"] for i in injected} == {"prompt-siren", "agentprobe+prompt-siren", "agentprobe"}
     assert len(injected) == 132 and len(load_eval("round9", "clean-results")) == 162
     assert len(load_eval("round9", "poisoned-tools")) == 60
+
+
+def test_round10_split_shares_no_template_payload_or_document_with_development_data() -> None:
+    """The round-10 held-out split (mcp-stress-test's tool-poisoning payloads, planted in
+    standard-library documents no earlier split used) shares no template, payload, document or
+    clean text with any earlier split: checked on the data, without measuring detection on it."""
+    from tests.support.injection_eval import load as load_eval
+
+    round10 = _parts("round10")
+    for split in ("dev", "test", "fresh", "round3", "round4", "round5", "round7", "round9"):
+        old = _parts(split)
+        assert not round10[0] & old[0] and not round10[1] & old[1], split
+        assert not (round10[2] - {""}) & old[2] and not round10[3] & old[3], split
+    injected = load_eval("round10", "injected-results")
+    assert {i["source"] for i in injected} == {"mcp-stress-test"}
+    assert len(injected) == 152 and len(load_eval("round10", "clean-results")) == 141
+    assert len(load_eval("round10", "poisoned-tools")) == 118

@@ -104,7 +104,7 @@ FRAMING = re.compile(
     r"assistant|operator|maintainer|it support|it department|compliance|moderator|root|sudo|override|"
     r"internal|hidden|ai|llm|agent|model|instructions?|new instructions?|updated instructions?)"
     r"(?:[ _-](?:note|notice|message|msg|instructions?|update|alert|directive|override|reminder|tip|prompt|"
-    r"command|order|requirement|policy|protocol|task|team))?\s*(?:\]|>|\*\*|\))?\s*[:>\]\-)]"
+    r"command|cmd|order|requirement|policy|protocol|task|team))?\s*(?:\]|>|\*\*|\))?\s*[:>\]\-)]"
     r"|<\s*/?\s*(?:system|instructions?|assistant_instructions|important|admin|developer|hidden|secret|"
     r"override|sudo|ai_instructions|agent_instructions|information|note)\b[^>\n]{0,40}>"
     r"|\[(?:system|developer|admin|inst|sys|assistant|important)(?: message| note| notice)?\]")

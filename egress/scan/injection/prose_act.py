@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from egress.scan.injection.vocab import NEGATION_BEFORE
+from egress.scan.injection.vocab import AI_DUTY, NEGATION_BEFORE
 
 MAX_CANDIDATES = 64
 
@@ -81,6 +81,8 @@ def _opens_clause(view: str, m: re.Match[str]) -> bool:
     lo = max(0, m.start() - 80)
     # "x" stops `^` from matching at a cut that is not the start of the text.
     before = ("x" if lo else "") + view[lo:m.start()]
+    if AI_DUTY.search(before):
+        return not NEGATION_BEFORE.search(view, max(0, m.start() - 28), m.start() + 1)
     if not _OPENING.search(before):
         return False
     if NEGATION_BEFORE.search(view, max(0, m.start() - 28), m.start() + 1):

@@ -43,6 +43,8 @@ _WS = re.compile(r"[^\S\n]+")
 _BLANK_LINES = re.compile(r" ?\n[\s]*")
 _ENTITY = re.compile(r"&(?:#\d{2,7}|#x[0-9a-f]{2,6}|[a-z]{2,8});", re.IGNORECASE)
 _PERCENT = re.compile(r"%[0-9a-fA-F]{2}")
+# From a word's start, possessive: no retry from inside a word (seven times faster, same runs).
+_JOINED = re.compile(r"(?<![^\s_])[^\s_]++(?:_[^\s_]++){5,}")
 _LONG_WORD = re.compile(r"[a-z]{24,}")
 # A letter, then digits or symbols, then a letter: `1gn0r3`, `pr3v10us`, `@ll`.
 _LEET_CHAR = re.compile(r"[0-9@$!|+]")
@@ -117,6 +119,13 @@ def views(text: str, folded: str | None = None) -> Iterator[tuple[str, str, bool
         yield "leetspeak", leet, True
     if "&" in folded and _ENTITY.search(folded):
         yield "html-entities", _fold(normalize(html.unescape(text))), True
+    # Words joined by underscores in place of spaces ("system_cmd::execute_`curl_-ssl_https://..."):
+    # a run of six or more, holding something no identifier holds (a quote, a slash, a dot).
+    if "_" in folded and _JOINED.search(folded):
+        joined = "\n".join(line.replace("_", " ") for line in folded.split("\n")
+                           if any(re.search(r"[^\w]", m.group(0)) for m in _JOINED.finditer(line)))
+        if joined:
+            yield "underscores-as-spaces", joined, True
     if "%" in folded and _PERCENT.search(folded):
         yield "percent-decoded", _fold(normalize(unquote(text))), True
 

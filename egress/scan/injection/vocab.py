@@ -12,6 +12,17 @@ def rx(*parts: str) -> re.Pattern[str]:
 
 
 NEGATION_BEFORE = re.compile(r"\b(?:never|not|don't|dont|do not|avoid|cannot|can't)\b[^.;!?\n]{0,20}$")
+# A directive put as the AI's duty in the third person ("the assistant shall modify ...", "the
+# agent is required to run ...") or as the reader's own earlier promise ("as you mentioned earlier,
+# you would delete ..."): the verb after it opens a clause as much as an imperative does.
+AI_DUTY = re.compile(
+    r"(?:\b(?:the|this|any|every|each) (?:ai |llm |coding )?(?:assistant|agent|model|ai|llm|copilot|bot) "
+    r"(?:shall|must|is (?:required|instructed|expected|directed|obliged|authori[sz]ed) to|is to|has to|"
+    r"needs to)|\bas (?:you|we) (?:mentioned|said|agreed|promised|confirmed|discussed)(?: earlier| before| "
+    r"previously)?,? you(?:'d| would| will| agreed to| promised to| said you would))"
+    r"\s+(?:now\s+|immediately\s+|first\s+|then\s+)?$"
+    # A fake system label right before the verb: "system_cmd::delete ...", "[admin notice]: run ...".
+    r"|\b(?:system|developer|admin|administrator|operator|root)(?:[ _-]\w+)?\s*[\]>]?\s*::?\s*$")
 # What follows a credential in documentation written for humans.
 HUMAN_PLACE = rx(r"\W{0,3}(?:(?:in|into|inside|under|on|at|via|with|using|to|by)\W+(?:[\w'-]+\W{1,3}){0,3}?"
                    r"(?:header|field|dashboard|settings|form|input|text ?box|click\w*|icon|toggle|"
@@ -162,6 +173,10 @@ def quoted_report(view: str, start: int, end: int) -> bool:
     lo = max(0, start - 200)
     opener = max(view.rfind(q, lo, start) for q in _QUOTES)
     if opener < 0 or any(q in view[opener + 1:start] for q in _QUOTES):
+        return False
+    # A straight quote after an odd number of them on its line closes a quotation ('menu "Go to
+    # file/line" was broken'): the text after it is not inside one.
+    if view[opener] == '"' and view.count('"', view.rfind("\n", 0, opener) + 1, opener) % 2:
         return False
     closer = min((i for i in (view.find(q, end, end + 200) for q in _QUOTES) if i >= 0), default=-1)
     if closer < 0:
