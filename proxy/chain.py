@@ -105,7 +105,8 @@ class Chain:
         """Synchronous dispatch (replay). Async hooks are run to completion."""
         for fn in self._hooks.get(hook, ()):
             result = fn(*args)
-            if inspect.isawaitable(result):
+            # Most hooks return None: the awaitable check (an ABC instance check) is skipped.
+            if result is not None and inspect.isawaitable(result):
                 asyncio.run(_await(result))
 
 

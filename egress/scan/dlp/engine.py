@@ -194,6 +194,12 @@ class DLPEngine(TextScanner):
         policy store calls this for every policy the proxy or replay serves."""
         for chars in (*_BETWEEN.values(), blocks.CUT_FOLLOWERS):
             self._cross_engine(chars)
+        # The rules' ends databases kept in the derived cache are loaded now as well: the
+        # background compiler then only ever runs on a cold cache (`rule_ends`).
+        for engine in (self, *self._cross.values()):
+            load_ends = getattr(engine.prefilter, "load_stored_ends", None)
+            if load_ends is not None:
+                load_ends(engine.windowed_rules())
 
     def _cross_engine(self, chars: str) -> DLPEngine:
         cross = self._cross.get(chars)

@@ -13,7 +13,8 @@ import ahocorasick
 
 from egress.redact import MIN_SECRET_LEN, secret_forms
 from egress.scan.dlp.prefilter.backends import default_backend
-from egress.scan.dlp.prefilter.hyperscan_backend import hs_scan, hyperscan, literal
+from egress.scan.dlp.prefilter.hyperscan_backend import hs_scan, hyperscan
+from egress.scan.dlp.prefilter.hyperscan_plan import literal
 from egress.scan.dlp.prefilter.protocol import KnownMatcher, fold
 
 

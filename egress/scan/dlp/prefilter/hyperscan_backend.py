@@ -2,7 +2,7 @@
 its matches), or its anchors where hyperscan cannot take the regex, plus the run shapes of
 the decoders, scanned in one SIMD pass.
 
-Pure: `HyperscanPrefilter.compile` builds the databases in memory. Compiling takes ~0.45 s
+Pure: `HyperscanPrefilter.compile` builds the databases in memory. Compiling takes seconds
 for the catalogue, so the proxy keeps them in the derived cache (`egress.sources`): this
 module only says what identifies a compiled prefilter (`cache_inputs`), turns one into
 plain data (`snapshot`) and back (`restore`, which refuses anything `compile` could not have
@@ -18,9 +18,16 @@ import re._constants as sre_constants  # type: ignore[import-not-found]
 import re._parser as sre_parser  # type: ignore[import-not-found]
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from egress.scan.dlp.prefilter.hyperscan_plan import (
+    _meta_plan,
+    _Plan,
+    _plan,
+    _plan_fits,
+    _split_anchors,
+    literal,
+)
 from egress.scan.dlp.prefilter.protocol import (
     Prefiltered,
     RuleSource,
@@ -60,20 +67,6 @@ _PENDING = object()
 # letter matches some rules at every position; each report is a Python callback).
 ENDS_CAP = 4096
 
-
-def literal(text: bytes) -> bytes:
-    return b"".join(bytes([c]) if chr(c).isalnum() else b"\\x%02x" % c for c in text)
-
-
-def _compiles(expression: bytes, flags: int) -> bool:
-    db = hyperscan.Database()
-    try:
-        db.compile(expressions=[expression], ids=[0], elements=1, flags=[flags])
-    except hyperscan.error:
-        return False
-    return True
-
-
 # Bump when the way rule sources become hyperscan expressions changes: cached databases
 # (`egress.sources.derived_cache`) of an older recipe are then never found. A rule's ends
 # database has a recipe of its own (7 compiled the base64 run shape without start of match:
@@ -86,64 +79,22 @@ _ENDS_RECIPE = 6
 EndsStore = tuple[Callable[[list[object]], bytes | None], Callable[[list[object], bytes], None]]
 
 
-@dataclass(slots=True)
-class _Plan:
-    """What the rules database is compiled from: each rule's own regex in prefilter mode,
-    or its anchors when hyperscan cannot take the regex, or nothing (`always` runs)."""
-
-    exprs: list[bytes]
-    ids: list[int]
-    flags: list[int]
-    always: list[int]
-    split: list[str]
-
-
-def _split_anchors(sources: Sequence[RuleSource]) -> list[str]:
-    return sorted({a for src in sources for a in src.split_anchors})
-
-
-def _plan(sources: Sequence[RuleSource]) -> _Plan:
-    plan = _Plan([], [], [], [], _split_anchors(sources))
-    single = hyperscan.HS_FLAG_SINGLEMATCH
-    for i, src in enumerate(sources):
-        expr = (src.prefilter or src.regex).encode()
-        if _compiles(expr, single | hyperscan.HS_FLAG_PREFILTER):
-            plan.exprs.append(expr)
-            plan.ids.append(i)
-            plan.flags.append(single | hyperscan.HS_FLAG_PREFILTER)
-        elif src.anchors:
-            for anchor in src.anchors:
-                plan.exprs.append(literal(anchor.encode()))
-                plan.ids.append(i)
-                plan.flags.append(single | hyperscan.HS_FLAG_CASELESS)
-        else:
-            plan.always.append(i)
-    return plan
-
-
-def _plan_fits(plan: _Plan, sources: Sequence[RuleSource]) -> bool:
-    """Whether a plan read from the cache is one `_plan(sources)` could have made: every rule
-    is covered by its own regex, by all of its anchors, or runs always. A plan that fails
-    this is recompiled, so a bad cache entry can cost time but never drop a rule."""
-    if not len(plan.exprs) == len(plan.ids) == len(plan.flags):
-        return False
-    single = hyperscan.HS_FLAG_SINGLEMATCH
-    by_rule: dict[int, set[tuple[bytes, int]]] = {}
-    for expr, rid, flag in zip(plan.exprs, plan.ids, plan.flags, strict=True):
-        by_rule.setdefault(rid, set()).add((expr, flag))
-    if not set(by_rule) | set(plan.always) <= set(range(len(sources))):
-        return False
-    for i, src in enumerate(sources):
-        got = by_rule.get(i)
-        if got is None:
-            if i not in plan.always:
-                return False
-            continue
-        own = {((src.prefilter or src.regex).encode(), single | hyperscan.HS_FLAG_PREFILTER)}
-        anchors = {(literal(a.encode()), single | hyperscan.HS_FLAG_CASELESS) for a in src.anchors}
-        if got != own and (not anchors or got != anchors):
-            return False
-    return plan.split == _split_anchors(sources)
+def _plan_and_rules(sources: Sequence[RuleSource]) -> tuple[_Plan, Any]:
+    """`_plan(sources)` and its rules database. Every rule of the shipped catalogue compiles
+    from its own regex, so the database of all of them is tried first: when it compiles,
+    each of its expressions compiles alone too (hyperscan checks every expression of a
+    database as it would alone, then more), which is the plan `_plan` makes, and its
+    database is this one. Only when it fails is each expression tried alone (`_plan`): a
+    compile per rule, most of what a cold start of the proxy took."""
+    flag = hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_PREFILTER
+    exprs = [(src.prefilter or src.regex).encode() for src in sources]
+    ids, flags = list(range(len(exprs))), [flag] * len(exprs)
+    try:
+        db = _database(exprs, ids, flags)
+    except hyperscan.error:
+        plan = _plan(sources)
+        return plan, _database(plan.exprs, plan.ids, plan.flags)
+    return _Plan(exprs, ids, flags, [], _split_anchors(sources)), db
 
 
 def _database(exprs: Sequence[bytes], ids: Sequence[int], flags: Sequence[int]) -> Any:
@@ -175,24 +126,6 @@ def _loaded(blob: bytes) -> Any:
     db = hyperscan.loadb(blob, hyperscan.HS_MODE_BLOCK)
     db.scratch = hyperscan.Scratch(db)  # compile() allocates one; loadb() does not
     return db
-
-
-def _meta_plan(meta: dict[str, object]) -> _Plan | None:
-    exprs, ids, flags, always, split = (meta.get(k) for k in ("exprs", "ids", "flags", "always",
-                                                               "split"))
-    if not all(isinstance(v, list) for v in (exprs, ids, flags, always, split)):
-        return None
-    assert isinstance(exprs, list) and isinstance(ids, list) and isinstance(flags, list)
-    assert isinstance(always, list) and isinstance(split, list)
-    lists = (exprs, split), (ids, flags, always)
-    if not all(isinstance(x, str) for v in lists[0] for x in v):
-        return None
-    if not all(type(x) is int for v in lists[1] for x in v):
-        return None
-    try:
-        return _Plan([e.encode("latin-1") for e in exprs], ids, flags, always, split)
-    except UnicodeError:
-        return None
 
 
 def cache_inputs(sources: Sequence[RuleSource]) -> list[object]:
@@ -245,9 +178,9 @@ class HyperscanPrefilter:
 
     @classmethod
     def compile(cls, sources: Sequence[RuleSource]) -> HyperscanPrefilter:
-        plan = _plan(sources)
+        plan, rules_db = _plan_and_rules(sources)
         databases = (
-            _database(plan.exprs, plan.ids, plan.flags),
+            rules_db,
             _database([literal(a.encode()) for a in plan.split], list(range(len(plan.split))),
                       [hyperscan.HS_FLAG_CASELESS] * len(plan.split)),
             _database([shape for _, shape in RUN_SHAPES], list(range(len(RUN_SHAPES))),
@@ -390,6 +323,26 @@ class HyperscanPrefilter:
         worker = self._ends_worker
         if worker is not None:
             worker.join(timeout)
+
+    def load_stored_ends(self, indices: Sequence[int]) -> int:
+        """Loads the ends databases of `indices` that `ends_store` holds (all of them take
+        ~0.06 s CPU, where compiling them takes seconds), so that a fresh proxy's first long
+        texts neither search whole nor share the GIL with the background compiler. What the
+        store lacks is left to be compiled on first ask. Returns how many were loaded."""
+        store, loaded = self.ends_store, 0
+        if store is None:
+            return 0
+        for index in indices:
+            expr = self._own.get(index)
+            if expr is None or self._ends_dbs.get(index, _PENDING) is not _PENDING:
+                continue
+            blob = store[0](ends_cache_inputs(expr))
+            if blob is None:
+                continue
+            with contextlib.suppress(hyperscan.error):  # corrupt, another build: compiled later
+                self._ends_dbs[index] = _loaded(blob)
+                loaded += 1
+        return loaded
 
     def compile_ends(self, indices: Sequence[int]) -> None:
         """Compiles the ends databases of `indices` now (what the background thread does;
