@@ -324,7 +324,7 @@ def test_hopeless_runs_decode_to_nothing(run: str) -> None:
     normalised = decode._b64_normalised(run)
     if normalised is None or not normalised[0].isascii():
         return
-    core, altchars = normalised
+    core = normalised[0]
     data = core.encode().translate(bytes.maketrans(b"-_", b"+/"))
     if plain_bytes.hopeless(data, config.min_printable):
         assert _reference_b64_decode(run, config, decode.Budget(1 << 20)) is None
