@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from egress.scan import binary, decode, escapes
+from egress.scan import binary, decode, escapes, plain_bytes
 from egress.scan.dlp import blocks
 from egress.scan.dlp.prefilter import hyperscan_backend, runs, windows
 from egress.scan.dlp.prefilter.backends import make_prefilter
@@ -78,8 +78,8 @@ def test_non_ascii_runs_equal_the_regex_at_piece_and_chunk_edges(
 
 
 def test_plain_bytes_are_neither_compressed_nor_structured() -> None:
-    """`decode._plain` leaves `binary` alone on bytes with no NUL whose first byte is none of
-    `_STRUCTURED_FIRST`: checked for every first byte, followed by the rest of every
+    """`plain_bytes.plain` leaves `binary` alone on bytes with no NUL whose first byte is none
+    of `STRUCTURED_FIRST`: checked for every first byte, followed by the rest of every
     compression magic and by ordinary bytes."""
     tails = [magic[1:] + b"\x01" * 30 for magic, _ in binary._MAGIC]
     tails += [b"\x8b" + b"\x01" * 40, b"\x9c" + b"A" * 40, b"\x82\x01\x22\x02" + b"\x01" * 40,
@@ -87,7 +87,7 @@ def test_plain_bytes_are_neither_compressed_nor_structured() -> None:
     for first in range(1, 256):
         for tail in tails:
             data = bytes([first]) + tail
-            if not decode._plain(data):
+            if not plain_bytes.plain(data):
                 continue
             assert binary.compression_of(data) is None, data[:8]
             assert not binary.structured(data), data[:8]
@@ -301,3 +301,55 @@ def test_min_width_from_the_kept_parse_equals_a_fresh_parse() -> None:
     for rule in load_catalogue():
         assert blocks.min_width(rule.regex) == windows.min_width(rule.regex.pattern,
                                                                  rule.regex.flags), rule.id
+
+
+# Runs as realistic code holds them (identifiers, request ids) and base64 of text, in both
+# alphabets, glued at every offset.
+_RUNS = st.one_of(
+    st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-",
+            min_size=16, max_size=80),
+    st.sampled_from(["IncrementalDecoder", "reqV4f21df-e944-0b0c-6c4d-cfd3720511b6",
+                     "IsolatedAsyncioTestCase", "NotImplementedError"]),
+    st.tuples(st.text(min_size=8, max_size=40), st.integers(0, 3), st.booleans()).map(
+        lambda t: (base64.urlsafe_b64encode if t[2] else base64.b64encode)(
+            t[0].encode()).decode()[t[1]:]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(_RUNS)
+def test_hopeless_runs_decode_to_nothing(run: str) -> None:
+    """`plain_bytes.hopeless` (the shortcut `decode._b64_decode` takes for short ASCII runs)
+    is only ever true of a run that the reference decodes to nothing."""
+    config = decode.DecodeConfig()
+    normalised = decode._b64_normalised(run)
+    if normalised is None or not normalised[0].isascii():
+        return
+    core = normalised[0]
+    data = core.encode().translate(bytes.maketrans(b"-_", b"+/"))
+    if plain_bytes.hopeless(data, config.min_printable):
+        assert _reference_b64_decode(run, config, decode.Budget(1 << 20)) is None
+
+
+def test_hopeless_holds_for_the_identifiers_of_code() -> None:
+    """The shortcut is taken for the runs it was made for, and not for base64 of text."""
+    for run in ("IncrementalDecoder", "IsolatedAsyncioTestCase", "NotImplementedError"):
+        assert plain_bytes.hopeless(run.encode(), 0.85), run
+    assert not plain_bytes.hopeless(base64.b64encode(b"password=hunter2-hunter2"), 0.85)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(_RUNS, st.sampled_from([" ", "\n", "=", "==", ".", "lowercaseonlyidentifier",
+                                                   "UPPERCASEONLYIDENTIFIER", "1234567890123456"])),
+                max_size=25))
+def test_base64_run_candidates_equal_decoding_every_run(pieces: list[str]) -> None:
+    """`decode.run_candidates` over base64 runs (the runs it turns down without a call, the
+    runs `hopeless` turns down) yields what decoding every run with the reference gives."""
+    text = "".join(pieces)
+    config = decode.DecodeConfig(base32=False, hex=False)
+    spans = [m.span() for m in decode.B64_RUN.finditer(text)]
+    given_runs = {"b64wrap": [], "base64": spans}
+    expected = [(found[0], s, e) for s, e in spans
+                if (found := _reference_b64_decode(text[s:e], config, decode.Budget(1 << 20)))]
+    got = [(d.text, d.start, d.end)
+           for d in decode.run_candidates(text, config, decode.Budget(1 << 20), given_runs)]
+    assert got == expected

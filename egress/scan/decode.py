@@ -31,14 +31,16 @@ from typing import NamedTuple
 
 from egress.scan import binary
 from egress.scan.escapes import HTML_STOPS, JSON_STOPS, PCT_STOPS, escape_tokens
+from egress.scan.plain_bytes import PRINTABLE as _PRINTABLE
+from egress.scan.plain_bytes import PRINTABLE_RUN as _PRINTABLE_RUN
+from egress.scan.plain_bytes import hopeless
+from egress.scan.plain_bytes import plain as _plain
 
 # A decoded secret is at least this long; shorter encoded runs are not worth decoding.
 MIN_RUN = 16
 # Runs longer than this are judged on a sample before being decoded whole at every offset.
 _SAMPLE = 3072
 
-_PRINTABLE = bytes(range(0x20, 0x7F)) + b"\t\n\r"
-_PRINTABLE_RUN = re.compile(rb"[\x20-\x7e\t\r\n]{8,}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,19 +195,6 @@ def _b64_normalised(run: str) -> tuple[str, bytes] | None:
 
 
 _URLSAFE = bytes.maketrans(b"-_", b"+/")
-# First bytes of what `binary.structured` or `binary.compression_of` can be true of when
-# the data holds no NUL (gzip, zstd, bzip2, zlib, DER; xz, OpenSSH keys and UTF-16/32 all
-# hold a NUL): other data is `_plain` (`tests/test_dlp_fast_paths.py` checks the set
-# against `binary`).
-_STRUCTURED_FIRST = frozenset(bytes([b]) for b in b"\x1f\x28B\x78\x30")
-
-
-def _plain(raw: bytes) -> bool:
-    """Whether `raw` is neither compressed nor structured (`binary.structured`), nor a DER
-    key or UTF-16/32: then `binary_text` reads no more than its printable share or runs."""
-    return raw[:1] not in _STRUCTURED_FIRST and b"\x00" not in raw
-
-
 def _b64_at(part: bytes) -> bytes | None:
     """`base64.b64decode(part)` (padded, a lone trailing character dropped), without its
     wrapper's checks: `part` is ASCII with the standard alphabet's `+/`."""
@@ -227,11 +216,13 @@ def _b64_decode(run: str, config: DecodeConfig, budget: Budget) -> tuple[str, st
         return None
     # Bytes (the URL-safe alphabet translated) made once for the four offsets; an offset
     # decodes only past the last character that is not ASCII (run finders' runs are ASCII).
-    skip = next((o for o in range(4) if run[o:].isascii()), None)
+    skip = 0 if run.isascii() else next((o for o in range(1, 4) if run[o:].isascii()), None)
     if skip is None:
         return None
     data = run[skip:].encode("ascii")
     data = data if altchars == b"+/" else data.translate(_URLSAFE)
+    if not skip and len(run) <= _SAMPLE and hopeless(data, config.min_printable):
+        return None  # most runs of code: identifiers, ids
     # A run may begin mid-quantum (glued to other text): one of four offsets is right.
     # Long runs are judged on a sample first, so a megabyte image is decoded once, not four
     # times; the offset whose sample is printable wins, else offset 0.
@@ -439,13 +430,17 @@ def run_candidates(text: str, config: DecodeConfig, budget: Budget,
             found = _b64_decode(unwrap_base64(text[start:end]), config, budget)
             if found:
                 yield from emit(found[0], start, end, _layer("base64", found[1]))
-        inside = _Inside(wrapped)
+        inside = _Inside(wrapped) if wrapped else None
         for start, end in spans("base64", B64_RUN):
             if budget.exhausted:
                 return
-            if end - start < MIN_RUN or inside(start, end):
+            if end - start < MIN_RUN or (inside is not None and inside(start, end)):
                 continue
-            found = _b64_decode(text[start:end], config, budget)
+            run = text[start:end]
+            core = run.rstrip("=")
+            if core.islower() or core.isupper() or core.isdigit():
+                continue  # `_b64_normalised` turns it down: most runs of code, without a call
+            found = _b64_decode(run, config, budget)
             if found:
                 yield from emit(found[0], start, end, _layer("base64", found[1]))
     if config.base32:

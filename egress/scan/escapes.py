@@ -29,14 +29,19 @@ def escape_tokens(text: str, trigger: re.Pattern[str],
                   stops: tuple[str, str]) -> Iterator[tuple[int, int]]:
     """Spans of the tokens holding an escape: from each escape out to the nearest stop
     character on either side. Linear: a token's later escapes are skipped, and the left
-    edge is searched only back to the end of the previous token."""
+    edge is searched only back to the end of the previous token.
+
+    The next escape is searched from the end of the token (a dense token, `\\u0041` after
+    `\\u0041`, is not read escape by escape): what `trigger.finditer` gives first at or
+    past that end, since no trigger holds a right stop character (every token ends at one
+    or at the end of the text), so no match of it that starts inside a token reaches out of
+    it, and the triggers look at nothing before where they start."""
     left_stops, right_stops = stops
     left = _right_stop(left_stops)
     right = _right_stop(right_stops)
     end = 0
-    for m in trigger.finditer(text):
-        if m.start() < end:
-            continue
+    search = trigger.search
+    while (m := search(text, end)) is not None:
         start = _left_edge(text, left, end, m.start())
         stop = right.search(text, m.end())
         end = stop.start() if stop else len(text)
