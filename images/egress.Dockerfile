@@ -32,7 +32,7 @@ COPY --from=build /opt/bottle /opt/bottle
 # The built-in default policy, where egress.policy looks for it outside a source checkout.
 COPY policies/default.yaml /usr/share/bottle-egress/policies/default.yaml
 # The DLP rule databases, compiled once here instead of at every start of every bottle
-# (~0.45 s each). Loaded only after their hash checks out; recompiled in memory when missing,
+# (seconds of CPU each). Loaded only after their hash checks out; recompiled in memory when missing,
 # damaged or built for another CPU. No user cache at run time: $HOME is the CA's tmpfs.
 ENV BOTTLE_EGRESS_CACHE=off
 RUN set -eu; \

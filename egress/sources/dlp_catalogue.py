@@ -9,7 +9,7 @@ hands it compiled prefilters. This module does the I/O it must not do, lazily, o
   every start of the proxy and the launcher) and goes through the same checks as a fresh
   parse;
 - `cached_prefilter()`: a rule set's hyperscan databases loaded from the derived cache
-  (compiling them takes ~0.45 s of every proxy start), compiled and stored on a miss;
+  (compiling them takes seconds of CPU on every cold start), compiled and stored on a miss;
 - `dlp_engine()`: a `DLPEngine` over the shipped catalogue with both, which is how the proxy,
   policy compilation and the review tools build one.
 
