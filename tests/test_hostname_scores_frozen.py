@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from egress.scan.hostnames import HostnameScorer
-from egress.scan.hostnames.labels import round1
-from egress.scan.hostnames.words import DIGIT_BITS, LETTER_BITS
+from egress.scan.hostnames.labels import kept, round1
+from egress.scan.hostnames.suffixes import suffix_lists
+from egress.scan.hostnames.words import DIGIT_BITS, LETTER_BITS, UNSEEN, bigram_table, wordiness
 
 FROZEN = Path(__file__).resolve().parent / "data" / "hostnames" / "scores-frozen.json"
 PER_FAMILY = 60
@@ -82,6 +83,60 @@ def test_round1_is_round_to_one_decimal() -> None:
     values += [0.0, -0.0, -0.04, -1.25, 0.04, 0.05, 0.25, 2.675, 1e9, 1e12 + 0.05, 2.0**60]
     diff = [x for x in values if repr(round1(x)) != repr(round(x, 1))]
     assert not diff, diff[:5]
+
+
+def test_wordiness_by_byte_table_is_the_string_tables_mean() -> None:
+    """An ASCII run's bigrams looked up by byte value give what the string-keyed table gives
+    (the same floats summed in the same order), other characters included (UNSEEN)."""
+    table = bigram_table()
+    rnd = random.Random(7)
+    runs = ["", "a", "sagemaker", "^", "ab^c", "Ab", "x-y_z.0", "m\u00fcnchen"]
+    runs += ["".join(rnd.choice("abcdefghijklmnopqrstuvwxyz^A9-.\u00e9")
+                     for _ in range(rnd.randint(0, 30))) for _ in range(3000)]
+    for run in runs:
+        want = sum(table.get(a + b, UNSEEN) for a, b in zip("^" + run, run + "^", strict=True))
+        assert wordiness(run) == want / (len(run) + 1), run
+
+
+def test_suffix_tree_walk_is_the_suffix_string_walk() -> None:
+    """`public_labels` walking the label tree answers as the walk by suffix strings over
+    `flags` does, on every rule of the list under a label or two of its own."""
+    lists = suffix_lists()
+    for rules in (lists.full, lists.icann):
+        flags = rules.flags
+
+        def by_strings(labels: list[str], flags: dict[str, int] = flags) -> int:
+            n, best, depth, suffix = len(labels), 1, 1, labels[-1]
+            f = flags.get(suffix, 0)
+            while True:
+                if f & 4 and depth < n:
+                    below = labels[n - depth - 1] + "." + suffix
+                    best = max(best, depth if flags.get(below, 0) & 8 else depth + 1)
+                if depth >= n or not f:
+                    return best
+                depth += 1
+                suffix = labels[n - depth] + "." + suffix
+                f = flags.get(suffix, 0)
+                if f & 8:
+                    return max(best, depth - 1)
+                if f & 2:
+                    best = max(best, depth)
+
+        for node in sorted(flags)[::3]:
+            for name in (node, "x." + node, "a.b." + node, "x" + node, "q.unknown-tld"):
+                labels = name.split(".")
+                assert rules.public_labels(labels) == by_strings(labels), name
+
+
+def test_kept_table_counts_what_a_deleting_translate_keeps() -> None:
+    rnd = random.Random(9)
+    for deleted in (b"0123456789abcdef", b"0234567", bytes(range(0, 256, 3))):
+        table = kept(deleted)
+        for _ in range(2000):
+            data = bytes(rnd.randrange(256) if rnd.random() < 0.3 else rnd.choice(deleted)
+                         for _ in range(rnd.randint(0, 40)))
+            assert data.translate(table).count(1) == len(data.translate(None, deleted))
+            assert (1 not in data.translate(table)) == (not data.translate(None, deleted))
 
 
 if __name__ == "__main__":

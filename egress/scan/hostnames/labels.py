@@ -97,7 +97,7 @@ def alnum_bits(lower: str, n: int, raw: bytes | None = None) -> tuple[float, str
         raw = lower.encode("ascii")
     classes = raw.translate(_CLASSES)
     transitions = classes.count(b"a0") + classes.count(b"0a")
-    hexed = not raw.translate(None, _HEX_BYTES)
+    hexed = 1 not in raw.translate(_KEPT_HEX)
     if n >= 8 and transitions >= 2 and hexed:
         # `900fab32`, `5f3a9c0e`: hex ids and data, not words and numbers
         return n * _HEX_BITS, "hex"
@@ -140,7 +140,7 @@ def alnum_bits(lower: str, n: int, raw: bytes | None = None) -> tuple[float, str
         return bits, "word-number"
     if hexed:
         return n * _HEX_BITS, "hex"
-    if not raw.translate(None, _BASE32_BYTES):
+    if 1 not in raw.translate(_KEPT_BASE32):
         return n * BITS_PER_CHAR["base32"], "base32"
     return n * BITS_PER_CHAR["base36"], "base36"
 
@@ -187,6 +187,19 @@ _BASE32_BYTES = b"abcdefghijklmnopqrstuvwxyz234567"
 _UPPER_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
+def kept(deleted: bytes) -> bytes:
+    """A `bytes.translate` table giving 0 for each byte of `deleted` and 1 for any other:
+    `x.translate(kept(d)).count(1)` is `len(x.translate(None, d))` and `1 not in
+    x.translate(kept(d))` is `not x.translate(None, d)`, without the 256-entry table that a
+    translate with deleted bytes builds on every call (the scorer's hot path)."""
+    return bytes(0 if b in deleted else 1 for b in range(256))
+
+
+_KEPT_HEX = kept(_HEX_BYTES)
+_KEPT_BASE32 = kept(_BASE32_BYTES)
+_KEPT_0234567 = kept(b"0234567")
+
+
 def _camel_words(token: str) -> bool:
     """`MyCompany`, `GitHub`: mixed case made of capitalised words, not of encoded data."""
     raw = token.encode("ascii", "ignore")  # counts the capitals `[A-Z]` matches
@@ -206,6 +219,9 @@ _NOT_LOWER = bytes(b for b in range(256) if not (0x61 <= b <= 0x7A or 0x30 <= b 
                                                  or b == 0x20))
 _NOT_UPPER = bytes(b for b in range(256) if not (0x41 <= b <= 0x5A or 0x30 <= b <= 0x39
                                                  or b == 0x20))
+# 1 for the bytes each count of `readable` counts (the bytes the tables above do not delete)
+_PRINTABLE, _TEXTY = kept(_NOT_PRINTABLE), kept(_NOT_TEXTY)
+_LOWER_TEXT, _UPPER_TEXT = kept(_NOT_LOWER), kept(_NOT_UPPER)
 
 
 def readable(data: bytes) -> bool:
@@ -214,14 +230,14 @@ def readable(data: bytes) -> bool:
     n = len(data)
     if n < TEXT_MIN_BYTES:
         return False
-    printable = len(data.translate(None, _NOT_PRINTABLE))
+    printable = data.translate(_PRINTABLE).count(1)
     if printable < 0.9 * n:
         return False
-    if len(data.translate(None, _NOT_TEXTY)) < 0.75 * n:
+    if data.translate(_TEXTY).count(1) < 0.75 * n:
         return False
     # Text is mostly letters of one case and digits (`sk-live-...`, `{"user":"alice"`,
     # `AKIA...`, `xoxb-4422...`); random printable bytes are 39% of either.
-    return max(len(data.translate(None, _NOT_LOWER)), len(data.translate(None, _NOT_UPPER))) \
+    return max(data.translate(_LOWER_TEXT).count(1), data.translate(_UPPER_TEXT).count(1)) \
         >= 0.5 * n
 
 
@@ -234,12 +250,12 @@ def decoded_text(run: str) -> tuple[int, str]:
     lower = run.lower()
     # alphabet tests on bytes (C-level translate, no set built); a non-ASCII run is neither
     raw = lower.encode("ascii") if lower.isascii() else b"\xff"
-    if not raw.translate(None, _HEX_BYTES):
+    if 1 not in raw.translate(_KEPT_HEX):
         for start in (0, 1):
             size = (n - start) // 2
             # a byte whose high nibble is 1 or 8-f is never printable: with more than a tenth
             # of them `readable` says no, so the decoding is skipped (random hex: ~9 in 16)
-            if size - len(raw[start: start + 2 * size: 2].translate(None, b"0234567")) \
+            if size - raw[start: start + 2 * size: 2].translate(_KEPT_0234567).count(1) \
                     < 0.9 * size:
                 continue
             part = lower[start: start + size * 2]
@@ -250,7 +266,7 @@ def decoded_text(run: str) -> tuple[int, str]:
             if readable(data):
                 return len(data), "hex"
         return 0, ""
-    if not raw.translate(None, _BASE32_BYTES) and (run.islower() or run.isupper()):
+    if 1 not in raw.translate(_KEPT_BASE32) and (run.islower() or run.isupper()):
         upper = run.upper()
         for start in (0, 1):
             part = upper[start:]

@@ -50,7 +50,7 @@ from egress.scan.hostnames.labels import (
 )
 from egress.scan.hostnames.names import (
     _IPV4,
-    _NAME_BYTES,
+    _NOT_NAME,
     MAX_LABEL,
     MAX_NAME,
     HostName,
@@ -249,7 +249,7 @@ class HostnameScorer:
         # anything else (IDN, IP literal, malformed, a public suffix) goes to `_score_host`.
         text = name[:-1] if name.endswith(".") else name
         # bytes tests below: str's answers on ASCII, without str's slow scan of long names
-        if not text.isascii() or (raw := text.encode()).translate(None, _NAME_BYTES) or \
+        if not text.isascii() or 1 in (raw := text.encode()).translate(_NOT_NAME) or \
                 len(text) > MAX_NAME:
             return self._score_host(host_name(name))
         labels = text.split(".")

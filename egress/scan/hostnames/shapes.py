@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from egress.scan.hostnames.labels import WORDINESS_MIN, LabelScore
+from egress.scan.hostnames.labels import WORDINESS_MIN, LabelScore, kept
 from egress.scan.hostnames.words import wordiness
 
 _HEX_BYTES = b"0123456789abcdef"
+_KEPT_HEX = kept(_HEX_BYTES)
 # dnscat2 (doc/protocol.md): every packet starts packet_id(2) type(1) session(2), hex-encoded
 # in the name; the type byte is SYN 00, MSG 01, FIN 02, ENC 03 or PING ff.
 _DNSCAT_TYPES = ("00", "01", "02", "03", "ff")
@@ -28,7 +29,7 @@ def tool_shape(scored: tuple[LabelScore, ...]) -> str:
     for s in scored:
         lower = s.label.lower()
         # all hex? (a C-level bytes translate, not a set hashing each character)
-        if not lower.isascii() or lower.encode().translate(None, _HEX_BYTES):
+        if not lower.isascii() or 1 in lower.encode().translate(_KEPT_HEX):
             break
         size += len(lower)
         if size >= 18 and size % 2 == 0 and size not in (32, 40):

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import publicsuffixlist
 
 _NODE, _EXACT, _WILD, _EXCEPTION = 1, 2, 4, 8
+# a node of `_Rules.trie`: its flags and the nodes one label deeper, by their first label
+_Node = tuple[int, dict[str, "_Node"]]
 
 
 @dataclass(slots=True)
@@ -24,6 +26,8 @@ class _Rules:
     exceptions: set[str] = field(default_factory=set)  # N for every rule `!N`
     nodes: set[str] = field(default_factory=set)       # every suffix of every rule
     flags: dict[str, int] = field(default_factory=dict)  # node -> _NODE|_EXACT|_WILD|_EXCEPTION
+    # the nodes as a tree from the top-level domain down: label -> (flags, the nodes below)
+    trie: dict[str, tuple[int, dict[str, _Node]]] = field(default_factory=dict)
 
     def add(self, rule: str) -> None:
         if rule.startswith("!"):
@@ -46,29 +50,47 @@ class _Rules:
                       | (_WILD if node in self.wild else 0)
                       | (_EXCEPTION if node in self.exceptions else 0)
                       for node in self.nodes}
+        self.trie = {}
+        # parents before children: a node's suffix is one label shorter
+        for node in sorted(self.nodes, key=lambda n: n.count(".")):
+            label, _, parent = node.partition(".")
+            level = self.trie if not parent else self._find(parent)[1]
+            level[label] = (self.flags[node], {})
+
+    def _find(self, node: str) -> _Node:
+        level, found = self.trie, None
+        for label in reversed(node.split(".")):
+            found = level[label]
+            level = found[1]
+        assert found is not None
+        return found
 
     def public_labels(self, labels: list[str]) -> int:
         """How many labels from the right form the public suffix (1 for an unknown TLD)."""
-        # one dict probe per depth (the flags of a suffix) instead of up to four set probes
-        flags = self.flags
+        # a walk down `trie` by the name's own labels: one dict probe per depth, no suffix
+        # string built and hashed per depth (a label's hash is kept by the label itself)
         n = len(labels)
         best = 1
         depth = 1
-        suffix = labels[-1]
-        f = flags.get(suffix, 0)
-        while True:
+        node = self.trie.get(labels[-1])
+        while node is not None:
+            f, below = node
             if f & _WILD and depth < n:
-                below = labels[n - depth - 1] + "." + suffix
-                best = max(best, depth if flags.get(below, 0) & _EXCEPTION else depth + 1)
-            if depth >= n or not f:  # every node has _NODE: 0 is no node
+                child = below.get(labels[n - depth - 1])
+                best = max(best, depth if child is not None and child[0] & _EXCEPTION
+                           else depth + 1)
+            if depth >= n:
                 return best
             depth += 1
-            suffix = labels[n - depth] + "." + suffix
-            f = flags.get(suffix, 0)
+            node = below.get(labels[n - depth])
+            if node is None:
+                return best
+            f = node[0]
             if f & _EXCEPTION:
                 return max(best, depth - 1)
             if f & _EXACT:
                 best = max(best, depth)
+        return best
 
 
 @dataclass(frozen=True, slots=True)

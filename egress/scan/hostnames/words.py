@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import math
 from itertools import repeat
-from operator import add
+from operator import add, getitem
 
 _table: dict[str, float] | None = None
 # The table with every bigram of `^a-z` in it (UNSEEN where the model has none): looked up
 # by `__getitem__`, cheaper per bigram than `.get` with a default (the scorer's hot path).
 _full: dict[str, float] = {}
+# The same table by byte values, `_rows[a][b]` (UNSEEN for any byte outside `^a-z`): an
+# ASCII run's bigrams looked up by list indexing, with no two-character string built and
+# hashed per bigram (the scorer's hot path; the same floats summed in the same order).
+_rows: list[list[float]] = []
 UNSEEN = -9.0
 _ALPHABET = "^abcdefghijklmnopqrstuvwxyz"
 
@@ -24,6 +28,10 @@ def bigram_table() -> dict[str, float]:
         from egress.scan.hostnames.bigrams import BIGRAM_LOG2
 
         _full.update({a + b: BIGRAM_LOG2.get(a + b, UNSEEN) for a in _ALPHABET for b in _ALPHABET})
+        rows = [[UNSEEN] * 256 for _ in range(256)]
+        for bigram, value in _full.items():
+            rows[ord(bigram[0])][ord(bigram[1])] = value
+        _rows[:] = rows
         _table = BIGRAM_LOG2
     return _table
 
@@ -32,6 +40,11 @@ def wordiness(run: str) -> float:
     """Mean letter-bigram log2-likelihood of a lower-case letter run (higher reads as words)."""
     if _table is None:
         bigram_table()
+    if run.isascii():
+        # bytes `^a`, `ab`, ..., `z^` as row and column indexes (any other byte: UNSEEN, as
+        # the model gives a bigram it has not seen)
+        raw = run.encode()
+        return sum(map(getitem, map(_rows.__getitem__, b"^" + raw), raw + b"^")) / (len(run) + 1)
     # the bigrams `^a`, `ab`, ..., `z^` made and looked up by C-level map, not a Python loop
     try:
         return sum(map(_full.__getitem__, map(add, "^" + run, run + "^"))) / (len(run) + 1)
