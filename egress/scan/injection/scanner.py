@@ -7,8 +7,7 @@ import re
 from typing import Literal
 
 from egress.scan.injection import act, errand, scorer
-from egress.scan.injection.families import ACT_RULES
-from egress.scan.injection.rule import Hit, Rule, present_keys, rule_table
+from egress.scan.injection.rule import ACT_RULES, Hit, Rule, present_keys, rule_table
 from egress.scan.injection.text import compact_override, decoded_segments, fold_view, views
 from egress.scan.injection.vocab import BOTH, quoted_report
 from egress.scan.normalize import decode_tag_characters, invisible_to_space, strip_invisible
