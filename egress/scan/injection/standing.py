@@ -317,8 +317,43 @@ def approval_dropped(view: str) -> Found | None:
     return None
 
 
+# --- the agent's sandbox or tool registry undone --------------------------------------------------
+
+_UNSANDBOX = re.compile(
+    r"\b(?:disable|turn off|remove|bypass|escape|break out of|get around|switch off)\s+"
+    r"(?:the\s+|its\s+|your\s+)?"
+    r"(?:[\w'-]+\s+){0,3}?sandbox(?:ing)?\b|\b(?:execute|run)\s+(?:all|every|any)\s+(?:\w+\s+)?commands?\s+"
+    r"without\s+(?:a\s+|the\s+)?sandbox(?:ing)?\b|\bmount\s+(?:the\s+)?host(?:'s)?\s+(?:root|filesystem|/)"
+    r"[^.\n]{0,20}?\bread-?write\b|\bwrite\b[^.\n]{0,40}?(?:/proc/self/|/etc/cron\.d/|/etc/sudoers)")
+# A browser's `--no-sandbox` flag names no shell, host or file: disabling a sandbox needs one.
+_ESCAPE_OBJECT = re.compile(r"\bsubprocess\b|shell\s*=\s*true|\bhost\b|/etc/|/proc/|\bcommands?\b|"
+                            r"\binterpreter\b|\bbackdoor\b|\bcron\b")
+_REGISTRY = re.compile(
+    r"\b(?:rewrite|modify|patch|edit|overwrite|change|tamper with)\s+(?:the\s+)?"
+    r"(?:(?:tool|mcp|server)\s+){1,2}"
+    r"(?:registry|list|definitions?|manifest)\b[^.\n]{0,60}?\b(?:points?|routes?|redirects?|resolves?|maps?)\b|"
+    r"\binstall\b[^.\n]{0,60}?\bserver\b[^.\n]{0,80}?\bregister\w*\b[^.\n]{0,30}?\b(?:under|as)\b"
+    r"[^.\n]{0,15}?\bname\b")
+
+
+def sandbox_or_registry_undone(view: str) -> Found | None:
+    """A clause that has the agent switch off its sandbox to reach the host, or rewire its tool
+    registry so one tool's name leads to another implementation."""
+    for n, m in enumerate([*_UNSANDBOX.finditer(view), *_REGISTRY.finditer(view)]):
+        if n > MAX_CANDIDATES:
+            return None
+        lo, hi = _sentence(view, m.start(), m.end())
+        if not _opens_or_conditional(view, lo, m.start()) or _reported(view, lo, m.start()):
+            continue
+        if _REGISTRY.fullmatch(m.group(0)):
+            return "tool-call-request", m.start(), m.end(), "the agent's tool registry rewired"
+        if _ESCAPE_OBJECT.search(view, lo, hi):
+            return "code-insertion", m.start(), m.end(), "the agent's sandbox switched off"
+    return None
+
+
 DETECTORS = (standing_rule, internal_fetch, script_payload, retry_with_data, disclose_secrets,
-             approval_dropped)
+             approval_dropped, sandbox_or_registry_undone)
 
 
 def detect(view: str) -> Found | None:
