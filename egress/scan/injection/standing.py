@@ -50,6 +50,11 @@ def _sentence(view: str, start: int, end: int, reach: int = 240) -> tuple[int, i
     return lo, hi_m.end() if hi_m else min(len(view), end + reach)
 
 
+def _any(view: str, keys: tuple[str, ...]) -> bool:
+    """A cheap gate: one of `keys` occurs in `view` (each detector's regexes need one)."""
+    return any(k in view for k in keys)
+
+
 def _reported(view: str, lo: int, start: int) -> bool:
     return _REPORTED.search(view, lo, start) is not None
 
@@ -144,9 +149,16 @@ _RETURN_BODY = re.compile(
 _SCHEME = re.compile(r"\b(?:gopher|dict)://|\bfile:///(?:etc|proc|root|home|var|users)\b")
 
 
+# Substrings one of `_INTERNAL`'s alternatives needs: most texts name no internal address.
+_INTERNAL_KEYS = ("169.254", "metadata", "100.100", "fd00:", "127.", "[::", "0.0.0.0", "localhost", "10.",
+                  "192.168.", "172.", "gopher://", "dict://", "file:///")
+
+
 def internal_fetch(view: str) -> Found | None:
     """An internal address (metadata, loopback, private range, `file://`, `gopher://`) to be
     fetched besides the task, with its body returned, or through a scheme no guide uses."""
+    if not _any(view, _INTERNAL_KEYS):
+        return None
     for n, m in enumerate(_INTERNAL.finditer(view)):
         if n > MAX_CANDIDATES:
             return None
@@ -188,9 +200,16 @@ _INTO = re.compile(r"\b(?:messages?|body|bodies|reply|replies|response|answer|ou
                    r"signature|every|each|all)\b")
 
 
+# Substrings one of `_EVIL`'s alternatives needs.
+_EVIL_KEYS = ("document.", "storage", "alert", "eval", "atob", "fetch", "xmlhttprequest", "window.location",
+              "new image", ".src")
+
+
 def script_payload(view: str) -> Found | None:
     """Script markup that reads cookies, the domain or storage or calls out, asked to be put into
     a message, reply, error or link."""
+    if ("<" not in view and "javascript:" not in view) or not _any(view, _EVIL_KEYS):
+        return None
     for n, m in enumerate(_MARKUP.finditer(view)):
         if n > MAX_CANDIDATES:
             return None
@@ -227,9 +246,17 @@ _DATA = re.compile(
 _YOURS = re.compile(r"\byour (?:own )?(?:api )?(?:key|token|credentials|password)\b")
 
 
+# Substrings one of `_RETRY`'s alternatives needs.
+_RETRY_KEYS = ("retry", "resend", "re-send", "resubmit", "re-submit", "re-try", "try again", "rerun",
+               "re-run", "reissue", "re-issue", "to bypass", "to proceed", "to continue", "to unblock",
+               "to unlock", "to resume", "to get past")
+
+
 def retry_with_data(view: str) -> Found | None:
     """An error or notice asking the agent to retry, resend or bypass with secrets, cookies,
     storage, credential files or the original message attached or sent elsewhere."""
+    if not _any(view, _RETRY_KEYS):
+        return None
     for n, r in enumerate(_RETRY.finditer(view)):
         if n > MAX_CANDIDATES:
             return None
@@ -268,9 +295,15 @@ _SOURCE = re.compile(
     r"(?:^|\s)\.env\b")
 
 
+# Substrings one of `_SOURCE`'s alternatives needs.
+_SOURCE_KEYS = ("env", "context", "conversation", "memory", "chat", "parent directory")
+
+
 def disclose_secrets(view: str) -> Found | None:
     """A request that opens a clause to log, print, echo or attach secrets, keys or personal data
     found in the environment, a `.env` file or the conversation."""
+    if not _any(view, _SOURCE_KEYS):
+        return None
     verbs = sorted([*_DISCLOSE.finditer(view), *_GATHER.finditer(view)], key=lambda v: v.start())
     for n, m in enumerate(verbs):
         if n > MAX_CANDIDATES:
@@ -303,9 +336,15 @@ _AGENT_SCOPE = re.compile(r"\b(?:delet\w*|destructive|remov\w*|tools?|for (?:thi
                           r"operator|pre-?(?:granted|authori[sz]ed|approved)|capabilities)\b")
 
 
+# Substrings `_ANY_TOOL` or `_NO_CONFIRM` needs.
+_APPROVAL_KEYS = ("without", "confirm", "approv", "permission")
+
+
 def approval_dropped(view: str) -> Found | None:
     """A clause that has the agent call any tool without asking, or drop every confirmation of
     its destructive acts or of this run."""
+    if not _any(view, _APPROVAL_KEYS):
+        return None
     for n, m in enumerate([*_ANY_TOOL.finditer(view), *_NO_CONFIRM.finditer(view)]):
         if n > MAX_CANDIDATES:
             return None
@@ -336,9 +375,15 @@ _REGISTRY = re.compile(
     r"[^.\n]{0,15}?\bname\b")
 
 
+# Substrings `_UNSANDBOX` or `_REGISTRY` needs.
+_UNDONE_KEYS = ("sandbox", "mount", "/proc/self/", "/etc/cron.d/", "/etc/sudoers", "tool", "mcp", "server")
+
+
 def sandbox_or_registry_undone(view: str) -> Found | None:
     """A clause that has the agent switch off its sandbox to reach the host, or rewire its tool
     registry so one tool's name leads to another implementation."""
+    if not _any(view, _UNDONE_KEYS):
+        return None
     for n, m in enumerate([*_UNSANDBOX.finditer(view), *_REGISTRY.finditer(view)]):
         if n > MAX_CANDIDATES:
             return None
