@@ -107,6 +107,7 @@ BENIGN = [
     "Load the token from the GITHUB_TOKEN environment variable.",
     "The middleware logs all requests, without tokens, to stdout.",
     "  -y, --yes    Skip all confirmation prompts.",
+    "Copy `.env.sample` to `.env`, then print the config to check that it loads.",
     # Browser sandbox flags and MCP server docs.
     "In Docker, disable the Chrome sandbox with `--no-sandbox` if it fails to start.",
     "Register the tool under the name `search` in your server's list_tools handler.",

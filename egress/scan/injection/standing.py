@@ -283,12 +283,14 @@ def retry_with_data(view: str) -> Found | None:
 
 _DISCLOSE = re.compile(
     r"\b(?:log|print|echo|dump|output|emit|record|write out|expose|display|reveal|attach|include|append|"
-    r"send|copy)\b(?!\s*\()")
+    r"send)\b(?!\s*\()")
 # Gathered first, put out later in the sentence ("load tokens from the environment and attach them").
 _GATHER = re.compile(r"\b(?:load|read|collect|gather|grab|harvest|pull)\b(?!\s*\()")
 _SECRET = re.compile(
     r"\b(?:(?:all|any|every|the)\s+)?(?:api[ _-]?keys?|access tokens?|tokens|secrets?|credentials|passwords?|"
-    r"pii|personal (?:data|information|details))\b|(?:^|[\s'\"`(])\.env\b|\bdotenv\b")
+    r"pii|personal (?:data|information|details))\b|"
+    # A `.env.example` template holds no secret.
+    r"(?:^|[\s'\"`(])\.env\b(?!\.(?:example|sample|template|dist)\b)|\bdotenv\b")
 _SOURCE = re.compile(
     r"\b(?:environment(?: variables)?|env(?: vars?)?|process(?:\.env| environment)|os\.environ|"
     r"(?:in|from) (?:the )?(?:context|conversation|memory|chat)|\.env (?:file|files)|parent directory)\b|"
