@@ -145,7 +145,7 @@ def test_every_phrase_pattern_has_a_unique_id_that_keys_its_side_tables() -> Non
 
 def test_rules_are_documented_and_sensitivity_orders_them() -> None:
     from egress.scan.injection import rule_table
-    from egress.scan.injection.families import ACT_FAMILIES
+    from egress.scan.injection.rule import ACT_FAMILIES
     content_rules = {r.id for r in rule_table() if "content" in r.where}
     assert content_rules | {"directive-score"} | set(ACT_FAMILIES) == set(RULES)
     assert all(RULES.values())

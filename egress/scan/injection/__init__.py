@@ -3,7 +3,8 @@ sampling requests, server notifications, and (with the tool-only rules added) to
 
 Modules: `text` (normalisation views, decoding), `vocab` and `keys` (building blocks, keyword
 gates), `rules_override` and `rules_action` (phrase rules as data, each with a unique pattern
-id), `rule` (the rule table), `act`, `prose_act` and `errand` (act-directing detectors),
+id), `rule` (the rule table and the families findings name), `act`, `prose_act` and `errand`
+(act-directing detectors),
 `scorer` (weighted score; weights are package data read on first use), `scanner` (the scanner
 the MCP inspector calls). Importing the package reads no file and compiles no rule: the rule
 table and the weights load on first use.
@@ -11,7 +12,7 @@ table and the weights load on first use.
 
 from __future__ import annotations
 
-from egress.scan.injection.families import RULES as FAMILY_RULES
+from egress.scan.injection.rule import RULES as FAMILY_RULES
 from egress.scan.injection.rule import Hit, Rule, rule_table
 from egress.scan.injection.scanner import (
     LEVELS,

@@ -6,9 +6,8 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from egress.scan.injection import act, errand, scorer
-from egress.scan.injection.families import ACT_RULES
-from egress.scan.injection.rule import Hit, Rule, present_keys, rule_table
+from egress.scan.injection import act, errand, scorer, standing
+from egress.scan.injection.rule import ACT_RULES, Hit, Rule, present_keys, rule_table
 from egress.scan.injection.text import compact_override, decoded_segments, fold_view, views
 from egress.scan.injection.vocab import BOTH, quoted_report
 from egress.scan.normalize import decode_tag_characters, invisible_to_space, strip_invisible
@@ -18,7 +17,8 @@ Sensitivity = Literal["low", "medium", "high"]
 # Confidence levels a sensitivity enables: 1 = high-confidence rules only.
 LEVELS: dict[Sensitivity, int] = {"low": 1, "medium": 2, "high": 3}
 MAX_DECODE_DEPTH = 2
-# Errands asked of the reader (`errand.py`) need no AI addressee: `medium` and `high` only.
+# Errands asked of the reader (`errand.py`, `standing.py`) need no AI addressee: `medium` and
+# `high` only.
 ERRAND_LEVEL = 2
 
 # The weighted score of weak signals (`scorer`), reported like a rule.
@@ -114,6 +114,9 @@ class InjectionScanner:
         found = act.detect(view, definition=self.where == "tool")
         if found is None and self._act_level >= ERRAND_LEVEL:
             errand_found = errand.detect(view, definition=self.where == "tool")
+            if errand_found is None:
+                # Standing rules, internal fetches, script payloads, retries with data.
+                errand_found = standing.detect(view)
             found = act.ActHit(*errand_found) if errand_found is not None else None
         if found is None:
             return None
