@@ -237,13 +237,15 @@ def requested_in_prose(view: str) -> tuple[str, int, int, str] | None:
     `sudo` on every command or `chmod 777 /`, headers set through the transport, a forged
     JSON-RPC sampling or tool request with a planted turn, an encoded or reversed text to decode
     "and comply", a letter-spaced directive (`c a l l  t h e  x _ y  t o o l`)."""
-    checks = (("code-insertion", _SHELL_ESCAPE, "a command run with a sandbox escape", "sh -c"),
-              ("tool-call-request", _SUDO_ALWAYS, "raised privileges on the agent's commands", "sudo"),
-              ("tool-call-request", _SUDO_ALWAYS, "raised privileges on the agent's commands", "777"),
-              ("exfiltration-request", _TRANSPORT_HEADER, "headers set through the transport", "header"),
-              ("hidden-instruction", _DECODE_OBEY, "an encoded text to decode and obey", "and "))
-    for family, pattern, why, key in checks:
-        if key in view:
+    checks = (("code-insertion", _SHELL_ESCAPE, "a command run with a sandbox escape", ("sh -c",)),
+              ("tool-call-request", _SUDO_ALWAYS, "raised privileges on the agent's commands",
+               ("sudo", "777")),
+              ("exfiltration-request", _TRANSPORT_HEADER, "headers set through the transport",
+               ("header", "x-mcp-")),
+              ("hidden-instruction", _DECODE_OBEY, "an encoded text to decode and obey",
+               ("comply", "obey", "follow it", "execute it", "act on it", "do as it says")))
+    for family, pattern, why, keys in checks:
+        if any(k in view for k in keys):
             m = pattern.search(view)
             if m is not None and not _NEGATED.search(view, max(0, m.start() - 28), m.start() + 1):
                 return family, m.start(), m.end(), why
@@ -251,7 +253,9 @@ def requested_in_prose(view: str) -> tuple[str, int, int, str] | None:
         m = _FORGED_RPC.search(view)
         if m is not None and _FORGED_TURN.search(view, max(0, m.start() - 600), m.end() + 1200):
             return "tool-call-request", m.start(), m.end(), "a forged JSON-RPC request with a planted turn"
-    for n, m in enumerate(_SPACED.finditer(view)):
+    # A spaced tool name holds " _ "; the other directives "n o t e" or "s y s t e m".
+    spaced = " _ " in view or "n o t e" in view or "s y s t e m" in view
+    for n, m in enumerate(_SPACED.finditer(view) if spaced else ()):
         if n > MAX_SNIPPETS:
             break
         d = _SPACED_DIRECTIVE.search(m.group(0).replace(" ", ""))
@@ -270,7 +274,7 @@ _MAILED = re.compile(r"\b(?:e-?mail\w*|forward\w*|outgoing mail|send|sent-by[\w-
 
 def own_value_mailed(view: str) -> tuple[str, int, int, str] | None:
     """The agent's own instance id or provisioned key mailed, the text declaring it no secret."""
-    m = _OWN_VALUE.search(view)
+    m = _OWN_VALUE.search(view) if "your " in view or "provisioned" in view else None
     if m is None:
         return None
     lo, hi = max(0, m.start() - 500), min(len(view), m.end() + 500)

@@ -414,6 +414,9 @@ _LABEL = re.compile(
     r"\bautomated (?:workflow )?step|\bsystem policy requires|\[admin\]|<system>|\burgent\b[^:\n]{0,40}|"
     r"\bbefore (?:answering|responding|replying))"
     r"\W{0,3}(?:(?:first|then|now|please),?\s+)?$")
+# Substrings one of `_LABEL`'s alternatives needs.
+_LABEL_KEYS = ("note", "action required", "silent", "automated", "system policy", "[admin]", "<system>",
+               "urgent", "before ")
 _CONTENTS = re.compile(r"\b(?:its|the|their|that file's)\s+"
                        r"(?:full |entire |whole |complete |raw )?contents?\b")
 _RELAY = re.compile(r"\b(?:read|open|load|cat)\s+(?:the\s+)?(?:file\s+)?`?[~./\w-]*[/.][\w./-]+")
@@ -433,7 +436,7 @@ _PARAM_HOLDS = re.compile(r"['\"`][\w-]+['\"`]\s+(?:parameter|argument|field)\s+
 def named_tool_call(view: str) -> Found | None:
     """A named tool (`delete_repository`, `slack.post_message`, `writefile tool`) to call after a
     label no document gives its reader (a note to the AI, `[admin]`, `silent:`)."""
-    if "tool" not in view and "_" not in view:
+    if ("tool" not in view and "_" not in view) or not _any(view, _LABEL_KEYS):
         return None
     for n, m in enumerate(_CALL.finditer(view)):
         if n > MAX_CANDIDATES:
@@ -450,9 +453,7 @@ def named_tool_call(view: str) -> Found | None:
 def relayed_into_tool(view: str) -> Found | None:
     """A file read and its contents handed to a tool call or a named parameter; secrets, the
     environment or the conversation put into a tool's parameter."""
-    if "param" not in view and "argument" not in view and "field" not in view and "call" not in view:
-        return None
-    for n, m in enumerate(_RELAY.finditer(view)):
+    for n, m in enumerate(_RELAY.finditer(view) if "content" in view else ()):
         if n > MAX_CANDIDATES:
             break
         lo, hi = _sentence(view, m.start(), m.end())
@@ -462,7 +463,7 @@ def relayed_into_tool(view: str) -> Found | None:
             continue
         if _CALL.search(view, m.end(), c.start()) or _TO_PARAM.search(view, c.end(), min(hi, c.end() + 40)):
             return "exfiltration-request", m.start(), c.end(), "a file's contents relayed into a tool call"
-    for pattern in (_INTO_PARAM, _PARAM_HOLDS):
+    for pattern in (_INTO_PARAM, _PARAM_HOLDS) if _any(view, ("param", "argument", "field")) else ():
         for m in pattern.finditer(view):
             lo, _ = _sentence(view, m.start(), m.end())
             if not _reported(view, lo, m.start()) and not NEGATION_BEFORE.search(view, lo, m.start() + 1):
@@ -472,6 +473,8 @@ def relayed_into_tool(view: str) -> Found | None:
 
 def unescaped_markup(view: str) -> Found | None:
     """Output to render unescaped, then script markup that reads cookies or the location."""
+    if not _any(view, ("unescaped", "raw html", "without ")):
+        return None
     for m in re.finditer(r"\b(?:render|output|return|echo|display|emit)\w*\b[^.\n]{0,60}?\b"
                          r"(?:unescaped|raw html|without (?:escaping|saniti[sz]ing|encoding))\b", view):
         if not _opens(view, m.start()):
