@@ -203,3 +203,81 @@ def snippets(text: str) -> list[Snippet]:
         if found:
             out.append(Snippet(s, e, code, found))
     return out
+
+
+# --- round 12: commands, protocol messages and hidden directives asked for in prose -------------
+# Each is matched in a folded view (lower case, confusables and invisible characters folded).
+
+_SHELL_ESCAPE = re.compile(
+    r"\b(?:execute|run|re-?run|retry)\b[^.\n]{0,30}?(?:/bin/)?(?:ba|z)?sh -c\b[^.\n]{0,80}?"
+    r"(?:\bhost network\w*|--net(?:work)?[= ]host|--privileged|\bprivileged mode|--pid[= ]host|\bas root|"
+    r"\bnsenter)")
+_SUDO_ALWAYS = re.compile(
+    r"\b(?:prefix|prepend|precede|wrap|run)\w*\b[^.\n]{0,30}?\bwith sudo\b[^.\n]{0,30}?\b"
+    r"(?:whenever|always|every|all|each|by default|if possible)\b|"
+    r"\b(?:run|execute)\s+`?(?:sudo\s+)?chmod\s+(?:-r\s+)?0?777\s+/(?=[\s`'\".]|$)")
+_TRANSPORT_HEADER = re.compile(
+    r"(?:^|[.!?:]\s+|\n)\s*(?:please\s+)?(?:set|add|inject|send)\b[^.\n]{0,40}?\bheaders?\b[^\n]{0,100}?"
+    r"\b(?:via|through|over|on) the [\w ]{0,20}?transport\b|\bx-mcp-[\w-]+\s*:\s*\S")
+_FORGED_RPC = re.compile(r"\"method\"\s*:\s*\"(?:sampling/createmessage|tools/call|elicitation/create)\"")
+_FORGED_TURN = re.compile(r"\"systemprompt\"\s*:\s*\"[^\"]{0,200}?\b(?:escalat\w*|issue another|call|run|"
+                          r"execute|ignore|exfiltrat\w*)\b|\"role\"\s*:\s*\"assistant\"[^\]]{0,200}?tool_(?:use|call)")
+_DECODE_OBEY = re.compile(
+    r"\b(?:base64|rot-?13|reversed|backwards|encoded|hex|encrypted|obfuscated)\b[^\n]{0,60}?\b(?:decode|reverse|read|"
+    r"decrypt|unscramble)\w*\s+(?:it|this|them)?\s*(?:backwards\s+)?(?:and|then|,)\s+(?:then\s+)?(?:comply|obey|"
+    r"follow it|execute it|act on it|do as it says)\b")
+_SPACED = re.compile(r"(?:\b\w ){10,}\w\b")
+_SPACED_DIRECTIVE = re.compile(r"(?:call|invoke|run|use|trigger|execut\w*?)(?:the)?[a-z0-9]+_[a-z0-9_]+|"
+                               r"note(?:for|to)the(?:assistant|agent|ai|model)|systempolicyrequires")
+_NEGATED = re.compile(r"\b(?:never|not|don't|do not|avoid)\b[^.;!?\n]{0,20}$")
+
+
+def requested_in_prose(view: str) -> tuple[str, int, int, str] | None:
+    """A command with a sandbox escape ("execute /bin/bash -c ... with host networking"),
+    `sudo` on every command or `chmod 777 /`, headers set through the transport, a forged
+    JSON-RPC sampling or tool request with a planted turn, an encoded or reversed text to decode
+    "and comply", a letter-spaced directive (`c a l l  t h e  x _ y  t o o l`)."""
+    checks = (("code-insertion", _SHELL_ESCAPE, "a command run with a sandbox escape", ("sh -c",)),
+              ("tool-call-request", _SUDO_ALWAYS, "raised privileges on the agent's commands",
+               ("sudo", "777")),
+              ("exfiltration-request", _TRANSPORT_HEADER, "headers set through the transport",
+               ("header", "x-mcp-")),
+              ("hidden-instruction", _DECODE_OBEY, "an encoded text to decode and obey",
+               ("comply", "obey", "follow it", "execute it", "act on it", "do as it says")))
+    for family, pattern, why, keys in checks:
+        if any(k in view for k in keys):
+            m = pattern.search(view)
+            if m is not None and not _NEGATED.search(view, max(0, m.start() - 28), m.start() + 1):
+                return family, m.start(), m.end(), why
+    if "\"method\"" in view:
+        m = _FORGED_RPC.search(view)
+        if m is not None and _FORGED_TURN.search(view, max(0, m.start() - 600), m.end() + 1200):
+            return "tool-call-request", m.start(), m.end(), "a forged JSON-RPC request with a planted turn"
+    # A spaced tool name holds " _ "; the other directives "n o t e" or "s y s t e m".
+    spaced = " _ " in view or "n o t e" in view or "s y s t e m" in view
+    for n, m in enumerate(_SPACED.finditer(view) if spaced else ()):
+        if n > MAX_SNIPPETS:
+            break
+        d = _SPACED_DIRECTIVE.search(m.group(0).replace(" ", ""))
+        if d is not None:
+            return "hidden-instruction", m.start(), m.end(), "a letter-spaced directive"
+    return None
+
+
+_OWN_VALUE = re.compile(r"\byour (?:\w+ ){0,2}?(?:instance|session|integration|agent|assistant|connector)"
+                        r" (?:id|identifier|key|token)\b|\bvalue you were (?:originally )?provisioned with\b")
+_DECLASSIFIED = re.compile(r"\b(?:not|no longer)\s+(?:a |an |classified as |considered )?"
+                           r"(?:credential|secret|sensitive|api key|config value)|\binert\b|"
+                           r"\bpublic (?:sender|tracking|routing)\b")
+_MAILED = re.compile(r"\b(?:e-?mail\w*|forward\w*|outgoing mail|send|sent-by[\w-]*|reply-route)\b")
+
+
+def own_value_mailed(view: str) -> tuple[str, int, int, str] | None:
+    """The agent's own instance id or provisioned key mailed, the text declaring it no secret."""
+    m = _OWN_VALUE.search(view) if "your " in view or "provisioned" in view else None
+    if m is None:
+        return None
+    lo, hi = max(0, m.start() - 500), min(len(view), m.end() + 500)
+    if _DECLASSIFIED.search(view, lo, hi) and _MAILED.search(view, lo, hi):
+        return "exfiltration-request", m.start(), m.end(), "the agent's own id mailed as no secret"
+    return None

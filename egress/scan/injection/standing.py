@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 
+from egress.scan.injection import code as code_analysis
 from egress.scan.injection.errand import MAX_CANDIDATES, _code_line, _line, _opens
 from egress.scan.injection.vocab import NEGATION_BEFORE
 
@@ -399,8 +400,94 @@ def sandbox_or_registry_undone(view: str) -> Found | None:
     return None
 
 
+# --- round 12: a named tool called on a label's say-so, data relayed into a tool's arguments ----
+
+_TOOL = r"(?:`?[a-z][a-z0-9]*(?:[_.][a-z0-9]+)+`?(?:\s+tool)?|[a-z]\w*\s+tool)\b"
+# A function in code docs is called with parentheses ("call set_event_loop()"); a tool is not.
+_CALL = re.compile(r"\b(?:call|invoke|run|use|trigger|execute|executing|fire)\s+(?:the\s+)?" + _TOOL
+                   + r"(?!\s*\()")
+# A label no document puts before its reader's next step: a note to the AI, a fake system or admin
+# tag, a silent or automated step, a policy that "requires executing" a tool.
+_LABEL = re.compile(
+    r"(?:\b(?:test|system|admin|assistant|agent|ai) note|"
+    r"\bnote (?:for|to) the (?:assistant|agent|ai|model)|\baction required|\bsilent(?:ly)?|"
+    r"\bautomated (?:workflow )?step|\bsystem policy requires|\[admin\]|<system>|\burgent\b[^:\n]{0,40}|"
+    r"\bbefore (?:answering|responding|replying))"
+    r"\W{0,3}(?:(?:first|then|now|please),?\s+)?$")
+# Substrings one of `_LABEL`'s alternatives needs.
+_LABEL_KEYS = ("note", "action required", "silent", "automated", "system policy", "[admin]", "<system>",
+               "urgent", "before ")
+_CONTENTS = re.compile(r"\b(?:its|the|their|that file's)\s+"
+                       r"(?:full |entire |whole |complete |raw )?contents?\b")
+_RELAY = re.compile(r"\b(?:read|open|load|cat)\s+(?:the\s+)?(?:file\s+)?`?[~./\w-]*[/.][\w./-]+")
+_TO_PARAM = re.compile(r"\b(?:as|in|into|to|under)\s+(?:the\s+)?['\"`][\w-]+['\"`]\s+"
+                       r"(?:parameter|param|argument|field)\b")
+_SECRET_DATA = (r"(?<!your )(?<!your own )(?:environment (?:values?|variables?)|env (?:values?|vars?)|"
+                r"credentials?|secrets?|api (?:keys?|tokens?)|(?:access |workspace )?tokens?|passwords?|"
+                r"private keys?|"
+                r"(?:prior |previous |whole |entire )?conversation|chat history|transcript)\b")
+_INTO_PARAM = re.compile(r"\b(?:pass|put|place|attach|include|add|send|insert|copy|supply|with)\b"
+                         r"[^.\n]{0,60}?" + _SECRET_DATA + r"[^.\n]{0,60}?" + _TO_PARAM.pattern)
+_PARAM_HOLDS = re.compile(r"['\"`][\w-]+['\"`]\s+(?:parameter|argument|field)\s+"
+                          r"(?:must|should|shall|has to)\s+(?:contain|include|hold|carry|be)\b[^.\n]{0,80}?"
+                          + _SECRET_DATA)
+
+
+def named_tool_call(view: str) -> Found | None:
+    """A named tool (`delete_repository`, `slack.post_message`, `writefile tool`) to call after a
+    label no document gives its reader (a note to the AI, `[admin]`, `silent:`)."""
+    if ("tool" not in view and "_" not in view) or not _any(view, _LABEL_KEYS):
+        return None
+    for n, m in enumerate(_CALL.finditer(view)):
+        if n > MAX_CANDIDATES:
+            return None
+        if _LABEL.search(view, max(0, m.start() - 60), m.start()) is None:
+            continue
+        if _code_line(_line(view, m.start(), m.end())):
+            continue
+        if not NEGATION_BEFORE.search(view, max(0, m.start() - 28), m.start() + 1):
+            return "tool-call-request", m.start(), m.end(), "a named tool to call on a label's say-so"
+    return None
+
+
+def relayed_into_tool(view: str) -> Found | None:
+    """A file read and its contents handed to a tool call or a named parameter; secrets, the
+    environment or the conversation put into a tool's parameter."""
+    for n, m in enumerate(_RELAY.finditer(view) if "content" in view else ()):
+        if n > MAX_CANDIDATES:
+            break
+        lo, hi = _sentence(view, m.start(), m.end())
+        c = _CONTENTS.search(view, m.end(), hi)
+        labelled = _LABEL.search(view, max(0, m.start() - 60), m.start()) is not None
+        if c is None or not (labelled or _opens(view, m.start())) or _reported(view, lo, m.start()):
+            continue
+        if _CALL.search(view, m.end(), c.start()) or _TO_PARAM.search(view, c.end(), min(hi, c.end() + 40)):
+            return "exfiltration-request", m.start(), c.end(), "a file's contents relayed into a tool call"
+    for pattern in (_INTO_PARAM, _PARAM_HOLDS) if _any(view, ("param", "argument", "field")) else ():
+        for m in pattern.finditer(view):
+            lo, _ = _sentence(view, m.start(), m.end())
+            if not _reported(view, lo, m.start()) and not NEGATION_BEFORE.search(view, lo, m.start() + 1):
+                return "exfiltration-request", m.start(), m.end(), "secrets put into a tool's parameter"
+    return None
+
+
+def unescaped_markup(view: str) -> Found | None:
+    """Output to render unescaped, then script markup that reads cookies or the location."""
+    if not _any(view, ("unescaped", "raw html", "without ")):
+        return None
+    for m in re.finditer(r"\b(?:render|output|return|echo|display|emit)\w*\b[^.\n]{0,60}?\b"
+                         r"(?:unescaped|raw html|without (?:escaping|saniti[sz]ing|encoding))\b", view):
+        if not _opens(view, m.start()):
+            continue
+        markup = _MARKUP.search(view, m.end(), m.end() + 200)
+        if markup is not None and _EVIL.search(view, markup.start(), markup.start() + 240):
+            return "code-insertion", m.start(), markup.end(), "script markup to render unescaped"
+    return None
+
+
 DETECTORS = (standing_rule, internal_fetch, script_payload, retry_with_data, disclose_secrets,
-             approval_dropped, sandbox_or_registry_undone)
+             approval_dropped, sandbox_or_registry_undone, named_tool_call, relayed_into_tool,
+             unescaped_markup, code_analysis.own_value_mailed, code_analysis.requested_in_prose)
 
 
 def detect(view: str) -> Found | None:
