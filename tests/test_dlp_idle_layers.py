@@ -1,7 +1,7 @@
 """Decoded layers the engine no longer scans, or scans in fewer steps, give exactly what the
 full scan gives: a decoded escape token that `runs.idle` turns down finds and charges
 nothing when scanned anyway; `runs.idle_runs` is true only where `run_candidates` yields
-nothing; `runs.outermost` and `decode._b64_decode` equal their references; and a body full of
+nothing, and `runs.b64_hopeless` only where `_b64_decode` gives nothing; `runs.outermost` and `decode._b64_decode` equal their references; and a body full of
 `req=<uuid>` log tokens (read as quoted-printable) still gives up the secret one of them
 hides."""
 
@@ -45,7 +45,9 @@ def test_an_idle_part_finds_and_charges_nothing_when_scanned_anyway(text: str) -
     if ENGINE.prefilter.name != "hyperscan":
         missing("the hyperscan package", "pip install hyperscan")
     found = ENGINE.prefilter.scan(text, want_runs=True)
-    if not runs.idle(text, found):
+    if runs.idle(text, found):
+        assert runs.idle(text, found, ENGINE.decode.min_printable)  # it only adds
+    if not runs.idle(text, found, ENGINE.decode.min_printable):
         return
     for max_depth in (5, 1):  # deeper layers left, and the depth limit reached
         hits: list[Hit] = []
@@ -95,6 +97,33 @@ def test_idle_runs_turns_down_decodable_base64_and_any_other_run() -> None:
         assert not runs.idle_runs(text, {**empty, kind: [(0, 20)]})
 
 
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from([
+    "req", "Q8f3409-3617-4d71", "ebfe-e75d43bb3cb0", "StopAsyncIteration", "x", "-", "_", "/",
+    "+", "=", "9", base64.b64encode(b"password=hunter2hunter2").decode(),
+    base64.b64encode(b"\x1f\x8b\x08\x00binary").decode(), "A" * 3000, "\u00e9"]),
+    min_size=1, max_size=8).map("".join), st.sampled_from([0.85, 0.5, 0.0, 1.0]))
+def test_b64_hopeless_only_where_b64_decode_gives_none_and_charges_nothing(
+        run: str, min_printable: float) -> None:
+    config = decode.DecodeConfig(min_printable=min_printable)
+    budget = decode.Budget(1 << 20)
+    if runs.b64_hopeless(run, min_printable):
+        assert decode._b64_decode(run, config, budget) is None
+        assert (budget.left, budget.exhausted) == (1 << 20, None)
+
+
+def test_hopeless_runs_adds_mixed_case_ids_that_decode_to_nothing() -> None:
+    empty: dict[str, list[tuple[int, int]]] = {k: [] for k in decode.RUN_LAYERS}
+    text = "reqVb4a5f2-fdee-2101-7208-c1eb5372b28c"  # `req=56b4a5f2-...` read as quoted-printable
+    whole = {**empty, "base64": [(0, len(text))]}
+    assert not runs.idle_runs(text, whole) and runs.hopeless_runs(text, whole, 0.85)
+    readable = base64.b64encode(b"password=hunter2hunter2").decode()
+    assert not runs.hopeless_runs(readable, {**empty, "base64": [(0, len(readable))]}, 0.85)
+    assert not runs.hopeless_runs(text, None, 0.85)
+    for kind in ("b64wrap", "base32", "hex", "longhex"):
+        assert not runs.hopeless_runs(text, {**whole, kind: [(0, 20)]}, 0.85)
+
+
 def _reference_outermost(spans: dict[int, int]) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     for start, end in sorted(spans.items()):
@@ -142,6 +171,9 @@ def test_a_secret_among_many_log_tokens_read_as_quoted_printable_is_found() -> N
              if d.layer == "quoted-printable" and len(d.text) >= decode.MIN_RUN]
     idle = [runs.idle(t, ENGINE.prefilter.scan(t, want_runs=True)) for t in parts]
     assert idle.count(True) >= 50 and idle.count(False) >= 10  # both kinds are exercised
+    # Mixed-case ids (`reqQ8f3...`) decode to nothing readable: idle as well, told so.
+    hopeless = [runs.idle(t, ENGINE.prefilter.scan(t, want_runs=True), 0.85) for t in parts]
+    assert hopeless.count(True) > idle.count(True)
     lines.insert(200, f"[DEBUG] req={uuid.UUID(int=5)} auth {hidden}")
     body["messages"][0]["content"] = "\n".join(lines)
     found = ENGINE.scan_body(json.dumps(body).encode(), "application/json")
