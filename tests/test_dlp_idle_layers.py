@@ -179,3 +179,16 @@ def test_a_secret_among_many_log_tokens_read_as_quoted_printable_is_found() -> N
     found = ENGINE.scan_body(json.dumps(body).encode(), "application/json")
     assert [(m.rule, m.value, m.layers) for m in found] == [
         ("github-token", SECRET, ("quoted-printable",))]
+
+
+def test_recurring_runs_are_decoded_as_often_as_they_occur() -> None:
+    """`run_candidates` remembers the runs `hopeless` turned down in one text: an identifier
+    that recurs is skipped, a recurring run that decodes is yielded at each place."""
+    readable = base64.b64encode(b"password=hunter2hunter2").decode()
+    text = " ".join(["IncrementalEncoder", readable, "IncrementalEncoder", "x", readable,
+                     "NotImplementedError", "IncrementalEncoder"])
+    spans = [m.span() for m in decode.B64_RUN.finditer(text)]
+    got = [(d.text, d.start) for d in decode.run_candidates(
+        text, decode.DecodeConfig(), decode.Budget(1 << 20), {"b64wrap": [], "base64": spans})]
+    assert got == [("password=hunter2hunter2", text.index(readable)),
+                   ("password=hunter2hunter2", text.rindex(readable))]
