@@ -1,9 +1,10 @@
 """Decoded layers the engine no longer scans, or scans in fewer steps, give exactly what the
 full scan gives: a decoded escape token that `runs.idle` turns down finds and charges
 nothing when scanned anyway; `runs.idle_runs` is true only where `run_candidates` yields
-nothing, and `runs.b64_hopeless` only where `_b64_decode` gives nothing; `runs.outermost` and `decode._b64_decode` equal their references; and a body full of
-`req=<uuid>` log tokens (read as quoted-printable) still gives up the secret one of them
-hides."""
+nothing, and `runs.b64_hopeless` only where `_b64_decode` gives nothing; `runs.outermost`
+and `decode._b64_decode` equal their references; a recurring run is decoded as often as it
+occurs; and a body full of `req=<uuid>` log tokens (read as quoted-printable) still gives
+up the secret one of them hides."""
 
 from __future__ import annotations
 
