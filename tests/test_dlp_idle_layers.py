@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from egress.policy.model import DLPSection
 from egress.scan import decode
-from egress.scan.dlp.prefilter import runs
+from egress.scan.dlp.prefilter import hyperscan_backend, runs
 from egress.scan.dlp.prefilter.hyperscan_backend import HyperscanPrefilter
 from egress.scan.dlp.results import Hit
 from egress.sources.dlp_catalogue import dlp_engine
@@ -123,6 +123,41 @@ def test_hopeless_runs_adds_mixed_case_ids_that_decode_to_nothing() -> None:
     assert not runs.hopeless_runs(text, None, 0.85)
     for kind in ("b64wrap", "base32", "hex", "longhex"):
         assert not runs.hopeless_runs(text, {**whole, kind: [(0, 20)]}, 0.85)
+
+
+_RUNNY = st.lists(st.one_of(
+    st.text(alphabet="AZaz09+/_-", min_size=1, max_size=40),
+    st.sampled_from(["=", "==", "===", " ", "\n", '"', ".", "\u00e9", "?", "x" * 20,
+                     "lower_snake_case_name", "UPPER_CASE_NAME_HERE", "1234567890123456",
+                     "1234-5678-9012-3456", "StopAsyncIteration"]),
+    st.binary(max_size=40).map(lambda b: base64.b64encode(b).decode())), max_size=40)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_RUNNY)
+def test_base64_runs_reported_are_every_stretch_that_can_decode(pieces: list[str]) -> None:
+    """The runs pass reports, of all base64 stretches (`runs.B64_ANY`, start of match from
+    hyperscan), every one that `run_candidates` and `idle_runs` do not turn down at once
+    (one case or digits only), with the same span, and no other span."""
+    pf = ENGINE.prefilter
+    if not isinstance(pf, HyperscanPrefilter):
+        missing("the hyperscan package", "pip install hyperscan")
+        return
+    text = "".join(pieces)
+    hs = hyperscan_backend.hyperscan
+    every: dict[int, int] = {}
+
+    def on(kid: int, start: int, end: int, flags: int, ctx: object) -> None:
+        every[start] = max(every.get(start, -1), end - 1)
+
+    db = hyperscan_backend._database([runs.B64_ANY], [0], [hs.HS_FLAG_SOM_LEFTMOST])
+    hyperscan_backend.hs_scan(db, text.encode("ascii", "replace") + b"\n", on)
+    found = pf.scan(text, want_runs=True).runs
+    assert found is not None
+    got = found["base64"]
+    assert set(got) <= set(every.items())
+    assert [(s, e) for s, e in got if decode._b64_normalised(text[s:e]) is not None] == [
+        (s, e) for s, e in sorted(every.items()) if decode._b64_normalised(text[s:e]) is not None]
 
 
 def _reference_outermost(spans: dict[int, int]) -> list[tuple[int, int]]:

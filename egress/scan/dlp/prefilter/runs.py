@@ -33,8 +33,21 @@ from egress.scan.plain_bytes import hopeless
 # Encoded runs, each followed by one character outside its alphabet (the scan appends a
 # newline so a run at the very end has one too). SOM_LEFTMOST gives each run's start, but
 # for base64 (`RunStarts`).
+# Base64: every maximal stretch of the alphabet of 16 or more (`B64_ANY`) is a run, but
+# `run_candidates` (and `idle_runs`) turn down at once those of one case or digits only:
+# 85% of them in source code (`lower_snake_case_names`, paths), each a Python callback.
+# So only stretches that can pass are reported: with an upper-case letter (one of 16
+# placements of it with 15 more characters around), or without a letter (`_b64_normalised`
+# then keeps those with a symbol). A report ends at the character after the stretch
+# whichever placement matched, and `RunStarts` gives the stretch's start: each run
+# reported is one `B64_ANY` reports, with its span (`tests/test_dlp_idle_layers.py`).
+B64_ANY = rb"[A-Za-z0-9+/_-]{16,}={0,2}[^A-Za-z0-9+/=_-]"
+_B64 = rb"[A-Za-z0-9+/_-]"
+_B64_UPPER = b"|".join((_B64 + b"{%d}" % i if i else b"") + b"[A-Z]" + _B64
+                       + (b"{%d,}" % (15 - i) if i < 15 else b"*") for i in range(16))
 RUN_SHAPES: tuple[tuple[str, bytes], ...] = (
-    ("base64", rb"[A-Za-z0-9+/_-]{16,}={0,2}[^A-Za-z0-9+/=_-]"),
+    ("base64", b"(?:" + _B64_UPPER + rb")={0,2}[^A-Za-z0-9+/=_-]"),
+    ("base64", rb"[0-9+/_-]{16,}={0,2}[^A-Za-z0-9+/=_-]"),
     ("base32", rb"[A-Z2-7]{16,}={0,6}[^A-Za-z0-9=]"),
     ("base32", rb"[a-z2-7]{16,}={0,6}[^A-Za-z0-9=]"),
     # Hex of printable text: every byte is 20-7f or tab/CR/LF, which random ids rarely are.
@@ -96,7 +109,8 @@ class RunStarts:
     which is outside the alphabet and not `=`; before it come all the `=` there are (the
     alphabet holds none, so the match takes each, and there are at most two), and before
     those the run of alphabet characters, of which the match may start at any one that
-    leaves 16: the leftmost is where the run starts. Searched in the reversed data
+    leaves 16: the leftmost is where the run starts (so for either base64 shape of
+    `RUN_SHAPES`, whose matches are such matches). Searched in the reversed data
     (`backwards[i]` is `data[n - 1 - i]`), made once per pass and only if needed."""
 
     __slots__ = ("_backwards", "data")
