@@ -160,10 +160,15 @@ def test_b64_decode_of_any_run_equals_the_reference(run: str) -> None:
         run, config, decode.Budget(1 << 20))
 
 
+# Every base64 stretch (`runs.B64_ANY`; the prefilter reports only those that can decode,
+# `tests/test_dlp_idle_layers.py` checks that) and the other run shapes.
+_SHAPES = (("base64", runs.B64_ANY), *((k, s) for k, s in runs.RUN_SHAPES if k != "base64"))
+
+
 @functools.cache
 def _runs_db(with_som: bool) -> object:
     hs = hyperscan_backend.hyperscan
-    shapes = runs.RUN_SHAPES
+    shapes = _SHAPES
     flags = [hs.HS_FLAG_SOM_LEFTMOST if with_som or kind != "base64" else 0 for kind, _ in shapes]
     return hyperscan_backend._database([s for _, s in shapes], list(range(len(shapes))), flags)
 
@@ -172,7 +177,7 @@ def _reported_runs(with_som: bool, data: bytes) -> list[tuple[int, int, int]]:
     """(shape, start, end) of every run the runs shapes report in `data`: with hyperscan's
     start of match on every shape, or as the prefilter compiles them (base64 without it,
     its start from `runs.RunStarts`)."""
-    shapes = runs.RUN_SHAPES
+    shapes = _SHAPES
     db = _runs_db(with_som)
     starts = runs.RunStarts(data)
     out: list[tuple[int, int, int]] = []

@@ -207,7 +207,10 @@ def _b64_at(part: bytes) -> bytes | None:
         return None
 
 
-def _b64_decode(run: str, config: DecodeConfig, budget: Budget) -> tuple[str, str] | None:
+def _b64_decode(run: str, config: DecodeConfig, budget: Budget,
+                dead: set[str] | None = None) -> tuple[str, str] | None:
+    """`run` decoded, or None; into `dead` if `hopeless` (None again for any budget)."""
+    given = run
     normalised = _b64_normalised(run)
     if normalised is None:
         return None
@@ -222,6 +225,8 @@ def _b64_decode(run: str, config: DecodeConfig, budget: Budget) -> tuple[str, st
     data = run[skip:].encode("ascii")
     data = data if altchars == b"+/" else data.translate(_URLSAFE)
     if not skip and len(run) <= _SAMPLE and hopeless(data, config.min_printable):
+        if dead is not None:
+            dead.add(given)
         return None  # most runs of code: identifiers, ids
     # A run may begin mid-quantum (glued to other text): one of four offsets is right.
     # Long runs are judged on a sample first, so a megabyte image is decoded once, not four
@@ -431,6 +436,7 @@ def run_candidates(text: str, config: DecodeConfig, budget: Budget,
             if found:
                 yield from emit(found[0], start, end, _layer("base64", found[1]))
         inside = _Inside(wrapped) if wrapped else None
+        dead: set[str] = set()
         for start, end in spans("base64", B64_RUN):
             if budget.exhausted:
                 return
@@ -438,9 +444,9 @@ def run_candidates(text: str, config: DecodeConfig, budget: Budget,
                 continue
             run = text[start:end]
             core = run.rstrip("=")
-            if core.islower() or core.isupper() or core.isdigit():
-                continue  # `_b64_normalised` turns it down: most runs of code, without a call
-            found = _b64_decode(run, config, budget)
+            if core.islower() or core.isupper() or core.isdigit() or run in dead:
+                continue  # `_b64_decode` turns it down (identifiers recur): without a call
+            found = _b64_decode(run, config, budget, dead)
             if found:
                 yield from emit(found[0], start, end, _layer("base64", found[1]))
     if config.base32:

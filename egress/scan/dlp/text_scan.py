@@ -355,11 +355,11 @@ class TextScanner:
             found = batch.scan_batch(pf, [inner[k] for k in kept])
             ahead = {k: f for k, f in zip(kept, found, strict=True) if f is not None}
             pf = None  # the others have a rule reported: not idle
-        keep = set(kept)
+        keep, min_printable = set(kept), self.decode.min_printable
         for k, d in enumerate(parts):
             if not budget.take(len(d.text)) or k not in keep:
                 continue
-            if not known and (idle(inner[k], ahead[k]) if k in ahead
+            if not known and (idle(inner[k], ahead[k], min_printable) if k in ahead
                               else pf is not None and idle_alone(inner[k], pf.rule_ids)):
                 continue  # its scan would find and charge nothing
             self._scan_layer(inner[k], depth + 1, origin or (d.start, d.end), (*layers, d.layer),

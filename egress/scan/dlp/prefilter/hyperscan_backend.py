@@ -70,8 +70,9 @@ ENDS_CAP = 4096
 # Bump when the way rule sources become hyperscan expressions changes: cached databases
 # (`egress.sources.derived_cache`) of an older recipe are then never found. A rule's ends
 # database has a recipe of its own (7 compiled the base64 run shape without start of match:
-# the rules' own regexes did not change, and their ends databases take seconds to compile).
-_RECIPE = 7
+# the rules' own regexes did not change, and their ends databases take seconds to compile;
+# 8 reports only base64 runs that can decode, `runs.RUN_SHAPES`).
+_RECIPE = 8
 _ENDS_RECIPE = 6
 
 # (load, store) of serialised ends databases by key inputs, set by the I/O side

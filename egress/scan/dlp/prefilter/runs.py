@@ -28,12 +28,26 @@ from collections.abc import Callable
 from egress.scan import decode
 from egress.scan.decode import B64_WRAPPED, MIN_RUN, RUN_LAYERS, _b64_normalised
 from egress.scan.dlp.prefilter.protocol import Prefiltered, ascii_data
+from egress.scan.plain_bytes import hopeless
 
 # Encoded runs, each followed by one character outside its alphabet (the scan appends a
 # newline so a run at the very end has one too). SOM_LEFTMOST gives each run's start, but
 # for base64 (`RunStarts`).
+# Base64: every maximal stretch of the alphabet of 16 or more (`B64_ANY`) is a run, but
+# `run_candidates` (and `idle_runs`) turn down at once those of one case or digits only:
+# 85% of them in source code (`lower_snake_case_names`, paths), each a Python callback.
+# So only stretches that can pass are reported: with an upper-case letter (one of 16
+# placements of it with 15 more characters around), or without a letter (`_b64_normalised`
+# then keeps those with a symbol). A report ends at the character after the stretch
+# whichever placement matched, and `RunStarts` gives the stretch's start: each run
+# reported is one `B64_ANY` reports, with its span (`tests/test_dlp_idle_layers.py`).
+B64_ANY = rb"[A-Za-z0-9+/_-]{16,}={0,2}[^A-Za-z0-9+/=_-]"
+_B64 = rb"[A-Za-z0-9+/_-]"
+_B64_UPPER = b"|".join((_B64 + b"{%d}" % i if i else b"") + b"[A-Z]" + _B64
+                       + (b"{%d,}" % (15 - i) if i < 15 else b"*") for i in range(16))
 RUN_SHAPES: tuple[tuple[str, bytes], ...] = (
-    ("base64", rb"[A-Za-z0-9+/_-]{16,}={0,2}[^A-Za-z0-9+/=_-]"),
+    ("base64", b"(?:" + _B64_UPPER + rb")={0,2}[^A-Za-z0-9+/=_-]"),
+    ("base64", rb"[0-9+/_-]{16,}={0,2}[^A-Za-z0-9+/=_-]"),
     ("base32", rb"[A-Z2-7]{16,}={0,6}[^A-Za-z0-9=]"),
     ("base32", rb"[a-z2-7]{16,}={0,6}[^A-Za-z0-9=]"),
     # Hex of printable text: every byte is 20-7f or tab/CR/LF, which random ids rarely are.
@@ -95,7 +109,8 @@ class RunStarts:
     which is outside the alphabet and not `=`; before it come all the `=` there are (the
     alphabet holds none, so the match takes each, and there are at most two), and before
     those the run of alphabet characters, of which the match may start at any one that
-    leaves 16: the leftmost is where the run starts. Searched in the reversed data
+    leaves 16: the leftmost is where the run starts (so for either base64 shape of
+    `RUN_SHAPES`, whose matches are such matches). Searched in the reversed data
     (`backwards[i]` is `data[n - 1 - i]`), made once per pass and only if needed."""
 
     __slots__ = ("_backwards", "data")
@@ -164,18 +179,52 @@ def idle_runs(text: str, runs: dict[str, list[tuple[int, int]]] | None) -> bool:
                for start, end in runs["base64"])
 
 
+def b64_hopeless(run: str, min_printable: float) -> bool:
+    """Whether `decode._b64_decode(run, ...)` gives None, told from its first tests alone
+    (turned down as one case or digits, too short, or `plain_bytes.hopeless`), so without
+    touching a budget. False whenever in doubt (the caller decodes)."""
+    normalised = _b64_normalised(run)
+    if normalised is None:
+        return True
+    run, altchars = normalised
+    if len(run) < MIN_RUN:
+        return True
+    if len(run) > decode._SAMPLE or not run.isascii():
+        return False
+    data = run.encode("ascii")
+    return hopeless(data if altchars == b"+/" else data.translate(decode._URLSAFE), min_printable)
+
+
 def has_escape(text: str) -> bool:
     """Whether `text` holds a character an escape decoder starts from (URL, JSON, HTML and
     quoted-printable escapes: `egress.scan.decode.escape_candidates` finds none without)."""
     return "%" in text or "\\" in text or "&" in text or "=" in text
 
 
-def idle(text: str, found: Prefiltered) -> bool:
+def idle(text: str, found: Prefiltered, min_printable: float | None = None) -> bool:
     """Whether a scan of decoded `text` as a layer of its own, with no known secret to look
     for, finds and charges nothing, from what the prefilter says of it: no rule to run, no
     escape to decode, no run that can decode (so at the depth limit nothing decodes
-    either). Most `key=value` tokens of code and logs read as quoted-printable are such."""
-    return not found.rules and not has_escape(text) and idle_runs(text, found.runs)
+    either). Most `key=value` tokens of code and logs read as quoted-printable are such.
+    With `min_printable` (the decode config's), a mixed-case base64 run counts as one that
+    cannot decode when `b64_hopeless` says so: `req=56c6...` decodes to
+    `reqVc6...`, a run that decodes to nothing readable."""
+    if found.rules or has_escape(text):
+        return False
+    if min_printable is None:
+        return idle_runs(text, found.runs)
+    return hopeless_runs(text, found.runs, min_printable)  # `idle_runs`, and more
+
+
+def hopeless_runs(text: str, runs: dict[str, list[tuple[int, int]]] | None,
+                  min_printable: float) -> bool:
+    """`idle_runs`, with every base64 run that `b64_hopeless` turns down counted as
+    one that cannot decode: `run_candidates` then yields and charges nothing either
+    (`_b64_decode` gives None for each before it looks at the budget)."""
+    if runs is None or "base64" not in runs or any(runs.get(k, True) for k in _IDLE_KINDS):
+        return False
+    return all(end - start < MIN_RUN or b64_hopeless(text[start:end], min_printable)
+               for start, end in runs["base64"])
 
 
 # What a match of each shape of `RUN_SHAPES` but base64 holds (`decode.HEX_RUN` is the hex shape
