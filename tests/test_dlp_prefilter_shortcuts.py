@@ -134,7 +134,7 @@ def test_batch_runs_are_the_alone_scans_runs_key_for_key() -> None:
               "0x41" * 12, "4142434445464748" * 5, "A" * 70 + "==" + " tail " + "b" * 20]
     rng.shuffle(texts)
     answers = batch.scan_batch(prefilter, texts)
-    assert sum(a is not None and any(a.runs.values()) for a in answers if a) > 100
+    assert sum(bool(a.runs and any(a.runs.values())) for a in answers if a is not None) > 100
     for text, answer in zip(texts, answers, strict=True):
         if answer is None:
             continue
