@@ -115,7 +115,15 @@ def _plan(cls: type[serializable.SerializableDataclass]) -> tuple[tuple[str, Con
     return tuple((f.name, _compile(f.type, f.name)) for f in fields)
 
 
-def set_state(obj: serializable.SerializableDataclass, state: dict[str, Any]) -> None:
+def _assign(obj: Any, name: str, value: Any) -> None:
+    """`object.__setattr__` for a plain instance attribute: what `setattr` does on a
+    `connection.Server` whose state is not OPEN (its `__setattr__`, a Python call per field,
+    only refuses a new address or proxy on an open connection)."""
+    obj.__dict__[name] = value
+
+
+def set_state(obj: serializable.SerializableDataclass, state: dict[str, Any],
+              assign: Callable[[Any, str, Any], None] = setattr) -> None:
     """`SerializableDataclass.set_state`, converters precompiled."""
     for name, convert in _plan(type(obj)):
         current = getattr(obj, name)
@@ -128,7 +136,7 @@ def set_state(obj: serializable.SerializableDataclass, state: dict[str, Any]) ->
                 pass
         value = convert(f_state)
         try:
-            setattr(obj, name, value)
+            assign(obj, name, value)
         except dataclasses.FrozenInstanceError:
             state[name] = f_state
             raise
@@ -231,13 +239,50 @@ _REQUEST_FIELDS = frozenset(f.name for f in dataclasses.fields(http.RequestData)
 _RESPONSE_FIELDS = frozenset(f.name for f in dataclasses.fields(http.ResponseData))
 
 
+@cache
+def _connection_fields() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The attributes of a new client and server connection (ids and start time empty).
+    Shared by every flow read: each value is immutable (None, strings, tuples, the CLOSED
+    state, the frozen proxy mode), and `set_state` replaces every one but the state."""
+    client = connection.Client(peername=("", 0), sockname=("", 0), id="", timestamp_start=0.0)
+    server = connection.Server(address=None, id="")
+    return dict(vars(client)), dict(vars(server))
+
+
+def new_http_flow() -> http.HTTPFlow:
+    """`http.HTTPFlow(Client(peername=("", 0), sockname=("", 0)), Server(address=None))`
+    without the three random ids (and the clock reads) those constructors make: `from_state`
+    sets every one of them from the record. `uuid.uuid4` reads the system's random source,
+    a system call each, which cost as much as parsing the flow's record where system calls
+    are slow (a sandboxed CI runner). The connections are copies of the attributes the
+    constructors give (`_connection_fields`), the flow's are `Flow.__init__`'s, in its order
+    (`tests/test_flowstate.py` compares them with a flow made by the constructors)."""
+    client_fields, server_fields = _connection_fields()
+    client = connection.Client.__new__(connection.Client)
+    client.__dict__.update(client_fields)
+    server = connection.Server.__new__(connection.Server)
+    server.__dict__.update(server_fields)
+    f = http.HTTPFlow.__new__(http.HTTPFlow)
+    f.id = ""
+    f.client_conn = client
+    f.server_conn = server
+    f.live = False
+    f.timestamp_created = 0.0
+    f.intercepted = False
+    f._resume_event = None
+    f._backup = None
+    f.marked = ""
+    f.is_replay = None
+    f.metadata = {}
+    f.comment = ""
+    return f
+
+
 def from_state(state: dict[Any, Any]) -> flow.Flow:
     """`flow.Flow.from_state(state)`: the same flow, HTTP flows built faster."""
     if state.get("type") != "http":
         return flow.Flow.from_state(state)
-    client = connection.Client(peername=("", 0), sockname=("", 0))
-    server = connection.Server(address=None)
-    f = http.HTTPFlow(client, server)
+    f = new_http_flow()
     # `HTTPFlow.set_state`, then `Flow.set_state` (its asserts as errors: they hold input)
     f.request = request_from_state(state.pop("request"))
     f.response = response_from_state(r) if (r := state.pop("response")) else None
@@ -250,7 +295,9 @@ def from_state(state: dict[Any, Any]) -> flow.Flow:
     else:
         f.error = state.pop("error")
     set_state(f.client_conn, state.pop("client_conn"))
-    set_state(f.server_conn, state.pop("server_conn"))
+    # A new server connection is CLOSED (`state` is not part of a record): its
+    # `__setattr__` refuses nothing, so its fields are written directly.
+    set_state(f.server_conn, state.pop("server_conn"), _assign)
     f.intercepted = state.pop("intercepted")
     f.is_replay = state.pop("is_replay")
     f.marked = state.pop("marked")

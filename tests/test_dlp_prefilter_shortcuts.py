@@ -121,6 +121,29 @@ def test_batch_answers_as_each_part_alone(seed: int) -> None:
             assert set(alone.rules) - set(prefilter.always) or len(texts) > 1
 
 
+def test_batch_runs_are_the_alone_scans_runs_key_for_key() -> None:
+    """Where no wrapped base64 is present, a batch answer's runs are the very dictionary a
+    scan of the part alone gives: the same kinds in the same order, the same spans, both for
+    parts with runs (source-code tokens: `req=2c93...`, identifiers, hex) and without."""
+    rng = random.Random(7)
+    prefilter = _prefilter()
+    texts = ["req" + "".join(rng.choice("0123456789abcdef-") for _ in range(rng.randint(10, 60)))
+             for _ in range(200)]
+    texts += [rng.choice(["x", "7", "a b", "=3D"]) for _ in range(50)]
+    texts += ["".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _ in range(40)),
+              "0x41" * 12, "4142434445464748" * 5, "A" * 70 + "==" + " tail " + "b" * 20]
+    rng.shuffle(texts)
+    answers = batch.scan_batch(prefilter, texts)
+    assert sum(bool(a.runs and any(a.runs.values())) for a in answers if a is not None) > 100
+    for text, answer in zip(texts, answers, strict=True):
+        if answer is None:
+            continue
+        alone = prefilter.scan(text, want_runs=True)
+        assert alone.runs is not None and answer.runs is not None
+        assert answer.rules == alone.rules
+        assert list(answer.runs.items()) == list(alone.runs.items()), text
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_wrapped_base64_runs_as_the_whole_text_regex(seed: int) -> None:
     rng = random.Random(100 + seed)

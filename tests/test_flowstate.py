@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from mitmproxy import flow, http
+from mitmproxy import connection, flow, http
 from mitmproxy.test import tflow
 
 from proxy import flowstate
@@ -99,3 +99,30 @@ def test_a_state_with_a_wrong_field_is_refused_or_made_as_mitmproxy_does(index: 
     else:
         del target[path[-1]]
     assert _fast_result(state) == _result(state)
+
+
+def test_new_http_flow_has_the_attributes_the_constructors_give() -> None:
+    """`new_http_flow` skips `Flow.__init__` and the connections' id factories: it must set
+    the same attributes, in the same order, to the same values (but the random ids and the
+    clock reads, which `from_state` overwrites). A mitmproxy upgrade that adds one fails here."""
+    made = flowstate.new_http_flow()
+    built = http.HTTPFlow(connection.Client(peername=("", 0), sockname=("", 0)),
+                          connection.Server(address=None))
+    assert type(made) is type(built)
+    assert list(vars(made)) == list(vars(built))
+    volatile = {"id", "timestamp_created", "timestamp_start", "client_conn", "server_conn"}
+    for mine, theirs in ((made, built), (made.client_conn, built.client_conn),
+                         (made.server_conn, built.server_conn)):
+        assert type(mine) is type(theirs)
+        assert list(vars(mine)) == list(vars(theirs))
+        assert {k: v for k, v in vars(mine).items() if k not in volatile} == \
+            {k: v for k, v in vars(theirs).items() if k not in volatile}
+    assert made.client_conn.id == made.server_conn.id == made.id == ""
+    # The connections' attributes are shared by every flow read: each must be immutable
+    # (hashable here: no list, dict or set), and two flows must not share a connection.
+    for conn in (made.client_conn, made.server_conn):
+        for value in vars(conn).values():
+            hash(value)
+    other = flowstate.new_http_flow()
+    assert other.client_conn is not made.client_conn and other.server_conn is not made.server_conn
+    assert other.metadata is not made.metadata

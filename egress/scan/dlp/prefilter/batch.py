@@ -74,13 +74,23 @@ def scan_batch(pf: HyperscanPrefilter, texts: Sequence[str]) -> list[Prefiltered
 
     found: dict[int, dict[str, dict[int, int]]] = {}
     kinds, run_start = pf.run_kinds, RunStarts(data)
+    bisect_right = bisect.bisect_right
 
     def on_run(kid: int, start: int, end: int, flags: int, ctx: Any) -> None:
-        start = run_start(kinds[kid], start, end)
-        k = bisect.bisect_right(starts, start) - 1
+        # One call per run of the joined data (a few thousand per megabyte of source code):
+        # kept to the few operations it needs.
+        kind = kinds[kid]
+        start = run_start(kind, start, end)
+        k = bisect_right(starts, start) - 1
         base = starts[k]
-        spans = found.setdefault(k, {}).setdefault(kinds[kid], {})
-        if spans.get(start - base, -1) < end - 1 - base:
+        by_kind = found.get(k)
+        if by_kind is None:
+            found[k] = {kind: {start - base: end - 1 - base}}
+            return
+        spans = by_kind.get(kind)
+        if spans is None:
+            by_kind[kind] = {start - base: end - 1 - base}
+        elif spans.get(start - base, -1) < end - 1 - base:
             spans[start - base] = end - 1 - base
 
     hs_scan(pf.runs_db, data, on_run)
@@ -91,9 +101,15 @@ def scan_batch(pf: HyperscanPrefilter, texts: Sequence[str]) -> list[Prefiltered
     none.update((kind, []) for kind in pf.presence_kinds if kind not in present)
     for k in clean:
         ends = found.get(k)
-        runs = none
-        if ends is not None:
-            runs = {kind: outermost(ends[kind]) if ends.get(kind) else [] for kind in RUN_KINDS}
-            runs.update((kind, []) for kind in pf.presence_kinds if kind not in present)
+        if ends is None:
+            out[k] = Prefiltered(rules, none)
+            continue
+        # `none` with the kinds this text has runs of replaced: the same keys in the same
+        # order as a scan of the text alone gives (`HyperscanPrefilter.scan`); a kind is in
+        # `ends` only with a run. The empty lists are shared, as `none` itself is: the
+        # decoders only read them.
+        runs = none.copy()
+        for kind, spans in ends.items():
+            runs[kind] = outermost(spans)
         out[k] = Prefiltered(rules, runs)
     return out
