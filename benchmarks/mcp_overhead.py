@@ -8,6 +8,9 @@
   (arrival - send) and time to first event, p50/p95, and the difference.
 - `tools_list`: inspecting a 100-tool `tools/list` response (poisoning scan of every
   model-visible string, pinning): first listing (cold) and a repeat listing (cached scans).
+- `clean_scan` (alone with `--scan-only`): process CPU of the whole injection scan on 300 clean
+  tool results of the evaluation splits (per 10 KB) and on 100 KB of standard-library source
+  and docstrings.
 - `event_inspection`: in-process cost of inspecting one SSE event (framing, JSON-RPC parse,
   pairing, injection scan), p50/p95.
 
@@ -380,6 +383,60 @@ def bench_result_scan(n: int = 60) -> dict[str, Any]:
     return out
 
 
+def clean_corpus(count: int = 300) -> list[str]:
+    """`count` clean tool results spread evenly over every split of the injection evaluation and
+    of mcp-eval (committed data: the same texts on every machine)."""
+    import gzip
+
+    texts: list[str] = []
+    for split in sorted((REPO / "tests" / "data").glob("*-eval/*/clean-results.jsonl.gz")):
+        with gzip.open(split, "rt", encoding="utf-8") as fh:
+            texts += [json.loads(line)["text"] for line in fh if line.strip()]
+    step = max(1, len(texts) // count)
+    return texts[::step][:count]
+
+
+def large_texts(size: int = 100 * 1024) -> dict[str, str]:
+    """100 KB of the running interpreter's standard-library source, and of its docstrings."""
+    import ast
+    import sysconfig
+
+    files = sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py"))[:200]
+    sources = [p.read_text(encoding="utf-8", errors="replace") for p in files]
+    docs = [doc for source in sources for node in ast.walk(ast.parse(source))
+            if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            and (doc := ast.get_docstring(node))]
+    return {"source": "".join(sources)[:size], "docs": "\n\n".join(docs)[:size]}
+
+
+def bench_clean_scan(level: str = "medium", count: int = 300) -> dict[str, Any]:
+    """Process CPU of the whole injection scan on clean tool results (issue 12's budget is per
+    10 KB): per text, normalised to 10 KB (p50, p95), the corpus total per 10 KB, and whole
+    100 KB texts."""
+    from egress.scan.injection import InjectionScanner
+
+    scanner = InjectionScanner(level, "content")  # type: ignore[arg-type]
+    scanner.scan("warm up: compile the rules and load the weights")
+    texts = clean_corpus(count)
+    per_10kb, total = [], 0.0
+    for text in texts:
+        t = time.process_time()
+        scanner.scan(text)
+        spent = time.process_time() - t
+        total += spent
+        per_10kb.append(spent * 10240 / max(1, len(text)))
+    chars = sum(map(len, texts))
+    out: dict[str, Any] = {"level": level, "texts": len(texts), "kb": round(chars / 1024, 1),
+                           "per_text_ms_per_10kb_p50": round(pct(per_10kb, 0.5) * 1000, 3),
+                           "per_text_ms_per_10kb_p95": round(pct(per_10kb, 0.95) * 1000, 3),
+                           "corpus_ms_per_10kb": round(total * 10240 / chars * 1000, 3)}
+    for kind, text in large_texts().items():
+        t = time.process_time()
+        scanner.scan(text)
+        out[f"{kind}_100kb_ms"] = round((time.process_time() - t) * 1000, 1)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=150)
@@ -387,6 +444,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval-ms", type=float, default=5.0)
     parser.add_argument("--first-event-requests", type=int, default=60)
     parser.add_argument("--skip-proxy", action="store_true", help="only the in-process figures")
+    parser.add_argument("--scan-only", action="store_true",
+                        help="only the injection scan's CPU on clean results and large texts")
     parser.add_argument("--serve-plain", nargs=2, metavar=("CONFDIR", "TRUST"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_plain:
@@ -395,9 +454,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     out: dict[str, Any] = {"benchmark": "mcp_overhead", "python": sys.version.split()[0],
                            "cpus": os.cpu_count()}
+    if args.scan_only:
+        out["clean_scan"] = bench_clean_scan()
+        print(json.dumps(out, indent=2))
+        return 0
     out["tools_list"] = bench_tools_list()
     out["event_inspection"] = bench_event_inspection()
     out["result_scan"] = bench_result_scan()
+    out["clean_scan"] = bench_clean_scan()
     if not args.skip_proxy:
         out["sse"] = bench_sse(args.events, args.runs, args.interval_ms / 1000, args.first_event_requests)
     print(json.dumps(out, indent=2))

@@ -2,8 +2,9 @@
 sampling requests, server notifications, and (with the tool-only rules added) tool definitions.
 
 Modules: `text` (normalisation views, decoding), `vocab` and `keys` (building blocks, keyword
-gates), `rules_override` and `rules_action` (phrase rules as data, each with a unique pattern
-id), `rule` (the rule table and the families findings name), `act`, `prose_act` and `errand`
+gates; `vocab` also reads literal gates and match starts off each pattern: `scan_iter`),
+`rules_override` and `rules_action` (phrase rules as data, each with a unique pattern id),
+`rule` (the rule table and the families findings name), `act`, `prose_act` and `errand`
 (act-directing detectors),
 `scorer` (weighted score; weights are package data read on first use), `scanner` (the scanner
 the MCP inspector calls). Importing the package reads no file and compiles no rule: the rule

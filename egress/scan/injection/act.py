@@ -39,7 +39,7 @@ from egress.scan.injection.cues import (
     UNRELATED_TASK,
     URL_WITH_DATA,
 )
-from egress.scan.injection.vocab import CONTEXT_CORE, CRED_PATH, NEGATION_BEFORE
+from egress.scan.injection.vocab import CONTEXT_CORE, CRED_PATH, NEGATION_BEFORE, scan_iter
 
 WINDOW_BEFORE = 400
 WINDOW_AFTER = 160
@@ -197,7 +197,7 @@ def _worst(snip: code_analysis.Snippet) -> str:
 
 
 def _code_spans(view: str) -> list[tuple[int, int]]:
-    return [m.span() for m in _FENCED.finditer(view)]
+    return [m.span() for m in scan_iter(_FENCED, view)]
 
 
 _FENCED = re.compile(r"```.*?(?:```|\Z)|`[^`\n]{1,200}`", re.DOTALL)
@@ -215,7 +215,7 @@ def exfiltration(view: str) -> ActHit | None:
     """Data (secrets, the conversation, the user's files) to be sent to an outside address."""
     n = 0
     spans = _code_spans(view)
-    for m in SEND_VERB.finditer(view):
+    for m in scan_iter(SEND_VERB, view):
         n += 1
         if n > MAX_CANDIDATES * 4:
             break
@@ -246,7 +246,7 @@ def exfiltration(view: str) -> ActHit | None:
             return ActHit("exfiltration-request", m.start(), dest.end(),
                           "secrets or the user's data to an outside address" if sensitive else
                           "data to an outside address")
-    for m in URL_WITH_DATA.finditer(view):
+    for m in scan_iter(URL_WITH_DATA, view):
         # A page telling its reader to show an image with a query (`?w=200`, `?id=[ID]`) is
         # not an exfiltration unless data worth stealing is named around it.
         if _agent_cue(view, m.start() - 250, m.end() + 100) or (_near(
@@ -280,13 +280,13 @@ _RUN_IT = re.compile(
 def forged_record(view: str) -> ActHit | None:
     """JSON that poses as an action for the agent to carry out: a forged function call with a
     request to run it, or an action record that sends data to an outside address."""
-    for n, m in enumerate(_FORGED_CALL.finditer(view)):
+    for n, m in enumerate(scan_iter(_FORGED_CALL, view)):
         if n > MAX_CANDIDATES:
             break
         lo, hi = m.start() - 200, m.end() + 300
         if _near(_RUN_IT, view, m.end(), hi) or _agent_cue(view, lo, hi):
             return ActHit("tool-call-request", m.start(), m.end(), "a forged function call")
-    for n, m in enumerate(_ACTION_RECORD.finditer(view)):
+    for n, m in enumerate(scan_iter(_ACTION_RECORD, view)):
         if n > MAX_CANDIDATES:
             break
         # The data may follow the address, in the record's body or payload field.
@@ -302,7 +302,7 @@ def tool_call(view: str, definition: bool = False) -> ActHit | None:
     definitions tell the model how to call tools all the time; there the request must come in a
     fake system voice or address the AI, and point at an outside address or come before the
     answer."""
-    for n, m in enumerate(TOOL_CALL.finditer(view)):
+    for n, m in enumerate(scan_iter(TOOL_CALL, view)):
         if n > MAX_CANDIDATES:
             break
         text = m.group(0)
@@ -334,7 +334,7 @@ def tool_call(view: str, definition: bool = False) -> ActHit | None:
 
 def fetch(view: str) -> ActHit | None:
     """A directive to visit, open or fetch an outside address, addressed to the agent."""
-    for m in FETCH_VERB.finditer(view):
+    for m in scan_iter(FETCH_VERB, view):
         if _directed(view, m) and _addressed(view, m.start() - 200, m.end() + 150):
             return ActHit("exfiltration-request" if URL_WITH_DATA.search(view, m.start(), m.end() + 200)
                           else "tool-call-request", m.start(), m.end(), "fetch an outside address")
@@ -343,7 +343,7 @@ def fetch(view: str) -> ActHit | None:
 
 def task_hijack(view: str) -> ActHit | None:
     """Unrelated work or changes to the answer, asked of the agent explicitly."""
-    for n, m in enumerate(HIJACK.finditer(view)):
+    for n, m in enumerate(scan_iter(HIJACK, view)):
         if n > MAX_CANDIDATES:
             break
         lo, hi = m.start() - 160, m.end() + 120
@@ -358,7 +358,7 @@ def _displaced(view: str) -> ActHit | None:
     """"Instead of answering, ...", "ignore the user's question and ...", "your task is to ...":
     the user's task pushed aside for another one in the same sentence."""
     spans = _code_spans(view)
-    for n, d in enumerate(DISPLACE.finditer(view)):
+    for n, d in enumerate(scan_iter(DISPLACE, view)):
         if n > MAX_CANDIDATES or _in_code(view, d.start(), spans):
             break
         lo, hi = _sentence(view, d.start(), d.end())
@@ -379,7 +379,7 @@ def _unrelated(view: str) -> ActHit | None:
     """Work no document asks of its reader (a poem, trivia, sums, an answer in emojis) given
     as a directive: an imperative, a request frame, a postscript."""
     spans = _code_spans(view)
-    for n, m in enumerate(UNRELATED_TASK.finditer(view)):
+    for n, m in enumerate(scan_iter(UNRELATED_TASK, view)):
         if n > MAX_CANDIDATES:
             break
         if _in_code(view, m.start(), spans) or not imperative_at(view, m.start()):
@@ -400,7 +400,7 @@ def _unrelated(view: str) -> ActHit | None:
 def hidden_directive(view: str) -> ActHit | None:
     """A directive to the agent inside an HTML comment, a hidden element, a link title or an
     image's alt text: no reader sees it, only the model does."""
-    for n, region in enumerate(_HIDDEN_REGION.finditer(view)):
+    for n, region in enumerate(scan_iter(_HIDDEN_REGION, view)):
         if n > MAX_CANDIDATES:
             break
         lo, hi = region.span()
@@ -434,4 +434,4 @@ def detect(view: str, definition: bool = False) -> ActHit | None:
 def in_hidden_region(view: str, start: int, end: int) -> bool:
     """The span sits in an HTML comment, a hidden element, a link title or an image's alt text:
     text the human reader never sees."""
-    return any(m.start() <= start and end <= m.end() + 200 for m in _HIDDEN_REGION.finditer(view))
+    return any(m.start() <= start and end <= m.end() + 200 for m in scan_iter(_HIDDEN_REGION, view))

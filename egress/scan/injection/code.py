@@ -18,6 +18,8 @@ import json
 import re
 from dataclasses import dataclass
 
+from egress.scan.injection.vocab import scan_iter
+
 MAX_SNIPPETS = 24
 MAX_SNIPPET_CHARS = 8 * 1024
 
@@ -179,14 +181,14 @@ def snippets(text: str) -> list[Snippet]:
     """Code in `text` (a tool result), with what each piece does; at most MAX_SNIPPETS."""
     spans: list[tuple[int, int, str]] = []
     for rx, group in ((_FENCE, 2), (_PRE, 1), (_INDENTED, 0), (_INLINE, 1), (_SHELL_LINE, 1)):
-        for m in rx.finditer(text):
+        for m in scan_iter(rx, text):
             if len(spans) >= MAX_SNIPPETS * 2:
                 break
             s, e = m.span(group)
             if not any(a <= s and e <= b for a, b, _ in spans):
                 spans.append((s, e, text[s:e]))
     # Code carried in a JSON string ("snippet": "import os\\n..."): judged as decoded.
-    for m in _JSON_CODE.finditer(text):
+    for m in scan_iter(_JSON_CODE, text):
         if len(spans) >= MAX_SNIPPETS * 2:
             break
         s, e = m.span(1)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from egress.scan.injection.vocab import AI_DUTY, NEGATION_BEFORE
+from egress.scan.injection.vocab import AI_DUTY, NEGATION_BEFORE, scan_iter
 
 MAX_CANDIDATES = 64
 
@@ -98,7 +98,7 @@ def _clause(view: str, start: int, end: int) -> str:
 def prose_tool_action(view: str) -> tuple[str, int, int, str] | None:
     """"Use the X tool to send/delete/export ..." with bulk or sensitive data or an outside
     address: a tool action asked for in prose."""
-    for n, m in enumerate(_PROSE_TOOL.finditer(view)):
+    for n, m in enumerate(scan_iter(_PROSE_TOOL, view)):
         if n > MAX_CANDIDATES:
             break
         if not _opens_clause(view, m):
@@ -153,7 +153,7 @@ def shell_chain(view: str) -> tuple[str, int, int, str] | None:
     /`, `mkdir t | curl host/data | bash`), given to the reader as something to run."""
     if not any(k in view for k in _DANGER_KEYS):
         return None
-    for n, d in enumerate(_DANGER.finditer(view)):
+    for n, d in enumerate(scan_iter(_DANGER, view)):
         if n > MAX_CANDIDATES:
             break
         line_lo = view.rfind("\n", 0, d.start()) + 1
@@ -202,7 +202,7 @@ _PRIVILEGE = re.compile(
 def privilege_request(view: str) -> tuple[str, int, int, str] | None:
     """"Grant me admin access", "disable the rate limit", "escalate to root": a privilege for the
     requester or a security control switched off, asked for as a directive."""
-    for n, m in enumerate(_PRIVILEGE.finditer(view)):
+    for n, m in enumerate(scan_iter(_PRIVILEGE, view)):
         if n > MAX_CANDIDATES:
             break
         if not _opens_clause(view, m):
@@ -236,7 +236,7 @@ _RETRIEVE = re.compile(
 def bulk_retrieval(view: str) -> tuple[str, int, int, str] | None:
     """"Dump the API keys ...", "retrieve the unredacted ... files": confidential data asked for
     as a directive (a document tells its reader where data is, not to pull restricted copies)."""
-    for n, m in enumerate(_RETRIEVE.finditer(view)):
+    for n, m in enumerate(scan_iter(_RETRIEVE, view)):
         if n > MAX_CANDIDATES:
             break
         if not _opens_clause(view, m):
@@ -291,7 +291,7 @@ def setup_step(view: str) -> tuple[str, int, int, str] | None:
     shell from an inline interpreter or pipes data to a network tool."""
     if not any(k in view for k in _SETUP_KEYS):
         return None
-    for n, m in enumerate(_SETUP_COMMAND.finditer(view)):
+    for n, m in enumerate(scan_iter(_SETUP_COMMAND, view)):
         if n > MAX_CANDIDATES:
             break
         before = view[max(0, m.start() - 240):m.start()]
@@ -322,7 +322,7 @@ def undescribed_package(view: str) -> tuple[str, int, int, str] | None:
     installs, or installs the project itself)."""
     if "==" not in view:
         return None
-    for n, m in enumerate(_PINNED.finditer(view)):
+    for n, m in enumerate(scan_iter(_PINNED, view)):
         if n > MAX_CANDIDATES:
             break
         name = next(g for g in m.groups() if g)
@@ -395,7 +395,7 @@ def rendered_exfiltration(view: str) -> tuple[str, int, int, str] | None:
     """A markdown image or link (or <img>) the answer is to carry, its URL filled with the
     conversation or the user's data, or assembled from quoted pieces."""
     n = 0
-    for m in _LINK.finditer(view) if "](" in view or "<img" in view or "=" in view else ():
+    for m in scan_iter(_LINK, view) if "](" in view or "<img" in view or "=" in view else ():
         url = m.group(1) or m.group(2) or m.group(3)
         named = None
         if not _OPEN_SLOT.search(url):
@@ -418,7 +418,7 @@ def rendered_exfiltration(view: str) -> tuple[str, int, int, str] | None:
                 or _filled_from_context(view, m.end(), m.end() + 260, slot)):
             return ("exfiltration-request", m.start(), m.end(),
                     "a link or image to render, its URL filled with the conversation or the user's data")
-    for m in _ASSEMBLE.finditer(view):
+    for m in scan_iter(_ASSEMBLE, view):
         tail = view[m.end():m.end() + 260]
         pieces = re.sub(r"[\"'`\\,+\s]", "", view[m.start():m.end()])
         url_like = "http" in pieces or re.search(r"[a-z]\.[a-z]{2,}", pieces) or "/" in pieces
@@ -444,7 +444,7 @@ def approval_off(view: str) -> tuple[str, int, int, str] | None:
     """A directive to let the agent act without asking its user (auto-approval, YOLO mode)."""
     if "approv" not in view and "yolo" not in view and "skip" not in view and "bypass" not in view:
         return None
-    for n, m in enumerate(_APPROVAL_OFF.finditer(view)):
+    for n, m in enumerate(scan_iter(_APPROVAL_OFF, view)):
         if n > MAX_CANDIDATES:
             break
         if _opens_clause(view, m):

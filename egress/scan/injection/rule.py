@@ -23,9 +23,12 @@ from egress.scan.injection.vocab import (
     THIRD_PARTY_BEFORE,
     UNLESS_AFTER,
     UNLESS_BEFORE,
+    gate_keys,
+    may_match,
     option_doc,
     quoted_report,
     rx,
+    scan_iter,
 )
 
 ANCHOR_WINDOW = 240
@@ -66,12 +69,18 @@ class Rule:
         if self.keys and not (any(k in present for k in self.keys) if present is not None
                               else any(k in view for k in self.keys)):
             return None
-        for lo, hi in self._spans(view):
-            for m in self.pattern.finditer(view, lo, hi):
-                if (self.accepts(view, m)
-                        and not (reports_exempt and quoted_report(view, m.start(), m.end()))
-                        and not option_doc(view, m.start(), m.end())):
-                    return m
+        # The strings one of which every match consumes (read off the pattern): `present` holds
+        # those found in the view too, so the test is a set lookup, not a scan per string.
+        gate = gate_keys(self.pattern)
+        if gate and (present.isdisjoint(gate) if present is not None else not may_match(self.pattern, view)):
+            return None
+        found = (scan_iter(self.pattern, view) if self.anchor is None else
+                 (m for lo, hi in self._spans(view) for m in self.pattern.finditer(view, lo, hi)))
+        for m in found:
+            if (self.accepts(view, m)
+                    and not (reports_exempt and quoted_report(view, m.start(), m.end()))
+                    and not option_doc(view, m.start(), m.end())):
+                return m
         return None
 
     def _spans(self, view: str) -> Iterator[tuple[int, int]]:
@@ -132,7 +141,7 @@ def rule_table() -> tuple[Rule, ...]:
 
 def key_automaton(rules: Iterable[Rule]) -> Any:
     automaton = ahocorasick.Automaton()
-    for key in {k for r in rules for k in r.keys}:
+    for key in {k for r in rules for k in (*r.keys, *gate_keys(r.pattern))}:
         automaton.add_word(key, key)
     automaton.make_automaton()
     return automaton

@@ -27,7 +27,7 @@ import re
 
 from egress.scan.injection import code as code_analysis
 from egress.scan.injection.errand import MAX_CANDIDATES, _code_line, _line, _opens
-from egress.scan.injection.vocab import NEGATION_BEFORE
+from egress.scan.injection.vocab import NEGATION_BEFORE, scan_iter
 
 Found = tuple[str, int, int, str]
 
@@ -100,7 +100,7 @@ _CRED_HEADER = re.compile(
 def standing_rule(view: str) -> Found | None:
     """A rule for the agent's later tool calls that copies mail out, plants a traversal, SQL or
     shell fragment in arguments, attaches credentials, or raises privileges."""
-    for n, t in enumerate(_TRIGGER.finditer(view)):
+    for n, t in enumerate(scan_iter(_TRIGGER, view)):
         if n > MAX_CANDIDATES:
             return None
         lo, hi = _sentence(view, t.start(), t.end())
@@ -160,7 +160,7 @@ def internal_fetch(view: str) -> Found | None:
     fetched besides the task, with its body returned, or through a scheme no guide uses."""
     if not _any(view, _INTERNAL_KEYS):
         return None
-    for n, m in enumerate(_INTERNAL.finditer(view)):
+    for n, m in enumerate(scan_iter(_INTERNAL, view)):
         if n > MAX_CANDIDATES:
             return None
         lo, hi = _sentence(view, m.start(), m.end())
@@ -211,7 +211,7 @@ def script_payload(view: str) -> Found | None:
     a message, reply, error or link."""
     if ("<" not in view and "javascript:" not in view) or not _any(view, _EVIL_KEYS):
         return None
-    for n, m in enumerate(_MARKUP.finditer(view)):
+    for n, m in enumerate(scan_iter(_MARKUP, view)):
         if n > MAX_CANDIDATES:
             return None
         lo, hi = _sentence(view, m.start(), m.end(), 320)
@@ -258,7 +258,7 @@ def retry_with_data(view: str) -> Found | None:
     storage, credential files or the original message attached or sent elsewhere."""
     if not _any(view, _RETRY_KEYS):
         return None
-    for n, r in enumerate(_RETRY.finditer(view)):
+    for n, r in enumerate(scan_iter(_RETRY, view)):
         if n > MAX_CANDIDATES:
             return None
         lo, hi = _sentence(view, r.start(), r.end())
@@ -307,7 +307,7 @@ def disclose_secrets(view: str) -> Found | None:
     found in the environment, a `.env` file or the conversation."""
     if not _any(view, _SOURCE_KEYS):
         return None
-    verbs = sorted([*_DISCLOSE.finditer(view), *_GATHER.finditer(view)], key=lambda v: v.start())
+    verbs = sorted([*scan_iter(_DISCLOSE, view), *scan_iter(_GATHER, view)], key=lambda v: v.start())
     for n, m in enumerate(verbs):
         if n > MAX_CANDIDATES:
             return None
@@ -348,7 +348,7 @@ def approval_dropped(view: str) -> Found | None:
     its destructive acts or of this run."""
     if not _any(view, _APPROVAL_KEYS):
         return None
-    for n, m in enumerate([*_ANY_TOOL.finditer(view), *_NO_CONFIRM.finditer(view)]):
+    for n, m in enumerate([*scan_iter(_ANY_TOOL, view), *scan_iter(_NO_CONFIRM, view)]):
         if n > MAX_CANDIDATES:
             return None
         lo, hi = _sentence(view, m.start(), m.end())
@@ -387,7 +387,7 @@ def sandbox_or_registry_undone(view: str) -> Found | None:
     registry so one tool's name leads to another implementation."""
     if not _any(view, _UNDONE_KEYS):
         return None
-    for n, m in enumerate([*_UNSANDBOX.finditer(view), *_REGISTRY.finditer(view)]):
+    for n, m in enumerate([*scan_iter(_UNSANDBOX, view), *scan_iter(_REGISTRY, view)]):
         if n > MAX_CANDIDATES:
             return None
         lo, hi = _sentence(view, m.start(), m.end())

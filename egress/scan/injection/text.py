@@ -45,6 +45,7 @@ _ENTITY = re.compile(r"&(?:#\d{2,7}|#x[0-9a-f]{2,6}|[a-z]{2,8});", re.IGNORECASE
 _PERCENT = re.compile(r"%[0-9a-fA-F]{2}")
 # From a word's start, possessive: no retry from inside a word (seven times faster, same runs).
 _JOINED = re.compile(r"(?<![^\s_])[^\s_]++(?:_[^\s_]++){5,}")
+_NOT_ALNUM = re.compile(r"[\W_]+")
 _LONG_WORD = re.compile(r"[a-z]{24,}")
 # A letter, then digits or symbols, then a letter: `1gn0r3`, `pr3v10us`, `@ll`.
 _LEET_CHAR = re.compile(r"[0-9@$!|+]")
@@ -140,7 +141,11 @@ def fold_view(text: str) -> str:
 def compact_override(folded: str) -> str | None:
     """Letters only: `i g n o r e`, `ig-nore pre-vi-ous`, `IGNORE_ALL_PREVIOUS` all read alike.
     The compact form of an override phrase in `folded`, or None."""
-    compact = "".join(c for c in folded[:MAX_SEGMENT_CHARS] if c.isalnum())
+    # `[\W_]` is exactly "not str.isalnum()" in `re`; one C pass, not a generator per character.
+    compact = _NOT_ALNUM.sub("", folded[:MAX_SEGMENT_CHARS])
+    # `_COMPACT` holds every `_COMPACT_OVERRIDE` match: without it, neither can match below.
+    if _COMPACT.search(compact) is None:
+        return None
     # Joined words can meet by accident ("system prompt is"): the whole set of compact
     # forms needs a sign of letter-splitting; the override phrase alone is never innocent.
     split = _SPLIT_LETTERS.search(folded) or _LONG_WORD.search(folded) or _WORD_SPLIT.search(folded)

@@ -4,7 +4,14 @@ messages, documentation for people)."""
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Iterator
+from re import _constants as _C
+from re import _parser
+from typing import Any
+
+import ahocorasick
 
 
 def rx(*parts: str) -> re.Pattern[str]:
@@ -237,3 +244,175 @@ def option_doc(view: str, start: int, end: int) -> bool:
             return False
     entry = view[entry_lo:line_hi]
     return len(entry) <= OPTION_ENTRY_CHARS and _ADDRESSEE.search(entry) is None
+
+
+# Literal gates derived from a pattern itself (issue 12, CPU): the strings one of which every
+# match of the pattern consumes, read off its parsed form once. A search over text that holds
+# none of them cannot match, so it is skipped: most clean text holds no trigger phrase at all.
+_MAX_GATE_SET = 64
+_MIN_GATE_KEY = 3
+
+
+def _exact(items: Any) -> frozenset[str] | None:
+    """Every string `items` can consume (zero-width assertions consume ""), if few, else None."""
+    out = frozenset({""})
+    for op, av in items:
+        one: frozenset[str] | None
+        if op is _C.LITERAL:
+            one = frozenset({chr(av)})
+        elif op in (_C.AT, _C.ASSERT, _C.ASSERT_NOT):
+            one = frozenset({""})
+        elif op is _C.IN and all(o is _C.LITERAL for o, _ in av) and len(av) <= 8:
+            one = frozenset(chr(c) for _, c in av)
+        elif op is _C.SUBPATTERN and not av[1] and not av[2]:
+            one = _exact(av[3])
+        elif op is _C.ATOMIC_GROUP:
+            one = _exact(av)
+        elif op is _C.BRANCH:
+            alts = [_exact(alt) for alt in av[1]]
+            one = None if any(a is None for a in alts) else frozenset().union(*alts)  # type: ignore[arg-type]
+        elif op in (_C.MAX_REPEAT, _C.MIN_REPEAT, _C.POSSESSIVE_REPEAT) and av[1] <= 1:
+            body = _exact(av[2])
+            one = None if body is None else (body if av[0] == 1 else body | {""})
+        else:
+            one = None
+        if one is None or len(out) * len(one) > _MAX_GATE_SET:
+            return None
+        out = frozenset(a + b for a in out for b in one)
+    return out
+
+
+def _factor(items: Any) -> frozenset[str] | None:
+    """Strings one of which every match of `items` consumes, or None when none is known."""
+    found: list[frozenset[str]] = []
+    run: frozenset[str] = frozenset({""})
+    for op, av in items:
+        exact = _exact([(op, av)])
+        if exact is not None and len(run) * len(exact) <= _MAX_GATE_SET:
+            run = frozenset(a + b for a in run for b in exact)
+            continue
+        if "" not in run:
+            found.append(run)
+        run = frozenset({""}) if exact is None else exact
+        if exact is not None:
+            continue
+        one: frozenset[str] | None = None
+        if op is _C.SUBPATTERN:
+            if av[1] or av[2]:
+                raise ValueError("flags inside a pattern: no gate")
+            one = _factor(av[3])
+        elif op is _C.ATOMIC_GROUP:
+            one = _factor(av)
+        elif op is _C.BRANCH:
+            alts = [_factor(alt) for alt in av[1]]
+            one = None if any(a is None for a in alts) else frozenset().union(*alts)  # type: ignore[arg-type]
+        elif op in (_C.MAX_REPEAT, _C.MIN_REPEAT, _C.POSSESSIVE_REPEAT) and av[0] >= 1:
+            one = _factor(av[2])
+        if one is not None:
+            found.append(one)
+    if "" not in run:
+        found.append(run)
+    return max(found, key=lambda s: (min(map(len, s)), -len(s)), default=None)
+
+
+@functools.cache
+def gate_keys(pattern: re.Pattern[str]) -> tuple[str, ...]:
+    """Strings one of which every match of `pattern` consumes; () when no useful set is known."""
+    if pattern.flags & (re.IGNORECASE | re.VERBOSE):
+        return ()
+    try:
+        keys = _factor(_parser.parse(pattern.pattern, pattern.flags))
+    except (ValueError, TypeError, re.error):
+        return ()
+    if not keys or min(map(len, keys)) < _MIN_GATE_KEY:
+        return ()
+    return tuple(sorted(keys))
+
+
+def may_match(pattern: re.Pattern[str], view: str, lo: int = 0, hi: int | None = None) -> bool:
+    """False only when `pattern` cannot match in view[lo:hi] (no gate key there)."""
+    keys = gate_keys(pattern)
+    if not keys:
+        return True
+    if lo <= 0 and hi is None:
+        return any(k in view for k in keys)
+    end = len(view) if hi is None else hi
+    return any(view.find(k, max(0, lo), end) >= 0 for k in keys)
+
+
+# Where a match can start (issue 12, CPU): most trigger patterns open on a word list
+# (`\b(?:send|post|...)`), which `re` tries at every position of the text. The strings every
+# match starts with, found in one automaton pass, give the only positions worth trying; trying
+# them in order with `match` yields exactly the matches `finditer` yields.
+_MAX_PREFIXES = 4096
+
+
+def _prefixes(items: Any) -> frozenset[str] | None:
+    """Strings one of which every match of `items` starts with, or None when none is known."""
+    out = frozenset({""})
+    for op, av in items:
+        exact = _exact([(op, av)])
+        if exact is not None and len(out) * len(exact) <= _MAX_GATE_SET:
+            out = frozenset(a + b for a in out for b in exact)
+            continue
+        sub: frozenset[str] | None = None
+        if op is _C.BRANCH:
+            alts = [_prefixes(alt) for alt in av[1]]
+            sub = None if any(a is None for a in alts) else frozenset().union(*alts)  # type: ignore[arg-type]
+        elif op is _C.SUBPATTERN and not av[1] and not av[2]:
+            sub = _prefixes(av[3])
+        elif op is _C.ATOMIC_GROUP:
+            sub = _prefixes(av)
+        elif op in (_C.MAX_REPEAT, _C.MIN_REPEAT, _C.POSSESSIVE_REPEAT) and av[0] >= 1:
+            sub = _prefixes(av[2])
+        if sub is not None and len(out) * len(sub) <= _MAX_PREFIXES:
+            out = frozenset(a + b for a in out for b in sub)
+        break
+    return out
+
+
+def _skips(items: Any) -> bool:
+    """`re` already skips to where a match can start: the pattern opens on a literal or a set."""
+    while items and items[0][0] is _C.SUBPATTERN and not items[0][1][1] and not items[0][1][2]:
+        items = items[0][1][3]
+    if not items:
+        return False
+    op, av = items[0]
+    return op in (_C.LITERAL, _C.IN) or (op is _C.BRANCH and all(
+        alt and alt[0][0] is _C.LITERAL for alt in av[1]))
+
+
+@functools.cache
+def _starts(pattern: re.Pattern[str]) -> Any:
+    """An automaton of the strings every match of `pattern` starts with, or None."""
+    if pattern.flags & (re.IGNORECASE | re.VERBOSE):
+        return None
+    try:
+        parsed = _parser.parse(pattern.pattern, pattern.flags)
+        found = _prefixes(parsed) if parsed.getwidth()[0] >= 1 and not _skips(parsed) else None
+    except (ValueError, TypeError, re.error):
+        return None
+    if not found or min(map(len, found)) < 2:
+        return None
+    automaton = ahocorasick.Automaton()
+    for prefix in found:
+        automaton.add_word(prefix, len(prefix))
+    automaton.make_automaton()
+    return automaton
+
+
+def scan_iter(pattern: re.Pattern[str], view: str) -> Iterator[re.Match[str]]:
+    """Exactly `pattern.finditer(view)`, trying only positions where a match can start."""
+    starts = _starts(pattern)
+    if starts is None or not view:
+        yield from pattern.finditer(view)
+        return
+    positions = sorted({end - size + 1 for end, size in starts.iter(view)})
+    pos = 0
+    for at in positions:
+        if at < pos:
+            continue
+        m = pattern.match(view, at)
+        if m is not None:
+            yield m
+            pos = m.end()
