@@ -123,3 +123,46 @@ def test_real_dev_captures_are_flagged_name_by_name(scorer: HostnameScorer) -> N
         if got / len(names) < 0.5:  # base128 sessions: a dozen valid hosts, most of them polls
             low[file] = f"{got}/{len(names)}"
     assert flagged / total >= 0.9 and not low, (flagged, total, low)
+
+
+def test_encoder_alphabet_digit_tables_are_the_digit_strings() -> None:
+    """`encoder_alphabet` reads which digits a label holds from 0/1 tables: the answers of
+    the digit string it built before (kept here as the reference), on random long labels
+    of every alphabet and case, iodine's user-id prefix included."""
+    import random
+
+    def by_digit_strings(label: str, bits: float) -> str:
+        n = len(label)
+        if n < 32 or bits < 4.5 * n or not label.isascii():
+            return ""
+        raw = label.encode()
+        if not (raw.islower() or raw.isupper()):
+            return ""
+        raw = raw.lower()
+        if raw.translate(None, b"abcdefghijklmnopqrstuvwxyz0123456789"):
+            return ""
+        rest = raw[:4] + raw[5:] if raw[0] in b"0123456789abcdef" else raw
+        digits = bytes(b for b in rest if 0x30 <= b <= 0x39)
+        if not digits:
+            return ""
+        if not digits.translate(None, b"234567"):
+            return "only the digits of RFC 4648 base32 (a-z2-7)"
+        if not digits.translate(None, b"012345"):
+            return "only the digits of iodine's base32 (a-z0-5)"
+        return ""
+
+    rnd = random.Random(11)
+    alphabets = ["abcdefghijklmnopqrstuvwxyz234567", "abcdefghijklmnopqrstuvwxyz012345",
+                 "abcdefghijklmnopqrstuvwxyz0123456789", "abcdefghijklmnopqrstuvwxyz",
+                 "ABCDEFGHIJKLMNOPQRSTUVWXYZ2345679", "abcdef0123456789", "abcxyz89-_Q"]
+    answers = set()
+    for _ in range(6000):
+        chars = rnd.choice(alphabets)
+        label = "".join(rnd.choice(chars) for _ in range(rnd.randint(30, 63)))
+        if rnd.random() < 0.2:
+            label = label[:4] + rnd.choice("0123456789") + label[5:]
+        bits = len(label) * rnd.choice((4.0, 4.5, 5.0))
+        want = by_digit_strings(label, bits)
+        assert encoder_alphabet(label, bits) == want, label
+        answers.add(want)
+    assert len(answers) == 3  # each answer reached

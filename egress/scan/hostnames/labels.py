@@ -198,12 +198,13 @@ def kept(deleted: bytes) -> bytes:
 _KEPT_HEX = kept(_HEX_BYTES)
 _KEPT_BASE32 = kept(_BASE32_BYTES)
 _KEPT_0234567 = kept(b"0234567")
+_KEPT_UPPER = kept(_UPPER_BYTES)  # 0 for each capital: `.count(0)` counts them
 
 
 def _camel_words(token: str) -> bool:
     """`MyCompany`, `GitHub`: mixed case made of capitalised words, not of encoded data."""
     raw = token.encode("ascii", "ignore")  # counts the capitals `[A-Z]` matches
-    if len(raw) - len(raw.translate(None, _UPPER_BYTES)) > 4:
+    if raw.translate(_KEPT_UPPER).count(0) > 4:
         return False
     parts = _CAMEL.findall(token)
     if len(parts) > 4 or "".join(parts) != token:
@@ -287,6 +288,25 @@ def decoded_text(run: str) -> tuple[int, str]:
         if readable(data):
             return len(data), "base64"
     return 0, ""
+
+
+TEXT_MIN_BITS = 48.0  # a label's bits from which the scorer tries decoding it
+
+
+def text_payload(scored: tuple[LabelScore, ...], customer: bool,
+                 decodable: frozenset[str]) -> tuple[int, int, str]:
+    """(bytes, label index, encoding) of the longest readable text a scored label of a kind
+    in `decodable` decodes to (a customer's last label, seen only by its platform, aside)."""
+    best = (0, 0, "")
+    last = len(scored) - 1
+    for i, s in enumerate(scored):
+        if s.bits < TEXT_MIN_BITS or (customer and i == last) or s.kind not in decodable:
+            continue
+        for token in s.label.replace("_", "-").split("-"):
+            size, enc = decoded_text(token)
+            if size > best[0]:
+                best = (size, s.position, enc)
+    return best
 
 
 _URLSAFE = bytes.maketrans(b"-_", b"+/")
@@ -432,5 +452,6 @@ def round1(x: float) -> float:
     return round(x, 1)
 
 
-__all__ = ["ALPHABET_CHOICE_BITS", "BITS_PER_CHAR", "LETTER_BITS", "LabelScore", "alnum_bits",
-           "decoded_text", "label_capacity", "readable", "round1", "score_label", "token_bits"]
+__all__ = ["ALPHABET_CHOICE_BITS", "BITS_PER_CHAR", "LETTER_BITS", "TEXT_MIN_BITS", "LabelScore",
+           "alnum_bits", "decoded_text", "label_capacity", "readable", "round1", "score_label",
+           "text_payload", "token_bits"]

@@ -39,13 +39,14 @@ from typing import NamedTuple
 
 from egress.scan.hostnames.labels import (
     ABBREV_BITS,
+    TEXT_MIN_BITS,
     WORD_BITS,
     WORDINESS_MIN,
     LabelScore,
     alnum_bits,
-    decoded_text,
     round1,
     score_label,
+    text_payload,
     token_bits,
 )
 from egress.scan.hostnames.names import (
@@ -347,6 +348,15 @@ class HostnameScorer:
         for label in labels:
             position += 1
             if priced >= enough and position != halved:
+                if not halved:  # so is every label left: charged in one go
+                    for label in labels[position - 1:]:
+                        bits = len(label) * UNSCORED_BITS
+                        append(_new(LabelScore, (position, label, bits, "unscored")))
+                        total_bits += bits
+                        if bits >= CHUNK_BITS:
+                            chunks += 1
+                        position += 1
+                    break
                 bits = len(label) * UNSCORED_BITS
                 append(_new(LabelScore, (position, label, bits, "unscored")))
                 total_bits += bits
@@ -408,9 +418,9 @@ class HostnameScorer:
                     alphabet_of = s
         if not (chunks or hexed or mixed) and data_labels < 2 and short <= SHORT_LABELS_FREE \
                 and len(labels) <= LABELS_FREE and len(sub) <= SUBDOMAIN_FREE \
-                and len(labels[0]) not in PACKET_LENGTHS:
+                and (len(labels[0]) not in PACKET_LENGTHS or not tool_packet(labels[0])):
             # only the bits fire (most legitimate names: no chunk, so no longest chunk, alphabet
-            # or text to decode; no hex, case or packet length): the score below, unchecked
+            # or text to decode; no hex, case (so no case noise) or tool packet): the score below
             return _new(HostnameScore, (
                 lower, registered, sub, round1(total_bits * POINTS_PER_BIT), round1(total_bits),
                 (f"encoded-bits={round(total_bits)}",) if total_bits >= 1 else (), None, None,
@@ -457,7 +467,7 @@ class HostnameScorer:
         text = _NO_TEXT
         # Decoding is the costly check: names already far past any threshold skip it.
         if decodable and points < self.block_score:
-            text = self._text_payload(scored, customer)
+            text = text_payload(scored, customer, _DECODABLE)
             if text[0]:
                 points += TEXT_POINTS
                 reasons.insert(1, f"text-payload={text[0]}")
@@ -469,21 +479,6 @@ class HostnameScorer:
                                     round1(total_bits), tuple(reasons), None, None, scored,
                                     customer, top, text, shape))
 
-    @staticmethod
-    def _text_payload(scored: tuple[LabelScore, ...],
-                      customer: bool) -> tuple[int, int, str]:
-        """(bytes, label index, encoding) of the longest readable text a label decodes to."""
-        best = (0, 0, "")
-        last = len(scored) - 1
-        for i, s in enumerate(scored):
-            if s.bits < TEXT_MIN_BITS or (customer and i == last) or s.kind not in _DECODABLE:
-                continue
-            for token in s.label.replace("_", "-").split("-"):
-                size, enc = decoded_text(token)
-                if size > best[0]:
-                    best = (size, s.position, enc)
-        return best
-
 
 _DATA_KINDS = frozenset({"hex", "base32", "base36", "mixed-case", "letters", "digits"})
 # labels that are not words (for chains of short labels): `word-number` is `ec2`, `node12`
@@ -494,7 +489,6 @@ _CASED = frozenset({"mixed-case", "base64"})
 _ENCODER_KINDS = frozenset({"base32", "base36", "word-number"})
 # labels worth decoding: a long base32 token with few digit runs reads as `word-number`
 _DECODABLE = _DATA_KINDS | {"word-number"}
-TEXT_MIN_BITS = 48.0
 _NO_TEXT = (0, 0, "")
 # HostnameScore's defaults from `reasons` on (a name with no label to score)
 _UNSCORED_DEFAULTS = ((), None, None, (), False, None, _NO_TEXT, "")

@@ -147,6 +147,10 @@ ENCODER_LABEL_MIN = 32       # characters: shorter ids fit a 32-symbol alphabet 
 ENCODER_BITS_PER_CHAR = 4.5  # estimated bits a character: random-looking, not words
 _ALNUM_BYTES = b"abcdefghijklmnopqrstuvwxyz0123456789"
 _NOT_DIGITS = bytes(b for b in range(256) if not 0x30 <= b <= 0x39)
+_KEPT_ALNUM = kept(_ALNUM_BYTES)      # 1 for a byte that is no lower-case letter or digit
+_DIGIT = kept(_NOT_DIGITS)            # 1 for a digit
+_DIGIT_NOT_RFC = kept(_NOT_DIGITS + b"234567")     # 1 for 0, 1, 8, 9
+_DIGIT_NOT_IODINE = kept(_NOT_DIGITS + b"012345")  # 1 for 6, 7, 8, 9
 _HEX_FIRST = frozenset(b"0123456789abcdef")
 
 
@@ -167,15 +171,16 @@ def encoder_alphabet(label: str, bits: float) -> str:
     if not (raw.islower() or raw.isupper()):
         return ""
     raw = raw.lower()
-    if raw.translate(None, _ALNUM_BYTES):
+    if 1 in raw.translate(_KEPT_ALNUM):
         return ""
     # iodine's upstream data packet: user id (hex), 3 header characters, and a data counter
-    # from a-z0-9 (the 5th character) before the payload: that one character may be any digit
-    digits = (raw[:4] + raw[5:] if raw[0] in _HEX_FIRST else raw).translate(None, _NOT_DIGITS)
-    if not digits:
+    # from a-z0-9 (the 5th character) before the payload: that one character may be any digit.
+    # Which digits the rest holds, read from 0/1 tables (`kept`), no digit string built.
+    rest = raw[:4] + raw[5:] if raw[0] in _HEX_FIRST else raw
+    if 1 not in rest.translate(_DIGIT):
         return ""
-    if not digits.translate(None, b"234567"):
+    if 1 not in rest.translate(_DIGIT_NOT_RFC):
         return "only the digits of RFC 4648 base32 (a-z2-7)"
-    if not digits.translate(None, b"012345"):
+    if 1 not in rest.translate(_DIGIT_NOT_IODINE):
         return "only the digits of iodine's base32 (a-z0-5)"
     return ""

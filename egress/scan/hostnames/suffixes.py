@@ -70,9 +70,24 @@ class _Rules:
         # a walk down `trie` by the name's own labels: one dict probe per depth, no suffix
         # string built and hashed per depth (a label's hash is kept by the label itself)
         n = len(labels)
-        best = 1
-        depth = 1
         node = self.trie.get(labels[-1])
+        if node is None:
+            return 1
+        f, below = node
+        if f & _WILD or n == 1:
+            best = 1
+            depth = 1
+        else:
+            # The common first step (a top-level domain with no wildcard rule, a label under
+            # it), unrolled: what the loop's first pass does, without its general tests.
+            node = below.get(labels[-2])
+            if node is None:
+                return 1
+            f = node[0]
+            if f & _EXCEPTION:
+                return 1
+            best = 2 if f & _EXACT else 1
+            depth = 2
         while node is not None:
             f, below = node
             if f & _WILD and depth < n:
