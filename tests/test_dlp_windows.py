@@ -131,9 +131,10 @@ def _python_free(text: str, r: windows.Reach) -> bool:
 
 
 def test_run_check_answers_as_a_search_per_class_does() -> None:
-    """One hyperscan pass for every run class of the catalogue answers as a Python search of
-    each does on ASCII texts, and never calls a text free of runs that holds one when it has
-    non-ASCII characters (there a `?` stands for each, so it may only say "a run" more)."""
+    """The run check (each class's members mapped to ones in the text's bytes) answers as a
+    Python search of the class's run does on ASCII texts, and never calls a text free of
+    runs that holds one when it has non-ASCII characters (there a `?` stands for each, so it
+    may only say "a run" more)."""
     reaches = [r for rule in _engine().rules
                if (r := windows.reach(rule.regex.pattern, rule.regex.flags)) is not None]
     assert len({run.pattern for r in reaches for run in r.runs}) >= 10
