@@ -13,11 +13,12 @@ import re
 import zlib
 from collections.abc import Iterator
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from egress.scan import binary, decode, escapes, plain_bytes
-from egress.scan.dlp import blocks
+from egress.scan.dlp import blocks, splits
 from egress.scan.dlp.prefilter import hyperscan_backend, runs, windows
 from egress.scan.dlp.prefilter.backends import make_prefilter
 from egress.scan.dlp.splits import in_lines, split_windows
@@ -273,12 +274,17 @@ def test_split_windows_from_bytes_equal_those_from_the_lower_cased_text(
     """The split scan hands a byte-per-character backend the parts' bytes (lower-cased for
     the straddle pass and its needle searches) instead of lower-casing the text: the
     windows are exactly those of the text path, with or without the characters whose
-    lower case changes length or turns ASCII."""
+    lower case changes length or turns ASCII (and the heads of cut anchors are found from
+    the parts' trailing tokens on the byte path, `splits._PartEnds`, by a search of the
+    lower-cased lines on the text path; on the byte path too for the first heads of a
+    message, `splits.PART_COST`: 0 here, so that the grouping is what is compared)."""
     if hyperscan_backend.hyperscan is None:
         missing("the hyperscan package", "pip install hyperscan")
     prefilter = make_prefilter([r.source() for r in load_catalogue()], "hyperscan")
     known_values = [known] if known else []
-    fast = split_windows(parts, prefilter, known_values, 64)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(splits, "PART_COST", 0)
+        fast = split_windows(parts, prefilter, known_values, 64)
     slow = split_windows(parts, _StrOnly(prefilter), known_values, 64)  # type: ignore[arg-type]
     assert (fast.texts, fast.exhausted) == (slow.texts, slow.exhausted)
 
@@ -358,3 +364,25 @@ def test_base64_run_candidates_equal_decoding_every_run(pieces: list[str]) -> No
     got = [(d.text, d.start, d.end)
            for d in decode.run_candidates(text, config, decode.Budget(1 << 20), given_runs)]
     assert got == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(_SPLIT_PARTS, st.sampled_from(["gh", "xox", "p_", "sk-ant", "k", "ab", "a", "b-"]))
+@example(["x gh\nmore gh", "gh", "GH", "a gh", "\u00e9gh", "gh\n", "gh\nzz"], "gh")
+def test_part_ends_equal_a_search_of_every_line(parts: list[str], head: str) -> None:
+    """`_PartEnds.ending_with(head)`: the parts `_straddling` took from a search of the
+    lower-cased lines for `head` and a line break (its own or one inside the part) whose
+    trailing token is as long as `head`."""
+    texts = [t for t in parts if t]
+    lines = "\n" + "\n".join(texts) + "\n"
+    line_starts = [sum(len(t) + 1 for t in texts[:i]) + 1 for i in range(len(texts))]
+    folded = splits.Folded(lines, lines.encode("ascii", "replace"))
+    ends = splits._PartEnds(folded, line_starts, texts, 64)
+    if folded.data is None:  # an odd lower case: the search path stays
+        assert not ends.exact(head) and not ends.applies(head)
+        return
+    assert ends.exact(head)
+    reference = sorted({i for p in splits.find_all(lines.lower(), head + "\n")
+                        if 0 <= (i := splits._part_at(line_starts, p + len(head) - 1)) < len(texts)
+                        and splits.head_ok(splits.trailing_run(texts[i], 64), head)})
+    assert ends.ending_with(head) == reference

@@ -122,3 +122,37 @@ def test_reach_counts_lookaheads_and_caps_unbounded_repeats() -> None:
     assert r.span == 3 + 2 * windows.CAP + 1 + 20
     assert r.look == r.span + 5 + 2
     assert [p.pattern for p in r.runs] == [rf"(?:[\s]){{{windows.CAP + 1}}}"]
+
+
+def _python_free(text: str, r: windows.Reach) -> bool:
+    """`RunCheck.bounded_in` as one Python search per run class (what it did before it
+    asked hyperscan)."""
+    return all(run.search(text) is None for run in r.runs)
+
+
+def test_run_check_answers_as_a_search_per_class_does() -> None:
+    """The run check (each class's members mapped to ones in the text's bytes) answers as a
+    Python search of the class's run does on ASCII texts, and never calls a text free of
+    runs that holds one when it has non-ASCII characters (there a `?` stands for each, so it
+    may only say "a run" more)."""
+    reaches = [r for rule in _engine().rules
+               if (r := windows.reach(rule.regex.pattern, rule.regex.flags)) is not None]
+    assert len({run.pattern for r in reaches for run in r.runs}) >= 10
+    rng = random.Random(3)
+    pieces = ["key = value\n", "    ", "\t", "0123456789", "abcXYZ", "a_b-c.d", "+/", "ÿ", "é",
+              "\u3000", "\u00a0", "\u212a", "ſ", "\x1c", "?", ":", "=", "\"", "é" * 300]
+    checked = wide = 0
+    for n in range(300):
+        body = "".join(rng.choice(pieces) for _ in range(rng.randrange(1, 60)))
+        run = rng.choice([" ", "\t", "\n", "a", "Z", "7", "-", "=", ":", "é", "\u3000", "\u212a"])
+        text = body + run * rng.choice([windows.CAP, windows.CAP + 1, 400]) + body if n % 3 else body
+        check = windows.RunCheck(text)
+        for r in reaches:
+            free = check.bounded_in(r)
+            if text.isascii():
+                assert free == _python_free(text, r), (text[:80], r.runs)
+            elif free:
+                assert _python_free(text, r), (text[:80], r.runs)
+                wide += 1
+            checked += 1
+    assert checked > 10_000 and wide > 100

@@ -457,7 +457,7 @@ class _Near:
 
     def __init__(self, text: str, data: bytes | None = None) -> None:
         self.non_ascii = windows.non_ascii_spans(text)
-        self.runs = windows.RunCheck(text)
+        self.runs = windows.RunCheck(text, data)
         self.data = data  # `text` as the hyperscan passes read it (`protocol.ascii_data`)
 
     def wide_digits(self, text: str) -> bool:
