@@ -248,16 +248,16 @@ def requested_in_prose(view: str) -> tuple[str, int, int, str] | None:
                ("comply", "obey", "follow it", "execute it", "act on it", "do as it says")))
     for family, pattern, why, keys in checks:
         if any(k in view for k in keys):
-            m = pattern.search(view)
+            m = next(scan_iter(pattern, view), None)
             if m is not None and not _NEGATED.search(view, max(0, m.start() - 28), m.start() + 1):
                 return family, m.start(), m.end(), why
     if "\"method\"" in view:
-        m = _FORGED_RPC.search(view)
+        m = next(scan_iter(_FORGED_RPC, view), None)
         if m is not None and _FORGED_TURN.search(view, max(0, m.start() - 600), m.end() + 1200):
             return "tool-call-request", m.start(), m.end(), "a forged JSON-RPC request with a planted turn"
     # A spaced tool name holds " _ "; the other directives "n o t e" or "s y s t e m".
     spaced = " _ " in view or "n o t e" in view or "s y s t e m" in view
-    for n, m in enumerate(_SPACED.finditer(view) if spaced else ()):
+    for n, m in enumerate(scan_iter(_SPACED, view) if spaced else ()):
         if n > MAX_SNIPPETS:
             break
         d = _SPACED_DIRECTIVE.search(m.group(0).replace(" ", ""))
@@ -276,7 +276,7 @@ _MAILED = re.compile(r"\b(?:e-?mail\w*|forward\w*|outgoing mail|send|sent-by[\w-
 
 def own_value_mailed(view: str) -> tuple[str, int, int, str] | None:
     """The agent's own instance id or provisioned key mailed, the text declaring it no secret."""
-    m = _OWN_VALUE.search(view) if "your " in view or "provisioned" in view else None
+    m = next(scan_iter(_OWN_VALUE, view), None) if "your " in view or "provisioned" in view else None
     if m is None:
         return None
     lo, hi = max(0, m.start() - 500), min(len(view), m.end() + 500)
