@@ -224,6 +224,36 @@ _TRANSPORT_HEADER = re.compile(
 _FORGED_RPC = re.compile(r"\"method\"\s*:\s*\"(?:sampling/createmessage|tools/call|elicitation/create)\"")
 _FORGED_TURN = re.compile(r"\"systemprompt\"\s*:\s*\"[^\"]{0,200}?\b(?:escalat\w*|issue another|call|run|"
                           r"execute|ignore|exfiltrat\w*)\b|\"role\"\s*:\s*\"assistant\"[^\]]{0,200}?tool_(?:use|call)")
+_SAMPLING_RPC = re.compile(r"\"method\"\s*:\s*\"sampling/createmessage\"")
+_ROLE = re.compile(r"\"role\"\s*:\s*\"(\w+)\"")
+_IN_TEXT_VALUE = re.compile(r"\"text\"\s*:\s*\"(?:[^\"\\\n]|\\.)*\Z")
+_REST_OF_VALUE = re.compile(r"(?:[^\"\\\n]|\\.)*\"")
+
+
+def _last(rx: re.Pattern[str], view: str, lo: int, hi: int) -> re.Match[str] | None:
+    found = None
+    for found in rx.finditer(view, lo, hi):  # noqa: B007 (the last one is wanted)
+        pass
+    return found
+
+
+def sampling_example(view: str, start: int, end: int) -> bool:
+    """[start, end) lies in the text of a user message of a JSON-RPC `sampling/createMessage`
+    request with no planted turn: the MCP specification's own example ("What is the capital of
+    France?") quoted in documentation. The message is what a server asks a model through the
+    protocol, not a directive to the reader; a forged request planted in a result carries a
+    planted turn and is `requested_in_prose`'s business."""
+    if "sampling/createmessage" not in view:
+        return False
+    rpc = _last(_SAMPLING_RPC, view, max(0, start - 600), start)
+    if rpc is None or _FORGED_TURN.search(view, max(0, rpc.start() - 600), rpc.end() + 1200):
+        return False
+    role = _last(_ROLE, view, rpc.end(), start)
+    return (role is not None and role.group(1) == "user"
+            and _IN_TEXT_VALUE.search(view, role.end(), start) is not None
+            and _REST_OF_VALUE.match(view, end) is not None)
+
+
 _DECODE_OBEY = re.compile(
     r"\b(?:base64|rot-?13|reversed|backwards|encoded|hex|encrypted|obfuscated)\b[^\n]{0,60}?\b(?:decode|reverse|read|"
     r"decrypt|unscramble)\w*\s+(?:it|this|them)?\s*(?:backwards\s+)?(?:and|then|,)\s+(?:then\s+)?(?:comply|obey|"

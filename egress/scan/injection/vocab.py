@@ -161,7 +161,12 @@ UNLESS_BEFORE = {"credential-solicitation": NARRATIVE_BEFORE, "exfiltration-requ
                   "credential-path/harvest-on-behalf": DOC_LINE_BEFORE,
                   # "... which may silently change" describes behaviour; it asks for nothing.
                   "covert-action/secrecy": re.compile(
-                      r"\b(?:may|might|could|would|will|can|does|did|which|that|it|this)\b[^.\n]{0,40}$")}
+                      r"\b(?:may|might|could|would|will|can|does|did|which|that|it|this)\b[^.\n]{0,40}$"),
+                  # "Servers send a sampling/createMessage request": the protocol's parties in the
+                  # plural, present tense, are documentation describing the protocol (the MCP
+                  # specification's own wording); no one is told to send anything.
+                  "tool-call-request/protocol-methods": re.compile(
+                      r"\b(?:servers|clients|hosts)\s+$")}
 
 
 # A report quoting an attack: the quoted words follow "such as", "saying", "the payload", ...
