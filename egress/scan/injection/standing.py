@@ -431,6 +431,8 @@ _INTO_PARAM = re.compile(r"\b(?:pass|put|place|attach|include|add|send|insert|co
 _PARAM_HOLDS = re.compile(r"['\"`][\w-]+['\"`]\s+(?:parameter|argument|field)\s+"
                           r"(?:must|should|shall|has to)\s+(?:contain|include|hold|carry|be)\b[^.\n]{0,80}?"
                           + _SECRET_DATA)
+_UNESCAPED = re.compile(r"\b(?:render|output|return|echo|display|emit)\w*\b[^.\n]{0,60}?\b"
+                        r"(?:unescaped|raw html|without (?:escaping|saniti[sz]ing|encoding))\b")
 
 
 def named_tool_call(view: str) -> Found | None:
@@ -469,10 +471,6 @@ def relayed_into_tool(view: str) -> Found | None:
             if not _reported(view, lo, m.start()) and not NEGATION_BEFORE.search(view, lo, m.start() + 1):
                 return "exfiltration-request", m.start(), m.end(), "secrets put into a tool's parameter"
     return None
-
-
-_UNESCAPED = re.compile(r"\b(?:render|output|return|echo|display|emit)\w*\b[^.\n]{0,60}?\b"
-                        r"(?:unescaped|raw html|without (?:escaping|saniti[sz]ing|encoding))\b")
 
 
 def unescaped_markup(view: str) -> Found | None:
