@@ -9,14 +9,14 @@ from types import ModuleType
 
 import pytest
 
-from egress.scan.injection import act, cues, errand, fold_view, prose_act, standing, text
+from egress.scan.injection import act, code, cues, errand, fold_view, prose_act, standing, text
 from egress.scan.injection.rule import rule_table
-from egress.scan.injection.vocab import gate_keys, may_match, scan_iter
+from egress.scan.injection.vocab import _starts, gate_keys, may_match, scan_iter
 from tests.support.injection_eval import CARRIER, load
 
 
 def _patterns() -> dict[str, re.Pattern[str]]:
-    modules: tuple[ModuleType, ...] = (act, cues, errand, prose_act, standing)
+    modules: tuple[ModuleType, ...] = (act, code, cues, errand, prose_act, standing)
     found = {f"{m.__name__}.{name}": value for m in modules for name, value in vars(m).items()
              if isinstance(value, re.Pattern)}
     found.update({f"rule:{r.pattern_id}": r.pattern for r in rule_table()})
@@ -68,6 +68,25 @@ def test_scan_iter_edge_cases() -> None:
     for view in ("send", "sendsend send", "posts, sender; presend send.", "a send", "xpost post"):
         assert [m.span() for m in scan_iter(pattern, view)] == [m.span() for m in pattern.finditer(view)]
     assert list(scan_iter(pattern, "")) == []
+
+
+def test_scan_iter_alternatives_opening_on_the_start_an_option_or_punctuation() -> None:
+    # An alternative anchored at the start (`^`, `\\A`) can match at position 0 only; an optional
+    # opening word (`(?:temporarily\\s+)?grant`) starts a match with it or with what follows; a
+    # rare punctuation character is a start worth an automaton. None of them falls back to
+    # `finditer` any more, and each yields exactly what `finditer` yields.
+    patterns = [re.compile(r"(?:^|\n|\b(?:run|type) )[ \t>]*(?:curl|wget)\b[^\n]{0,20}", re.DOTALL),
+                re.compile(r"(?:\A|;)\s*drop table\b|\bdelete from\b", re.DOTALL),
+                re.compile(r"\b(?:(?:temporarily|now)\s+)?(?:grant|give)\s+me\b", re.DOTALL),
+                re.compile(r"\|\s*(?:nc|curl)\b|\brm\s+-rf\b", re.DOTALL)]
+    views = ["curl x", "\ncurl y\nrun curl z", "ab\n  > wget q", "drop table t; drop table u",
+             " drop table t", "delete from t;drop table v", "temporarily grant me; give me, now give me",
+             "xgrant me", "a | nc h 1 |curl | rm -rf /", "", "no match here", "|nc"]
+    for pattern in patterns:
+        assert _starts(pattern) is not None, pattern.pattern
+        for view in views:
+            assert [(m.span(), m.groups()) for m in scan_iter(pattern, view)] == [
+                (m.span(), m.groups()) for m in pattern.finditer(view)], (pattern.pattern, view)
 
 
 def test_the_compact_view_keeps_what_the_character_filter_kept() -> None:

@@ -346,6 +346,8 @@ def task_hijack(view: str) -> ActHit | None:
     for n, m in enumerate(scan_iter(HIJACK, view)):
         if n > MAX_CANDIDATES:
             break
+        if code_analysis.sampling_example(view, m.start(), m.end()):
+            continue
         lo, hi = m.start() - 160, m.end() + 120
         addressed = _near(ADDRESSEE, view, lo, hi) or _near(FRAMING, view, lo, hi)
         output = _near(OUTPUT, view, lo, hi)
@@ -362,7 +364,8 @@ def _displaced(view: str) -> ActHit | None:
         if n > MAX_CANDIDATES or _in_code(view, d.start(), spans):
             break
         lo, hi = _sentence(view, d.start(), d.end())
-        if NEGATION_BEFORE.search(view, max(0, d.start() - 28), d.start()):
+        if NEGATION_BEFORE.search(view, max(0, d.start() - 28), d.start()) or code_analysis.sampling_example(
+                view, d.start(), d.end()):
             continue
         if _near(NARRATIVE, view, lo - 120, d.start()) and not _addressed(view, lo - 200, hi + 200):
             continue
@@ -382,7 +385,8 @@ def _unrelated(view: str) -> ActHit | None:
     for n, m in enumerate(scan_iter(UNRELATED_TASK, view)):
         if n > MAX_CANDIDATES:
             break
-        if _in_code(view, m.start(), spans) or not imperative_at(view, m.start()):
+        if (_in_code(view, m.start(), spans) or not imperative_at(view, m.start())
+                or code_analysis.sampling_example(view, m.start(), m.end())):
             continue
         if _near(NARRATIVE, view, m.start() - 160, m.start()) and not _addressed(view, m.start() - 200,
                                                                                  m.end() + 200):

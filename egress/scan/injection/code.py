@@ -224,6 +224,36 @@ _TRANSPORT_HEADER = re.compile(
 _FORGED_RPC = re.compile(r"\"method\"\s*:\s*\"(?:sampling/createmessage|tools/call|elicitation/create)\"")
 _FORGED_TURN = re.compile(r"\"systemprompt\"\s*:\s*\"[^\"]{0,200}?\b(?:escalat\w*|issue another|call|run|"
                           r"execute|ignore|exfiltrat\w*)\b|\"role\"\s*:\s*\"assistant\"[^\]]{0,200}?tool_(?:use|call)")
+_SAMPLING_RPC = re.compile(r"\"method\"\s*:\s*\"sampling/createmessage\"")
+_ROLE = re.compile(r"\"role\"\s*:\s*\"(\w+)\"")
+_IN_TEXT_VALUE = re.compile(r"\"text\"\s*:\s*\"(?:[^\"\\\n]|\\.)*\Z")
+_REST_OF_VALUE = re.compile(r"(?:[^\"\\\n]|\\.)*\"")
+
+
+def _last(rx: re.Pattern[str], view: str, lo: int, hi: int) -> re.Match[str] | None:
+    found = None
+    for found in rx.finditer(view, lo, hi):  # noqa: B007 (the last one is wanted)
+        pass
+    return found
+
+
+def sampling_example(view: str, start: int, end: int) -> bool:
+    """[start, end) lies in the text of a user message of a JSON-RPC `sampling/createMessage`
+    request with no planted turn: the MCP specification's own example ("What is the capital of
+    France?") quoted in documentation. The message is what a server asks a model through the
+    protocol, not a directive to the reader; a forged request planted in a result carries a
+    planted turn and is `requested_in_prose`'s business."""
+    if "sampling/createmessage" not in view:
+        return False
+    rpc = _last(_SAMPLING_RPC, view, max(0, start - 600), start)
+    if rpc is None or _FORGED_TURN.search(view, max(0, rpc.start() - 600), rpc.end() + 1200):
+        return False
+    role = _last(_ROLE, view, rpc.end(), start)
+    return (role is not None and role.group(1) == "user"
+            and _IN_TEXT_VALUE.search(view, role.end(), start) is not None
+            and _REST_OF_VALUE.match(view, end) is not None)
+
+
 _DECODE_OBEY = re.compile(
     r"\b(?:base64|rot-?13|reversed|backwards|encoded|hex|encrypted|obfuscated)\b[^\n]{0,60}?\b(?:decode|reverse|read|"
     r"decrypt|unscramble)\w*\s+(?:it|this|them)?\s*(?:backwards\s+)?(?:and|then|,)\s+(?:then\s+)?(?:comply|obey|"
@@ -248,16 +278,16 @@ def requested_in_prose(view: str) -> tuple[str, int, int, str] | None:
                ("comply", "obey", "follow it", "execute it", "act on it", "do as it says")))
     for family, pattern, why, keys in checks:
         if any(k in view for k in keys):
-            m = pattern.search(view)
+            m = next(scan_iter(pattern, view), None)
             if m is not None and not _NEGATED.search(view, max(0, m.start() - 28), m.start() + 1):
                 return family, m.start(), m.end(), why
     if "\"method\"" in view:
-        m = _FORGED_RPC.search(view)
+        m = next(scan_iter(_FORGED_RPC, view), None)
         if m is not None and _FORGED_TURN.search(view, max(0, m.start() - 600), m.end() + 1200):
             return "tool-call-request", m.start(), m.end(), "a forged JSON-RPC request with a planted turn"
     # A spaced tool name holds " _ "; the other directives "n o t e" or "s y s t e m".
     spaced = " _ " in view or "n o t e" in view or "s y s t e m" in view
-    for n, m in enumerate(_SPACED.finditer(view) if spaced else ()):
+    for n, m in enumerate(scan_iter(_SPACED, view) if spaced else ()):
         if n > MAX_SNIPPETS:
             break
         d = _SPACED_DIRECTIVE.search(m.group(0).replace(" ", ""))
@@ -276,7 +306,7 @@ _MAILED = re.compile(r"\b(?:e-?mail\w*|forward\w*|outgoing mail|send|sent-by[\w-
 
 def own_value_mailed(view: str) -> tuple[str, int, int, str] | None:
     """The agent's own instance id or provisioned key mailed, the text declaring it no secret."""
-    m = _OWN_VALUE.search(view) if "your " in view or "provisioned" in view else None
+    m = next(scan_iter(_OWN_VALUE, view), None) if "your " in view or "provisioned" in view else None
     if m is None:
         return None
     lo, hi = max(0, m.start() - 500), min(len(view), m.end() + 500)

@@ -431,6 +431,8 @@ _INTO_PARAM = re.compile(r"\b(?:pass|put|place|attach|include|add|send|insert|co
 _PARAM_HOLDS = re.compile(r"['\"`][\w-]+['\"`]\s+(?:parameter|argument|field)\s+"
                           r"(?:must|should|shall|has to)\s+(?:contain|include|hold|carry|be)\b[^.\n]{0,80}?"
                           + _SECRET_DATA)
+_UNESCAPED = re.compile(r"\b(?:render|output|return|echo|display|emit)\w*\b[^.\n]{0,60}?\b"
+                        r"(?:unescaped|raw html|without (?:escaping|saniti[sz]ing|encoding))\b")
 
 
 def named_tool_call(view: str) -> Found | None:
@@ -438,7 +440,7 @@ def named_tool_call(view: str) -> Found | None:
     label no document gives its reader (a note to the AI, `[admin]`, `silent:`)."""
     if ("tool" not in view and "_" not in view) or not _any(view, _LABEL_KEYS):
         return None
-    for n, m in enumerate(_CALL.finditer(view)):
+    for n, m in enumerate(scan_iter(_CALL, view)):
         if n > MAX_CANDIDATES:
             return None
         if _LABEL.search(view, max(0, m.start() - 60), m.start()) is None:
@@ -453,7 +455,7 @@ def named_tool_call(view: str) -> Found | None:
 def relayed_into_tool(view: str) -> Found | None:
     """A file read and its contents handed to a tool call or a named parameter; secrets, the
     environment or the conversation put into a tool's parameter."""
-    for n, m in enumerate(_RELAY.finditer(view) if "content" in view else ()):
+    for n, m in enumerate(scan_iter(_RELAY, view) if "content" in view else ()):
         if n > MAX_CANDIDATES:
             break
         lo, hi = _sentence(view, m.start(), m.end())
@@ -464,7 +466,7 @@ def relayed_into_tool(view: str) -> Found | None:
         if _CALL.search(view, m.end(), c.start()) or _TO_PARAM.search(view, c.end(), min(hi, c.end() + 40)):
             return "exfiltration-request", m.start(), c.end(), "a file's contents relayed into a tool call"
     for pattern in (_INTO_PARAM, _PARAM_HOLDS) if _any(view, ("param", "argument", "field")) else ():
-        for m in pattern.finditer(view):
+        for m in scan_iter(pattern, view):
             lo, _ = _sentence(view, m.start(), m.end())
             if not _reported(view, lo, m.start()) and not NEGATION_BEFORE.search(view, lo, m.start() + 1):
                 return "exfiltration-request", m.start(), m.end(), "secrets put into a tool's parameter"
@@ -475,8 +477,7 @@ def unescaped_markup(view: str) -> Found | None:
     """Output to render unescaped, then script markup that reads cookies or the location."""
     if not _any(view, ("unescaped", "raw html", "without ")):
         return None
-    for m in re.finditer(r"\b(?:render|output|return|echo|display|emit)\w*\b[^.\n]{0,60}?\b"
-                         r"(?:unescaped|raw html|without (?:escaping|saniti[sz]ing|encoding))\b", view):
+    for m in scan_iter(_UNESCAPED, view):
         if not _opens(view, m.start()):
             continue
         markup = _MARKUP.search(view, m.end(), m.end() + 200)

@@ -7,8 +7,8 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterator
-from re import _constants as _C
-from re import _parser
+from re import _constants as _C  # type: ignore[attr-defined]
+from re import _parser  # type: ignore[attr-defined]
 from typing import Any
 
 import ahocorasick
@@ -161,7 +161,12 @@ UNLESS_BEFORE = {"credential-solicitation": NARRATIVE_BEFORE, "exfiltration-requ
                   "credential-path/harvest-on-behalf": DOC_LINE_BEFORE,
                   # "... which may silently change" describes behaviour; it asks for nothing.
                   "covert-action/secrecy": re.compile(
-                      r"\b(?:may|might|could|would|will|can|does|did|which|that|it|this)\b[^.\n]{0,40}$")}
+                      r"\b(?:may|might|could|would|will|can|does|did|which|that|it|this)\b[^.\n]{0,40}$"),
+                  # "Servers send a sampling/createMessage request": the protocol's parties in the
+                  # plural, present tense, are documentation describing the protocol (the MCP
+                  # specification's own wording); no one is told to send anything.
+                  "tool-call-request/protocol-methods": re.compile(
+                      r"\b(?:servers|clients|hosts)\s+$")}
 
 
 # A report quoting an attack: the quoted words follow "such as", "saying", "the payload", ...
@@ -253,26 +258,29 @@ _MAX_GATE_SET = 64
 _MIN_GATE_KEY = 3
 
 
-def _exact(items: Any) -> frozenset[str] | None:
-    """Every string `items` can consume (zero-width assertions consume ""), if few, else None."""
+def _exact(items: Any, begin: str = "") -> frozenset[str] | None:
+    """Every string `items` can consume (zero-width assertions consume ""; `^` and `\\A`
+    consume `begin`), if few, else None."""
     out = frozenset({""})
     for op, av in items:
         one: frozenset[str] | None
         if op is _C.LITERAL:
             one = frozenset({chr(av)})
+        elif op is _C.AT and av in _BEGIN_OPS:
+            one = frozenset({begin})
         elif op in (_C.AT, _C.ASSERT, _C.ASSERT_NOT):
             one = frozenset({""})
         elif op is _C.IN and all(o is _C.LITERAL for o, _ in av) and len(av) <= 8:
             one = frozenset(chr(c) for _, c in av)
         elif op is _C.SUBPATTERN and not av[1] and not av[2]:
-            one = _exact(av[3])
+            one = _exact(av[3], begin)
         elif op is _C.ATOMIC_GROUP:
-            one = _exact(av)
+            one = _exact(av, begin)
         elif op is _C.BRANCH:
-            alts = [_exact(alt) for alt in av[1]]
+            alts = [_exact(alt, begin) for alt in av[1]]
             one = None if any(a is None for a in alts) else frozenset().union(*alts)  # type: ignore[arg-type]
         elif op in (_C.MAX_REPEAT, _C.MIN_REPEAT, _C.POSSESSIVE_REPEAT) and av[1] <= 1:
-            body = _exact(av[2])
+            body = _exact(av[2], begin)
             one = None if body is None else (body if av[0] == 1 else body | {""})
         else:
             one = None
@@ -345,13 +353,21 @@ def may_match(pattern: re.Pattern[str], view: str, lo: int = 0, hi: int | None =
 # match starts with, found in one automaton pass, give the only positions worth trying; trying
 # them in order with `match` yields exactly the matches `finditer` yields.
 _MAX_PREFIXES = 4096
+# `^` and `\A` (no MULTILINE flag in these patterns) match at position 0 only, which scan_iter
+# always tries: a prefix that holds this marker needs no place in the automaton.
+_BEGIN_OPS = (_C.AT_BEGINNING, _C.AT_BEGINNING_STRING)
+_BEGIN = "\x00^"
+# One-character prefixes are worth an automaton only when the character is rare in text:
+# punctuation and line breaks, not letters, digits or spaces.
+_RARE = frozenset("\n\t!\"#$%&'()*+/:;<=>?@[\\]^`{|}~")
 
 
 def _prefixes(items: Any) -> frozenset[str] | None:
-    """Strings one of which every match of `items` starts with, or None when none is known."""
+    """Strings one of which every match of `items` starts with, or None when none is known.
+    A string holding `_BEGIN` stands for a match that can start at position 0 only."""
     out = frozenset({""})
-    for op, av in items:
-        exact = _exact([(op, av)])
+    for index, (op, av) in enumerate(items):
+        exact = _exact([(op, av)], _BEGIN)
         if exact is not None and len(out) * len(exact) <= _MAX_GATE_SET:
             out = frozenset(a + b for a in out for b in exact)
             continue
@@ -363,8 +379,15 @@ def _prefixes(items: Any) -> frozenset[str] | None:
             sub = _prefixes(av[3])
         elif op is _C.ATOMIC_GROUP:
             sub = _prefixes(av)
-        elif op in (_C.MAX_REPEAT, _C.MIN_REPEAT, _C.POSSESSIVE_REPEAT) and av[0] >= 1:
-            sub = _prefixes(av[2])
+        elif op in (_C.MAX_REPEAT, _C.MIN_REPEAT, _C.POSSESSIVE_REPEAT):
+            body = _prefixes(av[2])
+            if av[0] >= 1:
+                sub = body
+            elif body is not None and "" not in body:
+                # Optional (`(?:temporarily\s+)?grant`): a match starts with it or with what follows.
+                # (A body with no known start tells nothing: the prefixes so far are all there is.)
+                rest = _prefixes(items[index + 1:])
+                sub = None if rest is None else body | rest
         if sub is not None and len(out) * len(sub) <= _MAX_PREFIXES:
             out = frozenset(a + b for a in out for b in sub)
         break
@@ -383,22 +406,28 @@ def _skips(items: Any) -> bool:
 
 
 @functools.cache
-def _starts(pattern: re.Pattern[str]) -> Any:
-    """An automaton of the strings every match of `pattern` starts with, or None."""
-    if pattern.flags & (re.IGNORECASE | re.VERBOSE):
+def _starts(pattern: re.Pattern[str]) -> tuple[Any, bool] | None:
+    """An automaton of the strings every match of `pattern` starts with, and whether a match
+    can also start at position 0 by `^` or `\\A` alone; None when no useful set is known."""
+    if pattern.flags & (re.IGNORECASE | re.VERBOSE | re.MULTILINE):
         return None
     try:
         parsed = _parser.parse(pattern.pattern, pattern.flags)
         found = _prefixes(parsed) if parsed.getwidth()[0] >= 1 and not _skips(parsed) else None
     except (ValueError, TypeError, re.error):
         return None
-    if not found or min(map(len, found)) < 2:
+    if found is None:
+        return None
+    # A prefix holding the marker starts at position 0 (marker first) or never (after text).
+    at_zero = any(_BEGIN in p for p in found)
+    found = frozenset(p for p in found if _BEGIN not in p)
+    if not found or any(len(p) < 2 and p not in _RARE for p in found):
         return None
     automaton = ahocorasick.Automaton()
     for prefix in found:
         automaton.add_word(prefix, len(prefix))
     automaton.make_automaton()
-    return automaton
+    return automaton, at_zero
 
 
 def scan_iter(pattern: re.Pattern[str], view: str) -> Iterator[re.Match[str]]:
@@ -407,9 +436,12 @@ def scan_iter(pattern: re.Pattern[str], view: str) -> Iterator[re.Match[str]]:
     if starts is None or not view:
         yield from pattern.finditer(view)
         return
-    positions = sorted({end - size + 1 for end, size in starts.iter(view)})
+    automaton, at_zero = starts
+    found = {end - size + 1 for end, size in automaton.iter(view)}
+    if at_zero:
+        found.add(0)
     pos = 0
-    for at in positions:
+    for at in sorted(found):
         if at < pos:
             continue
         m = pattern.match(view, at)
