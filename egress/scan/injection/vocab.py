@@ -7,8 +7,8 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterator
-from re import _constants as _C  # type: ignore[attr-defined]
-from re import _parser  # type: ignore[attr-defined]
+from re import _constants as _C  # type: ignore[attr-defined, unused-ignore]
+from re import _parser  # type: ignore[attr-defined, unused-ignore]
 from typing import Any
 
 import ahocorasick
