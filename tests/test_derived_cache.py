@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -31,6 +32,25 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("BOTTLE_EGRESS_CACHE", str(directory))
     monkeypatch.setenv("BOTTLE_EGRESS_SYSTEM_CACHE", str(tmp_path / "no-system-cache"))
     yield directory
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The entries a first start writes, compiled once for the module (a compile costs ~13 s;
+    the tests below each damage a copy and then prove the damaged copy costs a recompile)."""
+    directory = tmp_path_factory.mktemp("compiled") / "cache"
+    with pytest.MonkeyPatch.context() as m:
+        m.setenv("BOTTLE_EGRESS_CACHE", str(directory))
+        m.setenv("BOTTLE_EGRESS_SYSTEM_CACHE", str(directory.parent / "no-system-cache"))
+        assert not load().from_cache
+    return directory
+
+
+@pytest.fixture
+def filled(cache: Path, compiled: Path) -> Path:
+    """`cache` holding a copy of the intact entries a first start wrote."""
+    shutil.copytree(compiled, cache)
+    return cache
 
 
 def sources() -> list[RuleSource]:
@@ -85,9 +105,9 @@ def test_a_hit_answers_exactly_like_a_compile(cache: Path) -> None:
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "garbage", "empty", "magic"])
-def test_a_damaged_entry_is_recompiled_and_rewritten(cache: Path, damage: str) -> None:
+def test_a_damaged_entry_is_recompiled_and_rewritten(filled: Path, damage: str) -> None:
     reference = answers(load())
-    path = entry(cache)
+    path = entry(filled)
     data = bytearray(path.read_bytes())
     if damage == "flip":
         data[len(data) // 2] ^= 0x40
@@ -106,7 +126,7 @@ def test_a_damaged_entry_is_recompiled_and_rewritten(cache: Path, damage: str) -
     assert load().from_cache  # the rewritten entry is whole again
 
 
-def test_a_checksummed_plan_that_drops_a_rule_is_not_trusted(cache: Path) -> None:
+def test_a_checksummed_plan_that_drops_a_rule_is_not_trusted(filled: Path) -> None:
     """An entry whose checksum is right but whose plan leaves a rule out (a doctored or buggy
     entry) must cost a recompile, not a rule."""
     reference = answers(load())
@@ -117,7 +137,7 @@ def test_a_checksummed_plan_that_drops_a_rule_is_not_trusted(cache: Path) -> Non
         for field in ("exprs", "ids", "flags"):
             meta[field] = [meta[field][k] for k in keep]
 
-    reseal(entry(cache), meta_edit=drop)
+    reseal(entry(filled), meta_edit=drop)
     again = load()
     assert not again.from_cache
     assert answers(again) == reference
@@ -126,7 +146,7 @@ def test_a_checksummed_plan_that_drops_a_rule_is_not_trusted(cache: Path) -> Non
 
 @pytest.mark.parametrize("edit", ["swap-expr", "weaken-flags", "bad-types", "few-blobs",
                                   "garbage-db", "swap-dbs"])
-def test_other_doctored_entries_are_recompiled(cache: Path, edit: str) -> None:
+def test_other_doctored_entries_are_recompiled(filled: Path, edit: str) -> None:
     reference = answers(load())
     meta_edit = blobs_edit = None
     if edit == "swap-expr":
@@ -147,7 +167,7 @@ def test_other_doctored_entries_are_recompiled(cache: Path, edit: str) -> None:
     else:
         def blobs_edit(blobs: list[bytes]) -> list[bytes]:
             return [blobs[2], blobs[1], blobs[0], *blobs[3:]]
-    reseal(entry(cache), meta_edit, blobs_edit)
+    reseal(entry(filled), meta_edit, blobs_edit)
     again = load()
     if edit == "swap-dbs":
         # Each database is a valid one: what can be checked (the plan) is intact, so this is
@@ -159,13 +179,13 @@ def test_other_doctored_entries_are_recompiled(cache: Path, edit: str) -> None:
     assert answers(again) == reference
 
 
-def test_changed_rules_never_find_the_old_entry(cache: Path) -> None:
+def test_changed_rules_never_find_the_old_entry(filled: Path) -> None:
     load()
     changed = sources()
     changed[0] = RuleSource(changed[0].regex + "x", changed[0].anchors, changed[0].prefilter,
                             changed[0].split_anchors)
     assert not load(changed).from_cache
-    assert len(list(cache.glob("dlp-prefilter-*.bin"))) == 2
+    assert len(list(filled.glob("dlp-prefilter-*.bin"))) == 2
 
 
 def test_an_unwritable_cache_only_costs_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -208,9 +228,9 @@ def test_the_catalogue_cache_is_checked_like_a_fresh_parse(cache: Path) -> None:
     assert load_rules(text) == fresh
 
 
-def test_a_damaged_cache_does_not_weaken_the_engine(cache: Path) -> None:
+def test_a_damaged_cache_does_not_weaken_the_engine(filled: Path) -> None:
     load()
-    path = entry(cache)
+    path = entry(filled)
     path.write_bytes(path.read_bytes()[:-100])
     dlp_catalogue._cached_prefilter.cache_clear()
     try:
