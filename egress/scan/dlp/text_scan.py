@@ -7,8 +7,9 @@ Pipeline for one text (`TextScanner.scan`):
    rules can match and where the encoded runs are; the pyahocorasick fallback does the same
    from the rules' literal anchors. Only the rules it names run their Python regex; in a
    long text only in windows around the places hyperscan saw them end, which finds exactly
-   what a whole-text search finds (`egress.scan.dlp.prefilter.windows`; the payment-card
-   rule only in the digit chains hyperscan finds, `egress.scan.dlp.prefilter.digits`).
+   what a whole-text search finds (`egress.scan.dlp.prefilter.windows`); the payment-card
+   rule, in a text of any length, only in the digit chains hyperscan finds
+   (`egress.scan.dlp.prefilter.digits`).
 3. Each regex match passes its rule's validator (checksum, decode) and value gates
    (entropy, placeholder, identifier; `egress.scan.dlp.rules.rule`), and every known secret is
    matched exactly (`egress.scan.dlp.known_secrets`).
