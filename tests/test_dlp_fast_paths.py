@@ -386,3 +386,13 @@ def test_part_ends_equal_a_search_of_every_line(parts: list[str], head: str) -> 
                         if 0 <= (i := splits._part_at(line_starts, p + len(head) - 1)) < len(texts)
                         and splits.head_ok(splits.trailing_run(texts[i], 64), head)})
     assert ends.ending_with(head) == reference
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b"\x00", b"\x7f", b"\x1f", b"\xff", b"\t", b"\n", b"\r", b" ",
+                                 b"a", b"abcdefg", b"abcdefgh", b"Z" * 40]), max_size=80))
+def test_printable_runs_equal_the_regex(pieces: list[bytes]) -> None:
+    data = b"".join(pieces)
+    assert plain_bytes.printable_run_list(data) == plain_bytes.PRINTABLE_RUN.findall(data)
+    assert decode.printable_runs(data) == "\n".join(
+        r.decode("ascii") for r in plain_bytes.PRINTABLE_RUN.findall(data))

@@ -27,7 +27,8 @@ from egress.scan.dlp.prefilter import batch, digits
 from egress.scan.dlp.prefilter.hyperscan_backend import HyperscanPrefilter, hyperscan
 from egress.scan.dlp.prefilter.protocol import KnownMatcher
 from egress.scan.dlp.results import Hit
-from egress.scan.dlp.text_scan import TextScanner, _Near
+from egress.scan.dlp.rule_search import Near as _Near
+from egress.scan.dlp.text_scan import TextScanner
 from egress.scan.normalize import for_secrets
 from egress.sources.dlp_catalogue import dlp_engine
 from tests.support.prereq import missing
@@ -180,6 +181,11 @@ def test_card_search_in_chains_as_the_whole_text(seed: int) -> None:
         assert [m.span() for m in digits.card_finditer(card, ascii_digits)] == [
             m.span() for m in card.finditer(ascii_digits)]
     assert not digits.applies(re.compile(digits.CARD_REGEX, re.I))
+    # Short texts (no `Near`) are searched in their chains too, unless a digit is not ASCII.
+    for text in ["4111 1111 1111 1111", "x4111111111111111 5500-0000-0000-0004", "\u00e94111111111111111",
+                 "4111 1111 1111 111\u0661", "\u0661" * 20 + " 4111111111111111", _text(rng, 3_000)]:
+        want = [m.span() for m in card.finditer(text)]
+        assert [m.span() for m in engine._finditer(index, engine.rules[index], text, None)] == want
 
 
 def _one_by_one(engine: DLPEngine) -> DLPEngine:

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from egress.policy.store import load_compiled
 from egress.scan.dlp import structured
 from egress.scan.dlp.engine import DLPEngine
+from egress.scan.dlp.rule_search import within_walls as _within_walls
 from egress.scan.dlp.rules.catalogue import BUDGET_RULE
-from egress.scan.dlp.text_scan import _within_walls
 from egress.sources.dlp_catalogue import dlp_engine, load_catalogue
 from tests.test_dlp_e2e import github_token
 

@@ -16,7 +16,7 @@ from egress.policy.model import DLPSection
 from egress.scan.dlp.engine import DLPEngine
 from egress.scan.dlp.prefilter import windows
 from egress.scan.dlp.prefilter.hyperscan_backend import HyperscanPrefilter
-from egress.scan.dlp.text_scan import _Near
+from egress.scan.dlp.rule_search import Near as _Near
 from egress.sources.dlp_catalogue import dlp_engine
 
 _WORDS = ("the", "token", "password", "secret", "api_key", "def", "return", "self", "=", ":",

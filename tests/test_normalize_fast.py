@@ -75,3 +75,12 @@ def test_long_texts_with_runs_across_chunk_edges(plants: list[tuple[int, str]]) 
     text = "".join(chars)
     assert non_ascii_runs(text) == [m.span() for m in re.finditer(r"[^\x00-\x7f]+", text)]
     assert for_secrets(text) == _for_secrets_whole(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from("ab=Z9 \n\ufffd\ufffd\u0301\u200b\u0440\uff47"), max_size=40))
+def test_replacement_characters_and_tiny_texts_equal_the_whole_pass(text: str) -> None:
+    # ASCII with U+FFFD (a quoted-printable token's stray byte) is returned as it is, and
+    # texts of up to `_TINY` characters come from a cache: both as the whole pass gives.
+    assert for_secrets(text) == _for_secrets_whole(text)
+    assert for_secrets(text) == _for_secrets_whole(text)  # a second time: from the cache

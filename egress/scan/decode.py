@@ -31,16 +31,15 @@ from typing import NamedTuple
 
 from egress.scan import binary
 from egress.scan.escapes import HTML_STOPS, JSON_STOPS, PCT_STOPS, escape_tokens
-from egress.scan.plain_bytes import PRINTABLE as _PRINTABLE
-from egress.scan.plain_bytes import PRINTABLE_RUN as _PRINTABLE_RUN
 from egress.scan.plain_bytes import hopeless
 from egress.scan.plain_bytes import plain as _plain
+from egress.scan.plain_bytes import printable_ratio as printable_ratio
+from egress.scan.plain_bytes import printable_runs as printable_runs
 
 # A decoded secret is at least this long; shorter encoded runs are not worth decoding.
 MIN_RUN = 16
 # Runs longer than this are judged on a sample before being decoded whole at every offset.
 _SAMPLE = 3072
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,17 +90,6 @@ class Decoded(NamedTuple):
     start: int
     end: int
     layer: str
-
-
-def printable_ratio(data: bytes) -> float:
-    if not data:
-        return 0.0
-    return 1.0 - len(data.translate(None, _PRINTABLE)) / len(data)
-
-
-def printable_runs(data: bytes) -> str:
-    """The printable ASCII runs (8+ bytes) of binary data, one per line."""
-    return "\n".join(r.decode("ascii") for r in _PRINTABLE_RUN.findall(data))
 
 
 def _pem(label: str, der: bytes) -> str:
@@ -207,32 +195,37 @@ def _b64_at(part: bytes) -> bytes | None:
         return None
 
 
+def b64_prepared(run: str) -> tuple[str, bytes, int] | None:
+    """`_b64_decode`'s first checks (shared with `prefilter.runs.b64_hopeless`): the run's
+    core (`_b64_normalised`), its bytes in the `+/` alphabet from `skip` on (past the last
+    character that is not ASCII) and `skip`; None when it cannot decode."""
+    normalised = _b64_normalised(run)
+    if normalised is None or len(normalised[0]) < MIN_RUN:
+        return None
+    core, altchars = normalised
+    skip = 0 if core.isascii() else next((o for o in range(1, 4) if core[o:].isascii()), None)
+    if skip is None:
+        return None
+    data = core[skip:].encode("ascii")
+    return core, (data if altchars == b"+/" else data.translate(_URLSAFE)), skip
+
+
 def _b64_decode(run: str, config: DecodeConfig, budget: Budget,
                 dead: set[str] | None = None) -> tuple[str, str] | None:
     """`run` decoded, or None; into `dead` if `hopeless` (None again for any budget)."""
-    given = run
-    normalised = _b64_normalised(run)
-    if normalised is None:
+    prepared = b64_prepared(run)
+    if prepared is None:
         return None
-    run, altchars = normalised
-    if len(run) < MIN_RUN:
-        return None
-    # Bytes (the URL-safe alphabet translated) made once for the four offsets; an offset
-    # decodes only past the last character that is not ASCII (run finders' runs are ASCII).
-    skip = 0 if run.isascii() else next((o for o in range(1, 4) if run[o:].isascii()), None)
-    if skip is None:
-        return None
-    data = run[skip:].encode("ascii")
-    data = data if altchars == b"+/" else data.translate(_URLSAFE)
-    if not skip and len(run) <= _SAMPLE and hopeless(data, config.min_printable):
+    core, data, skip = prepared
+    if not skip and len(core) <= _SAMPLE and hopeless(data, config.min_printable):
         if dead is not None:
-            dead.add(given)
+            dead.add(run)
         return None  # most runs of code: identifiers, ids
     # A run may begin mid-quantum (glued to other text): one of four offsets is right.
     # Long runs are judged on a sample first, so a megabyte image is decoded once, not four
     # times; the offset whose sample is printable wins, else offset 0.
     offsets: Iterable[int] = range(skip, 4)
-    if len(run) > _SAMPLE:
+    if len(core) > _SAMPLE:
         printable = [o for o in offsets
                      if (s := _b64_at(data[o - skip:o - skip + _SAMPLE])) is not None
                      and printable_ratio(s) >= config.min_printable]
@@ -406,7 +399,8 @@ def escape_candidates(text: str, config: DecodeConfig) -> list[Decoded]:
         elif escapes:
             for start, end in escape_tokens(text, _QP_TRIGGER, JSON_STOPS):
                 token = text[start:end]
-                raw = quopri.decodestring(token.encode("utf-8", "surrogateescape"))
+                # `quopri.decodestring`'s core, without its call.
+                raw = binascii.a2b_qp(token.encode("utf-8", "surrogateescape"))
                 decoded = raw.decode("utf-8", "replace")
                 if decoded != token:
                     out.append(Decoded(decoded, start, end, "quoted-printable"))

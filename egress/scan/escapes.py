@@ -41,8 +41,14 @@ def escape_tokens(text: str, trigger: re.Pattern[str],
     right = _right_stop(right_stops)
     end = 0
     search = trigger.search
+    left_search = left.search
     while (m := search(text, end)) is not None:
-        start = _left_edge(text, left, end, m.start())
+        # `_left_edge`'s first stretch, inline (most tokens start within it).
+        pos = m.start()
+        lo = pos - 32 if pos - 32 > end else end
+        near = left_search(text[lo:pos][::-1])
+        start = (pos - near.start() if near is not None
+                 else lo if lo == end else _left_edge(text, left, end, lo))
         stop = right.search(text, m.end())
         end = stop.start() if stop else len(text)
         yield start, end

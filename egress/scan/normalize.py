@@ -141,6 +141,14 @@ def for_secrets(text: str) -> str:
     ASCII with an em dash here and there no longer sends a megabyte through four passes."""
     if text.isascii():
         return text
+    if len(text) <= _TINY:
+        # A JSON escape token decodes to one character (`\\u0652`); the same ones recur.
+        return _tiny(text)
+    if _REPLACEMENT_KEPT and text.replace("\ufffd", "").isascii():
+        # ASCII with U+FFFD (a byte that is not UTF-8, `req=8d…` read as quoted-printable):
+        # every run of U+FFFD is left as it is with the character before it (checked below,
+        # where this module is loaded), so the whole is unchanged, run by run.
+        return text
     if len(text) <= _SHORT:
         # A decoded token (`req=C3…` read as quoted-printable): one pass over it costs less
         # than finding its runs first, and gives the same (see above).
@@ -194,6 +202,14 @@ def non_ascii_runs(text: str) -> list[tuple[int, int]]:
 
 def _for_secrets_whole(text: str) -> str:
     return fold_marks(normalize(text))
+
+
+# Texts this short are normalised once each (`_tiny`): pure, and cached.
+_TINY = 8
+_tiny = functools.lru_cache(maxsize=8192)(_for_secrets_whole)
+# Whether U+FFFD, in a run of its own after an ASCII character, normalises to itself.
+_REPLACEMENT_KEPT = all(_for_secrets_whole(t) == t for t in ("\ufffd", "a\ufffd", "a\ufffd\ufffd",
+                                                               "\ufffd\ufffd", " \ufffd"))
 
 
 _NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")

@@ -1,5 +1,5 @@
 """What decoded bytes are, told cheaply (`egress.scan.decode` reads every encoded run of a
-text with these): their printable share, whether they are plain (neither compressed nor
+text with these): their printable share and runs, whether they are plain (neither compressed nor
 structured), and which base64 runs decode to nothing a scan could read (`hopeless`).
 """
 
@@ -15,6 +15,10 @@ PRINTABLE_RUN = re.compile(rb"[\x20-\x7e\t\r\n]{8,}")
 # hold a NUL): other data is `plain` (`tests/test_dlp_fast_paths.py` checks the set
 # against `binary`).
 STRUCTURED_FIRST = frozenset(bytes([b]) for b in b"\x1f\x28B\x78\x30")
+# Each byte as 1 (printable, `PRINTABLE`) or 0: `printable_runs` finds runs of 8 with one
+# C search (`bytes.find`) where the regex starts a match at every printable byte.
+_FLAGS = bytes(1 if bytes([b]) in PRINTABLE else 0 for b in range(256))
+_EIGHT = b"\x01" * 8
 # `=` padding by how many characters a base64 part has past its last whole quantum.
 _PADS = (b"", b"", b"==", b"=")
 
@@ -51,3 +55,30 @@ def hopeless(data: bytes, min_printable: float) -> bool:
         if not offset and n >= 8 and PRINTABLE_RUN.search(raw):
             return False
     return True
+
+
+def printable_ratio(data: bytes) -> float:
+    if not data:
+        return 0.0
+    return 1.0 - len(data.translate(None, PRINTABLE)) / len(data)
+
+
+def printable_runs(data: bytes) -> str:
+    """The printable ASCII runs (8+ bytes) of binary data, one per line."""
+    return "\n".join(r.decode("ascii") for r in printable_run_list(data))
+
+
+def printable_run_list(data: bytes) -> list[bytes]:
+    """`PRINTABLE_RUN.findall(data)`: the maximal runs of 8 or more printable bytes, in order.
+    The first 8 flags of 1 at or after `pos` start the leftmost match the regex finds from
+    `pos`, and the run goes on to the first 0 after them (the regex is greedy); the next
+    search starts there, as `findall`'s does."""
+    flags = data.translate(_FLAGS)
+    out: list[bytes] = []
+    pos = 0
+    while (start := flags.find(_EIGHT, pos)) >= 0:
+        end = flags.find(b"\x00", start + 8)
+        end = len(data) if end < 0 else end
+        out.append(data[start:end])
+        pos = end
+    return out

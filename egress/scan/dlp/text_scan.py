@@ -7,8 +7,9 @@ Pipeline for one text (`TextScanner.scan`):
    rules can match and where the encoded runs are; the pyahocorasick fallback does the same
    from the rules' literal anchors. Only the rules it names run their Python regex; in a
    long text only in windows around the places hyperscan saw them end, which finds exactly
-   what a whole-text search finds (`egress.scan.dlp.prefilter.windows`; the payment-card
-   rule only in the digit chains hyperscan finds, `egress.scan.dlp.prefilter.digits`).
+   what a whole-text search finds (`egress.scan.dlp.prefilter.windows`); the payment-card
+   rule, in a text of any length, only in the digit chains hyperscan finds
+   (`egress.scan.dlp.prefilter.digits`).
 3. Each regex match passes its rule's validator (checksum, decode) and value gates
    (entropy, placeholder, identifier; `egress.scan.dlp.rules.rule`), and every known secret is
    matched exactly (`egress.scan.dlp.known_secrets`).
@@ -53,6 +54,7 @@ from egress.scan.dlp.prefilter.hyperscan_backend import HyperscanPrefilter
 from egress.scan.dlp.prefilter.protocol import KnownMatcher, Prefilter, Prefiltered, ascii_data
 from egress.scan.dlp.prefilter.runs import has_escape, idle, idle_alone, idle_runs
 from egress.scan.dlp.results import NO_CONTEXT, Hit, Match, ScanContext, merge
+from egress.scan.dlp.rule_search import Near, wide_digits, within_walls
 from egress.scan.dlp.rules import validators as v
 from egress.scan.dlp.rules.catalogue import BUDGET_RULE, EXAMPLE_RULE, KNOWN_SECRET
 from egress.scan.dlp.rules.rule import Rule
@@ -277,11 +279,11 @@ class TextScanner:
         # entry's (URL, JSON and HTML escape tokens stop at a line break, base64/base32/hex
         # runs hold no NUL).
         walled = walls and WALL in text
-        near = _Near(text, data) if len(text) >= WINDOWED_MIN else None
+        near = Near(text, data) if len(text) >= WINDOWED_MIN else None
         for index in found.rules:
             deadline.check()
             rule = self.rules[index]
-            matches = (_within_walls(rule.regex, text) if walled and index in self._wall_crossers
+            matches = (within_walls(rule.regex, text) if walled and index in self._wall_crossers
                        else self._finditer(index, rule, text, near))
             for m in matches:
                 value = (m.group("secret") if rule.has_secret_group else None) or m.group(0)
@@ -387,11 +389,17 @@ class TextScanner:
                 and windows.reach(r.regex.pattern, r.regex.flags) is not None]
 
     def _finditer(self, index: int, rule: Rule, text: str,
-                  near: _Near | None) -> Iterator[re.Match[str]]:
+                  near: Near | None) -> Iterator[re.Match[str]]:
         """`rule.regex.finditer(text)`; in a long text, searched only in windows around the
         places the prefilter saw the rule end (`egress.scan.dlp.prefilter.windows`, which
         says why that finds the same matches), when the rule's reach is bounded there."""
-        if near is None or rule.id in windows.SLOW_TO_COMPILE:
+        if near is None:
+            # A short text too: the card regex tries every position, the chains pass costs
+            # one hyperscan call (`digits.card_finditer`, exact where every digit is ASCII).
+            if digits.applies(rule.regex) and not wide_digits(text, windows.non_ascii_spans(text)):
+                return digits.card_finditer(rule.regex, text)
+            return rule.regex.finditer(text)
+        if rule.id in windows.SLOW_TO_COMPILE:
             return rule.regex.finditer(text)
         if digits.applies(rule.regex) and not near.wide_digits(text):
             return digits.card_finditer(rule.regex, text, near.data)
@@ -447,40 +455,6 @@ class TextScanner:
                 action, reason = "audit", f"{reason}; suppressed by {s.label}: {s.reason}"
                 break
         return Match(h.rule, where, action, reason, h.value, fragments, h.layers, h.confirmed)
-
-
-class _Near:
-    """What windowed rule searches of one text share: its non-ASCII runs and which
-    over-long runs it holds."""
-
-    __slots__ = ("data", "non_ascii", "runs")
-
-    def __init__(self, text: str, data: bytes | None = None) -> None:
-        self.non_ascii = windows.non_ascii_spans(text)
-        self.runs = windows.RunCheck(text, data)
-        self.data = data  # `text` as the hyperscan passes read it (`protocol.ascii_data`)
-
-    def wide_digits(self, text: str) -> bool:
-        """Whether `text` holds a decimal digit outside ASCII (which `\\d` matches)."""
-        return any(c.isdecimal() for a, b in self.non_ascii for c in text[a:b])
-
-
-def _within_walls(regex: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
-    """`regex.finditer(text)` as if each part of `text` between two `WALL`s were scanned on
-    its own: a match that spans a wall is searched again inside the part it starts in."""
-    pos = 0
-    while pos <= len(text):
-        m = regex.search(text, pos)
-        if m is None:
-            return
-        if WALL not in m.group(0):
-            yield m
-            pos = m.end() if m.end() > m.start() else m.end() + 1
-            continue
-        end = text.find(WALL, m.start())
-        end = len(text) if end < 0 else end
-        yield from regex.finditer(text, m.start(), end)
-        pos = end + len(WALL)
 
 
 def _starts_token(text: str, s: int) -> bool:

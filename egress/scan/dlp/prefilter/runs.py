@@ -168,31 +168,44 @@ def wrapped_spans(text: str, ends: list[int]) -> list[tuple[int, int]]:
 _IDLE_KINDS = tuple(k for k in RUN_LAYERS if k != "base64")
 
 
+def _base64_only(runs: dict[str, list[tuple[int, int]]] | None) -> list[tuple[int, int]] | None:
+    """The base64 runs, when every kind `run_candidates` reads is given and only base64
+    has runs; else None. (A loop, not `any()` over a generator: it runs once per decoded
+    token, thousands of times per megabyte.)"""
+    if runs is None:
+        return None
+    b64 = runs.get("base64")
+    if b64 is None:
+        return None
+    for kind in _IDLE_KINDS:
+        if runs.get(kind, True):
+            return None
+    return b64
+
+
 def idle_runs(text: str, runs: dict[str, list[tuple[int, int]]] | None) -> bool:
     """Whether `egress.scan.decode.run_candidates(text, ..., runs)` yields and charges
     nothing, decided without decoding: every kind it reads is given, and empty but for
     base64 runs that cannot decode, each too short (`MIN_RUN`) or of one case or digits
     only (`_b64_normalised` turns it down first): the ids of a decoded `req=4f…` token."""
-    if runs is None or "base64" not in runs or any(runs.get(k, True) for k in _IDLE_KINDS):
+    b64 = _base64_only(runs)
+    if b64 is None:
         return False
-    return all(end - start < MIN_RUN or _b64_normalised(text[start:end]) is None
-               for start, end in runs["base64"])
+    for start, end in b64:
+        if end - start >= MIN_RUN and _b64_normalised(text[start:end]) is not None:
+            return False
+    return True
 
 
 def b64_hopeless(run: str, min_printable: float) -> bool:
     """Whether `decode._b64_decode(run, ...)` gives None, told from its first tests alone
-    (turned down as one case or digits, too short, or `plain_bytes.hopeless`), so without
-    touching a budget. False whenever in doubt (the caller decodes)."""
-    normalised = _b64_normalised(run)
-    if normalised is None:
+    (`decode.b64_prepared`, then `plain_bytes.hopeless`), so without touching a budget.
+    False whenever in doubt (the caller decodes)."""
+    prepared = decode.b64_prepared(run)
+    if prepared is None:
         return True
-    run, altchars = normalised
-    if len(run) < MIN_RUN:
-        return True
-    if len(run) > decode._SAMPLE or not run.isascii():
-        return False
-    data = run.encode("ascii")
-    return hopeless(data if altchars == b"+/" else data.translate(decode._URLSAFE), min_printable)
+    core, data, skip = prepared
+    return not skip and len(core) <= decode._SAMPLE and hopeless(data, min_printable)
 
 
 def has_escape(text: str) -> bool:
@@ -221,10 +234,13 @@ def hopeless_runs(text: str, runs: dict[str, list[tuple[int, int]]] | None,
     """`idle_runs`, with every base64 run that `b64_hopeless` turns down counted as
     one that cannot decode: `run_candidates` then yields and charges nothing either
     (`_b64_decode` gives None for each before it looks at the budget)."""
-    if runs is None or "base64" not in runs or any(runs.get(k, True) for k in _IDLE_KINDS):
+    b64 = _base64_only(runs)
+    if b64 is None:
         return False
-    return all(end - start < MIN_RUN or b64_hopeless(text[start:end], min_printable)
-               for start, end in runs["base64"])
+    for start, end in b64:
+        if end - start >= MIN_RUN and not b64_hopeless(text[start:end], min_printable):
+            return False
+    return True
 
 
 # What a match of each shape of `RUN_SHAPES` but base64 holds (`decode.HEX_RUN` is the hex shape
