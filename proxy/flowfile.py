@@ -129,27 +129,53 @@ def _remaining(fh: BinaryIO) -> int | None:
         return None
 
 
+def _prefix(fh: BinaryIO) -> bytes | None:
+    """The next record's length prefix with its colon (None at the end of the stream). A
+    prefix that lies whole in the reader's buffer is taken from it at once (`peek`); any
+    other, and every malformed one, is read a byte at a time, which says what is wrong."""
+    peek = getattr(fh, "peek", None)
+    if peek is not None:
+        head = peek(MAX_PREFIX)[:MAX_PREFIX]
+        colon = head.find(b":")
+        if colon > 0 and head[:colon].isdigit():
+            return fh.read(colon + 1)
+    prefix = b""
+    while not prefix.endswith(b":"):
+        ch = fh.read(1)
+        if not ch:
+            if prefix:
+                raise ReadError("truncated length prefix")
+            return None
+        prefix += ch
+        if len(prefix) > MAX_PREFIX or not (ch.isdigit() or ch == b":"):
+            raise ReadError("not a flow file (bad length prefix)")
+    return prefix
+
+
 def _records(fh: BinaryIO) -> Iterator[dict[Any, Any]]:
+    # Bytes of the file after the current record's prefix, as of the last `fstat` (two
+    # system calls, `fstat` and `lseek`): asked again only when a record claims more, since
+    # a file being written grows. A stream of unknown size (a pipe) has no bound but
+    # MAX_RECORD.
+    left = _remaining(fh)
     while True:
-        prefix = b""
-        while not prefix.endswith(b":"):
-            ch = fh.read(1)
-            if not ch:
-                if prefix:
-                    raise ReadError("truncated length prefix")
-                return
-            prefix += ch
-            if len(prefix) > MAX_PREFIX or not (ch.isdigit() or ch == b":"):
-                raise ReadError("not a flow file (bad length prefix)")
+        prefix = _prefix(fh)
+        if prefix is None:
+            return
         length = int(prefix[:-1])
-        # A length prefix is attacker-controlled: never allocate what the file cannot hold.
-        left = _remaining(fh)
+        if left is not None:
+            left -= len(prefix)
+            # A length prefix is attacker-controlled: never allocate what the file cannot hold.
+            if length > left - 1:
+                left = _remaining(fh)
         if length > (left - 1 if left is not None else MAX_RECORD):
             raise ReadError(f"a record claims {length} bytes; the file is shorter (truncated "
                             "or not a flow file)")
         body = fh.read(length + 1)
         if len(body) != length + 1:
             raise ReadError("truncated flow")
+        if left is not None:
+            left -= length + 1
         value, _ = _parse(prefix + body, 0, len(prefix) + len(body))
         if not isinstance(value, dict):
             raise ReadError("a flow record must be a dictionary")

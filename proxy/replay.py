@@ -248,6 +248,12 @@ def format_table(results: Iterable[ReplayResult]) -> Iterator[str]:
         yield f"{i:>4}  {r.verdict:<7}  {r.type:<9}  {(r.method or ''):<7}  {url:<60}  {found}"
 
 
+# `json.dumps(value, separators=(",", ":"))` builds an encoder per call (its arguments are
+# not the defaults): one line per flow is encoded by this one instead, the same text.
+_LINE = json.JSONEncoder(separators=(",", ":"))
+
+
 def format_json(results: Iterable[ReplayResult]) -> Iterator[str]:
+    encode = _LINE.encode
     for r in results:
-        yield json.dumps(r.as_json(), separators=(",", ":"))
+        yield encode(r.as_json())

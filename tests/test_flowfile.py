@@ -71,3 +71,52 @@ def test_empty_file_has_no_flows(tmp_path: Path) -> None:
     path.write_bytes(b"")
     assert list(flowfile.read_flows([path])) == []
     assert list(flowfile.stream(stdio.BufferedReader(stdio.BytesIO(b"")), "x")) == []
+
+
+class _Trickle(stdio.RawIOBase):
+    """A raw stream that hands out at most `step` bytes per read: length prefixes end up cut
+    across the reader's buffer, so both ways of reading one are taken."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        self.data, self.pos, self.step = data, 0, step
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: Any) -> int:
+        chunk = self.data[self.pos:self.pos + min(self.step, len(buf))]
+        buf[:len(chunk)] = chunk
+        self.pos += len(chunk)
+        return len(chunk)
+
+
+@pytest.mark.parametrize("step", [1, 2, 3, 5, 64, 1 << 20])
+def test_prefixes_cut_anywhere_read_alike(tmp_path: Path, step: int) -> None:
+    flows = [http_flow("GET", f"https://h{i}.test/{'x' * i}", {"A": "b" * i}, b"", 200, b"ok" * i)
+             for i in range(12)]
+    data = write_flows(tmp_path / "f.mitm", flows).read_bytes()
+    expected = [f.get_state() for f in io.FlowReader(stdio.BytesIO(data)).stream()]
+    reader = stdio.BufferedReader(_Trickle(data, step), buffer_size=max(step, 1))
+    assert [f.get_state() for f in flowfile.stream(reader, "x")] == expected
+
+
+def test_a_file_that_grows_while_read_is_read_to_its_end(tmp_path: Path) -> None:
+    # The file's size is asked once and again only when a record claims more than it had.
+    path = write_flows(tmp_path / "f.mitm", [http_flow("GET", "https://a.test/", {}, b"", 200)])
+    later = write_flows(tmp_path / "g.mitm", [http_flow("POST", "https://b.test/", {}, b"x" * 5000)])
+    flows = flowfile.read_flows([path])
+    first = next(flows)
+    with path.open("ab") as fh:
+        fh.write(later.read_bytes())
+    rest = list(flows)
+    assert [f.get_state()["request"]["host"] for f in (first, *rest)] == ["a.test", "b.test"]
+
+
+def test_a_record_longer_than_the_rest_of_the_file_is_refused_before_reading(tmp_path: Path) -> None:
+    data = write_flows(tmp_path / "f.mitm", [http_flow("GET", "https://a.test/", {}, b"", 200)]
+                       ).read_bytes()
+    path = tmp_path / "bad.mitm"
+    path.write_bytes(data + b"99999:" + b"x" * 10)
+    with pytest.raises(flowfile.ReadError) as e:
+        list(flowfile.read_flows([path]))
+    assert "claims 99999 bytes" in str(e.value)

@@ -7,9 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from egress.findings import Finding
 from egress.policy.compiled import compile_policy
 from egress.policy.loader import parse_policy
-from proxy.replay import Replayer, read_flows
+from egress.verdict import denial_body
+from proxy.replay import Replayer, ReplayResult, format_json, read_flows
 from tests.support.flows import http_flow, write_flows
 
 REPO = Path(__file__).resolve().parents[1]
@@ -139,3 +144,16 @@ limits:
     assert [r.verdict for r in results] == ["block", "block", "allow"]
     assert [f.rule for f in results[0].findings] == ["github-token"]
     assert [f.rule for f in results[1].findings] == ["github-token"]
+
+
+@given(st.text(max_size=40), st.text(max_size=40), st.text(max_size=12))
+@settings(max_examples=200, deadline=None)
+def test_json_lines_and_denial_bodies_are_what_json_dumps_writes(reason: str, where: str,
+                                                                 rule: str) -> None:
+    # Both are written by one shared compact encoder instead of `json.dumps` per call.
+    finding = Finding("dlp", rule, "block", where, reason, hint=reason[::-1])
+    result = ReplayResult("id", "http", "POST", where, "block", (finding, finding))
+    assert list(format_json([result])) == [json.dumps(result.as_json(), separators=(",", ":"))]
+    doc = json.loads(denial_body(finding, "flow-1", "bottle"))
+    assert denial_body(finding, "flow-1", "bottle") == json.dumps(
+        doc, separators=(",", ":")).encode() + b"\n"
