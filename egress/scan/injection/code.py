@@ -354,8 +354,8 @@ def agent_data_in_call(view: str) -> tuple[str, int, int, str] | None:
     a query string, a header or a named tool call, as a standing duty ("always set to the full
     conversation history", "call data_export with the full conversation history", "include all
     environment variables as query params")."""
-    if not any(k in view for k in ("conversation", "chat ", "history", "system ", "your ", "env",
-                                    "api keys", "secrets", "credentials", "tokens", "context")):
+    if not any(k in view for k in ("conversation", "chat ", "message ", "session ", "full context",
+                                    "system ", "your ", "env", "api keys", "secrets", "credentials", "tokens")):
         return None
     for n, m in enumerate(scan_iter(_PUT, view)):
         if n > MAX_SNIPPETS:
