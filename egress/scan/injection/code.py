@@ -339,6 +339,10 @@ _PUT = re.compile(
     rf"\b(?:include|append|add|pass|put|embed|encode|attach)\s+(?:[^.\n]{{0,40}}?\band\s+)?(?:the\s+)?(?P<c>{_AGENT_DATA})[^.\n]{{0,60}}?"
     rf"\b(?:as|in|into|to)\s+(?:the\s+|a\s+|its\s+)?(?:[\w'\"`-]+\s+){{0,2}}?(?:query(?: params| parameters| "
     rf"string)?|param(?:eter)?s?|field|argument|header|url)\b")
+# Every `_AGENT_DATA` match holds one of these (a cheap gate).
+_AGENT_DATA_KEYS = ("conversation", "chat ", "message ", "session ", "full context", "system ", "your ",
+                    "env",
+                    "api keys", "secrets", "credentials", "tokens")
 _STANDING = re.compile(r"\b(?:always|every|each|any other tool|before (?:calling|using|answering|responding)|"
                        r"internal|hidden|telemetry|debugging|encoded)\b")
 
@@ -354,8 +358,7 @@ def agent_data_in_call(view: str) -> tuple[str, int, int, str] | None:
     a query string, a header or a named tool call, as a standing duty ("always set to the full
     conversation history", "call data_export with the full conversation history", "include all
     environment variables as query params")."""
-    if not any(k in view for k in ("conversation", "chat ", "message ", "session ", "full context",
-                                    "system ", "your ", "env", "api keys", "secrets", "credentials", "tokens")):
+    if not any(k in view for k in _AGENT_DATA_KEYS):
         return None
     for n, m in enumerate(scan_iter(_PUT, view)):
         if n > MAX_SNIPPETS:
