@@ -341,8 +341,7 @@ _PUT = re.compile(
     rf"string)?|param(?:eter)?s?|field|argument|header|url)\b")
 # Every `_AGENT_DATA` match holds one of these (a cheap gate).
 _AGENT_DATA_KEYS = ("conversation", "chat ", "message ", "session ", "full context", "system ", "your ",
-                    "env",
-                    "api keys", "secrets", "credentials", "tokens")
+                    "env", "api keys", "secrets", "credentials", "tokens")
 _STANDING = re.compile(r"\b(?:always|every|each|any other tool|before (?:calling|using|answering|responding)|"
                        r"internal|hidden|telemetry|debugging|encoded)\b")
 
