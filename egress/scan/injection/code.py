@@ -428,7 +428,8 @@ def forged_action(view: str) -> tuple[str, int, int, str] | None:
 
 
 # A state-changing function named as code names it and called with a bound argument, right after
-# "now" or a reference to the conversation's earlier steps: a follow-up order, not a reference.
+# "now", "next" or "right away": a follow-up order in the task's course; an API reference says
+# what a call does ("to remove a user, call delete_user with ...") without ordering it now.
 _FOLLOW_UP = re.compile(
     r"\b(?:now|right away|immediately|next)\s+(?:please\s+)?(?:run|call|invoke|execute|trigger|use)\s+"
     r"(?:the\s+)?"
