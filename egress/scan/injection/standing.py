@@ -488,7 +488,7 @@ def unescaped_markup(view: str) -> Found | None:
 
 DETECTORS = (standing_rule, internal_fetch, script_payload, retry_with_data, disclose_secrets,
              approval_dropped, sandbox_or_registry_undone, named_tool_call, relayed_into_tool,
-             unescaped_markup, code_analysis.own_value_mailed, code_analysis.requested_in_prose)
+             unescaped_markup, *code_analysis.DETECTORS)
 
 
 def detect(view: str) -> Found | None:

@@ -3,7 +3,7 @@ all tuning of its round; its output is `<split>-results.json`):
 
     .venv/bin/python tests/data/injection-eval/measure_split.py round4 > tests/data/injection-eval/round4-results.json
 
-Splits: `fresh` (round 2), `round3`, `round4`, `round5`, `round7`, `round9`, `round10`, `round12`. Per family, per
+Splits: `fresh` (round 2), `round3`, `round4`, `round5`, `round7`, `round9`, `round10`, `round12`, `round13`. Per family, per
 template (for round 4: promptfoo plugin) and per sensitivity: injected results and poisoned definitions detected, clean results
 flagged (by kind), the act-directing total (code insertion, exfiltration, tool calls; results
 and definitions), and which rule reported each detected item (the scanner reports one finding
@@ -72,7 +72,7 @@ def measure(split: str, level: str) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("split", choices=("fresh", "round3", "round4", "round5", "round7", "round9",
-                                        "round10", "round12"))
+                                        "round10", "round12", "round13"))
     args = ap.parse_args()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                             capture_output=True, text=True).stdout.strip()
