@@ -216,7 +216,10 @@ SPECS: list[Spec] = [
      rf"put|submit|post|upload|output|print|reveal|repeat|dump|leak|transmit|relay|add|write)\s+"
      rf"(?:(?:all|the|your|its|their|any|full|entire|complete|whole|current|of)\s+){{0,3}}"
      rf"(?:{CONTEXT_CORE})\b"
-     rf"(?!\s+(?:id|ids|identifier|name|title|topic)\b)", BOTH, True),
+     rf"(?!\s+(?:id|ids|identifier|name|title|topic)\b)"
+     # an LLM API's docs: the conversation goes in the API's own `messages` parameter
+     rf"(?![^\n.]{{0,30}}?\b(?:in|as|into|via) (?:the |its )?['\"`]?(?:messages|history)['\"`]? "
+     rf"(?:parameter|param|field|argument|array|list)\b)", BOTH, True),
     ("prompt-harvest/into-parameter",
      "prompt-harvest", "prompt-harvest", 1,
      "Routes the conversation, secrets or credential files into a tool parameter.",

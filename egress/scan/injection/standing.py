@@ -27,7 +27,7 @@ import re
 
 from egress.scan.injection import code as code_analysis
 from egress.scan.injection.errand import MAX_CANDIDATES, _code_line, _line, _opens
-from egress.scan.injection.vocab import NEGATION_BEFORE, scan_iter
+from egress.scan.injection.vocab import CONVERSATION_PARAM, NEGATION_BEFORE, scan_iter
 
 Found = tuple[str, int, int, str]
 
@@ -37,7 +37,6 @@ _REPORTED = re.compile(
     r"e\.g\.|such as|test cases?|could (?:be )?(?:used|abused)|reported|cve-\d|block(?:s|ed|ing)?|"
     r"reject(?:s|ing)|sanitiz\w*|escap(?:e|es|ed|ing)|filter\w*|detect\w*|prevent\w*|protect\w*|"
     r"mitigat\w*|deny|denies|disallow\w*)\b")
-
 
 _STOP = re.compile(r"[.!?](?=\s|$)|\n")
 
@@ -468,7 +467,8 @@ def relayed_into_tool(view: str) -> Found | None:
     for pattern in (_INTO_PARAM, _PARAM_HOLDS) if _any(view, ("param", "argument", "field")) else ():
         for m in scan_iter(pattern, view):
             lo, _ = _sentence(view, m.start(), m.end())
-            if not _reported(view, lo, m.start()) and not NEGATION_BEFORE.search(view, lo, m.start() + 1):
+            if not (_reported(view, lo, m.start()) or NEGATION_BEFORE.search(view, lo, m.start() + 1)
+                    or CONVERSATION_PARAM.search(m.group())):
                 return "exfiltration-request", m.start(), m.end(), "secrets put into a tool's parameter"
     return None
 

@@ -19,6 +19,11 @@ def rx(*parts: str) -> re.Pattern[str]:
 
 
 NEGATION_BEFORE = re.compile(r"\b(?:never|not|don't|dont|do not|avoid|cannot|can't)\b[^.;!?\n]{0,20}$")
+# An LLM API's documentation: the conversation goes in the API's own `messages` parameter ("pass
+# the full conversation history in the `messages` parameter"), which relays nothing anywhere.
+CONVERSATION_PARAM = re.compile(r"\b(?:conversation|chat history|transcript)\b[^.\n]{0,60}?['\"`]"
+                                r"(?:messages|history|chat_history|conversation)['\"`]\s+"
+                                r"(?:parameter|param|argument|field)\b")
 # A directive put as the AI's duty in the third person ("the assistant shall modify ...", "the
 # agent is required to run ...") or as the reader's own earlier promise ("as you mentioned earlier,
 # you would delete ..."): the verb after it opens a clause as much as an imperative does.
