@@ -127,25 +127,38 @@ class InjectionScanner:
         return None
 
     def _candidates(self, view: str) -> Iterator[act.ActHit]:
-        """Every act-directing detector's finding in `view`, one per detector, in the order of
-        `act.detect`, `errand.detect` and `standing.detect` (each of which stops at its first
-        finding; `tests/test_injection_masking.py` checks the order is theirs), run lazily."""
+        """Every act-directing detector's finding in `view`, lazily, one per detector."""
         definition = self.where == "tool"
-        for detector in act.DETECTORS:
-            found = act.tool_call(view, definition) if detector is act.tool_call else detector(view)
-            if found is not None:
-                yield found
-        # Tool actions, command lines and privilege requests that address nobody.
-        for prose in prose_act.DETECTORS:
-            yield from _act_hit(prose(view))
-        if self._act_level < ERRAND_LEVEL:
-            return
-        for errand_detector in errand.DEFINITION_DETECTORS if definition else errand.DETECTORS:
-            yield from _act_hit(errand_detector(view))
-        yield from _act_hit(errand.destructive_request(view, definition))
-        # Standing rules, internal fetches, script payloads, retries with data.
-        for standing_detector in standing.DETECTORS:
-            yield from _act_hit(standing_detector(view))
+        yield from act_candidates(view, definition)
+        if self._act_level >= ERRAND_LEVEL:
+            yield from errand_candidates(view, definition)
+            # Standing rules, internal fetches, script payloads, retries with data.
+            yield from standing_candidates(view)
+
+
+# The detectors in the order of `act.detect`, `errand.detect` and `standing.detect`, each of
+# which stops at its first finding; these go on (`tests/test_injection_masking.py` checks that
+# the first finding of each is theirs).
+def act_candidates(view: str, definition: bool) -> Iterator[act.ActHit]:
+    for detector in act.DETECTORS:
+        found = act.tool_call(view, definition) if detector is act.tool_call else detector(view)
+        if found is not None:
+            yield found
+    # Tool actions, command lines and privilege requests that address nobody.
+    for prose in prose_act.DETECTORS:
+        yield from _act_hit(prose(view))
+
+
+def errand_candidates(view: str, definition: bool) -> Iterator[act.ActHit]:
+    for detector in errand.DEFINITION_DETECTORS if definition else errand.DETECTORS:
+        yield from _act_hit(detector(view))
+    yield from _act_hit(errand.destructive_request(view, definition))
+
+
+def standing_candidates(view: str) -> Iterator[act.ActHit]:
+    for detector in standing.DETECTORS:
+        yield from _act_hit(detector(view))
+
 
 def _act_hit(found: tuple[str, int, int, str] | None) -> Iterator[act.ActHit]:
     if found is not None:
