@@ -10,6 +10,7 @@ import hashlib
 import json
 import re
 import sys
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from re import _constants as _C  # type: ignore[attr-defined, unused-ignore]
@@ -364,7 +365,7 @@ def pattern_digest(pattern: re.Pattern[str]) -> str:
 def _stored() -> dict[str, Stored]:
     try:
         data = json.loads(gzip.decompress(GATES_FILE.read_bytes()))
-    except (OSError, ValueError, EOFError):
+    except (OSError, ValueError, EOFError, zlib.error):
         return {}
     if data.get("python") != "{}.{}".format(*sys.version_info[:2]):
         return {}
