@@ -12,6 +12,7 @@ from egress.scan.injection import InjectionScanner
 from egress.scan.injection.prose_act import DETECTORS
 from egress.scan.injection.text import fold_view
 from egress.scan.mcp import McpPolicy, scan_content
+from tests.support.injection_placement import check_placed
 
 MEDIUM = InjectionScanner("medium", "content")
 HIGH = InjectionScanner("high", "content")
@@ -60,9 +61,7 @@ BENIGN = [
 
 @pytest.mark.parametrize(("family", "text"), ATTACKS)
 def test_act_directing_without_an_addressee(family: str, text: str) -> None:
-    for placed in (f"{text}\n{CARRIER}", f"{CARRIER}\n{text}", f"{CARRIER[:1500]}\n{text}\n{CARRIER[1500:]}"):
-        hit = MEDIUM.scan(placed)
-        assert hit is not None and hit.rule.id == family, (text, hit)
+    check_placed(text, family, (MEDIUM,), CARRIER)
 
 
 @pytest.mark.parametrize("text", BENIGN)

@@ -22,6 +22,7 @@ import pytest
 
 from egress.scan.injection import InjectionScanner
 from tests.support.injection_eval import CARRIER
+from tests.support.injection_placement import check_placed
 
 MEDIUM = InjectionScanner("medium", "content")
 HIGH = InjectionScanner("high", "content")
@@ -75,18 +76,12 @@ BENIGN = [
 
 @pytest.mark.parametrize(("text", "family"), ATTACKS)
 def test_round10_classes_are_flagged_at_every_position(text: str, family: str) -> None:
-    for placed in (f"{text}\n{CARRIER}", f"{CARRIER}\n{text}",
-                   f"{CARRIER[:1500]}\n{text}\n{CARRIER[1500:]}"):
-        for scanner in (MEDIUM, HIGH):
-            hit = scanner.scan(placed)
-            assert hit is not None and hit.rule.id == family, (text, hit)
+    check_placed(text, family, (MEDIUM, HIGH))
 
 
 @pytest.mark.parametrize("text", BENIGN)
 def test_runbooks_tutorials_installers_and_identifiers_pass(text: str) -> None:
-    for placed in (text, f"{CARRIER}\n{text}\n{CARRIER}"):
-        for scanner in (MEDIUM, HIGH):
-            assert scanner.scan(placed) is None, (text, scanner.scan(placed))
+    check_placed(text, None, (MEDIUM, HIGH))
 
 
 def test_a_tool_definition_needs_a_named_record_to_delete() -> None:

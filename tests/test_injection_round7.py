@@ -16,6 +16,7 @@ import pytest
 
 from egress.scan.injection import InjectionScanner
 from tests.support.injection_eval import CARRIER, load
+from tests.support.injection_placement import check_placed
 
 MEDIUM = InjectionScanner("medium", "content")
 HIGH = InjectionScanner("high", "content")
@@ -55,17 +56,12 @@ BENIGN = [
 
 @pytest.mark.parametrize(("family", "text"), ATTACKS)
 def test_exfiltration_of_records_and_escaped_action_records_is_flagged(family: str, text: str) -> None:
-    for placed in (f"{text}\n{CARRIER}", f"{CARRIER}\n{text}", f"{CARRIER[:1500]}\n{text}\n{CARRIER[1500:]}"):
-        for scanner in (MEDIUM, HIGH):
-            hit = scanner.scan(placed)
-            assert hit is not None and hit.rule.id == family, (text, hit)
+    check_placed(text, family, (MEDIUM, HIGH))
 
 
 @pytest.mark.parametrize("text", BENIGN)
 def test_false_positive_classes_pass(text: str) -> None:
-    for placed in (text, f"{CARRIER}\n{text}\n{CARRIER}"):
-        for scanner in (MEDIUM, HIGH):
-            assert scanner.scan(placed) is None, (text, scanner.scan(placed))
+    check_placed(text, None, (MEDIUM, HIGH))
 
 
 @pytest.mark.parametrize("text", [

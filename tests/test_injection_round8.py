@@ -17,6 +17,7 @@ import pytest
 
 from egress.scan.injection import InjectionScanner
 from tests.support.injection_eval import CARRIER, EVAL
+from tests.support.injection_placement import check_placed
 
 MEDIUM = InjectionScanner("medium", "content")
 HIGH = InjectionScanner("high", "content")
@@ -82,17 +83,12 @@ BENIGN = [
 
 @pytest.mark.parametrize("text", ATTACKS)
 def test_rendered_link_exfiltration_is_flagged_at_every_position(text: str) -> None:
-    for placed in (f"{text}\n{CARRIER}", f"{CARRIER}\n{text}", f"{CARRIER[:1500]}\n{text}\n{CARRIER[1500:]}"):
-        for scanner in (MEDIUM, HIGH):
-            hit = scanner.scan(placed)
-            assert hit is not None and hit.rule.id == "exfiltration-request", (text, hit)
+    check_placed(text, "exfiltration-request", (MEDIUM, HIGH))
 
 
 @pytest.mark.parametrize("text", BENIGN)
 def test_badges_image_syntax_templates_and_doc_links_pass(text: str) -> None:
-    for placed in (text, f"{CARRIER}\n{text}\n{CARRIER}"):
-        for scanner in (MEDIUM, HIGH):
-            assert scanner.scan(placed) is None, (text, scanner.scan(placed))
+    check_placed(text, None, (MEDIUM, HIGH))
 
 
 def test_a_request_for_a_link_to_the_docs_is_no_exfiltration() -> None:

@@ -13,6 +13,7 @@ from egress.scan.injection import InjectionScanner
 from egress.scan.injection.prose_act import setup_step, undescribed_package
 from egress.scan.injection.text import fold_view
 from egress.scan.mcp import McpPolicy, scan_content
+from tests.support.injection_placement import check_placed
 
 MEDIUM = InjectionScanner("medium", "content")
 HIGH = InjectionScanner("high", "content")
@@ -61,9 +62,7 @@ BENIGN = [
 
 @pytest.mark.parametrize(("family", "text"), ATTACKS)
 def test_setup_step_that_reads_secrets_or_spawns_a_shell_is_flagged(family: str, text: str) -> None:
-    for placed in (f"{text}\n{CARRIER}", f"{CARRIER}\n{text}", f"{CARRIER[:1500]}\n{text}\n{CARRIER[1500:]}"):
-        hit = MEDIUM.scan(placed)
-        assert hit is not None and hit.rule.id == family, (text, hit)
+    check_placed(text, family, (MEDIUM,), CARRIER)
 
 
 @pytest.mark.parametrize("text", BENIGN)

@@ -4,9 +4,10 @@ and rescanned, then the weighted score of weaker signals."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Literal
 
-from egress.scan.injection import act, errand, scorer, standing
+from egress.scan.injection import act, errand, prose_act, scorer, standing
 from egress.scan.injection.rule import ACT_RULES, Hit, Rule, present_keys, rule_table
 from egress.scan.injection.text import compact_override, decoded_segments, fold_view, views
 from egress.scan.injection.vocab import BOTH, quoted_report
@@ -110,24 +111,58 @@ class InjectionScanner:
         return None
 
     def _act(self, view: str, name: str) -> Hit | None:
-        """An act-directing instruction in one view; hidden ones are reported as such."""
-        found = act.detect(view, definition=self.where == "tool")
-        if found is None and self._act_level >= ERRAND_LEVEL:
-            errand_found = errand.detect(view, definition=self.where == "tool")
-            if errand_found is None:
-                # Standing rules, internal fetches, script payloads, retries with data.
-                errand_found = standing.detect(view)
-            found = act.ActHit(*errand_found) if errand_found is not None else None
-        if found is None:
-            return None
-        rule = ACT_RULES[found.family]
-        quoted = self._reports_exempt and quoted_report(view, found.start, found.end)
-        if rule.level > self._act_level or quoted:
-            return None
-        hit = Hit(rule, name, view[found.start:min(found.end, found.start + 160)], found.why)
-        if name == "invisible-as-space" or act.in_hidden_region(view, found.start, found.end):
-            return _hidden(hit, name)
-        return hit
+        """The first act-directing instruction in one view that counts at this sensitivity;
+        hidden ones are reported as such. A finding that does not count here (a family of a
+        higher level, a quotation reported as such) passes the turn to the next detector: it
+        must not hide what another detector finds in the same text."""
+        for found in self._candidates(view):
+            rule = ACT_RULES[found.family]
+            if rule.level > self._act_level or (
+                    self._reports_exempt and quoted_report(view, found.start, found.end)):
+                continue
+            hit = Hit(rule, name, view[found.start:min(found.end, found.start + 160)], found.why)
+            if name == "invisible-as-space" or act.in_hidden_region(view, found.start, found.end):
+                return _hidden(hit, name)
+            return hit
+        return None
+
+    def _candidates(self, view: str) -> Iterator[act.ActHit]:
+        """Every act-directing detector's finding in `view`, lazily, one per detector."""
+        definition = self.where == "tool"
+        yield from act_candidates(view, definition)
+        if self._act_level >= ERRAND_LEVEL:
+            yield from errand_candidates(view, definition)
+            # Standing rules, internal fetches, script payloads, retries with data.
+            yield from standing_candidates(view)
+
+
+# The detectors in the order of `act.detect`, `errand.detect` and `standing.detect`, each of
+# which stops at its first finding; these go on (`tests/test_injection_masking.py` checks that
+# the first finding of each is theirs).
+def act_candidates(view: str, definition: bool) -> Iterator[act.ActHit]:
+    for detector in act.DETECTORS:
+        found = act.tool_call(view, definition) if detector is act.tool_call else detector(view)
+        if found is not None:
+            yield found
+    # Tool actions, command lines and privilege requests that address nobody.
+    for prose in prose_act.DETECTORS:
+        yield from _act_hit(prose(view))
+
+
+def errand_candidates(view: str, definition: bool) -> Iterator[act.ActHit]:
+    for detector in errand.DEFINITION_DETECTORS if definition else errand.DETECTORS:
+        yield from _act_hit(detector(view))
+    yield from _act_hit(errand.destructive_request(view, definition))
+
+
+def standing_candidates(view: str) -> Iterator[act.ActHit]:
+    for detector in standing.DETECTORS:
+        yield from _act_hit(detector(view))
+
+
+def _act_hit(found: tuple[str, int, int, str] | None) -> Iterator[act.ActHit]:
+    if found is not None:
+        yield act.ActHit(*found)
 
 
 def _hidden(found: Hit, view: str) -> Hit:

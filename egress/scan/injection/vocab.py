@@ -5,8 +5,14 @@ messages, documentation for people)."""
 from __future__ import annotations
 
 import functools
+import gzip
+import hashlib
+import json
 import re
+import sys
+import zlib
 from collections.abc import Iterator
+from pathlib import Path
 from re import _constants as _C  # type: ignore[attr-defined, unused-ignore]
 from re import _parser  # type: ignore[attr-defined, unused-ignore]
 from typing import Any
@@ -331,6 +337,12 @@ def _factor(items: Any) -> frozenset[str] | None:
 @functools.cache
 def gate_keys(pattern: re.Pattern[str]) -> tuple[str, ...]:
     """Strings one of which every match of `pattern` consumes; () when no useful set is known."""
+    stored = _stored().get(pattern_digest(pattern))
+    return stored[0] if stored is not None else live_gate_keys(pattern)
+
+
+def live_gate_keys(pattern: re.Pattern[str]) -> tuple[str, ...]:
+    """`gate_keys` read off the parsed pattern (what `GATES_FILE` stores)."""
     if pattern.flags & (re.IGNORECASE | re.VERBOSE):
         return ()
     try:
@@ -340,6 +352,30 @@ def gate_keys(pattern: re.Pattern[str]) -> tuple[str, ...]:
     if not keys or min(map(len, keys)) < _MIN_GATE_KEY:
         return ()
     return tuple(sorted(keys))
+
+
+# Parsing every pattern for its gates and start strings costs about 0.3 s in a process's first
+# scan. `scripts/build-injection-gates.py` stores what the parse gives as package data (keyed by
+# a digest of pattern and flags), for the Python minor version whose `re` parser made it; a
+# pattern not stored is parsed as before.
+GATES_FILE = Path(__file__).resolve().parents[2] / "data" / "injection_gates.json.gz"
+Stored = tuple[tuple[str, ...], tuple[tuple[str, ...], bool] | None]
+
+
+def pattern_digest(pattern: re.Pattern[str]) -> str:
+    return hashlib.sha256(f"{pattern.flags}:{pattern.pattern}".encode()).hexdigest()[:32]
+
+
+@functools.cache
+def _stored() -> dict[str, Stored]:
+    try:
+        data = json.loads(gzip.decompress(GATES_FILE.read_bytes()))
+    except (OSError, ValueError, EOFError, zlib.error):
+        return {}
+    if data.get("python") != "{}.{}".format(*sys.version_info[:2]):
+        return {}
+    return {key: (tuple(gates), None if starts is None else (tuple(starts[0]), bool(starts[1])))
+            for key, gates, starts in data["patterns"]}
 
 
 def may_match(pattern: re.Pattern[str], view: str, lo: int = 0, hi: int | None = None) -> bool:
@@ -414,6 +450,20 @@ def _skips(items: Any) -> bool:
 def _starts(pattern: re.Pattern[str]) -> tuple[Any, bool] | None:
     """An automaton of the strings every match of `pattern` starts with, and whether a match
     can also start at position 0 by `^` or `\\A` alone; None when no useful set is known."""
+    stored = _stored().get(pattern_digest(pattern))
+    found = stored[1] if stored is not None else live_starts(pattern)
+    if found is None:
+        return None
+    automaton = ahocorasick.Automaton()
+    for prefix in found[0]:
+        automaton.add_word(prefix, len(prefix))
+    automaton.make_automaton()
+    return automaton, found[1]
+
+
+def live_starts(pattern: re.Pattern[str]) -> tuple[tuple[str, ...], bool] | None:
+    """The start strings of `_starts` (sorted) and its position-0 flag, read off the parsed
+    pattern (what `GATES_FILE` stores)."""
     if pattern.flags & (re.IGNORECASE | re.VERBOSE | re.MULTILINE):
         return None
     try:
@@ -428,11 +478,7 @@ def _starts(pattern: re.Pattern[str]) -> tuple[Any, bool] | None:
     found = frozenset(p for p in found if _BEGIN not in p)
     if not found or any(len(p) < 2 and p not in _RARE for p in found):
         return None
-    automaton = ahocorasick.Automaton()
-    for prefix in found:
-        automaton.add_word(prefix, len(prefix))
-    automaton.make_automaton()
-    return automaton, at_zero
+    return tuple(sorted(found)), at_zero
 
 
 def scan_iter(pattern: re.Pattern[str], view: str) -> Iterator[re.Match[str]]:
