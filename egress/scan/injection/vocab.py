@@ -25,8 +25,7 @@ def rx(*parts: str) -> re.Pattern[str]:
 
 
 NEGATION_BEFORE = re.compile(r"\b(?:never|not|don't|dont|do not|avoid|cannot|can't)\b[^.;!?\n]{0,20}$")
-# An LLM API's documentation: the conversation goes in the API's own `messages` parameter ("pass
-# the full conversation history in the `messages` parameter"), which relays nothing anywhere.
+# LLM API docs: the conversation goes in the API's own `messages` parameter (relays nothing).
 CONVERSATION_PARAM = re.compile(r"\b(?:conversation|chat history|transcript)\b[^.\n]{0,60}?['\"`]"
                                 r"(?:messages|history|chat_history|conversation)['\"`]\s+"
                                 r"(?:parameter|param|argument|field)\b")
