@@ -14,6 +14,7 @@ from egress.envvars import as_shell
 from egress.policy.compiled import default_policy_path
 from egress.policy.model import parse_size
 from egress.policy.store import load_compiled
+from egress.scan.hostnames import native
 from proxy.chain import load_addon_file
 from proxy.config import (
     ConfigError,
@@ -97,6 +98,8 @@ def cmd_egress_run(args: argparse.Namespace) -> int:
                  policy_path, f", upstream {cfg.upstream}" if cfg.upstream else ", direct egress")
         log.info("CA bundle for clients: %s; audit log: %s", info.environment["SSL_CERT_FILE"],
                  info.audit_log)
+        # which hostname scorer runs: compiled (scripts/setup.sh builds it) or pure Python
+        log.info("hostname scorer: %s", native.status())
         if cfg.allow_private or cfg.any_port:
             log.warning("development settings: %s", ", ".join(
                 [f"--allow-private {n}" for n in cfg.allow_private] + ["--any-port"] * cfg.any_port))

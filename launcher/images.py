@@ -108,8 +108,9 @@ def _tree_files(rel: str) -> list[Path]:
     root = REPO / rel
     if root.is_file():
         return [root]
+    # .so: the host's compiled hostname scorer, left out of the build context (.dockerignore)
     return sorted(p for p in root.rglob("*")
-                  if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
+                  if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".so"))
 
 
 def inputs_digest(paths: Sequence[str], extra: Sequence[str] = ()) -> str:

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Debian packages the end-to-end tests use: real clients, a real forward proxy standing in
-# for pipelock, a Docker engine and debootstrap for the launcher's images. Run as root.
+# for pipelock, a Docker engine and debootstrap for the launcher's images; a C compiler for the
+# compiled hostname scorer (scripts/setup.sh builds it). Run as root.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(curl git openssl squid nginx-light util-linux iproute2 procps ca-certificates docker.io debootstrap)
+pkgs=(curl git openssl squid nginx-light util-linux iproute2 procps ca-certificates docker.io debootstrap gcc libc6-dev)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -50,7 +50,9 @@ if [ "$have_hash" != "$hash" ] || { [ -n "$extras" ] && [ "$have_extras" != "$ex
   [ "$have_hash" != "$hash" ] && [ -z "$extras" ] && extras="$have_extras"
   say "installing bottle-egress$extras into .venv (a minute on the first run; log: .venv/install.log) ..."
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
-  if ! .venv/bin/python -m pip install --disable-pip-version-check -e ".$extras" >.venv/install.log 2>&1 \
+  # always with the `native` extra (mypyc and setuptools: the compiled hostname scorer below)
+  case "$extras" in "[test]") spec=".[test,native]" ;; *) spec=".[native]" ;; esac
+  if ! .venv/bin/python -m pip install --disable-pip-version-check -e "$spec" >.venv/install.log 2>&1 \
       || ! .venv/bin/python -c 'import egress, mitmproxy' >>.venv/install.log 2>&1; then
     tail -30 .venv/install.log >&2
     echo "installation failed (full log: .venv/install.log)" >&2
@@ -59,3 +61,10 @@ if [ "$have_hash" != "$hash" ] || { [ -n "$extras" ] && [ "$have_extras" != "$ex
   printf '%s\n%s\n' "$hash" "$extras" > "$stamp"
   [ "$quiet" = 1 ] || say "done"
 fi
+
+# The hostname scorer compiled to C by mypyc (egress/scan/hostnames/native.py): built once per
+# change of its sources (a minute), a no-op (~50 ms) when up to date. Without a C compiler it
+# says so in one line and the pure Python runs: the same scores, slower.
+native=(.venv/bin/python egress/scan/hostnames/native.py build)
+[ "$quiet" = 1 ] && native+=(--quiet)
+"${native[@]}"

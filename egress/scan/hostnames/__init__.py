@@ -11,11 +11,16 @@ Modules:
 - `labels`, `words`, `bigrams`: what one label carries (bits, alphabet, decoded text);
 - `scorer`: the single-name score and its explanation;
 - `zones`, `budget`: the per-zone information budget (what names and query types can carry);
-- `policy`: the compiled `hostnames:` section (judge a name, fronting, findings).
+- `policy`: the compiled `hostnames:` section (judge a name, fronting, findings);
+- `native`: the scorer's modules compiled to C (mypyc) when built, else their pure Python.
 """
 
 from __future__ import annotations
 
+# First: it decides whether the scorer's modules below load compiled or from their sources.
+from egress.scan.hostnames import native
+
+# isort: split
 from egress.scan.hostnames.budget import (
     UNCHARGED,
     BudgetCharge,
@@ -105,6 +110,7 @@ __all__ = [
     "label_charge",
     "malformed_finding",
     "name_charge",
+    "native",
     "provider_zone",
     "suffix_lists",
     "token_bits",

@@ -28,21 +28,21 @@ from __future__ import annotations
 import binascii
 import math
 import re
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from egress.scan.hostnames.words import DIGIT_BITS, LETTER_BITS, wordiness
 
-BITS_PER_CHAR = {"hex": 4.0, "base32": 5.0, "base36": 5.17, "mixed-case": 5.95, "base64": 6.0}
-WORD_BITS = 1.0          # a letter of a run that reads as words
-ABBREV_BITS = 2.0        # a letter of a short (<= 5) all-letter token
-IDN_BITS = 1.5           # a character of a valid punycode label
-WORDINESS_MIN = -5.0     # mean bigram log2-likelihood at or above which a run reads as words
-MAX_WORD_NUMBER_RUNS = 4 # letter/digit runs in a token still read as words and numbers
-TEXT_MIN_BYTES = 8       # decoded bytes from which readable text counts as a payload
+BITS_PER_CHAR: Final = {"hex": 4.0, "base32": 5.0, "base36": 5.17, "mixed-case": 5.95, "base64": 6.0}
+WORD_BITS: Final = 1.0          # a letter of a run that reads as words
+ABBREV_BITS: Final = 2.0        # a letter of a short (<= 5) all-letter token
+IDN_BITS: Final = 1.5           # a character of a valid punycode label
+WORDINESS_MIN: Final = -5.0     # mean bigram log2-likelihood at or above which a run reads as words
+MAX_WORD_NUMBER_RUNS: Final = 4 # letter/digit runs in a token still read as words and numbers
+TEXT_MIN_BYTES: Final = 8       # decoded bytes from which readable text counts as a payload
 
-_CLASSES = bytes.maketrans(b"abcdefghijklmnopqrstuvwxyz0123456789", b"a" * 26 + b"0" * 10)
-_RUNS = re.compile(r"[a-z]+|[0-9]+")
-_CAMEL = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
+_CLASSES: Final = bytes.maketrans(b"abcdefghijklmnopqrstuvwxyz0123456789", b"a" * 26 + b"0" * 10)
+_RUNS: Final = re.compile(r"[a-z]+|[0-9]+")
+_CAMEL: Final = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
 
 
 def _letter_bits(run: str) -> float:
@@ -145,8 +145,8 @@ def alnum_bits(lower: str, n: int, raw: bytes | None = None) -> tuple[float, str
     return n * BITS_PER_CHAR["base36"], "base36"
 
 
-_PATTERN_MAX = 12  # longest label priced from the pattern table (1,275 patterns)
-_PATTERNS: dict[bytes, float] = {}
+_PATTERN_MAX: Final = 12  # longest label priced from the pattern table (1,275 patterns)
+_PATTERNS: Final[dict[bytes, float]] = {}
 
 
 def _pattern_table() -> dict[bytes, float]:
@@ -180,11 +180,11 @@ def _pattern_table() -> dict[bytes, float]:
     return _PATTERNS
 
 
-_MIXED_BITS = BITS_PER_CHAR["mixed-case"]
-_HEX_BITS = BITS_PER_CHAR["hex"]
-_HEX_BYTES = b"0123456789abcdef"
-_BASE32_BYTES = b"abcdefghijklmnopqrstuvwxyz234567"
-_UPPER_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_MIXED_BITS: Final = BITS_PER_CHAR["mixed-case"]
+_HEX_BITS: Final = BITS_PER_CHAR["hex"]
+_HEX_BYTES: Final = b"0123456789abcdef"
+_BASE32_BYTES: Final = b"abcdefghijklmnopqrstuvwxyz234567"
+_UPPER_BYTES: Final = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 def kept(deleted: bytes) -> bytes:
@@ -195,10 +195,10 @@ def kept(deleted: bytes) -> bytes:
     return bytes(0 if b in deleted else 1 for b in range(256))
 
 
-_KEPT_HEX = kept(_HEX_BYTES)
-_KEPT_BASE32 = kept(_BASE32_BYTES)
-_KEPT_0234567 = kept(b"0234567")
-_KEPT_UPPER = kept(_UPPER_BYTES)  # 0 for each capital: `.count(0)` counts them
+_KEPT_HEX: Final = kept(_HEX_BYTES)
+_KEPT_BASE32: Final = kept(_BASE32_BYTES)
+_KEPT_0234567: Final = kept(b"0234567")
+_KEPT_UPPER: Final = kept(_UPPER_BYTES)  # 0 for each capital: `.count(0)` counts them
 
 
 def _camel_words(token: str) -> bool:
@@ -212,17 +212,19 @@ def _camel_words(token: str) -> bool:
     return all(len(p) <= 5 or wordiness(p.lower()) >= WORDINESS_MIN for p in parts if p.isalpha())
 
 
-_NOT_PRINTABLE = bytes(b for b in range(256) if not (0x20 <= b < 0x7F or b in (9, 10, 13)))
-_NOT_TEXTY = bytes(b for b in range(256) if b not in
+_NOT_PRINTABLE: Final = bytes(b for b in range(256) if not (0x20 <= b < 0x7F or b in (9, 10, 13)))
+_NOT_TEXTY: Final = bytes(b for b in range(256) if b not in
                    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -_.:/@=+,\"'{}[]")
 
-_NOT_LOWER = bytes(b for b in range(256) if not (0x61 <= b <= 0x7A or 0x30 <= b <= 0x39
+_NOT_LOWER: Final = bytes(b for b in range(256) if not (0x61 <= b <= 0x7A or 0x30 <= b <= 0x39
                                                  or b == 0x20))
-_NOT_UPPER = bytes(b for b in range(256) if not (0x41 <= b <= 0x5A or 0x30 <= b <= 0x39
+_NOT_UPPER: Final = bytes(b for b in range(256) if not (0x41 <= b <= 0x5A or 0x30 <= b <= 0x39
                                                  or b == 0x20))
 # 1 for the bytes each count of `readable` counts (the bytes the tables above do not delete)
-_PRINTABLE, _TEXTY = kept(_NOT_PRINTABLE), kept(_NOT_TEXTY)
-_LOWER_TEXT, _UPPER_TEXT = kept(_NOT_LOWER), kept(_NOT_UPPER)
+_PRINTABLE: Final = kept(_NOT_PRINTABLE)
+_TEXTY: Final = kept(_NOT_TEXTY)
+_LOWER_TEXT: Final = kept(_NOT_LOWER)
+_UPPER_TEXT: Final = kept(_NOT_UPPER)
 
 
 def readable(data: bytes) -> bool:
@@ -290,7 +292,7 @@ def decoded_text(run: str) -> tuple[int, str]:
     return 0, ""
 
 
-TEXT_MIN_BITS = 48.0  # a label's bits from which the scorer tries decoding it
+TEXT_MIN_BITS: Final = 48.0  # a label's bits from which the scorer tries decoding it
 
 
 def text_payload(scored: tuple[LabelScore, ...], customer: bool,
@@ -309,11 +311,11 @@ def text_payload(scored: tuple[LabelScore, ...], customer: bool,
     return best
 
 
-_URLSAFE = bytes.maketrans(b"-_", b"+/")
+_URLSAFE: Final = bytes.maketrans(b"-_", b"+/")
 # base32 digits as the digits of int(..., 32): A-Z2-7 -> 0-9a-v
-_B32_AS_INT = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567",
+_B32_AS_INT: Final = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567",
                               b"0123456789abcdefghijklmnopqrstuv")
-_B32_TAIL_BYTES = {0: 0, 2: 1, 4: 2, 5: 3, 7: 4}  # bytes a 0/2/4/5/7-character tail holds
+_B32_TAIL_BYTES: Final = {0: 0, 2: 1, 4: 2, 5: 3, 7: 4}  # bytes a 0/2/4/5/7-character tail holds
 
 
 def _b32decode(part: str) -> bytes:
@@ -327,7 +329,7 @@ def _b32decode(part: str) -> bytes:
     data = int(padded, 32).to_bytes(len(padded) * 5 // 8, "big")
     return data[: len(part) // 8 * 5 + _B32_TAIL_BYTES[tail]]
 # base32 tails that can end a padded group (2, 4, 5 or 7 characters), else cut
-_B32_KEEP = (0, 0, 2, 2, 4, 5, 5, 7)
+_B32_KEEP: Final = (0, 0, 2, 2, 4, 5, 5, 7)
 
 
 def _punycode_ok(label: str) -> bool:
@@ -355,18 +357,18 @@ class LabelScore(NamedTuple):
 
 
 # how `describe` names a kind (any other is `<kind> alphabet`): built once, not per call
-_KIND_WORDS = {"word": "reads as words", "letters": "letters that are not words",
+_KIND_WORDS: Final = {"word": "reads as words", "letters": "letters that are not words",
                "digits": "digits", "word-number": "words and numbers", "idn": "punycode",
                "mixed-case": "mixed-case alphabet"}
 
 # -- what a label can carry at most: the budget's charge -----------------------------------------
 
-_DIGITS = frozenset("0123456789")
-_LOWER = frozenset("abcdefghijklmnopqrstuvwxyz")
-_UPPER_SET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-_SEPARATORS = frozenset("-_")
+_DIGITS: Final = frozenset("0123456789")
+_LOWER: Final = frozenset("abcdefghijklmnopqrstuvwxyz")
+_UPPER_SET: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_SEPARATORS: Final = frozenset("-_")
 # (alphabet, its size) from the smallest up: a label is priced by the first that holds it.
-_ALPHABETS: tuple[tuple[frozenset[str], int], ...] = tuple(
+_ALPHABETS: Final[tuple[tuple[frozenset[str], int], ...]] = tuple(
     (frozenset(chars), size) for chars, size in (
         (_DIGITS, 10),
         (_DIGITS | frozenset("abcdef"), 16), (_DIGITS | frozenset("ABCDEF"), 16),
@@ -378,10 +380,10 @@ _ALPHABETS: tuple[tuple[frozenset[str], int], ...] = tuple(
         (_LOWER | _UPPER_SET | _DIGITS, 62),
         (_LOWER | _UPPER_SET | _DIGITS | _SEPARATORS, 64),
     ))
-_ANY_BITS = math.log2(94)  # any printable ASCII but the dot (malformed names are not charged)
-_ALPHABET_LOG2 = {size: math.log2(size) for _, size in _ALPHABETS}
+_ANY_BITS: Final = math.log2(94)  # any printable ASCII but the dot (malformed names are not charged)
+_ALPHABET_LOG2: Final = {size: math.log2(size) for _, size in _ALPHABETS}
 # Which of the alphabets (or none of them) a new label is drawn from: the sender chooses it.
-ALPHABET_CHOICE_BITS = math.log2(len(_ALPHABETS) + 1)
+ALPHABET_CHOICE_BITS: Final = math.log2(len(_ALPHABETS) + 1)
 
 
 def label_capacity(label: str) -> float:
@@ -433,8 +435,8 @@ def score_label(label: str, index: int) -> LabelScore:
     return _new(LabelScore, (index, label, total, kind))
 
 
-_new = tuple.__new__  # a NamedTuple built without its Python-level __new__ (the hot path)
-_RNE = 6755399441055744.0  # 1.5 * 2**52: adding and removing it rounds a float to an integer
+_new: Final = tuple.__new__  # a NamedTuple built without its Python-level __new__ (the hot path)
+_RNE: Final = 6755399441055744.0  # 1.5 * 2**52: adding and removing it rounds a float to an integer
 
 
 def round1(x: float) -> float:

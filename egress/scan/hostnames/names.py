@@ -18,20 +18,20 @@ from __future__ import annotations
 
 import contextlib
 import re
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
-MAX_LABEL = 63
-MAX_NAME = 253
-_HOST_CHARS = re.compile(r"[A-Za-z0-9_-]*")
-_HOSTNAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-_NAME_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
+MAX_LABEL: Final = 63
+MAX_NAME: Final = 253
+_HOST_CHARS: Final = re.compile(r"[A-Za-z0-9_-]*")
+_HOSTNAME_CHARS: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+_NAME_BYTES: Final = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
 # a `bytes.translate` table: 1 for a byte no well-formed name has (`1 in raw.translate(...)`
 # is `raw.translate(None, _NAME_BYTES)` without the table built per call), else 0
-_NOT_NAME = bytes(0 if b in _NAME_BYTES else 1 for b in range(256))
-_IPV4 = re.compile(r"^[0-9]{1,3}(\.[0-9]{1,3}){3}$")
+_NOT_NAME: Final = bytes(0 if b in _NAME_BYTES else 1 for b in range(256))
+_IPV4: Final = re.compile(r"^[0-9]{1,3}(\.[0-9]{1,3}){3}$")
 
 
-_new = tuple.__new__  # a NamedTuple built without its Python-level __new__ (the hot path)
+_new: Final = tuple.__new__  # a NamedTuple built without its Python-level __new__ (the hot path)
 
 
 class HostName(NamedTuple):
@@ -117,7 +117,7 @@ def _is_ipv6(text: str) -> bool:
     return True
 
 
-_HEX = frozenset("0123456789abcdef")
+_HEX: Final = frozenset("0123456789abcdef")
 
 
 def case_randomised(text: str, registered: str) -> bool:

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from egress.scan.hostnames.labels import (
     ABBREV_BITS,
@@ -63,29 +63,29 @@ from egress.scan.hostnames.shapes import PACKET_LENGTHS, encoder_alphabet, tool_
 from egress.scan.hostnames.suffixes import SuffixLists, suffix_lists
 from egress.scan.hostnames.words import LETTER_BITS, wordiness
 
-POINTS_PER_BIT = 0.35
-CHUNK_BITS = 40.0
-CHUNK_POINTS = 35.0
-TEXT_POINTS = 80.0
-MIXED_CASE_POINTS = 85.0
-MIXED_CASE_MIN_CHARS = 8
-SHORT_LABELS_FREE = 3
-SHORT_LABEL_POINTS = 10.0
-SHORT_LABEL_MIN_CHARS = 4
-LABELS_FREE = 6
-LABEL_POINTS = 8.0
-SUBDOMAIN_FREE = 100
-SUBDOMAIN_POINTS = 0.4
-CUSTOMER_LABEL_WEIGHT = 0.5
-DATA_LABEL_BITS = 24.0
-DATA_LABEL_POINTS = 15.0
-SHAPE_POINTS = 60.0
-ENCODER_ALPHABET_POINTS = 35.0
-HANDSHAKE_POINTS = 100.0  # a tool's control packet (shapes.tool_packet): refused on its own
-NON_HOSTNAME_POINTS = 100.0
-UNSCORED_BITS = 6.0  # per character: what a label left unscored is charged (the most any is)
-DEFAULT_BLOCK_SCORE = 100.0
-DEFAULT_ENCODED_BITS = 40.0
+POINTS_PER_BIT: Final = 0.35
+CHUNK_BITS: Final = 40.0
+CHUNK_POINTS: Final = 35.0
+TEXT_POINTS: Final = 80.0
+MIXED_CASE_POINTS: Final = 85.0
+MIXED_CASE_MIN_CHARS: Final = 8
+SHORT_LABELS_FREE: Final = 3
+SHORT_LABEL_POINTS: Final = 10.0
+SHORT_LABEL_MIN_CHARS: Final = 4
+LABELS_FREE: Final = 6
+LABEL_POINTS: Final = 8.0
+SUBDOMAIN_FREE: Final = 100
+SUBDOMAIN_POINTS: Final = 0.4
+CUSTOMER_LABEL_WEIGHT: Final = 0.5
+DATA_LABEL_BITS: Final = 24.0
+DATA_LABEL_POINTS: Final = 15.0
+SHAPE_POINTS: Final = 60.0
+ENCODER_ALPHABET_POINTS: Final = 35.0
+HANDSHAKE_POINTS: Final = 100.0  # a tool's control packet (shapes.tool_packet): refused on its own
+NON_HOSTNAME_POINTS: Final = 100.0
+UNSCORED_BITS: Final = 6.0  # per character: what a label left unscored is charged (the most any is)
+DEFAULT_BLOCK_SCORE: Final = 100.0
+DEFAULT_ENCODED_BITS: Final = 40.0
 
 class HostnameScore(NamedTuple):
     """A scored name. `reasons` are stable `name=value` strings and `explanation` says which
@@ -141,8 +141,8 @@ class HostnameException:
     suffix: str | None = None   # this name and every name under it
 
 
-_new = tuple.__new__  # NamedTuples built without their Python-level __new__ (hot path)
-SCORE_MEMO = 8192  # names remembered per scorer; a name's score never changes
+_new: Final = tuple.__new__  # NamedTuples built without their Python-level __new__ (hot path)
+SCORE_MEMO: Final = 8192  # names remembered per scorer; a name's score never changes
 
 
 class HostnameScorer:
@@ -480,15 +480,15 @@ class HostnameScorer:
                                     customer, top, text, shape))
 
 
-_DATA_KINDS = frozenset({"hex", "base32", "base36", "mixed-case", "letters", "digits"})
+_DATA_KINDS: Final = frozenset({"hex", "base32", "base36", "mixed-case", "letters", "digits"})
 # labels that are not words (for chains of short labels): `word-number` is `ec2`, `node12`
 # but also `x7q2`; a chain of them is counted only past SHORT_LABELS_FREE
-_NOT_WORDS = _DATA_KINDS | {"base64", "word-number"}
-_CASED = frozenset({"mixed-case", "base64"})
+_NOT_WORDS: Final = _DATA_KINDS | {"base64", "word-number"}
+_CASED: Final = frozenset({"mixed-case", "base64"})
 # the kinds of the only labels shapes.encoder_alphabet can name (one-case, digits, >= 4.5 b/c)
-_ENCODER_KINDS = frozenset({"base32", "base36", "word-number"})
+_ENCODER_KINDS: Final = frozenset({"base32", "base36", "word-number"})
 # labels worth decoding: a long base32 token with few digit runs reads as `word-number`
-_DECODABLE = _DATA_KINDS | {"word-number"}
-_NO_TEXT = (0, 0, "")
+_DECODABLE: Final = _DATA_KINDS | {"word-number"}
+_NO_TEXT: Final = (0, 0, "")
 # HostnameScore's defaults from `reasons` on (a name with no label to score)
-_UNSCORED_DEFAULTS = ((), None, None, (), False, None, _NO_TEXT, "")
+_UNSCORED_DEFAULTS: Final = ((), None, None, (), False, None, _NO_TEXT, "")

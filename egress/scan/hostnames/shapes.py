@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from egress.scan.hostnames.labels import WORDINESS_MIN, LabelScore, kept
 from egress.scan.hostnames.words import wordiness
 
-_HEX_BYTES = b"0123456789abcdef"
-_KEPT_HEX = kept(_HEX_BYTES)
+_HEX_BYTES: Final = b"0123456789abcdef"
+_KEPT_HEX: Final = kept(_HEX_BYTES)
 # dnscat2 (doc/protocol.md): every packet starts packet_id(2) type(1) session(2), hex-encoded
 # in the name; the type byte is SYN 00, MSG 01, FIN 02, ENC 03 or PING ff.
-_DNSCAT_TYPES = ("00", "01", "02", "03", "ff")
+_DNSCAT_TYPES: Final = ("00", "01", "02", "03", "ff")
 
 
 def tool_shape(scored: tuple[LabelScore, ...]) -> str:
@@ -42,10 +44,10 @@ def tool_shape(scored: tuple[LabelScore, ...]) -> str:
 # 5 bits a character, the last one padded with zero bits) ending in a 16-bit counter (CMC).
 # A user id is 0-15 (4 bits), so the field that holds it starts with known zero bits; a
 # downstream sequence number is 3 bits, a fragment size at most 2047 (11 bits).
-_IODINE_B32 = frozenset("abcdefghijklmnopqrstuvwxyz012345")
-_B32_VALUE = {c: i for i, c in enumerate("abcdefghijklmnopqrstuvwxyz012345")}
-_EVEN_PADDED = frozenset("aiqy")       # value with its low 3 bits zero (2 payload bits)
-_UID_LOW_BITS = frozenset(c for c, v in _B32_VALUE.items() if not v & 0b10)
+_IODINE_B32: Final = frozenset("abcdefghijklmnopqrstuvwxyz012345")
+_B32_VALUE: Final = {c: i for i, c in enumerate("abcdefghijklmnopqrstuvwxyz012345")}
+_EVEN_PADDED: Final = frozenset("aiqy")       # value with its low 3 bits zero (2 payload bits)
+_UID_LOW_BITS: Final = frozenset(c for c, v in _B32_VALUE.items() if not v & 0b10)
 
 
 def iodine_version(label: str) -> bool:
@@ -84,7 +86,7 @@ def _iodine_fragsize(lower: str) -> bool:
 # codec check, and 1 in 600-10,000 random 6-character ids fits one of them. The budget's
 # closed zone (a refused name closes it) catches them after the session's first refusal.
 # (length, command letter) -> (test, what the explanation calls it)
-_IODINE_PACKETS = {
+_IODINE_PACKETS: Final = {
     (8, "p"): (_iodine_ping, "iodine ping (p + 7 base32 chars)"),
     (32, "l"): (_iodine_login, "iodine login (l + user id, MD5 hash and counter in base32)"),
     (9, "n"): (_iodine_fragsize, "iodine fragment size (n + 8 base32 chars)"),
@@ -96,9 +98,9 @@ _IODINE_PACKETS = {
 # each; type: 8 bits) and the data. A poll carries no data: exactly 10 characters, the last
 # holding the type's 2 low bits and 4 zero bits. Without data the type is one of OK 0,
 # DESAUTH 1, ERR 2, NOP 4, CHECK_MTU 6, with or without ACK (0x10) / NACK (0x20).
-_B64_VALUE = {c: i for i, c in enumerate(
+_B64_VALUE: Final = {c: i for i, c in enumerate(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")}
-_DNS2TCP_POLL_TYPES = frozenset(base | flags for base in (0, 1, 2, 4, 6)
+_DNS2TCP_POLL_TYPES: Final = frozenset(base | flags for base in (0, 1, 2, 4, 6)
                                 for flags in (0, 0x10, 0x20))
 
 
@@ -111,8 +113,8 @@ def _dns2tcp_poll(label: str) -> bool:
     return (_B64_VALUE[label[8]] << 2 | last >> 4) in _DNS2TCP_POLL_TYPES
 
 
-_USER0_PING = ("aa", "ab")
-PACKET_LENGTHS = frozenset({10, *(n for n, _ in _IODINE_PACKETS)})
+_USER0_PING: Final = ("aa", "ab")
+PACKET_LENGTHS: Final = frozenset({10, *(n for n, _ in _IODINE_PACKETS)})
 
 
 def tool_packet(label: str, case_noise: bool = False) -> str:
@@ -143,15 +145,15 @@ def tool_packet(label: str, case_noise: bool = False) -> str:
 
 # -- a long label in a base32 encoder's own alphabet --------------------------------------------
 
-ENCODER_LABEL_MIN = 32       # characters: shorter ids fit a 32-symbol alphabet too often
-ENCODER_BITS_PER_CHAR = 4.5  # estimated bits a character: random-looking, not words
-_ALNUM_BYTES = b"abcdefghijklmnopqrstuvwxyz0123456789"
-_NOT_DIGITS = bytes(b for b in range(256) if not 0x30 <= b <= 0x39)
-_KEPT_ALNUM = kept(_ALNUM_BYTES)      # 1 for a byte that is no lower-case letter or digit
-_DIGIT = kept(_NOT_DIGITS)            # 1 for a digit
-_DIGIT_NOT_RFC = kept(_NOT_DIGITS + b"234567")     # 1 for 0, 1, 8, 9
-_DIGIT_NOT_IODINE = kept(_NOT_DIGITS + b"012345")  # 1 for 6, 7, 8, 9
-_HEX_FIRST = frozenset(b"0123456789abcdef")
+ENCODER_LABEL_MIN: Final = 32       # characters: shorter ids fit a 32-symbol alphabet too often
+ENCODER_BITS_PER_CHAR: Final = 4.5  # estimated bits a character: random-looking, not words
+_ALNUM_BYTES: Final = b"abcdefghijklmnopqrstuvwxyz0123456789"
+_NOT_DIGITS: Final = bytes(b for b in range(256) if not 0x30 <= b <= 0x39)
+_KEPT_ALNUM: Final = kept(_ALNUM_BYTES)      # 1 for a byte that is no lower-case letter or digit
+_DIGIT: Final = kept(_NOT_DIGITS)            # 1 for a digit
+_DIGIT_NOT_RFC: Final = kept(_NOT_DIGITS + b"234567")     # 1 for 0, 1, 8, 9
+_DIGIT_NOT_IODINE: Final = kept(_NOT_DIGITS + b"012345")  # 1 for 6, 7, 8, 9
+_HEX_FIRST: Final = frozenset(b"0123456789abcdef")
 
 
 def encoder_alphabet(label: str, bits: float) -> str:

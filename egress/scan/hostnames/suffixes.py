@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import Final
 
 import publicsuffixlist
 
-_NODE, _EXACT, _WILD, _EXCEPTION = 1, 2, 4, 8
+_NODE: Final = 1
+_EXACT: Final = 2
+_WILD: Final = 4
+_EXCEPTION: Final = 8
 # a node of `_Rules.trie`: its flags and the nodes one label deeper, by their first label
 _Node = tuple[int, dict[str, "_Node"]]
 
@@ -124,7 +128,7 @@ class SuffixLists:
         return ".".join(labels[-pub - 1:])
 
 
-_lock = threading.Lock()
+_lock: Final = threading.Lock()
 _lists: SuffixLists | None = None
 
 

@@ -9,17 +9,18 @@ from __future__ import annotations
 import math
 from itertools import repeat
 from operator import add, getitem
+from typing import Final
 
 _table: dict[str, float] | None = None
 # The table with every bigram of `^a-z` in it (UNSEEN where the model has none): looked up
 # by `__getitem__`, cheaper per bigram than `.get` with a default (the scorer's hot path).
-_full: dict[str, float] = {}
+_full: Final[dict[str, float]] = {}
 # The same table by byte values, `_rows[a][b]` (UNSEEN for any byte outside `^a-z`): an
 # ASCII run's bigrams looked up by list indexing, with no two-character string built and
 # hashed per bigram (the scorer's hot path; the same floats summed in the same order).
-_rows: list[list[float]] = []
-UNSEEN = -9.0
-_ALPHABET = "^abcdefghijklmnopqrstuvwxyz"
+_rows: Final[list[list[float]]] = []
+UNSEEN: Final = -9.0
+_ALPHABET: Final = "^abcdefghijklmnopqrstuvwxyz"
 
 
 def bigram_table() -> dict[str, float]:
@@ -53,5 +54,5 @@ def wordiness(run: str) -> float:
         return sum(map(table.get, map(add, "^" + run, run + "^"), repeat(UNSEEN))) / (len(run) + 1)
 
 
-LETTER_BITS = math.log2(26)
-DIGIT_BITS = math.log2(10)
+LETTER_BITS: Final = math.log2(26)
+DIGIT_BITS: Final = math.log2(10)
