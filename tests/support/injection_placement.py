@@ -27,3 +27,16 @@ def check_placed(text: str, family: str | None, scanners: Sequence[InjectionScan
                 assert hit is None, (text, hit)
             else:
                 assert hit is not None and hit.rule.id == family, (text, hit)
+
+
+def check_definition(text: str, family: str) -> None:
+    """`text`, a tool definition's description, is reported as `family` at `medium`."""
+    hit = InjectionScanner("medium", "tool").scan(text)
+    assert hit is not None and hit.rule.id == family, (text, hit)
+
+
+def check_medium_only(text: str) -> None:
+    """`text` is an errand the detectors that run at `medium` and `high` only report: `low`
+    lets it pass, `medium` flags it."""
+    assert InjectionScanner("low", "content").scan(text) is None, text
+    assert InjectionScanner("medium", "content").scan(text) is not None, text
